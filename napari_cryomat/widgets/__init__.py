@@ -1,0 +1,1 @@
+"""Dock widgets. Each module is thin: gather parameters, call :mod:`napari_cryomat.core`, show results."""

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The one test command (README, and .ci/run). On a fresh Debian machine as root it installs what
+# the tests need when missing: Xvfb + Mesa (software OpenGL) through apt, then this package with
+# its test extra through pip. Then it runs the whole pytest suite under a virtual display.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES="xvfb xauth libgl1-mesa-dri libegl1 libxkbcommon-x11-0 libxcb-icccm4 libxcb-image0 \
+libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-xinerama0 libxcb-shape0 libxcb-cursor0 \
+libdbus-1-3 libfontconfig1"
+
+if ! command -v xvfb-run >/dev/null 2>&1 || ! ldconfig -p | grep -q libxkbcommon-x11; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing Xvfb and Mesa (apt)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $APT_PACKAGES >/dev/null
+  else
+    echo "xvfb-run not found: install Xvfb and Mesa ($APT_PACKAGES) as root, then rerun." >&2
+    exit 1
+  fi
+fi
+
+PYTHON="${PYTHON:-python3}"
+echo "== installing napari-cryomat with its test extra (pip)"
+"$PYTHON" -m pip install -q --disable-pip-version-check -e ".[pyqt5,test]"
+
+echo "== running the test suite under Xvfb"
+export QT_QPA_PLATFORM=xcb
+exec xvfb-run -a -s "-screen 0 1600x1000x24" "$PYTHON" -m pytest -p no:cacheprovider "$@"

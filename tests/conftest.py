@@ -1,0 +1,28 @@
+"""Shared fixtures.
+
+``make_napari_viewer`` comes from napari's pytest plugin. End-to-end tests (marker ``e2e``) need a
+real display with OpenGL: scripts/test.sh runs the suite under Xvfb with Mesa.
+"""
+
+import os
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+def has_display() -> bool:
+    return bool(os.environ.get("DISPLAY")) or os.environ.get("QT_QPA_PLATFORM") == "offscreen"
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("DISPLAY"):
+        return
+    skip = pytest.mark.skip(reason="needs a display with OpenGL: run scripts/test.sh (Xvfb)")
+    for item in items:
+        if "e2e" in item.keywords:
+            item.add_marker(skip)
