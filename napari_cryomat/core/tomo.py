@@ -1,0 +1,437 @@
+"""Tomogram browsing: slabs, binning, display contrast, low-pass and distances.
+
+Pure functions over ``(Z, Y, X)`` volumes that may be numpy arrays, ``numpy.memmap`` views of an
+MRC file or dask arrays. Nothing here reads a whole volume: a slab reads only its slices, the
+binned pyramid is lazy (dask) and contrast comes from a strided subsample.
+
+Conventions
+-----------
+* Voxel indices are 0-based, with the centre of voxel ``i`` at index ``i``.
+* Lengths are in angstrom (Å); ``voxel_size`` is ``(z, y, x)`` Å per voxel.
+* A slab of ``n`` slices centred on slice ``i`` covers ``i - (n - 1) // 2 .. i + n // 2``
+  (inclusive), clipped to the volume; this is also how the browser sets napari's thick slicing.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+from scipy import ndimage
+
+from napari_cryomat.core._progress import ProgressCallback, report
+
+__all__ = [
+    "slab_bounds",
+    "slices_from_angstrom",
+    "slab_mean",
+    "orthoslice",
+    "bin_image",
+    "bin_volume",
+    "binned_pyramid",
+    "binned_scale_translate",
+    "percentile_contrast",
+    "slab_contrast",
+    "gaussian_lowpass",
+    "lowpass_slices",
+    "distance_angstrom",
+]
+
+
+def _as_voxel_size(voxel_size, ndim: int = 3) -> np.ndarray:
+    vs = np.broadcast_to(np.asarray(voxel_size, dtype=float), (ndim,)).copy()
+    if not np.all(np.isfinite(vs)) or np.any(vs <= 0):
+        raise ValueError(f"Voxel size must be positive and finite (Å), got {tuple(vs)}.")
+    return vs
+
+
+def slab_bounds(index: int, thickness: int, size: int) -> tuple[int, int]:
+    """Slice range ``[start, stop)`` of a slab of ``thickness`` slices centred on ``index``.
+
+    Parameters
+    ----------
+    index : int
+        Central slice (0-based). Clipped to ``[0, size - 1]``.
+    thickness : int
+        Number of slices, >= 1.
+    size : int
+        Length of the axis.
+
+    Returns
+    -------
+    start, stop : int
+        ``index - (thickness - 1) // 2`` and ``index + thickness // 2 + 1``, clipped to the axis.
+    """
+    if size < 1:
+        raise ValueError("The volume is empty along the slab axis.")
+    thickness = int(thickness)
+    if thickness < 1:
+        raise ValueError(f"Slab thickness must be at least 1 slice, got {thickness}.")
+    index = int(min(max(int(round(index)), 0), size - 1))
+    start = max(index - (thickness - 1) // 2, 0)
+    stop = min(index + thickness // 2 + 1, size)
+    return start, stop
+
+
+def slices_from_angstrom(thickness_A: float, voxel_size_A: float) -> int:
+    """Number of slices closest to a slab thickness in Å (at least 1).
+
+    Parameters
+    ----------
+    thickness_A : float
+        Slab thickness in Å.
+    voxel_size_A : float
+        Voxel size along the slab axis in Å.
+    """
+    if voxel_size_A <= 0 or not np.isfinite(voxel_size_A):
+        raise ValueError(f"Voxel size must be positive (Å), got {voxel_size_A}.")
+    if thickness_A < 0 or not np.isfinite(thickness_A):
+        raise ValueError(f"Slab thickness must be >= 0 Å, got {thickness_A}.")
+    return max(1, int(round(thickness_A / voxel_size_A)))
+
+
+def _check_volume(volume) -> None:
+    if getattr(volume, "ndim", 0) != 3:
+        raise ValueError(
+            f"Needs a 3D volume (Z, Y, X); got {getattr(volume, 'ndim', 0)} dimension(s). "
+            "Choose a tomogram layer."
+        )
+    if 0 in volume.shape:
+        raise ValueError("The volume is empty.")
+
+
+def slab_mean(
+    volume,
+    index: int,
+    *,
+    thickness: int = 1,
+    axis: int = 0,
+    step: int = 1,
+    progress: ProgressCallback = None,
+) -> np.ndarray:
+    """Mean over a slab of ``thickness`` slices along ``axis``, reading only that slab.
+
+    Parameters
+    ----------
+    volume : array-like, shape (Z, Y, X)
+        numpy array, ``numpy.memmap`` or dask array. Only the slab (and, with ``step`` > 1,
+        only every ``step``-th row and column of it) is read.
+    index : int
+        Central slice along ``axis`` (0-based voxel index).
+    thickness : int
+        Number of slices averaged (>= 1), see :func:`slab_bounds`.
+    axis : {0, 1, 2}
+        0 gives an XY slab (shape (Y, X)), 1 an XZ slab (shape (Z, X)), 2 a YZ slab
+        (shape (Z, Y)): the remaining axes keep their order.
+    step : int
+        Subsampling stride of the two in-plane axes (1 = every voxel).
+    progress : callable, optional
+        Called with the fraction of slices read.
+
+    Returns
+    -------
+    ndarray, float32, 2D
+    """
+    _check_volume(volume)
+    if axis not in (0, 1, 2):
+        raise ValueError(f"axis must be 0, 1 or 2, got {axis}.")
+    step = max(1, int(step))
+    start, stop = slab_bounds(index, thickness, volume.shape[axis])
+    inplane = [slice(None, None, step)] * 3
+    acc = None
+    n = stop - start
+    for k, i in enumerate(range(start, stop)):
+        sl = list(inplane)
+        sl[axis] = i
+        plane = np.asarray(volume[tuple(sl)], dtype=np.float32)
+        if acc is None:
+            acc = plane.copy()
+        else:
+            acc += plane
+        report(progress, (k + 1) / n)
+    acc /= np.float32(n)
+    return acc
+
+
+def bin_image(image: np.ndarray, factor: int) -> np.ndarray:
+    """Mean-bin a 2D image by ``factor`` in both axes (edges that do not fill a bin are dropped).
+
+    Returns float32 of shape ``(ny // factor, nx // factor)``.
+    """
+    image = np.asarray(image, dtype=np.float32)
+    factor = int(factor)
+    if factor == 1:
+        return image
+    ny, nx = (s // factor for s in image.shape)
+    if ny == 0 or nx == 0:
+        raise ValueError(f"The image ({image.shape}) is smaller than one {factor}x bin.")
+    trimmed = image[: ny * factor, : nx * factor]
+    return trimmed.reshape(ny, factor, nx, factor).mean(axis=(1, 3), dtype=np.float32)
+
+
+def orthoslice(
+    volume,
+    index: int,
+    *,
+    axis: int,
+    thickness: int = 1,
+    binning: int = 1,
+) -> np.ndarray:
+    """Slab mean along ``axis``, mean-binned in-plane, as shown by an orthogonal view.
+
+    With ``binning`` = f the slab is aligned to the bin containing ``index`` and is at least f
+    slices thick, so the result equals the corresponding slice of ``bin_volume(volume, f)``
+    (when ``thickness`` <= f). Reads only the slab.
+
+    Parameters
+    ----------
+    volume : array-like, shape (Z, Y, X)
+    index : int
+        Slice (0-based, unbinned voxel index) along ``axis``.
+    axis : {0, 1, 2}
+        0: XY view, 1: XZ view, 2: YZ view.
+    thickness : int
+        Slab thickness in unbinned slices.
+    binning : int
+        Bin factor (1, 2, 4, 8...).
+
+    Returns
+    -------
+    ndarray, float32, 2D (remaining axes in order, binned).
+    """
+    _check_volume(volume)
+    f = int(binning)
+    if f < 1:
+        raise ValueError(f"Binning must be >= 1, got {binning}.")
+    if f == 1:
+        return slab_mean(volume, index, thickness=thickness, axis=axis)
+    size = volume.shape[axis]
+    nb = size // f
+    if nb == 0:
+        raise ValueError(f"The volume ({volume.shape}) is smaller than one {f}x bin.")
+    b = min(int(index) // f, nb - 1)
+    nbins = max(1, int(math.ceil(int(thickness) / f)))
+    bstart, bstop = slab_bounds(b, nbins, nb)
+    start, stop = bstart * f, bstop * f
+    # A slab of (stop - start) slices whose centre gives exactly [start, stop).
+    n = stop - start
+    centre = start + (n - 1) // 2
+    return bin_image(slab_mean(volume, centre, thickness=n, axis=axis), f)
+
+
+def bin_volume(volume, factor: int):
+    """Lazy mean-binning of a (Z, Y, X) volume by ``factor`` in all three axes.
+
+    Parameters
+    ----------
+    volume : array-like, shape (Z, Y, X)
+        numpy, memmap or dask. Edges that do not fill a bin are dropped (as IMOD's
+        ``binvol`` does with ``-bin``).
+    factor : int
+        1 returns ``volume`` itself (no copy).
+
+    Returns
+    -------
+    dask.array.Array, float32, shape ``(Z // f, Y // f, X // f)``, one output slice per chunk,
+    so displaying slice ``k`` reads only source slices ``k*f .. k*f + f - 1``.
+    """
+    import dask.array as da
+
+    _check_volume(volume)
+    f = int(factor)
+    if f < 1:
+        raise ValueError(f"Binning must be >= 1, got {factor}.")
+    if f == 1:
+        return volume
+    shape = tuple(s // f for s in volume.shape)
+    if 0 in shape:
+        raise ValueError(f"The volume {tuple(volume.shape)} is smaller than one {f}x bin in some axis.")
+    trimmed_shape = tuple(s * f for s in shape)
+    if isinstance(volume, da.Array):
+        src = volume[tuple(slice(0, s) for s in trimmed_shape)].rechunk((f, -1, -1))
+    else:
+        src = da.from_array(
+            volume[tuple(slice(0, s) for s in trimmed_shape)],
+            chunks=(f, trimmed_shape[1], trimmed_shape[2]),
+            asarray=False,
+            lock=False,
+        )
+
+    def _bin_block(block):
+        b = np.asarray(block, dtype=np.float32)
+        nz, ny, nx = (s // f for s in b.shape)
+        return b.reshape(nz, f, ny, f, nx, f).mean(axis=(1, 3, 5), dtype=np.float32)
+
+    return src.map_blocks(
+        _bin_block,
+        dtype=np.float32,
+        chunks=tuple(tuple(c // f for c in cs) for cs in src.chunks),
+    )
+
+
+def binned_pyramid(volume, *, factors: Sequence[int] = (1, 2, 4, 8)) -> list:
+    """Lazy multiscale pyramid: one mean-binned version of ``volume`` per factor.
+
+    Factors that would make an axis empty are skipped. Level ``factor == 1`` is ``volume``
+    itself. Nothing is computed until a level is sliced.
+
+    Returns
+    -------
+    list of (factor, array) pairs, in the order of ``factors``.
+    """
+    _check_volume(volume)
+    out = []
+    for f in factors:
+        f = int(f)
+        if min(volume.shape) // f == 0:
+            continue
+        out.append((f, bin_volume(volume, f)))
+    return out
+
+
+def binned_scale_translate(scale, translate, factor: int) -> tuple[tuple, tuple]:
+    """napari ``scale`` and ``translate`` (Å) of a volume binned by ``factor``.
+
+    The centre of binned voxel 0 lies at the mean of unbinned voxels ``0 .. f - 1``, i.e. at
+    unbinned index ``(f - 1) / 2``, so world (Å) coordinates of both layers agree.
+    """
+    scale = np.asarray(scale, dtype=float)
+    translate = np.asarray(translate, dtype=float)
+    f = int(factor)
+    return tuple(scale * f), tuple(translate + scale * (f - 1) / 2.0)
+
+
+def percentile_contrast(
+    data,
+    *,
+    percentiles: tuple[float, float] = (0.5, 99.5),
+    max_samples: int = 1 << 18,
+) -> tuple[float, float]:
+    """Display limits from percentiles of a strided subsample of ``data``.
+
+    Parameters
+    ----------
+    data : array-like, any dimension
+        Only about ``max_samples`` voxels are read, on a regular stride.
+    percentiles : (low, high)
+        Percentiles in % (0..100), low < high.
+    max_samples : int
+        Upper bound on the number of voxels read.
+
+    Returns
+    -------
+    (low, high) : float
+        ``high > low`` always (a flat image gives ``value ± 0.5``). NaN/inf are ignored.
+    """
+    lo_p, hi_p = (float(p) for p in percentiles)
+    if not (0.0 <= lo_p < hi_p <= 100.0):
+        raise ValueError(f"Percentiles must satisfy 0 <= low < high <= 100, got {percentiles}.")
+    size = int(np.prod(data.shape))
+    if size == 0:
+        raise ValueError("Cannot compute contrast of an empty image.")
+    ndim = max(1, len(data.shape))
+    stride = 1
+    if size > max_samples:
+        stride = int(math.ceil((size / max_samples) ** (1.0 / ndim)))
+    sample = np.asarray(data[(slice(None, None, stride),) * ndim], dtype=np.float32).ravel()
+    sample = sample[np.isfinite(sample)]
+    if sample.size == 0:
+        raise ValueError("The image has no finite values to set the contrast from.")
+    lo, hi = np.percentile(sample, [lo_p, hi_p])
+    lo, hi = float(lo), float(hi)
+    if not hi > lo:
+        lo, hi = lo - 0.5, lo + 0.5
+    return lo, hi
+
+
+def slab_contrast(
+    volume,
+    index: int,
+    *,
+    thickness: int = 1,
+    axis: int = 0,
+    percentiles: tuple[float, float] = (0.5, 99.5),
+    max_samples: int = 1 << 18,
+) -> tuple[float, float]:
+    """Percentile contrast of the visible slab, from a strided subsample of the slab only.
+
+    The slab (see :func:`slab_mean`) is read every ``step``-th row and column, with the step
+    chosen so that about ``max_samples`` pixels are averaged; then
+    :func:`percentile_contrast` applies.
+    """
+    _check_volume(volume)
+    plane_shape = [s for a, s in enumerate(volume.shape) if a != axis]
+    step = max(1, int(math.ceil(math.sqrt(plane_shape[0] * plane_shape[1] / max_samples))))
+    slab = slab_mean(volume, index, thickness=thickness, axis=axis, step=step)
+    return percentile_contrast(slab, percentiles=percentiles, max_samples=max_samples)
+
+
+def gaussian_lowpass(image, *, sigma_A: float, pixel_size_A) -> np.ndarray:
+    """Gaussian low-pass for display, with the width in Å.
+
+    Parameters
+    ----------
+    image : array-like
+        2D or 3D.
+    sigma_A : float
+        Standard deviation of the Gaussian in Å (0 returns the image as float32). The
+        corresponding resolution cut-off (amplitude 1/e) is about ``2 * pi * sigma_A / sqrt(2)``.
+    pixel_size_A : float or sequence of float
+        Pixel size per axis in Å.
+
+    Returns
+    -------
+    ndarray, float32, same shape.
+    """
+    image = np.asarray(image, dtype=np.float32)
+    if sigma_A < 0 or not np.isfinite(sigma_A):
+        raise ValueError(f"Low-pass sigma must be >= 0 Å, got {sigma_A}.")
+    if sigma_A == 0:
+        return image
+    px = _as_voxel_size(pixel_size_A, image.ndim)
+    return ndimage.gaussian_filter(image, sigma=sigma_A / px, mode="nearest").astype(np.float32, copy=False)
+
+
+def lowpass_slices(volume, *, sigma_A: float, pixel_size_A):
+    """Lazy per-slice (XY) Gaussian low-pass of a (Z, Y, X) volume, for display.
+
+    Each Z slice is filtered in 2D when napari asks for it, so browsing a huge volume stays
+    fast. ``pixel_size_A`` is the in-plane ``(y, x)`` pixel size in Å.
+
+    Returns
+    -------
+    dask.array.Array, float32, same shape, one slice per chunk.
+    """
+    import dask.array as da
+
+    _check_volume(volume)
+    px = _as_voxel_size(pixel_size_A, 2)
+    if isinstance(volume, da.Array):
+        src = volume.rechunk((1, -1, -1))
+    else:
+        src = da.from_array(volume, chunks=(1, -1, -1), asarray=False, lock=False)
+
+    def _filter(block):
+        b = np.asarray(block, dtype=np.float32)
+        return np.stack([gaussian_lowpass(s, sigma_A=sigma_A, pixel_size_A=px) for s in b])
+
+    return src.map_blocks(_filter, dtype=np.float32)
+
+
+def distance_angstrom(p0, p1, *, voxel_size) -> float:
+    """Euclidean distance in Å between two points given in voxel indices (z, y, x).
+
+    Parameters
+    ----------
+    p0, p1 : sequence of float
+        Points in voxel indices, same axis order as ``voxel_size``.
+    voxel_size : float or sequence of float
+        Å per voxel for each axis (anisotropic voxels are handled).
+    """
+    p0 = np.asarray(p0, dtype=float)
+    p1 = np.asarray(p1, dtype=float)
+    if p0.shape != p1.shape or p0.ndim != 1:
+        raise ValueError("Both points need the same number of coordinates.")
+    vs = _as_voxel_size(voxel_size, p0.size)
+    return float(np.sqrt(np.sum(((p1 - p0) * vs) ** 2)))
