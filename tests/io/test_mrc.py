@@ -1,0 +1,204 @@
+"""MRC reader: memory-mapping, calibration, axis order, modes, 3dmod orientation, bad input."""
+
+import bz2
+import gzip
+import hashlib
+import os
+
+import mrcfile
+import numpy as np
+import pytest
+
+from napari_cryomat.io import mrc as mrc_io
+from napari_cryomat.io.mrc import (
+    MRCError,
+    display_to_file_zyx,
+    file_to_display_zyx,
+    read_mrc,
+    strided_sample,
+)
+
+
+def _write(path, data, voxel_size=(1.0, 1.0, 1.0), **kw):
+    with mrcfile.new(str(path), overwrite=True, **kw) as m:
+        m.set_data(data)
+        m.voxel_size = voxel_size
+    return path
+
+
+def _digest(path):
+    return hashlib.sha256(open(path, "rb").read()).hexdigest(), os.stat(path).st_mtime_ns
+
+
+def test_read_is_memory_mapped_and_calibrated(tmp_path, rng):
+    vol = rng.normal(size=(6, 10, 12)).astype(np.float32)
+    path = _write(tmp_path / "tomo.rec", vol, voxel_size=(2.5, 2.0, 1.5))  # (x, y, z) in Å
+    [(data, kwargs, kind)] = read_mrc(path)
+    assert kind == "image"
+    # a view on a numpy memmap: nothing was read into RAM
+    assert isinstance(data, np.memmap) or isinstance(data.base, np.memmap)
+    assert kwargs["scale"] == (1.5, 2.0, 2.5)  # (z, y, x)
+    assert kwargs["units"] == ("angstrom",) * 3
+    assert kwargs["metadata"]["mrc"]["file_shape"] == (6, 10, 12)
+    lo, hi = kwargs["contrast_limits"]
+    assert lo < np.median(vol) < hi
+
+
+def test_displayed_like_3dmod_and_exported_coordinates_are_file_indices(tmp_path):
+    vol = np.zeros((3, 8, 9), np.float32)
+    vol[1, 2, 5] = 7.0  # a feature at file voxel (z=1, y=2, x=5): row 2 counted from the bottom
+    path = _write(tmp_path / "v.mrc", vol)
+    [(data, kwargs, _)] = read_mrc(path)
+    meta = kwargs["metadata"]["mrc"]
+    # 3dmod puts file row 0 at the bottom of the screen: napari's last row
+    assert np.array_equal(np.asarray(data[:, -1, :]), vol[:, 0, :])
+    (zd, yd, xd) = np.argwhere(np.asarray(data) == 7.0)[0]
+    assert (zd, yd, xd) == (1, 8 - 1 - 2, 5)
+    # a point picked on screen exports as the file's own voxel index, and back
+    picked = np.array([[zd, yd, xd]], float)
+    np.testing.assert_array_equal(display_to_file_zyx(picked, meta), [[1, 2, 5]])
+    np.testing.assert_array_equal(file_to_display_zyx([[1, 2, 5]], meta), picked)
+    # without MRC metadata, coordinates pass through unchanged
+    np.testing.assert_array_equal(display_to_file_zyx(picked, None), picked)
+
+
+@pytest.mark.parametrize("order", [(1, 2, 3), (3, 1, 2), (2, 3, 1), (1, 3, 2)])
+def test_axis_order_mapc_mapr_maps_is_honoured(tmp_path, order):
+    # Physical volume V[z, y, x] with distinct sizes; store it in the file in `order`.
+    nz, ny, nx = 4, 5, 6
+    V = np.arange(nz * ny * nx, dtype=np.float32).reshape(nz, ny, nx)
+    mapc, mapr, maps = order
+    phys_axis = {3: 0, 2: 1, 1: 2}  # Z, Y, X -> axis of V
+    stored = np.transpose(V, (phys_axis[maps], phys_axis[mapr], phys_axis[mapc])).copy()
+    path = tmp_path / "ordered.map"
+    with mrcfile.new(str(path), overwrite=True) as m:
+        m.set_data(stored)
+        m.header.mapc, m.header.mapr, m.header.maps = mapc, mapr, maps
+    [(data, kwargs, _)] = read_mrc(path)
+    assert np.array_equal(np.asarray(data)[:, ::-1, :], V)
+
+
+@pytest.mark.parametrize(
+    "dtype, mode",
+    [(np.int8, 0), (np.int16, 1), (np.float32, 2), (np.uint16, 6), (np.float16, 12)],
+)
+def test_modes(tmp_path, dtype, mode):
+    vol = (np.arange(2 * 4 * 5) % 100).reshape(2, 4, 5).astype(dtype)
+    path = _write(tmp_path / f"m{mode}.mrc", vol)
+    [(data, kwargs, _)] = read_mrc(path)
+    assert kwargs["metadata"]["mrc"]["mode"] == mode
+    assert data.dtype == dtype
+    assert np.array_equal(np.asarray(data)[:, ::-1], vol)
+
+
+def test_complex_mode_4_gives_amplitude_and_phase(tmp_path):
+    amp = np.full((2, 4, 4), 3.0, np.float32)
+    phase = np.linspace(-3, 3, 32, dtype=np.float32).reshape(2, 4, 4)
+    path = _write(tmp_path / "c.mrc", (amp * np.exp(1j * phase)).astype(np.complex64))
+    layers = read_mrc(path)
+    assert [kw["name"] for _, kw, _ in layers] == ["c amplitude", "c phase"]
+    np.testing.assert_allclose(np.asarray(layers[0][0])[:, ::-1], amp, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(layers[1][0])[:, ::-1], phase, atol=1e-5)
+
+
+def test_fei_extended_header_is_skipped(tmp_path, rng):
+    vol = rng.normal(size=(3, 6, 7)).astype(np.float32)
+    path = tmp_path / "fei.mrc"
+    with mrcfile.new(str(path), overwrite=True) as m:
+        m.set_data(vol)
+        m.set_extended_header(np.frombuffer(rng.bytes(768 * 3), dtype=np.uint8).copy())
+        m.header.exttyp = b"FEI1"
+    [(data, kwargs, _)] = read_mrc(path)
+    assert kwargs["metadata"]["mrc"]["extended_header_bytes"] == 768 * 3
+    assert np.array_equal(np.asarray(data)[:, ::-1], vol)
+
+
+@pytest.mark.parametrize("compression, opener", [("gzip", gzip.open), ("bzip2", bz2.open)])
+def test_compressed_files(tmp_path, rng, compression, opener):
+    vol = rng.normal(size=(3, 6, 7)).astype(np.float32)
+    suffix = ".gz" if compression == "gzip" else ".bz2"
+    path = tmp_path / f"tomo.rec{suffix}"
+    with mrcfile.new(str(path), overwrite=True, compression=compression) as m:
+        m.set_data(vol)
+        m.voxel_size = 4.0
+    [(data, kwargs, _)] = read_mrc(path)
+    assert kwargs["name"] == "tomo"
+    assert kwargs["scale"] == (4.0, 4.0, 4.0)
+    assert np.array_equal(np.asarray(data)[:, ::-1], vol)
+
+
+def test_contrast_sample_is_bounded():
+    big = np.lib.stride_tricks.as_strided(np.zeros(1, np.float32), shape=(2000, 4000, 4000),
+                                          strides=(0, 0, 0))
+    assert strided_sample(big).size <= 1_100_000
+
+
+def test_single_image_2d(tmp_path, rng):
+    img = rng.normal(size=(16, 20)).astype(np.float32)
+    path = _write(tmp_path / "one.mrc", img, voxel_size=0.8)
+    [(data, kwargs, _)] = read_mrc(path)
+    assert data.shape == (16, 20)
+    assert kwargs["scale"] == (0.8, 0.8)
+
+
+# ---------------------------------------------------------------------------- bad input
+def _good_file(tmp_path, rng):
+    return _write(tmp_path / "good.mrc", rng.normal(size=(4, 16, 16)).astype(np.float32))
+
+
+def test_empty_file(tmp_path):
+    path = tmp_path / "empty.mrc"
+    path.write_bytes(b"")
+    with pytest.raises(MRCError, match="empty.mrc.*empty"):
+        read_mrc(path)
+
+
+def test_truncated_file(tmp_path, rng):
+    path = _good_file(tmp_path, rng)
+    raw = path.read_bytes()
+    bad = tmp_path / "trunc.mrc"
+    bad.write_bytes(raw[: 1024 + 100])
+    with pytest.raises(MRCError, match="trunc.mrc"):
+        read_mrc(bad)
+    short = tmp_path / "short.mrc"
+    short.write_bytes(raw[:500])
+    with pytest.raises(MRCError, match="short.mrc.*truncated"):
+        read_mrc(short)
+
+
+def test_unknown_mode(tmp_path, rng):
+    path = _good_file(tmp_path, rng)
+    raw = bytearray(path.read_bytes())
+    raw[12:16] = np.int32(9).tobytes()  # mode word
+    bad = tmp_path / "mode9.mrc"
+    bad.write_bytes(bytes(raw))
+    with pytest.raises(MRCError, match="mode9.mrc.*mode 9"):
+        read_mrc(bad)
+
+
+def test_corrupt_header(tmp_path):
+    bad = tmp_path / "garbage.mrc"
+    bad.write_bytes(np.random.default_rng(1).bytes(4096))
+    with pytest.raises(MRCError, match="garbage.mrc"):
+        read_mrc(bad)
+
+
+def test_napari_reader_notifies_and_never_writes(tmp_path, rng, monkeypatch):
+    path = _good_file(tmp_path, rng)
+    raw = bytearray(path.read_bytes())
+    raw[12:16] = np.int32(9).tobytes()
+    bad = tmp_path / "bad.mrc"
+    bad.write_bytes(bytes(raw))
+    before = _digest(bad)
+    shown = []
+    monkeypatch.setattr("napari.utils.notifications.show_error", shown.append)
+    reader = mrc_io.napari_get_reader(str(bad))
+    assert reader is not None
+    assert reader(str(bad)) == [(None,)]  # napari's "nothing to add" sentinel
+    assert shown and "bad.mrc" in shown[0] and "mode 9" in shown[0]
+    assert _digest(bad) == before
+
+
+def test_reader_declines_other_files():
+    assert mrc_io.napari_get_reader("image.png") is None
+    assert mrc_io.napari_get_reader("stack.st.gz") is not None
