@@ -1,0 +1,1178 @@
+"""Spectrum imaging: EELS edge maps, EDS line maps, quantification, PCA denoising, profiles.
+
+Pure numpy / scipy; element data (edge onsets, X-ray line energies, line weights, atomic
+weights) come from :mod:`xraylib`, never from tables typed by hand.
+
+Conventions
+-----------
+- A spectrum image (SI) has axes ``(Y, X, E)``; a single spectrum is ``(E,)``.
+- Energies are in eV everywhere (xraylib works in keV: converted here).
+- An energy axis is given as the array of channel energies ``energy`` (eV, strictly
+  increasing, one per channel); :func:`energy_axis` builds it from offset / scale / size.
+- Windows are ``(start, stop)`` in eV; a channel belongs to a window when its energy lies in
+  ``[start, stop)``.
+- Long functions take ``progress=None``: a callable given the fraction done in [0, 1].
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from napari_cryomat.core._progress import ProgressCallback, report
+
+__all__ = [
+    "Edge",
+    "Line",
+    "ElementMap",
+    "Identification",
+    "PCAResult",
+    "energy_axis",
+    "check_energy_axis",
+    "check_spectrum_image",
+    "check_counts",
+    "window_slice",
+    "parse_elements",
+    # EELS
+    "eels_edges",
+    "choose_edge",
+    "default_eels_windows",
+    "fit_power_law",
+    "power_law",
+    "subtract_background",
+    "eels_map",
+    "eels_maps",
+    "ratio_map",
+    "thickness_log_ratio",
+    # EDS
+    "eds_lines",
+    "choose_line",
+    "eds_fwhm",
+    "eds_windows",
+    "eds_net_map",
+    "eds_maps",
+    "identify_elements",
+    "cliff_lorimer",
+    # PCA
+    "pca",
+    "pca_reconstruct",
+    "suggest_components",
+    # profiles
+    "line_profile",
+]
+
+# --------------------------------------------------------------------------------------------
+# Energy axis and input checks
+# --------------------------------------------------------------------------------------------
+
+
+def energy_axis(*, offset: float, scale: float, size: int) -> np.ndarray:
+    """Channel energies in eV: ``offset + scale * arange(size)``.
+
+    Parameters
+    ----------
+    offset : float
+        Energy of the first channel, eV.
+    scale : float
+        Channel width (dispersion), eV per channel; must be > 0.
+    size : int
+        Number of channels.
+    """
+    if scale is None or offset is None:
+        raise ValueError("The energy axis is missing: give its offset and scale (eV).")
+    if not scale > 0:
+        raise ValueError(
+            f"The energy axis has dispersion {scale} eV/channel; it must be positive "
+            "(an energy axis that decreases is not supported: reverse the channels first)."
+        )
+    return (float(offset) + float(scale) * np.arange(int(size))).astype(np.float64)
+
+
+def check_energy_axis(energy, n_channels: int | None = None) -> np.ndarray:
+    """Validate an energy axis and return it as float64.
+
+    Raises ValueError with a message for a missing, non-1D, wrongly sized, non-finite or
+    non-increasing axis.
+    """
+    if energy is None:
+        raise ValueError(
+            "The spectrum has no energy axis. Open it with the napari-cryomat reader, or set "
+            "layer.metadata['energy_axis'] = {'offset': ..., 'scale': ..., 'units': 'eV'}."
+        )
+    e = np.asarray(energy, dtype=np.float64)
+    if e.ndim != 1 or e.size < 2:
+        raise ValueError("The energy axis must be a 1D array with at least two channels.")
+    if n_channels is not None and e.size != n_channels:
+        raise ValueError(
+            f"The energy axis has {e.size} channels but the spectra have {n_channels}; "
+            "check that the energy axis belongs to this spectrum image."
+        )
+    if not np.all(np.isfinite(e)):
+        raise ValueError("The energy axis contains NaN or inf values.")
+    d = np.diff(e)
+    if np.any(d <= 0):
+        raise ValueError(
+            "The energy axis is not increasing (decreasing or repeated channels); reverse the "
+            "spectra and the axis so that energy grows with the channel index."
+        )
+    return e
+
+
+def check_spectrum_image(si, *, name: str = "spectrum image") -> None:
+    """Raise ValueError unless ``si`` has axes (Y, X, E) with at least 2 channels."""
+    ndim = getattr(si, "ndim", np.ndim(si))
+    if ndim == 2:
+        raise ValueError(
+            f"The chosen {name} is a 2D image, not a spectrum image (Y, X, E): pick a layer with "
+            "an energy axis (e.g. one opened from .dm4/.emd/.bcf/.hspy)."
+        )
+    if ndim != 3:
+        raise ValueError(f"A {name} must have 3 axes (Y, X, E); this one has {ndim}.")
+    if si.shape[-1] < 2:
+        raise ValueError(f"The {name} has a single energy channel.")
+
+
+def check_counts(data, *, what: str = "spectrum image", tolerance: float = 0.0) -> None:
+    """Raise ValueError if ``data`` holds negative counts (below ``-tolerance``) or NaN/inf."""
+    mn = float(np.min(data)) if np.size(data) else 0.0
+    if not np.isfinite(mn):
+        raise ValueError(f"The {what} contains NaN or inf values; replace them first.")
+    if mn < -tolerance:
+        raise ValueError(
+            f"The {what} has negative counts (minimum {mn:.3g}); it was probably dark- or "
+            "background-subtracted. Add a constant offset or clip at zero "
+            "(numpy.clip(data, 0, None)) before fitting."
+        )
+
+
+def window_slice(energy: np.ndarray, window: Sequence[float], *, what: str = "window") -> slice:
+    """Channels of ``energy`` inside ``window = (start, stop)`` (eV) as a slice.
+
+    Raises ValueError when the window is reversed, lies (partly) outside the recorded range
+    or holds fewer than two channels.
+    """
+    lo, hi = float(window[0]), float(window[1])
+    if not hi > lo:
+        raise ValueError(f"The {what} ({lo:g}–{hi:g} eV) is empty or reversed: give (start, stop) with start < stop.")
+    step = energy[1] - energy[0]
+    e_min, e_max = energy[0], energy[-1] + step
+    if lo < e_min - 1e-9 * abs(e_min) - 1e-9 or hi > e_max + 1e-9:
+        raise ValueError(
+            f"The {what} {lo:g}–{hi:g} eV lies outside the recorded range "
+            f"{energy[0]:g}–{energy[-1]:g} eV; move it inside the spectrum."
+        )
+    i0 = int(np.searchsorted(energy, lo - 1e-9, side="left"))
+    i1 = int(np.searchsorted(energy, hi - 1e-9, side="left"))
+    if i1 - i0 < 2:
+        raise ValueError(f"The {what} {lo:g}–{hi:g} eV holds fewer than two channels; widen it.")
+    return slice(i0, i1)
+
+
+_SPLIT = re.compile(r"[,;\s]+")
+
+
+def parse_elements(text: str | Iterable[str]) -> list[str]:
+    """Parse "Fe, Pt" (or an iterable of symbols) into validated element symbols.
+
+    A symbol may carry a line or edge after an underscore or colon ("Pt_La", "Fe:L").
+    Returns the list with the suffix kept ("Pt_La"); raises ValueError for unknown symbols.
+    """
+    import xraylib
+
+    items = _SPLIT.split(text.strip()) if isinstance(text, str) else list(text)
+    out = []
+    for item in items:
+        item = item.strip()
+        if not item:
+            continue
+        m = re.fullmatch(r"([A-Za-z]{1,2})(?:[_:](\S+))?", item)
+        if m is None:
+            raise ValueError(f"'{item}' is not a chemical element symbol (e.g. Fe, Pt, O).")
+        sym, suffix = m.group(1), m.group(2) or ""
+        sym = sym[:1].upper() + sym[1:].lower()
+        try:
+            z = xraylib.SymbolToAtomicNumber(sym)
+        except ValueError:
+            z = 0
+        if not z:
+            raise ValueError(f"'{item}' is not a chemical element symbol (e.g. Fe, Pt, O).")
+        out.append(sym + (("_" + suffix) if suffix else ""))
+    if not out:
+        raise ValueError("Type at least one element, e.g. 'Fe, Pt'.")
+    return out
+
+
+def _z(symbol: str) -> int:
+    import xraylib
+
+    z = xraylib.SymbolToAtomicNumber(symbol.split("_")[0])
+    if not z:
+        raise ValueError(f"'{symbol}' is not a chemical element symbol.")
+    return int(z)
+
+
+# --------------------------------------------------------------------------------------------
+# EELS
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Edge:
+    """An EELS ionisation edge: ``element``, ``name`` ("K", "L2,3", "M4,5"), ``onset`` in eV."""
+
+    element: str
+    name: str
+    onset: float
+
+    @property
+    def label(self) -> str:
+        return f"{self.element} {self.name}"
+
+
+# edge name -> xraylib shell whose binding energy is the onset (the lower of the pair)
+_EELS_SHELLS = (("K", "K_SHELL"), ("L2,3", "L3_SHELL"), ("M4,5", "M5_SHELL"))
+
+
+def eels_edges(element: str, *, energy_range: tuple[float, float] | None = None) -> list[Edge]:
+    """EELS edges (K, L2,3, M4,5) of ``element`` with onsets from ``xraylib.EdgeEnergy``.
+
+    Parameters
+    ----------
+    element : str
+        Chemical symbol, e.g. "Fe".
+    energy_range : (float, float), optional
+        Keep only edges with onset in this range, eV.
+
+    Returns
+    -------
+    list of Edge, sorted by onset (eV).
+    """
+    import xraylib
+
+    z = _z(element)
+    sym = element.split("_")[0]
+    edges = []
+    for name, shell in _EELS_SHELLS:
+        try:
+            onset = 1000.0 * xraylib.EdgeEnergy(z, getattr(xraylib, shell))
+        except ValueError:
+            continue
+        if onset <= 0:
+            continue
+        if energy_range is None or energy_range[0] <= onset <= energy_range[1]:
+            edges.append(Edge(sym, name, onset))
+    return sorted(edges, key=lambda e: e.onset)
+
+
+def _nearest_listing(items, energy: np.ndarray, key) -> str:
+    mid = 0.5 * (energy[0] + energy[-1])
+    items = sorted(items, key=lambda it: min(abs(key(it) - energy[0]), abs(key(it) - energy[-1])))[:4]
+    del mid
+    return ", ".join(f"{it.label} at {key(it):.0f} eV" for it in items) or "none known"
+
+
+def choose_edge(element: str, *, energy: np.ndarray, min_pre_edge: float = 5.0) -> Edge:
+    """The edge of ``element`` to map within ``energy``: the lowest-onset one with room for a
+    pre-edge window (``min_pre_edge`` eV) and a post-edge window.
+
+    ``element`` may name the edge: "Fe_L" / "Fe_L2,3", "O_K", "Ce_M".
+    Raises ValueError listing the element's nearest edges when none is in range.
+    """
+    sym, _, want = element.partition("_")
+    edges = eels_edges(sym)
+    if want:
+        w = want.upper().replace(" ", "")
+        edges = [e for e in edges if e.name.replace(",", "").startswith(w.replace(",", "")[:2]) or e.name[0] == w[0]]
+    lo = energy[0] + min_pre_edge
+    hi = energy[-1] - 2 * (energy[1] - energy[0])
+    usable = [e for e in edges if lo < e.onset < hi]
+    if not usable:
+        raise ValueError(
+            f"{sym} has no EELS edge in the recorded range {energy[0]:.0f}–{energy[-1]:.0f} eV "
+            f"(with room for a background window). Nearest edges: "
+            f"{_nearest_listing(eels_edges(sym), energy, lambda e: e.onset)}."
+        )
+    return usable[0]
+
+
+def default_eels_windows(onset: float, *, energy: np.ndarray) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Default (background, integration) windows in eV for an edge at ``onset`` eV.
+
+    Background: width ``clip(0.2*onset, 10, 100)`` eV, ending ``clip(0.02*onset, 2, 10)`` eV
+    before the onset. Integration: from the onset, width ``clip(0.2*onset, 10, 100)`` eV.
+    Both are clipped to the recorded range.
+    """
+    width = float(np.clip(0.2 * onset, 10.0, 100.0))
+    gap = float(np.clip(0.02 * onset, 2.0, 10.0))
+    step = energy[1] - energy[0]
+    b1 = onset - gap
+    b0 = max(energy[0], b1 - width)
+    i1 = min(energy[-1] + step, onset + width)
+    return (float(b0), float(b1)), (float(onset), float(i1))
+
+
+def _as_float32_view(si):
+    a = np.asarray(si)
+    return a if a.dtype == np.float32 else a.astype(np.float32)
+
+
+def fit_power_law(
+    si,
+    *,
+    energy,
+    window: Sequence[float],
+    method: str = "lsq",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fit ``I(E) = A * E**(-r)`` over ``window`` for every spectrum at once.
+
+    Parameters
+    ----------
+    si : array (..., E)
+        Spectra in counts per channel (any leading shape, e.g. (Y, X)).
+    energy : array (E,)
+        Channel energies, eV (increasing, > 0 over the window).
+    window : (float, float)
+        Pre-edge fitting window (start, stop), eV.
+    method : {"lsq", "two_area"}
+        ``"lsq"``: linear least squares of log I on log E over all window channels.
+        ``"two_area"``: Egerton's two-area estimate, closed form: the window is split into two
+        halves with counts I1, I2 and ``r = 2 ln(I1/I2) / ln(E3/E1)``.
+
+    Returns
+    -------
+    A, r : arrays of the leading shape (float32). The model gives counts per channel.
+    """
+    energy = check_energy_axis(energy, np.shape(si)[-1])
+    sl = window_slice(energy, window, what="background window")
+    e = energy[sl]
+    if e[0] <= 0:
+        raise ValueError("The background window must lie at positive energies (the power law diverges at 0 eV).")
+    block = np.asarray(si[..., sl], dtype=np.float32)
+    if method == "lsq":
+        x = np.log(e)
+        xc = (x - x.mean()).astype(np.float32)
+        sxx = float(np.sum(xc.astype(np.float64) ** 2))
+        y = np.log(np.maximum(block, np.float32(0.5)))  # empty channels: half a count
+        slope = (y @ xc) / np.float32(sxx)
+        ymean = y.mean(axis=-1)
+        r = -slope
+        log_a = ymean - slope * np.float32(x.mean())
+        a = np.exp(log_a)
+        return a.astype(np.float32), r.astype(np.float32)
+    if method in ("two_area", "two-area", "egerton"):
+        n = e.size // 2
+        if n < 1:
+            raise ValueError("The background window is too narrow for the two-area method; widen it.")
+        de = float(energy[1] - energy[0])
+        e1 = e[0] - 0.5 * de
+        e3 = e[2 * n - 1] + 0.5 * de
+        i1 = np.maximum(block[..., :n].sum(axis=-1, dtype=np.float32), np.float32(0.5))
+        i2 = np.maximum(block[..., n : 2 * n].sum(axis=-1, dtype=np.float32), np.float32(0.5))
+        r = (2.0 * np.log(i1 / i2) / np.log(e3 / e1)).astype(np.float32)
+        # sanity: equal-width halves only; guard r == 1 for the closed-form amplitude
+        # amplitude from the total counts: S = (A / de) * (E3^(1-r) - E1^(1-r)) / (1 - r)
+        omr = 1.0 - r.astype(np.float64)
+        omr = np.where(np.abs(omr) < 1e-6, 1e-6, omr)
+        total = (i1.astype(np.float64) + i2) * de
+        a = omr * total / (np.power(e3, omr) - np.power(e1, omr))
+        return a.astype(np.float32), r
+    raise ValueError(f"Unknown background method '{method}': use 'lsq' or 'two_area'.")
+
+
+def power_law(energy, a, r) -> np.ndarray:
+    """Evaluate ``a * energy**(-r)`` with a, r of shape (...) and energy (E,): result (..., E)."""
+    e = np.asarray(energy, dtype=np.float32)
+    a = np.asarray(a, dtype=np.float32)[..., None]
+    r = np.asarray(r, dtype=np.float32)[..., None]
+    return a * np.exp(-r * np.log(e))
+
+
+def subtract_background(
+    si,
+    *,
+    energy,
+    window: Sequence[float],
+    method: str = "lsq",
+    progress: ProgressCallback = None,
+) -> np.ndarray:
+    """Spectra minus their power-law background fitted over ``window`` (eV).
+
+    The background is subtracted from the start of the window onwards; channels below it are
+    set to 0 (the power law does not describe them). Returns float32 with the shape of ``si``.
+    """
+    energy = check_energy_axis(energy, np.shape(si)[-1])
+    check_counts(si)
+    a, r = fit_power_law(si, energy=energy, window=window, method=method)
+    report(progress, 0.3)
+    start = window_slice(energy, window).start
+    out = np.zeros(np.shape(si), dtype=np.float32)
+    rows = out.reshape(-1, out.shape[-1]) if out.ndim > 1 else out[None]
+    src = np.asarray(si).reshape(rows.shape)
+    a_r, r_r = a.reshape(-1), r.reshape(-1)
+    chunk = max(1, 2**22 // max(1, rows.shape[-1]))
+    for i in range(0, rows.shape[0], chunk):
+        j = min(rows.shape[0], i + chunk)
+        rows[i:j, start:] = src[i:j, start:] - power_law(energy[start:], a_r[i:j], r_r[i:j])
+        report(progress, 0.3 + 0.7 * j / rows.shape[0])
+    return out
+
+
+@dataclass
+class ElementMap:
+    """A map of one element: ``data`` (Y, X), with what produced it.
+
+    ``kind`` is "eels" (background-subtracted edge counts) or "eds" (net line counts);
+    ``feature`` the edge or line label ("O K", "Fe Ka"); ``energy`` its onset / line energy (eV);
+    ``windows`` a dict of named (start, stop) windows in eV; ``extra`` other per-pixel results
+    (e.g. power-law ``A`` and ``r``).
+    """
+
+    element: str
+    kind: str
+    feature: str
+    energy: float
+    data: np.ndarray
+    windows: dict
+    extra: dict = field(default_factory=dict)
+
+
+def eels_map(
+    si,
+    *,
+    energy,
+    background_window: Sequence[float],
+    integration_window: Sequence[float],
+    method: str = "lsq",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Background-subtracted edge counts summed over ``integration_window`` (eV).
+
+    Returns ``(map, A, r)``: the integrated edge signal (counts, float32, shape of the SI's
+    leading axes) and the fitted power-law parameters.
+    """
+    energy = check_energy_axis(energy, np.shape(si)[-1])
+    a, r = fit_power_law(si, energy=energy, window=background_window, method=method)
+    sl = window_slice(energy, integration_window, what="integration window")
+    if sl.start < window_slice(energy, background_window).stop - 1:
+        raise ValueError("The integration window must start after the background window ends.")
+    signal = np.asarray(si[..., sl], dtype=np.float32).sum(axis=-1, dtype=np.float32)
+    loge = np.log(energy[sl]).astype(np.float32)
+    bg = np.exp(-r[..., None] * loge).sum(axis=-1, dtype=np.float32) * a
+    return (signal - bg).astype(np.float32), a, r
+
+
+def eels_maps(
+    si,
+    *,
+    energy,
+    elements: Sequence[str] | str,
+    windows: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None,
+    method: str = "lsq",
+    progress: ProgressCallback = None,
+) -> dict[str, ElementMap]:
+    """EELS maps of several elements at once.
+
+    Parameters
+    ----------
+    si : array (Y, X, E)
+        Core-loss spectrum image, counts.
+    energy : array (E,)
+        Channel energies, eV.
+    elements : list of str or str
+        Symbols ("Li, C, N, O"); "Fe_L" picks a given edge.
+    windows : dict, optional
+        ``{element: (background_window, integration_window)}`` in eV, overriding the defaults
+        of :func:`default_eels_windows` for the given elements.
+    method : {"lsq", "two_area"}
+        Power-law fit, see :func:`fit_power_law`.
+
+    Returns
+    -------
+    dict element -> ElementMap
+    """
+    check_spectrum_image(si)
+    energy = check_energy_axis(energy, si.shape[-1])
+    check_counts(si)
+    elements = parse_elements(elements)
+    windows = dict(windows or {})
+    plan = []
+    for el in elements:
+        edge = choose_edge(el, energy=energy)
+        bgw, intw = windows.get(el) or windows.get(el.split("_")[0]) or default_eels_windows(edge.onset, energy=energy)
+        window_slice(energy, bgw, what=f"{el} background window")
+        window_slice(energy, intw, what=f"{el} integration window")
+        plan.append((el, edge, bgw, intw))
+    out = {}
+    report(progress, 0.0)
+    for i, (el, edge, bgw, intw) in enumerate(plan):
+        m, a, r = eels_map(si, energy=energy, background_window=bgw, integration_window=intw, method=method)
+        out[el] = ElementMap(
+            element=el,
+            kind="eels",
+            feature=edge.label,
+            energy=edge.onset,
+            data=m,
+            windows={"background": tuple(bgw), "integration": tuple(intw)},
+            extra={"A": a, "r": r},
+        )
+        report(progress, (i + 1) / len(plan))
+    return out
+
+
+def ratio_map(numerator, denominator, *, min_denominator: float | None = None) -> np.ndarray:
+    """Pixel-wise ``numerator / denominator`` (float32), NaN where the denominator is below
+    ``min_denominator`` (default: 5 % of the denominator's 99th percentile) or not positive."""
+    num = np.asarray(numerator, dtype=np.float32)
+    den = np.asarray(denominator, dtype=np.float32)
+    if num.shape != den.shape:
+        raise ValueError("Ratio maps need two maps of the same shape.")
+    if min_denominator is None:
+        min_denominator = 0.05 * float(np.nanpercentile(den, 99)) if den.size else 0.0
+    ok = (den > max(min_denominator, 0.0)) & np.isfinite(den)
+    out = np.full(num.shape, np.nan, dtype=np.float32)
+    np.divide(num, den, out=out, where=ok)
+    return out
+
+
+def thickness_log_ratio(
+    si,
+    *,
+    energy,
+    zlp_threshold: float | None = None,
+) -> tuple[np.ndarray, float]:
+    """Relative thickness t/λ = ln(I_t / I_0) from a low-loss SI (log-ratio method).
+
+    Parameters
+    ----------
+    si : array (..., E)
+        Low-loss spectra including the zero-loss peak (ZLP), counts.
+    energy : array (E,)
+        Channel energies, eV; must include 0 eV.
+    zlp_threshold : float, optional
+        Upper end of the zero-loss integral, eV. Default: the first minimum of the summed
+        spectrum after the ZLP maximum (the ZLP/plasmon valley).
+
+    Returns
+    -------
+    t_over_lambda : array (...), float32
+    zlp_threshold : float, eV (the one used)
+    """
+    energy = check_energy_axis(energy, np.shape(si)[-1])
+    check_counts(si, what="low-loss spectrum image")
+    if not (energy[0] <= 0.0 <= energy[-1]):
+        raise ValueError(
+            f"The low-loss spectrum ({energy[0]:g}–{energy[-1]:g} eV) does not contain the zero-loss "
+            "peak at 0 eV; pick the low-loss SI (or fix its energy offset)."
+        )
+    data = np.asarray(si, dtype=np.float32)
+    if zlp_threshold is None:
+        total = data.reshape(-1, data.shape[-1]).sum(axis=0, dtype=np.float64)
+        zone = (energy > -20) & (energy < 20)
+        idx = np.flatnonzero(zone)
+        i_max = int(idx[np.argmax(total[idx])])
+        from scipy.ndimage import uniform_filter1d
+
+        sm = uniform_filter1d(total, 3)
+        i = i_max + 1
+        while i < sm.size - 1 and sm[i + 1] < sm[i]:
+            i += 1
+        zlp_threshold = float(energy[i])
+    i_end = int(np.searchsorted(energy, zlp_threshold))
+    if i_end <= 0 or i_end >= energy.size:
+        raise ValueError(f"The zero-loss threshold {zlp_threshold:g} eV lies outside the spectrum.")
+    i0 = data[..., :i_end].sum(axis=-1, dtype=np.float32)
+    it = data.sum(axis=-1, dtype=np.float32)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(i0 > 0, np.log(it / np.maximum(i0, 1e-12)), np.nan).astype(np.float32)
+    return t, float(zlp_threshold)
+
+
+# --------------------------------------------------------------------------------------------
+# EDS
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Line:
+    """An X-ray line: ``element``, ``name`` ("Ka", "La", ...), ``energy`` (eV), ``weight``
+    (intensity relative to the family's main line, from xraylib fluorescence cross sections)."""
+
+    element: str
+    name: str
+    energy: float
+    weight: float
+
+    @property
+    def label(self) -> str:
+        return f"{self.element} {self.name}"
+
+
+# (name, xraylib line, family, family's principal line)
+_EDS_LINES = (
+    ("Ka", "KA_LINE", "K", "KA_LINE"),
+    ("Kb", "KB_LINE", "K", "KA_LINE"),
+    ("La", "LA_LINE", "L", "LA_LINE"),
+    ("Lb1", "LB1_LINE", "L", "LA_LINE"),
+    ("Ma", "MA1_LINE", "M", "MA1_LINE"),
+    ("Mb", "MB_LINE", "M", "MA1_LINE"),
+)
+_EXCITATION_KEV = 100.0  # excitation energy used only to weigh lines within a family
+
+
+def eds_lines(element: str, *, energy_range: tuple[float, float] | None = None) -> list[Line]:
+    """X-ray lines (Ka, Kb, La, Lb1, Ma, Mb) of ``element``, energies from ``xraylib.LineEnergy``.
+
+    Weights are ``xraylib.CS_FluorLine_Kissel`` relative to the family's main line (Ka, La,
+    Ma). Lines below 100 eV are left out (not detectable by EDS).
+
+    Parameters
+    ----------
+    element : str
+        Chemical symbol.
+    energy_range : (float, float), optional
+        Keep lines inside this range, eV.
+    """
+    import xraylib
+
+    z = _z(element)
+    sym = element.split("_")[0]
+    out = []
+    for name, line, _family, main in _EDS_LINES:
+        try:
+            e = 1000.0 * xraylib.LineEnergy(z, getattr(xraylib, line))
+        except ValueError:
+            continue
+        if e < 100.0:
+            continue
+        try:
+            w_main = xraylib.CS_FluorLine_Kissel(z, getattr(xraylib, main), _EXCITATION_KEV)
+            w = xraylib.CS_FluorLine_Kissel(z, getattr(xraylib, line), _EXCITATION_KEV) / w_main
+        except (ValueError, ZeroDivisionError):
+            w = 1.0 if line == main else 0.1
+        if energy_range is None or energy_range[0] <= e <= energy_range[1]:
+            out.append(Line(sym, name, e, float(w)))
+    return sorted(out, key=lambda ln: ln.energy)
+
+
+def choose_line(element: str, *, energy: np.ndarray, fwhm_mn_ka: float = 130.0) -> Line:
+    """The line used to map ``element``: the highest-energy family (K, then L, then M) whose
+    main line, with its background windows, fits in the recorded range.
+
+    "Pt_Ma" / "Fe_Kb" choose a given line. Raises ValueError listing nearest lines when
+    none fits.
+    """
+    sym, _, want = element.partition("_")
+    lines = eds_lines(sym)
+    e_lo, e_hi = energy[0], energy[-1]
+
+    def fits(ln: Line) -> bool:
+        w = eds_windows(ln.energy, fwhm_mn_ka=fwhm_mn_ka)
+        return w["background_low"][0] >= e_lo and w["background_high"][1] <= e_hi
+
+    if want:
+        cand = [ln for ln in lines if ln.name.lower() == want.lower() or (len(want) == 1 and ln.name[0].lower() == want.lower() and ln.weight == 1.0)]
+    else:
+        cand = [ln for ln in lines if ln.name in ("Ka", "La", "Ma")]
+        cand = sorted(cand, key=lambda ln: -ln.energy)
+    for ln in cand:
+        if fits(ln):
+            return ln
+    raise ValueError(
+        f"{sym} has no X-ray line{(' ' + want) if want else ''} in the recorded range "
+        f"{e_lo / 1000:.2f}–{e_hi / 1000:.2f} keV (with room for background windows). Nearest lines: "
+        f"{_nearest_listing(lines, energy, lambda ln: ln.energy)}."
+    )
+
+
+def eds_fwhm(line_energy: float, *, fwhm_mn_ka: float = 130.0) -> float:
+    """Detector resolution (FWHM, eV) at ``line_energy`` (eV) from the FWHM at Mn Kα.
+
+    Fiori & Newbury scaling: ``FWHM(E)² = FWHM(MnKα)² + 2.5 (E − E(MnKα))`` with energies in eV
+    and E(MnKα) from xraylib.
+    """
+    import xraylib
+
+    e_mn = 1000.0 * xraylib.LineEnergy(25, xraylib.KA_LINE)
+    return float(np.sqrt(max(fwhm_mn_ka**2 + 2.5 * (line_energy - e_mn), 1.0)))
+
+
+def eds_windows(
+    line_energy: float,
+    *,
+    fwhm_mn_ka: float = 130.0,
+    integration_width: float = 2.0,
+    background_offset: float = 2.0,
+    background_width: float = 1.0,
+) -> dict[str, tuple[float, float]]:
+    """Integration and background windows (eV) for an EDS line, in units of the local FWHM.
+
+    Integration: ``line ± integration_width/2 · FWHM``; background: windows of
+    ``background_width · FWHM`` starting ``background_offset · FWHM`` from the line on both
+    sides (the HyperSpy/exSpy defaults).
+
+    Returns ``{"integration": (lo, hi), "background_low": (lo, hi), "background_high": (lo, hi)}``.
+    """
+    f = eds_fwhm(line_energy, fwhm_mn_ka=fwhm_mn_ka)
+    e = float(line_energy)
+    return {
+        "integration": (e - 0.5 * integration_width * f, e + 0.5 * integration_width * f),
+        "background_low": (e - (background_offset + background_width) * f, e - background_offset * f),
+        "background_high": (e + background_offset * f, e + (background_offset + background_width) * f),
+    }
+
+
+def eds_net_map(si, *, energy, windows: Mapping[str, Sequence[float]]) -> np.ndarray:
+    """Net line counts: counts in the integration window minus a linear background
+    interpolated between the means of the two background windows (counts per channel).
+
+    ``windows`` as returned by :func:`eds_windows` (eV). Either background window may be
+    omitted (then the other one is used as a flat background). Returns float32 (leading shape).
+    """
+    energy = check_energy_axis(energy, np.shape(si)[-1])
+    isl = window_slice(energy, windows["integration"], what="integration window")
+    peak = np.asarray(si[..., isl], dtype=np.float32).sum(axis=-1, dtype=np.float32)
+    n = isl.stop - isl.start
+    c_int = float(energy[isl].mean())
+    means, centres = [], []
+    for key in ("background_low", "background_high"):
+        w = windows.get(key)
+        if w is None:
+            continue
+        bsl = window_slice(energy, w, what=key.replace("_", " ") + " window")
+        means.append(np.asarray(si[..., bsl], dtype=np.float32).mean(axis=-1, dtype=np.float32))
+        centres.append(float(energy[bsl].mean()))
+    if not means:
+        return peak
+    if len(means) == 1:
+        bg = means[0]
+    else:
+        t = (c_int - centres[0]) / (centres[1] - centres[0])
+        bg = means[0] + (means[1] - means[0]) * np.float32(t)
+    return (peak - n * bg).astype(np.float32)
+
+
+def eds_maps(
+    si,
+    *,
+    energy,
+    elements: Sequence[str] | str,
+    fwhm_mn_ka: float = 130.0,
+    windows: Mapping[str, Mapping[str, Sequence[float]]] | None = None,
+    progress: ProgressCallback = None,
+) -> dict[str, ElementMap]:
+    """Net-count EDS maps of several elements.
+
+    Parameters
+    ----------
+    si : array (Y, X, E)
+        EDS spectrum image, counts.
+    energy : array (E,)
+        Channel energies, eV.
+    elements : list of str or str
+        "Fe, Pt, Cu"; "Pt_Ma" forces a line.
+    fwhm_mn_ka : float
+        Detector resolution at Mn Kα, eV (default 130 eV).
+    windows : dict, optional
+        ``{element: eds_windows(...)-like dict}`` overriding the defaults.
+    """
+    check_spectrum_image(si)
+    energy = check_energy_axis(energy, si.shape[-1])
+    check_counts(si)
+    elements = parse_elements(elements)
+    windows = dict(windows or {})
+    plan = []
+    for el in elements:
+        ln = choose_line(el, energy=energy, fwhm_mn_ka=fwhm_mn_ka)
+        w = windows.get(el) or windows.get(el.split("_")[0]) or eds_windows(ln.energy, fwhm_mn_ka=fwhm_mn_ka)
+        for k, v in w.items():
+            window_slice(energy, v, what=f"{el} {k.replace('_', ' ')} window")
+        plan.append((el, ln, dict(w)))
+    out = {}
+    report(progress, 0.0)
+    for i, (el, ln, w) in enumerate(plan):
+        m = eds_net_map(si, energy=energy, windows=w)
+        out[el] = ElementMap(element=el, kind="eds", feature=ln.label, energy=ln.energy, data=m, windows=w)
+        report(progress, (i + 1) / len(plan))
+    return out
+
+
+@dataclass
+class Identification:
+    """Result of :func:`identify_elements`.
+
+    ``elements``: identified symbols, strongest first; ``peaks``: list of
+    ``(energy_eV, height, [candidate line labels])`` for every detected peak; ``ambiguous``:
+    ``{peak label: [alternative line labels]}`` for peaks that more than one element explains;
+    ``unexplained``: energies (eV) of peaks no identified element explains.
+    """
+
+    elements: list[str]
+    peaks: list[tuple[float, float, list[str]]]
+    ambiguous: dict[str, list[str]]
+    unexplained: list[float]
+
+
+def identify_elements(
+    spectrum,
+    *,
+    energy,
+    fwhm_mn_ka: float = 130.0,
+    candidates: Iterable[str] | None = None,
+    min_snr: float = 5.0,
+    min_energy: float = 200.0,
+) -> Identification:
+    """Identify elements from an EDS (sum) spectrum: peaks matched to xraylib lines.
+
+    Peaks are found on the spectrum minus a smooth background (morphological opening wider
+    than three FWHM), with significance ``height / sqrt(background) >= min_snr``. Each peak is
+    matched to lines within ±0.5 FWHM. Elements are then chosen greedily: the element whose
+    matched lines explain the most peak height (minus the height its missing strong lines
+    would have had) wins, its peaks are removed, and so on. Peaks that other elements also
+    explain are listed as ambiguous.
+
+    Parameters
+    ----------
+    spectrum : array (E,)
+        Sum spectrum, counts.
+    energy : array (E,)
+        Channel energies, eV.
+    fwhm_mn_ka : float
+        Detector resolution at Mn Kα, eV.
+    candidates : iterable of str, optional
+        Elements to consider (default: Be–Pu, Z 4–94).
+    min_snr : float
+        Minimum peak significance.
+    min_energy : float
+        Ignore peaks below this energy, eV (noise peak, low-energy cut-off).
+    """
+    from scipy.ndimage import grey_opening, uniform_filter1d
+    from scipy.signal import find_peaks
+
+    s = np.asarray(spectrum, dtype=np.float64)
+    if s.ndim != 1:
+        raise ValueError("identify_elements needs a single (sum) spectrum; sum the SI over Y and X first.")
+    energy = check_energy_axis(energy, s.size)
+    check_counts(s, what="spectrum")
+    de = energy[1] - energy[0]
+    fw = np.array([eds_fwhm(e, fwhm_mn_ka=fwhm_mn_ka) for e in np.clip(energy, 100, None)])
+    sm = uniform_filter1d(s, max(1, int(round(0.3 * fwhm_mn_ka / de))))
+    size = max(3, int(round(3 * fw.max() / de)) | 1)
+    bg = grey_opening(sm, size=size)
+    bg = uniform_filter1d(bg, size)
+    net = sm - bg
+    sigma = np.sqrt(np.maximum(bg, 1.0) * max(1.0, 1.0))
+    idx, _ = find_peaks(net, distance=max(1, int(0.5 * fwhm_mn_ka / de)))
+    idx = [i for i in idx if net[i] >= min_snr * sigma[i] and energy[i] >= min_energy]
+    peaks_e = np.array([energy[i] for i in idx])
+    heights = np.array([net[i] for i in idx])
+
+    import xraylib
+
+    if candidates is None:
+        cand = [xraylib.AtomicNumberToSymbol(z) for z in range(4, 95)]
+    else:
+        cand = [c.split("_")[0] for c in parse_elements(list(candidates))]
+    e_range = (max(energy[0], min_energy), energy[-1])
+    matches: dict[str, dict[int, Line]] = {}
+    missing: dict[str, float] = {}
+    for el in cand:
+        lines = [ln for ln in eds_lines(el, energy_range=e_range)]
+        if not lines:
+            continue
+        got: dict[int, Line] = {}
+        for ln in lines:
+            if peaks_e.size == 0:
+                break
+            tol = 0.5 * eds_fwhm(ln.energy, fwhm_mn_ka=fwhm_mn_ka)
+            k = int(np.argmin(np.abs(peaks_e - ln.energy)))
+            if abs(peaks_e[k] - ln.energy) <= tol:
+                if k not in got or ln.weight > got[k].weight:
+                    got[k] = ln
+        if not got or not any(ln.weight >= 0.99 for ln in got.values()):
+            continue  # an element is only credible when a family's main line is seen
+        # height the missing strong lines should have had (relative to the matched main line)
+        main_h = max(heights[k] for k, ln in got.items() if ln.weight >= 0.99)
+        miss = 0.0
+        matched_names = {ln.name for ln in got.values()}
+        fams_seen = {ln.name[0] for ln in got.values() if ln.weight >= 0.99}
+        for ln in lines:
+            if ln.name in matched_names or ln.name[0] not in fams_seen:
+                continue
+            if ln.weight >= 0.3:
+                miss += ln.weight * main_h
+        matches[el] = got
+        missing[el] = miss
+
+    remaining = set(range(len(idx)))
+    chosen: list[str] = []
+    while remaining:
+        best, best_score = None, 0.0
+        for el, got in matches.items():
+            if el in chosen:
+                continue
+            score = sum(heights[k] for k in got if k in remaining) - missing[el]
+            if score > best_score:
+                best, best_score = el, score
+        if best is None:
+            break
+        chosen.append(best)
+        remaining -= set(matches[best])
+
+    peaks_out = []
+    ambiguous: dict[str, list[str]] = {}
+    for k in range(len(idx)):
+        labels = sorted((ln.label for el, got in matches.items() for kk, ln in got.items() if kk == k))
+        peaks_out.append((float(peaks_e[k]), float(heights[k]), labels))
+        owners = [el for el in chosen if k in matches[el]]
+        if owners:
+            alternatives = [lab for lab in labels if lab.split()[0] != owners[0]]
+            if alternatives:
+                own = [ln.label for ln in [matches[owners[0]][k]]][0]
+                ambiguous[f"{own} ({peaks_e[k] / 1000:.2f} keV)"] = alternatives
+    unexplained = [float(peaks_e[k]) for k in sorted(remaining)]
+    return Identification(elements=chosen, peaks=peaks_out, ambiguous=ambiguous, unexplained=unexplained)
+
+
+def cliff_lorimer(
+    intensities: Mapping[str, np.ndarray],
+    *,
+    k_factors: Mapping[str, float],
+    atomic: bool = True,
+    min_total: float = 0.0,
+) -> dict[str, np.ndarray]:
+    """Cliff–Lorimer quantification: composition maps from net line intensities.
+
+    ``C_i = k_i I_i / Σ_j k_j I_j`` gives weight fractions (k-factors relative to a common
+    reference, as exSpy uses them); with ``atomic=True`` they are converted to atomic
+    fractions with xraylib atomic weights. Results are in percent; pixels with total
+    ``Σ k_j I_j <= min_total`` or negative intensities clipped to zero give NaN.
+
+    Parameters
+    ----------
+    intensities : dict element -> array
+        Net counts per element (e.g. ``{el: m.data for el, m in eds_maps(...).items()}``).
+    k_factors : dict element -> float
+        Cliff–Lorimer k-factor of each element (weight basis). Every element needs one.
+    atomic : bool
+        Return atomic % (default) rather than weight %.
+    """
+    import xraylib
+
+    els = list(intensities)
+    if len(els) < 2:
+        raise ValueError("Cliff–Lorimer quantification needs at least two elements.")
+    missing = [el for el in els if el not in k_factors and el.split("_")[0] not in k_factors]
+    if missing:
+        raise ValueError(f"Give a k-factor for {', '.join(missing)} (e.g. 'Fe: 1.0, Pt: 1.8').")
+    ks = {el: float(k_factors.get(el, k_factors.get(el.split("_")[0]))) for el in els}
+    if any(k <= 0 for k in ks.values()):
+        raise ValueError("k-factors must be positive.")
+    w = {el: ks[el] * np.clip(np.asarray(intensities[el], dtype=np.float64), 0, None) for el in els}
+    if atomic:
+        w = {el: w[el] / xraylib.AtomicWeight(_z(el)) for el in els}
+    total = sum(w.values())
+    ok = total > max(min_total, 0.0)
+    out = {}
+    for el in els:
+        frac = np.full(total.shape, np.nan)
+        np.divide(w[el], total, out=frac, where=ok)
+        out[el] = (100.0 * frac).astype(np.float32)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# PCA
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PCAResult:
+    """A truncated PCA of a spectrum image (in the Poisson-normalised space when ``poisson``).
+
+    ``scores`` (Y*X, k) and ``factors`` (k, E) with singular values folded into the scores;
+    ``explained_variance`` (min(E, ...),) the eigenvalues of all components for the scree
+    plot; ``mean`` (E,) subtracted before the decomposition; ``g`` (Y*X,) and ``h`` (E,)
+    the Poisson weights (ones when not ``poisson``); ``shape`` the SI shape.
+    """
+
+    scores: np.ndarray
+    factors: np.ndarray
+    explained_variance: np.ndarray
+    mean: np.ndarray
+    g: np.ndarray
+    h: np.ndarray
+    shape: tuple
+    poisson: bool
+
+    @property
+    def explained_variance_ratio(self) -> np.ndarray:
+        return self.explained_variance / max(float(self.explained_variance.sum()), 1e-30)
+
+
+def pca(
+    si,
+    *,
+    poisson: bool = True,
+    max_components: int = 64,
+    progress: ProgressCallback = None,
+) -> PCAResult:
+    """PCA of a spectrum image by SVD, with Poisson normalisation (Keenan & Kotula 2004).
+
+    The data matrix ``D`` (pixels × channels) is scaled to ``D / sqrt(g ⊗ h)`` with ``g`` the
+    total counts per pixel and ``h`` the mean spectrum, which makes Poisson noise uniform, so
+    the scree plot separates signal from noise. The decomposition uses the channel covariance
+    (E × E, float64 accumulation in float32 blocks) and its eigenvectors: exact, and fast when
+    pixels outnumber channels.
+
+    Parameters
+    ----------
+    si : array (Y, X, E)
+        Counts (must not be negative when ``poisson``).
+    poisson : bool
+        Apply the Poisson normalisation (default True).
+    max_components : int
+        Number of components kept for reconstruction (the scree plot has all of them).
+
+    Returns
+    -------
+    PCAResult
+    """
+    check_spectrum_image(si)
+    data = np.asarray(si)
+    if poisson:
+        check_counts(data)
+    ny, nx, ne = data.shape
+    flat = data.reshape(ny * nx, ne)
+    npx = flat.shape[0]
+    if poisson:
+        g = flat.sum(axis=1, dtype=np.float64)
+        h = flat.sum(axis=0, dtype=np.float64)
+        tot = g.sum()
+        if tot <= 0:
+            raise ValueError("The spectrum image is empty (all counts zero).")
+        g = np.sqrt(g / g.mean()).astype(np.float32)
+        h = np.sqrt(h / h.mean()).astype(np.float32)
+        g[g == 0] = 1.0
+        h[h == 0] = 1.0
+    else:
+        g = np.ones(npx, np.float32)
+        h = np.ones(ne, np.float32)
+    report(progress, 0.05)
+    chunk = max(1, 2**24 // ne)
+    mean = np.zeros(ne, np.float64)
+    for i in range(0, npx, chunk):
+        blk = flat[i : i + chunk].astype(np.float32) / g[i : i + chunk, None] / h[None, :]
+        mean += blk.sum(axis=0, dtype=np.float64)
+    mean /= npx
+    mean32 = mean.astype(np.float32)
+    cov = np.zeros((ne, ne), np.float64)
+    n_chunks = (npx + chunk - 1) // chunk
+    for c, i in enumerate(range(0, npx, chunk)):
+        blk = flat[i : i + chunk].astype(np.float32) / g[i : i + chunk, None] / h[None, :] - mean32
+        cov += blk.T @ blk
+        report(progress, 0.05 + 0.6 * (c + 1) / n_chunks)
+    evals, evecs = np.linalg.eigh(cov)
+    order = np.argsort(evals)[::-1]
+    evals = np.clip(evals[order], 0, None) / max(npx - 1, 1)
+    k = int(min(max_components, ne, npx))
+    factors = evecs[:, order[:k]].T.astype(np.float32)  # (k, E)
+    report(progress, 0.75)
+    scores = np.empty((npx, k), np.float32)
+    for c, i in enumerate(range(0, npx, chunk)):
+        blk = flat[i : i + chunk].astype(np.float32) / g[i : i + chunk, None] / h[None, :] - mean32
+        scores[i : i + chunk] = blk @ factors.T
+    report(progress, 1.0)
+    return PCAResult(
+        scores=scores,
+        factors=factors,
+        explained_variance=evals.astype(np.float64),
+        mean=mean32,
+        g=g,
+        h=h,
+        shape=(ny, nx, ne),
+        poisson=poisson,
+    )
+
+
+def pca_reconstruct(result: PCAResult, *, n_components: int, progress: ProgressCallback = None) -> np.ndarray:
+    """Denoised SI (Y, X, E) float32 from the first ``n_components`` components of ``result``."""
+    k = int(n_components)
+    if not 1 <= k <= result.factors.shape[0]:
+        raise ValueError(f"Choose between 1 and {result.factors.shape[0]} components.")
+    ny, nx, ne = result.shape
+    out = np.empty((ny * nx, ne), np.float32)
+    chunk = max(1, 2**24 // ne)
+    npx = ny * nx
+    for i in range(0, npx, chunk):
+        blk = result.scores[i : i + chunk, :k] @ result.factors[:k] + result.mean
+        out[i : i + chunk] = blk * result.g[i : i + chunk, None] * result.h[None, :]
+        report(progress, min(1.0, (i + chunk) / npx))
+    return out.reshape(ny, nx, ne)
+
+
+def suggest_components(explained_variance, *, noise_tail: float = 0.5) -> int:
+    """Number of components above the noise floor of a scree plot.
+
+    After Poisson normalisation the noise eigenvalues form a flat tail; the floor is the
+    median of the last ``noise_tail`` fraction of the eigenvalues, and components more than
+    ``5 × MAD`` above it count as signal (at least 1).
+    """
+    ev = np.asarray(explained_variance, dtype=np.float64)
+    if ev.size < 4:
+        return max(1, ev.size)
+    tail = ev[int(ev.size * (1 - noise_tail)) :]
+    med = np.median(tail)
+    mad = np.median(np.abs(tail - med)) + 1e-12 * max(med, 1e-30)
+    n = int(np.sum(ev > med + 20 * mad * 1.4826 + 0.5 * med))
+    return max(1, n)
+
+
+# --------------------------------------------------------------------------------------------
+# Profiles
+# --------------------------------------------------------------------------------------------
+
+
+def line_profile(
+    image,
+    *,
+    start: Sequence[float],
+    end: Sequence[float],
+    pixel_size: float = 1.0,
+    width: int = 1,
+    order: int = 1,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Values of ``image`` (Y, X) along the line ``start`` → ``end`` (pixel coordinates (y, x)).
+
+    Parameters
+    ----------
+    image : array (Y, X)
+        A map.
+    start, end : (float, float)
+        End points in pixels (row, column), both included.
+    pixel_size : float
+        Pixel size in Å; the returned distance is in Å.
+    width : int
+        Averaging width perpendicular to the line, pixels.
+    order : int
+        Spline interpolation order (1 = linear).
+
+    Returns
+    -------
+    distance : array (N,), Å from ``start``
+    values : array (N,)
+    """
+    from skimage.measure import profile_line
+
+    img = np.asarray(image, dtype=np.float32)
+    if img.ndim != 2:
+        raise ValueError("A line profile needs a 2D map (Y, X).")
+    start = np.asarray(start, float)
+    end = np.asarray(end, float)
+    length = float(np.hypot(*(end - start)))
+    if length < 1:
+        raise ValueError("The profile line is shorter than one pixel; draw a longer line.")
+    vals = profile_line(img, start, end, linewidth=max(1, int(width)), order=order, mode="reflect", reduce_func=np.mean)
+    dist = np.linspace(0, length * pixel_size, vals.size)
+    return dist, vals.astype(np.float32)
