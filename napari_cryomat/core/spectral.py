@@ -260,7 +260,7 @@ def eels_edges(element: str, *, energy_range: tuple[float, float] | None = None)
             onset = 1000.0 * xraylib.EdgeEnergy(z, getattr(xraylib, shell))
         except ValueError:
             continue
-        if onset <= 0:
+        if onset < 10.0:  # below the plasmons: not an edge anyone maps
             continue
         if energy_range is None or energy_range[0] <= onset <= energy_range[1]:
             edges.append(Edge(sym, name, onset))
@@ -865,6 +865,14 @@ def identify_elements(
     sigma = np.sqrt(np.maximum(bg, 1.0) * max(1.0, 1.0))
     idx, _ = find_peaks(net, distance=max(1, int(0.5 * fwhm_mn_ka / de)))
     idx = [i for i in idx if net[i] >= min_snr * sigma[i] and energy[i] >= min_energy]
+    if idx:
+        # a real line is as wide as the detector makes it: drop broad humps (absorption
+        # cut-off of the continuum) and single-channel spikes
+        from scipy.signal import peak_widths
+
+        widths = peak_widths(net, idx, rel_height=0.5)[0] * de
+        expect = np.array([eds_fwhm(energy[i], fwhm_mn_ka=fwhm_mn_ka) for i in idx])
+        idx = [i for i, w, f in zip(idx, widths, expect) if 0.4 * f - de <= w <= 2.5 * f + de]
     peaks_e = np.array([energy[i] for i in idx])
     heights = np.array([net[i] for i in idx])
 
