@@ -19,6 +19,7 @@ import json
 import os
 import tempfile
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -199,7 +200,7 @@ def load_annotation(folder: str | os.PathLike, key: str) -> Annotation | None:
         return None
     try:
         return _read(path)
-    except (OSError, ValueError, KeyError, json.JSONDecodeError, EOFError):
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None
 
 

@@ -107,8 +107,10 @@ def measure(labels, image=None, *, pixel_size: float, progress: ProgressCallback
     pandas.DataFrame, one row per label, with columns
 
     - ``label``; ``centroid_z`` (3D), ``centroid_y``, ``centroid_x`` in Å;
-    - 2D: ``area`` (Å²), ``perimeter`` (Å, skimage's 4-connected estimator);
-      3D: ``volume`` (Å³), ``surface_area`` (Å², marching-cubes mesh);
+    - 2D: ``area`` (Å²), ``perimeter`` (Å, skimage's 4-connected weighted estimator; it
+      reads smooth outlines ~3 % long);
+      3D: ``volume`` (Å³), ``surface_area`` (Å², marching-cubes mesh of the mask blurred by
+      0.7 voxel, which removes the voxel staircase; within ~1 % for radii >= 10 voxels);
     - ``equivalent_diameter`` (Å): diameter of the disk (2D) or ball (3D) of the same size;
     - ``major_axis_length``, ``minor_axis_length`` (Å): of the ellipse (ellipsoid) with the same
       second moments; ``aspect_ratio`` = major / minor;
@@ -228,7 +230,9 @@ def measure(labels, image=None, *, pixel_size: float, progress: ProgressCallback
             solidity[k] = size[k] / max(hull_vol, size[k])
             feret[k] = fer
             try:
-                verts, faces, _, _ = marching_cubes(sub.astype(np.float32), 0.5)
+                # a slight blur removes most of the voxel staircase (+8 % area otherwise)
+                smooth = ndi.gaussian_filter(np.pad(sub, 2).astype(np.float32), 0.7)
+                verts, faces, _, _ = marching_cubes(smooth, 0.5)
                 surface[k] = mesh_surface_area(verts, faces)
             except (ValueError, RuntimeError):
                 surface[k] = np.nan

@@ -121,9 +121,10 @@ def segment_particles(
     if fill_holes:
         mask = ndi.binary_fill_holes(mask)
     # open with a small ball to remove noise bridges and speckle
-    radius = max(1, int(round(0.5 * smoothing / pixel_size)))
-    fp = morphology.disk(radius) if img.ndim == 2 else morphology.ball(radius)
-    mask = ndi.binary_opening(mask, structure=fp)
+    radius = int(round(0.5 * smoothing / pixel_size))
+    if radius > 0:
+        fp = morphology.disk(radius) if img.ndim == 2 else morphology.ball(radius)
+        mask = ndi.binary_opening(mask, structure=fp)
     min_px = min_size / pixel_size**img.ndim
     lab, n = ndi.label(mask)
     if n:

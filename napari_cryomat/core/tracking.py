@@ -79,7 +79,7 @@ def track_objects(labels, *, pixel_size: float, max_distance: float = 60.0, gap_
         cutoff=cutoff,
         gap_closing_metric="sqeuclidean",
         gap_closing_cutoff=cutoff if gap_frames > 0 else False,
-        gap_closing_max_frame_count=max(int(gap_frames), 1),
+        gap_closing_max_frame_count=int(gap_frames) + 1,  # a frame distance, not a gap
         splitting_cutoff=False,
         merging_cutoff=False,
     )

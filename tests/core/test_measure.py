@@ -1,0 +1,162 @@
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_cryomat.core.measure import classify, classify_supervised, match_labels, measure
+from napari_cryomat.core.synthetic.particles import make_particles, shape_field
+
+
+def _ellipse(shape, cy, cx, a, b, angle_deg):
+    yy, xx = np.mgrid[: shape[0], : shape[1]].astype(float)
+    f = shape_field(yy, xx, kind="ellipse", center=(cy, cx), radius=a, aspect=a / b,
+                    angle=np.radians(angle_deg))
+    return f < 1
+
+
+def test_disk_area_perimeter_diameter_in_angstrom():
+    ps = 2.5
+    yy, xx = np.mgrid[:200, :200]
+    r = 40  # pixels -> 100 Å
+    lab = (np.hypot(yy - 100, xx - 100) < r).astype(np.int32)
+    t = measure(lab, pixel_size=ps)
+    row = t.iloc[0]
+    R = r * ps
+    assert row.area == pytest.approx(np.pi * R**2, rel=0.01)
+    assert row.perimeter == pytest.approx(2 * np.pi * R, rel=0.05)
+    assert row.equivalent_diameter == pytest.approx(2 * R, rel=0.01)
+    assert row.feret_diameter_max == pytest.approx(2 * R, rel=0.02)
+    assert row.major_axis_length == pytest.approx(2 * R, rel=0.01)
+    assert row.aspect_ratio == pytest.approx(1.0, abs=0.01)
+    assert row.solidity > 0.97
+    assert row.circularity == pytest.approx(1.0, abs=0.08)
+    assert (row.centroid_y, row.centroid_x) == pytest.approx((100 * ps, 100 * ps), abs=0.1)
+
+
+@pytest.mark.parametrize("angle", [0.0, 30.0, -60.0, 90.0])
+def test_ellipse_axes_and_orientation(angle):
+    lab = _ellipse((240, 240), 120, 120, 60, 20, angle).astype(np.int32)
+    row = measure(lab, pixel_size=1.5).iloc[0]
+    assert row.major_axis_length == pytest.approx(120 * 1.5, rel=0.02)
+    assert row.minor_axis_length == pytest.approx(40 * 1.5, rel=0.03)
+    assert row.aspect_ratio == pytest.approx(3.0, rel=0.05)
+    assert row.eccentricity == pytest.approx(math.sqrt(1 - 1 / 9), rel=0.01)
+    d = (row.orientation - angle + 90) % 180 - 90
+    assert abs(d) < 1.0
+    assert row.feret_diameter_max == pytest.approx(120 * 1.5, rel=0.03)
+
+
+def test_concave_shape_has_low_solidity_and_square_values():
+    lab = np.zeros((100, 100), np.int32)
+    lab[10:90, 10:30] = 1  # an L: 80x20 + 20x60
+    lab[70:90, 30:90] = 1
+    lab[40:60, 50:70] = 2  # a square, 20x20 px
+    t = measure(lab, pixel_size=1.0).set_index("label")
+    assert t.loc[1, "area"] == 80 * 20 + 20 * 60
+    # hull of the L: 80x80 square minus a right triangle of legs 60 -> 6400 - 1800
+    assert t.loc[1, "solidity"] == pytest.approx(2800 / 4600, rel=0.02)
+    assert t.loc[2, "solidity"] == pytest.approx(1.0)
+    assert t.loc[2, "feret_diameter_max"] == pytest.approx(np.hypot(19, 19) + 1, rel=1e-6)
+
+
+def test_mean_intensity_and_shape_mismatch():
+    lab = np.zeros((20, 20), np.int32)
+    lab[2:5, 2:5] = 1
+    lab[10:15, 10:15] = 4
+    img = np.zeros((20, 20))
+    img[lab == 4] = 7.0
+    t = measure(lab, img, pixel_size=1.0)
+    assert list(t.label) == [1, 4]
+    assert list(t.mean_intensity) == [0.0, 7.0]
+    with pytest.raises(ValueError, match="shape"):
+        measure(lab, np.zeros((10, 10)), pixel_size=1.0)
+
+
+def test_ball_volume_surface_in_cubic_angstrom():
+    ps = 2.0
+    zz, yy, xx = np.mgrid[:64, :64, :64]
+    r = 20
+    lab = (np.sqrt((zz - 32) ** 2 + (yy - 32) ** 2 + (xx - 32) ** 2) < r).astype(np.int32)
+    row = measure(lab, pixel_size=ps).iloc[0]
+    R = r * ps
+    assert row.volume == pytest.approx(4 / 3 * np.pi * R**3, rel=0.02)
+    assert row.surface_area == pytest.approx(4 * np.pi * R**2, rel=0.03)
+    assert row.equivalent_diameter == pytest.approx(2 * R, rel=0.01)
+    assert row.major_axis_length == pytest.approx(2 * R, rel=0.02)
+    assert row.feret_diameter_max == pytest.approx(2 * R, rel=0.03)
+    assert row.solidity > 0.9
+    assert row.sphericity == pytest.approx(1.0, abs=0.08)
+
+
+def test_synthetic_particles_true_areas(rng):
+    image, truth, info = make_particles()
+    t = measure(truth, image, pixel_size=info["pixel_size"])
+    assert np.allclose(t.area, info["area_A2"])
+    ecc = t.eccentricity.to_numpy()
+    kinds = np.array(info["shapes"])
+    assert ecc[kinds == "ellipse"].min() > ecc[kinds == "disk"].max()
+
+
+def test_many_objects():
+    lab = np.zeros((400, 400), np.int32)
+    lab[1::4, 1::4] = np.arange(1, 101 * 100 + 1)[: 100 * 100].reshape(100, 100)
+    lab[2::4, 1::4] = lab[1::4, 1::4]
+    t = measure(lab, pixel_size=1.0)
+    assert len(t) == 10000
+    assert np.all(t.area == 2)
+
+
+def test_match_labels():
+    a = np.zeros((10, 10), int)
+    a[:5, :5] = 1
+    a[6:, 6:] = 2
+    b = np.zeros_like(a)
+    b[:5, :4] = 5
+    m = match_labels(b, a)
+    assert m["tp"] == 1 and m["precision"] == 1.0 and m["recall"] == 0.5
+    assert m["mean_iou"] == pytest.approx((20 / 25 + 0) / 2)
+
+
+def _two_shape_table():
+    rng = np.random.default_rng(3)
+    lab = np.zeros((600, 600), np.int32)
+    k = 0
+    kinds = []
+    for i in range(6):
+        for j in range(6):
+            k += 1
+            elongated = (i + j) % 2 == 0
+            a = rng.uniform(18, 26)
+            b = a / 3 if elongated else a * rng.uniform(0.95, 1.0)
+            m = _ellipse(lab.shape, 50 + 100 * i, 50 + 100 * j, a, b, rng.uniform(0, 180))
+            lab[m] = k
+            kinds.append(2 if elongated else 1)
+    return measure(lab, pixel_size=1.0), np.array(kinds)
+
+
+def test_unsupervised_classes_separate_rods_from_disks():
+    table, kinds = _two_shape_table()
+    for method in ("kmeans", "gmm"):
+        classes, info = classify(table, method=method)
+        assert info["n_classes"] == 2
+        # classes agree with the shapes up to renaming
+        agree = max(np.mean(classes == kinds), np.mean(classes == 3 - kinds))
+        assert agree == 1.0
+    classes, info = classify(table, n_classes=3)
+    assert set(classes) == {1, 2, 3}
+
+
+def test_supervised_classes_from_a_few_tags():
+    table, kinds = _two_shape_table()
+    tags = np.zeros(len(kinds), int)
+    tags[:4] = kinds[:4]
+    pred, conf = classify_supervised(table, tags)
+    assert np.mean(pred == kinds) == 1.0
+    assert conf.shape == pred.shape
+    with pytest.raises(ValueError, match="two different"):
+        classify_supervised(table, np.r_[1, np.zeros(len(kinds) - 1, int)])
+    with pytest.raises(ValueError, match="No object"):
+        classify_supervised(table, np.zeros(len(kinds), int))
+    with pytest.raises(ValueError, match="Unknown"):
+        classify(table, properties=["nope"])

@@ -1,0 +1,186 @@
+import numpy as np
+import pytest
+
+from napari_cryomat.core import Cancelled
+from napari_cryomat.core.measure import match_labels
+from napari_cryomat.core.segment import (
+    click_segment,
+    interpolate_slices,
+    iter_tiles,
+    segment_particles,
+    train_pixel_classifier,
+)
+from napari_cryomat.core.synthetic.particles import make_particles
+
+PS = 2.0
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return make_particles()
+
+
+@pytest.mark.parametrize("threshold", ["otsu", "li", "local"])
+def test_segment_particles_recovers_truth(sample, threshold):
+    image, truth, info = sample
+    labels = segment_particles(image, pixel_size=PS, threshold=threshold)
+    m = match_labels(labels, truth)
+    assert m["f1"] >= 0.9
+    assert m["mean_iou"] >= 0.8
+    assert labels.dtype == np.int32 and labels.shape == image.shape
+
+
+def test_watershed_splits_two_touching_disks():
+    yy, xx = np.mgrid[:128, :200]
+    a = np.hypot(yy - 64, xx - 70) < 30
+    b = np.hypot(yy - 64, xx - 126) < 30  # centres 56 px apart: the disks overlap a little
+    img = np.where(a | b, 0.2, 1.0).astype(np.float32)
+    merged = segment_particles(img, pixel_size=1.0, split=False, min_size=10)
+    split = segment_particles(img, pixel_size=1.0, split=True, split_distance=20, min_size=10)
+    assert merged.max() == 1
+    assert split.max() == 2
+
+
+def test_min_size_in_square_angstrom():
+    img = np.ones((100, 100), np.float32)
+    img[10:20, 10:20] = 0  # 100 px = 400 Å² at 2 Å
+    img[50:80, 50:80] = 0  # 900 px = 3600 Å²
+    lab = segment_particles(img, pixel_size=2.0, smoothing=0, min_size=1000.0, split=False)
+    assert lab.max() == 1
+    assert np.count_nonzero(lab) == 900
+
+
+def test_segment_particles_bright_polarity_and_3d():
+    zz, yy, xx = np.mgrid[:40, :48, :48]
+    vol = (np.hypot(np.hypot(zz - 20, yy - 24), xx - 24) < 10).astype(np.float32)
+    lab = segment_particles(vol, pixel_size=3.0, polarity="bright", smoothing=0, min_size=100.0)
+    assert lab.max() == 1
+    assert abs(np.count_nonzero(lab) - 4 / 3 * np.pi * 10**3) / (4 / 3 * np.pi * 10**3) < 0.1
+
+
+def test_segment_particles_bad_input():
+    with pytest.raises(ValueError, match="threshold"):
+        segment_particles(np.zeros((10, 10)), pixel_size=1.0, threshold="magic")
+    with pytest.raises(ValueError, match="NaN"):
+        segment_particles(np.full((10, 10), np.nan), pixel_size=1.0)
+
+
+def test_progress_can_cancel(sample):
+    def cb(f):
+        if f > 0.2:
+            raise Cancelled()
+
+    with pytest.raises(Cancelled):
+        segment_particles(sample[0], pixel_size=PS, progress=cb)
+
+
+def _scribbles(truth, rng, n=400):
+    scr = np.zeros_like(truth)
+    for value, region in ((2, truth > 0), (1, truth == 0)):
+        ys, xs = np.nonzero(region)
+        idx = rng.choice(ys.size, n, replace=False)
+        scr[ys[idx], xs[idx]] = value
+    return scr
+
+
+def test_pixel_classifier_learns_particles(sample, rng):
+    image, truth, _ = sample
+    scr = _scribbles(truth, rng)
+    model = train_pixel_classifier(image, scr, n_estimators=20)
+    pred = model.predict(image, tile_size=200)  # several tiles, with margins
+    assert set(np.unique(pred)) <= {1, 2}
+    acc = np.mean((pred == 2) == (truth > 0))
+    assert acc > 0.95
+    # tiling does not change the answer
+    whole = model.predict(image, tile_size=1024)
+    assert np.mean(whole == pred) > 0.999
+
+
+def test_pixel_classifier_3d_and_probability():
+    rng = np.random.default_rng(1)
+    zz, yy, xx = np.mgrid[:32, :40, :40]
+    truth = (np.hypot(np.hypot(zz - 16, yy - 20), xx - 20) < 9).astype(np.int32)
+    vol = (1 - 0.5 * truth + rng.normal(0, 0.1, truth.shape)).astype(np.float32)
+    scr = np.zeros_like(truth)
+    scr[16, 18:23, 18:23] = 2
+    scr[2, 2:10, 2:10] = 1
+    model = train_pixel_classifier(vol, scr, n_estimators=10, sigma_max=4.0, num_sigma=3)
+    pred, prob = model.predict(vol, tile_size=20, return_probability=True)
+    assert np.mean((pred == 2) == (truth > 0)) > 0.95
+    assert prob.dtype == np.float32 and prob.min() >= 0.5 - 1e-6
+
+
+def test_pixel_classifier_writes_into_out_array(sample, rng, tmp_path):
+    image, truth, _ = sample
+    model = train_pixel_classifier(image, _scribbles(truth, rng), n_estimators=5)
+    out = np.lib.format.open_memmap(tmp_path / "pred.npy", mode="w+", dtype=np.uint8, shape=image.shape)
+    res = model.predict(image, out=out)
+    assert res is out and out.max() == 2
+
+
+def test_pixel_classifier_bad_scribbles(sample):
+    image = sample[0]
+    with pytest.raises(ValueError, match="empty"):
+        train_pixel_classifier(image, np.zeros(image.shape, int))
+    one = np.zeros(image.shape, int)
+    one[5:10, 5:10] = 1
+    with pytest.raises(ValueError, match="another class"):
+        train_pixel_classifier(image, one)
+    with pytest.raises(ValueError, match="shape"):
+        train_pixel_classifier(image, np.zeros((10, 10), int))
+
+
+def test_iter_tiles_cover_exactly_once():
+    seen = np.zeros((50, 37), int)
+    for core, padded, inner in iter_tiles(seen.shape, 16, 5):
+        seen[core] += 1
+        assert all(c.start - p.start == i.start for c, p, i in zip(core, padded, inner))
+    assert np.all(seen == 1)
+
+
+@pytest.mark.parametrize("method", ["flood", "watershed", "random_walker"])
+def test_click_segment_recovers_one_particle(sample, method):
+    image, truth, info = sample
+    k = int(np.argmax(info["area_A2"]))  # the biggest particle
+    cy, cx = info["center_px"][k]
+    mask = click_segment(image, [(cy, cx)], pixel_size=PS, method=method, max_radius=200.0)
+    true = truth == k + 1
+    iou = np.sum(mask & true) / np.sum(mask | true)
+    assert iou > 0.7
+
+
+def test_second_click_refines(sample):
+    image, truth, info = sample
+    # a touching pair: flood from one particle leaks into its neighbour; a background click on the
+    # neighbour lowers the tolerance and cuts it off (or at least does not make it bigger)
+    k = int(np.argmax(info["area_A2"]))
+    cy, cx = info["center_px"][k]
+    first = click_segment(image, [(cy, cx)], pixel_size=PS, tolerance=0.5)
+    assert first.sum() > 3 * np.sum(truth == k + 1)  # tolerance too loose: floods the support
+    background = np.argwhere(truth == 0)
+    target = np.array([cy, cx + info["radius_A"][k] / PS + 10])
+    bg = background[np.argmin(np.hypot(*(background - target).T))]
+    refined = click_segment(image, [(cy, cx)], background_points=[bg], pixel_size=PS, tolerance=0.5)
+    true = truth == k + 1
+    assert np.sum(refined & true) / np.sum(refined | true) > 0.6
+    # a second object click adds a second part
+    k2 = (k + 1) % truth.max()
+    both = click_segment(image, [(cy, cx), info["center_px"][k2]], pixel_size=PS, max_radius=1000.0)
+    assert both[tuple(int(v) for v in info["center_px"][k2])]
+
+
+def test_interpolate_slices_morphs_circles():
+    lab = np.zeros((11, 64, 64), np.int32)
+    yy, xx = np.mgrid[:64, :64]
+    lab[0][np.hypot(yy - 32, xx - 32) < 10] = 3
+    lab[10][np.hypot(yy - 32, xx - 32) < 20] = 3
+    lab[5, 0, 0] = 7  # other painting is never overwritten
+    out = interpolate_slices(lab, axis=0)
+    assert lab[5].sum() == 7  # input untouched
+    r5 = np.sqrt(np.count_nonzero(out[5] == 3) / np.pi)
+    assert abs(r5 - 15) < 1.0
+    assert out[5, 0, 0] == 7
+    radii = [np.sqrt(np.count_nonzero(out[k] == 3) / np.pi) for k in range(11)]
+    assert np.all(np.diff(radii) > 0)
+    with pytest.raises(ValueError):
+        interpolate_slices(lab[0])
