@@ -122,6 +122,7 @@ class TaskRunner(QWidget):
         self.worker = None
         self.last_error: Optional[BaseException] = None
         self.label = label
+        self._activity = None  # napari's own progress bar (activity dock), mirrored
 
     # -- public ------------------------------------------------------------------------------
     @property
@@ -137,6 +138,7 @@ class TaskRunner(QWidget):
             return None
         self._cancel_requested = False
         self.last_error = None
+        self._activity = _napari_progress(self.label)
         self._set_fraction(0.0)
         self.cancel_button.setEnabled(True)
 
@@ -145,7 +147,11 @@ class TaskRunner(QWidget):
                 raise Cancelled()
             self._relay.fraction.emit(float(fraction))
 
-        worker = create_worker(func, *args, progress=progress, _start_thread=False, **kwargs)
+        # errors are ours to show (below); without _ignore_errors superqt re-raises them in the
+        # Qt event loop, which napari turns into a traceback dialog.
+        worker = create_worker(
+            func, *args, progress=progress, _start_thread=False, _ignore_errors=True, **kwargs
+        )
         if on_done is not None:
             worker.returned.connect(on_done)
         worker.errored.connect(self._on_error)
@@ -163,8 +169,12 @@ class TaskRunner(QWidget):
 
     # -- slots -------------------------------------------------------------------------------
     def _set_fraction(self, fraction: float) -> None:
-        self.progress_bar.setValue(int(round(1000 * fraction)))
+        value = int(round(1000 * fraction))
+        self.progress_bar.setValue(value)
         self.progress_bar.setFormat(f"{self.label}: %p%")
+        if self._activity is not None:
+            self._activity.n = value
+            self._activity.refresh()
 
     def _on_error(self, exc: BaseException) -> None:
         self.last_error = exc
@@ -183,6 +193,19 @@ class TaskRunner(QWidget):
             self._set_fraction(1.0)
         else:
             self.progress_bar.setFormat(f"{self.label}: stopped")
+        if self._activity is not None:
+            self._activity.close()
+            self._activity = None
+
+
+def _napari_progress(label: str):
+    """A determinate napari progress bar (shown in napari's activity dock), or None."""
+    try:
+        from napari.utils import progress
+
+        return progress(total=1000, desc=label)
+    except Exception:  # napari's progress is a nicety; the dock's own bar is what counts
+        return None
 
 
 def finite_or_raise(data: np.ndarray, what: str = "image") -> None:
