@@ -918,7 +918,7 @@ def _phase_gradient(z: np.ndarray, p: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _reference_mask(shape, reference) -> np.ndarray:
-    if reference is None:
+    if reference is None or reference is False:
         return np.ones(shape, bool)
     if isinstance(reference, np.ndarray) and reference.dtype == bool:
         if reference.shape != shape:
@@ -960,8 +960,10 @@ def gpa(
         the nearest other spot.
     pixel_size : float
         Å per pixel.
-    reference : tuple of slices or bool mask, optional
-        Unstrained reference region (pixels). Default: the whole image.
+    reference : tuple of slices, bool mask, None or False
+        Unstrained reference region (pixels); its mean phase gradient is removed, i.e. g1, g2
+        are refined to the lattice there. ``None`` (default): the whole image. ``False``: take
+        g1 and g2 as the reference lattice exactly (absolute strain against known vectors).
     progress : callable, optional
 
     Returns
@@ -994,8 +996,11 @@ def gpa(
         dPy, dPx = _phase_gradient(z, p)
         wgt = np.abs(z)[ref]
         # mean gradient (weighted by amplitude) over the reference region = g correction
-        my = float(np.sum(dPy[ref] * wgt) / np.sum(wgt))
-        mx = float(np.sum(dPx[ref] * wgt) / np.sum(wgt))
+        if reference is False:
+            my = mx = 0.0
+        else:
+            my = float(np.sum(dPy[ref] * wgt) / np.sum(wgt))
+            mx = float(np.sum(dPx[ref] * wgt) / np.sum(wgt))
         dPy -= np.float32(my)
         dPx -= np.float32(mx)
         z = z * np.exp(-1j * (my * yy + mx * xx)).astype(np.complex64)

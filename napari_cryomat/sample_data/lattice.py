@@ -1,0 +1,63 @@
+"""Samples: an atomic-resolution superlattice image with strain, and vitreous/crystalline ice."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from napari_cryomat.core.synthetic.lattice import ice_image, superlattice_image
+
+
+def _limits(img: np.ndarray) -> list[float]:
+    s = img[::4, ::4]
+    return [float(np.percentile(s, 0.5)), float(np.percentile(s, 99.5))]
+
+
+def superlattice_sample():
+    """LayerData for File > Open Sample > napari-cryomat > Superlattice with strained region.
+
+    A 1024² HRTEM-like image (0.4 Å/px) of a hexagonal lattice (a = 4 Å, d = 3.46 Å) with a
+    1/3-order charge-order superlattice (a longitudinal periodic lattice displacement of
+    0.15 Å plus a 5 % intensity modulation, q = g1/3) and a disk dilated by 2 %.
+    The truth is in ``layer.metadata["truth"]``.
+    """
+    img, truth = superlattice_image()
+    p = truth["pixel_size"]
+    return [
+        (
+            img,
+            {
+                "name": "superlattice (synthetic)",
+                "scale": (p, p),
+                "units": ("angstrom", "angstrom"),
+                "colormap": "gray",
+                "contrast_limits": _limits(img),
+                "metadata": {"truth": truth, "pixel_size": p},
+            },
+            "image",
+        )
+    ]
+
+
+def ice_sample():
+    """LayerData for File > Open Sample > napari-cryomat > Vitreous and crystalline ice.
+
+    A 1024² image (1 Å/px) of vitreous ice (amorphous ring at 3.7 Å) holding a hexagonal-ice
+    crystal (first-order spacing 3.91 Å) in a disk on the right. Truth in
+    ``layer.metadata["truth"]``.
+    """
+    img, truth = ice_image()
+    p = truth["pixel_size"]
+    return [
+        (
+            img,
+            {
+                "name": "ice (synthetic)",
+                "scale": (p, p),
+                "units": ("angstrom", "angstrom"),
+                "colormap": "gray",
+                "contrast_limits": _limits(img),
+                "metadata": {"truth": truth, "pixel_size": p},
+            },
+            "image",
+        )
+    ]
