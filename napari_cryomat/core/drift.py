@@ -1,0 +1,1054 @@
+"""Low-dose frame alignment (drift correction), aligned and dose-weighted sums, half-sum FRC.
+
+Sign convention (binding everywhere in napari-cryomat)
+-------------------------------------------------------
+``shifts[i] = (dy, dx)`` in pixels is the displacement of frame i's content relative to frame 0::
+
+    frame_i(r) ≈ frame_0(r - shifts[i]),   shifts[0] == (0, 0)
+
+so the aligned frame is ``frame_i(r + shifts[i])`` (:func:`apply_drift`).
+
+Method (:func:`estimate_drift`)
+-------------------------------
+1. Each frame is gain-corrected (multiplied by the gain reference), defect pixels are replaced
+   by the frame mean, the mean is removed and a real-space Tukey window (cosine edge taper) is
+   applied; the spectrum (``scipy.fft.rfft2``, float32) is Fourier-cropped to at most
+   ``max_size`` pixels (binning by Fourier cropping, as MotionCor2 does for large frames).
+2. Coarse stage: frames are summed in blocks of ``group`` frames (lowest doses); every pair of
+   blocks (or a band of neighbours for long stacks) is cross-correlated with a B-factor low-pass
+   ``exp(-B k²/4)`` on the cross-spectrum. The correlation is divided by the autocorrelation of
+   the window (the overlap of the two windows at that shift), so a peak one lattice period away
+   is not favoured or penalised by the overlap, and the peak is searched within ``max_shift``.
+   The pairwise shifts are solved for one trajectory by iteratively re-weighted least squares
+   (Tukey biweight); pairs that disagree with the solution (e.g. unit-cell jumps) are rejected.
+3. Refinement (``iterations`` times): each frame (sliding group sum of ``group`` frames) is
+   cross-correlated with the sum of all other aligned frames; the peak is located near the
+   current estimate with an upsampled DFT (Guizar-Sicairos matrix DFT) to ``1/upsample`` px.
+4. Optional local motion: the same refinement on a grid of patches, each patch trajectory
+   smoothed in time by a polynomial; the per-pixel field is a smooth (bi-quadratic at most)
+   polynomial surface through the patches (:class:`LocalMotion`).
+
+Everything is numpy / scipy; frames may be numpy arrays, memory-mapped arrays or dask arrays
+(read one frame at a time, so a stack larger than memory is fine).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import numpy as np
+import scipy.fft as sfft
+
+from napari_cryomat.core._progress import ProgressCallback, report
+
+__all__ = [
+    "DriftResult",
+    "LocalMotion",
+    "FRCResult",
+    "estimate_drift",
+    "apply_drift",
+    "aligned_sum",
+    "dose_weighted_sum",
+    "dose_weights",
+    "critical_exposure",
+    "frc_vs_dose",
+    "frc",
+    "fourier_shift",
+    "check_stack",
+    "prepare_frame",
+]
+
+# Grant & Grigorieff (2015) critical exposure Ne(k) = a k^b + c (k in 1/Å, Ne in e/Å²).
+GG_A, GG_B, GG_C = 0.245, -1.665, 2.81
+
+
+# ---------------------------------------------------------------------------------------------
+# results
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class LocalMotion:
+    """Smooth local (non-uniform) motion on top of the global shifts.
+
+    Attributes
+    ----------
+    centers : (P, 2) float array
+        Patch centres (y, x), px.
+    patch_shifts : (P, N, 2) float array
+        Residual shift of each patch per frame after global alignment (time-smoothed), px.
+    coeffs : (N, 2, M) float array
+        Per frame and axis, coefficients of the polynomial surface in (y, x) through the patches.
+    degree : int
+        Degree of the surface (0, 1 or 2).
+    shape : (int, int)
+        Frame shape the model refers to.
+    """
+
+    centers: np.ndarray
+    patch_shifts: np.ndarray
+    coeffs: np.ndarray
+    degree: int
+    shape: tuple[int, int]
+
+    def field(self, index: int, shape: Optional[tuple[int, int]] = None) -> np.ndarray:
+        """Local residual shift field of frame ``index``: (2, Y, X) array of (dy, dx), px."""
+        ny, nx = shape or self.shape
+        yy, xx = np.mgrid[0:ny, 0:nx].astype(np.float32)
+        basis = _poly_basis(yy.ravel() / self.shape[0], xx.ravel() / self.shape[1], self.degree)
+        out = (basis @ self.coeffs[index].T).T.reshape(2, ny, nx)
+        return out.astype(np.float32)
+
+
+@dataclass
+class DriftResult:
+    """Result of :func:`estimate_drift`.
+
+    Attributes
+    ----------
+    shifts : (N, 2) float array
+        (dy, dx) of each frame's content relative to frame 0, px; ``shifts[0] == (0, 0)``.
+    residuals : (N,) float array
+        RMS disagreement (px) between the accepted pairwise measurements involving each frame
+        and the solved trajectory. Large values flag frames whose alignment is uncertain.
+    quality : float
+        Median significance of the pairwise correlation peaks (peak minus mean over standard
+        deviation of the correlation within the search range). Below about 5 the alignment is
+        mostly guessing: increase ``group`` or ``bfactor``.
+    inlier_fraction : float
+        Fraction of pairwise measurements kept by the robust solver.
+    pixel_size : float
+        Pixel size, Å.
+    pair_index : (P, 2) int array
+        Frame indices (i, j) of the pairwise measurements (block centres when grouped).
+    pair_shifts : (P, 2) float array
+        Measured shift of j relative to i, px.
+    pair_inlier : (P,) bool array
+    local : LocalMotion or None
+        Local motion model if ``patches`` was given.
+    """
+
+    shifts: np.ndarray
+    residuals: np.ndarray
+    quality: float
+    inlier_fraction: float
+    pixel_size: float = 1.0
+    pair_index: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), int))
+    pair_shifts: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    pair_inlier: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    local: Optional[LocalMotion] = None
+    group: int = 1
+
+    @property
+    def shifts_angstrom(self) -> np.ndarray:
+        """Shifts in Å."""
+        return self.shifts * self.pixel_size
+
+    @property
+    def total_drift(self) -> float:
+        """Path length of the trajectory, Å."""
+        return float(np.sum(np.hypot(*np.diff(self.shifts, axis=0).T)) * self.pixel_size)
+
+
+# ---------------------------------------------------------------------------------------------
+# input checks and preparation
+# ---------------------------------------------------------------------------------------------
+def check_stack(frames) -> tuple[int, int, int]:
+    """Validate a (T, Y, X) stack; return its shape. Raise ValueError with a user message."""
+    if isinstance(frames, (list, tuple)):
+        shapes = {tuple(np.shape(f)) for f in frames}
+        if len(shapes) > 1:
+            raise ValueError(
+                f"The frames differ in size ({sorted(shapes)}); crop them to a common size first."
+            )
+        if any(len(s) != 2 for s in shapes):
+            raise ValueError("Each frame must be a 2D image (Y, X).")
+        n = len(frames)
+        ny, nx = next(iter(shapes)) if shapes else (0, 0)
+    else:
+        shape = tuple(getattr(frames, "shape", np.shape(frames)))
+        if len(shape) == 2:
+            raise ValueError("Drift correction needs a stack of frames (T, Y, X); this is a single 2D image.")
+        if len(shape) != 3:
+            raise ValueError(
+                f"Drift correction needs a stack of frames (T, Y, X); got {len(shape)} dimensions {shape}."
+            )
+        n, ny, nx = shape
+        dtype = getattr(frames, "dtype", None)
+        if dtype is not None and np.issubdtype(dtype, np.complexfloating):
+            raise ValueError("The frames are complex; drift correction needs real intensities.")
+    if n < 2:
+        raise ValueError("Drift correction needs at least 2 frames; this stack has only one.")
+    if ny < 16 or nx < 16:
+        raise ValueError(f"Frames of {ny}×{nx} px are too small to align (need at least 16×16).")
+    return int(n), int(ny), int(nx)
+
+
+def _frame(frames, i) -> np.ndarray:
+    f = frames[i]
+    if hasattr(f, "compute"):
+        f = f.compute()
+    return np.asarray(f, dtype=np.float32)
+
+
+def prepare_frame(
+    frame: np.ndarray,
+    *,
+    gain: Optional[np.ndarray] = None,
+    defect_mask: Optional[np.ndarray] = None,
+    index: int = 0,
+) -> np.ndarray:
+    """Gain-correct a frame and replace defect pixels; raise ValueError on NaN/inf.
+
+    Parameters
+    ----------
+    frame : (Y, X) array
+    gain : (Y, X) array, optional
+        Gain reference, multiplied in (as in MotionCor2's ``-Gain``).
+    defect_mask : (Y, X) bool array, optional
+        True at defect (hot/dead) pixels; they are replaced by the mean of the good pixels.
+    index : int
+        Frame number, for messages.
+    """
+    f = np.asarray(frame, dtype=np.float32)
+    if gain is not None:
+        f = f * np.asarray(gain, dtype=np.float32)
+    if defect_mask is not None:
+        m = np.asarray(defect_mask, bool)
+        good = f[~m]
+        fill = float(good[np.isfinite(good)].mean()) if good.size else 0.0
+        f = np.where(m, np.float32(fill), f)
+    if not np.all(np.isfinite(f)):
+        raise ValueError(
+            f"Frame {index} contains NaN or inf pixels; mark them in the defect mask or replace them first."
+        )
+    return f
+
+
+def _check_inputs(shape, gain, defect_mask):
+    _, ny, nx = shape
+    for name, arr in (("gain reference", gain), ("defect mask", defect_mask)):
+        if arr is not None and tuple(np.shape(arr)) != (ny, nx):
+            raise ValueError(f"The {name} is {np.shape(arr)} but the frames are {(ny, nx)}; they must match.")
+    if gain is not None and not np.all(np.isfinite(np.asarray(gain, np.float32))):
+        raise ValueError("The gain reference contains NaN or inf; fix it or leave it out.")
+
+
+def tukey_window(ny: int, nx: int, taper: float = 0.1) -> np.ndarray:
+    """Separable Tukey window, cosine taper over ``taper`` of each edge. float32 (Y, X)."""
+
+    def one(n):
+        w = np.ones(n, np.float32)
+        m = max(1, int(round(taper * n)))
+        ramp = 0.5 * (1 - np.cos(np.pi * (np.arange(m) + 0.5) / m))
+        w[:m] = ramp
+        w[n - m :] = ramp[::-1]
+        return w
+
+    return one(ny)[:, None] * one(nx)[None, :]
+
+
+def _crop_shape(ny: int, nx: int, max_size: Optional[int]) -> tuple[int, int]:
+    if max_size is None or max(ny, nx) <= max_size:
+        return ny, nx
+    f = max_size / max(ny, nx)
+    cy, cx = int(round(ny * f)) // 2 * 2, int(round(nx * f)) // 2 * 2
+    return max(cy, 16), max(cx, 16)
+
+
+def _fourier_crop(spec: np.ndarray, full: tuple[int, int], crop: tuple[int, int]) -> np.ndarray:
+    """Crop an rfft2 spectrum of a ``full`` image to the spectrum of a ``crop`` image (binning)."""
+    ny, nx = full
+    cy, cx = crop
+    if (cy, cx) == (ny, nx):
+        return spec
+    h = cy // 2
+    rows = np.concatenate([spec[..., :h, :], spec[..., ny - (cy - h) :, :]], axis=-2)
+    return np.ascontiguousarray(rows[..., : cx // 2 + 1])
+
+
+def _freq_grid(cy: int, cx: int):
+    ky = sfft.fftfreq(cy).astype(np.float32)[:, None]
+    kx = sfft.rfftfreq(cx).astype(np.float32)[None, :]
+    return ky, kx
+
+
+def _bfilter(cy, cx, bfactor_px2: float) -> np.ndarray:
+    ky, kx = _freq_grid(cy, cx)
+    return np.exp(-bfactor_px2 * (ky**2 + kx**2) / 4.0).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# correlation helpers
+# ---------------------------------------------------------------------------------------------
+def _cc_map(xspec: np.ndarray, shape) -> np.ndarray:
+    return sfft.irfft2(xspec, s=shape, workers=-1)
+
+
+def _parabolic(c_m, c_0, c_p) -> float:
+    den = c_m - 2 * c_0 + c_p
+    if den >= 0:
+        return 0.0
+    return float(np.clip(0.5 * (c_m - c_p) / den, -0.5, 0.5))
+
+
+def _peak_search(cc: np.ndarray, norm: np.ndarray, radius_px: tuple[float, float]):
+    """Peak of cc/norm within |d| <= radius. Return (dy, dx) sub-pixel and significance."""
+    cy, cx = cc.shape
+    ry = int(min(np.floor(radius_px[0]), cy // 2 - 1))
+    rx = int(min(np.floor(radius_px[1]), cx // 2 - 1))
+    iy = np.r_[0 : ry + 1, cy - ry : cy] if ry > 0 else np.array([0])
+    ix = np.r_[0 : rx + 1, cx - rx : cx] if rx > 0 else np.array([0])
+    sub = cc[np.ix_(iy, ix)] / norm[np.ix_(iy, ix)]
+    k = int(np.argmax(sub))
+    a, b = divmod(k, sub.shape[1])
+    py, px = int(iy[a]), int(ix[b])
+    # sub-pixel by a parabola through the normalised neighbours (coarse stage only)
+    def val(y, x):
+        return cc[y % cy, x % cx] / norm[y % cy, x % cx]
+
+    fy = _parabolic(val(py - 1, px), val(py, px), val(py + 1, px))
+    fx = _parabolic(val(py, px - 1), val(py, px), val(py, px + 1))
+    dy = (py if py <= cy // 2 else py - cy) + fy
+    dx = (px if px <= cx // 2 else px - cx) + fx
+    s = sub.std()
+    sig = float((sub.max() - sub.mean()) / s) if s > 0 else 0.0
+    return np.array([dy, dx]), sig
+
+
+def _dft_kernels(cy, cx, y0, x0, n, step):
+    """Matrices for the local upsampled DFT of an rfft2 spectrum around (y0, x0)."""
+    ky = sfft.fftfreq(cy) * 1.0
+    kx = np.arange(cx // 2 + 1, dtype=float) / cx
+    ys = y0 + step * (np.arange(n) - n // 2)
+    xs = x0 + step * (np.arange(n) - n // 2)
+    ey = np.exp(2j * np.pi * ys[:, None] * ky[None, :]).astype(np.complex64)  # (n, cy)
+    alpha = np.full(cx // 2 + 1, 2.0)
+    alpha[0] = 1.0
+    if cx % 2 == 0:
+        alpha[-1] = 1.0
+    ex = (alpha[:, None] * np.exp(2j * np.pi * kx[:, None] * xs[None, :])).astype(np.complex64)  # (cxh, n)
+    return ey, ex, ys, xs
+
+
+def _local_peak(xspec: np.ndarray, shape, start, *, radius: float, upsample: int) -> tuple[np.ndarray, float]:
+    """Sub-pixel peak of the correlation given by ``xspec`` near ``start`` (px).
+
+    Two passes of a matrix DFT: a grid of ±radius px at 1/4 px, then ±0.375 px at 1/upsample px.
+    Returns the peak position and the correlation value there.
+    """
+    cy, cx = shape
+    pos = np.asarray(start, float)
+    val = 0.0
+    for half, step in ((radius, 0.25), (0.375, 1.0 / upsample)):
+        n = 2 * int(np.ceil(half / step)) + 1
+        ey, ex, ys, xs = _dft_kernels(cy, cx, pos[0], pos[1], n, step)
+        cc = ((ey @ xspec) @ ex).real
+        k = int(np.argmax(cc))
+        a, b = divmod(k, n)
+        # parabolic polish on the fine grid
+        fy = _parabolic(cc[a - 1, b], cc[a, b], cc[a + 1, b]) if 0 < a < n - 1 else 0.0
+        fx = _parabolic(cc[a, b - 1], cc[a, b], cc[a, b + 1]) if 0 < b < n - 1 else 0.0
+        pos = np.array([ys[a] + fy * step, xs[b] + fx * step])
+        val = float(cc[a, b])
+    return pos, val
+
+
+def _phase_ramp(shape, shift, ky=None, kx=None) -> np.ndarray:
+    """exp(+2πi k·s): multiplying a spectrum by it moves content by -s (undoes a shift s)."""
+    if ky is None:
+        ky, kx = _freq_grid(*shape)
+    return np.exp(2j * np.pi * (ky * np.float32(shift[0]) + kx * np.float32(shift[1]))).astype(np.complex64)
+
+
+# ---------------------------------------------------------------------------------------------
+# robust least squares
+# ---------------------------------------------------------------------------------------------
+def _solve_trajectory(n: int, pairs: np.ndarray, d: np.ndarray, w: np.ndarray, *, floor: float = 2.0,
+                      n_iter: int = 20):
+    """Solve s_j - s_i = d_ij (s_0 = 0) robustly. Returns s (n, 2) and the inlier mask of the pairs.
+
+    Start: each position is the median of the positions implied by its pairs with earlier frames
+    (robust to a minority of wrong pairs, e.g. unit-cell jumps). Then iteratively re-weighted
+    least squares with Tukey's biweight at scale ``max(4.685 * 1.4826 * MAD, floor)``; pairs with
+    zero weight are outliers.
+    """
+    p = len(pairs)
+    s = np.zeros((n, 2))
+    for j in range(1, n):
+        sel = pairs[:, 1] == j
+        cand = s[pairs[sel, 0]] + d[sel]
+        s[j] = np.median(cand, axis=0) if len(cand) else s[j - 1]
+    a = np.zeros((p, n))
+    a[np.arange(p), pairs[:, 1]] += 1.0
+    a[np.arange(p), pairs[:, 0]] -= 1.0
+    a = a[:, 1:]  # gauge: s_0 = 0
+    robust = np.ones(p)
+    for it in range(n_iter):
+        r = np.hypot(*(d - (s[pairs[:, 1]] - s[pairs[:, 0]])).T)
+        mad = 1.4826 * np.median(r)
+        scale = max(4.685 * mad, floor)
+        new = np.where(r < scale, (1 - (r / scale) ** 2) ** 2, 0.0)
+        if it > 0 and np.allclose(new, robust, atol=1e-4):
+            break
+        robust = new
+        ww = np.sqrt(w * robust)[:, None]
+        sol, *_ = np.linalg.lstsq(a * ww, d * ww, rcond=None)
+        s = np.vstack([np.zeros((1, 2)), sol])
+    return s, robust > 0
+
+
+# ---------------------------------------------------------------------------------------------
+# main entry point
+# ---------------------------------------------------------------------------------------------
+def estimate_drift(
+    frames,
+    *,
+    pixel_size: float = 1.0,
+    bfactor: float = 150.0,
+    max_shift: Optional[float] = None,
+    group: Optional[int] = None,
+    pair_band: Optional[int] = None,
+    iterations: int = 3,
+    refine_radius: float = 2.0,
+    upsample: int = 50,
+    max_size: int = 1024,
+    coarse_size: int = 512,
+    window_taper: float = 0.1,
+    gain: Optional[np.ndarray] = None,
+    defect_mask: Optional[np.ndarray] = None,
+    patches: Optional[tuple[int, int]] = None,
+    patch_bfactor: Optional[float] = None,
+    progress: ProgressCallback = None,
+) -> DriftResult:
+    """Estimate whole-frame (and optionally local) drift of a low-dose stack.
+
+    Parameters
+    ----------
+    frames : (N, Y, X) array-like
+        numpy, memory-mapped or dask array (read frame by frame), or a list of 2D frames.
+    pixel_size : float
+        Pixel size, Å. Sets the units of ``bfactor`` and ``max_shift``.
+    bfactor : float
+        B-factor of the low-pass ``exp(-B k²/4)`` applied to the cross-spectra, Å². Larger
+        values suppress more noise (use 500–2000 Å² at the lowest doses or for patches);
+        too large removes the lattice signal.
+    max_shift : float, optional
+        Largest drift searched between any two (grouped) frames, Å. Default: a quarter of the
+        smaller frame side.
+    group : int, optional
+        Frames summed together before correlating (1 = none). None (default) chooses the smallest
+        group whose neighbouring correlation peaks stand clearly above the noise; the lowest doses
+        (about 0.01 counts/px/frame) typically need 3–6.
+    pair_band : int, optional
+        Correlate only pairs at most this many (grouped) frames apart. Default: all pairs for
+        up to 24 groups, else 12.
+    iterations : int
+        Refinement passes of each frame against the sum of the others (0 = pairwise only).
+    refine_radius : float
+        Search radius of the refinement around the current estimate, px.
+    upsample : int
+        Sub-pixel precision of the refinement, 1/upsample px.
+    max_size : int
+        Frames larger than this are aligned on Fourier-cropped (binned) spectra of this size, px.
+    coarse_size : int
+        Size of the Fourier-cropped spectra used in the pairwise stage, px.
+    window_taper : float
+        Fraction of each edge tapered by the real-space window.
+    gain : (Y, X) array, optional
+        Gain reference (multiplied in).
+    defect_mask : (Y, X) bool array, optional
+        True at defect pixels, which are replaced by the frame mean.
+    patches : (int, int), optional
+        Grid of patches (rows, columns) for local motion, e.g. (3, 3). None = global only.
+    patch_bfactor : float, optional
+        B-factor for patches, Å² (default ``max(bfactor, 500)``).
+    progress : callable, optional
+        Called with the fraction done; raise :class:`~napari_cryomat.core.Cancelled` from it to stop.
+
+    Returns
+    -------
+    DriftResult
+
+    Raises
+    ------
+    ValueError
+        Not a stack, a single frame, NaN/inf pixels, constant frames, frames of different sizes,
+        or mismatched gain/defect arrays.
+    """
+    from threadpoolctl import threadpool_limits
+
+    # the small matrix DFTs are far faster single-threaded than fighting the FFT threads
+    with threadpool_limits(1, user_api="blas"):
+        return _estimate_drift(frames, pixel_size=pixel_size, bfactor=bfactor, max_shift=max_shift, group=group,
+                               pair_band=pair_band, iterations=iterations, refine_radius=refine_radius,
+                               upsample=upsample, max_size=max_size, coarse_size=coarse_size,
+                               window_taper=window_taper, gain=gain, defect_mask=defect_mask, patches=patches,
+                               patch_bfactor=patch_bfactor, progress=progress)
+
+
+def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band, iterations, refine_radius,
+                    upsample, max_size, coarse_size, window_taper, gain, defect_mask, patches, patch_bfactor,
+                    progress) -> DriftResult:
+    n, ny, nx = check_stack(frames)
+    _check_inputs((n, ny, nx), gain, defect_mask)
+    if pixel_size <= 0:
+        raise ValueError("The pixel size must be positive (Å).")
+    if bfactor < 0:
+        raise ValueError("The B-factor must be zero or positive (Å²).")
+    report(progress, 0.0)
+
+    full = (ny, nx)
+    crop = _crop_shape(ny, nx, max_size)
+    bin_y, bin_x = ny / crop[0], nx / crop[1]
+    win = tukey_window(ny, nx, window_taper)
+    spectra = np.empty((n,) + (crop[0], crop[1] // 2 + 1), np.complex64)
+    constant = []
+    for i in range(n):
+        f = prepare_frame(_frame(frames, i), gain=gain, defect_mask=defect_mask, index=i)
+        sd = float(f.std())
+        if sd == 0.0:
+            constant.append(i)
+            spectra[i] = 0
+        else:
+            spectra[i] = _fourier_crop(sfft.rfft2((f - f.mean()) * win, workers=-1), full, crop)
+        report(progress, 0.35 * (i + 1) / n)
+    if len(constant) == n:
+        raise ValueError("All frames are constant (no signal); check the detector or the input file.")
+    if constant:
+        raise ValueError(
+            f"Frame(s) {constant[:10]} are constant (blank, no counts); remove them from the stack first."
+        )
+
+    pix = pixel_size * bin_x  # effective pixel size of the cropped spectra (Å)
+    if max_shift is None:
+        max_shift_px = min(ny, nx) / 4.0
+    else:
+        if max_shift <= 0:
+            raise ValueError("The maximum shift must be positive (Å).")
+        max_shift_px = max_shift / pixel_size
+
+    # ---- coarse stage: grouped blocks, pairwise, robust LS ------------------------------------
+    cshape = _crop_shape(*crop, coarse_size)
+    cspec = _fourier_crop(spectra, crop, cshape)
+    cbin = (ny / cshape[0], nx / cshape[1])
+    bf = _bfilter(*cshape, bfactor / (pixel_size * cbin[1]) ** 2)
+    wspec = _fourier_crop(sfft.rfft2(win, workers=-1), full, cshape)
+    win_acf = _cc_map(np.abs(wspec) ** 2, cshape)
+    win_acf = win_acf / win_acf.max()
+    # never search where the windows overlap less than 30%: the normalisation blows up noise there
+    norm = np.where(win_acf > 0.3, win_acf, np.inf).astype(np.float32)
+    radius = (min(max_shift_px / cbin[0], cshape[0] / 2 - 2), min(max_shift_px / cbin[1], cshape[1] / 2 - 2))
+    coarse = dict(cspec=cspec, cshape=cshape, cbin=cbin, bf=bf, norm=norm, radius=radius)
+    if group is None:
+        group = _auto_group(n, **coarse)
+    group = int(max(1, min(group, n)))
+    nb = int(np.ceil(n / group))
+    if pair_band is None:
+        pair_band = nb if nb <= 24 else 12
+    pairs, d_meas, sig, centers = _coarse_pairs(n, group, pair_band, progress=progress, **coarse)
+    if nb > 1:
+        weights = np.clip(sig, 1.0, None) ** 2
+        sb, inl = _solve_trajectory(nb, pairs, d_meas, weights)
+        if nb == n:
+            s0 = sb
+        else:
+            s0 = np.stack([np.interp(np.arange(n), centers, sb[:, a]) for a in range(2)], axis=1)
+            s0 -= s0[0]
+    else:
+        inl = np.ones(0, bool)
+        s0 = np.zeros((n, 2))
+    quality = float(np.median(sig)) if len(pairs) else 0.0
+    inlier_fraction = float(inl.mean()) if inl.size else 1.0
+
+    # ---- refinement against the sum of the others ---------------------------------------------
+    shifts = s0.copy()
+    if iterations > 0:
+        shifts = _refine(
+            spectra,
+            crop,
+            shifts / (bin_y, bin_x),
+            bfactor_px2=bfactor / pix**2,
+            group=group,
+            iterations=iterations,
+            radius=refine_radius,
+            upsample=upsample,
+            progress=progress,
+            span=(0.65, 0.9 if patches else 1.0),
+        ) * (bin_y, bin_x)
+    shifts = shifts - shifts[0]
+
+    # residuals: RMS of accepted pair disagreements per frame (pairs between block centres)
+    residuals = np.zeros(n)
+    if len(pairs):
+        sb_final = np.stack([np.interp(centers, np.arange(n), shifts[:, a]) for a in range(2)], axis=1)
+        r = np.hypot(*(d_meas - (sb_final[pairs[:, 1]] - sb_final[pairs[:, 0]])).T)
+        acc = np.zeros(nb)
+        cnt = np.zeros(nb)
+        for (i, j), rr, ok in zip(pairs, r, inl):
+            if ok:
+                acc[[i, j]] += rr**2
+                cnt[[i, j]] += 1
+        rb = np.sqrt(acc / np.maximum(cnt, 1))
+        residuals = rb[np.minimum(np.arange(n) // group, nb - 1)]
+
+    local = None
+    if patches is not None:
+        local = _estimate_local(
+            frames,
+            shifts,
+            patches=patches,
+            pixel_size=pixel_size,
+            bfactor=patch_bfactor if patch_bfactor is not None else max(bfactor, 500.0),
+            group=max(group, 3),
+            gain=gain,
+            defect_mask=defect_mask,
+            upsample=upsample,
+            window_taper=window_taper,
+            progress=progress,
+        )
+    report(progress, 1.0)
+    pair_index = np.round(centers[pairs]).astype(int) if len(pairs) else np.zeros((0, 2), int)
+    return DriftResult(
+        shifts=shifts,
+        residuals=residuals,
+        quality=quality,
+        inlier_fraction=inlier_fraction,
+        pixel_size=float(pixel_size),
+        pair_index=pair_index,
+        pair_shifts=d_meas.copy(),
+        group=group,
+        pair_inlier=inl.copy(),
+        local=local,
+    )
+
+
+def _blocks(cspec, n, group):
+    nb = int(np.ceil(n / group))
+    blocks = np.stack([cspec[b * group : (b + 1) * group].sum(0) for b in range(nb)])
+    centers = np.array([(b * group + min(n, (b + 1) * group) - 1) / 2.0 for b in range(nb)])
+    return blocks, centers
+
+
+def _coarse_pairs(n, group, pair_band, *, cspec, cshape, cbin, bf, norm, radius, progress=None):
+    """Pairwise shifts between blocks of ``group`` frames (full-size px) and their significance."""
+    blocks, centers = _blocks(cspec, n, group)
+    nb = len(blocks)
+    pairs = np.array([(i, j) for i in range(nb) for j in range(i + 1, min(nb, i + 1 + pair_band))], int)
+    pairs = pairs.reshape(-1, 2)
+    d_meas = np.zeros((len(pairs), 2))
+    sig = np.zeros(len(pairs))
+    for k, (i, j) in enumerate(pairs):
+        cc = _cc_map(np.conj(blocks[i]) * blocks[j] * bf, cshape)
+        d, sg = _peak_search(cc, norm, radius)
+        d_meas[k] = d * cbin
+        sig[k] = sg
+        if progress is not None:
+            report(progress, 0.35 + 0.3 * (k + 1) / len(pairs))
+    return pairs, d_meas, sig, centers
+
+
+# median disagreement (px) of the pairwise shifts with their robust solution below which a group
+# size is accepted: above it the pairwise correlations are dominated by noise
+AUTO_GROUP_RESIDUAL = 2.0
+
+
+def _auto_group(n, *, cspec, cshape, cbin, bf, norm, radius):
+    """Smallest group size whose pairwise shifts agree with one trajectory (within 2 px)."""
+    best = 1
+    for g in (1, 2, 3, 4, 5, 6, 8, 10, 12):
+        if g > max(1, n // 3):
+            break
+        best = g
+        nb = int(np.ceil(n / g))
+        pairs, d, sig, _ = _coarse_pairs(n, g, min(nb, 6), cspec=cspec, cshape=cshape, cbin=cbin, bf=bf,
+                                         norm=norm, radius=radius)
+        if len(pairs) < 3:
+            break
+        s, _ = _solve_trajectory(nb, pairs, d, np.clip(sig, 1.0, None) ** 2)
+        r = np.hypot(*(d - (s[pairs[:, 1]] - s[pairs[:, 0]])).T)
+        if np.median(r) <= AUTO_GROUP_RESIDUAL:
+            break
+    return best
+
+
+def _sliding_groups(n: int, group: int):
+    h = group // 2
+    for i in range(n):
+        lo = max(0, min(i - h, n - group))
+        yield i, lo, lo + group
+
+
+def _spectral_snr(total, aligned):
+    """Per-frequency signal and noise power of one frame, from the aligned spectra.
+
+    For independent noise, ``E|Σ A_j|² - Σ E|A_j|² = N(N-1)|S|²``; the noise power is the rest.
+    Both are smoothed over 5×5 Fourier pixels (keeping sharp Bragg peaks, unlike a radial average).
+    """
+    from scipy import ndimage
+
+    n = aligned.shape[0]
+    p_each = np.zeros(total.shape, np.float64)
+    for a in aligned:
+        p_each += a.real.astype(np.float64) ** 2 + a.imag.astype(np.float64) ** 2
+    p_tot = total.real.astype(np.float64) ** 2 + total.imag.astype(np.float64) ** 2
+    p_sig = (p_tot - p_each) / (n * (n - 1))
+    p_noise = p_each / n - p_sig
+    mode = ("wrap", "nearest")
+    p_sig = np.clip(ndimage.uniform_filter(p_sig, 5, mode=mode), 0, None)
+    p_noise = np.clip(ndimage.uniform_filter(p_noise, 5, mode=mode), 1e-30, None)
+    return p_sig, p_noise
+
+
+def _refine(spectra, shape, shifts, *, bfactor_px2, group, iterations, radius, upsample, progress, span,
+            wiener=True):
+    """Iteratively align each (grouped) frame to the sum of all the others.
+
+    The cross-spectrum is weighted by the B-factor low-pass and, with ``wiener``, by the Wiener
+    filter of the reference estimated from the stack itself (:func:`_spectral_snr`), which keeps
+    the lattice reflections and suppresses the frequencies that only carry noise.
+    """
+    n = spectra.shape[0]
+    ky, kx = _freq_grid(*shape)
+    bf = _bfilter(*shape, bfactor_px2)
+    shifts = np.asarray(shifts, float).copy()
+    for it in range(iterations):
+        ramps = [_phase_ramp(shape, s, ky, kx) for s in shifts]
+        aligned = np.empty_like(spectra)
+        for j in range(n):
+            np.multiply(spectra[j], ramps[j], out=aligned[j])
+        total = aligned.sum(0)
+        csum = np.concatenate([np.zeros((1,) + total.shape, np.complex64), np.cumsum(aligned, axis=0)])
+        p_sig, p_noise = _spectral_snr(total, aligned) if wiener else (None, None)
+        new = shifts.copy()
+        for i, lo, hi in _sliding_groups(n, group):
+            g = csum[hi] - csum[lo]
+            ref = total - g
+            # g is aligned; its residual shift d: g(r) ≈ ref(r - d)
+            x = np.conj(ref) * g * bf
+            if wiener:
+                m = n - (hi - lo)  # frames in the reference
+                x *= (m * p_sig / (m * p_sig + p_noise)).astype(np.float32)
+            d, _ = _local_peak(x, shape, (0.0, 0.0), radius=radius if it == 0 else min(radius, 1.0), upsample=upsample)
+            # the group's mean position is measured: a moving average, stable under iteration
+            new[i] = shifts[lo:hi].mean(0) + d
+            report(progress, span[0] + (span[1] - span[0]) * (it * n + i + 1) / (iterations * n))
+        new -= new.mean(0)  # gauge: mean position; the frame-0 convention is applied at the end
+        delta = np.abs(new - shifts).max()
+        shifts = new
+        if delta < 0.5 / upsample:
+            break
+    return shifts - shifts[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# local motion
+# ---------------------------------------------------------------------------------------------
+def _poly_basis(y, x, degree):
+    cols = [np.ones_like(y)]
+    if degree >= 1:
+        cols += [y, x]
+    if degree >= 2:
+        cols += [y * y, x * x, x * y]
+    return np.stack(cols, axis=1)
+
+
+def _estimate_local(frames, shifts, *, patches, pixel_size, bfactor, group, gain, defect_mask,
+                    upsample, window_taper, progress):
+    n = len(shifts)
+    n_py, n_px = int(patches[0]), int(patches[1])
+    if n_py < 1 or n_px < 1:
+        raise ValueError("The patch grid must have at least 1×1 patches.")
+    _, ny, nx = check_stack(frames)
+    ph, pw = ny // n_py, nx // n_px
+    if ph < 32 or pw < 32:
+        raise ValueError(f"Patches of {ph}×{pw} px are too small; use fewer patches (at least 32 px each).")
+    win = tukey_window(ph, pw, window_taper)
+    npatch = n_py * n_px
+    spectra = np.empty((npatch, n, ph, pw // 2 + 1), np.complex64)
+    ky, kx = _freq_grid(ny, nx)
+    for i in range(n):
+        f = prepare_frame(_frame(frames, i), gain=gain, defect_mask=defect_mask, index=i)
+        f = fourier_shift(f, shifts[i], ky=ky, kx=kx)  # globally aligned
+        for p in range(npatch):
+            a, b = divmod(p, n_px)
+            tile = f[a * ph : (a + 1) * ph, b * pw : (b + 1) * pw]
+            spectra[p, i] = sfft.rfft2((tile - tile.mean()) * win, workers=-1)
+        report(progress, 0.9 + 0.05 * (i + 1) / n)
+    raw = np.zeros((npatch, n, 2))
+    for p in range(npatch):
+        raw[p] = _refine(spectra[p], (ph, pw), np.zeros((n, 2)), bfactor_px2=bfactor / pixel_size**2,
+                         group=group, iterations=2, radius=2.0, upsample=upsample,
+                         progress=None, span=(0, 0))
+        raw[p] -= raw[p].mean(0)
+        report(progress, 0.95 + 0.05 * (p + 1) / npatch)
+    # smooth each patch trajectory in time (cubic polynomial), then fit a surface per frame
+    t = np.linspace(-1, 1, n)
+    tdeg = min(3, n - 1)
+    smooth = np.empty_like(raw)
+    for p in range(npatch):
+        for a in range(2):
+            smooth[p, :, a] = np.polyval(np.polyfit(t, raw[p, :, a], tdeg), t)
+    smooth -= smooth[:, :1]  # local residual 0 at frame 0 too (convention)
+    cy = (np.arange(n_py) + 0.5) * ph
+    cx = (np.arange(n_px) + 0.5) * pw
+    centers = np.array([(y, x) for y in cy for x in cx])
+    degree = 2 if npatch >= 9 else (1 if npatch >= 3 else 0)
+    basis = _poly_basis(centers[:, 0] / ny, centers[:, 1] / nx, degree)
+    coeffs = np.empty((n, 2, basis.shape[1]))
+    for i in range(n):
+        sol, *_ = np.linalg.lstsq(basis, smooth[:, i, :], rcond=None)
+        coeffs[i] = sol.T
+    return LocalMotion(centers=centers, patch_shifts=smooth, coeffs=coeffs, degree=degree, shape=(ny, nx))
+
+
+# ---------------------------------------------------------------------------------------------
+# applying shifts, sums, dose weighting
+# ---------------------------------------------------------------------------------------------
+def fourier_shift(frame: np.ndarray, shift, *, ky=None, kx=None) -> np.ndarray:
+    """Undo a shift: return ``frame(r + shift)`` (sub-pixel, Fourier interpolation, periodic edges)."""
+    f = np.asarray(frame, np.float32)
+    if ky is None:
+        ky, kx = _freq_grid(*f.shape)
+    spec = sfft.rfft2(f, workers=-1)
+    spec *= _phase_ramp(f.shape, shift, ky, kx)
+    return sfft.irfft2(spec, s=f.shape, workers=-1).astype(np.float32)
+
+
+def _align_one(frame, shift, local: Optional[LocalMotion], index: int, order: int = 3):
+    out = fourier_shift(frame, shift)
+    if local is not None:
+        from scipy import ndimage
+
+        fld = local.field(index, out.shape)
+        yy, xx = np.mgrid[0 : out.shape[0], 0 : out.shape[1]].astype(np.float32)
+        out = ndimage.map_coordinates(out, [yy + fld[0], xx + fld[1]], order=order, mode="nearest").astype(np.float32)
+    return out
+
+
+def apply_drift(frames, shifts, *, local: Optional[LocalMotion] = None, gain=None, defect_mask=None):
+    """Aligned frames ``frame_i(r + shifts[i])`` (sub-pixel, Fourier shift).
+
+    Parameters
+    ----------
+    frames : (N, Y, X) numpy or dask array
+        With a dask array the result is a lazy dask array (one chunk per frame).
+    shifts : (N, 2) array
+        (dy, dx) per frame, px, as returned by :func:`estimate_drift`.
+    local : LocalMotion, optional
+        Local motion on top of the global shifts (cubic-spline resampling).
+    gain, defect_mask : optional
+        As in :func:`estimate_drift`.
+
+    Returns
+    -------
+    (N, Y, X) float32 array (numpy or dask).
+    """
+    n, ny, nx = check_stack(frames)
+    shifts = np.asarray(shifts, float)
+    if shifts.shape != (n, 2):
+        raise ValueError(f"shifts must be ({n}, 2) for {n} frames; got {shifts.shape}.")
+    if hasattr(frames, "map_blocks"):
+        import dask.array as da
+
+        arr = frames.rechunk((1, ny, nx))
+
+        def block(b, block_info=None):
+            i = block_info[0]["chunk-location"][0]
+            f = prepare_frame(b[0], gain=gain, defect_mask=defect_mask, index=i)
+            return _align_one(f, shifts[i], local, i)[None]
+
+        return da.map_blocks(block, arr, dtype=np.float32)
+    out = np.empty((n, ny, nx), np.float32)
+    for i in range(n):
+        f = prepare_frame(_frame(frames, i), gain=gain, defect_mask=defect_mask, index=i)
+        out[i] = _align_one(f, shifts[i], local, i)
+    return out
+
+
+def aligned_sum(frames, shifts, *, start: int = 0, stop: Optional[int] = None, local=None, gain=None,
+                defect_mask=None, progress: ProgressCallback = None) -> np.ndarray:
+    """Sum of the aligned frames ``start:stop`` (streamed, one frame in memory at a time).
+
+    ``frames`` may be numpy or dask; ``shifts`` as from :func:`estimate_drift` (px).
+    """
+    n, ny, nx = check_stack(frames)
+    stop = n if stop is None else stop
+    if not (0 <= start < stop <= n):
+        raise ValueError(f"Frame range {start}:{stop} is empty or outside 0:{n}.")
+    acc = np.zeros((ny, nx), np.float64)
+    for k, i in enumerate(range(start, stop)):
+        f = prepare_frame(_frame(frames, i), gain=gain, defect_mask=defect_mask, index=i)
+        acc += _align_one(f, shifts[i], local, i)
+        report(progress, (k + 1) / (stop - start))
+    return acc.astype(np.float32)
+
+
+def critical_exposure(k: np.ndarray) -> np.ndarray:
+    """Grant & Grigorieff (2015) critical exposure Ne(k) = 0.245 k^-1.665 + 2.81, e/Å² (k in 1/Å).
+
+    Ne is infinite at k = 0.
+    """
+    k = np.asarray(k, float)
+    with np.errstate(divide="ignore"):
+        return np.where(k > 0, GG_A * np.power(np.where(k > 0, k, 1.0), GG_B) + GG_C, np.inf)
+
+
+def dose_weights(n_frames: int, shape, *, pixel_size: float, dose_per_frame: float,
+                 pre_exposure: float = 0.0) -> np.ndarray:
+    """Per-frame, per-frequency dose weights on the rfft2 grid, (N, Y, X//2+1) float32.
+
+    ``q_i(k) = exp(-N_i / (2 Ne(k)))`` with ``N_i = pre_exposure + (i + 0.5) dose_per_frame`` the
+    exposure at the middle of frame i (e/Å²), normalised per frequency as
+    ``w_i(k) = q_i(k) sqrt(N / Σ_j q_j(k)²)``, so the noise power of the weighted sum is that of
+    the plain sum at every frequency (white), and frequencies without damage (k → 0) get weight 1.
+    """
+    if dose_per_frame <= 0:
+        raise ValueError("The dose per frame must be positive (e/Å²).")
+    if pixel_size <= 0:
+        raise ValueError("The pixel size must be positive (Å).")
+    ky, kx = _freq_grid(*shape)
+    k = np.sqrt(ky.astype(float) ** 2 + kx.astype(float) ** 2) / pixel_size
+    ne = critical_exposure(k)
+    exposure = pre_exposure + (np.arange(n_frames) + 0.5) * dose_per_frame
+    q = np.exp(-exposure[:, None, None] / (2.0 * ne[None]))
+    norm = np.sqrt(n_frames / np.sum(q**2, axis=0))
+    return (q * norm[None]).astype(np.float32)
+
+
+def dose_weighted_sum(frames, shifts, *, pixel_size: float, dose_per_frame: float, pre_exposure: float = 0.0,
+                      local=None, gain=None, defect_mask=None, progress: ProgressCallback = None) -> np.ndarray:
+    """Aligned, dose-weighted sum (Grant & Grigorieff 2015), see :func:`dose_weights`.
+
+    Parameters
+    ----------
+    frames : (N, Y, X) array-like
+    shifts : (N, 2) px
+    pixel_size : float
+        Å.
+    dose_per_frame : float
+        e/Å² per frame.
+    pre_exposure : float
+        Exposure before the first frame, e/Å².
+    """
+    n, ny, nx = check_stack(frames)
+    w = dose_weights(n, (ny, nx), pixel_size=pixel_size, dose_per_frame=dose_per_frame,
+                     pre_exposure=pre_exposure)
+    acc = np.zeros((ny, nx // 2 + 1), np.complex128)
+    for i in range(n):
+        f = prepare_frame(_frame(frames, i), gain=gain, defect_mask=defect_mask, index=i)
+        a = _align_one(f, shifts[i], local, i)
+        acc += sfft.rfft2(a, workers=-1) * w[i]
+        report(progress, (i + 1) / n)
+    return sfft.irfft2(acc.astype(np.complex64), s=(ny, nx), workers=-1).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# FRC
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class FRCResult:
+    """FRC of even/odd aligned half-sums versus cumulative dose.
+
+    Attributes
+    ----------
+    frequency : (K,) float array
+        Spatial frequency of each ring, 1/Å.
+    curves : (D, K) float array
+        FRC for the first ``n_frames[d]`` frames.
+    n_frames : (D,) int array
+    dose : (D,) float array
+        Cumulative dose of those frames, e/Å² (frame count if no dose was given).
+    resolution : (D,) float array
+        Resolution where the FRC first falls below ``threshold``, Å (nan if it never rises above).
+    threshold : float
+    """
+
+    frequency: np.ndarray
+    curves: np.ndarray
+    n_frames: np.ndarray
+    dose: np.ndarray
+    resolution: np.ndarray
+    threshold: float = 0.143
+
+
+def frc(a: np.ndarray, b: np.ndarray, *, pixel_size: float = 1.0, n_rings: Optional[int] = None):
+    """Fourier ring correlation of two images. Returns (frequency 1/Å, frc)."""
+    a = np.asarray(a, np.float32)
+    b = np.asarray(b, np.float32)
+    if a.shape != b.shape:
+        raise ValueError("FRC needs two images of the same size.")
+    ny, nx = a.shape
+    win = tukey_window(ny, nx, 0.1)
+    fa = sfft.rfft2((a - a.mean()) * win, workers=-1)
+    fb = sfft.rfft2((b - b.mean()) * win, workers=-1)
+    ky, kx = _freq_grid(ny, nx)
+    r = np.sqrt(ky**2 + kx**2)
+    n_rings = n_rings or min(ny, nx) // 2
+    idx = np.minimum((r / 0.5 * n_rings).astype(int), n_rings)
+    wgt = np.ones_like(r)
+    wgt[:, 1:] = 2.0
+    if nx % 2 == 0:
+        wgt[:, -1] = 1.0
+    num = np.bincount(idx.ravel(), (wgt * (fa * np.conj(fb)).real).ravel(), n_rings + 1)
+    pa = np.bincount(idx.ravel(), (wgt * np.abs(fa) ** 2).ravel(), n_rings + 1)
+    pb = np.bincount(idx.ravel(), (wgt * np.abs(fb) ** 2).ravel(), n_rings + 1)
+    val = num / np.sqrt(np.maximum(pa * pb, 1e-30))
+    freq = (np.arange(n_rings + 1) + 0.5) / n_rings * 0.5 / pixel_size
+    return freq[1:n_rings], val[1:n_rings]
+
+
+def _resolution(freq, curve, threshold):
+    below = np.nonzero(curve < threshold)[0]
+    if curve[0] < threshold:
+        return np.nan
+    if below.size == 0:
+        return float(1.0 / freq[-1])
+    j = below[0]
+    # linear interpolation of the crossing
+    f0, f1, c0, c1 = freq[j - 1], freq[j], curve[j - 1], curve[j]
+    fc = f0 + (c0 - threshold) / (c0 - c1) * (f1 - f0)
+    return float(1.0 / fc)
+
+
+def frc_vs_dose(frames, shifts, *, pixel_size: float = 1.0, dose_per_frame: Optional[float] = None,
+                steps: int = 6, threshold: float = 0.143, local=None, gain=None, defect_mask=None,
+                progress: ProgressCallback = None) -> FRCResult:
+    """FRC between the even and odd aligned half-sums of the first n frames, for growing n.
+
+    Parameters
+    ----------
+    frames : (N, Y, X) array-like
+    shifts : (N, 2) px
+    pixel_size : float
+        Å.
+    dose_per_frame : float, optional
+        e/Å² per frame (the ``dose`` axis is then in e/Å², else in frames).
+    steps : int
+        Number of cumulative-dose points (the last uses all frames).
+    threshold : float
+        FRC threshold for the resolution, 0.143 by default.
+
+    Returns
+    -------
+    FRCResult
+    """
+    n, ny, nx = check_stack(frames)
+    ends = np.unique(np.linspace(2, n, min(steps, n - 1)).round().astype(int))
+    even = np.zeros((ny, nx), np.float64)
+    odd = np.zeros((ny, nx), np.float64)
+    curves, res = [], []
+    freq = None
+    e = 0
+    for i in range(n):
+        f = prepare_frame(_frame(frames, i), gain=gain, defect_mask=defect_mask, index=i)
+        a = _align_one(f, shifts[i], local, i)
+        (even if i % 2 == 0 else odd)[...] += a
+        if e < len(ends) and i + 1 == ends[e]:
+            freq, c = frc(even, odd, pixel_size=pixel_size)
+            curves.append(c)
+            res.append(_resolution(freq, c, threshold))
+            e += 1
+        report(progress, (i + 1) / n)
+    dose = ends * (dose_per_frame if dose_per_frame else 1.0)
+    return FRCResult(frequency=freq, curves=np.array(curves), n_frames=ends, dose=np.asarray(dose, float),
+                     resolution=np.array(res), threshold=threshold)

@@ -1,0 +1,188 @@
+"""Synthetic low-dose movies of a drifting crystal with a superlattice (known truth).
+
+The specimen is a finite crystal grain (square lattice, period ``period`` px, with a 1/3-order
+superlattice modulation) embedded in amorphous ice, plus a few vacancies. The grain boundary, the
+ice and the vacancies are aperiodic, so the true drift is unique even though the lattice alone
+would allow jumps by one period. Each frame is evaluated exactly at its shifted position (the
+lattice analytically, the band-limited background by a Fourier shift on a larger canvas), so the
+stored trajectory is the exact truth, and then Poisson noise is drawn.
+
+Sign convention (the one of :func:`napari_cryomat.core.drift.estimate_drift`):
+``frame_i(r) = frame_0(r - shifts[i])`` before noise, ``shifts[0] == (0, 0)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.fft as sfft
+from scipy import ndimage
+
+__all__ = ["DriftingMovie", "drift_trajectory", "lattice_specimen", "drifting_movie"]
+
+
+def drift_trajectory(
+    n_frames: int,
+    *,
+    velocity: tuple[float, float] = (0.35, 0.6),
+    step: float = 0.25,
+    seed: int = 0,
+) -> np.ndarray:
+    """Random-walk plus linear drift, (n_frames, 2) of (dy, dx) in pixels, starting at (0, 0).
+
+    Parameters
+    ----------
+    n_frames : int
+        Number of frames.
+    velocity : (float, float)
+        Linear drift per frame (dy, dx), px/frame.
+    step : float
+        Standard deviation of the random-walk step per frame and axis, px.
+    seed : int
+        Seed of the random walk.
+    """
+    rng = np.random.default_rng(seed)
+    t = np.arange(n_frames, dtype=float)[:, None]
+    walk = np.cumsum(rng.normal(0.0, step, size=(n_frames, 2)), axis=0)
+    traj = t * np.asarray(velocity, float)[None, :] + walk
+    return traj - traj[0]
+
+
+def _band_limited_noise(shape, rng, corr_px: float) -> np.ndarray:
+    """Zero-mean, unit-std Gaussian random field with correlation length ``corr_px``."""
+    white = rng.standard_normal(shape).astype(np.float32)
+    field = ndimage.gaussian_filter(white, corr_px, mode="wrap")
+    field -= field.mean()
+    return field / (field.std() + 1e-12)
+
+
+def lattice_specimen(
+    yy: np.ndarray,
+    xx: np.ndarray,
+    *,
+    period: float = 8.0,
+    contrast: float = 0.5,
+    superlattice: float = 0.35,
+) -> np.ndarray:
+    """Square lattice (period px) with a 1/3-order modulation, evaluated at coordinates (yy, xx).
+
+    Returns a positive intensity pattern with mean about 1 (before the grain mask).
+    """
+    k = 2 * np.pi / period
+    lat = 0.5 * (np.cos(k * yy) + np.cos(k * xx))  # in [-1, 1]
+    sup = 0.5 * (np.cos(k * yy / 3.0) * np.cos(k * xx / 3.0) + 1.0)  # 1/3-order, in [0, 1]
+    return 1.0 + contrast * lat * (1.0 - superlattice + superlattice * 2.0 * sup) / (1.0 + superlattice)
+
+
+@dataclass
+class DriftingMovie:
+    """A synthetic movie and its truth."""
+
+    frames: np.ndarray  # (N, Y, X) float32 counts
+    shifts: np.ndarray  # (N, 2) true (dy, dx) px
+    clean: np.ndarray  # (N, Y, X) float32 expected counts (noise-free)
+    pixel_size: float  # Å
+    dose_per_frame: float  # e/Å²
+    counts_per_pixel: float  # mean counts per pixel per frame
+    period: float  # lattice period, px
+
+
+def drifting_movie(
+    shape: tuple[int, int] = (256, 256),
+    n_frames: int = 20,
+    *,
+    counts_per_pixel: float = 0.1,
+    period: float = 8.0,
+    contrast: float = 0.5,
+    superlattice: float = 0.35,
+    pixel_size: float = 1.0,
+    velocity: tuple[float, float] = (0.35, 0.6),
+    step: float = 0.25,
+    seed: int = 0,
+    noise: bool = True,
+) -> DriftingMovie:
+    """Low-dose movie of a crystal grain in ice drifting along a random-walk-plus-linear path.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        Frame size (Y, X), px.
+    n_frames : int
+        Number of frames (T).
+    counts_per_pixel : float
+        Mean electron counts per pixel per frame (Poisson). The dose per frame in e/Å² is
+        ``counts_per_pixel / pixel_size**2``.
+    period : float
+        Lattice period, px.
+    contrast : float
+        Lattice contrast (fraction of the mean intensity).
+    superlattice : float
+        Strength of the 1/3-order superlattice modulation (0 = none).
+    pixel_size : float
+        Pixel size, Å.
+    velocity, step : see :func:`drift_trajectory`.
+    seed : int
+        Seed for specimen, path and noise: the result is deterministic.
+    noise : bool
+        Draw Poisson noise (False returns the expected counts as ``frames``).
+
+    Returns
+    -------
+    DriftingMovie
+    """
+    ny, nx = int(shape[0]), int(shape[1])
+    rng = np.random.default_rng(seed)
+    shifts = drift_trajectory(n_frames, velocity=velocity, step=step, seed=seed + 1)
+    span = np.abs(shifts).max(axis=0)
+    pad = int(np.ceil(span.max())) + 16
+    cy, cx = ny + 2 * pad, nx + 2 * pad
+
+    # Aperiodic parts on a larger canvas: grain mask (smooth irregular blob), ice, vacancies.
+    blob = _band_limited_noise((cy, cx), rng, corr_px=max(ny, nx) / 8.0)
+    yy0, xx0 = np.mgrid[0:cy, 0:cx].astype(np.float32)
+    rr = np.hypot((yy0 - cy / 2) / (0.32 * ny), (xx0 - cx / 2) / (0.38 * nx))
+    grain = 1.0 / (1.0 + np.exp(-(1.0 - rr + 0.25 * blob) / 0.04))
+    vac = np.zeros((cy, cx), np.float32)
+    n_vac = int(cy * cx / (period**2) / 60)
+    vac[rng.integers(0, cy, n_vac), rng.integers(0, cx, n_vac)] = 1.0
+    vac = ndimage.gaussian_filter(vac, period / 4.0, mode="wrap") * (2 * np.pi * (period / 4.0) ** 2)
+    ice = _band_limited_noise((cy, cx), rng, corr_px=2.5)
+    # thickness variation of the ice and a few contamination blobs (aperiodic, low frequency)
+    thick = 0.5 * _band_limited_noise((cy, cx), rng, corr_px=6.0)
+    n_blob = max(3, int(cy * cx / 4000))
+    blobs = np.zeros((cy, cx), np.float32)
+    blobs[rng.integers(0, cy, n_blob), rng.integers(0, cx, n_blob)] = 1.0
+    blobs = np.clip(ndimage.gaussian_filter(blobs, 4.0, mode="wrap") * (2 * np.pi * 16.0), 0, 1)
+    ice = 0.15 * ice + thick - 0.6 * blobs
+    aperiodic = np.stack([grain * (1.0 - 0.6 * np.clip(vac, 0, 1)), grain, ice]).astype(np.float32)
+    spec_ap = sfft.rfft2(aperiodic, workers=-1)
+    ky = sfft.fftfreq(cy)[:, None]
+    kx = sfft.rfftfreq(cx)[None, :]
+
+    yy, xx = np.mgrid[0:ny, 0:nx].astype(np.float64)
+    clean = np.empty((n_frames, ny, nx), np.float32)
+    for i, (dy, dx) in enumerate(shifts):
+        # frame_i(r) = frame_0(r - s_i): evaluate the specimen at r - s_i.
+        ramp = np.exp(-2j * np.pi * (ky * dy + kx * dx)).astype(np.complex64)
+        ap = sfft.irfft2(spec_ap * ramp[None], s=(cy, cx), workers=-1)[:, pad : pad + ny, pad : pad + nx]
+        g_vac, g, ice_i = ap
+        lat = lattice_specimen(yy - dy, xx - dx, period=period, contrast=contrast, superlattice=superlattice)
+        # crystal grain darker than the surrounding ice (more scattering), with its lattice
+        img = 0.7 * g_vac * lat + (1.0 - g) * (1.0 + 0.5 * ice_i) + 0.15 * g * ice_i
+        clean[i] = np.clip(img, 0.05, None)
+    clean *= counts_per_pixel / clean.mean()
+    if noise:
+        nrng = np.random.default_rng(seed + 2)
+        frames = nrng.poisson(clean).astype(np.float32)
+    else:
+        frames = clean.copy()
+    return DriftingMovie(
+        frames=frames,
+        shifts=shifts,
+        clean=clean,
+        pixel_size=float(pixel_size),
+        dose_per_frame=float(counts_per_pixel) / float(pixel_size) ** 2,
+        counts_per_pixel=float(counts_per_pixel),
+        period=float(period),
+    )
