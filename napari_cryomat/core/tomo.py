@@ -220,6 +220,40 @@ def orthoslice(
     return bin_image(slab_mean(volume, centre, thickness=n, axis=axis), f)
 
 
+class _Sliceable:
+    """Minimal array-like around a numpy/memmap volume for ``dask.array.from_array``.
+
+    ``from_array`` copies anything that has a ``copy`` method and embeds numpy arrays in the
+    graph, which for a memory-mapped tomogram means reading the whole file. This wrapper only
+    exposes ``shape``, ``dtype``, ``ndim`` and slicing, so each chunk is read when computed.
+    """
+
+    def __init__(self, array):
+        self._array = array
+        self.shape = tuple(array.shape)
+        self.dtype = np.dtype(array.dtype)
+        self.ndim = len(self.shape)
+
+    def __getitem__(self, key):
+        return np.asarray(self._array[key])
+
+
+def _lazy(volume, chunks):
+    """dask view of a numpy/memmap/dask volume that reads only the chunks it computes."""
+    import dask.array as da
+
+    if isinstance(volume, da.Array):
+        return volume.rechunk(chunks)
+    return da.from_array(
+        _Sliceable(volume),
+        chunks=chunks,
+        asarray=False,
+        lock=False,
+        name=False,  # no content hash: tokenizing would read the whole volume
+        meta=np.empty((0,) * volume.ndim, dtype=volume.dtype),
+    )
+
+
 def bin_volume(volume, factor: int):
     """Lazy mean-binning of a (Z, Y, X) volume by ``factor`` in all three axes.
 
@@ -248,15 +282,7 @@ def bin_volume(volume, factor: int):
     if 0 in shape:
         raise ValueError(f"The volume {tuple(volume.shape)} is smaller than one {f}x bin in some axis.")
     trimmed_shape = tuple(s * f for s in shape)
-    if isinstance(volume, da.Array):
-        src = volume[tuple(slice(0, s) for s in trimmed_shape)].rechunk((f, -1, -1))
-    else:
-        src = da.from_array(
-            volume[tuple(slice(0, s) for s in trimmed_shape)],
-            chunks=(f, trimmed_shape[1], trimmed_shape[2]),
-            asarray=False,
-            lock=False,
-        )
+    src = _lazy(volume[tuple(slice(0, s) for s in trimmed_shape)], (f, trimmed_shape[1], trimmed_shape[2]))
 
     def _bin_block(block):
         b = np.asarray(block, dtype=np.float32)
@@ -407,10 +433,7 @@ def lowpass_slices(volume, *, sigma_A: float, pixel_size_A):
 
     _check_volume(volume)
     px = _as_voxel_size(pixel_size_A, 2)
-    if isinstance(volume, da.Array):
-        src = volume.rechunk((1, -1, -1))
-    else:
-        src = da.from_array(volume, chunks=(1, -1, -1), asarray=False, lock=False)
+    src = _lazy(volume, (1, volume.shape[1], volume.shape[2]))
 
     def _filter(block):
         b = np.asarray(block, dtype=np.float32)
