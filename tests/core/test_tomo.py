@@ -180,3 +180,17 @@ def test_distance_in_angstrom_with_anisotropic_voxels():
 def test_2d_input_gives_clear_message():
     with pytest.raises(ValueError, match="3D volume"):
         tomo.slab_mean(np.zeros((4, 4)), 0)
+
+
+def test_lazy_views_never_copy_the_volume():
+    """A 16 GiB (virtual) volume: binning, low-pass and slabs touch only what they show."""
+    base = np.arange(256 * 256, dtype=np.float32).reshape(1, 256, 256)
+    huge = np.broadcast_to(base, (1 << 16, 256, 256))  # 16 GiB if anything copied it
+    b8 = tomo.bin_volume(huge, 8)
+    assert b8.shape == (8192, 32, 32)
+    np.testing.assert_allclose(np.asarray(b8[4000]), base[0].reshape(32, 8, 32, 8).mean(axis=(1, 3)), rtol=1e-6)
+    lp = tomo.lowpass_slices(huge, sigma_A=4.0, pixel_size_A=(2.0, 2.0))
+    assert np.asarray(lp[12345]).shape == (256, 256)
+    np.testing.assert_allclose(tomo.slab_mean(huge, 30000, thickness=7), base[0])
+    levels = tomo.binned_pyramid(huge)
+    assert [lv.shape[0] for _, lv in levels] == [1 << 16, 1 << 15, 1 << 14, 1 << 13]
