@@ -13,7 +13,7 @@ from scipy import ndimage as ndi
 
 from napari_cryomat.core._progress import ProgressCallback, report
 
-__all__ = ["measure", "match_labels", "classify", "classify_supervised", "SHAPE_FEATURES"]
+__all__ = ["measure", "measure_series", "instances_from_classes", "match_labels", "classify", "classify_supervised", "SHAPE_FEATURES"]
 
 #: Scale-free shape descriptors used by default for classification.
 SHAPE_FEATURES = ("aspect_ratio", "eccentricity", "solidity", "circularity")
@@ -250,6 +250,54 @@ def measure(labels, image=None, *, pixel_size: float, progress: ProgressCallback
         out["mean_intensity"] = (np.bincount(flat, weights=img, minlength=n + 1) / safe)[ids]
     report(progress, 1.0)
     return pd.DataFrame(out)
+
+
+def instances_from_classes(labels) -> tuple[np.ndarray, np.ndarray]:
+    """Turn a class map (value = class, as painted in an annotation) into objects.
+
+    Every connected region of one class becomes one object (8-connected in 2D, 26 in 3D).
+
+    Returns
+    -------
+    objects : ndarray of int32, 0 background, 1..N
+    object_class : ndarray of int, ``object_class[k]`` is the class of object ``k`` (index 0 unused)
+    """
+    lab = np.asarray(labels)
+    objects = np.zeros(lab.shape, dtype=np.int32)
+    classes = [0]
+    structure = np.ones((3,) * lab.ndim, dtype=bool)
+    n = 0
+    for c in np.unique(lab[lab > 0]):
+        cc, k = ndi.label(lab == c, structure=structure)
+        sel = cc > 0
+        objects[sel] = cc[sel] + n
+        classes.extend([int(c)] * k)
+        n += k
+    return objects, np.asarray(classes, dtype=int)
+
+
+def measure_series(labels, image=None, *, pixel_size: float, progress: ProgressCallback = None):
+    """:func:`measure` for every frame of a time series (T, Y, X); adds a ``frame`` column."""
+    import pandas as pd
+
+    lab = np.asarray(labels)
+    if lab.ndim not in (3, 4):
+        raise ValueError("A time series of labels (T, Y, X) is needed: one labelled frame per time point.")
+    if image is not None and tuple(np.shape(image)) != lab.shape:
+        raise ValueError(
+            f"The labels have shape {lab.shape} but the image has shape {tuple(np.shape(image))}: "
+            "choose the movie these labels were made from."
+        )
+    rows = []
+    for t in range(lab.shape[0]):
+        df = measure(lab[t], None if image is None else np.asarray(image[t]), pixel_size=pixel_size)
+        if len(df):
+            df.insert(0, "frame", t)
+            rows.append(df)
+        report(progress, (t + 1) / lab.shape[0])
+    if not rows:
+        return pd.DataFrame({"frame": np.zeros(0, int), "label": np.zeros(0, int)})
+    return pd.concat(rows, ignore_index=True)
 
 
 def match_labels(pred, truth, *, iou_threshold: float = 0.5) -> dict:

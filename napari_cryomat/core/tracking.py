@@ -17,7 +17,7 @@ import numpy as np
 
 from napari_cryomat.core._progress import ProgressCallback, report
 
-__all__ = ["track_objects", "relabel_by_track", "growth_curves", "link_accuracy"]
+__all__ = ["track_objects", "link_table", "relabel_by_track", "growth_curves", "link_accuracy"]
 
 
 def track_objects(labels, *, pixel_size: float, max_distance: float = 60.0, gap_frames: int = 1,
@@ -44,34 +44,37 @@ def track_objects(labels, *, pixel_size: float, max_distance: float = 60.0, gap_
         One row per object and frame, with ``track_id`` (1..), ``frame``, ``label`` (the object's
         label in that frame) and the columns of :func:`measure` (centroids in Å, ``area`` in Å²...).
     """
-    import pandas as pd
-    from laptrack import LapTrack
-
-    from napari_cryomat.core.measure import measure
+    from napari_cryomat.core.measure import measure_series
 
     lab = np.asarray(labels)
     if lab.ndim not in (3, 4):
         raise ValueError("Tracking needs a time series of labels (T, Y, X): one labelled frame per time point.")
     if lab.shape[0] < 2:
         raise ValueError("Tracking needs at least two frames.")
-    if image is not None and tuple(np.shape(image)) != lab.shape:
-        raise ValueError(
-            f"The labels have shape {lab.shape} but the image has shape {tuple(np.shape(image))}: "
-            "choose the movie these labels were made from."
-        )
+
+    def sub(f):
+        report(progress, 0.7 * f)
+
+    table = measure_series(lab, image, pixel_size=pixel_size, progress=sub)
+    out = link_table(table, max_distance=max_distance, gap_frames=gap_frames)
+    report(progress, 1.0)
+    return out
+
+
+def link_table(table, *, max_distance: float = 60.0, gap_frames: int = 1):
+    """Link the rows of a per-frame object table (``frame`` and ``centroid_*`` columns in Å, as
+    made by :func:`~napari_cryomat.core.measure.measure_series`) into tracks with laptrack.
+
+    Returns the table with a ``track_id`` column (1..), sorted by track and frame.
+    """
+    from laptrack import LapTrack
+
     if max_distance <= 0:
         raise ValueError("max_distance must be positive (Å).")
-    rows = []
-    n_t = lab.shape[0]
-    for t in range(n_t):
-        df = measure(lab[t], None if image is None else np.asarray(image[t]), pixel_size=pixel_size)
-        if len(df):
-            df.insert(0, "frame", t)
-            rows.append(df)
-        report(progress, 0.7 * (t + 1) / n_t)
-    if not rows:
+    if table is None or len(table) == 0:
         raise ValueError("No objects in any frame: segment the frames first.")
-    table = pd.concat(rows, ignore_index=True)
+    if "frame" not in table:
+        raise ValueError("The table has no 'frame' column: measure a time series (T, Y, X).")
     coords = [c for c in ("centroid_z", "centroid_y", "centroid_x") if c in table]
     cutoff = float(max_distance) ** 2
     lt = LapTrack(
@@ -83,14 +86,13 @@ def track_objects(labels, *, pixel_size: float, max_distance: float = 60.0, gap_
         splitting_cutoff=False,
         merging_cutoff=False,
     )
+    table = table.drop(columns=[c for c in ("track_id", "tree_id") if c in table]).reset_index(drop=True)
     track_df, _, _ = lt.predict_dataframe(table, coordinate_cols=coords, frame_col="frame",
                                           only_coordinate_cols=False)
     track_df = track_df.reset_index(drop=True)
     track_df["track_id"] = track_df["track_id"].astype(int) + 1
     cols = ["track_id", "frame", "label"] + [c for c in table.columns if c not in ("frame", "label")]
-    out = track_df[cols].sort_values(["track_id", "frame"]).reset_index(drop=True)
-    report(progress, 1.0)
-    return out
+    return track_df[cols].sort_values(["track_id", "frame"]).reset_index(drop=True)
 
 
 def relabel_by_track(labels, tracks) -> np.ndarray:
