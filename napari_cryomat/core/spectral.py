@@ -483,7 +483,8 @@ def eels_maps(
     elements : list of str or str
         Symbols ("Li, C, N, O"); "Fe_L" picks a given edge.
     windows : dict, optional
-        ``{element: (background_window, integration_window)}`` in eV, overriding the defaults
+        ``{element: (background_window, integration_window)}`` or
+        ``{element: {"background": (lo, hi), "integration": (lo, hi)}}`` in eV, overriding the defaults
         of :func:`default_eels_windows` for the given elements.
     method : {"lsq", "two_area"}
         Power-law fit, see :func:`fit_power_law`.
@@ -500,7 +501,12 @@ def eels_maps(
     plan = []
     for el in elements:
         edge = choose_edge(el, energy=energy)
-        bgw, intw = windows.get(el) or windows.get(el.split("_")[0]) or default_eels_windows(edge.onset, energy=energy)
+        given = windows.get(el) or windows.get(el.split("_")[0])
+        bgw, intw = default_eels_windows(edge.onset, energy=energy)
+        if isinstance(given, Mapping):
+            bgw, intw = given.get("background", bgw), given.get("integration", intw)
+        elif given is not None:
+            bgw, intw = given
         window_slice(energy, bgw, what=f"{el} background window")
         window_slice(energy, intw, what=f"{el} integration window")
         plan.append((el, edge, bgw, intw))
