@@ -44,6 +44,7 @@ __all__ = [
     "power_spectrum",
     "radial_profile",
     "refine_peak",
+    "refine_spot",
     "validate_image",
 ]
 
@@ -304,6 +305,8 @@ class LiveSpectrum:
         win, buf, pw, out = self._prepare(roi.shape)
         np.multiply(roi, win, out=buf, casting="unsafe")
         f = sfft.rfft2(buf, workers=-1, overwrite_x=True)
+        if not np.isfinite(f[0, 0]):  # any NaN/inf pixel poisons the zero-frequency term
+            raise ValueError("The region contains NaN or inf pixels; move the ROI or clean the image.")
         v = f.view(np.float32)
         np.multiply(v, v, out=v)
         np.add(v[:, 0::2], v[:, 1::2], out=pw)
@@ -432,6 +435,44 @@ def refine_peak(windowed: np.ndarray, ky: float, kx: float, *, stages=((1.0, 9),
         kx = kx + off[ix] + dx * step
         power = float(p[iy, ix])
     return float(ky), float(kx), power
+
+
+def refine_spot(image, pixel_size: float, g, *, search: int = 3) -> Peak:
+    """Snap a clicked position in the spectrum to the refined peak nearby.
+
+    Parameters
+    ----------
+    image : (Y, X) array
+        The real-space region whose spectrum was clicked.
+    pixel_size : float
+        Å per pixel.
+    g : (gy, gx)
+        Clicked position in Å⁻¹.
+    search : int
+        Half-width in FFT pixels of the box searched for the brightest pixel before refining.
+
+    Returns
+    -------
+    Peak
+        With sub-pixel ``g``, intensity and SNR against the rotational background.
+    """
+    p = _check_pixel_size(pixel_size)
+    img = validate_image(image)
+    w = _windowed(img, "hann")
+    ny, nx = w.shape
+    f = sfft.fft2(w, workers=-1)
+    power = (f.real**2 + f.imag**2).astype(np.float32)
+    ky0 = int(round(float(g[0]) * ny * p))
+    kx0 = int(round(float(g[1]) * nx * p))
+    best, by, bx = -1.0, ky0, kx0
+    for dy in range(-search, search + 1):
+        for dx in range(-search, search + 1):
+            v = power[(ky0 + dy) % ny, (kx0 + dx) % nx]
+            if v > best:
+                best, by, bx = float(v), ky0 + dy, kx0 + dx
+    ky, kx, pw = refine_peak(w, float(by), float(bx))
+    bg = _radial_background(power)[by % ny, bx % nx]
+    return Peak(np.array([ky / (ny * p), kx / (nx * p)]), pw, float(pw / bg))
 
 
 def _radial_background(power: np.ndarray) -> np.ndarray:
