@@ -85,6 +85,7 @@ class TomogramBrowser(QWidget):
         self._source = None  # the user's 3D image layer
         self._derived = None  # our binned / low-passed display layer (or None)
         self._picks = {}  # source layer id -> Points layer
+        self._cut_layer = None  # 2D Shapes layer: where the XZ and YZ views cut the XY view
         self._measure_layer = None
         self._measure_first: Optional[np.ndarray] = None
         self.measurements: list[float] = []
@@ -124,7 +125,7 @@ class TomogramBrowser(QWidget):
             for it in items:
                 view.addItem(it)
         xz_label = pg.TextItem("XZ  (X →, Z ↑)", color=(255, 220, 0), anchor=(0, 0))
-        yz_label = pg.TextItem("YZ  (Y →, Z ↑)", color=(255, 220, 0), anchor=(0, 0))
+        yz_label = pg.TextItem("YZ  (Y →, Z ↑)", color=(0, 208, 255), anchor=(0, 0))
         xz_label.setParentItem(self.xz_view)
         yz_label.setParentItem(self.yz_view)
         self.ortho.scene().sigMouseClicked.connect(self._on_ortho_click)
@@ -172,6 +173,10 @@ class TomogramBrowser(QWidget):
         form.addRow("Contrast", contrast_row)
 
         # ---- 3D ------------------------------------------------------------------------
+        self.show_cuts = QCheckBox("Show XZ/YZ cut lines in XY")
+        self.show_cuts.setChecked(True)
+        self.show_cuts.setToolTip("Draw where the XZ (horizontal) and YZ (vertical) views cut the XY canvas")
+        form.addRow("", self.show_cuts)
         self.view3d = QCheckBox("3D")
         self.render_mode = QComboBox()
         self.render_mode.addItems(list(RENDERINGS))
@@ -232,6 +237,7 @@ class TomogramBrowser(QWidget):
         self.binning.currentIndexChanged.connect(self._on_view_params)
         self.lowpass.valueChanged.connect(self._on_view_params)
         self.view3d.toggled.connect(self._on_3d)
+        self.show_cuts.toggled.connect(lambda _=None: self._update_cut_lines())
         self.render_mode.currentIndexChanged.connect(self._apply_rendering)
         self.clear_measure_button.clicked.connect(self.clear_measurements)
         self.undo_pick_button.clicked.connect(self.undo_pick)
@@ -297,6 +303,9 @@ class TomogramBrowser(QWidget):
         self._drop_derived()
         self._source = None
         self._measure_first = None
+        if self._cut_layer is not None and self._cut_layer in self.viewer.layers:
+            self.viewer.layers.remove(self._cut_layer)
+        self._cut_layer = None
         if layer is None:
             self._enable(False, "No 3D image layer: open a tomogram (File > Open, or File > Open Sample > "
                                 "napari-cryomat > Cryo-ET tomogram).")
@@ -309,6 +318,7 @@ class TomogramBrowser(QWidget):
             return
         self._source = layer
         self._enable(True, "")
+        self._show_scale_bar()
         self._levels = tuple(float(v) for v in layer.contrast_limits)
         layer.projection_mode = "mean"
         shape = np.asarray(layer.data.shape)
@@ -316,6 +326,13 @@ class TomogramBrowser(QWidget):
         self.cursor = np.array([z, shape[1] // 2, shape[2] // 2], dtype=int)
         self._apply_display()
         self.set_cursor(self.cursor)
+
+    def _show_scale_bar(self) -> None:
+        """Turn napari's scale bar on (it speaks the layer's units, Å)."""
+        canvas = getattr(self.viewer, "canvas", None)
+        bar = getattr(getattr(canvas, "overlays", None), "scale_bar", None) if canvas is not None else None
+        if bar is not None:
+            bar.visible = True
 
     def _enable(self, on: bool, message: str) -> None:
         for w in self._controls:
@@ -345,6 +362,8 @@ class TomogramBrowser(QWidget):
             self._set_source(self.layer_combo.layer())
         if layer is self._measure_layer:
             self._measure_layer = None
+        if layer is self._cut_layer:
+            self._cut_layer = None
 
     def _derived_remove_quiet(self) -> None:
         if self._derived is not None and self._derived in self.viewer.layers:
@@ -487,6 +506,7 @@ class TomogramBrowser(QWidget):
                 self.binning.setCurrentIndex(BINNINGS.index(need))
         self.viewer.dims.ndisplay = 3 if on else 2
         self._apply_rendering()
+        self._update_cut_lines()
 
     def _apply_rendering(self, *_) -> None:
         disp = self.display_layer
@@ -552,6 +572,43 @@ class TomogramBrowser(QWidget):
         self.cursor_label.setText(
             f"cursor z {z}  y {y}  x {x} (voxels) = {z * vs[0]:.0f}, {y * vs[1]:.0f}, {x * vs[2]:.0f} Å"
         )
+        self._update_cut_lines()
+
+    def _update_cut_lines(self) -> None:
+        """Two lines in the XY canvas through the cursor: the XZ cut (along X) and the YZ cut
+        (along Y). A 2D layer, so napari shows it on every Z section."""
+        src = self._source
+        show = src is not None and self.show_cuts.isChecked() and self.viewer.dims.ndisplay == 2
+        layer = self._cut_layer
+        if not show:
+            if layer is not None and layer in self.viewer.layers:
+                layer.visible = False
+            return
+        ny, nx = src.data.shape[1:]
+        _, y, x = (float(c) for c in self.cursor)
+        lines = [np.array([[y, -0.5], [y, nx - 0.5]]), np.array([[-0.5, x], [ny - 0.5, x]])]
+        if layer is None or layer not in self.viewer.layers:
+            active = self.viewer.layers.selection.active
+            layer = self.viewer.add_shapes(
+                lines,
+                shape_type="line",
+                ndim=2,
+                name="XZ/YZ cuts",
+                scale=tuple(src.scale[-2:]),
+                translate=tuple(src.translate[-2:]),
+                units=angstrom_units(2),
+                edge_color=["#ffdc00", "#00d0ff"],
+                edge_width=max(0.5, 0.003 * float(max(ny, nx))),
+                opacity=0.6,
+                blending="translucent_no_depth",
+            )
+            self._cut_layer = layer
+            if active is not None:
+                self.viewer.layers.selection.active = active
+        else:
+            layer.data = lines
+            layer.edge_color = ["#ffdc00", "#00d0ff"]
+            layer.visible = True
 
     # ================================================================ orthogonal views ====
     @property

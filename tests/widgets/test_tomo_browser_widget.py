@@ -65,6 +65,10 @@ def test_cursor_links_the_three_views(browser, qtbot, volume):
     assert list(w.cursor) == [9, 7, 30]
     np.testing.assert_allclose(w.xz_item.image, volume[:, 7, :], rtol=1e-6)
     np.testing.assert_allclose(w.yz_item.image, volume[:, :, 30], rtol=1e-6)
+    # the XY canvas shows where the XZ (y = 7) and YZ (x = 30) views cut it
+    xz_cut, yz_cut = viewer.layers["XZ/YZ cuts"].data
+    np.testing.assert_allclose(xz_cut[:, 0], 7)
+    np.testing.assert_allclose(yz_cut[:, 1], 30)
 
     # a click in the XZ view at (x = 12, z = 4) moves the napari Z slider and redraws YZ
     from qtpy.QtCore import QPointF
@@ -142,7 +146,7 @@ def test_binning_and_lowpass_swap_in_lazy_display_layer(browser, qtbot, volume):
     w.lowpass.setValue(0.0)
     wait_ortho(qtbot, w)
     assert w.display_layer is layer and layer.visible
-    assert [l.name for l in viewer.layers] == ["tomo"]
+    assert [l.name for l in viewer.layers] == ["tomo", "XZ/YZ cuts"]
     assert layer.data is data_before  # never modified
 
 
