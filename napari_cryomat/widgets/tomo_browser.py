@@ -116,11 +116,13 @@ class TomogramBrowser(QWidget):
         self.yz_item = pg.ImageItem(axisOrder="row-major")
         self.xz_view.addItem(self.xz_item)
         self.yz_view.addItem(self.yz_item)
-        pen = pg.mkPen((255, 220, 0), width=1)
-        self.xz_vline = pg.InfiniteLine(angle=90, pen=pen)  # x
-        self.xz_hline = pg.InfiniteLine(angle=0, pen=pen)  # z
-        self.yz_vline = pg.InfiniteLine(angle=90, pen=pen)  # y
-        self.yz_hline = pg.InfiniteLine(angle=0, pen=pen)  # z
+        # Colours match the cut lines in the XY canvas: yellow = the XZ cut (y), cyan = the YZ
+        # cut (x), white = the XY section (z).
+        yellow, cyan, white = (pg.mkPen(c, width=1) for c in ((255, 220, 0), (0, 208, 255), (230, 230, 230)))
+        self.xz_vline = pg.InfiniteLine(angle=90, pen=cyan)  # x: where the YZ view cuts
+        self.xz_hline = pg.InfiniteLine(angle=0, pen=white)  # z: the XY section
+        self.yz_vline = pg.InfiniteLine(angle=90, pen=yellow)  # y: where the XZ view cuts
+        self.yz_hline = pg.InfiniteLine(angle=0, pen=white)  # z
         for view, items in ((self.xz_view, (self.xz_vline, self.xz_hline)), (self.yz_view, (self.yz_vline, self.yz_hline))):
             for it in items:
                 view.addItem(it)
