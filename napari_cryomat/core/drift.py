@@ -501,7 +501,9 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
     crop = _crop_shape(ny, nx, max_size)
     bin_y, bin_x = ny / crop[0], nx / crop[1]
     win = tukey_window(ny, nx, window_taper)
-    spectra = np.empty((n,) + (crop[0], crop[1] // 2 + 1), np.complex64)
+    spectra = np.empty((n,) + (crop[0], crop[1] // 2 + 1), np.complex64)  # unwindowed, for refinement
+    cshape = _crop_shape(*crop, coarse_size)
+    cspec = np.empty((n,) + (cshape[0], cshape[1] // 2 + 1), np.complex64)  # windowed, pairwise stage
     constant = []
     for i in range(n):
         f = prepare_frame(_frame(frames, i), gain=gain, defect_mask=defect_mask, index=i)
@@ -509,8 +511,11 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
         if sd == 0.0:
             constant.append(i)
             spectra[i] = 0
+            cspec[i] = 0
         else:
-            spectra[i] = _fourier_crop(sfft.rfft2((f - f.mean()) * win, workers=-1), full, crop)
+            f -= f.mean()
+            spectra[i] = _fourier_crop(sfft.rfft2(f, workers=-1), full, crop)
+            cspec[i] = _fourier_crop(sfft.rfft2(f * win, workers=-1), full, cshape)
         report(progress, 0.35 * (i + 1) / n)
     if len(constant) == n:
         raise ValueError("All frames are constant (no signal); check the detector or the input file.")
@@ -528,8 +533,6 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
         max_shift_px = max_shift / pixel_size
 
     # ---- coarse stage: grouped blocks, pairwise, robust LS ------------------------------------
-    cshape = _crop_shape(*crop, coarse_size)
-    cspec = _fourier_crop(spectra, crop, cshape)
     cbin = (ny / cshape[0], nx / cshape[1])
     bf = _bfilter(*cshape, bfactor / (pixel_size * cbin[1]) ** 2)
     wspec = _fourier_crop(sfft.rfft2(win, workers=-1), full, cshape)
@@ -574,6 +577,7 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
             upsample=upsample,
             progress=progress,
             span=(0.65, 0.9 if patches else 1.0),
+            window_taper=window_taper,
         ) * (bin_y, bin_x)
     shifts = shifts - shifts[0]
 
@@ -700,7 +704,7 @@ def _spectral_snr(total, aligned):
 
 
 def _refine(spectra, shape, shifts, *, bfactor_px2, group, iterations, radius, upsample, progress, span,
-            wiener=True):
+            wiener=True, window_taper=0.1):
     """Iteratively align each (grouped) frame to the sum of all the others.
 
     The cross-spectrum is weighted by the B-factor low-pass and, with ``wiener``, by the Wiener
@@ -712,10 +716,15 @@ def _refine(spectra, shape, shifts, *, bfactor_px2, group, iterations, radius, u
     bf = _bfilter(*shape, bfactor_px2)
     shifts = np.asarray(shifts, float).copy()
     for it in range(iterations):
-        ramps = [_phase_ramp(shape, s, ky, kx) for s in shifts]
+        # shift the unwindowed frames, then window them in the common (aligned) frame: a window
+        # that moved with each frame would pull every estimate towards zero shift
+        span_px = float(np.abs(shifts - shifts.mean(0)).max()) + 2.0
+        taper = min(0.3, max(window_taper, span_px / min(shape)))
+        win = tukey_window(*shape, taper)
         aligned = np.empty_like(spectra)
         for j in range(n):
-            np.multiply(spectra[j], ramps[j], out=aligned[j])
+            a = sfft.irfft2(spectra[j] * _phase_ramp(shape, shifts[j], ky, kx), s=shape, workers=-1)
+            aligned[j] = sfft.rfft2(a * win, workers=-1)
         total = aligned.sum(0)
         csum = np.concatenate([np.zeros((1,) + total.shape, np.complex64), np.cumsum(aligned, axis=0)])
         p_sig, p_noise = _spectral_snr(total, aligned) if wiener else (None, None)
@@ -772,13 +781,13 @@ def _estimate_local(frames, shifts, *, patches, pixel_size, bfactor, group, gain
         for p in range(npatch):
             a, b = divmod(p, n_px)
             tile = f[a * ph : (a + 1) * ph, b * pw : (b + 1) * pw]
-            spectra[p, i] = sfft.rfft2((tile - tile.mean()) * win, workers=-1)
+            spectra[p, i] = sfft.rfft2(tile - tile.mean(), workers=-1)
         report(progress, 0.9 + 0.05 * (i + 1) / n)
     raw = np.zeros((npatch, n, 2))
     for p in range(npatch):
         raw[p] = _refine(spectra[p], (ph, pw), np.zeros((n, 2)), bfactor_px2=bfactor / pixel_size**2,
                          group=group, iterations=2, radius=2.0, upsample=upsample,
-                         progress=None, span=(0, 0))
+                         progress=None, span=(0, 0), window_taper=window_taper)
         raw[p] -= raw[p].mean(0)
         report(progress, 0.95 + 0.05 * (p + 1) / npatch)
     # smooth each patch trajectory in time (cubic polynomial), then fit a surface per frame
