@@ -298,7 +298,7 @@ class LiveSpectrum:
             :meth:`to_ln`), zero frequency at ``(Y // 2, X // 2)``. It is a cached buffer reused
             by the next call with the same shape: copy it to keep it.
         levels : (float, float)
-            Display range in the same units (median to 99.95th percentile of a strided sample).
+            Display range in the same units (30th to 99.95th percentile of a strided sample).
         """
         roi = np.asarray(roi)
         ny, nx = roi.shape
@@ -323,7 +323,7 @@ class LiveSpectrum:
             out[hy + 1 :, :hx] = lg[ny - 1 : hy : -1, hx:0:-1]
         sample = out[:: max(1, ny // 64), :: max(1, nx // 64)].ravel()
         m = sample.size
-        k_lo, k_hi = m // 2, min(m - 1, int(m * 0.9995))
+        k_lo, k_hi = int(m * 0.3), min(m - 1, int(m * 0.9995))
         part = np.partition(sample, (k_lo, k_hi))
         lo, hi = float(part[k_lo]), float(part[k_hi])
         if hi <= lo:

@@ -138,7 +138,7 @@ class LiveFFTWidget(QWidget):
         self.graphics.setMinimumSize(300, 300)
         self.view = self.graphics.addViewBox(lockAspect=True, invertY=True)
         self.view.setMenuEnabled(False)
-        self.image_item = pg.ImageItem(axisOrder="row-major")
+        self.image_item = pg.ImageItem(axisOrder="row-major", autoDownsample=True)
         self.view.addItem(self.image_item)
         self.peak_scatter = pg.ScatterPlotItem(size=11, pen=pg.mkPen("c", width=1.5), brush=None)
         self.super_scatter = pg.ScatterPlotItem(size=11, pen=pg.mkPen("m", width=1.5), brush=None, symbol="s")
@@ -469,8 +469,9 @@ class LiveFFTWidget(QWidget):
         else:
             self.peak_scatter.setData([pk.g[1] for pk in lat.peaks], [pk.g[0] for pk in lat.peaks])
             self.super_scatter.setData([pk.g[1] for pk in lat.superlattice], [pk.g[0] for pk in lat.superlattice])
-            show = [pk for pk in lat.peaks if max(abs(pk.hk[0]), abs(pk.hk[1])) <= 1 and pk.g[0] <= 0]
-            sup = sorted((pk for pk in lat.superlattice if pk.g[0] <= 0), key=lambda pk: pk.g_abs)[:4]
+            # label only the basis spots and the two shortest superlattice spots: readable
+            show = [pk for pk in lat.peaks if pk.hk in ((1, 0), (0, 1))]
+            sup = sorted((pk for pk in lat.superlattice if pk.g[0] <= 0), key=lambda pk: pk.g_abs)[:2]
             for pk, color in [(pk, "c") for pk in show] + [(pk, "m") for pk in sup]:
                 t = pg.TextItem(pk.label(), color=color, anchor=(0, 1))
                 t.setPos(pk.g[1], pk.g[0])
@@ -507,6 +508,10 @@ class LiveFFTWidget(QWidget):
     def _on_lattice(self, lat: F.Lattice):
         self.lattice = lat
         self._draw_overlays()
+        # zoom the FFT view onto the indexed spots (the mouse wheel zooms back out)
+        gmax = max([pk.g_abs for pk in lat.peaks + lat.superlattice] or [1.0])
+        r = 1.15 * gmax
+        self.view.setRange(xRange=(-r, r), yRange=(-r, r), padding=0)
         qs = ", ".join("(" + ", ".join(F._fmt_frac(x) for x in q) + ")" for q in lat.modulation_vectors)
         self.summary.setText(
             f"d1 = {lat.d1:.4f} Å, d2 = {lat.d2:.4f} Å, angle = {lat.angle:.2f}°; "

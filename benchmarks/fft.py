@@ -1,0 +1,162 @@
+"""Live FFT and lattice analysis: speed and accuracy, one table from one run.
+
+    python benchmarks/fft.py
+
+Rows:
+- latency: the live-FFT update (napari_cryomat.core.fourier.LiveSpectrum: window, rfft2, |F|²,
+  log, Hermitian mirror to a full centred spectrum, display levels) for 256²…2048² ROIs, next to
+  a bare ``scipy.fft.rfft2`` of the same float32 ROI (baseline, same run, interleaved).
+  Target ratio ≤ 1.5.
+- d-spacing: relative error of find_lattice on synthetic lattices holding 20 periods in a 512²
+  ROI (square and hexagonal, random rotations, three noise levels). Target ≤ 0.1 %.
+- superlattice: detection rate of the 1/3-order modulation vs PLD amplitude (8 seeds each).
+- GPA: strain error on a uniformly strained lattice (exx = 1 %, eyy = -0.5 %, 0.5° rotation)
+  and inside a dilated inclusion (2 %).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from fractions import Fraction
+
+import numpy as np
+import scipy.fft as sfft
+
+from napari_cryomat.core import fourier as F
+from napari_cryomat.core.synthetic.lattice import (
+    hexagonal_basis,
+    lattice_image,
+    superlattice_image,
+)
+
+rows: list[tuple[str, str, str, str, str]] = []
+
+
+def add(section, case, value, baseline, ok):
+    rows.append((section, case, value, baseline, "yes" if ok else "NO"))
+
+
+def bench_latency():
+    rng = np.random.default_rng(0)
+    live = F.LiveSpectrum()
+    for n in (256, 512, 1024, 2048):
+        roi = rng.standard_normal((n, n)).astype(np.float32)
+        reps = max(15, int(3e8 / (n * n * np.log2(n * n))))
+        live(roi)
+        sfft.rfft2(roi, workers=-1)
+        tb, tl = [], []
+        for _ in range(reps):  # interleaved, so both see the same machine load
+            t0 = time.perf_counter()
+            sfft.rfft2(roi, workers=-1)
+            t1 = time.perf_counter()
+            live(roi)
+            t2 = time.perf_counter()
+            tb.append(t1 - t0)
+            tl.append(t2 - t1)
+        b, l_ = np.median(tb) * 1e3, np.median(tl) * 1e3
+        ratio = l_ / b
+        extra = f" ({1e3 / l_:.0f}/s)" if n == 1024 else ""
+        add("latency", f"{n}² ROI", f"{l_:.2f} ms{extra}", f"rfft2 {b:.2f} ms; x{ratio:.2f} (≤1.5)", ratio <= 1.5)
+
+
+def _square(a, rot):
+    t = np.radians(rot)
+    return np.array([[-a * np.sin(t), a * np.cos(t)], [-a * np.cos(t), -a * np.sin(t)]])
+
+
+def bench_dspacing():
+    rng = np.random.default_rng(1)
+    p, n = 0.5, 512
+    a_sq = n * p / 20  # 20 periods
+    for noise in (0.1, 0.3, 1.0):
+        errs = []
+        for kind in ("square", "hexagonal"):
+            for k in range(4):
+                rot = float(rng.uniform(0, 60))
+                if kind == "square":
+                    B, d_true = _square(a_sq, rot), a_sq
+                else:
+                    a = a_sq / (np.sqrt(3) / 2)  # d = a √3/2 = 20 periods
+                    B, d_true = hexagonal_basis(a, rot), a_sq
+                img = lattice_image((n, n), pixel_size=p, basis=B, sigma=1.5, noise=noise, seed=10 + k)
+                lat = F.find_lattice(img, p)
+                errs += [abs(lat.d1 - d_true) / d_true, abs(lat.d2 - d_true) / d_true]
+        errs = np.array(errs) * 100
+        add("d-spacing", f"512², 20 periods, noise {noise}", f"mean {errs.mean():.3f} %, max {errs.max():.3f} %",
+            "target ≤ 0.1 %", errs.max() <= 0.1)
+
+
+def bench_superlattice():
+    third = (Fraction(1, 3), Fraction(0))
+    for amp in (0.0, 0.01, 0.02, 0.04, 0.08, 0.15):
+        hits = 0
+        n_seeds = 8
+        for s in range(n_seeds):
+            img, truth = superlattice_image((384, 384), pld_amplitude=amp, charge_modulation=0.0, strain=0.0,
+                                            noise=0.3, seed=100 + s)
+            lat = F.find_lattice(img, truth["pixel_size"])
+            qs = [tuple(abs(x) for x in q) for q in lat.modulation_vectors]
+            hits += any(q in (third, (Fraction(0), Fraction(1, 3)), (Fraction(1, 3), Fraction(1, 3))) for q in qs)
+        rate = hits / n_seeds
+        label = "false-positive rate" if amp == 0 else "detection rate"
+        ok = rate == 0 if amp == 0 else True
+        add("superlattice", f"PLD {amp:.2f} Å (2πG·A = {2 * np.pi * amp / 3.464:.3f}), 384², noise 0.3",
+            f"{label} {rate:.2f}", "8 seeds", ok)
+
+
+def bench_gpa():
+    p, n = 0.4, 512
+    B0 = hexagonal_basis(4.0, 7.0)
+    exx, eyy, th = 0.01, -0.005, np.radians(0.5)
+    E = np.array([[eyy, -th], [th, exx]])
+
+    def disp(yy, xx):
+        return E[0, 0] * yy + E[0, 1] * xx, E[1, 0] * yy + E[1, 1] * xx
+
+    img = lattice_image((n, n), pixel_size=p, basis=B0, sigma=0.55, displacement=disp, noise=0.3, seed=3)
+    G0 = np.linalg.inv(B0.T)
+    res = F.gpa(img, G0[0], G0[1], 0.04, pixel_size=p, reference=False)
+    inner = (slice(64, -64), slice(64, -64))
+    e1 = abs(np.median(res.exx[inner]) - exx)
+    e2 = abs(np.median(res.eyy[inner]) - eyy)
+    rms = np.sqrt(np.mean((res.exx[inner] - exx) ** 2))
+    add("GPA", "uniform exx 1 %, eyy -0.5 %", f"|Δexx| {e1 * 100:.3f} %, |Δeyy| {e2 * 100:.3f} %",
+        f"pixel rms {rms * 100:.3f} %", max(e1, e2) < 5e-4)
+    er = abs(np.median(res.rotation[inner]) - 0.5)
+    add("GPA", "rigid rotation 0.5°", f"|Δω| {er:.4f}°", "", er < 0.03)
+    img2, tr = superlattice_image((n, n), strain_radius=30.0, strain_centre=(100.0, 100.0), pld_amplitude=0.0,
+                                  charge_modulation=0.0, noise=0.3, seed=4)
+    res2 = F.gpa(img2, tr["g1"], tr["g2"], 0.04, pixel_size=tr["pixel_size"], reference=False)
+    yy = (np.arange(n) * tr["pixel_size"])[:, None]
+    xx = (np.arange(n) * tr["pixel_size"])[None, :]
+    inside = np.hypot(yy - 100, xx - 100) < 15
+    e3 = abs(np.median(res2.exx[inside]) - 0.02)
+    e4 = abs(np.median(res2.eyy[inside]) - 0.02)
+    add("GPA", "inclusion, 2 % dilatation (core)", f"|Δexx| {e3 * 100:.3f} %, |Δeyy| {e4 * 100:.3f} %",
+        "mask 0.04 1/Å", max(e3, e4) < 2e-3)
+
+
+def main():
+    t0 = time.time()
+    bench_latency()
+    bench_dspacing()
+    bench_superlattice()
+    bench_gpa()
+    try:
+        ncpu = len(os.sched_getaffinity(0))
+    except AttributeError:
+        ncpu = os.cpu_count()
+    w = [max(len(r[i]) for r in rows + [("section", "case", "result", "baseline / target", "met")]) for i in range(5)]
+    head = ("section", "case", "result", "baseline / target", "met")
+    print(f"benchmarks/fft.py  ({platform.processor() or platform.machine()}, {ncpu} CPUs usable, "
+          f"numpy {np.__version__}, run {time.time() - t0:.0f} s)")
+    print(" | ".join(h.ljust(w[i]) for i, h in enumerate(head)))
+    print("-+-".join("-" * x for x in w))
+    for r in rows:
+        print(" | ".join(c.ljust(w[i]) for i, c in enumerate(r)))
+
+
+if __name__ == "__main__":
+    main()
