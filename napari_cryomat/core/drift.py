@@ -209,7 +209,7 @@ def prepare_frame(
     index : int
         Frame number, for messages.
     """
-    f = np.asarray(frame, dtype=np.float32)
+    f = np.array(frame, dtype=np.float32, copy=True)  # never modify the caller's (or a read-only mmap) data
     if gain is not None:
         f = f * np.asarray(gain, dtype=np.float32)
     if defect_mask is not None:
