@@ -16,6 +16,7 @@ import numpy as np
 import pyqtgraph as pg
 from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -206,6 +207,8 @@ class SpectrumImagingWidget(QWidget):
         self.k_edit.setPlaceholderText("Cliff–Lorimer k-factors, e.g. Fe: 1.0, Pt: 1.6")
         self.units_combo = QComboBox()
         self.units_combo.addItems(["eV", "keV"])
+        self.log_check = QCheckBox("log")
+        self.log_check.setToolTip("Logarithmic counts axis (EELS spectra span decades)")
         self.window_combo = QComboBox()
         self.window_combo.setToolTip("Element whose windows are shown as draggable regions")
 
@@ -228,6 +231,7 @@ class SpectrumImagingWidget(QWidget):
         row2.addWidget(self.window_combo)
         row2.addWidget(QLabel("axis"))
         row2.addWidget(self.units_combo)
+        row2.addWidget(self.log_check)
         form.addRow("Windows of", row2)
 
         # -- spectrum plot --------------------------------------------------------------------
@@ -263,7 +267,8 @@ class SpectrumImagingWidget(QWidget):
         self.profile_plot.setMinimumHeight(130)
         self.profile_plot.setBackground("#262930")
         self.profile_plot.setLabel("bottom", "distance", units="Å")
-        self.profile_plot.setLabel("left", "map value")
+        self.profile_plot.setLabel("left", "map / map max")
+        self.profile_plot.getAxis("left").enableAutoSIPrefix(False)
 
         self.pca_button = QPushButton("PCA (scree)")
         self.pca_spin = QSpinBox()
@@ -277,6 +282,7 @@ class SpectrumImagingWidget(QWidget):
         self.scree.setLogMode(y=True)
         self.scree.setLabel("bottom", "component")
         self.scree.setLabel("left", "variance")
+        self.scree.getAxis("left").enableAutoSIPrefix(False)
         self.thickness_button = QPushButton("t/λ (low-loss)")
 
         self.export_maps_button = QPushButton("Maps → TIFF")
@@ -333,6 +339,7 @@ class SpectrumImagingWidget(QWidget):
         self.table_button.clicked.connect(self._open_table)
         self.identify_button.clicked.connect(self.identify)
         self.units_combo.currentTextChanged.connect(lambda _t: self._redraw_all())
+        self.log_check.toggled.connect(lambda on: self.plot.setLogMode(y=on))
         self.window_combo.currentTextChanged.connect(lambda _t: self._draw_regions())
         self.fwhm_spin.valueChanged.connect(lambda _v: self._reset_windows())
         self.roi_button.clicked.connect(self.add_roi_layer)
@@ -402,6 +409,7 @@ class SpectrumImagingWidget(QWidget):
 
     def _on_mode_changed(self, mode: str):
         eels = mode == "EELS"
+        self.log_check.setChecked(eels)
         for w in (self.method_label, self.method_combo):
             w.setVisible(eels)
         for w in (self.fwhm_label, self.fwhm_spin, self.k_label, self.k_edit, self.identify_button):
@@ -527,7 +535,7 @@ class SpectrumImagingWidget(QWidget):
                     angle=90,
                     pen=pg.mkPen(rgb, width=1, style=Qt.DotLine),
                     label=label,
-                    labelOpts={"position": 0.92, "color": rgb, "rotateAxis": (1, 0), "anchors": [(0, 0), (0, 0)]},
+                    labelOpts={"position": 0.92 - 0.12 * (len(self._markers) % 4), "color": rgb, "movable": True},
                 )
                 self.plot.addItem(line)
                 self._markers.append(line)
@@ -682,7 +690,9 @@ class SpectrumImagingWidget(QWidget):
         translate = tuple(si_layer.translate[-2:]) if si_layer is not None else (0.0, 0.0)
         ref = self.ref_combo.layer()
         if ref is not None:
+            # the maps add light on top of the reference: dim it so colours stay readable
             ref.visible = True
+            ref.opacity = min(ref.opacity, 0.5)
         self._maps = maps
         self._quant = quant
         legend = []
@@ -818,7 +828,8 @@ class SpectrumImagingWidget(QWidget):
                 d, v = core.line_profile(m.data, start=start, end=end, pixel_size=px, width=3)
                 prof["distance_A"] = d
                 prof[el] = v
-                self.profile_plot.plot(d, v, pen=pg.mkPen(MAP_COLORS[i % len(MAP_COLORS)][1], width=2), name=el)
+                peak = float(np.nanmax(np.abs(m.data))) or 1.0
+                self.profile_plot.plot(d, v / peak, pen=pg.mkPen(MAP_COLORS[i % len(MAP_COLORS)][1], width=2), name=el)
             if self._quant:
                 for el, q in self._quant.items():
                     prof[f"{el}_at%"] = core.line_profile(np.nan_to_num(q), start=start, end=end, pixel_size=px, width=3)[1]
