@@ -273,3 +273,13 @@ def test_e2e_sample_tomogram_browse_and_render(make_napari_viewer, qtbot):
     w.view3d.setChecked(True)
     shot3d = viewer.screenshot(canvas_only=True, flash=False)
     assert shot3d[..., :3].mean(-1).std() > 5
+
+
+def test_3d_on_a_big_volume_bins_first(browser, qtbot, monkeypatch):
+    viewer, layer, w = browser
+    monkeypatch.setattr(tb, "MAX_3D_VOXELS", 1000)  # pretend 20x32x48 is huge
+    w.view3d.setChecked(True)
+    wait_ortho(qtbot, w)
+    assert w.binning_factor() == 4  # 30720 / 4**3 = 480 voxels <= 1000
+    assert w.display_layer.data.shape == (5, 8, 12) and viewer.dims.ndisplay == 3
+    assert not viewer.layers["XZ/YZ cuts"].visible  # 2D overlay hidden in 3D
