@@ -303,6 +303,11 @@ class TomogramBrowser(QWidget):
         if layer is self._source and layer is not None:
             return
         self._drop_derived()
+        if self._source is not None:
+            try:
+                self._source.events.contrast_limits.disconnect(self._on_layer_contrast)
+            except (TypeError, ValueError, RuntimeError):
+                pass
         self._source = None
         self._measure_first = None
         if self._cut_layer is not None and self._cut_layer in self.viewer.layers:
@@ -322,6 +327,7 @@ class TomogramBrowser(QWidget):
         self._enable(True, "")
         self._show_scale_bar()
         self._levels = tuple(float(v) for v in layer.contrast_limits)
+        layer.events.contrast_limits.connect(self._on_layer_contrast)
         layer.projection_mode = "mean"
         shape = np.asarray(layer.data.shape)
         z = self._current_z(default=shape[0] // 2)
@@ -451,6 +457,7 @@ class TomogramBrowser(QWidget):
                 rendering=RENDERINGS[self.render_mode.currentText()],
                 metadata=meta,
             )
+            self._derived.events.contrast_limits.connect(self._on_layer_contrast)
             # keep it just above the source so picks/measurements stay on top
             self.viewer.layers.move(self.viewer.layers.index(self._derived), self.viewer.layers.index(src) + 1)
             src.visible = False
@@ -492,6 +499,16 @@ class TomogramBrowser(QWidget):
         self.xz_item.setLevels((lo, hi))
         self.yz_item.setLevels((lo, hi))
         return lo, hi
+
+    def _on_layer_contrast(self, event=None) -> None:
+        """The user moved napari's contrast slider: the orthogonal views follow."""
+        disp = self.display_layer
+        if disp is None or (event is not None and getattr(event, "source", disp) is not disp):
+            return
+        lo, hi = (float(v) for v in disp.contrast_limits)
+        self._levels = (lo, hi)
+        self.xz_item.setLevels((lo, hi))
+        self.yz_item.setLevels((lo, hi))
 
     # ---- 3D ----------------------------------------------------------------------------------
     def _on_3d(self, on: bool) -> None:

@@ -283,3 +283,44 @@ def test_3d_on_a_big_volume_bins_first(browser, qtbot, monkeypatch):
     assert w.binning_factor() == 4  # 30720 / 4**3 = 480 voxels <= 1000
     assert w.display_layer.data.shape == (5, 8, 12) and viewer.dims.ndisplay == 3
     assert not viewer.layers["XZ/YZ cuts"].visible  # 2D overlay hidden in 3D
+
+
+def test_orthogonal_views_follow_napari_contrast_slider(browser, qtbot):
+    viewer, layer, w = browser
+    layer.contrast_limits = (100.0, 900.0)  # as if dragged in napari's layer controls
+    assert tuple(w.xz_item.levels) == (100.0, 900.0) and tuple(w.yz_item.levels) == (100.0, 900.0)
+    w.binning.setCurrentText("2x")
+    wait_ortho(qtbot, w)
+    w.display_layer.contrast_limits = (200.0, 800.0)
+    assert tuple(w.xz_item.levels) == (200.0, 800.0)
+
+
+def test_real_mrc_file_picks_round_trip_to_file_indices(make_napari_viewer, qtbot, tmp_path):
+    """A bright voxel at file index (z 3, y 5, x 7): picked where napari shows it, exported
+    picks name the file's own indices (IMOD/RELION), whatever the display flip."""
+    mrcfile = pytest.importorskip("mrcfile")
+    pytest.importorskip("napari_cryomat.io.mrc")
+    data = np.zeros((8, 12, 16), np.float32)
+    data[3, 5, 7] = 100.0
+    path = tmp_path / "TS_01.mrc"
+    with mrcfile.new(path) as m:
+        m.set_data(data)
+        m.voxel_size = 6.5
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin="napari-cryomat")
+    layer = viewer.layers[0]
+    np.testing.assert_allclose(layer.scale, (6.5, 6.5, 6.5))
+    w = TomogramBrowser(viewer)
+    wait_ortho(qtbot, w)
+    shown = np.unravel_index(np.argmax(np.asarray(layer.data)), layer.data.shape)  # where the user sees it
+    assert tuple(int(i) for i in shown) == (3, 12 - 1 - 5, 7)  # shown as in 3dmod: file row 0 at the bottom
+    viewer.dims.set_point(0, float(layer.data_to_world(shown)[0]))
+    w.mode_pick.click()
+    w.click_world(layer.data_to_world(shown))
+    df = starfile.read(w.export_picks(tmp_path / "picks.star"))
+    assert (df["rlnCoordinateX"][0], df["rlnCoordinateY"][0], df["rlnCoordinateZ"][0]) == (7, 5, 3)
+    assert df["rlnTomoName"][0] == "TS_01"
+    # and back: importing the file puts the pick on the bright voxel again
+    w.picks_layer.data = np.zeros((0, 3))
+    w.import_picks(tmp_path / "picks.star")
+    np.testing.assert_allclose(w.picks_layer.data[0], shown)
