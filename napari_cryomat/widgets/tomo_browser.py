@@ -292,12 +292,18 @@ class TomogramBrowser(QWidget):
         return layer
 
     def _voxel_size(self) -> np.ndarray:
-        """Å per voxel (z, y, x) of the source layer."""
+        """Å per voxel (z, y, x) of the source layer: its napari scale (set from the MRC header
+        by the reader), converted to Å if the layer carries other length units."""
         src = self._source
-        meta = src.metadata.get("mrc") if src is not None else None
-        if meta and meta.get("voxel_size"):
-            return np.asarray(meta["voxel_size"], dtype=float)
-        return np.asarray(src.scale[-3:], dtype=float)
+        scale = np.asarray(src.scale[-3:], dtype=float)
+        try:
+            units = src.units[-3:]
+            return np.array([
+                s if str(u) in ("pixel", "angstrom", "Å") else float((s * u).to("angstrom").magnitude)
+                for s, u in zip(scale, units)
+            ])
+        except Exception:  # non-length units: trust the numbers
+            return scale
 
     def _set_source(self, layer) -> None:
         if layer is self._source and layer is not None:
