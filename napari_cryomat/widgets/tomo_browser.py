@@ -277,7 +277,7 @@ class TomogramBrowser(QWidget):
                 name=f"{src.name} picks",
                 scale=tuple(src.scale),
                 translate=tuple(src.translate),
-                units=angstrom_units(3),
+                units=self._units(3),
                 size=max(6.0, 0.04 * float(max(src.data.shape[1:]))),
                 face_color="transparent",
                 border_color="lime",
@@ -304,6 +304,14 @@ class TomogramBrowser(QWidget):
             ])
         except Exception:  # non-length units: trust the numbers
             return scale
+
+    def _units(self, n: int) -> tuple:
+        """Units for layers drawn over the source: the source's own (Å for every tomogram this
+        plugin opens), so that napari's world coordinates of all of them agree."""
+        try:
+            return tuple(str(u) for u in self._source.units[-n:])
+        except Exception:
+            return angstrom_units(n)
 
     def _set_source(self, layer) -> None:
         if layer is self._source and layer is not None:
@@ -456,7 +464,7 @@ class TomogramBrowser(QWidget):
                 name=name,
                 scale=scale,
                 translate=translate,
-                units=angstrom_units(3),
+                units=self._units(3),
                 colormap=src.colormap.name,
                 contrast_limits=self._levels,
                 projection_mode="mean",
@@ -621,7 +629,7 @@ class TomogramBrowser(QWidget):
                 name="XZ/YZ cuts",
                 scale=tuple(src.scale[-2:]),
                 translate=tuple(src.translate[-2:]),
-                units=angstrom_units(2),
+                units=self._units(2),
                 edge_color=["#ffdc00", "#00d0ff"],
                 edge_width=max(0.5, 0.003 * float(max(ny, nx))),
                 opacity=0.6,
@@ -871,7 +879,7 @@ class TomogramBrowser(QWidget):
                 name="measurements",
                 scale=tuple(src.scale),
                 translate=tuple(src.translate),
-                units=angstrom_units(3),
+                units=self._units(3),
                 edge_color="yellow",
                 edge_width=max(1.0, 0.004 * float(max(src.data.shape[1:]))),
                 features={"distance_angstrom": np.zeros(0), "z0": np.zeros(0), "z1": np.zeros(0)},
