@@ -278,7 +278,7 @@ class TomogramBrowser(QWidget):
                 scale=tuple(src.scale),
                 translate=tuple(src.translate),
                 units=self._units(3),
-                size=max(6.0, 0.04 * float(max(src.data.shape[1:]))),
+                size=float(np.clip(0.04 * max(src.data.shape[1:]), 6.0, 40.0)),  # voxels; napari's layer controls change it
                 face_color="transparent",
                 border_color="lime",
                 border_width=0.15,
@@ -631,7 +631,7 @@ class TomogramBrowser(QWidget):
                 translate=tuple(src.translate[-2:]),
                 units=self._units(2),
                 edge_color=["#ffdc00", "#00d0ff"],
-                edge_width=max(0.5, 0.003 * float(max(ny, nx))),
+                edge_width=float(np.clip(0.003 * max(ny, nx), 0.5, 4.0)),
                 opacity=0.6,
                 blending="translucent_no_depth",
             )
@@ -881,7 +881,7 @@ class TomogramBrowser(QWidget):
                 translate=tuple(src.translate),
                 units=self._units(3),
                 edge_color="yellow",
-                edge_width=max(1.0, 0.004 * float(max(src.data.shape[1:]))),
+                edge_width=float(np.clip(0.004 * max(src.data.shape[1:]), 1.0, 6.0)),
                 features={"distance_angstrom": np.zeros(0), "z0": np.zeros(0), "z1": np.zeros(0)},
                 text={"string": "{distance_angstrom:.1f} Å", "color": "yellow", "size": 10,
                       "anchor": "upper_left"},
