@@ -1006,8 +1006,8 @@ class PCAResult:
     """A truncated PCA of a spectrum image (in the Poisson-normalised space when ``poisson``).
 
     ``scores`` (Y*X, k) and ``factors`` (k, E) with singular values folded into the scores;
-    ``explained_variance`` (min(E, ...),) the eigenvalues of all components for the scree
-    plot; ``mean`` (E,) subtracted before the decomposition; ``g`` (Y*X,) and ``h`` (E,)
+    ``explained_variance`` the leading eigenvalues (variance per component) for the scree
+    plot; ``total_variance`` the variance summed over all components; ``mean`` (E,) subtracted before the decomposition; ``g`` (Y*X,) and ``h`` (E,)
     the Poisson weights (ones when not ``poisson``); ``shape`` the SI shape.
     """
 
@@ -1019,10 +1019,30 @@ class PCAResult:
     h: np.ndarray
     shape: tuple
     poisson: bool
+    total_variance: float = 0.0
 
     @property
     def explained_variance_ratio(self) -> np.ndarray:
-        return self.explained_variance / max(float(self.explained_variance.sum()), 1e-30)
+        total = self.total_variance or float(self.explained_variance.sum())
+        return self.explained_variance / max(total, 1e-30)
+
+
+def _orthonormal(y: np.ndarray) -> np.ndarray:
+    """Orthonormal basis of the columns of a tall matrix: CholeskyQR2 (two passes of
+    ``Y (chol(YᵀY))⁻ᵀ``), matmul-only and much faster than Householder QR on tall float32
+    blocks; falls back to numpy's QR when the Gram matrix is singular."""
+    q = y
+    try:
+        for _ in range(2):
+            gram = (q.T @ q).astype(np.float64)
+            gram[np.diag_indices_from(gram)] += 1e-10 * max(np.trace(gram), 1e-30)
+            low = np.linalg.cholesky(gram)
+            q = q @ np.linalg.inv(low).T.astype(q.dtype)
+        if not np.all(np.isfinite(q)):
+            raise np.linalg.LinAlgError
+        return q
+    except np.linalg.LinAlgError:
+        return np.linalg.qr(y)[0]
 
 
 def pca(
@@ -1030,15 +1050,20 @@ def pca(
     *,
     poisson: bool = True,
     max_components: int = 64,
+    oversample: int = 16,
+    n_iter: int = 2,
+    seed: int = 0,
     progress: ProgressCallback = None,
 ) -> PCAResult:
-    """PCA of a spectrum image by SVD, with Poisson normalisation (Keenan & Kotula 2004).
+    """PCA of a spectrum image by (randomised) SVD, with Poisson normalisation.
 
     The data matrix ``D`` (pixels × channels) is scaled to ``D / sqrt(g ⊗ h)`` with ``g`` the
-    total counts per pixel and ``h`` the mean spectrum, which makes Poisson noise uniform, so
-    the scree plot separates signal from noise. The decomposition uses the channel covariance
-    (E × E, float64 accumulation in float32 blocks) and its eigenvectors: exact, and fast when
-    pixels outnumber channels.
+    total counts per pixel and ``h`` the mean spectrum (Keenan & Kotula 2004), which makes
+    Poisson noise uniform so that the scree plot separates signal from a flat noise floor.
+    The mean spectrum is removed and the leading ``max_components + oversample`` singular
+    vectors are found by a randomised range finder with ``n_iter`` power iterations (Halko,
+    Martinsson & Tropp 2011), in float32 row blocks: the normalised matrix is never stored
+    whole, so memory stays near the size of the SI itself.
 
     Parameters
     ----------
@@ -1047,11 +1072,17 @@ def pca(
     poisson : bool
         Apply the Poisson normalisation (default True).
     max_components : int
-        Number of components kept for reconstruction (the scree plot has all of them).
+        Number of components kept for reconstruction.
+    oversample, n_iter : int
+        Extra random vectors and power iterations of the range finder.
+    seed : int
+        Seed of the random test matrix (results are deterministic).
 
     Returns
     -------
     PCAResult
+        ``explained_variance`` holds the ``max_components + oversample`` leading eigenvalues
+        (for the scree plot), ``total_variance`` the variance of all components.
     """
     check_spectrum_image(si)
     data = np.asarray(si)
@@ -1063,8 +1094,7 @@ def pca(
     if poisson:
         g = flat.sum(axis=1, dtype=np.float64)
         h = flat.sum(axis=0, dtype=np.float64)
-        tot = g.sum()
-        if tot <= 0:
+        if g.sum() <= 0:
             raise ValueError("The spectrum image is empty (all counts zero).")
         g = np.sqrt(g / g.mean()).astype(np.float32)
         h = np.sqrt(h / h.mean()).astype(np.float32)
@@ -1073,30 +1103,66 @@ def pca(
     else:
         g = np.ones(npx, np.float32)
         h = np.ones(ne, np.float32)
-    report(progress, 0.05)
+    inv_g, inv_h = (1.0 / g).astype(np.float32), (1.0 / h).astype(np.float32)
+    if flat.dtype != np.float32:
+        flat = flat.astype(np.float32)
+    # The normalised, centred matrix X = G⁻¹ D H⁻¹ − 1 μᵀ is never formed: its products with
+    # thin matrices are diagonal scalings of products with D, which BLAS does at full speed.
     chunk = max(1, 2**24 // ne)
-    mean = np.zeros(ne, np.float64)
-    for i in range(0, npx, chunk):
-        blk = flat[i : i + chunk].astype(np.float32) / g[i : i + chunk, None] / h[None, :]
-        mean += blk.sum(axis=0, dtype=np.float64)
-    mean /= npx
+    starts = list(range(0, npx, chunk))
+    n_passes = 2 + 2 * n_iter + 2
+    done = [0]
+
+    def tick():
+        done[0] += 1
+        report(progress, done[0] / n_passes)
+
+    col = np.zeros(ne, np.float64)
+    sq = np.zeros(ne, np.float64)
+    for i in starts:
+        j = min(npx, i + chunk)
+        blk = flat[i:j]
+        col += inv_g[i:j].astype(np.float64) @ blk
+        sq += (inv_g[i:j] ** 2).astype(np.float64) @ (blk * blk)
+    mean = inv_h * col / npx  # mean normalised spectrum
+    sumsq = float(sq @ (inv_h.astype(np.float64) ** 2))
+    total_variance = max(sumsq - npx * float(mean @ mean), 0.0) / max(npx - 1, 1)
     mean32 = mean.astype(np.float32)
-    cov = np.zeros((ne, ne), np.float64)
-    n_chunks = (npx + chunk - 1) // chunk
-    for c, i in enumerate(range(0, npx, chunk)):
-        blk = flat[i : i + chunk].astype(np.float32) / g[i : i + chunk, None] / h[None, :] - mean32
-        cov += blk.T @ blk
-        report(progress, 0.05 + 0.6 * (c + 1) / n_chunks)
-    evals, evecs = np.linalg.eigh(cov)
-    order = np.argsort(evals)[::-1]
-    evals = np.clip(evals[order], 0, None) / max(npx - 1, 1)
+    tick()
+
+    def x_times(m):  # X @ m, m (E, l)
+        out = np.empty((npx, m.shape[1]), np.float32)
+        mh = (inv_h[:, None] * m).astype(np.float32)
+        mm = (mean32 @ m).astype(np.float32)
+        for i in starts:
+            j = min(npx, i + chunk)
+            out[i:j] = inv_g[i:j, None] * (flat[i:j] @ mh) - mm
+        tick()
+        return out
+
+    def xt_times(q):  # X.T @ q, q (P, l)
+        out = np.zeros((ne, q.shape[1]), np.float32)
+        for i in starts:
+            j = min(npx, i + chunk)
+            out += flat[i:j].T @ (inv_g[i:j, None] * q[i:j])
+        out = inv_h[:, None].astype(np.float64) * out - np.outer(mean, q.sum(axis=0, dtype=np.float64))
+        tick()
+        return out.astype(np.float32)
+
     k = int(min(max_components, ne, npx))
-    factors = evecs[:, order[:k]].T.astype(np.float32)  # (k, E)
-    report(progress, 0.75)
-    scores = np.empty((npx, k), np.float32)
-    for c, i in enumerate(range(0, npx, chunk)):
-        blk = flat[i : i + chunk].astype(np.float32) / g[i : i + chunk, None] / h[None, :] - mean32
-        scores[i : i + chunk] = blk @ factors.T
+    ell = int(min(k + oversample, ne, npx))
+    rng = np.random.default_rng(seed)
+    y = x_times(rng.standard_normal((ne, ell)).astype(np.float32))
+    for _ in range(n_iter):
+        q = _orthonormal(y)
+        z = _orthonormal(xt_times(q))
+        y = x_times(z)
+    q = _orthonormal(y)
+    b = xt_times(q).T  # (l, E) = Q.T (X - mean)
+    ub, s, vt = np.linalg.svd(b.astype(np.float64), full_matrices=False)
+    factors = vt[:k].astype(np.float32)
+    scores = (q @ (ub[:, :k] * s[:k]).astype(np.float32)).astype(np.float32)
+    evals = s**2 / max(npx - 1, 1)
     report(progress, 1.0)
     return PCAResult(
         scores=scores,
@@ -1107,6 +1173,7 @@ def pca(
         h=h,
         shape=(ny, nx, ne),
         poisson=poisson,
+        total_variance=float(total_variance),
     )
 
 
