@@ -102,6 +102,10 @@ class LatestWins:
                 self.relay.result.emit((job, res, err))
 
 
+def _uid(layer):
+    return None if layer is None else layer.unique_id
+
+
 class LiveFFTWidget(QWidget):
     """Dock widget "Live FFT"."""
 
@@ -248,7 +252,8 @@ class LiveFFTWidget(QWidget):
     # ------------------------------------------------------------------------------------------
     def _on_layer_changed(self, *_):
         layer = self.layer_combo.layer()
-        if layer is self._image_layer:
+        # compare by id: the viewer given to plugins hands out a new proxy object per access
+        if _uid(layer) == _uid(self._image_layer):
             return
         self._image_layer = layer
         self.lattice = None
@@ -308,8 +313,9 @@ class LiveFFTWidget(QWidget):
         world = v * np.asarray(roi.scale[-2:]) + np.asarray(roi.translate[-2:])
         pix = (world - np.asarray(layer.translate[-2:])) / np.asarray(layer.scale[-2:])
         h, w = self._layer_shape()[-2:]
-        y0, x0 = np.floor(pix.min(axis=0)).astype(int)
-        y1, x1 = np.ceil(pix.max(axis=0)).astype(int)
+        # tolerate round-off of the scale/translate round trip (768.0000001 is 768)
+        y0, x0 = np.floor(pix.min(axis=0) + 1e-6).astype(int)
+        y1, x1 = np.ceil(pix.max(axis=0) - 1e-6).astype(int)
         note = ""
         cy0, cy1, cx0, cx1 = max(y0, 0), min(y1, h), max(x0, 0), min(x1, w)
         if (cy0, cy1, cx0, cx1) != (y0, y1, x0, x1):
@@ -374,7 +380,7 @@ class LiveFFTWidget(QWidget):
         except ValueError as exc:
             self.note.setText(str(exc))
             return
-        key = (id(layer), idx, y0, y1, x0, x1)
+        key = (_uid(layer), idx, y0, y1, x0, x1)
         if key == self._last_key:
             return
         self._last_key = key

@@ -68,7 +68,7 @@ def test_live_spectrum_matches_power_spectrum():
         diff = np.abs(F.LiveSpectrum.to_ln(spec) - ref)
         cy, cx = shape[0] // 2, shape[1] // 2
         diff[cy - 2 : cy + 3, cx - 2 : cx + 3] = 0  # DC: power_spectrum removes the mean first
-        assert diff.max() < 0.07  # the bit-level log is within 0.09 log2 = 0.06 ln
+        assert diff.max() < 0.13  # bit-level log2|F| within 0.09, i.e. 0.12 in ln|F|²
 
 
 @pytest.mark.parametrize("rot", [0.0, 13.7, 31.0])

@@ -175,3 +175,30 @@ def test_frames_and_peak_series(make_napari_viewer, qtbot):
     _wait_runner(qtbot, w)
     assert w.series.critical_dose == pytest.approx(10.0, rel=0.15)
     assert "critical dose" in w.plot.getPlotItem().titleLabel.text
+
+
+@pytest.mark.e2e
+def test_e2e_superlattice_sample_live_fft(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer(show=True)
+    viewer.open_sample("napari-cryomat", "superlattice")
+    layer = viewer.layers["superlattice (synthetic)"]
+    truth = layer.metadata["truth"]
+    _, w = viewer.window.add_plugin_dock_widget("napari-cryomat", "Live FFT")
+    assert isinstance(w, LiveFFTWidget)
+    _wait_fft(qtbot, w, (256, 768, 256, 768))  # default: 512 px square in the middle
+    first = w.image_item.image.copy()
+    roi = viewer.layers[ROI_LAYER_NAME]
+    roi.data = [_rect(600, 600, 300)]  # move and shrink: the FFT follows
+    _wait_fft(qtbot, w, (600, 900, 600, 900))
+    assert w.image_item.image.shape == (300, 300) and first.shape == (512, 512)
+    w.detect_button.click()
+    _wait_runner(qtbot, w)
+    assert w.lattice.d1 == pytest.approx(truth["d1"], rel=3e-3)
+    assert w.lattice.modulation_vectors
+    w.gpa_button.click()
+    _wait_runner(qtbot, w)
+    assert "superlattice (synthetic) GPA exx" in viewer.layers
+    shot = viewer.screenshot(canvas_only=True)
+    assert shot.ndim == 3 and shot[..., :3].std() > 5  # something drawn, not a blank canvas
+    grab = w.graphics.grab().toImage()
+    assert grab.width() > 100 and grab.height() > 100
