@@ -180,6 +180,7 @@ class SpectrumImagingWidget(QWidget):
         self._pca: core.PCAResult | None = None
         self._pending_pos = None
         self.last_spectrum: Optional[np.ndarray] = None  # counts at the cursor
+        self.last_pixel: Optional[tuple[int, int]] = None
         self.roi_spectrum: Optional[np.ndarray] = None
         self.last_profile: dict | None = None
         self.last_identification: core.Identification | None = None

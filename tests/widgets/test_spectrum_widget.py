@@ -45,8 +45,7 @@ def test_eels_maps_from_the_dock(eels_viewer, qtbot):
     assert w.last_pixel == (10, 20)
     si = np.moveaxis(si_layer.data, 0, -1)
     np.testing.assert_array_equal(w.last_spectrum, si[10, 20])
-    x, y = w.curve.getData()
-    np.testing.assert_array_equal(y, si[10, 20])
+    np.testing.assert_array_equal(w.curve.yData, si[10, 20])
     _move(viewer, w, qtbot, (viewer.dims.point[0], 30 * px, 70 * px))
     assert w.last_pixel == (30, 70)
 
@@ -104,7 +103,7 @@ def test_roi_spectrum_and_exports(eels_viewer, qtbot, tmp_path):
     si = np.moveaxis(viewer.layers["EELS SI (SEI)"].data, 0, -1)
     mask = roi.to_masks(mask_shape=si.shape[:2])[0].astype(bool)
     np.testing.assert_allclose(w.roi_spectrum, si[mask].sum(axis=0), rtol=1e-5)
-    assert w.roi_curve.getData()[1] is not None
+    np.testing.assert_allclose(w.roi_curve.yData, w.roi_spectrum)
 
     msa = w.export_spectrum(str(tmp_path / "roi.msa"))
     from napari_cryomat.io.spectral import read_spectral
@@ -223,10 +222,12 @@ def test_e2e_eels_maps_screenshot(make_napari_viewer, qtbot):
     canvas = viewer.window._qt_viewer.canvas.native
     from qtpy.QtCore import QPoint
 
-    before = None if w.last_spectrum is None else w.last_spectrum.copy()
     qtbot.mouseMove(canvas, QPoint(canvas.width() // 2 + 7, canvas.height() // 2 + 5))
+    qtbot.wait(50)
     qtbot.mouseMove(canvas, QPoint(canvas.width() // 2 + 9, canvas.height() // 2 + 3))
-    qtbot.wait(100)
+    qtbot.waitUntil(lambda: w.last_pixel is not None, timeout=3000)
+    si = np.moveaxis(viewer.layers["EELS SI (SEI)"].data, 0, -1)
+    np.testing.assert_array_equal(w.curve.yData, si[w.last_pixel])
     w.set_elements("Li, C, N, O")
     w.maps_button.click()
     _wait(qtbot, w)
@@ -234,4 +235,3 @@ def test_e2e_eels_maps_screenshot(make_napari_viewer, qtbot):
     shot = viewer.screenshot(canvas_only=True)
     assert shot.std() > 5
     assert len(np.unique(shot.reshape(-1, shot.shape[-1])[:, :3], axis=0)) > 50
-    del before
