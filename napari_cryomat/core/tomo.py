@@ -31,6 +31,7 @@ __all__ = [
     "bin_volume",
     "binned_pyramid",
     "binned_scale_translate",
+    "release_pages",
     "percentile_contrast",
     "slab_contrast",
     "gaussian_lowpass",
@@ -116,7 +117,7 @@ def slab_mean(
     ----------
     volume : array-like, shape (Z, Y, X)
         numpy array, ``numpy.memmap`` or dask array. Only the slab (and, with ``step`` > 1,
-        only every ``step``-th row and column of it) is read.
+        only every ``step``-th voxel of it along the two in-plane axes) is read.
     index : int
         Central slice along ``axis`` (0-based voxel index).
     thickness : int
@@ -125,9 +126,11 @@ def slab_mean(
         0 gives an XY slab (shape (Y, X)), 1 an XZ slab (shape (Z, X)), 2 a YZ slab
         (shape (Z, Y)): the remaining axes keep their order.
     step : int
-        Subsampling stride of the two in-plane axes (1 = every voxel).
+        Subsampling stride of the two in-plane axes (1 = every voxel). On a memory-mapped file
+        an XZ or YZ slab touches about ``1 / step**2`` of the pages it would otherwise.
     progress : callable, optional
-        Called with the fraction of slices read.
+        Called with the fraction read, after each slice (XY) or block of Z sections (XZ, YZ);
+        raising from it (e.g. :class:`~napari_cryomat.core._progress.Cancelled`) stops the read.
 
     Returns
     -------
@@ -138,20 +141,31 @@ def slab_mean(
         raise ValueError(f"axis must be 0, 1 or 2, got {axis}.")
     step = max(1, int(step))
     start, stop = slab_bounds(index, thickness, volume.shape[axis])
-    inplane = [slice(None, None, step)] * 3
-    acc = None
     n = stop - start
-    for k, i in enumerate(range(start, stop)):
-        sl = list(inplane)
-        sl[axis] = i
-        plane = np.asarray(volume[tuple(sl)], dtype=np.float32)
-        if acc is None:
-            acc = plane.copy()
-        else:
-            acc += plane
-        report(progress, (k + 1) / n)
-    acc /= np.float32(n)
-    return acc
+    if axis == 0:
+        acc = None
+        for k, i in enumerate(range(start, stop)):
+            plane = np.asarray(volume[i, ::step, ::step], dtype=np.float32)
+            if acc is None:
+                acc = plane.copy()
+            else:
+                acc += plane
+            report(progress, (k + 1) / n)
+        acc /= np.float32(n)
+        return acc
+    # XZ / YZ: read blocks of Z sections so that the read can report progress and be stopped.
+    zs = np.arange(0, volume.shape[0], step)
+    other = volume.shape[3 - axis]  # the in-plane axis that is not Z
+    out = np.empty((zs.size, len(range(0, other, step))), dtype=np.float32)
+    block = 16
+    for b0 in range(0, zs.size, block):
+        b1 = min(b0 + block, zs.size)
+        key = [slice(int(zs[b0]), int(zs[b1 - 1]) + 1, step), slice(None, None, step), slice(None, None, step)]
+        key[axis] = slice(start, stop)
+        part = np.asarray(volume[tuple(key)], dtype=np.float32)
+        out[b0:b1] = part.mean(axis=axis, dtype=np.float32)
+        report(progress, b1 / zs.size)
+    return out
 
 
 def bin_image(image: np.ndarray, factor: int) -> np.ndarray:
@@ -177,6 +191,8 @@ def orthoslice(
     axis: int,
     thickness: int = 1,
     binning: int = 1,
+    step: int = 1,
+    progress: ProgressCallback = None,
 ) -> np.ndarray:
     """Slab mean along ``axis``, mean-binned in-plane, as shown by an orthogonal view.
 
@@ -195,6 +211,14 @@ def orthoslice(
         Slab thickness in unbinned slices.
     binning : int
         Bin factor (1, 2, 4, 8...).
+    step : int
+        Preview stride (power of 2): read only every ``step``-th voxel in-plane, then bin by
+        ``binning // step``. The pixel size of the result is ``max(binning, step)`` voxels and
+        the centre of its first pixel lies at unbinned index ``(max(binning, step) - step) / 2``.
+        On a memory-mapped file a YZ view (which touches every page at step 1) then reads about
+        ``1 / step**2`` of the file.
+    progress : callable, optional
+        Passed to :func:`slab_mean`.
 
     Returns
     -------
@@ -202,22 +226,52 @@ def orthoslice(
     """
     _check_volume(volume)
     f = int(binning)
+    step = max(1, int(step))
     if f < 1:
         raise ValueError(f"Binning must be >= 1, got {binning}.")
-    if f == 1:
-        return slab_mean(volume, index, thickness=thickness, axis=axis)
     size = volume.shape[axis]
     nb = size // f
     if nb == 0:
         raise ValueError(f"The volume ({volume.shape}) is smaller than one {f}x bin.")
     b = min(int(index) // f, nb - 1)
     nbins = max(1, int(math.ceil(int(thickness) / f)))
-    bstart, bstop = slab_bounds(b, nbins, nb)
-    start, stop = bstart * f, bstop * f
+    if f == 1:
+        start, stop = slab_bounds(index, thickness, size)
+    else:
+        bstart, bstop = slab_bounds(b, nbins, nb)
+        start, stop = bstart * f, bstop * f
     # A slab of (stop - start) slices whose centre gives exactly [start, stop).
     n = stop - start
     centre = start + (n - 1) // 2
-    return bin_image(slab_mean(volume, centre, thickness=n, axis=axis), f)
+    img = slab_mean(volume, centre, thickness=n, axis=axis, step=step, progress=progress)
+    if f > step:
+        img = bin_image(img, f // step)
+    return img
+
+
+def release_pages(volume) -> bool:
+    """Let go of the pages of a memory-mapped volume that this process has touched.
+
+    Reading a memory map leaves every page it touched counted in the process's resident memory
+    (RSS) until the OS needs it back. This calls ``madvise(MADV_DONTNEED)`` on the underlying
+    map (Linux): the data stay in the OS page cache, later reads fault them back in for free.
+    Returns True if a map was found and released; a no-op for arrays that are not memory maps.
+    """
+    import mmap
+
+    a = volume
+    for _ in range(16):  # follow views (flips, slices) down to the np.memmap that owns the map
+        if a is None:
+            break
+        mm = getattr(a, "_mmap", None)
+        if isinstance(mm, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+            try:
+                mm.madvise(mmap.MADV_DONTNEED)
+                return True
+            except (ValueError, OSError):
+                return False
+        a = getattr(a, "base", None)
+    return False
 
 
 class _Sliceable:
