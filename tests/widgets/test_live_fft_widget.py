@@ -202,3 +202,31 @@ def test_e2e_superlattice_sample_live_fft(make_napari_viewer, qtbot):
     assert shot.ndim == 3 and shot[..., :3].std() > 5  # something drawn, not a blank canvas
     grab = w.graphics.grab().toImage()
     assert grab.width() > 100 and grab.height() > 100
+
+
+def test_fft_follows_a_mouse_drag_before_release(lattice_viewer, qtbot):
+    """Drag the ROI with (simulated) mouse events: the spectrum updates during the drag."""
+    from napari.utils._test_utils import read_only_mouse_event
+    from napari.utils.interactions import mouse_move_callbacks, mouse_press_callbacks, mouse_release_callbacks
+
+    viewer, layer, truth = lattice_viewer
+    p = truth["pixel_size"]
+    w = LiveFFTWidget(viewer)
+    qtbot.addWidget(w)
+    roi = viewer.layers[ROI_LAYER_NAME]
+    roi.data = [_rect(50, 50, 128)]
+    _wait_fft(qtbot, w, (50, 178, 50, 178))
+    roi.mode = "select"
+    start = (114 * p, 114 * p)  # centre of the rectangle, world coordinates (Å)
+    for kind in ("mouse_press", "mouse_release"):  # select it
+        cb = mouse_press_callbacks if kind == "mouse_press" else mouse_release_callbacks
+        cb(roi, read_only_mouse_event(type=kind, position=start))
+    mouse_press_callbacks(roi, read_only_mouse_event(type="mouse_press", is_dragging=True, position=start))
+    mouse_move_callbacks(roi, read_only_mouse_event(type="mouse_move", is_dragging=True, position=start))
+    for step in (20, 40, 60):
+        pos = (start[0] + step * p, start[1] + step * p)
+        mouse_move_callbacks(roi, read_only_mouse_event(type="mouse_move", is_dragging=True, position=pos))
+        b = (50 + step, 178 + step, 50 + step, 178 + step)
+        _wait_fft(qtbot, w, b)  # updated while the button is still down
+    mouse_release_callbacks(roi, read_only_mouse_event(type="mouse_release", is_dragging=True, position=pos))
+    _wait_fft(qtbot, w, (110, 238, 110, 238))
