@@ -188,7 +188,7 @@ def test_gpa_recovers_uniform_strain_and_rotation():
     assert np.hypot(*rel.g1) < np.hypot(*G0[0]) or np.hypot(*rel.g2) < np.hypot(*G0[1])
 
 
-def test_gpa_inclusion_strain_against_analytic(superlattice):
+def test_gpa_inclusion_strain_against_analytic():
     img, truth = superlattice_image((512, 512), strain_radius=30.0, strain_centre=(100.0, 100.0), seed=4)
     p = truth["pixel_size"]
     # reference = the true unstrained lattice (the far field of the inclusion is strained too)
