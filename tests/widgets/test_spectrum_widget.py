@@ -180,15 +180,17 @@ def test_pca_and_cancel(eels_viewer, qtbot):
     name = f"EELS SI (SEI) PCA({w.pca_spin.value()})"
     assert name in viewer.layers
     assert viewer.layers[name].metadata["spectrum_image"]["energy_axis"]["scale"] == pytest.approx(0.5)
-    # Cancel leaves the viewer untouched
+    # Cancel leaves the viewer untouched: a new PCA cancelled at its first progress report
+    from napari_cryomat.core._progress import Cancelled
+
     n = len(viewer.layers)
-    w.set_elements("Li, C, N, O")
-    w.runner.cancel_button.setEnabled(True)
-    worker = w.make_maps()
+    previous = w._pca
+    worker = w.run_pca()
     w.runner.cancel()
     _wait(qtbot, w)
     assert worker is not None
-    assert len(viewer.layers) == n or isinstance(w.runner.last_error, Exception) is False
+    assert isinstance(w.runner.last_error, Cancelled)
+    assert w._pca is previous and len(viewer.layers) == n
 
 
 def test_thickness_from_low_loss(eels_viewer, qtbot):
