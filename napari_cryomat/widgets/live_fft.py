@@ -226,6 +226,7 @@ class LiveFFTWidget(QWidget):
 
         self.plot = pg.PlotWidget()
         self.plot.setMinimumHeight(160)
+        self.plot.getAxis("bottom").enableAutoSIPrefix(False)  # keep 1/Å, not "(x0.001)"
         self.plot.hide()
         self.runner = TaskRunner("Live FFT")
 
