@@ -33,6 +33,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_cryomat.core import picks as core_picks
+from napari_cryomat.core._progress import Cancelled
 from napari_cryomat.core import tomo as core_tomo
 from napari_cryomat.widgets._common import LayerCombo, angstrom_units, show_error, show_info, show_warning
 
@@ -47,6 +48,10 @@ BINNINGS = (1, 2, 4, 8)
 CONTRAST_PRESETS = ((0.5, 99.5), (1.0, 99.0), (5.0, 95.0))
 RENDERINGS = {"volume (MIP)": "mip", "volume (attenuated MIP)": "attenuated_mip", "isosurface": "iso"}
 MAX_3D_VOXELS = 1 << 25  # auto-binning above this when switching to 3D (128 MB of float32)
+# A YZ view touches every page of the file (X is the fast axis on disk). Above this many bytes
+# it is first drawn from every s-th voxel (a preview reading ~1/s**2 of the file), then exactly.
+PREVIEW_BYTES = 64 << 20
+_YZ_TITLE = "YZ  (Y →, Z ↑)"
 _DERIVED_KEY = "tomo_browser_source"
 
 
@@ -127,9 +132,9 @@ class TomogramBrowser(QWidget):
             for it in items:
                 view.addItem(it)
         xz_label = pg.TextItem("XZ  (X →, Z ↑)", color=(255, 220, 0), anchor=(0, 0))
-        yz_label = pg.TextItem("YZ  (Y →, Z ↑)", color=(0, 208, 255), anchor=(0, 0))
+        self.yz_label = pg.TextItem(_YZ_TITLE, color=(0, 208, 255), anchor=(0, 0))
         xz_label.setParentItem(self.xz_view)
-        yz_label.setParentItem(self.yz_view)
+        self.yz_label.setParentItem(self.yz_view)
         self.ortho.scene().sigMouseClicked.connect(self._on_ortho_click)
 
         # ---- slab / binning / low-pass -------------------------------------------------
@@ -649,9 +654,19 @@ class TomogramBrowser(QWidget):
         """True while an orthogonal view is being computed (tests wait on this)."""
         return self._ortho_worker is not None or self._ortho_pending is not None
 
+    def _preview_step(self) -> int:
+        """Stride of the first, quick YZ pass: 1 for volumes up to PREVIEW_BYTES."""
+        data = self._source.data
+        nbytes = float(np.prod(data.shape)) * np.dtype(data.dtype).itemsize
+        step = 1
+        while nbytes / step**2 > PREVIEW_BYTES and step < 64:
+            step *= 2
+        return step
+
     def _ortho_request(self) -> dict:
         src = self._source
         return {
+            "yz_step": self._preview_step(),
             "data": src.data,
             "y": int(self.cursor[1]),
             "x": int(self.cursor[2]),
@@ -667,8 +682,9 @@ class TomogramBrowser(QWidget):
         if self._source is None:
             return
         req = self._ortho_request()
-        req["id"] = next(self._ortho_ids)
-        self._ortho_latest = req["id"]
+        req["id"] = rid = next(self._ortho_ids)
+        req["is_stale"] = lambda: self._ortho_latest != rid  # read from the worker thread
+        self._ortho_latest = rid
         if self._ortho_worker is not None:
             self._ortho_pending = req
             return
@@ -688,19 +704,26 @@ class TomogramBrowser(QWidget):
     def _on_ortho_done(self, result) -> None:
         if result["id"] != self._ortho_latest or self._source is None:
             return  # superseded
+        if result["yz_step"] > 1:  # quick preview shown; now the exact view (stoppable)
+            self._ortho_pending = {**result["req"], "yz_step": 1}
+            self.yz_label.setText(f"{_YZ_TITLE}  preview 1/{result['yz_step']}, refining…")
+        else:
+            self.yz_label.setText(_YZ_TITLE)
         lo_hi = self._levels or (float(np.min(result["xz"])), float(np.max(result["xz"])) + 1e-6)
         self.xz_item.setImage(result["xz"], levels=lo_hi, autoLevels=False)
         self.yz_item.setImage(result["yz"], levels=lo_hi, autoLevels=False)
         self.xz_item.setRect(QRectF(*result["xz_rect"]))
         self.yz_item.setRect(QRectF(*result["yz_rect"]))
-        rects = (result["xz_rect"], result["yz_rect"])
-        if rects != getattr(self, "_last_rects", None):  # new volume or binning: fit the views
-            self._last_rects = rects
+        fit_key = (id(self._source), tuple(self._source.data.shape), result["req"]["binning"])
+        if fit_key != getattr(self, "_last_fit", None):  # new volume or binning: fit the views
+            self._last_fit = fit_key
             self.xz_view.autoRange(padding=0.02)
             self.yz_view.autoRange(padding=0.02)
         self._update_crosshair()
 
     def _on_ortho_error(self, exc) -> None:
+        if isinstance(exc, Cancelled):  # superseded by a newer cursor position
+            return
         log.warning("orthogonal views failed: %s", exc)
         show_error(f"Tomogram browser: orthogonal views failed ({exc}).")
 
@@ -914,23 +937,38 @@ class TomogramBrowser(QWidget):
 
 
 def _compute_orthoslices(req: dict) -> dict:
-    """XZ and YZ slabs (binned, low-passed) through the cursor; runs in a worker thread."""
-    data, f, n = req["data"], req["binning"], req["thickness"]
+    """XZ and YZ slabs (binned, low-passed) through the cursor; runs in a worker thread.
+
+    Stops (raises Cancelled) as soon as a newer request exists. The YZ view is read with the
+    stride ``req["yz_step"]`` (1 = exact)."""
+    data, f, n, s = req["data"], req["binning"], req["thickness"], req["yz_step"]
     vs, t = req["voxel_size"], req["translate"]
-    xz = core_tomo.orthoslice(data, req["y"], axis=1, thickness=n, binning=f)  # (Z, X)
-    yz = core_tomo.orthoslice(data, req["x"], axis=2, thickness=n, binning=f)  # (Z, Y)
+
+    def progress(_fraction):
+        if req["is_stale"]():
+            raise Cancelled()
+
+    try:
+        xz = core_tomo.orthoslice(data, req["y"], axis=1, thickness=n, binning=f, progress=progress)  # (Z, X)
+        yz = core_tomo.orthoslice(data, req["x"], axis=2, thickness=n, binning=f, step=s, progress=progress)
+    finally:
+        core_tomo.release_pages(data)  # keep RSS to what is displayed, not what was read
+    py = max(f, s)  # YZ pixel, in voxels
     if req["sigma"] > 0:
         xz = core_tomo.gaussian_lowpass(xz, sigma_A=req["sigma"], pixel_size_A=(vs[0] * f, vs[2] * f))
-        yz = core_tomo.gaussian_lowpass(yz, sigma_A=req["sigma"], pixel_size_A=(vs[0] * f, vs[1] * f))
-    # image rectangles in world Å: edges of the first binned voxel to the last.
-    # Rows are Z (drawn upwards), columns X (XZ) or Y (YZ).
-    edge = t - vs / 2.0
+        yz = core_tomo.gaussian_lowpass(yz, sigma_A=req["sigma"], pixel_size_A=(vs[0] * py, vs[1] * py))
+    # Image rectangles in world Å. Rows are Z (drawn upwards), columns X (XZ) or Y (YZ). The left
+    # edge of the first pixel is at unbinned index -step/2 (see core.tomo.orthoslice).
     nz, nx = xz.shape
-    ny = yz.shape[1]
+    nzs, ny = yz.shape
+    xz_edge = t - vs / 2.0
+    yz_edge = t - vs * s / 2.0
     return {
         "id": req["id"],
+        "req": req,
+        "yz_step": s,
         "xz": xz,
         "yz": yz,
-        "xz_rect": (edge[2], edge[0], nx * f * vs[2], nz * f * vs[0]),
-        "yz_rect": (edge[1], edge[0], ny * f * vs[1], nz * f * vs[0]),
+        "xz_rect": (xz_edge[2], xz_edge[0], nx * f * vs[2], nz * f * vs[0]),
+        "yz_rect": (yz_edge[1], yz_edge[0], ny * py * vs[1], nzs * py * vs[0]),
     }

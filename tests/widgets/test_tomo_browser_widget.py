@@ -324,3 +324,22 @@ def test_real_mrc_file_picks_round_trip_to_file_indices(make_napari_viewer, qtbo
     w.picks_layer.data = np.zeros((0, 3))
     w.import_picks(tmp_path / "picks.star")
     np.testing.assert_allclose(w.picks_layer.data[0], shown)
+
+
+def test_big_volume_yz_preview_then_exact(browser, qtbot, monkeypatch, volume):
+    viewer, layer, w = browser
+    monkeypatch.setattr(tb, "PREVIEW_BYTES", volume.nbytes // 16)  # pretend it is huge: stride 4
+    shown = []
+    orig = w._on_ortho_done
+    monkeypatch.setattr(w, "_on_ortho_done", lambda r: (shown.append(r["yz_step"]), orig(r)))
+    # reconnecting is not needed: workers connect to the bound attribute at start
+    w.set_cursor((9, 16, 30))
+    wait_ortho(qtbot, w)
+    assert shown == [4, 1]
+    np.testing.assert_allclose(w.yz_item.image, volume[:, :, 30], rtol=1e-6)  # exact in the end
+    # two quick moves: the newer one wins, nothing stale is left on screen
+    w.set_cursor((9, 16, 5))
+    w.set_cursor((9, 16, 40))
+    wait_ortho(qtbot, w)
+    np.testing.assert_allclose(w.yz_item.image, volume[:, :, 40], rtol=1e-6)
+    assert "preview" not in w.yz_label.toPlainText()
