@@ -268,9 +268,7 @@ def eels_edges(element: str, *, energy_range: tuple[float, float] | None = None)
 
 
 def _nearest_listing(items, energy: np.ndarray, key) -> str:
-    mid = 0.5 * (energy[0] + energy[-1])
     items = sorted(items, key=lambda it: min(abs(key(it) - energy[0]), abs(key(it) - energy[-1])))[:4]
-    del mid
     return ", ".join(f"{it.label} at {key(it):.0f} eV" for it in items) or "none known"
 
 

@@ -80,9 +80,12 @@ def _pca_job(si, *, max_components, progress=None):
     return core.pca(np.asarray(si), poisson=True, max_components=max_components, progress=progress)
 
 
-def _identify_job(spectrum, *, energy, fwhm, progress=None):
+def _identify_job(data, *, energy, fwhm, progress=None):
+    """``data``: a sum spectrum (E,) or the whole SI (Y, X, E), summed here (off the GUI thread)."""
     if progress:
         progress(0.1)
+    data = np.asarray(data)
+    spectrum = data.reshape(-1, data.shape[-1]).sum(axis=0, dtype=np.float64) if data.ndim > 1 else data
     return core.identify_elements(spectrum, energy=energy, fwhm_mn_ka=fwhm)
 
 
@@ -774,7 +777,7 @@ class SpectrumImagingWidget(QWidget):
         except ValueError as exc:
             show_error(str(exc))
             return None
-        spectrum = self.roi_spectrum if self.roi_spectrum is not None else np.asarray(si).sum(axis=(0, 1), dtype=np.float64)
+        spectrum = self.roi_spectrum if self.roi_spectrum is not None else si
 
         def done(res: core.Identification):
             self.last_identification = res

@@ -6,7 +6,6 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from napari_cryomat.core import spectral as core
 from napari_cryomat.widgets.spectrum import SpectrumImagingWidget, _table_position, parse_k_factors
 
 
@@ -201,6 +200,39 @@ def test_thickness_from_low_loss(eels_viewer, qtbot):
     t = viewer.layers["t/λ (EELS low-loss SI (SEI))"].data
     truth = viewer.layers["EELS low-loss SI (SEI)"].metadata["truth"]["t_over_lambda"]
     np.testing.assert_allclose(t, truth, atol=0.05)
+
+
+def test_file_open_hspy_then_maps(make_napari_viewer, qtbot, tmp_path):
+    """File > Open of a HyperSpy file (lazy, through rosettasciio), then maps from the dock."""
+    pytest.importorskip("rsciio")
+    pytest.importorskip("h5py")
+    from rsciio.hspy import file_writer
+
+    from napari_cryomat.core.synthetic.spectral import eels_spectrum_image
+
+    d = eels_spectrum_image(shape=(16, 24), elements=("C", "N", "O"), offset=200.0, size=900)
+    axes = [
+        {"name": "y", "units": "nm", "size": 16, "offset": 0.0, "scale": 0.5, "navigate": True, "index_in_array": 0},
+        {"name": "x", "units": "nm", "size": 24, "offset": 0.0, "scale": 0.5, "navigate": True, "index_in_array": 1},
+        {"name": "Energy loss", "units": "eV", "size": 900, "offset": 200.0, "scale": 0.5, "navigate": False, "index_in_array": 2},
+    ]
+    sig = {"data": d["si"], "axes": axes, "metadata": {"General": {"title": "core loss"}, "Signal": {"signal_type": "EELS"}},
+           "original_metadata": {}, "attributes": {"_lazy": False}, "tmp_parameters": {}, "learning_results": {},
+           "models": {}, "package_info": {"name": "napari-cryomat", "version": "test"}}
+    path = tmp_path / "core_loss.hspy"
+    file_writer(str(path), sig, show_progressbar=False)
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin="napari-cryomat")
+    w = SpectrumImagingWidget(viewer)
+    assert w.si_combo.currentText() == "core loss" and w.mode == "EELS"
+    layer = viewer.layers["core loss"]
+    assert tuple(layer.scale) == pytest.approx((0.5, 5.0, 5.0))
+    w.set_elements("C, O")
+    w.maps_button.click()
+    _wait(qtbot, w)
+    m = viewer.layers["C map"]
+    assert tuple(m.scale) == pytest.approx((5.0, 5.0))
+    assert np.corrcoef(m.data.ravel(), d["truth_amplitude"]["C"].ravel())[0, 1] > 0.95
 
 
 def test_helpers():
