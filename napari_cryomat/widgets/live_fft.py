@@ -203,6 +203,11 @@ class LiveFFTWidget(QWidget):
         self.dose_per_frame.setToolTip("Dose per frame; when set, a critical dose is fitted")
         self.series_button = QPushButton("Peak intensity vs frame")
         self.series_button.clicked.connect(self.run_series)
+        self.as_layers = QCheckBox("detected spots also as napari layers (1/Å)")
+        self.as_layers.setToolTip(
+            "Auto-detect also adds the ROI's spectrum as an image layer and the spots as Points layers,\n"
+            "calibrated in 1/Å around the world origin (hide the real-space layers to look at them)"
+        )
         self.whole_image = QCheckBox("whole image (not only the ROI)")
         self.whole_image.setToolTip("Bragg filter / GPA / PLD on the whole current frame instead of the ROI")
 
@@ -220,7 +225,8 @@ class LiveFFTWidget(QWidget):
         grid.addWidget(self.radial_button, 3, 0)
         grid.addWidget(self.series_button, 3, 1, 1, 2)
         grid.addWidget(self.dose_per_frame, 3, 3)
-        grid.addWidget(self.whole_image, 4, 0, 1, 4)
+        grid.addWidget(self.whole_image, 4, 0, 1, 2)
+        grid.addWidget(self.as_layers, 4, 2, 1, 2)
         box = QGroupBox("Analysis")
         box.setLayout(grid)
 
@@ -509,11 +515,52 @@ class LiveFFTWidget(QWidget):
             return None
         region, origin, _ = got
         p = pixel_size_of(self._image_layer)
+        self._detect_region = (region, p)
         return self._start(F.find_lattice, region, p, min_snr=float(self.min_snr.value()), on_done=self._on_lattice)
+
+    def _reciprocal_layers(self, lat: F.Lattice):
+        """The detection's spectrum (Image) and spots (Points, labelled) as layers in 1/Å."""
+        region, p = self._detect_region
+        ps = F.power_spectrum(region, p)
+        dgy, dgx = ps.reciprocal_pixel
+        units = ("1/angstrom", "1/angstrom")
+        base = self._image_layer.name
+        kw = dict(scale=(dgy, dgx), translate=(-ps.centre[0] * dgy, -ps.centre[1] * dgx), units=units)
+        name = f"FFT of {base}"
+        lo, hi = np.percentile(ps.data[::4, ::4], (30, 99.95))
+        if name in self.viewer.layers:
+            self.viewer.layers[name].data = ps.data
+            for k, v in kw.items():
+                setattr(self.viewer.layers[name], k, v)
+            self.viewer.layers[name].contrast_limits = (float(lo), float(hi))
+        else:
+            self.viewer.add_image(ps.data, name=name, colormap="gray", contrast_limits=(float(lo), float(hi)), **kw)
+        for what, spots, color in (("lattice", lat.peaks, "cyan"), ("superlattice", lat.superlattice, "magenta")):
+            pname = f"FFT {what} spots of {base}"
+            if pname in self.viewer.layers:
+                self.viewer.layers.remove(pname)
+            if not spots:
+                continue
+            self.viewer.add_points(
+                np.array([pk.g for pk in spots]),
+                name=pname,
+                units=units,
+                size=4 * max(dgy, dgx),
+                face_color="transparent",
+                border_color=color,
+                features={
+                    "d": [pk.d for pk in spots],
+                    "label": [pk.label() for pk in spots],
+                    "angle": [pk.angle for pk in spots],
+                },
+                text={"string": "{label}", "color": color, "size": 8, "anchor": "upper_left"},
+            )
 
     def _on_lattice(self, lat: F.Lattice):
         self.lattice = lat
         self._draw_overlays()
+        if self.as_layers.isChecked():
+            self._reciprocal_layers(lat)
         # zoom the FFT view onto the indexed spots (the mouse wheel zooms back out)
         gmax = max([pk.g_abs for pk in lat.peaks + lat.superlattice] or [1.0])
         r = 1.15 * gmax

@@ -109,6 +109,21 @@ def test_detect_bragg_gpa_pld_layers(lattice_viewer, qtbot):
     assert lat.modulation_vectors
     assert "superlattice" in w.summary.text()
     assert len(w.peak_scatter.data) == len(lat.peaks)
+    # the same detection as napari layers in reciprocal space (1/Å)
+    w.as_layers.setChecked(True)
+    w.detect_button.click()
+    _wait_runner(qtbot, w)
+    pts = viewer.layers["FFT lattice spots of lattice"]
+    assert str(pts.units[-1]) in ("1 / angstrom", "1/angstrom")
+    assert len(pts.data) == len(w.lattice.peaks)
+    d = np.array(pts.features["d"])
+    assert np.allclose(1 / np.hypot(pts.data[:, 0], pts.data[:, 1]), d)
+    assert any(lbl.endswith("(1,0)") for lbl in pts.features["label"])
+    sup = viewer.layers["FFT superlattice spots of lattice"]
+    assert any("/3" in lbl for lbl in sup.features["label"])
+    fft = viewer.layers["FFT of lattice"]
+    assert fft.scale[-1] == pytest.approx(1 / (256 * truth["pixel_size"]))
+    lat = w.lattice
     # Bragg filter (lattice) -> an image layer in Å at the ROI position
     w.filter_mode.setCurrentText("lattice")
     w.bragg_button.click()
