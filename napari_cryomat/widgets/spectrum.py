@@ -187,7 +187,8 @@ class SpectrumImagingWidget(QWidget):
         self.roi_spectrum: Optional[np.ndarray] = None
         self.last_profile: dict | None = None
         self.last_identification: core.Identification | None = None
-        self._cache = None  # (layer id, si, energy, px, signal type)
+        self._cache = None  # (layer, layer.data, si, energy, px, signal type)
+        self._si_layer = None
 
         # -- inputs -----------------------------------------------------------------------------
         self.si_combo = LayerCombo(
@@ -375,11 +376,11 @@ class SpectrumImagingWidget(QWidget):
         layer = self.si_combo.layer()
         if layer is None:
             raise ValueError("Open a spectrum image first (File > Open, or File > Open Sample > napari-cryomat).")
-        if self._cache is not None and self._cache[0] is layer:
-            return self._cache[1:]
+        if self._cache is not None and self._cache[0] is layer and self._cache[1] is layer.data:
+            return self._cache[2:]
         out = si_from_layer(layer)
         core.check_energy_axis(out[1], out[0].shape[-1])
-        self._cache = (layer, *out)
+        self._cache = (layer, layer.data, *out)
         return out
 
     def _disconnect_viewer(self, *args):
@@ -389,8 +390,11 @@ class SpectrumImagingWidget(QWidget):
             pass
 
     def _on_si_changed(self, *args):
-        self._cache = None
         layer = self.si_combo.layer()
+        if layer is not None and layer is self._si_layer:
+            return  # the layer list changed, not the chosen SI: keep windows and plot
+        self._si_layer = layer
+        self._cache = None
         if layer is None or not isinstance(layer.metadata, dict) or "spectrum_image" not in layer.metadata:
             return
         info = layer.metadata["spectrum_image"]

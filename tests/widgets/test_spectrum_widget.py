@@ -72,6 +72,9 @@ def test_eels_maps_from_the_dock(eels_viewer, qtbot):
         assert layer.data.shape == si.shape[:2]
         amp = truth["edge_amplitude"][el]
         assert np.corrcoef(amp.ravel(), layer.data.ravel())[0, 1] > 0.9
+    # the windows the user set survive the new layers (and were used for the C map)
+    assert w._windows["C"]["background"] == pytest.approx((240.0, 278.0))
+    assert viewer.layers["C map"].metadata["spectrum_map"]["windows"]["background"] == pytest.approx((240.0, 278.0))
     cmaps = {viewer.layers[f"{el} map"].colormap.name for el in ("Li", "C", "N", "O")}
     assert len(cmaps) == 4
     assert "Li" in w.legend.text() and "O K" in w.legend.text()
