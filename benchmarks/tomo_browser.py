@@ -10,7 +10,8 @@ file dropped from the page cache first (posix_fadvise DONTNEED), so "open" inclu
   whole volume).
 
 Steps (slab = 10 slices): open + XY slab at the middle + 0.5-99.5 % contrast; the XY slab 10
-slices further; XZ slab; YZ slab; one XY section of the 4x-binned volume; Gaussian low-pass
+slices further; XZ slab; YZ slab read with a stride of 4 (the browser's preview of big
+volumes) and exactly; one XY section of the 4x-binned volume; Gaussian low-pass
 (sigma 40 Å) of the XY slab. Times are wall clock of one run; "next 4x section" is the mean
 of the three following sections (the first includes dask's start-up).
 
@@ -101,8 +102,12 @@ def measure(way: str, path: str) -> dict:
         xz = tomo.orthoslice(vol, ny // 2, axis=1, thickness=SLAB)
         t["XZ slab"] = time.perf_counter() - s
         s = time.perf_counter()
+        yz = tomo.orthoslice(vol, nx // 2 + 100, axis=2, thickness=SLAB, step=4)
+        t["YZ slab, preview stride 4"] = time.perf_counter() - s
+        s = time.perf_counter()
         yz = tomo.orthoslice(vol, nx // 2, axis=2, thickness=SLAB)
         t["YZ slab"] = time.perf_counter() - s
+        tomo.release_pages(vol)
         s = time.perf_counter()
         binned = tomo.bin_volume(vol, 4)
         b4 = np.asarray(binned[nz // 8])
@@ -110,6 +115,7 @@ def measure(way: str, path: str) -> dict:
         s = time.perf_counter()
         for k in range(1, 4):
             b4 = b4 + np.asarray(binned[nz // 8 + k])
+        tomo.release_pages(vol)
         t["next 4x section (mean of 3)"] = (time.perf_counter() - s) / 3
     else:
         import mrcfile
@@ -129,6 +135,10 @@ def measure(way: str, path: str) -> dict:
         y0, y1 = tomo.slab_bounds(ny // 2, SLAB, ny)
         xz = vol[:, y0:y1, :].mean(1, dtype=np.float32)
         t["XZ slab"] = time.perf_counter() - s
+        s = time.perf_counter()
+        x0, x1 = tomo.slab_bounds(nx // 2 + 100, SLAB, nx)
+        yz = vol[::4, ::4, x0:x1].mean(2, dtype=np.float32)
+        t["YZ slab, preview stride 4"] = time.perf_counter() - s
         s = time.perf_counter()
         x0, x1 = tomo.slab_bounds(nx // 2, SLAB, nx)
         yz = vol[:, :, x0:x1].mean(2, dtype=np.float32)
