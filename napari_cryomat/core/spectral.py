@@ -1047,7 +1047,7 @@ def pca(
     si,
     *,
     poisson: bool = True,
-    max_components: int = 64,
+    max_components: int = 32,
     oversample: int = 16,
     n_iter: int = 2,
     seed: int = 0,

@@ -865,7 +865,7 @@ class SpectrumImagingWidget(QWidget):
             self.pca_spin.setValue(core.suggest_components(res.explained_variance))
             self.pca_apply.setEnabled(True)
 
-        return self.runner.start(_pca_job, si, max_components=64, on_done=done)
+        return self.runner.start(_pca_job, si, max_components=32, on_done=done)
 
     def add_denoised(self):
         if self._pca is None:
