@@ -238,6 +238,18 @@ def test_file_open_hspy_then_maps(make_napari_viewer, qtbot, tmp_path):
     assert np.corrcoef(m.data.ravel(), d["truth_amplitude"]["C"].ravel())[0, 1] > 0.95
 
 
+def test_periodic_table_dialog(qtbot):
+    from napari_cryomat.widgets.spectrum import PeriodicTableDialog
+
+    dlg = PeriodicTableDialog(selected=["Fe"])
+    qtbot.addWidget(dlg)
+    assert dlg.selected() == ["Fe"]
+    dlg.buttons["Pt"].click()
+    dlg.buttons["O"].click()
+    assert dlg.selected() == ["O", "Fe", "Pt"]  # in order of Z
+    assert len(dlg.buttons) == 94
+
+
 def test_helpers():
     assert parse_k_factors("Fe: 1.0, Pt=1.6") == {"Fe": 1.0, "Pt": 1.6}
     with pytest.raises(ValueError):
