@@ -32,6 +32,7 @@ __all__ = [
     "binned_pyramid",
     "binned_scale_translate",
     "release_pages",
+    "compute_slices",
     "percentile_contrast",
     "slab_contrast",
     "gaussian_lowpass",
@@ -380,6 +381,23 @@ def binned_scale_translate(scale, translate, factor: int) -> tuple[tuple, tuple]
     translate = np.asarray(translate, dtype=float)
     f = int(factor)
     return tuple(scale * f), tuple(translate + scale * (f - 1) / 2.0)
+
+
+def compute_slices(array, *, progress: ProgressCallback = None) -> np.ndarray:
+    """Evaluate a lazy (Z, Y, X) array (dask, memmap) into a float32 numpy array, one Z section
+    at a time, reporting progress after each so that a GUI can show it and cancel.
+
+    Used to hand napari's 3D rendering a binned volume in memory instead of a lazy one that it
+    would compute in the GUI thread.
+    """
+    _check_volume(array)
+    out = np.empty(array.shape, dtype=np.float32)
+    nz = array.shape[0]
+    for z in range(nz):
+        out[z] = np.asarray(array[z], dtype=np.float32)
+        report(progress, (z + 1) / nz)
+    release_pages(array)
+    return out
 
 
 def percentile_contrast(

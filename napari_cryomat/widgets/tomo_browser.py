@@ -35,7 +35,14 @@ from qtpy.QtWidgets import (
 from napari_cryomat.core import picks as core_picks
 from napari_cryomat.core._progress import Cancelled
 from napari_cryomat.core import tomo as core_tomo
-from napari_cryomat.widgets._common import LayerCombo, angstrom_units, show_error, show_info, show_warning
+from napari_cryomat.widgets._common import (
+    LayerCombo,
+    TaskRunner,
+    angstrom_units,
+    show_error,
+    show_info,
+    show_warning,
+)
 
 if TYPE_CHECKING:
     import napari
@@ -191,6 +198,8 @@ class TomogramBrowser(QWidget):
         row3d.addWidget(self.view3d)
         row3d.addWidget(self.render_mode)
         form.addRow("Render", row3d)
+        self.runner = TaskRunner("3D volume")
+        form.addRow("", self.runner)
 
         # ---- mouse mode, measuring, picking -------------------------------------------
         self.mode_navigate = QRadioButton("Navigate")
@@ -535,13 +544,46 @@ class TomogramBrowser(QWidget):
             self._require_source()
             self.view3d.setChecked(False)
             return
-        if on:
-            nvox = float(np.prod(self._source.data.shape))
-            f = self.binning_factor()
-            if nvox / f**3 > MAX_3D_VOXELS:
-                need = next((b for b in BINNINGS if nvox / b**3 <= MAX_3D_VOXELS), BINNINGS[-1])
-                show_info(f"3D rendering of {int(nvox):,} voxels: switching to {need}x binning so it fits the GPU.")
-                self.binning.setCurrentIndex(BINNINGS.index(need))
+        if not on:
+            if self.runner.busy:
+                self.runner.cancel()
+            self._set_3d(False)
+            return
+        nvox = float(np.prod(self._source.data.shape))
+        f = self.binning_factor()
+        if nvox / f**3 > MAX_3D_VOXELS:
+            need = next((b for b in BINNINGS if nvox / b**3 <= MAX_3D_VOXELS), BINNINGS[-1])
+            show_info(f"3D rendering of {int(nvox):,} voxels: switching to {need}x binning so it fits the GPU.")
+            self.binning.setCurrentIndex(BINNINGS.index(need))
+        derived = self._derived
+        if derived is not None and not isinstance(derived.data, np.ndarray):
+            # The binned / low-passed volume is lazy: compute it off the GUI thread (progress,
+            # Cancel) and render it once it is in memory.
+            self._lock_2d_controls(True)
+            worker = self.runner.start(core_tomo.compute_slices, derived.data, on_done=self._on_volume_ready)
+            if worker is not None:
+                worker.errored.connect(lambda _exc: self._set_3d(False))
+            return
+        self._set_3d(True)
+
+    def _on_volume_ready(self, volume: np.ndarray) -> None:
+        if self._derived is None or not self.view3d.isChecked():
+            self._lock_2d_controls(False)
+            return
+        self._derived.data = volume
+        self._set_3d(True)
+
+    def _lock_2d_controls(self, lock: bool) -> None:
+        """In 3D the rendered volume is fixed: binning, low-pass and slab are 2D browsing tools."""
+        for w in (self.binning, self.lowpass, self.thickness, self.thickness_unit):
+            w.setEnabled(not lock)
+
+    def _set_3d(self, on: bool) -> None:
+        if self.view3d.isChecked() != on:
+            self.view3d.blockSignals(True)
+            self.view3d.setChecked(on)
+            self.view3d.blockSignals(False)
+        self._lock_2d_controls(on)
         self.viewer.dims.ndisplay = 3 if on else 2
         self._apply_rendering()
         self._update_cut_lines()

@@ -235,3 +235,19 @@ def test_release_pages_of_a_memmap(tmp_path):
     assert tomo.release_pages(flipped) is True
     assert float(flipped[5, 10, 10]) == 3.0  # still readable: pages fault back in
     assert tomo.release_pages(np.zeros((2, 2, 2))) is False
+
+
+def test_compute_slices_evaluates_lazy_binned_volume_with_progress(ramp):
+    from napari_cryomat.core._progress import Cancelled
+
+    seen = []
+    out = tomo.compute_slices(tomo.bin_volume(ramp, 2), progress=seen.append)
+    assert isinstance(out, np.ndarray) and out.dtype == np.float32
+    np.testing.assert_allclose(out, ramp.reshape(6, 2, 5, 2, 8, 2).mean(axis=(1, 3, 5)), rtol=1e-6)
+    assert seen == [pytest.approx((k + 1) / 6) for k in range(6)]
+
+    def cancel(_):
+        raise Cancelled()
+
+    with pytest.raises(Cancelled):
+        tomo.compute_slices(tomo.bin_volume(ramp, 2), progress=cancel)

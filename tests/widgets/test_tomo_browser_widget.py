@@ -270,19 +270,52 @@ def test_e2e_sample_tomogram_browse_and_render(make_napari_viewer, qtbot):
     # the particle is bright in the XZ view at the cursor (elongated by the missing wedge)
     xz = w.xz_item.image
     assert xz[z, x] > np.percentile(xz, 90)
+    w.render_mode.setCurrentText("isosurface")
     w.view3d.setChecked(True)
+    qtbot.waitUntil(lambda: viewer.dims.ndisplay == 3, timeout=10000)  # low-passed volume computed first
+    assert w.display_layer.rendering == "iso"
     shot3d = viewer.screenshot(canvas_only=True, flash=False)
     assert shot3d[..., :3].mean(-1).std() > 5
 
 
-def test_3d_on_a_big_volume_bins_first(browser, qtbot, monkeypatch):
+def test_3d_on_a_big_volume_bins_first(browser, qtbot, monkeypatch, volume):
     viewer, layer, w = browser
     monkeypatch.setattr(tb, "MAX_3D_VOXELS", 1000)  # pretend 20x32x48 is huge
     w.view3d.setChecked(True)
-    wait_ortho(qtbot, w)
+    # the lazy 4x volume is computed in a worker (progress bar, Cancel), then rendered
+    qtbot.waitUntil(lambda: viewer.dims.ndisplay == 3, timeout=5000)
     assert w.binning_factor() == 4  # 30720 / 4**3 = 480 voxels <= 1000
-    assert w.display_layer.data.shape == (5, 8, 12) and viewer.dims.ndisplay == 3
+    disp = w.display_layer
+    assert isinstance(disp.data, np.ndarray) and disp.data.shape == (5, 8, 12)
+    np.testing.assert_allclose(disp.data, volume[:20, :32, :48].reshape(5, 4, 8, 4, 12, 4).mean(axis=(1, 3, 5)),
+                               rtol=1e-5)
     assert not viewer.layers["XZ/YZ cuts"].visible  # 2D overlay hidden in 3D
+    assert not w.binning.isEnabled()  # fixed while in 3D
+    w.view3d.setChecked(False)
+    assert viewer.dims.ndisplay == 2 and w.binning.isEnabled()
+
+
+def test_3d_volume_computation_can_be_cancelled(browser, qtbot, monkeypatch):
+    import time
+
+    viewer, layer, w = browser
+    w.binning.setCurrentText("2x")
+    wait_ortho(qtbot, w)
+
+    def slow(array, *, progress=None):
+        for k in range(200):
+            time.sleep(0.01)
+            progress(k / 200)
+        return np.zeros(array.shape, np.float32)
+
+    monkeypatch.setattr(tb.core_tomo, "compute_slices", slow)
+    w.view3d.setChecked(True)
+    assert w.runner.busy
+    w.runner.cancel_button.click()
+    qtbot.waitUntil(lambda: not w.runner.busy, timeout=5000)
+    assert viewer.dims.ndisplay == 2 and not w.view3d.isChecked()
+    assert not isinstance(w.display_layer.data, np.ndarray)  # still the lazy binned view, untouched
+    assert w.binning.isEnabled()
 
 
 def test_orthogonal_views_follow_napari_contrast_slider(browser, qtbot):
