@@ -272,7 +272,7 @@ class SpectrumImagingWidget(QWidget):
         self.profile_plot.setMinimumHeight(130)
         self.profile_plot.setBackground("#262930")
         self.profile_plot.setLabel("bottom", "distance", units="Å")
-        self.profile_plot.setLabel("left", "map / map max")
+        self.profile_plot.setLabel("left", "relative")
         self.profile_plot.getAxis("left").enableAutoSIPrefix(False)
 
         self.pca_button = QPushButton("PCA (scree)")
@@ -288,6 +288,7 @@ class SpectrumImagingWidget(QWidget):
         self.scree.setLabel("bottom", "component")
         self.scree.setLabel("left", "variance")
         self.scree.getAxis("left").enableAutoSIPrefix(False)
+        self.scree.setVisible(False)  # shown once a PCA has run
         self.thickness_button = QPushButton("t/λ (low-loss)")
 
         self.export_maps_button = QPushButton("Maps → TIFF")
@@ -860,6 +861,7 @@ class SpectrumImagingWidget(QWidget):
             self._pca = res
             ev = res.explained_variance[: min(100, res.explained_variance.size)]
             self.scree.clear()
+            self.scree.setVisible(True)
             self.scree.plot(np.arange(1, ev.size + 1), np.maximum(ev, 1e-30), pen=None, symbol="o", symbolSize=4)
             self.pca_spin.setMaximum(res.factors.shape[0])
             self.pca_spin.setValue(core.suggest_components(res.explained_variance))
