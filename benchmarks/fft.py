@@ -3,6 +3,8 @@
     python benchmarks/fft.py
 
 Rows:
+- widget: ROI dragged (napari's mouse callbacks) -> spectrum computed and painted in the dock,
+  1024² ROI, napari's own canvas redraw excluded.
 - latency: the live-FFT update (napari_cryomat.core.fourier.LiveSpectrum: window, rfft2, |F|²,
   log, Hermitian mirror to a full centred spectrum, display levels) for 256²…2048² ROIs, next to
   a bare ``scipy.fft.rfft2`` of the same float32 ROI (baseline, same run, interleaved).
@@ -59,6 +61,60 @@ def bench_latency():
         ratio = l_ / b
         extra = f" ({1e3 / l_:.0f}/s)" if n == 1024 else ""
         add("latency", f"{n}² ROI", f"{l_:.2f} ms{extra}", f"rfft2 {b:.2f} ms; x{ratio:.2f} (≤1.5)", ratio <= 1.5)
+
+
+def bench_widget():
+    """ROI moved -> spectrum computed in the worker -> painted in the dock, 1024² ROI.
+
+    Uses a canvas-less napari ViewerModel, so napari's own OpenGL redraw (software GL when
+    headless) is not counted; the pyqtgraph painting of the spectrum is (forced by grab()).
+    """
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from napari.components import ViewerModel
+    from qtpy.QtWidgets import QApplication
+
+    from napari_cryomat.widgets.live_fft import ROI_LAYER_NAME, LiveFFTWidget
+
+    app = QApplication.instance() or QApplication([])
+    viewer = ViewerModel()
+    img = np.random.default_rng(0).standard_normal((1100, 1100)).astype(np.float32)
+    viewer.add_image(img, scale=(0.5, 0.5), units=("angstrom", "angstrom"))
+    w = LiveFFTWidget(viewer)
+    w.resize(500, 900)
+    w.show()
+    roi = viewer.layers[ROI_LAYER_NAME]
+
+    def rect(k, n=1024):
+        return np.array([[k, k], [k, k + n], [k + n, k + n], [k + n, k]], float)
+
+    def wait_for(k):
+        t_end = time.time() + 10
+        while (w.current is None or w.current["bounds"][0] != k) and time.time() < t_end:
+            app.processEvents()
+
+    from napari.utils._test_utils import read_only_mouse_event
+    from napari.utils.interactions import mouse_move_callbacks, mouse_press_callbacks
+
+    roi.data = [rect(0)]
+    wait_for(0)
+    roi.mode = "select"
+    roi.selected_data = {0}
+    c = 512 * 0.5  # ROI centre in world units (Å)
+    mouse_press_callbacks(roi, read_only_mouse_event(type="mouse_press", is_dragging=True, position=(c, c)))
+    mouse_move_callbacks(roi, read_only_mouse_event(type="mouse_move", is_dragging=True, position=(c, c)))
+    times = []
+    for k in range(1, 61):  # drag by 1 px per step, as a hand does
+        t0 = time.perf_counter()
+        pos = (c + k * 0.5, c + k * 0.5)
+        mouse_move_callbacks(roi, read_only_mouse_event(type="mouse_move", is_dragging=True, position=pos))
+        wait_for(k)
+        w.graphics.grab()  # force the spectrum to be painted
+        times.append(time.perf_counter() - t0)
+    dt = float(np.median(times))
+    add("widget", "1024² ROI dragged -> spectrum painted", f"{dt * 1e3:.1f} ms ({1 / dt:.0f}/s)",
+        "target ≥ 20/s", 1 / dt >= 20)
+    w._worker.stop()
+    w.close()
 
 
 def _square(a, rot):
@@ -141,6 +197,7 @@ def bench_gpa():
 def main():
     t0 = time.time()
     bench_latency()
+    bench_widget()
     bench_dspacing()
     bench_superlattice()
     bench_gpa()
@@ -151,7 +208,7 @@ def main():
     w = [max(len(r[i]) for r in rows + [("section", "case", "result", "baseline / target", "met")]) for i in range(5)]
     head = ("section", "case", "result", "baseline / target", "met")
     print(f"benchmarks/fft.py  ({platform.processor() or platform.machine()}, {ncpu} CPUs usable, "
-          f"numpy {np.__version__}, run {time.time() - t0:.0f} s)")
+          f"numpy {np.__version__}, load average {os.getloadavg()[0]:.1f}, run {time.time() - t0:.0f} s)")
     print(" | ".join(h.ljust(w[i]) for i, h in enumerate(head)))
     print("-+-".join("-" * x for x in w))
     for r in rows:
