@@ -325,8 +325,6 @@ def bin_volume(volume, factor: int):
     dask.array.Array, float32, shape ``(Z // f, Y // f, X // f)``, one output slice per chunk,
     so displaying slice ``k`` reads only source slices ``k*f .. k*f + f - 1``.
     """
-    import dask.array as da
-
     _check_volume(volume)
     f = int(factor)
     if f < 1:
@@ -501,8 +499,6 @@ def lowpass_slices(volume, *, sigma_A: float, pixel_size_A):
     -------
     dask.array.Array, float32, same shape, one slice per chunk.
     """
-    import dask.array as da
-
     _check_volume(volume)
     px = _as_voxel_size(pixel_size_A, 2)
     src = _lazy(volume, (1, volume.shape[1], volume.shape[2]))
