@@ -51,27 +51,52 @@ def _perimeters_2d(lab: np.ndarray, n: int) -> np.ndarray:
     return np.bincount(lab[sel], weights=_PERIM_W[np.minimum(code[sel], 49)], minlength=n + 1)
 
 
-def _hull_props_2d(ys: np.ndarray, xs: np.ndarray, n_pix: int):
-    """Convex-hull area (of the pixel squares) and max Feret diameter (pixels) from border pixels."""
-    from scipy.spatial import ConvexHull, QhullError
+def _half_hull(pts: list, sign: int) -> list:
+    """Monotone-chain half hull of points already sorted by row (y)."""
+    h: list = []
+    for p in pts:
+        while len(h) >= 2:
+            (y1, x1), (y2, x2) = h[-2], h[-1]
+            if sign * ((y2 - y1) * (p[1] - x1) - (x2 - x1) * (p[0] - y1)) <= 0:
+                h.pop()
+            else:
+                break
+        h.append(p)
+    return h
 
-    pts = np.column_stack([ys, xs]).astype(np.float64)
-    if len(pts) < 3:
-        ext = np.ptp(pts, axis=0) if len(pts) else np.zeros(2)
-        return float(n_pix), float(np.hypot(*ext)) + 1.0
-    try:
-        hull = ConvexHull(pts)
-    except QhullError:  # collinear pixels: a line
-        ext = np.ptp(pts, axis=0)
-        length = float(np.hypot(*ext))
-        return float(length + 1.0) * 1.0, length + 1.0
-    v = pts[hull.vertices]
-    e = np.roll(v, -1, axis=0) - v
-    # area of (hull of centres) ⊕ (unit pixel square): A + 1 + 0.5 Σ(|ex| + |ey|)
-    area = hull.volume + 1.0 + 0.5 * float(np.abs(e).sum())
-    d = v[:, None, :] - v[None, :, :]
-    feret = float(np.sqrt((d**2).sum(-1)).max()) + 1.0
-    return area, feret
+
+def _hull_props_2d(ys: list, xl: list, xr: list):
+    """Convex-hull area of the pixel squares and max Feret diameter (pixels) of one object, from its
+    leftmost (``xl``) and rightmost (``xr``) pixel in every row ``ys`` (ascending).
+
+    The hull of a pixel set is the hull of these row extremes: the left boundary is the convex
+    chain of ``(y, xl)`` and the right one of ``(y, xr)`` (Andrew's monotone chain, in plain Python:
+    for the few points of a typical particle this beats a call to Qhull by 2x).
+    """
+    poly = _half_hull(list(zip(ys, xl)), 1) + _half_hull(list(zip(ys, xr)), -1)[::-1]
+    n = len(poly)
+    area2 = 0.0
+    edges = 0.0
+    for i in range(n):
+        y0, x0 = poly[i]
+        y1, x1 = poly[(i + 1) % n]
+        area2 += x0 * y1 - x1 * y0
+        edges += abs(x1 - x0) + abs(y1 - y0)
+    # area of (hull of centres) ⊕ (unit pixel square): A + 1 + 0.5 Σ(|ey| + |ex|)
+    area = abs(area2) / 2 + 1.0 + 0.5 * edges
+    if n > 40:
+        v = np.asarray(poly, dtype=np.float64)
+        d = v[:, None, :] - v[None, :, :]
+        fer2 = float((d * d).sum(-1).max())
+    else:
+        fer2 = 0.0
+        for i in range(n):
+            yi, xi = poly[i]
+            for j in range(i + 1, n):
+                d = (poly[j][0] - yi) ** 2 + (poly[j][1] - xi) ** 2
+                if d > fer2:
+                    fer2 = d
+    return area, math.sqrt(fer2) + 1.0
 
 
 def _hull_props_3d(coords: np.ndarray, n_vox: int):
@@ -150,20 +175,17 @@ def measure(labels, image=None, *, pixel_size: float, progress: ProgressCallback
     if ids.size == 0:
         return pd.DataFrame({"label": np.zeros(0, dtype=int)})
     # first and second moments
-    grids = np.indices(lab.shape, sparse=True)
     cnt = counts.astype(np.float64)
     safe = np.maximum(cnt, 1)
-    means = []
-    for g in grids:
-        gg = np.broadcast_to(g, lab.shape).ravel()
-        means.append(np.bincount(flat, weights=gg, minlength=n + 1) / safe)
+    coords = [np.broadcast_to(g, lab.shape).ravel().astype(np.float64)
+              for g in np.indices(lab.shape, sparse=True)]
+    means = [np.bincount(flat, weights=g, minlength=n + 1) / safe for g in coords]
     cov = np.zeros((n + 1, nd, nd))
     for i in range(nd):
-        gi = np.broadcast_to(grids[i], lab.shape).ravel().astype(np.float64)
         for j in range(i, nd):
-            gj = np.broadcast_to(grids[j], lab.shape).ravel().astype(np.float64)
-            s = np.bincount(flat, weights=gi * gj, minlength=n + 1) / safe - means[i] * means[j]
+            s = np.bincount(flat, weights=coords[i] * coords[j], minlength=n + 1) / safe - means[i] * means[j]
             cov[:, i, j] = cov[:, j, i] = s
+    del coords
     report(progress, 0.3)
     c = cov[ids]
     # a single pixel has zero variance: add the variance of a uniform pixel (1/12) on the diagonal
@@ -201,19 +223,23 @@ def measure(labels, image=None, *, pixel_size: float, progress: ProgressCallback
     feret = np.zeros(ids.size)
     surface = np.zeros(ids.size) if nd == 3 else None
     if nd == 2:
-        same4 = np.ones(lab.shape, dtype=bool)
-        for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
-            same4 &= _shifted(lab, dy, dx, 0) == lab
-        border = (lab > 0) & ~same4
-        by, bx = np.nonzero(border)
-        bl = lab[by, bx]
-        order = np.argsort(bl, kind="stable")
-        by, bx, bl = by[order], bx[order], bl[order]
-        starts = np.searchsorted(bl, ids, side="left")
-        ends = np.searchsorted(bl, ids, side="right")
+        # the hull of a pixel set is the hull of the leftmost and rightmost pixel of each row
+        ys, xs = np.nonzero(lab)
+        ls = lab[ys, xs]
+        key = ls * lab.shape[0] + ys  # (label, row), rows already sorted within each label
+        order = np.argsort(key, kind="stable")
+        key, xs_sorted = key[order], xs[order]
+        first = np.r_[True, key[1:] != key[:-1]]
+        last = np.r_[key[1:] != key[:-1], True]
+        rk = key[first]
+        xmin, xmax = xs_sorted[first], xs_sorted[last]
+        rl, ry = rk // lab.shape[0], rk % lab.shape[0]
+        starts = np.searchsorted(rl, ids, side="left").tolist()
+        ends = np.searchsorted(rl, ids, side="right").tolist()
+        ry_l, xmin_l, xmax_l = ry.tolist(), xmin.tolist(), xmax.tolist()
         for k in range(ids.size):
-            s, e = starts[k], ends[k]
-            hull_area, fer = _hull_props_2d(by[s:e], bx[s:e], int(size[k]))
+            a, b = starts[k], ends[k]
+            hull_area, fer = _hull_props_2d(ry_l[a:b], xmin_l[a:b], xmax_l[a:b])
             solidity[k] = size[k] / max(hull_area, size[k])
             feret[k] = fer
             if k % 2000 == 0:

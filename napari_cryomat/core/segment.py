@@ -20,6 +20,7 @@ from napari_cryomat.core._progress import ProgressCallback, report
 
 __all__ = [
     "segment_particles",
+    "split_touching",
     "PixelClassifier",
     "train_pixel_classifier",
     "pixel_features",
@@ -92,8 +93,7 @@ def segment_particles(
     labels : ndarray of int32, same shape as ``image``
         0 is background, 1..N the particles.
     """
-    from skimage import filters, morphology, segmentation
-    from skimage.feature import peak_local_max
+    from skimage import filters, morphology
 
     img = _as_float(image)
     if pixel_size <= 0:
@@ -137,9 +137,40 @@ def segment_particles(
         labels, _ = ndi.label(mask)
         report(progress, 1.0)
         return labels.astype(np.int32)
+    labels = split_touching(mask, pixel_size=pixel_size, split_distance=split_distance,
+                            min_size=min_size)
+    report(progress, 1.0)
+    return labels
+
+
+def split_touching(mask, *, pixel_size: float, split_distance: float = 30.0,
+                   min_size: float = 0.0) -> np.ndarray:
+    """Split a binary mask into objects, cutting touching ones apart at their necks.
+
+    A watershed of the (lightly smoothed) Euclidean distance map, seeded at its maxima at least
+    ``split_distance`` Å apart. Use it to turn a pixel-classifier prediction into objects.
+
+    Parameters
+    ----------
+    mask : bool array (Y, X) or (Z, Y, X)
+    pixel_size : float
+        Pixel size in Å.
+    split_distance : float
+        Minimum distance between object centres, Å.
+    min_size : float
+        Smaller pieces are dropped: Å² (2D) or Å³ (3D).
+
+    Returns
+    -------
+    labels : ndarray of int32
+    """
+    from skimage import segmentation
+    from skimage.feature import peak_local_max
+
+    mask = np.asarray(mask, dtype=bool)
+    min_px = min_size / pixel_size**mask.ndim
     dist = ndi.distance_transform_edt(mask)
     dist = ndi.gaussian_filter(dist, sigma=1.0)
-    report(progress, 0.65)
     md = max(1, int(round(split_distance / pixel_size)))
     cc, _ = ndi.label(mask)
     peaks = peak_local_max(dist, min_distance=md, labels=cc, exclude_border=False)
@@ -151,7 +182,6 @@ def segment_particles(
         com = ndi.maximum_position(dist, cc, missing)
         for k, pos in enumerate(com):
             markers[pos] = len(peaks) + 1 + k
-    report(progress, 0.8)
     labels = segmentation.watershed(-dist, markers, mask=mask)
     # relabel consecutively and drop pieces below the minimum size created by the split
     sizes = np.bincount(labels.ravel())
@@ -159,7 +189,6 @@ def segment_particles(
     keep[0] = False
     lut = np.zeros(sizes.size, dtype=np.int32)
     lut[keep] = np.arange(1, int(keep.sum()) + 1)
-    report(progress, 1.0)
     return lut[labels]
 
 
@@ -405,6 +434,7 @@ def click_segment(
     tolerance: float | None = None,
     smoothing: float = 4.0,
     max_radius: float = 300.0,
+    split_distance: float = 30.0,
 ) -> np.ndarray:
     """Segment one object from clicks.
 
@@ -432,6 +462,10 @@ def click_segment(
         Gaussian smoothing before segmenting, Å.
     max_radius : float
         Half-size in Å of the search window around the clicks; the object cannot extend beyond it.
+    split_distance : float
+        Touching neighbours of the same intensity are cut off at the neck between them
+        (:func:`split_touching` with this minimum centre distance, Å); only the pieces under the
+        object clicks are kept. 0 keeps the whole connected region.
 
     Returns
     -------
@@ -486,13 +520,21 @@ def click_segment(
             grad = filters.sobel(img)
             result = segmentation.watershed(grad, markers)
         else:
+            import warnings
+
             norm = (img - img.mean()) / (img.std() + 1e-6)
-            result = segmentation.random_walker(norm, markers, beta=130, mode="cg_j")
+            with warnings.catch_warnings():  # harmless round-off of the probabilities
+                warnings.filterwarnings("ignore", message="The probability range is outside")
+                result = segmentation.random_walker(norm, markers, beta=2000, mode="cg_j")
         sub = result == 1
     else:
         raise ValueError(f"Unknown method {method!r}: use 'flood', 'watershed' or 'random_walker'.")
-    # keep what is connected to the object clicks, and fill holes
-    lab, _ = ndi.label(sub)
+    # keep what is connected to the object clicks (after cutting touching neighbours off), fill holes
+    sub = ndi.binary_fill_holes(sub)
+    if split_distance > 0 and sub.any():
+        lab = split_touching(sub, pixel_size=pixel_size, split_distance=split_distance)
+    else:
+        lab, _ = ndi.label(sub)
     ids = np.unique([lab[tuple(p)] for p in lp])
     sub = np.isin(lab, ids[ids > 0])
     sub = ndi.binary_fill_holes(sub)

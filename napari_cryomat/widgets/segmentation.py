@@ -228,10 +228,15 @@ class SegmentationWidget(QWidget):
         self.tolerance_spin.setSpecialValueText("auto")
         self.radius_spin = _spin(10, 1e6, 300.0, 50.0, 0, " Å")
         self.radius_spin.setToolTip("Half-size of the search window around the click.")
+        self.click_split_spin = _spin(0, 1e5, 30.0, 5.0, 1, " Å")
+        self.click_split_spin.setSpecialValueText("off")
+        self.click_split_spin.setToolTip(
+            "Cut touching neighbours off at the neck (minimum centre distance); off keeps the whole region.")
         fl.addRow(self.click_check)
         fl.addRow("Method", self.click_method)
         fl.addRow("Tolerance", self.tolerance_spin)
         fl.addRow("Search radius", self.radius_spin)
+        fl.addRow("Split at necks", self.click_split_spin)
         layout.addWidget(box)
 
         self.runner = TaskRunner("Segmentation")
@@ -775,7 +780,8 @@ class SegmentationWidget(QWidget):
         try:
             mask2 = seg.click_segment(img2, pts, background_points=bgs, pixel_size=pixel_size_of(image),
                                       method=self.click_method.currentText(), tolerance=tol,
-                                      max_radius=self.radius_spin.value())
+                                      max_radius=self.radius_spin.value(),
+                                      split_distance=self.click_split_spin.value())
         except ValueError as exc:
             show_error(str(exc))
             return None
