@@ -250,6 +250,8 @@ class LiveFFTWidget(QWidget):
         self._worker = LatestWins(self._compute)
         self._worker.relay.result.connect(self._apply)
         napari_viewer.dims.events.current_step.connect(self.request_update)
+        napari_viewer.dims.events.order.connect(self.request_update)
+        napari_viewer.dims.events.ndisplay.connect(self.request_update)
         self.destroyed.connect(lambda *_: self._worker.stop())
         self._on_layer_changed()
 
@@ -343,6 +345,12 @@ class LiveFFTWidget(QWidget):
         nlead = layer.ndim - 2
         if nlead <= 0:
             return ()
+        displayed = tuple(self.viewer.dims.displayed)
+        if len(displayed) != 2 or sorted(displayed) != [self.viewer.dims.ndim - 2, self.viewer.dims.ndim - 1]:
+            raise ValueError(
+                "The Live FFT works on the (Y, X) plane of a 2D view: switch to 2D and restore the axis "
+                "order (View > Axes > Reset/Roll back) to see the spectrum."
+            )
         pt = np.asarray(layer.world_to_data(self.viewer.dims.point))
         shape = self._layer_shape()
         return tuple(int(np.clip(round(float(pt[i])), 0, shape[i] - 1)) for i in range(nlead))
@@ -385,6 +393,7 @@ class LiveFFTWidget(QWidget):
             idx = self._frame_index()
         except ValueError as exc:
             self.note.setText(str(exc))
+            self._last_key = None  # the next valid request must go through
             return
         key = (_uid(layer), idx, y0, y1, x0, x1)
         if key == self._last_key:

@@ -182,6 +182,13 @@ def test_frames_and_peak_series(make_napari_viewer, qtbot):
     qtbot.waitUntil(lambda: w.current["idx"] == (7,), timeout=5000)
     viewer.dims.set_current_step(0, 0)
     qtbot.waitUntil(lambda: w.current["idx"] == (0,), timeout=5000)
+    viewer.dims.order = (1, 0, 2)  # a (T, X) view: no FFT, a note instead
+    qtbot.waitUntil(lambda: "(Y, X) plane" in w.note.text(), timeout=5000)
+    viewer.dims.order = (0, 1, 2)
+    viewer.layers[ROI_LAYER_NAME].data = [_rect(0, 0, 120)]
+    _wait_fft(qtbot, w, (0, 120, 0, 120))
+    viewer.layers[ROI_LAYER_NAME].data = [_rect(0, 0, 128)]
+    _wait_fft(qtbot, w, (0, 128, 0, 128))
     w.detect_button.click()
     _wait_runner(qtbot, w)
     assert w.lattice is not None
