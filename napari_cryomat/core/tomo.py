@@ -136,6 +136,12 @@ def slab_mean(
     Returns
     -------
     ndarray, float32, 2D
+
+    Notes
+    -----
+    XZ/YZ slabs of a ``numpy.memmap`` release the pages they touched after each block of Z
+    sections (:func:`release_pages`): the data stay in the OS page cache, but the process's
+    resident memory does not grow to the size of the file.
     """
     _check_volume(volume)
     if axis not in (0, 1, 2):
@@ -165,6 +171,9 @@ def slab_mean(
         key[axis] = slice(start, stop)
         part = np.asarray(volume[tuple(key)], dtype=np.float32)
         out[b0:b1] = part.mean(axis=axis, dtype=np.float32)
+        # A YZ slab touches every page of a memory-mapped file: hand them back block by block so
+        # that resident memory stays at one block, not the whole file (no-op for other arrays).
+        release_pages(volume)
         report(progress, b1 / zs.size)
     return out
 
