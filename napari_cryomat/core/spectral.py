@@ -16,6 +16,7 @@ Conventions
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
@@ -55,6 +56,7 @@ __all__ = [
     "eds_net_map",
     "eds_maps",
     "identify_elements",
+    "snip_background",
     "cliff_lorimer",
     # PCA
     "pca",
@@ -628,8 +630,8 @@ _EXCITATION_KEV = 100.0  # excitation energy used only to weigh lines within a f
 def eds_lines(element: str, *, energy_range: tuple[float, float] | None = None) -> list[Line]:
     """X-ray lines (Ka, Kb, La, Lb1, Ma, Mb) of ``element``, energies from ``xraylib.LineEnergy``.
 
-    Weights are ``xraylib.CS_FluorLine_Kissel`` relative to the family's main line (Ka, La,
-    Ma). Lines below 100 eV are left out (not detectable by EDS).
+    Weights are ``xraylib.CS_FluorLine_Kissel`` relative to the family's main line (Kα, Lα,
+    Mα). Lines below 100 eV are left out (not detectable by EDS).
 
     Parameters
     ----------
@@ -638,6 +640,15 @@ def eds_lines(element: str, *, energy_range: tuple[float, float] | None = None) 
     energy_range : (float, float), optional
         Keep lines inside this range, eV.
     """
+    lines = _all_eds_lines(element.split("_")[0])
+    if energy_range is None:
+        return list(lines)
+    return [ln for ln in lines if energy_range[0] <= ln.energy <= energy_range[1]]
+
+
+@functools.lru_cache(maxsize=256)
+def _all_eds_lines(element: str) -> tuple[Line, ...]:
+    """All lines of one element (cached: xraylib is called once per element)."""
     import xraylib
 
     z = _z(element)
@@ -655,9 +666,8 @@ def eds_lines(element: str, *, energy_range: tuple[float, float] | None = None) 
             w = xraylib.CS_FluorLine_Kissel(z, getattr(xraylib, line), _EXCITATION_KEV) / w_main
         except (ValueError, ZeroDivisionError):
             w = 1.0 if line == main else 0.1
-        if energy_range is None or energy_range[0] <= e <= energy_range[1]:
-            out.append(Line(sym, name, e, float(w)))
-    return sorted(out, key=lambda ln: ln.energy)
+        out.append(Line(sym, name, e, float(w)))
+    return tuple(sorted(out, key=lambda ln: ln.energy))
 
 
 def choose_line(element: str, *, energy: np.ndarray, fwhm_mn_ka: float = 130.0) -> Line:
@@ -690,16 +700,23 @@ def choose_line(element: str, *, energy: np.ndarray, fwhm_mn_ka: float = 130.0) 
     )
 
 
-def eds_fwhm(line_energy: float, *, fwhm_mn_ka: float = 130.0) -> float:
-    """Detector resolution (FWHM, eV) at ``line_energy`` (eV) from the FWHM at Mn Kα.
+def eds_fwhm(line_energy, *, fwhm_mn_ka: float = 130.0):
+    """Detector resolution (FWHM, eV) at ``line_energy`` (eV, scalar or array) from the FWHM
+    at Mn Kα.
 
     Fiori & Newbury scaling: ``FWHM(E)² = FWHM(MnKα)² + 2.5 (E − E(MnKα))`` with energies in eV
     and E(MnKα) from xraylib.
     """
+    e = np.asarray(line_energy, dtype=np.float64)
+    f = np.sqrt(np.maximum(fwhm_mn_ka**2 + 2.5 * (e - _mn_ka_energy()), 1.0))
+    return float(f) if f.ndim == 0 else f
+
+
+@functools.lru_cache(maxsize=None)
+def _mn_ka_energy() -> float:
     import xraylib
 
-    e_mn = 1000.0 * xraylib.LineEnergy(25, xraylib.KA_LINE)
-    return float(np.sqrt(max(fwhm_mn_ka**2 + 2.5 * (line_energy - e_mn), 1.0)))
+    return 1000.0 * xraylib.LineEnergy(25, xraylib.KA_LINE)
 
 
 def eds_windows(
@@ -802,6 +819,28 @@ def eds_maps(
     return out
 
 
+def snip_background(spectrum, *, width) -> np.ndarray:
+    """Continuum under the peaks of a spectrum by SNIP peak clipping (Ryan et al. 1988).
+
+    ``width`` (channels, scalar or one per channel, e.g. 2 × the local FWHM) is the widest
+    clipping half-window; the spectrum is clipped on the LLS scale ``log(log(√(y+1)+1)+1)``
+    with half-windows shrinking from ``max(width)`` to 1, each channel only up to its own width.
+    """
+    y = np.asarray(spectrum, dtype=np.float64)
+    n = y.size
+    w = np.broadcast_to(np.asarray(width, dtype=int), (n,))
+    v = np.log(np.log(np.sqrt(np.maximum(y, 0) + 1) + 1) + 1)
+    idx = np.arange(n)
+    for p in range(int(w.max()), 0, -1):
+        ok = (w >= p) & (idx >= p) & (idx < n - p)
+        if not ok.any():
+            continue
+        i = idx[ok]
+        mean = 0.5 * (v[i - p] + v[i + p])
+        v[i] = np.minimum(v[i], mean)
+    return (np.exp(np.exp(v) - 1) - 1) ** 2 - 1
+
+
 @dataclass
 class Identification:
     """Result of :func:`identify_elements`.
@@ -829,9 +868,10 @@ def identify_elements(
 ) -> Identification:
     """Identify elements from an EDS (sum) spectrum: peaks matched to xraylib lines.
 
-    Peaks are found on the spectrum minus a smooth background (morphological opening wider
-    than three FWHM), with significance ``height / sqrt(background) >= min_snr``. Each peak is
-    matched to lines within ±0.5 FWHM. Elements are then chosen greedily: the element whose
+    Peaks are found on the spectrum minus its continuum (:func:`snip_background` with
+    half-windows of twice the local FWHM), with significance ``height / sqrt(background) >= min_snr``. Each peak is
+    matched to lines within ±0.5 FWHM. An element is a candidate only if its most energetic
+    main line in range (Kα, else Lα, else Mα) is matched. Elements are then chosen greedily: the element whose
     matched lines explain the most peak height (minus the height its missing strong lines
     would have had) wins, its peaks are removed, and so on. Peaks that other elements also
     explain are listed as ambiguous.
@@ -851,7 +891,7 @@ def identify_elements(
     min_energy : float
         Ignore peaks below this energy, eV (noise peak, low-energy cut-off).
     """
-    from scipy.ndimage import grey_opening, uniform_filter1d
+    from scipy.ndimage import uniform_filter1d
     from scipy.signal import find_peaks
 
     s = np.asarray(spectrum, dtype=np.float64)
@@ -860,25 +900,52 @@ def identify_elements(
     energy = check_energy_axis(energy, s.size)
     check_counts(s, what="spectrum")
     de = energy[1] - energy[0]
-    fw = np.array([eds_fwhm(e, fwhm_mn_ka=fwhm_mn_ka) for e in np.clip(energy, 100, None)])
+    fw = eds_fwhm(np.clip(energy, 100, None), fwhm_mn_ka=fwhm_mn_ka)
     sm = uniform_filter1d(s, max(1, int(round(0.3 * fwhm_mn_ka / de))))
-    size = max(3, int(round(3 * fw.max() / de)) | 1)
-    bg = grey_opening(sm, size=size)
-    bg = uniform_filter1d(bg, size)
+    bg = snip_background(sm, width=np.maximum(1, np.round(2.0 * fw / de)).astype(int))
     net = sm - bg
-    sigma = np.sqrt(np.maximum(bg, 1.0) * max(1.0, 1.0))
+    n_smooth = max(1, int(round(0.3 * fwhm_mn_ka / de)))
+    sigma = np.sqrt(np.maximum(bg, 1.0) / n_smooth)  # Poisson noise of the smoothed background
     idx, _ = find_peaks(net, distance=max(1, int(0.5 * fwhm_mn_ka / de)))
     idx = [i for i in idx if net[i] >= min_snr * sigma[i] and energy[i] >= min_energy]
+    # significance of the whole peak, on the raw counts: counts within ±0.6 FWHM minus the
+    # continuum interpolated from side bands 1.5–2.5 FWHM away (unbiased, unlike the clipped
+    # background), against the Poisson noise of both
+    csum = np.concatenate([[0.0], np.cumsum(s)])
+
+    def band(lo, hi):
+        lo, hi = max(0, lo), min(s.size, hi)
+        return (csum[hi] - csum[lo], hi - lo) if hi > lo else (0.0, 0)
+
+    area = {}
+    for i in idx:
+        f = fw[i] / de
+        hw = max(1, int(round(0.6 * f)))
+        peak, n = band(i - hw, i + hw + 1)
+        left, nl = band(i - int(round(2.5 * f)), i - int(round(1.5 * f)))
+        right, nr = band(i + int(round(1.5 * f)) + 1, i + int(round(2.5 * f)) + 1)
+        if nl and nr:
+            per = 0.5 * (left / nl + right / nr)
+            var_per = 0.25 * (left / nl**2 + right / nr**2)
+        elif nl or nr:
+            per = (left + right) / (nl + nr)
+            var_per = (left + right) / (nl + nr) ** 2
+        else:
+            per, var_per = float(bg[i]), float(bg[i])
+        net_counts = peak - n * per
+        noise = np.sqrt(max(peak + n * n * var_per, 1.0))
+        area[i] = (net_counts, noise)
+    idx = [i for i in idx if area[i][0] >= min_snr * area[i][1]]
     if idx:
         # a real line is as wide as the detector makes it: drop broad humps (absorption
         # cut-off of the continuum) and single-channel spikes
         from scipy.signal import peak_widths
 
         widths = peak_widths(net, idx, rel_height=0.5)[0] * de
-        expect = np.array([eds_fwhm(energy[i], fwhm_mn_ka=fwhm_mn_ka) for i in idx])
+        expect = fw[idx]
         idx = [i for i, w, f in zip(idx, widths, expect) if 0.4 * f - de <= w <= 2.5 * f + de]
     peaks_e = np.array([energy[i] for i in idx])
-    heights = np.array([net[i] for i in idx])
+    heights = np.array([area[i][0] for i in idx])  # net peak counts
 
     import xraylib
 
@@ -904,6 +971,11 @@ def identify_elements(
                     got[k] = ln
         if not got or not any(ln.weight >= 0.99 for ln in got.values()):
             continue  # an element is only credible when a family's main line is seen
+        # ... and its most energetic main line in range (Kα before Lα before Mα), which a
+        # 100–300 kV beam excites best, must be there: Ti is not "Ti Lα" without Ti Kα
+        principal = max((ln for ln in lines if ln.weight >= 0.99), key=lambda ln: ln.energy)
+        if principal not in got.values():
+            continue
         # height the missing strong lines should have had (relative to the matched main line)
         main_h = max(heights[k] for k, ln in got.items() if ln.weight >= 0.99)
         miss = 0.0
