@@ -22,6 +22,7 @@ __all__ = [
     "segment_particles",
     "split_touching",
     "PixelClassifier",
+    "FeatureCache",
     "train_pixel_classifier",
     "pixel_features",
     "click_segment",
@@ -233,6 +234,38 @@ def pixel_features(image, *, sigma_min: float = 1.0, sigma_max: float = 8.0, num
     return f.astype(np.float32, copy=False)
 
 
+class FeatureCache:
+    """Keeps the pixel features of the tiles of one image, so that predicting after training, and
+    retraining while the user paints (as in ilastik), do not compute them again.
+
+    Tied to one image object and one set of feature options; anything else resets it. Holds at most
+    ``max_bytes`` of features (tiles beyond that are computed each time).
+    """
+
+    def __init__(self, max_bytes: float = 1.5e9):
+        self.max_bytes = float(max_bytes)
+        self.clear()
+
+    def clear(self) -> None:
+        self.image = None
+        self.options = None
+        self.tiles: dict = {}
+        self.nbytes = 0
+
+    def get(self, image, options: dict, key, compute):
+        if image is not self.image or options != self.options:
+            self.clear()
+            self.image, self.options = image, dict(options)
+        k = tuple((s.start, s.stop) for s in key)
+        if k in self.tiles:
+            return self.tiles[k]
+        f = compute()
+        if self.nbytes + f.nbytes <= self.max_bytes:
+            self.tiles[k] = f
+            self.nbytes += f.nbytes
+        return f
+
+
 @dataclass
 class PixelClassifier:
     """A random forest over multiscale pixel features, trained from scribbles.
@@ -247,6 +280,7 @@ class PixelClassifier:
     scale: float
     feature_options: dict = field(default_factory=dict)
     n_training_pixels: int = 0
+    cache: FeatureCache | None = field(default=None, repr=False)
 
     @property
     def margin(self) -> int:
@@ -255,6 +289,15 @@ class PixelClassifier:
 
     def _features(self, block: np.ndarray) -> np.ndarray:
         return pixel_features((block.astype(np.float32) - self.offset) / self.scale, **self.feature_options)
+
+    def _tile_features(self, image, core, padded, inner) -> np.ndarray:
+        def compute():
+            return np.ascontiguousarray(self._features(np.asarray(image[padded]))[inner])
+
+        if self.cache is None:
+            return compute()
+        opts = dict(self.feature_options, offset=self.offset, scale=self.scale, margin=self.margin)
+        return self.cache.get(image, opts, core, compute)
 
     def predict(self, image, *, tile_size: int | None = None, return_probability: bool = False,
                 out: np.ndarray | None = None, progress: ProgressCallback = None):
@@ -292,8 +335,7 @@ class PixelClassifier:
         tiles = list(iter_tiles(shape, tile, self.margin))
         report(progress, 0.0)
         for k, (core, padded, inner) in enumerate(tiles):
-            block = np.asarray(image[padded])
-            feats = self._features(block)[inner]
+            feats = self._tile_features(image, core, padded, inner)
             flat = feats.reshape(-1, feats.shape[-1])
             p = self.forest.predict_proba(flat)
             best = np.argmax(p, axis=1)
@@ -333,6 +375,7 @@ def train_pixel_classifier(
     max_samples_per_class: int = 20000,
     tile_size: int | None = None,
     random_state: int = 0,
+    cache: FeatureCache | None = None,
     progress: ProgressCallback = None,
 ) -> PixelClassifier:
     """Train a random forest pixel classifier from scribbles (as in ilastik).
@@ -357,6 +400,9 @@ def train_pixel_classifier(
         :meth:`PixelClassifier.predict` uses, so that training and prediction see the same features.
     random_state : int
         Seed of the forest and of the subsampling.
+    cache : FeatureCache, optional
+        Feature cache to use and to hand to the model (so that :meth:`PixelClassifier.predict` on
+        the same image reuses the training tiles). Default: a new one; pass ``False`` for none.
 
     Returns
     -------
@@ -388,8 +434,10 @@ def train_pixel_classifier(
     sample = np.asarray(image[tuple(slice(None, None, step) for _ in shape)], dtype=np.float32)
     lo, hi = np.percentile(sample, [1, 99])
     offset, scale = float(np.median(sample)), float(max(hi - lo, 1e-6))
+    if cache is None:
+        cache = FeatureCache()
     model = PixelClassifier(forest=None, classes=painted.astype(np.int64), ndim=len(shape),
-                            offset=offset, scale=scale, feature_options=opts)
+                            offset=offset, scale=scale, feature_options=opts, cache=cache or None)
     tile = tile_size or (512 if len(shape) == 2 else 96)
     rng = np.random.default_rng(random_state)
     xs, ys = [], []
@@ -398,7 +446,7 @@ def train_pixel_classifier(
     for k, (core, padded, inner) in enumerate(tiles):
         s = scr[core]
         sel = s > 0
-        feats = model._features(np.asarray(image[padded]))[inner]
+        feats = model._tile_features(image, core, padded, inner)
         xs.append(feats[sel])
         ys.append(s[sel])
         report(progress, 0.7 * (k + 1) / len(tiles))

@@ -106,6 +106,7 @@ class SegmentationWidget(QWidget):
         self._autosave_layer = None
         self._restorable: ann.Annotation | None = None
         self.classifier: seg.PixelClassifier | None = None
+        self._feature_cache = seg.FeatureCache()  # features survive retraining while painting
         self._live_pending = False
         self._click_state: dict | None = None
 
@@ -682,7 +683,8 @@ class SegmentationWidget(QWidget):
             return None
         data = image.data
         scr = np.array(scribbles.data, copy=True)  # painting may go on meanwhile
-        options = dict(sigma_max=self.sigma_max_spin.value(), n_estimators=self.trees_spin.value())
+        options = dict(sigma_max=self.sigma_max_spin.value(), n_estimators=self.trees_spin.value(),
+                       cache=self._feature_cache)
         name = f"{image.name} prediction"
         kwargs = self._layer_kwargs(image, name)
 

@@ -94,6 +94,11 @@ def test_pixel_classifier_learns_particles(sample, rng):
     # tiling does not change the answer
     whole = model.predict(image, tile_size=1024)
     assert np.mean(whole == pred) > 0.999
+    # the feature cache only saves time: same forest without it gives the same prediction
+    assert model.cache.tiles
+    plain = train_pixel_classifier(image, scr, n_estimators=20, cache=False)
+    assert plain.cache is None
+    assert np.array_equal(plain.predict(image, tile_size=200), pred)
 
 
 def test_pixel_classifier_3d_and_probability():
