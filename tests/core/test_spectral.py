@@ -147,6 +147,28 @@ def test_identify_elements(eds):
     assert res.ambiguous and all(isinstance(v, list) and v for v in res.ambiguous.values())
 
 
+def test_identify_without_false_elements(eds):
+    """A carbon-film region away from the particles has no Fe or Pt; a particle region has both."""
+    off = ~eds["mask"]
+    film = eds["si"][off].sum(axis=0)
+    res = sp.identify_elements(film, energy=eds["energy"])
+    assert "Fe" not in res.elements and "Pt" not in res.elements
+    assert "Cu" in res.elements
+    particle = eds["si"][eds["mask"]].sum(axis=0)
+    assert {"Fe", "Pt"} <= set(sp.identify_elements(particle, energy=eds["energy"]).elements)
+
+
+def test_snip_background_follows_continuum():
+    e = np.arange(0.0, 10000.0, 10.0)
+    cont = 200.0 * np.exp(-e / 4000.0)
+    peak = 5000.0 * np.exp(-0.5 * ((e - 6400.0) / 60.0) ** 2)
+    bg = sp.snip_background(cont + peak, width=int(2 * 150 / 10))
+    far = np.abs(e - 6400.0) > 400
+    np.testing.assert_allclose(bg[far][20:-20], cont[far][20:-20], rtol=0.03)
+    i = np.argmin(np.abs(e - 6400.0))
+    assert bg[i] == pytest.approx(cont[i], rel=0.1)
+
+
 def test_cliff_lorimer_atomic_percent(eds):
     maps = sp.eds_maps(eds["si"], energy=eds["energy"], elements="Fe, Pt")
     q = sp.cliff_lorimer({el: m.data for el, m in maps.items()}, k_factors=eds["k_factors"])
