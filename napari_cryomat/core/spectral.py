@@ -1256,10 +1256,16 @@ def pca_reconstruct(result: PCAResult, *, n_components: int, progress: ProgressC
     out = np.empty((ny * nx, ne), np.float32)
     chunk = max(1, 2**24 // ne)
     npx = ny * nx
+    # undo the Poisson scaling inside the product: (S F + μ) ⊙ (g hᵀ) = g ⊙ (S (F ⊙ h) + μ ⊙ h)
+    fh = (result.factors[:k] * result.h[None, :]).astype(np.float32)
+    mh = (result.mean * result.h).astype(np.float32)
     for i in range(0, npx, chunk):
-        blk = result.scores[i : i + chunk, :k] @ result.factors[:k] + result.mean
-        out[i : i + chunk] = blk * result.g[i : i + chunk, None] * result.h[None, :]
-        report(progress, min(1.0, (i + chunk) / npx))
+        j = min(npx, i + chunk)
+        blk = out[i:j]
+        np.matmul(result.scores[i:j, :k], fh, out=blk)
+        blk += mh
+        blk *= result.g[i:j, None]
+        report(progress, j / npx)
     return out.reshape(ny, nx, ne)
 
 
