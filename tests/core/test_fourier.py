@@ -264,3 +264,20 @@ def test_bad_parameters():
         F.gpa(img + 1, (0.1, 0.0), (0.2, 0.0), 0.02)
     with pytest.raises(ValueError, match="No peaks"):
         F.bragg_filter(img, [], 0.02)
+
+
+def test_sample_data_deterministic_with_truth():
+    from napari_cryomat.sample_data.lattice import ice_sample, superlattice_sample
+
+    for fn in (superlattice_sample, ice_sample):
+        (data, kw, kind), = fn()
+        (data2, kw2, _), = fn()
+        assert kind == "image" and data.dtype == np.float32 and data.shape == (1024, 1024)
+        np.testing.assert_array_equal(data, data2)
+        assert kw["units"] == ("angstrom", "angstrom")
+        truth = kw["metadata"]["truth"]
+        assert kw["scale"] == (truth["pixel_size"], truth["pixel_size"])
+        assert truth == kw2["metadata"]["truth"]
+    (_, kw, _), = superlattice_sample()
+    t = kw["metadata"]["truth"]
+    assert t["q_fraction"][0] == pytest.approx(1 / 3) and t["strain"] > 0 and t["pld_amplitude"] > 0
