@@ -365,7 +365,13 @@ class SpectrumImagingWidget(QWidget):
         self._timer.setInterval(10)
         self._timer.timeout.connect(self._update_cursor_spectrum)
         napari_viewer.mouse_move_callbacks.append(self._on_mouse_move)
-        self.destroyed.connect(self._disconnect_viewer)  # type: ignore[arg-type]
+        callbacks, callback = napari_viewer.mouse_move_callbacks, self._on_mouse_move
+
+        def _forget(*_args):  # not a bound method: runs after the C++ object is gone
+            if callback in callbacks:
+                callbacks.remove(callback)
+
+        self.destroyed.connect(_forget)
         self._on_mode_changed(self.mode)
         self._on_si_changed()
 
@@ -383,12 +389,6 @@ class SpectrumImagingWidget(QWidget):
         core.check_energy_axis(out[1], out[0].shape[-1])
         self._cache = (layer, layer.data, *out)
         return out
-
-    def _disconnect_viewer(self, *args):
-        try:
-            self.viewer.mouse_move_callbacks.remove(self._on_mouse_move)
-        except (ValueError, AttributeError, RuntimeError):
-            pass
 
     def _on_si_changed(self, *args):
         layer = self.si_combo.layer()
@@ -410,7 +410,7 @@ class SpectrumImagingWidget(QWidget):
         except ValueError:
             return
         self.units_combo.setCurrentText("keV" if energy[-1] > 5000 else "eV")
-        # show the total spectrum until the cursor moves
+        # show the centre pixel's spectrum until the cursor moves
         ny, nx = si.shape[:2]
         self.last_spectrum = np.asarray(si[ny // 2, nx // 2, :], dtype=np.float32)
         self._reset_windows(quiet=True)
@@ -583,8 +583,11 @@ class SpectrumImagingWidget(QWidget):
     def _on_mouse_move(self, viewer, event):
         """mouse_move_callbacks entry: remember the position, draw on the next tick (latest wins)."""
         self._pending_pos = tuple(event.position)
-        if not self._timer.isActive():
-            self._timer.start()
+        try:
+            if not self._timer.isActive():
+                self._timer.start()
+        except RuntimeError:  # the dock was deleted but napari still holds the callback
+            pass
 
     def _update_cursor_spectrum(self):
         pos = self._pending_pos
