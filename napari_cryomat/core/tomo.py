@@ -302,7 +302,7 @@ class _Sliceable:
         return np.asarray(self._array[key])
 
 
-def _lazy(volume, chunks):
+def lazy_dask(volume, chunks):
     """dask view of a numpy/memmap/dask volume that reads only the chunks it computes."""
     import dask.array as da
 
@@ -344,7 +344,7 @@ def bin_volume(volume, factor: int):
     if 0 in shape:
         raise ValueError(f"The volume {tuple(volume.shape)} is smaller than one {f}x bin in some axis.")
     trimmed_shape = tuple(s * f for s in shape)
-    src = _lazy(volume[tuple(slice(0, s) for s in trimmed_shape)], (f, trimmed_shape[1], trimmed_shape[2]))
+    src = lazy_dask(volume[tuple(slice(0, s) for s in trimmed_shape)], (f, trimmed_shape[1], trimmed_shape[2]))
 
     def _bin_block(block):
         b = np.asarray(block, dtype=np.float32)
@@ -510,7 +510,7 @@ def lowpass_slices(volume, *, sigma_A: float, pixel_size_A):
     """
     _check_volume(volume)
     px = _as_voxel_size(pixel_size_A, 2)
-    src = _lazy(volume, (1, volume.shape[1], volume.shape[2]))
+    src = lazy_dask(volume, (1, volume.shape[1], volume.shape[2]))
 
     def _filter(block):
         b = np.asarray(block, dtype=np.float32)

@@ -108,7 +108,9 @@ def read_mrc(path: str | os.PathLike) -> list[tuple[Any, dict, str]]:
     if np.iscomplexobj(displayed):
         import dask.array as da
 
-        lazy = da.from_array(displayed, chunks=_chunks_for(displayed))
+        from napari_cryomat.core.tomo import lazy_dask  # da.from_array alone would copy the map
+
+        lazy = lazy_dask(displayed, _chunks_for(displayed))
         amplitude = da.abs(lazy)
         phase = da.angle(lazy).astype(np.float32)
         return [
