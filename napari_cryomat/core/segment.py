@@ -20,6 +20,7 @@ from napari_cryomat.core._progress import ProgressCallback, report
 
 __all__ = [
     "segment_particles",
+    "segment_series",
     "split_touching",
     "PixelClassifier",
     "FeatureCache",
@@ -142,6 +143,23 @@ def segment_particles(
                             min_size=min_size)
     report(progress, 1.0)
     return labels
+
+
+def segment_series(movie, *, pixel_size: float, progress: ProgressCallback = None, **options) -> np.ndarray:
+    """:func:`segment_particles` frame by frame on a time series (T, Y, X).
+
+    A movie must not be segmented as a volume: smoothing and the watershed would mix frames.
+    ``options`` are those of :func:`segment_particles`. Labels restart at 1 in every frame
+    (link them with :func:`napari_cryomat.core.tracking.track_objects`).
+    """
+    shape = tuple(np.shape(movie))
+    if len(shape) != 3:
+        raise ValueError("A time series (T, Y, X) is needed to segment frame by frame.")
+    out = np.zeros(shape, dtype=np.int32)
+    for t in range(shape[0]):
+        out[t] = segment_particles(np.asarray(movie[t]), pixel_size=pixel_size, **options)
+        report(progress, (t + 1) / shape[0])
+    return out
 
 
 def split_touching(mask, *, pixel_size: float, split_distance: float = 30.0,

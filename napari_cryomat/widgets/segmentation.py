@@ -135,7 +135,8 @@ class SegmentationWidget(QWidget):
         self.class_table.setHorizontalHeaderLabels(["Value", "Name", "Colour"])
         self.class_table.verticalHeader().setVisible(False)
         self.class_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.Stretch)
-        self.class_table.setMaximumHeight(150)
+        self.class_table.setMinimumHeight(110)
+        self.class_table.setMaximumHeight(170)
         bl.addWidget(self.class_table)
         row = QHBoxLayout()
         self.add_class_button = QPushButton("Add class")
@@ -190,12 +191,15 @@ class SegmentationWidget(QWidget):
         self.split_check.setChecked(True)
         self.split_spin = _spin(1, 1e5, 30.0, 5.0, 1, " Å")
         self.split_spin.setToolTip("Minimum distance between particle centres (about the smallest radius).")
+        self.frames_check = QCheckBox("frame by frame (first axis is time)")
+        self.frames_check.setToolTip("A movie (T, Y, X) is segmented one frame at a time, not as a volume.")
         self.segment_button = QPushButton("Segment particles")
         fl.addRow("Threshold", self.threshold_combo)
         fl.addRow("Particles are", self.polarity_combo)
         fl.addRow("Smoothing σ", self.smoothing_spin)
         fl.addRow("Minimum size", self.min_size_spin)
         fl.addRow(self.split_check, self.split_spin)
+        fl.addRow(self.frames_check)
         fl.addRow(self.segment_button)
         layout.addWidget(box)
 
@@ -269,6 +273,7 @@ class SegmentationWidget(QWidget):
         self.train_button.clicked.connect(self.train_and_predict)
         self.labels_combo.currentIndexChanged.connect(self._on_labels_changed)
         self.image_combo.currentIndexChanged.connect(self._check_for_autosave)
+        self.image_combo.currentIndexChanged.connect(self._guess_time_axis)
         self.click_check.toggled.connect(self._on_click_toggled)
         napari_viewer.layers.events.removing.connect(self._on_layer_removing)
         app = QApplication.instance()
@@ -283,8 +288,21 @@ class SegmentationWidget(QWidget):
         self._watched_layer = None
         self._on_labels_changed()
         self._check_for_autosave()
+        self._guess_time_axis()
 
     # ============================================================================ helpers
+    def _guess_time_axis(self, *args) -> None:
+        layer = self.image_combo.layer()
+        is_t = False
+        if layer is not None and layer.data.ndim == 3:
+            try:
+                is_t = str(layer.axis_labels[0]).lower() in ("t", "time", "frame")
+            except (AttributeError, IndexError):
+                pass
+            is_t = is_t or layer.metadata.get("axes") == "TYX"
+        self.frames_check.setEnabled(layer is not None and layer.data.ndim == 3)
+        self.frames_check.setChecked(is_t)
+
     def _image(self):
         layer = self.image_combo.layer()
         if layer is None:
@@ -661,8 +679,10 @@ class SegmentationWidget(QWidget):
             self.viewer.add_labels(labels, **kwargs)
             show_info(f"{int(labels.max())} particles found.")
 
+        series = self.frames_check.isChecked() and image.data.ndim == 3
+        func = seg.segment_series if series else seg.segment_particles
         return self.runner.start(
-            seg.segment_particles, np.asarray(image.data), pixel_size=ps,
+            func, np.asarray(image.data), pixel_size=ps,
             smoothing=self.smoothing_spin.value(), threshold=self.threshold_combo.currentText(),
             polarity=self.polarity_combo.currentText(), min_size=self.min_size_spin.value(),
             split=self.split_check.isChecked(), split_distance=self.split_spin.value(), on_done=done,

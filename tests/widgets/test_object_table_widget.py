@@ -160,3 +160,49 @@ def test_track_growth_series(make_napari_viewer, qtbot, tmp_path):
     w.table_widget.selectRow(w.table_widget.rowCount() - 1)
     r = w.selected_rows()[0]
     assert viewer.dims.current_step[0] == int(w.table.iloc[r].frame)
+
+
+@pytest.mark.e2e
+def test_e2e_scribbles_to_csv(make_napari_viewer, qtbot, tmp_path):
+    """The whole workflow in a real window: open the sample, paint scribbles, train, predict,
+    measure the predicted particles, classify, export CSV, and look at the screen."""
+    from napari_cryomat.widgets.segmentation import SegmentationWidget
+
+    viewer = make_napari_viewer(show=True)
+    viewer.open_sample("napari-cryomat", "particles")
+    image = viewer.layers["particles"]
+    truth = image.metadata["truth"]
+    assert tuple(image.scale) == (PS, PS)
+    seg = SegmentationWidget(viewer)
+    table = ObjectTableWidget(viewer)
+    viewer.window.add_dock_widget(seg, name="Segmentation")
+    viewer.window.add_dock_widget(table, name="Objects")
+    seg.new_button.click()
+    scribbles = viewer.layers["particles annotation"]
+    rng = np.random.default_rng(0)
+    scribbles.brush_size = 5
+    for value, region in ((1, truth > 0), (4, truth == 0)):  # particle, void (support)
+        ys, xs = np.nonzero(region)
+        for i in rng.choice(ys.size, 25, replace=False):
+            scribbles.paint((ys[i], xs[i]), value, refresh=False)
+    scribbles.refresh()
+    seg.trees_spin.setValue(20)
+    seg.train_button.click()
+    qtbot.waitUntil(lambda: not seg.runner.busy, timeout=60000)
+    prediction = viewer.layers["particles prediction"]
+    assert np.mean((prediction.data == 1) == (truth > 0)) > 0.95
+    table.labels_combo.setCurrentText("particles prediction")
+    table.image_combo.setCurrentText("particles")
+    assert table.classes_check.isChecked()  # a prediction holds classes: objects are its regions
+    table.measure_button.click()
+    qtbot.waitUntil(lambda: not table.runner.busy, timeout=60000)
+    particles = table.table[table.table["class"] == 1]
+    assert len(particles) >= 0.5 * truth.max()  # touching ones merge without a split step
+    assert "particles prediction objects" in viewer.layers
+    table.n_classes_spin.setValue(2)
+    table.classify_button.click()
+    assert "shape_class" in table.table
+    path = table.export_csv(str(tmp_path / "particles.csv"))
+    assert len(pd.read_csv(path)) == len(table.table)
+    shot = viewer.screenshot(canvas_only=True)
+    assert shot.ndim == 3 and shot[..., :3].std() > 5

@@ -205,3 +205,19 @@ def test_interpolate_between_slices(make_napari_viewer):
     w.interpolate_button.click()
     r = np.sqrt(np.count_nonzero(layer.data[4] == 2) / np.pi)
     assert abs(r - 9) < 1.0
+
+
+def test_movie_is_segmented_frame_by_frame(make_napari_viewer, qtbot):
+    from napari_cryomat.core.synthetic.particles import make_growth
+
+    movie, truth, info = make_growth(n_frames=3)
+    viewer = make_napari_viewer()
+    viewer.add_image(movie, name="growth", scale=(1, PS, PS), axis_labels=("t", "y", "x"))
+    w = SegmentationWidget(viewer)
+    assert w.frames_check.isChecked()
+    w.segment_button.click()
+    wait(qtbot, w)
+    labels = viewer.layers["growth particles"].data
+    for t in range(3):
+        assert labels[t].max() == truth[t].max()  # labels restart in every frame
+        assert match_labels(labels[t], truth[t])["f1"] == 1.0
