@@ -396,6 +396,7 @@ class SpectrumImagingWidget(QWidget):
             return  # the layer list changed, not the chosen SI: keep windows and plot
         self._si_layer = layer
         self._cache = None
+        self.roi_spectrum = None  # it belonged to the previous SI
         if layer is None or not isinstance(layer.metadata, dict) or "spectrum_image" not in layer.metadata:
             return
         info = layer.metadata["spectrum_image"]
@@ -460,9 +461,14 @@ class SpectrumImagingWidget(QWidget):
         self.window_combo.blockSignals(True)
         self.window_combo.clear()
         if text:
+            errors = []
             try:
-                si, energy, _px, _st = self._si()
-                for el in self.elements():
+                _si, energy, _px, _st = self._si()
+                elements = self.elements()
+            except ValueError as exc:
+                errors, elements = [str(exc)], []
+            for el in elements:  # one element out of range does not hide the others
+                try:
                     if self.mode == "EELS":
                         edge = core.choose_edge(el, energy=energy)
                         bg, it = core.default_eels_windows(edge.onset, energy=energy)
@@ -470,9 +476,10 @@ class SpectrumImagingWidget(QWidget):
                     else:
                         ln = core.choose_line(el, energy=energy, fwhm_mn_ka=self.fwhm_spin.value())
                         self._windows[el] = core.eds_windows(ln.energy, fwhm_mn_ka=self.fwhm_spin.value())
-            except ValueError as exc:
-                if not quiet:
-                    show_error(str(exc))
+                except ValueError as exc:
+                    errors.append(str(exc))
+            if errors and not quiet:
+                show_error(" ".join(errors))
         self.window_combo.addItems(list(self._windows))
         if current in self._windows:
             self.window_combo.setCurrentText(current)
