@@ -357,7 +357,10 @@ def _phase_ramp(shape, shift, ky=None, kx=None) -> np.ndarray:
     """exp(+2πi k·s): multiplying a spectrum by it moves content by -s (undoes a shift s)."""
     if ky is None:
         ky, kx = _freq_grid(*shape)
-    return np.exp(2j * np.pi * (ky * np.float32(shift[0]) + kx * np.float32(shift[1]))).astype(np.complex64)
+    # separable: a column times a row, far cheaper than exp() over the whole grid
+    ey = np.exp(2j * np.pi * ky.astype(np.float64) * float(shift[0])).astype(np.complex64)
+    ex = np.exp(2j * np.pi * kx.astype(np.float64) * float(shift[1])).astype(np.complex64)
+    return ey * ex
 
 
 # ---------------------------------------------------------------------------------------------
@@ -441,7 +444,7 @@ def estimate_drift(
         (about 0.01 counts/px/frame) typically need 3–6.
     pair_band : int, optional
         Correlate only pairs at most this many (grouped) frames apart. Default: all pairs for
-        up to 24 groups, else 12.
+        up to 24 groups, else 8.
     iterations : int
         Refinement passes of each frame against the sum of the others (0 = pairwise only).
     refine_radius : float
@@ -547,7 +550,10 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
     group = int(max(1, min(group, n)))
     nb = int(np.ceil(n / group))
     if pair_band is None:
-        pair_band = nb if nb <= 24 else 12
+        pair_band = nb if nb <= 24 else 8
+    if group > 1:
+        # grouped (very low dose): the pairwise search relies on coarser features
+        coarse["bf"] = _bfilter(*cshape, COARSE_GROUP_BFACTOR(bfactor, group) / (pixel_size * cbin[1]) ** 2)
     pairs, d_meas, sig, centers = _coarse_pairs(n, group, pair_band, progress=progress, **coarse)
     if nb > 1:
         weights = np.clip(sig, 1.0, None) ** 2
@@ -651,6 +657,11 @@ def _coarse_pairs(n, group, pair_band, *, cspec, cshape, cbin, bf, norm, radius,
     return pairs, d_meas, sig, centers
 
 
+def COARSE_GROUP_BFACTOR(bfactor, group):
+    """B-factor (Å²) of the pairwise stage when frames are grouped: 3x stronger (coarser features)."""
+    return 3.0 * bfactor
+
+
 # median disagreement (px) of the pairwise shifts with their robust solution below which a group
 # size is accepted: above it the pairwise correlations are dominated by noise
 AUTO_GROUP_RESIDUAL = 2.0
@@ -664,7 +675,7 @@ def _auto_group(n, *, cspec, cshape, cbin, bf, norm, radius):
             break
         best = g
         nb = int(np.ceil(n / g))
-        pairs, d, sig, _ = _coarse_pairs(n, g, min(nb, 6), cspec=cspec, cshape=cshape, cbin=cbin, bf=bf,
+        pairs, d, sig, _ = _coarse_pairs(n, g, min(nb, 4), cspec=cspec, cshape=cshape, cbin=cbin, bf=bf,
                                          norm=norm, radius=radius)
         if len(pairs) < 3:
             break
@@ -726,25 +737,39 @@ def _refine(spectra, shape, shifts, *, bfactor_px2, group, iterations, radius, u
             a = sfft.irfft2(spectra[j] * _phase_ramp(shape, shifts[j], ky, kx), s=shape, workers=-1)
             aligned[j] = sfft.rfft2(a * win, workers=-1)
         total = aligned.sum(0)
-        csum = np.concatenate([np.zeros((1,) + total.shape, np.complex64), np.cumsum(aligned, axis=0)])
-        p_sig, p_noise = _spectral_snr(total, aligned) if wiener else (None, None)
+        weight = bf
+        if wiener:
+            p_sig, p_noise = _spectral_snr(total, aligned)
+            m = n - group  # frames in the reference
+            weight = bf * (m * p_sig / (m * p_sig + p_noise)).astype(np.float32)
         new = shifts.copy()
+        g = None
+        prev = None
         for i, lo, hi in _sliding_groups(n, group):
-            g = csum[hi] - csum[lo]
+            # running sum of the group (one add/subtract per step, no copy of the stack)
+            if g is None:
+                g = aligned[lo:hi].sum(0)
+            elif (lo, hi) != prev:
+                g += aligned[hi - 1] - aligned[lo - 1]
+            prev = (lo, hi)
             ref = total - g
             # g is aligned; its residual shift d: g(r) ≈ ref(r - d)
-            x = np.conj(ref) * g * bf
-            if wiener:
-                m = n - (hi - lo)  # frames in the reference
-                x *= (m * p_sig / (m * p_sig + p_noise)).astype(np.float32)
+            x = np.conj(ref) * g * weight
             d, _ = _local_peak(x, shape, (0.0, 0.0), radius=radius if it == 0 else min(radius, 1.0), upsample=upsample)
-            # the group's mean position is measured: a moving average, stable under iteration
-            new[i] = shifts[lo:hi].mean(0) + d
+            # d is the residual of the group's mean position. Frame i's position: the group mean
+            # plus the local linear drift from the group centre to frame i (unbiased at the ends)
+            t = np.arange(lo, hi, dtype=float)
+            mean = shifts[lo:hi].mean(0)
+            if hi - lo > 2:
+                vel = np.polyfit(t, shifts[lo:hi], 1)[0]
+            else:
+                vel = np.zeros(2)
+            new[i] = mean + d + (i - t.mean()) * vel
             report(progress, span[0] + (span[1] - span[0]) * (it * n + i + 1) / (iterations * n))
         new -= new.mean(0)  # gauge: mean position; the frame-0 convention is applied at the end
         delta = np.abs(new - shifts).max()
         shifts = new
-        if delta < 0.5 / upsample:
+        if delta < 0.02:  # converged to well below the precision at any dose
             break
     return shifts - shifts[0]
 
