@@ -565,6 +565,15 @@ class ObjectTableWidget(QWidget):
                     pass
                 tracked = self.viewer.add_labels(relabelled, **kw)
             self.objects_layer = tracked
+            # same colour for a track's labels, its tail and its growth curve
+            import pyqtgraph as pg
+            from napari.utils.colormaps import DirectLabelColormap
+
+            tids = sorted(tracks["track_id"].unique())
+            colours = {None: [0.5, 0.5, 0.5, 1.0], 0: [0, 0, 0, 0]}
+            for k, tid in enumerate(tids):
+                colours[int(tid)] = list(pg.intColor(k, hues=max(len(tids), 1)).getRgbF())
+            tracked.colormap = DirectLabelColormap(color_dict=colours)
             tracks = tracks.assign(label=tracks["track_id"])
             self.tracks = tracks
             self.rates = rates
@@ -580,7 +589,7 @@ class ObjectTableWidget(QWidget):
         self.growth_plot.clear()
         self.growth_plot.addLegend(offset=(5, 5))
         self.growth_plot.setLabel("left", f"{value} ({'Å²' if value == 'area' else 'Å³'})")
-        for k, tid in enumerate(curves.columns):
+        for k, tid in enumerate(sorted(curves.columns)):
             y = curves[tid].to_numpy(float)
             ok = np.isfinite(y)
             colour = pg.intColor(k, hues=max(len(curves.columns), 1))

@@ -677,7 +677,10 @@ class SegmentationWidget(QWidget):
 
         def done(labels):
             self.viewer.add_labels(labels, **kwargs)
-            show_info(f"{int(labels.max())} particles found.")
+            if series:
+                show_info(f"{int(sum(l.max() for l in labels))} particles found in {len(labels)} frames.")
+            else:
+                show_info(f"{int(labels.max())} particles found.")
 
         series = self.frames_check.isChecked() and image.data.ndim == 3
         func = seg.segment_series if series else seg.segment_particles
