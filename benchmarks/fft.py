@@ -5,8 +5,9 @@
 Rows:
 - widget: ROI dragged (napari's mouse callbacks) -> spectrum computed and painted in the dock,
   1024² ROI, napari's own canvas redraw excluded.
-- latency: the live-FFT update (napari_cryomat.core.fourier.LiveSpectrum: window, rfft2, |F|²,
-  log, Hermitian mirror to a full centred spectrum, display levels) for 256²…2048² ROIs, next to
+- latency: the live-FFT update (napari_cryomat.core.fourier.LiveSpectrum: window, rfft2, |F|,
+  bit-level log, display levels; the half-plane it returns is what the dock draws, twice, the
+  second copy rotated by 180° in Qt) for 256²…2048² ROIs, next to
   a bare ``scipy.fft.rfft2`` of the same float32 ROI (baseline, same run, interleaved).
   Target ratio ≤ 1.5.
 - d-spacing: relative error of find_lattice on synthetic lattices holding 20 periods in a 512²

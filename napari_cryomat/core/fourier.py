@@ -237,20 +237,25 @@ class LiveSpectrum:
     """The lean, cached power-spectrum path behind the live FFT display.
 
     Per call: one fused cast × window multiply, one ``scipy.fft.rfft2`` (float32,
-    ``workers=-1``, in place), one modulus, and the Hermitian mirror of the half
-    spectrum into a full centred spectrum. Nothing else touches every pixel:
+    ``workers=-1``, in place) and one modulus written into the output. Nothing else touches
+    every pixel:
 
     - the row ``fftshift`` is folded into the cached window: multiplying by ``(-1)^y`` moves
       ky = 0 to the centre row (even heights; odd heights take one extra copy);
     - the log is free: the bit pattern of a positive float32 read as an integer is
       ``2**23 * (log2(x) + 127)`` to within 0.09 in log2 (monotonic), so the display array is
-      ``|F|`` reinterpreted as int32. :meth:`to_ln` converts such values to ``ln |F|²``.
+      ``|F|`` reinterpreted as int32. :meth:`to_ln` converts such values to ``ln |F|²``;
+    - the spectrum of a real image is point-symmetric, so by default only the half-plane
+      kx ≥ 0 is returned: a display draws the other half as the same array rotated by 180°
+      about g = 0 (a free transform in Qt). ``full=True`` (or :meth:`mirror`) builds the
+      full centred array at the cost of one more pass.
 
     Examples
     --------
     >>> live = LiveSpectrum()
-    >>> spec, levels = live(roi)               # roi: (Y, X) array, any real dtype
-    >>> ln_power = LiveSpectrum.to_ln(spec)
+    >>> half, levels = live(roi)               # roi: (Y, X) array, any real dtype
+    >>> full = live.mirror(half, roi.shape)    # (Y, X), zero frequency at (Y//2, X//2)
+    >>> ln_power = LiveSpectrum.to_ln(full)
     """
 
     def __init__(self, *, window: str = "hann"):
@@ -276,56 +281,72 @@ class LiveSpectrum:
             entry = (
                 win,
                 np.empty(shape, np.float32),  # windowed input (overwritten by the FFT)
-                np.empty((ny, nx // 2 + 1), np.float32),  # |F|²
-                np.empty(shape, np.int32),  # display
+                np.empty((ny, nx // 2 + 1), np.float32),  # |F| of the half plane
+                np.empty((ny, nx // 2 + 1), np.float32),  # row-centred copy (odd heights only)
             )
             if len(self._cache) > 8:
                 self._cache.clear()
             self._cache[shape] = entry
         return entry
 
-    def __call__(self, roi) -> tuple[np.ndarray, tuple[float, float]]:
+    @staticmethod
+    def mirror(half: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        """Full centred spectrum (Y, X) from a row-centred half spectrum (Y, X//2+1).
+
+        ``half[r, c]`` holds ky = r - Y//2, kx = c. Column j < X//2 of the result holds
+        kx = j - X//2, taken from the point mirror P(-ky, -kx).
+        """
+        ny, nx = shape
+        hy, hx = ny // 2, nx // 2
+        out = np.empty((ny, nx), half.dtype)
+        out[:, hx:] = half[:, : nx - hx]
+        # row of -ky: r' = 2*hy - r (mod ny) in the centred layout
+        rows = (2 * hy - np.arange(ny)) % ny
+        out[:, :hx] = half[rows][:, hx:0:-1]
+        return out
+
+    def __call__(self, roi, *, full: bool = False) -> tuple[np.ndarray, tuple[float, float]]:
         """Power spectrum for display and suggested display levels.
 
         Parameters
         ----------
         roi : (Y, X) real array
+        full : bool
+            Return the full centred (Y, X) spectrum instead of the half plane.
 
         Returns
         -------
-        spectrum : (Y, X) int32
+        spectrum : (Y, X // 2 + 1) or (Y, X) int32
             ``|F|`` as float32 bits read as int32, i.e. a monotonic log scale (see
-            :meth:`to_ln`), zero frequency at ``(Y // 2, X // 2)``. It is a cached buffer reused
-            by the next call with the same shape: copy it to keep it.
+            :meth:`to_ln`). Half plane: row r is ky = r - Y // 2, column c is kx = c.
+            Full: zero frequency at ``(Y // 2, X // 2)``. The half-plane array is a cached
+            buffer reused by the next call with the same shape: copy it to keep it.
         levels : (float, float)
             Display range in the same units (30th to 99.95th percentile of a strided sample).
         """
         roi = np.asarray(roi)
         ny, nx = roi.shape
-        win, buf, pw, out = self._prepare(roi.shape)
+        win, buf, half, rolled = self._prepare(roi.shape)
         np.multiply(roi, win, out=buf, casting="unsafe")
         # threads only pay off above ~256²; below, their start-up costs more than they save
         f = sfft.rfft2(buf, workers=-1 if ny * nx > 300 * 300 else 1, overwrite_x=True)
         if not np.isfinite(f[0, 0]):  # any NaN/inf pixel poisons the zero-frequency term
             raise ValueError("The region contains NaN or inf pixels; move the ROI or clean the image.")
-        np.abs(f, out=pw)  # |F| (one pass; cheaper than re² + im²)
-        lg = pw.view(np.int32)
-        hy, hx = ny // 2, nx // 2
-        if ny % 2 == 0:  # rows already centred by the (-1)^y window
-            out[:, hx:] = lg[:, : nx - hx]
-            out[0, :hx] = lg[0, hx:0:-1]
-            out[1:, :hx] = lg[ny - 1 : 0 : -1, hx:0:-1]
-        else:
-            out[:hy, hx:] = lg[ny - hy :, : nx - hx]
-            out[hy:, hx:] = lg[: ny - hy, : nx - hx]
-            out[: hy + 1, :hx] = lg[hy::-1, hx:0:-1]
-            out[hy + 1 :, :hx] = lg[ny - 1 : hy : -1, hx:0:-1]
-        sample = out[:: max(1, ny // 32), :: max(1, nx // 32)].ravel()  # ~1000 values
+        np.abs(f, out=half)  # |F|: one pass, cheaper than re² + im²
+        if ny % 2:  # odd height: centre the rows by hand
+            hy = ny // 2
+            rolled[:hy] = half[ny - hy :]
+            rolled[hy:] = half[: ny - hy]
+            half = rolled
+        out = half.view(np.int32)
+        sample = out[:: max(1, ny // 32), :: max(1, nx // 64)].ravel()  # ~1000 values
         srt = np.sort(sample)
         m = srt.size
         lo, hi = float(srt[int(m * 0.3)]), float(srt[min(m - 1, int(m * 0.9995))])
         if hi <= lo:
             hi = lo + 1.0
+        if full:
+            out = self.mirror(out, (ny, nx))
         return out, (lo, hi)
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyqtgraph as pg
 from qtpy.QtCore import QObject, QRectF, Qt, Signal
+from qtpy.QtGui import QTransform
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -141,7 +142,11 @@ class LiveFFTWidget(QWidget):
         self.graphics.setMinimumSize(300, 300)
         self.view = self.graphics.addViewBox(lockAspect=True, invertY=True)
         self.view.setMenuEnabled(False)
+        # the spectrum of a real image is point-symmetric: the right half-plane (kx >= 0) is
+        # computed, and drawn twice, the second time rotated by 180° about g = 0 (free in Qt)
         self.image_item = pg.ImageItem(axisOrder="row-major", autoDownsample=True)
+        self.image_item_mirror = pg.ImageItem(axisOrder="row-major", autoDownsample=True)
+        self.view.addItem(self.image_item_mirror)
         self.view.addItem(self.image_item)
         self.peak_scatter = pg.ScatterPlotItem(size=11, pen=pg.mkPen("c", width=1.5), brush=None)
         self.super_scatter = pg.ScatterPlotItem(size=11, pen=pg.mkPen("m", width=1.5), brush=None, symbol="s")
@@ -407,26 +412,36 @@ class LiveFFTWidget(QWidget):
     def _compute(self, job):
         y0, y1, x0, x1 = job["bounds"]
         roi = np.asarray(job["data"][job["idx"] + (slice(y0, y1), slice(x0, x1))])
-        spec, levels = self._live(roi)
-        return spec.copy(), levels
+        half, levels = self._live(roi)
+        return half.copy(), levels  # the live buffer is reused by the next call
 
     def _apply(self, payload):
         job, res, err = payload
         if err is not None:
             self.note.setText(str(err) if isinstance(err, ValueError) else f"FFT failed: {err}")
             return
-        spec, levels = res
+        half, levels = res
         y0, y1, x0, x1 = job["bounds"]
         ny, nx = y1 - y0, x1 - x0
         p = job["pixel_size"]
         dgy, dgx = 1.0 / (ny * p), 1.0 / (nx * p)
-        self.image_item.setImage(spec, levels=levels, autoLevels=False)
-        self.image_item.setRect(QRectF(-(nx // 2 + 0.5) * dgx, -(ny // 2 + 0.5) * dgy, nx * dgx, ny * dgy))
+        rect = QRectF(-0.5 * dgx, -(ny // 2 + 0.5) * dgy, half.shape[1] * dgx, ny * dgy)
+        for item in (self.image_item, self.image_item_mirror):
+            item.setImage(half, levels=levels, autoLevels=False)
+            item.setRect(rect)
+        self.image_item_mirror.setTransform(self.image_item_mirror.transform() * QTransform.fromScale(-1, -1))
+        self._half = half
         new_geometry = self.current is None or self.current["shape"] != (ny, nx) or self.current["p"] != p
         self.current = {"bounds": job["bounds"], "idx": job["idx"], "shape": (ny, nx), "p": p, "dg": (dgy, dgx)}
         if new_geometry:
             self.view.autoRange(padding=0)
         self.n_updates += 1
+
+    def spectrum(self) -> np.ndarray | None:
+        """The displayed spectrum as a full centred (Y, X) array (float32 bits as int32), or None."""
+        if self.current is None:
+            return None
+        return F.LiveSpectrum.mirror(self._half, self.current["shape"])
 
     # ------------------------------------------------------------------------------------------
     # hover / click

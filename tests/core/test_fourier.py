@@ -60,10 +60,13 @@ def test_periodic_smooth_removes_edge_cross():
 def test_live_spectrum_matches_power_spectrum():
     rng = np.random.default_rng(1)
     live = F.LiveSpectrum()
-    for shape in ((64, 64), (65, 63), (64, 81), (63, 64)):
+    for shape in ((64, 64), (48, 80), (65, 63), (64, 81), (63, 64)):
         x = rng.standard_normal(shape).astype(np.float32)
-        spec, (lo, hi) = live(x)
-        assert spec.shape == shape and lo < hi
+        half, (lo, hi) = live(x)
+        assert half.shape == (shape[0], shape[1] // 2 + 1) and lo < hi
+        spec = F.LiveSpectrum.mirror(half, shape)
+        np.testing.assert_array_equal(spec, live(x, full=True)[0])
+        assert spec.shape == shape
         ref = np.log(F.power_spectrum(x, 1.0, window="hann", log=False).data + 1e-30)
         diff = np.abs(F.LiveSpectrum.to_ln(spec) - ref)
         cy, cx = shape[0] // 2, shape[1] // 2

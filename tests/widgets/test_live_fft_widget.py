@@ -40,7 +40,16 @@ def test_roi_follows_and_latest_wins(lattice_viewer, qtbot):
     roi.data = [_rect(100, 50, 200)]
     _wait_fft(qtbot, w, (100, 300, 50, 250))
     assert w.current["dg"][0] == pytest.approx(1 / (200 * truth["pixel_size"]))
-    img = w.image_item.image
+    assert w.image_item.image.shape == (200, 101)  # half plane, drawn twice
+    from qtpy.QtCore import QPointF
+
+    for r, c in ((100.5, 0.5), (37.5, 60.5), (180.5, 99.5)):  # pixel centres (row, col) of the half
+        a = w.image_item.mapToParent(QPointF(c, r))
+        b = w.image_item_mirror.mapToParent(QPointF(c, r))
+        assert (a.x(), a.y()) == pytest.approx((-b.x(), -b.y()))  # the mirror shows P(-g)
+        assert a.y() == pytest.approx((r - 0.5 - 100) * w.current["dg"][0])  # ky = row - Y//2
+        assert a.x() == pytest.approx((c - 0.5) * w.current["dg"][1])  # kx = col
+    img = w.spectrum()
     assert img.shape == (200, 200)
     # the brightest off-centre spots sit at the lattice's |g|
     spec = img.astype(float)
@@ -208,11 +217,11 @@ def test_e2e_superlattice_sample_live_fft(make_napari_viewer, qtbot):
     _, w = viewer.window.add_plugin_dock_widget("napari-cryomat", "Live FFT")
     assert isinstance(w, LiveFFTWidget)
     _wait_fft(qtbot, w, (256, 768, 256, 768))  # default: 512 px square in the middle
-    first = w.image_item.image.copy()
+    first = w.spectrum()
     roi = viewer.layers[ROI_LAYER_NAME]
     roi.data = [_rect(600, 600, 300)]  # move and shrink: the FFT follows
     _wait_fft(qtbot, w, (600, 900, 600, 900))
-    assert w.image_item.image.shape == (300, 300) and first.shape == (512, 512)
+    assert w.spectrum().shape == (300, 300) and first.shape == (512, 512)
     w.detect_button.click()
     _wait_runner(qtbot, w)
     assert w.lattice.d1 == pytest.approx(truth["d1"], rel=3e-3)
