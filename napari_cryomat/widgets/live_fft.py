@@ -508,8 +508,9 @@ class LiveFFTWidget(QWidget):
             # label only the basis spots and the two shortest superlattice spots: readable
             show = [pk for pk in lat.peaks if pk.hk in ((1, 0), (0, 1))]
             sup = sorted((pk for pk in lat.superlattice if pk.g[0] <= 0), key=lambda pk: pk.g_abs)[:2]
-            for pk, color in [(pk, "c") for pk in show] + [(pk, "m") for pk in sup]:
-                t = pg.TextItem(pk.label(), color=color, anchor=(0, 1))
+            # lattice labels above-right of the spot, superlattice labels below-left: no overlap
+            for pk, color, anchor in [(pk, "c", (0, 1)) for pk in show] + [(pk, "m", (1, 0)) for pk in sup]:
+                t = pg.TextItem(pk.label(), color=color, anchor=anchor)
                 t.setPos(pk.g[1], pk.g[0])
                 self.view.addItem(t)
                 self._labels.append(t)
