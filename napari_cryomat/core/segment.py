@@ -29,6 +29,8 @@ __all__ = [
     "click_segment",
     "interpolate_slices",
     "iter_tiles",
+    "sam_available",
+    "SamSegmenter",
 ]
 
 
@@ -657,3 +659,105 @@ def interpolate_slices(labels, *, axis: int = 0, label_ids: Sequence[int] | None
                 sl = out[k]
                 sl[m & (sl == 0)] = lid
     return np.moveaxis(out, 0, axis)
+
+
+# ------------------------------------------------------------------------------------------------
+# Optional: Segment Anything (micro-sam), never downloading anything
+# ------------------------------------------------------------------------------------------------
+def sam_available() -> bool:
+    """True when micro-sam or Segment Anything is installed (they are optional, never required)."""
+    import importlib.util
+    import sys
+
+    for name in ("micro_sam", "segment_anything"):
+        if sys.modules.get(name) is not None:
+            return True
+        try:
+            if importlib.util.find_spec(name) is not None:
+                return True
+        except (ImportError, ValueError, AttributeError):
+            pass
+    return False
+
+
+class SamSegmenter:
+    """Point-prompted Segment Anything on 2D images, from a local weights file.
+
+    Uses micro-sam's ``micro_sam.util.get_sam_model`` when micro-sam is installed (so its
+    microscopy fine-tuned models work), otherwise ``segment_anything`` directly. The checkpoint must
+    be a file on disk: nothing is ever downloaded (both are given the local path explicitly).
+
+    Parameters
+    ----------
+    checkpoint : path
+        The ``.pth`` / ``.pt`` weights file.
+    model_type : str
+        ``vit_b``, ``vit_l``, ``vit_h`` (or a micro-sam type such as ``vit_b_em_organelles``).
+    device : str, optional
+        ``cuda`` when available, else ``cpu``.
+    """
+
+    def __init__(self, checkpoint, *, model_type: str = "vit_b", device: str | None = None):
+        from pathlib import Path
+
+        path = Path(checkpoint).expanduser()
+        if not path.is_file():
+            raise ValueError(
+                f"No Segment Anything weights at '{path}': download a checkpoint (e.g. vit_b) yourself "
+                "and point to the file; napari-cryomat never downloads weights."
+            )
+        self.checkpoint, self.model_type = path, model_type
+        try:
+            from micro_sam.util import get_sam_model
+        except ImportError:
+            get_sam_model = None
+        if get_sam_model is not None:
+            self.predictor = get_sam_model(model_type=model_type, device=device, checkpoint_path=str(path))
+        else:
+            try:
+                from segment_anything import SamPredictor, sam_model_registry
+            except ImportError:
+                raise ValueError(
+                    "Segment Anything is not installed: `pip install micro_sam` (conda-forge) or "
+                    "`pip install segment-anything`, then try again."
+                ) from None
+            if model_type not in sam_model_registry:
+                raise ValueError(f"Unknown model type {model_type!r}; use one of {sorted(sam_model_registry)}.")
+            sam = sam_model_registry[model_type](checkpoint=str(path))
+            if device is None:
+                try:
+                    import torch
+
+                    device = "cuda" if torch.cuda.is_available() else "cpu"
+                except ImportError:
+                    device = "cpu"
+            sam.to(device=device)
+            self.predictor = SamPredictor(sam)
+        self._image_token = None
+
+    @staticmethod
+    def _to_rgb8(image) -> np.ndarray:
+        img = np.asarray(image, dtype=np.float32)
+        lo, hi = np.percentile(img, [0.5, 99.5])
+        u8 = np.clip((img - lo) / max(hi - lo, 1e-12) * 255, 0, 255).astype(np.uint8)
+        return np.repeat(u8[..., None], 3, axis=-1)
+
+    def segment(self, image, points, *, background_points=()) -> np.ndarray:
+        """Mask (bool, shape of ``image``) of the object under ``points`` (pixel (y, x)); clicks in
+        ``background_points`` are negative prompts. The image embedding is computed once per image."""
+        img = np.asarray(image)
+        if img.ndim != 2:
+            raise ValueError("Segment Anything works on 2D images: use it on one slice.")
+        token = (img.shape, hash(img[:: max(1, img.shape[0] // 64), :: max(1, img.shape[1] // 64)].tobytes()))
+        if token != self._image_token:
+            self.predictor.set_image(self._to_rgb8(img))
+            self._image_token = token
+        fg = np.asarray(points, dtype=float).reshape(-1, 2)
+        bg = np.asarray(background_points, dtype=float).reshape(-1, 2)
+        if len(fg) == 0:
+            raise ValueError("Click on the object first.")
+        coords = np.concatenate([fg, bg])[:, ::-1]  # SAM wants (x, y)
+        labels = np.concatenate([np.ones(len(fg)), np.zeros(len(bg))]).astype(int)
+        masks, scores, _ = self.predictor.predict(point_coords=coords, point_labels=labels,
+                                                  multimask_output=False)
+        return np.asarray(masks[0], dtype=bool)

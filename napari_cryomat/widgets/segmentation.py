@@ -242,6 +242,27 @@ class SegmentationWidget(QWidget):
         fl.addRow("Tolerance", self.tolerance_spin)
         fl.addRow("Search radius", self.radius_spin)
         fl.addRow("Split at necks", self.click_split_spin)
+        # optional Segment Anything (micro-sam): only offered when installed, from local weights
+        self._sam = None
+        self.sam_weights_edit = QLineEdit()
+        self.sam_weights_edit.setPlaceholderText("local weights file (.pth); never downloaded")
+        self.sam_model_combo = QComboBox()
+        self.sam_model_combo.addItems(["vit_b", "vit_l", "vit_h", "vit_b_em_organelles", "vit_b_lm"])
+        self.sam_model_combo.setEditable(True)
+        if seg.sam_available():
+            self.click_method.addItem("segment anything")
+            row = QHBoxLayout()
+            browse = QPushButton("…")
+            browse.setMaximumWidth(30)
+            browse.clicked.connect(self._choose_sam_weights)
+            row.addWidget(self.sam_weights_edit)
+            row.addWidget(browse)
+            fl.addRow("SAM weights", row)
+            fl.addRow("SAM model", self.sam_model_combo)
+        else:
+            note = QLabel("Segment Anything: install micro-sam (optional) to enable it here.")
+            note.setWordWrap(True)
+            fl.addRow(note)
         layout.addWidget(box)
 
         self.runner = TaskRunner("Segmentation")
@@ -748,6 +769,22 @@ class SegmentationWidget(QWidget):
         self.train_and_predict()
 
     # ============================================================================ click
+    def _choose_sam_weights(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Segment Anything weights", "", "Weights (*.pth *.pt)")
+        if path:
+            self.sam_weights_edit.setText(path)
+
+    def _sam_segmenter(self) -> seg.SamSegmenter:
+        """The SAM model for the chosen weights, loaded once (ValueError if missing)."""
+        weights = self.sam_weights_edit.text().strip()
+        if not weights:
+            raise ValueError("Choose a local Segment Anything weights file first (SAM weights).")
+        model = self.sam_model_combo.currentText()
+        if self._sam is None or str(self._sam.checkpoint) != os.path.expanduser(weights) \
+                or self._sam.model_type != model:
+            self._sam = seg.SamSegmenter(weights, model_type=model)
+        return self._sam
+
     def _on_click_toggled(self, on: bool) -> None:
         cbs = self.viewer.mouse_drag_callbacks
         if on and self._mouse_click not in cbs:
@@ -803,10 +840,13 @@ class SegmentationWidget(QWidget):
             img2, pts, bgs, z = np.asarray(data), state["points"], state["background"], None
         tol = self.tolerance_spin.value() or None
         try:
-            mask2 = seg.click_segment(img2, pts, background_points=bgs, pixel_size=pixel_size_of(image),
-                                      method=self.click_method.currentText(), tolerance=tol,
-                                      max_radius=self.radius_spin.value(),
-                                      split_distance=self.click_split_spin.value())
+            if self.click_method.currentText() == "segment anything":
+                mask2 = self._sam_segmenter().segment(img2, pts, background_points=bgs)
+            else:
+                mask2 = seg.click_segment(img2, pts, background_points=bgs, pixel_size=pixel_size_of(image),
+                                          method=self.click_method.currentText(), tolerance=tol,
+                                          max_radius=self.radius_spin.value(),
+                                          split_distance=self.click_split_spin.value())
         except ValueError as exc:
             show_error(str(exc))
             return None

@@ -189,3 +189,73 @@ def test_interpolate_slices_morphs_circles():
     assert np.all(np.diff(radii) > 0)
     with pytest.raises(ValueError):
         interpolate_slices(lab[0])
+
+
+class _FakePredictor:
+    """Stands in for segment_anything.SamPredictor: records the calls, returns a disk at the click."""
+
+    instances = []
+
+    def __init__(self, sam):
+        self.sam = sam
+        self.images = []
+        self.calls = []
+        _FakePredictor.instances.append(self)
+
+    def set_image(self, rgb):
+        assert rgb.dtype == np.uint8 and rgb.shape[-1] == 3
+        self.images.append(rgb)
+
+    def predict(self, point_coords, point_labels, multimask_output):
+        self.calls.append((np.asarray(point_coords), np.asarray(point_labels), multimask_output))
+        h, w = self.images[-1].shape[:2]
+        yy, xx = np.mgrid[:h, :w]
+        x, y = point_coords[0]
+        return (np.hypot(yy - y, xx - x) < 5)[None], np.array([0.9]), None
+
+
+@pytest.fixture
+def fake_sam(monkeypatch):
+    import sys
+    import types
+
+    loaded = []
+
+    class _Sam:
+        def to(self, device):
+            self.device = device
+
+    def build(checkpoint):
+        loaded.append(checkpoint)
+        return _Sam()
+
+    mod = types.ModuleType("segment_anything")
+    mod.SamPredictor = _FakePredictor
+    mod.sam_model_registry = {"vit_b": build}
+    monkeypatch.setitem(sys.modules, "segment_anything", mod)
+    monkeypatch.setitem(sys.modules, "micro_sam", None)  # force the segment_anything path
+    monkeypatch.setitem(sys.modules, "micro_sam.util", None)
+    _FakePredictor.instances.clear()
+    return loaded
+
+
+def test_sam_segmenter_glue_uses_local_weights_only(fake_sam, tmp_path):
+    from napari_cryomat.core.segment import SamSegmenter
+
+    with pytest.raises(ValueError, match="never downloads"):
+        SamSegmenter(tmp_path / "missing.pth")
+    weights = tmp_path / "sam_vit_b.pth"
+    weights.write_bytes(b"weights")
+    sam = SamSegmenter(weights, model_type="vit_b", device="cpu")
+    assert fake_sam == [str(weights)]
+    img = np.random.default_rng(0).random((40, 60)).astype(np.float32)
+    m1 = sam.segment(img, [(10, 30)], background_points=[(35, 5)])
+    m2 = sam.segment(img, [(10, 30), (12, 31)])
+    pred = _FakePredictor.instances[-1]
+    assert len(pred.images) == 1  # the embedding is computed once per image
+    coords, labels, multi = pred.calls[0]
+    assert coords.tolist() == [[30, 10], [5, 35]] and labels.tolist() == [1, 0] and multi is False
+    assert m1.shape == img.shape and m1[10, 30] and not m1[35, 5]
+    assert m2.sum() == m1.sum()
+    with pytest.raises(ValueError, match="Unknown model"):
+        SamSegmenter(weights, model_type="vit_x")

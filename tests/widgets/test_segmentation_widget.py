@@ -221,3 +221,51 @@ def test_movie_is_segmented_frame_by_frame(make_napari_viewer, qtbot):
     for t in range(3):
         assert labels[t].max() == truth[t].max()  # labels restart in every frame
         assert match_labels(labels[t], truth[t])["f1"] == 1.0
+
+
+def test_segment_anything_is_offered_only_when_installed(make_napari_viewer, monkeypatch, tmp_path):
+    import sys
+    import types
+
+    viewer = make_napari_viewer()
+    viewer.add_image(np.random.default_rng(0).random((64, 64)).astype(np.float32), name="img")
+    monkeypatch.setitem(sys.modules, "segment_anything", None)
+    monkeypatch.setitem(sys.modules, "micro_sam", None)
+    w = SegmentationWidget(viewer)
+    methods = [w.click_method.itemText(i) for i in range(w.click_method.count())]
+    assert "segment anything" not in methods
+
+    class Predictor:
+        def __init__(self, sam):
+            pass
+
+        def set_image(self, rgb):
+            self.shape = rgb.shape[:2]
+
+        def predict(self, point_coords, point_labels, multimask_output):
+            m = np.zeros(self.shape, bool)
+            x, y = point_coords[0].astype(int)
+            m[y - 3:y + 4, x - 3:x + 4] = True
+            return m[None], np.array([1.0]), None
+
+    class Sam:
+        def to(self, device):
+            pass
+
+    mod = types.ModuleType("segment_anything")
+    mod.SamPredictor = Predictor
+    mod.sam_model_registry = {"vit_b": lambda checkpoint: Sam()}
+    monkeypatch.setitem(sys.modules, "segment_anything", mod)
+    monkeypatch.setitem(sys.modules, "micro_sam.util", None)
+    w = SegmentationWidget(viewer)
+    w.click_method.setCurrentText("segment anything")
+    w.new_button.click()
+    errors = []
+    monkeypatch.setattr("napari_cryomat.widgets.segmentation.show_error", errors.append)
+    w.click_at((20, 30))
+    assert errors and "weights" in errors[0]  # no weights chosen: a message, nothing downloaded
+    weights = tmp_path / "sam.pth"
+    weights.write_bytes(b"w")
+    w.sam_weights_edit.setText(str(weights))
+    w.click_at((20, 30))
+    assert np.count_nonzero(viewer.layers["img annotation"].data) == 49
