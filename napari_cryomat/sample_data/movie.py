@@ -6,12 +6,12 @@ from napari_cryomat.core.synthetic.movie import drifting_movie
 
 
 def drifting_movie_sample():
-    """Low-dose (0.1 counts/px/frame) 256² × 24-frame movie of a crystal with a 1/3-order superlattice.
+    """Low-dose (0.3 e/Å² = 0.3 counts/px/frame) 256² × 24-frame movie of a crystal with a 1/3-order superlattice.
 
     Drift: random walk plus linear; the true shifts (dy, dx) in px, the pixel size in Å and the
     dose per frame in e/Å² are in ``metadata``.
     """
-    m = drifting_movie((256, 256), 24, counts_per_pixel=0.1, pixel_size=1.0, seed=7)
+    m = drifting_movie((256, 256), 24, counts_per_pixel=0.3, pixel_size=1.0, seed=7)
     metadata = {
         "true_shifts_px": m.shifts,
         "pixel_size_angstrom": m.pixel_size,

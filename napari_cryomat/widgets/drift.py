@@ -130,7 +130,7 @@ class DriftCorrectionWidget(QWidget):
         rng = QHBoxLayout()
         rng.addWidget(QLabel("Running sum of frames"))
         rng.addWidget(self.range_start)
-        rng.addWidget(QLabel("to"))
+        rng.addWidget(QLabel("up to (excl.)"))
         rng.addWidget(self.range_stop)
         self.save_button = QPushButton("Save aligned stack + shifts…")
         self.save_button.setEnabled(False)
@@ -186,6 +186,8 @@ class DriftCorrectionWidget(QWidget):
         for plot, name in ((self.traj_plot, "Trajectory"), (self.resid_plot, "Residuals"),
                            (self.frc_plot, "FRC"), (self.res_plot, "Resolution vs dose")):
             plot.setBackground("k")
+            for ax in ("bottom", "left"):
+                plot.getAxis(ax).enableAutoSIPrefix(False)  # 0.25 1/Å, not "250 (x0.001)"
             tabs.addTab(plot, name)
         return tabs
 
