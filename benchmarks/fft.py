@@ -147,7 +147,7 @@ def bench_dspacing():
 
 def bench_superlattice():
     third = (Fraction(1, 3), Fraction(0))
-    for amp in (0.0, 0.01, 0.02, 0.04, 0.08, 0.15):
+    for amp in (0.0, 0.02, 0.04, 0.06, 0.08, 0.15):
         hits = 0
         n_seeds = 8
         for s in range(n_seeds):

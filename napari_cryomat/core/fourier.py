@@ -674,6 +674,7 @@ def find_lattice(
     max_denominator: int = 6,
     max_peaks: int = 60,
     peaks: Sequence[Peak] | None = None,
+    superlattice_snr: float | None = 12.0,
     progress: ProgressCallback = None,
 ) -> Lattice:
     """Find and index the lattice and any superlattice in an image.
@@ -700,6 +701,11 @@ def find_lattice(
         Largest denominator of superlattice fractions (1/2 … 1/max_denominator).
     peaks : list of Peak, optional
         Use these spots instead of detecting them.
+    superlattice_snr : float or None
+        After indexing, look for weak superlattice spots *at the predicted fractional positions*
+        only (h/n, k/n for n ≤ ``max_denominator``), with this lower SNR threshold. A modulation
+        vector is accepted only if at least two independent satellites (not Friedel mates)
+        support it, which keeps false detections rare. ``None`` switches the search off.
 
     Returns
     -------
@@ -787,8 +793,60 @@ def find_lattice(
                 break
         else:
             lat.unindexed.append(pk)
+    if superlattice_snr is not None and image is not None:
+        _targeted_superlattice(image, p, lat, max_denominator, float(superlattice_snr))
     report(progress, 1.0)
     return lat
+
+
+def _targeted_superlattice(image, p: float, lat: Lattice, max_den: int, thr: float) -> None:
+    """Add weak superlattice spots found at predicted fractional positions (see find_lattice)."""
+    img = validate_image(image)
+    w = _windowed(img, "hann")
+    ny, nx = w.shape
+    f = sfft.fft2(w, workers=-1)
+    power = (f.real**2 + f.imag**2).astype(np.float32)
+    snr = power / _radial_background(power)
+    known = [pk.g for pk in lat.peaks + lat.superlattice + lat.unindexed]
+    hmax = max([max(abs(pk.hk[0]), abs(pk.hk[1])) for pk in lat.peaks] or [1]) + 1
+    gmax = 1.02 * max([pk.g_abs for pk in lat.peaks] or [0.5 / p])
+    g_lo = 4.0 / (min(ny, nx) * p)
+    dg = 1.0 / (min(ny, nx) * p)
+    cands: dict = {}
+    for n in range(2, max_den + 1):
+        for h in range(-hmax * n, hmax * n + 1):
+            for k in range(-hmax * n, hmax * n + 1):
+                fh, fk = Fraction(h, n), Fraction(k, n)
+                if max(fh.denominator, fk.denominator) != n:
+                    continue  # integer, or found with a smaller denominator
+                g = float(fh) * lat.g1 + float(fk) * lat.g2
+                ga = float(np.hypot(*g))
+                if ga > gmax or ga < g_lo or not _upper(g):
+                    continue
+                if any(np.hypot(*(g - kg)) < 2 * dg for kg in known):
+                    continue
+                ky, kx = int(round(g[0] * ny * p)), int(round(g[1] * nx * p))
+                box = snr.take(range(ky - 1, ky + 2), axis=0, mode="wrap").take(range(kx - 1, kx + 2), axis=1, mode="wrap")
+                if float(box.max()) < thr:
+                    continue
+                qa, qb = fh - round(fh), fk - round(fk)
+                qa = qa + 1 if qa <= Fraction(-1, 2) else qa
+                qb = qb + 1 if qb <= Fraction(-1, 2) else qb
+                q = _canonical_q((qa, qb))
+                cands.setdefault(q, []).append(((fh, fk), ky, kx))
+    for q, items in cands.items():
+        if len(items) < 2 and q not in lat.modulation_vectors:
+            continue
+        for (fh, fk), ky, kx in items:
+            iy, ix = np.unravel_index(
+                int(np.argmax(snr.take(range(ky - 1, ky + 2), axis=0, mode="wrap").take(range(kx - 1, kx + 2), axis=1, mode="wrap"))),
+                (3, 3),
+            )
+            ry, rx, pw = refine_peak(w, float(ky + iy - 1), float(kx + ix - 1))
+            g = np.array([ry / (ny * p), rx / (nx * p)])
+            s = float(snr[(ky + iy - 1) % ny, (kx + ix - 1) % nx])
+            lat.superlattice.append(Peak(g, pw, s, hk=(fh, fk), q=q))
+            lat.superlattice.append(Peak(-g, pw, s, hk=(-fh, -fk), q=q))
 
 
 # ------------------------------------------------------------------------------------------------

@@ -284,3 +284,19 @@ def test_sample_data_deterministic_with_truth():
     (_, kw, _), = superlattice_sample()
     t = kw["metadata"]["truth"]
     assert t["q_fraction"][0] == pytest.approx(1 / 3) and t["strain"] > 0 and t["pld_amplitude"] > 0
+
+
+def test_targeted_search_finds_weak_superlattice():
+    img, truth = superlattice_image((384, 384), pld_amplitude=0.08, charge_modulation=0.0, strain=0.0,
+                                    noise=0.3, seed=101)
+    p = truth["pixel_size"]
+    blind = F.find_lattice(img, p, superlattice_snr=None)
+    targeted = F.find_lattice(img, p)
+    assert len(targeted.superlattice) > len(blind.superlattice)
+    assert len(targeted.modulation_vectors) == 1
+    q = targeted.q_vector(targeted.modulation_vectors[0])
+    q_true = np.array(truth["q"])
+    assert min(np.hypot(*(q - q_true)), np.hypot(*(q + q_true))) < 2e-3
+    for pk in targeted.superlattice:  # refined spots sit at their fractional positions
+        pred = float(pk.hk[0]) * targeted.g1 + float(pk.hk[1]) * targeted.g2
+        assert np.hypot(*(pk.g - pred)) < 2e-3
