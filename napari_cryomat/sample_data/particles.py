@@ -21,7 +21,8 @@ def particles_sample():
 
 
 def growth_sample():
-    """Eight frames of six hexagonal ice nanocrystals growing at different rates (320², 2 Å/pixel).
+    """Eight frames of six hexagonal ice nanocrystals growing at different rates (320², 2 Å/pixel,
+    frames 1 s apart: the time axis has scale 1 and unit second).
 
     The true labels (ids constant along time) are in ``metadata["truth"]``; growth rates (Å/frame)
     and true areas (Å²) per frame in ``metadata["synthetic"]``.
