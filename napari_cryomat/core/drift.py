@@ -554,7 +554,8 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
     if group > 1:
         # grouped (very low dose): the pairwise search relies on coarser features
         coarse["bf"] = _bfilter(*cshape, COARSE_GROUP_BFACTOR(bfactor, group) / (pixel_size * cbin[1]) ** 2)
-    pairs, d_meas, sig, centers = _coarse_pairs(n, group, pair_band, progress=progress, **coarse)
+    pairs, d_meas, sig, centers = _coarse_pairs(n, group, pair_band, progress=progress,
+                                                upsample=upsample if iterations == 0 else None, **coarse)
     if nb > 1:
         weights = np.clip(sig, 1.0, None) ** 2
         sb, inl = _solve_trajectory(nb, pairs, d_meas, weights)
@@ -639,8 +640,11 @@ def _blocks(cspec, n, group):
     return blocks, centers
 
 
-def _coarse_pairs(n, group, pair_band, *, cspec, cshape, cbin, bf, norm, radius, progress=None):
-    """Pairwise shifts between blocks of ``group`` frames (full-size px) and their significance."""
+def _coarse_pairs(n, group, pair_band, *, cspec, cshape, cbin, bf, norm, radius, progress=None, upsample=None):
+    """Pairwise shifts between blocks of ``group`` frames (full-size px) and their significance.
+
+    With ``upsample`` the peak is refined by a matrix DFT (used when no refinement stage follows).
+    """
     blocks, centers = _blocks(cspec, n, group)
     nb = len(blocks)
     pairs = np.array([(i, j) for i in range(nb) for j in range(i + 1, min(nb, i + 1 + pair_band))], int)
@@ -648,8 +652,11 @@ def _coarse_pairs(n, group, pair_band, *, cspec, cshape, cbin, bf, norm, radius,
     d_meas = np.zeros((len(pairs), 2))
     sig = np.zeros(len(pairs))
     for k, (i, j) in enumerate(pairs):
-        cc = _cc_map(np.conj(blocks[i]) * blocks[j] * bf, cshape)
+        x = np.conj(blocks[i]) * blocks[j] * bf
+        cc = _cc_map(x, cshape)
         d, sg = _peak_search(cc, norm, radius)
+        if upsample:
+            d, _ = _local_peak(x, cshape, np.round(d), radius=1.0, upsample=upsample)
         d_meas[k] = d * cbin
         sig[k] = sg
         if progress is not None:

@@ -206,3 +206,26 @@ def test_cancel_through_progress():
     with pytest.raises(Cancelled):
         D.estimate_drift(m.frames, progress=progress)
     assert all(0 <= f <= 1 for f in seen)
+
+
+def test_time_series_neighbours_only_follows_changing_specimen():
+    """A slowly changing specimen (growing crystals): compare neighbouring frames only."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(3)
+    n, size = 12, 128
+    truth = np.cumsum(rng.normal(0.4, 0.3, (n, 2)), axis=0)
+    truth -= truth[0]
+    seeds = rng.integers(20, 108, (6, 2))
+    yy, xx = np.mgrid[0:size, 0:size].astype(float)
+    frames = []
+    for i in range(n):
+        radius = 4 + 1.5 * i  # the crystals grow: frame 0 and frame 11 look different
+        img = np.zeros((size, size))
+        for sy, sx in seeds:
+            img += 1.0 / (1 + np.exp((np.hypot(yy - sy - truth[i, 0], xx - sx - truth[i, 1]) - radius) / 1.0))
+        img += 0.3 * ndimage.gaussian_filter(rng.standard_normal((size, size)), 1)
+        frames.append(img)
+    frames = np.stack(frames).astype(np.float32)
+    res = D.estimate_drift(frames, pair_band=2, iterations=0, group=1)
+    assert rms_error(res.shifts, truth) < 0.3
