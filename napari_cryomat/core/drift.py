@@ -11,19 +11,27 @@ so the aligned frame is ``frame_i(r + shifts[i])`` (:func:`apply_drift`).
 Method (:func:`estimate_drift`)
 -------------------------------
 1. Each frame is gain-corrected (multiplied by the gain reference), defect pixels are replaced
-   by the frame mean, the mean is removed and a real-space Tukey window (cosine edge taper) is
-   applied; the spectrum (``scipy.fft.rfft2``, float32) is Fourier-cropped to at most
-   ``max_size`` pixels (binning by Fourier cropping, as MotionCor2 does for large frames).
-2. Coarse stage: frames are summed in blocks of ``group`` frames (lowest doses); every pair of
-   blocks (or a band of neighbours for long stacks) is cross-correlated with a B-factor low-pass
-   ``exp(-B k²/4)`` on the cross-spectrum. The correlation is divided by the autocorrelation of
-   the window (the overlap of the two windows at that shift), so a peak one lattice period away
-   is not favoured or penalised by the overlap, and the peak is searched within ``max_shift``.
-   The pairwise shifts are solved for one trajectory by iteratively re-weighted least squares
-   (Tukey biweight); pairs that disagree with the solution (e.g. unit-cell jumps) are rejected.
-3. Refinement (``iterations`` times): each frame (sliding group sum of ``group`` frames) is
-   cross-correlated with the sum of all other aligned frames; the peak is located near the
-   current estimate with an upsampled DFT (Guizar-Sicairos matrix DFT) to ``1/upsample`` px.
+   by the frame mean and the mean is removed; the spectrum (``scipy.fft.rfft2``, float32) is
+   Fourier-cropped to at most ``max_size`` pixels (binning by Fourier cropping, as MotionCor2
+   does for large frames). A real-space Tukey window (cosine edge taper) is applied before every
+   correlation.
+2. Pairwise stage: frames are summed in blocks of ``group`` frames (``group=None`` picks the
+   smallest group whose pairwise shifts agree with one trajectory); every pair of blocks (or a
+   band of neighbours for long stacks) is cross-correlated with a B-factor low-pass
+   ``exp(-B k²/4)`` on the cross-spectrum (3x stronger when grouped). The correlation is divided
+   by the autocorrelation of the window (the overlap of the two windows at that shift), so a
+   peak one lattice period away is neither favoured nor penalised by the overlap, and the peak
+   is searched within ``max_shift``. The pairwise shifts are solved for one trajectory by
+   iteratively re-weighted least squares (Tukey biweight) started from a median estimate; pairs
+   that disagree with the solution (e.g. unit-cell jumps) get zero weight.
+3. Refinement (``iterations`` passes): each frame (a sliding group of ``group`` frames) is
+   cross-correlated with the sum of all the other aligned frames. The frames are shifted first
+   and windowed in the common frame (a window that moved with the content would pull the
+   estimates towards zero). The cross-spectrum is weighted by the B-factor and by the Wiener
+   filter of the reference, estimated per frequency from the stack itself (keeps the Bragg
+   reflections of a lattice, suppresses frequencies that only carry noise). The peak is located
+   near the current estimate with a matrix (upsampled) DFT to ``1/upsample`` px. When grouped,
+   a first capture pass searches ±6 px on the full correlation map.
 4. Optional local motion: the same refinement on a grid of patches, each patch trajectory
    smoothed in time by a polynomial; the per-pixel field is a smooth (bi-quadratic at most)
    polynomial surface through the patches (:class:`LocalMotion`).
@@ -585,6 +593,8 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
             progress=progress,
             span=(0.65, 0.9 if patches else 1.0),
             window_taper=window_taper,
+            wide_radius=(WIDE_RADIUS_PX / bin_x) if group > 1 else None,
+            wide_bfactor_px2=COARSE_GROUP_BFACTOR(bfactor, group) / pix**2,
         ) * (bin_y, bin_x)
     shifts = shifts - shifts[0]
 
@@ -664,6 +674,10 @@ def _coarse_pairs(n, group, pair_band, *, cspec, cshape, cbin, bf, norm, radius,
     return pairs, d_meas, sig, centers
 
 
+# search radius (px) of the capture pass of the refinement when frames are grouped (lowest doses)
+WIDE_RADIUS_PX = 6.0
+
+
 def COARSE_GROUP_BFACTOR(bfactor, group):
     """B-factor (Å²) of the pairwise stage when frames are grouped: 3x stronger (coarser features)."""
     return 3.0 * bfactor
@@ -722,7 +736,7 @@ def _spectral_snr(total, aligned):
 
 
 def _refine(spectra, shape, shifts, *, bfactor_px2, group, iterations, radius, upsample, progress, span,
-            wiener=True, window_taper=0.1):
+            wiener=True, window_taper=0.1, wide_radius=None, wide_bfactor_px2=None):
     """Iteratively align each (grouped) frame to the sum of all the others.
 
     The cross-spectrum is weighted by the B-factor low-pass and, with ``wiener``, by the Wiener
@@ -732,6 +746,9 @@ def _refine(spectra, shape, shifts, *, bfactor_px2, group, iterations, radius, u
     n = spectra.shape[0]
     ky, kx = _freq_grid(*shape)
     bf = _bfilter(*shape, bfactor_px2)
+    if wide_radius:
+        bf_wide = _bfilter(*shape, wide_bfactor_px2 if wide_bfactor_px2 is not None else bfactor_px2)
+        ones = np.ones(shape, np.float32)
     shifts = np.asarray(shifts, float).copy()
     for it in range(iterations):
         # shift the unwindowed frames, then window them in the common (aligned) frame: a window
@@ -762,7 +779,15 @@ def _refine(spectra, shape, shifts, *, bfactor_px2, group, iterations, radius, u
             ref = total - g
             # g is aligned; its residual shift d: g(r) ≈ ref(r - d)
             x = np.conj(ref) * g * weight
-            d, _ = _local_peak(x, shape, (0.0, 0.0), radius=radius if it == 0 else min(radius, 1.0), upsample=upsample)
+            if it == 0 and wide_radius:
+                # capture pass (lowest doses): full correlation map against the sum of the others,
+                # coarser filter, searched within wide_radius; then the local sub-pixel search
+                cc = _cc_map(np.conj(ref) * g * bf_wide, shape)
+                d0, _ = _peak_search(cc, ones, (wide_radius, wide_radius))
+                d, _ = _local_peak(x, shape, d0, radius=0.75, upsample=upsample)
+            else:
+                d, _ = _local_peak(x, shape, (0.0, 0.0), radius=radius if it == 0 else min(radius, 1.0),
+                                   upsample=upsample)
             # d is the residual of the group's mean position. Frame i's position: the group mean
             # plus the local linear drift from the group centre to frame i (unbiased at the ends)
             t = np.arange(lo, hi, dtype=float)
