@@ -1,7 +1,6 @@
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from napari_cryomat.core.measure import classify, classify_supervised, match_labels, measure

@@ -31,7 +31,7 @@ def _shapes():
 def objects(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
     lab, kinds = _shapes()
-    image = viewer.add_image(np.where(lab > 0, 0.3, 1.0).astype(np.float32), name="img", scale=(PS, PS),
+    viewer.add_image(np.where(lab > 0, 0.3, 1.0).astype(np.float32), name="img", scale=(PS, PS),
                              units=("angstrom", "angstrom"))
     layer = viewer.add_labels(lab, name="objects", scale=(PS, PS), units=("angstrom", "angstrom"))
     w = ObjectTableWidget(viewer)
