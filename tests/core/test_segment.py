@@ -259,3 +259,17 @@ def test_sam_segmenter_glue_uses_local_weights_only(fake_sam, tmp_path):
     assert m2.sum() == m1.sum()
     with pytest.raises(ValueError, match="Unknown model"):
         SamSegmenter(weights, model_type="vit_x")
+
+
+def test_volume_too_big_for_memory_asks_for_tiles_on_disk(sample, rng, monkeypatch, tmp_path):
+    image, truth, _ = sample
+    model = train_pixel_classifier(image, _scribbles(truth, rng), n_estimators=5, cache=False)
+    import napari_cryomat.core.segment as seg_mod
+
+    # pretend only 64 kB of memory is free
+    monkeypatch.setattr(seg_mod.os, "sysconf", lambda name: 16 if name == "SC_AVPHYS_PAGES" else 4096)
+    with pytest.raises(ValueError, match="memmap"):
+        model.predict(image)
+    out = np.lib.format.open_memmap(tmp_path / "p.npy", mode="w+", dtype=np.uint8, shape=image.shape)
+    assert model.predict(image, out=out, tile_size=128) is out  # tile by tile into the file
+    assert np.mean((out == 2) == (truth > 0)) > 0.9

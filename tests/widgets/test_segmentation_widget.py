@@ -269,3 +269,22 @@ def test_segment_anything_is_offered_only_when_installed(make_napari_viewer, mon
     w.sam_weights_edit.setText(str(weights))
     w.click_at((20, 30))
     assert np.count_nonzero(viewer.layers["img annotation"].data) == 49
+
+
+def test_autosave_on_window_close(seg, tmp_path):
+    from qtpy.QtGui import QCloseEvent
+
+    viewer, image, w = seg
+    folder = tmp_path / "onclose"
+    w.folder_edit.setText(str(folder))
+    w.autosave_interval.setValue(3600)  # the timer will not fire during the test
+    w.new_button.click()
+    w.autosave_check.setChecked(True)
+    layer = viewer.layers["particles annotation"]
+    layer.data_setitem((np.array([7]), np.array([9])), 5)
+    key = image_key(image.data, name="particles")
+    before = load_annotation(folder, key)
+    assert before is None or before.labels[7, 9] == 0
+    # napari's main window receives a Close event (File > Exit, the window's close button)
+    w._close_watcher.eventFilter(viewer.window._qt_window, QCloseEvent())
+    assert load_annotation(folder, key).labels[7, 9] == 5
