@@ -419,7 +419,7 @@ def estimate_drift(
     max_shift: Optional[float] = None,
     group: Optional[int] = None,
     pair_band: Optional[int] = None,
-    iterations: int = 3,
+    iterations: Optional[int] = None,
     refine_radius: float = 2.0,
     upsample: int = 50,
     max_size: int = 1024,
@@ -453,8 +453,10 @@ def estimate_drift(
     pair_band : int, optional
         Correlate only pairs at most this many (grouped) frames apart. Default: all pairs for
         up to 24 groups, else 8.
-    iterations : int
-        Refinement passes of each frame against the sum of the others (0 = pairwise only).
+    iterations : int, optional
+        Refinement passes of each frame against the sum of the others (0 = pairwise only). The
+        passes stop early once no shift changes by more than 0.02 px. Default: 3, or 10 when
+        frames are grouped (the trajectory converges more slowly at the lowest doses).
     refine_radius : float
         Search radius of the refinement around the current estimate, px.
     upsample : int
@@ -575,6 +577,8 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
     else:
         inl = np.ones(0, bool)
         s0 = np.zeros((n, 2))
+    if iterations is None:
+        iterations = 3 if group == 1 else 10
     quality = float(np.median(sig)) if len(pairs) else 0.0
     inlier_fraction = float(inl.mean()) if inl.size else 1.0
 

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 # method name -> estimate_drift options
 METHODS = {
-    "Low-dose movie (all pairs + sum of others)": dict(pair_band=None, iterations=3),
+    "Low-dose movie (all pairs + sum of others)": dict(pair_band=None, iterations=None),
     "Time series (neighbouring frames only)": dict(pair_band=2, iterations=0),
 }
 PATCHES = {"Global only": None, "2 × 2 patches": (2, 2), "3 × 3 patches": (3, 3), "4 × 4 patches": (4, 4)}
