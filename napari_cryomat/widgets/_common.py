@@ -84,9 +84,16 @@ class LayerCombo(QComboBox):
         self.currentIndexChanged.emit(self.currentIndex())
 
     def layer(self):
-        """The chosen layer, or None."""
+        """The chosen layer, or None.
+
+        napari hands plugin widgets a proxy viewer whose layers come back as new proxies on every
+        lookup; the real layer is returned so that ``is`` comparisons and signal connections work.
+        """
         name = self.currentText()
-        return self._viewer.layers[name] if name and name in self._viewer.layers else None
+        if not name or name not in self._viewer.layers:
+            return None
+        layer = self._viewer.layers[name]
+        return getattr(layer, "__wrapped__", layer)
 
 
 class _ProgressRelay(QObject):

@@ -76,14 +76,23 @@ def _spin(lo, hi, value, step=1.0, decimals=1, suffix=""):
 
 
 class _CloseWatcher(QObject):
-    """Calls ``callback`` when the watched window is about to close."""
+    """Calls ``callback`` when the window holding ``parent`` (napari's main window) closes.
 
-    def __init__(self, callback, parent=None):
+    Installed on the application, so it needs no private napari attribute and works whether or
+    not the dock was ever shown; it reacts only to the Close of the parent's own top-level window.
+    """
+
+    def __init__(self, callback, parent: QWidget):
         super().__init__(parent)
         self._callback = callback
 
     def eventFilter(self, obj, event):  # noqa: N802 (Qt name)
-        if event.type() == QEvent.Close:
+        if (
+            event.type() == QEvent.Close
+            and isinstance(obj, QWidget)
+            and obj.isWindow()
+            and obj is self.parent().window()
+        ):
             try:
                 self._callback()
             except Exception:  # never block closing
@@ -301,10 +310,8 @@ class SegmentationWidget(QWidget):
         if app is not None:
             app.aboutToQuit.connect(self.flush_autosave)
         self._close_watcher = _CloseWatcher(self.flush_autosave, self)
-        try:
-            napari_viewer.window._qt_window.installEventFilter(self._close_watcher)
-        except AttributeError:  # a headless ViewerModel
-            pass
+        if app is not None:
+            app.installEventFilter(self._close_watcher)
         self._fill_class_table()
         self._watched_layer = None
         self._on_labels_changed()
