@@ -37,7 +37,9 @@ def open_demo(topic: str = "tomogram", *, viewer=None):
     from napari.utils.notifications import show_warning
 
     samples, front = DEMOS[topic]
-    viewer = viewer or napari.Viewer(title=f"napari-cryomat demo: {topic}")
+    if viewer is None:
+        viewer = napari.Viewer(title=f"napari-cryomat demo: {topic}")
+        viewer.window.resize(1600, 1000)  # room for the canvas beside the docks
     for key in samples:
         viewer.open_sample(PLUGIN, key)
     docks = {}
@@ -50,6 +52,7 @@ def open_demo(topic: str = "tomogram", *, viewer=None):
     if front in docks:
         docks[front].show()
         docks[front].raise_()
+    viewer.reset_view()  # the docks took room from the canvas: fit the data again
     return viewer
 
 

@@ -263,6 +263,22 @@ class LiveFFTWidget(QWidget):
     # ------------------------------------------------------------------------------------------
     # ROI handling
     # ------------------------------------------------------------------------------------------
+    def showEvent(self, event):  # noqa: N802 (Qt name)
+        super().showEvent(event)
+        roi = self._roi_layer
+        if roi is not None and roi in self.viewer.layers and not roi.visible:
+            roi.visible = True
+            self.request_update()
+
+    def hideEvent(self, event):  # noqa: N802 (Qt name)
+        """Another dock tab came to the front: hide the ROI so it does not clutter that view."""
+        super().hideEvent(event)
+        roi = self._roi_layer
+        if roi is not None and roi in self.viewer.layers:
+            roi.visible = False
+            if _uid(self.viewer.layers.selection.active) == _uid(roi) and self._image_layer is not None:
+                self.viewer.layers.selection.active = self._image_layer
+
     def _on_layer_changed(self, *_):
         layer = self.layer_combo.layer()
         # compare by id: the viewer given to plugins hands out a new proxy object per access
@@ -295,6 +311,8 @@ class LiveFFTWidget(QWidget):
                 edge_color="yellow",
                 face_color="transparent",
                 edge_width=max(2.0, 0.004 * max(h, w)),
+                # a dock tab behind another one keeps its ROI hidden until it is shown
+                visible=self.isVisible(),
             )
             roi.events.data.connect(self.request_update)
             roi.events.set_data.connect(self.request_update)
@@ -311,7 +329,8 @@ class LiveFFTWidget(QWidget):
             roi.data = [rect]
             roi.shape_type = ["rectangle"]
             roi.mode = "select"
-            self.viewer.layers.selection.active = roi
+            if self.isVisible():
+                self.viewer.layers.selection.active = roi
         return roi
 
     def roi_bounds(self):

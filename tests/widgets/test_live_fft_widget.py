@@ -245,6 +245,9 @@ def test_fft_follows_a_mouse_drag_before_release(lattice_viewer, qtbot):
     w = LiveFFTWidget(viewer)
     qtbot.addWidget(w)
     roi = viewer.layers[ROI_LAYER_NAME]
+    assert not roi.visible  # the dock is not shown yet: its ROI stays out of the way
+    w.show()
+    assert roi.visible
     roi.data = [_rect(50, 50, 128)]
     _wait_fft(qtbot, w, (50, 178, 50, 178))
     roi.mode = "select"
