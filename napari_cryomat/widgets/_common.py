@@ -205,6 +205,37 @@ class TaskRunner(QWidget):
             self._activity = None
 
 
+class DockVisibility(QObject):
+    """Calls ``callback(visible)`` when the dock holding ``widget`` comes to the front or goes
+    behind another tab.
+
+    A tabbed QDockWidget reports this only through its ``visibilityChanged`` signal (its content
+    keeps ``isVisible()``), and the dock exists only once napari has docked the widget, so the
+    connection is made at the widget's first show. Widgets use it to hide their overlay layers
+    (ROIs, cut lines) while another panel is in front.
+    """
+
+    def __init__(self, widget: QWidget, callback: Callable[[bool], None]):
+        super().__init__(widget)
+        self._widget = widget
+        self._callback = callback
+        self._dock = None
+        widget.installEventFilter(self)
+
+    def eventFilter(self, obj, event):  # noqa: N802 (Qt name)
+        from qtpy.QtCore import QEvent
+        from qtpy.QtWidgets import QDockWidget
+
+        if event.type() == QEvent.Show and self._dock is None:
+            parent = self._widget.parent()
+            while parent is not None and not isinstance(parent, QDockWidget):
+                parent = parent.parent()
+            if parent is not None:
+                self._dock = parent
+                parent.visibilityChanged.connect(self._callback)
+        return False
+
+
 def _napari_progress(label: str):
     """A determinate napari progress bar (shown in napari's activity dock), or None."""
     try:

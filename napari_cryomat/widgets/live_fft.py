@@ -31,6 +31,7 @@ from qtpy.QtWidgets import (
 
 from napari_cryomat.core import fourier as F
 from napari_cryomat.widgets._common import (
+    DockVisibility,
     LayerCombo,
     TaskRunner,
     angstrom_units,
@@ -252,6 +253,7 @@ class LiveFFTWidget(QWidget):
         layout.addWidget(self.runner)
 
         # ---- live machinery ---------------------------------------------------------------------
+        self._dock_visibility = DockVisibility(self, self._show_roi)
         self._worker = LatestWins(self._compute)
         self._worker.relay.result.connect(self._apply)
         napari_viewer.dims.events.current_step.connect(self.request_update)
@@ -265,19 +267,22 @@ class LiveFFTWidget(QWidget):
     # ------------------------------------------------------------------------------------------
     def showEvent(self, event):  # noqa: N802 (Qt name)
         super().showEvent(event)
-        roi = self._roi_layer
-        if roi is not None and roi in self.viewer.layers and not roi.visible:
-            roi.visible = True
-            self.request_update()
+        self._show_roi(True)
 
     def hideEvent(self, event):  # noqa: N802 (Qt name)
-        """Another dock tab came to the front: hide the ROI so it does not clutter that view."""
         super().hideEvent(event)
+        self._show_roi(False)
+
+    def _show_roi(self, visible: bool) -> None:
+        """Show the ROI only while this panel is in front; hidden, it would clutter other views."""
         roi = self._roi_layer
-        if roi is not None and roi in self.viewer.layers:
-            roi.visible = False
-            if _uid(self.viewer.layers.selection.active) == _uid(roi) and self._image_layer is not None:
-                self.viewer.layers.selection.active = self._image_layer
+        if roi is None or roi not in self.viewer.layers or roi.visible == visible:
+            return
+        roi.visible = visible
+        if visible:
+            self.request_update()
+        elif _uid(self.viewer.layers.selection.active) == _uid(roi) and self._image_layer is not None:
+            self.viewer.layers.selection.active = self._image_layer
 
     def _on_layer_changed(self, *_):
         layer = self.layer_combo.layer()

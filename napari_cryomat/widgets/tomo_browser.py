@@ -36,6 +36,7 @@ from napari_cryomat.core import picks as core_picks
 from napari_cryomat.core._progress import Cancelled
 from napari_cryomat.core import tomo as core_tomo
 from napari_cryomat.widgets._common import (
+    DockVisibility,
     LayerCombo,
     TaskRunner,
     angstrom_units,
@@ -101,6 +102,7 @@ class TomogramBrowser(QWidget):
         self._measure_layer = None
         self._measure_first: Optional[np.ndarray] = None
         self.measurements: list[float] = []
+        self._in_front = True  # False while another dock tab hides this panel (no cut lines then)
         self.cursor = np.zeros(3, dtype=int)
         self._levels: Optional[tuple[float, float]] = None
         self._ortho_ids = itertools.count()
@@ -254,6 +256,7 @@ class TomogramBrowser(QWidget):
         self.lowpass.valueChanged.connect(self._on_view_params)
         self.view3d.toggled.connect(self._on_3d)
         self.show_cuts.toggled.connect(lambda _=None: self._update_cut_lines())
+        self._dock_visibility = DockVisibility(self, self._on_dock_visibility)
         self.render_mode.currentIndexChanged.connect(self._apply_rendering)
         self.clear_measure_button.clicked.connect(self.clear_measurements)
         self.undo_pick_button.clicked.connect(self.undo_pick)
@@ -654,11 +657,16 @@ class TomogramBrowser(QWidget):
         )
         self._update_cut_lines()
 
+    def _on_dock_visibility(self, visible: bool) -> None:
+        self._in_front = bool(visible)
+        self._update_cut_lines()
+
     def _update_cut_lines(self) -> None:
         """Two lines in the XY canvas through the cursor: the XZ cut (along X) and the YZ cut
         (along Y). A 2D layer, so napari shows it on every Z section."""
         src = self._source
-        show = src is not None and self.show_cuts.isChecked() and self.viewer.dims.ndisplay == 2
+        show = (src is not None and self.show_cuts.isChecked() and self.viewer.dims.ndisplay == 2
+                and self._in_front)
         layer = self._cut_layer
         if not show:
             if layer is not None and layer in self.viewer.layers:
