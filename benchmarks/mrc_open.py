@@ -15,51 +15,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from _bigmrc import DATA, drop_cache, make_mrc, peak_rss_mb
 
-HERE = Path(__file__).parent
-DATA = HERE / "_data"
 
 
 def make_file(path: Path, gib: float) -> tuple[int, int, int]:
-    """Write a float32 MRC of about ``gib`` GiB section by section (never all in memory)."""
-    import mrcfile
-
-    ny = nx = 2048
-    nz = int(round(gib * 2**30 / (4 * ny * nx)))
-    shape = (nz, ny, nx)
-    if path.exists():
-        with mrcfile.mmap(str(path), mode="r") as m:
-            if m.data.shape == shape:
-                return shape
-    path.parent.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    with mrcfile.new_mmap(str(path), shape=shape, mrc_mode=2, overwrite=True) as m:
-        section = rng.normal(size=(ny, nx)).astype(np.float32)
-        for z in range(nz):
-            m.data[z] = np.roll(section, z, axis=1)
-        m.voxel_size = 13.6
-    return shape
-
-
-def _peak_rss_mb() -> float:
-    """Peak resident set size of this process (VmHWM). ru_maxrss is not used: Linux carries it
-    over exec from the parent, which here has just written the 4 GiB file."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return make_mrc(path, gib, section=2048, voxel_size=13.6)
 
 
 def measure(way: str, path: str) -> dict:
@@ -70,7 +37,7 @@ def measure(way: str, path: str) -> dict:
     # napari builds its pint unit registry on the first layer that has units (~0.6 s, once per
     # session). That is napari start-up, not the reader: pay it here, before the clock starts.
     viewer.layers.remove(viewer.add_image(np.zeros((2, 2), np.float32), units=("angstrom",) * 2))
-    rss_before = _peak_rss_mb()  # Python + napari + an empty viewer: not the reader's doing
+    rss_before = peak_rss_mb()  # Python + napari + an empty viewer: not the reader's doing
     t0 = time.perf_counter()
     if way == "napari-cryomat":
         from napari_cryomat.io.mrc import read_mrc
@@ -97,7 +64,7 @@ def measure(way: str, path: str) -> dict:
         "open_s": t_open,
         "step_ms": 1000 * float(np.mean(steps)),
         "step_max_ms": 1000 * float(np.max(steps)),
-        "peak_rss_mb": _peak_rss_mb(),
+        "peak_rss_mb": peak_rss_mb(),
         "baseline_rss_mb": rss_before,
     }
 
@@ -117,7 +84,7 @@ def main() -> None:
     # Drop this file from the page cache where we may (root on Linux), so both ways start cold.
     rows = []
     for way in ("napari-cryomat", "mrcfile.read"):
-        _drop_cache(path)
+        drop_cache(path)
         out = subprocess.run([sys.executable, __file__, "--child", way, str(path)],
                              capture_output=True, text=True, check=True)
         rows.append((way, json.loads(out.stdout.strip().splitlines()[-1])))
@@ -135,15 +102,6 @@ def main() -> None:
     print(f"targets: open <= 1 s [{'met' if ours['open_s'] <= 1 else 'MISSED'}], "
           f"RSS added by opening <= 300 MB [{'met' if added <= 300 else 'MISSED'}], "
           f"slice change <= 50 ms [{'met' if ours['step_max_ms'] <= 50 else 'MISSED'}]")
-
-
-def _drop_cache(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        os.close(fd)
-    except (OSError, AttributeError):
-        pass
 
 
 if __name__ == "__main__":

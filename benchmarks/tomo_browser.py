@@ -23,58 +23,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from _bigmrc import DATA, drop_cache, make_mrc, peak_rss_mb
 
-HERE = Path(__file__).parent
-DATA = HERE / "_data"
 SLAB = 10
 
 
 def make_file(path: Path, gib: float) -> tuple[int, int, int]:
-    """Write a float32 MRC of about ``gib`` GiB section by section (never all in memory)."""
-    import mrcfile
-
-    ny = nx = 1024
-    nz = max(16, int(round(gib * 2**30 / (4 * ny * nx))))
-    shape = (nz, ny, nx)
-    if path.exists():
-        with mrcfile.mmap(str(path), mode="r") as m:
-            if m.data.shape == shape:
-                return shape
-    path.parent.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    with mrcfile.new_mmap(str(path), shape=shape, mrc_mode=2, overwrite=True) as m:
-        section = rng.normal(size=(ny, nx)).astype(np.float32)
-        for z in range(nz):
-            m.data[z] = np.roll(section, 7 * z, axis=1)
-        m.voxel_size = 10.0
-    return shape
-
-
-def _peak_rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def _drop_cache(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        finally:
-            os.close(fd)
-    except (OSError, AttributeError):
-        pass
+    return make_mrc(path, gib, section=1024, voxel_size=10.0, min_sections=16)
 
 
 def measure(way: str, path: str) -> dict:
@@ -83,7 +44,7 @@ def measure(way: str, path: str) -> dict:
 
     from napari_cryomat.core import tomo
 
-    rss0 = _peak_rss_mb()
+    rss0 = peak_rss_mb()
     t = {}
     t0 = time.perf_counter()
     if way == "napari-cryomat":
@@ -161,7 +122,7 @@ def measure(way: str, path: str) -> dict:
         "ms": {k: 1000 * v for k, v in t.items()},
         "limits": [float(v) for v in lims],
         "check": check,
-        "peak_rss_mb": _peak_rss_mb(),
+        "peak_rss_mb": peak_rss_mb(),
         "rss_start_mb": rss0,
         "shape": [int(nz), int(ny), int(nx)],
     }
@@ -180,7 +141,7 @@ def main() -> None:
     shape = make_file(path, args.gib)
     results = {}
     for way in ("napari-cryomat", "baseline"):
-        _drop_cache(path)
+        drop_cache(path)
         out = subprocess.run([sys.executable, __file__, "--child", way, str(path)],
                              capture_output=True, text=True, check=True)
         results[way] = json.loads(out.stdout.strip().splitlines()[-1])

@@ -1,7 +1,6 @@
 """`cryomat demo`: every widget docks through napari's plugin machinery (the proxy viewer that
 real users get), for every demo topic, and the window shows the sample."""
 
-import numpy as np
 import pytest
 
 from napari_cryomat.cli import DEMOS, WIDGETS, open_demo

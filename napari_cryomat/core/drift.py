@@ -43,7 +43,7 @@ Everything is numpy / scipy; frames may be numpy arrays, memory-mapped arrays or
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 import scipy.fft as sfft
@@ -832,7 +832,6 @@ def _estimate_local(frames, shifts, *, patches, pixel_size, bfactor, group, gain
     ph, pw = ny // n_py, nx // n_px
     if ph < 32 or pw < 32:
         raise ValueError(f"Patches of {ph}×{pw} px are too small; use fewer patches (at least 32 px each).")
-    win = tukey_window(ph, pw, window_taper)
     npatch = n_py * n_px
     spectra = np.empty((npatch, n, ph, pw // 2 + 1), np.complex64)
     ky, kx = _freq_grid(ny, nx)
