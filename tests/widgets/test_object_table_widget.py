@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from qtpy.QtCore import Qt
 
 from napari_cryomat.core.synthetic.particles import make_growth, shape_field
 from napari_cryomat.widgets.object_table import ObjectTableWidget
@@ -59,7 +60,7 @@ def test_measure_sort_select_colour_export(objects, qtbot, tmp_path):
     assert "area (Å²)" in headers
     # sort by area (click the header twice: descending), the first row is a rod
     col = headers.index("area (Å²)")
-    w.table_widget.sortItems(col, order=1)  # Qt.DescendingOrder
+    w.table_widget.sortItems(col, Qt.SortOrder.DescendingOrder)  # a click on the header, twice
     first = w.table_widget.item(0, col).data(256)
     assert first == pytest.approx(t.area.max())
     # clicking a row selects that object in the viewer and centres on it
