@@ -165,6 +165,10 @@ class SegmentationWidget(QWidget):
         fl = QFormLayout(box)
         row = QHBoxLayout()
         self.autosave_check = QCheckBox("every")
+        # On by default: people annotate for hours and must never lose work. Switching it off is
+        # a deliberate choice; an unwritable folder is reported at the first annotation.
+        self.autosave_check.setChecked(True)
+        self.autosave_check.setToolTip("Save the annotation every N seconds and when napari closes")
         self.autosave_interval = QSpinBox()
         self.autosave_interval.setRange(2, 3600)
         self.autosave_interval.setValue(30)
@@ -181,7 +185,7 @@ class SegmentationWidget(QWidget):
         row.addWidget(self.folder_edit)
         row.addWidget(self.folder_button)
         fl.addRow("Folder", row)
-        self.autosave_status = QLabel("off")
+        self.autosave_status = QLabel("on: starts with the first annotation (New annotation)")
         self.autosave_status.setWordWrap(True)
         fl.addRow(self.autosave_status)
         layout.addWidget(box)
@@ -634,9 +638,9 @@ class SegmentationWidget(QWidget):
                 ann.check_writable(folder)
             except ValueError as exc:
                 show_error(str(exc))
-                self.autosave_status.setText(f"NOT SAVING: {exc}")
                 if self.autosave_check.isChecked():
-                    self.autosave_check.setChecked(False)
+                    self.autosave_check.setChecked(False)  # stops the timer, says "off"...
+                self.autosave_status.setText(f"NOT SAVING: {exc}")  # ...so say why afterwards
                 return
         if self.autosave_check.isChecked():
             self._start_autosave()

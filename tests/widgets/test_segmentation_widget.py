@@ -68,8 +68,8 @@ def test_autosave_and_restore(seg, qtbot, tmp_path):
     folder = tmp_path / "saves"
     w.folder_edit.setText(str(folder))
     w.autosave_interval.setValue(2)
+    assert w.autosave_check.isChecked()  # on by default: nothing to remember before painting
     w.new_button.click()
-    w.autosave_check.setChecked(True)
     layer = viewer.layers["particles annotation"]
     layer.data_setitem((np.array([10, 11]), np.array([20, 20])), 4)  # a "stroke"
     key = image_key(image.data, name="particles")
@@ -99,7 +99,7 @@ def test_unwritable_autosave_folder_warns_at_once(seg, tmp_path, monkeypatch):
     afile.write_text("x")
     w.new_button.click()
     w.folder_edit.setText(str(afile / "sub"))
-    w.autosave_check.setChecked(True)
+    w.folder_edit.editingFinished.emit()  # the user typed a folder and pressed Enter
     assert errors and "Cannot write autosaves" in errors[0]
     assert not w.autosave_check.isChecked()
     assert "NOT SAVING" in w.autosave_status.text()
