@@ -6,6 +6,8 @@ shows the results. Nothing in the viewer changes unless the run finishes.
 
 from __future__ import annotations
 
+import dataclasses
+
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
@@ -348,7 +350,11 @@ class DriftCorrectionWidget(QWidget):
         if path.suffix.lower() not in (".mrc", ".mrcs"):
             path = path.with_suffix(".mrc")
         aligned = self.result["aligned"]
-        write_stack_mrc(path, aligned, res.pixel_size)
+        # The viewer shows rows top-down, MRC stores them bottom-up (3dmod's convention, as the
+        # plugin's MRC writers do). So the stack is written with its rows reversed and the table
+        # gives dy along the file's rows: both then match what `cryomat align` writes for the same
+        # movie, and the stack opens in IMOD (and here) looking as it did on screen.
+        write_stack_mrc(path, aligned[..., ::-1, :], res.pixel_size)
         table = path.with_name(path.stem + "_shifts.csv")
-        write_shifts_csv(table, res)
+        write_shifts_csv(table, dataclasses.replace(res, shifts=res.shifts * np.array([-1.0, 1.0])))
         return path, table

@@ -73,8 +73,15 @@ def test_align_produces_layers_plots_and_correct_shifts(setup, qtbot, movie, tmp
     with mrcfile.open(str(mrc_path)) as mrc:
         assert mrc.data.shape == movie.frames.shape
         assert float(mrc.voxel_size.x) == pytest.approx(1.5)
+    # MRC rows are bottom-up: reopened through the plugin, the stack looks as it did on screen
+    from napari_cryomat.io.mrc import read_mrc
+
+    [(reopened, _, _)] = read_mrc(mrc_path)
+    np.testing.assert_allclose(np.asarray(reopened), np.asarray(aligned.data), atol=1e-4)
     rows = list(csv.DictReader(open(csv_path)))
     assert len(rows) == 8 and float(rows[3]["dx_A"]) == pytest.approx(1.5 * shifts[3, 1], abs=1e-3)
+    # dy is along the file's rows (bottom-up): the opposite sign of the displayed shift
+    assert float(rows[3]["dy_A"]) == pytest.approx(-1.5 * shifts[3, 0], abs=1e-3)
 
 
 def test_2d_image_is_not_offered_and_bad_data_is_reported(make_napari_viewer, qtbot):
