@@ -32,7 +32,13 @@ Method (:func:`estimate_drift`)
    reflections of a lattice, suppresses frequencies that only carry noise). The peak is located
    near the current estimate with a matrix (upsampled) DFT to ``1/upsample`` px. When grouped,
    a first capture pass searches ±6 px on the full correlation map.
-4. Optional local motion: the same refinement on a grid of patches, each patch trajectory
+4. Trajectory smoother (``smooth=True``, where single frames are noisy): each frame's
+   likelihood of a residual shift against the Wiener-filtered sum of the others is evaluated on
+   a grid and combined with the motion model of a cold stage, a random walk on top of a constant
+   drift, by the forward-backward recursion of a hidden Markov model (posterior mean). The walk's
+   step is chosen by the evidence of the data, the drift is the slope of the trajectory; nothing
+   about the motion is assumed beyond its form (:func:`_smooth_trajectory`).
+5. Optional local motion: the same refinement on a grid of patches, each patch trajectory
    smoothed in time by a polynomial; the per-pixel field is a smooth (bi-quadratic at most)
    polynomial surface through the patches (:class:`LocalMotion`).
 
@@ -133,6 +139,11 @@ class DriftResult:
     pair_inlier : (P,) bool array
     local : LocalMotion or None
         Local motion model if ``patches`` was given.
+    group : int
+        Frames summed per group in the pairwise stage and the refinement.
+    walk_step : float
+        Random-walk step (px per frame and axis, on top of the constant drift) chosen by the
+        trajectory smoother from the data; nan when the smoother was not used.
     """
 
     shifts: np.ndarray
@@ -145,6 +156,7 @@ class DriftResult:
     pair_inlier: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     local: Optional[LocalMotion] = None
     group: int = 1
+    walk_step: float = float("nan")
 
     @property
     def shifts_angstrom(self) -> np.ndarray:
@@ -429,6 +441,7 @@ def estimate_drift(
     defect_mask: Optional[np.ndarray] = None,
     patches: Optional[tuple[int, int]] = None,
     patch_bfactor: Optional[float] = None,
+    smooth: bool = True,
     progress: ProgressCallback = None,
 ) -> DriftResult:
     """Estimate whole-frame (and optionally local) drift of a low-dose stack.
@@ -475,6 +488,12 @@ def estimate_drift(
         Grid of patches (rows, columns) for local motion, e.g. (3, 3). None = global only.
     patch_bfactor : float, optional
         B-factor for patches, Å² (default ``max(bfactor, 500)``).
+    smooth : bool
+        After the refinement, smooth the trajectory with its motion model (random walk plus
+        constant drift, step size estimated from the data; :func:`_smooth_trajectory`). Only
+        used with ``iterations > 0`` (it compares each frame with the sum of the others, so
+        it assumes a static specimen) and only where single frames are noisy (it is skipped
+        when one frame alone gives its shift to better than 0.08 px).
     progress : callable, optional
         Called with the fraction done; raise :class:`~napari_cryomat.core.Cancelled` from it to stop.
 
@@ -496,12 +515,12 @@ def estimate_drift(
                                pair_band=pair_band, iterations=iterations, refine_radius=refine_radius,
                                upsample=upsample, max_size=max_size, coarse_size=coarse_size,
                                window_taper=window_taper, gain=gain, defect_mask=defect_mask, patches=patches,
-                               patch_bfactor=patch_bfactor, progress=progress)
+                               patch_bfactor=patch_bfactor, smooth=smooth, progress=progress)
 
 
 def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band, iterations, refine_radius,
                     upsample, max_size, coarse_size, window_taper, gain, defect_mask, patches, patch_bfactor,
-                    progress) -> DriftResult:
+                    smooth, progress) -> DriftResult:
     n, ny, nx = check_stack(frames)
     _check_inputs((n, ny, nx), gain, defect_mask)
     if pixel_size <= 0:
@@ -601,6 +620,16 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
             wide_bfactor_px2=COARSE_GROUP_BFACTOR(bfactor, group) / pix**2,
         ) * (bin_y, bin_x)
     shifts = shifts - shifts[0]
+    walk_step = float("nan")
+    if iterations > 0 and smooth:
+        scrop = _crop_shape(*crop, SMOOTH_SIZE)
+        sbin = np.array([ny / scrop[0], nx / scrop[1]])
+        smoothed, walk_step = _smooth_trajectory(
+            _fourier_crop(spectra, crop, scrop), scrop, shifts / sbin,
+            bfactor_px2=bfactor / (pixel_size * sbin[1]) ** 2, window_taper=window_taper, px=float(sbin[1]))
+        if smoothed is not None:
+            shifts = smoothed * sbin
+            shifts = shifts - shifts[0]
 
     # residuals: RMS of accepted pair disagreements per frame (pairs between block centres)
     residuals = np.zeros(n)
@@ -644,6 +673,7 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
         group=group,
         pair_inlier=inl.copy(),
         local=local,
+        walk_step=walk_step,
     )
 
 
@@ -718,11 +748,12 @@ def _sliding_groups(n: int, group: int):
         yield i, lo, lo + group
 
 
-def _spectral_snr(total, aligned):
+def _spectral_snr(total, aligned, signal_size=5):
     """Per-frequency signal and noise power of one frame, from the aligned spectra.
 
     For independent noise, ``E|Σ A_j|² - Σ E|A_j|² = N(N-1)|S|²``; the noise power is the rest.
-    Both are smoothed over 5×5 Fourier pixels (keeping sharp Bragg peaks, unlike a radial average).
+    Both are smoothed over 5×5 Fourier pixels (keeping sharp Bragg peaks, unlike a radial average);
+    the signal power over ``signal_size``² pixels.
     """
     from scipy import ndimage
 
@@ -734,9 +765,27 @@ def _spectral_snr(total, aligned):
     p_sig = (p_tot - p_each) / (n * (n - 1))
     p_noise = p_each / n - p_sig
     mode = ("wrap", "nearest")
-    p_sig = np.clip(ndimage.uniform_filter(p_sig, 5, mode=mode), 0, None)
+    p_sig = np.clip(ndimage.uniform_filter(p_sig, signal_size, mode=mode), 0, None)
     p_noise = np.clip(ndimage.uniform_filter(p_noise, 5, mode=mode), 1e-30, None)
     return p_sig, p_noise
+
+
+def _aligned_spectra(spectra, shape, shifts, window_taper):
+    """Spectra of the frames shifted by ``-shifts`` (aligned), then windowed in the common frame.
+
+    The window is applied after the shift: a window that moved with each frame would pull every
+    estimate towards zero shift. Its taper covers the spread of the shifts, so the wrapped-around
+    edges of the Fourier-shifted frames lie in the tapered border.
+    """
+    ky, kx = _freq_grid(*shape)
+    span_px = float(np.abs(shifts - shifts.mean(0)).max()) + 2.0
+    taper = min(0.3, max(window_taper, span_px / min(shape)))
+    win = tukey_window(*shape, taper)
+    aligned = np.empty_like(spectra)
+    for j in range(len(spectra)):
+        a = sfft.irfft2(spectra[j] * _phase_ramp(shape, shifts[j], ky, kx), s=shape, workers=-1)
+        aligned[j] = sfft.rfft2(a * win, workers=-1)
+    return aligned
 
 
 def _refine(spectra, shape, shifts, *, bfactor_px2, group, iterations, radius, upsample, progress, span,
@@ -748,7 +797,6 @@ def _refine(spectra, shape, shifts, *, bfactor_px2, group, iterations, radius, u
     the lattice reflections and suppresses the frequencies that only carry noise.
     """
     n = spectra.shape[0]
-    ky, kx = _freq_grid(*shape)
     bf = _bfilter(*shape, bfactor_px2)
     if wide_radius:
         bf_wide = _bfilter(*shape, wide_bfactor_px2 if wide_bfactor_px2 is not None else bfactor_px2)
@@ -757,13 +805,7 @@ def _refine(spectra, shape, shifts, *, bfactor_px2, group, iterations, radius, u
     for it in range(iterations):
         # shift the unwindowed frames, then window them in the common (aligned) frame: a window
         # that moved with each frame would pull every estimate towards zero shift
-        span_px = float(np.abs(shifts - shifts.mean(0)).max()) + 2.0
-        taper = min(0.3, max(window_taper, span_px / min(shape)))
-        win = tukey_window(*shape, taper)
-        aligned = np.empty_like(spectra)
-        for j in range(n):
-            a = sfft.irfft2(spectra[j] * _phase_ramp(shape, shifts[j], ky, kx), s=shape, workers=-1)
-            aligned[j] = sfft.rfft2(a * win, workers=-1)
+        aligned = _aligned_spectra(spectra, shape, shifts, window_taper)
         total = aligned.sum(0)
         weight = bf
         if wiener:
@@ -808,6 +850,180 @@ def _refine(spectra, shape, shifts, *, bfactor_px2, group, iterations, radius, u
         if delta < 0.02:  # converged to well below the precision at any dose
             break
     return shifts - shifts[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# trajectory smoother (random walk plus linear drift, grid posterior)
+# ---------------------------------------------------------------------------------------------
+# Spectra of the smoother are Fourier-cropped to at most this size: the frames it is run on
+# (low dose) carry no usable signal at higher frequencies, and it keeps the grid DFTs cheap.
+SMOOTH_SIZE = 512
+# The smoother is skipped when one frame alone already gives its shift to better than this (px,
+# full frame): the trajectory prior then adds nothing the measurement does not already have.
+SMOOTH_MIN_SIGMA = 0.08
+# Candidate random-walk steps (px per frame and axis, full frame) among which the smoother picks
+# the one of largest evidence (marginal likelihood of the data).
+SMOOTH_STEPS = (0.1, 0.15, 0.2, 0.3, 0.45, 0.7, 1.0)
+
+
+def _frame_loglik(aligned, total, p_sig, p_noise, bf, centers, half, step):
+    """Log-likelihood of each frame's residual shift on a grid, given the sum of the others.
+
+    Frame i is modelled as ``A_i = S e^{-2πik·u} + N_i`` with Gaussian noise of power
+    ``P_i(k)`` and the specimen estimated from the sum ``R`` of the other (aligned) frames by its
+    Wiener estimate ``T = R p_sig / (m p_sig + p_noise)`` (m = N - 1 frames). Then
+
+        ℓ_i(u) = Σ_k Re[conj(T) A_i e^{2πik·u}] / P_i(k) + const,
+
+    evaluated with a matrix DFT on a (K, K) grid ``centers[i] + step * (j - K//2)`` (px) for
+    j = 0..K-1. ``bf`` (B-factor) down-weights high frequencies whose signal the smoothed
+    spectral estimate cannot resolve from the noise. The aligned frames' residual shift is
+    ``u``: ``A_i(r) ≈ R(r - u) / m``.
+    """
+    n = len(aligned)
+    shape = (aligned.shape[1], 2 * (aligned.shape[2] - 1))
+    m = n - 1
+    # per-frame noise power follows the frame's total power (dose may change along the stack)
+    power = np.array([float(np.sum(np.abs(a) ** 2)) for a in aligned])
+    power /= power.mean()
+    base = (bf * p_sig / ((m * p_sig + p_noise) * p_noise)).astype(np.float32)
+    k = 2 * int(round(half / step)) + 1
+    maps = np.empty((n, k, k))
+    for i in range(n):
+        x = np.conj(total - aligned[i]) * aligned[i] * (base / np.float32(power[i]))
+        ey, ex, _, _ = _dft_kernels(*shape, centers[i, 0], centers[i, 1], k, step)
+        maps[i] = ((ey @ x) @ ex).real  # ex carries the weights of the half-plane: full-plane sum
+    offsets = step * (np.arange(k) - k // 2)
+    return maps, offsets
+
+
+def _frame_sigma(aligned, total, p_sig, p_noise, bf):
+    """Expected per-frame shift precision (px) of :func:`_frame_loglik`: 1/sqrt(Fisher information).
+
+    The expected curvature of ℓ_i is ``Σ_k (2πk)² m p_sig · w(k)``, w the weight of ℓ_i.
+    """
+    n = len(aligned)
+    m = n - 1
+    ny = aligned.shape[1]
+    nx = 2 * (aligned.shape[2] - 1)
+    ky, kx = _freq_grid(ny, nx)
+    alpha = np.full(aligned.shape[2], 2.0)  # rfft half-plane: interior columns count twice
+    alpha[0] = 1.0
+    alpha[-1] = 1.0
+    w = bf * p_sig / ((m * p_sig + p_noise) * p_noise) * m * p_sig * alpha[None, :]
+    info = min(float(np.sum(w * (2 * np.pi * ky) ** 2)), float(np.sum(w * (2 * np.pi * kx) ** 2)))
+    return 1.0 / np.sqrt(max(info, 1e-30))
+
+
+def _forward_backward(maps, offsets, centers, velocity, q):
+    """Posterior mean of a random walk with drift observed through grid log-likelihoods.
+
+    State of frame i: its residual ``u_i`` on the grid ``centers[i] + offsets`` (per axis); the
+    motion model is ``(c_{i+1} + u_{i+1}) - (c_i + u_i) ~ N(velocity, q)`` per axis, i.e. a random
+    walk of step variance ``q`` on top of a constant drift. The transition is separable in y and x,
+    so one step of the forward (or backward) recursion is two small matrix products.
+
+    Returns the posterior mean of ``u`` (n, 2) and the log evidence (up to a constant that does
+    not depend on ``q``), used to choose ``q``.
+    """
+    n = len(maps)
+
+    def transition(i, a):
+        d = (centers[i + 1, a] + offsets[:, None]) - (centers[i, a] + offsets[None, :]) - velocity[a]
+        t = np.exp(-0.5 * d * d / q)
+        return t / np.maximum(t.sum(0, keepdims=True), 1e-300)  # column j: p(u_{i+1} | u_i = j)
+
+    trans = [(transition(i, 0), transition(i, 1)) for i in range(n - 1)]
+    lik = np.exp(maps - maps.max(axis=(1, 2), keepdims=True))
+    log_evidence = float(maps.max(axis=(1, 2)).sum())
+    fwd = np.empty_like(maps)
+    a = lik[0] / lik[0].sum()
+    log_evidence += float(np.log(lik[0].sum()))
+    fwd[0] = a
+    for i in range(1, n):
+        ty, tx = trans[i - 1]
+        a = (ty @ fwd[i - 1] @ tx.T) * lik[i]
+        z = a.sum()
+        log_evidence += float(np.log(max(z, 1e-300)))
+        fwd[i] = a / max(z, 1e-300)
+    post = np.empty_like(maps)
+    post[-1] = fwd[-1]
+    beta = np.ones(maps.shape[1:])
+    for i in range(n - 2, -1, -1):
+        ty, tx = trans[i]
+        beta = ty.T @ (beta * lik[i + 1]) @ tx
+        beta /= max(beta.sum(), 1e-300)
+        p = fwd[i] * beta
+        post[i] = p / max(p.sum(), 1e-300)
+    mean = np.stack([post.sum(2) @ offsets, post.sum(1) @ offsets], axis=1)
+    return mean, log_evidence
+
+
+def _smooth_trajectory(spectra, shape, shifts, *, bfactor_px2, window_taper, px, passes=2):
+    """Bayesian smoothing of the trajectory: random walk plus linear drift, grid posterior mean.
+
+    The refinement aligns each frame (or sliding group) independently to the sum of the others;
+    at the lowest doses every frame's measurement is then noisy, and grouping averages the
+    trajectory only crudely. Here the per-frame likelihood of the shift (:func:`_frame_loglik`,
+    evaluated on a grid, so a likelihood with several peaks is used as it is) is combined with
+    the motion model of a cold stage, a random walk on top of a constant drift, by the
+    forward-backward recursion of a hidden Markov model; the shift is the posterior mean.
+    The drift is the slope of the current trajectory; the random-walk step is chosen among
+    ``SMOOTH_STEPS`` by the evidence of the data (type-II maximum likelihood), so nothing about
+    the motion is assumed beyond its form. A coarse pass (±3 px at 1/8 px) captures, a fine pass
+    (±1 px at 1/16 px around the coarse posterior mean) gives the precision; the reference is
+    rebuilt with the new trajectory and the whole repeated ``passes`` times.
+
+    Parameters
+    ----------
+    spectra : (N, Y, X//2+1) complex64
+        Unwindowed rfft2 spectra (mean removed).
+    shape : (int, int)
+        Image shape of ``spectra``.
+    shifts : (N, 2)
+        Current trajectory, px of ``spectra``.
+    bfactor_px2 : float
+        B-factor in px² of ``spectra``.
+    window_taper : float
+    px : float
+        Size of one pixel of ``spectra`` in full-frame pixels (the grids and thresholds are in
+        full-frame pixels).
+
+    Returns
+    -------
+    shifts : (N, 2) array, or None when the smoother does not apply (too few frames, or each
+    frame alone already precise to ``SMOOTH_MIN_SIGMA``).
+    step : float
+        Chosen random-walk step, full-frame px per frame and axis (nan when skipped).
+    """
+    n = len(spectra)
+    if n < 4:
+        return None, float("nan")
+    bf = _bfilter(*shape, bfactor_px2)
+    shifts = np.asarray(shifts, float).copy()
+    t = np.arange(n, dtype=float)
+    step = float("nan")
+    for p in range(passes):
+        aligned = _aligned_spectra(spectra, shape, shifts, window_taper)
+        total = aligned.sum(0)
+        p_sig, p_noise = _spectral_snr(total, aligned)
+        if p == 0 and _frame_sigma(aligned, total, p_sig, p_noise, bf) * px < SMOOTH_MIN_SIGMA:
+            return None, float("nan")
+        velocity = np.polyfit(t, shifts, 1)[0]
+        # coarse pass: ±3 px (less than half of any lattice period that the wide search could
+        # confuse), so it can pull a frame by a fraction of a unit cell but never by one cell
+        maps, offsets = _frame_loglik(aligned, total, p_sig, p_noise, bf, np.zeros((n, 2)), 3.0 / px, 0.125 / px)
+        best = None
+        for st in SMOOTH_STEPS:
+            mean, ev = _forward_backward(maps, offsets, shifts, velocity, (st / px) ** 2)
+            if best is None or ev > best[0]:
+                best = (ev, st, mean)
+        _, step, coarse = best
+        maps, offsets = _frame_loglik(aligned, total, p_sig, p_noise, bf, coarse, 1.0 / px, 0.0625 / px)
+        fine, _ = _forward_backward(maps, offsets, shifts + coarse, velocity, (step / px) ** 2)
+        shifts = shifts + coarse + fine
+        shifts -= shifts[0]
+    return shifts, step
 
 
 # ---------------------------------------------------------------------------------------------

@@ -229,3 +229,32 @@ def test_time_series_neighbours_only_follows_changing_specimen():
     frames = np.stack(frames).astype(np.float32)
     res = D.estimate_drift(frames, pair_band=2, iterations=0, group=1)
     assert rms_error(res.shifts, truth) < 0.3
+
+
+def test_trajectory_smoother_lowers_error_at_low_dose():
+    """Random-walk-plus-drift smoother: lower error than the per-frame refinement at low dose.
+
+    0.1 counts/px/frame, 20 frames: each frame alone gives its shift to about 0.2 px, so the
+    motion model (random walk of 0.25 px/frame/axis plus a linear drift) carries information
+    the refinement alone does not use. The step of the walk is estimated from the data.
+    """
+    m = drifting_movie((256, 256), 20, counts_per_pixel=0.1, period=8.0, step=0.25, seed=100)
+    plain = D.estimate_drift(m.frames, smooth=False)
+    smoothed = D.estimate_drift(m.frames)
+    e_plain = rms_error(plain.shifts - plain.shifts.mean(0), m.shifts - m.shifts.mean(0))
+    e_smooth = rms_error(smoothed.shifts - smoothed.shifts.mean(0), m.shifts - m.shifts.mean(0))
+    assert e_smooth < 0.75 * e_plain
+    assert e_smooth < 0.22
+    assert np.all(smoothed.shifts[0] == 0)
+    # the random-walk step chosen by the evidence is of the order of the true one
+    assert 0.1 <= smoothed.walk_step <= 0.45
+    assert np.isnan(plain.walk_step)
+
+
+def test_trajectory_smoother_skipped_when_frames_are_precise():
+    """At high dose one frame already fixes its shift: the smoother leaves the result alone."""
+    m = drifting_movie((256, 256), 8, counts_per_pixel=20.0, seed=4)
+    a = D.estimate_drift(m.frames)
+    b = D.estimate_drift(m.frames, smooth=False)
+    assert np.isnan(a.walk_step)
+    assert np.allclose(a.shifts, b.shifts)
