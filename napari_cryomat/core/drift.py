@@ -36,8 +36,8 @@ Method (:func:`estimate_drift`)
    likelihood of a residual shift against the Wiener-filtered sum of the others is evaluated on
    a grid and combined with the motion model of a cold stage, a random walk on top of a constant
    drift, by the forward-backward recursion of a hidden Markov model (posterior mean). The walk's
-   step is chosen by the evidence of the data, the drift is the slope of the trajectory; nothing
-   about the motion is assumed beyond its form (:func:`_smooth_trajectory`).
+   step and the drift velocity are chosen by the evidence of the data; nothing about the motion
+   is assumed beyond its form (:func:`_smooth_trajectory`).
 5. Optional local motion: the same refinement on a grid of patches, each patch trajectory
    smoothed in time by a polynomial; the per-pixel field is a smooth (bi-quadratic at most)
    polynomial surface through the patches (:class:`LocalMotion`).
@@ -864,6 +864,12 @@ SMOOTH_MIN_SIGMA = 0.08
 # Candidate random-walk steps (px per frame and axis, full frame) among which the smoother picks
 # the one of largest evidence (marginal likelihood of the data).
 SMOOTH_STEPS = (0.1, 0.15, 0.2, 0.3, 0.45, 0.7, 1.0)
+# Corrections of the drift velocity (px per frame, full frame) searched around the slope of the
+# current trajectory, by the same evidence.
+SMOOTH_DVELOCITY = tuple(0.05 * np.arange(-4, 5))
+# Largest deviation (px, full frame) of the refined trajectory from its straight-line fit for
+# which the smoother starts from the line (within reach of its ±3 px coarse grid).
+SMOOTH_LINE_REACH = 2.0
 
 
 def _frame_loglik(aligned, total, p_sig, p_noise, bf, centers, half, step):
@@ -959,7 +965,7 @@ def _forward_backward(maps, offsets, centers, velocity, q):
     return mean, log_evidence
 
 
-def _smooth_trajectory(spectra, shape, shifts, *, bfactor_px2, window_taper, px, passes=2):
+def _smooth_trajectory(spectra, shape, shifts, *, bfactor_px2, window_taper, px, passes=3):
     """Bayesian smoothing of the trajectory: random walk plus linear drift, grid posterior mean.
 
     The refinement aligns each frame (or sliding group) independently to the sum of the others;
@@ -968,11 +974,13 @@ def _smooth_trajectory(spectra, shape, shifts, *, bfactor_px2, window_taper, px,
     evaluated on a grid, so a likelihood with several peaks is used as it is) is combined with
     the motion model of a cold stage, a random walk on top of a constant drift, by the
     forward-backward recursion of a hidden Markov model; the shift is the posterior mean.
-    The drift is the slope of the current trajectory; the random-walk step is chosen among
-    ``SMOOTH_STEPS`` by the evidence of the data (type-II maximum likelihood), so nothing about
-    the motion is assumed beyond its form. A coarse pass (±3 px at 1/8 px) captures, a fine pass
-    (±1 px at 1/16 px around the coarse posterior mean) gives the precision; the reference is
-    rebuilt with the new trajectory and the whole repeated ``passes`` times.
+    The random-walk step (among ``SMOOTH_STEPS``) and the drift velocity (around the slope of
+    the current trajectory) are chosen by the evidence of the data (type-II maximum likelihood),
+    so nothing about the motion is assumed beyond its form. A coarse pass (±3 px at 1/8 px)
+    captures, a fine pass (±1 px at 1/16 px around the coarse posterior mean) gives the
+    precision; the reference is rebuilt with the new trajectory and the whole repeated
+    ``passes`` times, starting from the straight-line fit of ``shifts`` where ``shifts`` stays
+    within ``SMOOTH_LINE_REACH`` of it (else from ``shifts``).
 
     Parameters
     ----------
@@ -1000,30 +1008,62 @@ def _smooth_trajectory(spectra, shape, shifts, *, bfactor_px2, window_taper, px,
     if n < 4:
         return None, float("nan")
     bf = _bfilter(*shape, bfactor_px2)
-    shifts = np.asarray(shifts, float).copy()
+    shifts = np.asarray(shifts, float)
+    aligned = _aligned_spectra(spectra, shape, shifts, window_taper)
+    total = aligned.sum(0)
+    p_sig, p_noise = _spectral_snr(total, aligned)
+    if _frame_sigma(aligned, total, p_sig, p_noise, bf) * px < SMOOTH_MIN_SIGMA:
+        return None, float("nan")
+    # Start from the straight-line fit of the refined trajectory (the constant-drift part of the
+    # motion model) where the trajectory stays within reach of it. At the lowest doses the
+    # refinement's errors are correlated in time; a reference aligned with them is blurred in
+    # the same way and keeps them, while the line's reference carries no such errors, and the
+    # smoother then recovers the walk from the data. A drift far from a line (a settling stage)
+    # keeps the refined start: the coarse grid of ±3 px could not reach it from the line.
     t = np.arange(n, dtype=float)
-    step = float("nan")
+    slope, offset = np.polyfit(t, shifts, 1)
+    line = t[:, None] * slope + offset
+    start = line if np.abs(shifts - line).max() * px <= SMOOTH_LINE_REACH else shifts
+    out, step, _ = _smooth_from(spectra, shape, start - start[0], bf=bf, window_taper=window_taper, px=px,
+                                passes=passes)
+    return out, step
+
+
+def _smooth_from(spectra, shape, shifts, *, bf, window_taper, px, passes):
+    """``passes`` passes of the smoother from the trajectory ``shifts`` (see :func:`_smooth_trajectory`).
+
+    Returns the trajectory, the chosen walk step (full-frame px) and the log evidence of the
+    last pass.
+    """
+    n = len(spectra)
+    t = np.arange(n, dtype=float)
+    shifts = np.array(shifts, float)
     for p in range(passes):
         aligned = _aligned_spectra(spectra, shape, shifts, window_taper)
         total = aligned.sum(0)
         p_sig, p_noise = _spectral_snr(total, aligned)
-        if p == 0 and _frame_sigma(aligned, total, p_sig, p_noise, bf) * px < SMOOTH_MIN_SIGMA:
-            return None, float("nan")
         velocity = np.polyfit(t, shifts, 1)[0]
         # coarse pass: ±3 px (less than half of any lattice period that the wide search could
         # confuse), so it can pull a frame by a fraction of a unit cell but never by one cell
         maps, offsets = _frame_loglik(aligned, total, p_sig, p_noise, bf, np.zeros((n, 2)), 3.0 / px, 0.125 / px)
-        best = None
-        for st in SMOOTH_STEPS:
-            mean, ev = _forward_backward(maps, offsets, shifts, velocity, (st / px) ** 2)
-            if best is None or ev > best[0]:
-                best = (ev, st, mean)
-        _, step, coarse = best
+
+        def evidence(st, v):
+            return _forward_backward(maps, offsets, shifts, v, (st / px) ** 2)[1]
+
+        # type-II maximum likelihood of the motion model: the walk step, then the drift velocity
+        # axis by axis (a wrong slope of the current trajectory would otherwise be imposed on the
+        # result by a small step), then the step again for that velocity
+        step = max(SMOOTH_STEPS, key=lambda st: evidence(st, velocity))
+        for a in (0, 1):
+            cands = [velocity + dv / px * np.eye(2)[a] for dv in SMOOTH_DVELOCITY]
+            velocity = max(cands, key=lambda v: evidence(step, v))
+        step = max(SMOOTH_STEPS, key=lambda st: evidence(st, velocity))
+        coarse, log_evidence = _forward_backward(maps, offsets, shifts, velocity, (step / px) ** 2)
         maps, offsets = _frame_loglik(aligned, total, p_sig, p_noise, bf, coarse, 1.0 / px, 0.0625 / px)
         fine, _ = _forward_backward(maps, offsets, shifts + coarse, velocity, (step / px) ** 2)
         shifts = shifts + coarse + fine
         shifts -= shifts[0]
-    return shifts, step
+    return shifts, step, log_evidence
 
 
 # ---------------------------------------------------------------------------------------------
