@@ -160,8 +160,9 @@ def test_local_motion_recovers_non_uniform_drift():
     assert res.local is not None
     fld = res.local.field(7)
     grad = (fld[0][:, 200] - fld[0][:, 56]).mean() / (144 / 128)
-    # recovered within ~35% (the patch model is smoothed in time and space)
-    assert grad == pytest.approx(truth[7], abs=0.6)
+    # recovered within ~15% (the patch model is smoothed in time and space; patch trajectories
+    # refined to convergence: with 2 passes only the gradient came out 10-20% too small)
+    assert grad == pytest.approx(truth[7], abs=0.25)
     # and the left and right halves move in opposite directions, as in the truth
     assert fld[0][:, 220].mean() > 0 > fld[0][:, 36].mean()
 
