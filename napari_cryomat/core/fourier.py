@@ -1103,6 +1103,26 @@ def bragg_filter(
     return out
 
 
+class _LockIn:
+    """Complex lock-in images of one image at chosen spatial frequencies (GPA, PLD).
+
+    The edge-free (periodic) spectrum and the coordinate grids are computed once; each call then
+    demodulates at one frequency ``g`` (Å⁻¹) with a Gaussian mask of variance ``sig2``.
+    """
+
+    def __init__(self, img: np.ndarray, p: float):
+        src, _ = periodic_smooth_decomposition(img - np.float32(img.mean()))
+        self.f = sfft.fft2(src, workers=-1)
+        self.fy, self.fx = _freq_grids(img.shape, p)
+        ny, nx = img.shape
+        self.yy = (np.arange(ny, dtype=np.float64) * p)[:, None]
+        self.xx = (np.arange(nx, dtype=np.float64) * p)[None, :]
+        self.p = p
+
+    def __call__(self, g, sig2: float) -> np.ndarray:
+        return _lockin(self.f, g, sig2, self.fy, self.fx, self.yy, self.xx, self.p)
+
+
 def _lockin(f: np.ndarray, g, sig2: float, fy, fx, yy, xx, p) -> np.ndarray:
     """Complex lock-in image: IFFT of a Gaussian mask at g, demodulated by exp(-2πi g·r)."""
     gy, gx = g
@@ -1227,16 +1247,12 @@ def gpa(
         raise ValueError("Mask radius must be positive (Å⁻¹).")
     ref = _reference_mask(img.shape, reference)
     report(progress, 0.05)
-    src, _ = periodic_smooth_decomposition(img - np.float32(img.mean()))
-    f = sfft.fft2(src, workers=-1)
-    fy, fx = _freq_grids(img.shape, p)
-    ny, nx = img.shape
-    yy = (np.arange(ny, dtype=np.float64) * p)[:, None]
-    xx = (np.arange(nx, dtype=np.float64) * p)[None, :]
+    lockin = _LockIn(img, p)
+    yy, xx = lockin.yy, lockin.xx
     sig2 = (mask_radius / 2.0) ** 2
     phases, amps, grads, gs = [], [], [], []
     for i, g in enumerate((g1, g2)):
-        z = _lockin(f, g, sig2, fy, fx, yy, xx, p)
+        z = lockin(g, sig2)
         dPy, dPx = _phase_gradient(z, p)
         wgt = np.abs(z)[ref]
         # mean gradient (weighted by amplitude) over the reference region = g correction
@@ -1351,18 +1367,13 @@ def pld_map(
     Gs = [G for G in (g1, g2, g1 + g2, g1 - g2) if np.max(np.abs(G) + np.abs(q)) < nyq * 0.98]
     if len(Gs) < 2:
         raise ValueError("Too few Bragg spots inside Nyquist for a PLD map.")
-    src, _ = periodic_smooth_decomposition(img - np.float32(img.mean()))
-    f = sfft.fft2(src, workers=-1)
-    fy, fx = _freq_grids(img.shape, p)
-    ny, nx = img.shape
-    yy = (np.arange(ny, dtype=np.float64) * p)[:, None]
-    xx = (np.arange(nx, dtype=np.float64) * p)[None, :]
+    lockin = _LockIn(img, p)
     sig2 = (r / 2.0) ** 2
     zs = []
     for i, G in enumerate(Gs):
-        hG = _lockin(f, G, sig2, fy, fx, yy, xx, p)
-        hp = _lockin(f, G + q, sig2, fy, fx, yy, xx, p)
-        hm = _lockin(f, G - q, sig2, fy, fx, yy, xx, p)
+        hG = lockin(G, sig2)
+        hp = lockin(G + q, sig2)
+        hm = lockin(G - q, sig2)
         # each lock-in is demodulated by its own carrier, so hp / hG = c+ and hm / hG = c-
         den = np.abs(hG) ** 2
         eps = 1e-3 * float(np.mean(den))
