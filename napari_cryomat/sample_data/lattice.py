@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from napari_cryomat.core.synthetic.lattice import ice_image, superlattice_image
-
-
-def _limits(img: np.ndarray) -> list[float]:
-    s = img[::4, ::4]
-    return [float(np.percentile(s, 0.5)), float(np.percentile(s, 99.5))]
+from napari_cryomat.io.mrc import strided_contrast_limits
 
 
 def superlattice_sample():
@@ -30,7 +24,7 @@ def superlattice_sample():
                 "scale": (p, p),
                 "units": ("angstrom", "angstrom"),
                 "colormap": "gray",
-                "contrast_limits": _limits(img),
+                "contrast_limits": strided_contrast_limits(img),
                 "metadata": {"truth": truth, "pixel_size": p},
             },
             "image",
@@ -55,7 +49,7 @@ def ice_sample():
                 "scale": (p, p),
                 "units": ("angstrom", "angstrom"),
                 "colormap": "gray",
-                "contrast_limits": _limits(img),
+                "contrast_limits": strided_contrast_limits(img),
                 "metadata": {"truth": truth, "pixel_size": p},
             },
             "image",

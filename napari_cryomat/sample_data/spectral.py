@@ -6,14 +6,12 @@ Each comes with its HAADF image. Truth (maps, compositions, backgrounds) is in t
 
 from __future__ import annotations
 
-import numpy as np
-
 from napari_cryomat.core.synthetic.spectral import eds_spectrum_image, eels_lowloss_image, eels_spectrum_image
+from napari_cryomat.io.mrc import strided_contrast_limits
 from napari_cryomat.io.spectral import spectrum_image_layer
 
 
 def _haadf_layer(img, pixel_size, name, truth=None):
-    lo, hi = np.percentile(img, [0.5, 99.5])
     return (
         img,
         {
@@ -21,7 +19,7 @@ def _haadf_layer(img, pixel_size, name, truth=None):
             "scale": (pixel_size, pixel_size),
             "units": ("angstrom", "angstrom"),
             "colormap": "gray",
-            "contrast_limits": (float(lo), float(hi)),
+            "contrast_limits": strided_contrast_limits(img),
             "metadata": {"truth": truth or {}, "kind": "HAADF"},
         },
         "image",
