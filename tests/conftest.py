@@ -10,6 +10,14 @@ import numpy as np
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def _private_home(tmp_path_factory, monkeypatch):
+    """Tests never touch the user's home: autosaves and caches go to a temporary folder."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("CRYOMAT_AUTOSAVE_DIR", str(home / "annotations"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

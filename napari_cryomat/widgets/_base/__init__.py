@@ -1,0 +1,53 @@
+"""What every tool's widgets share, in one place.
+
+- :mod:`.tasks`: :class:`TaskRunner`, a progress bar with Cancel that runs one core function in a
+  worker (the pattern for every long computation).
+- :mod:`.live`: :class:`LatestWins` and :class:`LivePanel`, the base of every live view (spectrum
+  under the cursor, live FFT of the ROI, orthogonal views): a new request supersedes the pending
+  one, results of superseded jobs are dropped.
+- :mod:`.layers`: :func:`upsert_layer`, :class:`LayerCombo`, :class:`HelperLayer` (a layer that
+  exists only while its tool is in front), :func:`pixel_size_of`, the label colormap.
+- :mod:`.panels`: :class:`ScrollPanel` and :class:`Section` so that every dock fits a laptop
+  screen, and :class:`DockVisibility` (is my tab in front?).
+
+Models (``widgets/<tool>/_model.py``) import :mod:`.layers` only; views import the rest.
+"""
+
+from napari_cryomat.widgets._base.layers import (
+    HelperLayer,
+    LayerCombo,
+    class_colormap,
+    is_helper_layer,
+    palette_colour,
+    pixel_size_of,
+    real_layer,
+    upsert_layer,
+    value_colormap,
+)
+from napari_cryomat.widgets._base.live import LatestWins, LivePanel
+from napari_cryomat.widgets._base.notify import show_error, show_info, show_warning
+from napari_cryomat.widgets._base.panels import DockVisibility, EventLinks, ScrollPanel, Section, hbox
+from napari_cryomat.widgets._base.tasks import TaskRunner
+
+__all__ = [
+    "DockVisibility",
+    "EventLinks",
+    "HelperLayer",
+    "LatestWins",
+    "LayerCombo",
+    "LivePanel",
+    "ScrollPanel",
+    "Section",
+    "TaskRunner",
+    "class_colormap",
+    "hbox",
+    "is_helper_layer",
+    "palette_colour",
+    "pixel_size_of",
+    "real_layer",
+    "show_error",
+    "show_info",
+    "show_warning",
+    "upsert_layer",
+    "value_colormap",
+]

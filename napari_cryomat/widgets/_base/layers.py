@@ -1,0 +1,238 @@
+"""Layers: find, add-or-update, pick, and the helper layers a tool owns.
+
+Layers are identified one way: by name, plus ``metadata["cryomat_helper"]`` for helper layers (an
+ROI, cut lines) that belong to a tool's view and are never offered as inputs. No Qt widgets here
+except :class:`LayerCombo`; models import the rest.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+import numpy as np
+from qtpy.QtWidgets import QComboBox, QWidget
+
+from napari_cryomat.core.units import PIXEL, length_to_angstrom
+
+if TYPE_CHECKING:
+    import napari
+
+__all__ = [
+    "CLASS_PALETTE",
+    "HELPER_KEY",
+    "HelperLayer",
+    "LayerCombo",
+    "class_colormap",
+    "is_helper_layer",
+    "palette_colour",
+    "pixel_size_of",
+    "real_layer",
+    "upsert_layer",
+    "value_colormap",
+]
+
+HELPER_KEY = "cryomat_helper"
+
+#: the one palette for classes (segmentation classes, shape classes of objects): Sasha Trubetskoy's
+#: 20 distinct colours, first ten.
+CLASS_PALETTE = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6",
+                 "#bfef45", "#fabed4", "#469990")
+
+
+def real_layer(layer):
+    """The layer itself, not napari's plugin proxy (proxies are new objects on every lookup, so
+    ``is`` comparisons and signal connections on them fail)."""
+    return getattr(layer, "__wrapped__", layer)
+
+
+def is_helper_layer(layer) -> bool:
+    return bool(getattr(layer, "metadata", {}).get(HELPER_KEY))
+
+
+def pixel_size_of(layer: "napari.layers.Layer", axis: int = -1) -> float:
+    """Size in Å of one pixel of ``layer`` along ``axis`` (default X), from its scale and units.
+
+    A layer with napari's default unit-less scale gives its scale as is ("pixels"), which keeps
+    every computation defined. A non-length unit (eV, s) raises ValueError naming it.
+    """
+    scale = float(layer.scale[axis])
+    units = getattr(layer, "units", None)
+    unit = str(units[axis]) if units is not None else PIXEL
+    if unit in (PIXEL, "", "None"):
+        return scale
+    return length_to_angstrom(scale, unit)
+
+
+def upsert_layer(viewer: "napari.viewer.Viewer", data, *, name: str, kind: str = "image", **kwargs):
+    """Update the layer called ``name`` with ``data`` and ``kwargs``, or add it.
+
+    ``kind`` is napari's add method suffix ("image", "labels", "shapes", "points"). An existing
+    layer of another type or dimensionality is replaced. Returns the (real) layer.
+    """
+    existing = real_layer(viewer.layers[name]) if name in viewer.layers else None
+    if existing is not None and existing._type_string == kind and np.ndim(existing.data) == np.ndim(data):
+        existing.data = data
+        for key, value in kwargs.items():
+            if key in ("rgb", "multiscale", "cache", "ndim"):
+                continue
+            setattr(existing, key, value)
+        return existing
+    if existing is not None:
+        viewer.layers.remove(existing)
+    return real_layer(getattr(viewer, f"add_{kind}")(data, name=name, **kwargs))
+
+
+class HelperLayer:
+    """A layer that belongs to a tool's view (an ROI rectangle, cut lines).
+
+    It exists only while the tool is in front (:meth:`show` / :meth:`hide`) and is removed when the
+    tool closes (:meth:`remove`). Its data are kept in between, so an ROI comes back where the user
+    left it. ``make(data)`` returns ``(data, kwargs)`` for ``viewer.add_<kind>``; ``data`` is the
+    kept data or None the first time.
+    """
+
+    def __init__(self, viewer, name: str, kind: str, make: Callable[[Any], tuple[Any, dict]]):
+        self.viewer = viewer
+        self.name = name
+        self.kind = kind
+        self._make = make
+        self._kept = None
+        self.layer = None
+        self._listeners: list[Callable] = []
+
+    @property
+    def shown(self) -> bool:
+        return self.layer is not None and self.layer in self.viewer.layers
+
+    def on_data(self, callback: Callable) -> None:
+        """Call ``callback(event)`` whenever the helper's data change (connected at each show)."""
+        self._listeners.append(callback)
+        if self.shown:
+            self.layer.events.data.connect(callback)
+
+    def show(self, *, reset: bool = False):
+        """Add the layer (again) and return it; the previously selected layer stays selected."""
+        if self.shown and not reset:
+            return self.layer
+        if self.shown:
+            self._detach()
+        active = self.viewer.layers.selection.active
+        data, kwargs = self._make(None if reset else self._kept)
+        metadata = dict(kwargs.pop("metadata", {}), **{HELPER_KEY: True})
+        self.layer = real_layer(getattr(self.viewer, f"add_{self.kind}")(data, name=self.name, metadata=metadata, **kwargs))
+        for callback in self._listeners:
+            self.layer.events.data.connect(callback)
+        if active is not None and active in self.viewer.layers:
+            self.viewer.layers.selection.active = active
+        return self.layer
+
+    def hide(self) -> None:
+        """Remove the layer, keeping its data for the next :meth:`show`."""
+        if self.shown:
+            self._kept = self.layer.data
+            self._detach()
+
+    def remove(self) -> None:
+        """Remove the layer and forget its data (the tool is closing)."""
+        self.hide()
+        self._kept = None
+
+    def _detach(self) -> None:
+        layer, self.layer = self.layer, None
+        for callback in self._listeners:
+            try:
+                layer.events.data.disconnect(callback)
+            except Exception:
+                pass
+        if layer in self.viewer.layers:
+            self.viewer.layers.remove(layer)
+
+
+class LayerCombo(QComboBox):
+    """A combo box of the viewer's layers of some types (helper layers excluded), kept in sync."""
+
+    def __init__(
+        self,
+        viewer: "napari.viewer.Viewer",
+        layer_types: tuple[type, ...],
+        predicate: Callable[[object], bool] | None = None,
+        parent: QWidget | None = None,
+    ):
+        super().__init__(parent)
+        self._viewer = viewer
+        self._layer_types = layer_types
+        self._predicate = predicate or (lambda layer: True)
+        self._events = (viewer.layers.events.inserted, viewer.layers.events.removed, viewer.layers.events.reordered)
+        for event in self._events:
+            event.connect(self.refresh)
+        self.destroyed.connect(self._disconnect_factory(self._events, self.refresh))
+        self.refresh()
+
+    @staticmethod
+    def _disconnect_factory(events, callback):
+        def disconnect(*_args):
+            for event in events:
+                try:
+                    event.disconnect(callback)
+                except Exception:
+                    pass
+
+        return disconnect
+
+    def candidates(self) -> Iterable:
+        for layer in self._viewer.layers:
+            if isinstance(layer, self._layer_types) and not is_helper_layer(layer) and self._predicate(layer):
+                yield layer
+
+    def refresh(self, event=None) -> None:
+        current = self.currentText()
+        self.blockSignals(True)
+        self.clear()
+        for layer in self.candidates():
+            self.addItem(layer.name)
+        idx = self.findText(current)
+        self.setCurrentIndex(idx if idx >= 0 else (self.count() - 1))
+        self.blockSignals(False)
+        if self.currentText() != current:
+            self.currentIndexChanged.emit(self.currentIndex())
+
+    def layer(self):
+        """The chosen (real) layer, or None."""
+        name = self.currentText()
+        if not name or name not in self._viewer.layers:
+            return None
+        return real_layer(self._viewer.layers[name])
+
+    def set_layer(self, layer_or_name) -> None:
+        name = getattr(layer_or_name, "name", layer_or_name)
+        idx = self.findText(str(name))
+        if idx >= 0:
+            self.setCurrentIndex(idx)
+
+
+def class_colormap(colours: dict[int, str]):
+    """A napari DirectLabelColormap: 0 transparent, each id its colour, any other id grey."""
+    from napari.utils.colormaps import DirectLabelColormap
+
+    colors = {None: [0.6, 0.6, 0.6, 1.0], 0: [0.0, 0.0, 0.0, 0.0]}
+    colors.update({int(k): v for k, v in colours.items()})
+    return DirectLabelColormap(color_dict=colors)
+
+
+def palette_colour(class_id: int) -> str:
+    """The palette's colour for class ``class_id`` (1-based)."""
+    return CLASS_PALETTE[(int(class_id) - 1) % len(CLASS_PALETTE)]
+
+
+def value_colormap(labels: np.ndarray, values: np.ndarray, cmap: str = "viridis"):
+    """DirectLabelColormap colouring each label by a value (NaN grey)."""
+    from napari.utils.colormaps import ensure_colormap
+
+    cm = ensure_colormap(cmap)
+    v = np.asarray(values, dtype=float)
+    finite = np.isfinite(v)
+    lo, hi = (np.nanmin(v[finite]), np.nanmax(v[finite])) if finite.any() else (0.0, 1.0)
+    t = np.clip((v - lo) / (hi - lo if hi > lo else 1.0), 0, 1)
+    colours = cm.map(np.where(finite, t, 0.0))
+    grey = [0.5, 0.5, 0.5, 1.0]
+    return class_colormap({int(lab): (list(c) if ok else grey) for lab, c, ok in zip(labels, colours, finite)})

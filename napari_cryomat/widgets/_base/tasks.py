@@ -1,0 +1,135 @@
+"""TaskRunner: a progress bar and a Cancel button that run one core function off the GUI thread."""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable, Optional
+
+from qtpy.QtCore import QObject, Signal
+from qtpy.QtWidgets import QHBoxLayout, QProgressBar, QPushButton, QWidget
+
+from napari_cryomat.core._progress import Cancelled
+from napari_cryomat.widgets._base import notify
+
+log = logging.getLogger(__name__)
+
+__all__ = ["TaskRunner"]
+
+
+class _ProgressRelay(QObject):
+    # Emitted from the worker thread; Qt queues it to the GUI thread.
+    fraction = Signal(float)
+
+
+class TaskRunner(QWidget):
+    """Progress bar + Cancel button that runs one core function off the GUI thread.
+
+    ``runner.start(func, *args, on_done=callback, **kwargs)`` calls
+    ``func(*args, progress=cb, **kwargs)`` in a napari thread worker. Every parameter is read by
+    the caller before the call, so the worker never touches a Qt control. ``cb`` moves the bar and
+    raises :class:`Cancelled` once the user pressed Cancel, so the computation unwinds and
+    ``on_done`` is never called: the viewer stays exactly as it was. ``ValueError`` raised by the
+    core is a message for the user and is shown as a notification, not a traceback.
+    """
+
+    def __init__(self, label: str = "Run", parent: QWidget | None = None):
+        super().__init__(parent)
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setRange(0, 1000)
+        self.progress_bar.setTextVisible(True)
+        self.progress_bar.setFormat(f"{label}: idle")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.progress_bar, 1)
+        layout.addWidget(self.cancel_button)
+        self._relay = _ProgressRelay()
+        self._relay.fraction.connect(self._set_fraction)
+        self._cancel_requested = False
+        self.worker = None
+        self.last_error: Optional[BaseException] = None
+        self.label = label
+        self._activity = None  # napari's own progress bar (activity dock), mirrored
+
+    @property
+    def busy(self) -> bool:
+        return self.worker is not None
+
+    def start(self, func: Callable, *args, on_done: Callable | None = None, label: str | None = None, **kwargs):
+        """Run ``func`` in a worker; returns the (started) worker, or None if one is running."""
+        from napari.qt.threading import create_worker
+
+        if self.busy:
+            notify.show_warning(f"{self.label}: still running; press Cancel first.")
+            return None
+        if label:
+            self.label = label
+        self._cancel_requested = False
+        self.last_error = None
+        self._activity = _napari_progress(self.label)
+        self._set_fraction(0.0)
+        self.cancel_button.setEnabled(True)
+
+        def progress(fraction: float) -> None:
+            if self._cancel_requested:
+                raise Cancelled()
+            self._relay.fraction.emit(float(fraction))
+
+        # errors are ours to show (below); without _ignore_errors superqt re-raises them in the
+        # Qt event loop, which napari turns into a traceback dialog.
+        worker = create_worker(func, *args, progress=progress, _start_thread=False, _ignore_errors=True, **kwargs)
+        if on_done is not None:
+            worker.returned.connect(on_done)
+        worker.errored.connect(self._on_error)
+        worker.finished.connect(self._on_finished)
+        self.worker = worker
+        worker.start()
+        return worker
+
+    def cancel(self) -> None:
+        """Ask the running computation to stop at its next progress report."""
+        if self.worker is not None:
+            self._cancel_requested = True
+            self.cancel_button.setEnabled(False)
+            self.progress_bar.setFormat("cancelling…")
+
+    def _set_fraction(self, fraction: float) -> None:
+        value = int(round(1000 * fraction))
+        self.progress_bar.setValue(value)
+        self.progress_bar.setFormat(f"{self.label}: %p%")
+        if self._activity is not None:
+            self._activity.n = value
+            self._activity.refresh()
+
+    def _on_error(self, exc: BaseException) -> None:
+        self.last_error = exc
+        if isinstance(exc, Cancelled):
+            notify.show_info(f"{self.label} cancelled; nothing was changed.")
+        elif isinstance(exc, (ValueError, MemoryError, OSError)):
+            notify.show_error(f"{self.label}: {exc}")
+        else:
+            log.exception("%s failed", self.label, exc_info=exc)
+            notify.show_error(f"{self.label} failed: {type(exc).__name__}: {exc}")
+
+    def _on_finished(self) -> None:
+        self.worker = None
+        self.cancel_button.setEnabled(False)
+        if self.last_error is None:
+            self._set_fraction(1.0)
+        else:
+            self.progress_bar.setFormat(f"{self.label}: stopped")
+        if self._activity is not None:
+            self._activity.close()
+            self._activity = None
+
+
+def _napari_progress(label: str):
+    """A determinate napari progress bar (shown in napari's activity dock), or None."""
+    try:
+        from napari.utils import progress
+
+        return progress(total=1000, desc=label)
+    except Exception:  # napari's progress is a nicety; the dock's own bar is what counts
+        return None

@@ -1,0 +1,167 @@
+"""The shared widget base: TaskRunner (progress, Cancel that leaves nothing behind, user errors as
+notifications), LatestWins/LivePanel, upsert_layer, HelperLayer, LayerCombo, units."""
+
+import threading
+
+import numpy as np
+import pytest
+
+from napari_cryomat.core import Cancelled, report
+from napari_cryomat.widgets._base import (
+    HelperLayer,
+    LatestWins,
+    LayerCombo,
+    LivePanel,
+    TaskRunner,
+    pixel_size_of,
+    upsert_layer,
+)
+
+
+def slow_sum(values, *, progress=None, gate=None):
+    total = 0.0
+    for i, v in enumerate(values):
+        if gate is not None:
+            gate.wait(5)
+        total += v
+        report(progress, (i + 1) / len(values))
+    return total
+
+
+def test_runner_returns_result_and_fills_bar(qtbot):
+    runner = TaskRunner("Sum")
+    qtbot.addWidget(runner)
+    results = []
+    runner.start(slow_sum, [1.0, 2.0, 3.0], on_done=results.append)
+    qtbot.waitUntil(lambda: not runner.busy, timeout=5000)
+    assert results == [6.0]
+    assert runner.progress_bar.value() == 1000
+
+
+def test_cancel_unwinds_without_result(qtbot, monkeypatch):
+    shown = []
+    monkeypatch.setattr("napari.utils.notifications.show_info", shown.append)
+    runner = TaskRunner("Sum")
+    qtbot.addWidget(runner)
+    gate = threading.Event()
+    results = []
+    runner.start(slow_sum, list(range(100)), gate=gate, on_done=results.append)
+    runner.cancel()
+    gate.set()
+    qtbot.waitUntil(lambda: not runner.busy, timeout=5000)
+    assert results == []
+    assert isinstance(runner.last_error, Cancelled)
+    assert shown and "cancelled" in shown[0]
+
+
+def test_value_error_is_a_message_not_a_traceback(qtbot, monkeypatch):
+    shown = []
+    monkeypatch.setattr("napari.utils.notifications.show_error", shown.append)
+
+    def bad(*, progress=None):
+        raise ValueError("needs a stack of frames")
+
+    runner = TaskRunner("Align")
+    qtbot.addWidget(runner)
+    runner.start(bad)
+    qtbot.waitUntil(lambda: not runner.busy, timeout=5000)
+    assert shown == ["Align: needs a stack of frames"]
+
+
+def test_layer_combo_follows_layers_and_pixel_size(make_napari_viewer):
+    import napari
+
+    viewer = make_napari_viewer()
+    combo = LayerCombo(viewer, (napari.layers.Image,), predicate=lambda l: l.ndim == 3)
+    assert combo.layer() is None
+    viewer.add_image(np.zeros((4, 4)), name="flat")
+    viewer.add_image(np.zeros((2, 4, 4)), name="vol", scale=(2, 0.5, 0.5), units=("nm",) * 3)
+    assert [combo.itemText(i) for i in range(combo.count())] == ["vol"]
+    assert combo.layer().name == "vol"
+    assert pixel_size_of(combo.layer()) == pytest.approx(5.0)  # 0.5 nm in Å
+    viewer.layers.remove("vol")
+    assert combo.count() == 0
+
+
+def test_latest_wins_drops_superseded_jobs(qtbot):
+    gate = threading.Event()
+    seen = []
+
+    def slow_square(x):
+        if x == 1:
+            gate.wait(5)
+        return x * x
+
+    live = LatestWins(slow_square)
+    live.finished.connect(lambda job_id, req, res, err: seen.append((job_id, req, res)) if job_id == live.latest else None)
+    live.submit(1)  # starts, blocks on the gate
+    qtbot.waitUntil(lambda: not live.idle, timeout=2000)
+    live.submit(2)  # pending, replaced by 3 before it runs
+    last = live.submit(3)
+    gate.set()
+    qtbot.waitUntil(lambda: live.idle and bool(seen), timeout=5000)
+    qtbot.wait(50)
+    live.stop()
+    assert seen == [(last, 3, 9)]
+
+
+class _MeanPanel(LivePanel):
+    """Mean of the current slice of the first image: the smallest live panel."""
+
+    def __init__(self, viewer):
+        super().__init__(viewer)
+        self.drawn = []
+
+    def request(self):
+        if not len(self.viewer.layers):
+            return None
+        layer = self.viewer.layers[0]
+        return layer.data[self.viewer.dims.current_step[0]]
+
+    def compute(self, request):
+        return float(np.mean(request))
+
+    def draw(self, request, result):
+        self.drawn.append(result)
+
+
+def test_live_panel_follows_dims(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    viewer.add_image(np.arange(3)[:, None, None] * np.ones((3, 4, 4)))
+    panel = _MeanPanel(viewer)
+    qtbot.addWidget(panel)
+    viewer.dims.set_current_step(0, 2)
+    qtbot.waitUntil(lambda: bool(panel.drawn) and panel.drawn[-1] == 2.0, timeout=5000)
+    viewer.dims.set_current_step(0, 1)
+    qtbot.waitUntil(lambda: panel.drawn[-1] == 1.0, timeout=5000)
+
+
+def test_upsert_updates_in_place_and_replaces_other_kinds(make_napari_viewer):
+    viewer = make_napari_viewer()
+    first = upsert_layer(viewer, np.zeros((4, 4)), name="sum", scale=(2, 2))
+    again = upsert_layer(viewer, np.ones((6, 6)), name="sum", scale=(3, 3), colormap="magma")
+    assert again is first and len(viewer.layers) == 1
+    assert again.data.shape == (6, 6) and tuple(again.scale) == (3, 3) and again.colormap.name == "magma"
+    labels = upsert_layer(viewer, np.ones((6, 6), int), name="sum", kind="labels")
+    assert len(viewer.layers) == 1 and labels._type_string == "labels"
+
+
+def test_helper_layer_keeps_its_data_and_is_no_input(make_napari_viewer):
+    import napari
+
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((8, 8)), name="image")
+    roi = HelperLayer(viewer, "ROI", "shapes",
+                      lambda kept: (kept if kept is not None else [np.array([[0, 0], [4, 4]])],
+                                    {"shape_type": "rectangle"}))
+    combo = LayerCombo(viewer, (napari.layers.Layer,))
+    layer = roi.show()
+    assert viewer.layers.selection.active.name == "image"  # the helper did not steal the selection
+    assert [combo.itemText(i) for i in range(combo.count())] == ["image"]
+    layer.data = [np.array([[1, 1], [1, 6], [6, 6], [6, 1]])]
+    roi.hide()
+    assert "ROI" not in viewer.layers
+    assert np.array_equal(roi.show().data[0], [[1, 1], [1, 6], [6, 6], [6, 1]])
+    roi.remove()
+    assert "ROI" not in viewer.layers
+    assert np.array_equal(roi.show().data[0][[0, 2]], [[0, 0], [4, 4]])
