@@ -27,6 +27,39 @@ WIDGETS = ["Tomogram browser", "Drift correction", "Live FFT", "Spectrum imaging
            "Segmentation", "Objects and classes"]
 
 
+def _segment_growth(viewer) -> None:
+    """The track demo opens ready to act: the growth movie segmented frame by frame, so that
+    Objects and classes can Measure and Track at once."""
+    from napari_cryomat.core.segment import segment_series
+
+    movie = viewer.layers["growth"]
+    labels = segment_series(movie.data, pixel_size=float(movie.scale[-1]))
+    viewer.add_labels(labels, name="growth crystals", scale=movie.scale, units=movie.units,
+                      axis_labels=movie.axis_labels, opacity=0.5)
+
+
+# topic -> what to prepare after the samples are open
+PREPARE = {"track": _segment_growth}
+
+
+def fit_window_to_screen(viewer, preferred=(1600, 1000)) -> tuple[int, int]:
+    """Size the window to ``preferred`` or the screen's available area, whichever is smaller, so
+    the sliders, status bar and dock tabs are on screen on a 1366x768 laptop too."""
+    from qtpy.QtWidgets import QApplication
+
+    window = viewer.window._qt_window
+    screen = window.screen() if hasattr(window, "screen") else QApplication.primaryScreen()
+    area = screen.availableGeometry()
+    # the frame (title bar, borders) is outside the window's own size
+    frame_w = max(0, window.frameGeometry().width() - window.geometry().width())
+    frame_h = max(0, window.frameGeometry().height() - window.geometry().height())
+    width = min(preferred[0], area.width() - frame_w)
+    height = min(preferred[1], area.height() - frame_h)
+    window.resize(width, height)
+    window.move(area.x(), area.y())
+    return width, height
+
+
 def open_demo(topic: str = "tomogram", *, viewer=None):
     """Open ``topic``'s sample data in a napari viewer with every widget docked (tabbed).
 
@@ -39,9 +72,10 @@ def open_demo(topic: str = "tomogram", *, viewer=None):
     samples, front = DEMOS[topic]
     if viewer is None:
         viewer = napari.Viewer(title=f"napari-cryomat demo: {topic}")
-        viewer.window.resize(1600, 1000)  # room for the canvas beside the docks
     for key in samples:
         viewer.open_sample(PLUGIN, key)
+    if topic in PREPARE:
+        PREPARE[topic](viewer)
     docks = {}
     for name in WIDGETS:
         try:
@@ -52,6 +86,7 @@ def open_demo(topic: str = "tomogram", *, viewer=None):
     if front in docks:
         docks[front].show()
         docks[front].raise_()
+    fit_window_to_screen(viewer)
     viewer.reset_view()  # the docks took room from the canvas: fit the data again
     return viewer
 
