@@ -52,6 +52,7 @@ class LatestWins:
         self._ids = itertools.count(1)
         self._stopped = False
         self._running = False
+        self._running_id = 0
         self.latest = 0
         self._relay = _Relay()
         self.finished = self._relay.finished
@@ -77,6 +78,11 @@ class LatestWins:
         with self._cond:
             return self._pending is None and not self._running
 
+    def is_stale(self) -> bool:
+        """In the worker: True once the running job has been superseded. A long ``func`` polls it
+        (e.g. from a core progress callback, raising ``Cancelled``) to stop early."""
+        return self._stopped or self._running_id != self.latest
+
     def stop(self) -> None:
         with self._cond:
             self._stopped = True
@@ -92,6 +98,7 @@ class LatestWins:
                     return
                 (job_id, request), self._pending = self._pending, None
                 self._running = True
+                self._running_id = job_id
             try:
                 result, error = self._func(request), None
             except Exception as exc:  # reported in the GUI thread
