@@ -124,6 +124,7 @@ class LivePanel(QWidget):
         super().__init__(parent)
         self.viewer = viewer
         self.in_front = True
+        self._awaited: int | None = None  # id of the newest job whose result is not drawn yet
         self.links = EventLinks(self)
         self.live = LatestWins(self.compute, name=f"live-{type(self).__name__}")
         self.live.finished.connect(self._on_finished)
@@ -159,18 +160,32 @@ class LivePanel(QWidget):
             request = self.request()
         except ValueError as exc:  # the user's input cannot be shown: say why, show nothing
             self.live.supersede()
+            self._awaited = None
             self.clear()
             notify.show_warning(str(exc))
             return
         if request is None:
             self.live.supersede()
+            self._awaited = None
             self.clear()
             return
-        self.live.submit(request)
+        self.submit(request)
+
+    def submit(self, request: Any) -> int:
+        """Compute ``request`` as the newest job, without calling :meth:`request` (e.g. from
+        :meth:`draw`: the exact pass after a quick preview). Returns the job id."""
+        self._awaited = self.live.submit(request)
+        return self._awaited
 
     @property
     def idle(self) -> bool:
         return self.live.idle
+
+    @property
+    def busy(self) -> bool:
+        """True until the newest request's result has been drawn (or has failed); unlike ``not idle``
+        it also covers a result on its way to the GUI thread. What tests wait on."""
+        return self._awaited is not None
 
     def _on_front_changed(self, in_front: bool) -> None:
         self.in_front = bool(in_front)
@@ -181,6 +196,7 @@ class LivePanel(QWidget):
     def _on_finished(self, job_id: int, request, result, error) -> None:
         if job_id != self.live.latest:
             return  # superseded while it ran
+        self._awaited = None
         if error is not None:
             if isinstance(error, ValueError):
                 notify.show_warning(str(error))
