@@ -151,6 +151,21 @@ class LivePanel(QWidget):
     def on_front_changed(self, in_front: bool) -> None:
         """The dock came to the front or went behind another tab (e.g. show/hide helper layers)."""
 
+    def on_invalid(self, error: ValueError) -> None:
+        """``request`` raised ValueError (the input cannot be shown): by default show nothing and
+        say why. A panel that keeps its last result on screen (a live FFT while its ROI is too
+        small) overrides this to write the message beside it instead."""
+        self.clear()
+        notify.show_warning(str(error))
+
+    def on_error(self, request: Any, error: Exception) -> None:
+        """``compute`` raised: by default a ValueError is a warning, anything else an error."""
+        if isinstance(error, ValueError):
+            notify.show_warning(str(error))
+        else:
+            log.error("%s failed", type(self).__name__, exc_info=error)
+            notify.show_error(f"{type(self).__name__}: {type(error).__name__}: {error}")
+
     # -- machinery ------------------------------------------------------------------------------
     def update_live(self, *_args) -> None:
         """Ask for a new result; a pending older request is dropped."""
@@ -158,11 +173,10 @@ class LivePanel(QWidget):
             return
         try:
             request = self.request()
-        except ValueError as exc:  # the user's input cannot be shown: say why, show nothing
+        except ValueError as exc:  # the user's input cannot be shown: say why (on_invalid)
             self.live.supersede()
             self._awaited = None
-            self.clear()
-            notify.show_warning(str(exc))
+            self.on_invalid(exc)
             return
         if request is None:
             self.live.supersede()
@@ -198,10 +212,6 @@ class LivePanel(QWidget):
             return  # superseded while it ran
         self._awaited = None
         if error is not None:
-            if isinstance(error, ValueError):
-                notify.show_warning(str(error))
-            else:
-                log.error("%s failed", type(self).__name__, exc_info=error)
-                notify.show_error(f"{type(self).__name__}: {type(error).__name__}: {error}")
+            self.on_error(request, error)
             return
         self.draw(request, result)
