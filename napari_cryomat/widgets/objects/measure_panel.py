@@ -1,0 +1,138 @@
+"""Measure (which labels, which image, classes or objects, time series) and colour / histogram."""
+
+from __future__ import annotations
+
+import numpy as np
+from qtpy.QtWidgets import QCheckBox, QComboBox, QFormLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from napari_cryomat.widgets._base import LayerCombo, TaskRunner, hbox, show_error
+from napari_cryomat.widgets.objects._jobs import compute_measure
+from napari_cryomat.widgets.objects._layers import guess_time_series, is_class_map, matching_image
+from napari_cryomat.widgets.objects._model import ObjectsModel
+from napari_cryomat.widgets.objects._view import refill, start_job
+
+__all__ = ["ColourPanel", "MeasurePanel"]
+
+
+class MeasurePanel(QWidget):
+    """Choose the labels (and the image for intensities) and measure them in a worker.
+
+    Choosing a labels layer guesses the options from it: "labels are classes" for an annotation or
+    a prediction, "first axis is time" when its first axis (or that of the movie it was made from)
+    is time, and the image of the same shape for the mean intensity.
+    """
+
+    def __init__(self, viewer, model: ObjectsModel, runner: TaskRunner, parent: QWidget | None = None):
+        super().__init__(parent)
+        from napari.layers import Image, Labels
+
+        self.viewer = viewer
+        self.model = model
+        self.runner = runner
+        self.labels_combo = LayerCombo(viewer, (Labels,))
+        self.labels_combo.setToolTip("The objects to measure: a labels layer (segment or annotate first).")
+        self.image_combo = LayerCombo(viewer, (Image,), predicate=lambda layer: not layer.rgb)
+        self.intensity_check = QCheckBox("mean intensity from")
+        self.intensity_check.setChecked(True)
+        self.classes_check = QCheckBox("labels are classes: each connected region is an object")
+        self.classes_check.setToolTip("On for an annotation or a prediction, whose values are classes.")
+        self.time_check = QCheckBox("first axis is time (measure per frame, track)")
+        self.measure_button = QPushButton("Measure")
+        form = QFormLayout(self)
+        form.setContentsMargins(0, 0, 0, 0)
+        form.addRow("Labels", self.labels_combo)
+        form.addRow(self.intensity_check, self.image_combo)
+        form.addRow(self.classes_check)
+        form.addRow(self.time_check)
+        form.addRow(self.measure_button)
+        self.measure_button.clicked.connect(self.measure)
+        self.labels_combo.currentIndexChanged.connect(self.guess_options)
+        self.guess_options()
+
+    def _images(self) -> list:
+        return list(self.image_combo.candidates())
+
+    def guess_options(self, *_args) -> None:
+        """Set the options from the chosen labels layer (see the class docstring)."""
+        layer = self.labels_combo.layer()
+        if layer is None:
+            return
+        self.classes_check.setChecked(is_class_map(layer))
+        images = self._images()
+        self.time_check.setChecked(guess_time_series(layer, images))
+        image = matching_image(layer, images)
+        if image is not None:
+            self.image_combo.set_layer(image)
+        self.intensity_check.setChecked(image is not None)
+
+    def measure(self):
+        """Measure the chosen labels in a worker; returns the worker (None if nothing started)."""
+        image = self.image_combo.layer() if self.intensity_check.isChecked() else None
+        try:
+            request = self.model.measure_request(self.labels_combo.layer(), image,
+                                                 as_classes=self.classes_check.isChecked(),
+                                                 time_series=self.time_check.isChecked())
+        except ValueError as exc:
+            show_error(str(exc))
+            return None
+        return start_job(self.runner, compute_measure, request, self.model.apply_measure, label="Measure",
+                         message=lambda result: f"{len(result.table)} objects measured.")
+
+
+class ColourPanel(QWidget):
+    """Colour the objects by a measured column, and its histogram (from the table shown)."""
+
+    def __init__(self, model: ObjectsModel, parent: QWidget | None = None):
+        super().__init__(parent)
+        import pyqtgraph as pg
+
+        self.model = model
+        self.property_combo = QComboBox()
+        self.property_combo.setToolTip("A measured column; shape_class colours by class.")
+        self.colour_button = QPushButton("Colour labels")
+        self.reset_colour_button = QPushButton("Reset")
+        self.histogram = pg.PlotWidget()
+        self.histogram.setMinimumHeight(120)
+        self.histogram.setLabel("left", "objects")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(hbox(QLabel("Property"), self.property_combo, self.colour_button, self.reset_colour_button))
+        layout.addWidget(self.histogram)
+        self.property_combo.currentIndexChanged.connect(self.draw_histogram)
+        self.colour_button.clicked.connect(lambda: self.colour_by_property())
+        self.reset_colour_button.clicked.connect(self.model.reset_colours)
+        model.features_changed.connect(self.refresh)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """The measured columns changed: refill the list and redraw the histogram."""
+        preferred = tuple(c for c in self.model.numeric_columns() if c.startswith(("area", "volume")))
+        refill(self.property_combo, self.model.numeric_columns(), preferred=preferred)
+        self.draw_histogram()
+
+    def colour_by_property(self, column: str | None = None) -> None:
+        column = column or self.property_combo.currentText()
+        try:
+            self.model.colour_by(column)
+        except ValueError as exc:
+            show_error(str(exc))
+
+    def draw_histogram(self, *_args) -> None:
+        """Histogram of the chosen column of the table shown, labelled from that table."""
+        import pyqtgraph as pg
+
+        self.histogram.clear()
+        self.histogram.setTitle(None)
+        column = self.property_combo.currentText()
+        features = self.model.features
+        if features is None or column not in features:
+            return
+        values = features[column].to_numpy(float)
+        values = values[np.isfinite(values)]
+        if values.size == 0:
+            return
+        counts, edges = np.histogram(values, bins=min(40, max(5, int(np.sqrt(values.size)))))
+        self.histogram.addItem(pg.BarGraphItem(x0=edges[:-1], x1=edges[1:], height=counts, brush=(90, 160, 230)))
+        self.histogram.setLabel("bottom", column)
+        what = "object-frames" if self.model.time_series else "objects"
+        self.histogram.setTitle(f"{values.size} {what} of {self.model.layer.name}", size="9pt")

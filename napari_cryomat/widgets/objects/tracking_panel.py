@@ -1,0 +1,94 @@
+"""Tracking a time series: link the measured objects frame to frame (in a worker), show the tracks
+and the objects coloured by track, and plot each track's growth in the same colour."""
+
+from __future__ import annotations
+
+import numpy as np
+from qtpy.QtWidgets import QDoubleSpinBox, QFormLayout, QPushButton, QSpinBox, QWidget
+
+from napari_cryomat.widgets._base import TaskRunner, palette_colour, show_error
+from napari_cryomat.widgets.objects._jobs import compute_track
+from napari_cryomat.widgets.objects._model import ObjectsModel
+from napari_cryomat.widgets.objects._view import start_job
+
+__all__ = ["TrackingPanel"]
+
+#: a legend for more tracks than this would hide the curves
+_LEGEND_MAX = 10
+
+
+class TrackingPanel(QWidget):
+    """Largest move, gap closing, Track, and the growth curves of the last tracking."""
+
+    def __init__(self, model: ObjectsModel, runner: TaskRunner, parent: QWidget | None = None):
+        super().__init__(parent)
+        import pyqtgraph as pg
+
+        self.model = model
+        self.runner = runner
+        self.max_distance_spin = QDoubleSpinBox()
+        self.max_distance_spin.setRange(1, 1e6)
+        self.max_distance_spin.setValue(60.0)
+        self.max_distance_spin.setSuffix(" Å")
+        self.max_distance_spin.setToolTip("Largest move of an object between frames, drift included.")
+        self.gap_spin = QSpinBox()
+        self.gap_spin.setRange(0, 10)
+        self.gap_spin.setValue(1)
+        self.gap_spin.setToolTip("Frames an object may be missed and still keep its track.")
+        self.track_button = QPushButton("Track")
+        self.growth_plot = pg.PlotWidget()
+        self.growth_plot.setMinimumHeight(120)
+        form = QFormLayout(self)
+        form.setContentsMargins(0, 0, 0, 0)
+        form.addRow("Max. distance", self.max_distance_spin)
+        form.addRow("Gap closing", self.gap_spin)
+        form.addRow(self.track_button)
+        form.addRow(self.growth_plot)
+        self.track_button.clicked.connect(self.track)
+        model.features_changed.connect(self._follow_units)
+        model.tracks_changed.connect(self.draw_growth)
+        self.draw_growth()
+
+    def _follow_units(self) -> None:
+        self.max_distance_spin.setSuffix(f" {self.model.length_unit}")
+
+    def track(self):
+        """Track in a worker; returns the worker (None if nothing started)."""
+        try:
+            request = self.model.track_request(self.max_distance_spin.value(), self.gap_spin.value())
+        except ValueError as exc:
+            show_error(str(exc))
+            return None
+        return start_job(self.runner, compute_track, request, self.model.apply_track, label="Track",
+                         message=lambda result: f"{result.tracks['track_id'].nunique()} tracks.")
+
+    def draw_growth(self) -> None:
+        """Growth curves of the last tracking, labelled from its parameters and units."""
+        import pyqtgraph as pg
+
+        plot = self.growth_plot
+        plot.clear()
+        legend = plot.getPlotItem().legend
+        if legend is not None:
+            legend.clear()
+        run = self.model.tracked
+        if run is None:
+            plot.setTitle(None)
+            plot.setLabel("bottom", "frame")
+            plot.setLabel("left", "area")
+            return
+        value_unit, time_unit = self.model.growth_units()
+        request = run.request
+        plot.setLabel("left", f"{run.value} ({value_unit})")
+        plot.setLabel("bottom", "time (s)" if time_unit == "s" else "frame")
+        plot.setTitle(f"{run.curves.shape[1]} tracks, max. distance {request.max_distance:g} "
+                      f"{request.length_unit}, gap {request.gap_frames}", size="9pt")
+        if run.curves.shape[1] <= _LEGEND_MAX and legend is None:
+            plot.addLegend(offset=(5, 5))
+        times = run.curves.index.to_numpy(float)
+        for track_id in run.curves.columns:
+            y = run.curves[track_id].to_numpy(float)
+            ok = np.isfinite(y)
+            colour = palette_colour(track_id)
+            plot.plot(times[ok], y[ok], pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=5,
+                      symbolBrush=colour, name=f"track {track_id}" if run.curves.shape[1] <= _LEGEND_MAX else None)
