@@ -29,6 +29,7 @@ INVERSE_ANGSTROM = "1/angstrom"
 ELECTRONVOLT = "eV"
 SECOND = "s"
 NANOMETRE = "nm"
+MILLIRADIAN = "mrad"
 PIXEL = "pixel"
 
 # metadata keys used across io/ and widgets/ (one spelling each)
@@ -43,9 +44,12 @@ _LENGTH_WORDS = {
 }
 _ENERGY = {"ev": 1.0, "kev": 1e3, "mev": 1e6, "electron_volt": 1.0, "kiloelectron_volt": 1e3}
 _TIME = {"s": 1.0, "sec": 1.0, "second": 1.0, "ms": 1e-3, "millisecond": 1e-3, "us": 1e-6,
-         "microsecond": 1e-6, "ns": 1e-9, "nanosecond": 1e-9, "min": 60.0, "minute": 60.0,
+         "microsecond": 1e-6, "ns": 1e-9, "nanosecond": 1e-9, "ps": 1e-12, "picosecond": 1e-12,
+         "fs": 1e-15, "femtosecond": 1e-15, "min": 60.0, "minute": 60.0,
          "h": 3600.0, "hour": 3600.0}
 _TIME_LABELS = {"t", "time", "frame", "frames"}
+_ANGLE = {"mrad": 1.0, "milliradian": 1.0, "rad": 1e3, "radian": 1e3, "urad": 1e-3, "microradian": 1e-3,
+          "deg": 1e3 * math.pi / 180, "degree": 1e3 * math.pi / 180, "°": 1e3 * math.pi / 180}
 
 
 def _clean(unit) -> str:
@@ -94,6 +98,11 @@ def is_time(unit) -> bool:
     return _clean(unit) in _TIME
 
 
+def is_angle(unit) -> bool:
+    """True for an angle unit (mrad, rad, µrad, degree): scattering angles of detectors."""
+    return _clean(unit) in _ANGLE
+
+
 def length_to_angstrom(value: float, unit) -> float:
     """``value`` in ``unit`` (a length) converted to Å.
 
@@ -135,20 +144,44 @@ def time_to_seconds(value: float, unit) -> float:
 @dataclass(frozen=True)
 class AxisCalibration:
     """One axis in canonical units: ``kind`` in {"length", "reciprocal", "energy", "time",
-    "wavelength", "pixel"}, the step ``scale`` and the napari ``unit`` string."""
+    "wavelength", "angle", "pixel"}, the step ``scale`` and the napari ``unit`` string."""
 
     kind: str
     scale: float
     unit: str
 
 
+def canonical_unit(unit, *, spectral_length_is_wavelength: bool = False) -> tuple[str, float, str] | None:
+    """``(kind, factor, napari unit)`` that turn values in ``unit`` into the canonical unit of
+    their kind (value * factor), or None for a missing or unknown unit.
+
+    Use it for offsets (signed values); :func:`calibrate_axis` is the same rule for steps.
+
+    >>> canonical_unit("1/nm")
+    ('reciprocal', 0.1, '1/angstrom')
+    """
+    if is_length(unit):
+        if spectral_length_is_wavelength:
+            return ("wavelength", length_to_angstrom(1.0, unit) / 10.0, NANOMETRE)
+        return ("length", length_to_angstrom(1.0, unit), ANGSTROM)
+    if is_reciprocal(unit):
+        return ("reciprocal", reciprocal_to_inverse_angstrom(1.0, unit), INVERSE_ANGSTROM)
+    if is_energy(unit):
+        return ("energy", energy_to_ev(1.0, unit), ELECTRONVOLT)
+    if is_time(unit):
+        return ("time", time_to_seconds(1.0, unit), SECOND)
+    if is_angle(unit):
+        return ("angle", _ANGLE[_clean(unit)], MILLIRADIAN)
+    return None
+
+
 def calibrate_axis(scale: float, unit, *, spectral_length_is_wavelength: bool = False) -> AxisCalibration:
     """Canonical calibration of one axis from a file's ``scale`` and ``unit``.
 
-    Lengths become Å, reciprocal lengths 1/Å, energies eV and times s. A missing, unknown or
-    non-finite/non-positive calibration becomes ``pixel`` with scale 1, never "1 Å". With
-    ``spectral_length_is_wavelength`` a length axis is a light wavelength (cathodoluminescence)
-    and stays in nm.
+    Lengths become Å, reciprocal lengths 1/Å, energies eV, times s and angles mrad. A missing,
+    unknown or non-finite/zero calibration becomes ``pixel`` with scale 1, never "1 Å"; a
+    negative step is taken by its size. With ``spectral_length_is_wavelength`` a length axis is
+    a light wavelength (cathodoluminescence) and stays in nm.
     """
     try:
         step = abs(float(scale))
@@ -156,17 +189,14 @@ def calibrate_axis(scale: float, unit, *, spectral_length_is_wavelength: bool = 
         step = float("nan")
     if not math.isfinite(step) or step == 0:
         return AxisCalibration(PIXEL, 1.0, PIXEL)
-    if is_length(unit):
-        if spectral_length_is_wavelength:
-            return AxisCalibration("wavelength", length_to_angstrom(step, unit) / 10.0, NANOMETRE)
-        return AxisCalibration("length", length_to_angstrom(step, unit), ANGSTROM)
-    if is_reciprocal(unit):
-        return AxisCalibration("reciprocal", reciprocal_to_inverse_angstrom(step, unit), INVERSE_ANGSTROM)
-    if is_energy(unit):
-        return AxisCalibration("energy", energy_to_ev(step, unit), ELECTRONVOLT)
-    if is_time(unit):
-        return AxisCalibration("time", time_to_seconds(step, unit), SECOND)
-    return AxisCalibration(PIXEL, 1.0, PIXEL)
+    canon = canonical_unit(unit, spectral_length_is_wavelength=spectral_length_is_wavelength)
+    if canon is None:
+        return AxisCalibration(PIXEL, 1.0, PIXEL)
+    kind, factor, napari_unit = canon
+    value = step * factor
+    if not math.isfinite(value) or value == 0:
+        return AxisCalibration(PIXEL, 1.0, PIXEL)
+    return AxisCalibration(kind, value, napari_unit)
 
 
 def angstrom_units(ndim: int) -> tuple[str, ...]:
