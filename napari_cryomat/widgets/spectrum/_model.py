@@ -1,0 +1,359 @@
+"""State of the Spectrum imaging tool, without Qt.
+
+:class:`SpectrumModel` holds the chosen spectrum image, the signal type (EELS/EDS), the elements
+and their energy windows, and the results of the runs (maps, identification, PCA, the spectra
+under the cursor and in the ROI, the composition profile). It builds the plain requests the
+workers run (:mod:`._jobs`, :mod:`._sampling`), turns results into layers, and owns the two
+helper layers (:mod:`._overlays`). Views subscribe to its psygnal signals.
+Errors a user can cause are ``ValueError`` with a message saying what to do; views show them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from psygnal import Signal
+
+from napari_cryomat.core import spectral as core
+from napari_cryomat.core.units import angstrom_units
+from napari_cryomat.io.spectral import si_from_layer
+from napari_cryomat.widgets._base.layers import real_layer, upsert_layer
+from napari_cryomat.widgets.spectrum._exports import ExportSpectrum
+from napari_cryomat.widgets.spectrum._jobs import (
+    DenoiseRequest,
+    IdentifyRequest,
+    MapsRequest,
+    MapsResult,
+    PcaRequest,
+    PcaRun,
+    RatioRequest,
+    RatioResult,
+    SpectrumImage,
+    ThicknessResult,
+    map_colour,
+    parse_k_factors,
+)
+from napari_cryomat.widgets.spectrum._overlays import Overlays
+from napari_cryomat.widgets.spectrum._sampling import Profile, ProfileRequest, SpectrumRequest, SpectrumResult
+
+if TYPE_CHECKING:
+    import napari
+
+__all__ = ["MAP_KEY", "MODES", "Spectra", "SpectrumModel", "is_reference_image", "is_spectrum_image"]
+
+MODES = ("EELS", "EDS")
+MAP_KEY = "spectrum_map"  # metadata key marking the layers this tool made
+_NO_SI = "Open a spectrum image first (File > Open, or File > Open Sample > napari-cryomat)."
+
+
+def is_spectrum_image(layer) -> bool:
+    """Offered as a spectrum image: a 3D image or one with spectrum-image metadata."""
+    return layer.ndim == 3 or "spectrum_image" in (layer.metadata or {})
+
+
+def is_reference_image(layer) -> bool:
+    """Offered as the reference (HAADF): a 2D image that is not one of this tool's maps."""
+    return layer.ndim == 2 and MAP_KEY not in (layer.metadata or {})
+
+
+@dataclass(eq=False)
+class Spectra:
+    """What the spectrum plot last showed: the spectrum at ``pixel`` and the ROI sum of ``source``."""
+
+    source: SpectrumImage
+    pixel: tuple[int, int] | None
+    result: SpectrumResult
+
+
+class SpectrumModel:
+    """The Spectrum imaging tool's state and actions (see the module docstring)."""
+
+    si_changed = Signal()  # another spectrum image (mode, k-factors may have followed it)
+    mode_changed = Signal(str)
+    elements_changed = Signal(str)  # the elements' text, set by the table or identification
+    windows_changed = Signal()  # windows reset (elements, mode, FWHM or SI changed)
+    window_moved = Signal(str)  # one element's window set by hand
+    spectra_changed = Signal()
+    maps_changed = Signal()
+    identification_changed = Signal()
+    pca_changed = Signal()
+    profile_changed = Signal()
+
+    def __init__(self, viewer: "napari.viewer.Viewer"):
+        self.viewer = viewer
+        self.si_layer = None
+        self.reference = None  # the HAADF under the maps
+        self.mode = "EELS"
+        self.elements_text = ""
+        self.windows: dict[str, dict[str, tuple[float, float]]] = {}
+        self.fwhm = 130.0  # EDS detector resolution at Mn Kα, eV
+        self.method = "lsq"  # EELS background fit: "lsq" or "two_area"
+        self.k_text = ""  # Cliff–Lorimer k-factors as typed
+        self.spectra: Spectra | None = None
+        self.maps: MapsResult | None = None
+        self.identification: core.Identification | None = None
+        self.pca: PcaRun | None = None
+        self.profile: Profile | None = None
+        self._source: tuple[object, SpectrumImage] | None = None
+        self.overlays = Overlays(viewer, lambda: self._placement(self.source()), self._line_placement)
+
+    # -- the spectrum image -----------------------------------------------------------------------
+    def source(self) -> SpectrumImage:
+        """The chosen spectrum image as the core sees it (cached while its data stay the same)."""
+        layer = self.si_layer
+        if layer is None:
+            raise ValueError(_NO_SI)
+        if self._source is not None and self._source[0] is layer.data and self._source[1].name == layer.name:
+            return self._source[1]
+        si, energy, px, signal_type = si_from_layer(layer)
+        energy = core.check_energy_axis(energy, si.shape[-1])
+        translate = tuple(float(t) for t in layer.translate[-2:])
+        src = SpectrumImage(layer.name, si, energy, px, signal_type, translate)
+        self._source = (layer.data, src)
+        return src
+
+    def set_si_layer(self, layer) -> None:
+        """Choose the spectrum image; its signal type sets the mode, its k-factors fill an empty field."""
+        layer = real_layer(layer) if layer is not None else None
+        if layer is self.si_layer:
+            return
+        self.si_layer, self._source, self.spectra = layer, None, None
+        info = (layer.metadata or {}) if layer is not None else {}
+        signal_type = str(info.get("spectrum_image", {}).get("signal_type", ""))
+        if signal_type in MODES and signal_type != self.mode:
+            self.mode = signal_type
+            self.mode_changed.emit(signal_type)
+        if info.get("k_factors") and not self.k_text.strip():
+            self.k_text = ", ".join(f"{el}: {v:g}" for el, v in info["k_factors"].items())
+        self.reset_windows()
+        self.si_changed.emit()
+
+    def pixel_at(self, world_position) -> tuple[int, int] | None:
+        """(y, x) pixel of the SI under a world position, or None outside it."""
+        if self.si_layer is None or len(world_position) < 2:
+            return None
+        try:
+            ny, nx = self.source().spatial_shape
+        except ValueError:
+            return None
+        data_position = self.si_layer.world_to_data(world_position)
+        iy, ix = int(np.floor(data_position[-2] + 0.5)), int(np.floor(data_position[-1] + 0.5))
+        return (iy, ix) if 0 <= iy < ny and 0 <= ix < nx else None
+
+    # -- mode, elements, windows ------------------------------------------------------------------
+    def set_mode(self, mode: str) -> list[str]:
+        if mode not in MODES:
+            raise ValueError(f"The signal is EELS or EDS, not {mode!r}.")
+        self.mode = mode
+        self.mode_changed.emit(mode)
+        return self.reset_windows()
+
+    def set_fwhm(self, fwhm: float) -> list[str]:
+        self.fwhm = float(fwhm)
+        return self.reset_windows() if self.mode == "EDS" else []
+
+    def elements(self) -> list[str]:
+        """The typed elements (ValueError for an unknown symbol or none)."""
+        return core.parse_elements(self.elements_text)
+
+    def set_elements(self, text: str) -> list[str]:
+        """Take the elements' text and reset their windows; returns the messages of elements
+        that have no edge or line in range (the others get their windows)."""
+        self.elements_text = text
+        self.elements_changed.emit(text)
+        return self.reset_windows()
+
+    def reset_windows(self) -> list[str]:
+        """Default windows of the typed elements; returns the messages of those that have none."""
+        self.windows, errors = {}, []
+        if self.elements_text.strip():
+            try:
+                energy, elements = self.source().energy, self.elements()
+            except ValueError as exc:
+                energy, elements, errors = None, [], [str(exc)]
+            for el in elements:  # one element out of range does not hide the others
+                try:
+                    self.windows[el] = self._default_windows(el, energy)
+                except ValueError as exc:
+                    errors.append(str(exc))
+        self.windows_changed.emit()
+        return errors
+
+    def _default_windows(self, element: str, energy: np.ndarray) -> dict[str, tuple[float, float]]:
+        if self.mode == "EELS":
+            edge = core.choose_edge(element, energy=energy)
+            background, integration = core.default_eels_windows(edge.onset, energy=energy)
+            return {"background": background, "integration": integration}
+        line = core.choose_line(element, energy=energy, fwhm_mn_ka=self.fwhm)
+        return dict(core.eds_windows(line.energy, fwhm_mn_ka=self.fwhm))
+
+    def set_window(self, element: str, name: str, window: tuple[float, float]) -> None:
+        """Set one window (eV) of an element, as dragging its region on the plot does."""
+        if element not in self.windows:
+            raise ValueError(f"{element} is not among the elements.")
+        self.windows[element][name] = (float(window[0]), float(window[1]))
+        self.window_moved.emit(element)
+
+    def markers(self) -> list[tuple[str, float, tuple[int, int, int]]]:
+        """(label, energy eV, RGB) of the typed elements' edges (EELS) or main lines (EDS) in range."""
+        try:
+            energy, elements = self.source().energy, self.elements()
+        except ValueError:
+            return []
+        energy_range = (energy[0], energy[-1])
+        out = []
+        for i, el in enumerate(elements):
+            symbol, rgb = el.split("_")[0], map_colour(i)[1]
+            if self.mode == "EELS":
+                features = [(e.label, e.onset) for e in core.eels_edges(symbol, energy_range=energy_range)]
+            else:
+                lines = core.eds_lines(symbol, energy_range=energy_range)
+                features = [(ln.label, ln.energy) for ln in lines if ln.weight >= 0.1]
+            out += [(label, float(e), rgb) for label, e in features]
+        return out
+
+    # -- maps, ratio, thickness -------------------------------------------------------------------
+    def maps_request(self) -> MapsRequest:
+        src, elements = self.source(), self.elements()
+        k_factors = parse_k_factors(self.k_text) if self.mode == "EDS" else {}
+        missing = [el for el in elements if k_factors and el.split("_")[0] not in k_factors]
+        if missing:
+            raise ValueError(f"Give a k-factor for {', '.join(missing)} too, or clear the k-factors field.")
+        windows = {el: dict(w) for el, w in self.windows.items() if el in elements}
+        return MapsRequest(src, self.mode, tuple(elements), windows, self.method, self.fwhm, k_factors)
+
+    def show_maps(self, result: MapsResult) -> None:
+        """One additive colour layer per map over the (dimmed) reference; at.% layers hidden."""
+        if self.reference is not None and self.reference in self.viewer.layers:
+            # the maps add light on top of the reference: dim it so colours stay readable
+            self.reference.visible = True
+            self.reference.opacity = min(self.reference.opacity, 0.5)
+        place = self._placement(result.request.source)
+        for i, (el, m) in enumerate(result.maps.items()):
+            info = {"element": el, "feature": m.feature, "kind": m.kind, "windows": m.windows, "rgb": map_colour(i)[1]}
+            upsert_layer(self.viewer, m.data, name=f"{el} map", colormap=map_colour(i)[0], blending="additive",
+                         contrast_limits=result.limits[el], metadata={MAP_KEY: info}, **place)
+        for el, q in (result.quant or {}).items():
+            upsert_layer(self.viewer, q, name=f"{el} at.%", colormap="viridis", contrast_limits=(0.0, 100.0),
+                         visible=False, blending="translucent", metadata={MAP_KEY: {"element": el, "kind": "at.%"}},
+                         **place)
+        self.maps, self.profile = result, None
+        self.maps_changed.emit()
+
+    def map_limits(self) -> dict[str, tuple[float, float]]:
+        """Contrast limits of the map layers as the user left them (for the RGB composite)."""
+        names = {f"{el} map": el for el in (self.maps.maps if self.maps else {})}
+        return {el: tuple(self.viewer.layers[n].contrast_limits) for n, el in names.items() if n in self.viewer.layers}
+
+    def ratio_request(self, numerator: str, denominator: str) -> RatioRequest:
+        maps = self.maps.maps if self.maps else {}
+        if numerator not in maps or denominator not in maps or numerator == denominator:
+            raise ValueError("Make maps first and pick two different elements for the ratio.")
+        return RatioRequest(self.maps, numerator, denominator)
+
+    def show_ratio(self, result: RatioResult) -> None:
+        req = result.request
+        upsert_layer(self.viewer, result.data, name=f"{req.numerator}/{req.denominator} ratio", colormap="turbo",
+                     contrast_limits=result.limits, metadata={MAP_KEY: {"element": req.numerator + "/" +
+                                                                        req.denominator, "kind": "ratio"}},
+                     **self._placement(req.maps.request.source))
+
+    def show_thickness(self, result: ThicknessResult) -> None:
+        info = {"kind": "t/lambda", "zlp_threshold_eV": result.zlp_threshold}
+        upsert_layer(self.viewer, result.t_over_lambda, name=f"t/λ ({result.source.name})", colormap="inferno",
+                     contrast_limits=result.limits, metadata={MAP_KEY: info}, **self._placement(result.source))
+
+    def _line_placement(self) -> dict:
+        return self._placement(self.maps.request.source if self.maps is not None else self.source())
+
+    def layer_removed(self, layer) -> None:
+        """A layer left the viewer: forget it if it was the reference or a helper layer."""
+        self.overlays.layer_removed(layer)
+        if layer is self.reference:
+            self.reference = None
+
+    @staticmethod
+    def _placement(src: SpectrumImage) -> dict:
+        """scale, translate and units of a map of ``src`` (it lies on the SI and the HAADF)."""
+        return {"scale": (src.pixel_size, src.pixel_size), "translate": src.translate, "units": angstrom_units(2)}
+
+    # -- identification, PCA ----------------------------------------------------------------------
+    def identify_request(self) -> IdentifyRequest:
+        """The ROI's summed spectrum if an ROI is drawn, else the whole SI's (summed in the worker)."""
+        return IdentifyRequest(self.source(), self.roi_spectrum, self.fwhm)
+
+    def apply_identification(self, found: core.Identification) -> list[str]:
+        self.identification = found
+        errors = self.set_elements(", ".join(found.elements)) if found.elements else []
+        self.identification_changed.emit()
+        return errors
+
+    def pca_request(self, max_components: int = 32) -> PcaRequest:
+        return PcaRequest(self.source(), max_components)
+
+    def set_pca(self, run: PcaRun) -> None:
+        self.pca = run
+        self.pca_changed.emit()
+
+    def denoise_request(self, n_components: int) -> DenoiseRequest:
+        if self.pca is None:
+            raise ValueError("Run PCA first.")
+        return DenoiseRequest(self.pca, int(n_components))
+
+    def add_denoised(self, layer_data) -> None:
+        data, kwargs, _kind = layer_data
+        kwargs = dict(kwargs)
+        upsert_layer(self.viewer, data, name=kwargs.pop("name"), **kwargs)
+
+    # -- live spectrum and profile ----------------------------------------------------------------
+    def spectrum_request(self, pixel: tuple[int, int] | None, fit_element: str = "") -> SpectrumRequest:
+        src = self.source()
+        fit = dict(self.windows[fit_element]) if self.mode == "EELS" and fit_element in self.windows else None
+        return SpectrumRequest(src, pixel, self.overlays.roi_region(src), fit)
+
+    def set_spectra(self, request: SpectrumRequest, result: SpectrumResult) -> None:
+        self.spectra = Spectra(request.source, request.pixel, result)
+        self.spectra_changed.emit()
+
+    @property
+    def last_pixel(self) -> tuple[int, int] | None:
+        return self.spectra.pixel if self.spectra else None
+
+    @property
+    def last_spectrum(self) -> np.ndarray | None:
+        return self.spectra.result.pixel_spectrum if self.spectra else None
+
+    @property
+    def roi_spectrum(self) -> np.ndarray | None:
+        return self.spectra.result.roi_spectrum if self.spectra else None
+
+    def profile_request(self) -> ProfileRequest | None:
+        """The profile along the line layer's last line over the maps, or None (no maps or line)."""
+        ends = self.overlays.line_ends(self.maps.request.source) if self.maps is not None else None
+        return ProfileRequest(self.maps, *ends) if ends else None
+
+    def set_profile(self, profile: Profile | None) -> None:
+        self.profile = profile
+        self.profile_changed.emit()
+
+    # -- exports ----------------------------------------------------------------------------------
+    def spectrum_to_export(self) -> ExportSpectrum:
+        """The ROI sum if an ROI is drawn, else the spectrum under the cursor."""
+        counts = self.roi_spectrum if self.roi_spectrum is not None else self.last_spectrum
+        if counts is None:
+            raise ValueError("Move the cursor over the spectrum image or draw an ROI first.")
+        src = self.spectra.source
+        what = "ROI sum" if self.roi_spectrum is not None else f"pixel {self.last_pixel}"
+        return ExportSpectrum(src.energy, counts, src.name, src.signal_type, what)
+
+    def maps_to_export(self) -> MapsResult:
+        if self.maps is None:
+            raise ValueError("Make maps first.")
+        return self.maps
+
+    def profile_to_export(self) -> Profile:
+        if self.profile is None:
+            raise ValueError("Draw a profile line over the maps first.")
+        return self.profile

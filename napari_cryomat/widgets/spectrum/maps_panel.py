@@ -1,0 +1,143 @@
+"""Maps and quantification: elemental maps over the HAADF (with Cliff–Lorimer at.% for EDS when
+k-factors are given), t/λ from a low-loss SI, ratio maps and composition profiles.
+
+Every computation runs in the tool's :class:`TaskRunner` from a request the model builds; the
+results become layers through the model.
+"""
+
+from __future__ import annotations
+
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import QComboBox, QFormLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
+
+from napari_cryomat.widgets._base import EventLinks, TaskRunner, hbox, show_error, show_info
+from napari_cryomat.widgets.spectrum._jobs import (
+    MapsResult,
+    ThicknessResult,
+    compute_maps,
+    compute_ratio,
+    compute_thickness,
+    map_colour,
+)
+from napari_cryomat.widgets.spectrum._model import SpectrumModel
+from napari_cryomat.widgets.spectrum.profile_plot import ProfilePlot
+
+__all__ = ["MapsPanel", "legend_html"]
+
+
+def legend_html(result: MapsResult) -> str:
+    """The legend of a map run: a coloured square, the element, the edge or line, the kind."""
+    items = [
+        f"<span style='color: rgb{map_colour(i)[1]}'>■</span> {el} ({m.feature}, {m.kind.upper()})"
+        for i, (el, m) in enumerate(result.maps.items())
+    ]
+    if result.quant:
+        items.append("Cliff–Lorimer at.% layers added (hidden).")
+    return "  ".join(items)
+
+
+class MapsPanel(QWidget):
+    """k-factors (EDS), Make maps, t/λ, the legend of the last run; ratio map and profile line.
+
+    ``make_maps``, ``make_ratio``, ``make_thickness`` return the started worker (None when the
+    input is refused, with a message).
+    """
+
+    def __init__(self, viewer, model: SpectrumModel, runner: TaskRunner, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.model = model
+        self.runner = runner
+        self.links = EventLinks(self)
+        self.k_edit = QLineEdit()
+        self.k_edit.setPlaceholderText("e.g. Fe: 1.0, Pt: 1.6")
+        self.k_edit.setToolTip("Cliff–Lorimer k-factors; empty: net-count maps only")
+        self.maps_button = QPushButton("Make maps")
+        self.thickness_button = QPushButton("t/λ (low-loss)")
+        self.thickness_button.setToolTip("Relative thickness by the log-ratio method; pick the low-loss SI first")
+        self.legend = QLabel("")
+        self.legend.setTextFormat(Qt.RichText)
+        self.legend.setWordWrap(True)
+        self.ratio_a, self.ratio_b = QComboBox(), QComboBox()
+        self.ratio_button = QPushButton("Ratio map")
+        self.line_button = QPushButton("Draw profile line")
+        self.line_button.setToolTip("Add the 'composition line' shapes layer; its last line gives the profiles")
+        self.profile = ProfilePlot(viewer, model)
+
+        form = QFormLayout()
+        form.setContentsMargins(0, 0, 0, 0)
+        self.k_label = QLabel("k-factors")
+        form.addRow(self.k_label, self.k_edit)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(form)
+        layout.addWidget(hbox(self.maps_button, self.thickness_button))
+        layout.addWidget(self.legend)
+        layout.addWidget(hbox(self.ratio_a, QLabel("/"), self.ratio_b, self.ratio_button))
+        layout.addWidget(self.line_button)
+        layout.addWidget(self.profile, 1)
+
+        self.k_edit.textChanged.connect(lambda text: setattr(model, "k_text", text))
+        self.maps_button.clicked.connect(self.make_maps)
+        self.thickness_button.clicked.connect(self.make_thickness)
+        self.ratio_button.clicked.connect(self.make_ratio)
+        self.line_button.clicked.connect(self.start_line)
+        self.links.connect(model.maps_changed, self._on_maps_changed)
+        self.links.connect(model.mode_changed, self._on_mode_changed)
+        self.links.connect(model.si_changed, self._on_si_changed)
+        self._on_mode_changed(model.mode)
+
+    def make_maps(self):
+        """Maps of the typed elements of the chosen SI (a worker); layers when it succeeds."""
+        try:
+            request = self.model.maps_request()
+        except ValueError as exc:
+            show_error(str(exc))
+            return None
+        return self.runner.start(compute_maps, request, on_done=self.model.show_maps, label="Maps")
+
+    def make_ratio(self):
+        try:
+            request = self.model.ratio_request(self.ratio_a.currentText(), self.ratio_b.currentText())
+        except ValueError as exc:
+            show_error(str(exc))
+            return None
+        return self.runner.start(compute_ratio, request, on_done=self.model.show_ratio, label="Ratio map")
+
+    def make_thickness(self):
+        try:
+            source = self.model.source()
+        except ValueError as exc:
+            show_error(str(exc))
+            return None
+        return self.runner.start(compute_thickness, source, on_done=self._thickness_done, label="t/λ")
+
+    def _thickness_done(self, result: ThicknessResult) -> None:
+        self.model.show_thickness(result)
+        show_info(f"t/λ of {result.source.name} by log-ratio; zero-loss integral up to {result.zlp_threshold:.1f} eV.")
+
+    def start_line(self):
+        """Add (or select) the composition-line layer in line mode."""
+        try:
+            return self.model.overlays.start_line()
+        except ValueError as exc:
+            show_error(str(exc))
+            return None
+
+    def _on_maps_changed(self) -> None:
+        result = self.model.maps
+        self.legend.setText(legend_html(result))
+        names = list(result.maps)
+        for combo in (self.ratio_a, self.ratio_b):
+            combo.clear()
+            combo.addItems(names)
+        if len(names) > 1:
+            self.ratio_b.setCurrentIndex(1)
+
+    def _on_mode_changed(self, mode: str) -> None:
+        for widget in (self.k_label, self.k_edit):
+            widget.setVisible(mode == "EDS")
+        self.thickness_button.setVisible(mode == "EELS")
+
+    def _on_si_changed(self) -> None:
+        if self.k_edit.text() != self.model.k_text:  # the SI brought its k-factors
+            self.k_edit.setText(self.model.k_text)

@@ -1,0 +1,59 @@
+"""Composition profiles: every map of the last run along the "composition line", live.
+
+A :class:`LivePanel`: the line's end points and the maps are read on the GUI thread, the
+profiles are sampled in the live worker, the newest line wins while the user drags it.
+"""
+
+from __future__ import annotations
+
+import pyqtgraph as pg
+from qtpy.QtWidgets import QVBoxLayout, QWidget
+
+from napari_cryomat.widgets._base import LivePanel
+from napari_cryomat.widgets.spectrum._jobs import map_colour
+from napari_cryomat.widgets.spectrum._model import SpectrumModel
+from napari_cryomat.widgets.spectrum._sampling import Profile, ProfileRequest, compute_profile
+
+__all__ = ["ProfilePlot"]
+
+
+class ProfilePlot(LivePanel):
+    """Each map's values along the line divided by its peak, coloured like its layer; the model
+    keeps the values (``model.profile``) for the CSV export."""
+
+    def __init__(self, viewer, model: SpectrumModel, parent: QWidget | None = None):
+        super().__init__(viewer, parent)
+        self.model = model
+        self.plot = pg.PlotWidget()
+        self.plot.setMinimumHeight(120)
+        self.plot.setBackground("#262930")
+        self.plot.setLabel("bottom", "distance", units="Å")
+        self.plot.setLabel("left", "map / its peak")
+        self.plot.getAxis("left").enableAutoSIPrefix(False)
+        self.plot.addLegend(offset=(-5, 5))
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.plot)
+        self.links.connect(model.maps_changed, self.update_live)
+        model.overlays.line.on_data(self.update_live)
+
+    def request(self) -> ProfileRequest | None:
+        return self.model.profile_request()
+
+    def compute(self, request: ProfileRequest) -> Profile:
+        return compute_profile(request)
+
+    def draw(self, request: ProfileRequest, profile: Profile) -> None:
+        self.model.set_profile(profile)
+        self.plot.clear()
+        distance = profile.columns["distance_A"]
+        for i, element in enumerate(request.maps.maps):
+            pen = pg.mkPen(map_colour(i)[1], width=2)
+            self.plot.plot(distance, profile.columns[element] / profile.peaks[element], pen=pen, name=element)
+        self.plot.setTitle(f"<small>maps of {request.maps.request.source.name}</small>")
+
+    def clear(self) -> None:
+        self.plot.clear()
+        self.plot.setTitle(None)
+        if self.model.profile is not None:
+            self.model.set_profile(None)

@@ -1,0 +1,224 @@
+"""The live spectrum plot: the spectrum under the cursor and the summed spectrum of the ROI.
+
+A :class:`LivePanel`: the request (SI pixel under the cursor, the ROI shape, the selected
+element's windows) is read on the GUI thread, the sums run in the live worker, the newest
+request wins. The plot also shows the elements' edge (EELS) or line (EDS) markers, the selected
+element's windows as draggable regions and, for EELS, the power-law background fit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import QCheckBox, QComboBox, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from napari_cryomat.widgets._base import LivePanel, hbox, show_error
+from napari_cryomat.widgets.spectrum._model import SpectrumModel
+from napari_cryomat.widgets.spectrum._sampling import SpectrumRequest, SpectrumResult, SpectrumSampler
+
+__all__ = ["SpectrumPlot"]
+
+_HINT = "Move the cursor over the image to see its spectrum."
+_BACKGROUND_BRUSH = (80, 120, 255, 50)
+_SIGNAL_BRUSH = (255, 200, 0, 50)
+
+
+class SpectrumPlot(LivePanel):
+    """Spectrum under the cursor (white), ROI sum (orange), markers, windows, background fit.
+
+    Public parts for scripts and tests: ``curve``, ``roi_curve``, ``bgfit_curve`` (pyqtgraph
+    curves), ``markers`` (InfiniteLines), ``regions`` (window name -> LinearRegionItem),
+    ``window_combo``, ``units_combo``, ``log_check``, ``roi_button``, ``cursor_label``.
+    """
+
+    def __init__(self, viewer, model: SpectrumModel, parent: QWidget | None = None):
+        super().__init__(viewer, parent)
+        self.model = model
+        self.sampler = SpectrumSampler()  # called in the live worker only
+        self._pixel: tuple[int, int] | None = None  # the SI pixel shown (cursor, or the centre)
+        self.markers: list[pg.InfiniteLine] = []
+        self.regions: dict[str, pg.LinearRegionItem] = {}
+
+        self.roi_button = QPushButton("Draw ROI")
+        self.roi_button.setToolTip("Add the 'spectrum ROI' shapes layer; its last shape's summed spectrum is plotted")
+        self.window_combo = QComboBox()
+        self.window_combo.setToolTip("Element whose energy windows are shown as draggable regions")
+        self.units_combo = QComboBox()
+        self.units_combo.addItems(["eV", "keV"])
+        self.log_check = QCheckBox("log")
+        self.log_check.setToolTip("Logarithmic counts axis (EELS spectra span decades)")
+        self.plot = pg.PlotWidget()
+        self.plot.setMinimumHeight(120)
+        self.plot.setBackground("#262930")
+        self.plot.setLabel("left", "counts")
+        self.plot.addLegend(offset=(-5, 5))
+        self.curve = self.plot.plot([], [], pen=pg.mkPen("#e0e0e0", width=1), name="cursor")
+        self.roi_curve = self.plot.plot([], [], pen=pg.mkPen("#ffb000", width=1), name="ROI sum")
+        self.bgfit_curve = self.plot.plot([], [], pen=pg.mkPen("#8080ff", width=1, style=Qt.DashLine))
+        self.cursor_label = QLabel(_HINT)
+        self.cursor_label.setWordWrap(True)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        windows_label = QLabel("windows of")
+        layout.addWidget(hbox(self.roi_button, windows_label, self.window_combo, self.units_combo, self.log_check))
+        layout.addWidget(self.plot, 1)
+        layout.addWidget(self.cursor_label)
+
+        self.roi_button.clicked.connect(self.start_roi)
+        self.window_combo.currentTextChanged.connect(self._on_window_choice)
+        self.units_combo.currentTextChanged.connect(self._redraw)
+        self.log_check.toggled.connect(lambda on: self.plot.setLogMode(y=on))
+        self.links.connect(model.si_changed, self._on_si_changed)
+        self.links.connect(model.mode_changed, self._on_mode_changed)
+        self.links.connect(model.windows_changed, self._on_windows_changed)
+        self.links.connect(model.window_moved, self._on_window_moved)
+        model.overlays.roi.on_data(self.update_live)
+        callbacks, callback = viewer.mouse_move_callbacks, self._on_mouse_move
+        callbacks.append(callback)
+        self.links.on_close(lambda: callback in callbacks and callbacks.remove(callback))
+        self._on_mode_changed(model.mode)
+
+    # -- LivePanel ----------------------------------------------------------------------------------
+    def request(self) -> SpectrumRequest | None:
+        try:
+            src = self.model.source()
+        except ValueError:
+            return None  # the widget said why when the layer was chosen
+        if self._pixel is None:
+            ny, nx = src.spatial_shape
+            self._pixel = (ny // 2, nx // 2)
+        return self.model.spectrum_request(self._pixel, self.window_combo.currentText())
+
+    def compute(self, request: SpectrumRequest) -> SpectrumResult:
+        return self.sampler(request)
+
+    def draw(self, request: SpectrumRequest, result: SpectrumResult) -> None:
+        self.model.set_spectra(request, result)
+        self._draw_curves()
+        iy, ix = request.pixel
+        px = request.source.pixel_size
+        text = f"pixel (y, x) = ({iy}, {ix})  ·  {iy * px:.0f}, {ix * px:.0f} Å"
+        if result.pixel_spectrum is not None:
+            text += f"  ·  {result.pixel_spectrum.sum():.0f} counts"
+        if request.roi is not None:
+            summed = f"{result.roi_pixels} pixels summed" if result.roi_pixels else "no pixel of the spectrum image"
+            text = f"ROI: {summed}\n{text}"
+        self.cursor_label.setText(text)
+
+    def clear(self) -> None:
+        for curve in (self.curve, self.roi_curve, self.bgfit_curve):
+            curve.setData([], [])
+        self.cursor_label.setText(_HINT)
+
+    # -- actions ------------------------------------------------------------------------------------
+    def start_roi(self):
+        """Add (or select) the ROI layer in rectangle mode; None with a message without an SI."""
+        try:
+            return self.model.overlays.start_roi()
+        except ValueError as exc:
+            show_error(str(exc))
+            return None
+
+    def _on_mouse_move(self, _viewer, event) -> None:
+        pixel = self.model.pixel_at(event.position)
+        if pixel is not None and pixel != self._pixel:
+            self._pixel = pixel
+            self.update_live()
+
+    # -- drawing ------------------------------------------------------------------------------------
+    def _factor(self) -> float:
+        """eV per plot unit."""
+        return 1000.0 if self.units_combo.currentText() == "keV" else 1.0
+
+    def _x(self, energy):
+        return np.asarray(energy, dtype=float) / self._factor()
+
+    def _redraw(self, *_args) -> None:
+        self.plot.setLabel("bottom", f"energy ({self.units_combo.currentText()})")
+        self._draw_curves()
+        self._draw_markers()
+        self._draw_regions()
+
+    def _draw_curves(self) -> None:
+        spectra = self.model.spectra
+        if spectra is None:
+            self.clear()
+            return
+        x, result = self._x(spectra.source.energy), spectra.result
+        for curve, y in ((self.curve, result.pixel_spectrum), (self.roi_curve, result.roi_spectrum)):
+            curve.setData(x, y) if y is not None else curve.setData([], [])
+        if result.fit is not None:
+            self.bgfit_curve.setData(self._x(result.fit[0]), result.fit[1])
+        else:
+            self.bgfit_curve.setData([], [])
+
+    def _draw_markers(self) -> None:
+        for item in self.markers:
+            self.plot.removeItem(item)
+        self.markers = []
+        for i, (label, energy, rgb) in enumerate(self.model.markers()):
+            line = pg.InfiniteLine(
+                pos=float(self._x(energy)), angle=90, pen=pg.mkPen(rgb, width=1, style=Qt.DotLine), label=label,
+                labelOpts={"position": 0.92 - 0.12 * (i % 4), "color": rgb, "movable": True},
+            )
+            self.plot.addItem(line)
+            self.markers.append(line)
+
+    def _draw_regions(self) -> None:
+        for region in self.regions.values():
+            self.plot.removeItem(region)
+        self.regions = {}
+        element = self.window_combo.currentText()
+        for name, (lo, hi) in self.model.windows.get(element, {}).items():
+            brush = _BACKGROUND_BRUSH if name.startswith("background") else _SIGNAL_BRUSH
+            region = pg.LinearRegionItem(values=(float(self._x(lo)), float(self._x(hi))), brush=brush, movable=True)
+            region.setToolTip(f"{element} {name.replace('_', ' ')} window: drag the edges")
+            region.sigRegionChangeFinished.connect(lambda r, el=element, name=name: self._region_moved(el, name, r))
+            self.plot.addItem(region)
+            self.regions[name] = region
+
+    def _region_moved(self, element: str, name: str, region) -> None:
+        lo, hi = region.getRegion()
+        self.model.set_window(element, name, (lo * self._factor(), hi * self._factor()))
+
+    # -- model events -------------------------------------------------------------------------------
+    def _on_si_changed(self) -> None:
+        self._pixel = None  # the centre pixel until the cursor moves
+        try:
+            energy = self.model.source().energy
+            self.units_combo.setCurrentText("keV" if energy[-1] > 5000 else "eV")
+        except ValueError:
+            pass
+        self._redraw()
+        self.update_live()
+
+    def _on_mode_changed(self, mode: str) -> None:
+        self.log_check.setChecked(mode == "EELS")
+
+    def _on_windows_changed(self) -> None:
+        current = self.window_combo.currentText()
+        self.window_combo.blockSignals(True)
+        self.window_combo.clear()
+        self.window_combo.addItems(list(self.model.windows))
+        if current in self.model.windows:
+            self.window_combo.setCurrentText(current)
+        self.window_combo.blockSignals(False)
+        self._draw_markers()
+        self._draw_regions()
+        self.update_live()
+
+    def _on_window_choice(self, _element: str) -> None:
+        self._draw_regions()
+        self.update_live()  # the background fit follows the element
+
+    def _on_window_moved(self, element: str) -> None:
+        """A window was set: move its region if it was set by a script (not by dragging it)."""
+        shown = {n: tuple(np.asarray(r.getRegion()) * self._factor()) for n, r in self.regions.items()}
+        wanted = self.model.windows.get(self.window_combo.currentText(), {})
+        if element == self.window_combo.currentText() and not all(
+            np.allclose(shown.get(n, (np.nan, np.nan)), w) for n, w in wanted.items()
+        ):
+            self._draw_regions()
+        self.update_live()

@@ -1,0 +1,230 @@
+"""The "Spectrum imaging" dock: inputs (spectrum image, HAADF, EELS/EDS, elements), the live
+spectrum plot, maps and quantification, PCA denoising and exports, in one scrolling panel with
+the progress bar and Cancel below it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from qtpy.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QWidget,
+)
+
+from napari_cryomat.core import spectral as core
+from napari_cryomat.widgets._base import (
+    DockVisibility,
+    EventLinks,
+    LayerCombo,
+    ScrollPanel,
+    Section,
+    TaskRunner,
+    hbox,
+    show_error,
+    show_info,
+    show_warning,
+)
+from napari_cryomat.widgets.spectrum._jobs import compute_identification
+from napari_cryomat.widgets.spectrum._model import MODES, SpectrumModel, is_reference_image, is_spectrum_image
+from napari_cryomat.widgets.spectrum.export_panel import ExportPanel
+from napari_cryomat.widgets.spectrum.maps_panel import MapsPanel
+from napari_cryomat.widgets.spectrum.pca_panel import PcaPanel
+from napari_cryomat.widgets.spectrum.periodic_table import PeriodicTableDialog
+from napari_cryomat.widgets.spectrum.spectrum_plot import SpectrumPlot
+
+if TYPE_CHECKING:
+    import napari
+
+__all__ = ["SpectrumImagingWidget", "identification_text"]
+
+#: background-fit methods as the combo shows them -> core names
+METHODS = {"least squares": "lsq", "two-area (Egerton)": "two_area"}
+
+
+def identification_text(found: core.Identification) -> str:
+    """What an identification found, as rich text: elements, ambiguous peaks, unexplained peaks."""
+    if not found.elements:
+        return "No element lines found above the noise."
+    text = "Identified: " + ", ".join(found.elements)
+    if found.ambiguous:
+        text += "<br>Ambiguous: " + "; ".join(f"{k} could also be {', '.join(v)}" for k, v in found.ambiguous.items())
+    if found.unexplained:
+        text += "<br>Unexplained peaks at " + ", ".join(f"{e / 1000:.2f} keV" for e in found.unexplained)
+    return text
+
+
+class SpectrumImagingWidget(ScrollPanel):
+    """Dock widget "Spectrum imaging" (see README, Spectrum imaging).
+
+    Parts: ``model`` (:class:`SpectrumModel`), ``plot`` (live spectrum), ``maps`` (maps,
+    quantification, ratio, profile), ``pca``, ``export``, ``runner`` (progress and Cancel).
+    """
+
+    def __init__(self, napari_viewer: "napari.viewer.Viewer", parent: QWidget | None = None):
+        from napari.layers import Image
+
+        super().__init__(parent)
+        self.viewer = napari_viewer
+        self.model = model = SpectrumModel(napari_viewer)
+        self.links = EventLinks(self)
+        self.runner = TaskRunner("Spectrum imaging")
+
+        self.si_combo = LayerCombo(napari_viewer, (Image,), predicate=is_spectrum_image)
+        self.ref_combo = LayerCombo(napari_viewer, (Image,), predicate=is_reference_image)
+        self.mode_combo = QComboBox()
+        self.mode_combo.addItems(list(MODES))
+        self.elements_edit = QLineEdit()
+        self.elements_edit.setPlaceholderText("e.g. C, N, O  or  Fe, Pt, Cu")
+        self.table_button = QPushButton("Table…")
+        self.identify_button = QPushButton("Identify")
+        self.identify_button.setToolTip("EDS: find elements from the sum spectrum (of the ROI, if drawn)")
+        self.method_combo = QComboBox()
+        self.method_combo.addItems(list(METHODS))
+        self.fwhm_spin = QDoubleSpinBox()
+        self.fwhm_spin.setRange(40.0, 400.0)
+        self.fwhm_spin.setValue(model.fwhm)
+        self.fwhm_spin.setSuffix(" eV")
+        self.identify_label = QLabel("")
+        self.identify_label.setWordWrap(True)
+        self.identify_label.setVisible(False)
+
+        self.plot = SpectrumPlot(napari_viewer, model)
+        self.maps = MapsPanel(napari_viewer, model, self.runner)
+        self.pca = PcaPanel(model, self.runner)
+        self.export = ExportPanel(model, self.runner)
+        self._lay_out()
+        self._connect()
+        self._on_mode_changed(model.mode)
+        self._on_si_chosen()
+        self._on_reference_chosen()
+
+    def _lay_out(self) -> None:
+        inputs = QWidget()
+        form = QFormLayout(inputs)
+        form.setContentsMargins(0, 0, 0, 0)
+        form.addRow("Spectrum image", self.si_combo)
+        form.addRow("Reference (HAADF)", self.ref_combo)
+        form.addRow("Signal", self.mode_combo)
+        form.addRow("Elements", hbox(self.elements_edit, self.table_button, self.identify_button))
+        self.method_label, self.fwhm_label = QLabel("Background"), QLabel("FWHM at Mn Kα")
+        form.addRow(self.method_label, self.method_combo)
+        form.addRow(self.fwhm_label, self.fwhm_spin)
+        self.add(inputs)
+        self.add(self.identify_label)
+        self.add(self.plot, stretch=2)
+        self.maps_section = Section("Maps and quantification", expanded=True)
+        self.maps_section.add(self.maps)
+        self.add(self.maps_section, stretch=1)
+        self.pca_section = Section("PCA denoising (Poisson-normalised SVD)", expanded=False)
+        self.pca_section.add(self.pca)
+        self.add(self.pca_section)
+        self.export_section = Section("Export", expanded=False)
+        self.export_section.add(self.export)
+        self.add(self.export_section)
+        self.add_footer(self.runner)
+
+    def _connect(self) -> None:
+        model = self.model
+        self.si_combo.currentIndexChanged.connect(self._on_si_chosen)
+        self.ref_combo.currentIndexChanged.connect(self._on_reference_chosen)
+        self.mode_combo.currentTextChanged.connect(lambda mode: self._show_errors(model.set_mode(mode)))
+        self.elements_edit.textChanged.connect(lambda text: setattr(model, "elements_text", text))
+        self.elements_edit.editingFinished.connect(lambda: self.set_elements(self.elements_edit.text()))
+        self.table_button.clicked.connect(self.open_table)
+        self.identify_button.clicked.connect(self.identify)
+        self.method_combo.currentTextChanged.connect(lambda text: setattr(model, "method", METHODS[text]))
+        self.fwhm_spin.valueChanged.connect(lambda value: self._show_errors(model.set_fwhm(value)))
+        self.links.connect(model.mode_changed, self._on_mode_changed)
+        self.links.connect(model.elements_changed, self._on_elements_changed)
+        self.links.connect(model.identification_changed, self._on_identification)
+        self.links.connect(self.viewer.layers.events.removed, self._on_layer_removed)
+        self.links.on_close(model.overlays.close)
+        DockVisibility(self, self._on_front_changed)
+
+    # -- user actions ---------------------------------------------------------------------------
+    @property
+    def mode(self) -> str:
+        return self.model.mode
+
+    def elements(self) -> list[str]:
+        return self.model.elements()
+
+    def set_elements(self, text: str) -> None:
+        """Type elements (as a user would, then Enter): markers and windows follow."""
+        self._show_errors(self.model.set_elements(text))
+
+    def open_table(self) -> None:
+        try:
+            current = [el.split("_")[0] for el in self.model.elements()]
+        except ValueError:
+            current = []
+        dialog = PeriodicTableDialog(current, self)
+        if dialog.exec_():
+            self.set_elements(", ".join(dialog.selected()))
+
+    def identify(self):
+        """EDS: identify the elements of the ROI's (or the whole SI's) summed spectrum (a worker)."""
+        try:
+            request = self.model.identify_request()
+        except ValueError as exc:
+            show_error(str(exc))
+            return None
+        return self.runner.start(compute_identification, request, on_done=self._identified, label="Identify")
+
+    def _identified(self, found: core.Identification) -> None:
+        self._show_errors(self.model.apply_identification(found))
+        if not found.elements:
+            show_info("No element lines found above the noise.")
+
+    @staticmethod
+    def _show_errors(errors: list[str]) -> None:
+        if errors:
+            show_error(" ".join(errors))
+
+    # -- model and viewer events ----------------------------------------------------------------
+    def _on_si_chosen(self, *_args) -> None:
+        self.model.set_si_layer(self.si_combo.layer())
+        if self.model.si_layer is not None:
+            try:
+                self.model.source()
+            except ValueError as exc:  # a 3D image without an energy axis
+                show_warning(str(exc))
+
+    def _on_reference_chosen(self, *_args) -> None:
+        self.model.reference = self.ref_combo.layer()
+
+    def _on_mode_changed(self, mode: str) -> None:
+        if self.mode_combo.currentText() != mode:
+            self.mode_combo.blockSignals(True)
+            self.mode_combo.setCurrentText(mode)
+            self.mode_combo.blockSignals(False)
+        eels = mode == "EELS"
+        for widget in (self.method_label, self.method_combo):
+            widget.setVisible(eels)
+        for widget in (self.fwhm_label, self.fwhm_spin, self.identify_button):
+            widget.setVisible(not eels)
+
+    def _on_elements_changed(self, text: str) -> None:
+        if self.elements_edit.text() != text:
+            self.elements_edit.setText(text)
+
+    def _on_identification(self) -> None:
+        self.identify_label.setText(identification_text(self.model.identification))
+        self.identify_label.setVisible(True)
+
+    def _on_layer_removed(self, event) -> None:
+        self.model.layer_removed(event.value)
+        self.plot.update_live()
+        self.maps.profile.update_live()
+
+    def _on_front_changed(self, in_front: bool) -> None:
+        """Helper layers exist only while the tool is in front; the live views catch up."""
+        self.model.overlays.set_in_front(in_front)
+        if in_front:
+            self.plot.update_live()
+            self.maps.profile.update_live()
