@@ -98,17 +98,22 @@ class HelperLayer:
         self._make = make
         self._kept = None
         self.layer = None
-        self._listeners: list[Callable] = []
+        self._listeners: list[tuple[str, Callable]] = []  # (layer event name, callback)
 
     @property
     def shown(self) -> bool:
         return self.layer is not None and self.layer in self.viewer.layers
 
-    def on_data(self, callback: Callable) -> None:
-        """Call ``callback(event)`` whenever the helper's data change (connected at each show)."""
-        self._listeners.append(callback)
-        if self.shown:
-            self.layer.events.data.connect(callback)
+    def on_data(self, callback: Callable, *, events: tuple[str, ...] = ("data",)) -> None:
+        """Call ``callback(event)`` whenever the helper's data change (connected at each show).
+
+        ``events`` names the layer events to follow: a Shapes layer emits ``data`` only when a drag
+        ends; add ``"set_data"`` to follow the drag itself (it fires at every move).
+        """
+        for name in events:
+            self._listeners.append((name, callback))
+            if self.shown:
+                getattr(self.layer.events, name).connect(callback)
 
     def show(self, *, reset: bool = False):
         """Add the layer (again) and return it; the previously selected layer stays selected."""
@@ -120,8 +125,8 @@ class HelperLayer:
         data, kwargs = self._make(None if reset else self._kept)
         metadata = dict(kwargs.pop("metadata", {}), **{HELPER_KEY: True})
         self.layer = real_layer(getattr(self.viewer, f"add_{self.kind}")(data, name=self.name, metadata=metadata, **kwargs))
-        for callback in self._listeners:
-            self.layer.events.data.connect(callback)
+        for name, callback in self._listeners:
+            getattr(self.layer.events, name).connect(callback)
         if active is not None and active in self.viewer.layers:
             self.viewer.layers.selection.active = active
         return self.layer
@@ -139,9 +144,9 @@ class HelperLayer:
 
     def _detach(self) -> None:
         layer, self.layer = self.layer, None
-        for callback in self._listeners:
+        for name, callback in self._listeners:
             try:
-                layer.events.data.disconnect(callback)
+                getattr(layer.events, name).disconnect(callback)
             except Exception:
                 pass
         if layer in self.viewer.layers:
