@@ -92,7 +92,9 @@ class LiveFFTModel:
         self.radial: RadialProfile | None = None
         self.series: SeriesRun | None = None
         self.roi = HelperLayer(viewer, ROI_LAYER_NAME, "shapes", self._make_roi)
-        self.roi.on_data(lambda *_: self.roi_changed.emit())
+        self._roi_wanted = False  # the tool is in front: show the ROI whenever there is an image
+        # set_data: follow a drag while the button is down (data fires only when it ends)
+        self.roi.on_data(lambda *_: self.roi_changed.emit(), events=("data", "set_data"))
 
     @property
     def lattice(self) -> F.Lattice | None:
@@ -107,20 +109,22 @@ class LiveFFTModel:
         self.layer = layer
         self.detection = None
         self.picks = []
-        shown = self.roi.shown
         self.roi.remove()  # it lay in the old image's pixels
-        if shown:
+        if self._roi_wanted:
             self.show_roi()
         self.layer_changed.emit(layer)
         self.lattice_changed.emit(None)
         self.picks_changed.emit([])
 
     def show_roi(self) -> None:
-        """The tool is in front: show the ROI where the user left it (none without an image)."""
+        """The tool is in front: show the ROI where the user left it (once there is an image)."""
+        self._roi_wanted = True
         if self.layer is not None:
             self.roi.show()
 
     def hide_roi(self) -> None:
+        """The tool went behind another or was hidden: remove the ROI, keeping its place."""
+        self._roi_wanted = False
         self.roi.hide()
 
     def reset_roi(self) -> None:
@@ -133,6 +137,7 @@ class LiveFFTModel:
 
     def close(self) -> None:
         """The tool is closing: remove the ROI."""
+        self._roi_wanted = False
         self.roi.remove()
 
     def _make_roi(self, kept):
