@@ -91,9 +91,11 @@ def bench_widget():
     def rect(k, n=1024):
         return np.array([[k, k], [k, k + n], [k + n, k + n], [k + n, k]], float)
 
+    view = w.spectrum_view
+
     def wait_for(k):
         t_end = time.time() + 10
-        while (w.current is None or w.current["bounds"][0] != k) and time.time() < t_end:
+        while (view.current is None or view.current.bounds[0] != k) and time.time() < t_end:
             app.processEvents()
 
     from napari.utils._test_utils import read_only_mouse_event
@@ -112,12 +114,12 @@ def bench_widget():
         pos = (c + k * 0.5, c + k * 0.5)
         mouse_move_callbacks(roi, read_only_mouse_event(type="mouse_move", is_dragging=True, position=pos))
         wait_for(k)
-        w.graphics.grab()  # force the spectrum to be painted
+        view.graphics.grab()  # force the spectrum to be painted
         times.append(time.perf_counter() - t0)
     dt = float(np.median(times))
     add("widget", "1024² ROI dragged -> spectrum painted", f"{dt * 1e3:.1f} ms ({1 / dt:.0f}/s)",
         "target ≥ 20/s", 1 / dt >= 20)
-    w._worker.stop()
+    view.live.stop()
     w.close()
 
 
