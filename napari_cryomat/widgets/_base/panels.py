@@ -112,6 +112,9 @@ class ScrollPanel(QWidget):
         outer.addWidget(self.scroll, 1)
         outer.addLayout(self.footer)
         self._stretched = False
+        # napari adds a stretch below a docked widget unless something in it expands vertically,
+        # which would pin the footer mid-dock and leave the dock's lower part blank
+        self.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Expanding)
 
     def add(self, widget: QWidget, stretch: int = 0) -> QWidget:
         self.stack.addWidget(widget, stretch)
