@@ -25,6 +25,17 @@ import scipy.fft as sfft
 from scipy import ndimage, optimize
 
 from napari_cryomat.core._progress import ProgressCallback, report
+from napari_cryomat.core._validate import (
+    MAX_COUNT,
+    check_memory,
+    choice,
+    fraction,
+    integer,
+    nonnegative,
+    number,
+    positive,
+    vector,
+)
 
 __all__ = [
     "BraggSeries",
@@ -79,6 +90,7 @@ def validate_image(image, *, what: str = "image", min_size: int = MIN_SIZE) -> n
         raise ValueError(
             f"The {what} is {arr.shape[0]}x{arr.shape[1]} px; enlarge it to at least {min_size}x{min_size} px."
         )
+    check_memory(arr.size * 4 * 4, what, f"a {arr.shape[0]}x{arr.shape[1]} px Fourier transform")
     if arr.dtype == np.bool_:
         arr = arr.astype(np.float32)
     if not np.issubdtype(arr.dtype, np.number):
@@ -93,10 +105,19 @@ def validate_image(image, *, what: str = "image", min_size: int = MIN_SIZE) -> n
 
 
 def _check_pixel_size(pixel_size) -> float:
-    p = float(pixel_size)
-    if not np.isfinite(p) or p <= 0:
-        raise ValueError(f"Pixel size must be a positive number of Å; got {pixel_size!r}.")
-    return p
+    return positive(pixel_size, "pixel_size", unit="Å", label="Pixel size")
+
+
+def _check_g(g, name: str, p: float, *, nonzero: bool = True) -> np.ndarray:
+    """A reciprocal vector (gy, gx) in Å⁻¹, finite and inside Nyquist (0.5 / pixel size)."""
+    v = vector(g, name, length=2, nonzero=nonzero, unit="Å⁻¹")
+    nyq = 0.5 / p
+    if np.max(np.abs(v)) > nyq * (1 + 1e-9):
+        raise ValueError(
+            f"{name} = ({v[0]:.4g}, {v[1]:.4g}) Å⁻¹ lies beyond Nyquist ({nyq:.4g} Å⁻¹ for a pixel size of "
+            f"{p:g} Å); pick a spot inside the spectrum."
+        )
+    return v
 
 
 # ------------------------------------------------------------------------------------------------
@@ -133,7 +154,7 @@ def periodic_smooth_decomposition(image) -> tuple[np.ndarray, np.ndarray]:
     ----------
     L. Moisan, "Periodic plus smooth image decomposition", J. Math. Imaging Vis. 39 (2011) 161.
     """
-    u = np.asarray(image, dtype=np.float32)
+    u = validate_image(image, min_size=2)
     ny, nx = u.shape
     v = np.zeros_like(u)
     v[0, :] = u[-1, :] - u[0, :]
@@ -161,7 +182,7 @@ def _windowed(image: np.ndarray, window: str) -> np.ndarray:
         return p - np.float32(p.mean())
     if window == "none":
         return img
-    raise ValueError(f"Unknown window {window!r}; use one of {WINDOWS}.")
+    raise ValueError(f"Unknown window {window!r}; window must be one of {WINDOWS}.")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -223,6 +244,7 @@ def power_spectrum(image, pixel_size: float = 1.0, *, window: str = "hann", log:
     PowerSpectrum
     """
     p = _check_pixel_size(pixel_size)
+    choice(window, "window", WINDOWS)
     img = validate_image(image)
     w = _windowed(img, window)
     f = sfft.fft2(w, workers=-1)
@@ -326,13 +348,18 @@ class LiveSpectrum:
             Display range in the same units (30th to 99.95th percentile of a strided sample).
         """
         roi = np.asarray(roi)
+        if np.iscomplexobj(roi) or not np.issubdtype(roi.dtype, np.number) and roi.dtype != np.bool_:
+            raise ValueError(f"roi must hold real numbers (take the modulus or phase first); got dtype {roi.dtype}.")
+        if roi.ndim != 2 or min(roi.shape) < 2:
+            raise ValueError(f"roi must be a 2D region (Y, X) of at least 2x2 px; got shape {roi.shape}.")
+        check_memory(roi.size * 4 * 3, "roi", "its spectrum")
         ny, nx = roi.shape
         win, buf, half, rolled = self._prepare(roi.shape)
         np.multiply(roi, win, out=buf, casting="unsafe")
         # threads only pay off above ~256²; below, their start-up costs more than they save
         f = sfft.rfft2(buf, workers=-1 if ny * nx > 300 * 300 else 1, overwrite_x=True)
         if not np.isfinite(f[0, 0]):  # any NaN/inf pixel poisons the zero-frequency term
-            raise ValueError("The region contains NaN or inf pixels; move the ROI or clean the image.")
+            raise ValueError("The region (roi) contains NaN or inf pixels; move the ROI or clean the image.")
         np.abs(f, out=half)  # |F|: one pass, cheaper than re² + im²
         if ny % 2:  # odd height: centre the rows by hand
             hy = ny // 2
@@ -442,6 +469,9 @@ def refine_peak(windowed: np.ndarray, ky: float, kx: float, *, stages=((1.0, 9),
     ky, kx, power : float
         Refined position (cycles per image) and |F|² there.
     """
+    windowed = validate_image(windowed, what="windowed image", min_size=2)
+    ky = number(ky, "ky")
+    kx = number(kx, "kx")
     power = 0.0
     for half, n in stages:
         off = np.linspace(-half, half, n)
@@ -478,6 +508,8 @@ def refine_spot(image, pixel_size: float, g, *, search: int = 3) -> Peak:
     """
     p = _check_pixel_size(pixel_size)
     img = validate_image(image)
+    g = _check_g(g, "g", p, nonzero=False)
+    search = integer(search, "search", low=0, high=max(1, min(img.shape) // 2))
     w = _windowed(img, "hann")
     ny, nx = w.shape
     f = sfft.fft2(w, workers=-1)
@@ -549,6 +581,10 @@ def find_peaks(
         Sorted by decreasing intensity; both members of each Friedel pair (±g) are listed.
     """
     p = _check_pixel_size(pixel_size)
+    min_snr = nonnegative(min_snr, "min_snr", high=1e12)
+    max_peaks = integer(max_peaks, "max_peaks", low=1, high=MAX_COUNT)
+    g_min = nonnegative(g_min, "g_min", unit="Å⁻¹", allow_none=True)
+    g_max = positive(g_max, "g_max", unit="Å⁻¹", allow_none=True)
     img = validate_image(image)
     w = _windowed(img, "hann")
     ny, nx = w.shape
@@ -726,6 +762,19 @@ def find_lattice(
         If fewer than two non-collinear strong spots are found.
     """
     p = _check_pixel_size(pixel_size)
+    min_snr = nonnegative(min_snr, "min_snr", high=1e12)
+    strong_fraction = fraction(strong_fraction, "strong_fraction")
+    tolerance = fraction(tolerance, "tolerance", high=0.5, low_open=True)
+    max_denominator = integer(max_denominator, "max_denominator", low=1, high=12)
+    max_peaks = integer(max_peaks, "max_peaks", low=1, high=MAX_COUNT)
+    if superlattice_snr is not None:
+        superlattice_snr = nonnegative(superlattice_snr, "superlattice_snr", high=1e12)
+    if peaks is not None:
+        peaks = list(peaks)
+        for k, pk in enumerate(peaks):
+            if not isinstance(pk, Peak):
+                raise ValueError(f"peaks[{k}] must be a Peak (from find_peaks); got {type(pk).__name__}.")
+            _check_g(pk.g, f"peaks[{k}].g", p)
     if peaks is None:
         peaks = find_peaks(
             image,
@@ -735,7 +784,9 @@ def find_lattice(
             progress=(lambda f: report(progress, 0.9 * f)) if progress else None,
         )
     if not peaks:
-        raise ValueError("No spots found in the FFT; choose a crystalline region or lower the SNR threshold.")
+        raise ValueError(
+            "No spots found in the FFT of the image; choose a crystalline region or lower the SNR threshold (min_snr)."
+        )
     imax = max(pk.intensity for pk in peaks)
     strong = [pk for pk in peaks if pk.intensity >= strong_fraction * imax and _upper(pk.g)]
     strong.sort(key=lambda pk: pk.g_abs)
@@ -871,10 +922,20 @@ def refine_basis_on_image(
         caller should then keep its starting basis.
     """
     p = _check_pixel_size(pixel_size)
-    x = np.asarray(image, np.float64)
+    x = validate_image(image, min_size=2).astype(np.float64)
+    g1 = _check_g(g1, "g1", p)
+    g2 = _check_g(g2, "g2", p)
+    max_iter = integer(max_iter, "max_iter", low=1, high=10_000)
+    tol = nonnegative(tol, "tol", high=1.0)
+    try:
+        hk_arr = np.asarray(hk, dtype=float).reshape(-1, 2)
+    except (TypeError, ValueError):
+        raise ValueError(f"hk must be a sequence of integer pairs (h, k); got {hk!r}.") from None
+    if not np.all(np.isfinite(hk_arr)) or np.any(hk_arr != np.round(hk_arr)) or np.any(np.abs(hk_arr) > 1000):
+        raise ValueError(f"hk must hold integer pairs (h, k) of at most 1000 in size; got {hk!r}.")
     x = x - x.mean()
     ny, nx = x.shape
-    H = np.array([h for h in hk if tuple(h) != (0, 0)], float).reshape(-1, 2)
+    H = np.array([h for h in hk_arr if tuple(h) != (0, 0)], float).reshape(-1, 2)
     th = np.concatenate([np.asarray(g1, float), np.asarray(g2, float)])
     if len(H) == 0:
         return th[:2], th[2:], False
@@ -1000,9 +1061,18 @@ def radial_profile(
         Mean power |F|² in each bin (relative units).
     """
     p = _check_pixel_size(pixel_size)
+    choice(window, "window", WINDOWS)
     img = validate_image(image)
+    ny, nx = img.shape
+    if bin_width is not None:
+        # at most ~10 bins per FFT pixel: finer bins are empty, and a tiny width would ask for 1e300 bins
+        positive(bin_width, "bin_width", unit="Å⁻¹", high=None)
+        min_bw = 0.1 / (max(ny, nx) * p)
+        if float(bin_width) < min_bw:
+            raise ValueError(
+                f"bin_width must be at least {min_bw:.3g} Å⁻¹ (a tenth of an FFT pixel); got {bin_width!r}."
+            )
     w = _windowed(img, window)
-    ny, nx = w.shape
     f = sfft.rfft2(w, workers=-1)
     power = f.real**2 + f.imag**2
     fy = sfft.fftfreq(ny, d=p)[:, None]
@@ -1035,7 +1105,18 @@ def _as_g_array(peaks) -> np.ndarray:
     arr = np.array(out)
     if arr.ndim != 2 or arr.shape[1] != 2:
         raise ValueError("Peaks must be (gy, gx) vectors in Å⁻¹ or Peak objects.")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("Peaks must be finite (gy, gx) vectors in Å⁻¹; some hold NaN or inf.")
     return arr
+
+
+def _check_peaks_in_nyquist(g: np.ndarray, p: float) -> None:
+    nyq = 0.5 / p
+    if np.any(np.abs(g) > nyq * (1 + 1e-9)):
+        raise ValueError(
+            f"Peaks must lie inside Nyquist ({nyq:.4g} Å⁻¹ for a pixel size of {p:g} Å); the largest given "
+            f"is {np.abs(g).max():.4g} Å⁻¹."
+        )
 
 
 def _freq_grids(shape, p):
@@ -1077,10 +1158,11 @@ def bragg_filter(
     (Y, X) float32
     """
     p = _check_pixel_size(pixel_size)
+    choice(window, "window", ("periodic_smooth", "none"))
     img = validate_image(image)
-    if radius <= 0:
-        raise ValueError("Mask radius must be positive (Å⁻¹).")
+    radius = positive(radius, "radius", unit="Å⁻¹", label="Mask radius")
     g = _as_g_array(peaks)
+    _check_peaks_in_nyquist(g, p)
     g = np.concatenate([g, -g])
     mean = float(img.mean())
     src = img - np.float32(mean)
@@ -1238,13 +1320,12 @@ def gpa(
 
     p = _check_pixel_size(pixel_size)
     img = validate_image(image)
-    g1 = np.asarray(g1, float)
-    g2 = np.asarray(g2, float)
+    g1 = _check_g(g1, "g1", p)
+    g2 = _check_g(g2, "g2", p)
     G = np.array([g1, g2])
     if abs(np.linalg.det(G)) < 1e-3 * np.hypot(*g1) * np.hypot(*g2):
         raise ValueError("g1 and g2 are collinear; GPA needs two non-collinear spots.")
-    if mask_radius <= 0:
-        raise ValueError("Mask radius must be positive (Å⁻¹).")
+    mask_radius = positive(mask_radius, "mask_radius", unit="Å⁻¹", label="Mask radius")
     ref = _reference_mask(img.shape, reference)
     report(progress, 0.05)
     lockin = _LockIn(img, p)
@@ -1255,6 +1336,11 @@ def gpa(
         z = lockin(g, sig2)
         dPy, dPx = _phase_gradient(z, p)
         wgt = np.abs(z)[ref]
+        if not np.all(np.isfinite(z)) or not float(np.sum(wgt)) > 0:
+            raise ValueError(
+                f"The image shows no fringes at g{i + 1} in the reference region (the lock-in amplitude is zero): "
+                "choose a crystalline region, or spots g1, g2 that the image really has."
+            )
         # mean gradient (weighted by amplitude) over the reference region = g correction
         if reference is False:
             my = mx = 0.0
@@ -1271,6 +1357,8 @@ def gpa(
         grads.append((dPy, dPx))
         report(progress, 0.1 + 0.35 * (i + 1))
     Gr = np.array(gs)
+    if not np.all(np.isfinite(Gr)) or abs(np.linalg.det(Gr)) < 1e-12 * np.abs(Gr).max() ** 2:
+        raise ValueError("g1 and g2 refined on the reference region became collinear; choose another reference region.")
     Ginv = np.linalg.inv(Gr)  # u = -(1/2π) Ginv @ (P1, P2)
     k = -1.0 / (2 * np.pi)
     duy_dy = k * (Ginv[0, 0] * grads[0][0] + Ginv[0, 1] * grads[1][0])
@@ -1357,16 +1445,22 @@ def pld_map(
 
     p = _check_pixel_size(pixel_size)
     img = validate_image(image)
-    q = np.asarray(q, float)
-    g1, g2 = (np.asarray(v, float) for v in lattice)
+    q = _check_g(q, "q", p)
+    try:
+        g1, g2 = lattice
+    except (TypeError, ValueError):
+        raise ValueError("lattice must be the reciprocal basis (g1, g2) in Å⁻¹.") from None
+    g1, g2 = _check_g(g1, "lattice g1", p), _check_g(g2, "lattice g2", p)
     qa = float(np.hypot(*q))
-    if qa <= 0:
-        raise ValueError("The modulation vector q must be non-zero.")
+    mask_radius = positive(mask_radius, "mask_radius", unit="Å⁻¹", allow_none=True, label="Mask radius")
     r = float(mask_radius) if mask_radius else qa / 2.0
     nyq = 0.5 / p
     Gs = [G for G in (g1, g2, g1 + g2, g1 - g2) if np.max(np.abs(G) + np.abs(q)) < nyq * 0.98]
     if len(Gs) < 2:
-        raise ValueError("Too few Bragg spots inside Nyquist for a PLD map.")
+        raise ValueError(
+            "Too few Bragg spots inside Nyquist for a PLD map: the lattice (g1, g2) plus q must stay inside "
+            f"{nyq:.4g} Å⁻¹ (pixel size {p:g} Å)."
+        )
     lockin = _LockIn(img, p)
     sig2 = (r / 2.0) ** 2
     zs = []
@@ -1377,6 +1471,11 @@ def pld_map(
         # each lock-in is demodulated by its own carrier, so hp / hG = c+ and hm / hG = c-
         den = np.abs(hG) ** 2
         eps = 1e-3 * float(np.mean(den))
+        if not eps > 0 or not np.isfinite(eps):
+            raise ValueError(
+                f"The image has no signal at the Bragg spot ({G[0]:.3g}, {G[1]:.3g}) Å⁻¹ of the lattice: choose a "
+                "crystalline region, or the lattice (g1, g2) of this image."
+            )
         cp = hp * np.conj(hG) / (den + eps)
         cm = hm * np.conj(hG) / (den + eps)
         zs.append(0.5 * (cp - np.conj(cm)))
@@ -1460,12 +1559,20 @@ def bragg_intensity_series(
     """
     p = _check_pixel_size(pixel_size)
     arr = np.asarray(stack) if not hasattr(stack, "compute") else stack
+    if np.iscomplexobj(arr):
+        raise ValueError("The stack holds complex numbers; take the real part, modulus or phase first.")
     if arr.ndim != 3:
         raise ValueError(f"Need a (T, Y, X) stack; got shape {arr.shape}.")
     if arr.shape[0] < 2:
-        raise ValueError("Need at least two frames for an intensity series.")
+        raise ValueError(f"Need at least two frames for an intensity series (stack has shape {arr.shape}).")
+    dose_per_frame = positive(dose_per_frame, "dose_per_frame", unit="e/Å²", high=1e6, allow_none=True,
+                              label="Dose per frame")
     g = _as_g_array(peaks)
+    _check_peaks_in_nyquist(g, p)
     T, ny, nx = arr.shape
+    check_memory(ny * nx * 4 * 8, "stack", f"a {ny}x{nx} px frame's spectrum")
+    if radius is not None:
+        positive(radius, "radius", unit="Å⁻¹", high=1.0 / p)
     win = hann_window((ny, nx))
     fy, fx = _freq_grids((ny, nx), p)
     rad = float(radius) if radius else 2.0 / (min(ny, nx) * p)
@@ -1481,7 +1588,7 @@ def bragg_intensity_series(
         rings.append(ring & ~d)
     inten = np.zeros((T, len(g)))
     for t in range(T):
-        frame = validate_image(np.asarray(arr[t]), what=f"frame {t}")
+        frame = validate_image(np.asarray(arr[t]), what=f"stack frame {t}")
         w = (frame - np.float32(frame.mean())) * win
         f = sfft.fft2(w, workers=-1)
         pw = f.real**2 + f.imag**2
@@ -1490,10 +1597,8 @@ def bragg_intensity_series(
         report(progress, (t + 1) / T)
     total = inten.sum(axis=1)
     res = BraggSeries(inten, total / total[0] if total[0] != 0 else total)
-    if dose_per_frame is not None:
+    if dose_per_frame is not None and np.any(total > 0):
         dpf = float(dose_per_frame)
-        if not dpf > 0:
-            raise ValueError("Dose per frame must be positive (e/Å²).")
         dose = (np.arange(T) + 0.5) * dpf
         res.dose = dose
         y = total
@@ -1509,11 +1614,14 @@ def bragg_intensity_series(
             popt, pcov = optimize.curve_fit(
                 lambda D, i0, dc: i0 * np.exp(-D / dc), dose, y, p0=(i00, dc0), maxfev=5000
             )
-            res.critical_dose = float(popt[1])
-            res.critical_dose_error = float(np.sqrt(pcov[1, 1])) if np.isfinite(pcov[1, 1]) else None
-            res.total = total / popt[0]
-        except (RuntimeError, optimize.OptimizeWarning):
+            if np.all(np.isfinite(popt)) and popt[0] > 0 and popt[1] > 0:
+                res.critical_dose = float(popt[1])
+                res.critical_dose_error = float(np.sqrt(pcov[1, 1])) if np.isfinite(pcov[1, 1]) else None
+                res.total = total / popt[0]
+        except (RuntimeError, ValueError, np.linalg.LinAlgError, optimize.OptimizeWarning):
             res.critical_dose = None
+    elif dose_per_frame is not None:
+        res.dose = (np.arange(T) + 0.5) * float(dose_per_frame)
     return res
 
 
