@@ -10,7 +10,9 @@ Errors a user can cause are ``ValueError`` with a message saying what to do; vie
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -226,19 +228,36 @@ class SpectrumModel:
 
     def show_maps(self, result: MapsResult) -> None:
         """One additive colour layer per map over the (dimmed) reference; at.% layers hidden."""
-        if self.reference is not None and self.reference in self.viewer.layers:
-            # the maps add light on top of the reference: dim it so colours stay readable
-            self.reference.visible = True
-            self.reference.opacity = min(self.reference.opacity, 0.5)
+        for step in self.maps_steps(result):
+            step()
+
+    def maps_steps(self, result: MapsResult) -> list[Callable[[], None]]:
+        """:meth:`show_maps` as steps that write one layer each, the last one recording the run.
+
+        A view runs them one per event-loop turn: napari spends about 0.1 s of GUI time on every
+        layer it adds, whatever its size, and a run of eight maps must not freeze the window.
+        """
         place = self._placement(result.request.source)
+        steps = [self._dim_reference]
         for i, (el, m) in enumerate(result.maps.items()):
             info = {"element": el, "feature": m.feature, "kind": m.kind, "windows": m.windows, "rgb": map_colour(i)[1]}
-            upsert_layer(self.viewer, m.data, name=f"{el} map", colormap=map_colour(i)[0], blending="additive",
-                         contrast_limits=result.limits[el], metadata={MAP_KEY: info}, **place)
+            steps.append(partial(upsert_layer, self.viewer, m.data, name=f"{el} map", colormap=map_colour(i)[0],
+                                 blending="additive", contrast_limits=result.limits[el], metadata={MAP_KEY: info},
+                                 **place))
         for el, q in (result.quant or {}).items():
-            upsert_layer(self.viewer, q, name=f"{el} at.%", colormap="viridis", contrast_limits=(0.0, 100.0),
-                         visible=False, blending="translucent", metadata={MAP_KEY: {"element": el, "kind": "at.%"}},
-                         **place)
+            steps.append(partial(upsert_layer, self.viewer, q, name=f"{el} at.%", colormap="viridis",
+                                 contrast_limits=(0.0, 100.0), visible=False, blending="translucent",
+                                 metadata={MAP_KEY: {"element": el, "kind": "at.%"}}, **place))
+        steps.append(partial(self._maps_shown, result))
+        return steps
+
+    def _dim_reference(self) -> None:
+        """The maps add light on top of the reference: show it dimmed so the colours stay readable."""
+        if self.reference is not None and self.reference in self.viewer.layers:
+            self.reference.visible = True
+            self.reference.opacity = min(self.reference.opacity, 0.5)
+
+    def _maps_shown(self, result: MapsResult) -> None:
         self.maps, self.profile = result, None
         self.maps_changed.emit()
 

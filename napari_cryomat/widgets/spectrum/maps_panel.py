@@ -7,7 +7,9 @@ results become layers through the model.
 
 from __future__ import annotations
 
-from qtpy.QtCore import Qt
+from collections import deque
+
+from qtpy.QtCore import QObject, Qt, QTimer
 from qtpy.QtWidgets import QComboBox, QFormLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
 from napari_cryomat.widgets._base import EventLinks, TaskRunner, hbox, show_error, show_info
@@ -22,7 +24,7 @@ from napari_cryomat.widgets.spectrum._jobs import (
 from napari_cryomat.widgets.spectrum._model import SpectrumModel
 from napari_cryomat.widgets.spectrum.profile_plot import ProfilePlot
 
-__all__ = ["MapsPanel", "legend_html"]
+__all__ = ["LayerSteps", "MapsPanel", "legend_html"]
 
 
 def legend_html(result: MapsResult) -> str:
@@ -34,6 +36,33 @@ def legend_html(result: MapsResult) -> str:
     if result.quant:
         items.append("Cliff–Lorimer at.% layers added (hidden).")
     return "  ".join(items)
+
+
+class LayerSteps(QObject):
+    """Runs layer-writing steps (see :meth:`SpectrumModel.maps_steps`) one per event-loop turn,
+    so the window stays responsive while napari adds the layers."""
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self._steps: deque = deque()
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(0)
+        self._timer.timeout.connect(self._next)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._steps)
+
+    def run(self, steps) -> None:
+        self._steps.extend(steps)
+        self._timer.start()
+
+    def _next(self) -> None:
+        if self._steps:
+            self._steps.popleft()()
+        if self._steps:
+            self._timer.start()
 
 
 class MapsPanel(QWidget):
@@ -48,6 +77,7 @@ class MapsPanel(QWidget):
         self.model = model
         self.runner = runner
         self.links = EventLinks(self)
+        self.steps = LayerSteps(self)
         self.k_edit = QLineEdit()
         self.k_edit.setPlaceholderText("e.g. Fe: 1.0, Pt: 1.6")
         self.k_edit.setToolTip("Cliff–Lorimer k-factors; empty: net-count maps only")
@@ -93,7 +123,10 @@ class MapsPanel(QWidget):
         except ValueError as exc:
             show_error(str(exc))
             return None
-        return self.runner.start(compute_maps, request, on_done=self.model.show_maps, label="Maps")
+        return self.runner.start(compute_maps, request, on_done=self._show_maps, label="Maps")
+
+    def _show_maps(self, result: MapsResult) -> None:
+        self.steps.run(self.model.maps_steps(result))
 
     def make_ratio(self):
         try:

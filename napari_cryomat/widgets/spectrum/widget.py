@@ -148,6 +148,11 @@ class SpectrumImagingWidget(ScrollPanel):
 
     # -- user actions ---------------------------------------------------------------------------
     @property
+    def busy(self) -> bool:
+        """A computation runs, or its layers are still being written."""
+        return self.runner.busy or self.maps.steps.busy
+
+    @property
     def mode(self) -> str:
         return self.model.mode
 
