@@ -659,6 +659,8 @@ def _nonfinite(x, depth=0) -> bool:
 
 def names_param(message: str, param: str) -> bool:
     words = {param, param.replace("_", " ")}
+    if param.endswith("s") and len(param) > 3:  # "frames" is named by "Frame 3 contains NaN"
+        words.add(param[:-1])
     if param.endswith("_A"):
         words.add(param[:-2].replace("_", " "))
     if param == "points_zyx":
@@ -765,11 +767,14 @@ def _vm_kb(field_name: str) -> int:
     return 0
 
 
+_GOOD_NONFINITE: dict[str, bool] = {}  # function -> its good call returned NaN/inf (kept by the parent)
+
+
 def _worker(calls: list[Call], start: int, wfd: int, mem_cap_gb: float) -> None:
     os.setpgid(0, 0)
     cap = _vm_kb("VmSize") * 1024 + int(mem_cap_gb * 2**30)
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-    good_nonfinite: dict[str, bool] = {}
+    good_nonfinite = dict(_GOOD_NONFINITE)  # inherited from the parent at fork
     for i in range(start, len(calls)):
         c = calls[i]
         os.write(wfd, (json.dumps({"start": i}) + "\n").encode())
@@ -813,6 +818,8 @@ def run(calls: list[Call], *, timeout: float = 20.0, mem_cap_gb: float = 3.0, ve
                         current, t_start = msg["start"], time.monotonic()
                         continue
                     results[msg["i"]] = msg
+                    if calls[msg["i"]].param is None:
+                        _GOOD_NONFINITE[calls[msg["i"]].function] = msg["outcome"] == "nan"
                     i = msg["i"] + 1
                     if verbose:
                         c = calls[msg["i"]]

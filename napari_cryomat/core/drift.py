@@ -55,6 +55,19 @@ import numpy as np
 import scipy.fft as sfft
 
 from napari_cryomat.core._progress import ProgressCallback, report
+from napari_cryomat.core._validate import (
+    MAX_COUNT,
+    check_memory,
+    fraction,
+    integer,
+    nonnegative,
+    positive,
+    real_array,
+    vector,
+)
+
+#: Largest shift (px) accepted anywhere: a drift beyond it is a unit mix-up, not a measurement.
+_MAX_SHIFT_PX = 1e6
 
 __all__ = [
     "DriftResult",
@@ -200,7 +213,21 @@ def check_stack(frames) -> tuple[int, int, int]:
         raise ValueError("Drift correction needs at least 2 frames; this stack has only one.")
     if ny < 16 or nx < 16:
         raise ValueError(f"Frames of {ny}×{nx} px are too small to align (need at least 16×16).")
+    check_memory(int(ny) * int(nx) * 4 * 8, "frames", f"one {ny}×{nx} frame and its spectra")
     return int(n), int(ny), int(nx)
+
+
+def _check_shifts(shifts, n: int) -> np.ndarray:
+    """(n, 2) finite shifts in px (dy, dx)."""
+    arr = np.asarray(shifts)
+    if np.iscomplexobj(arr) or arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
+        raise ValueError(f"shifts must be real (dy, dx) pairs in px; got dtype {arr.dtype}.")
+    if arr.shape != (n, 2):
+        raise ValueError(f"shifts must be ({n}, 2) for {n} frames; got {arr.shape}.")
+    arr = arr.astype(float)
+    if not np.all(np.isfinite(arr)) or np.abs(arr).max(initial=0) > _MAX_SHIFT_PX:
+        raise ValueError(f"shifts must be finite and at most {_MAX_SHIFT_PX:g} px; some are NaN, inf or larger.")
+    return arr
 
 
 def _frame(frames, i) -> np.ndarray:
@@ -229,7 +256,14 @@ def prepare_frame(
     index : int
         Frame number, for messages.
     """
-    f = np.array(frame, dtype=np.float32, copy=True)  # never modify the caller's (or a read-only mmap) data
+    src = np.asarray(frame)
+    if np.iscomplexobj(src):
+        raise ValueError(f"Frame {index} holds complex numbers; drift correction needs real intensities.")
+    if src.ndim != 2 or min(src.shape) < 1:
+        raise ValueError(f"Frame {index} must be a 2D image (Y, X); got shape {src.shape}.")
+    check_memory(src.size * 4 * 3, "frame", f"a {src.shape[0]}×{src.shape[1]} frame")
+    _check_inputs((1,) + src.shape, gain, defect_mask)
+    f = np.array(src, dtype=np.float32, copy=True)  # never modify the caller's (or a read-only mmap) data
     if gain is not None:
         f = f * np.asarray(gain, dtype=np.float32)
     if defect_mask is not None:
@@ -249,6 +283,8 @@ def _check_inputs(shape, gain, defect_mask):
     for name, arr in (("gain reference", gain), ("defect mask", defect_mask)):
         if arr is not None and tuple(np.shape(arr)) != (ny, nx):
             raise ValueError(f"The {name} is {np.shape(arr)} but the frames are {(ny, nx)}; they must match.")
+    if gain is not None and np.iscomplexobj(gain):
+        raise ValueError("The gain reference is complex; it must hold real gain factors.")
     if gain is not None and not np.all(np.isfinite(np.asarray(gain, np.float32))):
         raise ValueError("The gain reference contains NaN or inf; fix it or leave it out.")
 
@@ -523,10 +559,21 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
                     smooth, progress) -> DriftResult:
     n, ny, nx = check_stack(frames)
     _check_inputs((n, ny, nx), gain, defect_mask)
-    if pixel_size <= 0:
-        raise ValueError("The pixel size must be positive (Å).")
-    if bfactor < 0:
-        raise ValueError("The B-factor must be zero or positive (Å²).")
+    pixel_size = positive(pixel_size, "pixel_size", unit="Å")
+    bfactor = nonnegative(bfactor, "bfactor", unit="Å²", high=1e5)
+    max_shift = positive(max_shift, "max_shift", unit="Å", allow_none=True)
+    if group is not None:
+        group = integer(group, "group", low=1, high=max(1, n // 2))
+    pair_band = integer(pair_band, "pair_band", low=1, high=MAX_COUNT, allow_none=True)
+    iterations = integer(iterations, "iterations", low=0, high=100, allow_none=True)
+    refine_radius = positive(refine_radius, "refine_radius", unit="px", high=max(1.0, min(ny, nx) / 4))
+    upsample = integer(upsample, "upsample", low=1, high=1000)
+    max_size = integer(max_size, "max_size", low=16, high=1 << 20)
+    coarse_size = integer(coarse_size, "coarse_size", low=16, high=1 << 20)
+    window_taper = fraction(window_taper, "window_taper", high=0.5)
+    if patches is not None:
+        patches = tuple(integer(v, "patches", low=1, high=64) for v in vector(patches, "patches", length=2))
+    patch_bfactor = nonnegative(patch_bfactor, "patch_bfactor", unit="Å²", high=1e5, allow_none=True)
     report(progress, 0.0)
 
     full = (ny, nx)
@@ -560,8 +607,6 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
     if max_shift is None:
         max_shift_px = min(ny, nx) / 4.0
     else:
-        if max_shift <= 0:
-            raise ValueError("The maximum shift must be positive (Å).")
         max_shift_px = max_shift / pixel_size
 
     # ---- coarse stage: grouped blocks, pairwise, robust LS ------------------------------------
@@ -661,6 +706,11 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
             progress=progress,
         )
     report(progress, 1.0)
+    if not np.all(np.isfinite(shifts)):
+        raise ValueError(
+            "The drift could not be measured (non-finite shifts): the frames hold too little signal for "
+            f"bfactor={bfactor:g} Å² and group={group}; try a larger group or a smaller bfactor."
+        )
     pair_index = np.round(centers[pairs]).astype(int) if len(pairs) else np.zeros((0, 2), int)
     return DriftResult(
         shifts=shifts,
@@ -1134,7 +1184,8 @@ def _estimate_local(frames, shifts, *, patches, pixel_size, bfactor, group, gain
 # ---------------------------------------------------------------------------------------------
 def fourier_shift(frame: np.ndarray, shift, *, ky=None, kx=None) -> np.ndarray:
     """Undo a shift: return ``frame(r + shift)`` (sub-pixel, Fourier interpolation, periodic edges)."""
-    f = np.asarray(frame, np.float32)
+    f = real_array(frame, "frame", ndim=2, min_size=2, copies=4)
+    shift = vector(shift, "shift", length=2, high=_MAX_SHIFT_PX, unit="px")
     if ky is None:
         ky, kx = _freq_grid(*f.shape)
     spec = sfft.rfft2(f, workers=-1)
@@ -1172,9 +1223,8 @@ def apply_drift(frames, shifts, *, local: Optional[LocalMotion] = None, gain=Non
     (N, Y, X) float32 array (numpy or dask).
     """
     n, ny, nx = check_stack(frames)
-    shifts = np.asarray(shifts, float)
-    if shifts.shape != (n, 2):
-        raise ValueError(f"shifts must be ({n}, 2) for {n} frames; got {shifts.shape}.")
+    shifts = _check_shifts(shifts, n)
+    _check_inputs((n, ny, nx), gain, defect_mask)
     if hasattr(frames, "map_blocks"):
         import dask.array as da
 
@@ -1186,6 +1236,7 @@ def apply_drift(frames, shifts, *, local: Optional[LocalMotion] = None, gain=Non
             return _align_one(f, shifts[i], local, i)[None]
 
         return da.map_blocks(block, arr, dtype=np.float32)
+    check_memory(n * ny * nx * 4.0, "frames", "the aligned stack")
     out = np.empty((n, ny, nx), np.float32)
     for i in range(n):
         f = prepare_frame(_frame(frames, i), gain=gain, defect_mask=defect_mask, index=i)
@@ -1200,9 +1251,10 @@ def aligned_sum(frames, shifts, *, start: int = 0, stop: Optional[int] = None, l
     ``frames`` may be numpy or dask; ``shifts`` as from :func:`estimate_drift` (px).
     """
     n, ny, nx = check_stack(frames)
-    stop = n if stop is None else stop
-    if not (0 <= start < stop <= n):
-        raise ValueError(f"Frame range {start}:{stop} is empty or outside 0:{n}.")
+    shifts = _check_shifts(shifts, n)
+    _check_inputs((n, ny, nx), gain, defect_mask)
+    start = integer(start, "start", low=0, high=n - 1)
+    stop = n if stop is None else integer(stop, "stop", low=start + 1, high=n)
     acc = np.zeros((ny, nx), np.float64)
     for k, i in enumerate(range(start, stop)):
         f = prepare_frame(_frame(frames, i), gain=gain, defect_mask=defect_mask, index=i)
@@ -1216,7 +1268,7 @@ def critical_exposure(k: np.ndarray) -> np.ndarray:
 
     Ne is infinite at k = 0.
     """
-    k = np.asarray(k, float)
+    k = real_array(k, "k", dtype=np.float64, copies=4)
     with np.errstate(divide="ignore"):
         return np.where(k > 0, GG_A * np.power(np.where(k > 0, k, 1.0), GG_B) + GG_C, np.inf)
 
@@ -1230,10 +1282,15 @@ def dose_weights(n_frames: int, shape, *, pixel_size: float, dose_per_frame: flo
     ``w_i(k) = q_i(k) sqrt(N / Σ_j q_j(k)²)``, so the noise power of the weighted sum is that of
     the plain sum at every frequency (white), and frequencies without damage (k → 0) get weight 1.
     """
-    if dose_per_frame <= 0:
-        raise ValueError("The dose per frame must be positive (e/Å²).")
-    if pixel_size <= 0:
-        raise ValueError("The pixel size must be positive (Å).")
+    dose_per_frame = positive(dose_per_frame, "dose_per_frame", unit="e/Å²", high=1e6)
+    pixel_size = positive(pixel_size, "pixel_size", unit="Å")
+    pre_exposure = nonnegative(pre_exposure, "pre_exposure", unit="e/Å²", high=1e9)
+    n_frames = integer(n_frames, "n_frames", low=1, high=MAX_COUNT)
+    sv = vector(shape, "shape", length=2, all_positive=True, high=1 << 24)
+    if np.any(sv != np.round(sv)):
+        raise ValueError(f"shape must be two whole numbers of pixels (Y, X); got {tuple(shape)!r}.")
+    shape = (int(sv[0]), int(sv[1]))
+    check_memory(n_frames * shape[0] * (shape[1] // 2 + 1) * 8.0 * 3, "n_frames", "the dose weights")
     ky, kx = _freq_grid(*shape)
     k = np.sqrt(ky.astype(float) ** 2 + kx.astype(float) ** 2) / pixel_size
     ne = critical_exposure(k)
@@ -1259,6 +1316,8 @@ def dose_weighted_sum(frames, shifts, *, pixel_size: float, dose_per_frame: floa
         Exposure before the first frame, e/Å².
     """
     n, ny, nx = check_stack(frames)
+    shifts = _check_shifts(shifts, n)
+    _check_inputs((n, ny, nx), gain, defect_mask)
     w = dose_weights(n, (ny, nx), pixel_size=pixel_size, dose_per_frame=dose_per_frame,
                      pre_exposure=pre_exposure)
     acc = np.zeros((ny, nx // 2 + 1), np.complex128)
@@ -1301,11 +1360,13 @@ class FRCResult:
 
 def frc(a: np.ndarray, b: np.ndarray, *, pixel_size: float = 1.0, n_rings: Optional[int] = None):
     """Fourier ring correlation of two images. Returns (frequency 1/Å, frc)."""
-    a = np.asarray(a, np.float32)
-    b = np.asarray(b, np.float32)
+    a = real_array(a, "a", ndim=2, min_size=4, copies=6, what="first image")
+    b = real_array(b, "b", ndim=2, min_size=4, copies=6, what="second image")
     if a.shape != b.shape:
-        raise ValueError("FRC needs two images of the same size.")
+        raise ValueError(f"FRC needs two images of the same size (a, b); got {a.shape} and {b.shape}.")
+    pixel_size = positive(pixel_size, "pixel_size", unit="Å")
     ny, nx = a.shape
+    n_rings = integer(n_rings, "n_rings", low=1, high=max(ny, nx), allow_none=True)
     win = tukey_window(ny, nx, 0.1)
     fa = sfft.rfft2((a - a.mean()) * win, workers=-1)
     fb = sfft.rfft2((b - b.mean()) * win, workers=-1)
@@ -1361,6 +1422,12 @@ def frc_vs_dose(frames, shifts, *, pixel_size: float = 1.0, dose_per_frame: Opti
     FRCResult
     """
     n, ny, nx = check_stack(frames)
+    shifts = _check_shifts(shifts, n)
+    _check_inputs((n, ny, nx), gain, defect_mask)
+    pixel_size = positive(pixel_size, "pixel_size", unit="Å")
+    dose_per_frame = positive(dose_per_frame, "dose_per_frame", unit="e/Å²", high=1e6, allow_none=True)
+    steps = integer(steps, "steps", low=1, high=MAX_COUNT)
+    threshold = fraction(threshold, "threshold", low_open=True)
     ends = np.unique(np.linspace(2, n, min(steps, n - 1)).round().astype(int))
     even = np.zeros((ny, nx), np.float64)
     odd = np.zeros((ny, nx), np.float64)
