@@ -73,13 +73,26 @@ def upsert_layer(viewer: "napari.viewer.Viewer", data, *, name: str, kind: str =
     if existing is not None and existing._type_string == kind and np.ndim(existing.data) == np.ndim(data):
         existing.data = data
         for key, value in kwargs.items():
-            if key in ("rgb", "multiscale", "cache", "ndim"):
+            if key in ("rgb", "multiscale", "cache", "ndim") or _unchanged(existing, key, value):
                 continue
             setattr(existing, key, value)
         return existing
     if existing is not None:
         viewer.layers.remove(existing)
     return real_layer(getattr(viewer, f"add_{kind}")(data, name=name, **kwargs))
+
+
+def _unchanged(layer, key: str, value) -> bool:
+    """True if ``layer.key`` already equals ``value``, for a few numbers only (scale, contrast
+    limits, opacity): setting them again refreshes the layer, tens of ms for nothing."""
+    if not isinstance(value, (int, float, tuple, list, np.ndarray)) or np.size(value) > 16:
+        return False
+    try:
+        current = np.asarray(getattr(layer, key))
+        new = np.asarray(value)
+        return current.dtype.kind in "biuf" and new.dtype.kind in "biuf" and np.array_equal(current, new)
+    except Exception:  # anything else is compared by setting it
+        return False
 
 
 class HelperLayer:
