@@ -43,8 +43,11 @@ def read_movie(path: str | Path):
     raise ValueError(f"{path.name}: unknown movie format (use .mrc/.mrcs/.st or .tif/.tiff).")
 
 
-def write_stack_mrc(path: Path, data, pixel_size: float) -> None:
-    """Write (T, Y, X) float32 as MRC with the voxel size in Å, frame by frame for lazy data."""
+def write_stack_mrc(path: Path, data, pixel_size: float, progress=None) -> None:
+    """Write (T, Y, X) float32 as MRC with the voxel size in Å, frame by frame for lazy data.
+
+    ``progress`` (optional) is called with the fraction of frames written; raising from it stops.
+    """
     import mrcfile
 
     n, ny, nx = data.shape
@@ -52,6 +55,8 @@ def write_stack_mrc(path: Path, data, pixel_size: float) -> None:
         for i in range(n):
             f = data[i]
             mrc.data[i] = np.asarray(f.compute() if hasattr(f, "compute") else f, np.float32)
+            if progress is not None:
+                progress((i + 1) / n)
         mrc.voxel_size = (pixel_size, pixel_size, pixel_size)
         mrc.set_image_stack()
         mrc.update_header_stats()

@@ -1,0 +1,429 @@
+"""Drift correction without Qt: what a run needs, what it computes, and the layers it leaves.
+
+The GUI thread turns the chosen layer and the parameters into an :class:`AlignRequest`
+(:meth:`DriftModel.request`); a worker runs :func:`run_alignment` on it (pure core calls); the GUI
+thread hands the :class:`AlignRun` back to :meth:`DriftModel.accept`, which writes the layers.
+The same three steps serve the sum of a frame range (:meth:`DriftModel.sum_request`,
+:func:`sum_frames`, :meth:`DriftModel.accept_sum`) and saving (:func:`save_run`).
+
+A run keeps its parameters, so plots and the summary describe the run they show, whatever the
+controls say by then. One Align leaves one aligned stack, one aligned sum (the sum of the chosen
+frame range; all frames at first) and, with a dose, one dose-weighted sum; the next Align updates
+the same layers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+import numpy as np
+from psygnal import Signal
+
+from napari_cryomat.batch import write_shifts_csv, write_stack_mrc
+from napari_cryomat.core import drift as core
+from napari_cryomat.core._progress import Cancelled, ProgressCallback, report
+from napari_cryomat.core.units import PIXEL
+from napari_cryomat.io.mrc import strided_contrast_limits
+from napari_cryomat.widgets._base.layers import pixel_size_of, real_layer, upsert_layer
+
+if TYPE_CHECKING:
+    import napari
+
+__all__ = [
+    "METHODS",
+    "PATCHES",
+    "AlignParams",
+    "AlignRequest",
+    "AlignRun",
+    "DriftModel",
+    "LayerNames",
+    "SumRequest",
+    "run_alignment",
+    "save_run",
+    "sum_frames",
+]
+
+#: method name -> estimate_drift options
+METHODS = {
+    "Low-dose movie (all pairs + sum of others)": dict(pair_band=None, iterations=None),
+    "Time series (neighbouring frames only)": dict(pair_band=2, iterations=0),
+}
+#: local-motion choice -> patch grid (rows, columns)
+PATCHES = {"Global only": None, "2 × 2 patches": (2, 2), "3 × 3 patches": (3, 3), "4 × 4 patches": (4, 4)}
+
+ANGSTROM = "angstrom"
+# "<stem> aligned" or "<stem> aligned <k>×": a stack this tool wrote
+_ALIGNED_NAME = re.compile(r"^(?:(.*) )?aligned(?: (\d+)×)?$")
+DOSE_KEY = "dose_per_frame_e_per_A2"
+
+
+@dataclass(frozen=True)
+class AlignParams:
+    """The parameters of one alignment (read from the controls before the run starts).
+
+    Attributes
+    ----------
+    pixel_size : float
+        Å per pixel.
+    bfactor : float
+        B-factor of the correlation low-pass, Å².
+    max_shift : float or None
+        Largest drift searched, Å (None: a quarter of the frame).
+    group : int or None
+        Frames summed before correlating (None: chosen from the data).
+    method : str
+        A key of :data:`METHODS`.
+    patches : (int, int) or None
+        Patch grid for local motion (None: global only).
+    dose_per_frame : float or None
+        e/Å² per frame (None: unknown; no dose weighting, FRC against frame count).
+    """
+
+    pixel_size: float
+    bfactor: float = 150.0
+    max_shift: Optional[float] = None
+    group: Optional[int] = None
+    method: str = next(iter(METHODS))
+    patches: Optional[tuple[int, int]] = None
+    dose_per_frame: Optional[float] = None
+
+    def __post_init__(self):
+        if not self.pixel_size > 0:
+            raise ValueError("The pixel size must be positive: set it in Å (or 1 for uncalibrated frames).")
+        if self.method not in METHODS:
+            raise ValueError(f"Unknown method {self.method!r}; choose one of {', '.join(METHODS)}.")
+
+    @property
+    def dose_label(self) -> str:
+        """Axis label of cumulative exposure for this run: e/Å² when the dose was given, else frames."""
+        return "cumulative dose (e/Å²)" if self.dose_per_frame else "frames summed"
+
+    @property
+    def dose_unit(self) -> str:
+        return " e/Å²" if self.dose_per_frame else " frames"
+
+    def describe(self) -> str:
+        """One line for plot titles: the settings that shape the result."""
+        group = "auto" if self.group is None else str(self.group)
+        local = "global" if self.patches is None else "{}×{} patches".format(*self.patches)
+        dose = f"{self.dose_per_frame:g} e/Å²/frame" if self.dose_per_frame else "dose unknown"
+        return f"B {self.bfactor:g} Å², group {group}, {local}, {dose}"
+
+
+@dataclass(frozen=True)
+class LayerNames:
+    """Names of the layers one Align writes, derived from the source layer's name.
+
+    Aligning a stack that is itself the result of an Align counts the passes ("movie aligned 2×")
+    instead of repeating the word ("movie aligned aligned"); a result never takes its source's name.
+    """
+
+    stack: str
+    total: str
+    dose_weighted: str
+
+    @classmethod
+    def for_source(cls, source: str) -> "LayerNames":
+        stem, passes = source, 1
+        match = _ALIGNED_NAME.match(source)
+        if match:
+            stem, passes = match.group(1) or "", int(match.group(2) or 1) + 1
+        verb = "aligned" if passes == 1 else f"aligned {passes}×"
+
+        def name(*words: str) -> str:
+            return " ".join(word for word in (stem, *words) if word)
+
+        return cls(stack=name(verb), total=name(verb, "sum"),
+                   dose_weighted=name("dose-weighted sum") if passes == 1 else name(verb, "dose-weighted sum"))
+
+    def partial_sum(self, start: int, stop: int, n_frames: int) -> str:
+        """Name of the aligned sum of frames ``start:stop`` (the plain sum name for all frames)."""
+        if start == 0 and stop == n_frames:
+            return self.total
+        return f"{self.total} (frames {start}-{stop - 1})"
+
+
+@dataclass(frozen=True)
+class AlignRequest:
+    """Everything the worker needs: the frames (a reference to the layer's data), the source's
+    calibration and the parameters. Built on the GUI thread; holds no Qt and no layer."""
+
+    job: int
+    frames: Any
+    source_name: str
+    time_scale: float
+    time_unit: str
+    contrast_limits: tuple[float, float]
+    params: AlignParams
+
+    @property
+    def names(self) -> LayerNames:
+        return LayerNames.for_source(self.source_name)
+
+
+@dataclass(frozen=True)
+class AlignRun:
+    """The result of one Align, with the request (and so the parameters) it was computed from."""
+
+    request: AlignRequest
+    drift: core.DriftResult
+    aligned: Any  # (T, Y, X) float32, numpy (or lazy dask for dask input)
+    total: np.ndarray
+    total_limits: tuple[float, float]
+    dose_weighted: Optional[np.ndarray]
+    dose_weighted_limits: Optional[tuple[float, float]]
+    frc: core.FRCResult
+
+    @property
+    def params(self) -> AlignParams:
+        return self.request.params
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.drift.shifts.shape[0])
+
+    @property
+    def final_resolution(self) -> float:
+        res = self.frc.resolution
+        return float(res[-1]) if len(res) else float("nan")
+
+    def summary(self) -> str:
+        d = self.drift
+        return (f"{self.request.source_name}: {self.n_frames} frames, group {d.group}; "
+                f"total drift {d.total_drift:.1f} Å; pairs kept {100 * d.inlier_fraction:.0f}%; "
+                f"quality {d.quality:.1f}; FRC 0.143 resolution {self.final_resolution:.1f} Å")
+
+
+@dataclass(frozen=True)
+class SumRequest:
+    """The aligned sum of frames ``start:stop`` of one run."""
+
+    run: AlignRun
+    start: int
+    stop: int
+
+
+# ---------------------------------------------------------------------------------------------
+# worker functions: pure core calls, no viewer
+# ---------------------------------------------------------------------------------------------
+def _sub_progress(progress: ProgressCallback, lo: float, hi: float) -> ProgressCallback:
+    return None if progress is None else (lambda f: progress(lo + (hi - lo) * f))
+
+
+def run_alignment(request: AlignRequest, progress: ProgressCallback = None) -> AlignRun:
+    """Everything one Align computes: shifts, aligned stack, sums (with contrast limits), FRC.
+
+    Runs in a worker. Raises ValueError for input the core rejects (shown to the user).
+    """
+    p, frames = request.params, request.frames
+    drift = core.estimate_drift(frames, pixel_size=p.pixel_size, bfactor=p.bfactor, max_shift=p.max_shift,
+                                group=p.group, patches=p.patches, progress=_sub_progress(progress, 0.0, 0.6),
+                                **METHODS[p.method])
+    aligned = core.apply_drift(frames, drift.shifts, local=drift.local)
+    if hasattr(aligned, "compute"):  # lazy: stream the sum, one frame in memory at a time
+        total = core.aligned_sum(frames, drift.shifts, local=drift.local, progress=_sub_progress(progress, 0.6, 0.75))
+    else:
+        total = aligned.sum(0, dtype=np.float32)
+        report(progress, 0.75)
+    # the aligned frames need no further shift: sums and FRC below use zero shifts
+    zero = np.zeros_like(drift.shifts)
+    dose_weighted = None
+    if p.dose_per_frame:
+        dose_weighted = core.dose_weighted_sum(aligned, zero, pixel_size=p.pixel_size,
+                                               dose_per_frame=p.dose_per_frame,
+                                               progress=_sub_progress(progress, 0.75, 0.88))
+    frc = core.frc_vs_dose(aligned, zero, pixel_size=p.pixel_size, dose_per_frame=p.dose_per_frame,
+                           progress=_sub_progress(progress, 0.88, 1.0))
+    return AlignRun(request=request, drift=drift, aligned=aligned, total=total,
+                    total_limits=strided_contrast_limits(total), dose_weighted=dose_weighted,
+                    dose_weighted_limits=None if dose_weighted is None else strided_contrast_limits(dose_weighted),
+                    frc=frc)
+
+
+def sum_frames(request: SumRequest) -> tuple[np.ndarray, tuple[float, float]]:
+    """The aligned sum of the requested frames and its contrast limits (runs in a worker)."""
+    run, start, stop = request.run, request.start, request.stop
+    if start == 0 and stop == run.n_frames:
+        return run.total, run.total_limits
+    part = run.aligned[start:stop].sum(0, dtype=np.float32)
+    if hasattr(part, "compute"):
+        part = part.compute()
+    part = np.asarray(part, np.float32)
+    return part, strided_contrast_limits(part)
+
+
+def save_run(run: AlignRun, path: str | Path, progress: ProgressCallback = None) -> tuple[Path, Path]:
+    """Write ``run``'s aligned stack as MRC (voxel size kept) and its shifts as CSV next to it.
+
+    The viewer shows rows top-down, MRC stores them bottom-up (3dmod's convention, as the plugin's
+    MRC writers do). So the stack is written with its rows reversed and the table gives dy along
+    the file's rows: both then match what ``cryomat align`` writes for the same movie, and the
+    stack opens in IMOD (and here) looking as it did on screen.
+
+    Returns
+    -------
+    (Path, Path)
+        The MRC file (suffix .mrc unless .mrc/.mrcs was given) and ``<stem>_shifts.csv``.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in (".mrc", ".mrcs"):
+        path = path.with_suffix(".mrc")
+    try:
+        write_stack_mrc(path, run.aligned[..., ::-1, :], run.drift.pixel_size, progress=progress)
+    except Cancelled:  # no half-written stack left behind
+        path.unlink(missing_ok=True)
+        raise
+    table = path.with_name(path.stem + "_shifts.csv")
+    write_shifts_csv(table, dataclasses.replace(run.drift, shifts=run.drift.shifts * np.array([-1.0, 1.0])))
+    return path, table
+
+
+# ---------------------------------------------------------------------------------------------
+# state and layers (GUI thread)
+# ---------------------------------------------------------------------------------------------
+def _time_calibration(layer) -> tuple[float, str]:
+    units = getattr(layer, "units", None)
+    return float(layer.scale[0]), (str(units[0]) if units is not None else PIXEL)
+
+
+class DriftModel:
+    """State of the drift tool: the source of the last run, the run, the summed frame range.
+
+    Signals
+    -------
+    run_changed(AlignRun)
+        A new run was accepted and its layers written.
+    sum_changed(int, int)
+        The aligned sum layer now holds frames ``start:stop``.
+    """
+
+    run_changed = Signal(object)
+    sum_changed = Signal(int, int)
+
+    def __init__(self, viewer: "napari.viewer.Viewer"):
+        self.viewer = viewer
+        self.run: Optional[AlignRun] = None
+        self.source = None  # the layer the run was computed from
+        self.frame_range: tuple[int, int] = (0, 0)
+        self._sum_name: Optional[str] = None  # name the aligned-sum layer has now
+        self._jobs = itertools.count(1)
+        self._pending: dict[int, Any] = {}  # job -> source layer, until accepted
+
+    # -- defaults from a layer ---------------------------------------------------------------
+    @staticmethod
+    def defaults_for(layer) -> dict:
+        """Calibration a layer carries: ``pixel_size`` (Å, if its units are lengths) and
+        ``dose_per_frame`` (e/Å², if its metadata say)."""
+        out = {}
+        try:
+            out["pixel_size"] = pixel_size_of(layer)
+        except ValueError:  # not a length unit: the user sets the pixel size by hand
+            pass
+        metadata = getattr(layer, "metadata", None) or {}
+        if DOSE_KEY in metadata:
+            out["dose_per_frame"] = float(metadata[DOSE_KEY])
+        return out
+
+    # -- align ---------------------------------------------------------------------------------
+    def request(self, layer, params: AlignParams) -> AlignRequest:
+        """The request for aligning ``layer``; ValueError with what to do if it cannot be aligned."""
+        if layer is None:
+            raise ValueError("Drift correction: open or choose a (T, Y, X) image stack first.")
+        layer = real_layer(layer)
+        if getattr(layer, "rgb", False):
+            raise ValueError("Drift correction: this is an RGB image; it needs a grey-level stack of frames.")
+        frames = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+        if np.ndim(frames) != 3:
+            raise ValueError(f"Drift correction: {layer.name!r} is not a (T, Y, X) stack; choose a stack of frames.")
+        time_scale, time_unit = _time_calibration(layer)
+        job = next(self._jobs)
+        self._pending = {job: layer}  # only the newest request can be accepted
+        return AlignRequest(job=job, frames=frames, source_name=layer.name, time_scale=time_scale,
+                            time_unit=time_unit, contrast_limits=tuple(layer.contrast_limits), params=params)
+
+    def accept(self, run: AlignRun) -> None:
+        """Keep ``run`` and write its layers (GUI thread). A run whose request is not the newest is ignored."""
+        for _ in self.accept_steps(run):
+            pass
+
+    def accept_steps(self, run: AlignRun) -> Iterator[str]:
+        """:meth:`accept` one layer at a time: yields after each layer it writes, so that a view can
+        let the event loop turn in between (napari takes about a tenth of a second to add a layer)."""
+        source = self._pending.pop(run.request.job, None)
+        if source is None:
+            return
+        names = run.request.names
+        previous_sum = self._sum_name if self.run is not None and self.run.request.names == names else None
+        self.run, self.source = run, source
+        self._write_stack(run)
+        self.show_aligned(True)
+        yield names.stack
+        self.frame_range = (0, run.n_frames)
+        self._write_sum(run.total, run.total_limits, 0, run.n_frames, previous_name=previous_sum)
+        yield self._sum_name
+        if run.dose_weighted is not None:
+            px = run.drift.pixel_size
+            upsert_layer(self.viewer, run.dose_weighted, name=names.dose_weighted, scale=(px, px),
+                         units=(ANGSTROM, ANGSTROM), colormap="gray", contrast_limits=run.dose_weighted_limits)
+            yield names.dose_weighted
+        self.run_changed.emit(run)
+
+    def _write_stack(self, run: AlignRun) -> None:
+        px, req = run.drift.pixel_size, run.request
+        upsert_layer(self.viewer, run.aligned, name=req.names.stack, scale=(req.time_scale, px, px),
+                     units=(req.time_unit, ANGSTROM, ANGSTROM), contrast_limits=req.contrast_limits,
+                     colormap="gray", metadata={"shifts_px": run.drift.shifts, "pixel_size_angstrom": px})
+
+    def _write_sum(self, image, limits, start: int, stop: int, *, previous_name: Optional[str]) -> None:
+        run = self.run
+        name = run.request.names.partial_sum(start, stop, run.n_frames)
+        # the sum layer is renamed with its range: follow it under the name it has now
+        layers = self.viewer.layers
+        if previous_name and previous_name != name and previous_name in layers and name not in layers:
+            layers[previous_name].name = name
+        px = run.drift.pixel_size
+        upsert_layer(self.viewer, image, name=name, scale=(px, px), units=(ANGSTROM, ANGSTROM), colormap="gray",
+                     contrast_limits=limits, metadata={"frames": (start, stop)})
+        self._sum_name = name
+
+    # -- sum of a frame range ------------------------------------------------------------------
+    def sum_request(self, start: int, stop: int) -> Optional[SumRequest]:
+        """The request for the aligned sum of frames ``start:stop``; None if there is no run or the
+        range is empty or already shown."""
+        if self.run is None or not (0 <= start < stop <= self.run.n_frames):
+            return None
+        if (start, stop) == self.frame_range and self._sum_name in self.viewer.layers:
+            return None
+        return SumRequest(run=self.run, start=int(start), stop=int(stop))
+
+    def accept_sum(self, request: SumRequest, result: tuple[np.ndarray, tuple[float, float]]) -> None:
+        """Show the sum computed for ``request`` (ignored if a newer Align replaced its run)."""
+        if request.run is not self.run:
+            return
+        image, limits = result
+        self.frame_range = (request.start, request.stop)
+        self._write_sum(image, limits, request.start, request.stop, previous_name=self._sum_name)
+        self.sum_changed.emit(request.start, request.stop)
+
+    # -- before / after, save --------------------------------------------------------------------
+    def show_aligned(self, aligned: bool) -> None:
+        """Show the aligned stack and hide the source (``aligned``), or the other way round."""
+        if self.run is None:
+            return
+        name = self.run.request.names.stack
+        if name in self.viewer.layers:
+            self.viewer.layers[name].visible = bool(aligned)
+        if self.source is not None and self.source in self.viewer.layers:
+            self.source.visible = not bool(aligned)
+
+    def save(self, path: str | Path, progress: ProgressCallback = None) -> tuple[Path, Path]:
+        """Write the last run's aligned stack (MRC) and shifts (CSV); see :func:`save_run`."""
+        if self.run is None:
+            raise ValueError("Nothing to save yet: run the alignment first.")
+        return save_run(self.run, path, progress=progress)

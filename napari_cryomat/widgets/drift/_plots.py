@@ -1,0 +1,94 @@
+"""Plots of one alignment run: trajectory, residuals, FRC curves, resolution against dose.
+
+Everything drawn (axis labels, legend units, the caption) comes from the run, so the plots keep
+describing the run they show when the controls change afterwards.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import QLabel, QTabWidget, QVBoxLayout, QWidget
+
+from napari_cryomat.widgets.drift._model import AlignRun
+
+__all__ = ["DriftPlots"]
+
+PLOT_MIN_HEIGHT = 120
+
+
+class DriftPlots(QWidget):
+    """Four tabbed pyqtgraph plots and a caption naming the run they show."""
+
+    def __init__(self, parent: Optional[QWidget] = None):
+        super().__init__(parent)
+        import pyqtgraph as pg
+
+        self.caption = QLabel("")
+        self.caption.setWordWrap(True)
+        self.caption.setStyleSheet("color: grey;")
+        self.tabs = QTabWidget()
+        self.traj_plot = pg.PlotWidget()
+        self.traj_plot.setLabel("bottom", "x drift", units="Å")
+        self.traj_plot.setLabel("left", "y drift", units="Å")
+        self.traj_plot.invertY(True)  # y down, as the image is shown
+        self.traj_plot.setAspectLocked(True)
+        self.resid_plot = pg.PlotWidget()
+        self.resid_plot.setLabel("bottom", "frame")
+        self.resid_plot.setLabel("left", "residual", units="Å")
+        self.frc_plot = pg.PlotWidget()
+        self.frc_plot.setLabel("bottom", "spatial frequency (1/Å)")
+        self.frc_plot.setLabel("left", "FRC even/odd")
+        self.frc_legend = self.frc_plot.addLegend(offset=(-10, 10), labelTextSize="7pt")
+        self.res_plot = pg.PlotWidget()
+        self.res_plot.setLabel("left", "FRC 0.143 resolution (Å)")
+        self.res_plot.setLabel("bottom", "cumulative dose")
+        for plot, name in ((self.traj_plot, "Trajectory"), (self.resid_plot, "Residuals"),
+                           (self.frc_plot, "FRC"), (self.res_plot, "Resolution vs dose")):
+            plot.setBackground("k")
+            plot.setMinimumHeight(PLOT_MIN_HEIGHT)
+            for axis in ("bottom", "left"):
+                plot.getAxis(axis).enableAutoSIPrefix(False)  # 0.25 1/Å, not "250 (x0.001)"
+            self.tabs.addTab(plot, name)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addWidget(self.caption)
+        layout.addWidget(self.tabs, 1)
+
+    def clear(self) -> None:
+        for plot in (self.traj_plot, self.resid_plot, self.frc_plot, self.res_plot):
+            plot.clear()
+        self.caption.setText("")
+
+    def draw(self, run: AlignRun) -> None:
+        """Show ``run``: its trajectory (Å), residuals, FRC curves and resolution against its dose axis."""
+        self.clear()
+        self.caption.setText(f"{run.request.source_name}: {run.params.describe()}")
+        self._draw_trajectory(run)
+        self._draw_frc(run)
+
+    def _draw_trajectory(self, run: AlignRun) -> None:
+        import pyqtgraph as pg
+
+        shifts = run.drift.shifts_angstrom
+        self.traj_plot.plot(shifts[:, 1], shifts[:, 0], pen=pg.mkPen("c", width=2), symbol="o", symbolSize=5,
+                            symbolBrush="c")
+        # the first frame, where the trajectory starts
+        self.traj_plot.plot([shifts[0, 1]], [shifts[0, 0]], pen=None, symbol="s", symbolSize=9, symbolBrush="y")
+        residuals = run.drift.residuals * run.drift.pixel_size
+        self.resid_plot.addItem(pg.BarGraphItem(x=np.arange(len(residuals)), height=residuals, width=0.8, brush="m"))
+
+    def _draw_frc(self, run: AlignRun) -> None:
+        import pyqtgraph as pg
+
+        frc, params = run.frc, run.params
+        colours = [pg.intColor(i, hues=max(len(frc.curves), 2)) for i in range(len(frc.curves))]
+        for colour, curve, dose in zip(colours, frc.curves, frc.dose):
+            self.frc_plot.plot(frc.frequency, curve, pen=pg.mkPen(colour, width=2), name=f"{dose:g}{params.dose_unit}")
+        self.frc_plot.addItem(pg.InfiniteLine(pos=frc.threshold, angle=0, pen=pg.mkPen("w", style=Qt.DashLine)))
+        self.res_plot.setLabel("bottom", params.dose_label)
+        ok = np.isfinite(frc.resolution)
+        self.res_plot.plot(frc.dose[ok], frc.resolution[ok], pen=pg.mkPen("y", width=2), symbol="o", symbolSize=6)

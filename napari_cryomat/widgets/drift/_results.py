@@ -1,0 +1,91 @@
+"""The drift tool's result panel: summary, before/after, the summed frame range, plots, Save."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from qtpy.QtCore import Signal
+from qtpy.QtWidgets import QCheckBox, QGroupBox, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
+
+from napari_cryomat.widgets._base import hbox
+from napari_cryomat.widgets.drift._model import AlignRun
+from napari_cryomat.widgets.drift._plots import DriftPlots
+
+__all__ = ["ResultsPanel"]
+
+
+class ResultsPanel(QGroupBox):
+    """Shows one run; asks (by signals) for another frame range or a save, computes nothing.
+
+    Signals
+    -------
+    range_changed(int, int)
+        The user chose frames ``start:stop`` for the aligned sum.
+    """
+
+    range_changed = Signal(int, int)
+
+    def __init__(self, parent: Optional[QWidget] = None):
+        super().__init__("Result", parent)
+        self.summary = QLabel("Align a stack to see its drift here.")
+        self.summary.setWordWrap(True)
+        self.show_aligned = QCheckBox("Show aligned (uncheck: before)")
+        self.show_aligned.setChecked(True)
+        self.show_aligned.setEnabled(False)
+        self.range_start = QSpinBox(minimum=0, maximum=0)
+        self.range_stop = QSpinBox(minimum=1, maximum=1)
+        self.range_start.setToolTip("First frame in the aligned sum layer.")
+        self.range_stop.setToolTip("Frames before this one are summed (exclusive end).")
+        for box in (self.range_start, self.range_stop):
+            box.setEnabled(False)
+            box.valueChanged.connect(self._range_edited)
+        self.range_note = QLabel("")
+        self.range_note.setWordWrap(True)
+        self.plots = DriftPlots()
+        self.save_button = QPushButton("Save aligned stack + shifts…")
+        self.save_button.setEnabled(False)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.show_aligned)
+        layout.addWidget(hbox(QLabel("Sum frames"), self.range_start, QLabel("to (excl.)"), self.range_stop,
+                              stretch_last=True))
+        layout.addWidget(self.range_note)
+        layout.addWidget(self.plots, 1)
+        layout.addWidget(self.save_button)
+
+    # -- public API ------------------------------------------------------------------------------
+    def show_run(self, run: AlignRun) -> None:
+        """Show ``run``: its summary and plots, the full frame range, before/after and Save enabled."""
+        n = run.n_frames
+        for box, maximum, value in ((self.range_start, n - 1, 0), (self.range_stop, n, n)):
+            box.blockSignals(True)
+            box.setMaximum(maximum)
+            box.setValue(value)
+            box.setEnabled(True)
+            box.blockSignals(False)
+        self.show_range(0, n)
+        self.show_aligned.blockSignals(True)
+        self.show_aligned.setChecked(True)
+        self.show_aligned.setEnabled(True)
+        self.show_aligned.blockSignals(False)
+        self.save_button.setEnabled(True)
+        self.summary.setText(run.summary())
+        self.plots.draw(run)
+
+    def show_range(self, start: int, stop: int) -> None:
+        """Say which frames the aligned sum layer holds now."""
+        self.range_note.setText(f"The aligned sum layer holds frames {start}-{stop - 1}.")
+
+    @property
+    def frame_range(self) -> tuple[int, int]:
+        return self.range_start.value(), self.range_stop.value()
+
+    def _range_edited(self, *_args) -> None:
+        start, stop = self.frame_range
+        if stop <= start:
+            self.range_note.setText(f"Empty range: the end must be after frame {start}.")
+            return
+        self.range_note.setText(f"Summing frames {start}-{stop - 1}…")
+        self.range_changed.emit(start, stop)
