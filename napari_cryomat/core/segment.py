@@ -17,6 +17,14 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from napari_cryomat.core._progress import ProgressCallback, report
+from napari_cryomat.core._validate import (
+    check_memory,
+    choice,
+    integer,
+    labels_array,
+    nonnegative,
+    positive,
+)
 
 __all__ = [
     "segment_particles",
@@ -34,14 +42,43 @@ __all__ = [
 ]
 
 
-def _as_float(image) -> np.ndarray:
+def _as_float(image, name: str = "image") -> np.ndarray:
     arr = np.asarray(image)
+    if np.iscomplexobj(arr) or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+        raise ValueError(f"The {name} must hold real numbers (take the modulus or phase first); got dtype {arr.dtype}.")
     if arr.ndim not in (2, 3):
-        raise ValueError(f"Expected an image (Y, X) or a volume (Z, Y, X); got {arr.ndim} dimensions.")
+        raise ValueError(f"Expected an {name} (Y, X) or a volume (Z, Y, X); got {arr.ndim} dimensions.")
+    if min(arr.shape) < 2:
+        raise ValueError(f"The {name} must be at least 2 px along each axis; got shape {arr.shape}.")
+    check_memory(arr.size * 4 * 8, name, f"segmenting {arr.shape}")
     arr = arr.astype(np.float32, copy=False)
     if not np.all(np.isfinite(arr)):
         raise ValueError("The image contains NaN or inf pixels; replace them (e.g. with the median) first.")
     return arr
+
+
+def _as_mask(mask, name: str = "mask") -> np.ndarray:
+    arr = np.asarray(mask)
+    if np.iscomplexobj(arr) or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+        raise ValueError(f"{name} must be a boolean (or 0/1) array; got dtype {arr.dtype}.")
+    if arr.ndim not in (2, 3) or min(arr.shape) < 1:
+        raise ValueError(f"{name} must be 2D (Y, X) or 3D (Z, Y, X); got shape {arr.shape}.")
+    check_memory(arr.size * 8 * 4, name, f"splitting objects in {arr.shape}")
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or inf; it must be a boolean (or 0/1) array.")
+    return arr.astype(bool, copy=False)
+
+
+def _length_px(value, name: str, pixel_size: float, shape, *, allow_zero: bool = True) -> float:
+    """A length in Å converted to pixels, at most the image's largest side (a Gaussian or a
+    distance longer than the image has no meaning and would ask for absurd kernels)."""
+    v = (nonnegative if allow_zero else positive)(value, name, unit="Å")
+    limit = float(max(shape)) * pixel_size
+    if v > limit:
+        raise ValueError(
+            f"{name} must be at most the image size, {limit:g} Å ({max(shape)} px of {pixel_size:g} Å); got {value!r}."
+        )
+    return v / pixel_size
 
 
 # ------------------------------------------------------------------------------------------------
@@ -100,10 +137,14 @@ def segment_particles(
     from skimage import filters, morphology
 
     img = _as_float(image)
-    if pixel_size <= 0:
-        raise ValueError("pixel_size must be positive (Å per pixel).")
+    pixel_size = positive(pixel_size, "pixel_size", unit="Å per pixel")
     if polarity not in ("dark", "bright"):
         raise ValueError("polarity must be 'dark' (particles darker than the support) or 'bright'.")
+    choice(threshold, "threshold", ("otsu", "li", "local"))
+    _length_px(smoothing, "smoothing", pixel_size, img.shape)
+    local_block = positive(local_block, "local_block", unit="Å")
+    _length_px(split_distance, "split_distance", pixel_size, img.shape)
+    min_size = nonnegative(min_size, "min_size", unit="Å² or Å³", high=None)
     report(progress, 0.0)
     if smoothing > 0:
         img = ndi.gaussian_filter(img, sigma=smoothing / pixel_size)
@@ -116,7 +157,9 @@ def segment_particles(
         mask = img > filters.threshold_li(img)
     elif threshold == "local":
         # flatten the slowly varying support with a broad Gaussian, then Otsu on what is left
-        background = ndi.gaussian_filter(img, sigma=max(local_block / pixel_size / 2, 1.0))
+        # a background broader than the image is flat anyway: cap the kernel at the image size
+        sigma_bg = min(max(local_block / pixel_size / 2, 1.0), float(max(img.shape)))
+        background = ndi.gaussian_filter(img, sigma=sigma_bg)
         flat = img - background
         mask = flat > filters.threshold_otsu(flat)
     else:
@@ -156,10 +199,17 @@ def segment_series(movie, *, pixel_size: float, progress: ProgressCallback = Non
     """
     shape = tuple(np.shape(movie))
     if len(shape) != 3:
-        raise ValueError("A time series (T, Y, X) is needed to segment frame by frame.")
+        raise ValueError(f"A time series (T, Y, X) is needed to segment frame by frame; the movie has shape {shape}.")
+    if np.iscomplexobj(movie):
+        raise ValueError("The movie holds complex numbers; take the modulus or phase first.")
+    positive(pixel_size, "pixel_size", unit="Å per pixel")
+    check_memory(float(np.prod(shape)) * 4, "movie", f"the labels of {shape}")
     out = np.zeros(shape, dtype=np.int32)
     for t in range(shape[0]):
-        out[t] = segment_particles(np.asarray(movie[t]), pixel_size=pixel_size, **options)
+        try:
+            out[t] = segment_particles(np.asarray(movie[t]), pixel_size=pixel_size, **options)
+        except ValueError as exc:
+            raise ValueError(f"movie frame {t}: {exc}") from None
         report(progress, (t + 1) / shape[0])
     return out
 
@@ -188,13 +238,17 @@ def split_touching(mask, *, pixel_size: float, split_distance: float = 30.0,
     from skimage import segmentation
     from skimage.feature import peak_local_max
 
-    mask = np.asarray(mask, dtype=bool)
+    mask = _as_mask(mask, "mask")
+    pixel_size = positive(pixel_size, "pixel_size", unit="Å")
+    _length_px(split_distance, "split_distance", pixel_size, mask.shape)
+    min_size = nonnegative(min_size, "min_size", unit="Å² or Å³", high=None)
     min_px = min_size / pixel_size**mask.ndim
     dist = ndi.distance_transform_edt(mask)
     dist = ndi.gaussian_filter(dist, sigma=1.0)
     md = max(1, int(round(split_distance / pixel_size)))
     cc, _ = ndi.label(mask)
     peaks = peak_local_max(dist, min_distance=md, labels=cc, exclude_border=False)
+    peaks = np.asarray(peaks, dtype=np.intp).reshape(-1, mask.ndim)  # skimage returns (0, 2) for no peaks in 3D
     markers = np.zeros(mask.shape, dtype=np.int32)
     markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
     # components without a peak (tiny or flat) still get one marker
@@ -220,8 +274,26 @@ def iter_tiles(shape: Sequence[int], tile: int, margin: int) -> Iterator[tuple[t
     """Cover ``shape`` with tiles of ``tile`` pixels per axis, read with ``margin`` extra pixels.
 
     Yields ``(core, padded, inner)``: slices of the output core in the full array, of the padded
-    read in the full array, and of the core inside the padded read.
+    read in the full array, and of the core inside the padded read. The arguments are checked at
+    once (not at the first tile); at most a million tiles.
     """
+    try:
+        dims = [integer(n, "shape", low=1) for n in shape]
+    except TypeError:
+        raise ValueError(f"shape must be a sequence of positive integers; got {shape!r}.") from None
+    if not dims:
+        raise ValueError("shape must have at least one axis.")
+    tile = integer(tile, "tile", low=1)
+    margin = integer(margin, "margin", low=0)
+    n_tiles = math.prod(-(-n // tile) for n in dims)
+    if n_tiles > 1_000_000:
+        raise ValueError(
+            f"tile = {tile} px cuts shape {tuple(dims)} into {n_tiles:,} tiles (at most 1,000,000): use larger tiles."
+        )
+    return _iter_tiles(dims, tile, margin)
+
+
+def _iter_tiles(shape, tile: int, margin: int):
     starts = [range(0, n, tile) for n in shape]
     for origin in itertools.product(*starts):
         core, padded, inner = [], [], []
@@ -246,12 +318,25 @@ def pixel_features(image, *, sigma_min: float = 1.0, sigma_max: float = 8.0, num
     """
     from skimage.feature import multiscale_basic_features
 
-    img = np.asarray(image, dtype=np.float32)
+    img = _as_float(image)
+    sigma_min, sigma_max, num_sigma = _check_sigmas(sigma_min, sigma_max, num_sigma, img.shape)
+    n_feat = num_sigma * (int(intensity) + int(edges) + 2 * int(texture) + (img.ndim - 2) * int(texture))
+    check_memory(img.size * 4.0 * max(1, n_feat) * 2, "image", f"{n_feat} features per pixel of {img.shape}")
     f = multiscale_basic_features(
         img, intensity=intensity, edges=edges, texture=texture, sigma_min=sigma_min,
         sigma_max=sigma_max, num_sigma=num_sigma, channel_axis=None,
     )
     return f.astype(np.float32, copy=False)
+
+
+def _check_sigmas(sigma_min, sigma_max, num_sigma, shape):
+    side = float(max(shape))
+    sigma_min = positive(sigma_min, "sigma_min", unit="px", high=side)
+    sigma_max = positive(sigma_max, "sigma_max", unit="px", high=side)
+    if sigma_max < sigma_min:
+        raise ValueError(f"sigma_max ({sigma_max:g} px) must be at least sigma_min ({sigma_min:g} px).")
+    num_sigma = integer(num_sigma, "num_sigma", low=1, high=32)
+    return sigma_min, sigma_max, num_sigma
 
 
 class FeatureCache:
@@ -308,7 +393,16 @@ class PixelClassifier:
         return int(math.ceil(4 * self.feature_options.get("sigma_max", 8.0)))
 
     def _features(self, block: np.ndarray) -> np.ndarray:
-        return pixel_features((block.astype(np.float32) - self.offset) / self.scale, **self.feature_options)
+        block = np.asarray(block)
+        if np.iscomplexobj(block):
+            raise ValueError("The image holds complex numbers; take the modulus or phase first.")
+        block = block.astype(np.float32)
+        if not np.all(np.isfinite(block)):
+            raise ValueError(
+                "The image contains NaN or inf pixels; replace them (e.g. with the median) before training "
+                "or predicting: the classifier cannot learn from them."
+            )
+        return pixel_features((block - self.offset) / self.scale, **self.feature_options)
 
     def _tile_features(self, image, core, padded, inner) -> np.ndarray:
         def compute():
@@ -344,6 +438,9 @@ class PixelClassifier:
         shape = tuple(np.shape(image))
         if len(shape) != self.ndim:
             raise ValueError(f"This classifier was trained on {self.ndim}D data; the image is {len(shape)}D.")
+        if 0 in shape:
+            raise ValueError(f"The image is empty (shape {shape}).")
+        tile_size = integer(tile_size, "tile_size", low=16, high=1 << 16, allow_none=True)
         tile = tile_size or (512 if self.ndim == 2 else 96)
         dtype = np.uint8 if self.classes.max() < 256 else np.int32
         if out is None:
@@ -374,7 +471,7 @@ def _check_memory(shape, bytes_per_pixel: int) -> None:
         return
     if need > 0.8 * avail:
         raise ValueError(
-            f"The result needs {need / 2**30:.1f} GiB but only {avail / 2**30:.1f} GiB is free: "
+            f"The prediction for this image needs {need / 2**30:.1f} GiB but only {avail / 2**30:.1f} GiB is free: "
             "pass out=numpy.memmap(...) to write the prediction to disk tile by tile, "
             "or crop / bin the volume first."
         )
@@ -433,7 +530,17 @@ def train_pixel_classifier(
     shape = tuple(np.shape(image))
     if len(shape) not in (2, 3):
         raise ValueError(f"Expected an image (Y, X) or a volume (Z, Y, X); got {len(shape)} dimensions.")
-    scr = np.asarray(scribbles)
+    if min(shape) < 2:
+        raise ValueError(f"The image must be at least 2 px along each axis; got shape {shape}.")
+    if np.iscomplexobj(image):
+        raise ValueError("The image holds complex numbers; take the modulus or phase first.")
+    scr = labels_array(scribbles, "scribbles", copies=1)
+    sigma_min, sigma_max, num_sigma = _check_sigmas(sigma_min, sigma_max, num_sigma, shape)
+    n_estimators = integer(n_estimators, "n_estimators", low=1, high=10_000)
+    max_depth = integer(max_depth, "max_depth", low=1, high=1000, allow_none=True)
+    max_samples_per_class = integer(max_samples_per_class, "max_samples_per_class", low=1, high=100_000_000)
+    tile_size = integer(tile_size, "tile_size", low=16, high=1 << 16, allow_none=True)
+    random_state = integer(random_state, "random_state", low=0, high=2**32 - 1)
     if scr.shape != shape:
         raise ValueError(
             f"The scribbles have shape {scr.shape} but the image has shape {shape}: paint on a labels "
@@ -452,6 +559,11 @@ def train_pixel_classifier(
     # robust normalisation from a strided sample of the image
     step = max(1, int(round((np.prod(shape) / 1e6) ** (1 / len(shape)))))
     sample = np.asarray(image[tuple(slice(None, None, step) for _ in shape)], dtype=np.float32)
+    if not np.all(np.isfinite(sample)):
+        raise ValueError(
+            "The image contains NaN or inf pixels; replace them (e.g. with the median) before training: "
+            "the classifier cannot learn from them."
+        )
     lo, hi = np.percentile(sample, [1, 99])
     offset, scale = float(np.median(sample)), float(max(hi - lo, 1e-6))
     if cache is None:
@@ -542,16 +654,22 @@ def click_segment(
     from skimage import filters, segmentation
 
     shape = tuple(np.shape(image))
+    if len(shape) not in (2, 3) or 0 in shape:
+        raise ValueError(f"Expected an image (Y, X) or a volume (Z, Y, X); got shape {shape}.")
     if len(points) == 0:
-        raise ValueError("Click on the object first.")
-    pts = np.round(np.asarray(points, dtype=float)).astype(int).reshape(len(points), -1)
-    bgs = np.round(np.asarray(background_points, dtype=float)).astype(int).reshape(-1, len(shape))
-    if pts.shape[1] != len(shape):
-        raise ValueError(f"Clicks must have {len(shape)} coordinates.")
-    for p in pts:
-        if np.any(p < 0) or np.any(p >= np.asarray(shape)):
-            raise ValueError("The click is outside the image.")
-    r = max(2, int(math.ceil(max_radius / pixel_size)))
+        raise ValueError("Click on the object first (points is empty).")
+    pts = _check_clicks(points, "points", shape)
+    bgs = _check_clicks(background_points, "background_points", shape) if len(background_points) else \
+        np.zeros((0, len(shape)), int)
+    pixel_size = positive(pixel_size, "pixel_size", unit="Å")
+    choice(method, "method", ("flood", "watershed", "random_walker"))
+    tolerance = nonnegative(tolerance, "tolerance", high=None, allow_none=True)
+    _length_px(smoothing, "smoothing", pixel_size, shape)
+    _length_px(split_distance, "split_distance", pixel_size, shape)
+    max_radius = positive(max_radius, "max_radius", unit="Å")
+    check_memory(float(np.prod(shape)) * 2, "image", f"the mask of {shape}")
+    # the search window never needs to be larger than the image
+    r = max(2, int(math.ceil(min(max_radius / pixel_size, float(max(shape))))))
     allp = np.concatenate([pts, bgs]) if len(bgs) else pts
     lo = np.maximum(allp.min(axis=0) - r, 0)
     hi = np.minimum(allp.max(axis=0) + r + 1, shape)
@@ -611,6 +729,30 @@ def click_segment(
     return mask
 
 
+def _check_clicks(points, name: str, shape) -> np.ndarray:
+    """Clicks as integer pixel indices inside ``shape``."""
+    try:
+        raw = np.asarray(points)
+    except Exception:  # noqa: BLE001 - ragged lists
+        raise ValueError(f"{name} must be a list of pixel coordinates with {len(shape)} values each.") from None
+    if raw.dtype == object or np.iscomplexobj(raw) or not np.issubdtype(raw.dtype, np.number):
+        raise ValueError(f"{name} must be real pixel coordinates with {len(shape)} values each; got {raw.dtype}.")
+    if raw.ndim == 1:
+        raw = raw[None]
+    if raw.ndim != 2 or raw.shape[1] != len(shape):
+        raise ValueError(f"{name} must have {len(shape)} coordinates each (the image is {len(shape)}D); "
+                         f"got shape {raw.shape}.")
+    pts = raw.astype(float)
+    if not np.all(np.isfinite(pts)):
+        raise ValueError(f"{name} contains NaN or inf coordinates.")
+    pts = np.round(pts)
+    inside = np.all((pts >= 0) & (pts < np.asarray(shape)), axis=1)
+    if not np.all(inside):
+        bad = pts[~inside][0]
+        raise ValueError(f"{name}: the click at {tuple(bad.astype(int).tolist())} is outside the image {shape}.")
+    return pts.astype(int)
+
+
 # ------------------------------------------------------------------------------------------------
 # Interpolation between annotated slices
 # ------------------------------------------------------------------------------------------------
@@ -640,9 +782,12 @@ def interpolate_slices(labels, *, axis: int = 0, label_ids: Sequence[int] | None
     -------
     ndarray, a new array with the interpolated slices filled.
     """
-    lab = np.asarray(labels)
+    lab = labels_array(labels, "labels", copies=3)
     if lab.ndim < 3:
-        raise ValueError("Interpolation needs a stack or a volume (at least 3 dimensions).")
+        raise ValueError(f"Interpolation needs labels of a stack or a volume (at least 3 dimensions); got {lab.shape}.")
+    axis = integer(axis, "axis", low=-lab.ndim, high=lab.ndim - 1)
+    if label_ids is not None:
+        label_ids = [integer(v, "label_ids", low=1) for v in np.atleast_1d(np.asarray(label_ids, dtype=object))]
     out = np.moveaxis(lab.copy(), axis, 0)
     src = np.moveaxis(lab, axis, 0)
     ids = np.unique(src[src > 0]) if label_ids is None else np.asarray(label_ids)
