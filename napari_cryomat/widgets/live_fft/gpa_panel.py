@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from qtpy.QtCore import Qt
-from qtpy.QtWidgets import QGridLayout, QLabel, QPushButton, QWidget
+from qtpy.QtWidgets import QLabel, QPushButton
 
 from napari_cryomat.widgets._base import EventLinks, Section, show_info
 from napari_cryomat.widgets.live_fft._model import LiveFFTModel
-from napari_cryomat.widgets.live_fft.lattice_panel import reciprocal_spin
+from napari_cryomat.widgets.live_fft.lattice_panel import grid_form, reciprocal_spin
 
 __all__ = ["GPAPanel"]
 
@@ -35,15 +35,12 @@ class GPAPanel(Section):
         self.results.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.results.hide()
 
-        grid = QGridLayout()
-        grid.setContentsMargins(0, 0, 0, 0)
+        form, grid = grid_form()
         grid.addWidget(self.gpa_button, 0, 0)
         grid.addWidget(QLabel("mask"), 0, 1, Qt.AlignRight)
         grid.addWidget(self.gpa_radius, 0, 2)
         grid.addWidget(self.pld_button, 1, 0)
         grid.addWidget(self.results, 2, 0, 1, 3)
-        form = QWidget()
-        form.setLayout(grid)
         self.add(form)
         self.links = EventLinks(self)
         self.links.connect(model.gpa_changed, self._show_results)

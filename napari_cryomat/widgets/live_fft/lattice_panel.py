@@ -16,6 +16,14 @@ __all__ = ["LatticePanel"]
 NO_LATTICE = "No lattice yet. Auto-detect, or click spots in the FFT to pick them."
 
 
+def grid_form() -> tuple[QWidget, QGridLayout]:
+    """A widget with a margin-less grid layout: the body of a panel's Section."""
+    form = QWidget()
+    grid = QGridLayout(form)
+    grid.setContentsMargins(0, 0, 0, 0)
+    return form, grid
+
+
 def reciprocal_spin(value: float, minimum: float, maximum: float, tooltip: str) -> QDoubleSpinBox:
     """A spin box for a radius in reciprocal space (1/Å)."""
     spin = QDoubleSpinBox()
@@ -61,8 +69,7 @@ class LatticePanel(Section):
         self.bragg_button = QPushButton("Bragg filter")
         self.bragg_button.clicked.connect(self.bragg_filter)
 
-        grid = QGridLayout()
-        grid.setContentsMargins(0, 0, 0, 0)
+        form, grid = grid_form()
         grid.addWidget(self.detect_button, 0, 0)
         grid.addWidget(QLabel("min SNR"), 0, 1, Qt.AlignRight)
         grid.addWidget(self.min_snr, 0, 2)
@@ -72,8 +79,6 @@ class LatticePanel(Section):
         grid.addWidget(self.bragg_button, 3, 0)
         grid.addWidget(self.filter_mode, 3, 1)
         grid.addWidget(self.filter_radius, 3, 2)
-        form = QWidget()
-        form.setLayout(grid)
         self.add(form)
         self.links = EventLinks(self)
         self.links.connect(model.lattice_changed, self._show_detection)

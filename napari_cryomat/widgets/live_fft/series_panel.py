@@ -7,16 +7,24 @@ from collections.abc import Callable
 
 import numpy as np
 import pyqtgraph as pg
-from qtpy.QtCore import Qt
-from qtpy.QtWidgets import QDoubleSpinBox, QGridLayout, QLabel, QPushButton, QWidget
+from qtpy.QtCore import QSize, Qt
+from qtpy.QtWidgets import QDoubleSpinBox, QLabel, QPushButton
 
 from napari_cryomat.widgets._base import EventLinks, Section
 from napari_cryomat.widgets.live_fft._jobs import RadialProfile, SeriesRun
 from napari_cryomat.widgets.live_fft._model import LiveFFTModel
+from napari_cryomat.widgets.live_fft.lattice_panel import grid_form
 
 __all__ = ["SeriesPanel"]
 
 PLOT_MIN_HEIGHT = 120
+
+
+class CompactPlot(pg.PlotWidget):
+    """A plot that asks for little room (pyqtgraph's asks for 640x480) and shrinks to 120 px."""
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt name)
+        return QSize(300, 160)
 
 
 class SeriesPanel(Section):
@@ -41,20 +49,17 @@ class SeriesPanel(Section):
         self.series_button.setToolTip("Intensity of the lattice spots (or picks) in the ROI, frame by frame")
         self.series_button.clicked.connect(self.run_series)
 
-        self.plot = pg.PlotWidget()
+        self.plot = CompactPlot()
         self.plot.setMinimumHeight(PLOT_MIN_HEIGHT)
         self.plot.getAxis("bottom").enableAutoSIPrefix(False)  # keep 1/Å, not "(x0.001)"
         self.plot.hide()  # until there is something to show
 
-        grid = QGridLayout()
-        grid.setContentsMargins(0, 0, 0, 0)
+        form, grid = grid_form()
         grid.addWidget(self.radial_button, 0, 0)
         grid.addWidget(self.series_button, 1, 0)
         grid.addWidget(QLabel("dose/frame"), 1, 1, Qt.AlignRight)
         grid.addWidget(self.dose_per_frame, 1, 2)
         grid.addWidget(self.plot, 2, 0, 1, 3)
-        form = QWidget()
-        form.setLayout(grid)
         self.add(form)
         self.links = EventLinks(self)
         self.links.connect(model.profile_changed, self.show_run)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pyqtgraph as pg
-from qtpy.QtCore import QRectF, Qt
+from qtpy.QtCore import QRectF, QSize, Qt
 from qtpy.QtGui import QTransform
 from qtpy.QtWidgets import QLabel, QVBoxLayout
 
@@ -25,6 +25,13 @@ from napari_cryomat.widgets.live_fft._model import LiveFFTModel
 __all__ = ["SpectrumView"]
 
 HOVER_HINT = "Hover over the FFT: |g| (1/Å), d (Å), angle (°); click a spot to pick it."
+
+
+class SpectrumCanvas(pg.GraphicsLayoutWidget):
+    """pyqtgraph's canvas asks for 640x480; this one for a dock's width, so the dock stays narrow."""
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt name)
+        return QSize(320, 320)
 
 
 class SpectrumView(LivePanel):
@@ -43,8 +50,8 @@ class SpectrumView(LivePanel):
         self.reciprocal_pixel: tuple[float, float] | None = None
         self.n_updates = 0
 
-        self.graphics = pg.GraphicsLayoutWidget()
-        self.graphics.setMinimumSize(160, 160)
+        self.graphics = SpectrumCanvas()
+        self.graphics.setMinimumSize(160, 220)  # the main view: the form scrolls before it shrinks more
         self.view = self.graphics.addViewBox(lockAspect=True, invertY=True)
         self.view.setMenuEnabled(False)
         self.image_item = pg.ImageItem(axisOrder="row-major", autoDownsample=True)
@@ -65,6 +72,7 @@ class SpectrumView(LivePanel):
         self.note = QLabel("")
         self.note.setWordWrap(True)
         self.note.setStyleSheet("color: #e0a040")
+        self.note.hide()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.graphics, 1)
@@ -128,7 +136,7 @@ class SpectrumView(LivePanel):
         self.image_item_mirror.setTransform(self.image_item_mirror.transform() * QTransform.fromScale(-1, -1))
         new_geometry = self.reciprocal_pixel != (dgy, dgx)
         self._half, self.current, self.reciprocal_pixel = half, region, (dgy, dgx)
-        self.note.setText(region.note)
+        self._set_note(region.note)
         if new_geometry:
             self.view.autoRange(padding=0)
         self.n_updates += 1
@@ -138,16 +146,20 @@ class SpectrumView(LivePanel):
             item.clear()
         self._half = self.current = self.reciprocal_pixel = None
         self._submitted_key = None
-        self.note.setText("")
+        self._set_note("")
 
     def on_invalid(self, error: ValueError) -> None:
         # keep the last spectrum on screen (a drag past the edge is a passing state) and say why
         self._submitted_key = None
-        self.note.setText(str(error))
+        self._set_note(str(error))
 
     def on_error(self, request, error: Exception) -> None:
         self._submitted_key = None
-        self.note.setText(str(error) if isinstance(error, ValueError) else f"FFT failed: {error}")
+        self._set_note(str(error) if isinstance(error, ValueError) else f"FFT failed: {error}")
+
+    def _set_note(self, text: str) -> None:
+        self.note.setText(text)
+        self.note.setVisible(bool(text))
 
     def spectrum(self) -> np.ndarray | None:
         """The spectrum shown as a full centred (Y, X) array (float32 bits as int32), or None."""
@@ -206,12 +218,22 @@ class SpectrumView(LivePanel):
         for scatter, spots in ((self.peak_scatter, peaks), (self.super_scatter, superlattice),
                                (self.pick_scatter, self.model.picks)):
             scatter.setData([pk.g[1] for pk in spots], [pk.g[0] for pk in spots])
-        # label only the basis spots and the two shortest superlattice spots: readable;
-        # lattice labels above-right of the spot, superlattice labels below-left: no overlap
+        # label only the basis spots and the two shortest superlattice spots in different directions
+        # (readable); lattice labels above-right of the spot, superlattice labels below-left
         basis = [(pk, "c", (0, 1)) for pk in peaks if pk.hk in ((1, 0), (0, 1))]
-        shortest = sorted((pk for pk in superlattice if pk.g[0] <= 0), key=lambda pk: pk.g_abs)[:2]
-        for pk, colour, anchor in basis + [(pk, "m", (1, 0)) for pk in shortest]:
+        shortest = _distinct_directions(sorted((pk for pk in superlattice if pk.g[0] <= 0), key=lambda pk: pk.g_abs))
+        for pk, colour, anchor in basis + [(pk, "m", (1, 0)) for pk in shortest[:2]]:
             label = pg.TextItem(pk.label(), color=colour, anchor=anchor)
             label.setPos(pk.g[1], pk.g[0])
             self.view.addItem(label)
             self._labels.append(label)
+
+
+def _distinct_directions(spots, min_angle: float = 20.0) -> list:
+    """The spots (in order) whose direction differs by ``min_angle`` degrees from every one kept
+    before: their labels do not overlap."""
+    kept = []
+    for pk in spots:
+        if all(abs((pk.angle - other.angle + 180) % 360 - 180) >= min_angle for other in kept):
+            kept.append(pk)
+    return kept
