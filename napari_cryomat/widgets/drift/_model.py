@@ -1,4 +1,4 @@
-"""Drift correction without Qt: what a run needs, what it computes, and the layers it leaves.
+"""Drift correction without Qt: the worker functions and the tool's state and layers.
 
 The GUI thread turns the chosen layer and the parameters into an :class:`AlignRequest`
 (:meth:`DriftModel.request`); a worker runs :func:`run_alignment` on it (pure core calls); the GUI
@@ -6,19 +6,15 @@ thread hands the :class:`AlignRun` back to :meth:`DriftModel.accept`, which writ
 The same three steps serve the sum of a frame range (:meth:`DriftModel.sum_request`,
 :func:`sum_frames`, :meth:`DriftModel.accept_sum`) and saving (:func:`save_run`).
 
-A run keeps its parameters, so plots and the summary describe the run they show, whatever the
-controls say by then. One Align leaves one aligned stack, one aligned sum (the sum of the chosen
-frame range; all frames at first) and, with a dose, one dose-weighted sum; the next Align updates
-the same layers.
+One Align leaves one aligned stack, one aligned sum (the sum of the chosen frame range; all
+frames at first) and, with a dose, one dose-weighted sum; the next Align updates the same layers.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
-import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -31,182 +27,20 @@ from napari_cryomat.core._progress import Cancelled, ProgressCallback, report
 from napari_cryomat.core.units import PIXEL
 from napari_cryomat.io.mrc import strided_contrast_limits
 from napari_cryomat.widgets._base.layers import pixel_size_of, real_layer, upsert_layer
+from napari_cryomat.widgets.drift._run import (
+    ANGSTROM,
+    DOSE_KEY,
+    METHODS,
+    AlignParams,
+    AlignRequest,
+    AlignRun,
+    SumRequest,
+)
 
 if TYPE_CHECKING:
     import napari
 
-__all__ = [
-    "METHODS",
-    "PATCHES",
-    "AlignParams",
-    "AlignRequest",
-    "AlignRun",
-    "DriftModel",
-    "LayerNames",
-    "SumRequest",
-    "run_alignment",
-    "save_run",
-    "sum_frames",
-]
-
-#: method name -> estimate_drift options
-METHODS = {
-    "Low-dose movie (all pairs + sum of others)": dict(pair_band=None, iterations=None),
-    "Time series (neighbouring frames only)": dict(pair_band=2, iterations=0),
-}
-#: local-motion choice -> patch grid (rows, columns)
-PATCHES = {"Global only": None, "2 × 2 patches": (2, 2), "3 × 3 patches": (3, 3), "4 × 4 patches": (4, 4)}
-
-ANGSTROM = "angstrom"
-# "<stem> aligned" or "<stem> aligned <k>×": a stack this tool wrote
-_ALIGNED_NAME = re.compile(r"^(?:(.*) )?aligned(?: (\d+)×)?$")
-DOSE_KEY = "dose_per_frame_e_per_A2"
-
-
-@dataclass(frozen=True)
-class AlignParams:
-    """The parameters of one alignment (read from the controls before the run starts).
-
-    Attributes
-    ----------
-    pixel_size : float
-        Å per pixel.
-    bfactor : float
-        B-factor of the correlation low-pass, Å².
-    max_shift : float or None
-        Largest drift searched, Å (None: a quarter of the frame).
-    group : int or None
-        Frames summed before correlating (None: chosen from the data).
-    method : str
-        A key of :data:`METHODS`.
-    patches : (int, int) or None
-        Patch grid for local motion (None: global only).
-    dose_per_frame : float or None
-        e/Å² per frame (None: unknown; no dose weighting, FRC against frame count).
-    """
-
-    pixel_size: float
-    bfactor: float = 150.0
-    max_shift: Optional[float] = None
-    group: Optional[int] = None
-    method: str = next(iter(METHODS))
-    patches: Optional[tuple[int, int]] = None
-    dose_per_frame: Optional[float] = None
-
-    def __post_init__(self):
-        if not self.pixel_size > 0:
-            raise ValueError("The pixel size must be positive: set it in Å (or 1 for uncalibrated frames).")
-        if self.method not in METHODS:
-            raise ValueError(f"Unknown method {self.method!r}; choose one of {', '.join(METHODS)}.")
-
-    @property
-    def dose_label(self) -> str:
-        """Axis label of cumulative exposure for this run: e/Å² when the dose was given, else frames."""
-        return "cumulative dose (e/Å²)" if self.dose_per_frame else "frames summed"
-
-    @property
-    def dose_unit(self) -> str:
-        return " e/Å²" if self.dose_per_frame else " frames"
-
-    def describe(self) -> str:
-        """One line for plot titles: the settings that shape the result."""
-        group = "auto" if self.group is None else str(self.group)
-        local = "global" if self.patches is None else "{}×{} patches".format(*self.patches)
-        dose = f"{self.dose_per_frame:g} e/Å²/frame" if self.dose_per_frame else "dose unknown"
-        return f"B {self.bfactor:g} Å², group {group}, {local}, {dose}"
-
-
-@dataclass(frozen=True)
-class LayerNames:
-    """Names of the layers one Align writes, derived from the source layer's name.
-
-    Aligning a stack that is itself the result of an Align counts the passes ("movie aligned 2×")
-    instead of repeating the word ("movie aligned aligned"); a result never takes its source's name.
-    """
-
-    stack: str
-    total: str
-    dose_weighted: str
-
-    @classmethod
-    def for_source(cls, source: str) -> "LayerNames":
-        stem, passes = source, 1
-        match = _ALIGNED_NAME.match(source)
-        if match:
-            stem, passes = match.group(1) or "", int(match.group(2) or 1) + 1
-        verb = "aligned" if passes == 1 else f"aligned {passes}×"
-
-        def name(*words: str) -> str:
-            return " ".join(word for word in (stem, *words) if word)
-
-        return cls(stack=name(verb), total=name(verb, "sum"),
-                   dose_weighted=name("dose-weighted sum") if passes == 1 else name(verb, "dose-weighted sum"))
-
-    def partial_sum(self, start: int, stop: int, n_frames: int) -> str:
-        """Name of the aligned sum of frames ``start:stop`` (the plain sum name for all frames)."""
-        if start == 0 and stop == n_frames:
-            return self.total
-        return f"{self.total} (frames {start}-{stop - 1})"
-
-
-@dataclass(frozen=True)
-class AlignRequest:
-    """Everything the worker needs: the frames (a reference to the layer's data), the source's
-    calibration and the parameters. Built on the GUI thread; holds no Qt and no layer."""
-
-    job: int
-    frames: Any
-    source_name: str
-    time_scale: float
-    time_unit: str
-    contrast_limits: tuple[float, float]
-    params: AlignParams
-
-    @property
-    def names(self) -> LayerNames:
-        return LayerNames.for_source(self.source_name)
-
-
-@dataclass(frozen=True)
-class AlignRun:
-    """The result of one Align, with the request (and so the parameters) it was computed from."""
-
-    request: AlignRequest
-    drift: core.DriftResult
-    aligned: Any  # (T, Y, X) float32, numpy (or lazy dask for dask input)
-    total: np.ndarray
-    total_limits: tuple[float, float]
-    dose_weighted: Optional[np.ndarray]
-    dose_weighted_limits: Optional[tuple[float, float]]
-    frc: core.FRCResult
-
-    @property
-    def params(self) -> AlignParams:
-        return self.request.params
-
-    @property
-    def n_frames(self) -> int:
-        return int(self.drift.shifts.shape[0])
-
-    @property
-    def final_resolution(self) -> float:
-        res = self.frc.resolution
-        return float(res[-1]) if len(res) else float("nan")
-
-    def summary(self) -> str:
-        d = self.drift
-        return (f"{self.request.source_name}: {self.n_frames} frames, group {d.group}; "
-                f"total drift {d.total_drift:.1f} Å; pairs kept {100 * d.inlier_fraction:.0f}%; "
-                f"quality {d.quality:.1f}; FRC 0.143 resolution {self.final_resolution:.1f} Å")
-
-
-@dataclass(frozen=True)
-class SumRequest:
-    """The aligned sum of frames ``start:stop`` of one run."""
-
-    run: AlignRun
-    start: int
-    stop: int
+__all__ = ["DriftModel", "run_alignment", "save_run", "sum_frames"]
 
 
 # ---------------------------------------------------------------------------------------------

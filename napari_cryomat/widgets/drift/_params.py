@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Optional
 from qtpy.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
 from napari_cryomat.widgets._base import LayerCombo, Section
-from napari_cryomat.widgets.drift._model import METHODS, PATCHES, AlignParams, DriftModel
+from napari_cryomat.widgets.drift._model import DriftModel
+from napari_cryomat.widgets.drift._run import METHODS, PATCHES, AlignParams
 
 if TYPE_CHECKING:
     import napari

@@ -12,7 +12,7 @@ import numpy as np
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QLabel, QTabWidget, QVBoxLayout, QWidget
 
-from napari_cryomat.widgets.drift._model import AlignRun
+from napari_cryomat.widgets.drift._run import AlignRun
 
 __all__ = ["DriftPlots"]
 

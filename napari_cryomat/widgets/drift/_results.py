@@ -8,8 +8,8 @@ from qtpy.QtCore import Signal
 from qtpy.QtWidgets import QCheckBox, QGroupBox, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
 from napari_cryomat.widgets._base import hbox
-from napari_cryomat.widgets.drift._model import AlignRun
 from napari_cryomat.widgets.drift._plots import DriftPlots
+from napari_cryomat.widgets.drift._run import AlignRun
 
 __all__ = ["ResultsPanel"]
 

@@ -15,9 +15,10 @@ from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QFileDialog, QVBoxLayout, QWidget
 
 from napari_cryomat.widgets._base import EventLinks, LatestWins, ScrollPanel, TaskRunner, show_error, show_info
-from napari_cryomat.widgets.drift._model import AlignRun, DriftModel, run_alignment, save_run, sum_frames
+from napari_cryomat.widgets.drift._model import DriftModel, run_alignment, save_run, sum_frames
 from napari_cryomat.widgets.drift._params import ParametersPanel
 from napari_cryomat.widgets.drift._results import ResultsPanel
+from napari_cryomat.widgets.drift._run import AlignRun
 
 if TYPE_CHECKING:
     import napari
