@@ -24,6 +24,23 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from napari_cryomat.core._progress import ProgressCallback, report
+from napari_cryomat.core._validate import (
+    check_memory,
+    choice,
+    fraction,
+    integer,
+    nonnegative,
+    number,
+    positive,
+    real_array,
+    vector,
+)
+from napari_cryomat.core._validate import window as _window
+
+#: Largest energy accepted anywhere, eV (10 MeV: far above any EELS or EDS line).
+_MAX_EV = 1e7
+#: Largest detector resolution at Mn Kα, eV.
+_MAX_FWHM = 1e4
 
 __all__ = [
     "Edge",
@@ -85,12 +102,15 @@ def energy_axis(*, offset: float, scale: float, size: int) -> np.ndarray:
     """
     if scale is None or offset is None:
         raise ValueError("The energy axis is missing: give its offset and scale (eV).")
-    if not scale > 0:
+    offset = number(offset, "offset", low=-_MAX_EV, high=_MAX_EV, unit="eV")
+    if isinstance(scale, (int, float, np.integer, np.floating)) and scale <= 0:
         raise ValueError(
-            f"The energy axis has dispersion {scale} eV/channel; it must be positive "
+            f"The energy axis has dispersion {scale} eV/channel (scale); it must be positive "
             "(an energy axis that decreases is not supported: reverse the channels first)."
         )
-    return (float(offset) + float(scale) * np.arange(int(size))).astype(np.float64)
+    scale = positive(scale, "scale", unit="eV per channel", high=1e6)
+    size = integer(size, "size", low=1, high=100_000_000)
+    return (offset + scale * np.arange(size)).astype(np.float64)
 
 
 def check_energy_axis(energy, n_channels: int | None = None) -> np.ndarray:
@@ -104,16 +124,21 @@ def check_energy_axis(energy, n_channels: int | None = None) -> np.ndarray:
             "The spectrum has no energy axis. Open it with the napari-cryomat reader, or set "
             "layer.metadata['energy_axis'] = {'offset': ..., 'scale': ..., 'units': 'eV'}."
         )
-    e = np.asarray(energy, dtype=np.float64)
+    e = np.asarray(energy)
+    if np.iscomplexobj(e) or e.dtype == object or not np.issubdtype(e.dtype, np.number):
+        raise ValueError(f"The energy axis must hold real energies in eV; got dtype {e.dtype}.")
+    e = e.astype(np.float64)
     if e.ndim != 1 or e.size < 2:
-        raise ValueError("The energy axis must be a 1D array with at least two channels.")
+        raise ValueError(f"The energy axis must be a 1D array with at least two channels; got shape {e.shape}.")
+    if n_channels is not None:
+        n_channels = integer(n_channels, "n_channels", low=1)
     if n_channels is not None and e.size != n_channels:
         raise ValueError(
-            f"The energy axis has {e.size} channels but the spectra have {n_channels}; "
+            f"The energy axis has {e.size} channels but the spectra (si, n_channels) have {n_channels}; "
             "check that the energy axis belongs to this spectrum image."
         )
-    if not np.all(np.isfinite(e)):
-        raise ValueError("The energy axis contains NaN or inf values.")
+    if not np.all(np.isfinite(e)) or np.abs(e).max() > _MAX_EV:
+        raise ValueError(f"The energy axis contains NaN, inf or absurd values (beyond {_MAX_EV:g} eV).")
     d = np.diff(e)
     if np.any(d <= 0):
         raise ValueError(
@@ -123,8 +148,9 @@ def check_energy_axis(energy, n_channels: int | None = None) -> np.ndarray:
     return e
 
 
-def check_spectrum_image(si, *, name: str = "spectrum image") -> None:
-    """Raise ValueError unless ``si`` has axes (Y, X, E) with at least 2 channels."""
+def check_spectrum_image(si, *, name: str = "spectrum image (si)") -> None:
+    """Raise ValueError unless ``si`` has axes (Y, X, E) with at least 2 channels, real values,
+    and a size that fits in memory."""
     ndim = getattr(si, "ndim", np.ndim(si))
     if ndim == 2:
         raise ValueError(
@@ -135,13 +161,26 @@ def check_spectrum_image(si, *, name: str = "spectrum image") -> None:
         raise ValueError(f"A {name} must have 3 axes (Y, X, E); this one has {ndim}.")
     if si.shape[-1] < 2:
         raise ValueError(f"The {name} has a single energy channel.")
+    if 0 in si.shape:
+        raise ValueError(f"The {name} is empty (shape {tuple(si.shape)}).")
+    if np.iscomplexobj(si):
+        raise ValueError(f"The {name} holds complex numbers; spectra must be real counts.")
+    _check_si_memory(si, name)
 
 
-def check_counts(data, *, what: str = "spectrum image", tolerance: float = 0.0) -> None:
+def _check_si_memory(si, name: str = "spectrum image (si)") -> None:
+    check_memory(float(np.prod(np.shape(si))) * 4 * 3, name, f"working on {tuple(np.shape(si))} in float32")
+
+
+def check_counts(data, *, what: str = "spectrum image data", tolerance: float = 0.0) -> None:
     """Raise ValueError if ``data`` holds negative counts (below ``-tolerance``) or NaN/inf."""
-    mn = float(np.min(data)) if np.size(data) else 0.0
-    if not np.isfinite(mn):
+    if np.iscomplexobj(data):
+        raise ValueError(f"The {what} holds complex numbers; counts must be real.")
+    tolerance = nonnegative(tolerance, "tolerance", high=None)
+    _check_si_memory(data, what)
+    if np.size(data) and not np.all(np.isfinite(data)):
         raise ValueError(f"The {what} contains NaN or inf values; replace them first.")
+    mn = float(np.min(data)) if np.size(data) else 0.0
     if mn < -tolerance:
         raise ValueError(
             f"The {what} has negative counts (minimum {mn:.3g}); it was probably dark- or "
@@ -156,9 +195,15 @@ def window_slice(energy: np.ndarray, window: Sequence[float], *, what: str = "wi
     Raises ValueError when the window is reversed, lies (partly) outside the recorded range
     or holds fewer than two channels.
     """
-    lo, hi = float(window[0]), float(window[1])
+    try:
+        lo, hi = (float(v) for v in np.asarray(window, dtype=np.float64).reshape(2))
+    except (TypeError, ValueError):
+        raise ValueError(f"The {what} must be (start, stop) in eV; got {window!r}.") from None
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise ValueError(f"The {what} must be finite (start, stop) in eV; got {window!r}.")
     if not hi > lo:
         raise ValueError(f"The {what} ({lo:g}–{hi:g} eV) is empty or reversed: give (start, stop) with start < stop.")
+    energy = check_energy_axis(energy)
     step = energy[1] - energy[0]
     e_min, e_max = energy[0], energy[-1] + step
     if lo < e_min - 1e-9 * abs(e_min) - 1e-9 or hi > e_max + 1e-9:
@@ -184,7 +229,14 @@ def parse_elements(text: str | Iterable[str]) -> list[str]:
     """
     import xraylib
 
-    items = _SPLIT.split(text.strip()) if isinstance(text, str) else list(text)
+    if isinstance(text, str):
+        items = _SPLIT.split(text.strip())
+    elif isinstance(text, Iterable) and not isinstance(text, (bytes, Mapping)):
+        items = list(text)
+        if not all(isinstance(t, str) for t in items):
+            raise ValueError(f"The elements (text) must be symbols such as 'Fe, Pt'; got {text!r}.")
+    else:
+        raise ValueError(f"The elements (text) must be symbols such as 'Fe, Pt'; got {text!r}.")
     out = []
     for item in items:
         item = item.strip()
@@ -203,17 +255,28 @@ def parse_elements(text: str | Iterable[str]) -> list[str]:
             raise ValueError(f"'{item}' is not a chemical element symbol (e.g. Fe, Pt, O).")
         out.append(sym + (("_" + suffix) if suffix else ""))
     if not out:
-        raise ValueError("Type at least one element, e.g. 'Fe, Pt'.")
+        raise ValueError("No elements given (text is empty): type at least one element, e.g. 'Fe, Pt'.")
     return out
 
 
 def _z(symbol: str) -> int:
     import xraylib
 
-    z = xraylib.SymbolToAtomicNumber(symbol.split("_")[0])
+    if not isinstance(symbol, str) or not symbol.strip():
+        raise ValueError(f"element must be a chemical element symbol such as 'Fe'; got {symbol!r}.")
+    try:
+        z = xraylib.SymbolToAtomicNumber(symbol.split("_")[0])
+    except ValueError:
+        z = 0
     if not z:
-        raise ValueError(f"'{symbol}' is not a chemical element symbol.")
+        raise ValueError(f"element '{symbol}' is not a chemical element symbol.")
     return int(z)
+
+
+def _energy_range(energy_range):
+    if energy_range is None:
+        return None
+    return _window(energy_range, "energy_range", unit="eV")
 
 
 # --------------------------------------------------------------------------------------------
@@ -255,6 +318,7 @@ def eels_edges(element: str, *, energy_range: tuple[float, float] | None = None)
     import xraylib
 
     z = _z(element)
+    energy_range = _energy_range(energy_range)
     sym = element.split("_")[0]
     edges = []
     for name, shell in _EELS_SHELLS:
@@ -281,6 +345,9 @@ def choose_edge(element: str, *, energy: np.ndarray, min_pre_edge: float = 5.0) 
     ``element`` may name the edge: "Fe_L" / "Fe_L2,3", "O_K", "Ce_M".
     Raises ValueError listing the element's nearest edges when none is in range.
     """
+    _z(element)
+    energy = check_energy_axis(energy)
+    min_pre_edge = nonnegative(min_pre_edge, "min_pre_edge", unit="eV", high=_MAX_EV)
     sym, _, want = element.partition("_")
     edges = eels_edges(sym)
     if want:
@@ -305,6 +372,8 @@ def default_eels_windows(onset: float, *, energy: np.ndarray) -> tuple[tuple[flo
     before the onset. Integration: from the onset, width ``clip(0.2*onset, 10, 100)`` eV.
     Both are clipped to the recorded range.
     """
+    onset = positive(onset, "onset", unit="eV", high=_MAX_EV)
+    energy = check_energy_axis(energy)
     width = float(np.clip(0.2 * onset, 10.0, 100.0))
     gap = float(np.clip(0.02 * onset, 2.0, 10.0))
     step = energy[1] - energy[0]
@@ -345,6 +414,10 @@ def fit_power_law(
     -------
     A, r : arrays of the leading shape (float32). The model gives counts per channel.
     """
+    if np.iscomplexobj(si):
+        raise ValueError("The spectra (si) hold complex numbers; counts must be real.")
+    _check_si_memory(si)
+    choice(method, "method", ("lsq", "two_area", "two-area", "egerton"))
     energy = check_energy_axis(energy, np.shape(si)[-1])
     sl = window_slice(energy, window, what="background window")
     e = energy[sl]
@@ -384,10 +457,22 @@ def fit_power_law(
 
 def power_law(energy, a, r) -> np.ndarray:
     """Evaluate ``a * energy**(-r)`` with a, r of shape (...) and energy (E,): result (..., E)."""
-    e = np.asarray(energy, dtype=np.float32)
-    a = np.asarray(a, dtype=np.float32)[..., None]
-    r = np.asarray(r, dtype=np.float32)[..., None]
-    return a * np.exp(-r * np.log(e))
+    e = real_array(energy, "energy", dtype=np.float64, copies=2)
+    if np.any(e <= 0):
+        raise ValueError("The energy axis (energy) must be positive for a power law (it diverges at 0 eV).")
+    a = real_array(np.asarray(a), "a", min_size=0, dtype=np.float64, copies=2) if np.ndim(a) else \
+        np.float64(number(a, "a"))
+    r = real_array(np.asarray(r), "r", min_size=0, dtype=np.float64, copies=2) if np.ndim(r) else \
+        np.float64(number(r, "r", low=-100, high=100))
+    if np.any(np.abs(r) > 100):
+        raise ValueError("r (the power-law exponent) must lie within ±100.")
+    check_memory(float(np.size(a)) * e.size * 4 * 2, "a", "the background model")
+    with np.errstate(over="ignore"):
+        out = (np.asarray(a, np.float32)[..., None] * np.exp(-np.asarray(r, np.float32)[..., None]
+                                                                 * np.log(e.astype(np.float32))))
+    if not np.all(np.isfinite(out)):
+        raise ValueError("The power law a * energy**(-r) overflows for these a and r; check the fit parameters.")
+    return out
 
 
 def subtract_background(
@@ -404,7 +489,7 @@ def subtract_background(
     set to 0 (the power law does not describe them). Returns float32 with the shape of ``si``.
     """
     energy = check_energy_axis(energy, np.shape(si)[-1])
-    check_counts(si)
+    check_counts(si, what="spectrum image (si)")
     a, r = fit_power_law(si, energy=energy, window=window, method=method)
     report(progress, 0.3)
     start = window_slice(energy, window).start
@@ -453,6 +538,7 @@ def eels_map(
     leading axes) and the fitted power-law parameters.
     """
     energy = check_energy_axis(energy, np.shape(si)[-1])
+    check_counts(si, what="spectrum image (si)")
     a, r = fit_power_law(si, energy=energy, window=background_window, method=method)
     sl = window_slice(energy, integration_window, what="integration window")
     if sl.start < window_slice(energy, background_window).stop - 1:
@@ -495,8 +581,9 @@ def eels_maps(
     """
     check_spectrum_image(si)
     energy = check_energy_axis(energy, si.shape[-1])
-    check_counts(si)
-    elements = parse_elements(elements)
+    check_counts(si, what="spectrum image (si)")
+    choice(method, "method", ("lsq", "two_area", "two-area", "egerton"))
+    elements = _parse_elements_arg(elements)
     windows = dict(windows or {})
     plan = []
     for el in elements:
@@ -527,13 +614,23 @@ def eels_maps(
     return out
 
 
+def _parse_elements_arg(elements) -> list[str]:
+    try:
+        return parse_elements(elements)
+    except ValueError as exc:
+        raise ValueError(f"elements: {exc}") from None
+
+
 def ratio_map(numerator, denominator, *, min_denominator: float | None = None) -> np.ndarray:
     """Pixel-wise ``numerator / denominator`` (float32), NaN where the denominator is below
     ``min_denominator`` (default: 5 % of the denominator's 99th percentile) or not positive."""
-    num = np.asarray(numerator, dtype=np.float32)
-    den = np.asarray(denominator, dtype=np.float32)
+    num = real_array(numerator, "numerator", finite=False, min_size=1)
+    den = real_array(denominator, "denominator", finite=False, min_size=1)
+    min_denominator = number(min_denominator, "min_denominator", allow_none=True)
     if num.shape != den.shape:
-        raise ValueError("Ratio maps need two maps of the same shape.")
+        raise ValueError(
+            f"Ratio maps need two maps of the same shape: numerator is {num.shape}, denominator is {den.shape}."
+        )
     if min_denominator is None:
         min_denominator = 0.05 * float(np.nanpercentile(den, 99)) if den.size else 0.0
     ok = (den > max(min_denominator, 0.0)) & np.isfinite(den)
@@ -566,7 +663,8 @@ def thickness_log_ratio(
     zlp_threshold : float, eV (the one used)
     """
     energy = check_energy_axis(energy, np.shape(si)[-1])
-    check_counts(si, what="low-loss spectrum image")
+    check_counts(si, what="low-loss spectrum image (si)")
+    zlp_threshold = number(zlp_threshold, "zlp_threshold", low=-_MAX_EV, high=_MAX_EV, unit="eV", allow_none=True)
     if not (energy[0] <= 0.0 <= energy[-1]):
         raise ValueError(
             f"The low-loss spectrum ({energy[0]:g}–{energy[-1]:g} eV) does not contain the zero-loss "
@@ -587,7 +685,7 @@ def thickness_log_ratio(
         zlp_threshold = float(energy[i])
     i_end = int(np.searchsorted(energy, zlp_threshold))
     if i_end <= 0 or i_end >= energy.size:
-        raise ValueError(f"The zero-loss threshold {zlp_threshold:g} eV lies outside the spectrum.")
+        raise ValueError(f"The zero-loss threshold (zlp_threshold) {zlp_threshold:g} eV lies outside the spectrum.")
     i0 = data[..., :i_end].sum(axis=-1, dtype=np.float32)
     it = data.sum(axis=-1, dtype=np.float32)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -640,6 +738,8 @@ def eds_lines(element: str, *, energy_range: tuple[float, float] | None = None) 
     energy_range : (float, float), optional
         Keep lines inside this range, eV.
     """
+    _z(element)
+    energy_range = _energy_range(energy_range)
     lines = _all_eds_lines(element.split("_")[0])
     if energy_range is None:
         return list(lines)
@@ -677,6 +777,9 @@ def choose_line(element: str, *, energy: np.ndarray, fwhm_mn_ka: float = 130.0) 
     "Pt_Ma" / "Fe_Kb" choose a given line. Raises ValueError listing nearest lines when
     none fits.
     """
+    _z(element)
+    energy = check_energy_axis(energy)
+    fwhm_mn_ka = positive(fwhm_mn_ka, "fwhm_mn_ka", unit="eV", high=_MAX_FWHM)
     sym, _, want = element.partition("_")
     lines = eds_lines(sym)
     e_lo, e_hi = energy[0], energy[-1]
@@ -707,7 +810,13 @@ def eds_fwhm(line_energy, *, fwhm_mn_ka: float = 130.0):
     Fiori & Newbury scaling: ``FWHM(E)² = FWHM(MnKα)² + 2.5 (E − E(MnKα))`` with energies in eV
     and E(MnKα) from xraylib.
     """
-    e = np.asarray(line_energy, dtype=np.float64)
+    fwhm_mn_ka = positive(fwhm_mn_ka, "fwhm_mn_ka", unit="eV", high=_MAX_FWHM)
+    if np.ndim(line_energy):
+        e = real_array(line_energy, "line_energy", dtype=np.float64, min_size=0)
+        if np.any(np.abs(e) > _MAX_EV):
+            raise ValueError(f"line_energy must lie within ±{_MAX_EV:g} eV.")
+    else:
+        e = np.float64(number(line_energy, "line_energy", low=-_MAX_EV, high=_MAX_EV, unit="eV"))
     f = np.sqrt(np.maximum(fwhm_mn_ka**2 + 2.5 * (e - _mn_ka_energy()), 1.0))
     return float(f) if f.ndim == 0 else f
 
@@ -735,8 +844,11 @@ def eds_windows(
 
     Returns ``{"integration": (lo, hi), "background_low": (lo, hi), "background_high": (lo, hi)}``.
     """
-    f = eds_fwhm(line_energy, fwhm_mn_ka=fwhm_mn_ka)
-    e = float(line_energy)
+    e = positive(line_energy, "line_energy", unit="eV", high=_MAX_EV)
+    integration_width = positive(integration_width, "integration_width", unit="FWHM", high=100)
+    background_offset = nonnegative(background_offset, "background_offset", unit="FWHM", high=100)
+    background_width = positive(background_width, "background_width", unit="FWHM", high=100)
+    f = eds_fwhm(e, fwhm_mn_ka=fwhm_mn_ka)
     return {
         "integration": (e - 0.5 * integration_width * f, e + 0.5 * integration_width * f),
         "background_low": (e - (background_offset + background_width) * f, e - background_offset * f),
@@ -751,7 +863,13 @@ def eds_net_map(si, *, energy, windows: Mapping[str, Sequence[float]]) -> np.nda
     ``windows`` as returned by :func:`eds_windows` (eV). Either background window may be
     omitted (then the other one is used as a flat background). Returns float32 (leading shape).
     """
+    if np.iscomplexobj(si):
+        raise ValueError("The spectra (si) hold complex numbers; counts must be real.")
+    _check_si_memory(si)
     energy = check_energy_axis(energy, np.shape(si)[-1])
+    if not isinstance(windows, Mapping) or "integration" not in windows:
+        raise ValueError("windows must be a dict with an 'integration' window (and optional background windows), "
+                         "as made by eds_windows.")
     isl = window_slice(energy, windows["integration"], what="integration window")
     peak = np.asarray(si[..., isl], dtype=np.float32).sum(axis=-1, dtype=np.float32)
     n = isl.stop - isl.start
@@ -800,8 +918,9 @@ def eds_maps(
     """
     check_spectrum_image(si)
     energy = check_energy_axis(energy, si.shape[-1])
-    check_counts(si)
-    elements = parse_elements(elements)
+    check_counts(si, what="spectrum image (si)")
+    fwhm_mn_ka = positive(fwhm_mn_ka, "fwhm_mn_ka", unit="eV", high=_MAX_FWHM)
+    elements = _parse_elements_arg(elements)
     windows = dict(windows or {})
     plan = []
     for el in elements:
@@ -826,9 +945,17 @@ def snip_background(spectrum, *, width) -> np.ndarray:
     clipping half-window; the spectrum is clipped on the LLS scale ``log(log(√(y+1)+1)+1)``
     with half-windows shrinking from ``max(width)`` to 1, each channel only up to its own width.
     """
-    y = np.asarray(spectrum, dtype=np.float64)
+    y = real_array(spectrum, "spectrum", ndim=1, min_size=3, dtype=np.float64, copies=6)
     n = y.size
-    w = np.broadcast_to(np.asarray(width, dtype=int), (n,))
+    wa = np.asarray(width)
+    if wa.dtype == object or np.iscomplexobj(wa) or not np.issubdtype(wa.dtype, np.number) \
+            or not np.all(np.isfinite(wa)) or np.any(wa < 1) or wa.ndim > 1 or (wa.ndim == 1 and wa.size != n):
+        raise ValueError(
+            f"width must be a number of channels >= 1 (one value, or one per channel: {n}); got {width!r}."
+        )
+    # a half-window wider than half the spectrum clips nothing more: bounding it by the data keeps
+    # the loop as short as the spectrum (width=1e9 used to run for hours)
+    w = np.minimum(np.broadcast_to(np.round(wa), (n,)), n // 2).astype(int)
     v = np.log(np.log(np.sqrt(np.maximum(y, 0) + 1) + 1) + 1)
     idx = np.arange(n)
     for p in range(int(w.max()), 0, -1):
@@ -894,9 +1021,13 @@ def identify_elements(
     from scipy.ndimage import uniform_filter1d
     from scipy.signal import find_peaks
 
-    s = np.asarray(spectrum, dtype=np.float64)
+    s = np.asarray(spectrum)
     if s.ndim != 1:
         raise ValueError("identify_elements needs a single (sum) spectrum; sum the SI over Y and X first.")
+    s = real_array(s, "spectrum", ndim=1, min_size=4, dtype=np.float64, copies=8)
+    fwhm_mn_ka = positive(fwhm_mn_ka, "fwhm_mn_ka", unit="eV", high=_MAX_FWHM)
+    min_snr = nonnegative(min_snr, "min_snr", high=1e12)
+    min_energy = nonnegative(min_energy, "min_energy", unit="eV", high=_MAX_EV)
     energy = check_energy_axis(energy, s.size)
     check_counts(s, what="spectrum")
     de = energy[1] - energy[0]
@@ -1050,15 +1181,25 @@ def cliff_lorimer(
     missing = [el for el in els if el not in k_factors and el.split("_")[0] not in k_factors]
     if missing:
         raise ValueError(f"Give a k-factor for {', '.join(missing)} (e.g. 'Fe: 1.0, Pt: 1.8').")
-    ks = {el: float(k_factors.get(el, k_factors.get(el.split("_")[0]))) for el in els}
-    if any(k <= 0 for k in ks.values()):
-        raise ValueError("k-factors must be positive.")
-    w = {el: ks[el] * np.clip(np.asarray(intensities[el], dtype=np.float64), 0, None) for el in els}
+    ks = {el: positive(k_factors.get(el, k_factors.get(el.split("_")[0])), f"k_factors[{el!r}]", high=1e6)
+          for el in els}
+    min_total = nonnegative(min_total, "min_total", high=None)
+    arrays = {el: real_array(intensities[el], f"intensities[{el!r}]", dtype=np.float64, finite=False, min_size=0)
+              for el in els}
+    shapes = {a.shape for a in arrays.values()}
+    if len(shapes) > 1:
+        raise ValueError(f"intensities must all have the same shape; got {sorted(shapes)}.")
+    w = {el: ks[el] * np.clip(np.nan_to_num(arrays[el], nan=0.0, posinf=0.0, neginf=0.0), 0, None)
+         for el in els}
     if atomic:
         w = {el: w[el] / xraylib.AtomicWeight(_z(el)) for el in els}
     total = sum(w.values())
     ok = total > max(min_total, 0.0)
     out = {}
+    bad = np.zeros(total.shape, bool)
+    for a in arrays.values():
+        bad |= ~np.isfinite(a)
+    ok &= ~bad  # NaN/inf intensities give NaN (no composition), never a made-up one
     for el in els:
         frac = np.full(total.shape, np.nan)
         np.divide(w[el], total, out=frac, where=ok)
@@ -1157,7 +1298,13 @@ def pca(
     check_spectrum_image(si)
     data = np.asarray(si)
     if poisson:
-        check_counts(data)
+        check_counts(data, what="spectrum image (si)")
+    elif not np.all(np.isfinite(data)):
+        raise ValueError("The spectrum image (si) contains NaN or inf values; replace them first.")
+    max_components = integer(max_components, "max_components", low=1, high=4096)
+    oversample = integer(oversample, "oversample", low=0, high=4096)
+    n_iter = integer(n_iter, "n_iter", low=0, high=50)
+    seed = integer(seed, "seed", low=0, high=2**32 - 1)
     ny, nx, ne = data.shape
     flat = data.reshape(ny * nx, ne)
     npx = flat.shape[0]
@@ -1165,7 +1312,7 @@ def pca(
         g = flat.sum(axis=1, dtype=np.float64)
         h = flat.sum(axis=0, dtype=np.float64)
         if g.sum() <= 0:
-            raise ValueError("The spectrum image is empty (all counts zero).")
+            raise ValueError("The spectrum image (si) is empty (all counts zero).")
         g = np.sqrt(g / g.mean()).astype(np.float32)
         h = np.sqrt(h / h.mean()).astype(np.float32)
         g[g == 0] = 1.0
@@ -1249,9 +1396,9 @@ def pca(
 
 def pca_reconstruct(result: PCAResult, *, n_components: int, progress: ProgressCallback = None) -> np.ndarray:
     """Denoised SI (Y, X, E) float32 from the first ``n_components`` components of ``result``."""
-    k = int(n_components)
-    if not 1 <= k <= result.factors.shape[0]:
-        raise ValueError(f"Choose between 1 and {result.factors.shape[0]} components.")
+    if not isinstance(result, PCAResult):
+        raise ValueError(f"result must be a PCAResult from pca(); got {type(result).__name__}.")
+    k = integer(n_components, "n_components", low=1, high=result.factors.shape[0])
     ny, nx, ne = result.shape
     out = np.empty((ny * nx, ne), np.float32)
     chunk = max(1, 2**24 // ne)
@@ -1276,7 +1423,8 @@ def suggest_components(explained_variance, *, noise_tail: float = 0.5) -> int:
     median of the last ``noise_tail`` fraction of the eigenvalues, and components more than
     ``5 × MAD`` above it count as signal (at least 1).
     """
-    ev = np.asarray(explained_variance, dtype=np.float64)
+    ev = real_array(explained_variance, "explained_variance", ndim=1, dtype=np.float64)
+    noise_tail = fraction(noise_tail, "noise_tail", low_open=True)
     if ev.size < 4:
         return max(1, ev.size)
     tail = ev[int(ev.size * (1 - noise_tail)) :]
@@ -1322,11 +1470,18 @@ def line_profile(
     """
     from skimage.measure import profile_line
 
-    img = np.asarray(image, dtype=np.float32)
-    if img.ndim != 2:
-        raise ValueError("A line profile needs a 2D map (Y, X).")
-    start = np.asarray(start, float)
-    end = np.asarray(end, float)
+    raw = np.asarray(image)
+    if raw.ndim != 2:
+        raise ValueError(f"A line profile needs a 2D map (Y, X) as image; got shape {raw.shape}.")
+    img = real_array(raw, "image", ndim=2, finite=False, copies=3)
+    start = vector(start, "start", length=2, unit="px")
+    end = vector(end, "end", length=2, unit="px")
+    for name, pt in (("start", start), ("end", end)):
+        if np.any(pt < -1) or np.any(pt > np.asarray(img.shape)):
+            raise ValueError(f"{name} = ({pt[0]:g}, {pt[1]:g}) px lies outside the image {img.shape}.")
+    pixel_size = positive(pixel_size, "pixel_size", unit="Å")
+    width = integer(width, "width", low=1, high=max(img.shape))
+    order = integer(order, "order", low=0, high=5)
     length = float(np.hypot(*(end - start)))
     if length < 1:
         raise ValueError("The profile line is shorter than one pixel; draw a longer line.")
