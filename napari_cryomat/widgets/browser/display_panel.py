@@ -1,0 +1,184 @@
+"""The browser's display controls: "View" (slab, binning, low-pass, contrast presets, cut lines) and
+"3D" (volume or isosurface, auto-binning, the lazy volume computed in a worker). They only gather
+parameters for :class:`~napari_cryomat.widgets.browser._model.BrowserModel` and reflect its state.
+"""
+
+from __future__ import annotations
+
+from qtpy.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QLabel, QPushButton, QWidget
+
+from napari_cryomat.core import tomo as core_tomo
+from napari_cryomat.widgets._base import EventLinks, Section, TaskRunner, hbox, show_error, show_info
+from napari_cryomat.widgets.browser._display import BINNINGS, RENDERINGS, compute_contrast
+from napari_cryomat.widgets.browser._model import BrowserModel
+
+__all__ = ["CONTRAST_PRESETS", "RenderSection", "ViewSection"]
+
+CONTRAST_PRESETS = ((0.5, 99.5), (1.0, 99.0), (5.0, 95.0))
+
+
+def _spin(lo: float, hi: float, decimals: int, tooltip: str) -> QDoubleSpinBox:
+    spin = QDoubleSpinBox()
+    spin.setRange(lo, hi)
+    spin.setDecimals(decimals)
+    spin.setKeyboardTracking(False)  # typing "16" applies 16, not 1 then 16
+    spin.setToolTip(tooltip)
+    return spin
+
+
+class ViewSection(Section):
+    """Slab thickness (slices or Å), binning, Gaussian low-pass in Å, contrast presets, cut lines."""
+
+    def __init__(self, model: BrowserModel, runner: TaskRunner, parent: QWidget | None = None):
+        super().__init__("View", parent=parent)
+        self.model, self.runner = model, runner
+        self.thickness = _spin(1, 100000, 0, "Mean over this many slices (or Å) around the cursor, in every view")
+        self.thickness_unit = QComboBox()
+        self.thickness_unit.addItems(["slices", "Å"])
+        self.thickness_unit.setToolTip("Slab thickness unit: slices of the volume or angstrom")
+        self.slab_info = QLabel()
+        self.binning = QComboBox()
+        self.binning.addItems([f"{b}x" for b in BINNINGS])
+        self.binning.setToolTip("Show a lazily mean-binned copy (reads only what is displayed)")
+        self.lowpass = _spin(0, 10000, 1, "Gaussian low-pass σ in Å, for display only (0 = off)")
+        self.lowpass.setSingleStep(5)
+        self.lowpass.setSuffix(" Å")
+        self.lowpass.setSpecialValueText("off")
+        self.contrast_buttons = [self._contrast_button(p) for p in CONTRAST_PRESETS]
+        self.show_cuts = QCheckBox("Show XZ/YZ cut lines in XY")
+        self.show_cuts.setChecked(model.show_cuts)
+        self.show_cuts.setToolTip("Draw where the XZ (yellow) and YZ (cyan) views cut the XY canvas")
+
+        form_widget = QWidget()
+        form = QFormLayout(form_widget)
+        form.setContentsMargins(0, 0, 0, 0)
+        form.addRow("Slab", hbox(self.thickness, self.thickness_unit))
+        form.addRow("", self.slab_info)
+        form.addRow("Binning", self.binning)
+        form.addRow("Low-pass σ", self.lowpass)
+        form.addRow("Contrast", hbox(*self.contrast_buttons))
+        form.addRow("", self.show_cuts)
+        self.add(form_widget)
+
+        self.thickness.valueChanged.connect(lambda value: model.set_slab(value))
+        self.thickness_unit.currentTextChanged.connect(model.set_thickness_unit)
+        self.binning.currentIndexChanged.connect(self._on_binning)
+        self.lowpass.valueChanged.connect(model.set_lowpass)
+        self.show_cuts.toggled.connect(model.set_show_cuts)
+        self.links = EventLinks(self)
+        self.links.connect(model.display_changed, self.sync)
+        self.sync()
+
+    def _contrast_button(self, percentiles) -> QPushButton:
+        lo, hi = percentiles
+        button = QPushButton(f"{lo:g}-{hi:g} %")
+        button.setToolTip(f"Contrast from the {lo:g} and {hi:g} percentiles of the visible slab")
+        button.clicked.connect(lambda _=False: self.contrast(percentiles))
+        return button
+
+    def contrast(self, percentiles) -> None:
+        """Percentile contrast of the visible slab, computed in a worker."""
+        try:
+            job = self.model.display.contrast_job(percentiles)
+        except ValueError as exc:
+            show_error(f"Tomogram browser: {exc}")
+            return
+        self.runner.start(compute_contrast, job, on_done=self.model.display.set_levels, label="Contrast")
+
+    def _on_binning(self, index: int) -> None:
+        try:
+            self.model.set_binning(BINNINGS[max(0, index)])
+        except ValueError as exc:
+            show_error(f"Tomogram browser: {exc} Choose a smaller binning.")
+            self.sync()
+
+    def sync(self) -> None:
+        """Show the model's values (it converts units and may change binning for 3D)."""
+        model = self.model
+        angstrom = model.thickness_unit == "Å"
+        widgets = (self.thickness, self.thickness_unit, self.binning, self.lowpass)
+        for widget in widgets:
+            widget.blockSignals(True)
+        self.thickness_unit.setCurrentText(model.thickness_unit)
+        self.thickness.setDecimals(1 if angstrom else 0)
+        self.thickness.setSingleStep(float(model.voxel_size[0]) if angstrom and model.source is not None else 1)
+        self.thickness.setValue(model.thickness)
+        self.binning.setCurrentIndex(BINNINGS.index(model.binning))
+        self.lowpass.setValue(model.sigma_angstrom)
+        for widget in widgets:
+            widget.blockSignals(False)
+        self.slab_info.setText(model.slab_text() if model.source is not None else "")
+
+    def set_2d_enabled(self, enabled: bool) -> None:
+        """In 3D the rendered volume is fixed: binning, low-pass and slab are 2D browsing tools."""
+        for widget in (self.binning, self.lowpass, self.thickness, self.thickness_unit):
+            widget.setEnabled(enabled)
+
+
+class RenderSection(Section):
+    """3D rendering (MIP, attenuated MIP, isosurface) of the shown volume, binned to fit the GPU."""
+
+    def __init__(self, model: BrowserModel, runner: TaskRunner, view: ViewSection, parent: QWidget | None = None):
+        super().__init__("3D", expanded=False, parent=parent)
+        self.model, self.runner, self.view = model, runner, view
+        self.view3d = QCheckBox("3D")
+        self.view3d.setToolTip("Render the volume in 3D (bins it first if it is too big for the GPU)")
+        self.render_mode = QComboBox()
+        self.render_mode.addItems(list(RENDERINGS))
+        self.add(hbox(self.view3d, self.render_mode))
+        self.view3d.toggled.connect(self._on_3d)
+        self.render_mode.currentTextChanged.connect(model.display.set_rendering)
+        self.links = EventLinks(self)
+        self.links.connect(model.ndisplay_changed, self._on_ndisplay)
+
+    def _on_3d(self, on: bool) -> None:
+        if not on:
+            if self.runner.busy:
+                self.runner.cancel()
+            self._set_3d(False)
+            return
+        model = self.model
+        if model.source is None:
+            show_error(f"Tomogram browser: {model.status}")
+            self._set_3d(False)
+            return
+        need = model.display.binning_for_3d()
+        if need is not None:
+            nvox = int(model.source.data.size)
+            show_info(f"3D rendering of {nvox:,} voxels: switching to {need}x binning so it fits the GPU.")
+            model.set_binning(need)
+        lazy = model.display.volume_to_compute()
+        if lazy is None:
+            self._set_3d(True)
+            return
+        # napari would compute the lazy binned / low-passed volume on the GUI thread: compute it in
+        # a worker (progress, Cancel) and render it once it is in memory.
+        self.view.set_2d_enabled(False)
+        worker = self.runner.start(core_tomo.compute_slices, lazy, on_done=self._on_volume, label="3D volume")
+        if worker is None:
+            self._set_3d(False)
+        else:
+            worker.errored.connect(lambda _exc: self._set_3d(False))
+
+    def _on_volume(self, volume) -> None:
+        if self.model.display.derived is None or not self.view3d.isChecked():
+            self.view.set_2d_enabled(True)
+            return
+        self.model.display.set_volume(volume)
+        self._set_3d(True)
+
+    def _set_3d(self, on: bool) -> None:
+        self.view3d.blockSignals(True)
+        self.view3d.setChecked(on)
+        self.view3d.blockSignals(False)
+        self.view.set_2d_enabled(not on)
+        self.model.display.set_3d(on)
+
+    def _on_ndisplay(self, ndisplay: int) -> None:
+        """napari's own 2D/3D button: the check box and the locks follow."""
+        if self.runner.busy:
+            return
+        self.view3d.blockSignals(True)
+        self.view3d.setChecked(ndisplay == 3)
+        self.view3d.blockSignals(False)
+        self.view.set_2d_enabled(ndisplay != 3)
