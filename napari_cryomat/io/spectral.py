@@ -1,197 +1,340 @@
-"""Spectrum images, spectra and images from vendor formats through rosettasciio (optional, GPL).
+"""Vendor formats through rosettasciio (optional, GPL): every signal of a file, by signal type.
 
-Formats: Gatan ``.dm3``/``.dm4``, Velox ``.emd``, Bruker ``.bcf``, EMSA ``.msa``, HyperSpy
-``.hspy``. rosettasciio is imported only when a file is opened; without it the reader raises a
-message that says ``pip install "napari-cryomat[formats]"``.
+Formats (extension -> rosettasciio reader): Gatan ``.dm3``/``.dm4``; Thermo Fisher Velox and other
+``.emd``; Bruker ``.bcf``/``.spx``; EMSA ``.msa``; HyperSpy ``.hspy``; FEI TIA ``.emi``/``.ser``;
+JEOL Analysis Station ``.asw``/``.pts``/``.img``/``.eds`` and ``.map`` when it is not an MRC map
+(:func:`napari_get_map_reader` decides by content); NanoMegas ``.blo``; TVIPS ``.tvips``; Phenom
+``.elid``. rosettasciio is imported only when a file is opened; without it the reader says
+``pip install "napari-cryomat[formats]"``.
+
+What each signal becomes is decided in :mod:`napari_cryomat.io._signals` from rosettasciio's own
+metadata (signal type, navigation flags, units, ``post_process`` hints), not from axis positions.
 
 Layer layout of a spectrum image
 --------------------------------
 The science uses (Y, X, E). A napari layer, however, aligns its axes with the other layers
 from the right: a (Y, X, E) layer would put energy under the HAADF's X axis. So the layer's
 ``data`` is the *view* ``numpy.moveaxis(si, -1, 0)`` (E, Y, X): energy is the slider (in eV,
-``units[0] == "eV"``), the displayed plane is spatial and lines up with the HAADF and the maps.
-:func:`si_from_layer` gives back the (Y, X, E) array (the original memory, no copy) with its
-energy axis. The metadata holds::
+``units[0] == "eV"``; nm for cathodoluminescence), the displayed plane is spatial and lines up
+with the HAADF and the maps. :func:`si_from_layer` gives back the (Y, X, E) array (the original
+memory, no copy) with its energy axis. The metadata holds::
 
-    metadata["spectrum_image"] = {"axes": "EYX", "signal_type": "EELS" | "EDS" | "",
+    metadata["spectrum_image"] = {"axes": "EYX", "signal_type": "EELS" | "EDS" | "CL" | "",
                                   "energy_axis": {"offset": eV, "scale": eV, "units": "eV", "size": n},
                                   "pixel_size": Å}
 
-Single spectra open as 1 × 1 spectrum images; images (HAADF, ADF, TEM) as plain 2D layers with
-``scale`` in Å. Loading is lazy (dask) for the formats that allow it (hspy, emd, bcf, dm).
+Single spectra open as (E, 1, 1) layers that also carry ``metadata["spectrum"]`` (axis, counts,
+unit: see :mod:`napari_cryomat.io._signals`) for the spectrum dock; line scans as (E, 1, X).
+Loading is lazy (dask) where rosettasciio allows it; files it reads only eagerly are read whole
+when under :data:`EAGER_LIMIT_BYTES` and refused with a message above.
+
+Errors
+------
+:class:`SpectralError` (a ``ValueError``) names the file and the problem; a missing optional
+package raises ``ImportError`` with the ``pip install`` that fixes it. :func:`napari_read_spectral`
+(the napari entry) turns both into a notification.
 """
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import logging
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from napari_cryomat.io import _sniff
+from napari_cryomat.io._guard import refuse_special_file
+
 __all__ = [
     "napari_get_reader",
+    "napari_get_map_reader",
+    "napari_read_spectral",
     "read_spectral",
     "spectrum_image_layer",
     "si_from_layer",
     "is_spectrum_image_layer",
     "write_msa",
     "write_csv",
+    "SpectralError",
     "INSTALL_HINT",
+    "EXTENSIONS",
 ]
 
-EXTENSIONS = (".dm3", ".dm4", ".emd", ".bcf", ".msa", ".hspy")
 INSTALL_HINT = 'pip install "napari-cryomat[formats]"'
-_LAZY_OK = {".hspy", ".emd", ".bcf", ".dm3", ".dm4"}
+EAGER_LIMIT_BYTES = 1 << 30  # files rosettasciio cannot read lazily are read whole below this size
 
-# length unit -> Å
-_TO_ANGSTROM = {
-    "a": 1.0, "å": 1.0, "angstrom": 1.0, "Å": 1.0, "A": 1.0,
-    "pm": 0.01, "nm": 10.0, "µm": 1e4, "um": 1e4, "μm": 1e4, "mm": 1e7, "m": 1e10,
+# extension -> (rosettasciio module, format name for messages, content kinds it may have)
+_FORMATS = {
+    ".dm3": ("rsciio.digitalmicrograph", "Gatan DigitalMicrograph", ("dm3", "dm4")),
+    ".dm4": ("rsciio.digitalmicrograph", "Gatan DigitalMicrograph", ("dm3", "dm4")),
+    ".emd": ("rsciio.emd", "EMD (Velox / NCEM)", ("hdf5",)),
+    ".bcf": ("rsciio.bruker", "Bruker BCF", ("bcf",)),
+    ".spx": ("rsciio.bruker", "Bruker SPX", ("xml",)),
+    ".msa": ("rsciio.msa", "EMSA/MSA", ("msa", "text")),
+    ".hspy": ("rsciio.hspy", "HyperSpy", ("hdf5",)),
+    ".emi": ("rsciio.tia", "FEI TIA", ("unknown",)),
+    ".ser": ("rsciio.tia", "FEI TIA", ("ser",)),
+    ".asw": ("rsciio.jeol", "JEOL Analysis Station", ("unknown",)),
+    ".pts": ("rsciio.jeol", "JEOL Analysis Station", ("jeol",)),
+    ".img": ("rsciio.jeol", "JEOL Analysis Station", ("jeol",)),
+    ".map": ("rsciio.jeol", "JEOL Analysis Station", ("jeol",)),
+    ".eds": ("rsciio.jeol", "JEOL Analysis Station", ("unknown",)),
+    ".blo": ("rsciio.blockfile", "NanoMegas blockfile", ("blockfile",)),
+    ".tvips": ("rsciio.tvips", "TVIPS", ("unknown",)),
+    ".elid": ("rsciio.phenom", "Thermo Fisher Phenom", ("bzip2",)),
 }
+EXTENSIONS = tuple(_FORMATS)
+_HDF5 = {".emd", ".hspy"}
+_PIP_OF = {"h5py": "h5py", "sparse": "sparse", "box": "python-box", "skimage": "scikit-image",
+           "numba": "numba", "imagecodecs": "imagecodecs", "tifffile": "tifffile", "pint": "pint"}
+
 _TO_EV = {"ev": 1.0, "kev": 1000.0, "mev": 1e6}
 
 
-def _rsciio_module(ext: str):
-    """The rsciio plugin module for a file extension (imported lazily)."""
-    try:
-        import rsciio
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            f"Opening {ext} files needs rosettasciio, which is not installed. Install it with: {INSTALL_HINT}"
-        ) from exc
-    import importlib
+class SpectralError(ValueError):
+    """A vendor file that cannot be opened; the message names the file and what is wrong."""
 
-    for plugin in rsciio.IO_PLUGINS:
-        if ext.lstrip(".").lower() in [e.lower() for e in plugin["file_extensions"]]:
-            try:
-                return importlib.import_module(plugin["api"])
-            except ImportError as exc:
-                raise ImportError(
-                    f"rosettasciio's {plugin['name']} reader needs an extra package ({exc.name}); "
-                    f"install it with: {INSTALL_HINT}"
-                ) from exc
-    raise ValueError(f"rosettasciio has no reader for {ext} files.")
+
+def _rsciio_module(ext: str, *, label: str | None = None):
+    """The rsciio plugin module for a file extension (imported lazily)."""
+    ext = ext.lower() if ext.startswith(".") else "." + ext.lower()
+    who = f"Opening {label}" if label else f"Opening {ext} files"
+    try:
+        import rsciio  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(
+            f"{who} needs rosettasciio, which is not installed. Install it with: {INSTALL_HINT}"
+        ) from exc
+    api = _FORMATS.get(ext, (None,))[0]
+    if api is None:
+        raise SpectralError(f"rosettasciio has no reader for {ext} files.")
+    try:
+        return importlib.import_module(api)
+    except ImportError as exc:
+        missing = getattr(exc, "name", None) or str(exc)
+        pkg = _PIP_OF.get(str(missing).split(".")[0], str(missing))
+        raise ImportError(
+            f"{who} needs the package '{pkg}' (rosettasciio's {api.split('.')[-1]} reader imports it). "
+            f"Install it with: {INSTALL_HINT}  (or: pip install {pkg})"
+        ) from exc
 
 
 def napari_get_reader(path):
-    """npe2 reader contribution: a reader for .dm3/.dm4/.emd/.bcf/.msa/.hspy, else None."""
+    """npe2 reader contribution: :func:`napari_read_spectral` for the vendor extensions, else None."""
     if isinstance(path, (list, tuple)):
         if len(path) != 1:
             return None
         path = path[0]
     if not str(path).lower().endswith(EXTENSIONS):
         return None
-    return read_spectral
+    return napari_read_spectral
+
+
+def napari_get_map_reader(path):
+    """npe2 reader for ``*.map``: MRC/CCP4 maps go to the MRC reader, anything else (JEOL
+    Analysis Station maps) to rosettasciio's JEOL reader. Decided by the file's first bytes."""
+    if isinstance(path, (list, tuple)):
+        if len(path) != 1:
+            return None
+        path = path[0]
+    if not str(path).lower().endswith(".map"):
+        return None
+    from napari_cryomat.io import mrc
+
+    try:
+        kind = _sniff.sniff(path)
+    except (OSError, ValueError):
+        return mrc.napari_read_mrc  # missing or special file: the MRC reader says so
+    return mrc.napari_read_mrc if kind in ("mrc", "empty") else napari_read_spectral
+
+
+def napari_read_spectral(path):
+    """Read for napari: layers, or a notification naming the file and the problem (and the
+    ``pip install`` that fixes a missing package) with napari's "nothing to add" sentinel."""
+    if isinstance(path, (list, tuple)):
+        path = path[0]
+    try:
+        layers = read_spectral(path)
+    except (SpectralError, ImportError) as err:
+        _notify("error", str(err))
+        return [(None,)]
+    except Exception as err:  # noqa: BLE001 - nothing may reach napari as a traceback
+        _notify("error", f"{Path(path).name}: could not be read ({type(err).__name__}: {err}).")
+        return [(None,)]
+    return layers
+
+
+def _notify(kind: str, message: str) -> None:
+    from napari.utils import notifications
+
+    (notifications.show_error if kind == "error" else notifications.show_warning)(message)
 
 
 def read_spectral(path) -> list[tuple[Any, dict, str]]:
-    """Read one file into napari LayerData tuples (one per signal in the file).
+    """Read one vendor file into napari LayerData tuples: one per signal (two for complex data).
+
+    Parameters
+    ----------
+    path : str or PathLike
+        A file with one of :data:`EXTENSIONS`.
+
+    Returns
+    -------
+    list of (data, kwargs, layer_type)
+        Layers named after the file's signal titles, with ``scale``/``translate``/``units`` in
+        canonical units (Å, 1/Å, eV, nm for CL, s, mrad, pixel) and ``metadata["source"]``
+        (path, format, title, signal type, kind), ``metadata["calibration"]`` (per axis: the
+        file's units, scale, offset and axis index next to the canonical ones).
 
     Raises
     ------
     ImportError
-        rosettasciio (or one of its format extras) is missing; the message says how to install it.
-    ValueError
-        rosettasciio could not read the file.
+        rosettasciio or a package its reader needs is missing; the message says how to install it.
+    SpectralError
+        The file cannot be read; the message names the file and the reason.
+
+    Examples
+    --------
+    >>> layers = read_spectral("EELS_SI.dm4")         # doctest: +SKIP
+    >>> [(kw["name"], kw["units"]) for _, kw, _ in layers]  # doctest: +SKIP
+    [('EELS_SI', ('eV', 'angstrom', 'angstrom'))]
     """
     if isinstance(path, (list, tuple)):
         path = path[0]
     path = Path(path)
+    name = path.name
     ext = path.suffix.lower()
-    mod = _rsciio_module(ext)
-    if not path.exists():
-        raise ValueError(f"{path} does not exist.")
+    if ext not in _FORMATS:
+        raise SpectralError(f"{name}: napari-cryomat does not read {ext or 'extension-less'} files with rosettasciio.")
+    api, fmt, kinds = _FORMATS[ext]
+    st = refuse_special_file(path, error=SpectralError)
+    if st.st_size == 0:
+        raise SpectralError(f"{name}: the file is empty (0 bytes).")
     try:
-        if ext in _LAZY_OK:
-            signals = mod.file_reader(str(path), lazy=True)
-        else:
-            signals = mod.file_reader(str(path))
-    except Exception as exc:  # rsciio raises many kinds of errors on bad files
-        raise ValueError(
-            f"rosettasciio could not read {path.name} ({type(exc).__name__}: {exc}). "
-            "Check that the file is complete and of the type its extension says."
+        kind = _sniff.sniff(path)
+    except OSError as exc:
+        raise SpectralError(f"{name}: cannot be read ({exc.strerror or exc}).") from None
+    if kind == "mrc" and ext == ".map":
+        from napari_cryomat.io.mrc import read_mrc
+
+        return read_mrc(path)
+    if ext == ".map" and kind not in kinds:
+        raise SpectralError(
+            f"{name}: neither an MRC/CCP4 map nor a JEOL Analysis Station map (it looks like "
+            f"{_sniff.describe(kind)}). If it is an MRC map, its header is damaged or the file is truncated."
+        )
+    if kind not in kinds and "unknown" not in kinds:
+        raise SpectralError(
+            f"{name}: this is {_sniff.describe(kind)}, not a {fmt} file as its extension says. "
+            "Rename it to its real extension, or check the transfer."
+        )
+    try:
+        _sniff.check_structure(path, kind)
+    except ValueError as exc:
+        raise SpectralError(str(exc)) from None
+    mod = _rsciio_module(ext, label=f"{name} ({fmt})")
+    signals = _call_reader(mod, path, fmt, st.st_size)
+    if ext == ".emi":
+        signals = [s for s in signals if s is not None]
+    return _layers_of(signals, path, fmt)
+
+
+def _call_reader(mod, path: Path, fmt: str, size: int) -> list[dict]:
+    name = path.name
+    kwargs = {}
+    try:
+        params = inspect.signature(mod.file_reader).parameters
+    except (TypeError, ValueError):  # pragma: no cover
+        params = {}
+    lazy_ok = "lazy" in params
+    if "show_progressbar" in params:
+        kwargs["show_progressbar"] = False
+
+    def run(lazy: bool):
+        extra = dict(kwargs, lazy=True) if lazy else dict(kwargs)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            level = logging.getLogger("rsciio").level
+            logging.getLogger("rsciio").setLevel(logging.ERROR)
+            try:
+                return mod.file_reader(str(path), **extra)
+            finally:
+                logging.getLogger("rsciio").setLevel(level)
+
+    try:
+        if lazy_ok:
+            try:
+                signals = run(True)
+            except (NotImplementedError, ValueError, TypeError) as exc:
+                if "lazy" not in str(exc).lower():
+                    raise
+                lazy_ok = False
+        if not lazy_ok:
+            if size > EAGER_LIMIT_BYTES:
+                raise SpectralError(
+                    f"{name}: rosettasciio reads this kind of {fmt} file only whole, and it is "
+                    f"{size / 2**30:.1f} GiB (limit {EAGER_LIMIT_BYTES / 2**30:.0f} GiB). Open it in "
+                    "HyperSpy, or export the signal you need."
+                )
+            signals = run(False)
+    except SpectralError:
+        raise
+    except ImportError as exc:
+        missing = getattr(exc, "name", None) or str(exc)
+        pkg = _PIP_OF.get(str(missing).split(".")[0], str(missing))
+        raise ImportError(
+            f"Opening {name} ({fmt}) needs the package '{pkg}'. Install it with: {INSTALL_HINT}  "
+            f"(or: pip install {pkg})"
         ) from exc
-    layers = []
-    for i, sig in enumerate(signals):
-        layer = _signal_to_layer(sig, default_name=path.stem if len(signals) == 1 else f"{path.stem} [{i}]")
-        if layer is not None:
-            layers.append(layer)
+    except MemoryError as exc:
+        raise SpectralError(f"{name}: its header asks for more memory than there is ({exc}); the file is damaged.") from None
+    except FileNotFoundError as exc:
+        missing = os.path.basename(str(exc.filename or "")) or str(exc)
+        raise SpectralError(
+            f"{name}: the {fmt} file refers to a file that is missing ({missing}). Copy the whole folder."
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - rsciio raises many kinds of errors on bad files
+        raise SpectralError(
+            f"{name}: rosettasciio could not read this {fmt} file ({type(exc).__name__}: {str(exc)[:300]}). "
+            "Check that the file is complete and of the type its extension says."
+        ) from None
+    if isinstance(signals, dict):
+        signals = [signals]
+    return list(signals or [])
+
+
+def _layers_of(signals: list[dict], path: Path, fmt: str) -> list[tuple[Any, dict, str]]:
+    from napari_cryomat.io._signals import SignalError, signal_to_layers, title_of
+
+    name = path.name
+    stem = path.stem
+    titles = [title_of(s) or stem for s in signals]
+    seen: dict[str, int] = {}
+    layers, problems = [], []
+    for i, (sig, title) in enumerate(zip(signals, titles)):
+        seen[title] = seen.get(title, 0) + 1
+        layer_name = title if titles.count(title) == 1 else f"{title} {seen[title]}"
+        source = {"path": str(path), "format": fmt, "index": i, "n_signals": len(signals), "file": name}
+        try:
+            layers.extend(signal_to_layers(sig, name=layer_name, source=source))
+        except SignalError as exc:
+            problems.append(f"signal {i + 1} '{title}': {exc}")
+        except MemoryError as exc:
+            problems.append(f"signal {i + 1} '{title}': too large for memory ({exc})")
+        except Exception as exc:  # noqa: BLE001 - a damaged signal must not hide the others
+            problems.append(f"signal {i + 1} '{title}': {type(exc).__name__}: {str(exc)[:200]}")
     if not layers:
-        raise ValueError(f"{path.name} holds no image, spectrum or spectrum image napari-cryomat can show.")
+        if problems:
+            raise SpectralError(f"{name}: no signal could be shown ({'; '.join(problems)}).")
+        raise SpectralError(f"{name}: the file holds no signal napari-cryomat can show.")
+    if problems:
+        _notify("warning", f"{name}: {len(layers)} layer(s) opened, but " + "; ".join(problems) + ".")
     return layers
-
-
-def _axis_to_angstrom(ax: dict) -> float:
-    units = str(ax.get("units") or "").strip()
-    f = _TO_ANGSTROM.get(units, _TO_ANGSTROM.get(units.lower()))
-    return float(ax.get("scale", 1.0)) * (f if f is not None else 1.0)
-
-
-def _is_energy_axis(ax: dict) -> bool:
-    units = str(ax.get("units") or "").strip().lower()
-    name = str(ax.get("name") or "").lower()
-    return units in _TO_EV or "energy" in name
-
-
-def _signal_to_layer(sig: dict, *, default_name: str):
-    data = sig["data"]
-    axes = sorted(sig.get("axes", []), key=lambda a: int(a.get("index_in_array", 0)))
-    meta = sig.get("metadata", {}) or {}
-    title = (meta.get("General", {}) or {}).get("title") or default_name
-    signal_type = str((meta.get("Signal", {}) or {}).get("signal_type", "") or "")
-    if signal_type.upper().startswith("EDS"):
-        signal_type = "EDS"
-    elif signal_type.upper().startswith("EELS"):
-        signal_type = "EELS"
-    ndim = data.ndim
-    extra_meta = {"source": {"signal_type": signal_type, "title": title}}
-    if ndim >= 1 and axes and _is_energy_axis(axes[-1]) and not axes[-1].get("navigate", False):
-        e_ax = axes[-1]
-        f = _TO_EV.get(str(e_ax.get("units") or "eV").strip().lower(), 1.0)
-        offset = float(e_ax.get("offset", 0.0)) * f
-        scale = float(e_ax.get("scale", 1.0)) * f
-        if ndim == 1:
-            si = data.reshape(1, 1, -1)
-            pixel = 1.0
-        elif ndim == 3:
-            si = data
-            pixel = _axis_to_angstrom(axes[1])
-        elif ndim == 2:  # a line scan: (X, E) -> (1, X, E)
-            si = data.reshape(1, *data.shape)
-            pixel = _axis_to_angstrom(axes[0])
-        else:
-            return None
-        return spectrum_image_layer(
-            si,
-            energy_offset=offset,
-            energy_scale=scale,
-            pixel_size=pixel,
-            name=str(title),
-            signal_type=signal_type,
-            metadata=extra_meta,
-        )
-    if ndim == 2:
-        px = [_axis_to_angstrom(a) for a in axes] if len(axes) == 2 else [1.0, 1.0]
-        from napari_cryomat.io.mrc import strided_contrast_limits
-
-        return (
-            data,
-            {
-                "name": str(title),
-                "scale": tuple(px),
-                "units": ("angstrom", "angstrom"),
-                "contrast_limits": strided_contrast_limits(data),
-                "metadata": extra_meta,
-            },
-            "image",
-        )
-    if ndim >= 3 and len(axes) == ndim:
-        px = [_axis_to_angstrom(a) for a in axes]
-        from napari_cryomat.io.mrc import strided_contrast_limits
-
-        return (data, {"name": str(title), "scale": tuple(px), "contrast_limits": strided_contrast_limits(data), "metadata": extra_meta}, "image")
-    return None
 
 
 def spectrum_image_layer(

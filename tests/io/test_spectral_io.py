@@ -104,14 +104,19 @@ def test_reader_rejects_other_files_and_bad_files(tmp_path):
     assert io.napari_get_reader("image.png") is None
     bad = tmp_path / "broken.dm4"
     bad.write_bytes(b"not a dm4 file at all")
-    with pytest.raises(ValueError, match="rosettasciio could not read broken.dm4"):
+    with pytest.raises(ValueError, match="broken.dm4: this is a text file, not a Gatan DigitalMicrograph"):
         io.read_spectral(str(bad))
 
 
-def test_missing_rosettasciio_message(monkeypatch):
+def test_missing_rosettasciio_message(monkeypatch, tmp_path):
+    from rsciio.hspy import file_writer
+
+    path = tmp_path / "whatever.hspy"
+    file_writer(str(path), _signal(np.zeros((3, 4), np.float32), [_ax("y", "nm", 3, 0, 1, False, 0),
+                                                                   _ax("x", "nm", 4, 0, 1, False, 1)], "t"))
     monkeypatch.setitem(sys.modules, "rsciio", None)  # import fails
-    with pytest.raises(ImportError, match=r'pip install "napari-cryomat\[formats\]"'):
-        io.read_spectral("whatever.hspy")
+    with pytest.raises(ImportError, match=r'whatever.hspy .*pip install "napari-cryomat\[formats\]"'):
+        io.read_spectral(str(path))
 
 
 def test_2d_layer_as_si_and_missing_axis():

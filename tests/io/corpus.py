@@ -1,0 +1,205 @@
+"""Real-file test corpus: public EM test files fetched from PyPI when missing, never committed.
+
+The files come from source distributions and wheels on PyPI whose projects ship their readers'
+test data:
+
+- ``hyperspy==1.7.6`` sdist: ``hyperspy/tests/io/**`` (Gatan DM3/DM4 1D/2D/3D, Velox and other
+  EMD, Bruker BCF/SPX, EMSA, HyperSpy HDF5, FEI/Thermo, Zeiss, TVIPS, ImageJ and DM-exported TIFF,
+  JEOL, FEI TIA, ...). These are older copies of rosettasciio's test data (GPL-3.0; fetched here,
+  used under their terms, not redistributed).
+- ``mrcfile==1.5.4`` sdist: ``tests/test_data`` (EMDB maps, FEI extended headers, gz/bz2; BSD).
+- ``exspy==0.3.2`` wheel: its example EDS/EELS ``.hspy`` and ``.msa`` files (GPL-3.0).
+
+Where: ``$CRYOMAT_CORPUS_DIR`` if set, else ``<repo>/.cache/corpus`` (a ``.gitignore`` of ``*``
+is written inside, so git never sees it; never the user's home). Each archive is checked against
+its pinned SHA-256 and unpacked once; zip/gz members holding test files are unpacked too.
+
+How: the file URL is looked up in PyPI's JSON API (``https://pypi.org/pypi/<name>/json``)
+and downloaded over HTTPS; if that fails (proxy, mirror), ``pip download`` is tried, which honours
+the pip configuration (``PIP_INDEX_URL`` ...). Without network both fail and :func:`ensure_corpus`
+returns ``None`` with the reason, and the corpus tests skip saying so.
+
+Run ``python tests/io/corpus.py`` to fetch by hand and print what is there.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import urllib.parse
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str  # PyPI project
+    version: str
+    filename: str  # the distribution file on PyPI
+    sha256: str  # pinned: the test data never change under us
+    members: tuple[str, ...]  # path prefixes inside the archive that hold test files
+    folder: str  # where the members go in the corpus
+
+
+SOURCES = (
+    Source("hyperspy", "1.7.6", "hyperspy-1.7.6.tar.gz",
+           "6910897f055aa31f5c29f045d879c4310b783ab0377e3cd3fa2f6ebb93a0ed87",
+           ("hyperspy-1.7.6/hyperspy/tests/io/",), "hyperspy"),
+    Source("mrcfile", "1.5.4", "mrcfile-1.5.4.tar.gz",
+           "8fa9eb2e237d87d99b301c61bf02854dd85a451db25eefcbe142c09b36d8d601",
+           ("mrcfile-1.5.4/tests/test_data/",), "mrcfile"),
+    Source("exspy", "0.3.2", "exspy-0.3.2-py3-none-any.whl",
+           "3596ea40eb754055d6ef343a56f6c7f63ea2433951146f8a8df2e91595928660",
+           ("exspy/data/", "exspy/tests/"), "exspy"),
+)
+
+# Test data inside these archives: any file that is not Python source or packaging.
+_SKIP_SUFFIXES = (".py", ".pyc", ".txt", ".rst", ".cfg", ".toml", ".yaml", ".json", ".md", ".gitignore",
+                  ".in", ".png", ".npy", ".log")
+
+
+def corpus_dir() -> Path:
+    """The cache folder: ``$CRYOMAT_CORPUS_DIR`` or ``<repo>/.cache/corpus``."""
+    env = os.environ.get("CRYOMAT_CORPUS_DIR")
+    return Path(env).expanduser() if env else REPO / ".cache" / "corpus"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _download_json_api(src: Source, dest: Path) -> None:
+    index = os.environ.get("CRYOMAT_PYPI_URL", "https://pypi.org").rstrip("/")
+    url = f"{index}/pypi/{src.name}/json"
+    with urllib.request.urlopen(url, timeout=30) as r:
+        info = json.load(r)
+    (file_url,) = [urllib.parse.urljoin(url, u["url"]) for u in info["releases"][src.version]
+                   if u["filename"] == src.filename]
+    tmp = dest.with_suffix(dest.suffix + ".part")
+    with urllib.request.urlopen(file_url, timeout=60) as r, open(tmp, "wb") as f:
+        shutil.copyfileobj(r, f, 1 << 20)
+    tmp.replace(dest)
+
+
+def _download_pip(src: Source, dest: Path) -> None:
+    binary = ["--no-binary", ":all:"] if src.filename.endswith(".tar.gz") else ["--only-binary", ":all:"]
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--no-build-isolation", *binary,
+             "--disable-pip-version-check", "-q", "-d", tmp, f"{src.name}=={src.version}"],
+            check=True, capture_output=True, timeout=900,
+        )
+        shutil.move(os.path.join(tmp, src.filename), dest)
+
+
+def _fetch(src: Source, downloads: Path) -> Path:
+    dest = downloads / src.filename
+    want = src.sha256
+    if dest.exists() and _sha256(dest) == want:
+        return dest
+    errors = []
+    for how in (_download_json_api, _download_pip):
+        try:
+            how(src, dest)
+        except Exception as exc:  # network, proxy, pip missing ...
+            errors.append(f"{how.__name__}: {type(exc).__name__}: {exc}")
+            continue
+        got = _sha256(dest)
+        if got == want:
+            return dest
+        errors.append(f"{how.__name__}: SHA-256 {got} is not the pinned {want}")
+        dest.unlink()
+    raise OSError(f"could not fetch {src.filename} from PyPI ({'; '.join(errors)})")
+
+
+def _members(src: Source, archive: Path):
+    """(relative path, bytes reader) of the test files inside ``archive``."""
+    if archive.name.endswith(".tar.gz"):
+        with tarfile.open(archive) as tar:
+            for m in tar.getmembers():
+                if m.isfile() and m.name.startswith(src.members):
+                    prefix = next(p for p in src.members if m.name.startswith(p))
+                    yield m.name[len(prefix):], tar.extractfile(m).read()
+    else:
+        with zipfile.ZipFile(archive) as z:
+            for name in z.namelist():
+                if name.startswith(src.members) and not name.endswith("/"):
+                    yield name, z.read(name)
+
+
+def _unpack(src: Source, archive: Path, out: Path) -> None:
+    for rel, blob in _members(src, archive):
+        if rel.lower().endswith(_SKIP_SUFFIXES) or "/." in "/" + rel:
+            continue
+        target = out / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        low = rel.lower()
+        if low.endswith(".zip"):  # zipped test files (FEI EMD, TIFF): unpack next to the zip
+            import io
+
+            with zipfile.ZipFile(io.BytesIO(blob)) as z:
+                for name in z.namelist():
+                    if name.endswith("/") or name.lower().endswith(_SKIP_SUFFIXES):
+                        continue
+                    dest = target.parent / Path(name).name
+                    dest.write_bytes(z.read(name))
+        elif low.endswith((".tif.gz", ".tiff.gz")):  # gzipped TIFF test files
+            target.with_suffix("").write_bytes(gzip.decompress(blob))
+        elif low.endswith(".tar.gz"):
+            continue
+        else:
+            target.write_bytes(blob)
+
+
+def ensure_corpus() -> tuple[Path | None, str]:
+    """Fetch and unpack the corpus when missing. Returns (folder, "") or (None, reason)."""
+    root = corpus_dir()
+    done = root / ".complete"
+    stamp = ",".join(f"{s.filename}:{s.sha256}" for s in SOURCES)
+    if done.exists() and done.read_text() == stamp:
+        return root, ""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        (root / ".gitignore").write_text("*\n")
+        downloads = root / "_downloads"
+        downloads.mkdir(exist_ok=True)
+        for src in SOURCES:
+            archive = _fetch(src, downloads)
+            out = root / src.folder
+            if out.exists():
+                shutil.rmtree(out)
+            _unpack(src, archive, out)
+    except Exception as exc:
+        return None, f"real-file corpus not available: {exc}"
+    done.write_text(stamp)
+    return root, ""
+
+
+def corpus_files(root: Path) -> list[Path]:
+    """Every test file of the corpus, sorted."""
+    return sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")
+                  and "_downloads" not in p.parts)
+
+
+if __name__ == "__main__":
+    folder, why = ensure_corpus()
+    if folder is None:
+        sys.exit(why)
+    files = corpus_files(folder)
+    print(f"{len(files)} files in {folder}")
