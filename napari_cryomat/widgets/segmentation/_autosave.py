@@ -72,6 +72,7 @@ class AnnotationAutosave:
     enabled_changed = Signal(bool)
     restorable_changed = Signal(object)  # core.annotation.Annotation or None
     error = Signal(str)  # a problem the user must act on (an unwritable folder)
+    notice = Signal(str)  # something the user should know (an earlier autosave was moved aside)
 
     def __init__(self, *, enabled: bool = True, interval: float = 30.0):
         # on by default: people annotate for hours and must never lose work
@@ -90,6 +91,7 @@ class AnnotationAutosave:
         self._on_disk: dict[Path, int] = {}  # newest edit count written per file
         self._announced: set = set()
         self.kept_earlier: Path | None = None  # where an earlier session's autosave was moved
+        self._kept_unannounced: Path | None = None
         self._set_status("on: starts with the first annotation (New annotation)")
 
     # -- state ----------------------------------------------------------------------------------
@@ -210,7 +212,7 @@ class AnnotationAutosave:
             if self._on_disk.get(path, -1) >= job.edits:
                 return None
             if path not in self._on_disk:
-                self.kept_earlier = _keep_earlier_session(path) or self.kept_earlier
+                self._kept_unannounced = _keep_earlier_session(path) or self._kept_unannounced
             ann.save_annotation(job.folder, job.key, job.labels, classes=job.classes, metadata=job.metadata)
             self._on_disk[path] = job.edits
         return path
@@ -230,6 +232,11 @@ class AnnotationAutosave:
         self._saved = max(self._saved, job.edits)
         if path is not None:
             self._set_status(f"saved {datetime.datetime.now():%H:%M:%S} to {path}")
+        kept, self._kept_unannounced = self._kept_unannounced, None
+        if kept is not None:
+            self.kept_earlier = kept
+            self.notice.emit(f"The autosave an earlier session left at {path} was kept as {kept}; "
+                             "this annotation is saved in its place.")
 
     def flush(self) -> Path | None:
         """Save now, on the calling thread, if anything changed (on close, quit, layer removal)."""

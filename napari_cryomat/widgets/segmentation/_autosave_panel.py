@@ -49,7 +49,8 @@ class AutosavePanel(Section):
         self.autosave = autosave
         self.restore_button = QPushButton("Restore autosave")
         self.restore_button.setEnabled(False)
-        self.status_label = note(autosave.status)
+        self.status_label = note()
+        self._show_status(autosave.status)
         self.autosave_check = QCheckBox("Autosave every")
         self.autosave_check.setChecked(autosave.enabled)
         self.autosave_check.setToolTip("Save the annotation every N seconds when it changed, and when napari closes")
@@ -90,6 +91,7 @@ class AutosavePanel(Section):
         self.links.connect(autosave.enabled_changed, self._show_enabled)
         self.links.connect(autosave.restorable_changed, self._show_restorable)
         self.links.connect(autosave.error, notify.show_error)
+        self.links.connect(autosave.notice, notify.show_info)
         app = QApplication.instance()
         self._close_watcher = _CloseWatcher(autosave.flush, self)
         app.installEventFilter(self._close_watcher)

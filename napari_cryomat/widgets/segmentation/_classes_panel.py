@@ -71,6 +71,7 @@ class ClassesPanel(Section):
             value.setFlags(value.flags() & ~Qt.ItemIsEditable)
             colour = QTableWidgetItem(c["colour"])
             colour.setBackground(QColor(c["colour"]))
+            colour.setData(Qt.DecorationRole, QColor(c["colour"]))  # still seen when the row is selected
             colour.setForeground(QColor("black" if QColor(c["colour"]).lightness() > 140 else "white"))
             colour.setFlags(colour.flags() & ~Qt.ItemIsEditable)
             colour.setToolTip("Double-click to change the colour")

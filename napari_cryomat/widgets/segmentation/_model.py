@@ -187,10 +187,14 @@ class SegmentationModel:
         return {"cryomat_image": image.name, "cryomat_key": key, "cryomat_source": source}
 
     def _add_annotation(self, labels: np.ndarray, name: str):
+        from napari.layers import Labels
+
         image = self.require_image()
-        layer = self.viewer.add_labels(labels, name=name, **layer_kwargs(image))
-        layer.metadata.update({ROLE: "annotation", **self._identity(image, layer.name)})
+        # tied to its image and classes before it is added: a view choosing it at once sees it whole
+        layer = Labels(labels, name=name, metadata={ROLE: "annotation", **self._identity(image, name)},
+                       **layer_kwargs(image))
         self._apply_classes(layer)
+        self.viewer.add_layer(layer)
         self.set_annotation(layer)
         return layer
 
@@ -291,8 +295,9 @@ class SegmentationModel:
         def finish(result) -> str:
             model, prediction = result
             self.classifier = model
-            layer = upsert_layer(self.viewer, prediction, name=name, kind="labels", **geometry)
-            layer.metadata.update({ROLE: "prediction", "cryomat_image": image.name})
+            # the role is in the metadata from the start: layer lists filter on it when it is inserted
+            layer = upsert_layer(self.viewer, prediction, name=name, kind="labels", **geometry,
+                                 metadata={ROLE: "prediction", "cryomat_image": image.name})
             self._colour(layer)
             if annotation in self.viewer.layers:
                 self.viewer.layers.selection.active = annotation  # keep painting on the annotation

@@ -83,6 +83,7 @@ def test_autosave_and_restore(seg, qtbot, tmp_path, messages):
     qtbot.waitUntil(lambda: (a := load_annotation(folder, key)) is not None and a.labels[10, 20] == 4,
                     timeout=8000)
     qtbot.waitUntil(lambda: "saved" in panel.status_label.text(), timeout=2000)
+    assert panel.status_label.toolTip().endswith(f"{key}.labels.npz")
     # more painting, then the annotation is deleted: saved on removal, not lost
     layer.data_setitem((np.array([30]), np.array([40])), 2)
     viewer.layers.remove(layer)
@@ -169,6 +170,8 @@ def test_scribbles_train_predict(seg, qtbot, sample):
     assert np.mean((pred.data == 1) == (truth > 0)) > 0.93
     assert tuple(pred.scale) == (PS, PS)
     assert "trained on" in w.classifier_panel.status_label.text()
+    combo = w.labels_combo  # a prediction is a result, not the layer to paint on
+    assert "particles prediction" not in [combo.itemText(i) for i in range(combo.count())]
     # live retraining: paint more, the prediction updates by itself
     w.classifier_panel.live_check.setChecked(True)
     before = pred.data.copy()
