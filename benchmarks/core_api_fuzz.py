@@ -166,6 +166,11 @@ def _pca():
     return pca(si, max_components=4, oversample=2)
 
 
+def _middle(a):
+    """The middle section of a (lazy) array, computed: what a viewer reads first."""
+    return np.asarray(a[a.shape[0] // 2]) if getattr(a, "ndim", 0) >= 3 else np.asarray(a)
+
+
 def _copy(x):
     if isinstance(x, np.ndarray):
         return x.copy()
@@ -243,10 +248,11 @@ def bad_values(kind: str, good) -> list[tuple[str, Callable[[], Any]]]:
         else:
             out = [("complex", lambda: g.astype(np.complex64)), ("float nan", lambda: _with(g.astype(np.float32), nan))] + out
         return out
-    if kind == "vec2":
-        return [("nan", lambda: np.array([nan, 0.1])), ("inf", lambda: np.array([inf, 0.0])),
-                ("zero", lambda: np.zeros(2)), ("length 3", lambda: np.ones(3) * 0.1),
-                ("complex", lambda: np.array([0.1 + 1j, 0.1])), ("huge", lambda: np.array([1e300, 1e300]))]
+    if kind == "vec2":  # a short vector of the good one's length (2 unless given)
+        n = int(np.size(good)) if good is not None else 2
+        return [("nan", lambda: np.array([nan] + [0.1] * (n - 1))), ("inf", lambda: np.array([inf] + [0.0] * (n - 1))),
+                ("zero", lambda: np.zeros(n)), ("wrong length", lambda: np.ones(n + 1) * 0.1),
+                ("complex", lambda: np.array([0.1 + 1j] + [0.1] * (n - 1))), ("huge", lambda: np.full(n, 1e300))]
     if kind == "window":
         lo, hi = (float(v) for v in good)
         return [("nan", lambda: (nan, hi)), ("inf", lambda: (lo, inf)), ("reversed", lambda: (hi, lo)),
@@ -506,15 +512,20 @@ def specs() -> list[Spec]:
            "step": "count"}, pos=("volume", "index")),
         S("tomo.bin_image", {"image": L(lambda: _volume()[0].copy()), "factor": 2}, {"image": "array", "factor": "count"},
           pos=("image", "factor")),
+        # lazy results: compute what napari would show first, the middle slice of each level
         S("tomo.bin_volume", {"volume": vol, "factor": 2}, {"volume": "array", "factor": "count"},
-          pos=("volume", "factor"), call=lambda volume, factor: np.asarray(
+          pos=("volume", "factor"), call=lambda volume, factor: _middle(
               __import__("napari_cryomat.core.tomo", fromlist=["x"]).bin_volume(volume, factor))),
-        S("tomo.binned_pyramid", {"volume": vol, "factors": (1, 2)}, {"volume": "array", "factors": "vec2"},
-          pos=("volume",), call=lambda volume, factors: [np.asarray(a) for _, a in __import__(
+        S("tomo.binned_pyramid", {"volume": vol, "factors": (2, 3)}, {"volume": "array", "factors": "vec2"},
+          pos=("volume",), call=lambda volume, factors: [_middle(a) for _, a in __import__(
               "napari_cryomat.core.tomo", fromlist=["x"]).binned_pyramid(volume, factors=factors)]),
+        S("tomo.lowpass_slices", {"volume": vol, "sigma_A": 10.0, "pixel_size_A": 4.0},
+          {"volume": "array", "sigma_A": "len0", "pixel_size_A": "len"}, pos=("volume",),
+          call=lambda **kw: _middle(__import__("napari_cryomat.core.tomo", fromlist=["x"]).lowpass_slices(**kw))),
         S("tomo.binned_scale_translate", {"scale": (8.0, 8.0, 8.0), "translate": (0.0, 0.0, 0.0), "factor": 2},
           {"scale": "vec2", "translate": "vec2", "factor": "count"}, pos=("scale", "translate", "factor")),
-        S("tomo.compute_slices", {"array": vol}, {"array": "array"}, pos=("array",)),
+        # a plain evaluation: NaN voxels in the data come back as they are
+        S("tomo.compute_slices", {"array": vol}, {"array": "array"}, pos=("array",), allow_nan=True),
         S("tomo.percentile_contrast", {"data": vol, "percentiles": (0.5, 99.5), "max_samples": 1000},
           {"data": "array", "percentiles": "window", "max_samples": "count"}, pos=("data",)),
         S("tomo.slab_contrast", {"volume": vol, "index": 5, "thickness": 2, "axis": 0, "percentiles": (1.0, 99.0),
@@ -523,8 +534,6 @@ def specs() -> list[Spec]:
            "max_samples": "count"}, pos=("volume", "index")),
         S("tomo.gaussian_lowpass", {"image": L(lambda: _volume()[0].copy()), "sigma_A": 10.0, "pixel_size_A": 4.0},
           {"image": "array", "sigma_A": "len0", "pixel_size_A": "len"}, pos=("image",)),
-        S("tomo.lowpass_slices", {"volume": vol, "sigma_A": 10.0, "pixel_size_A": 4.0},
-          {"volume": "array", "sigma_A": "len0", "pixel_size_A": "len"}, pos=("volume",)),
         S("tomo.distance_angstrom", {"p0": (0.0, 1.0, 2.0), "p1": (3.0, 4.0, 5.0), "voxel_size": (8.0, 8.0, 8.0)},
           {"p0": "vec2", "p1": "vec2", "voxel_size": "vec2"}, pos=("p0", "p1")),
         # ---------------------------------------------------------------- picks

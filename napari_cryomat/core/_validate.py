@@ -217,7 +217,8 @@ def vector(value, name: str, *, length: int | Sequence[int] = 2, nonzero: bool =
            high: float = MAX_NUMBER, unit: str = "", all_positive: bool = False) -> np.ndarray:
     """A finite real float vector of ``length`` entries (e.g. a reciprocal vector (gy, gx))."""
     lengths = (length,) if isinstance(length, int) else tuple(length)
-    want = " or ".join(str(n) for n in lengths)
+    want = " or ".join(str(n) for n in lengths) if len(lengths) <= 3 else f"{min(lengths)} to {max(lengths)}"
+
     requirement = f"{want} finite real numbers{_unit(unit)}"
     if all_positive:
         requirement = f"{want} finite numbers > 0{_unit(unit)}"

@@ -21,6 +21,15 @@ import numpy as np
 from scipy import ndimage
 
 from napari_cryomat.core._progress import ProgressCallback, report
+from napari_cryomat.core._validate import (
+    check_memory,
+    integer,
+    nonnegative,
+    number,
+    positive,
+    vector,
+)
+from napari_cryomat.core._validate import window as _window
 
 __all__ = [
     "slab_bounds",
@@ -41,11 +50,27 @@ __all__ = [
 ]
 
 
-def _as_voxel_size(voxel_size, ndim: int = 3) -> np.ndarray:
-    vs = np.broadcast_to(np.asarray(voxel_size, dtype=float), (ndim,)).copy()
-    if not np.all(np.isfinite(vs)) or np.any(vs <= 0):
-        raise ValueError(f"Voxel size must be positive and finite (Å), got {tuple(vs)}.")
+def _as_voxel_size(voxel_size, ndim: int = 3, name: str = "voxel_size") -> np.ndarray:
+    raw = np.asarray(voxel_size)
+    if raw.dtype == object or np.iscomplexobj(raw) or not np.issubdtype(raw.dtype, np.number) \
+            or raw.ndim > 1 or (raw.ndim == 1 and raw.size not in (1, ndim)):
+        raise ValueError(f"Voxel size ({name}) must be one positive number (Å) or {ndim}; got {voxel_size!r}.")
+    vs = np.broadcast_to(raw.astype(float).reshape(-1)[:ndim] if raw.ndim else raw.astype(float), (ndim,)).copy()
+    if not np.all(np.isfinite(vs)) or np.any(vs <= 0) or np.any(vs > 1e9):
+        raise ValueError(f"Voxel size ({name}) must be positive and finite (Å, at most 1e9), got {tuple(vs.tolist())}.")
     return vs
+
+
+def _finite_mean(part: np.ndarray, axis) -> np.ndarray:
+    """Mean over ``axis`` of the finite values only (NaN where there is none): a few NaN voxels
+    (masked reconstructions) must not blank out whole rows of a slab."""
+    finite = np.isfinite(part)
+    if finite.all():
+        return part.mean(axis=axis, dtype=np.float32)
+    total = np.where(finite, part, np.float32(0)).sum(axis=axis, dtype=np.float32)
+    count = finite.sum(axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.float32(np.nan)).astype(np.float32)
 
 
 def slab_bounds(index: int, thickness: int, size: int) -> tuple[int, int]:
@@ -65,11 +90,11 @@ def slab_bounds(index: int, thickness: int, size: int) -> tuple[int, int]:
     start, stop : int
         ``index - (thickness - 1) // 2`` and ``index + thickness // 2 + 1``, clipped to the axis.
     """
+    size = integer(size, "size")
     if size < 1:
-        raise ValueError("The volume is empty along the slab axis.")
-    thickness = int(thickness)
-    if thickness < 1:
-        raise ValueError(f"Slab thickness must be at least 1 slice, got {thickness}.")
+        raise ValueError(f"The volume is empty along the slab axis (size = {size}).")
+    thickness = integer(thickness, "thickness", low=1)
+    index = number(index, "index")
     index = int(min(max(int(round(index)), 0), size - 1))
     start = max(index - (thickness - 1) // 2, 0)
     stop = min(index + thickness // 2 + 1, size)
@@ -86,21 +111,29 @@ def slices_from_angstrom(thickness_A: float, voxel_size_A: float) -> int:
     voxel_size_A : float
         Voxel size along the slab axis in Å.
     """
-    if voxel_size_A <= 0 or not np.isfinite(voxel_size_A):
-        raise ValueError(f"Voxel size must be positive (Å), got {voxel_size_A}.")
-    if thickness_A < 0 or not np.isfinite(thickness_A):
-        raise ValueError(f"Slab thickness must be >= 0 Å, got {thickness_A}.")
-    return max(1, int(round(thickness_A / voxel_size_A)))
+    voxel_size_A = positive(voxel_size_A, "voxel_size_A", unit="Å", label="Voxel size")
+    thickness_A = nonnegative(thickness_A, "thickness_A", unit="Å", label="Slab thickness")
+    n = thickness_A / voxel_size_A
+    if n > 1e9:
+        raise ValueError(f"Slab thickness (thickness_A) of {thickness_A:g} Å is more than 1e9 slices of {voxel_size_A:g} Å.")
+    return max(1, int(round(n)))
 
 
-def _check_volume(volume) -> None:
+def _check_volume(volume, name: str = "volume") -> None:
     if getattr(volume, "ndim", 0) != 3:
         raise ValueError(
-            f"Needs a 3D volume (Z, Y, X); got {getattr(volume, 'ndim', 0)} dimension(s). "
+            f"Needs a 3D volume (Z, Y, X) as {name}; got {getattr(volume, 'ndim', 0)} dimension(s). "
             "Choose a tomogram layer."
         )
     if 0 in volume.shape:
-        raise ValueError("The volume is empty.")
+        raise ValueError(f"The volume ({name}) is empty: shape {tuple(volume.shape)}.")
+    dtype = np.dtype(getattr(volume, "dtype", np.float32))
+    if dtype.kind == "c" or not (np.issubdtype(dtype, np.number) or dtype == np.bool_):
+        raise ValueError(f"The volume ({name}) must hold real numbers; got dtype {dtype}.")
+
+
+def _check_axis(axis) -> int:
+    return integer(axis, "axis", low=0, high=2)
 
 
 def slab_mean(
@@ -144,22 +177,33 @@ def slab_mean(
     resident memory does not grow to the size of the file.
     """
     _check_volume(volume)
-    if axis not in (0, 1, 2):
-        raise ValueError(f"axis must be 0, 1 or 2, got {axis}.")
-    step = max(1, int(step))
+    axis = _check_axis(axis)
+    step = integer(step, "step", low=1)
     start, stop = slab_bounds(index, thickness, volume.shape[axis])
+    plane = [s for a, s in enumerate(volume.shape) if a != axis]
+    check_memory(4.0 * 4 * (-(-plane[0] // step)) * (-(-plane[1] // step)), "volume", "one slab")
     n = stop - start
     if axis == 0:
-        acc = None
+        acc = cnt = None
         for k, i in enumerate(range(start, stop)):
             plane = np.asarray(volume[i, ::step, ::step], dtype=np.float32)
+            finite = np.isfinite(plane)
+            if not finite.all():  # NaN/inf voxels count as missing, not as poison
+                plane = np.where(finite, plane, np.float32(0))
+                if cnt is None:
+                    cnt = np.full(plane.shape, k, np.int32)
             if acc is None:
                 acc = plane.copy()
             else:
                 acc += plane
+            if cnt is not None:
+                cnt += finite
             report(progress, (k + 1) / n)
-        acc /= np.float32(n)
-        return acc
+        if cnt is None:
+            acc /= np.float32(n)
+            return acc
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(cnt > 0, acc / np.maximum(cnt, 1), np.float32(np.nan)).astype(np.float32)
     # XZ / YZ: read blocks of Z sections so that the read can report progress and be stopped.
     zs = np.arange(0, volume.shape[0], step)
     other = volume.shape[3 - axis]  # the in-plane axis that is not Z
@@ -170,7 +214,7 @@ def slab_mean(
         key = [slice(int(zs[b0]), int(zs[b1 - 1]) + 1, step), slice(None, None, step), slice(None, None, step)]
         key[axis] = slice(start, stop)
         part = np.asarray(volume[tuple(key)], dtype=np.float32)
-        out[b0:b1] = part.mean(axis=axis, dtype=np.float32)
+        out[b0:b1] = _finite_mean(part, axis)
         # A YZ slab touches every page of a memory-mapped file: hand them back block by block so
         # that resident memory stays at one block, not the whole file (no-op for other arrays).
         release_pages(volume)
@@ -183,15 +227,19 @@ def bin_image(image: np.ndarray, factor: int) -> np.ndarray:
 
     Returns float32 of shape ``(ny // factor, nx // factor)``.
     """
-    image = np.asarray(image, dtype=np.float32)
-    factor = int(factor)
+    raw = np.asarray(image)
+    if raw.ndim != 2 or 0 in raw.shape:
+        raise ValueError(f"bin_image needs a 2D image (Y, X); got shape {raw.shape}.")
+    if np.iscomplexobj(raw) or not (np.issubdtype(raw.dtype, np.number) or raw.dtype == np.bool_):
+        raise ValueError(f"The image must hold real numbers; got dtype {raw.dtype}.")
+    check_memory(raw.size * 4.0 * 3, "image", f"binning {raw.shape}")
+    image = raw.astype(np.float32, copy=False)
+    factor = integer(factor, "factor", low=1, high=min(image.shape))
     if factor == 1:
         return image
     ny, nx = (s // factor for s in image.shape)
-    if ny == 0 or nx == 0:
-        raise ValueError(f"The image ({image.shape}) is smaller than one {factor}x bin.")
     trimmed = image[: ny * factor, : nx * factor]
-    return trimmed.reshape(ny, factor, nx, factor).mean(axis=(1, 3), dtype=np.float32)
+    return _finite_mean(trimmed.reshape(ny, factor, nx, factor), (1, 3))
 
 
 def orthoslice(
@@ -235,10 +283,11 @@ def orthoslice(
     ndarray, float32, 2D (remaining axes in order, binned).
     """
     _check_volume(volume)
-    f = int(binning)
-    step = max(1, int(step))
-    if f < 1:
-        raise ValueError(f"Binning must be >= 1, got {binning}.")
+    axis = _check_axis(axis)
+    f = integer(binning, "binning", low=1, high=max(1, min(volume.shape)))
+    step = integer(step, "step", low=1)
+    thickness = integer(thickness, "thickness", low=1)
+    index = number(index, "index")
     size = volume.shape[axis]
     nb = size // f
     if nb == 0:
@@ -335,21 +384,24 @@ def bin_volume(volume, factor: int):
     so displaying slice ``k`` reads only source slices ``k*f .. k*f + f - 1``.
     """
     _check_volume(volume)
-    f = int(factor)
-    if f < 1:
-        raise ValueError(f"Binning must be >= 1, got {factor}.")
+    f = integer(factor, "factor", low=1, label="Binning")
     if f == 1:
         return volume
     shape = tuple(s // f for s in volume.shape)
     if 0 in shape:
-        raise ValueError(f"The volume {tuple(volume.shape)} is smaller than one {f}x bin in some axis.")
+        raise ValueError(
+            f"The volume {tuple(volume.shape)} is smaller than one {f}x bin in some axis: factor must be at most "
+            f"{min(volume.shape)}."
+        )
     trimmed_shape = tuple(s * f for s in shape)
+    # each output slice reads f source slices: that much must fit (checked now, not at display time)
+    check_memory(4.0 * 4 * f * trimmed_shape[1] * trimmed_shape[2], "volume", f"one {f}x binned slice")
     src = lazy_dask(volume[tuple(slice(0, s) for s in trimmed_shape)], (f, trimmed_shape[1], trimmed_shape[2]))
 
     def _bin_block(block):
         b = np.asarray(block, dtype=np.float32)
         nz, ny, nx = (s // f for s in b.shape)
-        return b.reshape(nz, f, ny, f, nx, f).mean(axis=(1, 3, 5), dtype=np.float32)
+        return _finite_mean(b.reshape(nz, f, ny, f, nx, f), (1, 3, 5))
 
     return src.map_blocks(
         _bin_block,
@@ -369,9 +421,12 @@ def binned_pyramid(volume, *, factors: Sequence[int] = (1, 2, 4, 8)) -> list:
     list of (factor, array) pairs, in the order of ``factors``.
     """
     _check_volume(volume)
+    try:
+        factors = [integer(f, "factors", low=1) for f in factors]
+    except TypeError:
+        raise ValueError(f"factors must be a sequence of integers >= 1; got {factors!r}.") from None
     out = []
     for f in factors:
-        f = int(f)
         if min(volume.shape) // f == 0:
             continue
         out.append((f, bin_volume(volume, f)))
@@ -384,9 +439,11 @@ def binned_scale_translate(scale, translate, factor: int) -> tuple[tuple, tuple]
     The centre of binned voxel 0 lies at the mean of unbinned voxels ``0 .. f - 1``, i.e. at
     unbinned index ``(f - 1) / 2``, so world (Å) coordinates of both layers agree.
     """
-    scale = np.asarray(scale, dtype=float)
-    translate = np.asarray(translate, dtype=float)
-    f = int(factor)
+    scale = vector(scale, "scale", length=range(1, 65), all_positive=True, high=1e12)
+    translate = vector(translate, "translate", length=range(1, 65), high=1e15)
+    if translate.size != scale.size:
+        raise ValueError(f"scale and translate must have the same length; got {scale.size} and {translate.size}.")
+    f = integer(factor, "factor", low=1, high=1 << 20)
     return tuple(scale * f), tuple(translate + scale * (f - 1) / 2.0)
 
 
@@ -397,7 +454,8 @@ def compute_slices(array, *, progress: ProgressCallback = None) -> np.ndarray:
     Used to hand napari's 3D rendering a binned volume in memory instead of a lazy one that it
     would compute in the GUI thread.
     """
-    _check_volume(array)
+    _check_volume(array, "array")
+    check_memory(float(np.prod(array.shape)) * 4, "array", f"the volume {tuple(array.shape)} in memory")
     out = np.empty(array.shape, dtype=np.float32)
     nz = array.shape[0]
     for z in range(nz):
@@ -429,12 +487,17 @@ def percentile_contrast(
     (low, high) : float
         ``high > low`` always (a flat image gives ``value ± 0.5``). NaN/inf are ignored.
     """
-    lo_p, hi_p = (float(p) for p in percentiles)
-    if not (0.0 <= lo_p < hi_p <= 100.0):
-        raise ValueError(f"Percentiles must satisfy 0 <= low < high <= 100, got {percentiles}.")
+    try:
+        lo_p, hi_p = _window(percentiles, "percentiles", low=0.0, high=100.0, unit="%")
+    except ValueError:
+        raise ValueError(f"Percentiles must satisfy 0 <= low < high <= 100, got {percentiles!r}.") from None
+    max_samples = integer(max_samples, "max_samples", low=1)
+    dtype = np.dtype(getattr(data, "dtype", np.float32))
+    if dtype.kind == "c" or not (np.issubdtype(dtype, np.number) or dtype == np.bool_):
+        raise ValueError(f"Cannot compute contrast of data with dtype {dtype}: it must be real.")
     size = int(np.prod(data.shape))
     if size == 0:
-        raise ValueError("Cannot compute contrast of an empty image.")
+        raise ValueError(f"Cannot compute contrast of empty data (shape {tuple(data.shape)}).")
     ndim = max(1, len(data.shape))
     stride = 1
     if size > max_samples:
@@ -466,6 +529,8 @@ def slab_contrast(
     :func:`percentile_contrast` applies.
     """
     _check_volume(volume)
+    axis = _check_axis(axis)
+    max_samples = integer(max_samples, "max_samples", low=1)
     plane_shape = [s for a, s in enumerate(volume.shape) if a != axis]
     step = max(1, int(math.ceil(math.sqrt(plane_shape[0] * plane_shape[1] / max_samples))))
     slab = slab_mean(volume, index, thickness=thickness, axis=axis, step=step)
@@ -489,13 +554,36 @@ def gaussian_lowpass(image, *, sigma_A: float, pixel_size_A) -> np.ndarray:
     -------
     ndarray, float32, same shape.
     """
-    image = np.asarray(image, dtype=np.float32)
-    if sigma_A < 0 or not np.isfinite(sigma_A):
-        raise ValueError(f"Low-pass sigma must be >= 0 Å, got {sigma_A}.")
+    raw = np.asarray(image)
+    if raw.ndim not in (2, 3) or 0 in raw.shape:
+        raise ValueError(f"The image to low-pass must be 2D or 3D; got shape {raw.shape}.")
+    if np.iscomplexobj(raw) or not (np.issubdtype(raw.dtype, np.number) or raw.dtype == np.bool_):
+        raise ValueError(f"The image to low-pass must hold real numbers; got dtype {raw.dtype}.")
+    check_memory(raw.size * 4.0 * 4, "image", f"filtering {raw.shape}")
+    image = raw.astype(np.float32, copy=False)
+    sigma_A = _check_sigma(sigma_A, pixel_size_A, image.shape)
     if sigma_A == 0:
         return image
-    px = _as_voxel_size(pixel_size_A, image.ndim)
-    return ndimage.gaussian_filter(image, sigma=sigma_A / px, mode="nearest").astype(np.float32, copy=False)
+    px = _as_voxel_size(pixel_size_A, image.ndim, "pixel_size_A")
+    finite = np.isfinite(image)
+    if finite.all():
+        return ndimage.gaussian_filter(image, sigma=sigma_A / px, mode="nearest").astype(np.float32, copy=False)
+    # NaN/inf pixels are missing data: normalised convolution smooths around them
+    num = ndimage.gaussian_filter(np.where(finite, image, np.float32(0)), sigma=sigma_A / px, mode="nearest")
+    den = ndimage.gaussian_filter(finite.astype(np.float32), sigma=sigma_A / px, mode="nearest")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 1e-6, num / np.maximum(den, 1e-6), np.float32(np.nan)).astype(np.float32)
+
+
+def _check_sigma(sigma_A, pixel_size_A, shape) -> float:
+    sigma_A = nonnegative(sigma_A, "sigma_A", unit="Å", label="Low-pass sigma")
+    px = _as_voxel_size(pixel_size_A, len(shape), "pixel_size_A")
+    extent = float(np.max(np.asarray(shape[-px.size:]) * px))
+    if sigma_A > extent:
+        raise ValueError(
+            f"Low-pass sigma (sigma_A) must be at most the image extent, {extent:g} Å; got {sigma_A!r}."
+        )
+    return sigma_A
 
 
 def lowpass_slices(volume, *, sigma_A: float, pixel_size_A):
@@ -509,7 +597,9 @@ def lowpass_slices(volume, *, sigma_A: float, pixel_size_A):
     dask.array.Array, float32, same shape, one slice per chunk.
     """
     _check_volume(volume)
-    px = _as_voxel_size(pixel_size_A, 2)
+    px = _as_voxel_size(pixel_size_A, 2, "pixel_size_A")
+    sigma_A = _check_sigma(sigma_A, px, volume.shape[1:])  # checked now, not when napari asks for a slice
+    check_memory(4.0 * 4 * volume.shape[1] * volume.shape[2], "volume", "filtering one slice")
     src = lazy_dask(volume, (1, volume.shape[1], volume.shape[2]))
 
     def _filter(block):
@@ -529,9 +619,9 @@ def distance_angstrom(p0, p1, *, voxel_size) -> float:
     voxel_size : float or sequence of float
         Å per voxel for each axis (anisotropic voxels are handled).
     """
-    p0 = np.asarray(p0, dtype=float)
-    p1 = np.asarray(p1, dtype=float)
-    if p0.shape != p1.shape or p0.ndim != 1:
-        raise ValueError("Both points need the same number of coordinates.")
+    p0 = vector(p0, "p0", length=range(1, 65), high=1e12)
+    p1 = vector(p1, "p1", length=range(1, 65), high=1e12)
+    if p0.shape != p1.shape:
+        raise ValueError(f"Both points need the same number of coordinates: p0 has {p0.size}, p1 has {p1.size}.")
     vs = _as_voxel_size(voxel_size, p0.size)
     return float(np.sqrt(np.sum(((p1 - p0) * vs) ** 2)))
