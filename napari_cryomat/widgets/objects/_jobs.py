@@ -14,27 +14,87 @@ import pandas as pd
 from napari_cryomat.core import measure as core_measure
 from napari_cryomat.core import tracking as core_tracking
 from napari_cryomat.core._progress import ProgressCallback, report
+from napari_cryomat.widgets._base.layers import class_colormap, palette_colour, value_colormap
+from napari_cryomat.widgets.objects._layers import prime_label_colormap, track_colours
 
 __all__ = [
     "CLASS_METHODS",
     "ClassifyRequest",
     "ClassifyResult",
+    "ColourRequest",
+    "ColourResult",
     "MeasureRequest",
     "MeasureResult",
     "TrackRequest",
     "TrackResult",
     "compute_classify",
+    "compute_colours",
     "compute_measure",
+    "compact_labels",
     "compute_track",
+    "per_label",
 ]
 
 #: shape-classification methods: request name -> what the user reads
 CLASS_METHODS = {"kmeans": "k-means", "gmm": "Gaussian mixture", "forest": "random forest (from tags)"}
 
 
+def compact_labels(labels: np.ndarray) -> np.ndarray:
+    """``labels`` as uint16 when they fit: napari then colours them through a lookup table
+    instead of re-mapping every pixel on the GUI thread (and they take half the memory)."""
+    return labels.astype(np.uint16) if labels.size and 0 <= labels.min() and labels.max() < 2**16 else labels
+
+
 def _part(progress: ProgressCallback, start: float, stop: float) -> ProgressCallback:
     """A progress callback for the part [start, stop] of a job."""
     return lambda fraction: report(progress, start + (stop - start) * fraction)
+
+
+# -- colours ------------------------------------------------------------------------------------
+def per_label(table: pd.DataFrame, column: str, how: str = "mean") -> pd.Series:
+    """``column`` per label (index: label): the mean, or the most frequent value (``how="mode"``,
+    a track's class). One row per label already gives each row's value."""
+    if how == "mean":
+        return table.groupby("label")[column].mean()
+    counts = table.groupby(["label", column]).size().reset_index(name="n")
+    best = counts.sort_values("n", kind="stable").drop_duplicates("label", keep="last")
+    return best.set_index("label")[column].sort_index()
+
+
+@dataclass(frozen=True, eq=False)
+class ColourRequest:
+    """Colours of the objects: ``values`` per label (index), as a value (viridis) or a class."""
+
+    values: pd.Series
+    kind: str  # "value" | "class"
+    column: str
+    #: dtype of the labels layer's data (the colormap's caches are built for it)
+    dtype: Any = np.int32
+    layer: Any = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, eq=False)
+class ColourResult:
+    request: ColourRequest
+    colormap: Any
+
+
+def colours_of(values: pd.Series, kind: str, dtype):
+    """A napari DirectLabelColormap for ``values`` per label, its caches built for ``dtype``."""
+    labels = values.index.to_numpy()
+    if kind == "class":
+        colormap = class_colormap({int(k): palette_colour(c) for k, c in zip(labels, values.to_numpy())})
+    else:
+        colormap = value_colormap(labels, values.to_numpy(float))
+    return prime_label_colormap(colormap, dtype)
+
+
+def compute_colours(request: ColourRequest, progress: ProgressCallback = None) -> ColourResult:
+    """Build the colormap of ``request`` (worker side)."""
+    report(progress, 0.0)
+    colormap = colours_of(request.values, request.kind, request.dtype)
+    report(progress, 1.0)
+    return ColourResult(request, colormap)
 
 
 # -- measuring -----------------------------------------------------------------------------------
@@ -94,7 +154,7 @@ def compute_measure(request: MeasureRequest, progress: ProgressCallback = None) 
         frames = table["frame"].to_numpy(int) if request.time_series else None
         where = 2 if request.time_series else 1
         table.insert(where, "class", class_lookup(frames, table["label"].to_numpy(int)))
-    return MeasureResult(request, table, objects if request.as_classes else None)
+    return MeasureResult(request, table, compact_labels(objects) if request.as_classes else None)
 
 
 # -- shape classes -------------------------------------------------------------------------------
@@ -107,6 +167,9 @@ class ClassifyRequest:
     n_classes: int | None = None
     #: the user's class per row (0 untagged), for ``method="forest"``
     tags: np.ndarray | None = None
+    #: dtype of the objects layer's data when the classes are to colour it (None: they cannot,
+    #: an untracked time series repeats its labels)
+    colour_dtype: Any = None
     #: the layer whose features were classified (checked before the result is written)
     layer: Any = field(default=None, repr=False)
 
@@ -117,6 +180,8 @@ class ClassifyResult:
     classes: np.ndarray
     confidence: np.ndarray | None
     summary: str
+    #: the objects coloured by class, or None
+    colormap: Any = None
 
 
 def compute_classify(request: ClassifyRequest, progress: ProgressCallback = None) -> ClassifyResult:
@@ -132,8 +197,13 @@ def compute_classify(request: ClassifyRequest, progress: ProgressCallback = None
                    f"from {', '.join(info['properties'])}")
     else:
         raise ValueError(f"Unknown method {request.method!r}: choose one of {', '.join(CLASS_METHODS)}.")
+    classes = np.asarray(classes, int)
+    colormap = None
+    if request.colour_dtype is not None:
+        per_object = per_label(request.table.assign(shape_class=classes), "shape_class", "mode")
+        colormap = colours_of(per_object, "class", request.colour_dtype)
     report(progress, 1.0)
-    return ClassifyResult(request, np.asarray(classes, int), confidence, summary)
+    return ClassifyResult(request, classes, confidence, summary, colormap)
 
 
 # -- tracking ------------------------------------------------------------------------------------
@@ -169,6 +239,8 @@ class TrackResult:
     rates: pd.DataFrame
     #: the quantity followed ("area" or "volume")
     value: str
+    #: the relabelled objects coloured by track (the palette, as the tails and curves)
+    colormap: Any = None
 
 
 def compute_track(request: TrackRequest, progress: ProgressCallback = None) -> TrackResult:
@@ -177,9 +249,10 @@ def compute_track(request: TrackRequest, progress: ProgressCallback = None) -> T
     tracks = core_tracking.link_table(request.table, max_distance=request.max_distance,
                                       gap_frames=request.gap_frames)
     report(progress, 0.5)
-    relabelled = core_tracking.relabel_by_track(np.asarray(request.labels), tracks)
+    relabelled = compact_labels(core_tracking.relabel_by_track(np.asarray(request.labels), tracks))
     report(progress, 0.8)
     value = "area" if "area" in tracks else "volume"
     curves, rates = core_tracking.growth_curves(tracks, value=value, frame_interval=request.frame_interval)
+    colormap = prime_label_colormap(class_colormap(track_colours(tracks["track_id"])), relabelled.dtype)
     report(progress, 1.0)
-    return TrackResult(request, tracks, relabelled, curves, rates, value)
+    return TrackResult(request, tracks, relabelled, curves, rates, value, colormap)

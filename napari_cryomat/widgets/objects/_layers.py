@@ -24,6 +24,7 @@ __all__ = [
     "placement",
     "result_name",
     "track_colours",
+    "prime_label_colormap",
     "tracks_layer_data",
 ]
 
@@ -132,3 +133,25 @@ def tracks_layer_data(tracks, pixel_size: float, length_unit: str):
     colormap = Colormap(colors=list(CLASS_PALETTE), controls=np.linspace(0.0, 1.0, n + 1),
                         interpolation="zero", name="cryomat tracks")
     return data, features, colormap
+
+
+def prime_label_colormap(colormap, dtype):
+    """Fill napari's caches of a DirectLabelColormap for labels of ``dtype``; returns it.
+
+    Setting a labels layer's colormap builds a lookup from label values to texture values and the
+    texture's colour table (and, the first time in a session, compiles them with numba: seconds).
+    Done here, in the worker that made the colormap, the GUI thread is left with mapping the pixels.
+    Best effort: these are napari internals; should they change, colouring is merely slower.
+    """
+    try:
+        from napari.utils.colormaps.colormap import _texture_dtype
+
+        dtype = np.dtype(dtype)
+        texture = dtype  # 8 and 16 bit labels are their own texture
+        if dtype.itemsize > 2:  # wider labels are cast to the smallest dtype holding the colours
+            colormap._get_typed_dict_mapping(dtype)
+            texture = _texture_dtype(colormap._num_unique_colors + 2, dtype)
+        colormap._get_mapping_from_cache(texture)
+    except Exception:  # noqa: BLE001 (a speed-up only)
+        pass
+    return colormap

@@ -15,12 +15,9 @@ import numpy as np
 from psygnal import Signal
 
 from napari_cryomat.widgets._base.layers import (
-    class_colormap,
-    palette_colour,
     pixel_size_of,
     real_layer,
     upsert_layer,
-    value_colormap,
 )
 from napari_cryomat.widgets.objects import _jobs
 from napari_cryomat.widgets.objects._features import INDEX, column_for, core_names, unit_of, with_units
@@ -32,7 +29,6 @@ from napari_cryomat.widgets.objects._layers import (
     length_unit,
     placement,
     result_name,
-    track_colours,
     tracks_layer_data,
 )
 
@@ -232,34 +228,29 @@ class ObjectsModel:
         return int(round((world - float(self.layer.translate[0])) / float(self.layer.scale[0])))
 
     # -- colours ---------------------------------------------------------------------------------
-    def _per_object(self, column: str, how: str = "mean") -> "pd.Series":
-        """``column`` per label of the layer (per track in a tracked series)."""
+    def colour_request(self, column: str) -> _jobs.ColourRequest:
+        """Colours by a measured column (viridis, low to high; per-track mean in a series), or by
+        class for ``shape_class`` (the class palette; a track's most frequent class)."""
         features = self._require_features()
         if self.time_series and "track_id" not in features:
             raise ValueError("In a time series labels repeat from frame to frame: track first (Tracking), "
                              "then colour.")
         if column not in features:
             raise ValueError(f"No column {column!r}: choose one of {', '.join(self.numeric_columns())}.")
-        grouped = features.groupby("label")[column]
-        return grouped.mean() if how == "mean" else grouped.agg(lambda s: s.value_counts().idxmax())
+        kind = "class" if column == "shape_class" else "value"
+        values = _jobs.per_label(features, column, "mode" if kind == "class" else "mean")
+        return _jobs.ColourRequest(values, kind, column, self.layer.data.dtype, layer=self.layer)
+
+    def apply_colour(self, result: _jobs.ColourResult) -> None:
+        """Give the objects layer the colours of ``result`` (GUI thread)."""
+        if result.request.layer is not self.layer:
+            raise ValueError("The objects changed while their colours were computed; colour again.")
+        self.layer.colormap = result.colormap
+        self.layer.metadata["coloured_by"] = result.request.column
 
     def colour_by(self, column: str) -> None:
-        """Colour the objects by a measured column (viridis, low to high; per-track mean in a
-        series); ``shape_class`` by the class palette."""
-        if column == "shape_class":
-            self.colour_by_class()
-            return
-        values = self._per_object(column)
-        self.layer.colormap = value_colormap(values.index.to_numpy(), values.to_numpy())
-        self.layer.metadata["coloured_by"] = column
-
-    def colour_by_class(self) -> None:
-        """Colour the objects by ``shape_class`` with the shared class palette."""
-        if "shape_class" not in self._require_features():
-            raise ValueError("Classify the shapes first (Shape classes).")
-        classes = self._per_object("shape_class", how="mode")
-        self.layer.colormap = class_colormap({int(k): palette_colour(c) for k, c in classes.items()})
-        self.layer.metadata["coloured_by"] = "shape_class"
+        """:meth:`colour_request` and its colours in the calling thread (for scripts)."""
+        self.apply_colour(_jobs.compute_colours(self.colour_request(column)))
 
     def reset_colours(self) -> None:
         """napari's label colours again (track colours on a tracked layer)."""
@@ -268,7 +259,7 @@ class ObjectsModel:
         if self.layer is None:
             return
         if self.tracked is not None:  # the layer is the tracked one: its own colours are the tracks'
-            self.layer.colormap = class_colormap(track_colours(self.tracked.tracks["track_id"]))
+            self.layer.colormap = self.tracked.colormap
         else:
             self.layer.colormap = label_colormap()
         self.layer.metadata.pop("coloured_by", None)
@@ -298,7 +289,8 @@ class ObjectsModel:
         tags = None
         if method == "forest":
             tags = np.array([self.tags.get(self._key(r), 0) for r in range(len(features))])
-        return _jobs.ClassifyRequest(core_names(features), method, n_classes or None, tags, layer=self.layer)
+        colour = None if self.time_series and "track_id" not in features else self.layer.data.dtype
+        return _jobs.ClassifyRequest(core_names(features), method, n_classes or None, tags, colour, layer=self.layer)
 
     def apply_classify(self, result: _jobs.ClassifyResult) -> None:
         """Add ``shape_class`` (and ``class_confidence``) to the features; colour by class."""
@@ -310,8 +302,9 @@ class ObjectsModel:
             features["class_confidence"] = result.confidence
         self.layer.features = features
         self.classes_changed.emit(result.summary)
-        if not self.time_series or "track_id" in features:
-            self.colour_by_class()
+        if result.colormap is not None:
+            self.layer.colormap = result.colormap
+            self.layer.metadata["coloured_by"] = "shape_class"
 
     def classify(self, method: str = "kmeans", n_classes: int | None = None) -> "pd.DataFrame":
         """Classify in the calling thread (for scripts); returns :attr:`features`."""
@@ -342,8 +335,7 @@ class ObjectsModel:
                      features=features, colormaps_dict={TRACK_COLOUR: colours}, color_by=TRACK_COLOUR,
                      tail_length=10, **where)
         tracked = upsert_layer(self.viewer, result.relabelled, name=result_name(source.name, "tracked"),
-                               kind="labels", colormap=class_colormap(track_colours(tracks["track_id"])),
-                               **where)
+                               kind="labels", colormap=result.colormap, **where)
         self.tracked = result
         self._watch(tracked)
         tracked.features = with_units(tracks.assign(label=tracks["track_id"]), unit)  # -> features_changed

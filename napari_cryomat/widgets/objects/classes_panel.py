@@ -47,7 +47,10 @@ class ClassesPanel(QWidget):
         self.tag_button.clicked.connect(lambda: self.tag_selected())
         self.clear_tags_button.clicked.connect(self.model.clear_tags)
         self.classify_button.clicked.connect(self.classify)
-        model.classes_changed.connect(self.class_status.setText)
+        model.classes_changed.connect(self._show_status)
+
+    def _show_status(self, text: str) -> None:
+        self.class_status.setText(text)
 
     @property
     def method(self) -> str:

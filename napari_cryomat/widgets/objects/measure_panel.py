@@ -6,7 +6,7 @@ import numpy as np
 from qtpy.QtWidgets import QCheckBox, QComboBox, QFormLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from napari_cryomat.widgets._base import LayerCombo, TaskRunner, hbox, show_error
-from napari_cryomat.widgets.objects._jobs import compute_measure
+from napari_cryomat.widgets.objects._jobs import compute_colours, compute_measure
 from napari_cryomat.widgets.objects._layers import guess_time_series, is_class_map, matching_image
 from napari_cryomat.widgets.objects._model import ObjectsModel
 from napari_cryomat.widgets.objects._view import refill, start_job
@@ -82,11 +82,12 @@ class MeasurePanel(QWidget):
 class ColourPanel(QWidget):
     """Colour the objects by a measured column, and its histogram (from the table shown)."""
 
-    def __init__(self, model: ObjectsModel, parent: QWidget | None = None):
+    def __init__(self, model: ObjectsModel, runner: TaskRunner, parent: QWidget | None = None):
         super().__init__(parent)
         import pyqtgraph as pg
 
         self.model = model
+        self.runner = runner
         self.property_combo = QComboBox()
         self.property_combo.setToolTip("A measured column; shape_class colours by class.")
         self.colour_button = QPushButton("Colour labels")
@@ -110,12 +111,15 @@ class ColourPanel(QWidget):
         refill(self.property_combo, self.model.numeric_columns(), preferred=preferred)
         self.draw_histogram()
 
-    def colour_by_property(self, column: str | None = None) -> None:
-        column = column or self.property_combo.currentText()
+    def colour_by_property(self, column: str | None = None):
+        """Colour the objects by ``column`` (default: the chosen property); the colormap is built
+        in a worker. Returns the worker (None if nothing started)."""
         try:
-            self.model.colour_by(column)
+            request = self.model.colour_request(column or self.property_combo.currentText())
         except ValueError as exc:
             show_error(str(exc))
+            return None
+        return start_job(self.runner, compute_colours, request, self.model.apply_colour, label="Colour")
 
     def draw_histogram(self, *_args) -> None:
         """Histogram of the chosen column of the table shown, labelled from that table."""

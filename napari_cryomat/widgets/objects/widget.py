@@ -42,7 +42,7 @@ class ObjectTableWidget(QWidget):
         self.measure_panel = MeasurePanel(napari_viewer, self.model, self.runner)
         self.table_panel = TablePanel(self.model)
         self.export_panel = ExportPanel(self.model)
-        self.colour_panel = ColourPanel(self.model)
+        self.colour_panel = ColourPanel(self.model, self.runner)
         self.classes_panel = ClassesPanel(self.model, self.runner, self.table_panel)
         self.tracking_panel = TrackingPanel(self.model, self.runner)
 
