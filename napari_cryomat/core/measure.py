@@ -12,6 +12,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from napari_cryomat.core._progress import ProgressCallback, report
+from napari_cryomat.core._validate import check_memory, fraction, integer, labels_array, positive
 
 __all__ = ["measure", "measure_series", "instances_from_classes", "match_labels", "classify", "classify_supervised", "SHAPE_FEATURES"]
 
@@ -153,17 +154,30 @@ def measure(labels, image=None, *, pixel_size: float, progress: ProgressCallback
     if lab.ndim not in (2, 3):
         raise ValueError(f"Labels must be 2D (Y, X) or 3D (Z, Y, X); got {lab.ndim} dimensions.")
     if not np.issubdtype(lab.dtype, np.integer):
-        raise ValueError("Labels must be integers (a labels layer).")
-    if pixel_size <= 0:
-        raise ValueError("pixel_size must be positive (Å per pixel).")
+        raise ValueError(f"Labels must be integers (a labels layer); got dtype {lab.dtype}.")
+    if lab.size == 0:
+        raise ValueError(f"The labels are empty (shape {lab.shape}).")
+    pixel_size = positive(pixel_size, "pixel_size", unit="Å per pixel")
+    # moments, hull and perimeter work on a few full-size int64/float64 arrays
+    check_memory(lab.size * 8.0 * (lab.ndim + 4), "labels", f"measuring {lab.shape}")
     if image is not None and tuple(np.shape(image)) != lab.shape:
         raise ValueError(
             f"The labels have shape {lab.shape} but the image has shape {tuple(np.shape(image))}: "
             "choose the image these labels were drawn on."
         )
+    if image is not None:
+        if np.iscomplexobj(image):
+            raise ValueError("The image holds complex numbers; take the modulus or phase first.")
+        if not np.all(np.isfinite(np.asarray(image, dtype=np.float64))):
+            raise ValueError(
+                "The image contains NaN or inf pixels, which would make mean intensities NaN; replace them first."
+            )
     lab = lab.astype(np.int64, copy=False)
     if lab.min() < 0:
         raise ValueError("Labels must be non-negative.")
+    if int(lab.max()) > 50 * lab.size:
+        # bincount allocates max(label) entries: relabel sparse ids (e.g. 2**40) consecutively first
+        raise ValueError(f"Labels go up to {int(lab.max())} for only {lab.size} pixels; relabel them consecutively.")
     report(progress, 0.0)
     n = int(lab.max())
     flat = lab.ravel()
@@ -288,7 +302,7 @@ def instances_from_classes(labels) -> tuple[np.ndarray, np.ndarray]:
     objects : ndarray of int32, 0 background, 1..N
     object_class : ndarray of int, ``object_class[k]`` is the class of object ``k`` (index 0 unused)
     """
-    lab = np.asarray(labels)
+    lab = labels_array(labels, "labels", copies=3)
     objects = np.zeros(lab.shape, dtype=np.int32)
     classes = [0]
     structure = np.ones((3,) * lab.ndim, dtype=bool)
@@ -309,6 +323,7 @@ def measure_series(labels, image=None, *, pixel_size: float, progress: ProgressC
     lab = np.asarray(labels)
     if lab.ndim not in (3, 4):
         raise ValueError("A time series of labels (T, Y, X) is needed: one labelled frame per time point.")
+    pixel_size = positive(pixel_size, "pixel_size", unit="Å per pixel")
     if image is not None and tuple(np.shape(image)) != lab.shape:
         raise ValueError(
             f"The labels have shape {lab.shape} but the image has shape {tuple(np.shape(image))}: "
@@ -337,11 +352,20 @@ def match_labels(pred, truth, *, iou_threshold: float = 0.5) -> dict:
     dict with ``precision``, ``recall``, ``f1``, ``mean_iou`` (mean IoU over the true objects, each
     with its best-overlapping predicted object, 0 if none), ``n_pred``, ``n_true``, ``tp``.
     """
-    p = np.asarray(pred).astype(np.int64).ravel()
-    t = np.asarray(truth).astype(np.int64).ravel()
-    if p.shape != t.shape:
-        raise ValueError("Prediction and truth must have the same shape.")
+    pa = labels_array(pred, "pred", copies=4)
+    ta = labels_array(truth, "truth", copies=4)
+    if pa.shape != ta.shape:
+        raise ValueError(f"Prediction and truth must have the same shape: pred is {pa.shape}, truth is {ta.shape}.")
+    iou_threshold = fraction(iou_threshold, "iou_threshold")
+
+    def compact(a):  # consecutive ids (0 stays background): bincount then needs no more than the objects
+        _, inv = np.unique(np.concatenate([[0], a.ravel()]), return_inverse=True)
+        return inv[1:].astype(np.int64)
+
+    p = compact(pa)
+    t = compact(ta)
     np_, nt = int(p.max()) + 1, int(t.max()) + 1
+    check_memory(8.0 * 4 * np_ * nt, "pred", f"the overlap table of {np_ - 1} x {nt - 1} objects")
     inter = np.bincount(t * np_ + p, minlength=nt * np_).reshape(nt, np_).astype(np.float64)
     area_t = inter.sum(1)
     area_p = inter.sum(0)
@@ -360,10 +384,19 @@ def match_labels(pred, truth, *, iou_threshold: float = 0.5) -> dict:
                 n_pred=n_pred, n_true=n_true, tp=tp)
 
 
+def _check_table(table, name: str = "table"):
+    import pandas as pd
+
+    if not isinstance(table, pd.DataFrame):
+        raise ValueError(f"{name} must be a pandas DataFrame made by measure(); got {type(table).__name__}.")
+    return table
+
+
 def _feature_matrix(table, properties):
+    _check_table(table)
     cols = list(properties) if properties is not None else [c for c in SHAPE_FEATURES if c in table]
     if not cols:
-        raise ValueError("No numeric properties to classify on: measure the objects first.")
+        raise ValueError("No numeric properties to classify on in the table: measure the objects first.")
     missing = [c for c in cols if c not in table]
     if missing:
         raise ValueError(f"Unknown properties {missing}; available: {list(table.columns)}")
@@ -402,9 +435,13 @@ def classify(table, *, method: str = "kmeans", n_classes: int | None = None,
     X, cols = _feature_matrix(table, properties)
     n = X.shape[0]
     if n < 3:
-        raise ValueError("Classification needs at least 3 measured objects.")
+        raise ValueError(f"Classification needs at least 3 measured objects; the table has {n}.")
     if method not in ("kmeans", "gmm"):
         raise ValueError("method must be 'kmeans' or 'gmm'.")
+    max_classes = integer(max_classes, "max_classes", low=2, high=1000)
+    random_state = integer(random_state, "random_state", low=0, high=2**32 - 1)
+    if n_classes is not None:
+        n_classes = integer(n_classes, "n_classes", low=1, high=n)
 
     def fit(k):
         if method == "kmeans":
@@ -458,14 +495,17 @@ def classify_supervised(table, tags, *, properties: Sequence[str] | None = None,
     from sklearn.ensemble import RandomForestClassifier
 
     X, _ = _feature_matrix(table, properties)
-    tags = np.asarray(tags, dtype=int)
+    tags = labels_array(tags, "tags", copies=1)
     if tags.shape != (X.shape[0],):
-        raise ValueError("Give one tag per object (0 = untagged).")
+        raise ValueError(f"Give one tag per object (0 = untagged): tags has shape {tags.shape}, the table "
+                         f"has {X.shape[0]} rows.")
+    n_estimators = integer(n_estimators, "n_estimators", low=1, high=10_000)
+    random_state = integer(random_state, "random_state", low=0, high=2**32 - 1)
     tagged = tags > 0
     if not tagged.any():
-        raise ValueError("No object is tagged: tag a few objects of each class first.")
+        raise ValueError("No object is tagged (all tags are 0): tag a few objects of each class first.")
     if np.unique(tags[tagged]).size < 2:
-        raise ValueError("Tag objects of at least two different classes.")
+        raise ValueError("Tag objects of at least two different classes (tags holds only one).")
     rf = RandomForestClassifier(n_estimators=n_estimators, random_state=random_state,
                                 class_weight="balanced").fit(X[tagged], tags[tagged])
     proba = rf.predict_proba(X)

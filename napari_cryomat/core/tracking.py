@@ -16,6 +16,30 @@ from __future__ import annotations
 import numpy as np
 
 from napari_cryomat.core._progress import ProgressCallback, report
+from napari_cryomat.core._validate import integer, labels_array, positive
+
+
+def _check_table(table, name: str, columns=()):
+    import pandas as pd
+
+    if not isinstance(table, pd.DataFrame):
+        raise ValueError(f"{name} must be a pandas DataFrame (from measure_series / track_objects); "
+                         f"got {type(table).__name__}.")
+    missing = [c for c in columns if c not in table]
+    if missing:
+        raise ValueError(f"{name} has no {', '.join(repr(c) for c in missing)} column; "
+                         f"available: {list(table.columns)}.")
+    return table
+
+
+def _check_frames_labels(tracks, lab, name: str = "labels") -> None:
+    frames = tracks["frame"].to_numpy()
+    labs = tracks["label"].to_numpy()
+    if len(frames) and (not np.all(np.isfinite(frames.astype(float))) or frames.min() < 0
+                        or frames.max() >= lab.shape[0]):
+        raise ValueError(f"tracks refer to frames outside 0..{lab.shape[0] - 1} of {name}.")
+    if len(labs) and (not np.all(np.isfinite(labs.astype(float))) or labs.min() < 0):
+        raise ValueError("tracks hold negative or non-finite labels.")
 
 __all__ = ["track_objects", "link_table", "relabel_by_track", "growth_curves", "link_accuracy"]
 
@@ -46,11 +70,14 @@ def track_objects(labels, *, pixel_size: float, max_distance: float = 60.0, gap_
     """
     from napari_cryomat.core.measure import measure_series
 
-    lab = np.asarray(labels)
+    lab = labels_array(labels, "labels", copies=6)
     if lab.ndim not in (3, 4):
         raise ValueError("Tracking needs a time series of labels (T, Y, X): one labelled frame per time point.")
     if lab.shape[0] < 2:
-        raise ValueError("Tracking needs at least two frames.")
+        raise ValueError(f"Tracking needs at least two frames; the labels have shape {lab.shape}.")
+    pixel_size = positive(pixel_size, "pixel_size", unit="Å")
+    max_distance = positive(max_distance, "max_distance", unit="Å")
+    gap_frames = integer(gap_frames, "gap_frames", low=0, high=lab.shape[0])
 
     def sub(f):
         report(progress, 0.7 * f)
@@ -69,13 +96,19 @@ def link_table(table, *, max_distance: float = 60.0, gap_frames: int = 1):
     """
     from laptrack import LapTrack
 
-    if max_distance <= 0:
-        raise ValueError("max_distance must be positive (Å).")
+    max_distance = positive(max_distance, "max_distance", unit="Å")
+    gap_frames = integer(gap_frames, "gap_frames", low=0, high=1_000_000)
     if table is None or len(table) == 0:
-        raise ValueError("No objects in any frame: segment the frames first.")
+        raise ValueError("No objects in any frame (the table is empty): segment the frames first.")
+    _check_table(table, "table")
     if "frame" not in table:
         raise ValueError("The table has no 'frame' column: measure a time series (T, Y, X).")
     coords = [c for c in ("centroid_z", "centroid_y", "centroid_x") if c in table]
+    if not coords:
+        raise ValueError("The table has no centroid_y / centroid_x columns: measure the objects first.")
+    values = np.asarray(table[coords + ["frame"]], dtype=float)
+    if not np.all(np.isfinite(values)):
+        raise ValueError("The table holds NaN or inf centroids or frames; drop those rows first.")
     cutoff = float(max_distance) ** 2
     lt = LapTrack(
         metric="sqeuclidean",
@@ -97,10 +130,12 @@ def link_table(table, *, max_distance: float = 60.0, gap_frames: int = 1):
 
 def relabel_by_track(labels, tracks) -> np.ndarray:
     """Relabel every frame so that an object's label is its track id (colours follow the object)."""
-    lab = np.asarray(labels)
+    lab = labels_array(labels, "labels", copies=2)
+    _check_table(tracks, "tracks", ("frame", "label", "track_id"))
+    _check_frames_labels(tracks, lab)
     out = np.zeros(lab.shape, dtype=np.int32)
     for t, grp in tracks.groupby("frame"):
-        lut = np.zeros(int(lab[t].max()) + 1, dtype=np.int32)
+        lut = np.zeros(max(int(lab[t].max()), int(grp["label"].max())) + 1, dtype=np.int32)
         lut[grp["label"].to_numpy(int)] = grp["track_id"].to_numpy(int)
         out[t] = lut[lab[t]]
     return out
@@ -126,8 +161,12 @@ def growth_curves(tracks, *, value: str = "area", frame_interval: float = 1.0):
     """
     import pandas as pd
 
-    if value not in tracks:
-        raise ValueError(f"Unknown property {value!r}; available: {list(tracks.columns)}")
+    _check_table(tracks, "tracks", ("frame", "track_id"))
+    if not isinstance(value, str) or value not in tracks:
+        raise ValueError(f"Unknown property (value) {value!r}; available: {list(tracks.columns)}")
+    frame_interval = positive(frame_interval, "frame_interval", unit="s", high=1e12)
+    if not np.all(np.isfinite(np.asarray(tracks[value], dtype=float))):
+        raise ValueError(f"The tracks' {value!r} column (value) holds NaN or inf; drop those rows first.")
     t = tracks.assign(time=tracks["frame"] * float(frame_interval))
     curves = t.pivot_table(index="time", columns="track_id", values=value)
     rows = []
@@ -153,10 +192,12 @@ def link_accuracy(tracks, labels, truth) -> dict:
     ``n_true_links``, ``perfect_tracks`` (fraction of true objects whose detections all lie on one
     track that holds nothing else: the identity is kept across missed frames too).
     """
-    lab = np.asarray(labels)
-    tru = np.asarray(truth)
+    lab = labels_array(labels, "labels", copies=3)
+    tru = labels_array(truth, "truth", copies=3)
     if lab.shape != tru.shape:
-        raise ValueError("labels and truth must have the same shape.")
+        raise ValueError(f"labels and truth must have the same shape; got {lab.shape} and {tru.shape}.")
+    _check_table(tracks, "tracks", ("frame", "label", "track_id"))
+    _check_frames_labels(tracks, lab)
     ident = {}
     for f in np.unique(tracks["frame"].to_numpy(int)):
         a = lab[f].ravel().astype(np.int64)
