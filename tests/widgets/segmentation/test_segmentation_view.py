@@ -6,20 +6,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from napari_cryomat.core.annotation import image_key, load_annotation, save_annotation
+from napari_cryomat.core.annotation import default_folder, image_key, load_annotation, save_annotation
 from napari_cryomat.core.measure import match_labels
 from napari_cryomat.widgets.segmentation import SegmentationWidget
 
 PS = 2.0
-
-
-@pytest.fixture
-def messages(monkeypatch):
-    """Every notification the tool shows, by kind."""
-    shown = {"error": [], "info": [], "warning": []}
-    for kind, found in shown.items():
-        monkeypatch.setattr(f"napari.utils.notifications.show_{kind}", found.append)
-    return shown
 
 
 @pytest.fixture
@@ -105,19 +96,14 @@ def test_earlier_session_is_announced(make_napari_viewer, qtbot, sample, message
     data = sample[0]
     earlier = np.zeros(data.shape, np.uint8)
     earlier[3, 4] = 2
-    save_annotation(make_default_folder(), image_key(data, name="particles"), earlier,
+    # default_folder(): CRYOMAT_AUTOSAVE_DIR, a temporary folder in tests (tests/conftest.py)
+    save_annotation(default_folder(), image_key(data, name="particles"), earlier,
                     metadata={"image": "particles", "session": "last week"})
     viewer = make_napari_viewer()
     w = SegmentationWidget(viewer)
     viewer.add_image(data, name="particles")
     qtbot.waitUntil(w.autosave_panel.restore_button.isEnabled, timeout=5000)
     assert any("autosaved annotation of 'particles'" in m for m in messages["info"])
-
-
-def make_default_folder():
-    from napari_cryomat.core.annotation import default_folder
-
-    return default_folder()  # CRYOMAT_AUTOSAVE_DIR, a temporary folder in tests (tests/conftest.py)
 
 
 def test_unwritable_autosave_folder_warns_at_once(seg, tmp_path, messages):
