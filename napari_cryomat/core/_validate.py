@@ -351,8 +351,10 @@ def regular_file(path, name: str = "path") -> str:
         raise _fail(name, "a file path", path) from None
     try:
         st = os.stat(p)
-    except OSError as exc:
-        raise ValueError(f"{name} {p!r} cannot be read ({exc.strerror or exc}).") from None
+    except FileNotFoundError:
+        raise ValueError(f"{name} {p!r}: no such file.") from None
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{name} {p!r} cannot be read ({getattr(exc, 'strerror', None) or exc}).") from None
     if not stat.S_ISREG(st.st_mode):
         kind = "a folder" if stat.S_ISDIR(st.st_mode) else "not a regular file (a pipe or device)"
         raise ValueError(f"{name} {p!r} is {kind}; choose a file.")

@@ -33,6 +33,26 @@ __all__ = [
 ]
 
 _STAR_XYZ = ("rlnCoordinateX", "rlnCoordinateY", "rlnCoordinateZ")
+_MAX_PICKS_FILE = 1 << 30  # a pick list of 1 GiB is not a pick list
+
+
+def _readable(path) -> Path:
+    """An existing regular file of reasonable size (not a folder, FIFO or device)."""
+    from napari_cryomat.core._validate import regular_file
+
+    p = Path(regular_file(path, "path"))
+    if p.stat().st_size > _MAX_PICKS_FILE:
+        raise ValueError(f"path {str(p)!r} is {p.stat().st_size / 2**30:.1f} GiB: too large for a pick list.")
+    return p
+
+
+def _voxel_size(voxel_size) -> np.ndarray:
+    from napari_cryomat.core._validate import vector
+
+    if np.ndim(voxel_size) == 0:
+        voxel_size = [voxel_size]
+    vs = vector(voxel_size, "voxel_size", length=(1, 3), all_positive=True, high=1e9, unit="Å")
+    return np.broadcast_to(vs, (3,)).copy()
 
 
 def _as_points(points_zyx) -> np.ndarray:
@@ -67,7 +87,7 @@ def write_picks_csv(path, points_zyx, *, voxel_size: Sequence[float] | None = No
     header = ["x", "y", "z"]
     rows = pts[:, ::-1]
     if voxel_size is not None:
-        vs = np.broadcast_to(np.asarray(voxel_size, dtype=float), (3,))
+        vs = _voxel_size(voxel_size)
         header += ["x_angstrom", "y_angstrom", "z_angstrom"]
         rows = np.hstack([rows, pts[:, ::-1] * vs[::-1]])
     with open(path, "w", newline="") as fh:
@@ -92,10 +112,8 @@ def read_picks_csv(path) -> np.ndarray:
     Accepts a header naming ``x, y, z`` (any case) or ``rlnCoordinateX/Y/Z``; without a header
     the first three numeric columns are taken as x, y, z.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: no such file.")
-    text = path.read_text()
+    path = _readable(path)
+    text = path.read_text(errors="replace")
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     if not lines:
         return np.zeros((0, 3))
@@ -162,7 +180,7 @@ def write_picks_star(
     if tomo_name is not None:
         df.insert(0, "rlnTomoName", [str(tomo_name)] * len(df))
     if voxel_size is not None:
-        vs = np.broadcast_to(np.asarray(voxel_size, dtype=float), (3,))
+        vs = _voxel_size(voxel_size)
         df["rlnTomoTiltSeriesPixelSize"] = float(vs[2])
     starfile.write({"particles": df}, path, float_format="%.4f")
     return path
@@ -176,9 +194,7 @@ def read_picks_star(path) -> np.ndarray:
     """
     import starfile
 
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: no such file.")
+    path = _readable(path)
     try:
         blocks = starfile.read(path, always_dict=True)
     except Exception as exc:  # starfile raises assorted parser errors
@@ -203,6 +219,7 @@ def write_picks(path, points_zyx, **kwargs) -> Path:
 
 def read_picks(path) -> np.ndarray:
     """Read picks from ``.star`` or CSV/text, returning (N, 3) voxel indices (z, y, x)."""
+    _readable(path)
     if os.fspath(path).lower().endswith(".star"):
         return read_picks_star(path)
     return read_picks_csv(path)

@@ -103,18 +103,25 @@ def is_angle(unit) -> bool:
     return _clean(unit) in _ANGLE
 
 
+def _finite(value) -> float:
+    """``value`` as a finite float; NaN, inf, complex and non-numbers are refused."""
+    from napari_cryomat.core._validate import number
+
+    return number(value, "value")
+
+
 def length_to_angstrom(value: float, unit) -> float:
     """``value`` in ``unit`` (a length) converted to Å.
 
     Raises
     ------
     ValueError
-        If ``unit`` is not a length.
+        If ``unit`` is not a length, or ``value`` is not a finite number.
     """
     key = _length_key(_clean(unit))
     if key is None:
         raise ValueError(f"unit {unit!r} is not a length (expected m, mm, µm, nm, Å or pm)")
-    return float(value) * _LENGTH[key]
+    return _finite(value) * _LENGTH[key]
 
 
 def reciprocal_to_inverse_angstrom(value: float, unit) -> float:
@@ -122,7 +129,7 @@ def reciprocal_to_inverse_angstrom(value: float, unit) -> float:
     key = _reciprocal_key(_clean(unit))
     if key is None:
         raise ValueError(f"unit {unit!r} is not a reciprocal length (expected 1/nm, 1/Å, ...)")
-    return float(value) / _LENGTH[key]
+    return _finite(value) / _LENGTH[key]
 
 
 def energy_to_ev(value: float, unit) -> float:
@@ -130,7 +137,7 @@ def energy_to_ev(value: float, unit) -> float:
     text = _clean(unit)
     if text not in _ENERGY:
         raise ValueError(f"unit {unit!r} is not an energy (expected eV or keV)")
-    return float(value) * _ENERGY[text]
+    return _finite(value) * _ENERGY[text]
 
 
 def time_to_seconds(value: float, unit) -> float:
@@ -138,7 +145,7 @@ def time_to_seconds(value: float, unit) -> float:
     text = _clean(unit)
     if text not in _TIME:
         raise ValueError(f"unit {unit!r} is not a time (expected s, ms, µs, ns or min)")
-    return float(value) * _TIME[text]
+    return _finite(value) * _TIME[text]
 
 
 @dataclass(frozen=True)
@@ -201,7 +208,9 @@ def calibrate_axis(scale: float, unit, *, spectral_length_is_wavelength: bool = 
 
 def angstrom_units(ndim: int) -> tuple[str, ...]:
     """napari layer ``units`` for ``ndim`` spatial axes in Å."""
-    return (ANGSTROM,) * ndim
+    from napari_cryomat.core._validate import integer
+
+    return (ANGSTROM,) * integer(ndim, "ndim", low=0, high=64)
 
 
 def is_time_axis(label=None, unit=None) -> bool:
