@@ -121,6 +121,12 @@ def save_run(run: AlignRun, path: str | Path, progress: ProgressCallback = None)
 # ---------------------------------------------------------------------------------------------
 # state and layers (GUI thread)
 # ---------------------------------------------------------------------------------------------
+def _set_visible(layer, visible: bool) -> None:
+    # napari refreshes a layer made visible even when it already was (a slice and a thumbnail)
+    if layer.visible != bool(visible):
+        layer.visible = bool(visible)
+
+
 def _time_calibration(layer) -> tuple[float, str]:
     units = getattr(layer, "units", None)
     return float(layer.scale[0]), (str(units[0]) if units is not None else PIXEL)
@@ -146,6 +152,7 @@ class DriftModel:
         self.source = None  # the layer the run was computed from
         self.frame_range: tuple[int, int] = (0, 0)
         self._sum_name: Optional[str] = None  # name the aligned-sum layer has now
+        self._hidden_by_before: set[int] = set()  # ids of result layers hidden by show_aligned(False)
         self._jobs = itertools.count(1)
         self._pending: dict[int, Any] = {}  # job -> source layer, until accepted
 
@@ -196,16 +203,18 @@ class DriftModel:
         previous_sum = self._sum_name if self.run is not None and self.run.request.names == names else None
         self.run, self.source = run, source
         self._write_stack(run)
-        self.show_aligned(True)
+        _set_visible(source, False)
         yield names.stack
-        self.frame_range = (0, run.n_frames)
-        self._write_sum(run.total, run.total_limits, 0, run.n_frames, previous_name=previous_sum)
-        yield self._sum_name
         if run.dose_weighted is not None:
             px = run.drift.pixel_size
             upsert_layer(self.viewer, run.dose_weighted, name=names.dose_weighted, scale=(px, px),
                          units=(ANGSTROM, ANGSTROM), colormap="gray", contrast_limits=run.dose_weighted_limits)
             yield names.dose_weighted
+        # the sum last, so on top: a new frame range shows at once
+        self.frame_range = (0, run.n_frames)
+        self._write_sum(run.total, run.total_limits, 0, run.n_frames, previous_name=previous_sum)
+        yield self._sum_name
+        self.show_aligned(True)  # layers hidden by "before" come back with the new result
         self.run_changed.emit(run)
 
     def _write_stack(self, run: AlignRun) -> None:
@@ -246,15 +255,34 @@ class DriftModel:
         self.sum_changed.emit(request.start, request.stop)
 
     # -- before / after, save --------------------------------------------------------------------
+    def result_layers(self) -> list:
+        """The layers of the last run that are in the viewer: stack, dose-weighted sum, sum."""
+        if self.run is None:
+            return []
+        names = self.run.request.names
+        return [self.viewer.layers[name] for name in (names.stack, names.dose_weighted, self._sum_name)
+                if name in self.viewer.layers]
+
     def show_aligned(self, aligned: bool) -> None:
-        """Show the aligned stack and hide the source (``aligned``), or the other way round."""
+        """Show the result and hide the source (``aligned``), or show the source alone.
+
+        The sums lie above both stacks, so "before" hides every result layer that is shown and
+        "after" brings back those it hid (a layer the user hid stays hidden).
+        """
         if self.run is None:
             return
-        name = self.run.request.names.stack
-        if name in self.viewer.layers:
-            self.viewer.layers[name].visible = bool(aligned)
+        if aligned:
+            for layer in self.result_layers():
+                if id(layer) in self._hidden_by_before:
+                    _set_visible(layer, True)
+            self._hidden_by_before = set()
+        else:
+            shown = [layer for layer in self.result_layers() if layer.visible]
+            self._hidden_by_before |= {id(layer) for layer in shown}
+            for layer in shown:
+                _set_visible(layer, False)
         if self.source is not None and self.source in self.viewer.layers:
-            self.source.visible = not bool(aligned)
+            _set_visible(self.source, not aligned)
 
     def save(self, path: str | Path, progress: ProgressCallback = None) -> tuple[Path, Path]:
         """Write the last run's aligned stack (MRC) and shifts (CSV); see :func:`save_run`."""

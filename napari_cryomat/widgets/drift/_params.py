@@ -20,6 +20,13 @@ if TYPE_CHECKING:
 __all__ = ["ParametersPanel"]
 
 
+def _narrow(combo: QComboBox, characters: int = 14) -> QComboBox:
+    """Let a combo box with long entries shrink with the dock (its popup still shows them whole)."""
+    combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(characters)
+    return combo
+
+
 def _form(parent: QWidget) -> QFormLayout:
     form = QFormLayout(parent)
     form.setContentsMargins(0, 0, 0, 0)
@@ -35,6 +42,7 @@ class ParametersPanel(QWidget):
         from napari.layers import Image
 
         self.layer_combo = LayerCombo(viewer, (Image,), predicate=lambda layer: layer.ndim == 3)
+        _narrow(self.layer_combo)
         self.layer_combo.setToolTip("A (T, Y, X) stack of frames: a movie, a fast STEM series, a time series.")
         self.pixel_size = QDoubleSpinBox(decimals=4, minimum=0.0001, maximum=1e5, value=1.0, suffix=" Å")
         self.pixel_size.setToolTip("Pixel size. Taken from the layer scale; change it if the layer is uncalibrated.")
@@ -53,7 +61,7 @@ class ParametersPanel(QWidget):
         self.group = QSpinBox(minimum=0, maximum=50, value=0)
         self.group.setSpecialValueText("auto")
         self.group.setToolTip("Frames summed before correlating. auto picks the smallest that is above noise.")
-        self.method = QComboBox()
+        self.method = _narrow(QComboBox())
         self.method.addItems(list(METHODS))
         self.method.setToolTip("Low-dose movie: every pair of frames, then each frame against the sum of the "
                                "others. Time series: neighbouring frames only (the specimen may change).")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Optional
 
 import numpy as np
-from qtpy.QtCore import Qt
+from qtpy.QtCore import QSize, Qt
 from qtpy.QtWidgets import QLabel, QTabWidget, QVBoxLayout, QWidget
 
 from napari_cryomat.widgets.drift._run import AlignRun
@@ -17,6 +17,9 @@ from napari_cryomat.widgets.drift._run import AlignRun
 __all__ = ["DriftPlots"]
 
 PLOT_MIN_HEIGHT = 120
+#: what the plots ask for: pyqtgraph's own 640x480 would widen the whole dock area and, through
+#: the word-wrapped labels' height-for-width, make the scroll area as tall as that
+PLOTS_SIZE_HINT = (300, 240)
 
 
 class DriftPlots(QWidget):
@@ -41,7 +44,9 @@ class DriftPlots(QWidget):
         self.frc_plot = pg.PlotWidget()
         self.frc_plot.setLabel("bottom", "spatial frequency (1/Å)")
         self.frc_plot.setLabel("left", "FRC even/odd")
-        self.frc_legend = self.frc_plot.addLegend(offset=(-10, 10), labelTextSize="7pt")
+        # up to six doses: three columns along the top keep the legend off most of the curves
+        self.frc_legend = self.frc_plot.addLegend(offset=(-4, 4), labelTextSize="7pt", colCount=3,
+                                                  brush=(0, 0, 0, 170), verSpacing=-6)
         self.res_plot = pg.PlotWidget()
         self.res_plot.setLabel("left", "FRC 0.143 resolution (Å)")
         self.res_plot.setLabel("bottom", "cumulative dose")
@@ -57,6 +62,12 @@ class DriftPlots(QWidget):
         layout.setSpacing(2)
         layout.addWidget(self.caption)
         layout.addWidget(self.tabs, 1)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt name)
+        return QSize(*PLOTS_SIZE_HINT)
+
+    def hasHeightForWidth(self) -> bool:  # noqa: N802 (Qt name)
+        return False  # else the layout asks the plots' own (large) hints, not sizeHint()
 
     def clear(self) -> None:
         for plot in (self.traj_plot, self.resid_plot, self.frc_plot, self.res_plot):

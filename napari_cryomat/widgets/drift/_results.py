@@ -32,6 +32,8 @@ class ResultsPanel(QGroupBox):
         self.show_aligned = QCheckBox("Show aligned (uncheck: before)")
         self.show_aligned.setChecked(True)
         self.show_aligned.setEnabled(False)
+        self.show_aligned.setToolTip("Uncheck to see the original stack alone (the result layers are hidden "
+                                     "meanwhile); check to bring the result back.")
         self.range_start = QSpinBox(minimum=0, maximum=0)
         self.range_stop = QSpinBox(minimum=1, maximum=1)
         self.range_start.setToolTip("First frame in the aligned sum layer.")

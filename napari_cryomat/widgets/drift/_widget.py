@@ -63,6 +63,7 @@ class DriftCorrectionWidget(QWidget):
         self.links.connect(self.model.run_changed, self.results.show_run)
         self.links.connect(self.model.sum_changed, self.results.show_range)
         self.links.on_close(self.sums.stop)
+        self.links.on_close(self._forget_accepting)
         self.sums.finished.connect(self._on_sum)
         self.params.run_button.clicked.connect(self.run)
         self.results.range_changed.connect(self.request_sum)
@@ -110,6 +111,9 @@ class DriftCorrectionWidget(QWidget):
         """Write the run's layers one per event-loop turn (each napari layer added costs ~0.1 s)."""
         self._accepting = self.model.accept_steps(run)
         self._accept_next()
+
+    def _forget_accepting(self) -> None:
+        self._accepting = None  # the widget is gone: write no more layers
 
     def _accept_next(self) -> None:
         if self._accepting is None:

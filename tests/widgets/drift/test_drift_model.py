@@ -87,7 +87,8 @@ def test_one_align_makes_one_stack_and_one_sum_with_correct_shifts(viewer, model
     run = align(model, viewer.layers["movie"])
     assert runs == [run]
     # stack, sum, dose-weighted sum: nothing else (no running sum duplicating the sum)
-    assert names(viewer)[n_before:] == ["movie aligned", "movie aligned sum", "movie dose-weighted sum"]
+    # (the sum on top, where a new frame range shows at once)
+    assert names(viewer)[n_before:] == ["movie aligned", "movie dose-weighted sum", "movie aligned sum"]
     aligned = viewer.layers["movie aligned"]
     assert aligned.data.shape == movie.frames.shape
     assert tuple(aligned.scale) == pytest.approx((1.0, 1.5, 1.5))
@@ -99,8 +100,13 @@ def test_one_align_makes_one_stack_and_one_sum_with_correct_shifts(viewer, model
     assert np.sqrt(((run.drift.shifts - movie.shifts) ** 2).sum(1).mean()) < 0.45  # 96² px frames: few counts
     assert run.params is PARAMS and "FRC 0.143" in run.summary()
     assert aligned.visible and not viewer.layers["movie"].visible  # after is shown, before hidden
+    # "before" shows the source alone (the sums lie above it); "after" brings back what it hid
+    viewer.layers["movie dose-weighted sum"].visible = False  # the user hides one
     model.show_aligned(False)
-    assert viewer.layers["movie"].visible and not aligned.visible
+    assert viewer.layers["movie"].visible and not any(layer.visible for layer in model.result_layers())
+    model.show_aligned(True)
+    assert not viewer.layers["movie"].visible
+    assert [layer.visible for layer in model.result_layers()] == [True, False, True]
 
 
 def test_accept_writes_one_layer_per_step(viewer, model):
@@ -114,7 +120,7 @@ def test_accept_writes_one_layer_per_step(viewer, model):
         written.append(name)
         assert names(viewer)[1:] == written  # exactly the layers yielded so far
         assert not runs  # the view hears of the run once its layers are all there
-    assert written == ["movie aligned", "movie aligned sum", "movie dose-weighted sum"] and runs == [run]
+    assert written == ["movie aligned", "movie dose-weighted sum", "movie aligned sum"] and runs == [run]
 
 
 def test_repeated_align_updates_the_same_layers(viewer, model):

@@ -48,8 +48,8 @@ def test_align_produces_layers_plots_and_correct_shifts(setup, qtbot, movie):
     run_and_wait(qtbot, w)
     assert w.runner.last_error is None
     # one aligned stack, one aligned sum, one dose-weighted sum; no duplicate running sum
-    assert [l.name for l in viewer.layers][n_before:] == ["movie aligned", "movie aligned sum",
-                                                          "movie dose-weighted sum"]
+    assert [l.name for l in viewer.layers][n_before:] == ["movie aligned", "movie dose-weighted sum",
+                                                          "movie aligned sum"]
     aligned = viewer.layers["movie aligned"]
     assert aligned.data.shape == movie.frames.shape
     assert tuple(aligned.scale) == pytest.approx((1.0, 1.5, 1.5))
@@ -71,11 +71,11 @@ def test_align_produces_layers_plots_and_correct_shifts(setup, qtbot, movie):
     np.testing.assert_allclose(total.data, aligned.data[2:5].sum(0), atol=1e-3)
     assert "frames 2-4" in w.results.range_note.text()
 
-    # before/after toggle
+    # before/after toggle: the source alone, or the result (sums above the aligned stack)
     w.results.show_aligned.setChecked(False)
-    assert layer.visible and not aligned.visible
+    assert layer.visible and not aligned.visible and not total.visible
     w.results.show_aligned.setChecked(True)
-    assert aligned.visible and not layer.visible
+    assert aligned.visible and total.visible and not layer.visible
 
     # Align again: the same layers are updated, the sum shows all frames again
     run_and_wait(qtbot, w)
