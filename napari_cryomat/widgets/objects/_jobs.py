@@ -112,6 +112,8 @@ class MeasureRequest:
     length_unit: str
     as_classes: bool
     time_series: bool
+    #: {class value: name} of a class map, when its layer names them
+    class_names: dict | None = None
     #: the labels layer measured: where the result is placed (never read by the worker)
     source: Any = field(default=None, repr=False)
 
@@ -154,6 +156,8 @@ def compute_measure(request: MeasureRequest, progress: ProgressCallback = None) 
         frames = table["frame"].to_numpy(int) if request.time_series else None
         where = 2 if request.time_series else 1
         table.insert(where, "class", class_lookup(frames, table["label"].to_numpy(int)))
+        if request.class_names:
+            table.insert(where + 1, "class name", table["class"].map(request.class_names).fillna(""))
     return MeasureResult(request, table, compact_labels(objects) if request.as_classes else None)
 
 

@@ -15,6 +15,7 @@ from napari_cryomat.widgets.objects._features import INDEX, with_units
 
 __all__ = [
     "TRACK_COLOUR",
+    "class_names_of",
     "first_axis_is_time",
     "frame_interval",
     "guess_time_series",
@@ -72,6 +73,15 @@ def matching_image(labels_layer, images):
     same = [image for image in images if tuple(image.data.shape) == shape]
     named = [image for image in same if image.name == labels_layer.metadata.get("cryomat_image")]
     return (named or same or [None])[-1]
+
+
+def class_names_of(layer) -> dict[int, str] | None:
+    """{class value: name} from a class map's features (the Segmentation tool writes ``index`` and
+    ``class`` there), or None."""
+    features = getattr(layer, "features", None)
+    if features is None or not {"index", "class"} <= set(features.columns):
+        return None
+    return {int(k): str(v) for k, v in zip(features["index"], features["class"])}
 
 
 def is_class_map(layer) -> bool:

@@ -23,6 +23,7 @@ from napari_cryomat.widgets.objects import _jobs
 from napari_cryomat.widgets.objects._features import INDEX, column_for, core_names, unit_of, with_units
 from napari_cryomat.widgets.objects._layers import (
     TRACK_COLOUR,
+    class_names_of,
     frame_interval,
     guess_time_series,
     is_class_map,
@@ -148,7 +149,8 @@ class ObjectsModel:
         return _jobs.MeasureRequest(
             labels=labels_layer.data, image=None if image_layer is None else image_layer.data,
             pixel_size=pixel_size_of(labels_layer), length_unit=length_unit(labels_layer),
-            as_classes=bool(as_classes), time_series=bool(time_series), source=real_layer(labels_layer))
+            as_classes=bool(as_classes), time_series=bool(time_series),
+            class_names=class_names_of(labels_layer) if as_classes else None, source=real_layer(labels_layer))
 
     def apply_measure(self, result: _jobs.MeasureResult):
         """Write a measurement to its layer's features (GUI thread); returns the objects layer."""

@@ -74,13 +74,16 @@ def test_class_map_becomes_objects_with_their_class(viewer, disks_and_rods):
     classes = np.zeros_like(lab)
     for k, kind in kinds.items():
         classes[lab == k] = kind
-    annotation = viewer.add_labels(classes, name="particles annotation", metadata={"cryomat_role": "annotation"})
+    annotation = viewer.add_labels(classes, name="particles annotation", metadata={"cryomat_role": "annotation"},
+                                   features={"index": [1, 2], "class": ["disk", "rod"]})
     model = ObjectsModel(viewer)
     features = model.measure(annotation)  # guessed: an annotation holds classes
     objects = viewer.layers["particles annotation objects"]
     assert model.layer is objects and objects.features is features
     assert len(features) == 16 and sorted(set(features["class"])) == [1, 2]
-    assert annotation.features.shape[1] == 0  # the class map itself is left as it was
+    names = dict(zip(features["class"], features["class name"]))
+    assert names == {1: "disk", 2: "rod"} and (features["class"] == 2).sum() == sum(k == 2 for k in kinds.values())
+    assert list(annotation.features.columns) == ["index", "class"]  # the class map is left as it was
 
 
 def test_colour_by_value_and_reset(measured):
