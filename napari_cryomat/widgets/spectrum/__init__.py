@@ -6,7 +6,8 @@ and exports.
 - :mod:`._jobs`, :mod:`._sampling`, :mod:`._exports`: what the workers run (core calls only);
 - :mod:`._overlays`: the "spectrum ROI" and "composition line" helper layers;
 - views: :mod:`.widget` (the dock), :mod:`.spectrum_plot` and :mod:`.profile_plot` (live
-  panels), :mod:`.maps_panel`, :mod:`.pca_panel`, :mod:`.export_panel`, :mod:`.periodic_table`.
+  panels), :mod:`.maps_panel`, :mod:`.pca_panel`, :mod:`.export_panel`, :mod:`.periodic_table`,
+  :mod:`._view_parts` (compact plot, input errors as messages).
 
 The science is in :mod:`napari_cryomat.core.spectral`. A spectrum-image layer holds (E, Y, X)
 (energy is the slider, see :mod:`napari_cryomat.io.spectral`); the core gets its (Y, X, E) view.

@@ -12,9 +12,10 @@ from pathlib import Path
 
 from qtpy.QtWidgets import QFileDialog, QGridLayout, QPushButton, QWidget
 
-from napari_cryomat.widgets._base import TaskRunner, show_error, show_info
+from napari_cryomat.widgets._base import TaskRunner, show_info
 from napari_cryomat.widgets.spectrum._exports import write_map_tiffs, write_profile, write_rgb, write_spectrum
 from napari_cryomat.widgets.spectrum._model import SpectrumModel
+from napari_cryomat.widgets.spectrum._view_parts import guarded
 
 __all__ = ["ExportPanel"]
 
@@ -45,46 +46,38 @@ class ExportPanel(QWidget):
 
     def export_maps(self, directory: str | None = None):
         """One float32 TIFF per map (and per at.% map) into ``directory``."""
-        try:
-            result = self.model.maps_to_export()
-        except ValueError as exc:
-            return show_error(str(exc))
-        directory = directory or QFileDialog.getExistingDirectory(self, "Folder for the map TIFFs", str(Path.home()))
-        return self._write(write_map_tiffs, result, directory) if directory else None
+        return self._export(self.model.maps_to_export, directory, write_map_tiffs, ask=lambda _maps: (
+            QFileDialog.getExistingDirectory(self, "Folder for the map TIFFs", str(Path.home())) or None))
 
     def export_rgb(self, path: str | None = None):
         """The maps coloured like their layers (at their contrast limits), added, as a PNG."""
-        try:
-            result = self.model.maps_to_export()
-        except ValueError as exc:
-            return show_error(str(exc))
-        path = path or self._ask("Save RGB composite", "composite.png", "PNG (*.png)")
-        return self._write(write_rgb, result, self.model.map_limits(), path) if path else None
+        return self._export(self.model.maps_to_export, path, write_rgb, self.model.map_limits(),
+                            ask=lambda _maps: self._ask("Save RGB composite", "composite.png", "PNG (*.png)"))
 
     def export_profile(self, path: str | None = None):
-        try:
-            profile = self.model.profile_to_export()
-        except ValueError as exc:
-            return show_error(str(exc))
-        path = path or self._ask("Save profile", "profile.csv", "CSV (*.csv)")
-        return self._write(write_profile, profile, path) if path else None
+        return self._export(self.model.profile_to_export, path, write_profile,
+                            ask=lambda _profile: self._ask("Save profile", "profile.csv", "CSV (*.csv)"))
 
     def export_spectrum(self, path: str | None = None):
         """``.csv``: energy_eV, counts; anything else: EMSA (.msa)."""
-        try:
-            spectrum = self.model.spectrum_to_export()
-        except ValueError as exc:
-            return show_error(str(exc))
-        path = path or self._ask(f"Save spectrum ({spectrum.what})", "spectrum.msa", "EMSA (*.msa);;CSV (*.csv)")
-        return self._write(write_spectrum, spectrum, path) if path else None
+        return self._export(self.model.spectrum_to_export, path, write_spectrum, ask=lambda spectrum: self._ask(
+            f"Save spectrum ({spectrum.what})", "spectrum.msa", "EMSA (*.msa);;CSV (*.csv)"))
+
+    def _export(self, get, path, write, *extra, ask):
+        """``write(what, *extra, path)`` in the runner, ``what = get()`` (a message if there is
+        nothing to export), the path asked with ``ask(what)`` unless given."""
+        what = guarded(get)
+        if what is None:
+            return None
+        path = path or ask(what)
+        if not path:
+            return None
+        self.written = None
+        return self.runner.start(write, what, *extra, path, on_done=self._done, label="Export")
 
     def _ask(self, title: str, name: str, file_filter: str) -> str | None:
         path, _ = QFileDialog.getSaveFileName(self, title, str(Path.home() / name), file_filter)
         return path or None
-
-    def _write(self, func, *args):
-        self.written = None
-        return self.runner.start(func, *args, on_done=self._done, label="Export")
 
     def _done(self, written) -> None:
         self.written = written

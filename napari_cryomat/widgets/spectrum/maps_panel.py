@@ -12,7 +12,7 @@ from collections import deque
 from qtpy.QtCore import QObject, Qt, QTimer
 from qtpy.QtWidgets import QComboBox, QFormLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
-from napari_cryomat.widgets._base import EventLinks, TaskRunner, hbox, show_error, show_info
+from napari_cryomat.widgets._base import EventLinks, TaskRunner, hbox, show_info
 from napari_cryomat.widgets.spectrum._jobs import (
     MapsResult,
     ThicknessResult,
@@ -22,6 +22,7 @@ from napari_cryomat.widgets.spectrum._jobs import (
     map_colour,
 )
 from napari_cryomat.widgets.spectrum._model import SpectrumModel
+from napari_cryomat.widgets.spectrum._view_parts import guarded, run_request
 from napari_cryomat.widgets.spectrum.profile_plot import ProfilePlot
 
 __all__ = ["LayerSteps", "MapsPanel", "legend_html"]
@@ -33,9 +34,10 @@ def legend_html(result: MapsResult) -> str:
         f"<span style='color: rgb{map_colour(i)[1]}'>■</span> {el} ({m.feature}, {m.kind.upper()})"
         for i, (el, m) in enumerate(result.maps.items())
     ]
+    text = "  ".join(items)
     if result.quant:
-        items.append("Cliff–Lorimer at.% layers added (hidden).")
-    return "  ".join(items)
+        text += "<br>Cliff–Lorimer at.% layers added (hidden)."
+    return text
 
 
 class LayerSteps(QObject):
@@ -118,31 +120,19 @@ class MapsPanel(QWidget):
 
     def make_maps(self):
         """Maps of the typed elements of the chosen SI (a worker); layers when it succeeds."""
-        try:
-            request = self.model.maps_request()
-        except ValueError as exc:
-            show_error(str(exc))
-            return None
-        return self.runner.start(compute_maps, request, on_done=self._show_maps, label="Maps")
+        return run_request(self.runner, self.model.maps_request, compute_maps, on_done=self._show_maps, label="Maps")
 
     def _show_maps(self, result: MapsResult) -> None:
         self.steps.run(self.model.maps_steps(result))
 
     def make_ratio(self):
-        try:
-            request = self.model.ratio_request(self.ratio_a.currentText(), self.ratio_b.currentText())
-        except ValueError as exc:
-            show_error(str(exc))
-            return None
-        return self.runner.start(compute_ratio, request, on_done=self.model.show_ratio, label="Ratio map")
+        numerator, denominator = self.ratio_a.currentText(), self.ratio_b.currentText()
+        return run_request(self.runner, lambda: self.model.ratio_request(numerator, denominator), compute_ratio,
+                           on_done=self.model.show_ratio, label="Ratio map")
 
     def make_thickness(self):
-        try:
-            source = self.model.source()
-        except ValueError as exc:
-            show_error(str(exc))
-            return None
-        return self.runner.start(compute_thickness, source, on_done=self._thickness_done, label="t/λ")
+        return run_request(self.runner, self.model.source, compute_thickness, on_done=self._thickness_done,
+                           label="t/λ")
 
     def _thickness_done(self, result: ThicknessResult) -> None:
         self.model.show_thickness(result)
@@ -150,11 +140,7 @@ class MapsPanel(QWidget):
 
     def start_line(self):
         """Add (or select) the composition-line layer in line mode."""
-        try:
-            return self.model.overlays.start_line()
-        except ValueError as exc:
-            show_error(str(exc))
-            return None
+        return guarded(self.model.overlays.start_line)
 
     def _on_maps_changed(self) -> None:
         result = self.model.maps

@@ -4,12 +4,12 @@ the first components as a new (hidden) layer. Both run in the tool's :class:`Tas
 from __future__ import annotations
 
 import numpy as np
-import pyqtgraph as pg
 from qtpy.QtWidgets import QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
-from napari_cryomat.widgets._base import EventLinks, TaskRunner, hbox, show_error
+from napari_cryomat.widgets._base import EventLinks, TaskRunner, hbox
 from napari_cryomat.widgets.spectrum._jobs import compute_denoised, compute_pca
 from napari_cryomat.widgets.spectrum._model import SpectrumModel
+from napari_cryomat.widgets.spectrum._view_parts import CompactPlot, run_request
 
 __all__ = ["PcaPanel"]
 
@@ -26,14 +26,13 @@ class PcaPanel(QWidget):
         self.runner = runner
         self.links = EventLinks(self)
         self.pca_button = QPushButton("PCA (scree)")
+        self.pca_button.setToolTip("Poisson-normalised PCA (randomised SVD) of the spectrum image; scree plot below")
         self.pca_spin = QSpinBox()
         self.pca_spin.setRange(1, 64)
         self.pca_spin.setValue(6)
         self.pca_apply = QPushButton("Add denoised SI")
         self.pca_apply.setEnabled(False)
-        self.scree = pg.PlotWidget()
-        self.scree.setMinimumHeight(120)
-        self.scree.setBackground("#262930")
+        self.scree = CompactPlot(120)
         self.scree.setLogMode(y=True)
         self.scree.setLabel("bottom", "component")
         self.scree.setLabel("left", "variance")
@@ -41,7 +40,8 @@ class PcaPanel(QWidget):
         self.scree.setVisible(False)  # shown once a PCA has run
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(hbox(self.pca_button, QLabel("components"), self.pca_spin, self.pca_apply))
+        layout.addWidget(hbox(self.pca_button, QLabel("components"), self.pca_spin))
+        layout.addWidget(self.pca_apply)
         layout.addWidget(self.scree)
         self.pca_button.clicked.connect(self.run_pca)
         self.pca_apply.clicked.connect(self.add_denoised)
@@ -49,21 +49,14 @@ class PcaPanel(QWidget):
 
     def run_pca(self):
         """PCA of the chosen SI (a worker); returns the worker or None with a message."""
-        try:
-            request = self.model.pca_request(MAX_COMPONENTS)
-        except ValueError as exc:
-            show_error(str(exc))
-            return None
-        return self.runner.start(compute_pca, request, on_done=self.model.set_pca, label="PCA")
+        return run_request(self.runner, lambda: self.model.pca_request(MAX_COMPONENTS), compute_pca,
+                           on_done=self.model.set_pca, label="PCA")
 
     def add_denoised(self):
         """The SI of the last PCA run rebuilt from the chosen number of components, as a layer."""
-        try:
-            request = self.model.denoise_request(self.pca_spin.value())
-        except ValueError as exc:
-            show_error(str(exc))
-            return None
-        return self.runner.start(compute_denoised, request, on_done=self.model.add_denoised, label="Denoise")
+        n_components = self.pca_spin.value()
+        return run_request(self.runner, lambda: self.model.denoise_request(n_components), compute_denoised,
+                           on_done=self.model.add_denoised, label="Denoise")
 
     def _on_pca_changed(self) -> None:
         run = self.model.pca

@@ -13,6 +13,7 @@ from napari_cryomat.widgets._base import LivePanel
 from napari_cryomat.widgets.spectrum._jobs import map_colour
 from napari_cryomat.widgets.spectrum._model import SpectrumModel
 from napari_cryomat.widgets.spectrum._sampling import Profile, ProfileRequest, compute_profile
+from napari_cryomat.widgets.spectrum._view_parts import CompactPlot
 
 __all__ = ["ProfilePlot"]
 
@@ -24,13 +25,10 @@ class ProfilePlot(LivePanel):
     def __init__(self, viewer, model: SpectrumModel, parent: QWidget | None = None):
         super().__init__(viewer, parent)
         self.model = model
-        self.plot = pg.PlotWidget()
-        self.plot.setMinimumHeight(120)
-        self.plot.setBackground("#262930")
+        self.plot = CompactPlot(120)
         self.plot.setLabel("bottom", "distance", units="Å")
         self.plot.setLabel("left", "map / its peak")
         self.plot.getAxis("left").enableAutoSIPrefix(False)
-        self.plot.addLegend(offset=(-5, 5))
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot)
@@ -47,10 +45,12 @@ class ProfilePlot(LivePanel):
         self.model.set_profile(profile)
         self.plot.clear()
         distance = profile.columns["distance_A"]
+        names = []  # the title is the legend: a legend box would cover the curves of a low plot
         for i, element in enumerate(request.maps.maps):
-            pen = pg.mkPen(map_colour(i)[1], width=2)
-            self.plot.plot(distance, profile.columns[element] / profile.peaks[element], pen=pen, name=element)
-        self.plot.setTitle(f"<small>maps of {request.maps.request.source.name}</small>")
+            rgb = map_colour(i)[1]
+            self.plot.plot(distance, profile.columns[element] / profile.peaks[element], pen=pg.mkPen(rgb, width=2))
+            names.append(f"<span style='color: rgb{rgb}'>{element}</span>")
+        self.plot.setTitle(f"<small>maps of {request.maps.request.source.name}: {' '.join(names)}</small>")
 
     def clear(self) -> None:
         self.plot.clear()

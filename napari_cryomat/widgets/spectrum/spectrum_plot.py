@@ -13,9 +13,10 @@ import pyqtgraph as pg
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QCheckBox, QComboBox, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from napari_cryomat.widgets._base import LivePanel, hbox, show_error
+from napari_cryomat.widgets._base import LivePanel, hbox
 from napari_cryomat.widgets.spectrum._model import SpectrumModel
 from napari_cryomat.widgets.spectrum._sampling import SpectrumRequest, SpectrumResult, SpectrumSampler
+from napari_cryomat.widgets.spectrum._view_parts import CompactPlot, guarded
 
 __all__ = ["SpectrumPlot"]
 
@@ -43,15 +44,16 @@ class SpectrumPlot(LivePanel):
         self.roi_button = QPushButton("Draw ROI")
         self.roi_button.setToolTip("Add the 'spectrum ROI' shapes layer; its last shape's summed spectrum is plotted")
         self.window_combo = QComboBox()
-        self.window_combo.setToolTip("Element whose energy windows are shown as draggable regions")
+        self.window_combo.setToolTip("Windows of: the element whose energy windows are shown as draggable regions")
+        self.window_combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.window_combo.setMinimumContentsLength(4)
         self.units_combo = QComboBox()
         self.units_combo.addItems(["eV", "keV"])
         self.log_check = QCheckBox("log")
         self.log_check.setToolTip("Logarithmic counts axis (EELS spectra span decades)")
-        self.plot = pg.PlotWidget()
-        self.plot.setMinimumHeight(120)
-        self.plot.setBackground("#262930")
+        self.plot = CompactPlot(180)
         self.plot.setLabel("left", "counts")
+        self.plot.getAxis("left").enableAutoSIPrefix(False)
         self.plot.addLegend(offset=(-5, 5))
         self.curve = self.plot.plot([], [], pen=pg.mkPen("#e0e0e0", width=1), name="cursor")
         self.roi_curve = self.plot.plot([], [], pen=pg.mkPen("#ffb000", width=1), name="ROI sum")
@@ -61,8 +63,7 @@ class SpectrumPlot(LivePanel):
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        windows_label = QLabel("windows of")
-        layout.addWidget(hbox(self.roi_button, windows_label, self.window_combo, self.units_combo, self.log_check))
+        layout.addWidget(hbox(self.roi_button, self.window_combo, self.units_combo, self.log_check))
         layout.addWidget(self.plot, 1)
         layout.addWidget(self.cursor_label)
 
@@ -115,11 +116,7 @@ class SpectrumPlot(LivePanel):
     # -- actions ------------------------------------------------------------------------------------
     def start_roi(self):
         """Add (or select) the ROI layer in rectangle mode; None with a message without an SI."""
-        try:
-            return self.model.overlays.start_roi()
-        except ValueError as exc:
-            show_error(str(exc))
-            return None
+        return guarded(self.model.overlays.start_roi)
 
     def _on_mouse_move(self, _viewer, event) -> None:
         pixel = self.model.pixel_at(event.position)

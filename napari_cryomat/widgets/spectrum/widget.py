@@ -31,6 +31,7 @@ from napari_cryomat.widgets._base import (
 )
 from napari_cryomat.widgets.spectrum._jobs import compute_identification
 from napari_cryomat.widgets.spectrum._model import MODES, SpectrumModel, is_reference_image, is_spectrum_image
+from napari_cryomat.widgets.spectrum._view_parts import run_request
 from napari_cryomat.widgets.spectrum.export_panel import ExportPanel
 from napari_cryomat.widgets.spectrum.maps_panel import MapsPanel
 from napari_cryomat.widgets.spectrum.pca_panel import PcaPanel
@@ -120,7 +121,7 @@ class SpectrumImagingWidget(ScrollPanel):
         self.maps_section = Section("Maps and quantification", expanded=True)
         self.maps_section.add(self.maps)
         self.add(self.maps_section, stretch=1)
-        self.pca_section = Section("PCA denoising (Poisson-normalised SVD)", expanded=False)
+        self.pca_section = Section("PCA denoising", expanded=False)
         self.pca_section.add(self.pca)
         self.add(self.pca_section)
         self.export_section = Section("Export", expanded=False)
@@ -174,12 +175,8 @@ class SpectrumImagingWidget(ScrollPanel):
 
     def identify(self):
         """EDS: identify the elements of the ROI's (or the whole SI's) summed spectrum (a worker)."""
-        try:
-            request = self.model.identify_request()
-        except ValueError as exc:
-            show_error(str(exc))
-            return None
-        return self.runner.start(compute_identification, request, on_done=self._identified, label="Identify")
+        return run_request(self.runner, self.model.identify_request, compute_identification, on_done=self._identified,
+                           label="Identify")
 
     def _identified(self, found: core.Identification) -> None:
         self._show_errors(self.model.apply_identification(found))
