@@ -302,7 +302,11 @@ def _check_tiff(path: Path, layers):
         n = layer.ndim - (1 if layer.rgb else 0)
         ref_axes = ref_axes[-n:] if len(ref_axes) >= n else [{}] * (n - len(ref_axes)) + list(ref_axes)
         for k in range(n):
-            _check_axis(layer, k, ref_axes[k], f"{where} axis {k}")
+            ref_axis = dict(ref_axes[k])
+            if ref_axis.get("units") is None and k < n - 2 and str(layer.units[k]) != "pixel":
+                # rosettasciio keeps ImageJ's z spacing without a unit; ImageJ's unit is the image's
+                ref_axis["units"] = ref_axes[-1].get("units")
+            _check_axis(layer, k, ref_axis, f"{where} axis {k}")
 
 
 def _check_mrc(path: Path, layers):
