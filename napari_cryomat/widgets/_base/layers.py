@@ -23,6 +23,7 @@ __all__ = [
     "HelperLayer",
     "LayerCombo",
     "class_colormap",
+    "compact_labels",
     "is_helper_layer",
     "palette_colour",
     "pixel_size_of",
@@ -226,6 +227,15 @@ class LayerCombo(QComboBox):
         idx = self.findText(str(name))
         if idx >= 0:
             self.setCurrentIndex(idx)
+
+
+def compact_labels(labels: np.ndarray) -> np.ndarray:
+    """Non-negative ``labels`` in the smallest unsigned type that holds them (uint8, uint16, else
+    uint32): napari colours 8- and 16-bit labels through a lookup table, wider ones by re-mapping
+    every pixel on the GUI thread (~0.1 s for 2048²) at each colour change."""
+    top = int(labels.max(initial=0))
+    dtype = np.uint8 if top < 2**8 else np.uint16 if top < 2**16 else np.uint32
+    return labels.astype(dtype, copy=False)
 
 
 def class_colormap(colours: dict[int, str]):

@@ -14,7 +14,7 @@ import pandas as pd
 from napari_cryomat.core import measure as core_measure
 from napari_cryomat.core import tracking as core_tracking
 from napari_cryomat.core._progress import ProgressCallback, report
-from napari_cryomat.widgets._base.layers import class_colormap, palette_colour, value_colormap
+from napari_cryomat.widgets._base.layers import class_colormap, compact_labels, palette_colour, value_colormap
 from napari_cryomat.widgets.objects._layers import prime_label_colormap, track_colours
 
 __all__ = [
@@ -30,19 +30,12 @@ __all__ = [
     "compute_classify",
     "compute_colours",
     "compute_measure",
-    "compact_labels",
     "compute_track",
     "per_label",
 ]
 
 #: shape-classification methods: request name -> what the user reads
 CLASS_METHODS = {"kmeans": "k-means", "gmm": "Gaussian mixture", "forest": "random forest (from tags)"}
-
-
-def compact_labels(labels: np.ndarray) -> np.ndarray:
-    """``labels`` as uint16 when they fit: napari then colours them through a lookup table
-    instead of re-mapping every pixel on the GUI thread (and they take half the memory)."""
-    return labels.astype(np.uint16) if labels.size and 0 <= labels.min() and labels.max() < 2**16 else labels
 
 
 def _part(progress: ProgressCallback, start: float, stop: float) -> ProgressCallback:
