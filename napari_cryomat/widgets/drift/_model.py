@@ -260,7 +260,7 @@ class DriftModel:
         if self.run is None:
             return []
         names = self.run.request.names
-        return [self.viewer.layers[name] for name in (names.stack, names.dose_weighted, self._sum_name)
+        return [real_layer(self.viewer.layers[name]) for name in (names.stack, names.dose_weighted, self._sum_name)
                 if name in self.viewer.layers]
 
     def show_aligned(self, aligned: bool) -> None:

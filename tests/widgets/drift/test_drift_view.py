@@ -27,8 +27,9 @@ def setup(make_napari_viewer, movie):
     viewer = make_napari_viewer()
     layer = viewer.add_image(movie.frames, name="movie", scale=(1.0, 1.5, 1.5),
                              units=("pixel", "angstrom", "angstrom"))
-    widget = DriftCorrectionWidget(viewer)
-    viewer.window.add_dock_widget(widget)
+    # through the manifest, as napari does: the widget gets napari's public-only viewer proxy
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryomat", "Drift correction")
+    assert isinstance(widget, DriftCorrectionWidget)
     return viewer, layer, widget
 
 
