@@ -84,7 +84,9 @@ class AnnotationAutosave:
         self.folder: Path | None = None
         self.status = ""
         self.restorable: ann.Annotation | None = None
-        self._edits = 0  # edits counted since attach
+        # edits are counted over the whole session (never reset), so that the count written to a
+        # file (_on_disk) stays comparable when a layer is attached again
+        self._edits = 0
         self._saved = 0  # edits contained in the last finished save
         self._in_flight = -1  # edits of the job handed to a worker, -1 if none
         self._write_lock = threading.Lock()
@@ -150,13 +152,13 @@ class AnnotationAutosave:
     def attach(self, layer) -> None:
         """Save ``layer`` from now on (``None``: nothing to save). The previous layer is flushed.
 
-        The layer must carry ``metadata["cryomat_key"]`` (the tool sets it on the annotations it
-        makes, see :meth:`SegmentationModel.key_for`)."""
+        The layer must carry ``metadata["cryomat_key"]`` (the model sets it on the annotations it
+        makes and on a labels layer of the user's that lies on the image)."""
         if layer is self.layer:
             return
         self.flush()
         self.layer = layer
-        self._edits = self._saved = 0
+        self._saved = self._edits  # nothing of the new layer is unsaved yet
         self._in_flight = -1
         self._start()
 

@@ -125,7 +125,7 @@ class SegmentationModel:
             self.classes.replace(layer.metadata["classes"])
         if layer is not None and not layer.metadata.get("cryomat_key") and self.image is not None:
             if tuple(layer.data.shape) == tuple(self.image.data.shape):  # a labels layer of the user's
-                layer.metadata.update(self._identity(self.image, layer.name))
+                layer.metadata.update(self._identity(self.image))
         self.autosave.attach(layer)
         self.annotation_changed.emit(layer)
 
@@ -176,14 +176,16 @@ class SegmentationModel:
             )
         return layer
 
-    def _identity(self, image, layer_name: str) -> dict:
-        """Metadata tying an annotation to its image and its autosave file. A second annotation of
-        the same image open at once gets its own file, so the two never overwrite each other."""
+    def _identity(self, image) -> dict:
+        """Metadata tying an annotation to its image and its autosave file. The first annotation of
+        an image is saved under the image's key (the one offered back for restoring); another one
+        open at the same time gets a numbered key, so no two ever overwrite each other's file."""
         source = source_of(image)
-        key = ann.image_key(image.data, source=source, name=image.name)
         taken = {layer.metadata.get("cryomat_key") for layer in self.viewer.layers}
-        if key in taken:
-            key = ann.image_key(image.data, source=source, name=layer_name)
+        key, number = ann.image_key(image.data, source=source, name=image.name), 1
+        while key in taken:
+            number += 1
+            key = ann.image_key(image.data, source=source, name=f"{image.name} {number}")
         return {"cryomat_image": image.name, "cryomat_key": key, "cryomat_source": source}
 
     def _add_annotation(self, labels: np.ndarray, name: str):
@@ -191,7 +193,7 @@ class SegmentationModel:
 
         image = self.require_image()
         # tied to its image and classes before it is added: a view choosing it at once sees it whole
-        layer = Labels(labels, name=name, metadata={ROLE: "annotation", **self._identity(image, name)},
+        layer = Labels(labels, name=name, metadata={ROLE: "annotation", **self._identity(image)},
                        **layer_kwargs(image))
         self._apply_classes(layer)
         self.viewer.add_layer(layer)
