@@ -206,3 +206,21 @@ def test_cancelled_save_leaves_no_file(viewer, model, tmp_path):
     with pytest.raises(Cancelled):
         save_run(run, tmp_path / "half.mrc", progress=cancel_halfway)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_lazy_stack_stays_lazy_and_sums_in_the_worker(movie, tmp_path):
+    da = pytest.importorskip("dask.array")
+    viewer = ViewerModel()
+    layer = viewer.add_image(da.from_array(movie.frames, chunks=(1, 96, 96)), name="lazy movie",
+                             scale=(1.0, 1.5, 1.5), units=("pixel", "angstrom", "angstrom"))
+    model = DriftModel(viewer)
+    run = align(model, layer, AlignParams(pixel_size=1.5, bfactor=300))
+    assert hasattr(run.aligned, "compute")  # the aligned stack layer computes frames as shown
+    assert isinstance(run.total, np.ndarray) and names(viewer)[1:] == ["lazy movie aligned", "lazy movie aligned sum"]
+    request = model.sum_request(1, 4)
+    image, limits = sum_frames(request)
+    assert isinstance(image, np.ndarray) and limits[0] < limits[1]
+    np.testing.assert_allclose(image, np.asarray(run.aligned[1:4]).sum(0), rtol=1e-5, atol=1e-3)
+    mrc_path, _ = model.save(tmp_path / "lazy.mrc")
+    with mrcfile.open(str(mrc_path)) as mrc:
+        assert mrc.data.shape == movie.frames.shape
