@@ -31,10 +31,11 @@ __all__ = ["LayerSteps", "MapsPanel", "legend_html"]
 def legend_html(result: MapsResult) -> str:
     """The legend of a map run: a coloured square, the element, the edge or line, the kind."""
     items = [
-        f"<span style='color: rgb{map_colour(i)[1]}'>■</span> {el} ({m.feature}, {m.kind.upper()})"
+        # non-breaking spaces: a long legend wraps between items, not inside one
+        f"<span style='color: rgb{map_colour(i)[1]}'>■</span>&nbsp;{el}&nbsp;({m.feature},&nbsp;{m.kind.upper()})"
         for i, (el, m) in enumerate(result.maps.items())
     ]
-    text = "  ".join(items)
+    text = " &nbsp; ".join(items)
     if result.quant:
         text += "<br>Cliff–Lorimer at.% layers added (hidden)."
     return text
