@@ -103,6 +103,26 @@ def test_eels_cursor_windows_maps_ratio_profile(eels_viewer, qtbot):
     assert len(w.maps.profile.plot.getPlotItem().listDataItems()) == 4
 
 
+def test_latest_cursor_position_wins(eels_viewer, qtbot):
+    """A burst of mouse moves: the plot ends on the last pixel, never on an older one."""
+    viewer, w = eels_viewer
+    px = viewer.layers["EELS SI (SEI)"].scale[-1]
+    qtbot.waitUntil(lambda: w.model.last_pixel is not None, timeout=5000)  # the centre pixel, first
+    drawn = []
+    w.model.spectra_changed.connect(lambda: drawn.append(w.model.last_pixel))
+    path = [(5 + i, 3 + 2 * i) for i in range(30)]
+    for pixel in path:
+        event = SimpleNamespace(position=(viewer.dims.point[0], pixel[0] * px, pixel[1] * px))
+        for callback in viewer.mouse_move_callbacks:
+            callback(viewer, event)
+    qtbot.waitUntil(lambda: w.model.last_pixel == path[-1], timeout=5000)
+    qtbot.wait(100)
+    assert w.model.last_pixel == path[-1]
+    assert len(drawn) < len(path) and [path.index(p) for p in drawn] == sorted(path.index(p) for p in drawn)
+    si = np.moveaxis(viewer.layers["EELS SI (SEI)"].data, 0, -1)
+    np.testing.assert_array_equal(w.plot.curve.yData, si[path[-1]])
+
+
 def test_roi_spectrum_and_exports(eels_viewer, qtbot, tmp_path):
     from PIL import Image
 
