@@ -1,29 +1,45 @@
-"""MRC / CCP4 maps, image stacks and tomograms: memory-mapped, calibrated, shown as 3dmod shows them.
+"""MRC / CCP4 maps, image stacks, volume stacks and tomograms: memory-mapped, calibrated, shown as
+3dmod shows them.
 
 What this reader guarantees (and the tests check):
 
 - Opening is memory-mapped (``mrcfile.mmap``): the header is parsed, the data are *not* read.
-  Only ``.gz``/``.bz2`` files, which cannot be mapped, are decompressed into memory.
+  ``.gz``/``.bz2`` files, which cannot be mapped, are decompressed into memory when they expand to
+  at most 256 MiB (and half the free memory); larger ones are streamed into an anonymous temporary
+  file and mapped from there (never held in memory), or refused when the temporary folder has no
+  room for them.
+- The header is checked against the file size *before* anything is allocated: a garbage
+  ``nsymbt`` or dimensions that promise more (or fewer) bytes than the file holds are refused
+  with mrcfile's own words ("Expected N bytes in data block but could only read M", "MRC file is
+  N bytes larger than expected"); special files (FIFO, folder, device) are refused at once.
 - The voxel size of the header becomes the layer ``scale`` in Å, in the data's axis order
-  (Z, Y, X), with napari ``units`` of angstrom.
+  (Z, Y, X), with napari ``units`` of angstrom. A cell size of 0, NaN, inf or an absurd one
+  opens the axis in pixels (napari unit ``"pixel"``) with a warning.
 - ``mapc/mapr/maps`` are honoured: the data are transposed (a view, no copy) to (Z, Y, X).
 - Modes 0, 1, 2, 6, 12 are read as they are; mode 4 (complex64) gives lazy amplitude and phase
-  layers. Extended headers (FEI, SERI, ...) are skipped by ``mrcfile`` using ``nsymbt``.
+  layers; modes 3 (complex int16) and 101 (4-bit) are refused by name. Extended headers (FEI,
+  SERI, ...) are skipped using ``nsymbt``. Volume stacks (``ispg`` 401-630) open as 4D
+  (volume, Z, Y, X) arrays, or are refused when ``nz`` is not a multiple of ``mz``.
 - Contrast limits come from percentiles of a strided subsample, never from a full pass.
 - The picture appears as in IMOD's 3dmod: the MRC origin is bottom-left, so the rows are shown
   flipped in Y (a negative-stride view). Coordinates exported from the viewer are converted back
   to the file's own voxel indices with :func:`display_to_file_zyx`, so they load unchanged in
   IMOD or RELION.
 
-A bad file (empty, truncated, corrupt header, unknown mode) raises :class:`MRCError` naming the
-file and the problem; the napari reader turns it into a notification. The file is opened
-read-only and is never written.
+Every failure at open raises :class:`MRCError` naming the file and the problem; the napari reader
+turns it into a notification (and warnings, e.g. an uncalibrated axis, into a warning
+notification). The file is opened read-only and is never written.
 """
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import os
+import shutil
+import tempfile
 import warnings
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +52,24 @@ COMPRESSED_SUFFIXES = (".gz", ".bz2")
 _CONTRAST_SAMPLE_VOXELS = 1_000_000
 _CONTRAST_SAMPLE_SLICES = 16
 
+#: A compressed MRC expanding to more than this (or to more than half the free memory) is streamed
+#: to a temporary file instead of being held in memory. ``CRYOMAT_MRC_MAX_INMEMORY`` (bytes) overrides.
+MAX_IN_MEMORY_BYTES = 256 << 20
+_CHUNK = 16 << 20
+#: Voxel sizes outside this range (Å) are not a calibration but garbage: the axis opens in pixels.
+_VOXEL_RANGE = (1e-6, 1e9)
+_MODE_NAMES = {
+    0: "int8", 1: "int16", 2: "float32", 3: "complex int16", 4: "complex64", 6: "uint16", 12: "float16",
+    101: "packed 4-bit",
+}
+
 
 class MRCError(ValueError):
     """A file that cannot be opened as MRC; the message names the file and what is wrong."""
+
+
+class MRCWarning(UserWarning):
+    """Something about an MRC file the user should know (e.g. an uncalibrated axis)."""
 
 
 # -------------------------------------------------------------------------------------------------
@@ -64,15 +95,24 @@ def read_mrc(path: str | os.PathLike) -> list[tuple[Any, dict, str]]:
     -------
     list of (data, kwargs, layer_type)
         One image layer; two (amplitude, phase) for complex mode 4. ``data`` is a read-only
-        memory-mapped view in (Z, Y, X) (or (Y, X)) order, flipped in Y as 3dmod shows it.
-        ``kwargs["scale"]`` is Å per voxel in the same order, ``kwargs["units"]`` angstrom, and
-        ``kwargs["metadata"]["mrc"]`` holds the path, voxel size, file shape and ``flip_y`` that
-        :func:`display_to_file_zyx` needs.
+        memory-mapped view in (Z, Y, X) (or (Y, X), or (volume, Z, Y, X) for volume stacks)
+        order, flipped in Y as 3dmod shows it. ``kwargs["scale"]`` is Å per voxel in the same
+        order and ``kwargs["units"]`` angstrom (``"pixel"`` for an axis without a usable
+        calibration, and for the volume index), and ``kwargs["metadata"]["mrc"]`` holds the path,
+        voxel size, file shape and ``flip_y`` that :func:`display_to_file_zyx` needs, plus the
+        ``warnings`` issued.
 
     Raises
     ------
     MRCError
-        For an empty, truncated or corrupt file, or an unsupported mode.
+        For a missing, special (FIFO, folder, device), empty, truncated or corrupt file, a header
+        that does not match the file size, an unsupported mode, or a compressed file too large to
+        expand. Always names the file.
+
+    Warns
+    -----
+    MRCWarning
+        When an axis has no usable voxel size (cell size 0, NaN, inf or absurd) and opens in pixels.
 
     Examples
     --------
@@ -81,15 +121,31 @@ def read_mrc(path: str | os.PathLike) -> list[tuple[Any, dict, str]]:
     (13.6, 13.6, 13.6)
     """
     path = Path(path)
+    try:
+        return _read_mrc(path)
+    except MRCError:
+        raise
+    except MemoryError as exc:
+        raise MRCError(f"{path.name}: not enough memory to open it ({exc}).") from exc
+    except Exception as exc:  # noqa: BLE001 - whatever goes wrong, the user hears which file and why
+        raise MRCError(f"{path.name}: could not be read ({type(exc).__name__}: {exc}).") from exc
+
+
+def _read_mrc(path: Path) -> list[tuple[Any, dict, str]]:
     volume, header_info = _open_volume(path)
     zyx = _to_zyx(volume, header_info["axis_order"])
     displayed = zyx[..., ::-1, :]  # 3dmod convention: row 0 of the file at the bottom
 
     ndim = displayed.ndim
-    voxel_zyx = header_info["voxel_size_zyx"][-ndim:]
+    spatial = min(ndim, 3)
+    scale = [1.0] * (ndim - spatial) + list(header_info["voxel_size_zyx"][-spatial:])
+    units = ["pixel"] * (ndim - spatial) + list(header_info["units_zyx"][-spatial:])
+    notes = list(header_info["warnings"])
+    for note in notes:
+        warnings.warn(note, MRCWarning, stacklevel=3)
     mrc_meta = {
         "path": str(path),
-        "voxel_size": tuple(float(v) for v in voxel_zyx),
+        "voxel_size": tuple(float(v) for v in scale),
         "voxel_size_in_header": header_info["voxel_size_in_header"],
         "file_shape": tuple(int(s) for s in zyx.shape),
         "flip_y": True,
@@ -97,10 +153,12 @@ def read_mrc(path: str | os.PathLike) -> list[tuple[Any, dict, str]]:
         "origin_angstrom": header_info["origin"],
         "extended_header_bytes": header_info["nsymbt"],
         "exttyp": header_info["exttyp"],
+        "volume_stack": header_info["volume_stack"],
+        "warnings": notes,
     }
     base = {
-        "scale": tuple(float(v) for v in voxel_zyx),
-        "units": ("angstrom",) * ndim,
+        "scale": tuple(float(v) for v in scale),
+        "units": tuple(units),
         "metadata": {"mrc": mrc_meta},
     }
     name = _layer_name(path)
@@ -121,7 +179,7 @@ def read_mrc(path: str | os.PathLike) -> list[tuple[Any, dict, str]]:
         ]
 
     sample = header_info["row_sample"]
-    if sample is None:  # compressed file, already in memory
+    if sample is None:  # compressed file, already in memory (or in a temporary file)
         sample = strided_sample(displayed)
     kwargs = {**base, "name": name, "contrast_limits": _percentile_limits(sample)}
     return [(displayed, kwargs, "image")]
@@ -198,16 +256,31 @@ def napari_get_reader(path):
 
 
 def napari_read_mrc(path):
-    """Read for napari; a bad file ends in a notification, not a traceback."""
+    """Read for napari; a bad file ends in a notification, not a traceback.
+
+    Errors become an error notification naming the file and napari's "nothing to add" sentinel,
+    so the viewer stays as it was; :class:`MRCWarning` (e.g. an axis opened in pixels) becomes a
+    warning notification.
+    """
     if isinstance(path, list):
         path = path[0]
     try:
-        return read_mrc(path)
-    except MRCError as err:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", MRCWarning)
+            layers = read_mrc(path)
+    except Exception as err:  # noqa: BLE001 - read_mrc raises MRCError; anything else is a bug, still no traceback
         from napari.utils.notifications import show_error
 
-        show_error(str(err))
+        text = str(err) if isinstance(err, MRCError) else f"{Path(path).name}: could not be read ({err})."
+        show_error(text)
         return [(None,)]  # napari's "nothing to add" sentinel: viewer left as it was
+    notes = [str(w.message) for w in caught if issubclass(w.category, MRCWarning)]
+    if notes:
+        from napari.utils.notifications import show_warning
+
+        for note in notes:
+            show_warning(note)
+    return layers
 
 
 # -------------------------------------------------------------------------------------------------
@@ -223,80 +296,365 @@ def _layer_name(path: Path) -> str:
 
 def _open_volume(path: Path):
     """Open ``path`` read-only; return (data view, header facts). Raises MRCError."""
-    import mrcfile
+    from napari_cryomat.io._guard import refuse_special_file
 
     label = path.name
-    if not path.exists():
-        raise MRCError(f"{label}: file not found.")
-    size = path.stat().st_size
+    st = refuse_special_file(path, error=MRCError)  # FIFO, folder, device: refused before any open
+    size = st.st_size
     if size == 0:
         raise MRCError(f"{label}: the file is empty (0 bytes); it was probably not written completely.")
     compressed = str(path).lower().endswith(COMPRESSED_SUFFIXES)
-    if not compressed and size < 1024:
+    if compressed:
+        return _open_compressed(path, label)
+    if size < 1024:
         raise MRCError(
             f"{label}: only {size} bytes, shorter than the 1024-byte MRC header; the file is truncated."
         )
+    with open(path, "rb") as f:
+        raw = f.read(1024)
+    h = _parse_header(raw, label)
+    _check_size(h, size, label, path)
 
-    # permissive=True: mrcfile then reports problems as warnings instead of refusing outright,
-    # so we can phrase one clear message ourselves. Old files without the 'MAP ' stamp still open.
+    import mrcfile
+
+    # the header now matches the file: mrcfile maps exactly what we checked, allocating nothing
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            if compressed:
-                mrc = mrcfile.open(str(path), mode="r", permissive=True)
-            else:
-                mrc = mrcfile.mmap(str(path), mode="r", permissive=True)
+            mrc = mrcfile.mmap(str(path), mode="r", permissive=True)
         except Exception as exc:  # mrcfile raises ValueError/OSError/EOFError for garbage
             raise MRCError(f"{label}: not a readable MRC file ({exc}).") from exc
-    problems = [str(w.message) for w in caught]
+    said = [str(w.message) for w in caught]
+    data = mrc.data
+    if data is None or tuple(data.shape) != h["shape"] or data.dtype.newbyteorder("=") != h["dtype"].newbyteorder("="):
+        detail = "; ".join(said) or "no data"
+        raise MRCError(f"{label}: cannot map the data ({detail}).")
+    # Keep the file handle alive exactly as long as the map is used: a memmap view keeps the
+    # mmap alive by itself, so the mrcfile object can be dropped without closing the mapping.
+    row_sample = _read_row_sample(path, data, h["nsymbt"])
+    return data, _info(h, row_sample, label)
 
-    header = mrc.header
-    if header is None:
-        raise MRCError(f"{label}: corrupt MRC header ({'; '.join(problems) or 'unreadable'}).")
+
+def _parse_header(raw: bytes, label: str) -> dict:
+    """The 1024-byte header interpreted as mrcfile does in permissive mode, and checked.
+
+    Returns the facts needed to open the data (dtype, file-order shape, offsets, calibration).
+    Nothing here depends on the rest of the file, and nothing large is allocated.
+    """
+    from mrcfile import utils as mu
+    from mrcfile.dtypes import HEADER_DTYPE
+
+    header = np.frombuffer(raw, dtype=HEADER_DTYPE).reshape(()).copy().view(np.recarray)
+    problems = []
+    if bytes(header.map)[:3] != b"MAP":
+        problems.append("Map ID string not found - not an MRC file, or file is corrupt")
+    try:
+        order = mu.byte_order_from_machine_stamp(header.machst)
+    except ValueError as err:
+        order = "<"
+        problems.append(str(err))
+    header.dtype = header.dtype.newbyteorder(order)
     mode = int(header.mode)
+    if mode not in _MODE_NAMES:  # as mrcfile: a wrong machine stamp is tolerated when swapping fixes the mode
+        swapped = int(header.mode.view(header.mode.dtype.newbyteorder()))
+        if swapped in _MODE_NAMES:
+            header.dtype = header.dtype.newbyteorder()
+            mode = swapped
     nx, ny, nz = int(header.nx), int(header.ny), int(header.nz)
-    if mrc.data is None:
-        detail = "; ".join(problems) or "no data"
-        if mode not in (0, 1, 2, 3, 4, 6, 12, 101):
+    if mode not in _MODE_NAMES:
+        hint = f" ({'; '.join(problems)})" if problems else ""
+        raise MRCError(
+            f"{label}: unknown MRC mode {mode}; readable modes are 0, 1, 2, 4, 6 and 12{hint}."
+        )
+    if mode == 3:
+        raise MRCError(
+            f"{label}: MRC mode 3 (complex numbers stored as two 16-bit integers) is not supported; "
+            "convert the file to mode 4 (complex float32) first."
+        )
+    if mode == 101:
+        raise MRCError(
+            f"{label}: MRC mode 101 (4-bit packed integers) is not supported; convert the file to "
+            "mode 0 or 6 first (e.g. IMOD: newstack -mode 6)."
+        )
+    if min(nx, ny, nz) <= 0:
+        raise MRCError(f"{label}: corrupt header: dimensions nx={nx}, ny={ny}, nz={nz} must be positive.")
+    nsymbt = int(header.nsymbt)
+    if nsymbt < 0:
+        raise MRCError(f"{label}: corrupt header: extended header size nsymbt={nsymbt} is negative.")
+    ispg = int(header.ispg)
+    volume_stack = bool(mu.spacegroup_is_volume_stack(ispg))
+    if volume_stack:
+        mz = int(header.mz)
+        if mz <= 0 or nz % mz:
             raise MRCError(
-                f"{label}: unknown MRC mode {mode}; readable modes are 0, 1, 2, 4, 6 and 12."
+                f"{label}: volume stack (space group {ispg}) with nz={nz} sections that are not a whole number "
+                f"of volumes of mz={mz}; the header is corrupt (mrcfile: \"nz should be divisible by mz\")."
             )
-        raise MRCError(f"{label}: cannot map the data: {detail}. The file may be truncated.")
-    if min(nx, ny, nz) <= 0 or nx * ny * nz > 1 << 46:
-        raise MRCError(f"{label}: corrupt header: dimensions nx={nx}, ny={ny}, nz={nz}.")
-    if mode not in (0, 1, 2, 4, 6, 12):
-        raise MRCError(f"{label}: MRC mode {mode} is not supported; use modes 0, 1, 2, 4, 6 or 12.")
-
+        shape = (nz // mz, mz, ny, nx)
+    elif ispg == mu.IMAGE_STACK_SPACEGROUP and nz == 1:
+        shape = (ny, nx)
+    else:
+        shape = (nz, ny, nx)
+    dtype = mu.data_dtype_from_header(header)
+    nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
     try:
         axis_order = (int(header.mapc), int(header.mapr), int(header.maps))
-    except Exception:
+    except Exception:  # noqa: BLE001
         axis_order = (1, 2, 3)
     if sorted(axis_order) != [1, 2, 3]:
         axis_order = (1, 2, 3)  # unset or corrupt: the standard order, as IMOD assumes
+    return {
+        "header": header,
+        "mode": mode,
+        "dtype": dtype,
+        "shape": shape,
+        "nbytes": nbytes,
+        "nsymbt": nsymbt,
+        "offset": 1024 + nsymbt,
+        "volume_stack": volume_stack,
+        "axis_order": axis_order,
+        "problems": problems,
+    }
 
-    vs = mrc.voxel_size
+
+def _check_size(h: dict, size: int, label: str, path: Path) -> None:
+    """Refuse a header that does not describe this file, with mrcfile's own words."""
+    offset, nbytes = h["offset"], h["nbytes"]
+    desc = (f"{' x '.join(str(s) for s in reversed(h['shape']))} {_MODE_NAMES[h['mode']]} "
+            f"(mode {h['mode']}) after a {offset}-byte header")
+    if offset > size:
+        raise MRCError(
+            f"{label}: corrupt header: the extended header (nsymbt={h['nsymbt']} bytes) runs past the end of "
+            f"the {size}-byte file (mrcfile: \"Expected {h['nsymbt']} bytes in extended header but could only "
+            f"read {size - 1024}\")."
+        )
+    if size == offset + nbytes:
+        return
+    said = _mrcfile_says(path, larger=size > offset + nbytes)
+    if size < offset + nbytes:
+        quote = said or f"Expected {nbytes} bytes in data block but could only read {size - offset}"
+        raise MRCError(
+            f"{label}: the file is truncated or its header is corrupt: the header describes {desc}, "
+            f"{offset + nbytes} bytes in all, but the file has {size} bytes (mrcfile: \"{quote}\")."
+        )
+    quote = said or f"MRC file is {size - offset - nbytes} bytes larger than expected"
+    raise MRCError(
+        f"{label}: the header does not match the file size: it describes {desc}, {offset + nbytes} bytes "
+        f"in all, but the file has {size} bytes (mrcfile: \"{quote}\"). The header or the file is damaged; "
+        "opening it would show garbage."
+    )
+
+
+def _mrcfile_says(path: Path, *, larger: bool) -> str:
+    """mrcfile's own warning about the file size (permissive mode; safe once the header is checked:
+    for a short file mrcfile refuses before allocating, a long one it only maps)."""
+    import mrcfile
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            opener = mrcfile.mmap if larger else mrcfile.open
+            with opener(str(path), mode="r", permissive=True):
+                pass
+        except Exception:  # noqa: BLE001 - only the warnings matter here
+            pass
+    texts = [str(w.message) for w in caught if "bytes" in str(w.message) or "larger" in str(w.message)]
+    return "; ".join(texts)
+
+
+def _max_in_memory() -> int:
+    from napari_cryomat.core._validate import memory_budget
+
+    limit = MAX_IN_MEMORY_BYTES
+    env = os.environ.get("CRYOMAT_MRC_MAX_INMEMORY")
+    if env:
+        try:
+            limit = int(float(env))
+        except ValueError:
+            pass
+    return int(min(limit, memory_budget()))
+
+
+def _open_compressed(path: Path, label: str):
+    """A .gz/.bz2 MRC: header checked first, then the data decompressed into memory (small) or
+    streamed into an anonymous temporary file and mapped (large); never more than the header
+    promises, never a whole bomb in memory."""
+    kind = "gzip" if str(path).lower().endswith(".gz") else "bzip2"
+    opener = gzip.open if kind == "gzip" else bz2.open
+    errors = (OSError, EOFError, zlib.error, ValueError)
+    try:
+        stream = opener(path, "rb")
+    except errors as exc:
+        raise MRCError(f"{label}: not a readable {kind} file ({exc}).") from exc
+    try:
+        try:
+            raw = _read_exact(stream, 1024)
+        except MRCError:
+            raise
+        except errors as exc:
+            raise MRCError(f"{label}: the {kind} data are corrupt ({exc}).") from exc
+        if len(raw) < 1024:
+            raise MRCError(
+                f"{label}: only {len(raw)} bytes after decompression, shorter than the 1024-byte MRC header; "
+                "the file is truncated."
+            )
+        h = _parse_header(raw, label)
+        total = h["offset"] + h["nbytes"]
+        in_memory = _max_in_memory()
+        try:
+            if total <= in_memory:
+                data = _decompress_to_memory(stream, h, total, label)
+            else:
+                data = _decompress_to_file(stream, h, total, label, path)
+        except MRCError:
+            raise
+        except errors as exc:
+            raise MRCError(f"{label}: the {kind} data are corrupt ({exc}).") from exc
+    finally:
+        stream.close()
+    return data, _info(h, None, label)
+
+
+def _read_exact(stream, n: int) -> bytes:
+    parts, got = [], 0
+    while got < n:
+        chunk = stream.read(min(_CHUNK, n - got))
+        if not chunk:
+            break
+        parts.append(chunk)
+        got += len(chunk)
+    return b"".join(parts)
+
+
+def _size_problem(h: dict, got: int, total: int, label: str, *, more: bool) -> MRCError:
+    desc = f"{' x '.join(str(s) for s in reversed(h['shape']))} {_MODE_NAMES[h['mode']]} (mode {h['mode']})"
+    if more:
+        return MRCError(
+            f"{label}: the header does not match the decompressed size: it describes {desc}, {total} bytes in "
+            f"all, but the file holds more (mrcfile: \"MRC file is larger than expected\"). The header or the "
+            "file is damaged."
+        )
+    data_got = max(0, got - h["offset"])
+    return MRCError(
+        f"{label}: the file is truncated or its header is corrupt: the header describes {desc}, {total} bytes "
+        f"in all, but only {got} bytes decompress (mrcfile: \"Expected {h['nbytes']} bytes in data block but "
+        f"could only read {data_got}\")."
+    )
+
+
+def _decompress_to_memory(stream, h: dict, total: int, label: str) -> np.ndarray:
+    rest = total - 1024
+    buf = bytearray(rest)
+    view = memoryview(buf)
+    got = 0
+    while got < rest:
+        n = stream.readinto(view[got:got + _CHUNK])
+        if not n:
+            break
+        got += n
+    if got < rest:
+        raise _size_problem(h, 1024 + got, total, label, more=False)
+    if stream.read(1):
+        raise _size_problem(h, total + 1, total, label, more=True)
+    body = np.frombuffer(buf, dtype=h["dtype"], offset=h["nsymbt"], count=int(np.prod(h["shape"])))
+    arr = body.reshape(h["shape"])
+    arr.flags.writeable = False
+    return arr
+
+
+def _decompress_to_file(stream, h: dict, total: int, label: str, path: Path) -> np.ndarray:
+    """Stream the data into an unlinked temporary file and map it (constant memory)."""
+    tmpdir = tempfile.gettempdir()
+    try:
+        free_disk = shutil.disk_usage(tmpdir).free
+    except OSError:
+        free_disk = 0
+    if total > free_disk // 2:
+        from napari_cryomat.core._validate import memory_budget
+
+        raise MRCError(
+            f"{label}: a {path.stat().st_size / 2**10:,.0f} KB compressed file that expands to "
+            f"{total / 2**30:.2f} GiB: more than half the free memory ({2 * memory_budget() / 2**30:.1f} GiB free) "
+            f"and more than half the free disk space in {tmpdir} ({free_disk / 2**30:.1f} GiB free). "
+            "Decompress it yourself (gunzip / bunzip2) onto a disk with room, then open the .mrc."
+        )
+    tmp = tempfile.TemporaryFile(prefix="cryomat-mrc-", dir=tmpdir)  # unlinked: gone when unmapped
+    try:
+        tmp.write(bytes(1024))  # the header stays where mrcfile expects it (offsets unchanged)
+        got = 1024
+        while got < total:
+            chunk = stream.read(min(_CHUNK, total - got))
+            if not chunk:
+                break
+            tmp.write(chunk)
+            got += len(chunk)
+        if got < total:
+            raise _size_problem(h, got, total, label, more=False)
+        if stream.read(1):
+            raise _size_problem(h, total + 1, total, label, more=True)
+        tmp.flush()
+        return np.memmap(tmp, dtype=h["dtype"], mode="r", offset=h["offset"], shape=h["shape"])
+    finally:
+        tmp.close()  # the map keeps its own reference to the file
+
+
+def _voxel_size(h: dict, label: str) -> tuple[np.ndarray, list[str], bool, list[str]]:
+    """Voxel size (Z, Y, X) in Å and napari units; axes without a usable calibration in pixels."""
+    from napari_cryomat.core.units import ANGSTROM, PIXEL
+
+    header = h["header"]
+    cella = np.array([float(header.cella.x), float(header.cella.y), float(header.cella.z)])
+    m = np.array([float(header.mx), float(header.my), float(header.mz)])
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        raw = np.where(m > 0, cella / np.where(m > 0, m, 1), np.nan)
     # float(str(float32)) gives the shortest decimal that the header's float32 stands for:
     # a voxel size written as 0.8 reads back as 0.8, not 0.800000011920929.
-    voxel_xyz = np.array([float(str(np.float32(v))) for v in (vs.x, vs.y, vs.z)])
-    in_header = bool(np.all(voxel_xyz > 0))
-    voxel_xyz = np.where(voxel_xyz > 0, voxel_xyz, 1.0)  # unknown: fall back to pixels
-    origin = (float(header.origin.z), float(header.origin.y), float(header.origin.x))
+    vs = np.array([float(str(np.float32(v))) if np.isfinite(v) else float("nan") for v in raw])
+    lo, hi = _VOXEL_RANGE
+    ok = np.isfinite(vs) & (vs >= lo) & (vs <= hi)
+    spatial = 2 if len(h["shape"]) == 2 else 3
+    notes = []
+    if not (ok[0] and ok[1]):
+        ok[:] = False  # X and Y go together: a half-calibrated plane would look stretched
+    if spatial == 3 and not ok[2] and ok[0]:
+        bad_axes = ["Z"]
+    else:
+        bad_axes = [a for a, good in zip("XYZ"[:spatial], ok[:spatial]) if not good]
+    if bad_axes:
+        what = ", ".join(f"cella.{a.lower()}={cella[i]:g} over m{a.lower()}={m[i]:g}"
+                         for i, a in enumerate("XYZ"[:spatial]) if a in bad_axes)
+        notes.append(
+            f"{label}: no usable voxel size for axis {'/'.join(bad_axes)} in the header ({what}); "
+            f"{'that axis opens' if len(bad_axes) == 1 else 'those axes open'} in pixels. Set the pixel size in Å "
+            "in the layer's scale if you know it."
+        )
+    vs_xyz = np.where(ok, vs, 1.0)
+    units_xyz = [ANGSTROM if good else PIXEL for good in ok]
+    return vs_xyz[::-1].copy(), units_xyz[::-1], bool(np.all(ok[:spatial])), notes
 
-    data = mrc.data
-    row_sample = None if compressed else _read_row_sample(path, data, int(header.nsymbt))
-    # Keep the file handle alive exactly as long as the map is used: a memmap view keeps the
-    # mmap alive by itself, so the mrcfile object can be dropped without closing the mapping.
-    info = {
-        "mode": mode,
-        "axis_order": axis_order,
-        "voxel_size_zyx": voxel_xyz[::-1].copy(),
+
+def _info(h: dict, row_sample, label: str) -> dict:
+    header = h["header"]
+    voxel_zyx, units_zyx, in_header, notes = _voxel_size(h, label)
+    origin = tuple(float(v) if np.isfinite(v) else 0.0
+                   for v in (header.origin.z, header.origin.y, header.origin.x))
+    try:
+        exttyp = bytes(header.exttyp).decode("ascii", "replace").strip("\x00 ")
+    except Exception:  # noqa: BLE001
+        exttyp = ""
+    return {
+        "mode": h["mode"],
+        "axis_order": h["axis_order"],
+        "voxel_size_zyx": voxel_zyx,
+        "units_zyx": units_zyx,
         "voxel_size_in_header": in_header,
         "origin": origin,
-        "nsymbt": int(header.nsymbt),
+        "nsymbt": h["nsymbt"],
         "row_sample": row_sample,
-        "exttyp": bytes(header.exttyp).decode("ascii", "replace").strip("\x00 ") if hasattr(header, "exttyp") else "",
+        "exttyp": exttyp,
+        "volume_stack": h["volume_stack"],
+        "warnings": notes,
     }
-    return data, info
 
 
 def _read_row_sample(path: Path, data: np.ndarray, nsymbt: int, n_sections: int = 16,
@@ -306,8 +664,8 @@ def _read_row_sample(path: Path, data: np.ndarray, nsymbt: int, n_sections: int 
     Reading through the memory map would fault in the kernel's read-ahead around every sampled
     row (hundreds of MB of a 4 GiB file); explicit reads touch only the bytes sampled.
     """
-    shape = data.shape if data.ndim == 3 else (1,) + data.shape
-    nz, ny, nx = shape
+    ny, nx = data.shape[-2:]
+    nz = int(np.prod(data.shape[:-2])) if data.ndim > 2 else 1  # volume stacks: all their sections
     row_bytes = nx * data.dtype.itemsize
     offset0 = 1024 + nsymbt
     zs = np.unique(np.linspace(0, nz - 1, min(n_sections, nz)).round().astype(int))
@@ -317,6 +675,8 @@ def _read_row_sample(path: Path, data: np.ndarray, nsymbt: int, n_sections: int 
         for z in zs:
             for y in ys:
                 raw = os.pread(f.fileno(), row_bytes, offset0 + (int(z) * ny + int(y)) * row_bytes)
+                if len(raw) < row_bytes:
+                    raise MRCError(f"{path.name}: the file became shorter while it was read.")
                 rows.append(np.frombuffer(raw, dtype=data.dtype))
     return np.concatenate(rows).astype(np.float32)
 
@@ -325,17 +685,18 @@ def _to_zyx(data: np.ndarray, axis_order: tuple[int, int, int]) -> np.ndarray:
     """Transpose file-order data (sections, rows, columns) into (Z, Y, X) as a view.
 
     ``axis_order`` is (mapc, mapr, maps): which of X=1, Y=2, Z=3 runs along the columns, rows
-    and sections of the file.
+    and sections of the file. Volume stacks (V, sections, rows, columns) keep their first axis.
     """
     if data.ndim == 2:
         # one section: rows are the mapr axis, columns the mapc axis
         return data.T if axis_order[0] == 2 and axis_order[1] == 1 else data
     mapc, mapr, maps = axis_order
-    file_axis_of = {maps: 0, mapr: 1, mapc: 2}  # physical axis -> data axis
-    return np.transpose(data, (file_axis_of[3], file_axis_of[2], file_axis_of[1]))
+    lead = data.ndim - 3
+    file_axis_of = {maps: lead, mapr: lead + 1, mapc: lead + 2}  # physical axis -> data axis
+    return np.transpose(data, tuple(range(lead)) + (file_axis_of[3], file_axis_of[2], file_axis_of[1]))
 
 
 def _chunks_for(data) -> tuple[int, ...]:
-    if data.ndim == 3:
-        return (1,) + tuple(data.shape[1:])
+    if data.ndim >= 3:
+        return (1,) * (data.ndim - 2) + tuple(data.shape[-2:])
     return tuple(data.shape)
