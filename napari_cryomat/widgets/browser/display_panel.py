@@ -121,7 +121,7 @@ class RenderSection(Section):
     def __init__(self, model: BrowserModel, runner: TaskRunner, view: ViewSection, parent: QWidget | None = None):
         super().__init__("3D", expanded=False, parent=parent)
         self.model, self.runner, self.view = model, runner, view
-        self.view3d = QCheckBox("3D")
+        self.view3d = QCheckBox("Render in 3D")
         self.view3d.setToolTip("Render the volume in 3D (bins it first if it is too big for the GPU)")
         self.render_mode = QComboBox()
         self.render_mode.addItems(list(RENDERINGS))

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from qtpy.QtCore import QPointF, QRectF, Qt
+from qtpy.QtCore import QPointF, QRectF, QSize, Qt
 
 from napari_cryomat.core import tomo as core_tomo
 from napari_cryomat.core._progress import Cancelled
@@ -109,7 +109,8 @@ def compute_orthoslices(req: OrthoRequest, *, is_stale: Callable[[], bool] = lam
 class OrthoViews(LivePanel):
     """XZ (top) and YZ (bottom) views through the model's cursor; a click in either moves it."""
 
-    MIN_HEIGHT = 160
+    MIN_HEIGHT = 160  # both views still readable; the dock's scroll area gives the rest to the controls
+    HINT_HEIGHT = 300  # two tomogram-shaped (wide, flat) views in a ~400 px wide dock
 
     def __init__(self, model: BrowserModel, parent=None):
         import pyqtgraph as pg
@@ -129,8 +130,10 @@ class OrthoViews(LivePanel):
         layout.addWidget(self.plots)
         # Both views: Z up (as 3dmod's XZ view); YZ is drawn with Y horizontal so the two stack
         # in a narrow dock (3dmod puts it sideways, to the right of XY).
-        self.xz_view, self.xz_item, self.xz_label, self.xz_vline, self.xz_hline = self._add_view(0, XZ_TITLE, YELLOW, CYAN)
-        self.yz_view, self.yz_item, self.yz_label, self.yz_vline, self.yz_hline = self._add_view(1, YZ_TITLE, CYAN, YELLOW)
+        (self.xz_view, self.xz_item, self.xz_label,
+         self.xz_vline, self.xz_hline) = self._add_view(0, XZ_TITLE, YELLOW, CYAN)
+        (self.yz_view, self.yz_item, self.yz_label,
+         self.yz_vline, self.yz_hline) = self._add_view(1, YZ_TITLE, CYAN, YELLOW)
         self.plots.scene().sigMouseClicked.connect(self._on_click)
         for signal, slot in ((model.cursor_changed, self._on_cursor), (model.display_changed, self.update_live),
                              (model.source_changed, self._on_source), (model.levels_changed, self.set_levels)):
@@ -150,6 +153,9 @@ class OrthoViews(LivePanel):
         label = pg.TextItem(title, color=title_colour, anchor=(0, 0))
         label.setParentItem(view)
         return (view, item, label, *lines)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt name)
+        return QSize(320, self.HINT_HEIGHT)
 
     # ---- LivePanel ------------------------------------------------------------------------
     def update_live(self, *_args) -> None:

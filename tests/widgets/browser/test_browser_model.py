@@ -11,14 +11,7 @@ from napari_cryomat.widgets.browser import BrowserModel
 from napari_cryomat.widgets.browser._display import is_browsable
 from napari_cryomat.widgets.browser.orthoviews import OrthoRequest, compute_orthoslices, preview_step
 
-VS = (5.0, 2.0, 2.0)  # Å per voxel (z, y, x), anisotropic on purpose
-
-
-@pytest.fixture
-def volume():
-    rng = np.random.default_rng(0)
-    z, y, x = np.meshgrid(np.arange(20), np.arange(32), np.arange(48), indexing="ij")
-    return (100.0 * z + 10.0 * y + x + rng.normal(0, 1, (20, 32, 48))).astype(np.float32)
+VS = (5.0, 2.0, 2.0)  # Å per voxel (z, y, x) of the `volume` fixture's layers, anisotropic on purpose
 
 
 @pytest.fixture
