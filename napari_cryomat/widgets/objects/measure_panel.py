@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import numpy as np
-from qtpy.QtWidgets import QCheckBox, QComboBox, QFormLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
-from napari_cryomat.widgets._base import LayerCombo, TaskRunner, hbox, show_error
+from napari_cryomat.widgets._base import LayerCombo, TaskRunner, show_error
 from napari_cryomat.widgets.objects._jobs import compute_colours, compute_measure
 from napari_cryomat.widgets.objects._layers import guess_time_series, is_class_map, matching_image
 from napari_cryomat.widgets.objects._model import ObjectsModel
@@ -90,14 +99,23 @@ class ColourPanel(QWidget):
         self.runner = runner
         self.property_combo = QComboBox()
         self.property_combo.setToolTip("A measured column; shape_class colours by class.")
-        self.colour_button = QPushButton("Colour labels")
+        self.property_combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.property_combo.setMinimumContentsLength(8)
+        self.colour_button = QPushButton("Colour")
+        self.colour_button.setToolTip("Colour the objects by the property (viridis, low to high).")
         self.reset_colour_button = QPushButton("Reset")
         self.histogram = pg.PlotWidget()
         self.histogram.setMinimumHeight(120)
+        self.histogram.setMaximumHeight(200)  # the table, not the plot, takes a tall dock's room
         self.histogram.setLabel("left", "objects")
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Property"))
+        row.addWidget(self.property_combo, 1)
+        row.addWidget(self.colour_button)
+        row.addWidget(self.reset_colour_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(hbox(QLabel("Property"), self.property_combo, self.colour_button, self.reset_colour_button))
+        layout.addLayout(row)
         layout.addWidget(self.histogram)
         self.property_combo.currentIndexChanged.connect(self.draw_histogram)
         self.colour_button.clicked.connect(lambda: self.colour_by_property())

@@ -145,14 +145,17 @@ class FeaturesTableView(QTableView):
         self.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.setSelectionMode(QAbstractItemView.ExtendedSelection)
         self.setEditTriggers(QAbstractItemView.NoEditTriggers)
-        self.horizontalHeader().setSectionResizeMode(QHeaderView.Interactive)
-        self.horizontalHeader().setDefaultSectionSize(90)
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.Interactive)
+        header.setDefaultSectionSize(90)
+        header.setResizeContentsPrecision(30)  # fit to the header and the first rows: cheap for any size
         self.verticalHeader().setDefaultSectionSize(22)
         self.verticalHeader().setVisible(False)
         self.setMinimumHeight(120)
 
     def set_features(self, features: pd.DataFrame | None) -> None:
         self.source.set_features(features)
+        self.resizeColumnsToContents()
 
     def column_of(self, name: str) -> int:
         """View column of the DataFrame column ``name`` (-1 if absent)."""

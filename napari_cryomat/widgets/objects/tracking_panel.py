@@ -13,10 +13,6 @@ from napari_cryomat.widgets.objects._view import start_job
 
 __all__ = ["TrackingPanel"]
 
-#: a legend for more tracks than this would hide the curves
-_LEGEND_MAX = 10
-
-
 class TrackingPanel(QWidget):
     """Largest move, gap closing, Track, and the growth curves of the last tracking."""
 
@@ -38,6 +34,9 @@ class TrackingPanel(QWidget):
         self.track_button = QPushButton("Track")
         self.growth_plot = pg.PlotWidget()
         self.growth_plot.setMinimumHeight(120)
+        self.growth_plot.setMaximumHeight(220)
+        # no legend (it would cover the curves of a small plot): colours are those in the viewer
+        self.growth_plot.setToolTip("Each track in the colour of its objects and of its tail in the viewer.")
         form = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
         form.addRow("Max. distance", self.max_distance_spin)
@@ -68,9 +67,6 @@ class TrackingPanel(QWidget):
 
         plot = self.growth_plot
         plot.clear()
-        legend = plot.getPlotItem().legend
-        if legend is not None:
-            legend.clear()
         run = self.model.tracked
         if run is None:
             plot.setTitle(None)
@@ -83,12 +79,9 @@ class TrackingPanel(QWidget):
         plot.setLabel("bottom", "time (s)" if time_unit == "s" else "frame")
         plot.setTitle(f"{run.curves.shape[1]} tracks, max. distance {request.max_distance:g} "
                       f"{request.length_unit}, gap {request.gap_frames}", size="9pt")
-        if run.curves.shape[1] <= _LEGEND_MAX and legend is None:
-            plot.addLegend(offset=(5, 5))
         times = run.curves.index.to_numpy(float)
         for track_id in run.curves.columns:
             y = run.curves[track_id].to_numpy(float)
             ok = np.isfinite(y)
             colour = palette_colour(track_id)
-            plot.plot(times[ok], y[ok], pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=5,
-                      symbolBrush=colour, name=f"track {track_id}" if run.curves.shape[1] <= _LEGEND_MAX else None)
+            plot.plot(times[ok], y[ok], pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=5, symbolBrush=colour)

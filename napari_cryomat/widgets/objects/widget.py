@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from qtpy.QtWidgets import QVBoxLayout, QWidget
+from qtpy.QtWidgets import QSizePolicy, QVBoxLayout, QWidget
 
 from napari_cryomat.widgets._base import EventLinks, ScrollPanel, Section, TaskRunner
 from napari_cryomat.widgets.objects._model import ObjectsModel
@@ -58,7 +58,7 @@ class ObjectTableWidget(QWidget):
         self.sections["classes"].add(self.classes_panel)
         self.sections["tracking"].add(self.tracking_panel)
         panel.add(self.sections["measure"])
-        panel.add(self.table_panel)
+        panel.add(self.table_panel, stretch=1)  # a tall dock shows more rows
         panel.add(self.export_panel)
         for key in ("colour", "classes", "tracking"):
             panel.add(self.sections[key])
@@ -68,6 +68,7 @@ class ObjectTableWidget(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(panel)
         self.panel = panel
+        self.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Expanding)  # fill the dock (see ScrollPanel)
 
         # a time series opens the tracking section: "Measure" then "Track" with no setup
         time_check = self.measure_panel.time_check

@@ -45,6 +45,35 @@ def test_options_guessed_from_the_layers(objects):
     assert not w.sections["tracking"].expanded
 
 
+def test_labels_added_after_docking_are_picked_up(make_napari_viewer, qtbot, growth):
+    """The track demo may add its labels once the dock is there: the options follow them."""
+    movie, truth, _ = growth
+    viewer = make_napari_viewer()
+    cal = dict(scale=(1.0, PS, PS), units=("s", "angstrom", "angstrom"), axis_labels=("t", "y", "x"))
+    viewer.add_image(movie, name="growth", **cal)
+    w = ObjectTableWidget(viewer)
+    viewer.window.add_dock_widget(w)
+    assert not w.measure_panel.time_check.isChecked()
+    viewer.add_labels(truth, name="growth crystals", **cal)
+    assert w.measure_panel.labels_combo.currentText() == "growth crystals"
+    assert w.measure_panel.time_check.isChecked() and w.sections["tracking"].expanded
+    assert w.measure_panel.image_combo.currentText() == "growth"
+
+
+def test_closed_widget_leaves_the_viewer_alone(objects, qtbot):
+    viewer, layer, w, _ = objects
+    measure(qtbot, w)
+    model = w.model
+    seen = []
+    model.features_changed.connect(lambda: seen.append(1))
+    viewer.window.remove_dock_widget(w)
+    w.close()
+    w.deleteLater()
+    qtbot.wait(50)
+    viewer.layers.remove(layer)  # the model no longer listens: nothing is emitted, nothing fails
+    assert seen == [] and model.layer is None
+
+
 def test_measure_sort_select_colour_export(objects, qtbot, tmp_path):
     viewer, layer, w, kinds = objects
     measure(qtbot, w)
