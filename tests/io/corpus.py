@@ -197,9 +197,111 @@ def corpus_files(root: Path) -> list[Path]:
                   and "_downloads" not in p.parts)
 
 
+def claimed_files(root: Path, manifest: Path | None = None) -> list[Path]:
+    """Corpus files that a napari-cryomat reader pattern (in ``manifest``) claims."""
+    import fnmatch
+
+    import yaml
+
+    manifest = manifest or REPO / "napari_cryomat" / "napari.yaml"
+    readers = yaml.safe_load(manifest.read_text())["contributions"]["readers"]
+    pats = [p.lower() for r in readers for p in r["filename_patterns"]]
+    return [p for p in corpus_files(root) if any(fnmatch.fnmatch(p.name.lower(), pat) for pat in pats)]
+
+
+def _format_of(path: Path) -> str:
+    name = path.name.lower()
+    for comp in (".gz", ".bz2"):
+        if name.endswith(comp):
+            return Path(name[: -len(comp)]).suffix + comp
+    return path.suffix.lower()
+
+
+def survey(files: list[Path], root: Path) -> dict:
+    """Open every file as napari's File > Open does and sort the outcomes:
+    ``right`` (matches the reference), ``refused`` (no layer, an error naming the file), ``wrong``
+    (opened, but data/axes/calibration/units/layer count differ), ``traceback`` (an exception reached
+    napari), ``silent`` (no layer and no message naming the file), ``no reader``."""
+    import warnings
+
+    import napari.utils.notifications as notifications
+    import npe2
+    from napari.components import ViewerModel
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _reference import check_layers
+
+    pm = npe2.PluginManager.instance()
+    if "napari-cryomat" not in pm:
+        pm.discover(include_npe1=False)
+    seen: list[tuple[str, str]] = []
+    notifications.show_error = lambda m, *a, **k: seen.append(("error", str(m)))
+    notifications.show_warning = lambda m, *a, **k: seen.append(("warning", str(m)))
+    viewer = ViewerModel()
+    rows = []
+    for path in files:
+        seen.clear()
+        viewer.layers.clear()
+        detail = ""
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                layers = list(viewer.open(str(path), plugin="napari-cryomat"))
+        except Exception as exc:  # noqa: BLE001
+            text = f"{type(exc).__name__}: {exc}"
+            outcome = "no reader" if "reader" in text and ("compatible" in text or "does not exist" in text) else "traceback"
+            rows.append((path, outcome, text[:200]))
+            continue
+        errors = [m for kind, m in seen if kind == "error"]
+        if not layers:
+            ok = errors and all(path.name in m for m in errors)
+            rows.append((path, "refused" if ok else "silent", " | ".join(errors)[:200]))
+            continue
+        try:
+            problems = check_layers(path, layers)
+        except Exception as exc:  # noqa: BLE001 - the reference library cannot read it
+            problems = [f"reference fails: {type(exc).__name__}: {exc}"]
+        rows.append((path, "right" if not problems else "wrong", "; ".join(problems)[:200] or detail))
+    return {"rows": rows, "root": root}
+
+
+def print_table(result: dict, *, verbose: bool = False) -> None:
+    from collections import Counter, defaultdict
+
+    outcomes = ("right", "refused", "wrong", "traceback", "silent", "no reader")
+    by_fmt: dict[str, Counter] = defaultdict(Counter)
+    for path, outcome, _ in result["rows"]:
+        by_fmt[_format_of(path)][outcome] += 1
+    head = f"{'format':<10}" + "".join(f"{o:>11}" for o in outcomes) + f"{'files':>8}"
+    print(head)
+    print("-" * len(head))
+    total = Counter()
+    for fmt in sorted(by_fmt):
+        c = by_fmt[fmt]
+        total.update(c)
+        print(f"{fmt:<10}" + "".join(f"{c[o]:>11}" for o in outcomes) + f"{sum(c.values()):>8}")
+    print("-" * len(head))
+    print(f"{'all':<10}" + "".join(f"{total[o]:>11}" for o in outcomes) + f"{sum(total.values()):>8}")
+    if verbose:
+        for path, outcome, detail in result["rows"]:
+            if outcome not in ("right",):
+                print(f"{outcome:>10}  {path.relative_to(result['root'])}: {detail}")
+
+
 if __name__ == "__main__":
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--table", action="store_true", help="open every claimed file and print outcomes by format")
+    ap.add_argument("--manifest", type=Path, help="napari.yaml whose reader patterns define the claimed files")
+    ap.add_argument("-v", "--verbose", action="store_true", help="list every file that did not open right")
+    args = ap.parse_args()
     folder, why = ensure_corpus()
     if folder is None:
         sys.exit(why)
     files = corpus_files(folder)
     print(f"{len(files)} files in {folder}")
+    if args.table:
+        claimed = claimed_files(folder, args.manifest)
+        print(f"{len(claimed)} claimed by napari-cryomat's readers")
+        print_table(survey(claimed, folder), verbose=args.verbose)
