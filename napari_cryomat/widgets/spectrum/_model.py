@@ -123,7 +123,7 @@ class SpectrumModel:
             return
         self.si_layer, self._source, self.spectra = layer, None, None
         info = (layer.metadata or {}) if layer is not None else {}
-        signal_type = str(info.get("spectrum_image", {}).get("signal_type", ""))
+        signal_type = str((info.get("spectrum_image") or {}).get("signal_type", ""))
         if signal_type in MODES and signal_type != self.mode:
             self.mode = signal_type
             self.mode_changed.emit(signal_type)
