@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from qtpy.QtWidgets import QFormLayout, QLabel, QVBoxLayout, QWidget
 
-from napari_cryomat.widgets._base import EventLinks, LayerCombo, ScrollPanel, TaskRunner
+from napari_cryomat.widgets._base import EventLinks, LayerCombo, ScrollPanel, TaskRunner, show_error
 from napari_cryomat.widgets.browser._display import is_browsable
 from napari_cryomat.widgets.browser._model import BrowserModel
 from napari_cryomat.widgets.browser.display_panel import RenderSection, ViewSection
@@ -97,6 +97,41 @@ class TomogramBrowser(QWidget):
     def ortho_busy(self) -> bool:
         """True until the orthogonal views show the newest cursor and parameters."""
         return self.ortho.busy
+
+    # the scripting calls the README documents, kept on the widget
+    @property
+    def cursor(self):
+        """The cursor (z, y, x), voxel indices of the tomogram."""
+        return self.model.cursor
+
+    def set_cursor(self, zyx) -> None:
+        self.model.set_cursor(zyx)
+
+    @property
+    def measurements(self) -> list[float]:
+        """Distances measured so far, in Å."""
+        return self.model.annotations.measurements
+
+    def add_pick(self, zyx) -> None:
+        try:
+            self.model.annotations.add_pick(zyx)
+        except ValueError as exc:
+            show_error(f"Tomogram browser: {exc}")
+
+    def export_picks(self, path):
+        """Picks to CSV or STAR (file voxel indices); the path, or None with a message."""
+        return self.clicks.export_picks(path)
+
+    def import_picks(self, path) -> int:
+        return self.clicks.import_picks(path)
+
+    def apply_contrast(self, percentiles=(0.5, 99.5)):
+        """Percentile contrast of the visible slab, computed now; (lo, hi), or None with a message."""
+        try:
+            return self.model.display.apply_contrast(percentiles)
+        except ValueError as exc:
+            show_error(f"Tomogram browser: {exc}")
+            return None
 
     # ---- model events -------------------------------------------------------------------
     def _on_source(self, layer) -> None:

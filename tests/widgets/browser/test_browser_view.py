@@ -153,6 +153,14 @@ def test_picks_and_distances_through_the_buttons(browser, qtbot, tmp_path, monke
     clicks.mode_buttons["navigate"].click()
     canvas_click(w, viewer, layer.data_to_world((9, 4, 4)))
     assert list(w.model.cursor) == [9, 4, 4]
+    # the scripting calls of the README
+    w.set_cursor((3, 5, 6))
+    assert list(w.cursor) == [3, 5, 6] and w.measurements == []
+    w.add_pick((3, 5, 6))
+    assert w.export_picks(tmp_path / "s.csv").read_text().splitlines()[-1].startswith("6.0,5.0,3.0")
+    assert w.import_picks(tmp_path / "s.csv") == 3 and clicks.picks_label.text() == "Picks: 6"
+    lo, hi = w.apply_contrast((1, 99))
+    assert tuple(layer.contrast_limits) == pytest.approx((lo, hi))
 
 
 def test_3d_toggle_and_isosurface(browser, qtbot):
@@ -234,7 +242,9 @@ def test_2d_layer_gives_a_clear_message(make_napari_viewer, qtbot, messages):
     assert not w.ortho.isEnabled() and not w.view.isEnabled()
     w.view.contrast((0.5, 99.5))
     assert w.clicks.export_picks("x.csv") is None
-    assert len(messages["error"]) == 2 and all("3D" in m for m in messages["error"])
+    assert w.apply_contrast() is None  # the scripting call too
+    w.add_pick((0, 1, 1))
+    assert len(messages["error"]) == 4 and all("3D" in m for m in messages["error"])
     viewer.add_image(np.zeros((4, 16, 16), np.float32), name="tomo")  # adding a tomogram makes it usable
     w.layer_combo.setCurrentText("tomo")
     assert w.source_layer is viewer.layers["tomo"] and w.ortho.isEnabled() and not w.status.isVisible()
