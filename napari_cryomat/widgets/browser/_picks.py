@@ -53,6 +53,7 @@ class Annotations:
         self.measurements: list[float] = []  # distances in Å, in the order measured
         self._first: np.ndarray | None = None  # first point of a measurement in progress
         self._measure_layer = None
+        self._watched = None  # the picks layer whose edits update the count
         browser.source_changed.connect(self._on_source)
 
     def _on_source(self, _layer) -> None:
@@ -75,7 +76,15 @@ class Annotations:
         if src is None or self._picks_name() not in self.viewer.layers:
             return None
         layer = self.viewer.layers[self._picks_name()]
-        return layer if layer.metadata.get("picks_for") == src.name else None
+        if layer.metadata.get("picks_for") != src.name:
+            return None
+        if layer is not self._watched:  # edits with napari's own point tools update the count too
+            layer.events.data.connect(self._on_picks_edited)
+            self._watched = layer
+        return layer
+
+    def _on_picks_edited(self, _event=None) -> None:
+        self.picks_changed.emit(self.count)
 
     @property
     def picks_layer(self):
@@ -91,7 +100,7 @@ class Annotations:
             face_color="transparent", border_color="lime", border_width=0.15, symbol="disc",
             out_of_slice_display=False, metadata={"picks_for": src.name},
         )
-        layer.events.data.connect(lambda _event: self.picks_changed.emit(self.count))
+        self.find_picks_layer()  # starts following its edits
         self.viewer.layers.selection.active = self.browser.display.layer
         return layer
 

@@ -172,6 +172,14 @@ def test_picks_export_import_in_file_voxel_indices(viewer, volume, tmp_path):
     assert csv.read_text().splitlines()[1].split(",")[:3] == ["5.0", "28.0", "10.0"]
     m.annotations.undo_pick()
     assert counts[-1] == 2
+    again = BrowserModel(viewer)  # a second browser on the same tomogram finds the picks and follows edits
+    again.set_source(layer)
+    again_counts = []
+    again.annotations.picks_changed.connect(again_counts.append)
+    assert again.annotations.count == 2
+    picks.data = picks.data[:1]  # edited with napari's own tools
+    assert again_counts[-1] == 1 and counts[-1] == 1
+    picks.data = np.array([[10, 3, 5], [10, 30, 40]], dtype=float)
     picks.data = np.zeros((0, 3))
     assert m.annotations.import_picks(tmp_path / "picks.star").count == 3
     np.testing.assert_allclose(picks.data, [[10, 3, 5], [10, 30, 40], [4, 12, 7]])
