@@ -1,6 +1,7 @@
 """The tool's long computations: a plain request built on the GUI thread, a pure ``compute_*``
-function that runs in a worker (core calls only: no Qt, no viewer, no layer), and a result that
-keeps its request, so what is drawn is labelled from the run that made it.
+function that runs in a worker (core calls, and napari colormaps built with their caches filled:
+no Qt, no viewer, no layer), and a result that keeps its request, so what is drawn is labelled
+from the run that made it.
 """
 
 from __future__ import annotations

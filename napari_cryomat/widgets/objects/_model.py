@@ -14,11 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from psygnal import Signal
 
-from napari_cryomat.widgets._base.layers import (
-    pixel_size_of,
-    real_layer,
-    upsert_layer,
-)
+from napari_cryomat.widgets._base.layers import pixel_size_of, real_layer, upsert_layer
 from napari_cryomat.widgets.objects import _jobs
 from napari_cryomat.widgets.objects._features import INDEX, column_for, core_names, unit_of, with_units
 from napari_cryomat.widgets.objects._layers import (
@@ -38,6 +34,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["ObjectsModel"]
+
 
 class ObjectsModel:
     """The measured objects of one labels layer, and what was made from them.
@@ -338,9 +335,10 @@ class ObjectsModel:
                      tail_length=10, **where)
         tracked = upsert_layer(self.viewer, result.relabelled, name=result_name(source.name, "tracked"),
                                kind="labels", colormap=result.colormap, **where)
-        self.tracked = result
+        self.tracked, self.tags = result, {}  # tags named (frame, label) of the untracked objects
         self._watch(tracked)
         tracked.features = with_units(tracks.assign(label=tracks["track_id"]), unit)  # -> features_changed
+        self.classes_changed.emit("")
         self.tracks_changed.emit()
 
     def track(self, max_distance: float = 60.0, gap_frames: int = 1) -> "pd.DataFrame":
