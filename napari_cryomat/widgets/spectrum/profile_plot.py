@@ -33,7 +33,7 @@ class ProfilePlot(LivePanel):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot)
         self.links.connect(model.maps_changed, self.update_live)
-        model.overlays.line.on_data(self.update_live)
+        model.overlays.line.on_data(self.update_live, events=("data", "set_data"))  # follow a drag live
 
     def request(self) -> ProfileRequest | None:
         return self.model.profile_request()

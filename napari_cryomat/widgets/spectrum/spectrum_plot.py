@@ -75,7 +75,7 @@ class SpectrumPlot(LivePanel):
         self.links.connect(model.mode_changed, self._on_mode_changed)
         self.links.connect(model.windows_changed, self._on_windows_changed)
         self.links.connect(model.window_moved, self._on_window_moved)
-        model.overlays.roi.on_data(self.update_live)
+        model.overlays.roi.on_data(self.update_live, events=("data", "set_data"))  # follow a drag live
         callbacks, callback = viewer.mouse_move_callbacks, self._on_mouse_move
         callbacks.append(callback)
         self.links.on_close(lambda: callback in callbacks and callbacks.remove(callback))
