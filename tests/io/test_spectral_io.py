@@ -130,3 +130,229 @@ def test_2d_layer_as_si_and_missing_axis():
     lay.data = np.zeros((4, 4, 8))
     with pytest.raises(ValueError, match="no energy axis"):
         io.si_from_layer(lay)
+
+
+# -------------------------------------------------------------------------------------------------
+# signal types, units, every signal (rosettasciio signal dictionaries, as its readers return them)
+# -------------------------------------------------------------------------------------------------
+from napari_cryomat.io._signals import set_complex_mode, signal_to_layers  # noqa: E402
+
+
+def _sig(data, axes, title="t", signal_type="", post_process=None):
+    s = _signal(data, axes, title, signal_type)
+    if post_process is not None:
+        s["post_process"] = post_process
+    return s
+
+
+def test_dm_eels_si_with_energy_as_navigation_axis():
+    """DigitalMicrograph stores an EELS SI as (E, Y, X) with energy 'navigating' and asks for
+    to_signal1D: the energy axis is the spectrum axis, not a 2048-slice image stack."""
+    si = np.arange(50 * 3 * 4, dtype=np.float32).reshape(50, 3, 4)
+    axes = [_ax("Energy loss", "eV", 50, 300.0, 1.0, True, 0), _ax("y", "µm", 3, 0, 0.002, False, 1),
+            _ax("x", "µm", 4, 0, 0.002, False, 2)]
+    pp = [lambda s: s.to_signal1D(optimize=True), lambda s: s.squeeze()]
+    (data, kw, kind), = signal_to_layers(_sig(si, axes, "EELS_SI", "EELS", pp), name="EELS_SI")
+    assert data.shape == (50, 3, 4)
+    assert kw["units"] == ("eV", "angstrom", "angstrom")
+    assert kw["scale"] == pytest.approx((1.0, 20.0, 20.0)) and kw["translate"][0] == pytest.approx(300.0)
+    info = kw["metadata"]["spectrum_image"]
+    assert info["signal_type"] == "EELS" and info["energy_axis"]["offset"] == pytest.approx(300.0)
+    assert kw["metadata"]["source"]["kind"] == "spectrum image"
+
+
+def test_cl_wavelength_stays_in_nm_and_single_spectrum_metadata():
+    counts = np.linspace(1, 2, 30).astype(np.float32)
+    axes = [_ax("Wavelength", "nm", 30, 400.0, 0.5, False, 0)]
+    (data, kw, _), = signal_to_layers(_sig(counts, axes, "CL", "CL"), name="CL")
+    assert data.shape == (30, 1, 1) and kw["units"] == ("nm", "pixel", "pixel")
+    spec = kw["metadata"]["spectrum"]
+    assert spec["unit"] == "nm" and spec["kind"] == "wavelength" and spec["signal_type"] == "CL"
+    np.testing.assert_allclose(spec["axis"], 400 + 0.5 * np.arange(30))
+    np.testing.assert_array_equal(spec["counts"], counts)
+
+
+def test_eds_spectrum_in_kev_becomes_ev_with_spectrum_metadata():
+    counts = np.arange(100, dtype=np.uint32)
+    axes = [_ax("Energy", "keV", 100, -0.1, 0.01, False, 0)]
+    (data, kw, _), = signal_to_layers(_sig(counts, axes, "EDS", "EDS_TEM"), name="EDS")
+    assert kw["scale"][0] == pytest.approx(10.0) and kw["translate"][0] == pytest.approx(-100.0)
+    spec = kw["metadata"]["spectrum"]
+    assert spec["unit"] == "eV" and spec["signal_type"] == "EDS"
+    np.testing.assert_allclose(spec["axis"][:3], [-100, -90, -80])
+    assert kw["metadata"]["spectrum_image"]["energy_axis"]["units"] == "eV"  # the SI tools can use it too
+
+
+def test_line_scan_is_e_1_x():
+    ls = np.arange(5 * 20, dtype=np.float32).reshape(5, 20)
+    axes = [_ax("x", "nm", 5, 0, 0.5, True, 0), _ax("Energy", "eV", 20, 0, 1.0, False, 1)]
+    (data, kw, _), = signal_to_layers(_sig(ls, axes, "LS", "EELS"), name="LS")
+    assert data.shape == (20, 1, 5) and kw["units"] == ("eV", "pixel", "angstrom")
+    np.testing.assert_array_equal(np.asarray(data)[:, 0, 2], ls[2])
+    assert kw["metadata"]["spectrum"]["counts"].shape == (5, 20)
+
+
+def test_diffraction_in_inverse_angstrom_and_time_stack_in_seconds():
+    dp = np.zeros((8, 8), np.int32)
+    axes = [_ax("y", "1/nm", 8, -0.4, 0.1, False, 0), _ax("x", "1 / nm", 8, -0.4, 0.1, False, 1)]
+    (_, kw, _), = signal_to_layers(_sig(dp, axes), name="dp")
+    assert kw["units"] == ("1/angstrom", "1/angstrom") and kw["scale"] == pytest.approx((0.01, 0.01))
+    assert kw["translate"] == pytest.approx((-0.04, -0.04))
+    stack = np.zeros((3, 4, 4), np.int16)
+    axes = [_ax("Time", "ms", 3, 0, 800.0, True, 0), _ax("y", "pm", 4, 0, 8.0, False, 1),
+            _ax("x", "pm", 4, 0, 8.0, False, 2)]
+    (_, kw, _), = signal_to_layers(_sig(stack, axes), name="movie")
+    assert kw["units"] == ("s", "angstrom", "angstrom") and kw["scale"] == pytest.approx((0.8, 0.08, 0.08))
+
+
+def test_uncalibrated_axes_are_pixels():
+    img = np.zeros((4, 5), np.uint8)
+    axes = [_ax("y", "", 4, 0, 1.0, False, 0), _ax("x", None, 5, 0, 1.0, False, 1)]
+    (_, kw, _), = signal_to_layers(_sig(img, axes), name="raw")
+    assert kw["units"] == ("pixel", "pixel") and kw["scale"] == (1.0, 1.0)
+
+
+def test_four_d_stem_scan_axes_first_then_pattern():
+    d = np.zeros((2, 3, 5, 6), np.float32)
+    axes = [_ax("y", "nm", 2, 0, 1.0, True, 0), _ax("x", "nm", 3, 0, 1.0, True, 1),
+            _ax("ky", "1/nm", 5, 0, 0.2, False, 2), _ax("kx", "1/nm", 6, 0, 0.2, False, 3)]
+    (_, kw, _), = signal_to_layers(_sig(d, axes, signal_type="electron_diffraction"), name="4d")
+    assert kw["units"] == ("angstrom", "angstrom", "1/angstrom", "1/angstrom")
+    assert kw["metadata"]["source"]["kind"] == "4D-STEM"
+
+
+def test_complex_as_amplitude_and_phase_or_real_and_imaginary():
+    z = (np.arange(12) + 1j * np.arange(12)[::-1]).astype(np.complex64).reshape(3, 4)
+    axes = [_ax("y", "nm", 3, 0, 1.0, False, 0), _ax("x", "nm", 4, 0, 1.0, False, 1)]
+    amp, phase = signal_to_layers(_sig(z, axes), name="FFT")
+    assert (amp[1]["name"], phase[1]["name"]) == ("FFT amplitude", "FFT phase")
+    np.testing.assert_allclose(np.asarray(amp[0]), np.abs(z))
+    assert phase[1]["contrast_limits"] == pytest.approx((-np.pi, np.pi))
+    set_complex_mode("real-imaginary")
+    try:
+        re, im = signal_to_layers(_sig(z, axes), name="FFT")
+        assert re[1]["name"] == "FFT real" and np.allclose(np.asarray(im[0]), z.imag)
+    finally:
+        set_complex_mode("amplitude-phase")
+
+
+def test_rgb_structured_data_is_an_rgb_layer():
+    rgb = np.zeros((4, 5), dtype=[("R", "u1"), ("G", "u1"), ("B", "u1")])
+    rgb["G"] = 200
+    axes = [_ax("y", "nm", 4, 0, 1.0, False, 0), _ax("x", "nm", 5, 0, 1.0, False, 1)]
+    (data, kw, _), = signal_to_layers(_sig(rgb, axes), name="colour")
+    assert kw["rgb"] is True and data.shape == (4, 5, 3) and np.asarray(data)[0, 0, 1] == 200
+
+
+def test_every_signal_of_a_file_named_after_its_title(monkeypatch, tmp_path):
+    """A multi-signal file gives one layer per signal; a signal that cannot be shown is named in a
+    warning and does not hide the others."""
+    warnings_seen = []
+    monkeypatch.setattr(io, "_notify", lambda kind, m: warnings_seen.append((kind, m)))
+    img = _sig(np.zeros((4, 4), np.uint16), [_ax("y", "nm", 4, 0, 1, False, 0), _ax("x", "nm", 4, 0, 1, False, 1)], "HAADF")
+    si = _sig(np.zeros((4, 4, 10), np.uint16), [_ax("y", "nm", 4, 0, 1, True, 0), _ax("x", "nm", 4, 0, 1, True, 1),
+                                                _ax("Energy", "keV", 10, 0, 0.01, False, 2)], "EDS", "EDS_TEM")
+    spectrum = _sig(np.ones(10, np.uint32), [_ax("Energy", "keV", 10, 0, 0.01, False, 0)], "EDS", "EDS_TEM")
+    bad = _sig(np.array([object()] * 3), [_ax("x", "", 3, 0, 1, False, 0)], "broken")
+    layers = io._layers_of([img, si, spectrum, bad], tmp_path / "velox.emd", "EMD")
+    assert [kw["name"] for _, kw, _ in layers] == ["HAADF", "EDS 1", "EDS 2"]
+    assert warnings_seen and "velox.emd" in warnings_seen[0][1] and "broken" in warnings_seen[0][1]
+
+
+# -------------------------------------------------------------------------------------------------
+# files: content over extension, damage, special files, missing packages
+# -------------------------------------------------------------------------------------------------
+@pytest.fixture
+def notes(monkeypatch):
+    seen = []
+    monkeypatch.setattr(io, "_notify", lambda kind, m: seen.append((kind, m)))
+    return seen
+
+
+def test_map_goes_to_mrc_or_jeol_by_content(tmp_path, notes):
+    import mrcfile
+
+    from napari_cryomat.io import mrc
+
+    path = tmp_path / "emd_1234.map"
+    with mrcfile.new(str(path)) as m:
+        m.set_data(np.zeros((2, 4, 4), np.float32))
+        m.voxel_size = 1.5
+    assert io.napari_get_map_reader(str(path)) is mrc.napari_read_mrc
+    jeol = tmp_path / "View000_0000001.map"
+    jeol.write_bytes(b"4\x00\x00\x00JED-2200:LibJxImageForm" + b"\x00" * 200)
+    assert io.napari_get_map_reader(str(jeol)) is io.napari_read_spectral
+    assert io.napari_read_spectral(str(jeol)) == [(None,)]  # damaged JEOL map: refused, named
+    assert "View000_0000001.map" in notes[-1][1]
+    other = tmp_path / "notes.map"
+    other.write_text("just some text, long enough to look at " * 10)
+    assert io.napari_read_spectral(str(other)) == [(None,)]
+    assert "neither an MRC/CCP4 map nor a JEOL" in notes[-1][1]
+
+
+def test_wrong_type_for_extension_is_named(tmp_path, notes):
+    tif = tmp_path / "image.dm3"
+    import tifffile
+
+    tifffile.imwrite(tif, np.zeros((4, 4), np.uint8))
+    assert io.napari_read_spectral(str(tif)) == [(None,)]
+    assert notes[-1][1].startswith("image.dm3: this is a TIFF image, not a Gatan DigitalMicrograph file")
+
+
+def test_fifo_named_msa_is_refused_at_once(tmp_path, notes):
+    import os
+    import threading
+
+    fifo = tmp_path / "spectrum.msa"
+    os.mkfifo(fifo)
+    out = []
+    t = threading.Thread(target=lambda: out.append(io.napari_read_spectral(str(fifo))), daemon=True)
+    t.start()
+    t.join(10)
+    assert not t.is_alive(), "the reader blocked on a FIFO"
+    assert out == [[(None,)]] and "spectrum.msa" in notes[-1][1] and "FIFO" in notes[-1][1]
+
+
+def test_truncated_hspy_is_refused_before_hdf5_reads_it(tmp_path, notes):
+    from rsciio.hspy import file_writer
+
+    path = tmp_path / "si.hspy"
+    axes = [_ax("y", "nm", 6, 0, 1, True, 0), _ax("x", "nm", 7, 0, 1, True, 1), _ax("E", "eV", 40, 0, 1, False, 2)]
+    file_writer(str(path), _signal(np.ones((6, 7, 40), np.float32), axes, "SI", "EELS"), show_progressbar=False)
+    blob = path.read_bytes()
+    path.write_bytes(blob[: len(blob) * 2 // 3])
+    assert io.napari_read_spectral(str(path)) == [(None,)]
+    assert "si.hspy" in notes[-1][1] and "truncated" in notes[-1][1]
+
+
+def test_eager_only_files_are_refused_above_the_limit(tmp_path, monkeypatch):
+    path = tmp_path / "s.msa"
+    io.write_msa(path, np.ones(50), energy=np.arange(50.0))
+    monkeypatch.setattr(io, "EAGER_LIMIT_BYTES", 100)
+    with pytest.raises(io.SpectralError, match=r"s.msa: rosettasciio reads this kind of EMSA/MSA file only whole"):
+        io.read_spectral(path)
+
+
+def test_missing_reader_package_names_the_pip_install(tmp_path, monkeypatch):
+    path = tmp_path / "x.bcf"
+    path.write_bytes(b"AAMVHFSS" + b"\0" * 400)
+    monkeypatch.setitem(io._FORMATS, ".bcf", ("rsciio.not_installed_reader", "Bruker BCF", ("bcf",)))
+    monkeypatch.setattr("napari_cryomat.io._sniff.check_structure", lambda *a: None)
+    with pytest.raises(ImportError, match=r"x.bcf \(Bruker BCF\) needs the package .*pip install"):
+        io.read_spectral(path)
+
+
+def test_spectrum_opens_through_napari(tmp_path):
+    """File > Open of an .msa: one small layer with the spectrum and its energy axis in metadata."""
+    import npe2
+    from napari.components import ViewerModel
+
+    pm = npe2.PluginManager.instance()
+    if "napari-cryomat" not in pm:
+        pm.discover(include_npe1=False)
+    path = tmp_path / "sum.msa"
+    io.write_msa(path, np.linspace(5, 1, 64), energy=100 + 0.5 * np.arange(64), title="sum", signal_type="EELS")
+    (layer,) = ViewerModel().open(str(path), plugin="napari-cryomat")
+    spec = layer.metadata["spectrum"]
+    assert spec["unit"] == "eV" and spec["axis"][0] == pytest.approx(100.0) and spec["counts"].shape == (64,)
+    assert str(layer.units[0]) in ("eV", "electron_volt")

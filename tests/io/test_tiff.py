@@ -1,0 +1,212 @@
+"""TIFF reader: vendor calibration, RGB, series, laziness, and damaged or odd files."""
+
+import os
+import threading
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_cryomat.io import tiff as tiff_io
+from napari_cryomat.io.tiff import TIFFError, napari_read_tiff, read_tiff
+
+
+@pytest.fixture
+def notes(monkeypatch):
+    import napari.utils.notifications as notifications
+
+    seen = []
+    monkeypatch.setattr(notifications, "show_error", lambda m, *a, **k: seen.append(("error", str(m))))
+    monkeypatch.setattr(notifications, "show_warning", lambda m, *a, **k: seen.append(("warning", str(m))))
+    return seen
+
+
+def _one(path):
+    [(data, kwargs, kind)] = read_tiff(path)
+    return data, kwargs, kind
+
+
+def test_fei_pixel_size_in_angstrom(tmp_path):
+    a = np.arange(64 * 80, dtype=np.uint16).reshape(64, 80)
+    fei = "[User]\nDate=01/01/2020\n[Scan]\nPixelWidth=2.5e-09\nPixelHeight=2.5e-09\n"
+    path = tmp_path / "helios.tif"
+    tifffile.imwrite(path, a, extratags=[(34682, "s", 0, fei, True)])
+    data, kwargs, kind = _one(path)
+    assert kind == "image" and isinstance(data, np.memmap)  # uncompressed: mapped, not read
+    assert kwargs["scale"] == pytest.approx((25.0, 25.0))
+    assert kwargs["units"] == ("angstrom", "angstrom")
+    assert kwargs["metadata"]["tiff"]["calibration_source"] == "FEI"
+
+
+def test_fei_without_scan_uses_field_width(tmp_path):
+    fei = "[IRBeam]\nHFW=0.0002\nVFW=0.0001\n[Image]\nResolutionX=100\nResolutionY=50\n"
+    path = tmp_path / "navcam.tif"
+    tifffile.imwrite(path, np.zeros((50, 100), np.uint8), extratags=[(34682, "s", 0, fei, True)])
+    _, kwargs, _ = _one(path)
+    assert kwargs["scale"] == pytest.approx((2e-6 * 1e10, 2e-6 * 1e10))
+
+
+def test_dm_export_tags_with_offsets(tmp_path):
+    path = tmp_path / "dm.tif"
+    tags = [(65003, "s", 0, "nm", True), (65004, "s", 0, "nm", True), (65009, "d", 1, 0.25, True),
+            (65010, "d", 1, 0.5, True), (65006, "d", 1, 3.0, True)]
+    tifffile.imwrite(path, np.zeros((8, 10), np.float32), extratags=tags)
+    _, kwargs, _ = _one(path)
+    assert kwargs["scale"] == pytest.approx((5.0, 2.5))  # (y, x): DM's x is the columns
+    assert kwargs["translate"] == pytest.approx((0.0, 30.0))
+
+
+def test_imagej_stack_spacing_and_unit(tmp_path):
+    path = tmp_path / "ij.tif"
+    tifffile.imwrite(path, np.zeros((4, 16, 20), np.float32), imagej=True, resolution=(1 / 0.2, 1 / 0.2),
+                     metadata={"unit": "um", "spacing": 0.05, "axes": "ZYX"})
+    data, kwargs, _ = _one(path)
+    assert data.shape == (4, 16, 20)
+    assert kwargs["scale"] == pytest.approx((500.0, 2000.0, 2000.0))
+    assert kwargs["units"] == ("angstrom",) * 3
+
+
+def test_ome_physical_sizes_and_time(tmp_path):
+    path = tmp_path / "movie.ome.tif"
+    tifffile.imwrite(path, np.zeros((3, 16, 20), np.uint8), ome=True,
+                     metadata={"axes": "TYX", "PhysicalSizeX": 0.5, "PhysicalSizeXUnit": "nm", "PhysicalSizeY": 0.5,
+                               "PhysicalSizeYUnit": "nm", "TimeIncrement": 20, "TimeIncrementUnit": "ms"})
+    _, kwargs, _ = _one(path)
+    assert kwargs["units"] == ("s", "angstrom", "angstrom")
+    assert kwargs["scale"] == pytest.approx((0.02, 5.0, 5.0))
+
+
+def test_uncalibrated_is_pixel_never_one_angstrom(tmp_path):
+    path = tmp_path / "plain.tif"
+    tifffile.imwrite(path, np.zeros((2, 8, 8), np.uint16))
+    _, kwargs, _ = _one(path)
+    assert kwargs["units"] == ("pixel",) * 3 and kwargs["scale"] == (1.0, 1.0, 1.0)
+
+
+def test_rgb_is_an_rgb_layer(tmp_path):
+    rgb = np.zeros((10, 12, 3), np.uint8)
+    rgb[..., 0] = 200
+    path = tmp_path / "photo.tif"
+    tifffile.imwrite(path, rgb, photometric="rgb")
+    data, kwargs, kind = _one(path)
+    assert kwargs["rgb"] is True and data.shape == (10, 12, 3)
+    assert len(kwargs["scale"]) == 2
+
+
+def test_every_series_is_a_layer(tmp_path):
+    path = tmp_path / "two.tif"
+    with tifffile.TiffWriter(path) as w:
+        w.write(np.ones((8, 9), np.uint8))
+        w.write(np.full((5, 6), 7, np.uint16))
+    layers = read_tiff(path)
+    assert [d.shape for d, _, _ in layers] == [(8, 9), (5, 6)]
+    assert [k["name"] for _, k, _ in layers] == ["two [0]", "two [1]"]
+
+
+def test_jpeg_compressed_opens_lazily(tmp_path):
+    pytest.importorskip("imagecodecs")
+    rng = np.random.default_rng(0)
+    stack = (rng.random((3, 32, 32)) * 255).astype(np.uint8)
+    path = tmp_path / "jpeg.tif"
+    tifffile.imwrite(path, stack, compression="jpeg")
+    data, _, _ = _one(path)
+    assert "dask" in type(data).__module__
+    np.testing.assert_allclose(np.asarray(data[1]).astype(float), tifffile.imread(path)[1], atol=0)
+
+
+def test_missing_codec_names_imagecodecs(tmp_path, monkeypatch):
+    path = tmp_path / "lzw.tif"
+    tifffile.imwrite(path, np.zeros((8, 8), np.uint8), compression="lzw")
+
+    class NoCodecs(dict):
+        def __getitem__(self, key):
+            raise KeyError(key)
+
+    monkeypatch.setattr(tifffile.TIFF, "DECOMPRESSORS", NoCodecs())
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "imagecodecs" else real(n, *a))
+    with pytest.raises(TIFFError, match=r"lzw.tif: .*LZW.*pip install imagecodecs"):
+        read_tiff(path)
+
+
+def test_truncated_stack_opens_complete_pages_and_says_so(tmp_path, notes):
+    path = tmp_path / "cut.tif"
+    stack = np.arange(6 * 32 * 32, dtype=np.uint16).reshape(6, 32, 32)
+    tifffile.imwrite(path, stack)
+    blob = path.read_bytes()
+    with tifffile.TiffFile(path) as tif:
+        end_of_page_3 = tif.pages[3].dataoffsets[0] + 100
+    path.write_bytes(blob[:end_of_page_3])
+    layers = napari_read_tiff(str(path))
+    (data, kwargs, kind), = layers
+    assert data.shape[0] < 6 and data.shape[1:] == (32, 32)
+    np.testing.assert_array_equal(np.asarray(data), stack[: data.shape[0]])
+    assert any(k == "warning" and "cut.tif" in m and "truncated" in m for k, m in notes)
+
+
+def test_truncated_first_page_is_refused(tmp_path, notes):
+    path = tmp_path / "tiny.tif"
+    tifffile.imwrite(path, np.ones((64, 64), np.uint16))
+    blob = path.read_bytes()
+    path.write_bytes(blob[:1000])
+    assert napari_read_tiff(str(path)) == [(None,)]
+    assert any(k == "error" and "tiny.tif" in m for k, m in notes)
+
+
+def test_corrupt_compressed_page_shows_zeros_with_a_warning(tmp_path, notes):
+    path = tmp_path / "zip.tif"
+    stack = np.arange(6 * 64 * 64, dtype=np.uint16).reshape(6, 64, 64)
+    tifffile.imwrite(path, stack, compression="zlib", photometric="minisblack")
+    raw = bytearray(path.read_bytes())
+    with tifffile.TiffFile(path) as tif:
+        off, n = tif.pages[3].dataoffsets[0], tif.pages[3].databytecounts[0]
+    raw[off:off + n] = b"\xff" * n  # page 4's deflate stream destroyed, sizes intact
+    path.write_bytes(bytes(raw))
+    layers = napari_read_tiff(str(path))
+    data = layers[0][0]
+    np.testing.assert_array_equal(np.asarray(data[0]), stack[0])
+    assert np.asarray(data[3]).max() == 0  # no exception inside napari's drawing
+    assert any(k == "warning" and "zip.tif" in m and "page 4" in m for k, m in notes)
+
+
+def test_not_a_tiff_and_empty(tmp_path, notes):
+    png = tmp_path / "shot.tif"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 100)
+    with pytest.raises(TIFFError, match="shot.tif: this is a PNG image, not a TIFF"):
+        read_tiff(png)
+    empty = tmp_path / "empty.tif"
+    empty.write_bytes(b"")
+    assert napari_read_tiff(str(empty)) == [(None,)]
+    assert "empty.tif" in notes[-1][1]
+
+
+def test_fifo_is_refused_at_once(tmp_path, notes):
+    fifo = tmp_path / "pipe.tif"
+    os.mkfifo(fifo)
+    result = []
+    t = threading.Thread(target=lambda: result.append(napari_read_tiff(str(fifo))), daemon=True)
+    t.start()
+    t.join(10)
+    assert not t.is_alive(), "the reader blocked on a FIFO"
+    assert result == [[(None,)]]
+    assert "pipe.tif" in notes[-1][1] and "FIFO" in notes[-1][1]
+
+
+def test_late_errors_are_caught_and_named(tmp_path, notes, monkeypatch):
+    path = tmp_path / "fine.tif"
+    tifffile.imwrite(path, np.zeros((4, 4), np.uint8))
+
+    def boom(*a, **k):
+        raise ZeroDivisionError("float division by zero")
+
+    monkeypatch.setattr("napari_cryomat.io.mrc.strided_contrast_limits", boom)
+    assert napari_read_tiff(str(path)) == [(None,)]
+    assert "fine.tif" in notes[-1][1] and "ZeroDivisionError" in notes[-1][1]
+
+
+def test_get_reader_claims_tif_only():
+    assert tiff_io.napari_get_reader("a.TIF") is napari_read_tiff
+    assert tiff_io.napari_get_reader("a.png") is None
+    assert tiff_io.napari_get_reader(["a.tif", "b.tif"]) is None
