@@ -92,9 +92,10 @@ class DriftCorrectionWidget(QWidget):
     def request_sum(self, start: int, stop: int) -> None:
         """Show the aligned sum of frames ``start:stop`` (computed in the background)."""
         request = self.model.sum_request(start, stop)
-        if request is None:
+        if request is None:  # no run, or that range is shown already
             self.sums.supersede()
-            self.results.show_range(*self.model.frame_range)
+            if self.model.run is not None:
+                self.results.show_range(*self.model.frame_range)
             return
         self.sums.submit(request)
 
@@ -123,7 +124,7 @@ class DriftCorrectionWidget(QWidget):
         except StopIteration:
             self._accepting = None
             return
-        QTimer.singleShot(0, self._accept_next)
+        QTimer.singleShot(1, self._accept_next)  # a timer, not 0: a posted call would run before input and paint
 
     # -- callbacks -----------------------------------------------------------------------------
     def _on_sum(self, job_id: int, request, result, error) -> None:
