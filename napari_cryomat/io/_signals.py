@@ -391,17 +391,27 @@ def _unique(labels: list[str]) -> list[str]:
 
 
 def _contrast(data):
-    """Contrast limits from a strided sample; a lazy array stored as one block along its leading
-    axes (a JEOL .pts stream, a Velox EDS stream) is sampled on its middle section only, since
-    every section would decode the whole block again."""
-    from napari_cryomat.io.mrc import _percentile_limits, strided_contrast_limits, strided_sample
+    """Contrast limits from a strided sample of up to 16 sections (the middle one included, so a
+    damaged file fails here, at open, not when napari first draws it). For lazy data the sections
+    are computed in one pass: a block shared by several sections (a Velox or JEOL EDS stream is
+    one block) is decoded once."""
+    from napari_cryomat.io.mrc import _percentile_limits, strided_contrast_limits
 
-    mid = tuple(s // 2 for s in data.shape[:-2])
-    if _is_dask(data) and data.ndim >= 3 and all(len(c) == 1 for c in data.chunks[:-2]):
-        return _percentile_limits(strided_sample(data[mid]))
-    if mid:  # the section napari shows first is read now: a damaged file fails here, not later
-        np.asarray(data[mid][:1, :1])
-    return strided_contrast_limits(data)
+    if not _is_dask(data) or data.ndim < 3:
+        mid = tuple(s // 2 for s in data.shape[:-2])
+        if mid:
+            np.asarray(data[mid][:1, :1])
+        return strided_contrast_limits(data)
+    import dask
+
+    lead = data.shape[:-2]
+    n = int(np.prod(lead))
+    flat = sorted(set(np.linspace(0, n - 1, min(16, n)).round().astype(int).tolist()) | {n // 2})
+    ny, nx = data.shape[-2:]
+    step = max(1, int(np.ceil(np.sqrt(ny * nx * len(flat) / 1_000_000))))
+    parts = [data[np.unravel_index(i, lead)][::step, ::step] for i in flat]
+    arrays = dask.compute(*parts)
+    return _percentile_limits(np.concatenate([np.asarray(a, dtype=np.float32).ravel() for a in arrays]))
 
 
 def _split_complex(data, kwargs: dict) -> list[tuple[Any, dict, str]]:
