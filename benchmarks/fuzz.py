@@ -235,7 +235,7 @@ def make_bombs(folder: Path, *, full_gib: float = 2.0, quick: bool = False) -> d
     # ---- TIFF: one zlib page of 1 GiB (or 64 MiB when quick) zeros, written tile by tile
     import tifffile
 
-    side = 8192 if quick else 32768
+    side = 4096 if quick else 32768
     tile = (1024, 1024)
     n_tiles = (side // tile[0]) * (side // tile[1])
     tiles = (np.zeros(tile, np.uint8) for _ in range(n_tiles))
@@ -656,12 +656,17 @@ def _crash_site(stack: str) -> str:
 # -------------------------------------------------------------------------------------------------
 # driver
 # -------------------------------------------------------------------------------------------------
-def plan(n: int, seed: int, readers: tuple[str, ...]) -> list[tuple[int, str, str]]:
+def plan(n: int, seed: int, readers: tuple[str, ...], per_reader: dict | None = None) -> list[tuple[int, str, str]]:
+    """(case index, reader row, mutation) for every case; ``per_reader`` fixes the count per row."""
     rng = random.Random(seed)
     rows = [r for r in ROWS if r in readers]
     rw = [_ROW_WEIGHTS[r] for r in rows]
     muts = list(_WEIGHTS)
     mw = [_WEIGHTS[m] for m in muts]
+    if per_reader:
+        chosen = [r for r in rows for _ in range(per_reader.get(r, 0))]
+        rng.shuffle(chosen)
+        return [(i, row, rng.choices(muts, mw)[0]) for i, row in enumerate(chosen)]
     return [(i, rng.choices(rows, rw)[0], rng.choices(muts, mw)[0]) for i in range(n)]
 
 
@@ -689,13 +694,13 @@ def prewarm() -> None:
 
 def run(n: int = 10_000, *, seed: int = 0, readers=ROWS, timeout: float = 20.0, quick_bombs: bool = False,
         mem_mb: int = 512, mem_cap_gb: float = 4.0, verbose: bool = False, only: int | None = None,
-        keep: bool = False, progress: bool = True) -> dict:
+        keep: bool = False, progress: bool = True, per_reader: dict | None = None) -> dict:
     """Run the fuzz; returns ``{"counts": {row: Counter}, "cases": [...], "crashes": [...]}``."""
     prewarm()
     work = Path(tempfile.mkdtemp(prefix="cryomat-fuzz-"))
     try:
         seeds = make_seeds(work / "seeds")
-        items = plan(n if only is None else only + 1, seed, tuple(readers))
+        items = plan(n if only is None else only + 1, seed, tuple(readers), per_reader)
         if only is not None:
             items = [items[only]]
         need_bombs = any(m == "bomb" for _, _, m in items)
