@@ -20,3 +20,13 @@ def report(progress: ProgressCallback, fraction: float) -> None:
     """Call ``progress(fraction)`` if a callback was given; clamp to [0, 1]."""
     if progress is not None:
         progress(min(1.0, max(0.0, float(fraction))))
+
+
+def sub_progress(progress: ProgressCallback, start: float, stop: float) -> ProgressCallback:
+    """A callback for one stage of a longer run: its fractions 0..1 map to ``start..stop`` of ``progress``.
+
+    None stays None (no reporting), and a :class:`Cancelled` raised by ``progress`` goes through.
+    """
+    if progress is None:
+        return None
+    return lambda fraction: progress(start + (stop - start) * fraction)

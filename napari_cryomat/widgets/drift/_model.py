@@ -23,7 +23,7 @@ from psygnal import Signal
 
 from napari_cryomat.batch import write_shifts_csv, write_stack_mrc
 from napari_cryomat.core import drift as core
-from napari_cryomat.core._progress import Cancelled, ProgressCallback, report
+from napari_cryomat.core._progress import Cancelled, ProgressCallback, report, sub_progress
 from napari_cryomat.core.units import PIXEL
 from napari_cryomat.io.mrc import strided_contrast_limits
 from napari_cryomat.widgets._base.layers import pixel_size_of, real_layer, upsert_layer
@@ -46,10 +46,6 @@ __all__ = ["DriftModel", "run_alignment", "save_run", "sum_frames"]
 # ---------------------------------------------------------------------------------------------
 # worker functions: pure core calls, no viewer
 # ---------------------------------------------------------------------------------------------
-def _sub_progress(progress: ProgressCallback, lo: float, hi: float) -> ProgressCallback:
-    return None if progress is None else (lambda f: progress(lo + (hi - lo) * f))
-
-
 def run_alignment(request: AlignRequest, progress: ProgressCallback = None) -> AlignRun:
     """Everything one Align computes: shifts, aligned stack, sums (with contrast limits), FRC.
 
@@ -57,11 +53,11 @@ def run_alignment(request: AlignRequest, progress: ProgressCallback = None) -> A
     """
     p, frames = request.params, request.frames
     drift = core.estimate_drift(frames, pixel_size=p.pixel_size, bfactor=p.bfactor, max_shift=p.max_shift,
-                                group=p.group, patches=p.patches, progress=_sub_progress(progress, 0.0, 0.6),
+                                group=p.group, patches=p.patches, progress=sub_progress(progress, 0.0, 0.6),
                                 **METHODS[p.method])
     aligned = core.apply_drift(frames, drift.shifts, local=drift.local)
     if hasattr(aligned, "compute"):  # lazy: stream the sum, one frame in memory at a time
-        total = core.aligned_sum(frames, drift.shifts, local=drift.local, progress=_sub_progress(progress, 0.6, 0.75))
+        total = core.aligned_sum(frames, drift.shifts, local=drift.local, progress=sub_progress(progress, 0.6, 0.75))
     else:
         total = aligned.sum(0, dtype=np.float32)
         report(progress, 0.75)
@@ -71,9 +67,9 @@ def run_alignment(request: AlignRequest, progress: ProgressCallback = None) -> A
     if p.dose_per_frame:
         dose_weighted = core.dose_weighted_sum(aligned, zero, pixel_size=p.pixel_size,
                                                dose_per_frame=p.dose_per_frame,
-                                               progress=_sub_progress(progress, 0.75, 0.88))
+                                               progress=sub_progress(progress, 0.75, 0.88))
     frc = core.frc_vs_dose(aligned, zero, pixel_size=p.pixel_size, dose_per_frame=p.dose_per_frame,
-                           progress=_sub_progress(progress, 0.88, 1.0))
+                           progress=sub_progress(progress, 0.88, 1.0))
     return AlignRun(request=request, drift=drift, aligned=aligned, total=total,
                     total_limits=strided_contrast_limits(total), dose_weighted=dose_weighted,
                     dose_weighted_limits=None if dose_weighted is None else strided_contrast_limits(dose_weighted),
