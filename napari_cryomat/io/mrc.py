@@ -331,7 +331,8 @@ def _open_volume(path: Path):
         raise MRCError(f"{label}: cannot map the data ({detail}).")
     # Keep the file handle alive exactly as long as the map is used: a memmap view keeps the
     # mmap alive by itself, so the mrcfile object can be dropped without closing the mapping.
-    row_sample = _read_row_sample(path, data, h["nsymbt"])
+    # complex maps get their contrast from the amplitude: no row sample to read
+    row_sample = None if np.iscomplexobj(data) else _read_row_sample(path, data, h["nsymbt"])
     return data, _info(h, row_sample, label)
 
 

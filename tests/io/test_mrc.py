@@ -203,3 +203,156 @@ def test_napari_reader_notifies_and_never_writes(tmp_path, rng, monkeypatch):
 def test_reader_declines_other_files():
     assert mrc_io.napari_get_reader("image.png") is None
     assert mrc_io.napari_get_reader("stack.st.gz") is not None
+
+
+# ---------------------------------------------------------------------------- robustness (issue #11)
+def _patched(tmp_path, name, src, offset, fmt, value):
+    import struct
+
+    raw = bytearray(src.read_bytes())
+    raw[offset:offset + struct.calcsize(fmt)] = struct.pack(fmt, value)
+    out = tmp_path / name
+    out.write_bytes(bytes(raw))
+    return out
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder", "device"])
+def test_special_files_refused_at_once(tmp_path, kind):
+    path = tmp_path / f"{kind}.mrc"
+    if kind == "fifo":
+        os.mkfifo(path)  # opening it for reading would block forever
+    elif kind == "folder":
+        path.mkdir()
+    else:
+        path.symlink_to("/dev/zero")
+    with pytest.raises(MRCError, match=f"{kind}.mrc: is a"):
+        read_mrc(path)
+
+
+def test_garbage_nsymbt_refused_before_allocating(tmp_path, rng):
+    bad = _patched(tmp_path, "ext.mrc", _good_file(tmp_path, rng), 92, "<i", 2**31 - 1)
+    with pytest.raises(MRCError, match="ext.mrc.*nsymbt=2147483647.*runs past the end"):
+        read_mrc(bad)
+
+
+@pytest.mark.parametrize("how", ["larger", "smaller"])
+def test_header_not_matching_file_size_refused_with_mrcfile_words(tmp_path, rng, how):
+    good = _good_file(tmp_path, rng)  # 16 x 16 x 4 float32
+    nx = 15 if how == "larger" else 17
+    bad = _patched(tmp_path, f"{how}.mrc", good, 0, "<i", nx)
+    words = "MRC file is .* bytes larger than expected" if how == "larger" else "Expected .* bytes in data block"
+    with pytest.raises(MRCError, match=f"{how}.mrc: .*mrcfile: \"{words}"):
+        read_mrc(bad)
+    padded = tmp_path / "padded.mrc"
+    padded.write_bytes(good.read_bytes() + b"\0" * 10)
+    with pytest.raises(MRCError, match="padded.mrc.*10 bytes larger than expected"):
+        read_mrc(padded)
+
+
+@pytest.mark.parametrize("mode, words", [(3, "mode 3 \\(complex numbers stored as two 16-bit integers\\)"),
+                                         (101, "mode 101 \\(4-bit packed integers\\)")])
+def test_unsupported_modes_named(tmp_path, rng, mode, words):
+    bad = _patched(tmp_path, f"m{mode}.mrc", _good_file(tmp_path, rng), 12, "<i", mode)
+    with pytest.raises(MRCError, match=f"m{mode}.mrc: MRC {words} is not supported"):
+        read_mrc(bad)
+
+
+def test_volume_stack_opens_as_4d(tmp_path):
+    vols = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)
+    path = _write(tmp_path / "vstack.mrc", vols, voxel_size=(1.0, 2.0, 3.0))
+    with mrcfile.open(str(path)) as m:
+        assert 401 <= int(m.header.ispg) <= 630
+    [(data, kwargs, _)] = read_mrc(path)
+    assert data.shape == (2, 3, 4, 5)
+    assert np.array_equal(np.asarray(data)[..., ::-1, :], vols)
+    assert kwargs["scale"] == (1.0, 3.0, 2.0, 1.0)
+    assert kwargs["units"] == ("pixel", "angstrom", "angstrom", "angstrom")
+    assert kwargs["metadata"]["mrc"]["volume_stack"]
+    bad = _patched(tmp_path, "vs_bad.mrc", path, 36, "<i", 4)
+    with pytest.raises(MRCError, match="vs_bad.mrc: volume stack .* nz=6 .* mz=4"):
+        read_mrc(bad)
+
+
+@pytest.mark.parametrize("value", [0.0, float("nan"), float("inf"), 1e30])
+def test_unusable_cell_size_opens_in_pixels_with_a_warning(tmp_path, rng, value, monkeypatch):
+    bad = _patched(tmp_path, "cell.mrc", _write(tmp_path / "c.mrc", rng.normal(size=(3, 8, 9)).astype(np.float32),
+                                                 voxel_size=2.0), 40, "<f", value)
+    with pytest.warns(mrc_io.MRCWarning, match="cell.mrc: no usable voxel size"):
+        [(data, kwargs, _)] = read_mrc(bad)
+    assert kwargs["scale"] == (1.0, 1.0, 1.0)
+    assert kwargs["units"] == ("pixel", "pixel", "pixel")
+    # through napari's entry point the warning is a notification, and the layer opens
+    shown = []
+    monkeypatch.setattr("napari.utils.notifications.show_warning", shown.append)
+    layers = mrc_io.napari_get_reader(str(bad))(str(bad))
+    assert layers[0][0] is not None and shown and "cell.mrc" in shown[0]
+    from napari.layers import Layer
+
+    Layer.create(*layers[0][:2], layers[0][2])  # napari accepts the calibration
+
+
+def test_only_z_uncalibrated_keeps_angstrom_in_plane(tmp_path, rng):
+    src = _write(tmp_path / "c.mrc", rng.normal(size=(3, 8, 9)).astype(np.float32), voxel_size=2.0)
+    bad = _patched(tmp_path, "z0.mrc", src, 48, "<f", 0.0)
+    with pytest.warns(mrc_io.MRCWarning, match="axis Z"):
+        [(_, kwargs, _)] = read_mrc(bad)
+    assert kwargs["scale"] == (1.0, 2.0, 2.0)
+    assert kwargs["units"] == ("pixel", "angstrom", "angstrom")
+
+
+def test_compressed_bomb_is_streamed_not_held_in_memory(tmp_path, monkeypatch):
+    """A small .mrc.gz expanding beyond the in-memory limit goes to an unlinked temporary file and is
+    memory-mapped from there; a header promising more than the disk can take is refused at once;
+    one promising more than the stream holds is refused as truncated."""
+    monkeypatch.setenv("CRYOMAT_MRC_MAX_INMEMORY", str(1 << 20))
+    vol = np.zeros((8, 256, 256), np.float32)  # 2 MiB of zeros: a few KB compressed
+    vol[3, 10, 20] = 5.0
+    path = tmp_path / "bomb.rec.gz"
+    with mrcfile.new(str(path), overwrite=True, compression="gzip") as m:
+        m.set_data(vol)
+        m.voxel_size = 1.0
+    assert path.stat().st_size < 100_000
+    [(data, _, _)] = read_mrc(path)
+    assert isinstance(data, np.memmap) or isinstance(getattr(data, "base", None), np.memmap)
+    assert np.array_equal(np.asarray(data)[:, ::-1], vol)
+    assert not list(tmp_path.glob("cryomat-mrc-*"))  # the temporary file has no name
+
+    raw = bytearray(gzip.decompress(path.read_bytes()))
+    raw[8:12] = np.int32(1 << 24).tobytes()  # nz: 16 M sections = 4 TiB
+    huge = tmp_path / "huge.mrc.gz"
+    huge.write_bytes(gzip.compress(bytes(raw)))
+    with pytest.raises(MRCError, match="huge.mrc.gz: a .* KB compressed file that expands to"):
+        read_mrc(huge)
+    raw[8:12] = np.int32(64).tobytes()  # 16 MiB promised, 2 MiB there
+    short = tmp_path / "short.mrc.gz"
+    short.write_bytes(gzip.compress(bytes(raw)))
+    with pytest.raises(MRCError, match="short.mrc.gz: the file is truncated .* only .* bytes decompress"):
+        read_mrc(short)
+
+
+def test_corrupt_compressed_stream_refused(tmp_path, rng):
+    vol = rng.normal(size=(3, 16, 16)).astype(np.float32)
+    path = tmp_path / "c.mrc.gz"
+    with mrcfile.new(str(path), overwrite=True, compression="gzip") as m:
+        m.set_data(vol)
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    bad = tmp_path / "flipped.mrc.gz"
+    bad.write_bytes(bytes(raw))
+    with pytest.raises(MRCError, match="flipped.mrc.gz"):
+        read_mrc(bad)
+
+
+def test_unexpected_failures_still_name_the_file(tmp_path, rng, monkeypatch):
+    path = _good_file(tmp_path, rng)
+
+    def boom(*a, **k):
+        raise RuntimeError("something deep inside")
+
+    monkeypatch.setattr(mrc_io, "_read_row_sample", boom)
+    with pytest.raises(MRCError, match="good.mrc: could not be read .*something deep inside"):
+        read_mrc(path)
+    shown = []
+    monkeypatch.setattr("napari.utils.notifications.show_error", shown.append)
+    assert mrc_io.napari_get_reader(str(path))(str(path)) == [(None,)]
+    assert "good.mrc" in shown[0]
