@@ -141,7 +141,7 @@ def _axes_of(sig: dict, shape: tuple[int, ...]) -> list[Axis]:
     raw = list(sig.get("axes") or [])
     out: list[Axis | None] = [None] * len(shape)
     pending = []
-    for i, ax in enumerate(raw):
+    for ax in raw:
         idx = ax.get("index_in_array")
         if idx is not None and 0 <= int(idx) < len(shape) and out[int(idx)] is None:
             out[int(idx)] = _axis_from_dict(ax, int(idx))

@@ -20,7 +20,7 @@ import struct
 
 from napari_cryomat.io._guard import refuse_special_file
 
-__all__ = ["sniff", "describe", "check_structure", "read_head", "is_mrc_header"]
+__all__ = ["sniff", "describe", "check_structure", "probe_hdf5", "read_head", "is_mrc_header", "available_memory"]
 
 _HDF5_SIG = b"\x89HDF\r\n\x1a\n"
 
@@ -140,6 +140,73 @@ def check_structure(path, kind: str) -> None:
         _check_bcf(name, head, size)
     elif kind == "ser":
         _check_ser(name, path, head, size)
+
+
+_PROBE = r"""
+import resource, sys
+cap = int(sys.argv[2])
+resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+import h5py
+
+def visit(name, obj):
+    for key in obj.attrs.keys():
+        obj.attrs[key]
+    if isinstance(obj, h5py.Dataset):
+        obj.shape, obj.dtype, obj.chunks
+
+with h5py.File(sys.argv[1], "r") as f:
+    for key in f.attrs.keys():
+        f.attrs[key]
+    f.visititems(visit)
+print("ok")
+"""
+
+
+def probe_hdf5(path, *, timeout: float | None = None) -> None:
+    """Walk an HDF5 file's structure (groups, datasets, attributes; no data) in a separate
+    process, so that a damaged file that makes the HDF5 C library crash or loop forever is
+    refused with a message instead of taking napari down. Raises ``ValueError`` naming the file.
+
+    ``CRYOMAT_HDF5_PROBE=0`` turns the probe off; ``CRYOMAT_HDF5_PROBE_TIMEOUT`` (s, default 10)
+    sets its patience.
+    """
+    import subprocess
+    import sys
+
+    if os.environ.get("CRYOMAT_HDF5_PROBE", "1") == "0":
+        return
+    name = os.path.basename(os.fspath(path))
+    timeout = float(os.environ.get("CRYOMAT_HDF5_PROBE_TIMEOUT", timeout or 10.0))
+    cap = str(4 << 30)
+    try:
+        run = subprocess.run([sys.executable, "-c", _PROBE, os.fspath(path), cap], capture_output=True,
+                             timeout=timeout, text=True)
+    except subprocess.TimeoutExpired:
+        raise ValueError(f"{name}: the HDF5 library did not finish reading its structure in {timeout:.0f} s "
+                         "(a damaged file makes it loop). The file is damaged; copy it again.") from None
+    except OSError:  # cannot start a process here: the superblock check has to do
+        return
+    if run.returncode == 0:
+        return
+    if run.returncode < 0:
+        raise ValueError(f"{name}: the HDF5 library crashed reading its structure (signal {-run.returncode}); "
+                         "the file is damaged. Copy it again.")
+    last = (run.stderr.strip().splitlines() or ["unknown error"])[-1]
+    if "No module named" in last:
+        return  # no h5py in this interpreter: the reader will say what to install
+    raise ValueError(f"{name}: its HDF5 structure cannot be read ({last[:200]}); the file is damaged.")
+
+
+def available_memory() -> int:
+    """Bytes of memory available to new allocations (MemAvailable), or 4 GiB if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 4 << 30
 
 
 def _truncated(name: str, expected: int, size: int, what: str = "header") -> ValueError:

@@ -235,6 +235,8 @@ def read_spectral(path) -> list[tuple[Any, dict, str]]:
         )
     try:
         _sniff.check_structure(path, kind)
+        if kind == "hdf5":
+            _sniff.probe_hdf5(path)
     except ValueError as exc:
         raise SpectralError(str(exc)) from None
     mod = _rsciio_module(ext, label=f"{name} ({fmt})")

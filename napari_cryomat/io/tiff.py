@@ -163,6 +163,7 @@ def _plan_series(tif, index: int, series, size: int, name: str) -> dict | None:
            and int(getattr(keyframe, "photometric", 0)) == 2)  # PHOTOMETRIC.RGB
     spatial_axes = axes[:-1] if rgb else axes
     _check_codec(keyframe, name)
+    _check_page_size(keyframe, dtype, name)
     # truncation: pages whose data end beyond the end of the file
     n_planes = int(np.prod(shape[: len(spatial_axes) - 2] or (1,)))
     plane_shape = shape[len(spatial_axes) - 2:]
@@ -219,6 +220,26 @@ def _check_codec(page, name: str) -> None:
         raise TIFFError(f"{name}: its compression ({label}) is not supported by tifffile/imagecodecs.") from exc
     except Exception:  # noqa: BLE001 - unknown codec number: decoding will say so
         return
+
+
+def _check_page_size(page, dtype, name: str) -> None:
+    """Refuse a page whose header promises more pixels than its data can hold (a damaged width or
+    height) or than memory can decode (a compression bomb), before anything is allocated."""
+    from napari_cryomat.io._sniff import available_memory
+
+    shape = tuple(int(s) for s in getattr(page, "shaped", None) or page.shape)
+    decoded = int(np.prod(shape)) * dtype.itemsize
+    stored = sum(int(c) for c in (getattr(page, "databytecounts", ()) or ()))
+    compression = int(getattr(page, "compression", 1))
+    dims = " × ".join(str(s) for s in page.shape)
+    if compression == 1 and stored and decoded > stored:
+        raise TIFFError(f"{name}: its header says an image has {dims} pixels ({decoded:,} bytes) but the page "
+                        f"holds {stored:,} bytes; the file is damaged.")
+    limit = available_memory() // 2
+    if decoded > limit:
+        raise TIFFError(f"{name}: one image of it ({dims} pixels) needs {decoded / 2**30:.1f} GiB to decode, more "
+                        f"than half the free memory ({limit / 2**30:.1f} GiB); the header is damaged or the "
+                        "file is a compression bomb.")
 
 
 def _complete_pages(series, size: int) -> tuple[int, int]:

@@ -24,7 +24,6 @@ Run ``python tests/io/corpus.py`` to fetch by hand and print what is there.
 
 from __future__ import annotations
 
-import bz2
 import gzip
 import hashlib
 import json
