@@ -123,7 +123,8 @@ def check_writable(folder: str | os.PathLike) -> Path:
     p = Path(folder)
     try:
         p.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".cryomat-write-test-", dir=p)
+        # named like a save's temp file (writer's PID inside): a kill right here leaves nothing for good
+        fd, tmp = tempfile.mkstemp(prefix=f".cryomat-write-test.{os.getpid()}.", suffix=".tmp", dir=p)
         os.write(fd, b"ok")
         os.close(fd)
         os.remove(tmp)

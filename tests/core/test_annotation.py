@@ -130,3 +130,111 @@ def test_autosave_survives_a_killed_process(tmp_path):
         expected[i % 256, :] = i
     assert np.array_equal(ann.labels, expected)
     assert ann.classes[0]["name"] == "particle"
+
+
+# ---------------------------------------------------------------------------- issue #11
+def _holder(folder, key):
+    """A second 'napari' process that saves ``key`` in ``folder`` and keeps running."""
+    script = textwrap.dedent(
+        f"""
+        import time, numpy as np
+        from napari_cryomat.core.annotation import save_annotation
+        print(save_annotation({str(folder)!r}, {key!r}, np.ones((4, 4), np.int32)), flush=True)
+        time.sleep(60)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline().strip()
+    return proc, line
+
+
+def test_second_session_saves_under_its_own_name(tmp_path):
+    proc, first = _holder(tmp_path, "img")
+    try:
+        assert first.endswith("img.labels.npz")
+        saver = Autosaver(tmp_path, "img", interval=0)
+        assert saver.key == "img.2" and saver.requested_key == "img"
+        assert "Another napari session" in saver.notice and "img.2.labels.npz" in saver.notice
+        saver.mark_dirty()
+        assert saver.flush(np.full((4, 4), 7, np.int32)).name == "img.2.labels.npz"
+        # a plain save_annotation from this process goes to this process's key too, never over the other's
+        assert save_annotation(tmp_path, "img", np.full((4, 4), 8, np.int32)).name == "img.2.labels.npz"
+        assert load_annotation(tmp_path, "img").labels[0, 0] == 1  # the first session's work is intact
+        # restore finds both sessions' saves and takes the newest
+        assert find_autosave("img", [tmp_path]).labels[0, 0] == 8
+        saver.close()
+    finally:
+        proc.kill()
+        proc.wait()
+    # the holder died (kill -9): its lock is reclaimed, nothing is stale
+    again = Autosaver(tmp_path, "img", interval=0)
+    assert again.key == "img" and again.notice is None
+    again.close()
+
+
+def test_stale_temp_files_cleaned_on_start(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    stale = tmp_path / f".img.{dead_pid}.abcd1234.tmp"
+    mine = tmp_path / f".img.{os.getpid()}.efgh5678.tmp"  # a live writer's file stays
+    legacy_old = tmp_path / ".img-q1w2e3r4.tmp"
+    legacy_new = tmp_path / ".img-a1s2d3f4.tmp"
+    for p in (stale, mine, legacy_old, legacy_new):
+        p.write_bytes(b"half a save")
+    old = time.time() - 3600
+    os.utime(legacy_old, (old, old))
+    Autosaver(tmp_path, "other", interval=0).close()
+    assert not stale.exists() and not legacy_old.exists()
+    assert mine.exists() and legacy_new.exists()
+
+
+def test_restore_skips_damaged_saves_and_says_why(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    save_annotation(b, "k", np.full((3, 3), 5, np.int32))
+    time.sleep(0.01)
+    path = save_annotation(a, "k", np.full((3, 3), 6, np.int32))
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF  # a flipped byte inside the compressed labels
+    path.write_bytes(bytes(raw))
+    problems = []
+    assert load_annotation(a, "k", problems=problems) is None
+    assert problems and problems[0][0] == path and problems[0][1]
+    problems = []
+    found = find_autosave("k", [a, b], problems=problems)
+    assert found is not None and found.labels[0, 0] == 5  # the good save elsewhere
+    assert [p for p, _ in problems] == [path]
+    # a save whose array header claims far more than the file holds
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    np.save(buf, np.zeros((2, 2), np.int32))
+    header = buf.getvalue().replace(b"(2, 2)", b"(99999, 99999)")
+    lying = a / "lie.labels.npz"
+    with zipfile.ZipFile(lying, "w") as z:
+        z.writestr("labels.npy", header)
+        z.writestr("header.npy", buf.getvalue())
+    problems = []
+    assert load_annotation(a, "lie", problems=problems) is None and "claims" in problems[0][1]
+
+
+@pytest.mark.parametrize("key", ["../escape", "a/b", "", ".."])
+def test_keys_must_be_plain_names(tmp_path, key):
+    with pytest.raises(ValueError, match="key must be a plain name"):
+        save_annotation(tmp_path, key, np.zeros((2, 2), np.int32))
+    assert not (tmp_path.parent / "escape.labels.npz").exists()
+
+
+def test_kill_during_saves_loses_nothing_and_leaves_no_temp_file(tmp_path):
+    """A few rounds of benchmarks/autosave_kill.py (which runs 200)."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "autosave_kill", Path(__file__).resolve().parents[2] / "benchmarks" / "autosave_kill.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    stats = bench.run(6, seed=1, folder=tmp_path / "kill")
+    assert stats["rounds"] == 6 and stats["acknowledged"] > 0, stats
+    assert stats["lost"] == 0 and stats["torn"] == 0, stats
+    assert stats["temp_left_after_next_start"] == 0 and stats["key_not_reclaimed"] == 0, stats
