@@ -12,7 +12,8 @@ test data:
 
 Where: ``$CRYOMAT_CORPUS_DIR`` if set, else ``<repo>/.cache/corpus`` (a ``.gitignore`` of ``*``
 is written inside, so git never sees it; never the user's home). Each archive is checked against
-its pinned SHA-256 and unpacked once; zip/gz members holding test files are unpacked too.
+its pinned SHA-256 and unpacked once (then the archive is deleted); zip/gz members holding test
+files are unpacked too.
 
 How: the file URL is looked up in PyPI's JSON API (``https://pypi.org/pypi/<name>/json``)
 and downloaded over HTTPS; if that fails (proxy, mirror), ``pip download`` is tried, which honours
@@ -167,33 +168,44 @@ def _unpack(src: Source, archive: Path, out: Path) -> None:
 
 
 def ensure_corpus() -> tuple[Path | None, str]:
-    """Fetch and unpack the corpus when missing. Returns (folder, "") or (None, reason)."""
+    """Fetch and unpack the corpus when missing. Returns (folder, "") or (None, reason).
+
+    Several processes may call it at once (a lock file serialises them); the downloaded archives
+    are deleted once unpacked (the ``.complete`` stamp records what was unpacked).
+    """
     root = corpus_dir()
     done = root / ".complete"
     stamp = ",".join(f"{s.filename}:{s.sha256}" for s in SOURCES)
     if done.exists() and done.read_text() == stamp:
         return root, ""
     try:
+        import fcntl
+
         root.mkdir(parents=True, exist_ok=True)
         (root / ".gitignore").write_text("*\n")
-        downloads = root / "_downloads"
-        downloads.mkdir(exist_ok=True)
-        for src in SOURCES:
-            archive = _fetch(src, downloads)
-            out = root / src.folder
-            if out.exists():
-                shutil.rmtree(out)
-            _unpack(src, archive, out)
-    except Exception as exc:
+        with open(root / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if done.exists() and done.read_text() == stamp:
+                return root, ""
+            downloads = root / "_downloads"
+            downloads.mkdir(exist_ok=True)
+            for src in SOURCES:
+                archive = _fetch(src, downloads)
+                out = root / src.folder
+                if out.exists():
+                    shutil.rmtree(out)
+                _unpack(src, archive, out)
+            done.write_text(stamp)
+            shutil.rmtree(downloads, ignore_errors=True)
+    except Exception as exc:  # noqa: BLE001 - no network, no disk: the tests skip with the reason
         return None, f"real-file corpus not available: {exc}"
-    done.write_text(stamp)
     return root, ""
 
 
 def corpus_files(root: Path) -> list[Path]:
     """Every test file of the corpus, sorted."""
     return sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")
-                  and "_downloads" not in p.parts)
+                  and "_downloads" not in p.parts and p.suffix.lower() != ".part")
 
 
 def claimed_files(root: Path, manifest: Path | None = None) -> list[Path]:
