@@ -20,7 +20,7 @@ import struct
 
 from napari_cryomat.io._guard import refuse_special_file
 
-__all__ = ["sniff", "describe", "check_structure", "probe_hdf5", "read_head", "is_mrc_header", "available_memory"]
+__all__ = ["sniff", "describe", "check_structure", "probe_hdf5", "read_head", "is_mrc_header"]
 
 _HDF5_SIG = b"\x89HDF\r\n\x1a\n"
 
@@ -195,18 +195,6 @@ def probe_hdf5(path, *, timeout: float | None = None) -> None:
     if "No module named" in last:
         return  # no h5py in this interpreter: the reader will say what to install
     raise ValueError(f"{name}: its HDF5 structure cannot be read ({last[:200]}); the file is damaged.")
-
-
-def available_memory() -> int:
-    """Bytes of memory available to new allocations (MemAvailable), or 4 GiB if unknown."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 4 << 30
 
 
 def _truncated(name: str, expected: int, size: int, what: str = "header") -> ValueError:

@@ -225,7 +225,7 @@ def _check_codec(page, name: str) -> None:
 def _check_page_size(page, dtype, name: str) -> None:
     """Refuse a page whose header promises more pixels than its data can hold (a damaged width or
     height) or than memory can decode (a compression bomb), before anything is allocated."""
-    from napari_cryomat.io._sniff import available_memory
+    from napari_cryomat.core._validate import memory_budget
 
     shape = tuple(int(s) for s in getattr(page, "shaped", None) or page.shape)
     decoded = int(np.prod(shape)) * dtype.itemsize
@@ -235,11 +235,13 @@ def _check_page_size(page, dtype, name: str) -> None:
     if compression == 1 and stored and decoded > stored:
         raise TIFFError(f"{name}: its header says an image has {dims} pixels ({decoded:,} bytes) but the page "
                         f"holds {stored:,} bytes; the file is damaged.")
-    limit = available_memory() // 2
+    # decoding a page and napari's first look at it hold about two copies: a page may use half of
+    # the memory budget (itself half of the free memory, counting an address-space limit)
+    limit = memory_budget() // 2
     if decoded > limit:
-        raise TIFFError(f"{name}: one image of it ({dims} pixels) needs {decoded / 2**30:.1f} GiB to decode, more "
-                        f"than half the free memory ({limit / 2**30:.1f} GiB); the header is damaged or the "
-                        "file is a compression bomb.")
+        raise TIFFError(f"{name}: one image of it ({dims} pixels) needs {decoded / 2**30:.2f} GiB to decode, more "
+                        f"than a quarter of the free memory ({2 * limit / 2**30:.1f} GiB free); the header is damaged, "
+                        "the file is a compression bomb, or this machine has too little memory for it.")
 
 
 def _complete_pages(series, size: int) -> tuple[int, int]:

@@ -210,3 +210,22 @@ def test_get_reader_claims_tif_only():
     assert tiff_io.napari_get_reader("a.TIF") is napari_read_tiff
     assert tiff_io.napari_get_reader("a.png") is None
     assert tiff_io.napari_get_reader(["a.tif", "b.tif"]) is None
+
+
+def test_page_bigger_than_memory_or_than_its_data_is_refused(tmp_path, monkeypatch):
+    path = tmp_path / "bomb.tif"
+    tifffile.imwrite(path, np.zeros((2048, 2048), np.uint8), compression="zlib")  # 4 MiB from a few kB
+    monkeypatch.setattr("napari_cryomat.core._validate.memory_budget", lambda: 2 << 20)
+    with pytest.raises(TIFFError, match=r"bomb.tif: one image of it \(2048 × 2048 pixels\) needs"):
+        read_tiff(path)
+    monkeypatch.undo()
+    raw = tmp_path / "wide.tif"
+    tifffile.imwrite(raw, np.zeros((16, 16), np.uint8))
+    blob = bytearray(raw.read_bytes())
+    with tifffile.TiffFile(raw) as tif:
+        width_tag = tif.pages[0].tags["ImageWidth"]
+        off, dtype = width_tag.valueoffset, width_tag.dtype
+    blob[off:off + 2] = (60000).to_bytes(2, "little")  # a garbage width: the page holds 256 bytes
+    raw.write_bytes(bytes(blob))
+    with pytest.raises(TIFFError, match="wide.tif: its header says an image has"):
+        read_tiff(raw)
