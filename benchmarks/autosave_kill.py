@@ -91,7 +91,8 @@ def _read_lines(proc, buf: list[str], timeout: float) -> None:
 
 
 def _lines(buf: list[str]) -> list[str]:
-    return "".join(buf).splitlines()
+    """Complete lines only: a line still being written ("ack 1" of "ack 12") is not read yet."""
+    return "".join(buf).split("\n")[:-1]
 
 
 def run(rounds: int = 200, *, seed: int = 0, folder: Path | None = None, verbose: bool = False) -> dict:
