@@ -234,10 +234,12 @@ def bin_image(image: np.ndarray, factor: int) -> np.ndarray:
         raise ValueError(f"The image must hold real numbers; got dtype {raw.dtype}.")
     check_memory(raw.size * 4.0 * 3, "image", f"binning {raw.shape}")
     image = raw.astype(np.float32, copy=False)
-    factor = integer(factor, "factor", low=1, high=min(image.shape))
+    factor = integer(factor, "factor", low=1)
     if factor == 1:
         return image
     ny, nx = (s // factor for s in image.shape)
+    if ny == 0 or nx == 0:
+        raise ValueError(f"The image ({image.shape}) is smaller than one {factor}x bin (factor).")
     trimmed = image[: ny * factor, : nx * factor]
     return _finite_mean(trimmed.reshape(ny, factor, nx, factor), (1, 3))
 
@@ -284,14 +286,14 @@ def orthoslice(
     """
     _check_volume(volume)
     axis = _check_axis(axis)
-    f = integer(binning, "binning", low=1, high=max(1, min(volume.shape)))
+    f = integer(binning, "binning", low=1)
     step = integer(step, "step", low=1)
     thickness = integer(thickness, "thickness", low=1)
     index = number(index, "index")
     size = volume.shape[axis]
     nb = size // f
     if nb == 0:
-        raise ValueError(f"The volume ({volume.shape}) is smaller than one {f}x bin.")
+        raise ValueError(f"The volume ({volume.shape}) is smaller than one {f}x bin (binning).")
     b = min(int(index) // f, nb - 1)
     nbins = max(1, int(math.ceil(int(thickness) / f)))
     if f == 1:
