@@ -563,7 +563,8 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
     bfactor = nonnegative(bfactor, "bfactor", unit="Å²", high=1e5)
     max_shift = positive(max_shift, "max_shift", unit="Å", allow_none=True)
     if group is not None:
-        group = integer(group, "group", low=1, high=max(1, n // 2))
+        # at least two blocks: one block of all the frames has nothing to align with (zero shifts)
+        group = integer(group, "group", low=1, high=max(1, n - 1))
     pair_band = integer(pair_band, "pair_band", low=1, high=MAX_COUNT, allow_none=True)
     iterations = integer(iterations, "iterations", low=0, high=100, allow_none=True)
     refine_radius = positive(refine_radius, "refine_radius", unit="px", high=max(1.0, min(ny, nx) / 4))
