@@ -235,12 +235,13 @@ def _check_page_size(page, dtype, name: str) -> None:
     if compression == 1 and stored and decoded > stored:
         raise TIFFError(f"{name}: its header says an image has {dims} pixels ({decoded:,} bytes) but the page "
                         f"holds {stored:,} bytes; the file is damaged.")
-    # decoding a page and napari's first look at it hold about two copies: a page may use half of
-    # the memory budget (itself half of the free memory, counting an address-space limit)
-    limit = memory_budget() // 2
+    # decoding a page, the contrast sample and napari's first look (float copies for its texture)
+    # hold several copies of it: one page may use a quarter of the memory budget (itself half of
+    # the free memory, counting an address-space limit)
+    limit = memory_budget() // 4
     if decoded > limit:
         raise TIFFError(f"{name}: one image of it ({dims} pixels) needs {decoded / 2**30:.2f} GiB to decode, more "
-                        f"than a quarter of the free memory ({2 * limit / 2**30:.1f} GiB free); the header is damaged, "
+                        f"than an eighth of the free memory ({8 * limit / 2**30:.1f} GiB); the header is damaged, "
                         "the file is a compression bomb, or this machine has too little memory for it.")
 
 
