@@ -342,7 +342,7 @@ def signal_to_layers(sig: dict, *, name: str, source: dict | None = None) -> lis
 
     if rgb_names and len(axes) < 2:  # a row of colours: show it as a 1-pixel-high image
         data = data[None]
-        axes = [_unit_axis("y")] + axes
+        axes = [Axis(name="y", size=1, navigate=False, source=None)] + axes
         for a in axes:
             a.navigate = False
     signal_axes = [i for i, a in enumerate(axes) if a.navigate is not True]
@@ -474,11 +474,11 @@ def _spectrum_layers(data, axes: list[Axis], s: int, *, name: str, meta: dict, s
     n = len(nav)
     if n == 0:
         layer = data.reshape((data.shape[0], 1, 1))
-        lax = [e_ax, _unit_axis("y"), _unit_axis("x")]
+        lax = [e_ax, _unit_axis("y", U.ANGSTROM), _unit_axis("x", U.ANGSTROM)]
         kind = "spectrum" if e_ax.cal.kind in ("energy", "wavelength") else "profile"
     elif n == 1:
         layer = _transpose(data, [s, nav[0]])[:, None, :]
-        lax = [e_ax, _unit_axis("y"), axes[nav[0]]]
+        lax = [e_ax, _unit_axis("y", like=axes[nav[0]]), axes[nav[0]]]
         kind = "line scan" if axes[nav[0]].cal.kind == "length" else "spectrum series"
     else:
         order = nav[:-2] + [s] + nav[-2:]
@@ -514,7 +514,13 @@ def _spectrum_layers(data, axes: list[Axis], s: int, *, name: str, meta: dict, s
     return _split_complex(layer, kwargs)
 
 
-def _unit_axis(name: str) -> Axis:
+def _unit_axis(name: str, unit: str | None = None, *, like: Axis | None = None) -> Axis:
+    """A size-1 axis we insert (not in the file). It takes the unit of the layer's spatial axes
+    (Å, or ``like``'s unit and step), so that a spectrum layer next to images in Å does not make
+    napari drop all units for "inconsistent units across layers"."""
     a = Axis(name=name, size=1, navigate=True, source=None)
-    a.calibrate()
+    if like is not None and like.cal.kind in ("length", U.PIXEL):
+        a.cal, a.units = like.cal, like.units
+    elif unit == U.ANGSTROM:
+        a.cal, a.units = U.AxisCalibration("length", 1.0, U.ANGSTROM), "angstrom"
     return a

@@ -165,7 +165,8 @@ def test_cl_wavelength_stays_in_nm_and_single_spectrum_metadata():
     counts = np.linspace(1, 2, 30).astype(np.float32)
     axes = [_ax("Wavelength", "nm", 30, 400.0, 0.5, False, 0)]
     (data, kw, _), = signal_to_layers(_sig(counts, axes, "CL", "CL"), name="CL")
-    assert data.shape == (30, 1, 1) and kw["units"] == ("nm", "pixel", "pixel")
+    # the inserted size-1 axes take Å, so napari keeps units when the spectrum joins images in Å
+    assert data.shape == (30, 1, 1) and kw["units"] == ("nm", "angstrom", "angstrom")
     spec = kw["metadata"]["spectrum"]
     assert spec["unit"] == "nm" and spec["kind"] == "wavelength" and spec["signal_type"] == "CL"
     np.testing.assert_allclose(spec["axis"], 400 + 0.5 * np.arange(30))
@@ -187,7 +188,8 @@ def test_line_scan_is_e_1_x():
     ls = np.arange(5 * 20, dtype=np.float32).reshape(5, 20)
     axes = [_ax("x", "nm", 5, 0, 0.5, True, 0), _ax("Energy", "eV", 20, 0, 1.0, False, 1)]
     (data, kw, _), = signal_to_layers(_sig(ls, axes, "LS", "EELS"), name="LS")
-    assert data.shape == (20, 1, 5) and kw["units"] == ("eV", "pixel", "angstrom")
+    assert data.shape == (20, 1, 5) and kw["units"] == ("eV", "angstrom", "angstrom")
+    assert kw["scale"] == pytest.approx((1.0, 5.0, 5.0))
     np.testing.assert_array_equal(np.asarray(data)[:, 0, 2], ls[2])
     assert kw["metadata"]["spectrum"]["counts"].shape == (5, 20)
 
