@@ -144,8 +144,12 @@ def check_structure(path, kind: str) -> None:
 
 _PROBE = r"""
 import resource, sys
-cap = int(sys.argv[2])
-resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+cap = int(sys.argv[2]) if hard == resource.RLIM_INFINITY else min(int(sys.argv[2]), hard)
+try:
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+except (ValueError, OSError):
+    pass
 import h5py
 
 def visit(name, obj):
@@ -173,8 +177,8 @@ def probe_hdf5(path, *, timeout: float | None = None) -> None:
     import subprocess
     import sys
 
-    if os.environ.get("CRYOMAT_HDF5_PROBE", "1") == "0":
-        return
+    if os.environ.get("CRYOMAT_HDF5_PROBE", "1") == "0" or getattr(sys, "frozen", False):
+        return  # turned off, or a frozen app whose executable is not a Python interpreter
     name = os.path.basename(os.fspath(path))
     timeout = float(os.environ.get("CRYOMAT_HDF5_PROBE_TIMEOUT", timeout or 10.0))
     cap = str(4 << 30)

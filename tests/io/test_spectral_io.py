@@ -358,3 +358,21 @@ def test_spectrum_opens_through_napari(tmp_path):
     spec = layer.metadata["spectrum"]
     assert spec["unit"] == "eV" and spec["axis"][0] == pytest.approx(100.0) and spec["counts"].shape == (64,)
     assert str(layer.units[0]) in ("eV", "electron_volt")
+
+
+@pytest.mark.parametrize(("script", "message"), [
+    ("import os, signal; os.kill(os.getpid(), signal.SIGSEGV)", "the HDF5 library crashed reading its structure"),
+    ("import time; time.sleep(30)", "did not finish reading its structure"),
+])
+def test_hdf5_that_crashes_or_hangs_the_library_is_refused(tmp_path, notes, monkeypatch, script, message):
+    """libhdf5 can segfault or loop on a damaged file: the structure is walked in a child process
+    first, so napari gets a message instead of dying or freezing."""
+    from rsciio.hspy import file_writer
+
+    path = tmp_path / "bad.hspy"
+    file_writer(str(path), _signal(np.zeros((3, 4), np.float32), [_ax("y", "nm", 3, 0, 1, False, 0),
+                                                                   _ax("x", "nm", 4, 0, 1, False, 1)], "t"))
+    monkeypatch.setattr("napari_cryomat.io._sniff._PROBE", script)
+    monkeypatch.setenv("CRYOMAT_HDF5_PROBE_TIMEOUT", "2")
+    assert io.napari_read_spectral(str(path)) == [(None,)]
+    assert "bad.hspy" in notes[-1][1] and message in notes[-1][1]
