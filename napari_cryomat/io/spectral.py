@@ -228,10 +228,10 @@ def read_spectral(path) -> list[tuple[Any, dict, str]]:
             f"{name}: neither an MRC/CCP4 map nor a JEOL Analysis Station map (it looks like "
             f"{_sniff.describe(kind)}). If it is an MRC map, its header is damaged or the file is truncated."
         )
-    if kind not in kinds and "unknown" not in kinds:
+    if kind not in kinds and ("unknown" not in kinds or kind not in ("unknown", "text", "xml")):
         extra = " (IMAGIC .img/.hed stacks are not read by napari-cryomat)" if ext == ".img" else ""
         raise SpectralError(
-            f"{name}: this is {_sniff.describe(kind)}, not a {fmt} file as its extension says{extra}. "
+            f"{name}: this is {_sniff.describe(kind)}, not the {fmt} format its extension says{extra}. "
             "Rename it to its real extension, or check the transfer."
         )
     try:

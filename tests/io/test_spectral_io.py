@@ -104,7 +104,7 @@ def test_reader_rejects_other_files_and_bad_files(tmp_path):
     assert io.napari_get_reader("image.png") is None
     bad = tmp_path / "broken.dm4"
     bad.write_bytes(b"not a dm4 file at all")
-    with pytest.raises(ValueError, match="broken.dm4: this is a text file, not a Gatan DigitalMicrograph"):
+    with pytest.raises(ValueError, match="broken.dm4: this is a text file, not the Gatan DigitalMicrograph format"):
         io.read_spectral(str(bad))
 
 
@@ -298,7 +298,7 @@ def test_wrong_type_for_extension_is_named(tmp_path, notes):
 
     tifffile.imwrite(tif, np.zeros((4, 4), np.uint8))
     assert io.napari_read_spectral(str(tif)) == [(None,)]
-    assert notes[-1][1].startswith("image.dm3: this is a TIFF image, not a Gatan DigitalMicrograph file")
+    assert notes[-1][1].startswith("image.dm3: this is a TIFF image, not the Gatan DigitalMicrograph format")
 
 
 def test_fifo_named_msa_is_refused_at_once(tmp_path, notes):
