@@ -716,6 +716,51 @@ class Call:
     allow_nan: bool | tuple = False
 
 
+def issue_calls() -> list[Call]:
+    """The calls issue #11 names: each must now end in a ValueError naming ``param`` (or, for
+    snip_background with an absurd width, in the finite result of the widest useful width)."""
+    from napari_cryomat.core import drift, fourier, measure, segment, spectral
+
+    def gpa_nan():
+        img, lat = _lattice()
+        return fourier.gpa(img, np.array([np.nan, 0.1]), lat.g2, 0.05, pixel_size=0.5)
+
+    def snip_huge():
+        spec = np.abs(np.random.default_rng(0).normal(100, 10, 512))
+        a = spectral.snip_background(spec, width=1e9)
+        if not np.allclose(a, spectral.snip_background(spec, width=256)):
+            raise AssertionError("width=1e9 differs from the widest useful width")
+        return a
+
+    def classifier_nan():
+        im, scr = _classifier_inputs()
+        im = im.copy()
+        im[50, 50] = np.nan
+        return segment.train_pixel_classifier(im, scr, n_estimators=5, cache=False)
+
+    def pld_constant():
+        _, lat = _lattice()
+        return fourier.pld_map(np.full((64, 64), 3.0, np.float32), lat.g1 / 3, lattice=(lat.g1, lat.g2), pixel_size=0.5)
+
+    cases = [
+        ("gpa_nan_vector", "g1", gpa_nan),
+        ("snip_background_width_1e9", "width", snip_huge),
+        ("predict_tile_size_1", "tile_size", lambda: _classifier().predict(_particles()[0], tile_size=1)),
+        ("estimate_drift_pixel_size_nan", "pixel_size",
+         lambda: drift.estimate_drift(_movie(), pixel_size=float("nan"))),
+        ("measure_pixel_size_inf", "pixel_size", lambda: measure.measure(_particles()[1], pixel_size=float("inf"))),
+        ("train_pixel_classifier_nan_pixel", "image", classifier_nan),
+        ("bragg_filter_radius_nan", "radius",
+         lambda: fourier.bragg_filter(_lattice()[0], [_lattice()[1].g1], float("nan"), pixel_size=0.5)),
+        ("pld_map_constant_image", "image", pld_constant),
+        ("dose_weights_pixel_size_0", "pixel_size",
+         lambda: drift.dose_weights(4, (32, 32), pixel_size=0.0, dose_per_frame=1.0)),
+        ("power_spectrum_complex", "image",
+         lambda: fourier.power_spectrum(_lattice()[0].astype(np.complex64), 0.5)),
+    ]
+    return [Call(f"issue11.{name}", param, "issue", fn) for name, param, fn in cases]
+
+
 def all_calls(only: str | None = None) -> list[Call]:
     calls = []
     for spec in specs():
@@ -896,9 +941,10 @@ def prewarm() -> None:
     import sklearn.cluster  # noqa: F401
     import sklearn.ensemble  # noqa: F401
     import sklearn.mixture  # noqa: F401
+    import dask.array  # noqa: F401
+    import laptrack  # noqa: F401
     import starfile  # noqa: F401
     import xraylib  # noqa: F401
-    import laptrack  # noqa: F401
 
 
 def main(argv=None) -> int:
@@ -907,11 +953,12 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=20.0, help="seconds before a call counts as a hang")
     ap.add_argument("--verbose", action="store_true")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--issue-cases", action="store_true", help="also run the calls named in issue #11")
     args = ap.parse_args(argv)
     prewarm()
     with tempfile.TemporaryDirectory(prefix="cryomat-api-fuzz-") as tmp:
         os.environ["CRYOMAT_FUZZ_TMP"] = tmp
-        calls = all_calls(args.only)
+        calls = all_calls(args.only) + (issue_calls() if args.issue_cases else [])
         t0 = time.monotonic()
         results = run(calls, timeout=args.timeout, verbose=args.verbose)
         dt = time.monotonic() - t0

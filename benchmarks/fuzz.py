@@ -774,10 +774,17 @@ def main(argv=None) -> int:
     ap.add_argument("--json", default=None, help="write every case record to this file")
     ap.add_argument("--verbose", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the generated files")
+    ap.add_argument("--per-reader", default=None, help="exact case counts, e.g. mrc=150,tiff=40 (overrides -n)")
+    ap.add_argument("--quiet", action="store_true", help="no per-problem lines while running")
     args = ap.parse_args(argv)
     readers = tuple(r.strip() for r in args.readers.split(",") if r.strip())
+    per_reader = None
+    if args.per_reader:
+        per_reader = {k.strip(): int(v) for k, v in (item.split("=") for item in args.per_reader.split(","))}
+        readers = tuple(per_reader)
     res = run(args.n, seed=args.seed, readers=readers, timeout=args.timeout, quick_bombs=args.quick_bombs,
-              mem_mb=args.mem_mb, verbose=args.verbose, only=args.case, keep=args.keep)
+              mem_mb=args.mem_mb, verbose=args.verbose, only=args.case, keep=args.keep, per_reader=per_reader,
+              progress=not args.quiet)
     print()
     print(table(res, f"Fuzz of the napari readers: {sum(sum(c.values()) for c in res['counts'].values())} cases, "
                      f"seed {args.seed}, {res['seconds']:.0f} s"))

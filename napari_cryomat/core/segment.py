@@ -465,10 +465,13 @@ class PixelClassifier:
 
 def _check_memory(shape, bytes_per_pixel: int) -> None:
     need = int(np.prod(shape, dtype=np.int64)) * bytes_per_pixel
+    from napari_cryomat.core._validate import memory_budget
+
     try:
         avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         return
+    avail = min(avail, 2 * memory_budget())  # an address-space limit (ulimit -v) counts too
     if need > 0.8 * avail:
         raise ValueError(
             f"The prediction for this image needs {need / 2**30:.1f} GiB but only {avail / 2**30:.1f} GiB is free: "
