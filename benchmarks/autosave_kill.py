@@ -161,7 +161,7 @@ def run(rounds: int = 200, *, seed: int = 0, folder: Path | None = None, verbose
             from napari_cryomat.core.annotation import Autosaver
 
             saver = Autosaver(folder, KEY)
-            saver.close()
+            getattr(saver, "close", lambda: None)()  # (versions before issue #11 had no close)
             stats["temp_left_after_next_start"] += bool(_temp_files(folder))
     finally:
         if own:
