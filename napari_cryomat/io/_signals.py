@@ -126,6 +126,7 @@ class Axis:
             "offset": self.translate, "size": int(self.size), "file_axis": self.source,
             "file_units": self.units, "file_scale": _num(self.scale), "file_offset": _num(self.offset),
             "navigate": self.navigate, "implausible": bool(getattr(self, "implausible", False)),
+            "physical": getattr(self, "physical", None),
         }
 
 
@@ -367,6 +368,16 @@ def _plain(d):
 
 def _layer_kwargs(axes: list[Axis], name: str, meta: dict) -> dict:
     labels = _unique([a.name for a in axes])
+    if len(axes) >= 2:
+        # napari draws the two displayed axes in one world: two different physical kinds there
+        # (time against wavelength) have no true aspect ratio; show those two in pixels and keep
+        # their calibration in the labels and in metadata["calibration"]
+        a, b = axes[-2], axes[-1]
+        if a.cal.kind != b.cal.kind and U.PIXEL not in (a.cal.kind, b.cal.kind):
+            for ax, k in ((a, len(axes) - 2), (b, len(axes) - 1)):
+                labels[k] = f"{labels[k]} ({ax.cal.scale:.4g} {ax.cal.unit}/pixel)"
+                ax.physical = {"kind": ax.cal.kind, "unit": ax.cal.unit, "scale": ax.cal.scale, "offset": ax.translate}
+                ax.cal, ax.translate = U.AxisCalibration(U.PIXEL, 1.0, U.PIXEL), 0.0
     return {
         "name": name,
         "scale": tuple(float(a.cal.scale) for a in axes),

@@ -276,6 +276,7 @@ def _layer(path: Path, plan: dict) -> tuple[Any, dict, str]:
     n_sp = data.ndim - (1 if plan["rgb"] else 0)
     axes_info = cal["axes"][-n_sp:] if len(cal["axes"]) >= n_sp else \
         [_pixel_axis("?")] * (n_sp - len(cal["axes"])) + cal["axes"]
+    axes_info = _displayable(axes_info)
     kwargs = {
         "name": path.stem if plan["n_series"] == 1 else f"{path.stem} [{plan['index']}]",
         "scale": tuple(a["scale"] for a in axes_info),
@@ -307,6 +308,25 @@ def _layer(path: Path, plan: dict) -> tuple[Any, dict, str]:
     except Exception as exc:  # noqa: BLE001
         raise TIFFError(f"{name}: its image data cannot be read ({type(exc).__name__}: {exc}).") from None
     return (data, kwargs, "image")
+
+
+def _displayable(axes_info: list[dict]) -> list[dict]:
+    """napari draws the two displayed axes in one world: if they measure different things (time
+    and wavelength on a streak camera), a true aspect ratio is meaningless (1e-12 s against
+    0.02 nm) and napari warns of mismatched units. Those two axes are then shown in pixels; their
+    calibration stays in the axis labels and in ``metadata["tiff"]["calibration"]``."""
+    if len(axes_info) < 2:
+        return axes_info
+    a, b = axes_info[-2], axes_info[-1]
+    if a["kind"] == b["kind"] or U.PIXEL in (a["kind"], b["kind"]):
+        return axes_info
+    shown = []
+    for ax in (a, b):
+        shown.append({**ax, "kind": U.PIXEL, "unit": U.PIXEL, "scale": 1.0, "offset": 0.0,
+                      "label": f"{ax['label']} ({ax['scale']:.4g} {ax['unit']}/pixel)",
+                      "physical": {"kind": ax["kind"], "unit": ax["unit"], "scale": ax["scale"],
+                                   "offset": ax["offset"]}})
+    return list(axes_info[:-2]) + shown
 
 
 def _first_look(data, name: str) -> None:

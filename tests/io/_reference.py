@@ -198,8 +198,17 @@ def unit_is(unit, name: str) -> bool:
         return str(unit) == name
 
 
-def check_axis(layer, k: int, ax: dict | None) -> str | None:
-    """A problem with layer axis ``k`` shown for file axis ``ax``, or None."""
+def _dimension(units) -> str | None:
+    for target in ("m", "1/m", "eV", "s", "rad"):
+        if convert(1.0, units, target) is not None:
+            return target
+    return None
+
+
+def check_axis(layer, k: int, ax: dict | None, *, mixed_display: bool = False) -> str | None:
+    """A problem with layer axis ``k`` shown for file axis ``ax``, or None. ``mixed_display``: the
+    two displayed axes measure different things (time against wavelength), which napari cannot
+    draw in one world: pixels are then accepted for them."""
     unit = str(layer.units[k]) if getattr(layer, "units", None) is not None else "pixel"
     scale, translate = float(layer.scale[k]), float(layer.translate[k])
     ax = ax or {}
@@ -214,7 +223,7 @@ def check_axis(layer, k: int, ax: dict | None) -> str | None:
     calibrated = _physical(ref_units) and ref_scale != 0 and np.isfinite(ref_scale)
     name = str(ax.get("name") or "").lower()
     if unit == "pixel":
-        if not calibrated:
+        if not calibrated or mixed_display:
             return None if scale == 1.0 else f"pixel axis with scale {scale}"
         m = convert(abs(ref_scale), ref_units, "m")
         if m is not None and not (_PLAUSIBLE_M[0] <= m <= _PLAUSIBLE_M[1]) and "wavelength" not in name:
@@ -306,8 +315,11 @@ def check_signal(layer, ref: Ref, part: int = 0) -> list[str]:
             if not _same(l_sq, candidate):
                 continue
             matched_data = True
+            shown = [ref.axes[r_dims[perm[j]]] for j, k in enumerate(l_dims) if k >= n_l - 2]
+            dims = [_dimension((a or {}).get("units")) for a in shown]
+            mixed = len(dims) == 2 and None not in dims and dims[0] != dims[1]
             axis_problems = [p for j, k in enumerate(l_dims)
-                             if (p := check_axis(layer, k, ref.axes[r_dims[perm[j]]]))]
+                             if (p := check_axis(layer, k, ref.axes[r_dims[perm[j]]], mixed_display=mixed and k >= n_l - 2))]
             if not axis_problems:
                 return []
             problems.append("; ".join(f"{p}" for p in axis_problems))

@@ -224,7 +224,7 @@ def test_page_bigger_than_memory_or_than_its_data_is_refused(tmp_path, monkeypat
     blob = bytearray(raw.read_bytes())
     with tifffile.TiffFile(raw) as tif:
         width_tag = tif.pages[0].tags["ImageWidth"]
-        off, dtype = width_tag.valueoffset, width_tag.dtype
+        off = width_tag.valueoffset
     blob[off:off + 2] = (60000).to_bytes(2, "little")  # a garbage width: the page holds 256 bytes
     raw.write_bytes(bytes(blob))
     with pytest.raises(TIFFError, match="wide.tif: its header says an image has"):
