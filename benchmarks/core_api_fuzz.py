@@ -46,8 +46,9 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -931,6 +932,8 @@ def prewarm() -> None:
     for m in ("drift", "fourier", "measure", "picks", "segment", "spectral", "tomo", "tracking", "units",
               "annotation"):
         importlib.import_module("napari_cryomat.core." + m)
+    import dask.array  # noqa: F401
+    import laptrack  # noqa: F401
     import pandas  # noqa: F401
     import scipy.ndimage  # noqa: F401
     import skimage.feature  # noqa: F401
@@ -941,8 +944,6 @@ def prewarm() -> None:
     import sklearn.cluster  # noqa: F401
     import sklearn.ensemble  # noqa: F401
     import sklearn.mixture  # noqa: F401
-    import dask.array  # noqa: F401
-    import laptrack  # noqa: F401
     import starfile  # noqa: F401
     import xraylib  # noqa: F401
 

@@ -55,9 +55,8 @@ import struct
 import sys
 import tempfile
 import time
-import traceback
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -193,8 +192,9 @@ _BOMB_SECTION = (512, 512)  # float32 section of the MRC bombs (1 MiB)
 def make_bombs(folder: Path, *, full_gib: float = 2.0, quick: bool = False) -> dict[str, list[tuple[Path, bool]]]:
     """Compressed files that expand far beyond their size. ``(path, slow)`` pairs; ``slow`` ones
     really hold ``full_gib`` GiB (a reader that streams them takes seconds)."""
-    import mrcfile.utils  # noqa: F401  (header layout comes from mrcfile)
     import zlib
+
+    import mrcfile.utils  # noqa: F401  (header layout comes from mrcfile)
 
     folder.mkdir(parents=True, exist_ok=True)
     out: dict[str, list[tuple[Path, bool]]] = defaultdict(list)

@@ -16,7 +16,7 @@ import math
 import numbers
 import os
 import stat
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
