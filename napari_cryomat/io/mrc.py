@@ -275,6 +275,9 @@ def napari_read_mrc(path):
         show_error(text)
         return [(None,)]  # napari's "nothing to add" sentinel: viewer left as it was
     notes = [str(w.message) for w in caught if issubclass(w.category, MRCWarning)]
+    for w in caught:  # other libraries' warnings go on as they came
+        if not issubclass(w.category, MRCWarning):
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     if notes:
         from napari.utils.notifications import show_warning
 
