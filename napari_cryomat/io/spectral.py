@@ -240,11 +240,26 @@ def read_spectral(path) -> list[tuple[Any, dict, str]]:
             _sniff.probe_hdf5(path)
     except ValueError as exc:
         raise SpectralError(str(exc)) from None
+    if ext == ".tvips":
+        _check_tvips_part(path)
     mod = _rsciio_module(ext, label=f"{name} ({fmt})")
     signals = _call_reader(mod, path, fmt, st.st_size)
     if ext == ".emi":
         signals = [s for s in signals if s is not None]
     return _layers_of(signals, path, fmt)
+
+
+def _check_tvips_part(path: Path) -> None:
+    """A TVIPS movie split over ``name_000.tvips``, ``name_001.tvips``, ... opens from part 000."""
+    import re
+
+    m = re.search(r"_(\d{3})\.tvips$", path.name, flags=re.IGNORECASE)
+    if m and m.group(1) != "000":
+        first = path.name[: m.start(1)] + "000" + path.name[m.end(1):]
+        raise SpectralError(
+            f"{path.name}: this is part {int(m.group(1)) + 1} of a TVIPS movie split over several files; "
+            f"open its first part, {first}, which reads all parts."
+        )
 
 
 def _call_reader(mod, path: Path, fmt: str, size: int) -> list[dict]:
@@ -273,8 +288,12 @@ def _call_reader(mod, path: Path, fmt: str, size: int) -> list[dict]:
         if lazy_ok:
             try:
                 signals = run(True)
-            except (NotImplementedError, ValueError, TypeError) as exc:
-                if "lazy" not in str(exc).lower():
+            except (ImportError, MemoryError, FileNotFoundError):
+                raise
+            except Exception as exc:  # noqa: BLE001
+                # rosettasciio's lazy path fails on some files its eager path reads ("not supported
+                # lazily", "already a dask array", "auto rechunking"): those are read whole
+                if not any(word in str(exc).lower() for word in ("lazy", "dask", "chunk")):
                     raise
                 lazy_ok = False
         if not lazy_ok:

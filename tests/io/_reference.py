@@ -57,9 +57,7 @@ def rsciio_read(path: Path):
         logging.getLogger("rsciio").setLevel(logging.CRITICAL)
         try:
             return mod.file_reader(str(path), lazy=True)
-        except (NotImplementedError, ValueError, TypeError) as exc:
-            if "lazy" not in str(exc).lower():
-                raise
+        except Exception:  # noqa: BLE001 - not lazily: then whole (small test files)
             return mod.file_reader(str(path))
 
 

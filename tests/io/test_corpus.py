@@ -38,7 +38,6 @@ ROOT, WHY = ensure_corpus()
 # set that opens from its first file); anything else must open.
 EXPECTED_REFUSALS = {
     "Nope.bcf": "not a Bruker file",
-    "future.hspy": "written by a future HyperSpy",
     "example_object_dtype_data.emd": "data of Python objects",
     "181019-BN.ASW": "refers to files not shipped",
     "Dummy-Data_0000007.pts": "invalid frames (rosettasciio fails)",
