@@ -2,10 +2,9 @@
 .hspy files opened through the napari reader entry points, each in a forked child with a memory cap
 and a timeout.
 
-MRC must end every case in a clean refusal naming the file or in layers that survive the first
-look. The TIFF and spectral readers are held to the same standard by issue #10; until that lands
-their strict test is an expected failure, while "no source file is ever changed" and "nothing
-hangs" hold for every reader now.
+Every reader must end every case in a clean refusal naming the file or in layers that survive the
+first look; no source file is ever changed. (A crash inside a third-party C library, e.g. libhdf5 on
+a damaged .hspy, is listed by the benchmark but not failed on here for the vendor formats.)
 """
 
 from __future__ import annotations
@@ -80,8 +79,6 @@ def test_no_source_file_changed_and_nothing_hangs(fuzz_runs, row):
         assert not _problems(res, ("hang",)), _listing(res, ("hang",))
 
 
-@pytest.mark.xfail(reason="TIFF and spectral readers: issue #10 (another engineer) fixes these outcomes",
-                   strict=False)
 @pytest.mark.parametrize("row", ["tiff", "msa", "hspy"])
 def test_other_readers_refuse_cleanly(fuzz_runs, row):
     res = fuzz_runs[row]
