@@ -32,4 +32,7 @@ echo "== real-file corpus (public EM test files from PyPI, cached in .cache/corp
 
 echo "== running the test suite under Xvfb"
 export QT_QPA_PLATFORM=xcb
+# one Qt binding for napari (qtpy) and pytest-qt alike: two in one process crash
+export QT_API="${QT_API:-pyqt5}"
+export PYTEST_QT_API="$QT_API"
 exec xvfb-run -a -s "-screen 0 1600x1000x24" "$PYTHON" -m pytest -p no:cacheprovider "$@"

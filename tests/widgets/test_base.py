@@ -160,8 +160,13 @@ def test_helper_layer_keeps_its_data_and_is_no_input(make_napari_viewer):
     assert [combo.itemText(i) for i in range(combo.count())] == ["image"]
     layer.data = [np.array([[1, 1], [1, 6], [6, 6], [6, 1]])]
     roi.hide()
-    assert "ROI" not in viewer.layers
-    assert np.array_equal(roi.show().data[0], [[1, 1], [1, 6], [6, 6], [6, 1]])
+    assert not roi.shown and not layer.visible  # hidden, not removed (napari Shapes re-add crash)
+    assert roi.show() is layer and layer.visible
+    assert np.array_equal(layer.data[0], [[1, 1], [1, 6], [6, 6], [6, 1]])
+    roi.show(reset=True)  # back to the default, in the same layer
+    assert roi.layer is layer and np.array_equal(layer.data[0][[0, 2]], [[0, 0], [4, 4]])
+    viewer.layers.remove(layer)  # the user deletes it: the next show brings it back as it was
+    again = roi.show()
+    assert again is not layer and np.array_equal(again.data[0][[0, 2]], [[0, 0], [4, 4]])
     roi.remove()
-    assert "ROI" not in viewer.layers
-    assert np.array_equal(roi.show().data[0][[0, 2]], [[0, 0], [4, 4]])
+    assert "ROI" not in viewer.layers and roi.layer is None

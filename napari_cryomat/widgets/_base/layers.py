@@ -99,10 +99,15 @@ def _unchanged(layer, key: str, value) -> bool:
 class HelperLayer:
     """A layer that belongs to a tool's view (an ROI rectangle, cut lines).
 
-    It exists only while the tool is in front (:meth:`show` / :meth:`hide`) and is removed when the
-    tool closes (:meth:`remove`). Its data are kept in between, so an ROI comes back where the user
-    left it. ``make(data)`` returns ``(data, kwargs)`` for ``viewer.add_<kind>``; ``data`` is the
-    kept data or None the first time.
+    It is added the first time its tool is in front, shown only while the tool is in front
+    (:meth:`show` / :meth:`hide`) and removed when the tool closes (:meth:`remove`). ``make(data)``
+    returns ``(data, kwargs)`` for ``viewer.add_<kind>``; ``data`` is the kept data or None the
+    first time.
+
+    Why hidden rather than removed while the tool is behind: with napari 0.9 and vispy 0.17 (Mesa),
+    removing the last Shapes layer and adding a new one later crashes the GL draw (segfault in
+    ``glDrawArrays``; reproduced with plain napari, three add/remove cycles). Hiding keeps the
+    layer's GL objects alive; the ROI also keeps where the user left it.
     """
 
     def __init__(self, viewer, name: str, kind: str, make: Callable[[Any], tuple[Any, dict]]):
@@ -110,31 +115,42 @@ class HelperLayer:
         self.name = name
         self.kind = kind
         self._make = make
-        self._kept = None
+        self._kept = None  # data of a layer the user deleted, for the next show
         self.layer = None
         self._listeners: list[tuple[str, Callable]] = []  # (layer event name, callback)
 
     @property
-    def shown(self) -> bool:
+    def present(self) -> bool:
+        """The layer is in the viewer (shown or hidden)."""
         return self.layer is not None and self.layer in self.viewer.layers
 
+    @property
+    def shown(self) -> bool:
+        """The layer is in the viewer and visible: the tool is in front."""
+        return self.present and bool(self.layer.visible)
+
     def on_data(self, callback: Callable, *, events: tuple[str, ...] = ("data",)) -> None:
-        """Call ``callback(event)`` whenever the helper's data change (connected at each show).
+        """Call ``callback(event)`` whenever the helper's data change.
 
         ``events`` names the layer events to follow: a Shapes layer emits ``data`` only when a drag
         ends; add ``"set_data"`` to follow the drag itself (it fires at every move).
         """
         for name in events:
             self._listeners.append((name, callback))
-            if self.shown:
+            if self.present:
                 getattr(self.layer.events, name).connect(callback)
 
     def show(self, *, reset: bool = False):
-        """Add the layer (again) and return it; the previously selected layer stays selected."""
-        if self.shown and not reset:
-            return self.layer
-        if self.shown:
+        """Show the layer (adding it the first time) and return it; ``reset`` puts its data back
+        to the default. The previously selected layer stays selected."""
+        if self.layer is not None and not self.present:  # the user deleted it
+            self._kept = self.layer.data
             self._detach()
+        if self.present:
+            if reset:
+                self._refill(*self._make(None))
+            self.layer.visible = True
+            return self.layer
         active = self.viewer.layers.selection.active
         data, kwargs = self._make(None if reset else self._kept)
         metadata = dict(kwargs.pop("metadata", {}), **{HELPER_KEY: True})
@@ -145,16 +161,30 @@ class HelperLayer:
             self.viewer.layers.selection.active = active
         return self.layer
 
+    def _refill(self, data, kwargs: dict) -> None:
+        """Put default data and placement into the existing layer (never remove and re-add it)."""
+        for key in ("scale", "translate", "units"):
+            if key in kwargs:
+                setattr(self.layer, key, kwargs[key])
+        if self.kind != "shapes":
+            self.layer.data = data
+            return
+        style = {k: kwargs[k] for k in ("shape_type", "edge_width", "edge_color", "face_color") if k in kwargs}
+        self.layer.selected_data = set(range(self.layer.nshapes))
+        self.layer.remove_selected()
+        if data is not None and len(data):
+            self.layer.add(data, **style)
+
     def hide(self) -> None:
-        """Remove the layer, keeping its data for the next :meth:`show`."""
-        if self.shown:
-            self._kept = self.layer.data
-            self._detach()
+        """Hide the layer (the tool went behind another tab); :meth:`show` brings it back as it was."""
+        if self.present:
+            self.layer.visible = False
 
     def remove(self) -> None:
         """Remove the layer and forget its data (the tool is closing)."""
-        self.hide()
         self._kept = None
+        if self.layer is not None:
+            self._detach()
 
     def _detach(self) -> None:
         layer, self.layer = self.layer, None

@@ -125,7 +125,7 @@ class BrowserModel:
             return
         self.status = browse_problem(layer)
         self.display.set_source(None if self.status else layer)  # the old source is left as it was
-        self.cuts.remove()  # its scale and extent belong to the old source
+        self.cuts.hide()  # its scale and extent belong to the old source: refilled at the next show
         self.source = None if self.status else layer
         if self.source is None:
             self.source_changed.emit(None)

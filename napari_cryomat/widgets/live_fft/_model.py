@@ -93,6 +93,7 @@ class LiveFFTModel:
         self.series: SeriesRun | None = None
         self.roi = HelperLayer(viewer, ROI_LAYER_NAME, "shapes", self._make_roi)
         self._roi_wanted = False  # the tool is in front: show the ROI whenever there is an image
+        self._roi_stale = False  # the ROI belongs to a previous image
         # set_data: follow a drag while the button is down (data fires only when it ends)
         self.roi.on_data(lambda *_: self.roi_changed.emit(), events=("data", "set_data"))
 
@@ -109,7 +110,8 @@ class LiveFFTModel:
         self.layer = layer
         self.detection = None
         self.picks = []
-        self.roi.remove()  # it lay in the old image's pixels
+        self.roi.hide()
+        self._roi_stale = True  # it lay in the old image's pixels: back to the default at the next show
         if self._roi_wanted:
             self.show_roi()
         self.layer_changed.emit(layer)
@@ -120,7 +122,8 @@ class LiveFFTModel:
         """The tool is in front: show the ROI where the user left it (once there is an image)."""
         self._roi_wanted = True
         if self.layer is not None:
-            self.roi.show()
+            self.roi.show(reset=self._roi_stale)
+            self._roi_stale = False
 
     def hide_roi(self) -> None:
         """The tool went behind another or was hidden: remove the ROI, keeping its place."""

@@ -14,6 +14,11 @@ from napari_cryomat.widgets.browser.orthoviews import OrthoRequest, compute_orth
 VS = (5.0, 2.0, 2.0)  # Å per voxel (z, y, x) of the `volume` fixture's layers, anisotropic on purpose
 
 
+
+def _shown(viewer, name: str) -> bool:
+    """A helper layer is shown: present and visible (hidden, not removed, while its tool is behind)."""
+    return name in viewer.layers and bool(viewer.layers[name].visible)
+
 @pytest.fixture
 def viewer():
     from napari.components import ViewerModel
@@ -270,19 +275,19 @@ def test_layers_that_cannot_be_browsed_say_why(viewer):
 def test_cut_lines_are_a_helper_layer_shown_only_in_front_and_in_2d(model, viewer):
     assert viewer.layers["XZ/YZ cuts"].metadata["cryomat_helper"]
     model.set_in_front(False)
-    assert "XZ/YZ cuts" not in viewer.layers
+    assert not _shown(viewer, "XZ/YZ cuts")
     model.set_cursor((9, 5, 6))
     model.set_in_front(True)
     np.testing.assert_allclose(viewer.layers["XZ/YZ cuts"].data[0][:, 0], 5)  # drawn where the cursor is now
     model.set_show_cuts(False)
-    assert "XZ/YZ cuts" not in viewer.layers
+    assert not _shown(viewer, "XZ/YZ cuts")
     model.set_show_cuts(True)
     model.display.set_3d(True)
-    assert "XZ/YZ cuts" not in viewer.layers
+    assert not _shown(viewer, "XZ/YZ cuts")
     model.display.set_3d(False)
-    assert "XZ/YZ cuts" in viewer.layers
+    assert _shown(viewer, "XZ/YZ cuts")
     model.detach()  # the browser closes
-    assert "XZ/YZ cuts" not in viewer.layers
+    assert not _shown(viewer, "XZ/YZ cuts")
     assert model.on_canvas_mouse not in viewer.mouse_drag_callbacks
 
 
@@ -316,7 +321,7 @@ def test_source_removed_resets_the_model(model, viewer):
     viewer.layers.remove(model.display.layer)  # the user deletes the binned layer: the source shows again
     assert model.display.derived is None and model.source.visible
     viewer.layers.remove("tomo")
-    assert model.source is None and sources[-1] is None and "XZ/YZ cuts" not in viewer.layers
+    assert model.source is None and sources[-1] is None and not _shown(viewer, "XZ/YZ cuts")
 
 
 def test_orthoslices_preview_then_exact_and_stale_jobs_stop(volume):

@@ -13,6 +13,11 @@ from napari_cryomat.widgets.browser import TomogramBrowser
 VS = (5.0, 2.0, 2.0)  # Å per voxel (z, y, x) of the `volume` fixture's layers, anisotropic on purpose
 
 
+
+def _shown(viewer, name: str) -> bool:
+    """A helper layer is shown: present and visible (hidden, not removed, while its tool is behind)."""
+    return name in viewer.layers and bool(viewer.layers[name].visible)
+
 @pytest.fixture
 def messages(monkeypatch):
     shown = {"error": [], "warning": [], "info": []}
@@ -187,10 +192,10 @@ def test_3d_on_a_big_volume_bins_first_in_a_worker(browser, qtbot, volume, messa
     shown = w.display_layer
     assert isinstance(shown.data, np.ndarray) and shown.data.shape == (5, 8, 12)
     np.testing.assert_allclose(shown.data, volume.reshape(5, 4, 8, 4, 12, 4).mean(axis=(1, 3, 5)), rtol=1e-5)
-    assert "XZ/YZ cuts" not in viewer.layers  # a 2D overlay: gone in 3D
+    assert not _shown(viewer, "XZ/YZ cuts")  # a 2D overlay: gone in 3D
     assert not w.view.binning.isEnabled()
     w.render.view3d.setChecked(False)
-    assert viewer.dims.ndisplay == 2 and w.view.binning.isEnabled() and "XZ/YZ cuts" in viewer.layers
+    assert viewer.dims.ndisplay == 2 and w.view.binning.isEnabled() and _shown(viewer, "XZ/YZ cuts")
 
 
 def test_3d_volume_computation_can_be_cancelled(browser, qtbot, monkeypatch):
@@ -259,11 +264,11 @@ def test_cut_lines_only_while_the_browser_tab_is_in_front(make_napari_viewer, qt
     dock = viewer.window.add_dock_widget(w, name="Tomogram browser")
     other = viewer.window.add_dock_widget(QLabel("another tool"), name="Other", tabify=True)
     other.raise_()
-    qtbot.waitUntil(lambda: "XZ/YZ cuts" not in viewer.layers, timeout=5000)
+    qtbot.waitUntil(lambda: not _shown(viewer, "XZ/YZ cuts"), timeout=5000)
     dock.raise_()
-    qtbot.waitUntil(lambda: "XZ/YZ cuts" in viewer.layers, timeout=5000)
+    qtbot.waitUntil(lambda: _shown(viewer, "XZ/YZ cuts"), timeout=5000)
     viewer.window.remove_dock_widget(dock)  # the dock closes: its overlay goes at once
-    qtbot.waitUntil(lambda: "XZ/YZ cuts" not in viewer.layers, timeout=5000)
+    qtbot.waitUntil(lambda: not _shown(viewer, "XZ/YZ cuts"), timeout=5000)
     model = w.model
     w.deleteLater()  # and once the widget is gone, nothing of it stays connected to the viewer
     qtbot.waitUntil(lambda: model.on_canvas_mouse not in viewer.mouse_drag_callbacks, timeout=5000)

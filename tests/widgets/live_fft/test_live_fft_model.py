@@ -9,6 +9,11 @@ from napari_cryomat.core.synthetic.lattice import decaying_lattice_stack, superl
 from napari_cryomat.widgets.live_fft import ROI_LAYER_NAME, LiveFFTModel, describe_g
 
 
+
+def _shown(viewer, name: str) -> bool:
+    """A helper layer is shown: present and visible (hidden, not removed, while its tool is behind)."""
+    return name in viewer.layers and bool(viewer.layers[name].visible)
+
 def _rect(y0, x0, s):
     return np.array([[y0, x0], [y0, x0 + s], [y0 + s, x0 + s], [y0 + s, x0]], float)
 
@@ -40,12 +45,12 @@ def test_roi_is_a_helper_layer_that_comes_back_where_left(model, lattice_data):
     roi.data = [_rect(100, 50, 200)]
     assert moved and model.roi_bounds()[0] == (100, 300, 50, 250)
     model.hide_roi()  # the tool went behind another tab
-    assert ROI_LAYER_NAME not in viewer.layers
+    assert not _shown(viewer, ROI_LAYER_NAME)
     assert model.live_region() is None
     model.show_roi()
     assert model.roi_bounds()[0] == (100, 300, 50, 250)  # where the user left it
     model.close()
-    assert ROI_LAYER_NAME not in viewer.layers
+    assert not _shown(viewer, ROI_LAYER_NAME)
 
 
 def test_roi_bounds_clip_and_refuse(model):

@@ -8,6 +8,11 @@ from napari_cryomat.core.synthetic.lattice import decaying_lattice_stack, superl
 from napari_cryomat.widgets.live_fft import ROI_LAYER_NAME, LiveFFTWidget
 
 
+
+def _shown(viewer, name: str) -> bool:
+    """A helper layer is shown: present and visible (hidden, not removed, while its tool is behind)."""
+    return name in viewer.layers and bool(viewer.layers[name].visible)
+
 def _rect(y0, x0, s):
     return np.array([[y0, x0], [y0, x0 + s], [y0 + s, x0 + s], [y0 + s, x0]], float)
 
@@ -211,17 +216,17 @@ def test_roi_exists_only_while_in_front(lattice_viewer, qtbot):
     viewer, _, _ = lattice_viewer
     w = LiveFFTWidget(viewer)
     qtbot.addWidget(w)
-    assert ROI_LAYER_NAME not in viewer.layers  # the dock is not shown yet
+    assert not _shown(viewer, ROI_LAYER_NAME)  # the dock is not shown yet
     w.show()
     viewer.layers[ROI_LAYER_NAME].data = [_rect(50, 60, 100)]
     _wait_fft(qtbot, w, (50, 150, 60, 160))
     w.hide()
-    assert ROI_LAYER_NAME not in viewer.layers
+    assert not _shown(viewer, ROI_LAYER_NAME)
     w.show()
     assert w.model.roi_bounds()[0] == (50, 150, 60, 160)
     w.close()
     w.deleteLater()
-    qtbot.waitUntil(lambda: ROI_LAYER_NAME not in viewer.layers, timeout=5000)
+    qtbot.waitUntil(lambda: not _shown(viewer, ROI_LAYER_NAME), timeout=5000)
 
 
 def test_gui_thread_stays_free_on_a_2048_image(make_napari_viewer, qtbot, gui_watch):
@@ -294,10 +299,10 @@ def test_e2e_superlattice_sample_live_fft(make_napari_viewer, qtbot):
     other = viewer.window.add_dock_widget(QLabel("other"), name="other tool", tabify=True)
     other.show()
     other.raise_()
-    qtbot.waitUntil(lambda: ROI_LAYER_NAME not in viewer.layers, timeout=5000)
+    qtbot.waitUntil(lambda: not _shown(viewer, ROI_LAYER_NAME), timeout=5000)
     fft_dock = viewer.window._qt_window.findChild(type(other), "Live FFT") or w.parent()
     fft_dock.raise_()
-    qtbot.waitUntil(lambda: ROI_LAYER_NAME in viewer.layers, timeout=5000)
+    qtbot.waitUntil(lambda: _shown(viewer, ROI_LAYER_NAME), timeout=5000)
     assert w.model.roi_bounds()[0] == (600, 900, 600, 900)
 
 

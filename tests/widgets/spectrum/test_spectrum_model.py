@@ -25,6 +25,11 @@ from napari_cryomat.widgets.spectrum._jobs import (
 from napari_cryomat.widgets.spectrum._sampling import RoiRegion, SpectrumSampler, compute_profile, region_mask
 
 
+
+def _shown(viewer, name: str) -> bool:
+    """A helper layer is shown: present and visible (hidden, not removed, while its tool is behind)."""
+    return name in viewer.layers and bool(viewer.layers[name].visible)
+
 def _viewer(sample):
     viewer = ViewerModel()
     for data, kwargs, kind in sample():
@@ -90,7 +95,7 @@ def test_eels_windows_maps_ratio_and_profile(eels):
     assert columns["Li"][:10].mean() > columns["Li"][-10:].mean()  # Li at the electrode side
     assert columns["C"][-10:].mean() > columns["C"][:10].mean()
     model.overlays.close()
-    assert "composition line" not in viewer.layers
+    assert not _shown(viewer, "composition line")
 
 
 def test_spectrum_under_cursor_and_roi_sums(eels):
@@ -136,7 +141,7 @@ def test_helper_layers_follow_the_tool(eels):
     roi = model.overlays.start_roi()
     roi.add_rectangles(np.array([[4, 4], [12, 20]], float))
     model.overlays.set_in_front(False)
-    assert "spectrum ROI" not in viewer.layers
+    assert not _shown(viewer, "spectrum ROI")
     model.overlays.set_in_front(True)
     assert len(viewer.layers["spectrum ROI"].data) == 1  # back where the user left it
     # deleted by the user: forgotten, not brought back
@@ -145,7 +150,7 @@ def test_helper_layers_follow_the_tool(eels):
     model.layer_removed(shown)  # what the widget does on viewer.layers.events.removed
     model.overlays.set_in_front(False)
     model.overlays.set_in_front(True)
-    assert "spectrum ROI" not in viewer.layers
+    assert not _shown(viewer, "spectrum ROI")
     assert model.overlays.roi_region(model.source()) is None
 
 

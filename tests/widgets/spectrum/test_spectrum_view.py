@@ -9,6 +9,11 @@ import pytest
 from napari_cryomat.widgets.spectrum import PeriodicTableDialog, SpectrumImagingWidget
 
 
+
+def _shown(viewer, name: str) -> bool:
+    """A helper layer is shown: present and visible (hidden, not removed, while its tool is behind)."""
+    return name in viewer.layers and bool(viewer.layers[name].visible)
+
 def _wait(qtbot, widget, timeout=30000):
     """Until the worker is done and its layers are written (one per event-loop turn)."""
     qtbot.waitUntil(lambda: not widget.busy, timeout=timeout)
@@ -301,15 +306,15 @@ def test_helper_layers_live_with_the_dock(make_napari_viewer, qtbot):
     viewer.layers["spectrum ROI"].add_rectangles(np.array([[4, 4], [12, 20]], float))
     w.maps.line_button.click()
     other.raise_()
-    qtbot.waitUntil(lambda: "spectrum ROI" not in viewer.layers, timeout=3000)
-    assert "composition line" not in viewer.layers
+    qtbot.waitUntil(lambda: not _shown(viewer, "spectrum ROI"), timeout=3000)
+    assert not _shown(viewer, "composition line")
     dock.raise_()
-    qtbot.waitUntil(lambda: "spectrum ROI" in viewer.layers, timeout=3000)
-    assert len(viewer.layers["spectrum ROI"].data) == 1 and "composition line" in viewer.layers
+    qtbot.waitUntil(lambda: _shown(viewer, "spectrum ROI"), timeout=3000)
+    assert len(viewer.layers["spectrum ROI"].data) == 1 and _shown(viewer, "composition line")
     qtbot.waitUntil(lambda: w.model.roi_spectrum is not None, timeout=5000)
     viewer.window.remove_dock_widget(dock)
-    qtbot.waitUntil(lambda: "spectrum ROI" not in viewer.layers, timeout=3000)
-    assert "composition line" not in viewer.layers
+    qtbot.waitUntil(lambda: not _shown(viewer, "spectrum ROI"), timeout=3000)
+    assert not _shown(viewer, "composition line")
 
 
 def test_gui_thread_stays_free_on_a_big_spectrum_image(make_napari_viewer, qtbot, gui_watch, tmp_path):
