@@ -24,7 +24,6 @@ import numpy as np
 from _bigmrc import DATA, drop_cache, make_mrc, peak_rss_mb
 
 
-
 def make_file(path: Path, gib: float) -> tuple[int, int, int]:
     return make_mrc(path, gib, section=2048, voxel_size=13.6)
 

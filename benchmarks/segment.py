@@ -108,8 +108,8 @@ def bench_classifier():
     t2 = time.perf_counter()
     acc = np.mean((pred == 2) == (truth > 0))
     # baseline: skimage.future trainable segmentation, whole image, same features and forest
-    from sklearn.ensemble import RandomForestClassifier
     from skimage.future import fit_segmenter, predict_segmenter
+    from sklearn.ensemble import RandomForestClassifier
 
     b0 = time.perf_counter()
     norm = (image - model.offset) / model.scale

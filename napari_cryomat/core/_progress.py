@@ -7,7 +7,8 @@ that callback, which unwinds the computation without leaving partial results any
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 
 ProgressCallback = Optional[Callable[[float], None]]
 

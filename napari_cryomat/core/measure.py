@@ -6,7 +6,7 @@ Lengths in Å, areas in Å², volumes in Å³, angles in degrees. No Qt, no napa
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from scipy import ndimage as ndi

@@ -10,8 +10,8 @@ from __future__ import annotations
 import itertools
 import math
 import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
 
 import numpy as np
 from scipy import ndimage as ndi

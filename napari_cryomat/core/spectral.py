@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -821,7 +821,7 @@ def eds_fwhm(line_energy, *, fwhm_mn_ka: float = 130.0):
     return float(f) if f.ndim == 0 else f
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _mn_ka_energy() -> float:
     import xraylib
 

@@ -10,7 +10,7 @@ phase of spot g is exactly ``-2π g·u``, which is what GPA measures.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -9,7 +9,6 @@ from napari_cryomat.core.synthetic.lattice import decaying_lattice_stack, superl
 from napari_cryomat.widgets.live_fft import ROI_LAYER_NAME, LiveFFTModel, describe_g
 
 
-
 def _shown(viewer, name: str) -> bool:
     """A helper layer is shown: present and visible (hidden, not removed, while its tool is behind)."""
     return name in viewer.layers and bool(viewer.layers[name].visible)

@@ -25,7 +25,6 @@ from napari_cryomat.widgets.spectrum._jobs import (
 from napari_cryomat.widgets.spectrum._sampling import RoiRegion, SpectrumSampler, compute_profile, region_mask
 
 
-
 def _shown(viewer, name: str) -> bool:
     """A helper layer is shown: present and visible (hidden, not removed, while its tool is behind)."""
     return name in viewer.layers and bool(viewer.layers[name].visible)

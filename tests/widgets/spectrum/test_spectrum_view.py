@@ -9,7 +9,6 @@ import pytest
 from napari_cryomat.widgets.spectrum import PeriodicTableDialog, SpectrumImagingWidget
 
 
-
 def _shown(viewer, name: str) -> bool:
     """A helper layer is shown: present and visible (hidden, not removed, while its tool is behind)."""
     return name in viewer.layers and bool(viewer.layers[name].visible)
