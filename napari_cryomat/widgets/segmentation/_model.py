@@ -19,8 +19,9 @@ from psygnal import Signal
 
 from napari_cryomat.core import annotation as ann
 from napari_cryomat.core import segment as seg
+from napari_cryomat.core._progress import sub_progress
 from napari_cryomat.core.units import is_time_axis
-from napari_cryomat.widgets._base.layers import pixel_size_of, upsert_layer
+from napari_cryomat.widgets._base.layers import compact_labels, pixel_size_of, upsert_layer
 from napari_cryomat.widgets.segmentation._autosave import AnnotationAutosave, source_of
 from napari_cryomat.widgets.segmentation._classes import ClassTable
 from napari_cryomat.widgets.segmentation._clicks import ClickOptions, ClickRequest, ClickTool
@@ -340,20 +341,14 @@ class SegmentationModel:
 def _compact_labels(func, *args, **kwargs) -> np.ndarray:
     """Worker: ``func``'s labels in the smallest unsigned type that holds them (napari draws and
     re-colours uint8/uint16 labels several times faster than int32)."""
-    labels = func(*args, **kwargs)
-    top = int(labels.max(initial=0))
-    dtype = np.uint8 if top < 2**8 else np.uint16 if top < 2**16 else np.uint32
-    return labels.astype(dtype, copy=False)
+    return compact_labels(func(*args, **kwargs))
 
 
 def _train_and_predict(image, scribbles, *, progress=None, **settings):
     """Worker: train on the strokes (first 30 % of the bar), then predict every pixel."""
 
-    def part(start: float, stop: float):
-        return None if progress is None else (lambda fraction: progress(start + (stop - start) * fraction))
-
-    model = seg.train_pixel_classifier(image, scribbles, progress=part(0.0, 0.3), **settings)
-    return model, model.predict(image, progress=part(0.3, 1.0))
+    model = seg.train_pixel_classifier(image, scribbles, progress=sub_progress(progress, 0.0, 0.3), **settings)
+    return model, model.predict(image, progress=sub_progress(progress, 0.3, 1.0))
 
 
 def _interpolation_fill(labels: np.ndarray, *, progress=None):
