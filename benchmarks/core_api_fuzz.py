@@ -48,6 +48,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -327,6 +328,24 @@ def _v(x):
 
 
 def specs() -> list[Spec]:
+    """The cases written here, then those of each ``benchmarks/api_cases/<module>.py`` (a function
+    ``specs(Spec, Factory)`` returning a list of :class:`Spec`), one file per newer core module."""
+    return _specs_here() + _specs_from_case_files()
+
+
+def _specs_from_case_files() -> list[Spec]:
+    import importlib.util
+
+    out = []
+    for path in sorted((Path(__file__).parent / "api_cases").glob("[!_]*.py")):
+        spec = importlib.util.spec_from_file_location(f"api_cases_{path.stem}", path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        out.extend(mod.specs(Spec, _Factory))
+    return out
+
+
+def _specs_here() -> list[Spec]:
     L = _Factory
     img = L(lambda: _lattice()[0].copy())
     g1 = L(lambda: _lattice()[1].g1.copy())
@@ -579,28 +598,28 @@ def specs() -> list[Spec]:
           allow_nan=True),
         S("spectral.thickness_log_ratio", {"si": ll_si, "energy": ll_e}, {"si": "array", "energy": "energy",
                                                                           "zlp_threshold": "real"}, pos=("si",)),
-        S("spectral.eds_lines", {"element": "Fe", "energy_range": (100.0, 20000.0)},
+        S("eds.eds_lines", {"element": "Fe", "energy_range": (100.0, 20000.0)},
           {"element": "str", "energy_range": "window"}, pos=("element",)),
-        S("spectral.choose_line", {"element": "Fe", "energy": eds_e, "fwhm_mn_ka": 130.0},
+        S("eds.choose_line", {"element": "Fe", "energy": eds_e, "fwhm_mn_ka": 130.0},
           {"element": "str", "energy": "energy", "fwhm_mn_ka": "len"}, pos=("element",)),
-        S("spectral.eds_fwhm", {"line_energy": 6400.0, "fwhm_mn_ka": 130.0},
+        S("eds.eds_fwhm", {"line_energy": 6400.0, "fwhm_mn_ka": 130.0},
           {"line_energy": "len", "fwhm_mn_ka": "len"}, pos=("line_energy",)),
-        S("spectral.eds_windows", {"line_energy": 6400.0, "fwhm_mn_ka": 130.0, "integration_width": 2.0,
+        S("eds.eds_windows", {"line_energy": 6400.0, "fwhm_mn_ka": 130.0, "integration_width": 2.0,
                                    "background_offset": 2.0, "background_width": 1.0},
           {"line_energy": "len", "fwhm_mn_ka": "len", "integration_width": "len", "background_offset": "len0",
            "background_width": "len"}, pos=("line_energy",)),
-        S("spectral.eds_net_map", {"si": eds_si, "energy": eds_e,
-                                   "windows": L(lambda: __import__("napari_cryomat.core.spectral", fromlist=["x"]).eds_windows(6400.0))},
+        S("eds.eds_net_map", {"si": eds_si, "energy": eds_e,
+                                   "windows": L(lambda: __import__("napari_cryomat.core.eds", fromlist=["x"]).eds_windows(6400.0))},
           {"si": "array", "energy": "energy"}, pos=("si",)),
-        S("spectral.eds_maps", {"si": eds_si, "energy": eds_e, "elements": "Fe, Pt", "fwhm_mn_ka": 130.0},
+        S("eds.eds_maps", {"si": eds_si, "energy": eds_e, "elements": "Fe, Pt", "fwhm_mn_ka": 130.0},
           {"si": "array", "energy": "energy", "elements": "str", "fwhm_mn_ka": "len"}, pos=("si",)),
-        S("spectral.identify_elements", {"spectrum": spec1, "energy": eds_e, "fwhm_mn_ka": 130.0, "min_snr": 5.0,
+        S("eds.identify_elements", {"spectrum": spec1, "energy": eds_e, "fwhm_mn_ka": 130.0, "min_snr": 5.0,
                                          "min_energy": 200.0},
           {"spectrum": "array", "energy": "energy", "fwhm_mn_ka": "len", "min_snr": "len0", "min_energy": "len0"},
           pos=("spectrum",)),
-        S("spectral.snip_background", {"spectrum": spec1, "width": 20}, {"spectrum": "array", "width": "count"},
+        S("eds.snip_background", {"spectrum": spec1, "width": 20}, {"spectrum": "array", "width": "count"},
           pos=("spectrum",)),
-        S("spectral.cliff_lorimer", {"intensities": L(lambda: {"Fe": np.full((3, 3), 100.0), "Pt": np.full((3, 3), 50.0)}),
+        S("eds.cliff_lorimer", {"intensities": L(lambda: {"Fe": np.full((3, 3), 100.0), "Pt": np.full((3, 3), 50.0)}),
                                      "k_factors": {"Fe": 1.0, "Pt": 1.8}, "min_total": 0.0},
           {"min_total": "len0"}, pos=("intensities",)),
         S("spectral.pca", {"si": si, "max_components": 4, "oversample": 2, "n_iter": 1},
@@ -720,7 +739,7 @@ class Call:
 def issue_calls() -> list[Call]:
     """The calls issue #11 names: each must now end in a ValueError naming ``param`` (or, for
     snip_background with an absurd width, in the finite result of the widest useful width)."""
-    from napari_cryomat.core import drift, fourier, measure, segment, spectral
+    from napari_cryomat.core import drift, eds, fourier, measure, segment
 
     def gpa_nan():
         img, lat = _lattice()
@@ -728,8 +747,8 @@ def issue_calls() -> list[Call]:
 
     def snip_huge():
         spec = np.abs(np.random.default_rng(0).normal(100, 10, 512))
-        a = spectral.snip_background(spec, width=1e9)
-        if not np.allclose(a, spectral.snip_background(spec, width=256)):
+        a = eds.snip_background(spec, width=1e9)
+        if not np.allclose(a, eds.snip_background(spec, width=256)):
             raise AssertionError("width=1e9 differs from the widest useful width")
         return a
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import xraylib
 
+from napari_cryomat.core import eds as eds_core
 from napari_cryomat.core import spectral as sp
 from napari_cryomat.core._progress import Cancelled
 from napari_cryomat.core.synthetic import spectral as syn
@@ -41,10 +42,10 @@ def test_edge_onsets_come_from_xraylib():
 
 
 def test_line_energies_come_from_xraylib():
-    lines = {ln.name: ln for ln in sp.eds_lines("Fe")}
+    lines = {ln.name: ln for ln in eds_core.eds_lines("Fe")}
     assert lines["Ka"].energy == pytest.approx(1000 * xraylib.LineEnergy(26, xraylib.KA_LINE))
     assert lines["Kb"].energy == pytest.approx(1000 * xraylib.LineEnergy(26, xraylib.KB_LINE))
-    pt = {ln.name: ln for ln in sp.eds_lines("Pt")}
+    pt = {ln.name: ln for ln in eds_core.eds_lines("Pt")}
     assert pt["La"].energy == pytest.approx(1000 * xraylib.LineEnergy(78, xraylib.LA_LINE))
     assert pt["Ma"].energy == pytest.approx(1000 * xraylib.LineEnergy(78, xraylib.MA1_LINE))
     assert 0 < lines["Kb"].weight < 0.3 and lines["Ka"].weight == 1.0
@@ -52,10 +53,10 @@ def test_line_energies_come_from_xraylib():
 
 def test_detector_resolution_scaling():
     e_mn = 1000 * xraylib.LineEnergy(25, xraylib.KA_LINE)
-    assert sp.eds_fwhm(e_mn, fwhm_mn_ka=130) == pytest.approx(130)
-    assert sp.eds_fwhm(277, fwhm_mn_ka=130) < 70 < sp.eds_fwhm(9442, fwhm_mn_ka=130) - 80
-    w = sp.eds_windows(6400, fwhm_mn_ka=130)
-    f = sp.eds_fwhm(6400)
+    assert eds_core.eds_fwhm(e_mn, fwhm_mn_ka=130) == pytest.approx(130)
+    assert eds_core.eds_fwhm(277, fwhm_mn_ka=130) < 70 < eds_core.eds_fwhm(9442, fwhm_mn_ka=130) - 80
+    w = eds_core.eds_windows(6400, fwhm_mn_ka=130)
+    f = eds_core.eds_fwhm(6400)
     assert w["integration"][1] - w["integration"][0] == pytest.approx(2 * f)
     assert w["background_low"][1] < w["integration"][0] < w["integration"][1] < w["background_high"][0]
 
@@ -126,7 +127,7 @@ def test_ratio_map_and_thickness(eels):
 
 
 def test_eds_maps_net_counts(eds):
-    maps = sp.eds_maps(eds["si"], energy=eds["energy"], elements="Fe, Pt, Cu", fwhm_mn_ka=eds["fwhm_mn_ka"])
+    maps = eds_core.eds_maps(eds["si"], energy=eds["energy"], elements="Fe, Pt, Cu", fwhm_mn_ka=eds["fwhm_mn_ka"])
     assert maps["Fe"].feature == "Fe Ka" and maps["Pt"].feature == "Pt La" and maps["Cu"].feature == "Cu Ka"
     for el in ("Fe", "Pt"):
         truth = eds["net_counts"][el]
@@ -134,12 +135,12 @@ def test_eds_maps_net_counts(eds):
         # ±1 FWHM holds 98 % of a Gaussian line
         assert maps[el].data.sum() / truth.sum() == pytest.approx(0.98, abs=0.05)
     assert maps["Cu"].data.mean() == pytest.approx(eds["net_counts"]["Cu"].mean(), rel=0.1)
-    pt_m = sp.eds_maps(eds["si"], energy=eds["energy"], elements="Pt_Ma")["Pt_Ma"]
+    pt_m = eds_core.eds_maps(eds["si"], energy=eds["energy"], elements="Pt_Ma")["Pt_Ma"]
     assert pt_m.feature == "Pt Ma"
 
 
 def test_identify_elements(eds):
-    res = sp.identify_elements(eds["si"].sum(axis=(0, 1)), energy=eds["energy"])
+    res = eds_core.identify_elements(eds["si"].sum(axis=(0, 1)), energy=eds["energy"])
     assert {"Fe", "Pt", "Cu"} <= set(res.elements)
     assert set(res.elements) <= {"Fe", "Pt", "Cu", "C"}
     assert res.unexplained == []
@@ -151,18 +152,18 @@ def test_identify_without_false_elements(eds):
     """A carbon-film region away from the particles has no Fe or Pt; a particle region has both."""
     off = ~eds["mask"]
     film = eds["si"][off].sum(axis=0)
-    res = sp.identify_elements(film, energy=eds["energy"])
+    res = eds_core.identify_elements(film, energy=eds["energy"])
     assert "Fe" not in res.elements and "Pt" not in res.elements
     assert "Cu" in res.elements
     particle = eds["si"][eds["mask"]].sum(axis=0)
-    assert {"Fe", "Pt"} <= set(sp.identify_elements(particle, energy=eds["energy"]).elements)
+    assert {"Fe", "Pt"} <= set(eds_core.identify_elements(particle, energy=eds["energy"]).elements)
 
 
 def test_snip_background_follows_continuum():
     e = np.arange(0.0, 10000.0, 10.0)
     cont = 200.0 * np.exp(-e / 4000.0)
     peak = 5000.0 * np.exp(-0.5 * ((e - 6400.0) / 60.0) ** 2)
-    bg = sp.snip_background(cont + peak, width=int(2 * 150 / 10))
+    bg = eds_core.snip_background(cont + peak, width=int(2 * 150 / 10))
     far = np.abs(e - 6400.0) > 400
     np.testing.assert_allclose(bg[far][20:-20], cont[far][20:-20], rtol=0.03)
     i = np.argmin(np.abs(e - 6400.0))
@@ -170,8 +171,8 @@ def test_snip_background_follows_continuum():
 
 
 def test_cliff_lorimer_atomic_percent(eds):
-    maps = sp.eds_maps(eds["si"], energy=eds["energy"], elements="Fe, Pt")
-    q = sp.cliff_lorimer({el: m.data for el, m in maps.items()}, k_factors=eds["k_factors"])
+    maps = eds_core.eds_maps(eds["si"], energy=eds["energy"], elements="Fe, Pt")
+    q = eds_core.cliff_lorimer({el: m.data for el, m in maps.items()}, k_factors=eds["k_factors"])
     ok = np.isfinite(q["Fe"])
     np.testing.assert_allclose((q["Fe"] + q["Pt"])[ok], 100, atol=1e-3)
     strong = eds["mask"] & ((eds["net_counts"]["Fe"] + eds["net_counts"]["Pt"]) > 150)
@@ -179,7 +180,7 @@ def test_cliff_lorimer_atomic_percent(eds):
     assert abs(np.median(err)) < 3  # at.%
     assert np.mean(np.abs(err)) < 10
     # noise-free intensities give the exact composition
-    exact = sp.cliff_lorimer({el: eds["net_counts"][el] for el in ("Fe", "Pt")}, k_factors=eds["k_factors"])
+    exact = eds_core.cliff_lorimer({el: eds["net_counts"][el] for el in ("Fe", "Pt")}, k_factors=eds["k_factors"])
     m = eds["mask"]
     np.testing.assert_allclose(exact["Fe"][m], eds["atomic_percent"]["Fe"][m], atol=1e-3)
 
@@ -238,6 +239,6 @@ def test_bad_input_messages(eels):
     with pytest.raises(ValueError, match="not a chemical element"):
         sp.parse_elements("Fe, Xx")
     with pytest.raises(ValueError, match="Nearest lines"):
-        sp.eds_maps(si, energy=e, elements="Pt")
+        eds_core.eds_maps(si, energy=e, elements="Pt")
     with pytest.raises(ValueError, match="k-factor for Pt"):
-        sp.cliff_lorimer({"Fe": np.ones(3), "Pt": np.ones(3)}, k_factors={"Fe": 1})
+        eds_core.cliff_lorimer({"Fe": np.ones(3), "Pt": np.ones(3)}, k_factors={"Fe": 1})

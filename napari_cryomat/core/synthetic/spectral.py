@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from napari_cryomat.core.spectral import eds_fwhm, eds_lines, eels_edges, energy_axis
+from napari_cryomat.core.eds import eds_fwhm, eds_lines
+from napari_cryomat.core.spectral import eels_edges, energy_axis
 
 __all__ = ["eels_edge_shape", "eels_spectrum_image", "eels_lowloss_image", "eds_spectrum_image"]
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from napari_cryomat.core import eds
 from napari_cryomat.core import spectral as core
 from napari_cryomat.core._progress import report
 
@@ -144,10 +145,10 @@ def compute_maps(request: MapsRequest, *, progress=None) -> MapsResult:
         maps = core.eels_maps(si, energy=src.energy, elements=list(request.elements), windows=request.windows,
                               method=request.method, progress=progress)
     else:
-        maps = core.eds_maps(si, energy=src.energy, elements=list(request.elements), fwhm_mn_ka=request.fwhm,
+        maps = eds.eds_maps(si, energy=src.energy, elements=list(request.elements), fwhm_mn_ka=request.fwhm,
                              windows=request.windows, progress=progress)
         if request.k_factors and len(maps) >= 2:
-            quant = core.cliff_lorimer({el: m.data for el, m in maps.items()}, k_factors=request.k_factors)
+            quant = eds.cliff_lorimer({el: m.data for el, m in maps.items()}, k_factors=request.k_factors)
     limits = {el: upper_limits(m.data, 99.5) for el, m in maps.items()}
     return MapsResult(request=request, maps=maps, quant=quant, limits=limits)
 
@@ -201,13 +202,13 @@ class IdentifyRequest:
     fwhm: float
 
 
-def compute_identification(request: IdentifyRequest, *, progress=None) -> core.Identification:
+def compute_identification(request: IdentifyRequest, *, progress=None) -> eds.Identification:
     """Worker: EDS peaks matched to element lines."""
     report(progress, 0.1)
     spectrum = request.spectrum
     if spectrum is None:
         spectrum = sum_spectrum(request.source.si)
-    return core.identify_elements(spectrum, energy=request.source.energy, fwhm_mn_ka=request.fwhm)
+    return eds.identify_elements(spectrum, energy=request.source.energy, fwhm_mn_ka=request.fwhm)
 
 
 def sum_spectrum(si) -> np.ndarray:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from psygnal import Signal
 
+from napari_cryomat.core import eds
 from napari_cryomat.core import spectral as core
 from napari_cryomat.core.units import angstrom_units
 from napari_cryomat.io.spectral import si_from_layer
@@ -96,7 +97,7 @@ class SpectrumModel:
         self.k_text = ""  # Cliff–Lorimer k-factors as typed
         self.spectra: Spectra | None = None
         self.maps: MapsResult | None = None
-        self.identification: core.Identification | None = None
+        self.identification: eds.Identification | None = None
         self.pca: PcaRun | None = None
         self.profile: Profile | None = None
         self._source: tuple[object, SpectrumImage] | None = None
@@ -189,8 +190,8 @@ class SpectrumModel:
             edge = core.choose_edge(element, energy=energy)
             background, integration = core.default_eels_windows(edge.onset, energy=energy)
             return {"background": background, "integration": integration}
-        line = core.choose_line(element, energy=energy, fwhm_mn_ka=self.fwhm)
-        return dict(core.eds_windows(line.energy, fwhm_mn_ka=self.fwhm))
+        line = eds.choose_line(element, energy=energy, fwhm_mn_ka=self.fwhm)
+        return dict(eds.eds_windows(line.energy, fwhm_mn_ka=self.fwhm))
 
     def set_window(self, element: str, name: str, window: tuple[float, float]) -> None:
         """Set one window (eV) of an element, as dragging its region on the plot does."""
@@ -212,7 +213,7 @@ class SpectrumModel:
             if self.mode == "EELS":
                 features = [(e.label, e.onset) for e in core.eels_edges(symbol, energy_range=energy_range)]
             else:
-                lines = core.eds_lines(symbol, energy_range=energy_range)
+                lines = eds.eds_lines(symbol, energy_range=energy_range)
                 features = [(ln.label, ln.energy) for ln in lines if ln.weight >= 0.1]
             out += [(label, float(e), rgb) for label, e in features]
         return out
@@ -304,7 +305,7 @@ class SpectrumModel:
         """The ROI's summed spectrum if an ROI is drawn, else the whole SI's (summed in the worker)."""
         return IdentifyRequest(self.source(), self.roi_spectrum, self.fwhm)
 
-    def apply_identification(self, found: core.Identification) -> list[str]:
+    def apply_identification(self, found: eds.Identification) -> list[str]:
         self.identification = found
         errors = self.set_elements(", ".join(found.elements)) if found.elements else []
         self.identification_changed.emit()
