@@ -51,6 +51,11 @@ __all__ = [
     "check_counts",
     "window_slice",
     "parse_elements",
+    # out of core
+    "is_lazy",
+    "rows_per_chunk",
+    "iter_si_chunks",
+    "map_si_blocks",
     # EELS
     "eels_edges",
     "choose_edge",
@@ -135,9 +140,9 @@ def check_energy_axis(energy, n_channels: int | None = None) -> np.ndarray:
     return e
 
 
-def check_spectrum_image(si, *, name: str = "spectrum image (si)") -> None:
+def check_spectrum_image(si, *, name: str = "spectrum image (si)", lazy: bool = False) -> None:
     """Raise ValueError unless ``si`` has axes (Y, X, E) with at least 2 channels, real values,
-    and a size that fits in memory."""
+    and a size that fits in memory (with ``lazy``: one row of it, for band-by-band work)."""
     ndim = getattr(si, "ndim", np.ndim(si))
     if ndim == 2:
         raise ValueError(
@@ -152,7 +157,7 @@ def check_spectrum_image(si, *, name: str = "spectrum image (si)") -> None:
         raise ValueError(f"The {name} is empty (shape {tuple(si.shape)}).")
     if np.iscomplexobj(si):
         raise ValueError(f"The {name} holds complex numbers; spectra must be real counts.")
-    _check_si_memory(si, name)
+    _check_si_memory(si[:1] if lazy else si, name)
 
 
 def _check_si_memory(si, name: str = "spectrum image (si)") -> None:
@@ -264,6 +269,98 @@ def _energy_range(energy_range):
     if energy_range is None:
         return None
     return _window(energy_range, "energy_range", unit="eV")
+
+
+# --------------------------------------------------------------------------------------------
+# Out of core: a spectrum image read in bands of whole rows
+# --------------------------------------------------------------------------------------------
+
+#: Default size of one band of an SI read at a time, bytes (as float32).
+CHUNK_BYTES = 2**26
+
+
+def is_lazy(si) -> bool:
+    """True for a spectrum image that is not a plain in-memory numpy array: a memory map, a dask
+    array, an h5py/zarr dataset. Such an SI is processed band by band, never loaded whole."""
+    return isinstance(si, np.memmap) or not isinstance(si, np.ndarray)
+
+
+def rows_per_chunk(si, *, max_bytes: int = CHUNK_BYTES) -> int:
+    """Rows (Y) per band so that one band of ``si`` (Y, X, E) as float32 holds at most ``max_bytes``
+    (at least one row); a dask array's bands are whole multiples of its row chunks when they fit."""
+    max_bytes = integer(max_bytes, "max_bytes", low=1, high=2**50)
+    shape = tuple(int(s) for s in np.shape(si))
+    if len(shape) != 3:
+        raise ValueError(f"A spectrum image (si) must have 3 axes (Y, X, E); this one has shape {shape}.")
+    row_bytes = max(1, shape[1] * shape[2] * 4)
+    rows = max(1, min(shape[0], max_bytes // row_bytes))
+    chunks = getattr(si, "chunks", None)
+    if chunks and isinstance(chunks, tuple) and chunks and isinstance(chunks[0], tuple):  # dask
+        step = int(chunks[0][0])
+        if 0 < step <= rows:
+            rows = rows // step * step
+    return int(rows)
+
+
+def _read_band(si, rows: slice) -> np.ndarray:
+    block = si[rows]
+    if hasattr(block, "compute"):  # dask
+        block = block.compute()
+    return np.asarray(block, dtype=np.float32)
+
+
+def iter_si_chunks(si, *, max_bytes: int = CHUNK_BYTES, progress: ProgressCallback = None):
+    """Yield ``(rows, block)`` over a spectrum image ``si`` (Y, X, E) in bands of whole rows.
+
+    ``rows`` is the ``slice`` of Y the band covers and ``block`` a float32 numpy array
+    (rows, X, E) read from ``si`` (numpy array, ``numpy.memmap``, dask array, h5py dataset):
+    only one band is in memory at a time. ``progress`` gets the fraction of rows done after each
+    band has been handled by the caller; a :class:`~napari_cryomat.core._progress.Cancelled`
+    raised by it stops the iteration.
+    """
+    check_spectrum_image(si, lazy=True)
+    ny = int(np.shape(si)[0])
+    step = rows_per_chunk(si, max_bytes=max_bytes)
+    report(progress, 0.0)
+    for i in range(0, ny, step):
+        rows = slice(i, min(ny, i + step))
+        yield rows, _read_band(si, rows)
+        report(progress, rows.stop / ny)
+
+
+def map_si_blocks(fn, si, *, max_bytes: int = CHUNK_BYTES, progress: ProgressCallback = None):
+    """Apply ``fn(block)`` to each band of ``si`` (Y, X, E) and assemble the per-pixel results.
+
+    ``fn`` takes a float32 block (rows, X, E) and returns an array whose leading axes are
+    (rows, X), or a tuple / dict of such arrays (trailing axes are kept, e.g. an aligned
+    spectrum per pixel). The outputs are allocated once the first band is known; the result
+    has the same structure as ``fn``'s, with Y in place of rows. Only one band of the input is
+    read at a time, so a memory-mapped or dask SI larger than RAM can be mapped when the
+    outputs fit. Identical to ``fn(si)`` for any per-pixel ``fn``.
+    """
+    if not callable(fn):
+        raise ValueError(f"fn must be a function of one block (rows, X, E); got {type(fn).__name__}.")
+    ny, nx = (int(s) for s in np.shape(si)[:2])
+    out = None
+    for rows, block in iter_si_chunks(si, max_bytes=max_bytes, progress=progress):
+        res = fn(block)
+        items = res.items() if isinstance(res, Mapping) else enumerate(res if isinstance(res, tuple) else (res,))
+        items = [(k, np.asarray(v)) for k, v in items]
+        if out is None:
+            for k, v in items:
+                if v.shape[:2] != block.shape[:2]:
+                    raise ValueError(f"fn must return per-pixel results of shape {block.shape[:2]} + (...); "
+                                     f"output {k!r} has shape {v.shape}.")
+                check_memory(float(ny * nx) * max(1, int(np.prod(v.shape[2:]))) * v.dtype.itemsize,
+                             "si", "the per-pixel results")
+            out = {k: np.empty((ny, nx) + v.shape[2:], v.dtype) for k, v in items}
+        for k, v in items:
+            out[k][rows] = v
+    if isinstance(res, Mapping):
+        return out
+    if isinstance(res, tuple):
+        return tuple(out[i] for i in range(len(out)))
+    return out[0]
 
 
 # --------------------------------------------------------------------------------------------
