@@ -60,11 +60,17 @@ __all__ = [
     "eels_edges",
     "choose_edge",
     "default_eels_windows",
+    "detect_edge_onsets",
+    "EdgeWindows",
+    "plan_eels_windows",
+    "is_multi_window",
+    "background_channels",
     "fit_power_law",
     "power_law",
     "subtract_background",
     "eels_map",
     "eels_maps",
+    "sum_spectrum",
     "ratio_map",
     "thickness_log_ratio",
     # PCA
@@ -467,6 +473,180 @@ def default_eels_windows(onset: float, *, energy: np.ndarray) -> tuple[tuple[flo
     return (float(b0), float(b1)), (float(onset), float(i1))
 
 
+def detect_edge_onsets(
+    spectrum,
+    *,
+    energy,
+    min_snr: float = 8.0,
+    min_jump: float = 0.02,
+    width: float | None = None,
+    min_energy: float = 30.0,
+) -> np.ndarray:
+    """Onsets (eV) of ionisation edges seen in a spectrum, listed or not.
+
+    At every channel the counts of the next ``width`` eV (default 5 eV) are compared with the
+    local power law extrapolated from the two preceding ``width`` windows. An onset is where the excess is more than ``min_snr`` standard deviations
+    of the counting noise and more than ``min_jump`` (fraction) of the extrapolated background,
+    taken at the strongest channel of each run; runs closer than ``2 width`` are one onset.
+    Energies below ``min_energy`` (the plasmon region) are not searched.
+    """
+    energy = check_energy_axis(energy)
+    spec = real_array(spectrum, "spectrum", ndim=1, dtype=np.float64, min_size=2)
+    if spec.size != energy.size:
+        raise ValueError(f"The spectrum has {spec.size} channels but the energy axis has {energy.size}.")
+    min_snr = positive(min_snr, "min_snr", high=1e6)
+    min_jump = nonnegative(min_jump, "min_jump", high=1e3)
+    min_energy = number(min_energy, "min_energy", low=-_MAX_EV, high=_MAX_EV, unit="eV")
+    step = float(energy[1] - energy[0])
+    width = positive(width if width is not None else max(5.0, 4 * step), "width", unit="eV", high=_MAX_EV)
+    n = max(2, int(round(width / step)))
+    if spec.size < 3 * n + 1:
+        return np.zeros(0)
+    c = np.concatenate([[0.0], np.cumsum(np.maximum(spec, 0.0))])
+    i = np.arange(2 * n, spec.size - n + 1)
+    a0, a1, a2 = c[i - n] - c[i - 2 * n], c[i] - c[i - n], c[i + n] - c[i]
+    # window centres E0 < E1 < E2; a power law gives a2 = a1 (a1/a0)^p with p = ln(E2/E1) / ln(E1/E0)
+    e_mid = energy[0] + step * (np.arange(spec.size + 1) - 0.5 * n)
+    e0, e1, e2 = e_mid[i - n], e_mid[i], e_mid[i + n]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.where((e0 > 0), np.log(e2 / e1) / np.log(e1 / e0), 1.0)
+        pred = np.where((a0 > 0) & (e0 > 0), a1 * np.power(a1 / a0, p), np.inf)
+        var = a2 + pred**2 * ((1 + p) ** 2 / np.maximum(a1, 1.0) + p**2 / np.maximum(a0, 1.0))
+        z = (a2 - pred) / np.sqrt(np.maximum(var, 1.0))
+        jump = a2 / pred - 1.0
+    hit = (z > min_snr) & (jump > min_jump) & np.isfinite(z) & (energy[np.minimum(i, energy.size - 1)] >= min_energy)
+    onsets, run = [], []
+    for k in np.flatnonzero(hit):
+        if run and k - run[-1] > 2 * n:
+            onsets.append(run[int(np.argmax(z[run]))])
+            run = []
+        run.append(k)
+    if run:
+        onsets.append(run[int(np.argmax(z[run]))])
+    return np.array([energy[i[k]] for k in onsets], dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class EdgeWindows:
+    """The windows of one element's edge: ``background`` (one (start, stop) or a list of them for a
+    multi-window fit) and ``integration`` in eV; ``clean`` is False when no window of the minimum
+    width fits between a preceding edge and the onset (or the next edge cuts the integration),
+    and ``message`` then says so and what to do."""
+
+    element: str
+    edge: Edge
+    background: tuple
+    integration: tuple[float, float]
+    clean: bool = True
+    message: str = ""
+
+
+def _after_edge_margin(onset: float) -> float:
+    """Energy above an edge onset taken by its near-edge structure (no power law there), eV."""
+    return max(30.0, 0.06 * onset)
+
+
+def _obstacles(elements: list[str], energy: np.ndarray, spectrum) -> list[tuple[float, str]]:
+    """(onset, label) of every edge of the listed elements in range and of the onsets detected in
+    ``spectrum`` that no listed edge explains."""
+    known = []
+    for el in elements:
+        known += [(e.onset, e.label) for e in eels_edges(el.split("_")[0]) if energy[0] < e.onset < energy[-1]]
+    out = list(known)
+    if spectrum is not None:
+        for o in detect_edge_onsets(spectrum, energy=energy):
+            if not any(k - 5.0 <= o <= k + _after_edge_margin(k) for k, _ in known):
+                out.append((float(o), f"an unlisted edge at {o:.0f} eV"))
+    return sorted(out)
+
+
+def plan_eels_windows(
+    elements,
+    *,
+    energy,
+    spectrum=None,
+    min_width: float | None = None,
+) -> dict[str, EdgeWindows]:
+    """Background and integration windows for each element that never straddle another edge.
+
+    The background window ends ``clip(0.02 onset, 2, 10)`` eV before the onset and is
+    ``clip(0.2 onset, 10, 100)`` eV wide, but starts no earlier than
+    ``max(30, 0.06 onset')`` eV above any preceding onset' (near-edge structure): the edges of
+    all ``elements`` and, when ``spectrum`` (e.g. the sum spectrum) is given, the onsets
+    detected in it (:func:`detect_edge_onsets`). The integration window stops before the next
+    such edge. When the clean background window is narrower than ``min_width`` (default
+    ``max(10, 0.05 onset)`` eV) the plan is marked not ``clean`` with a message offering a
+    multi-window fit or the linear model fit of :func:`napari_cryomat.core.eels_quant.fit_edges`.
+    """
+    energy = check_energy_axis(energy)
+    els = _parse_elements_arg(elements)
+    if spectrum is not None:
+        spectrum = real_array(spectrum, "spectrum", ndim=1, dtype=np.float64, min_size=2)
+        if spectrum.size != energy.size:
+            raise ValueError(f"The spectrum has {spectrum.size} channels but the energy axis has {energy.size}.")
+    min_width = positive(min_width, "min_width", unit="eV", high=_MAX_EV) if min_width is not None else None
+    obstacles = _obstacles(els, energy, spectrum)
+    step = float(energy[1] - energy[0])
+    e_end = float(energy[-1] + step)
+    out = {}
+    for el in els:
+        edge = choose_edge(el, energy=energy)
+        onset = edge.onset
+        width = float(np.clip(0.2 * onset, 10.0, 100.0))
+        gap = float(np.clip(0.02 * onset, 2.0, 10.0))
+        need = min_width if min_width is not None else max(10.0, 0.05 * onset)
+        end = onset - gap
+        before = [(o, lab) for o, lab in obstacles if o < onset - 2.0]
+        start, limit = max(float(energy[0]), end - width), None
+        for o, lab in before:
+            if o + _after_edge_margin(o) > start:
+                start, limit = o + _after_edge_margin(o), (o, lab)
+        after = [o for o, _ in obstacles if o > onset + max(10.0, 0.02 * onset)]
+        stop = min([onset + width, e_end] + [o - 2.0 for o in after])
+        clean, msg = True, ""
+        if end - start < need:
+            clean = False
+            what = f"{limit[1]} ({limit[0]:.0f} eV)" if limit else f"the start of the spectrum ({energy[0]:.0f} eV)"
+            msg = (f"{edge.label}: no clean background window of at least {need:.0f} eV between {what} and the onset "
+                   f"({onset:.0f} eV). Fit the background over several windows (windows={{'{el}': {{'background': "
+                   f"[(lo1, hi1), (lo2, hi2)]}}}}) or fit all edges with the linear model (eels_quant.fit_edges).")
+            if end - start < 2 * step:  # nothing clean at all: the plain default, flagged
+                start = max(float(energy[0]), end - width)
+        if stop - onset < 10.0:
+            clean = False
+            msg += (f" {edge.label}: the next edge starts {stop + 2 - onset:.0f} eV after the onset; the integration "
+                    "window is too short: fit the overlapping edges with the linear model (eels_quant.fit_edges).")
+        out[el] = EdgeWindows(el, edge, (float(start), float(end)), (float(onset), float(stop)), clean, msg.strip())
+    return out
+
+
+def is_multi_window(window) -> bool:
+    """True for a list of (start, stop) windows rather than one window."""
+    try:
+        arr = np.asarray(window, dtype=object)
+    except Exception:  # noqa: BLE001
+        return False
+    return arr.ndim == 2 and arr.shape[1] == 2 or (arr.ndim == 1 and len(arr) > 0 and all(
+        isinstance(w, (tuple, list, np.ndarray)) for w in window))
+
+
+def background_channels(energy, window, *, what: str = "background window"):
+    """Channels of one window (a slice) or of several windows (sorted unique indices) of ``energy``."""
+    if not is_multi_window(window):
+        return window_slice(energy, window, what=what)
+    parts = list(window)
+    if not 1 <= len(parts) <= 16:
+        raise ValueError(f"The {what} must be one (start, stop) or 1 to 16 of them; got {len(parts)}.")
+    idx = [np.arange(sl.start, sl.stop) for sl in
+           (window_slice(energy, w, what=f"{what} {k + 1}") for k, w in enumerate(parts))]
+    return np.unique(np.concatenate(idx))
+
+
+def _window_stop(energy, window) -> int:
+    ch = background_channels(energy, window)
+    return int(ch.stop if isinstance(ch, slice) else ch[-1] + 1)
+
+
 def _as_float32_view(si):
     a = np.asarray(si)
     return a if a.dtype == np.float32 else a.astype(np.float32)
@@ -487,8 +667,9 @@ def fit_power_law(
         Spectra in counts per channel (any leading shape, e.g. (Y, X)).
     energy : array (E,)
         Channel energies, eV (increasing, > 0 over the window).
-    window : (float, float)
-        Pre-edge fitting window (start, stop), eV.
+    window : (float, float) or list of them
+        Pre-edge fitting window (start, stop), eV; several windows (lsq only) are fitted together,
+        e.g. both sides of a weak preceding edge's near-edge region.
     method : {"lsq", "two_area"}
         ``"lsq"``: linear least squares of log I on log E over all window channels.
         ``"two_area"``: Egerton's two-area estimate, closed form: the window is split into two
@@ -503,10 +684,12 @@ def fit_power_law(
     _check_si_memory(si)
     choice(method, "method", ("lsq", "two_area", "two-area", "egerton"))
     energy = check_energy_axis(energy, np.shape(si)[-1])
-    sl = window_slice(energy, window, what="background window")
+    sl = background_channels(energy, window)
     e = energy[sl]
     if e[0] <= 0:
         raise ValueError("The background window must lie at positive energies (the power law diverges at 0 eV).")
+    if not isinstance(sl, slice) and method != "lsq":
+        raise ValueError("A background fitted over several windows needs method='lsq' (two_area takes one window).")
     block = np.asarray(si[..., sl], dtype=np.float32)
     if method == "lsq":
         x = np.log(e)
@@ -576,7 +759,8 @@ def subtract_background(
     check_counts(si, what="spectrum image (si)")
     a, r = fit_power_law(si, energy=energy, window=window, method=method)
     report(progress, 0.3)
-    start = window_slice(energy, window).start
+    ch = background_channels(energy, window)
+    start = int(ch.start if isinstance(ch, slice) else ch[0])
     out = np.zeros(np.shape(si), dtype=np.float32)
     rows = out.reshape(-1, out.shape[-1]) if out.ndim > 1 else out[None]
     src = np.asarray(si).reshape(rows.shape)
@@ -608,6 +792,16 @@ class ElementMap:
     extra: dict = field(default_factory=dict)
 
 
+def _eels_block(block, energy, background_window, integration_window, method):
+    """(map, A, r) of one in-memory block (..., E): the per-pixel arithmetic of :func:`eels_map`."""
+    a, r = fit_power_law(block, energy=energy, window=background_window, method=method)
+    sl = window_slice(energy, integration_window, what="integration window")
+    signal = block[..., sl].sum(axis=-1, dtype=np.float32)
+    loge = np.log(energy[sl]).astype(np.float32)
+    bg = np.exp(-r[..., None] * loge).sum(axis=-1, dtype=np.float32) * a
+    return (signal - bg).astype(np.float32), a, r
+
+
 def eels_map(
     si,
     *,
@@ -618,19 +812,30 @@ def eels_map(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Background-subtracted edge counts summed over ``integration_window`` (eV).
 
+    ``background_window`` is one (start, stop) or a list of them (multi-window fit, lsq).
     Returns ``(map, A, r)``: the integrated edge signal (counts, float32, shape of the SI's
     leading axes) and the fitted power-law parameters.
     """
     energy = check_energy_axis(energy, np.shape(si)[-1])
     check_counts(si, what="spectrum image (si)")
-    a, r = fit_power_law(si, energy=energy, window=background_window, method=method)
     sl = window_slice(energy, integration_window, what="integration window")
-    if sl.start < window_slice(energy, background_window).stop - 1:
+    if sl.start < _window_stop(energy, background_window) - 1:
         raise ValueError("The integration window must start after the background window ends.")
-    signal = np.asarray(si[..., sl], dtype=np.float32).sum(axis=-1, dtype=np.float32)
-    loge = np.log(energy[sl]).astype(np.float32)
-    bg = np.exp(-r[..., None] * loge).sum(axis=-1, dtype=np.float32) * a
-    return (signal - bg).astype(np.float32), a, r
+    return _eels_block(np.asarray(si, dtype=np.float32), energy, background_window, integration_window, method)
+
+
+def sum_spectrum(si, *, max_bytes: int = CHUNK_BYTES) -> np.ndarray:
+    """Sum spectrum (E,) float64 of an SI (Y, X, E); for a lazy SI (memory map, dask) of evenly
+    spaced rows only, reading at most about ``max_bytes`` (enough to see the edges)."""
+    check_spectrum_image(si, lazy=True)
+    ny = int(np.shape(si)[0])
+    rows = np.arange(ny)
+    if is_lazy(si):
+        rows = np.unique(np.linspace(0, ny - 1, min(ny, rows_per_chunk(si, max_bytes=max_bytes))).astype(int))
+    total = np.zeros(np.shape(si)[-1], np.float64)
+    for r in rows:
+        total += _read_band(si, slice(r, r + 1)).sum(axis=(0, 1), dtype=np.float64)
+    return total if not is_lazy(si) or rows.size == ny else total * (ny / rows.size)
 
 
 def eels_maps(
@@ -640,61 +845,82 @@ def eels_maps(
     elements: Sequence[str] | str,
     windows: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None,
     method: str = "lsq",
+    detect_onsets: bool = True,
+    max_bytes: int = CHUNK_BYTES,
     progress: ProgressCallback = None,
 ) -> dict[str, ElementMap]:
-    """EELS maps of several elements at once.
+    """EELS maps of several elements at once, band by band (a memory-mapped or dask SI larger
+    than RAM is never loaded whole; the result is the same as for the SI in memory).
 
     Parameters
     ----------
     si : array (Y, X, E)
-        Core-loss spectrum image, counts.
+        Core-loss spectrum image, counts (numpy, numpy.memmap, dask, h5py).
     energy : array (E,)
         Channel energies, eV.
     elements : list of str or str
         Symbols ("Li, C, N, O"); "Fe_L" picks a given edge.
     windows : dict, optional
         ``{element: (background_window, integration_window)}`` or
-        ``{element: {"background": (lo, hi), "integration": (lo, hi)}}`` in eV, overriding the defaults
-        of :func:`default_eels_windows` for the given elements.
+        ``{element: {"background": (lo, hi), "integration": (lo, hi)}}`` in eV, overriding the
+        plan of :func:`plan_eels_windows` for the given elements; a background may be a list of
+        windows (multi-window fit).
     method : {"lsq", "two_area"}
         Power-law fit, see :func:`fit_power_law`.
+    detect_onsets : bool
+        Keep default background windows clear of edges detected in the sum spectrum too.
+    max_bytes : int
+        Size of one band read at a time.
 
     Returns
     -------
-    dict element -> ElementMap
+    dict element -> ElementMap; ``extra`` holds ``A``, ``r``, ``clean`` and ``message`` (why a
+    default window could not be placed clear of other edges).
     """
-    check_spectrum_image(si)
+    check_spectrum_image(si, lazy=True)
     energy = check_energy_axis(energy, si.shape[-1])
-    check_counts(si, what="spectrum image (si)")
     choice(method, "method", ("lsq", "two_area", "two-area", "egerton"))
     elements = _parse_elements_arg(elements)
     windows = dict(windows or {})
-    plan = []
+    plan = plan_eels_windows(elements, energy=energy, spectrum=sum_spectrum(si) if detect_onsets else None)
+    steps = []
     for el in elements:
-        edge = choose_edge(el, energy=energy)
+        p = plan[el]
         given = windows.get(el) or windows.get(el.split("_")[0])
-        bgw, intw = default_eels_windows(edge.onset, energy=energy)
+        bgw, intw = p.background, p.integration
         if isinstance(given, Mapping):
             bgw, intw = given.get("background", bgw), given.get("integration", intw)
         elif given is not None:
             bgw, intw = given
-        window_slice(energy, bgw, what=f"{el} background window")
-        window_slice(energy, intw, what=f"{el} integration window")
-        plan.append((el, edge, bgw, intw))
+        own_background = bgw is not p.background
+        background_channels(energy, bgw, what=f"{el} background window")
+        isl = window_slice(energy, intw, what=f"{el} integration window")
+        if isl.start < _window_stop(energy, bgw) - 1:
+            raise ValueError(f"The {el} integration window must start after its background window ends.")
+        clean, message = (True, "") if own_background else (p.clean, p.message)
+        steps.append((el, p.edge, bgw, intw, clean, message))
+
+    def block_maps(block):
+        check_counts(block, what="spectrum image (si)")
+        out = {}
+        for el, _edge, bgw, intw, _c, _m in steps:
+            m, a, r = _eels_block(block, energy, bgw, intw, method)
+            out[(el, "map")], out[(el, "A")], out[(el, "r")] = m, a, r
+        return out
+
+    res = map_si_blocks(block_maps, si, max_bytes=max_bytes, progress=progress)
     out = {}
-    report(progress, 0.0)
-    for i, (el, edge, bgw, intw) in enumerate(plan):
-        m, a, r = eels_map(si, energy=energy, background_window=bgw, integration_window=intw, method=method)
+    for el, edge, bgw, intw, clean, message in steps:
+        bg = [tuple(map(float, w)) for w in bgw] if is_multi_window(bgw) else tuple(map(float, bgw))
         out[el] = ElementMap(
             element=el,
             kind="eels",
             feature=edge.label,
             energy=edge.onset,
-            data=m,
-            windows={"background": tuple(bgw), "integration": tuple(intw)},
-            extra={"A": a, "r": r},
+            data=res[(el, "map")],
+            windows={"background": bg, "integration": tuple(map(float, intw))},
+            extra={"A": res[(el, "A")], "r": res[(el, "r")], "clean": clean, "message": message},
         )
-        report(progress, (i + 1) / len(plan))
     return out
 
 
