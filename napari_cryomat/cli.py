@@ -3,7 +3,9 @@
 ``cryomat demo [TOPIC]``
     Open napari with sample data and the plugin's widgets docked: one command for a teacher.
 ``cryomat align INPUT... -o OUTDIR``
-    Batch drift correction of many movies (see :mod:`napari_cryomat.batch`).
+    Batch drift correction of many movies (see :mod:`napari_cryomat.batch.align`).
+``cryomat batch segment INPUT... -o OUTDIR``
+    Segment, measure and classify every image of a folder on dask (see :mod:`napari_cryomat.batch`).
 """
 
 from __future__ import annotations
@@ -121,12 +123,19 @@ def main(argv: list[str] | None = None) -> int:
 
     sub.add_parser("align", help="batch drift correction of movies (see cryomat align -h)",
                    add_help=False)
+    batch = sub.add_parser("batch", help="batch work on many images (see cryomat batch segment -h)")
+    batch.add_argument("task", choices=["segment"],
+                       help="segment: segment, measure and classify every image (MRC, TIFF, DM, EMD) on dask")
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "align":
         from napari_cryomat.batch import align_main
 
         return align_main(argv[1:])
+    if argv[:2] == ["batch", "segment"]:
+        from napari_cryomat.batch import segment_main
+
+        return segment_main(argv[2:])
     args = parser.parse_args(argv)
     return _demo_main(args)
 
