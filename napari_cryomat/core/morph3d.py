@@ -32,6 +32,7 @@ from scipy.sparse import csgraph
 from napari_cryomat.core._progress import ProgressCallback, report
 from napari_cryomat.core._validate import (
     MAX_LENGTH,
+    check_memory,
     integer,
     labels_array,
     positive,
@@ -68,10 +69,18 @@ def _voxel3(voxel_size) -> np.ndarray:
     return vector(voxel_size, "voxel_size", length=3, all_positive=True, high=MAX_LENGTH, unit="Å")
 
 
+def _mask_any(value, name: str, ndim=(2, 3), copies: float = 2.0) -> np.ndarray:
+    """A 2D or 3D mask as bool: non-zero voxels are in."""
+    size = getattr(value, "size", None)
+    if isinstance(size, (int, np.integer)):  # before any conversion: a bool mask becomes uint8 first
+        check_memory(float(size) * copies, name, f"working on it ({getattr(value, 'shape', '?')})")
+    arr = real_array(value, name, ndim=ndim, dtype=None, copies=copies)
+    return arr.astype(bool, copy=False) if arr.dtype == np.bool_ else arr != 0
+
+
 def _mask3(value, name: str, copies: float = 16.0) -> np.ndarray:
     """A 3D (Z, Y, X) mask as bool: non-zero voxels belong to the structure."""
-    arr = real_array(value, name, ndim=3, dtype=None, copies=copies, axes="(Z, Y, X)")
-    return arr.astype(bool, copy=False) if arr.dtype == np.bool_ else arr != 0
+    return _mask_any(value, name, ndim=3, copies=copies)
 
 
 # -------------------------------------------------------------------------------------------------
@@ -239,7 +248,7 @@ def thickness_histogram(thickness, *, bins: int = 40, mask=None) -> tuple[np.nda
     n = integer(bins, "bins", low=1, high=100_000)
     values = t[t > 0]
     if mask is not None:
-        m = real_array(mask, "mask", ndim=(2, 3), dtype=None) != 0
+        m = _mask_any(mask, "mask")
         same_shape(m, "mask", t, "thickness")
         values = t[(t > 0) & m]
     top = float(values.max()) if values.size else 1.0

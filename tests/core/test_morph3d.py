@@ -34,7 +34,7 @@ def rod(shape, voxel, diameter, rng):
     n = _unit(rng)
     along = g @ n
     radial = np.linalg.norm(g - along[:, None] * n, axis=1)
-    reach = (min(np.array(shape) * voxel) / 2) - diameter
+    reach = (min(np.array(shape) * voxel) / 2) - 2 * voxel.max() - diameter / 2
     return ((radial < diameter / 2) & (np.abs(along) < reach)).reshape(shape)
 
 
@@ -43,8 +43,8 @@ def test_local_thickness_of_plates_and_rods_within_one_voxel(seed):
     rng = np.random.default_rng(seed)
     voxel = rng.uniform(1.0, 3.0)
     for make in (plate, rod):
-        thickness = rng.uniform(4, 12) * voxel
-        shape = (40, 40, 40)
+        thickness = rng.uniform(4, 10) * voxel
+        shape = (44, 44, 44)
         mask = make(shape, np.full(3, voxel), thickness, rng)
         t = M.local_thickness(mask, voxel_size=voxel)
         assert t.dtype == np.float32 and t.shape == shape
