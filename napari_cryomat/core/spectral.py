@@ -79,6 +79,8 @@ __all__ = [
     "suggest_components",
     # profiles
     "line_profile",
+    "profile_with_errors",
+    "composition_profile",
 ]
 
 # --------------------------------------------------------------------------------------------
@@ -802,6 +804,19 @@ def _eels_block(block, energy, background_window, integration_window, method):
     return (signal - bg).astype(np.float32), a, r
 
 
+def _net_variance(block, energy, background_window, integration_window, net) -> np.ndarray:
+    """Counting variance of net edge counts: the counts in the integration window plus the
+    background's, scaled by (integration / background channels), as the background is known
+    only as well as the counts it was fitted to (a lower bound: the extrapolation of the slope
+    adds more, Egerton's h-factor)."""
+    sl = window_slice(energy, integration_window)
+    ch = background_channels(energy, background_window)
+    n_bg = (ch.stop - ch.start) if isinstance(ch, slice) else ch.size
+    total = block[..., sl].sum(axis=-1, dtype=np.float32)
+    bg = np.maximum(total - net, 0)
+    return (np.maximum(total, 0) + bg * np.float32((sl.stop - sl.start) / max(n_bg, 1))).astype(np.float32)
+
+
 def eels_map(
     si,
     *,
@@ -906,6 +921,7 @@ def eels_maps(
         for el, _edge, bgw, intw, _c, _m in steps:
             m, a, r = _eels_block(block, energy, bgw, intw, method)
             out[(el, "map")], out[(el, "A")], out[(el, "r")] = m, a, r
+            out[(el, "variance")] = _net_variance(block, energy, bgw, intw, m)
         return out
 
     res = map_si_blocks(block_maps, si, max_bytes=max_bytes, progress=progress)
@@ -919,7 +935,8 @@ def eels_maps(
             energy=edge.onset,
             data=res[(el, "map")],
             windows={"background": bg, "integration": tuple(map(float, intw))},
-            extra={"A": res[(el, "A")], "r": res[(el, "r")], "clean": clean, "message": message},
+            extra={"A": res[(el, "A")], "r": res[(el, "r")], "variance": res[(el, "variance")], "clean": clean,
+                   "message": message},
         )
     return out
 
@@ -1284,3 +1301,82 @@ def line_profile(
     vals = profile_line(img, start, end, linewidth=max(1, int(width)), order=order, mode="reflect", reduce_func=np.mean)
     dist = np.linspace(0, length * pixel_size, vals.size)
     return dist, vals.astype(np.float32)
+
+
+def profile_with_errors(
+    image,
+    *,
+    start: Sequence[float],
+    end: Sequence[float],
+    pixel_size: float = 1.0,
+    width_angstrom: float | None = None,
+    variance=None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A map's mean along the line ``start`` → ``end`` (pixels (y, x)) over a band
+    ``width_angstrom`` Å wide (default one pixel), with the standard error of each point.
+
+    ``variance`` (Y, X) is each pixel's variance; default ``image`` itself (Poisson counts).
+    The error of a point is ``sqrt(mean variance / n)`` with ``n`` the pixels averaged across the
+    band. Returns (distance Å, mean, standard error).
+    """
+    from skimage.measure import profile_line
+
+    pixel_size = positive(pixel_size, "pixel_size", unit="Å")
+    width_px = 1 if width_angstrom is None else positive(width_angstrom, "width_angstrom", unit="Å") / pixel_size
+    img = np.asarray(image)
+    if img.ndim != 2:
+        raise ValueError(f"A line profile needs a 2D map (Y, X) as image; got shape {img.shape}.")
+    linewidth = int(max(1, round(width_px)))
+    if linewidth > max(img.shape):
+        raise ValueError(f"width_angstrom {width_angstrom:g} Å is wider than the image; give a narrower band.")
+    dist, vals = line_profile(img, start=start, end=end, pixel_size=pixel_size, width=linewidth)
+    var = np.maximum(np.asarray(img, np.float64), 0.0) if variance is None else \
+        real_array(variance, "variance", ndim=2, dtype=np.float64, finite=False)
+    if var.shape != img.shape:
+        raise ValueError(f"variance {var.shape} must have the shape of image {img.shape}.")
+    mvar = profile_line(np.nan_to_num(var), np.asarray(start, float), np.asarray(end, float), linewidth=linewidth,
+                        order=1, mode="reflect", reduce_func=np.mean)
+    return dist, vals, np.sqrt(np.maximum(mvar, 0.0) / linewidth).astype(np.float32)
+
+
+def composition_profile(
+    maps: Mapping[str, ElementMap],
+    *,
+    start: Sequence[float],
+    end: Sequence[float],
+    pixel_size: float,
+    width_angstrom: float | None = None,
+    cross_sections: Mapping[str, float] | None = None,
+) -> dict[str, np.ndarray]:
+    """Element profiles across an interface (e.g. the C, O, N composition of an SEI along depth).
+
+    For each map (from :func:`eels_maps`; its ``extra["variance"]`` gives the counting variance
+    of the net counts, else the counts themselves are taken as Poisson) the mean along the line
+    over a band ``width_angstrom`` wide and its standard error; with ``cross_sections``
+    {element: σ in barn} (:func:`napari_cryomat.core.eels_quant.quantify_maps`) also the atomic
+    percent and its propagated error. Returns a dict of columns: ``distance`` (Å), ``<el>``,
+    ``<el>_err``, and with cross-sections ``<el>_at%`` and ``<el>_at%_err``.
+    """
+    if not isinstance(maps, Mapping) or not maps:
+        raise ValueError("maps must hold at least one element map (from eels_maps).")
+    out: dict[str, np.ndarray] = {}
+    for el, m in maps.items():
+        if not isinstance(m, ElementMap):
+            raise ValueError(f"maps[{el!r}] is not an ElementMap from eels_maps().")
+        d, v, err = profile_with_errors(m.data, start=start, end=end, pixel_size=pixel_size,
+                                        width_angstrom=width_angstrom, variance=m.extra.get("variance"))
+        out["distance"], out[el], out[f"{el}_err"] = d, v, err
+    if cross_sections is not None:
+        missing = [el for el in maps if el not in cross_sections]
+        if missing:
+            raise ValueError(f"cross_sections has no value for {missing}: compute them with eels_quant.quantify_maps.")
+        n = {el: out[el].astype(np.float64) / positive(cross_sections[el], f"cross_sections[{el!r}]", unit="barn",
+                                                        high=1e12) for el in maps}
+        dn = {el: out[f"{el}_err"].astype(np.float64) / cross_sections[el] for el in maps}
+        total = sum(n.values())
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for el in maps:
+                var = sum(((float(k == el) * total - n[el]) / total**2) ** 2 * dn[k] ** 2 for k in maps)
+                out[f"{el}_at%"] = np.where(total > 0, 100 * n[el] / total, np.nan).astype(np.float32)
+                out[f"{el}_at%_err"] = np.where(total > 0, 100 * np.sqrt(var), np.nan).astype(np.float32)
+    return out
