@@ -1,0 +1,72 @@
+"""Beam damage widget driven as a user would: open the sample, Run, read the plots, export."""
+
+import csv
+
+import numpy as np
+import pytest
+
+from napari_cryomat.sample_data.dose import dose_series_sample
+from napari_cryomat.widgets.beam_damage import BeamDamageWidget
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def setup(make_napari_viewer):
+    viewer = make_napari_viewer()
+    data, kwargs, _ = dose_series_sample()[0]
+    layer = viewer.add_image(data[:24, :160, :160], **kwargs)
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryomat", "Beam damage")
+    assert isinstance(widget, BeamDamageWidget)
+    return viewer, layer, widget
+
+
+def test_run_shows_critical_doses_plots_and_exports(setup, qtbot, tmp_path, messages):
+    viewer, layer, w = setup
+    assert w.layer_combo.currentText() == "dose series"
+    assert w.dose_spin.value() == pytest.approx(2.0)  # read from the layer's metadata
+    assert w.pixel_label.text().startswith("1 Å")
+    w.budget_spin.setValue(4.0)
+    n_layers = len(viewer.layers)
+    w.run_button.click()
+    qtbot.waitUntil(lambda: w.result is not None and not w.runner.busy, timeout=60000)
+    assert len(viewer.layers) == n_layers  # the tool measures; it changes no layer
+    truth = layer.metadata["true_critical_dose_e_per_A2"]
+    shells = w.result.series.shells
+    assert len(shells) == 2
+    for shell in shells:
+        expected = min(truth.items(), key=lambda kv: abs(float(kv[0].split()[0]) - shell.d_spacing))[1]
+        assert shell.fit.dc == pytest.approx(expected, rel=0.25)
+    text = w.summary.text()
+    assert "Dc =" in text and "e/Å²" in text and "4 Å — " in text and "FRC 0.143: lost at" in text
+    assert len(w.plots.resolution_plot.getPlotItem().listDataItems()) == 3
+    assert len(w.plots.bragg_plot.getPlotItem().listDataItems()) == 4  # points and fit per shell
+
+    table = w.export_table(tmp_path / "damage.csv")
+    rows = [r for r in csv.reader(open(table, encoding="utf-8")) if r and not r[0].startswith("#")]
+    assert rows[0][0] == "dose_e_per_A2" and len(rows) == 1 + len(w.result.series.dose)
+    assert np.allclose([float(r[0]) for r in rows[1:]], w.result.series.dose)
+    figure = w.export_figure(tmp_path / "damage.png")
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and figure.stat().st_size > 20000
+
+
+def test_unknown_dose_counts_frames_and_bad_choice_is_a_message(setup, qtbot, messages):
+    viewer, layer, w = setup
+    w.dose_spin.setValue(0.0)
+    w.points_spin.setValue(1000)
+    w.run_button.click()
+    assert any("Frames per point" in m for m in messages["error"]) and w.result is None
+    w.points_spin.setValue(4)
+    w.run_button.click()
+    qtbot.waitUntil(lambda: w.result is not None and not w.runner.busy, timeout=60000)
+    assert w.result.series.dose_unit == "frame"
+    assert "Dose per frame unknown" in w.summary.text()
+
+
+def test_cancel_leaves_nothing(setup, qtbot, messages):
+    viewer, layer, w = setup
+    w.run_button.click()
+    w.runner.cancel()
+    qtbot.waitUntil(lambda: not w.runner.busy, timeout=60000)
+    assert w.result is None or w.runner.last_error is None  # cancelled before the end, or it had finished
+    assert [l.name for l in viewer.layers] == ["dose series"]
