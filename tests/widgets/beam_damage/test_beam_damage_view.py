@@ -38,7 +38,10 @@ def test_run_shows_critical_doses_plots_and_exports(setup, qtbot, tmp_path, mess
         expected = min(truth.items(), key=lambda kv: abs(float(kv[0].split()[0]) - shell.d_spacing))[1]
         assert shell.fit.dc == pytest.approx(expected, rel=0.25)
     text = w.summary.text()
-    assert "Dc =" in text and "e/Å²" in text and "4 Å — " in text and "FRC 0.143: lost at" in text
+    assert "Dc =" in text and "e/Å²" in text and "4 Å — FRC 0.5: " in text
+    from napari_cryomat.core.dose import dose_budget
+
+    assert w.result.budgets == {c: dose_budget(w.result.series, 4.0, criterion=c) for c in w.result.budgets}
     assert len(w.plots.resolution_plot.getPlotItem().listDataItems()) == 3
     assert len(w.plots.bragg_plot.getPlotItem().listDataItems()) == 4  # points and fit per shell
 
