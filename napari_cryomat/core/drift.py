@@ -54,6 +54,7 @@ from typing import Optional
 import numpy as np
 import scipy.fft as sfft
 
+from napari_cryomat.core._drift_unwrap import lattice_alias, noise_power, signal_power, unwrap_trajectory
 from napari_cryomat.core._progress import ProgressCallback, report
 from napari_cryomat.core._validate import (
     MAX_COUNT,
@@ -560,7 +561,7 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
     n, ny, nx = check_stack(frames)
     _check_inputs((n, ny, nx), gain, defect_mask)
     pixel_size = positive(pixel_size, "pixel_size", unit="Å")
-    bfactor = nonnegative(bfactor, "bfactor", unit="Å²", high=1e5)
+    bfactor = positive(bfactor, "bfactor", unit="Å²", high=1e5)
     max_shift = positive(max_shift, "max_shift", unit="Å", allow_none=True)
     if group is not None:
         # at least two blocks: one block of all the frames has nothing to align with (zero shifts)
@@ -574,7 +575,7 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
     window_taper = fraction(window_taper, "window_taper", high=0.5)
     if patches is not None:
         patches = tuple(integer(v, "patches", low=1, high=64) for v in vector(patches, "patches", length=2))
-    patch_bfactor = nonnegative(patch_bfactor, "patch_bfactor", unit="Å²", high=1e5, allow_none=True)
+    patch_bfactor = positive(patch_bfactor, "patch_bfactor", unit="Å²", high=1e5, allow_none=True)
     report(progress, 0.0)
 
     full = (ny, nx)
@@ -584,6 +585,7 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
     spectra = np.empty((n,) + (crop[0], crop[1] // 2 + 1), np.complex64)  # unwindowed, for refinement
     cshape = _crop_shape(*crop, coarse_size)
     cspec = np.empty((n,) + (cshape[0], cshape[1] // 2 + 1), np.complex64)  # windowed, pairwise stage
+    noise = np.ones(n)  # white-noise power per coefficient of each windowed frame
     constant = []
     for i in range(n):
         f = prepare_frame(_frame(frames, i), gain=gain, defect_mask=defect_mask, index=i)
@@ -595,7 +597,9 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
         else:
             f -= f.mean()
             spectra[i] = _fourier_crop(sfft.rfft2(f, workers=-1), full, crop)
-            cspec[i] = _fourier_crop(sfft.rfft2(f * win, workers=-1), full, cshape)
+            windowed = sfft.rfft2(f * win, workers=-1)
+            noise[i] = noise_power(windowed, full)
+            cspec[i] = _fourier_crop(windowed, full, cshape)
         report(progress, 0.35 * (i + 1) / n)
     if len(constant) == n:
         raise ValueError("All frames are constant (no signal); check the detector or the input file.")
@@ -623,25 +627,18 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
     if group is None:
         group = _auto_group(n, **coarse)
     group = int(max(1, min(group, n)))
-    nb = int(np.ceil(n / group))
-    if pair_band is None:
-        pair_band = nb if nb <= 24 else 8
-    if group > 1:
-        # grouped (very low dose): the pairwise search relies on coarser features
-        coarse["bf"] = _bfilter(*cshape, COARSE_GROUP_BFACTOR(bfactor, group) / (pixel_size * cbin[1]) ** 2)
-    pairs, d_meas, sig, centers = _coarse_pairs(n, group, pair_band, progress=progress,
-                                                upsample=upsample if iterations == 0 else None, **coarse)
-    if nb > 1:
-        weights = np.clip(sig, 1.0, None) ** 2
-        sb, inl = _solve_trajectory(nb, pairs, d_meas, weights)
-        if nb == n:
-            s0 = sb
-        else:
-            s0 = np.stack([np.interp(np.arange(n), centers, sb[:, a]) for a in range(2)], axis=1)
-            s0 -= s0[0]
-    else:
-        inl = np.ones(0, bool)
-        s0 = np.zeros((n, 2))
+    # the lattice the stack reveals (alignment-free) and a first trajectory that cannot jump a cell
+    p_sig = signal_power(cspec, noise)
+    alias = lattice_alias(signal_power(cspec, noise, significant=True), cshape, norm, cbin[1])
+    weight = (bf * p_sig / (p_sig + float(np.mean(noise)))).astype(np.float32)
+    s_c, pairs, d_c, _, sig = unwrap_trajectory(
+        cspec, noise, weight, cshape, norm, (int(radius[0]), int(radius[1])), alias / cbin[1],
+        progress=None if progress is None else (lambda f: report(progress, 0.35 + 0.3 * f)))
+    s0 = s_c * cbin
+    d_meas = d_c * cbin
+    inl = np.ones(len(pairs), bool)
+    # no search below may move a frame by half the alias (a unit cell): keep within 40% of it
+    reach = 0.4 * alias
     if iterations is None:
         iterations = 3 if group == 1 else 10
     quality = float(np.median(sig)) if len(pairs) else 0.0
@@ -657,13 +654,14 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
             bfactor_px2=bfactor / pix**2,
             group=group,
             iterations=iterations,
-            radius=refine_radius,
+            radius=min(refine_radius, reach / bin_x),
             upsample=upsample,
             progress=progress,
             span=(0.65, 0.9 if patches else 1.0),
             window_taper=window_taper,
-            wide_radius=(WIDE_RADIUS_PX / bin_x) if group > 1 else None,
+            wide_radius=(min(WIDE_RADIUS_PX, reach) / bin_x) if group > 1 else None,
             wide_bfactor_px2=COARSE_GROUP_BFACTOR(bfactor, group) / pix**2,
+            reach=reach / bin_x,
         ) * (bin_y, bin_x)
     shifts = shifts - shifts[0]
     walk_step = float("nan")
@@ -672,7 +670,8 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
         sbin = np.array([ny / scrop[0], nx / scrop[1]])
         smoothed, walk_step = _smooth_trajectory(
             _fourier_crop(spectra, crop, scrop), scrop, shifts / sbin,
-            bfactor_px2=bfactor / (pixel_size * sbin[1]) ** 2, window_taper=window_taper, px=float(sbin[1]))
+            bfactor_px2=bfactor / (pixel_size * sbin[1]) ** 2, window_taper=window_taper, px=float(sbin[1]),
+            reach=min(3.0, reach), first=s0 / sbin)
         if smoothed is not None:
             shifts = smoothed * sbin
             shifts = shifts - shifts[0]
@@ -680,16 +679,10 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
     # residuals: RMS of accepted pair disagreements per frame (pairs between block centres)
     residuals = np.zeros(n)
     if len(pairs):
-        sb_final = np.stack([np.interp(centers, np.arange(n), shifts[:, a]) for a in range(2)], axis=1)
-        r = np.hypot(*(d_meas - (sb_final[pairs[:, 1]] - sb_final[pairs[:, 0]])).T)
-        acc = np.zeros(nb)
-        cnt = np.zeros(nb)
-        for (i, j), rr, ok in zip(pairs, r, inl):
-            if ok:
-                acc[[i, j]] += rr**2
-                cnt[[i, j]] += 1
-        rb = np.sqrt(acc / np.maximum(cnt, 1))
-        residuals = rb[np.minimum(np.arange(n) // group, nb - 1)]
+        r = np.hypot(*(d_meas - (shifts[pairs[:, 1]] - shifts[pairs[:, 0]])).T)
+        acc = np.bincount(pairs.ravel(), np.repeat(r**2, 2), n)
+        cnt = np.bincount(pairs.ravel(), None, n)
+        residuals = np.sqrt(acc / np.maximum(cnt, 1))
 
     local = None
     if patches is not None:
@@ -712,7 +705,7 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
             "The drift could not be measured (non-finite shifts): the frames hold too little signal for "
             f"bfactor={bfactor:g} Å² and group={group}; try a larger group or a smaller bfactor."
         )
-    pair_index = np.round(centers[pairs]).astype(int) if len(pairs) else np.zeros((0, 2), int)
+    pair_index = pairs if len(pairs) else np.zeros((0, 2), int)
     return DriftResult(
         shifts=shifts,
         residuals=residuals,
@@ -839,8 +832,23 @@ def _aligned_spectra(spectra, shape, shifts, window_taper):
     return aligned
 
 
+def _within_reach(shifts, anchor, reach):
+    """``shifts`` moved back to within ``reach`` (px) of ``anchor`` frame by frame, up to a common offset.
+
+    Keeps every stage after the first trajectory inside the half-period cell it started in, so no
+    accumulation of small moves over iterations can add up to a unit-cell jump.
+    """
+    if anchor is None or not np.isfinite(reach):
+        return shifts
+    dev = shifts - anchor
+    dev -= np.median(dev, axis=0)
+    size = np.hypot(*dev.T)
+    dev *= np.minimum(1.0, reach / np.maximum(size, 1e-12))[:, None]
+    return anchor + dev
+
+
 def _refine(spectra, shape, shifts, *, bfactor_px2, group, iterations, radius, upsample, progress, span,
-            wiener=True, window_taper=0.1, wide_radius=None, wide_bfactor_px2=None):
+            wiener=True, window_taper=0.1, wide_radius=None, wide_bfactor_px2=None, reach=np.inf):
     """Iteratively align each (grouped) frame to the sum of all the others.
 
     The cross-spectrum is weighted by the B-factor low-pass and, with ``wiener``, by the Wiener
@@ -853,6 +861,7 @@ def _refine(spectra, shape, shifts, *, bfactor_px2, group, iterations, radius, u
         bf_wide = _bfilter(*shape, wide_bfactor_px2 if wide_bfactor_px2 is not None else bfactor_px2)
         ones = np.ones(shape, np.float32)
     shifts = np.asarray(shifts, float).copy()
+    anchor = shifts.copy()
     for it in range(iterations):
         # shift the unwindowed frames, then window them in the common (aligned) frame: a window
         # that moved with each frame would pull every estimate towards zero shift
@@ -895,6 +904,7 @@ def _refine(spectra, shape, shifts, *, bfactor_px2, group, iterations, radius, u
                 vel = np.zeros(2)
             new[i] = mean + d + (i - t.mean()) * vel
             report(progress, span[0] + (span[1] - span[0]) * (it * n + i + 1) / (iterations * n))
+        new = _within_reach(new, anchor, reach)
         new -= new.mean(0)  # gauge: mean position; the frame-0 convention is applied at the end
         delta = np.abs(new - shifts).max()
         shifts = new
@@ -1016,7 +1026,8 @@ def _forward_backward(maps, offsets, centers, velocity, q):
     return mean, log_evidence
 
 
-def _smooth_trajectory(spectra, shape, shifts, *, bfactor_px2, window_taper, px, passes=3):
+def _smooth_trajectory(spectra, shape, shifts, *, bfactor_px2, window_taper, px, passes=3, reach=3.0,
+                       first=None):
     """Bayesian smoothing of the trajectory: random walk plus linear drift, grid posterior mean.
 
     The refinement aligns each frame (or sliding group) independently to the sum of the others;
@@ -1074,13 +1085,16 @@ def _smooth_trajectory(spectra, shape, shifts, *, bfactor_px2, window_taper, px,
     t = np.arange(n, dtype=float)
     slope, offset = np.polyfit(t, shifts, 1)
     line = t[:, None] * slope + offset
-    start = line if np.abs(shifts - line).max() * px <= SMOOTH_LINE_REACH else shifts
-    out, step, _ = _smooth_from(spectra, shape, start - start[0], bf=bf, window_taper=window_taper, px=px,
-                                passes=passes)
+    start = line if np.abs(shifts - line).max() * px <= min(SMOOTH_LINE_REACH, reach) else shifts
+    starts = [start] if first is None else [start, np.asarray(first, float)]
+    # with a first (unwrapped) trajectory too, the start whose result has the larger evidence wins
+    runs = [_smooth_from(spectra, shape, st - st[0], bf=bf, window_taper=window_taper, px=px, passes=passes,
+                         reach=reach) for st in starts]
+    out, step, _ = max(runs, key=lambda r: r[2])
     return out, step
 
 
-def _smooth_from(spectra, shape, shifts, *, bf, window_taper, px, passes):
+def _smooth_from(spectra, shape, shifts, *, bf, window_taper, px, passes, reach=3.0):
     """``passes`` passes of the smoother from the trajectory ``shifts`` (see :func:`_smooth_trajectory`).
 
     Returns the trajectory, the chosen walk step (full-frame px) and the log evidence of the
@@ -1089,6 +1103,7 @@ def _smooth_from(spectra, shape, shifts, *, bf, window_taper, px, passes):
     n = len(spectra)
     t = np.arange(n, dtype=float)
     shifts = np.array(shifts, float)
+    anchor = shifts.copy()
     for p in range(passes):
         aligned = _aligned_spectra(spectra, shape, shifts, window_taper)
         total = aligned.sum(0)
@@ -1096,7 +1111,8 @@ def _smooth_from(spectra, shape, shifts, *, bf, window_taper, px, passes):
         velocity = np.polyfit(t, shifts, 1)[0]
         # coarse pass: ±3 px (less than half of any lattice period that the wide search could
         # confuse), so it can pull a frame by a fraction of a unit cell but never by one cell
-        maps, offsets = _frame_loglik(aligned, total, p_sig, p_noise, bf, np.zeros((n, 2)), 3.0 / px, 0.125 / px)
+        maps, offsets = _frame_loglik(aligned, total, p_sig, p_noise, bf, np.zeros((n, 2)), reach / px,
+                                      min(0.125, reach / 12) / px)
 
         def evidence(st, v):
             return _forward_backward(maps, offsets, shifts, v, (st / px) ** 2)[1]
@@ -1112,7 +1128,7 @@ def _smooth_from(spectra, shape, shifts, *, bf, window_taper, px, passes):
         coarse, log_evidence = _forward_backward(maps, offsets, shifts, velocity, (step / px) ** 2)
         maps, offsets = _frame_loglik(aligned, total, p_sig, p_noise, bf, coarse, 1.0 / px, 0.0625 / px)
         fine, _ = _forward_backward(maps, offsets, shifts + coarse, velocity, (step / px) ** 2)
-        shifts = shifts + coarse + fine
+        shifts = _within_reach(shifts + coarse + fine, anchor, reach / px)
         shifts -= shifts[0]
     return shifts, step, log_evidence
 

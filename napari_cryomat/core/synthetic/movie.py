@@ -14,12 +14,30 @@ Sign convention (the one of :func:`napari_cryomat.core.drift.estimate_drift`):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 import scipy.fft as sfft
 from scipy import ndimage
 
-__all__ = ["DriftingMovie", "drift_trajectory", "lattice_specimen", "drifting_movie"]
+__all__ = ["DriftingMovie", "drift_trajectory", "lattice_specimen", "lattice_vectors", "drifting_movie"]
+
+#: Lattice types of :func:`lattice_specimen`.
+LATTICES = ("square", "hexagonal", "oblique")
+
+
+def lattice_vectors(kind: str = "square", period: float = 8.0, angle: float = 0.0) -> np.ndarray:
+    """Real-space lattice vectors (2, 2) as rows (dy, dx), px; the shorter one has length ``period``.
+
+    square: 90°, equal sides; hexagonal: 60°, equal sides; oblique: 75°, sides 1 : 1.3. ``angle``
+    (radians) rotates the lattice.
+    """
+    if kind not in LATTICES:
+        raise ValueError(f"kind must be one of {LATTICES}; got {kind!r}.")
+    gamma, ratio = {"square": (np.pi / 2, 1.0), "hexagonal": (np.pi / 3, 1.0), "oblique": (np.deg2rad(75), 1.3)}[kind]
+    a1 = period * np.array([np.sin(angle), np.cos(angle)])
+    a2 = ratio * period * np.array([np.sin(angle + gamma), np.cos(angle + gamma)])
+    return np.stack([a1, a2])
 
 
 def drift_trajectory(
@@ -64,14 +82,27 @@ def lattice_specimen(
     period: float = 8.0,
     contrast: float = 0.5,
     superlattice: float = 0.35,
+    kind: str = "square",
+    angle: float = 0.0,
 ) -> np.ndarray:
-    """Square lattice (period px) with a 1/3-order modulation, evaluated at coordinates (yy, xx).
+    """Lattice (shortest period ``period`` px) with a 1/3-order modulation, at coordinates (yy, xx).
 
-    Returns a positive intensity pattern with mean about 1 (before the grain mask).
+    ``kind``: "square" (the default, axis-aligned at ``angle`` 0), "hexagonal" or "oblique"
+    (:func:`lattice_vectors`). Returns a positive intensity pattern with mean about 1 (before the
+    grain mask).
     """
-    k = 2 * np.pi / period
-    lat = 0.5 * (np.cos(k * yy) + np.cos(k * xx))  # in [-1, 1]
-    sup = 0.5 * (np.cos(k * yy / 3.0) * np.cos(k * xx / 3.0) + 1.0)  # 1/3-order, in [0, 1]
+    if kind == "square" and angle == 0.0:
+        k = 2 * np.pi / period
+        lat = 0.5 * (np.cos(k * yy) + np.cos(k * xx))  # in [-1, 1]
+        sup = 0.5 * (np.cos(k * yy / 3.0) * np.cos(k * xx / 3.0) + 1.0)  # 1/3-order, in [0, 1]
+    else:
+        recip = 2 * np.pi * np.linalg.inv(lattice_vectors(kind, period, angle)).T  # rows b_j: a_i·b_j = 2π δ_ij
+        phase = [recip[j, 0] * yy + recip[j, 1] * xx for j in range(2)]
+        if kind == "hexagonal":  # three reflections at 120°: atoms on a triangular net
+            lat = (np.cos(phase[0]) + np.cos(phase[1]) + np.cos(phase[0] + phase[1]) - 0.75) / 2.25
+        else:
+            lat = 0.5 * (np.cos(phase[0]) + np.cos(phase[1]))
+        sup = 0.5 * (np.cos(phase[0] / 3.0) * np.cos(phase[1] / 3.0) + 1.0)
     return 1.0 + contrast * lat * (1.0 - superlattice + superlattice * 2.0 * sup) / (1.0 + superlattice)
 
 
@@ -101,6 +132,9 @@ def drifting_movie(
     step: float = 0.25,
     seed: int = 0,
     noise: bool = True,
+    lattice: str = "square",
+    angle: float = 0.0,
+    crystal_fraction: Optional[float] = None,
 ) -> DriftingMovie:
     """Low-dose movie of a crystal grain in ice drifting along a random-walk-plus-linear path.
 
@@ -126,6 +160,13 @@ def drifting_movie(
         Seed for specimen, path and noise: the result is deterministic.
     noise : bool
         Draw Poisson noise (False returns the expected counts as ``frames``).
+    lattice, angle : str, float
+        Lattice type ("square", "hexagonal", "oblique") and rotation (radians), see
+        :func:`lattice_specimen`.
+    crystal_fraction : float, optional
+        Fraction of the field covered by crystal (an irregular grain, the rest amorphous ice). 1
+        fills the field: the only aperiodic content is then a slow ±15% intensity envelope and
+        nothing else. None (default): the original elliptical grain over about a third.
 
     Returns
     -------
@@ -143,10 +184,21 @@ def drifting_movie(
     yy0, xx0 = np.mgrid[0:cy, 0:cx].astype(np.float32)
     rr = np.hypot((yy0 - cy / 2) / (0.32 * ny), (xx0 - cx / 2) / (0.38 * nx))
     grain = 1.0 / (1.0 + np.exp(-(1.0 - rr + 0.25 * blob) / 0.04))
+    envelope = 1.0
+    if crystal_fraction is not None:
+        if crystal_fraction >= 1.0:
+            grain = np.ones_like(grain)
+            envelope = 1.0 + 0.15 * blob  # slow intensity envelope: the only aperiodic contrast left
+        else:
+            level = np.quantile(blob[pad : pad + ny, pad : pad + nx], 1.0 - crystal_fraction)
+            grain = 1.0 / (1.0 + np.exp(-(blob - level) / 0.1))
     vac = np.zeros((cy, cx), np.float32)
     n_vac = int(cy * cx / (period**2) / 60)
     vac[rng.integers(0, cy, n_vac), rng.integers(0, cx, n_vac)] = 1.0
     vac = ndimage.gaussian_filter(vac, period / 4.0, mode="wrap") * (2 * np.pi * (period / 4.0) ** 2)
+    perfect = crystal_fraction is not None and crystal_fraction >= 1.0
+    if perfect:
+        vac[:] = 0.0  # a perfect crystal: no vacancies either
     ice = _band_limited_noise((cy, cx), rng, corr_px=2.5)
     # thickness variation of the ice and a few contamination blobs (aperiodic, low frequency)
     thick = 0.5 * _band_limited_noise((cy, cx), rng, corr_px=6.0)
@@ -155,7 +207,8 @@ def drifting_movie(
     blobs[rng.integers(0, cy, n_blob), rng.integers(0, cx, n_blob)] = 1.0
     blobs = np.clip(ndimage.gaussian_filter(blobs, 4.0, mode="wrap") * (2 * np.pi * 16.0), 0, 1)
     ice = 0.15 * ice + thick - 0.6 * blobs
-    aperiodic = np.stack([grain * (1.0 - 0.6 * np.clip(vac, 0, 1)), grain, ice]).astype(np.float32)
+    texture = 0.0 if perfect else 0.15  # amorphous texture over the grain
+    aperiodic = np.stack([envelope * grain * (1.0 - 0.6 * np.clip(vac, 0, 1)), grain, ice]).astype(np.float32)
     spec_ap = sfft.rfft2(aperiodic, workers=-1)
     ky = sfft.fftfreq(cy)[:, None]
     kx = sfft.rfftfreq(cx)[None, :]
@@ -167,9 +220,10 @@ def drifting_movie(
         ramp = np.exp(-2j * np.pi * (ky * dy + kx * dx)).astype(np.complex64)
         ap = sfft.irfft2(spec_ap * ramp[None], s=(cy, cx), workers=-1)[:, pad : pad + ny, pad : pad + nx]
         g_vac, g, ice_i = ap
-        lat = lattice_specimen(yy - dy, xx - dx, period=period, contrast=contrast, superlattice=superlattice)
+        lat = lattice_specimen(yy - dy, xx - dx, period=period, contrast=contrast, superlattice=superlattice,
+                               kind=lattice, angle=angle)
         # crystal grain darker than the surrounding ice (more scattering), with its lattice
-        img = 0.7 * g_vac * lat + (1.0 - g) * (1.0 + 0.5 * ice_i) + 0.15 * g * ice_i
+        img = 0.7 * g_vac * lat + (1.0 - g) * (1.0 + 0.5 * ice_i) + texture * g * ice_i
         clean[i] = np.clip(img, 0.05, None)
     clean *= counts_per_pixel / clean.mean()
     if noise:

@@ -53,7 +53,7 @@ class ParametersPanel(QWidget):
         self.patches.addItems(list(PATCHES))
         self.patches.setToolTip("Local (non-uniform) motion on a grid of patches, on top of the whole-frame drift.")
 
-        self.bfactor = QDoubleSpinBox(decimals=0, minimum=0, maximum=1e5, value=150, singleStep=50, suffix=" Å²")
+        self.bfactor = QDoubleSpinBox(decimals=0, minimum=1, maximum=1e5, value=150, singleStep=50, suffix=" Å²")
         self.bfactor.setToolTip("Low-pass exp(-B k²/4) on the correlations. 150 for movies; 500-2000 at very low dose.")
         self.max_shift = QDoubleSpinBox(decimals=1, minimum=0, maximum=1e6, value=0, suffix=" Å")
         self.max_shift.setSpecialValueText("auto (¼ frame)")

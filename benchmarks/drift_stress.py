@@ -1,0 +1,220 @@
+"""Drift stress suite: unit-cell jumps and accuracy against the Bayesian bound, over random lattices.
+
+    python benchmarks/drift_stress.py [--seeds 12] [--size 192] [--doses 0.01,0.03,0.1,1,10] [--no-old]
+
+Each seed draws one specimen and one motion at random (the same draw at every dose):
+
+- lattice: square, hexagonal or oblique (random orientation), with a 1/3-order superlattice in half
+  of the draws (strength 0.35), shortest period 4-12 px;
+- crystal fraction 30-100 % of the field (>= 95 % becomes a crystal that fills the field: its only
+  aperiodic contrast is a slow ±15 % intensity envelope);
+- total linear drift 0-5 lattice periods over the stack in a random direction, plus a random walk
+  of 0-0.5 px per frame and axis; 16-40 frames of ``size``² px;
+- Poisson noise at each dose (counts/px/frame).
+
+Columns, per dose, over all seeds (frames pooled):
+
+- ``jump %``: fraction of frames whose error (after removing the median offset over the stack: a
+  trajectory is defined up to a global translation) exceeds a third of the shortest period;
+- ``RMS px``: RMS over frames of the 2D error after removing the mean offset, averaged over seeds;
+- ``BCRB px``: the Bayesian Cramér-Rao bound of that RMS for the trajectory model, averaged over
+  seeds; ``ratio`` = RMS / BCRB per seed, median over seeds.
+- the same jump rate and RMS for phase correlation of every frame with the first
+  (``skimage.registration.phase_cross_correlation``, upsample 20: "PCC-first") and for chained
+  neighbour correlation (frame i with frame i-1, shifts summed: "chained"), and for the estimator
+  of the commit before this work ("old", loaded from git) when git is available.
+
+Bound (BCRB, Van Trees). A frame with expected counts λ(r) shifted by s has Poisson Fisher
+information ``J_a = Σ_r (∂_a λ(r))² / λ(r)`` about the shift along axis a (the image gradient
+energy at that dose; exact Fourier gradients of the noise-free frame). It is the information of
+an estimator that knows the specimen, so no real estimator (which must learn the specimen from the
+same noisy frames) can do better. The motion model is a Gauss-Markov chain: a random walk of step
+variance q (the true one), ``s_{i+1} - s_i = v + w_i``, w_i ~ N(0, q); the constant velocity v is
+given to the bound for free (a flat prior on it only makes the bound larger). The Bayesian
+information of the trajectory along one axis is then the tridiagonal matrix
+``diag(J) + DᵀD / q`` (D the first-difference operator) — the information form of the Kalman
+smoother — and its inverse is the posterior covariance of the best possible (Kalman/RTS)
+smoother. The bound on the RMS after removing the common offset is
+``sqrt(Σ_a tr(P C_a P) / N)`` with P = I - 1/N the centring projector. For walk steps below
+0.02 px, q is floored at 0.02² (the bound is then that of a nearly straight line).
+
+Targets (issue 12): jump rate 0 at >= 0.05 counts/px/frame and < 1 % below; RMS <= 1.5x BCRB at
+>= 0.05, <= 2x below.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import scipy.fft as sfft
+
+from napari_cryomat.core.drift import estimate_drift
+from napari_cryomat.core.synthetic.movie import LATTICES, drifting_movie
+
+#: Commit of the estimator before issue 12 (the "old" column).
+OLD_COMMIT = "f23c272"
+DOSES = (0.01, 0.03, 0.1, 1.0, 10.0)
+WALK_FLOOR = 0.02
+
+
+def draw_case(seed: int) -> dict:
+    """One random specimen and motion (identical at every dose)."""
+    rng = np.random.default_rng(1000 + seed)
+    period = float(rng.uniform(4.0, 12.0))
+    n = int(rng.integers(16, 41))
+    fraction = float(rng.uniform(0.3, 1.0))
+    drift = float(rng.uniform(0.0, 5.0)) * period
+    phi = float(rng.uniform(0, 2 * np.pi))
+    return dict(
+        lattice=str(rng.choice(LATTICES)),
+        angle=float(rng.uniform(0, np.pi)),
+        period=period,
+        superlattice=0.35 if rng.random() < 0.5 else 0.0,
+        crystal_fraction=1.0 if fraction >= 0.95 else fraction,
+        n_frames=n,
+        velocity=(drift / (n - 1) * np.sin(phi), drift / (n - 1) * np.cos(phi)),
+        step=float(rng.uniform(0.0, 0.5)),
+        seed=seed,
+    )
+
+
+def make_movie(case: dict, size: int, dose: float):
+    c = dict(case)
+    return drifting_movie((size, size), c.pop("n_frames"), counts_per_pixel=dose, **c)
+
+
+def bayes_crb_rms(clean: np.ndarray, step: float) -> float:
+    """Bayesian CRB of the offset-free RMS trajectory error (see the module docstring)."""
+    n = len(clean)
+    ny, nx = clean.shape[1:]
+    ky = sfft.fftfreq(ny)[:, None]
+    kx = sfft.fftfreq(nx)[None, :]
+    info = np.zeros((n, 2))
+    for i, lam in enumerate(clean.astype(np.float64)):
+        f = sfft.fft2(lam)
+        lam = np.clip(lam, 1e-12, None)
+        info[i, 0] = ((sfft.ifft2(2j * np.pi * ky * f).real) ** 2 / lam).sum()
+        info[i, 1] = ((sfft.ifft2(2j * np.pi * kx * f).real) ** 2 / lam).sum()
+    d = np.diff(np.eye(n), axis=0)
+    p = np.eye(n) - 1.0 / n
+    q = max(step, WALK_FLOOR) ** 2
+    total = 0.0
+    for a in range(2):
+        cov = np.linalg.inv(np.diag(info[:, a]) + d.T @ d / q)
+        total += np.trace(p @ cov @ p) / n
+    return float(np.sqrt(total))
+
+
+def errors(est, truth, period):
+    """(RMS after removing the mean offset, fraction of frames off by > period/3 after the median offset)."""
+    e = np.asarray(est, float) - truth
+    rms = float(np.sqrt(((e - e.mean(0)) ** 2).sum(1).mean()))
+    off = np.hypot(*(e - np.median(e, 0)).T)
+    return rms, float(np.mean(off > period / 3.0))
+
+
+def pcc_first(frames):
+    from skimage.registration import phase_cross_correlation
+
+    return np.array([-phase_cross_correlation(frames[0], f, upsample_factor=20)[0] for f in frames])
+
+
+def pcc_chained(frames):
+    from skimage.registration import phase_cross_correlation
+
+    steps = [np.zeros(2)] + [-phase_cross_correlation(frames[i - 1], frames[i], upsample_factor=20)[0]
+                             for i in range(1, len(frames))]
+    return np.cumsum(steps, axis=0)
+
+
+def load_old_estimator():
+    """``estimate_drift`` of OLD_COMMIT, imported from a temporary copy (None without git)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        src = subprocess.run(["git", "show", f"{OLD_COMMIT}:napari_cryomat/core/drift.py"], cwd=root,
+                             capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    path = os.path.join(tempfile.mkdtemp(), "drift_old.py")
+    with open(path, "w") as fh:
+        fh.write(src)
+    spec = importlib.util.spec_from_file_location("drift_old", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["drift_old"] = mod  # dataclasses look their module up there
+    spec.loader.exec_module(mod)
+    return mod.estimate_drift
+
+
+def run(seeds, size, doses, old=None):
+    methods = ["ours"] + (["old"] if old else []) + ["PCC-first", "chained"]
+    res = {d: {m: [] for m in methods} | {"bcrb": []} for d in doses}
+    t_ours = 0.0
+    for seed in seeds:
+        case = draw_case(seed)
+        for dose in doses:
+            m = make_movie(case, size, dose)
+            t = time.perf_counter()
+            out = {"ours": estimate_drift(m.frames).shifts}
+            t_ours += time.perf_counter() - t
+            if old:
+                out["old"] = old(m.frames).shifts
+            out["PCC-first"] = pcc_first(m.frames)
+            out["chained"] = pcc_chained(m.frames)
+            bcrb = bayes_crb_rms(m.clean, case["step"])
+            res[dose]["bcrb"].append(bcrb)
+            for k, s in out.items():
+                res[dose][k].append(errors(s, m.shifts, case["period"]) + (len(m.frames),))
+            print(f"  seed {seed} dose {dose:g} {case['lattice']:9s} P={case['period']:.1f} "
+                  f"frac={case['crystal_fraction']:.2f} N={case['n_frames']} BCRB={bcrb:.3f} "
+                  + " ".join(f"{k}={errors(s, m.shifts, case['period'])[0]:.2f}" for k, s in out.items()),
+                  file=sys.stderr, flush=True)
+    return res, methods, t_ours
+
+
+def table(res, methods, doses) -> list[str]:
+    def jump(rows):  # pooled over frames
+        return 100.0 * sum(j * n for _, j, n in rows) / sum(n for _, _, n in rows)
+
+    head = f"{'counts/px/fr':>12} | {'BCRB px':>7} | {'ours jump %':>11} | {'ours RMS':>8} | {'RMS/BCRB':>8}"
+    for m in methods[1:]:
+        head += f" | {m + ' jump %':>16} | {m + ' RMS':>13}"
+    lines = [head, "-" * len(head)]
+    for d in doses:
+        r = res[d]
+        ratio = np.median([e[0] / b for e, b in zip(r["ours"], r["bcrb"])])
+        line = (f"{d:>12g} | {np.mean(r['bcrb']):7.3f} | {jump(r['ours']):11.2f} | "
+                f"{np.mean([e[0] for e in r['ours']]):8.3f} | {ratio:8.2f}")
+        for m in methods[1:]:
+            line += f" | {jump(r[m]):16.2f} | {np.mean([e[0] for e in r[m]]):13.3f}"
+        lines.append(line)
+    return lines
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=12)
+    ap.add_argument("--size", type=int, default=192)
+    ap.add_argument("--doses", default=",".join(f"{d:g}" for d in DOSES))
+    ap.add_argument("--no-old", action="store_true", help="skip the estimator of the previous commit")
+    args = ap.parse_args(argv)
+    doses = tuple(float(v) for v in args.doses.split(","))
+    old = None if args.no_old else load_old_estimator()
+    t0 = time.perf_counter()
+    res, methods, t_ours = run(range(args.seeds), args.size, doses, old)
+    lines = [f"Drift stress suite: {args.seeds} random stacks of {args.size}² px per dose ({os.cpu_count()} CPUs, "
+             f"{time.perf_counter() - t0:.0f} s; ours {t_ours:.0f} s in all)",
+             "jump %: frames off by > period/3 (pooled); RMS: px after removing the offset (mean over stacks); "
+             "RMS/BCRB: median over stacks", ""]
+    lines += table(res, methods, doses)
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

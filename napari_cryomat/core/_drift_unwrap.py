@@ -1,0 +1,246 @@
+"""First trajectory of :func:`~napari_cryomat.core.drift.estimate_drift` that cannot jump a unit cell.
+
+Why a crystal is hard
+---------------------
+The correlation of two frames of a crystal has a peak at the true shift p and, almost as high, at
+every p + n·a (a a lattice vector): only the aperiodic content (grain edges, amorphous texture, a
+slow intensity envelope) tells them apart, and at low dose that difference drowns in the noise.
+Picking the highest peak of far pairs of frames (which differ by several periods) therefore jumps.
+
+What is done here
+-----------------
+1. The lattice the stack reveals, without any alignment: the signal power spectrum averaged over
+   the frames (|A_i(k)|² does not depend on the shift) gives the signal autocorrelation, whose
+   nearest strong secondary peak is the shortest shift that looks almost like no shift at all,
+   ``alias`` (px; infinite for an amorphous specimen). Every later search window is kept below
+   half of it, so no later stage can move a frame by a unit cell (:func:`lattice_alias`).
+2. Per pair of frames (lags 1, 2, 3, 4, 6, 8, ... frames apart) the log-likelihood of their
+   relative shift on the pixel grid, ``ℓ(d) = ½ Σ_k Re[conj(W A_i) A_j e^{2πik·d}] / N_j`` with N
+   the noise power (from the outer part of the spectrum), W the Wiener filter of the noisy
+   template (signal power from the frames' mean power spectrum) and the B-factor low-pass,
+   divided by the overlap of the two windows (:func:`pair_loglik`). The template is as noisy as
+   the frame, so the noise of ℓ grows as the square root of its peak height h; ℓ is tempered by
+   ``sqrt(h/2)`` (its noise level), so that lattice-equivalent peaks whose heights differ by less
+   than the noise count as equal and the motion prior decides between them.
+3. Motion model of a cold stage: ``s_{i+1} - s_i = v + w_i``, w_i ~ N(0, q). The velocity v and
+   the walk variance q are chosen by the evidence ``Σ_pairs log ∫ exp ℓ_ij(d) N(d; L v, L q) dd``
+   (L = j - i), on a grid of v limited to the half-period cell around zero (a drift of more than
+   half a period per frame is aliased by the lattice and beyond any method's reach).
+4. Near pairs first, far pairs against the trajectory they imply: each pair contributes its
+   likelihood's mean and variance *within the cell around the predicted shift*
+   ``|d - (s_j - s_i)| < alias/2``, and only when the prediction is certain to a sixth of a period
+   (3σ below half of it). The trajectory is the Gauss-Markov least-squares solution of these
+   measurements and the motion prior (a batch Kalman smoother), whose covariance gives the next
+   pass's prediction uncertainty; three passes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.fft as sfft
+from scipy import ndimage
+
+#: Lags (frames apart) of the pairs that are correlated.
+LAGS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
+#: Candidate random-walk steps (px per frame and axis, full frame) for the evidence.
+WALK_STEPS = (0.1, 0.25, 0.5, 1.0)
+#: A secondary peak of the signal autocorrelation this high (relative to the zero-shift value)
+#: counts as a lattice alias.
+ALIAS_LEVEL = 0.15
+#: Fraction of half the alias period that search windows are kept within.
+CELL_SAFETY = 0.9
+
+
+def noise_power(spec: np.ndarray, shape) -> float:
+    """White-noise power per Fourier coefficient of an rfft2 spectrum: median of |F|² beyond 0.35/px / ln 2.
+
+    The median of an exponential distribution is ln 2 times its mean; sparse Bragg peaks and the
+    (band-limited) specimen barely move the median of the outer annulus.
+    """
+    ky = sfft.fftfreq(shape[0])[:, None]
+    kx = sfft.rfftfreq(shape[1])[None, :]
+    outer = np.hypot(ky, kx) > 0.35
+    p = np.abs(spec[outer]) ** 2
+    return float(max(np.median(p) / np.log(2.0), 1e-30))
+
+
+def signal_power(cspec: np.ndarray, noise: np.ndarray, *, significant: bool = False) -> np.ndarray:
+    """Mean signal power per coefficient from the frames' power spectra (alignment-free), smoothed 3×3.
+
+    With ``significant``, coefficients whose excess over the noise is below 3 standard errors of
+    the (smoothed, frame-averaged) power are set to zero: otherwise the positive half of the noise
+    of the estimate, summed over all coefficients, would swamp a weak lattice at the lowest doses.
+    """
+    n = len(cspec)
+    nbar = float(np.mean(noise))
+    mean_power = ndimage.uniform_filter(np.mean(np.abs(cspec) ** 2, axis=0), 3, mode=("wrap", "nearest")) - nbar
+    if significant:
+        mean_power = np.where(mean_power > 3.0 * nbar / np.sqrt(9.0 * n), mean_power, 0.0)
+    return np.clip(mean_power, 0.0, None)
+
+
+def lattice_alias(p_sig: np.ndarray, cshape, norm: np.ndarray, px: float) -> float:
+    """Length (full-frame px) of the shortest shift that the signal autocorrelation nearly repeats at.
+
+    The autocorrelation of the signal (high-passed below 1/40 px⁻¹, which removes envelopes and
+    the window's own hump) normalised by the windows' overlap; local maxima beyond 1.5 px whose
+    height is at least ``ALIAS_LEVEL`` of the zero-shift value are aliases; the nearest one wins.
+    Returns inf when there is none (amorphous specimen).
+    """
+    ky = sfft.fftfreq(cshape[0])[:, None] / px
+    kx = sfft.rfftfreq(cshape[1])[None, :] / px
+    highpass = 1.0 - np.exp(-(ky**2 + kx**2) / (2 * (1 / 40.0) ** 2))
+    acf = sfft.irfft2(p_sig * highpass, s=cshape, workers=-1)
+    acf = sfft.fftshift(np.where(np.isfinite(norm), acf / np.where(np.isfinite(norm), norm, 1.0), -np.inf))
+    cy, cx = cshape[0] // 2, cshape[1] // 2
+    zero = acf[cy, cx]
+    if not zero > 0:
+        return float("inf")
+    peaks = (acf == ndimage.maximum_filter(acf, 3, mode="nearest")) & (acf >= ALIAS_LEVEL * zero)
+    yy, xx = np.nonzero(peaks)
+    dist = np.hypot(yy - cy, xx - cx) * px
+    dist = dist[dist > 1.5]
+    return float(dist.min()) if dist.size else float("inf")
+
+
+def pair_loglik(a_i, a_j, weight, cshape, norm, radius):
+    """ℓ(d) of the shift of frame j against frame i on the integer grid |d| <= radius (coarse px).
+
+    Returns a (2ry+1, 2rx+1) float array (row r is dy = r - ry); -inf where the windows overlap too
+    little.
+    """
+    x = np.conj(a_i) * a_j * weight
+    cc = sfft.irfft2(x, s=cshape, workers=-1) * (0.5 * cshape[0] * cshape[1])
+    ry, rx = radius
+    iy = np.r_[cshape[0] - ry : cshape[0], 0 : ry + 1]
+    ix = np.r_[cshape[1] - rx : cshape[1], 0 : rx + 1]
+    nm = norm[np.ix_(iy, ix)]
+    return np.where(np.isfinite(nm), cc[np.ix_(iy, ix)] / np.where(np.isfinite(nm), nm, 1.0), -np.inf).astype(np.float32)
+
+
+def _log_smoothed(m: np.ndarray, sigma: float) -> np.ndarray:
+    """log ∫ exp m(d') N(d - d'; 0, sigma²) dd' on the grid (m finite where the map is valid)."""
+    finite = np.isfinite(m)
+    top = float(m[finite].max())
+    e = np.where(finite, np.exp(np.where(finite, m, top) - top), 0.0)
+    sm = ndimage.gaussian_filter(e, max(sigma, 0.5), mode="constant", truncate=3.0)
+    return np.log(np.maximum(sm, 1e-300)) + top
+
+
+def _evidence_velocity(maps, lag_of, radius, walk_steps, vmax):
+    """(v, q) of the largest evidence; v in coarse px per frame, q in coarse px²."""
+    ry, rx = radius
+    step = 0.25
+    vy = np.arange(-vmax[0], vmax[0] + 1e-9, step)
+    vx = np.arange(-vmax[1], vmax[1] + 1e-9, step)
+    gy, gx = np.meshgrid(vy, vx, indexing="ij")
+    best = (-np.inf, np.zeros(2), walk_steps[0] ** 2)
+    lags = sorted(set(lag_of))
+    for w in walk_steps:
+        q = w * w
+        total = np.zeros(gy.shape)
+        for lag in lags:
+            sel = [k for k, ll in enumerate(lag_of) if ll == lag]
+            logsum = sum(_log_smoothed(maps[k], np.sqrt(lag * q)) for k in sel)
+            coords = np.stack([gy * lag + ry, gx * lag + rx])
+            inside = (coords[0] >= 0) & (coords[0] <= 2 * ry) & (coords[1] >= 0) & (coords[1] <= 2 * rx)
+            vals = ndimage.map_coordinates(logsum, coords, order=1, mode="nearest")
+            total += np.where(inside, vals, np.median(logsum))  # beyond the map: uninformative
+        k = int(np.argmax(total))
+        if total.flat[k] > best[0]:
+            best = (float(total.flat[k]), np.array([gy.flat[k], gx.flat[k]]), q)
+    return best[1], best[2]
+
+
+def _cell_measurement(m, pred, cell_radius, radius):
+    """Mean and variance (per axis, coarse px²) of exp ℓ within |d - pred| < cell_radius; None if empty."""
+    ry, rx = radius
+    dy = np.arange(-ry, ry + 1)[:, None]
+    dx = np.arange(-rx, rx + 1)[None, :]
+    inside = ((dy - pred[0]) ** 2 + (dx - pred[1]) ** 2 < cell_radius**2) & np.isfinite(m)
+    if inside.sum() < 3:
+        return None
+    v = np.where(inside, m, -np.inf)
+    p = np.exp(v - v.max())
+    p /= p.sum()
+    my, mx = float((p * dy).sum()), float((p * dx).sum())
+    var = 0.5 * float((p * ((dy - my) ** 2 + (dx - mx) ** 2)).sum())
+    return np.array([my, mx]), max(var, 0.05)
+
+
+def _gauss_markov(n, pairs, meas, var, v, q):
+    """Least squares of pair measurements plus the motion prior; s_0 = 0. Returns s (n, 2) and cov (n, n)."""
+    h = np.zeros((n, n))
+    b = np.zeros((n, 2))
+    for (i, j), d, w in zip(pairs, meas, 1.0 / np.asarray(var)):
+        h[i, i] += w
+        h[j, j] += w
+        h[i, j] -= w
+        h[j, i] -= w
+        b[j] += w * d
+        b[i] -= w * d
+    for i in range(n - 1):
+        h[i, i] += 1 / q
+        h[i + 1, i + 1] += 1 / q
+        h[i, i + 1] -= 1 / q
+        h[i + 1, i] -= 1 / q
+        b[i + 1] += v / q
+        b[i] -= v / q
+    cov = np.zeros((n, n))
+    cov[1:, 1:] = np.linalg.inv(h[1:, 1:])
+    s = np.zeros((n, 2))
+    s[1:] = cov[1:, 1:] @ b[1:]
+    return s, cov
+
+
+def unwrap_trajectory(cspec, noise, weight, cshape, norm, radius, alias_c, *, passes=3, progress=None):
+    """Trajectory (n, 2) in coarse px without unit-cell jumps, and its pair measurements.
+
+    Parameters are the coarse (Fourier-cropped, windowed) spectra ``cspec``, the per-frame noise
+    power ``noise``, the cross-spectrum weight without the noise (Wiener × B-factor), the image
+    shape, the window-overlap normalisation ``norm``, the search radius (coarse px, per axis) and
+    the alias length ``alias_c`` in coarse px (inf for none).
+    Returns (s, pairs, meas, var, significance).
+    """
+    n = len(cspec)
+    ry, rx = int(radius[0]), int(radius[1])
+    pairs = [(i, i + lag) for lag in LAGS if lag < n for i in range(n - lag)]
+    maps, sig = [], []
+    for k, (i, j) in enumerate(pairs):
+        m = pair_loglik(cspec[i], cspec[j], weight / noise[j], cshape, norm, (ry, rx))
+        fin = m[np.isfinite(m)]
+        # temper by the map's own noise: with a noisy template the noise of ℓ grows as the square
+        # root of its peak, and differences between lattice-equivalent peaks below it are no evidence
+        m /= max(1.0, np.sqrt(max(float(fin.max() - np.median(fin)), 0.0) / 2.0))
+        fin = m[np.isfinite(m)]
+        sd = float(fin.std())
+        sig.append((float(fin.max()) - float(fin.mean())) / sd if sd > 0 else 0.0)
+        maps.append(m)
+        if progress is not None:
+            progress((k + 1) / len(pairs))
+    lag_of = [j - i for i, j in pairs]
+    half = CELL_SAFETY * alias_c / 2.0
+    vmax = (min(half, ry), min(half, rx))
+    v, q = _evidence_velocity(maps, lag_of, (ry, rx), WALK_STEPS, vmax)
+    t = np.arange(n, dtype=float)[:, None]
+    s = t * v
+    dt = np.abs(t - t.T)
+    cov_diff = q * dt  # prior uncertainty of s_j - s_i about the straight line
+    used = []
+    for _ in range(passes):
+        used, meas, var = [], [], []
+        for (i, j), m in zip(pairs, maps):
+            sp = np.sqrt(max(cov_diff[i, j], 1e-6))
+            if np.isfinite(alias_c) and 3.0 * sp > half:
+                continue  # the prediction cannot tell the cells apart: this pair is not used
+            cell = half if np.isfinite(alias_c) else max(4.0 * sp, 2.0)
+            got = _cell_measurement(m, s[j] - s[i], cell, (ry, rx))
+            if got is not None:
+                used.append((i, j))
+                meas.append(got[0])
+                var.append(got[1] * len(LAGS))  # pairs share frames: do not count a frame's noise K times
+        s, cov = _gauss_markov(n, used, meas, var, v, q)
+        d = np.diag(cov)
+        cov_diff = d[:, None] + d[None, :] - 2 * cov
+    sig_used = [sig[pairs.index(p)] for p in used]
+    return s, np.array(used, int).reshape(-1, 2), np.array(meas).reshape(-1, 2), np.array(var), np.array(sig_used)
