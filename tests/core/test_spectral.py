@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import xraylib
 
-from napari_cryomat.core import eds as eds_core
 from napari_cryomat.core import spectral as sp
 from napari_cryomat.core._progress import Cancelled
 from napari_cryomat.core.synthetic import spectral as syn
@@ -13,11 +12,6 @@ from napari_cryomat.core.synthetic import spectral as syn
 @pytest.fixture(scope="module")
 def eels():
     return syn.eels_spectrum_image(shape=(32, 48))
-
-
-@pytest.fixture(scope="module")
-def eds():
-    return syn.eds_spectrum_image()
 
 
 def _truth_integral(d, el, window):
@@ -39,26 +33,6 @@ def test_edge_onsets_come_from_xraylib():
     assert ce["M4,5"] == pytest.approx(1000 * xraylib.EdgeEnergy(58, xraylib.M5_SHELL))
     # textbook values: C K 284 eV, O K 532 eV
     assert sp.choose_edge("C", energy=np.arange(200.0, 600.0)).onset == pytest.approx(284, abs=1)
-
-
-def test_line_energies_come_from_xraylib():
-    lines = {ln.name: ln for ln in eds_core.eds_lines("Fe")}
-    assert lines["Ka"].energy == pytest.approx(1000 * xraylib.LineEnergy(26, xraylib.KA_LINE))
-    assert lines["Kb"].energy == pytest.approx(1000 * xraylib.LineEnergy(26, xraylib.KB_LINE))
-    pt = {ln.name: ln for ln in eds_core.eds_lines("Pt")}
-    assert pt["La"].energy == pytest.approx(1000 * xraylib.LineEnergy(78, xraylib.LA_LINE))
-    assert pt["Ma"].energy == pytest.approx(1000 * xraylib.LineEnergy(78, xraylib.MA1_LINE))
-    assert 0 < lines["Kb"].weight < 0.3 and lines["Ka"].weight == 1.0
-
-
-def test_detector_resolution_scaling():
-    e_mn = 1000 * xraylib.LineEnergy(25, xraylib.KA_LINE)
-    assert eds_core.eds_fwhm(e_mn, fwhm_mn_ka=130) == pytest.approx(130)
-    assert eds_core.eds_fwhm(277, fwhm_mn_ka=130) < 70 < eds_core.eds_fwhm(9442, fwhm_mn_ka=130) - 80
-    w = eds_core.eds_windows(6400, fwhm_mn_ka=130)
-    f = eds_core.eds_fwhm(6400)
-    assert w["integration"][1] - w["integration"][0] == pytest.approx(2 * f)
-    assert w["background_low"][1] < w["integration"][0] < w["integration"][1] < w["background_high"][0]
 
 
 # -- EELS -----------------------------------------------------------------------------------
@@ -123,68 +97,6 @@ def test_ratio_map_and_thickness(eels):
     np.testing.assert_allclose(t, eels["thickness"], atol=0.05)
 
 
-# -- EDS ------------------------------------------------------------------------------------
-
-
-def test_eds_maps_net_counts(eds):
-    maps = eds_core.eds_maps(eds["si"], energy=eds["energy"], elements="Fe, Pt, Cu", fwhm_mn_ka=eds["fwhm_mn_ka"])
-    assert maps["Fe"].feature == "Fe Ka" and maps["Pt"].feature == "Pt La" and maps["Cu"].feature == "Cu Ka"
-    for el in ("Fe", "Pt"):
-        truth = eds["net_counts"][el]
-        assert np.corrcoef(truth.ravel(), maps[el].data.ravel())[0, 1] > 0.9
-        # ±1 FWHM holds 98 % of a Gaussian line
-        assert maps[el].data.sum() / truth.sum() == pytest.approx(0.98, abs=0.05)
-    assert maps["Cu"].data.mean() == pytest.approx(eds["net_counts"]["Cu"].mean(), rel=0.1)
-    pt_m = eds_core.eds_maps(eds["si"], energy=eds["energy"], elements="Pt_Ma")["Pt_Ma"]
-    assert pt_m.feature == "Pt Ma"
-
-
-def test_identify_elements(eds):
-    res = eds_core.identify_elements(eds["si"].sum(axis=(0, 1)), energy=eds["energy"])
-    assert {"Fe", "Pt", "Cu"} <= set(res.elements)
-    assert set(res.elements) <= {"Fe", "Pt", "Cu", "C"}
-    assert res.unexplained == []
-    # at least one peak is shared by another element's line and is listed as such
-    assert res.ambiguous and all(isinstance(v, list) and v for v in res.ambiguous.values())
-
-
-def test_identify_without_false_elements(eds):
-    """A carbon-film region away from the particles has no Fe or Pt; a particle region has both."""
-    off = ~eds["mask"]
-    film = eds["si"][off].sum(axis=0)
-    res = eds_core.identify_elements(film, energy=eds["energy"])
-    assert "Fe" not in res.elements and "Pt" not in res.elements
-    assert "Cu" in res.elements
-    particle = eds["si"][eds["mask"]].sum(axis=0)
-    assert {"Fe", "Pt"} <= set(eds_core.identify_elements(particle, energy=eds["energy"]).elements)
-
-
-def test_snip_background_follows_continuum():
-    e = np.arange(0.0, 10000.0, 10.0)
-    cont = 200.0 * np.exp(-e / 4000.0)
-    peak = 5000.0 * np.exp(-0.5 * ((e - 6400.0) / 60.0) ** 2)
-    bg = eds_core.snip_background(cont + peak, width=int(2 * 150 / 10))
-    far = np.abs(e - 6400.0) > 400
-    np.testing.assert_allclose(bg[far][20:-20], cont[far][20:-20], rtol=0.03)
-    i = np.argmin(np.abs(e - 6400.0))
-    assert bg[i] == pytest.approx(cont[i], rel=0.1)
-
-
-def test_cliff_lorimer_atomic_percent(eds):
-    maps = eds_core.eds_maps(eds["si"], energy=eds["energy"], elements="Fe, Pt")
-    q = eds_core.cliff_lorimer({el: m.data for el, m in maps.items()}, k_factors=eds["k_factors"])
-    ok = np.isfinite(q["Fe"])
-    np.testing.assert_allclose((q["Fe"] + q["Pt"])[ok], 100, atol=1e-3)
-    strong = eds["mask"] & ((eds["net_counts"]["Fe"] + eds["net_counts"]["Pt"]) > 150)
-    err = q["Fe"][strong] - eds["atomic_percent"]["Fe"][strong]
-    assert abs(np.median(err)) < 3  # at.%
-    assert np.mean(np.abs(err)) < 10
-    # noise-free intensities give the exact composition
-    exact = eds_core.cliff_lorimer({el: eds["net_counts"][el] for el in ("Fe", "Pt")}, k_factors=eds["k_factors"])
-    m = eds["mask"]
-    np.testing.assert_allclose(exact["Fe"][m], eds["atomic_percent"]["Fe"][m], atol=1e-3)
-
-
 # -- PCA / profiles -------------------------------------------------------------------------
 
 
@@ -238,7 +150,3 @@ def test_bad_input_messages(eels):
         sp.eels_maps(si[..., 0], energy=e, elements="C")
     with pytest.raises(ValueError, match="not a chemical element"):
         sp.parse_elements("Fe, Xx")
-    with pytest.raises(ValueError, match="Nearest lines"):
-        eds_core.eds_maps(si, energy=e, elements="Pt")
-    with pytest.raises(ValueError, match="k-factor for Pt"):
-        eds_core.cliff_lorimer({"Fe": np.ones(3), "Pt": np.ones(3)}, k_factors={"Fe": 1})

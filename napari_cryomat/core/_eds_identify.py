@@ -1,0 +1,348 @@
+"""The engine of :func:`napari_cryomat.core.eds.identify_elements` (private; arguments are checked
+there).
+
+Each element is one set of columns of a linear model of the net spectrum: one column per line
+family (K, L, M) holding every line of the family at xraylib's relative weights, as Gaussians of
+the detector's width. Two more columns model detector artefacts from the spectrum itself: pile-up
+(the net spectrum convolved with itself: sum peaks such as C Kα + C Kα at 0.55 keV) and Si escape
+(the net spectrum 1.74 keV lower). Elements are added one at a time (forward selection, weighted
+non-negative least squares): the one that lowers χ² most, if it lowers it by at least
+``min_snr`` σ and its families are consistent (a family strong enough to be seen is not missing).
+A family member is therefore never taken for another element: Pt M2N4 at 2.70 keV is already in
+the Pt M column, so Rh gains nothing. A global energy offset (detector calibration) is fitted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import nnls
+
+from napari_cryomat.core import _eds_physics as phys
+
+SI_ESCAPE_EV, SI_K_EDGE_EV = 1739.98, 1838.9
+_SYSTEMATIC = 0.0  # model shape / line-ratio uncertainty, fraction of the net counts per channel
+_CONSISTENT_MIN_ENERGY = 1500.0  # families above this energy are barely absorbed: must show up
+_MIN_LINE_WEIGHT = 0.01
+
+
+@dataclass
+class Fit:
+    """What the engine found (converted to :class:`eds.Identification` by the caller)."""
+
+    elements: list[str]
+    significance: dict[str, float]
+    reasons: dict[str, str]
+    families: dict[str, dict[str, float]]  # element -> family -> fitted counts of its principal line
+    shift: float
+    artefacts: dict[str, float]
+    model: np.ndarray
+    labels: dict[int, list[str]] = field(default_factory=dict)
+
+
+class _Problem:
+    """The spectrum, its noise and the columns of every candidate at a calibration shift."""
+
+    def __init__(self, s, energy, fw, net, bg, mask, fwhm_of, beam_kev):
+        self.s, self.energy, self.fw, self.net, self.bg, self.mask = s, energy, fw, net, bg, mask
+        self.fwhm_of = fwhm_of
+        self.beam_kev = beam_kev
+        self.de = float(energy[1] - energy[0])
+        pos = np.maximum(net, 0.0)
+        self.weight = 1.0 / np.sqrt(np.maximum(s, 1.0) + (_SYSTEMATIC * pos) ** 2)
+        self.artefacts = self._artefact_columns(pos)
+        self._cache = {}
+        self.width_scale = 1.0  # fitted: the detector's real FWHM / the given one
+
+    def _artefact_columns(self, pos):
+        e, de = self.energy, self.de
+        n = e.size
+        # pile-up: events at E1 and E2 counted as one at E1 + E2 (channel k = i + j + e0/de). Pulses
+        # below ~1 keV escape the pile-up inspector more often: their sums get a column of their own
+        off = int(round(e[0] / de))
+        low = pos * (e < 1000.0)
+
+        def summed(a, b):
+            conv = np.convolve(a, b)
+            out = np.zeros(n)
+            k = np.arange(n) + off
+            ok = (k >= 0) & (k < conv.size)
+            out[ok] = conv[k[ok]]
+            return out * (e > 2 * max(e[0], 100.0))
+
+        pile_low, pile_high = summed(low, pos), summed(pos - low, pos - low)
+        escape = np.interp(e + SI_ESCAPE_EV, e, pos, left=0.0, right=0.0) * (e + SI_ESCAPE_EV > SI_K_EDGE_EV)
+        cols = {}
+        for name, c in (("pile-up", pile_low), ("pile-up (high energy)", pile_high), ("Si escape", escape)):
+            if np.any(c[self.mask] > 0):
+                cols[name] = c / max(c.max(), 1e-30)
+        return cols
+
+    def lines(self, el):
+        z = _z(el)
+        return [(n, e, w) for n, e, w, _s in phys.grouped_lines(z, self.beam_kev)
+                if w >= _MIN_LINE_WEIGHT and self.energy[0] - 2 * self.fwhm_of(e) <= e <= self.energy[-1]]
+
+    def columns(self, el, shift):
+        """{family: column} of an element, the principal line's counts = 1 per unit amplitude
+        (cached per element and shift)."""
+        key = (el, round(float(shift), 3), round(self.width_scale, 4))
+        if key in self._cache:
+            return self._cache[key]
+        z = _z(el)
+        kept = {n for n, _e, _w in self.lines(el)}
+        strengths = {n: s for n, _e, _w, s in phys.grouped_lines(z, self.beam_kev)}
+        out = {}
+        for fam, principal in phys._PRINCIPAL.items():
+            if principal not in kept:
+                continue
+            col = np.zeros_like(self.energy)
+            for t in phys.transitions(z, self.beam_kev):  # each transition at its own energy
+                if t.name in kept and t.name[0] == fam:
+                    col += self._gauss(t.energy + shift, t.strength / strengths[principal])
+            if np.any(col[self.mask] > 1e-3 * col.max()):
+                out[fam] = col
+        self._cache[key] = out
+        return out
+
+    def _gauss(self, centre, area):
+        f = self.fwhm_of(centre) * self.width_scale
+        sig = f / 2.3548
+        return area * self.de * np.exp(-0.5 * ((self.energy - centre) / sig) ** 2) / (sig * np.sqrt(2 * np.pi))
+
+    def solve(self, cols):
+        """Weighted NNLS of the net spectrum on ``cols`` (list of arrays): (amplitudes, χ², model)."""
+        m, w = self.mask, self.weight[self.mask]
+        b = self.net[m] * w
+        if not cols:
+            return np.zeros(0), float(b @ b), np.zeros_like(self.net)
+        a = np.stack([c[m] for c in cols], axis=1) * w[:, None]
+        scale = np.maximum(np.abs(a).max(axis=0), 1e-30)
+        x, rnorm = nnls(a / scale, b, maxiter=50 * a.shape[1])
+        x = x / scale
+        model = np.stack(cols, axis=1) @ x
+        return x, float(rnorm**2), model
+
+
+def _z(el):
+    import xraylib
+
+    return int(xraylib.SymbolToAtomicNumber(el))
+
+
+def _strength(el, name, beam_kev):
+    return {n: s for n, _e, _w, s in phys.grouped_lines(_z(el), beam_kev)}[name]
+
+
+def candidate_elements(problem: _Problem, peaks_e: np.ndarray, pool, max_shift: float) -> list[str]:
+    """Elements with a line of weight >= 0.2 on a detected peak (within half a FWHM + the shift)."""
+    out = []
+    for el in pool:
+        for n, e, w in problem.lines(el):
+            if w < 0.2 or peaks_e.size == 0:
+                continue
+            tol = 0.5 * problem.fwhm_of(e) + max_shift
+            if np.min(np.abs(peaks_e - e)) <= tol:
+                out.append(el)
+                break
+    return out
+
+
+def _fit_set(problem, chosen, shift):
+    """Columns and fit of the artefacts plus the chosen elements' families."""
+    cols, owners = [], []
+    for name, c in problem.artefacts.items():
+        cols.append(c)
+        owners.append((name, ""))
+    for el in chosen:
+        for fam, c in problem.columns(el, shift).items():
+            cols.append(c)
+            owners.append((el, fam))
+    x, chi2, model = problem.solve(cols)
+    return cols, owners, x, chi2, model
+
+
+def _family_check(problem, el, owners, x, cols):
+    """A reason to reject ``el`` when a family that should be seen is (nearly) absent, else ''."""
+    fams = {fam: x[i] for i, (o, fam) in enumerate(owners) if o == el}
+    strengths = {n: s for n, _e, _w, s in phys.grouped_lines(_z(el), problem.beam_kev)}
+    energies = {n: e for n, e, _w, _s in phys.grouped_lines(_z(el), problem.beam_kev)}
+    principal = {f: p for f, p in phys._PRINCIPAL.items() if p in strengths}
+    if not fams or max(fams.values()) <= 0:
+        return "no line of its families fits"
+    for fam_hi, amp_hi in fams.items():
+        if fam_hi not in principal or energies[principal[fam_hi]] < _CONSISTENT_MIN_ENERGY:
+            continue  # a family below ~1.5 keV may be absorbed: its absence proves nothing
+        for fam, amp in fams.items():
+            if fam == fam_hi or fam not in principal or amp <= 0:
+                continue
+            # the other family's counts (a lower bound of its production when it is absorbed)
+            expected = amp * strengths[principal[fam_hi]] / strengths[principal[fam]]
+            e_f = energies[principal[fam_hi]]
+            i = int(np.argmin(np.abs(problem.energy - e_f)))
+            noise = 1.0 / problem.weight[i] * np.sqrt(max(1.0, 2 * problem.fwhm_of(e_f) / problem.de))
+            # generous: theory ratios across families are good to a factor ~2, low-energy amplitudes
+            # (absorbed, on a poorly known continuum) to less
+            limit = 0.1 if energies[principal[fam]] >= _CONSISTENT_MIN_ENERGY else 0.05
+            if expected > 10 * noise and amp_hi < limit * expected:
+                return (f"its {fam} family ({el} {principal[fam]} {energies[principal[fam]] / 1000:.2f} keV, "
+                        f"{amp:.0f} counts) would come with {el} {principal[fam_hi]} at {e_f / 1000:.2f} keV "
+                        f"(≥ {expected:.0f} counts expected, {amp_hi:.0f} fitted)")
+    return ""
+
+
+def _peak_check(problem, el, shift, model_before, model_after, min_snr):
+    """'' when one of ``el``'s strong lines sits on a peak that the other elements leave largely
+    unexplained (residual >= min_snr σ and >= 25 % of the peak), else the reason it does not."""
+    best = None
+    for n, e, w in problem.lines(el):
+        if w < 0.3:
+            continue
+        c = e + shift
+        if problem.peaks_e.size == 0 or np.min(np.abs(problem.peaks_e - c)) > 0.5 * problem.fwhm_of(c):
+            continue  # only a line on a detected peak can make the element
+        hw = 0.6 * problem.fwhm_of(c)
+        win = problem.mask & (np.abs(problem.energy - c) <= hw)
+        if win.sum() < 1:
+            continue
+        peak = float(problem.net[win].sum())
+        resid = peak - float(model_before[win].sum())
+        noise = float(np.sqrt(np.maximum(problem.s[win], 1.0).sum()))
+        gained = float((model_after - model_before)[win].sum())
+        ok = resid >= min_snr * noise and resid >= 0.4 * max(peak, 0.0) and gained >= min_snr * noise
+        if ok:
+            return ""
+        if best is None or resid / noise > best[1]:
+            best = (f"{el} {n}", resid / noise, c)
+    if best is None:
+        return "none of its strong lines (weight >= 0.3) sits on a detected peak"
+    return (f"no strong line on a peak of its own: at {best[0]} ({best[2] / 1000:.2f} keV) the other elements "
+            f"leave {max(best[1], 0):.1f}σ unexplained")
+
+
+def forward_select(problem, candidates, shift, min_snr):
+    """Add elements one at a time while one lowers χ² by >= min_snr σ and is self-consistent."""
+    chosen, sig, rejected = [], {}, {}
+    _cols, _owners, _x, chi2, model = _fit_set(problem, chosen, shift)
+    while True:
+        trials = []
+        for el in candidates:
+            if el in chosen or el in rejected and rejected[el][0] == "family":
+                continue
+            cols, owners, x, c2, m = _fit_set(problem, chosen + [el], shift)
+            trials.append((chi2 - c2, el, cols, owners, x, c2, m))
+        trials.sort(key=lambda t: -t[0])
+        added = False
+        for gain, el, cols, owners, x, c2, m in trials:
+            s = float(np.sqrt(max(gain, 0.0)))
+            if s < min_snr:
+                rejected[el] = ("weak", s)
+                continue
+            why = _family_check(problem, el, owners, x, cols)
+            if why:
+                rejected[el] = ("family", why)
+                continue
+            why = _peak_check(problem, el, shift, model, m, min_snr)
+            if why:
+                rejected[el] = ("peak", why)
+                continue
+            chosen.append(el)
+            sig[el] = s
+            chi2, model = c2, m
+            added = True
+            break
+        if not added:
+            break
+    # significance of each chosen element given all the others (what it alone explains)
+    final = _fit_set(problem, chosen, shift)
+    for el in chosen:
+        sig[el] = float(np.sqrt(max(_fit_set(problem, [c for c in chosen if c != el], shift)[3] - final[3], 0.0)))
+    return chosen, sig, rejected, final
+
+
+def best_shift(problem, chosen, max_shift):
+    """Energy offset (eV) of the detector calibration that fits the chosen elements best."""
+    if not chosen or max_shift <= 0:
+        return 0.0
+    step = max(1.0, min(problem.de / 4, max_shift / 10))
+    grid = np.arange(-max_shift, max_shift + 0.5 * step, step)
+    chi = [_fit_set(problem, chosen, d)[3] for d in grid]
+    k = int(np.argmin(chi))
+    if 0 < k < grid.size - 1:  # parabola through the minimum
+        c0, c1, c2 = chi[k - 1], chi[k], chi[k + 1]
+        den = c0 - 2 * c1 + c2
+        if den > 0:
+            return float(grid[k] + 0.5 * step * (c0 - c2) / den)
+    return float(grid[k])
+
+
+def best_width(problem, chosen, shift):
+    """Scale of the detector resolution (0.75–1.3 × the given FWHM) that fits the chosen elements best."""
+    if not chosen:
+        return 1.0
+    grid = np.arange(0.75, 1.301, 0.05)
+    chi = []
+    for g in grid:
+        problem.width_scale = float(g)
+        chi.append(_fit_set(problem, chosen, shift)[3])
+    problem.width_scale = float(grid[int(np.argmin(chi))])
+    return problem.width_scale
+
+
+def explain(problem, el, chosen, shift):
+    """Which chosen elements' lines sit on ``el``'s strongest lines (for a rejection reason)."""
+    own = sorted(problem.lines(el), key=lambda t: -t[2])[:2]
+    parts = []
+    for n, e, _w in own:
+        near = []
+        for other in chosen:
+            for on, oe, ow in problem.lines(other):
+                if ow >= 0.02 and abs(oe - e) <= 0.5 * problem.fwhm_of(e):
+                    near.append(f"{other} {on}")
+        if near:
+            parts.append(f"{el} {n} ({e / 1000:.2f} keV) lies on {', '.join(near[:3])}")
+        else:
+            parts.append(f"{el} {n} ({e / 1000:.2f} keV) has no peak of its own")
+    return "; ".join(parts)
+
+
+def run(s, energy, *, fwhm_of, net, bg, mask, peaks_e, pool, min_snr, beam_kev, max_shift) -> Fit:
+    """Identification: candidates, selection, calibration shift, reselection, reasons."""
+    fw = fwhm_of(np.clip(energy, 100.0, None))
+    problem = _Problem(s, energy, fw, net, bg, mask, fwhm_of, beam_kev)
+    problem.peaks_e = np.asarray(peaks_e, dtype=np.float64)
+    cands = candidate_elements(problem, peaks_e, pool, max_shift)
+    chosen, _sig, _rej, _final = forward_select(problem, cands, 0.0, min_snr)
+    for _ in range(2):  # calibration (offset, resolution) of the detector from the elements found
+        shift = best_shift(problem, chosen, max_shift)
+        best_width(problem, chosen, shift)
+        shift = best_shift(problem, chosen, max_shift)
+        chosen, _sig, _rej, _final = forward_select(problem, cands, shift, min_snr)
+    chosen, sig, rejected, final = forward_select(problem, cands, shift, min_snr)
+    cols, owners, x, _chi2, model = final
+    families: dict[str, dict[str, float]] = {}
+    artefacts = {}
+    for (o, fam), amp, c in zip(owners, x, cols):
+        if fam:
+            families.setdefault(o, {})[fam] = float(amp)
+        else:
+            artefacts[o] = float(amp * c.sum())
+    reasons = {}
+    for el in chosen:
+        fams = families.get(el, {})
+        fam_text = ", ".join(f"{f} ({a:.0f} counts in {phys._PRINCIPAL[f]})" for f, a in fams.items() if a > 0)
+        reasons[el] = f"chosen: {sig[el]:.1f}σ beyond the other elements; families {fam_text}"
+    for el in cands:
+        if el in chosen:
+            continue
+        kind, info = rejected.get(el, ("weak", 0.0))
+        if kind in ("family", "peak"):
+            reasons[el] = f"rejected: {info}"
+        else:
+            reasons[el] = (f"rejected: adds only {info:.1f}σ (< {min_snr:g}σ) to "
+                           f"{', '.join(chosen) or 'the continuum'}: {explain(problem, el, chosen, shift)}")
+    order = sorted(chosen, key=lambda el: -sig[el])
+    fit = Fit(order, sig, reasons, families, shift, artefacts, model)
+    fit.width_scale = problem.width_scale
+    return fit
