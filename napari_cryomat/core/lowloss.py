@@ -1,7 +1,7 @@
 """Low-loss EELS: zero-loss peak (ZLP) alignment, thickness, plural-scattering removal.
 
 - :func:`zlp_positions` / :func:`align_zlp`: the ZLP centre of every pixel (sub-channel, from a
-  parabola through the log counts of the three top channels: exact for a Gaussian peak) and the
+  weighted parabola through the log counts of its top half: exact for a Gaussian peak) and the
   spectra shifted so that it sits at 0 eV (energy drift across the scan removed);
 - :func:`mean_free_path`: inelastic mean free path λ after Iakoubovskii et al. (2008, with
   convergence and collection angles) or Malis et al. (1988);
@@ -60,21 +60,40 @@ def _finite_block(block: np.ndarray, what: str) -> None:
         raise ValueError(f"The {what} contains NaN or inf values; replace them first.")
 
 
-def _zlp_centre(block: np.ndarray, energy: np.ndarray, search: slice) -> np.ndarray:
+def _zlp_centre(block: np.ndarray, energy: np.ndarray, search: slice, half_width: int) -> np.ndarray:
     """ZLP centre (eV) of every spectrum in ``block`` (..., E): the maximum within ``search``,
-    refined by a parabola through the log counts of it and its neighbours."""
+    refined by a weighted least-squares parabola through the log counts of the ``2 half_width + 1``
+    channels around it (exact for a Gaussian peak; weights = counts, the inverse variance of
+    log counts under Poisson noise)."""
     _finite_block(block, "low-loss spectra (si)")
-    part = block[..., search]
-    k = np.argmax(part, axis=-1)
-    k = np.clip(k, 1, part.shape[-1] - 2)
-    take = lambda o: np.take_along_axis(part, (k + o)[..., None], axis=-1)[..., 0].astype(np.float64)  # noqa: E731
-    ym, y0, yp = (np.log(np.maximum(take(o), 0.5)) for o in (-1, 0, 1))
-    denom = ym - 2 * y0 + yp
+    part = block[..., search].reshape(-1, search.stop - search.start)
+    h = int(min(half_width, (part.shape[-1] - 1) // 2))
+    k = np.clip(np.argmax(part, axis=-1), h, part.shape[-1] - 1 - h)
+    offsets = np.arange(-h, h + 1)
+    y = np.take_along_axis(part, k[:, None] + offsets[None, :], axis=-1).astype(np.float64)
+    w = np.maximum(y, 0.5)
+    ly = np.log(w)
+    x = offsets.astype(np.float64)
+    # weighted normal equations of ly = c0 + c1 x + c2 x², per spectrum
+    s = [(w * x**p).sum(axis=-1) for p in range(5)]
+    t = [(w * ly * x**p).sum(axis=-1) for p in range(3)]
+    m = np.stack([np.stack([s[0], s[1], s[2]], -1), np.stack([s[1], s[2], s[3]], -1),
+                  np.stack([s[2], s[3], s[4]], -1)], -2)
     with np.errstate(divide="ignore", invalid="ignore"):
-        frac = np.where(denom < 0, 0.5 * (ym - yp) / denom, 0.0)
-    frac = np.clip(frac, -1.0, 1.0)
+        c = np.linalg.solve(m + 1e-12 * np.eye(3), np.stack(t, -1)[..., None])[..., 0]
+        frac = np.where(c[:, 2] < 0, -c[:, 1] / (2 * c[:, 2]), 0.0)
+    frac = np.clip(np.nan_to_num(frac), -h - 0.5, h + 0.5) if h else np.zeros_like(frac)
     step = float(energy[1] - energy[0])
-    return energy[search][k] + frac * step
+    return (energy[search][k] + frac * step).reshape(block.shape[:-1])
+
+
+def _half_width(si, energy: np.ndarray, search: slice) -> int:
+    """Channels either side of the ZLP maximum used for its centre: half the FWHM of the first
+    row's summed spectrum (the same for every band, so band-by-band equals all-at-once)."""
+    first = np.asarray(si[:1] if np.ndim(si) > 1 else si, dtype=np.float64)
+    first = np.asarray(first.compute() if hasattr(first, "compute") else first).reshape(-1, energy.size).sum(0)
+    fwhm = _fwhm(energy[search], first[search])
+    return int(np.clip(round(0.5 * fwhm / (energy[1] - energy[0])), 1, 50))
 
 
 def _search_slice(energy: np.ndarray, search_window) -> slice:
@@ -101,7 +120,8 @@ def zlp_positions(
     search = _search_slice(energy, search_window)
     if search.stop - search.start < 3:
         raise ValueError("The ZLP search window (search_window) must hold at least 3 channels; widen it.")
-    return _per_pixel(lambda b: _zlp_centre(b, energy, search).astype(np.float32), si,
+    h = _half_width(si, energy, search)
+    return _per_pixel(lambda b: _zlp_centre(b, energy, search, h).astype(np.float32), si,
                       max_bytes=max_bytes, progress=progress)
 
 
@@ -158,14 +178,15 @@ def align_zlp(
         out = np.empty(shape, np.float32)
     elif tuple(np.shape(out)) != shape:
         raise ValueError(f"out must have the shape of si {shape}; got {tuple(np.shape(out))}.")
+    h = _half_width(si, energy, search)
     if len(shape) != 3:
         block = np.asarray(si, dtype=np.float32)
-        centre = _zlp_centre(block, energy, search)
+        centre = _zlp_centre(block, energy, search, h)
         out[...] = _shift_block(block, centre / step)
         return out, centre.astype(np.float32)
     shifts = np.empty(shape[:2], np.float32)
     for rows, block in sp.iter_si_chunks(si, max_bytes=max_bytes, progress=progress):
-        centre = _zlp_centre(block, energy, search)
+        centre = _zlp_centre(block, energy, search, h)
         out[rows] = _shift_block(block, centre / step)
         shifts[rows] = centre
     return out, shifts

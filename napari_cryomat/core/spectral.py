@@ -839,18 +839,12 @@ def eels_map(
     return _eels_block(np.asarray(si, dtype=np.float32), energy, background_window, integration_window, method)
 
 
-def sum_spectrum(si, *, max_bytes: int = CHUNK_BYTES) -> np.ndarray:
-    """Sum spectrum (E,) float64 of an SI (Y, X, E); for a lazy SI (memory map, dask) of evenly
-    spaced rows only, reading at most about ``max_bytes`` (enough to see the edges)."""
-    check_spectrum_image(si, lazy=True)
-    ny = int(np.shape(si)[0])
-    rows = np.arange(ny)
-    if is_lazy(si):
-        rows = np.unique(np.linspace(0, ny - 1, min(ny, rows_per_chunk(si, max_bytes=max_bytes))).astype(int))
+def sum_spectrum(si, *, max_bytes: int = CHUNK_BYTES, progress: ProgressCallback = None) -> np.ndarray:
+    """Sum spectrum (E,) float64 of an SI (Y, X, E), read band by band (memory map, dask)."""
     total = np.zeros(np.shape(si)[-1], np.float64)
-    for r in rows:
-        total += _read_band(si, slice(r, r + 1)).sum(axis=(0, 1), dtype=np.float64)
-    return total if not is_lazy(si) or rows.size == ny else total * (ny / rows.size)
+    for _rows, block in iter_si_chunks(si, max_bytes=max_bytes, progress=progress):
+        total += block.sum(axis=(0, 1), dtype=np.float64)
+    return total
 
 
 def eels_maps(
