@@ -1,0 +1,325 @@
+"""Fiducial-free alignment of a single-axis tilt series (the engine of ``tilt.align_tilt_series``).
+
+Frames. A raw tilt ``raw_i`` relates to the aligned one (tilt axis along image Y, centred) by
+``raw_i(c + R q + s_i) = aligned_i(q)``, with ``c`` the image centre, ``R`` the rotation that takes
+the image Y axis to the tilt axis (counter-clockwise on screen by ``alpha``) and ``s_i`` the raw
+(dy, dx) shift. In the rotated frame the shift is ``t_i = R.T s_i``; the work happens there.
+
+Steps (each on a binned, normalised copy):
+
+1. tilt-axis angle, coarse: the projection of a tilt onto the tilt axis (the sum across it) is the
+   same for every tilt (it is the volume summed over X and Z), up to a shift along the axis; the
+   angle at which neighbouring profiles agree best is the axis (a common-line criterion);
+2. shifts, coarse: cosine-stretched cross-correlation of each tilt with its neighbour towards zero
+   tilt, accumulated outwards from zero tilt (IMOD tiltxcorr);
+3. projection matching: weighted back-projection of all tilts, each tilt correlated with its
+   leave-one-out reprojection; the correction is added and the gauge (what no data can fix: a
+   common shift along the axis and shifts ``x0 cosθ + z0 sinθ`` that only move the volume) removed;
+4. tilt-axis angle, fine: the angle that maximises the agreement of tilts and reprojections.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.fft
+from scipy import ndimage
+
+from napari_cryomat.core._progress import report, sub_progress
+from napari_cryomat.core._tilt_projector import (
+    SliceProjector,
+    angular_weights,
+    filter_projections,
+    ramp_filter,
+)
+
+
+def rotation(alpha_deg: float) -> np.ndarray:
+    """2x2 matrix in (row, col) taking the image Y axis to the tilt axis (CCW on screen by alpha)."""
+    a = np.deg2rad(alpha_deg)
+    return np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+
+
+def aligned_shape(shape: tuple[int, int], alpha_deg: float) -> tuple[int, int]:
+    """The aligned frame keeps the picture: an axis nearer X than Y swaps the two sides."""
+    h, w = shape
+    a = abs(((alpha_deg + 90) % 180) - 90)
+    return (w, h) if a > 45 else (h, w)
+
+
+def resample(image: np.ndarray, alpha_deg: float, t, out_shape, *, order: int = 1, cval=None) -> np.ndarray:
+    """``aligned(q) = image(c + R (q + t))`` for one tilt; ``t`` is the rotated-frame shift."""
+    R = rotation(alpha_deg)
+    c_in = (np.array(image.shape) - 1) / 2
+    c_out = (np.array(out_shape) - 1) / 2
+    offset = c_in + R @ np.asarray(t, float) - R @ c_out
+    fill = float(np.mean(image)) if cval is None else cval
+    return ndimage.affine_transform(image, R, offset=offset, output_shape=tuple(out_shape), order=order,
+                                    mode="constant", cval=fill, prefilter=order > 1).astype(np.float32)
+
+
+def bin_stack(stack: np.ndarray, factor: int) -> np.ndarray:
+    if factor == 1:
+        return np.array(stack, np.float32)
+    n, h, w = stack.shape
+    h2, w2 = h // factor, w // factor
+    s = stack[:, :h2 * factor, :w2 * factor].reshape(n, h2, factor, w2, factor)
+    return s.mean(axis=(2, 4), dtype=np.float32)
+
+
+def normalise(stack: np.ndarray) -> np.ndarray:
+    m = stack.mean(axis=(1, 2), keepdims=True)
+    s = stack.std(axis=(1, 2), keepdims=True)
+    return ((stack - m) / np.where(s > 0, s, 1)).astype(np.float32)
+
+
+def _taper(shape, frac: float = 0.1) -> np.ndarray:
+    win = []
+    for n in shape:
+        w = np.ones(n)
+        k = max(1, int(n * frac))
+        ramp = 0.5 - 0.5 * np.cos(np.linspace(0, np.pi, k))
+        w[:k], w[-k:] = ramp, ramp[::-1]
+        win.append(w)
+    return np.outer(*win).astype(np.float32)
+
+
+def _bandpass(shape, low: float, high: float) -> np.ndarray:
+    """Gaussian band-pass (cycles/px) on the rfft2 grid: keeps what shot noise has not drowned."""
+    fy = np.fft.fftfreq(shape[0])[:, None]
+    fx = np.fft.rfftfreq(shape[1])[None, :]
+    f2 = fy ** 2 + fx ** 2
+    return (np.exp(-f2 / (2 * high ** 2)) * (1 - np.exp(-f2 / (2 * low ** 2)))).astype(np.float32)
+
+
+def xcorr_shift(a: np.ndarray, b: np.ndarray, *, max_shift: float, band: np.ndarray, win: np.ndarray):
+    """Shift ``d`` (dy, dx) with ``a(q) ≈ b(q - d)``, to a tenth of a pixel, and the peak's normalised
+    height; ``|d|`` at most ``max_shift`` in each axis."""
+    fa = scipy.fft.rfft2((a - a.mean()) * win)
+    fb = scipy.fft.rfft2((b - b.mean()) * win)
+    spec = fa * np.conj(fb) * band
+    cc = scipy.fft.irfft2(spec, s=a.shape)
+    twice = np.full(band.shape[1], 2.0)  # rfft keeps half the plane: inner columns count twice
+    twice[0] = 1.0
+    if a.shape[1] % 2 == 0:
+        twice[-1] = 1.0
+    norm = np.sqrt(np.sum(np.abs(fa) ** 2 * band * twice) * np.sum(np.abs(fb) ** 2 * band * twice)) / cc.size
+    cc = np.fft.fftshift(cc)
+    cy, cx = np.array(cc.shape) // 2
+    r = int(min(max_shift, cy - 1, cx - 1))
+    sub = cc[cy - r:cy + r + 1, cx - r:cx + r + 1]
+    iy, ix = np.unravel_index(int(np.argmax(sub)), sub.shape)
+    d = np.array([iy - r, ix - r], float)
+    for axis, i in ((0, iy), (1, ix)):
+        if 0 < i < sub.shape[axis] - 1:
+            line = sub[:, ix] if axis == 0 else sub[iy, :]
+            m, z, p = line[i - 1], line[i], line[i + 1]
+            den = m - 2 * z + p
+            if den < 0:
+                d[axis] += float(np.clip(0.5 * (m - p) / den, -0.5, 0.5))
+    peak = float(sub[iy, ix] / norm) if norm > 0 else 0.0
+    return d, peak
+
+
+# -------------------------------------------------------------------------------------------------
+# 1. coarse shifts in the raw frame, and the tilt-axis angle by reprojection agreement
+# -------------------------------------------------------------------------------------------------
+def raw_neighbour_shifts(stack: np.ndarray, angles: np.ndarray, *, max_shift: float, band, win) -> np.ndarray:
+    """Raw-frame shifts from plain cross-correlation of neighbours, accumulated from zero tilt (small
+    tilt steps barely change the picture, so this needs no axis angle)."""
+    n = len(stack)
+    zero = int(np.argmin(np.abs(angles)))
+    s = np.zeros((n, 2))
+    order = [(i, i + 1) for i in range(zero, n - 1)] + [(i, i - 1) for i in range(zero, 0, -1)]
+    for ref, j in order:
+        d, _ = xcorr_shift(stack[j], stack[ref], max_shift=max_shift, band=band, win=win)
+        s[j] = s[ref] + d
+    return s
+
+
+def scan_axis_angle(work, angles, s_raw, *, n_z, max_shift, band, win, progress=None) -> float:
+    """Axis angle in [-90, 90) whose aligned stack best agrees with its own reprojections: a 10°
+    grid, then 2° around the best."""
+    def score(a):
+        t = remove_gauge(s_raw @ rotation(a), angles)
+        shape = aligned_shape(work.shape[1:], a)
+        _, peaks = project_match(work, angles, a, t, n_z=n_z, iterations=2, max_shift=max_shift,
+                                 band=_bandpass(shape, *band), win=_taper(shape))
+        return float(np.mean(peaks))
+
+    grid = np.arange(-90.0, 90.0, 10.0)
+    scores = [score(a) for a in grid]
+    report(progress, 0.6)
+    best = grid[int(np.argmax(scores))]
+    fine = best + np.arange(-8.0, 8.01, 2.0)
+    return _parabola_max(fine, np.array([score(a) for a in fine]))
+
+
+def _parabola_max(x: np.ndarray, y: np.ndarray) -> float:
+    i = int(np.argmax(y))
+    if 0 < i < len(y) - 1:
+        m, z, p = y[i - 1], y[i], y[i + 1]
+        den = m - 2 * z + p
+        if den < 0:
+            return float(x[i] + np.clip(0.5 * (m - p) / den, -0.5, 0.5) * (x[1] - x[0]))
+    return float(x[i])
+
+
+# -------------------------------------------------------------------------------------------------
+# 2. cosine-stretched neighbour cross-correlation (tiltxcorr)
+# -------------------------------------------------------------------------------------------------
+def stretch_xcorr(aligned: np.ndarray, angles: np.ndarray, *, max_shift: float, band, win) -> np.ndarray:
+    """Rotated-frame shifts of tilts that were resampled with zero shift."""
+    n, h, w = aligned.shape
+    cos = np.cos(np.deg2rad(angles))
+    zero = int(np.argmin(np.abs(angles)))
+    t = np.zeros((n, 2))
+    u = np.arange(w) - (w - 1) / 2
+    order = [(i, i + 1) for i in range(zero, n - 1)] + [(i, i - 1) for i in range(zero, 0, -1)]
+    for ref, j in order:
+        ratio = cos[ref] / cos[j]
+        cols = u * ratio + (w - 1) / 2  # ref'(y, u) = ref(y, u cos_ref / cos_j)
+        stretched = ndimage.map_coordinates(aligned[ref], np.meshgrid(np.arange(h), cols, indexing="ij"),
+                                            order=1, mode="nearest")
+        d, _ = xcorr_shift(aligned[j], stretched, max_shift=max_shift, band=band, win=win)
+        t[j] = (t[ref, 0] + d[0], t[ref, 1] / ratio + d[1])
+    return t
+
+
+# -------------------------------------------------------------------------------------------------
+# 3. projection matching
+# -------------------------------------------------------------------------------------------------
+def remove_gauge(t: np.ndarray, angles: np.ndarray) -> np.ndarray:
+    """Remove what the data cannot fix: a common shift along the axis, and ``x0 cosθ + z0 sinθ``
+    across it (a translation of the volume)."""
+    th = np.deg2rad(angles)
+    basis = np.stack([np.cos(th), np.sin(th)], axis=1)
+    coef, *_ = np.linalg.lstsq(basis, t[:, 1], rcond=None)
+    out = t.copy()
+    out[:, 0] -= t[:, 0].mean()
+    out[:, 1] -= basis @ coef
+    return out
+
+
+class Matcher:
+    """Leave-one-out reprojections of an aligned stack, for one geometry (angles, frame, thickness)."""
+
+    def __init__(self, angles: np.ndarray, shape: tuple[int, int], n_z: int):
+        self.angles = angles
+        self.h, self.w = shape
+        self.proj = SliceProjector(angles, n_z, self.w, self.w)
+        self.filt = ramp_filter(self.w)
+        self.weights = np.repeat((angular_weights(angles) / 2).astype(np.float32), self.w)[:, None]
+
+    def reprojections(self, aligned: np.ndarray, exclude: int = 0) -> np.ndarray:
+        """Reprojection of each tilt from the others: without itself (``exclude=0``), or without
+        the ``exclude`` nearest tilts on each side too, so that only distant tilts predict it (that
+        is what makes the agreement sensitive to the axis angle)."""
+        n = aligned.shape[0]
+        p = np.ascontiguousarray(aligned.transpose(0, 2, 1)).reshape(n * self.w, self.h)
+        q = filter_projections(p, self.w, self.filt) * self.weights
+        if exclude == 0:
+            rep = self.proj.forward(self.proj.back(q)) - self.proj.self_term(q)
+        else:
+            rep = self._excluding(q, exclude)
+        return np.ascontiguousarray(rep.reshape(n, self.w, self.h).transpose(0, 2, 1))
+
+    def _excluding(self, q: np.ndarray, k: int) -> np.ndarray:
+        n, w = self.proj.n_tilts, self.w
+        AT, A = self.proj.matrix_t, self.proj.matrix
+        cum = np.zeros((n + 1, AT.shape[0], q.shape[1]), np.float32)  # prefix sums of single-tilt BPs
+        for j in range(n):
+            cum[j + 1] = cum[j] + AT[:, j * w:(j + 1) * w] @ q[j * w:(j + 1) * w]
+        rep = np.empty_like(q)
+        for i in range(n):
+            lo, hi = max(0, i - k), min(n, i + k + 1)
+            vol = cum[n] - (cum[hi] - cum[lo])
+            rep[i * w:(i + 1) * w] = A[i * w:(i + 1) * w] @ vol
+        return rep
+
+
+def match_once(work, angles, alpha, t, matcher: Matcher, *, max_shift, band, win, order=1, exclude=0):
+    """One projection-matching pass: corrections, correlation per tilt."""
+    shape = (matcher.h, matcher.w)
+    aligned = np.stack([resample(work[i], alpha, t[i], shape, order=order, cval=0.0) for i in range(len(work))])
+    rep = matcher.reprojections(aligned, exclude)
+    d = np.zeros_like(t)
+    peaks = np.zeros(len(work))
+    for i in range(len(work)):
+        d[i], peaks[i] = xcorr_shift(aligned[i], rep[i], max_shift=max_shift, band=band, win=win)
+    return d, peaks
+
+
+def project_match(work, angles, alpha, t, *, n_z, iterations, max_shift, band, win, progress=None, order=1):
+    shape = aligned_shape(work.shape[1:], alpha)
+    matcher = Matcher(angles, shape, n_z)
+    peaks = np.zeros(len(work))
+    for it in range(iterations):
+        d, peaks = match_once(work, angles, alpha, t, matcher, max_shift=max_shift, band=band, win=win,
+                              order=order)
+        t = remove_gauge(t + d, angles)
+        report(progress, (it + 1) / iterations)
+        if np.sqrt(np.mean(d ** 2)) < 0.02:
+            break
+    return t, peaks
+
+
+def refine_axis_angle(work, angles, alpha, t, *, n_z, span, step, max_shift, band, win, progress=None):
+    """Angle (and matched shifts) with the best mean agreement of tilts and reprojections."""
+    grid = alpha + np.arange(-span, span + step / 2, step)
+    scores, shifts = [], []
+    for k, a in enumerate(grid):
+        ta, peaks = project_match(work, angles, a, t.copy(), n_z=n_z, iterations=2, max_shift=max_shift,
+                                  band=band, win=win)
+        scores.append(float(np.mean(peaks)))
+        shifts.append(ta)
+        report(progress, (k + 1) / len(grid))
+    best = _parabola_max(grid, np.array(scores))
+    i = int(np.argmin(np.abs(grid - best)))
+    return best, shifts[i]
+
+
+def align(stack: np.ndarray, angles: np.ndarray, *, n_z: int | None, max_shift: float, alpha: float | None,
+          refine_alpha: bool, iterations: int, work_size: int = 256, progress=None):
+    """Raw-frame shifts (N, 2), tilt-axis angle, per-tilt correlation with the reprojection."""
+    n, h, w = stack.shape
+    fine_bin = max(1, int(round(max(h, w) / work_size)))
+    coarse_bin = fine_bin * 2 if max(h, w) / fine_bin > 160 else fine_bin
+    coarse = normalise(bin_stack(stack, coarse_bin))
+    band_c = _bandpass(coarse.shape[1:], 0.01, 0.12)
+    win_c = _taper(coarse.shape[1:])
+    ms_c = max_shift / coarse_bin + 2
+    if alpha is None:
+        s_raw = raw_neighbour_shifts(coarse, angles, max_shift=ms_c, band=band_c, win=win_c)
+        tiny_bin = 2 if max(coarse.shape[1:]) > 96 else 1
+        tiny = bin_stack(coarse, tiny_bin)
+        alpha = scan_axis_angle(tiny, angles, s_raw / tiny_bin, n_z=max(8, int(round((n_z or max(h, w)) / coarse_bin
+                                / tiny_bin))), max_shift=3, band=(0.01, 0.15), win=None)
+    report(progress, 0.1)
+    shape_c = aligned_shape(coarse.shape[1:], alpha)
+    rot0 = np.stack([resample(coarse[i], alpha, (0, 0), shape_c, cval=0.0) for i in range(n)])
+    band_r = _bandpass(shape_c, 0.01, 0.12)
+    win_r = _taper(shape_c)
+    t = stretch_xcorr(rot0, angles, max_shift=ms_c, band=band_r, win=win_r)
+    t = remove_gauge(t, angles)
+    nz_c = max(8, int(round((n_z or max(h, w)) / coarse_bin)))
+    t, _ = project_match(coarse, angles, alpha, t, n_z=nz_c, iterations=iterations, max_shift=ms_c / 2 + 2,
+                         band=band_r, win=win_r, progress=sub_progress(progress, 0.1, 0.3))
+    if refine_alpha:
+        for span, step in ((2.0, 0.5), (0.5, 0.125)):
+            alpha, t = refine_axis_angle(coarse, angles, alpha, t, n_z=nz_c, span=span, step=step, max_shift=4,
+                                         band=band_r, win=win_r, progress=sub_progress(progress, 0.3, 0.6))
+    # fine stage
+    fine = normalise(bin_stack(stack, fine_bin)) if fine_bin != coarse_bin else coarse
+    scale = coarse_bin / fine_bin
+    t = t * scale
+    shape_f = aligned_shape(fine.shape[1:], alpha)
+    band_f = _bandpass(shape_f, 0.01 / scale, 0.12 / scale * 1.5)
+    nz_f = max(8, int(round((n_z or max(h, w)) / fine_bin)))
+    t, peaks = project_match(fine, angles, alpha, t, n_z=nz_f, iterations=iterations, max_shift=4 * scale,
+                             band=band_f, win=_taper(shape_f), progress=sub_progress(progress, 0.6, 1.0), order=3)
+    R = rotation(alpha)
+    # the binned image centre sits at raw (n_binned * bin - 1) / 2 when the bin does not divide the size
+    offset = (np.array([h // fine_bin, w // fine_bin]) * fine_bin - np.array([h, w])) / 2
+    shifts = (t @ R.T) * fine_bin + offset
+    t_raw = remove_gauge(shifts @ R, angles)
+    return t_raw @ R.T, alpha, peaks

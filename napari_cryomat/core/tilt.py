@@ -1,0 +1,330 @@
+"""Cryo-electron tomography from a single-axis tilt series: angles, alignment, reconstruction.
+
+Geometry
+--------
+After alignment the tilt axis is the image Y axis, and the projection at tilt θ is the line
+integral of the volume ``V(z, y, x)`` along the beam after rotating it by θ about Y::
+
+    P_θ(y, u) = ∫∫ V(z, y, x) δ(u - x cosθ - z sinθ) dx dz
+
+with every coordinate measured from the centre of its axis (voxel ``j`` of ``n`` at ``j - (n-1)/2``).
+A point at ``(z, x)`` projects to ``u = x cosθ + z sinθ``; at θ = 0 the projection is the sum over Z.
+Values are line integrals in pixel units, so a reconstruction from projections has the density
+per pixel of the volume that made them, whatever the pixel size.
+
+Raw tilts relate to aligned ones by a rotation and a shift per tilt (:class:`TiltAlignment`):
+``tilts[i](r) ≈ rotated_i(r - shifts[i])``, where ``rotated_i`` is the aligned tilt turned
+counter-clockwise on screen by ``tilt_axis_angle`` about the image centre (shifts are (dy, dx) in
+raw pixels, as for drift correction; with a zero axis angle ``tilts[i](r) ≈ aligned_i(r - shifts[i])``).
+
+Input is taken as it comes: a bright-field stack (dense = dark) reconstructs to a volume where
+dense is dark, as in IMOD without ``LOG``; pass ``-tilts`` (or ``-log`` of normalised counts) to get
+density bright and positive, which is what ``positivity`` in SIRT assumes.
+
+Methods: weighted back-projection (ramp filter, a fast preview), SIRT on all Y slices at once with
+one sparse projector (:mod:`._tilt_projector`), and model-based iterative reconstruction through
+svmbir when installed (optional extra ``svmbir``). Alignment (:mod:`._tilt_align`) is fiducial-free:
+IMOD-style cosine-stretched cross-correlation, refined by projection matching, with the tilt-axis
+angle from a common-line criterion refined by the reprojection error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from napari_cryomat.core import _tilt_align as _al
+from napari_cryomat.core import _tilt_projector as _pj
+from napari_cryomat.core._progress import ProgressCallback, report, sub_progress
+from napari_cryomat.core._tilt_io import read_tilt_angles, read_tilt_series
+from napari_cryomat.core._validate import (
+    check_memory,
+    choice,
+    integer,
+    number,
+    positive,
+    real_array,
+    vector,
+)
+
+__all__ = [
+    "read_tilt_angles",
+    "read_tilt_series",
+    "TiltAlignment",
+    "align_tilt_series",
+    "reconstruct",
+    "project_volume",
+    "check_tilt_series",
+]
+
+#: Smallest tilt range that carries 3D information worth reconstructing (degrees).
+MIN_TILT_RANGE = 20.0
+#: Largest |tilt| accepted: at 90° the beam runs along the specimen and cos θ vanishes.
+MAX_TILT = 85.0
+
+
+# -------------------------------------------------------------------------------------------------
+# checks
+# -------------------------------------------------------------------------------------------------
+def check_tilt_series(tilts, angles, *, copies: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
+    """``(tilts as float32 (N, Y, X), angles as float64 (N,))`` or a ValueError naming the parameter.
+
+    Refuses: not 3D, a single tilt, images under 8 pixels, NaN/inf pixels, angles that are not N
+    finite numbers, that are not strictly monotonic, beyond ±85°, or spanning less than 20°.
+    """
+    arr = real_array(tilts, "tilts", ndim=3, copies=copies, axes="(tilt, Y, X)", what="tilt series")
+    n = arr.shape[0]
+    if n < 2:
+        raise ValueError(f"tilts must hold at least 2 tilts (a tilt series); got {n} (shape {arr.shape}).")
+    if min(arr.shape[1:]) < 8:
+        raise ValueError(f"tilts must be images of at least 8 x 8 pixels; got shape {arr.shape}.")
+    a = np.asarray(angles) if not isinstance(angles, np.ndarray) else angles
+    if np.ndim(a) != 1 or np.size(a) != n:
+        raise ValueError(f"angles must hold one tilt angle per tilt ({n} values, degrees); got shape {np.shape(a)}.")
+    a = vector(a, "angles", length=n, unit="degrees")
+    d = np.diff(a)
+    if not (np.all(d > 0) or np.all(d < 0)):
+        raise ValueError("angles must be strictly monotonic (tilts in order of tilt angle, no repeats); "
+                         f"got {np.array2string(a, precision=1, threshold=8)}.")
+    if np.max(np.abs(a)) > MAX_TILT:
+        raise ValueError(f"angles must lie within ±{MAX_TILT:g} degrees; got {np.max(np.abs(a)):g}.")
+    if np.ptp(a) < MIN_TILT_RANGE:
+        raise ValueError(f"angles must span at least {MIN_TILT_RANGE:g} degrees to reconstruct; "
+                         f"got {np.ptp(a):.3g} ({a.min():g} to {a.max():g}).")
+    return arr, a
+
+
+# -------------------------------------------------------------------------------------------------
+# alignment
+# -------------------------------------------------------------------------------------------------
+@dataclass
+class TiltAlignment:
+    """How raw tilts map to aligned ones: ``tilts[i](r) ≈ rotated_i(r - shifts[i])``.
+
+    Attributes
+    ----------
+    shifts : (N, 2) float
+        (dy, dx) in raw pixels of each tilt (the part no data can fix is set to zero: the mean
+        along the axis, and ``x0 cosθ + z0 sinθ`` across it, which only moves the volume).
+    tilt_axis_angle : float
+        Degrees counter-clockwise on screen from the image Y axis (modulo 180°): the axis runs
+        along (dy, dx) = (cos α, sin α).
+    residuals : (N,) float
+        ``1 - correlation`` of each aligned tilt with its leave-one-out reprojection (low-passed):
+        a tilt much above the others is blurred, cracked or badly aligned; drop it with
+        :meth:`without`.
+    angles : (N,) float
+        Tilt angles, degrees.
+    shape : (Y, X)
+        Raw tilt size the shifts refer to.
+    """
+
+    shifts: np.ndarray
+    tilt_axis_angle: float
+    residuals: np.ndarray
+    angles: np.ndarray
+    shape: tuple[int, int]
+    pixel_size: float = 1.0
+    correlation: np.ndarray = field(default=None)
+
+    @property
+    def aligned_shape(self) -> tuple[int, int]:
+        """(Y, X) of the aligned tilts (sides swapped when the axis is nearer X than Y)."""
+        return _al.aligned_shape(self.shape, self.tilt_axis_angle)
+
+    @property
+    def rotated_shifts(self) -> np.ndarray:
+        """Shifts in the aligned frame: (along the axis, across it), pixels."""
+        return self.shifts @ _al.rotation(self.tilt_axis_angle)
+
+    def apply(self, tilts, *, order: int = 3) -> np.ndarray:
+        """Aligned tilts (N, Y', X') float32: shifted, rotated so the axis is the image Y axis; pixels
+        from outside the raw image take that tilt's mean."""
+        arr = real_array(tilts, "tilts", ndim=3, axes="(tilt, Y, X)", what="tilt series")
+        if arr.shape[0] != len(self.shifts) or arr.shape[1:] != tuple(self.shape):
+            raise ValueError(f"tilts has shape {arr.shape}; this alignment is for {len(self.shifts)} tilts of "
+                             f"{self.shape[0]} x {self.shape[1]} pixels.")
+        order = integer(order, "order", low=0, high=5)
+        t = self.rotated_shifts
+        out = self.aligned_shape
+        return np.stack([_al.resample(arr[i], self.tilt_axis_angle, t[i], out, order=order)
+                         for i in range(arr.shape[0])])
+
+    def without(self, drop) -> TiltAlignment:
+        """The same alignment without the tilts whose indices are in ``drop``."""
+        keep = np.setdiff1d(np.arange(len(self.angles)), np.asarray(drop, int))
+        corr = None if self.correlation is None else self.correlation[keep]
+        return replace(self, shifts=self.shifts[keep], residuals=self.residuals[keep], angles=self.angles[keep],
+                       correlation=corr)
+
+    def to_imod_xf(self) -> np.ndarray:
+        """IMOD ``.xf`` rows ``A11 A12 A21 A22 DX DY`` (X right, Y up as in the file) taking raw tilts
+        to aligned ones, about the image centre."""
+        a = np.deg2rad(self.tilt_axis_angle)
+        rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])  # rotates (x, y_up) by -alpha
+        rows = []
+        for dy, dx in self.shifts:
+            d = -rot @ np.array([dx, -dy])  # display rows point down, file rows up
+            rows.append([rot[0, 0], rot[0, 1], rot[1, 0], rot[1, 1], d[0], d[1]])
+        return np.array(rows)
+
+
+def align_tilt_series(tilts, angles, *, pixel_size: float = 1.0, tilt_axis_angle: float | None = None,
+                      refine_tilt_axis: bool = True, max_shift: float | None = None,
+                      thickness: float | None = None, iterations: int = 4,
+                      progress: ProgressCallback = None) -> TiltAlignment:
+    """Fiducial-free alignment: per-tilt shifts and the tilt-axis angle.
+
+    Parameters
+    ----------
+    tilts : (N, Y, X) array
+        Raw tilt series, in the order of ``angles``.
+    angles : (N,) array
+        Tilt angles in degrees, strictly monotonic, spanning at least 20°, within ±85°.
+    pixel_size : float
+        Å per pixel (for ``max_shift`` and ``thickness``, given in Å).
+    tilt_axis_angle : float, optional
+        Known axis angle (degrees CCW on screen from Y); None finds it. With ``refine_tilt_axis``
+        a given angle is the starting point; without, it is kept.
+    max_shift : float, optional
+        Largest shift between neighbouring tilts, Å (default a quarter of the image).
+    thickness : float, optional
+        Specimen thickness for the reprojections, Å (default the image width).
+    iterations : int
+        Projection-matching passes per stage.
+
+    Returns
+    -------
+    TiltAlignment
+
+    Notes
+    -----
+    Coarse axis angle from the common line (the sum across the axis is the same for every tilt),
+    shifts by cosine-stretched cross-correlation of neighbours from zero tilt outwards (IMOD
+    tiltxcorr), then projection matching against leave-one-out weighted back-projections, the axis
+    angle refined by the same reprojection agreement, on a copy binned to about 256 pixels.
+    """
+    px = positive(pixel_size, "pixel_size", unit="Å")
+    arr, a = check_tilt_series(tilts, angles, copies=3.0)
+    if float(np.min(arr.std(axis=(1, 2)))) <= 0:
+        raise ValueError("tilts holds a constant image (no contrast to align on); remove that tilt first.")
+    alpha = number(tilt_axis_angle, "tilt_axis_angle", low=-360, high=360, unit="degrees", allow_none=True)
+    h, w = arr.shape[1:]
+    ms = positive(max_shift, "max_shift", unit="Å", allow_none=True)
+    ms_px = min(h, w) / 4 if ms is None else min(ms / px, min(h, w) / 2 - 2)
+    th = positive(thickness, "thickness", unit="Å", allow_none=True)
+    nz = None if th is None else integer(max(1, round(th / px)), "thickness", low=1, high=8 * max(h, w))
+    iters = integer(iterations, "iterations", low=1, high=50)
+    order = np.argsort(a)
+    shifts_s, alpha_out, peaks_s = _al.align(arr[order], a[order], n_z=nz, max_shift=ms_px, alpha=alpha,
+                                             refine_alpha=bool(refine_tilt_axis) or alpha is None,
+                                             iterations=iters, progress=progress)
+    alpha_out = float(((alpha_out + 90) % 180) - 90)
+    shifts = np.empty_like(shifts_s)
+    peaks = np.empty_like(peaks_s)
+    shifts[order], peaks[order] = shifts_s, peaks_s
+    report(progress, 1.0)
+    return TiltAlignment(shifts=shifts, tilt_axis_angle=alpha_out, residuals=1 - peaks, angles=a.copy(),
+                         shape=(h, w), pixel_size=px, correlation=peaks)
+
+
+# -------------------------------------------------------------------------------------------------
+# reconstruction
+# -------------------------------------------------------------------------------------------------
+def _columns(aligned: np.ndarray, y0: int, y1: int) -> np.ndarray:
+    """Projections of Y slices y0:y1 as ``(N * n_u, y1 - y0)`` columns."""
+    n, _, n_u = aligned.shape
+    return np.ascontiguousarray(np.asarray(aligned[:, y0:y1, :], np.float32).transpose(0, 2, 1)).reshape(n * n_u, -1)
+
+
+def reconstruct(tilts, angles, *, alignment: TiltAlignment | None = None, method: str = "sirt",
+                iterations: int = 50, thickness: float | None = None, pixel_size: float = 1.0,
+                positivity: bool = False, lowpass: float | None = None, out=None,
+                progress: ProgressCallback = None) -> np.ndarray:
+    """Reconstruct a (Z, Y, X) float32 volume from a tilt series.
+
+    Parameters
+    ----------
+    tilts : (N, Y, X) array
+        Projections; raw if ``alignment`` is given (it is applied first), else already aligned
+        (tilt axis along Y through the centre).
+    angles : (N,) array
+        Tilt angles in degrees (see :func:`check_tilt_series`).
+    alignment : TiltAlignment, optional
+        From :func:`align_tilt_series`.
+    method : {"sirt", "wbp", "mbir"}
+        ``"wbp"``: weighted (ramp-filtered) back-projection, a fast preview; ``"sirt"``: the
+        simultaneous iterative reconstruction technique on a sparse projector; ``"mbir"``:
+        model-based iterative reconstruction with svmbir (optional extra ``svmbir``).
+    iterations : int
+        SIRT iterations (1..10000).
+    thickness : float, optional
+        Z extent of the volume, Å (default the width of the aligned tilts).
+    pixel_size : float
+        Å per pixel.
+    positivity : bool
+        SIRT: clip negative densities after each iteration (for density-positive input).
+    lowpass : float, optional
+        WBP: Gaussian roll-off of the ramp filter above this fraction of Nyquist (0..1).
+    out : array-like, optional
+        Where to write the volume (e.g. a ``numpy.memmap`` of an MRC file being written), for
+        volumes larger than memory; Y slabs are computed and written one at a time.
+
+    Returns
+    -------
+    (Z, Y, X) float32 array (``out`` when given).
+    """
+    px = positive(pixel_size, "pixel_size", unit="Å")
+    method = choice(method, "method", ("sirt", "wbp", "mbir"))
+    iters = integer(iterations, "iterations", low=1, high=10_000)
+    cutoff = number(lowpass, "lowpass", low=0, high=1, low_open=True, allow_none=True)
+    arr, a = check_tilt_series(tilts, angles, copies=1.0)
+    if alignment is not None:
+        if not isinstance(alignment, TiltAlignment):
+            raise ValueError(f"alignment must be a TiltAlignment from align_tilt_series; got {type(alignment).__name__}.")
+        if len(alignment.angles) != len(a):
+            raise ValueError(f"alignment is for {len(alignment.angles)} tilts but tilts holds {len(a)}.")
+        arr = alignment.apply(arr)
+    n, ny, nx = arr.shape
+    th = positive(thickness, "thickness", unit="Å", allow_none=True)
+    nz = nx if th is None else max(1, int(round(th / px)))
+    nz = integer(nz, "thickness", low=1, high=8 * max(ny, nx))
+    if out is None:
+        check_memory(4.0 * nz * ny * nx, "thickness", f"a {nz} x {ny} x {nx} volume")
+        out = np.empty((nz, ny, nx), np.float32)
+    elif tuple(np.shape(out)) != (nz, ny, nx):
+        raise ValueError(f"out must have shape {(nz, ny, nx)} (Z, Y, X); got {tuple(np.shape(out))}.")
+    if method == "mbir":
+        from napari_cryomat.core._tilt_mbir import mbir
+
+        out[...] = mbir(arr, a, nz, progress=progress)
+        return out
+    proj = _pj.SliceProjector(a, nz, nx, nx)
+    report(progress, 0.05)
+    # Y slabs: ~64 slices keep SIRT's working set in cache; WBP takes what 256 MB of columns allow
+    step = 64 if method == "sirt" else max(1, min(ny, (256 << 20) // (4 * nz * nx)))
+    for y0 in range(0, ny, step):
+        y1 = min(ny, y0 + step)
+        p = _columns(arr, y0, y1)
+        sub = sub_progress(progress, 0.05 + 0.95 * y0 / ny, 0.05 + 0.95 * y1 / ny)
+        if method == "wbp":
+            x = _pj.wbp_columns(proj, p, cutoff=cutoff)
+        else:
+            x = _pj.sirt_columns(proj, p, iterations=iters, positivity=bool(positivity), progress=sub)
+        out[:, y0:y1, :] = x.reshape(nz, nx, y1 - y0).transpose(0, 2, 1)
+        report(sub, 1.0)
+    return out
+
+
+def project_volume(volume, angles) -> np.ndarray:
+    """Projections (N, Y, X) of a (Z, Y, X) volume at ``angles`` (degrees), with the geometry of
+    :func:`reconstruct` (X detector bins, tilt axis along Y): the forward model SIRT inverts."""
+    vol = real_array(volume, "volume", ndim=3, axes="(Z, Y, X)")
+    a = vector(angles, "angles", length=range(1, 1001), unit="degrees", high=MAX_TILT)
+    nz, ny, nx = vol.shape
+    check_memory(4.0 * a.size * ny * nx, "angles", f"{a.size} projections of {ny} x {nx}")
+    proj = _pj.SliceProjector(a, nz, nx, nx)
+    cols = np.ascontiguousarray(vol.transpose(0, 2, 1)).reshape(nz * nx, ny)
+    p = proj.forward(cols)
+    return np.ascontiguousarray(p.reshape(a.size, nx, ny).transpose(0, 2, 1), dtype=np.float32)
