@@ -110,8 +110,12 @@ def _ball_centres(dist: np.ndarray, voxel: np.ndarray) -> np.ndarray:
     """
     keep = dist > 0
     for o, step in _neighbour_offsets(voxel):
+        if o < (0, 0, 0):
+            continue  # each pair of neighbours once: the difference serves both of them
         here, there = _shift_view(dist, o)
-        keep[here] &= dist[there] < dist[here] + _RIDGE_SLOPE * step
+        rise = dist[there] - dist[here]
+        keep[here] &= rise < _RIDGE_SLOPE * step
+        keep[there] &= rise > -_RIDGE_SLOPE * step
     return np.flatnonzero(keep)
 
 
@@ -123,7 +127,7 @@ def _ball_offsets(shape, voxel: np.ndarray, r_max: float):
     flat = (grids[0] * (shape[1] * shape[2]) + grids[1] * shape[2] + grids[2]).ravel()
     inside = length < r_max
     order = np.argsort(length[inside], kind="stable")
-    return flat[inside][order].astype(np.int64), length[inside][order]
+    return flat[inside][order], length[inside][order]
 
 
 def _refined_radius(dist: np.ndarray, centres: np.ndarray, voxel: np.ndarray) -> np.ndarray:
@@ -148,11 +152,14 @@ def _paint_balls(dist: np.ndarray, centres: np.ndarray, voxel: np.ndarray, progr
     radius = dist.ravel()[centres]
     order = np.argsort(-radius, kind="stable")
     radius = radius[order]
-    out = np.full(dist.size, -1, np.int64)
+    index = np.int32 if dist.size < 2**31 - 1 else np.int64  # halves the memory traffic of the gathers
+    out = np.full(dist.size, -1, index)
     if centres.size == 0:
         return out.reshape(dist.shape)
-    sorted_centres = centres[order]
+    sorted_centres = centres[order].astype(index)
+    order = order.astype(index)
     offsets, lengths = _ball_offsets(dist.shape, voxel, float(radius[0]) + 1e-3)
+    offsets = offsets.astype(index)
     tolerance = 1e-3 * float(voxel.min())
     # groups of equal radius: inside a group the order of the writes does not matter
     starts = np.flatnonzero(np.r_[True, radius[1:] != radius[:-1]])
