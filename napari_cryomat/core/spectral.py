@@ -1071,6 +1071,7 @@ def pca(
     oversample: int = 16,
     n_iter: int = 2,
     seed: int = 0,
+    max_bytes: int = CHUNK_BYTES,
     progress: ProgressCallback = None,
 ) -> PCAResult:
     """PCA of a spectrum image by (randomised) SVD, with Poisson normalisation.
@@ -1080,8 +1081,9 @@ def pca(
     Poisson noise uniform so that the scree plot separates signal from a flat noise floor.
     The mean spectrum is removed and the leading ``max_components + oversample`` singular
     vectors are found by a randomised range finder with ``n_iter`` power iterations (Halko,
-    Martinsson & Tropp 2011), in float32 row blocks: the normalised matrix is never stored
-    whole, so memory stays near the size of the SI itself.
+    Martinsson & Tropp 2011), in float32 bands of whole rows (``max_bytes`` each): the
+    normalised matrix is never stored whole, and a memory-mapped or dask SI larger than RAM is
+    read band by band (the scores, pixels × components, stay in memory).
 
     Parameters
     ----------
@@ -1102,22 +1104,42 @@ def pca(
         ``explained_variance`` holds the ``max_components + oversample`` leading eigenvalues
         (for the scree plot), ``total_variance`` the variance of all components.
     """
-    check_spectrum_image(si)
-    data = np.asarray(si)
-    if poisson:
-        check_counts(data, what="spectrum image (si)")
-    elif not np.all(np.isfinite(data)):
-        raise ValueError("The spectrum image (si) contains NaN or inf values; replace them first.")
+    check_spectrum_image(si, lazy=True)
     max_components = integer(max_components, "max_components", low=1, high=4096)
     oversample = integer(oversample, "oversample", low=0, high=4096)
     n_iter = integer(n_iter, "n_iter", low=0, high=50)
     seed = integer(seed, "seed", low=0, high=2**32 - 1)
-    ny, nx, ne = data.shape
-    flat = data.reshape(ny * nx, ne)
-    npx = flat.shape[0]
+    ny, nx, ne = (int(v) for v in si.shape)
+    npx = ny * nx
+    # bands of whole rows, read one at a time (a memory map or dask SI is never loaded whole;
+    # an in-memory float32 SI is only viewed)
+    step = rows_per_chunk(si, max_bytes=max_bytes)
+    bands = [(y * nx, min(ny, y + step) * nx, slice(y, min(ny, y + step))) for y in range(0, ny, step)]
+    in_memory = not is_lazy(si)
+
+    def band(rows: slice) -> np.ndarray:
+        blk = np.asarray(si[rows], dtype=np.float32) if in_memory else _read_band(si, rows)
+        return blk.reshape(-1, ne)
+
+    n_passes = 3 + 2 * n_iter + 2
+    done = [0]
+
+    def tick():
+        done[0] += 1
+        report(progress, done[0] / n_passes)
+
+    g = np.zeros(npx, np.float64)
+    h = np.zeros(ne, np.float64)
+    for i, j, rows in bands:  # first pass: checks and the Poisson weights
+        blk = band(rows)
+        if poisson:
+            check_counts(blk, what="spectrum image (si)")
+        elif not np.all(np.isfinite(blk)):
+            raise ValueError("The spectrum image (si) contains NaN or inf values; replace them first.")
+        g[i:j] = blk.sum(axis=1, dtype=np.float64)
+        h += blk.sum(axis=0, dtype=np.float64)
+    tick()
     if poisson:
-        g = flat.sum(axis=1, dtype=np.float64)
-        h = flat.sum(axis=0, dtype=np.float64)
         if g.sum() <= 0:
             raise ValueError("The spectrum image (si) is empty (all counts zero).")
         g = np.sqrt(g / g.mean()).astype(np.float32)
@@ -1128,24 +1150,12 @@ def pca(
         g = np.ones(npx, np.float32)
         h = np.ones(ne, np.float32)
     inv_g, inv_h = (1.0 / g).astype(np.float32), (1.0 / h).astype(np.float32)
-    if flat.dtype != np.float32:
-        flat = flat.astype(np.float32)
     # The normalised, centred matrix X = G⁻¹ D H⁻¹ − 1 μᵀ is never formed: its products with
     # thin matrices are diagonal scalings of products with D, which BLAS does at full speed.
-    chunk = max(1, 2**24 // ne)
-    starts = list(range(0, npx, chunk))
-    n_passes = 2 + 2 * n_iter + 2
-    done = [0]
-
-    def tick():
-        done[0] += 1
-        report(progress, done[0] / n_passes)
-
     col = np.zeros(ne, np.float64)
     sq = np.zeros(ne, np.float64)
-    for i in starts:
-        j = min(npx, i + chunk)
-        blk = flat[i:j]
+    for i, j, rows in bands:
+        blk = band(rows)
         col += inv_g[i:j].astype(np.float64) @ blk
         sq += (inv_g[i:j] ** 2).astype(np.float64) @ (blk * blk)
     mean = inv_h * col / npx  # mean normalised spectrum
@@ -1158,17 +1168,15 @@ def pca(
         out = np.empty((npx, m.shape[1]), np.float32)
         mh = (inv_h[:, None] * m).astype(np.float32)
         mm = (mean32 @ m).astype(np.float32)
-        for i in starts:
-            j = min(npx, i + chunk)
-            out[i:j] = inv_g[i:j, None] * (flat[i:j] @ mh) - mm
+        for i, j, rows in bands:
+            out[i:j] = inv_g[i:j, None] * (band(rows) @ mh) - mm
         tick()
         return out
 
     def xt_times(q):  # X.T @ q, q (P, l)
         out = np.zeros((ne, q.shape[1]), np.float32)
-        for i in starts:
-            j = min(npx, i + chunk)
-            out += flat[i:j].T @ (inv_g[i:j, None] * q[i:j])
+        for i, j, rows in bands:
+            out += band(rows).T @ (inv_g[i:j, None] * q[i:j])
         out = inv_h[:, None].astype(np.float64) * out - np.outer(mean, q.sum(axis=0, dtype=np.float64))
         tick()
         return out.astype(np.float32)
@@ -1201,26 +1209,33 @@ def pca(
     )
 
 
-def pca_reconstruct(result: PCAResult, *, n_components: int, progress: ProgressCallback = None) -> np.ndarray:
-    """Denoised SI (Y, X, E) float32 from the first ``n_components`` components of ``result``."""
+def pca_reconstruct(result: PCAResult, *, n_components: int, out=None, progress: ProgressCallback = None) -> np.ndarray:
+    """Denoised SI (Y, X, E) float32 from the first ``n_components`` components of ``result``.
+
+    ``out`` (Y, X, E), e.g. a ``numpy.lib.format.open_memmap``, receives the result band by band
+    when it would not fit in memory; default a new array."""
     if not isinstance(result, PCAResult):
         raise ValueError(f"result must be a PCAResult from pca(); got {type(result).__name__}.")
     k = integer(n_components, "n_components", low=1, high=result.factors.shape[0])
     ny, nx, ne = result.shape
-    out = np.empty((ny * nx, ne), np.float32)
-    chunk = max(1, 2**24 // ne)
-    npx = ny * nx
+    if out is None:
+        check_memory(float(ny * nx * ne) * 4, "result", "the denoised SI (give out= a memory map)")
+        out = np.empty((ny, nx, ne), np.float32)
+    elif tuple(np.shape(out)) != (ny, nx, ne):
+        raise ValueError(f"out must have the SI's shape {(ny, nx, ne)}; got {tuple(np.shape(out))}.")
+    rows = max(1, 2**24 // max(1, nx * ne))
     # undo the Poisson scaling inside the product: (S F + μ) ⊙ (g hᵀ) = g ⊙ (S (F ⊙ h) + μ ⊙ h)
     fh = (result.factors[:k] * result.h[None, :]).astype(np.float32)
     mh = (result.mean * result.h).astype(np.float32)
-    for i in range(0, npx, chunk):
-        j = min(npx, i + chunk)
-        blk = out[i:j]
-        np.matmul(result.scores[i:j, :k], fh, out=blk)
+    for y in range(0, ny, rows):
+        y1 = min(ny, y + rows)
+        i, j = y * nx, y1 * nx
+        blk = result.scores[i:j, :k] @ fh
         blk += mh
         blk *= result.g[i:j, None]
-        report(progress, j / npx)
-    return out.reshape(ny, nx, ne)
+        out[y:y1] = blk.reshape(y1 - y, nx, ne)
+        report(progress, y1 / ny)
+    return out
 
 
 def suggest_components(explained_variance, *, noise_tail: float = 0.5) -> int:

@@ -145,3 +145,21 @@ def test_bad_input_names_element_window_and_fix():
         sp.plan_eels_windows("Fe", energy=e)
     with pytest.raises(ValueError, match="max_bytes"):
         sp.rows_per_chunk(si, max_bytes=0)
+
+
+def test_pca_out_of_core_equals_in_memory(tmp_path):
+    d = syn.eels_spectrum_image(shape=(16, 20), size=600, seed=6)
+    si = d["si"]
+    ref = sp.pca(si, max_components=6, oversample=4)
+    mm = np.lib.format.open_memmap(tmp_path / "si.npy", mode="w+", dtype=np.float32, shape=si.shape)
+    mm[:] = si
+    seen = []
+    got = sp.pca(np.load(tmp_path / "si.npy", mmap_mode="r"), max_components=6, oversample=4,
+                 max_bytes=3 * 20 * 600 * 4, progress=seen.append)
+    np.testing.assert_allclose(got.explained_variance, ref.explained_variance, rtol=1e-4)
+    np.testing.assert_allclose(np.abs(got.factors[:3]), np.abs(ref.factors[:3]), atol=1e-4)
+    assert seen[-1] == 1.0
+    out = np.lib.format.open_memmap(tmp_path / "den.npy", mode="w+", dtype=np.float32, shape=si.shape)
+    den = sp.pca_reconstruct(got, n_components=3, out=out)
+    assert den is out
+    np.testing.assert_allclose(den, sp.pca_reconstruct(ref, n_components=3), rtol=1e-3, atol=1e-2)
