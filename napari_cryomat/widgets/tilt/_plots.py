@@ -1,0 +1,101 @@
+"""Small pyqtgraph views of the tilt tool: residuals per tilt, the missing wedge, thickness histogram.
+
+Each draws a result object (never reads a control), so it keeps describing the run it shows.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+from qtpy.QtCore import QSize
+
+from napari_cryomat.widgets.tilt._run import AlignRun, Quantification, Reconstruction
+
+__all__ = ["HistogramPlot", "ResidualPlot", "WedgeView"]
+
+PLOT_HEIGHT = 130
+
+
+def _plot(left: str, bottom: str):
+    import pyqtgraph as pg
+
+    plot = pg.PlotWidget()
+    plot.setBackground("k")
+    plot.setMinimumHeight(PLOT_HEIGHT)
+    plot.setMaximumHeight(PLOT_HEIGHT + 40)
+    plot.setLabel("left", left)
+    plot.setLabel("bottom", bottom)
+    for axis in ("bottom", "left"):
+        plot.getAxis(axis).enableAutoSIPrefix(False)
+    plot.sizeHint = lambda: QSize(300, PLOT_HEIGHT)  # pyqtgraph's own 640x480 would widen the dock
+    return plot
+
+
+class ResidualPlot:
+    """Residual (1 - correlation with the reprojection) per tilt against tilt angle; dropped tilts grey."""
+
+    def __init__(self):
+        self.widget = _plot("residual", "tilt angle (°)")
+        self.bars = None
+
+    def draw(self, run: Optional[AlignRun], kept: Optional[np.ndarray]) -> None:
+        import pyqtgraph as pg
+
+        self.widget.clear()
+        self.bars = None
+        if run is None:
+            return
+        a = run.alignment
+        width = 0.8 * float(np.min(np.abs(np.diff(np.sort(a.angles))))) if len(a.angles) > 1 else 1.0
+        brushes = [pg.mkBrush("m" if k else (110, 110, 110)) for k in kept]
+        self.bars = pg.BarGraphItem(x=a.angles, height=a.residuals, width=width, brushes=brushes)
+        self.widget.addItem(self.bars)
+
+
+class WedgeView:
+    """log |FFT| of the volume on its central XZ section: the missing wedge is the dark double cone
+    around kz (no tilt looked along it)."""
+
+    def __init__(self):
+        import pyqtgraph as pg
+
+        self.widget = _plot("kz (1/Å)", "kx (1/Å)")
+        self.widget.setAspectLocked(True)
+        self.image = pg.ImageItem()
+        self.widget.addItem(self.image)
+
+    def draw(self, rec: Optional[Reconstruction]) -> None:
+        from qtpy.QtCore import QRectF
+
+        if rec is None:
+            self.image.clear()
+            return
+        wedge = rec.wedge  # (kz, kx)
+        dz, dx = rec.wedge_spacing
+        nz, nx = wedge.shape
+        lo, hi = np.percentile(wedge, [1, 99.5])
+        # pyqtgraph images are (x, y): transpose so kx runs right and kz up
+        self.image.setImage(wedge.T, levels=(float(lo), float(hi)))
+        self.image.setRect(QRectF(-nx / 2 * dx, -nz / 2 * dz, nx * dx, nz * dz))
+        self.widget.autoRange()
+
+
+class HistogramPlot:
+    """Volume fraction of the structure per local-thickness bin (Å)."""
+
+    def __init__(self):
+        self.widget = _plot("volume fraction", "local thickness (Å)")
+
+    def draw(self, q: Optional[Quantification]) -> None:
+        import pyqtgraph as pg
+
+        self.widget.clear()
+        if q is None:
+            return
+        centres = 0.5 * (q.edges[1:] + q.edges[:-1])
+        self.widget.addItem(pg.BarGraphItem(x=centres, height=q.fractions, width=float(np.diff(q.edges)[0]) * 0.9,
+                                            brush="c"))
+        mean = q.mean_thickness
+        if np.isfinite(mean):
+            self.widget.addItem(pg.InfiniteLine(pos=mean, angle=90, pen=pg.mkPen("y", width=2)))

@@ -1,0 +1,156 @@
+"""What the "Tilt series" tool computes: requests built on the GUI thread, results made by workers.
+
+Plain frozen dataclasses, no Qt, no viewer. A request holds references to the layer data and the
+parameters read from the controls; a result keeps the request it was computed from, so plots and
+layer names describe the run they show even after the controls change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+
+from napari_cryomat.core.tilt import TiltAlignment
+
+__all__ = [
+    "ANGLES_KEY",
+    "ANGSTROM",
+    "AlignRequest",
+    "AlignRun",
+    "QuantRequest",
+    "Quantification",
+    "ReconRequest",
+    "Reconstruction",
+]
+
+#: layer metadata key holding the tilt angles (degrees, one per image of the stack)
+ANGLES_KEY = "tilt_angles"
+ANGSTROM = "angstrom"
+
+
+@dataclass(frozen=True)
+class AlignRequest:
+    """Align a tilt series: its images (the layer's data), angles (degrees) and pixel size (Å)."""
+
+    tilts: Any
+    angles: np.ndarray
+    pixel_size: float
+    source_name: str
+
+
+@dataclass(frozen=True)
+class AlignRun:
+    """One alignment and the request it came from."""
+
+    request: AlignRequest
+    alignment: TiltAlignment
+
+    def summary(self) -> str:
+        a = self.alignment
+        shift = np.hypot(*a.shifts.T) * a.pixel_size
+        return (f"{len(a.angles)} tilts, axis {a.tilt_axis_angle:+.2f}° from Y; shifts up to {shift.max():.1f} Å; "
+                f"residual median {np.median(a.residuals):.3f}")
+
+
+@dataclass(frozen=True)
+class ReconRequest:
+    """Reconstruct from the kept tilts.
+
+    Attributes
+    ----------
+    tilts, angles :
+        The whole series (layer data) and its angles; only the tilts in ``keep`` are used.
+    keep : tuple of int
+        Indices of the tilts to use (the user dropped the others).
+    alignment : TiltAlignment or None
+        For the whole series; None: the tilts are taken as aligned already.
+    method : {"wbp", "sirt"}
+    iterations : int
+        SIRT iterations.
+    thickness : float or None
+        Z extent of the volume, Å (None: the image width).
+    binning : int
+        Tilts binned by this factor before reconstructing (voxel = binning x pixel size).
+    invert : bool
+        Reconstruct ``-tilts`` (bright-field counts: dense is dark) so dense material is bright.
+    """
+
+    tilts: Any
+    angles: np.ndarray
+    keep: tuple
+    alignment: Optional[TiltAlignment]
+    method: str
+    iterations: int
+    thickness: Optional[float]
+    binning: int
+    pixel_size: float
+    source_name: str
+    invert: bool = False
+
+    @property
+    def voxel_size(self) -> float:
+        return self.pixel_size * self.binning
+
+    @property
+    def layer_name(self) -> str:
+        return f"{self.source_name} {'WBP preview' if self.method == 'wbp' else 'tomogram'}"
+
+    def describe(self) -> str:
+        how = "WBP" if self.method == "wbp" else f"SIRT {self.iterations} it."
+        dropped = len(self.angles) - len(self.keep)
+        return (f"{how}, {len(self.keep)} tilts ({dropped} dropped), bin {self.binning}, "
+                f"voxel {self.voxel_size:g} Å" + ("" if self.alignment is not None else ", unaligned"))
+
+
+@dataclass(frozen=True)
+class Reconstruction:
+    """A volume (Z, Y, X) float32 and the central XZ section of its Fourier amplitude (log)."""
+
+    request: ReconRequest
+    volume: np.ndarray
+    contrast_limits: tuple[float, float]
+    wedge: np.ndarray  # (kz, kx) log |FFT|, zero frequency in the centre
+    wedge_spacing: tuple[float, float]  # 1/Å per pixel along kz, kx
+
+
+@dataclass(frozen=True)
+class QuantRequest:
+    """Quantify a segmented volume: the structure (mask), optional particles (labels), voxel size."""
+
+    mask: Any
+    particles: Optional[Any]
+    voxel_size: tuple[float, float, float]
+    mask_name: str
+    particles_name: Optional[str]
+    scale: tuple
+    translate: tuple
+
+
+@dataclass(frozen=True)
+class Quantification:
+    """Local thickness map (Å), its volume-weighted histogram, porosity, particle distances."""
+
+    request: QuantRequest
+    thickness: np.ndarray
+    fractions: np.ndarray
+    edges: np.ndarray
+    porosity: float
+    distances: Optional[Any]  # pandas DataFrame from core.morph3d.particle_support_distances
+
+    @property
+    def mean_thickness(self) -> float:
+        values = self.thickness[self.thickness > 0]
+        return float(values.mean()) if values.size else float("nan")
+
+    def summary(self) -> str:
+        values = self.thickness[self.thickness > 0]
+        text = (f"{self.request.mask_name}: local thickness {values.mean():.1f} ± {values.std():.1f} Å "
+                f"(median {np.median(values):.1f} Å); porosity {100 * self.porosity:.1f} %"
+                if values.size else f"{self.request.mask_name}: empty mask")
+        if self.distances is not None and len(self.distances):
+            d = self.distances["distance_A"]
+            text += (f"; {len(d)} particles, distance to support median {np.median(d):.1f} Å "
+                     f"({(d <= 1.5 * max(self.request.voxel_size)).mean():.0%} touching)")
+        return text
