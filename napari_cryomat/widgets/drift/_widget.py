@@ -15,6 +15,8 @@ from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QFileDialog, QVBoxLayout, QWidget
 
 from napari_cryomat.widgets._base import EventLinks, LatestWins, ScrollPanel, TaskRunner, show_error, show_info
+from napari_cryomat.widgets.drift._apply import ApplyPanel
+from napari_cryomat.widgets.drift._apply_model import apply_request, apply_shifts, write_applied
 from napari_cryomat.widgets.drift._model import DriftModel, run_alignment, save_run, sum_frames
 from napari_cryomat.widgets.drift._params import ParametersPanel
 from napari_cryomat.widgets.drift._results import ResultsPanel
@@ -47,6 +49,7 @@ class DriftCorrectionWidget(QWidget):
         self.model = DriftModel(napari_viewer)
         self.params = ParametersPanel(napari_viewer)
         self.results = ResultsPanel()
+        self.apply_panel = ApplyPanel(napari_viewer)
         self.runner = TaskRunner("Drift correction")
         self.sums = LatestWins(sum_frames, name="drift-frame-sum")
         self._accepting: Optional[Iterator[str]] = None  # layers of a finished run still being written
@@ -54,6 +57,7 @@ class DriftCorrectionWidget(QWidget):
         panel = ScrollPanel()
         panel.add(self.params)
         panel.add(self.results, 1)
+        panel.add(self.apply_panel)
         panel.add_footer(self.runner)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -69,6 +73,8 @@ class DriftCorrectionWidget(QWidget):
         self.results.range_changed.connect(self.request_sum)
         self.results.show_aligned.toggled.connect(self.model.show_aligned)
         self.results.save_button.clicked.connect(self._save_clicked)
+        self.links.connect(self.model.run_changed, self.apply_panel.enable)
+        self.apply_panel.apply_button.clicked.connect(self.apply_to_layer)
 
     @property
     def result(self) -> Optional[AlignRun]:
@@ -88,6 +94,23 @@ class DriftCorrectionWidget(QWidget):
             return
         self.sums.supersede()  # a frame-range sum of the previous run is of no use any more
         self.runner.start(run_alignment, request, on_done=self._accept, label="Drift correction")
+
+    def apply_to_layer(self, layer=None) -> None:
+        """Apply the last run's shifts to ``layer`` (default: the one chosen in "Apply shifts"), in the background.
+
+        The result (a drift-corrected sum, or the aligned frames) is written as a new layer.
+        """
+        if self.runner.busy:
+            show_error("Drift correction is still running; wait for it or press Cancel first.")
+            return
+        try:
+            request = apply_request(self.model.run, layer if layer is not None else self.apply_panel.layers.layer(),
+                                    summed=self.apply_panel.summed.isChecked())
+        except ValueError as exc:
+            show_error(str(exc))
+            return
+        self.runner.start(apply_shifts, request, on_done=lambda result: write_applied(self.viewer, result),
+                          label="Applying shifts")
 
     def request_sum(self, start: int, stop: int) -> None:
         """Show the aligned sum of frames ``start:stop`` (computed in the background)."""

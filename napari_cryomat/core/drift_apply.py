@@ -1,0 +1,114 @@
+"""Apply drift shifts measured on one stack to another: spectrum-image frames, any frame stack.
+
+EDS/EELS spectrum images are often acquired as many fast frames with a simultaneous HAADF image
+(Velox stores them so). The drift is estimated on the HAADF frames
+(:func:`~napari_cryomat.core.drift.estimate_drift`) and the same shifts are applied here to the
+spectral frames, (T, Y, X, E) or any layout with one frame axis and two spatial axes, before
+summing, so the element maps come out sharp.
+
+Everything is lazy (dask, one chunk per frame): a spectrum-image series larger than memory is
+read frame by frame when the result is computed. Shifts follow the convention of
+:mod:`napari_cryomat.core.drift`: ``shifts[i] = (dy, dx)`` is the displacement of frame i's
+content, and the aligned frame is ``frame_i(r + shifts[i])``.
+
+Resampling is linear interpolation with periodic edges, the right choice for counts: it never
+makes a count negative (a Fourier shift rings around isolated counts) and, with periodic edges,
+it conserves the total of every frame exactly (each input pixel hands its counts to the output
+pixels around it with weights summing to one). The border of width ``max |shift|`` holds counts
+wrapped from the opposite edge; crop it for quantification.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from napari_cryomat.core._validate import integer
+from napari_cryomat.core.drift import _check_shifts
+
+__all__ = ["apply_shifts_lazy", "aligned_sum_lazy"]
+
+
+def _layout(stack, frame_axis, spatial_axes):
+    shape = tuple(getattr(stack, "shape", np.shape(stack)))
+    if len(shape) < 3:
+        raise ValueError(f"stack must have a frame axis and two spatial axes (at least 3D); got shape {shape}.")
+    dtype = np.dtype(getattr(stack, "dtype", np.asarray(stack).dtype))
+    if not (np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.bool_)):
+        raise ValueError(f"stack must hold real numbers (counts); got dtype {dtype}.")
+    nd = len(shape)
+    frame_axis = integer(frame_axis, "frame_axis", low=-nd, high=nd - 1) % nd
+    if spatial_axes is None:
+        spatial_axes = tuple(a for a in range(nd) if a != frame_axis)[:2]
+    if len(tuple(spatial_axes)) != 2:
+        raise ValueError(f"spatial_axes must be two axes (Y, X); got {spatial_axes!r}.")
+    ay, ax = (integer(a, "spatial_axes", low=-nd, high=nd - 1) % nd for a in spatial_axes)
+    if len({frame_axis, ay, ax}) != 3:
+        raise ValueError(f"spatial_axes {spatial_axes!r} must be two different axes, neither the frame axis "
+                         f"{frame_axis}.")
+    if min(shape[ay], shape[ax]) < 2 or shape[frame_axis] < 1:
+        raise ValueError(f"stack of shape {shape} has too few frames or pixels to shift.")
+    return shape, frame_axis, (ay, ax)
+
+
+def _shift_block(block, shift_y, shift_x, axes):
+    """One frame (the frame axis kept, length 1) moved by ``-shift`` along ``axes`` (linear, periodic)."""
+    from scipy import ndimage
+
+    vec = np.zeros(block.ndim)
+    vec[axes[0]], vec[axes[1]] = -shift_y, -shift_x
+    data = np.asarray(block, np.float32)
+    if not np.all(np.isfinite(data)):
+        raise ValueError("stack holds NaN or inf values; replace them (e.g. by 0 counts) before shifting.")
+    return ndimage.shift(data, vec, order=1, mode="grid-wrap", prefilter=False)
+
+
+def apply_shifts_lazy(stack, shifts, *, frame_axis: int = 0, spatial_axes: Optional[tuple[int, int]] = None):
+    """Aligned frames of ``stack`` as a lazy dask array: frame i moved by ``-shifts[i]`` along Y, X.
+
+    Parameters
+    ----------
+    stack : array-like, at least 3D
+        numpy, memory-mapped or dask array; e.g. (T, Y, X, E) EDS frames or (T, Y, X) HAADF frames.
+    shifts : (T, 2) array
+        (dy, dx) per frame in px of the spatial axes, as from
+        :func:`~napari_cryomat.core.drift.estimate_drift` on frames of the same size and count.
+    frame_axis : int
+        Axis of the frames (T).
+    spatial_axes : (int, int), optional
+        The (Y, X) axes; default the first two axes that are not the frame axis. Every other axis
+        (energy, channels) is left as it is.
+
+    Returns
+    -------
+    dask array, float32, same shape as ``stack``, one chunk per frame.
+    """
+    import dask.array as da
+
+    shape, frame_axis, axes = _layout(stack, frame_axis, spatial_axes)
+    n = shape[frame_axis]
+    if np.shape(shifts)[:1] != (n,):
+        raise ValueError(f"stack has {n} frames along frame_axis {frame_axis} but shifts has {np.shape(shifts)[:1]} "
+                         "rows; they must match (one (dy, dx) per frame).")
+    shifts = _check_shifts(shifts, n)
+    arr = stack if isinstance(stack, da.Array) else da.from_array(stack, chunks=-1)
+    chunks = tuple(1 if a == frame_axis else -1 for a in range(len(shape)))
+    arr = arr.rechunk(chunks)
+
+    def block(b, block_info=None):
+        i = block_info[0]["chunk-location"][frame_axis]
+        return _shift_block(b, shifts[i, 0], shifts[i, 1], axes)
+
+    return da.map_blocks(block, arr, dtype=np.float32)
+
+
+def aligned_sum_lazy(stack, shifts, *, frame_axis: int = 0, spatial_axes: Optional[tuple[int, int]] = None):
+    """Sum over the frames of :func:`apply_shifts_lazy` (lazy; ``.compute()`` streams frame by frame).
+
+    The frame axis is removed: a (T, Y, X, E) stack gives the drift-corrected (Y, X, E) spectrum
+    image. The total counts equal those of the plain sum.
+    """
+    shape, frame_axis, _ = _layout(stack, frame_axis, spatial_axes)
+    return apply_shifts_lazy(stack, shifts, frame_axis=frame_axis, spatial_axes=spatial_axes).sum(
+        axis=frame_axis, dtype=np.float64).astype(np.float32)

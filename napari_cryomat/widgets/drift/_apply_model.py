@@ -1,0 +1,86 @@
+"""Apply the shifts of the last run to another stack of the same frame count (spectrum-image frames).
+
+No Qt here: :func:`apply_request` checks the chosen layer against the run and builds an
+:class:`ApplyRequest`; :func:`apply_shifts` (worker) computes the drift-corrected sum or stack
+lazily with :mod:`napari_cryomat.core.drift_apply`; :func:`write_applied` adds the result layer.
+The view is :class:`~napari_cryomat.widgets.drift._apply.ApplyPanel`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+
+from napari_cryomat.core import drift_apply
+from napari_cryomat.core._progress import ProgressCallback, report
+from napari_cryomat.widgets._base.layers import real_layer, upsert_layer
+
+__all__ = ["ApplyRequest", "apply_request", "apply_shifts", "write_applied"]
+
+
+@dataclass
+class ApplyRequest:
+    """Everything the worker needs: the target's data, the shifts in its pixels, how to write it."""
+
+    data: Any
+    shifts: np.ndarray  # (T, 2) px of the target's last two axes
+    summed: bool
+    name: str
+    scale: tuple
+    units: Optional[tuple]
+    metadata: dict
+
+
+def apply_request(run, layer, *, summed: bool = True) -> ApplyRequest:
+    """The request to apply ``run``'s shifts to ``layer``; ValueError saying what does not match.
+
+    The frame axis is the layer's first axis, the spatial axes its last two (napari shows a
+    spectrum image as (T, E, Y, X)). A target binned relative to the aligned frames gets the
+    shifts scaled by the ratio of the frame sizes.
+    """
+    if run is None:
+        raise ValueError("Apply shifts: align a stack first; its shifts are then applied to the chosen layer.")
+    if layer is None:
+        raise ValueError("Apply shifts: choose the layer to apply the shifts to.")
+    layer = real_layer(layer)
+    data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+    shape = tuple(np.shape(data))
+    if len(shape) < 3 or shape[0] != run.n_frames:
+        raise ValueError(f"Apply shifts: {layer.name!r} has shape {shape}; it needs {run.n_frames} frames along "
+                         "its first axis, like the aligned stack.")
+    ny, nx = run.aligned.shape[-2:]
+    ratio = np.array([shape[-2] / ny, shape[-1] / nx])
+    shifts = run.drift.shifts * ratio[None, :]
+    scale = tuple(layer.scale[1:]) if summed else tuple(layer.scale)
+    units = getattr(layer, "units", None)
+    units = None if units is None else tuple(str(u) for u in (units[1:] if summed else units))
+    suffix = "drift-corrected sum" if summed else "drift-corrected"
+    metadata = {k: v for k, v in (layer.metadata or {}).items()}
+    metadata["shifts_px"] = shifts
+    return ApplyRequest(data=data, shifts=shifts, summed=summed, name=f"{layer.name} {suffix}", scale=scale,
+                        units=units, metadata=metadata)
+
+
+def apply_shifts(request: ApplyRequest, progress: ProgressCallback = None):
+    """Worker: the drift-corrected sum (computed, frame by frame) or the lazy aligned stack."""
+    spatial = (request.data.ndim - 2, request.data.ndim - 1) if hasattr(request.data, "ndim") else (-2, -1)
+    if request.summed:
+        total = drift_apply.aligned_sum_lazy(request.data, request.shifts, frame_axis=0, spatial_axes=spatial)
+        out = np.asarray(total.compute(), np.float32)
+    else:
+        out = drift_apply.apply_shifts_lazy(request.data, request.shifts, frame_axis=0, spatial_axes=spatial)
+    report(progress, 1.0)
+    return request, out
+
+
+def write_applied(viewer, result) -> Any:
+    """GUI thread: add (or update) the result layer."""
+    request, data = result
+    kwargs = dict(scale=request.scale, metadata=request.metadata, colormap="gray")
+    if request.units is not None:
+        kwargs["units"] = request.units
+    return upsert_layer(viewer, data, name=request.name, **kwargs)
+
+

@@ -1,0 +1,148 @@
+"""Drift on crystals: no unit-cell jump on any lattice type (issue 12), bad input, lazy shifts of spectrum images."""
+
+import numpy as np
+import pytest
+
+from napari_cryomat.core import drift as D
+from napari_cryomat.core import drift_apply as A
+from napari_cryomat.core.synthetic.movie import drifting_movie
+
+
+def offset_free_errors(est, truth):
+    e = np.asarray(est, float) - truth
+    off = np.hypot(*(e - np.median(e, 0)).T)
+    return float(np.sqrt(((e - e.mean(0)) ** 2).sum(1).mean())), float(off.max())
+
+
+@pytest.mark.parametrize("dose, rms_max", [(5.0, 0.1), (0.05, 0.6)])
+def test_hexagonal_crystal_filling_the_field_drifting_several_periods_never_jumps(dose, rms_max):
+    # a perfect hexagonal crystal (7 px) over the whole field: only a slow ±15% envelope breaks the
+    # periodicity; the specimen travels ~2.5 periods over 24 frames plus a 0.25 px random walk
+    period = 7.0
+    m = drifting_movie((160, 160), 24, counts_per_pixel=dose, period=period, lattice="hexagonal", angle=0.4,
+                       crystal_fraction=1.0, velocity=(0.4, 0.6), step=0.25, seed=21)
+    travel = np.hypot(*(m.shifts[-1] - m.shifts[0]))
+    assert travel > 2 * period
+    r = D.estimate_drift(m.frames)
+    rms, worst = offset_free_errors(r.shifts, m.shifts)
+    assert worst < period / 3  # no frame is off by a unit cell (or a third of one)
+    assert rms < rms_max
+
+
+@pytest.mark.parametrize("seed", [3, 7])
+def test_random_lattices_from_the_stress_grid_never_jump(seed):
+    """Reduced, seeded version of benchmarks/drift_stress.py: a random lattice, fraction and drift."""
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).parents[2] / "benchmarks" / "drift_stress.py"
+    spec = importlib.util.spec_from_file_location("drift_stress_for_tests", path)
+    stress = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stress)
+    case = stress.draw_case(seed)
+    m = stress.make_movie(case, 128, 0.3)
+    r = D.estimate_drift(m.frames)
+    rms, jump = stress.errors(r.shifts, m.shifts, case["period"])
+    assert jump == 0.0, (case, rms)
+    assert rms < 1.0
+
+
+# ---------------------------------------------------------------------------------------------- bad input
+@pytest.fixture(scope="module")
+def small():
+    return drifting_movie((48, 48), 4, counts_per_pixel=20.0, seed=1)
+
+
+@pytest.mark.parametrize("name, value", [
+    ("pixel_size", float("nan")), ("pixel_size", 0.0), ("pixel_size", -1.0), ("pixel_size", float("inf")),
+    ("bfactor", float("nan")), ("bfactor", 0.0), ("bfactor", -5.0), ("bfactor", float("inf")),
+    ("upsample", 0), ("upsample", 10**7), ("refine_radius", -1.0), ("refine_radius", float("nan")),
+])
+def test_estimate_drift_rejects_bad_parameters_by_name(small, name, value):
+    with pytest.raises(ValueError, match=name):
+        D.estimate_drift(small.frames, **{name: value})
+
+
+@pytest.mark.parametrize("func, extra", [
+    (D.aligned_sum, {}),
+    (D.dose_weighted_sum, {"pixel_size": 1.0, "dose_per_frame": 1.0}),
+    (D.frc_vs_dose, {}),
+])
+def test_shifts_shorter_than_the_frames_are_rejected(small, func, extra):
+    with pytest.raises(ValueError, match=r"shifts must be \(4, 2\)"):
+        func(small.frames, small.shifts[:3], **extra)
+
+
+# ---------------------------------------------------------------------------------------------- spectrum images
+def _eds_series(n=12, size=64, channels=16, seed=0):
+    """HAADF frames and (T, Y, X, E) EDS frames of the same drifting particles (known shifts)."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(seed)
+    shifts = np.cumsum(rng.normal(0, 0.6, (n, 2)), 0) + np.arange(n)[:, None] * np.array([1.0, -0.8])
+    shifts -= shifts[0]
+    yy, xx = np.mgrid[0:size, 0:size]
+    particle = np.exp(-((yy - 30) ** 2 + (xx - 34) ** 2) / (2 * 2.0**2))
+    spectrum = np.exp(-((np.arange(channels) - 8) ** 2) / 4.0)
+    haadf, eds = [], []
+    for s in shifts:
+        moved = ndimage.shift(particle, s, order=1, mode="grid-wrap")
+        haadf.append(rng.poisson(20 * (0.2 + moved)).astype(np.float32))
+        eds.append(rng.poisson(3.0 * moved[..., None] * spectrum[None, None, :]).astype(np.float32))
+    return np.stack(haadf), np.stack(eds), shifts
+
+
+def spread(image):
+    """RMS distance (px) of the map's counts from their centroid."""
+    yy, xx = np.mgrid[0 : image.shape[0], 0 : image.shape[1]]
+    w = image / image.sum()
+    cy, cx = (w * yy).sum(), (w * xx).sum()
+    return float(np.sqrt((w * ((yy - cy) ** 2 + (xx - cx) ** 2)).sum()))
+
+
+def ndimage_smooth(image):
+    from scipy import ndimage
+
+    return ndimage.gaussian_filter(image, 1.0)
+
+
+def test_shifts_from_haadf_make_the_eds_map_sharp_and_conserve_counts():
+    haadf, eds, truth = _eds_series()
+    r = D.estimate_drift(haadf, group=1)
+    lazy = A.aligned_sum_lazy(eds, r.shifts)  # (Y, X, E), lazy
+    assert hasattr(lazy, "compute")
+    total = np.asarray(lazy.compute())
+    assert total.shape == eds.shape[1:]
+    assert total.sum() == pytest.approx(eds.sum(), rel=1e-5)  # counts conserved
+    assert total.min() >= 0
+    ideal = np.asarray(A.aligned_sum_lazy(eds, truth).compute()).sum(-1)
+    # the element map (sum over E) is sharp: its spread is that of the map aligned with the true
+    # shifts, far below the plain sum's, and it sits where the particle was in frame 0
+    sharp, blurred = total.sum(-1), eds.sum(0).sum(-1)
+    assert spread(sharp) < 1.2 * spread(ideal)
+    assert spread(sharp) < 0.7 * spread(blurred)
+    assert np.unravel_index(np.argmax(ndimage_smooth(sharp)), sharp.shape) == pytest.approx((30, 34), abs=1)
+
+
+def test_apply_shifts_lazy_moves_only_the_spatial_axes():
+    da = pytest.importorskip("dask.array")
+    rng = np.random.default_rng(1)
+    stack = rng.random((3, 5, 20, 24)).astype(np.float32)  # (T, E, Y, X) as napari shows spectrum images
+    shifts = np.array([[0.0, 0.0], [2.0, -3.0], [-1.0, 4.0]])
+    out = A.apply_shifts_lazy(da.from_array(stack, chunks=(1, 5, 20, 24)), shifts, spatial_axes=(2, 3))
+    assert out.chunks[0] == (1, 1, 1)
+    got = out.compute()
+    for i, (dy, dx) in enumerate(shifts.astype(int)):
+        # the aligned frame is frame_i(r + s_i): integer shifts are exact rolls
+        assert np.allclose(got[i], np.roll(stack[i], (-dy, -dx), axis=(1, 2)), atol=1e-5)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"shifts": np.zeros((2, 2))}, "frames"),
+    ({"spatial_axes": (0, 1)}, "spatial_axes"),
+    ({"frame_axis": 9}, "frame_axis"),
+])
+def test_apply_shifts_lazy_bad_input(kwargs, match):
+    args = {"stack": np.zeros((3, 8, 8, 2), np.float32), "shifts": np.zeros((3, 2))} | kwargs
+    with pytest.raises(ValueError, match=match):
+        A.apply_shifts_lazy(**args)
