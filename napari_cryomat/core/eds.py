@@ -827,11 +827,11 @@ def quantify(
                                  shape)
         if np.any(dose_a <= 0):
             raise ValueError("dose must be > 0 electrons (beam current × dwell time / e).")
-        rho_t = None
     else:
         t_m = None if thickness is None else positive(thickness, "thickness", unit="Å") * 1e-10
         rho = None if density is None else positive(density, "density", unit="g/cm³", high=30.0) * 1000.0
     acf = {el: np.ones(shape) for el in els}
+    rho_t = None
     absorb = method == "zeta" and thickness is None or (method == "cliff_lorimer" and thickness is not None)
     it = 0
     for it in range(max_iter + 1):
