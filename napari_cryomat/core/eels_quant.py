@@ -128,8 +128,8 @@ def _shell(element: str, edge: str | None, energy_hint: np.ndarray | None):
     """(Z, shell "K"/"L", onset, L1 onset) of ``element``'s K or L2,3 edge."""
     import xraylib
 
+    z = sp._z(element)
     sym, _, want = element.partition("_")
-    z = sp._z(sym)
     want = (edge or want or "").upper().replace(",", "").replace(" ", "")
     if not want:
         if energy_hint is not None:

@@ -395,7 +395,10 @@ def fourier_ratio_deconvolve(
     sp.check_counts(cl, what="core-loss spectra (core_loss)", tolerance=1e12)
     ll = _spectra(low_loss, "low-loss spectra (low_loss)")
     ll = np.asarray(ll, dtype=np.float64)
-    e_ll = sp.check_energy_axis(energy_low_loss, ll.shape[-1])
+    try:
+        e_ll = sp.check_energy_axis(energy_low_loss, ll.shape[-1])
+    except ValueError as exc:
+        raise ValueError(f"energy_low_loss: {exc}") from None
     if cl.ndim < 1 or cl.shape[:-1] != ll.shape[:-1]:
         raise ValueError(f"core_loss {cl.shape} and low_loss {ll.shape} must have the same leading (pixel) shape.")
     if cl.shape[-1] < 4:

@@ -843,7 +843,10 @@ def sum_spectrum(si, *, max_bytes: int = CHUNK_BYTES, progress: ProgressCallback
     """Sum spectrum (E,) float64 of an SI (Y, X, E), read band by band (memory map, dask)."""
     total = np.zeros(np.shape(si)[-1], np.float64)
     for _rows, block in iter_si_chunks(si, max_bytes=max_bytes, progress=progress):
-        total += block.sum(axis=(0, 1), dtype=np.float64)
+        band_sum = block.sum(axis=(0, 1), dtype=np.float64)
+        if not np.all(np.isfinite(band_sum)):
+            raise ValueError("The spectrum image (si) contains NaN or inf values; replace them first.")
+        total += band_sum
     return total
 
 
