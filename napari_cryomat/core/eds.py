@@ -696,7 +696,10 @@ def theoretical_zeta_factors(lines: Sequence[str] | str, *, beam_energy_kev: flo
     """
     beam = _beam(beam_energy_kev)
     omega = positive(solid_angle_sr, "solid_angle_sr", unit="sr", high=4 * np.pi)
-    keys = _parse_elements_arg(lines)
+    try:
+        keys = parse_elements(lines)
+    except ValueError as exc:
+        raise ValueError(f"lines: {exc}") from None
     chosen = _resolve_lines(keys, None, beam)
     return {k: phys.zeta_factor(_z(k), ln.name, beam) * 4 * np.pi / omega for k, ln in chosen.items()}
 
@@ -724,7 +727,7 @@ def absorption_correction(weight_fractions: Mapping[str, np.ndarray], *, lines: 
     beam = _beam(beam_energy_kev)
     toa = number(take_off_angle, "take_off_angle", low=0.1, high=90.0, unit="degrees")
     arrays = _intensity_arrays(weight_fractions)
-    rho_t = real_array(np.asarray(mass_thickness, dtype=np.float64), "mass_thickness", dtype=np.float64, min_size=0)
+    rho_t = _real_values(mass_thickness, "mass_thickness")
     if np.any(rho_t < 0) or np.any(rho_t > 1e4):
         raise ValueError("mass_thickness must be >= 0 and <= 1e4 kg/m² (ρt; 1 kg/m² = 100 nm at 10 g/cm³).")
     chosen = _resolve_lines(arrays, lines, beam)
@@ -823,8 +826,7 @@ def quantify(
     if method == "zeta":
         if dose is None:
             raise ValueError("The zeta-factor method needs the dose (electrons: beam current × dwell time / e).")
-        dose_a = np.broadcast_to(real_array(np.asarray(dose, dtype=np.float64), "dose", dtype=np.float64, min_size=0),
-                                 shape)
+        dose_a = np.broadcast_to(_real_values(dose, "dose"), shape)
         if np.any(dose_a <= 0):
             raise ValueError("dose must be > 0 electrons (beam current × dwell time / e).")
     else:
@@ -858,6 +860,17 @@ def quantify(
     return Quantification(method, atomic, weight, factors, source, {el: chosen[el].label for el in els},
                           None if rho_t is None else np.asarray(rho_t, dtype=np.float64),
                           acf if absorb else None, it, notes)
+
+
+def _real_values(value, name: str) -> np.ndarray:
+    """A number or array of finite real numbers (float64), else ValueError naming ``name``."""
+    if np.iscomplexobj(value):
+        raise ValueError(f"{name} must be real (a number or one per pixel); got complex values.")
+    try:
+        a = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number or an array of numbers; got {type(value).__name__}.") from None
+    return real_array(a, name, dtype=np.float64, min_size=0)
 
 
 def _mixture_density(weight_fractions) -> np.ndarray:
