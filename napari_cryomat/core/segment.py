@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage as ndi
 
+from napari_cryomat.core import _particle_settings as _ps
+from napari_cryomat.core._particle_settings import ParticleSettings
 from napari_cryomat.core._progress import ProgressCallback, report
 from napari_cryomat.core._validate import (
     check_memory,
@@ -28,6 +30,8 @@ from napari_cryomat.core._validate import (
 
 __all__ = [
     "segment_particles",
+    "estimate_particle_settings",
+    "ParticleSettings",
     "segment_series",
     "split_touching",
     "PixelClassifier",
@@ -84,22 +88,91 @@ def _length_px(value, name: str, pixel_size: float, shape, *, allow_zero: bool =
 # ------------------------------------------------------------------------------------------------
 # Automatic particle segmentation
 # ------------------------------------------------------------------------------------------------
+def estimate_particle_settings(image, *, pixel_size: float, polarity: str = "auto", diameter: float | None = None,
+                               smoothing: float | None = None, threshold: str = "auto",
+                               local_block: float | None = None, min_size: float | None = None,
+                               split_distance: float | None = None) -> ParticleSettings:
+    """What :func:`segment_particles` will assume about ``image``: the settings read off the image.
+
+    Polarity and particle size come from a scale-space blob search (normalised Laplacian of Gaussian),
+    the background from the support around the particles; smoothing (1/8 of the diameter), minimum
+    size (1/5 of a typical particle's area), split distance (0.4 diameters), background scale (4
+    diameters) and the threshold (``local`` when the support varies by more than a sixth of the
+    particles' contrast, else ``otsu``) follow. Any setting given here is taken as it is and the
+    others are estimated around it (a given diameter sets the scales).
+
+    Parameters
+    ----------
+    image : array (Y, X) or (Z, Y, X)
+    pixel_size : float
+        Pixel size in Å.
+    polarity, threshold : str
+        ``"auto"`` to estimate, or a value of :func:`segment_particles`.
+    diameter, smoothing, local_block, min_size, split_distance : float, optional
+        Å (min_size Å² or Å³); None to estimate.
+
+    Returns
+    -------
+    ParticleSettings
+        The settings, what was estimated (``estimated``), and the measured particle ``contrast``,
+        pixel ``noise`` and ``background_variation``; ``settings.options()`` are keyword arguments
+        of :func:`segment_particles`.
+    """
+    img = _as_float(image)
+    pixel_size = positive(pixel_size, "pixel_size", unit="Å per pixel")
+    given = _given_settings(img.shape, pixel_size, polarity=polarity, diameter=diameter, smoothing=smoothing,
+                            threshold=threshold, local_block=local_block, min_size=min_size,
+                            split_distance=split_distance)
+    return _estimate_or_take(img, pixel_size, given)[0]
+
+
+def _given_settings(shape, pixel_size: float, *, polarity, threshold, diameter=None, smoothing=None,
+                    local_block=None, min_size=None, split_distance=None) -> dict:
+    """The settings the caller fixed, checked; "auto" and None are left out (to be estimated)."""
+    given = {}
+    if not (isinstance(polarity, str) and polarity == "auto"):
+        given["polarity"] = choice(polarity, "polarity", ("auto", "dark", "bright"))
+    if not (isinstance(threshold, str) and threshold == "auto"):
+        given["threshold"] = choice(threshold, "threshold", ("auto", "otsu", "li", "local"))
+    for name, value in (("diameter", diameter), ("smoothing", smoothing), ("split_distance", split_distance)):
+        if value is not None:
+            given[name] = _length_px(value, name, pixel_size, shape, allow_zero=name != "diameter") * pixel_size
+    if local_block is not None:
+        given["local_block"] = positive(local_block, "local_block", unit="Å")
+    if min_size is not None:
+        given["min_size"] = nonnegative(min_size, "min_size", unit="Å² or Å³", high=None)
+    return given
+
+
+def _estimate_or_take(img: np.ndarray, pixel_size: float, given: dict):
+    if all(k in given for k in _ps.OVERRIDABLE if k != "diameter"):
+        d = given.get("diameter", 2 * given["split_distance"] / 0.8 if given["split_distance"] else float("nan"))
+        return ParticleSettings(**{k: v for k, v in given.items() if k != "diameter"}, diameter=d,
+                                pixel_size=pixel_size), None
+    return _ps.estimate_settings(img, pixel_size, given)
+
+
 def segment_particles(
     image,
     *,
     pixel_size: float,
-    smoothing: float = 4.0,
-    threshold: str = "otsu",
-    local_block: float = 400.0,
-    polarity: str = "dark",
-    min_size: float = 400.0,
+    smoothing: float | None = None,
+    threshold: str = "auto",
+    local_block: float | None = None,
+    polarity: str = "auto",
+    min_size: float | None = None,
     split: bool = True,
-    split_distance: float = 30.0,
+    split_distance: float | None = None,
     fill_holes: bool = True,
+    diameter: float | None = None,
+    return_settings: bool = False,
     progress: ProgressCallback = None,
-) -> np.ndarray:
+):
     """Segment particles: Gaussian smoothing, a global or local threshold, then a watershed on the
     distance map that splits touching particles.
+
+    Every setting left at ``"auto"`` / None is read off the image (see
+    :func:`estimate_particle_settings`): a new image needs no tuning.
 
     Parameters
     ----------
@@ -107,25 +180,33 @@ def segment_particles(
         The micrograph or tomogram.
     pixel_size : float
         Pixel (voxel) size in Å.
-    smoothing : float
-        Standard deviation of the Gaussian smoothing, Å. 0 switches smoothing off.
-    threshold : {"otsu", "li", "local"}
-        Global Otsu or Li threshold, or a local one: the support's slow variation (a Gaussian
-        over about ``local_block`` Å) is subtracted before Otsu, for uneven illumination or ice.
-    local_block : float
-        Scale in Å of the background the local threshold removes; a few particle diameters.
-    polarity : {"dark", "bright"}
+    smoothing : float, optional
+        Standard deviation of the Gaussian smoothing, Å. 0 switches smoothing off; None: 1/8 of the
+        particle diameter.
+    threshold : {"auto", "otsu", "li", "local"}
+        Global Otsu or Li threshold, or a local one: the support's slow variation (a Gaussian over about
+        ``local_block`` Å of the support, particles left out) is subtracted before Otsu, for uneven
+        illumination or ice. ``auto``: local when the support varies by more than a sixth of the
+        particles' contrast.
+    local_block : float, optional
+        Scale in Å of the background the local threshold removes; None: 4 particle diameters.
+    polarity : {"auto", "dark", "bright"}
         Whether particles are darker (bright-field TEM, cryo-EM) or brighter (HAADF-STEM) than
-        the support.
-    min_size : float
+        the support; ``auto`` reads it off the image.
+    min_size : float, optional
         Objects smaller than this are dropped: area in Å² for images, volume in Å³ for volumes.
+        None: a fifth of a typical particle.
     split : bool
         Split touching particles with a watershed on the Euclidean distance map.
-    split_distance : float
+    split_distance : float, optional
         Minimum distance in Å between the centres of two particles the watershed keeps apart;
-        about the radius of the smallest particle.
+        None: a quarter of the particle diameter.
     fill_holes : bool
         Fill holes inside particles.
+    diameter : float, optional
+        Typical particle diameter in Å, when known: the other scales follow from it.
+    return_settings : bool
+        Also return the :class:`ParticleSettings` used (what was estimated and what was given).
     progress : callable, optional
         Called with the fraction done.
 
@@ -133,61 +214,66 @@ def segment_particles(
     -------
     labels : ndarray of int32, same shape as ``image``
         0 is background, 1..N the particles.
+    settings : ParticleSettings, only with ``return_settings=True``
     """
-    from skimage import filters, morphology
-
     img = _as_float(image)
     pixel_size = positive(pixel_size, "pixel_size", unit="Å per pixel")
-    if polarity not in ("dark", "bright"):
-        raise ValueError("polarity must be 'dark' (particles darker than the support) or 'bright'.")
-    choice(threshold, "threshold", ("otsu", "li", "local"))
-    _length_px(smoothing, "smoothing", pixel_size, img.shape)
-    local_block = positive(local_block, "local_block", unit="Å")
-    _length_px(split_distance, "split_distance", pixel_size, img.shape)
-    min_size = nonnegative(min_size, "min_size", unit="Å² or Å³", high=None)
+    given = _given_settings(img.shape, pixel_size, polarity=polarity, threshold=threshold, diameter=diameter,
+                            smoothing=smoothing, local_block=local_block, min_size=min_size,
+                            split_distance=split_distance)
     report(progress, 0.0)
-    if smoothing > 0:
-        img = ndi.gaussian_filter(img, sigma=smoothing / pixel_size)
-    report(progress, 0.15)
-    if polarity == "dark":
-        img = -img
-    if threshold == "otsu":
-        mask = img > filters.threshold_otsu(img)
-    elif threshold == "li":
-        mask = img > filters.threshold_li(img)
-    elif threshold == "local":
-        # flatten the slowly varying support with a broad Gaussian, then Otsu on what is left
-        # a background broader than the image is flat anyway: cap the kernel at the image size
-        sigma_bg = min(max(local_block / pixel_size / 2, 1.0), float(max(img.shape)))
-        background = ndi.gaussian_filter(img, sigma=sigma_bg)
-        flat = img - background
-        mask = flat > filters.threshold_otsu(flat)
-    else:
-        raise ValueError(f"Unknown threshold {threshold!r}: use 'otsu', 'li' or 'local'.")
-    report(progress, 0.3)
+    settings, flat = _estimate_or_take(img, pixel_size, given)
+    report(progress, 0.2)
+    mask = _particle_mask(img, settings, flat)
+    settings = _ps.refine_from_mask(settings, mask)
+    report(progress, 0.35)
+    labels = _mask_to_labels(mask, settings, split=split, fill_holes=fill_holes)
+    report(progress, 1.0)
+    return (labels, settings) if return_settings else labels
+
+
+def _particle_mask(img: np.ndarray, settings: ParticleSettings, flat: np.ndarray | None) -> np.ndarray:
+    """Foreground of ``img`` under ``settings`` (``flat``: the estimate's background-free image, if any)."""
+    from skimage import filters
+
+    ps = settings.pixel_size
+    if flat is None or settings.threshold != "local":
+        sigma = settings.smoothing / ps
+        flat = ndi.gaussian_filter(img, sigma=sigma) if sigma > 0 else img
+        if settings.polarity == "dark":
+            flat = -flat
+        if settings.threshold == "local":
+            # a background broader than the image is flat anyway: cap the kernel at the image size
+            sigma_bg = min(max(settings.local_block / ps / 2, 1.0), float(max(img.shape)))
+            d_px = settings.diameter / ps if np.isfinite(settings.diameter) else 2 * sigma_bg / 4
+            flat, _ = _ps.flatten(flat, sigma_bg, grow=max(1, int(d_px / 6)))
+    if settings.threshold == "li":
+        return flat > filters.threshold_li(flat)
+    return flat > filters.threshold_otsu(flat)
+
+
+def _mask_to_labels(mask: np.ndarray, settings: ParticleSettings, *, split: bool, fill_holes: bool) -> np.ndarray:
+    from skimage import morphology
+
+    ps = settings.pixel_size
     if fill_holes:
         mask = ndi.binary_fill_holes(mask)
     # open with a small ball to remove noise bridges and speckle
-    radius = int(round(0.5 * smoothing / pixel_size))
+    radius = int(round(0.5 * settings.smoothing / ps))
     if radius > 0:
-        fp = morphology.disk(radius) if img.ndim == 2 else morphology.ball(radius)
+        fp = morphology.disk(radius) if mask.ndim == 2 else morphology.ball(radius)
         mask = ndi.binary_opening(mask, structure=fp)
-    min_px = min_size / pixel_size**img.ndim
+    min_px = settings.min_size / ps**mask.ndim
     lab, n = ndi.label(mask)
     if n:
         sizes = np.bincount(lab.ravel())
         keep = sizes >= max(min_px, 1)
         keep[0] = False
         mask = keep[lab]
-    report(progress, 0.45)
     if not split:
         labels, _ = ndi.label(mask)
-        report(progress, 1.0)
         return labels.astype(np.int32)
-    labels = split_touching(mask, pixel_size=pixel_size, split_distance=split_distance,
-                            min_size=min_size)
-    report(progress, 1.0)
-    return labels
+    return split_touching(mask, pixel_size=ps, split_distance=settings.split_distance, min_size=settings.min_size)
 
 
 def segment_series(movie, *, pixel_size: float, progress: ProgressCallback = None, **options) -> np.ndarray:
@@ -244,7 +330,8 @@ def split_touching(mask, *, pixel_size: float, split_distance: float = 30.0,
     min_size = nonnegative(min_size, "min_size", unit="Å² or Å³", high=None)
     min_px = min_size / pixel_size**mask.ndim
     dist = ndi.distance_transform_edt(mask)
-    dist = ndi.gaussian_filter(dist, sigma=1.0)
+    # light smoothing of the distance map against pixel-step ridges, less for tiny particles
+    dist = ndi.gaussian_filter(dist, sigma=float(np.clip(split_distance / pixel_size / 3, 0.5, 1.0)))
     md = max(1, int(round(split_distance / pixel_size)))
     cc, _ = ndi.label(mask)
     peaks = peak_local_max(dist, min_distance=md, labels=cc, exclude_border=False)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-__all__ = ["make_particles", "make_growth", "shape_field"]
+__all__ = ["make_particles", "make_growth", "make_particle_field", "make_particles_varied", "shape_field"]
 
 _SHAPES = ("disk", "ellipse", "rounded_square", "hexagon")
 
@@ -244,3 +244,192 @@ def make_growth(*, n_frames: int = 8, shape=(320, 320), pixel_size: float = 2.0,
         seed=int(seed),
     )
     return movie, truth, info
+
+
+_FIELD_SHAPES = ("round", "ellipse", "touching", "blob")
+
+
+def _star_field(u, v, radius, harmonics):
+    """Radius-normalised field of a star-shaped "blob": r / R(theta) with R a low-order Fourier series."""
+    theta = np.arctan2(v, u)
+    rr = np.ones_like(theta)
+    for k, (amp, phase) in enumerate(harmonics, start=2):
+        rr = rr + amp * np.cos(k * theta + phase)
+    return np.hypot(u, v) / (radius * rr)
+
+
+def make_particle_field(*, diameter: float = 20.0, spread: float = 0.2, shape_kind: str = "round",
+                        polarity: str = "dark", coverage: float = 0.25, size=None, contrast: float = 0.3,
+                        dose: float = 200.0, gradient: float = 0.0, undulation: float = 0.0,
+                        blur: float = 1.0, seed: int = 0):
+    """Particles of one size class on an uneven support, recorded with counting noise (pixel units).
+
+    Independent of :func:`make_particles` (its shape model, noise model and background differ), so that
+    automatic settings tuned on one can be checked on the other.
+
+    Parameters
+    ----------
+    diameter : float
+        Mean equivalent diameter of the particles, px.
+    spread : float
+        Relative standard deviation of the diameters.
+    shape_kind : {"round", "ellipse", "touching", "blob"}
+        Disks; ellipses (aspect 1.3-2.2); pairs and chains of touching disks and ellipses; star-shaped
+        blobs (random 2nd-4th harmonics of the outline).
+    polarity : {"dark", "bright"}
+        Dark particles (bright-field) or bright ones (HAADF-STEM, dark-field).
+    coverage : float
+        Fraction of the image the particles should cover (touching shapes pack closer).
+    size : (int, int), optional
+        Image shape; default 16 diameters a side, between 256 and 1024 px.
+    contrast : float
+        Relative change of the signal inside a particle (0.3: 30 % darker or brighter).
+    dose : float
+        Mean counts per pixel on the support (Poisson noise).
+    gradient : float
+        Relative amplitude of a linear ramp of the support across the image.
+    undulation : float
+        Relative amplitude of a smooth undulation of the support on the scale of 2-4 particles.
+    blur : float
+        Point-spread function, Gaussian sigma in px.
+    seed : int
+
+    Returns
+    -------
+    image : float32 (Y, X), counts
+    truth : int32 (Y, X), 0 support and 1..N particles
+    info : dict of the parameters, ``n_particles`` and ``diameters_px`` (true equivalent diameters)
+    """
+    if shape_kind not in _FIELD_SHAPES:
+        raise ValueError(f"shape_kind must be one of {_FIELD_SHAPES}; got {shape_kind!r}.")
+    if polarity not in ("dark", "bright"):
+        raise ValueError(f"polarity must be 'dark' or 'bright'; got {polarity!r}.")
+    rng = np.random.default_rng(seed)
+    if size is None:
+        side = int(np.clip(16 * diameter, 256, 1024))
+        size = (side, side)
+    ny, nx = size
+    truth = np.zeros(size, np.int32)
+    field = np.full(size, np.inf, np.float32)
+    placed: list[tuple[float, float, float]] = []  # centre y, x and outer radius
+    target = coverage * ny * nx
+    covered, tries, label = 0.0, 0, 0
+
+    def free(cy, cx, r, partners=()):
+        for (py, px, pr) in placed:
+            if (py, px, pr) in partners:
+                continue
+            if np.hypot(cy - py, cx - px) < (r + pr) * 1.1 + 2:
+                return False
+        return True
+
+    while covered < target and tries < 4000:
+        tries += 1
+        n_members = int(rng.integers(2, 4)) if shape_kind == "touching" else 1
+        members = []
+        r = 0.5 * diameter * max(0.3, 1 + spread * rng.standard_normal())
+        cy, cx = rng.uniform(r, ny - r), rng.uniform(r, nx - r)
+        for _m in range(n_members):
+            if members:
+                py, px, pr = members[-1][:3]
+                r = 0.5 * diameter * max(0.3, 1 + spread * rng.standard_normal())
+                ang = rng.uniform(0, 2 * np.pi)
+                d = (r + pr) * rng.uniform(0.88, 0.98)
+                cy, cx = py + d * np.sin(ang), px + d * np.cos(ang)
+            kind = shape_kind
+            if shape_kind == "touching":
+                kind = "ellipse" if rng.random() < 0.4 else "round"
+            aspect = float(rng.uniform(1.3, 2.2)) if kind == "ellipse" else 1.0
+            if kind == "ellipse" and shape_kind == "touching":
+                aspect = float(rng.uniform(1.2, 1.5))
+            harmonics = [(float(rng.uniform(0, 0.12)), float(rng.uniform(0, 2 * np.pi))) for _ in range(3)]
+            outer = r * np.sqrt(aspect) * (1.4 if kind == "blob" else 1.0)
+            members.append((cy, cx, outer, r, kind, aspect, float(rng.uniform(0, np.pi)), harmonics))
+        ok = all(m[2] + 2 < m[0] < ny - m[2] - 2 and m[2] + 2 < m[1] < nx - m[2] - 2 for m in members)
+        ok = ok and all(free(m[0], m[1], m[2]) for m in members)
+        if not ok:
+            continue
+        for cy, cx, outer, r, kind, aspect, angle, harmonics in members:
+            label += 1
+            y0, y1 = int(max(0, cy - outer - 2)), int(min(ny, cy + outer + 3))
+            x0, x1 = int(max(0, cx - outer - 2)), int(min(nx, cx + outer + 3))
+            yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+            c, s = np.cos(angle), np.sin(angle)
+            u = (xx - cx) * c + (yy - cy) * s
+            v = -(xx - cx) * s + (yy - cy) * c
+            if kind == "blob":
+                f = _star_field(u, v, r, harmonics)
+            else:  # an ellipse of the same area as the disk of radius r
+                a, b = r * np.sqrt(aspect), r / np.sqrt(aspect)
+                f = np.sqrt((u / a) ** 2 + (v / b) ** 2)
+            sub = field[y0:y1, x0:x1]
+            better = (f < 1.0) & (f < sub)
+            sub[better] = f[better]
+            truth[y0:y1, x0:x1][better] = label
+            covered += float(np.count_nonzero(better))
+        placed.extend((m[0], m[1], m[2]) for m in members)
+
+    # support: a ramp in a random direction and a smooth undulation a few particles wide
+    yy, xx = np.mgrid[0:ny, 0:nx].astype(np.float32)
+    direction = rng.uniform(0, 2 * np.pi)
+    ramp = ((xx - nx / 2) * np.cos(direction) + (yy - ny / 2) * np.sin(direction)) / max(ny, nx)
+    wave = ndi.gaussian_filter(rng.standard_normal(size).astype(np.float32), sigma=max(2.0, 1.2 * diameter))
+    wave /= np.abs(wave).max() + 1e-12
+    support = 1.0 + gradient * 2 * ramp + undulation * wave
+    sign = -1.0 if polarity == "dark" else 1.0
+    inside = (truth > 0).astype(np.float32)
+    signal = support * (1.0 + sign * contrast * inside)
+    signal = ndi.gaussian_filter(signal, sigma=blur) if blur > 0 else signal
+    image = rng.poisson(np.clip(signal, 0, None) * dose).astype(np.float32)
+    ids = np.arange(1, label + 1)
+    areas = ndi.sum_labels(np.ones_like(truth), truth, ids) if label else np.zeros(0)
+    info = dict(diameter=float(diameter), spread=float(spread), shape_kind=shape_kind, polarity=polarity,
+                coverage=float(covered / (ny * nx)), contrast=float(contrast), dose=float(dose),
+                gradient=float(gradient), undulation=float(undulation), blur=float(blur), seed=int(seed),
+                n_particles=int(label), diameters_px=[float(2 * np.sqrt(a / np.pi)) for a in areas])
+    return image, truth, info
+
+
+def make_particles_varied(*, diameter: float = 20.0, polarity: str = "dark", dose: float = 200.0,
+                          gradient: float = 0.0, contrast: float = 0.35, density: float = 1.0, seed: int = 0):
+    """:func:`make_particles` (disks, ellipses, rounded squares, hexagons, touching pairs and triples)
+    at another particle size and polarity, on a tilted support, with counting noise (pixel units).
+
+    A second, independent family of test images for automatic settings tuned on
+    :func:`make_particle_field`: another shape model, placement and background.
+
+    Parameters
+    ----------
+    diameter : float
+        Mean particle diameter, px (radii spread by +-30 %).
+    polarity : {"dark", "bright"}
+    dose : float
+        Mean counts per pixel of the support (Poisson noise, replacing the Gaussian noise).
+    gradient : float
+        Relative amplitude of a linear ramp of the support across the image.
+    contrast : float
+        Relative signal change inside a particle.
+    density : float
+        Number of particles relative to about one every 5 diameters² (about 15 % of the image).
+    seed : int
+
+    Returns
+    -------
+    image, truth, info as :func:`make_particles` (pixel size 1 Å), plus ``dose``, ``polarity``, ``gradient``.
+    """
+    if polarity not in ("dark", "bright"):
+        raise ValueError(f"polarity must be 'dark' or 'bright'; got {polarity!r}.")
+    side = int(np.clip(14 * diameter, 256, 1024))
+    n = max(4, int(density * side * side / (5 * diameter**2)))
+    r = diameter / 2
+    clean, truth, info = make_particles(shape=(side, side), pixel_size=1.0, n_particles=n,
+                                        radius_range=(0.7 * r, 1.3 * r), contrast=contrast, noise=0.0,
+                                        blur=1.0, seed=seed)
+    rng = np.random.default_rng(seed + 7919)
+    yy, xx = np.mgrid[0:side, 0:side].astype(np.float32)
+    direction = rng.uniform(0, 2 * np.pi)
+    ramp = 1.0 + gradient * 2 * ((xx - side / 2) * np.cos(direction) + (yy - side / 2) * np.sin(direction)) / side
+    signal = clean if polarity == "dark" else 2.0 - clean  # bright: the same support, particles brighter
+    image = rng.poisson(np.clip(signal * ramp, 0, None) * dose).astype(np.float32)
+    info = dict(info, dose=float(dose), polarity=polarity, gradient=float(gradient), diameter=float(diameter))
+    return image, truth, info

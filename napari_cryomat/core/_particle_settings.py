@@ -1,0 +1,340 @@
+"""Settings of :func:`~napari_cryomat.core.segment.segment_particles` read off the image itself.
+
+A new user should not have to know the particle size, the polarity or whether the support is even;
+the image says so:
+
+- **scale and polarity** from a scale-space blob search: the scale-normalised Laplacian of Gaussian
+  (Lindeberg), on an image pyramid so large scales cost little; its significant maxima sit at particle
+  centres with ``sigma ~ radius / sqrt(2)``; dark particles give positive maxima, bright ones negative.
+  The sign whose blobs are strongest and most numerous is the particles'.
+- **background** by normalised convolution over the support only (particles masked out), a Gaussian a
+  couple of particle diameters wide, so that a cluster of particles does not pull the background down.
+- **threshold** half way between the support and the typical particle (the 50 % point of a blurred
+  edge lies on the true edge); ``local`` when the support varies by more than a sixth of the
+  particles' contrast across the image, else one global level.
+
+Lengths in Å in the settings (pixels internally). No Qt, no napari.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from napari_cryomat.core._validate import choice, nonnegative, positive
+
+# ratio of successive scales; three per octave
+_SCALES_PER_OCTAVE = 3
+_MIN_SIGMA = 1.0  # px: below this the Laplacian is mostly noise
+_Z_DETECT = 6.0  # significance of a blob against the image's bulk response at that scale
+# a support varying by more than this fraction of the particle contrast needs a local threshold
+LOCAL_IF_BACKGROUND_VARIES = 1 / 6
+
+
+@dataclass(frozen=True)
+class ParticleSettings:
+    """What :func:`segment_particles` assumed (or was told) about an image; lengths in Å, areas in Å².
+
+    ``estimated`` names the fields read off the image (the others were given). ``diameter`` is the
+    typical equivalent diameter of the particles; ``contrast`` their mean difference from the support
+    in image units (signed: negative for dark particles), ``noise`` the pixel noise, and
+    ``background_variation`` the support's range (5-95 %) as a fraction of ``|contrast|``.
+    """
+
+    polarity: str
+    diameter: float
+    smoothing: float
+    threshold: str
+    local_block: float
+    min_size: float
+    split_distance: float
+    pixel_size: float
+    contrast: float = float("nan")
+    noise: float = float("nan")
+    background_variation: float = float("nan")
+    n_blobs: int = 0
+    estimated: tuple = ()
+
+    def options(self) -> dict:
+        """Keyword arguments of :func:`segment_particles` that reproduce this segmentation."""
+        return dict(polarity=self.polarity, smoothing=self.smoothing, threshold=self.threshold,
+                    local_block=self.local_block, min_size=self.min_size, split_distance=self.split_distance)
+
+    def with_overrides(self, **overrides) -> ParticleSettings:
+        """A copy with some settings given by the user (checked); they leave ``estimated``."""
+        unknown = set(overrides) - set(OVERRIDABLE)
+        if unknown:
+            raise ValueError(f"Unknown setting(s) {sorted(unknown)}; the settings are {list(OVERRIDABLE)}.")
+        checked = {k: _check_override(k, v, self.pixel_size) for k, v in overrides.items() if v is not None}
+        estimated = tuple(k for k in self.estimated if k not in checked)
+        return dataclasses.replace(self, **checked, estimated=estimated)
+
+    def describe(self) -> str:
+        """One line for a status bar or a log: what was assumed, estimated values marked with '*'."""
+        def mark(name):
+            return "*" if name in self.estimated else ""
+
+        area_unit = "Å²"
+        text = (f"{self.polarity}{mark('polarity')} particles, Ø {self.diameter:.0f} Å{mark('diameter')}, "
+                f"smoothing {self.smoothing:.1f} Å{mark('smoothing')}, {self.threshold}{mark('threshold')} "
+                f"threshold, min {self.min_size:.0f} {area_unit}{mark('min_size')}, "
+                f"split ≥ {self.split_distance:.0f} Å{mark('split_distance')}")
+        if self.n_blobs:
+            text += f" ({self.n_blobs} blobs, background varies {100 * self.background_variation:.0f} % of contrast)"
+        return text
+
+
+OVERRIDABLE = ("polarity", "diameter", "smoothing", "threshold", "local_block", "min_size", "split_distance")
+
+
+def _check_override(name: str, value, pixel_size: float):
+    if name == "polarity":
+        return choice(value, "polarity", ("dark", "bright"))
+    if name == "threshold":
+        return choice(value, "threshold", ("otsu", "li", "local"))
+    if name in ("diameter", "local_block"):
+        return positive(value, name, unit="Å")
+    if name == "min_size":
+        return nonnegative(value, name, unit="Å² or Å³", high=None)
+    return nonnegative(value, name, unit="Å")
+
+
+# ------------------------------------------------------------------------------------------------
+# scale-space blobs
+# ------------------------------------------------------------------------------------------------
+def _downsample(img: np.ndarray) -> np.ndarray:
+    ny, nx = (img.shape[0] // 2) * 2, (img.shape[1] // 2) * 2
+    return img[:ny, :nx].reshape(ny // 2, 2, nx // 2, 2).mean(axis=(1, 3))
+
+
+def blob_detections(image: np.ndarray, max_sigma: float) -> list[np.ndarray]:
+    """Significant scale-space maxima of ``+/-`` the normalised LoG of a 2D image.
+
+    Returns ``[dark, bright]``, each an array of rows ``(y, x, sigma, response, z)`` in original
+    pixels, one row per blob after suppressing weaker blobs that overlap a stronger one.
+    """
+    found = [[], []]
+    level, factor = image.astype(np.float32), 1
+    while True:
+        for k in range(_SCALES_PER_OCTAVE):
+            s_local = _MIN_SIGMA * 2 ** (k / _SCALES_PER_OCTAVE)
+            sigma = s_local * factor
+            if sigma > max_sigma or min(level.shape) < 4 * s_local + 3:
+                break
+            response = s_local**2 * ndi.gaussian_laplace(level, s_local, mode="reflect")
+            spread = noise_floor(level) * _log_noise_gain(s_local)
+            size = max(3, 2 * int(math.ceil(s_local)) + 1)
+            edge = int(math.ceil(s_local))  # the reflected border makes half-blobs
+            for sign, store in ((1.0, found[0]), (-1.0, found[1])):
+                r = sign * response
+                peaks = (r == ndi.maximum_filter(r, size=size)) & (r > _Z_DETECT * spread)
+                peaks[:edge], peaks[-edge:], peaks[:, :edge], peaks[:, -edge:] = False, False, False, False
+                ys, xs = np.nonzero(peaks)
+                if ys.size:
+                    vals = r[ys, xs]
+                    store.append(np.column_stack([(ys + 0.5) * factor - 0.5, (xs + 0.5) * factor - 0.5,
+                                                  np.full(ys.size, sigma), vals, vals / spread]))
+        else:
+            if 2 * _MIN_SIGMA * factor <= max_sigma and min(level.shape) >= 16:
+                level, factor = _downsample(level), factor * 2
+                continue
+        break
+    return [_suppress(np.concatenate(f)) if f else np.zeros((0, 5)) for f in found]
+
+
+def _log_noise_gain(sigma: float) -> float:
+    """Standard deviation of the normalised LoG of unit white noise at ``sigma`` (px)."""
+    n = 2 * int(math.ceil(4 * sigma)) + 1
+    delta = np.zeros((n, n), np.float32)
+    delta[n // 2, n // 2] = 1.0
+    return float(sigma**2 * np.sqrt(np.sum(ndi.gaussian_laplace(delta, sigma) ** 2)))
+
+
+def _suppress(blobs: np.ndarray) -> np.ndarray:
+    """Keep, greedily by normalised response, blobs whose centres are not inside a stronger one."""
+    from scipy.spatial import cKDTree
+
+    order = np.argsort(-blobs[:, 3])
+    blobs = blobs[order]
+    tree = cKDTree(blobs[:, :2])
+    alive = np.ones(len(blobs), bool)
+    reach = np.sqrt(2) * blobs[:, 2]  # the radius of the blob found at this sigma
+    for i in range(len(blobs)):
+        if not alive[i]:
+            continue
+        for j in tree.query_ball_point(blobs[i, :2], reach[i]):
+            if j > i:
+                alive[j] = False
+    return blobs[alive]
+
+
+def _noise_sigma(img: np.ndarray) -> float:
+    """Pixel noise from the differences of neighbouring pixels (robust to edges and gradients)."""
+    d = np.diff(img, axis=-1).ravel()
+    return float(1.4826 * np.median(np.abs(d - np.median(d))) / np.sqrt(2))
+
+
+def noise_floor(img: np.ndarray) -> float:
+    """The pixel noise, but at least 0.1 % of the image's range (a noise-free image has no zero noise
+    to divide by: its faint ringing must not count as significant)."""
+    lo, hi = np.percentile(img, [1, 99])
+    return max(_noise_sigma(img), 1e-3 * float(hi - lo), 1e-12)
+
+
+def masked_background(img: np.ndarray, exclude: np.ndarray | None, sigma: float) -> np.ndarray:
+    """Normalised convolution: the Gaussian-weighted mean of the pixels not in ``exclude``.
+
+    A background is smooth, so it is computed on a binned copy (a few pixels per sigma) and
+    interpolated back: a Gaussian of sigma 100 px on the full image would cost seconds.
+    """
+    keep = np.ones(img.shape, np.float32) if exclude is None else (~exclude).astype(np.float32)
+    if not keep.any():
+        return np.full(img.shape, float(np.median(img)), np.float32)
+    fallback = float(np.median(img[keep > 0]))
+    factor = max(1, int(sigma / 4))
+    if factor > 1 and min(img.shape) >= 4 * factor:
+        trimmed = tuple(slice(0, (n // factor) * factor) for n in img.shape)
+        num, den = _bin(img[trimmed] * keep[trimmed], factor), _bin(keep[trimmed], factor)
+    else:
+        factor, num, den = 1, img * keep, keep
+    num = ndi.gaussian_filter(num, sigma / factor, mode="reflect")
+    den = ndi.gaussian_filter(den, sigma / factor, mode="reflect")
+    small = np.where(den > 1e-3, num / np.maximum(den, 1e-3), fallback).astype(np.float32)
+    if factor == 1:
+        return small
+    # back to full size: pixel centres of the binned image sit at (i + 0.5) * factor - 0.5
+    coords = [(np.arange(n, dtype=np.float32) + 0.5) / factor - 0.5 for n in img.shape]
+    grid = np.meshgrid(*coords, indexing="ij")
+    return ndi.map_coordinates(small, grid, order=1, mode="nearest").astype(np.float32)
+
+
+def _bin(a: np.ndarray, factor: int) -> np.ndarray:
+    shape = []
+    for n in a.shape:
+        shape += [n // factor, factor]
+    return a.reshape(shape).mean(axis=tuple(range(1, 2 * a.ndim, 2)))
+
+
+def flatten(smooth: np.ndarray, sigma: float, exclude: np.ndarray | None = None, grow: int = 1):
+    """``smooth`` minus its background (particles brighter: flip dark images first), estimated over the
+    support only: the pixels that stand out above an Otsu level (grown by ``grow`` px) are left out,
+    twice, so that clusters of particles do not pull the background towards them."""
+    from skimage.filters import threshold_otsu
+
+    background = masked_background(smooth, exclude, sigma)
+    for _ in range(2):
+        flat = smooth - background
+        standing = flat > threshold_otsu(flat)
+        if grow > 0:
+            standing = ndi.binary_dilation(standing, iterations=grow)
+        if exclude is not None:
+            standing |= exclude
+        background = masked_background(smooth, standing, sigma)
+    return smooth - background, background
+
+
+# ------------------------------------------------------------------------------------------------
+# the estimate
+# ------------------------------------------------------------------------------------------------
+def _blob_mask(shape, blobs: np.ndarray, grow: float) -> np.ndarray:
+    """Disks of ``grow`` x the blob radius at the blobs' centres."""
+    mask = np.zeros(shape, bool)
+    for y, x, s in blobs[:, :3]:
+        r = grow * np.sqrt(2) * s
+        y0, y1 = int(max(0, y - r)), int(min(shape[0], y + r + 1))
+        x0, x1 = int(max(0, x - r)), int(min(shape[1], x + r + 1))
+        yy, xx = np.ogrid[y0:y1, x0:x1]
+        mask[y0:y1, x0:x1] |= (yy - y) ** 2 + (xx - x) ** 2 <= r * r
+    return mask
+
+
+def _choose_polarity(dark: np.ndarray, bright: np.ndarray) -> str:
+    """The particles' sign: the one whose strong blobs respond most (90th percentile). Counting blobs
+    would not do: the gaps between packed particles make blobs of the other sign, but weaker ones."""
+    score = [float(np.percentile(b[:, 3], 90)) if len(b) else 0.0 for b in (dark, bright)]
+    return "dark" if score[0] >= score[1] else "bright"
+
+
+def _typical_radius(blobs: np.ndarray) -> float:
+    """Median radius (px) of the strong blobs (weak ones are noise, fragments or gaps)."""
+    if len(blobs) == 0:
+        return float("nan")
+    strong = blobs[blobs[:, 3] >= 0.7 * blobs[:, 3].max()]
+    return float(np.sqrt(2) * np.median(strong[:, 2]))
+
+
+def estimate_settings(img: np.ndarray, pixel_size: float, given: dict):
+    """The settings of ``img`` (2D; a volume is read through its middle slice); ``given`` holds the
+    settings the caller fixed (Å, Å²), which are used as they are.
+
+    Returns ``(settings, flat)``: ``flat`` is the smoothed, background-free 2D image with particles
+    positive, reused by the segmentation of a 2D image (None for a volume)."""
+    plane = img if img.ndim == 2 else img[img.shape[0] // 2]
+    max_sigma = max(_MIN_SIGMA, min(plane.shape) / 4)
+    dark, bright = blob_detections(plane, max_sigma)
+    polarity = given.get("polarity") or _choose_polarity(dark, bright)
+    blobs = dark if polarity == "dark" else bright
+    if given.get("diameter"):
+        radius_px = given["diameter"] / pixel_size / 2
+    elif len(blobs):
+        radius_px = _typical_radius(blobs)
+    else:  # nothing blob-like: assume particles of a tenth of the image
+        radius_px = min(plane.shape) / 20
+    d_px = 2 * radius_px
+    smoothing_px = given["smoothing"] / pixel_size if given.get("smoothing") is not None else d_px / 8
+    bg_sigma = given["local_block"] / pixel_size / 2 if given.get("local_block") else 2.0 * d_px
+    sign = -1.0 if polarity == "dark" else 1.0
+    smooth = sign * (ndi.gaussian_filter(plane, smoothing_px) if smoothing_px > 0 else plane)
+    flat, background = flatten(smooth, bg_sigma, _blob_mask(plane.shape, blobs, 1.3), grow=max(1, int(d_px / 6)))
+    centres = blobs[:, :2].round().astype(int) if len(blobs) else np.zeros((0, 2), int)
+    level = float(np.median(flat[centres[:, 0], centres[:, 1]])) if len(centres) else float(flat.std())
+    lo, hi = np.percentile(background, [5, 95])
+    variation = float((hi - lo) / max(abs(level), 1e-12))
+    estimated = dict(
+        polarity=polarity, diameter=d_px * pixel_size, smoothing=smoothing_px * pixel_size,
+        threshold="local" if variation > LOCAL_IF_BACKGROUND_VARIES else "otsu",
+        local_block=2 * bg_sigma * pixel_size,
+        min_size=0.2 * math.pi * radius_px**2 * pixel_size**2 * (1.0 if img.ndim == 2 else 4 / 3 * radius_px * pixel_size),
+        split_distance=0.25 * d_px * pixel_size,
+    )
+    values = {k: (given[k] if given.get(k) is not None else v) for k, v in estimated.items()}
+    settings = ParticleSettings(
+        **values, pixel_size=pixel_size, contrast=sign * level, noise=_noise_sigma(plane),
+        background_variation=variation, n_blobs=int(len(blobs)),
+        estimated=tuple(k for k in OVERRIDABLE if given.get(k) is None),
+    )
+    reusable = img.ndim == 2 and values["smoothing"] == estimated["smoothing"] and \
+        values["local_block"] == estimated["local_block"] and values["polarity"] == polarity
+    return settings, (flat if reusable else None)
+
+
+def refine_from_mask(settings: ParticleSettings, mask: np.ndarray) -> ParticleSettings:
+    """Granulometry of the first mask: the median equivalent diameter of its objects (those above the
+    minimum size) replaces the blob-scale diameter (quantised to scale steps of 26 %), and the
+    minimum size and split distance that were estimated follow it."""
+    if "diameter" not in settings.estimated:
+        return settings
+    lab, n = ndi.label(mask)
+    if n < 3:
+        return settings
+    ps = settings.pixel_size
+    sizes = np.bincount(lab.ravel())[1:].astype(float)
+    sizes = sizes[sizes >= settings.min_size / ps**mask.ndim]
+    if sizes.size < 3:
+        return settings
+    if mask.ndim == 2:
+        d_px = 2 * np.sqrt(np.median(sizes) / np.pi)
+    else:
+        d_px = 2 * np.cbrt(3 * np.median(sizes) / (4 * np.pi))
+    d_px = float(np.clip(d_px, 0.5 * settings.diameter / ps, 2.0 * settings.diameter / ps))
+    changes = dict(diameter=d_px * ps)
+    if "min_size" in settings.estimated:
+        r = d_px / 2
+        changes["min_size"] = 0.2 * math.pi * r**2 * ps**2 * (1.0 if mask.ndim == 2 else 4 / 3 * r * ps)
+    if "split_distance" in settings.estimated:
+        changes["split_distance"] = 0.25 * d_px * ps
+    return dataclasses.replace(settings, **changes)
