@@ -24,6 +24,15 @@ def _maps():
     return eels_maps(si, energy=e, elements="C, O")
 
 
+def _raw_file() -> str:
+    import os
+    import tempfile
+
+    path = os.path.join(os.environ.get("CRYOMAT_FUZZ_TMP") or tempfile.gettempdir(), f"raw-si-{os.getpid()}.bin")
+    _eels()[0].tofile(path)
+    return path
+
+
 def specs(Spec, Factory) -> list:
     si = Factory(lambda: _eels()[0].copy())
     energy = Factory(lambda: _eels()[1].copy())
@@ -32,6 +41,10 @@ def specs(Spec, Factory) -> list:
     maps = Factory(lambda: dict(_maps()))
     S = Spec
     return [
+        S("spectral.RawSpectrumImage", {"path": Factory(_raw_file), "shape": (6, 8, 1200), "dtype": "float32",
+                                        "offset": 0},
+          {"path": "path_in", "shape": "vec2", "offset": "count0"}, pos=("path",),
+          call=lambda **kw: __import__("napari_cryomat.core.spectral", fromlist=["x"]).RawSpectrumImage(**kw)[2:4]),
         S("spectral.is_lazy", {"si": si}, {"si": "array"}, pos=("si",)),
         S("spectral.rows_per_chunk", {"si": si, "max_bytes": 4096}, {"si": "array", "max_bytes": "count"}, pos=("si",)),
         S("spectral.iter_si_chunks", {"si": si, "max_bytes": 8 * 1200 * 4 * 2}, {"si": "array", "max_bytes": "count"},

@@ -32,6 +32,7 @@ from napari_cryomat.core._validate import (
     number,
     positive,
     real_array,
+    regular_file,
     vector,
 )
 from napari_cryomat.core._validate import window as _window
@@ -52,6 +53,7 @@ __all__ = [
     "window_slice",
     "parse_elements",
     # out of core
+    "RawSpectrumImage",
     "is_lazy",
     "rows_per_chunk",
     "iter_si_chunks",
@@ -285,6 +287,76 @@ def _energy_range(energy_range):
 
 #: Default size of one band of an SI read at a time, bytes (as float32).
 CHUNK_BYTES = 2**26
+
+
+class RawSpectrumImage:
+    """A spectrum image (Y, X, E) stored in a raw binary file (C order, no header beyond
+    ``offset`` bytes), read through a memory map of only the rows asked for.
+
+    Unlike ``numpy.memmap`` of the whole file, it never maps more than one band, so a file
+    larger than the address space allowed to the process (``ulimit -v``) or than RAM can be
+    mapped band by band (:func:`iter_si_chunks`), or wrapped by ``dask.array.from_array``.
+    Indexing returns numpy arrays: ``raw[i:j]`` reads rows i..j-1.
+    """
+
+    def __init__(self, path, shape: Sequence[int], dtype="float32", offset: int = 0):
+        import os
+
+        self.path = regular_file(path, "path")
+        dims = tuple(integer(v, "shape", low=1, high=2**31) for v in np.asarray(shape, dtype=object).reshape(-1))
+        if len(dims) != 3:
+            raise ValueError(f"shape must be (Y, X, E); got {shape!r}.")
+        try:
+            self.dtype = np.dtype(dtype)
+        except TypeError:
+            raise ValueError(f"dtype {dtype!r} is not a numpy data type (e.g. 'float32', '<u2').") from None
+        if self.dtype.kind not in "iuf":
+            raise ValueError(f"dtype {dtype!r} must be an integer or float type of counts.")
+        self.offset = integer(offset, "offset", low=0, high=2**62)
+        self.shape = dims
+        self.ndim = 3
+        need = self.offset + int(np.prod(dims)) * self.dtype.itemsize
+        size = os.path.getsize(self.path)
+        if size < need:
+            raise ValueError(f"path {self.path!r} holds {size} bytes; shape {dims} of {self.dtype} at offset "
+                             f"{self.offset} needs {need}. Check the shape, dtype and offset.")
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def _rows(self, start: int, stop: int) -> np.ndarray:
+        row = self.shape[1] * self.shape[2]
+        if stop <= start:
+            return np.zeros((0,) + self.shape[1:], self.dtype)
+        mm = np.memmap(self.path, dtype=self.dtype, mode="r", offset=self.offset + start * row * self.dtype.itemsize,
+                       shape=(stop - start,) + self.shape[1:])
+        try:
+            return np.array(mm)
+        finally:
+            del mm
+
+    def __getitem__(self, key):
+        key = key if isinstance(key, tuple) else (key,)
+        first, rest = key[0], key[1:]
+        if isinstance(first, (int, np.integer)):
+            i = int(first) + (self.shape[0] if first < 0 else 0)
+            if not 0 <= i < self.shape[0]:
+                raise IndexError(f"row {first} is outside 0..{self.shape[0] - 1}")
+            return self._rows(i, i + 1)[(0,) + rest]
+        if first is Ellipsis:
+            first, rest = slice(None), key[1:] if len(key) > 1 and len(key) <= 3 else ()
+        if not isinstance(first, slice):
+            raise IndexError("RawSpectrumImage takes a row index or a slice of rows first")
+        start, stop, step = first.indices(self.shape[0])
+        lo, hi = (start, stop) if step > 0 else (stop + 1, start + 1)
+        block = self._rows(lo, max(lo, hi))
+        return block[(slice(None, None, step) if step > 0 else slice(start - lo, None if stop < 0 else stop - lo,
+                                                                      step),) + rest]
+
+    def __array__(self, dtype=None, copy=None):
+        check_memory(float(np.prod(self.shape)) * self.dtype.itemsize, "path", "reading the whole SI")
+        out = self._rows(0, self.shape[0])
+        return out if dtype is None else out.astype(dtype)
 
 
 def is_lazy(si) -> bool:
