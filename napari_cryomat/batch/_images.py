@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["BatchInputError", "ImageSource", "open_image", "image_files", "is_image_path", "output_name"]
+__all__ = ["BatchInputError", "ImageSource", "open_image", "image_layer", "image_files", "is_image_path",
+           "output_name"]
 
 _TIFF_SUFFIXES = (".tif", ".tiff")
 _COMPRESSED = (".gz", ".bz2")
@@ -137,18 +138,9 @@ def _suitable(layer: tuple) -> bool:
     return np.ndim(data) in (2, 3) and min(np.shape(data)[-2:]) >= 8
 
 
-def open_image(path) -> ImageSource:
-    """Open ``path`` lazily with the project's readers.
-
-    Returns an :class:`ImageSource` whose ``frames`` are (T, Y, X): a 2D image gives T = 1, a
-    stack or movie its frames (a 3D MRC is treated as frames too: they are segmented one by one).
-
-    Raises
-    ------
-    BatchInputError
-        The file is missing, unreadable, or holds no 2D image (a spectrum, a diffraction pattern,
-        an RGB picture); the message names the file.
-    """
+def image_layer(path) -> tuple:
+    """The LayerData ``(data, kwargs, "image")`` of the image the batch segments in ``path``: the
+    first 2D image or stack the project's reader returns. Raises :class:`BatchInputError`."""
     path = Path(path)
     try:
         layers = _read_layers(path)
@@ -165,12 +157,28 @@ def open_image(path) -> ImageSource:
         raise BatchInputError(
             f"{path.name}: holds no 2D image or image stack to segment (it holds: {kinds or 'nothing'})."
         )
-    data, kwargs, _ = images[0]
+    return images[0], len(images)
+
+
+def open_image(path) -> ImageSource:
+    """Open ``path`` lazily with the project's readers (see :func:`image_layer`).
+
+    Returns an :class:`ImageSource` whose ``frames`` are (T, Y, X): a 2D image gives T = 1, a
+    stack or movie its frames (a 3D MRC is treated as frames too: they are segmented one by one).
+
+    Raises
+    ------
+    BatchInputError
+        The file is missing, unreadable, or holds no 2D image (a spectrum, a diffraction pattern,
+        an RGB picture); the message names the file.
+    """
+    path = Path(path)
+    (data, kwargs, _), n_images = image_layer(path)
     try:
         pixel_size = _spatial_pixel_size(kwargs)
     except BatchInputError as exc:
         raise BatchInputError(f"{path.name}: {exc}") from None
     frames = data[None] if np.ndim(data) == 2 else data
     return ImageSource(path=path, frames=frames, pixel_size=pixel_size,
-                       layer_name=str(kwargs.get("name", path.stem)), n_layers=len(images),
+                       layer_name=str(kwargs.get("name", path.stem)), n_layers=n_images,
                        is_stack=np.ndim(data) == 3)

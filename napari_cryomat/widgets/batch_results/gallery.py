@@ -1,0 +1,93 @@
+"""The object gallery: one class at a time, a grid of thumbnails (image around the object, its
+outline in yellow). Clicking a thumbnail asks for that object (``object_clicked``)."""
+
+from __future__ import annotations
+
+import numpy as np
+from qtpy.QtCore import QSize, Qt, Signal
+from qtpy.QtGui import QIcon, QImage, QPixmap
+from qtpy.QtWidgets import QComboBox, QLabel, QListView, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
+
+__all__ = ["GalleryPanel", "ROW_ROLE"]
+
+ROW_ROLE = Qt.UserRole  # the objects-table row of a thumbnail
+
+
+def _pixmap(rgb: np.ndarray) -> QPixmap:
+    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+    h, w = rgb.shape[:2]
+    image = QImage(rgb.data, w, h, 3 * w, QImage.Format_RGB888)
+    return QPixmap.fromImage(image.copy())  # copy: the numpy buffer goes away
+
+
+class GalleryPanel(QWidget):
+    """Class chooser and thumbnail grid; :meth:`show_thumbnails` fills it, the view asks for them."""
+
+    class_changed = Signal(int)
+    object_clicked = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None, *, icon: int = 72):
+        super().__init__(parent)
+        self.class_combo = QComboBox()
+        self.class_combo.setToolTip("shape classes found across all files (1 = the most common)")
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.grid = QListWidget()
+        self.grid.setViewMode(QListView.IconMode)
+        self.grid.setIconSize(QSize(icon, icon))
+        self.grid.setGridSize(QSize(icon + 8, icon + 8))
+        self.grid.setResizeMode(QListView.Adjust)
+        self.grid.setMovement(QListView.Static)
+        self.grid.setUniformItemSizes(True)
+        self.grid.setMinimumHeight(2 * icon + 30)
+        self.grid.setToolTip("click an object to open its image with the object selected")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.class_combo)
+        layout.addWidget(self.grid, 1)
+        layout.addWidget(self.status)
+        self.class_combo.currentIndexChanged.connect(self._on_class)
+        self.grid.itemClicked.connect(lambda item: self.object_clicked.emit(int(item.data(ROW_ROLE))))
+
+    def set_classes(self, counts: dict[int, int]) -> None:
+        """Fill the chooser with ``{class: count}`` (class 0: not classified)."""
+        self.class_combo.blockSignals(True)
+        self.class_combo.clear()
+        for class_id, n in counts.items():
+            label = f"class {class_id}" if class_id > 0 else "not classified"
+            self.class_combo.addItem(f"{label} ({n} objects)", class_id)
+        self.class_combo.blockSignals(False)
+        self.grid.clear()
+        if counts:
+            self._on_class(0)
+
+    def current_class(self) -> int | None:
+        data = self.class_combo.currentData()
+        return None if data is None else int(data)
+
+    def _on_class(self, _index: int) -> None:
+        class_id = self.current_class()
+        if class_id is not None:
+            self.grid.clear()
+            self.status.setText("loading thumbnails…")
+            self.class_changed.emit(class_id)
+
+    def show_thumbnails(self, thumbnails, tooltips: dict[int, str]) -> None:
+        """``thumbnails``: (row, RGB array or None); rows without a picture are listed as missing."""
+        self.grid.clear()
+        missing = 0
+        for row, rgb in thumbnails:
+            if rgb is None:
+                missing += 1
+                continue
+            item = QListWidgetItem(QIcon(_pixmap(rgb)), "")
+            item.setData(ROW_ROLE, int(row))
+            item.setToolTip(tooltips.get(int(row), ""))
+            self.grid.addItem(item)
+        text = f"{self.grid.count()} objects shown"
+        if missing:
+            text += f"; {missing} could not be read (image moved or changed since the run)"
+        self.status.setText(text)
+
+    def items(self) -> list[QListWidgetItem]:
+        return [self.grid.item(i) for i in range(self.grid.count())]

@@ -1,0 +1,106 @@
+"""The Batch results dock in a real napari window: open an output folder of the batch, browse the
+gallery per shape class, click an object: its image and labels open with the object selected and
+centred (the right frame of a stack)."""
+
+import os
+
+import mrcfile
+import numpy as np
+import pytest
+import tifffile
+from qtpy.QtCore import Qt
+
+from napari_cryomat.batch import segment_folder
+from napari_cryomat.core.synthetic.particles import make_particles
+from napari_cryomat.widgets.batch_results import BatchResultsWidget
+from napari_cryomat.widgets.batch_results.gallery import ROW_ROLE
+
+pytestmark = pytest.mark.e2e
+SHOTS = "/work/notes/shots"
+
+
+@pytest.fixture(scope="module")
+def batch_folder(tmp_path_factory):
+    """A batch output of two random MRC images and a 3-frame TIFF stack, plus a file that fails."""
+    rng = np.random.default_rng(5)
+    folder = tmp_path_factory.mktemp("in")
+    for k in range(2):
+        img, _, _ = make_particles(shape=(240, 240), n_particles=int(rng.integers(5, 9)), seed=int(rng.integers(1e9)))
+        with mrcfile.new(str(folder / f"grid{k}.mrc"), data=img[::-1].copy()) as mrc:
+            mrc.voxel_size = 2.0
+    stack = np.stack([make_particles(shape=(200, 200), n_particles=6, seed=int(rng.integers(1e9)))[0]
+                      for _ in range(3)])
+    tifffile.imwrite(folder / "movie.tif", stack, photometric="minisblack",
+                     metadata={"voxel_size_angstrom": [2.0, 2.0, 2.0]})
+    (folder / "broken.tif").write_bytes(b"II*\x00" + bytes(200))
+    out = tmp_path_factory.mktemp("out")
+    return segment_folder([folder], out, scheduler="serial")
+
+
+def _open(widget, qtbot, folder):
+    widget.folder_edit.setText(str(folder))
+    qtbot.mouseClick(widget.open_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: widget.model.results is not None and widget.idle, timeout=30000)
+
+
+def test_gallery_click_opens_the_object_selected_and_centred(make_napari_viewer, qtbot, batch_folder, messages):
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1366, 768)
+    widget = BatchResultsWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Batch results")
+    _open(widget, qtbot, batch_folder.outdir)
+    objects = batch_folder.objects
+    assert widget.files_table.source.rowCount() == 4  # the failed file is listed too
+    assert widget.sections["files"].expanded  # because one failed
+    assert widget.objects_table.source.rowCount() == len(objects)
+    classes = sorted(objects["shape_class"].unique())
+    assert widget.gallery.class_combo.count() == len(classes)
+    qtbot.waitUntil(lambda: widget.gallery.grid.count() > 0, timeout=30000)
+    first_class = widget.gallery.current_class()
+    assert widget.gallery.grid.count() == min(60, int((objects["shape_class"] == first_class).sum()))
+
+    # click the last thumbnail, as a user does
+    item = widget.gallery.items()[-1]
+    row = int(item.data(ROW_ROLE))
+    assert objects.loc[row, "shape_class"] == first_class
+    widget.gallery.grid.scrollToItem(item)
+    rect = widget.gallery.grid.visualItemRect(item)
+    qtbot.mouseClick(widget.gallery.grid.viewport(), Qt.LeftButton, pos=rect.center())
+    obj = objects.loc[row]
+    qtbot.waitUntil(lambda: widget.model.shown_row == row, timeout=30000)
+    labels = viewer.layers[f"{obj['name']} labels"]
+    assert labels.selected_label == obj["label"]
+    assert viewer.layers.selection.active is labels
+    centre = np.array(widget.model.camera.center[-2:])
+    assert np.allclose(centre, [obj["centroid_y"], obj["centroid_x"]], atol=1e-6)  # Å, pixel size 2 in both
+    frame = int(obj["frame"])
+    index = tuple(np.round(centre / 2.0).astype(int))
+    plane = labels.data[frame] if labels.data.ndim == 3 else labels.data
+    assert np.count_nonzero(plane == obj["label"]) * 4.0 == pytest.approx(obj["area"])  # the object's own pixels
+    assert plane[index] == obj["label"] or obj["solidity"] < 0.9  # its centroid lies on it (convex ones)
+
+    # pick an object of the stack's last frame in the table: the previous file goes, frame 2 is shown
+    movie = objects[(objects["name"] == "movie") & (objects["frame"] == 2)]
+    target = int(movie.index[0])
+    widget.objects_table.select_rows([target])
+    qtbot.waitUntil(lambda: widget.model.shown_row == target, timeout=30000)
+    assert f"{obj['name']} labels" not in viewer.layers or obj["name"] == "movie"
+    assert viewer.layers["movie labels"].selected_label == movie.loc[target, "label"]
+    assert viewer.dims.point[0] == pytest.approx(2 * viewer.layers["movie"].scale[0])
+    assert not messages["error"]
+    for _ in range(10):
+        qtbot.wait(20)
+    if os.path.isdir(SHOTS):
+        viewer.window._qt_window.grab().save(f"{SHOTS}/batch_results_dock.png")
+    shot = viewer.screenshot(canvas_only=True)
+    assert shot[..., :3].std() > 5
+
+
+def test_a_folder_that_is_not_a_batch_output_is_refused(make_napari_viewer, qtbot, tmp_path, messages):
+    viewer = make_napari_viewer()
+    widget = BatchResultsWidget(viewer)
+    widget.folder_edit.setText(str(tmp_path))
+    qtbot.mouseClick(widget.open_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: not widget.runner.busy, timeout=10000)
+    assert widget.model.results is None and len(viewer.layers) == 0
+    assert any("objects.parquet" in m for m in messages["error"])
