@@ -47,6 +47,8 @@ WALK_STEPS = (0.1, 0.25, 0.5, 1.0)
 #: A secondary peak of the signal autocorrelation this high (relative to the zero-shift value)
 #: counts as a lattice alias.
 ALIAS_LEVEL = 0.15
+#: Shortest alias (px of the correlated spectra): nearer maxima are the shoulder of the zero-shift peak.
+MIN_ALIAS = 2.5
 #: Fraction of half the alias period that search windows are kept within.
 CELL_SAFETY = 0.9
 
@@ -55,27 +57,31 @@ def noise_power(spec: np.ndarray, shape) -> float:
     """White-noise power per Fourier coefficient of an rfft2 spectrum: median of |F|² beyond 0.35/px / ln 2.
 
     The median of an exponential distribution is ln 2 times its mean; sparse Bragg peaks and the
-    (band-limited) specimen barely move the median of the outer annulus.
+    (band-limited) specimen barely move the median of the outer annulus. Floored at 10⁻⁴ of the
+    mean power: noise-free (simulated, filtered) frames would otherwise give likelihoods beyond
+    floating point.
     """
     ky = sfft.fftfreq(shape[0])[:, None]
     kx = sfft.rfftfreq(shape[1])[None, :]
     outer = np.hypot(ky, kx) > 0.35
-    p = np.abs(spec[outer]) ** 2
-    return float(max(np.median(p) / np.log(2.0), 1e-30))
+    power = np.abs(spec) ** 2
+    floor = 1e-4 * float(power.mean())
+    return float(max(np.median(power[outer]) / np.log(2.0), floor, 1e-30))
 
 
 def signal_power(cspec: np.ndarray, noise: np.ndarray, *, significant: bool = False) -> np.ndarray:
     """Mean signal power per coefficient from the frames' power spectra (alignment-free), smoothed 3×3.
 
-    With ``significant``, coefficients whose excess over the noise is below 3 standard errors of
+    With ``significant``, coefficients whose excess over the noise is below 5 standard errors of
     the (smoothed, frame-averaged) power are set to zero: otherwise the positive half of the noise
-    of the estimate, summed over all coefficients, would swamp a weak lattice at the lowest doses.
+    of the estimate, summed over all coefficients, would swamp a weak lattice at the lowest doses
+    (and a lower threshold lets a few of the ~10⁵ noise coefficients through, which fake peaks).
     """
     n = len(cspec)
     nbar = float(np.mean(noise))
     mean_power = ndimage.uniform_filter(np.mean(np.abs(cspec) ** 2, axis=0), 3, mode=("wrap", "nearest")) - nbar
     if significant:
-        mean_power = np.where(mean_power > 3.0 * nbar / np.sqrt(9.0 * n), mean_power, 0.0)
+        mean_power = np.where(mean_power > 5.0 * nbar / np.sqrt(9.0 * n), mean_power, 0.0)
     return np.clip(mean_power, 0.0, None)
 
 
@@ -83,7 +89,7 @@ def lattice_alias(p_sig: np.ndarray, cshape, norm: np.ndarray, px: float) -> flo
     """Length (full-frame px) of the shortest shift that the signal autocorrelation nearly repeats at.
 
     The autocorrelation of the signal (high-passed below 1/40 px⁻¹, which removes envelopes and
-    the window's own hump) normalised by the windows' overlap; local maxima beyond 1.5 px whose
+    the window's own hump) normalised by the windows' overlap; local maxima beyond ``MIN_ALIAS`` px whose
     height is at least ``ALIAS_LEVEL`` of the zero-shift value are aliases; the nearest one wins.
     Returns inf when there is none (amorphous specimen).
     """
@@ -98,8 +104,8 @@ def lattice_alias(p_sig: np.ndarray, cshape, norm: np.ndarray, px: float) -> flo
         return float("inf")
     peaks = (acf == ndimage.maximum_filter(acf, 3, mode="nearest")) & (acf >= ALIAS_LEVEL * zero)
     yy, xx = np.nonzero(peaks)
-    dist = np.hypot(yy - cy, xx - cx) * px
-    dist = dist[dist > 1.5]
+    dist = np.hypot(yy - cy, xx - cx)
+    dist = dist[dist >= MIN_ALIAS] * px
     return float(dist.min()) if dist.size else float("inf")
 
 
@@ -120,6 +126,7 @@ def pair_loglik(a_i, a_j, weight, cshape, norm, radius):
 
 def _log_smoothed(m: np.ndarray, sigma: float) -> np.ndarray:
     """log ∫ exp m(d') N(d - d'; 0, sigma²) dd' on the grid (m finite where the map is valid)."""
+    m = np.asarray(m, np.float64)  # float32 would underflow to log(0) a few hundred nats below the top
     finite = np.isfinite(m)
     top = float(m[finite].max())
     e = np.where(finite, np.exp(np.where(finite, m, top) - top), 0.0)
@@ -193,13 +200,15 @@ def _gauss_markov(n, pairs, meas, var, v, q):
     return s, cov
 
 
-def unwrap_trajectory(cspec, noise, weight, cshape, norm, radius, alias_c, *, passes=3, progress=None):
+def unwrap_trajectory(cspec, noise, weight, cshape, norm, radius, alias_c, *, walk_scale=1.0, passes=3,
+                      progress=None):
     """Trajectory (n, 2) in coarse px without unit-cell jumps, and its pair measurements.
 
     Parameters are the coarse (Fourier-cropped, windowed) spectra ``cspec``, the per-frame noise
     power ``noise``, the cross-spectrum weight without the noise (Wiener × B-factor), the image
     shape, the window-overlap normalisation ``norm``, the search radius (coarse px, per axis) and
-    the alias length ``alias_c`` in coarse px (inf for none).
+    the alias length ``alias_c`` in coarse px (inf for none). ``cspec`` may hold blocks of frames
+    summed (``walk_scale`` = sqrt of the frames per block scales the candidate walk steps).
     Returns (s, pairs, meas, var, significance).
     """
     n = len(cspec)
@@ -221,7 +230,7 @@ def unwrap_trajectory(cspec, noise, weight, cshape, norm, radius, alias_c, *, pa
     lag_of = [j - i for i, j in pairs]
     half = CELL_SAFETY * alias_c / 2.0
     vmax = (min(half, ry), min(half, rx))
-    v, q = _evidence_velocity(maps, lag_of, (ry, rx), WALK_STEPS, vmax)
+    v, q = _evidence_velocity(maps, lag_of, (ry, rx), tuple(w * walk_scale for w in WALK_STEPS), vmax)
     t = np.arange(n, dtype=float)[:, None]
     s = t * v
     dt = np.abs(t - t.T)

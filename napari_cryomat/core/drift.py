@@ -580,7 +580,6 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
 
     full = (ny, nx)
     crop = _crop_shape(ny, nx, max_size)
-    bin_y, bin_x = ny / crop[0], nx / crop[1]
     win = tukey_window(ny, nx, window_taper)
     spectra = np.empty((n,) + (crop[0], crop[1] // 2 + 1), np.complex64)  # unwindowed, for refinement
     cshape = _crop_shape(*crop, coarse_size)
@@ -608,7 +607,6 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
             f"Frame(s) {constant[:10]} are constant (blank, no counts); remove them from the stack first."
         )
 
-    pix = pixel_size * bin_x  # effective pixel size of the cropped spectra (Å)
     if max_shift is None:
         max_shift_px = min(ny, nx) / 4.0
     else:
@@ -630,59 +628,52 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
     # the lattice the stack reveals (alignment-free) and a first trajectory that cannot jump a cell
     p_sig = signal_power(cspec, noise)
     alias = lattice_alias(signal_power(cspec, noise, significant=True), cshape, norm, cbin[1])
+    blocks, centers = _blocks(cspec, n, group)  # at the lowest doses single frames are too noisy to pair
+    nb = len(blocks)
+    noise_b = np.array([noise[b * group : (b + 1) * group].sum() for b in range(nb)])
     weight = (bf * p_sig / (p_sig + float(np.mean(noise)))).astype(np.float32)
-    s_c, pairs, d_c, _, sig = unwrap_trajectory(
-        cspec, noise, weight, cshape, norm, (int(radius[0]), int(radius[1])), alias / cbin[1],
-        progress=None if progress is None else (lambda f: report(progress, 0.35 + 0.3 * f)))
-    s0 = s_c * cbin
+    if nb > 1:
+        s_c, pairs, d_c, _, sig = unwrap_trajectory(
+            blocks, noise_b, weight, cshape, norm, (int(radius[0]), int(radius[1])), alias / cbin[1],
+            walk_scale=float(np.sqrt(group)),
+            progress=None if progress is None else (lambda f: report(progress, 0.35 + 0.3 * f)))
+        sb = s_c * cbin
+        s0 = np.stack([np.interp(np.arange(n), centers, sb[:, a]) for a in range(2)], axis=1)
+        s0 -= s0[0]
+    else:
+        s0, pairs, d_c, sig = np.zeros((n, 2)), np.zeros((0, 2), int), np.zeros((0, 2)), np.zeros(0)
     d_meas = d_c * cbin
     inl = np.ones(len(pairs), bool)
     # no search below may move a frame by half the alias (a unit cell): keep within 40% of it
-    reach = 0.4 * alias
+    reach = 0.4 * alias if np.isfinite(alias) else np.inf
     if iterations is None:
         iterations = 3 if group == 1 else 10
     quality = float(np.median(sig)) if len(pairs) else 0.0
     inlier_fraction = float(inl.mean()) if inl.size else 1.0
 
-    # ---- refinement against the sum of the others ---------------------------------------------
-    shifts = s0.copy()
-    if iterations > 0:
-        shifts = _refine(
-            spectra,
-            crop,
-            shifts / (bin_y, bin_x),
-            bfactor_px2=bfactor / pix**2,
-            group=group,
-            iterations=iterations,
-            radius=min(refine_radius, reach / bin_x),
-            upsample=upsample,
-            progress=progress,
-            span=(0.65, 0.9 if patches else 1.0),
-            window_taper=window_taper,
-            wide_radius=(min(WIDE_RADIUS_PX, reach) / bin_x) if group > 1 else None,
-            wide_bfactor_px2=COARSE_GROUP_BFACTOR(bfactor, group) / pix**2,
-            reach=reach / bin_x,
-        ) * (bin_y, bin_x)
-    shifts = shifts - shifts[0]
-    walk_step = float("nan")
-    if iterations > 0 and smooth:
-        scrop = _crop_shape(*crop, SMOOTH_SIZE)
-        sbin = np.array([ny / scrop[0], nx / scrop[1]])
-        smoothed, walk_step = _smooth_trajectory(
-            _fourier_crop(spectra, crop, scrop), scrop, shifts / sbin,
-            bfactor_px2=bfactor / (pixel_size * sbin[1]) ** 2, window_taper=window_taper, px=float(sbin[1]),
-            reach=min(3.0, reach), first=s0 / sbin)
-        if smoothed is not None:
-            shifts = smoothed * sbin
-            shifts = shifts - shifts[0]
+    # ---- refinement against the sum of the others, then the trajectory smoother -----------------
+    stage = dict(spectra=spectra, crop=crop, full=full, bfactor=bfactor, pixel_size=pixel_size, group=group,
+                 iterations=iterations, refine_radius=refine_radius, upsample=upsample, progress=progress,
+                 span=(0.65, 0.9 if patches else 1.0), window_taper=window_taper, reach=reach, smooth=smooth)
+    starts = [s0]
+    if group > 1 and nb > 2 and iterations > 0 and smooth:
+        # lowest doses: the blocks' own pairwise solution (robust least squares) competes with the
+        # unwrapped one; the smoother's evidence (which charges the motion prior for any jump) decides
+        bp, bd, bsig, _ = _coarse_pairs(n, group, min(nb, 8), **coarse)
+        sb_pairs, _ = _solve_trajectory(nb, bp, bd, np.clip(bsig, 1.0, None) ** 2)
+        s_pairs = np.stack([np.interp(np.arange(n), centers, sb_pairs[:, a]) for a in range(2)], axis=1)
+        starts.append(s_pairs - s_pairs[0])
+    runs = [_refine_and_smooth(start, **stage) for start in starts]
+    shifts, walk_step, _ = max(runs, key=lambda r: r[2])
 
     # residuals: RMS of accepted pair disagreements per frame (pairs between block centres)
     residuals = np.zeros(n)
     if len(pairs):
-        r = np.hypot(*(d_meas - (shifts[pairs[:, 1]] - shifts[pairs[:, 0]])).T)
-        acc = np.bincount(pairs.ravel(), np.repeat(r**2, 2), n)
-        cnt = np.bincount(pairs.ravel(), None, n)
-        residuals = np.sqrt(acc / np.maximum(cnt, 1))
+        sb_final = np.stack([np.interp(centers, np.arange(n), shifts[:, a]) for a in range(2)], axis=1)
+        r = np.hypot(*(d_meas - (sb_final[pairs[:, 1]] - sb_final[pairs[:, 0]])).T)
+        acc = np.bincount(pairs.ravel(), np.repeat(r**2, 2), nb)
+        cnt = np.bincount(pairs.ravel(), None, nb)
+        residuals = np.sqrt(acc / np.maximum(cnt, 1))[np.minimum(np.arange(n) // group, nb - 1)]
 
     local = None
     if patches is not None:
@@ -705,7 +696,7 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
             "The drift could not be measured (non-finite shifts): the frames hold too little signal for "
             f"bfactor={bfactor:g} Å² and group={group}; try a larger group or a smaller bfactor."
         )
-    pair_index = pairs if len(pairs) else np.zeros((0, 2), int)
+    pair_index = np.round(centers[pairs]).astype(int) if len(pairs) else np.zeros((0, 2), int)
     return DriftResult(
         shifts=shifts,
         residuals=residuals,
@@ -720,6 +711,37 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
         walk_step=walk_step,
     )
 
+
+
+def _refine_and_smooth(start, *, spectra, crop, full, bfactor, pixel_size, group, iterations, refine_radius, upsample,
+                       progress, span, window_taper, reach, smooth):
+    """Refinement (:func:`_refine`) and smoother (:func:`_smooth_trajectory`) from the trajectory ``start``.
+
+    Returns (shifts, walk step, log evidence of the smoother; -inf when it did not run).
+    """
+    (ny, nx), pix_y, pix_x = full, full[0] / crop[0], full[1] / crop[1]
+    pix = pixel_size * pix_x
+    shifts = start.copy()
+    if iterations > 0:
+        shifts = _refine(
+            spectra, crop, shifts / (pix_y, pix_x), bfactor_px2=bfactor / pix**2, group=group,
+            iterations=iterations, radius=min(refine_radius, reach / pix_x), upsample=upsample, progress=progress,
+            span=span, window_taper=window_taper,
+            wide_radius=(min(WIDE_RADIUS_PX, reach) / pix_x) if group > 1 else None,
+            wide_bfactor_px2=COARSE_GROUP_BFACTOR(bfactor, group) / pix**2, reach=reach / pix_x,
+        ) * (pix_y, pix_x)
+    shifts = shifts - shifts[0]
+    if not (iterations > 0 and smooth):
+        return shifts, float("nan"), -np.inf
+    scrop = _crop_shape(*crop, SMOOTH_SIZE)
+    sbin = np.array([ny / scrop[0], nx / scrop[1]])
+    smoothed, walk_step, evidence = _smooth_trajectory(
+        _fourier_crop(spectra, crop, scrop), scrop, shifts / sbin,
+        bfactor_px2=bfactor / (pixel_size * sbin[1]) ** 2, window_taper=window_taper, px=float(sbin[1]),
+        reach=min(3.0, reach), first=start / sbin)
+    if smoothed is None:
+        return shifts, float("nan"), -np.inf
+    return smoothed * sbin - smoothed[0] * sbin, walk_step, evidence
 
 def _blocks(cspec, n, group):
     nb = int(np.ceil(n / group))
@@ -1065,17 +1087,19 @@ def _smooth_trajectory(spectra, shape, shifts, *, bfactor_px2, window_taper, px,
     frame alone already precise to ``SMOOTH_MIN_SIGMA``).
     step : float
         Chosen random-walk step, full-frame px per frame and axis (nan when skipped).
+    log_evidence : float
+        Of the motion model and the data for the returned trajectory (-inf when skipped).
     """
     n = len(spectra)
     if n < 4:
-        return None, float("nan")
+        return None, float("nan"), -np.inf
     bf = _bfilter(*shape, bfactor_px2)
     shifts = np.asarray(shifts, float)
     aligned = _aligned_spectra(spectra, shape, shifts, window_taper)
     total = aligned.sum(0)
     p_sig, p_noise = _spectral_snr(total, aligned)
     if _frame_sigma(aligned, total, p_sig, p_noise, bf) * px < SMOOTH_MIN_SIGMA:
-        return None, float("nan")
+        return None, float("nan"), -np.inf
     # Start from the straight-line fit of the refined trajectory (the constant-drift part of the
     # motion model) where the trajectory stays within reach of it. At the lowest doses the
     # refinement's errors are correlated in time; a reference aligned with them is blurred in
@@ -1090,8 +1114,7 @@ def _smooth_trajectory(spectra, shape, shifts, *, bfactor_px2, window_taper, px,
     # with a first (unwrapped) trajectory too, the start whose result has the larger evidence wins
     runs = [_smooth_from(spectra, shape, st - st[0], bf=bf, window_taper=window_taper, px=px, passes=passes,
                          reach=reach) for st in starts]
-    out, step, _ = max(runs, key=lambda r: r[2])
-    return out, step
+    return max(runs, key=lambda r: r[2])
 
 
 def _smooth_from(spectra, shape, shifts, *, bf, window_taper, px, passes, reach=3.0):
