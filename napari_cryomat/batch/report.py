@@ -24,15 +24,15 @@ __all__ = ["classify_objects", "write_report", "svg_histogram", "class_colour", 
 MAX_CLASSIFY = 5000
 
 
-def class_colour(class_id: int) -> str:
-    """The plugin's one class palette (the Objects dock uses the same colours)."""
-    try:
-        from napari_cryomat.widgets._base.layers import palette_colour
+#: the plugin's class palette, as ``widgets._base.layers.CLASS_PALETTE`` (a test keeps them equal):
+#: importing it from there would load Qt and napari (5 s) on a headless batch node
+CLASS_PALETTE = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6",
+                 "#bfef45", "#fabed4", "#469990")
 
-        return palette_colour(class_id)
-    except ImportError:  # no Qt binding on a headless batch node: the palette's first colours
-        palette = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4")
-        return palette[(int(class_id) - 1) % len(palette)]
+
+def class_colour(class_id: int) -> str:
+    """The colour of shape class ``class_id`` (1-based), the one the Objects dock uses."""
+    return CLASS_PALETTE[(int(class_id) - 1) % len(CLASS_PALETTE)]
 
 
 def _standardised(table, columns):

@@ -104,3 +104,10 @@ def test_a_folder_that_is_not_a_batch_output_is_refused(make_napari_viewer, qtbo
     qtbot.waitUntil(lambda: not widget.runner.busy, timeout=10000)
     assert widget.model.results is None and len(viewer.layers) == 0
     assert any("objects.parquet" in m for m in messages["error"])
+
+
+def test_report_colours_are_the_plugin_palette():
+    from napari_cryomat.batch.report import CLASS_PALETTE
+    from napari_cryomat.widgets._base.layers import CLASS_PALETTE as PLUGIN_PALETTE
+
+    assert CLASS_PALETTE == PLUGIN_PALETTE
