@@ -93,7 +93,7 @@ class AlignPanel(Section):
         self.add(self.align_button)
         self.add(self.summary)
         self.add(self.plot.widget)
-        self.add(QLabel("Tilts used (untick to drop):"))
+        self.add(QLabel("Tilts used (untick to drop): angle, residual, shift"))
         self.add(self.tilt_list)
         self.add(hbox(self.drop_button, stretch_last=True))
 
@@ -103,8 +103,8 @@ class AlignPanel(Section):
         if run is not None:
             a = run.alignment
             for i, (angle, resid, shift) in enumerate(zip(a.angles, a.residuals, a.shifts)):
-                item = QListWidgetItem(f"{i:3d}  {angle:+6.1f}°  resid {resid:.3f}  "
-                                       f"shift ({shift[0]:+.1f}, {shift[1]:+.1f}) px")
+                item = QListWidgetItem(f"{i:2d} {angle:+5.1f}°  {resid:.3f}  ({shift[0]:+.1f}, {shift[1]:+.1f}) px")
+                item.setToolTip("tilt index, angle, residual, shift (dy, dx) in raw pixels")
                 item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
                 item.setCheckState(Qt.Checked if kept[i] else Qt.Unchecked)
                 self.tilt_list.addItem(item)

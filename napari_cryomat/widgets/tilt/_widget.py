@@ -155,8 +155,12 @@ class TiltSeriesWidget(QWidget):
         self.runner.start(run_reconstruct, request, on_done=self._reconstructed, label=label)
 
     def _reconstructed(self, rec) -> None:
+        new = rec.request.layer_name not in self.viewer.layers
         layer = self.model.accept_reconstruction(rec)
         self.quant.volume_combo.set_layer(layer)
+        if new:  # show the middle section of a new volume, not wherever the tilt slider was
+            axis = self.viewer.dims.ndim - 3
+            self.viewer.dims.set_point(axis, float(layer.translate[0] + layer.scale[0] * (layer.data.shape[0] - 1) / 2))
 
     def run_threshold(self) -> None:
         """Otsu mask of the chosen volume, as a labels layer to quantify (or refine in Segmentation)."""

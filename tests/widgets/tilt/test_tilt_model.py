@@ -143,3 +143,21 @@ def test_threshold_finds_the_bright_phase():
     assert mask.dtype == np.uint8 and mask[6:11].mean() > 0.95 and mask[14:].mean() < 0.05
     with pytest.raises(ValueError, match="constant"):
         run_threshold(np.ones((5, 5, 5)))
+
+
+def test_sample_data_carries_angles_pixel_size_and_truth():
+    from napari_cryomat.sample_data.tilt import tilt_series_sample
+
+    [(data, kwargs, kind)] = tilt_series_sample()
+    assert kind == "image" and data.shape == (41, 128, 128)
+    meta = kwargs["metadata"]
+    assert len(meta[ANGLES_KEY]) == 41 and meta[ANGLES_KEY][0] == -60.0 and meta[ANGLES_KEY][-1] == 60.0
+    assert meta["pixel_size_angstrom"] == 5.0 and kwargs["scale"][-1] == 5.0
+    assert set(kwargs["units"]) == {"angstrom"}
+    truth = meta["truth"]
+    shifts = np.asarray(truth["shifts_dy_dx_pixels"])
+    assert shifts.shape == (41, 2) and 1.0 < np.abs(shifts).max() <= 8.0 * np.sqrt(2)
+    assert -90 <= truth["tilt_axis_angle_degrees"] <= 90
+    assert meta["synthetic"]["volume"].shape == (64, 128, 128)
+    # shot noise: counts are integers around the vacuum dose
+    assert np.all(data == np.round(data)) and 30 < np.median(data) <= 50

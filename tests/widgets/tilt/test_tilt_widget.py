@@ -1,0 +1,120 @@
+"""Tilt series dock driven as a user would in a real napari window: align, drop tilts, preview,
+reconstruct, Otsu mask, quantify; Cancel leaves the viewer as it was; angles from a .tlt file."""
+
+import numpy as np
+import pytest
+from qtpy.QtCore import Qt
+
+from napari_cryomat.core.synthetic.tilt import make_tilt_series
+from napari_cryomat.widgets.tilt import ANGLES_KEY, TiltSeriesWidget
+
+
+@pytest.fixture(scope="module")
+def series():
+    return make_tilt_series(shape=(24, 48, 48), n_tilts=31, max_shift=3.0, dose=50.0, pixel_size=4.0, seed=8)
+
+
+@pytest.fixture
+def setup(make_napari_viewer, series):
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(series.tilts, name="tilts", scale=(1.0, 4.0, 4.0),
+                             units=("pixel", "angstrom", "angstrom"), metadata={ANGLES_KEY: series.angles})
+    widget = TiltSeriesWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Tilt series")
+    return viewer, layer, widget
+
+
+def wait(qtbot, widget, timeout=120_000):
+    qtbot.waitUntil(lambda: widget.idle, timeout=timeout)
+    assert widget.runner.last_error is None, widget.runner.last_error
+
+
+def test_align_drop_reconstruct_quantify(setup, qtbot, series):
+    viewer, layer, w = setup
+    assert w.source.layer_combo.currentText() == "tilts"
+    assert w.source.pixel_size.value() == pytest.approx(4.0)
+    assert "31 angles" in w.source.angles_label.text()
+
+    w.align.align_button.click()
+    wait(qtbot, w)
+    run = w.model.run
+    assert run is not None and run.alignment.shifts.shape == (31, 2)
+    assert w.align.tilt_list.count() == 31 and w.align.plot.bars is not None
+    # residuals are drawn per tilt, at the tilt angles
+    assert len(w.align.plot.bars.opts["x"]) == 31
+
+    # the user unticks two tilts
+    for row in (0, 30):
+        w.align.tilt_list.item(row).setCheckState(Qt.Unchecked)
+    assert int(w.model.kept.sum()) == 29
+
+    w.recon.binning.setCurrentIndex(1)  # bin 2
+    w.recon.preview_button.click()
+    wait(qtbot, w)
+    preview = viewer.layers["tilts WBP preview"]
+    assert preview.data.shape == (24, 24, 24) and tuple(preview.scale) == pytest.approx((8.0,) * 3)
+    assert len(preview.metadata["tilt_reconstruction"]["angles"]) == 29
+
+    w.recon.binning.setCurrentIndex(0)
+    w.recon.iterations.setValue(20)
+    w.recon.thickness.setValue(24 * 4.0)
+    w.recon.reconstruct_button.click()
+    wait(qtbot, w)
+    tomo = viewer.layers["tilts tomogram"]
+    assert tomo.data.shape == (24, 48, 48) and tuple(tomo.scale) == pytest.approx((4.0,) * 3)
+    assert tuple(str(u) for u in tomo.units) == ("angstrom",) * 3
+    assert w.recon.wedge.image.image is not None
+    assert w.quant.volume_combo.currentText() == "tilts tomogram"
+    # the tomogram is offered to the browser (a 3D image layer calibrated in Å)
+    from napari_cryomat.widgets.browser._model import browse_problem
+    assert browse_problem(tomo) == ""
+
+    w.quant.otsu_button.click()
+    wait(qtbot, w)
+    mask = viewer.layers["tilts tomogram mask"]
+    assert mask.data.shape == tomo.data.shape and 0 < mask.data.mean() < 0.6
+    assert w.quant.mask_combo.currentText() == "tilts tomogram mask"
+    w.quant.quantify_button.click()
+    wait(qtbot, w)
+    thick = viewer.layers["tilts tomogram mask local thickness"]
+    assert tuple(thick.scale) == pytest.approx((4.0,) * 3)
+    q = w.model.quantification
+    assert q.porosity == pytest.approx(1 - (mask.data > 0).mean())
+    assert 4.0 <= q.mean_thickness <= 24 * 4.0            # between one voxel and the slab
+    assert q.fractions.sum() == pytest.approx(1.0)
+    assert "local thickness" in w.quant.summary.text()
+    assert layer.data is series.tilts                       # the source was never touched
+
+
+def test_cancel_leaves_viewer_unchanged(setup, qtbot, messages):
+    viewer, layer, w = setup
+    names = [lyr.name for lyr in viewer.layers]
+    w.recon.iterations.setValue(1000)
+    w.recon.reconstruct_button.click()
+    qtbot.waitUntil(lambda: w.runner.progress_bar.value() > 0, timeout=30_000)
+    w.runner.cancel_button.click()
+    qtbot.waitUntil(lambda: w.idle, timeout=60_000)
+    assert [lyr.name for lyr in viewer.layers] == names
+    assert w.model.reconstruction is None
+    assert any("cancelled" in str(m) for m in messages["info"])
+
+
+def test_angles_from_a_tlt_file_and_errors(setup, qtbot, tmp_path, messages, series):
+    viewer, layer, w = setup
+    layer.metadata.pop(ANGLES_KEY)
+    w.source.layer_combo.refresh()
+    w._layer_changed()
+    assert w.angles is None and "No tilt angles" in w.source.angles_label.text()
+    w.align.align_button.click()
+    assert messages["error"] and "No tilt angles" in str(messages["error"][-1])
+    tlt = tmp_path / "tilts.tlt"
+    tlt.write_text("\n".join(f"{a:.2f}" for a in series.angles[:-1]))
+    w.load_angles(tlt)
+    assert "30 angles" in w.source.angles_label.text()
+    w.align.align_button.click()                            # 30 angles for 31 tilts: refused before any work
+    assert w.idle and "31 tilts but 30 angles" in str(messages["error"][-1])
+    tlt.write_text("\n".join(f"{a:.2f}" for a in series.angles))
+    w.load_angles(tlt)
+    assert "31 angles" in w.source.angles_label.text()
+    w.quant.quantify_button.click()
+    assert "Choose the structure" in str(messages["error"][-1])
