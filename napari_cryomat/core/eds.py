@@ -721,7 +721,7 @@ def absorption_correction(weight_fractions: Mapping[str, np.ndarray], *, lines: 
 
     ``χ_i = Σ_j w_j (μ/ρ)_j(E_i) · csc(take-off angle)``, mass attenuation coefficients from
     xraylib at each element's line energy ``E_i``; ``mass_thickness`` ρt in kg/m² (scalar or
-    per pixel; 1 kg/m² = 100 nm at 10 g/cm³); ``weight_fractions`` in 0..1 or percent (each
+    per pixel; 1e-3 kg/m² = 100 nm at 10 g/cm³); ``weight_fractions`` in 0..1 or percent (each
     pixel is normalised). Multiply the intensities by the factors (exSpy's ``get_abs_corr_zeta``).
     """
     beam = _beam(beam_energy_kev)
@@ -729,7 +729,7 @@ def absorption_correction(weight_fractions: Mapping[str, np.ndarray], *, lines: 
     arrays = _intensity_arrays(weight_fractions)
     rho_t = _real_values(mass_thickness, "mass_thickness")
     if np.any(rho_t < 0) or np.any(rho_t > 1e4):
-        raise ValueError("mass_thickness must be >= 0 and <= 1e4 kg/m² (ρt; 1 kg/m² = 100 nm at 10 g/cm³).")
+        raise ValueError("mass_thickness must be >= 0 and <= 1e4 kg/m² (ρt; 1e-3 kg/m² = 100 nm at 10 g/cm³).")
     chosen = _resolve_lines(arrays, lines, beam)
     total = sum(np.clip(a, 0, None) for a in arrays.values())
     frac = {el: np.divide(np.clip(a, 0, None), total, out=np.zeros_like(total), where=total > 0)

@@ -1,0 +1,265 @@
+"""The EDS part of the spectral benchmark (issue #13), next to exSpy and the previous code, one run.
+
+    python benchmarks/_spectral_eds.py            # prints the rows (sample sizes)
+    python benchmarks/_spectral_eds.py --full     # out-of-core maps on a 512×512×2048 float32 memmap (2 GiB)
+
+``rows()`` returns the printed table lines (markdown, 5 columns: task | napari-cryomat | baseline,
+same run | target | result); ``row_tuples()`` the same as tuples, for a caller that aligns its own
+table (benchmarks/spectral.py). Rows:
+
+- identification on exSpy's real FePt (TEM, 200 kV) and TM002 (SEM, 10 kV) spectra, against the
+  previous napari-cryomat identification (git f23c272, the one issue #13 reports) run here;
+- identification on a randomised synthetic series (``core.synthetic.eds``): false elements and
+  elements with a line >= 5σ missed (all, and those whose line no other element overlaps);
+- EDS background: net counts with asymmetric windows against exSpy's ``get_lines_intensity``;
+- out-of-core maps of a memory-mapped SI (bands of rows) against the in-memory result and against
+  exSpy's lazy ``get_lines_intensity`` on the same file;
+- quantification against exSpy's Cliff–Lorimer and zeta-factor functions on the same inputs, and
+  absorption factors against exSpy's ``get_abs_corr_zeta``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from napari_cryomat.core import eds
+from napari_cryomat.core.synthetic.eds import random_eds_spectrum
+
+ROOT = Path(__file__).resolve().parents[1]
+SERIES = 30
+
+
+def _old_eds():
+    """The previous identification (git f23c272), imported from the repository's history."""
+    src = subprocess.run(["git", "-C", str(ROOT), "show", "f23c272:napari_cryomat/core/eds.py"], capture_output=True,
+                         text=True, check=True).stdout
+    path = Path(tempfile.mkdtemp()) / "old_eds.py"
+    path.write_text(src)
+    spec = importlib.util.spec_from_file_location("old_eds", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["old_eds"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _exspy_file(name):
+    import exspy
+    import h5py
+
+    path = Path(exspy.__file__).parent / "data" / name
+    found = {}
+
+    def keep(n, o):
+        if n.count("/") == 2:
+            found[n.rsplit("/", 1)[-1]] = o
+
+    with h5py.File(path) as h:
+        h.visititems(keep)
+        ax = found["axis-0"].attrs
+        counts = found["data"][()].astype(np.float64)
+        energy = 1000.0 * (ax["offset"] + ax["scale"] * np.arange(counts.size))
+    return counts, energy
+
+
+def _timed(fn, *a, **k):
+    t0 = time.perf_counter()
+    out = fn(*a, **k)
+    return out, time.perf_counter() - t0
+
+
+def identification_rows(old):
+    rows = []
+    truth = {"EDS_TEM_FePt_nanoparticles.hspy": ({"Fe", "Pt", "C", "Cu"}, 133.3, 200.0, "FePt (Fe, Pt; C film, Cu grid)"),
+             "EDS_SEM_TM002.hspy": ({"Al", "C", "Cu", "Mn", "Zr"}, 130.0, 10.0, "TM002 (Al, C, Cu, Mn, Zr)")}
+    for name, (present, fwhm, beam, label) in truth.items():
+        counts, energy = _exspy_file(name)
+        new, t_new = _timed(eds.identify_elements, counts, energy=energy, fwhm_mn_ka=fwhm, beam_energy_kev=beam)
+        ref, t_old = _timed(old.identify_elements, counts, energy=energy, fwhm_mn_ka=fwhm)
+        extra_new = sorted(set(new.elements) - present)
+        extra_old = sorted(set(ref.elements) - present)
+        rows.append((f"identify {label}", f"{t_new:.2f} s: {', '.join(new.elements)}",
+                     f"{t_old:.2f} s (previous): {', '.join(ref.elements)}", "no false, all found",
+                     f"false {extra_new or 'none'} (previous {extra_old}); missed "
+                     f"{sorted(present - set(new.elements)) or 'none'}; unexplained peaks "
+                     f"{[round(e / 1000, 2) for e in new.unexplained]} (previous "
+                     f"{[round(e / 1000, 2) for e in ref.unexplained]})"))
+    return rows
+
+
+def series_row(old, n=SERIES):
+    stats = {"new": [0, 0, 0, 0.0], "old": [0, 0, 0, 0.0]}  # false, missed >=5σ, missed isolated >=5σ, time
+    n_strong = n_iso = 0
+    for seed in range(n):
+        d = random_eds_spectrum(seed)
+        strong = {el for el, s in d["significance"].items() if s >= 5}
+        iso = {el for el in strong if _isolated(el, d)}
+        n_strong += len(strong)
+        n_iso += len(iso)
+        for key, fn, kw in (("new", eds.identify_elements, {"beam_energy_kev": d["beam_energy_kev"]}),
+                            ("old", old.identify_elements, {})):
+            res, t = _timed(fn, d["spectrum"], energy=d["energy"], fwhm_mn_ka=d["fwhm_mn_ka"], **kw)
+            found = set(res.elements)
+            stats[key][0] += len(found - set(d["elements"]))
+            stats[key][1] += len(strong - found)
+            stats[key][2] += len(iso - found)
+            stats[key][3] += t
+    nw, od = stats["new"], stats["old"]
+    return [(f"identify {n} random spectra (2–5 of 44 elements)",
+             f"{nw[3] / n:.2f} s each: false {nw[0]}, missed {nw[1]}/{n_strong} ≥5σ ({nw[2]}/{n_iso} isolated)",
+             f"{od[3] / n:.2f} s (previous): false {od[0]}, missed {od[1]}/{n_strong} ({od[2]}/{n_iso} isolated)",
+             "false 0, missed 0", "≥5σ: the element's best line alone over the noise of all counts there")]
+
+
+def _isolated(el, d):
+    """No other present element has a line (weight >= 0.2) within 1 FWHM of el's strong lines."""
+    mine = [ln for ln in eds.eds_lines(el, beam_energy_kev=d["beam_energy_kev"]) if ln.weight >= 0.5]
+    for other in d["elements"]:
+        if other == el:
+            continue
+        for ln in eds.eds_lines(other, beam_energy_kev=d["beam_energy_kev"]):
+            if ln.weight >= 0.2 and any(abs(ln.energy - m.energy) < eds.eds_fwhm(m.energy) for m in mine):
+                return False
+    return True
+
+
+def background_row():
+    import exspy
+
+    counts, energy = _exspy_file("EDS_TEM_FePt_nanoparticles.hspy")
+    de = energy[1] - energy[0]
+    e_at = lambda v: float(energy[int(round((v - energy[0]) / de))])  # noqa: E731 (a channel's energy)
+    w = {"integration": (e_at(6270), e_at(6540)), "background_low": (e_at(5700), e_at(6100)),
+         "background_high": (e_at(6700), e_at(6760))}
+    ours = float(eds.eds_net_map(counts[None, None], energy=energy, windows=w)[0, 0])
+    s = exspy.signals.EDSTEMSpectrum(counts)
+    ax = s.axes_manager.signal_axes[0]
+    ax.scale, ax.offset, ax.units = de / 1000, energy[0] / 1000, "keV"
+    s.add_lines(["Fe_Ka"])
+    kev = [[v / 1000 for v in w["background_low"] + w["background_high"]]]
+    ref = float(np.ravel(s.get_lines_intensity(integration_windows=[[v / 1000 for v in w["integration"]]],
+                                                background_windows=kev)[0].data)[0])
+    # the previous code: linear interpolation between the two windows' means
+    sl = {k: slice(int(np.searchsorted(energy, a - 1e-9)), int(np.searchsorted(energy, b - 1e-9))) for k, (a, b) in w.items()}
+    m = [counts[sl[k]].mean() for k in ("background_low", "background_high")]
+    c = [energy[sl[k]].mean() for k in ("background_low", "background_high", "integration")]
+    t = (c[2] - c[0]) / (c[1] - c[0])
+    old = counts[sl["integration"]].sum() - (sl["integration"].stop - sl["integration"].start) * (m[0] + (m[1] - m[0]) * t)
+    return [("EDS background, FePt Fe Kα, asymmetric windows", f"{ours:.1f} counts", f"exSpy {ref:.1f}",
+             "= exSpy", f"diff {100 * (ours / ref - 1):+.4f} % (previous linear: {100 * (old / ref - 1):+.2f} %)")]
+
+
+def out_of_core_row(shape):
+    """Maps of a memory-mapped SI in bands of rows vs in memory (subset) vs exSpy lazy."""
+    from napari_cryomat.core.synthetic import spectral as syn
+
+    ny, nx, ne = shape
+    tile = syn.eds_spectrum_image(shape=(64, 64), size=ne, seed=1)["si"]
+    energy = syn.eds_spectrum_image(shape=(2, 2), size=ne)["energy"]
+    path = Path(tempfile.mkdtemp(dir=os.environ.get("CRYOMAT_BENCH_TMP"))) / "si.f32"
+    mm = np.memmap(path, dtype=np.float32, mode="w+", shape=shape)
+    for y in range(0, ny, 64):
+        for x in range(0, nx, 64):
+            mm[y:y + 64, x:x + 64] = tile[: min(64, ny - y), : min(64, nx - x)]
+    mm.flush()
+    del mm
+    lazy = np.memmap(path, dtype=np.float32, mode="r", shape=shape)
+    maps, t_ours = _timed(eds.eds_maps, lazy, energy=energy, elements="Fe, Pt, Cu")
+    sub = np.asarray(lazy[:64, :64])
+    ref = eds.eds_maps(sub, energy=energy, elements="Fe, Pt, Cu")
+    same = all(np.array_equal(maps[el].data[:64, :64], ref[el].data) for el in ref)
+    t_exspy = _exspy_lazy(lazy, energy, {el: m.windows for el, m in maps.items()})
+    gb = lazy.nbytes / 2**30
+    path.unlink()
+    return [(f"EDS maps Fe/Pt/Cu, {ny}×{nx}×{ne} float32 memmap ({gb:.1f} GiB)",
+             f"{t_ours:.1f} s ({gb / t_ours:.2f} GiB/s)", f"exSpy lazy get_lines_intensity {t_exspy:.1f} s "
+             f"({gb / t_exspy:.2f} GiB/s)", "completes, = in-memory",
+             f"equal to in-memory on a 64×64 subset: {same}; {t_exspy / t_ours:.1f}× faster")]
+
+
+def _exspy_lazy(lazy, energy, windows):
+    import dask.array as da
+    import exspy
+
+    s = exspy.signals.EDSTEMSpectrum(da.from_array(lazy, chunks=(32, -1, -1))).as_lazy()
+    ax = s.axes_manager.signal_axes[0]
+    de = energy[1] - energy[0]
+    ax.scale, ax.offset, ax.units = de / 1000, energy[0] / 1000, "keV"
+    s.set_microscope_parameters(beam_energy=200)
+    s.add_lines(["Fe_Ka", "Pt_La", "Cu_Ka"])
+    iw = [[v / 1000 for v in windows[el]["integration"]] for el in ("Fe", "Pt", "Cu")]
+    bw = [[v / 1000 for k in ("background_low", "background_high") for v in windows[el].get(k, windows[el]["integration"])]
+          for el in ("Fe", "Pt", "Cu")]
+    t0 = time.perf_counter()
+    for img in s.get_lines_intensity(integration_windows=iw, background_windows=bw):
+        img.compute(show_progressbar=False)
+    return time.perf_counter() - t0
+
+
+def quant_rows():
+    from exspy._misc import material
+    from exspy._misc.eds import utils
+
+    rng = np.random.default_rng(2)
+    inten = {"Fe": rng.uniform(100, 1000, (32, 32)), "Pt": rng.uniform(100, 1000, (32, 32))}
+    k = {"Fe": 1.0, "Pt": 1.6}
+    arr = np.stack([inten["Fe"], inten["Pt"]])
+    q, t_q = _timed(eds.quantify, inten, k_factors=k)
+    ref, t_ref = _timed(utils.quantification_cliff_lorimer, arr, [1.0, 1.6])
+    d_cl = float(np.max(np.abs(q.weight_percent["Fe"] - 100 * ref[0])))
+    z = {"Fe": 400.0, "Pt": 700.0}
+    qz = eds.quantify(inten, method="zeta", zeta_factors=z, dose=1e8, max_iter=0)
+    comp, mass = utils.quantification_zeta_factor(arr, [400.0, 700.0], 1e8)
+    d_z = float(np.max(np.abs(qz.weight_percent["Fe"] - 100 * comp[0])))
+    d_m = float(np.max(np.abs(qz.mass_thickness / mass - 1)))
+    theo = eds.theoretical_k_factors("Fe, Pt_La, Cu, Si, O")
+    # absorption factors: ours (xraylib μ/ρ) against exSpy's (its own tables) on FePt 50/50 wt%
+    wt = {"Fe": np.array([0.5]), "Pt": np.array([0.5])}
+    ours = eds.absorption_correction(wt, lines={"Fe": "Ka", "Pt": "La"}, mass_thickness=0.5, take_off_angle=22.0)
+    ref_acf = _exspy_abs_corr(material, 0.5, 22.0)
+    d_abs = max(abs(ours["Fe"][0] / ref_acf[0] - 1), abs(ours["Pt"][0] / ref_acf[1] - 1))
+    return [
+        ("Cliff–Lorimer 32×32 Fe/Pt vs exSpy", f"{1000 * t_q:.1f} ms", f"exSpy {1000 * t_ref:.0f} ms", "= exSpy",
+         f"max |Δ| {d_cl:.1e} wt.%"),
+        ("zeta-factor with dose vs exSpy", "-", "exSpy quantification_zeta_factor", "= exSpy",
+         f"max |Δ| {d_z:.1e} wt.%, mass thickness rel. {d_m:.1e}"),
+        ("absorption factors FePt, ρt 0.5 kg/m², TOA 22°", f"Fe {ours['Fe'][0]:.4f}, Pt {ours['Pt'][0]:.4f}",
+         f"exSpy {ref_acf[0]:.4f}, {ref_acf[1]:.4f}", "≈ exSpy", f"max rel. diff {100 * d_abs:.2f} % (μ/ρ tables)"),
+        ("theoretical k-factors (Fe Kα = 1), 200 kV", ", ".join(f"{k_} {v:.2f}" for k_, v in theo.items()), "-",
+         "marked theoretical", "typical measured: Pt La ~2–2.5, Cu ~1.1, Si ~0.8, O ~1.5–2"),
+    ]
+
+
+def _exspy_abs_corr(material, rho_t, toa):
+    """exSpy's get_abs_corr_zeta for one FePt pixel (its μ/ρ tables), without signals."""
+    mac = [material.mass_absorption_mixture(weight_percent=[50.0, 50.0], elements=["Fe", "Pt"], energies=e)
+           for e in ("Fe_Ka", "Pt_La")]
+    chi = np.array([float(np.ravel(m)[0]) for m in mac]) * 0.1 * rho_t / np.sin(np.radians(toa))
+    return chi / (1 - np.exp(-chi))
+
+
+def row_tuples(full: bool = False) -> list[tuple[str, str, str, str, str]]:
+    old = _old_eds()
+    out = identification_rows(old) + series_row(old) + background_row()
+    out += out_of_core_row((512, 512, 2048) if full else (128, 128, 1024))
+    return out + quant_rows()
+
+
+def rows(full: bool = False) -> list[str]:
+    tuples = row_tuples(full)
+    head = ("task", "napari-cryomat", "baseline, same run", "target", "result")
+    widths = [max(len(str(r[i])) for r in tuples + [head]) for i in range(5)]
+    fmt = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
+    return [fmt(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [fmt(r) for r in tuples]
+
+
+if __name__ == "__main__":
+    print(f"# EDS (issue #13), {os.cpu_count()} CPUs visible, load {os.getloadavg()[0]:.1f}; machine shared")
+    print("\n".join(rows(full="--full" in sys.argv)))
