@@ -126,17 +126,22 @@ def zlp_positions(
 
 
 def _shift_block(block: np.ndarray, shift_channels: np.ndarray) -> np.ndarray:
-    """``out[..., i] = block[..., i + s]`` with linear interpolation; 0 beyond the recorded range."""
+    """``out[..., i] = block[..., i + s]`` with linear interpolation; 0 beyond the recorded range.
+    Whole-channel shifts are copied per distinct value (few: the drift spans a few channels),
+    then neighbours are blended by the fractional part."""
     n = block.shape[-1]
-    pos = np.arange(n)[None, :] + shift_channels.reshape(-1, 1)
     flat = block.reshape(-1, n)
-    i0 = np.floor(pos).astype(np.int64)
-    f = (pos - i0).astype(np.float32)
-    inside0 = (i0 >= 0) & (i0 < n)
-    inside1 = (i0 + 1 >= 0) & (i0 + 1 < n)
-    v0 = np.where(inside0, np.take_along_axis(flat, np.clip(i0, 0, n - 1), axis=-1), 0.0)
-    v1 = np.where(inside1, np.take_along_axis(flat, np.clip(i0 + 1, 0, n - 1), axis=-1), 0.0)
-    return ((1 - f) * v0 + f * v1).astype(np.float32).reshape(block.shape)
+    s = shift_channels.reshape(-1).astype(np.float64)
+    k = np.floor(s).astype(np.int64)
+    f = (s - k).astype(np.float32)[:, None]
+    a = np.zeros((flat.shape[0], n + 1), np.float32)  # a[:, i] = block[:, i + k], one extra channel
+    for kk in np.unique(k):
+        rows = np.flatnonzero(k == kk)
+        lo, hi = max(0, -kk), min(n + 1, n - kk)
+        if hi > lo:
+            a[rows, lo:hi] = flat[rows, lo + kk : hi + kk]
+    out = a[:, :n] * (1 - f) + a[:, 1:] * f
+    return out.reshape(block.shape)
 
 
 def align_zlp(
@@ -240,6 +245,13 @@ def mean_free_path(
     return float(1.0 / inv)
 
 
+def _total(si, energy: np.ndarray) -> np.ndarray:
+    """Sum spectrum of (..., E) spectra, band by band for a 3D SI."""
+    if np.ndim(si) == 3:
+        return sp.sum_spectrum(si)
+    return np.asarray(si).reshape(-1, energy.size).sum(axis=0, dtype=np.float64)
+
+
 def _zlp_end(energy: np.ndarray, total: np.ndarray) -> float:
     """First minimum after the ZLP maximum of a (summed) spectrum: the ZLP/plasmon valley."""
     from scipy.ndimage import uniform_filter1d
@@ -280,15 +292,14 @@ def thickness_map(
     if mean_free_path_nm is not None:
         mean_free_path_nm = positive(mean_free_path_nm, "mean_free_path_nm", unit="nm", high=1e6)
     if zlp_threshold is None:
-        total = sp.sum_spectrum(si) if np.ndim(si) == 3 else np.asarray(si, np.float64).reshape(-1, energy.size).sum(0)
-        zlp_threshold = _zlp_end(energy, total)
+        zlp_threshold = _zlp_end(energy, _total(si, energy))
     zlp_threshold = number(zlp_threshold, "zlp_threshold", low=float(energy[1]), high=float(energy[-1]), unit="eV")
     i_end = int(np.searchsorted(energy, zlp_threshold))
 
     def block_t(block):
         _finite_block(block, "low-loss spectra (si)")
-        i0 = block[..., :i_end].sum(axis=-1, dtype=np.float64)
-        it = block.sum(axis=-1, dtype=np.float64)
+        i0 = block[..., :i_end].sum(axis=-1, dtype=np.float32).astype(np.float64)
+        it = i0 + block[..., i_end:].sum(axis=-1, dtype=np.float32)
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(i0 > 0, np.log(it / np.maximum(i0, 1e-12)), np.nan).astype(np.float32)
 
@@ -307,7 +318,7 @@ def _taper(block: np.ndarray, n_pad: int) -> np.ndarray:
     """Spectra padded to ``n_pad`` channels, the tail brought smoothly to 0 by a cosine over
     the padding (no step at the wrap-around of the FFT)."""
     n = block.shape[-1]
-    out = np.zeros(block.shape[:-1] + (n_pad,), np.float64)
+    out = np.zeros(block.shape[:-1] + (n_pad,), np.float32)
     out[..., :n] = block
     m = n_pad - n
     if m > 0:
@@ -348,8 +359,7 @@ def fourier_log_deconvolve(
     if fwhm is not None:
         fwhm = positive(fwhm, "fwhm", unit="eV", high=1e4)
     if zlp_threshold is None:
-        total = sp.sum_spectrum(si) if np.ndim(si) == 3 else np.asarray(si, np.float64).reshape(-1, energy.size).sum(0)
-        zlp_threshold = _zlp_end(energy, total)
+        zlp_threshold = _zlp_end(energy, _total(si, energy))
     zlp_threshold = number(zlp_threshold, "zlp_threshold", low=float(energy[1]), high=float(energy[-1]), unit="eV")
     i_end = int(np.searchsorted(energy, zlp_threshold))
     i_zero = int(np.argmin(np.abs(energy)))
@@ -358,18 +368,22 @@ def fourier_log_deconvolve(
     g = None if fwhm is None else _gaussian_ft(n_pad, step, fwhm)
 
     def block_fl(block):
+        from scipy import fft as sfft
+
         _finite_block(block, "low-loss spectra (si)")
         spec = np.roll(_taper(block, n_pad), -i_zero, axis=-1)  # 0 eV at channel 0
         zl = np.zeros_like(spec)
         zl[..., : i_end - i_zero] = spec[..., : i_end - i_zero]
         if i_zero:
             zl[..., -i_zero:] = spec[..., -i_zero:]  # the ZLP's negative-energy half
-        j, z = np.fft.rfft(spec, axis=-1), np.fft.rfft(zl, axis=-1)
+        j, z = sfft.rfft(spec, axis=-1, workers=-1), sfft.rfft(zl, axis=-1, workers=-1)
+        del spec, zl
         i0 = z[..., :1].real
         with np.errstate(divide="ignore", invalid="ignore"):
             lg = np.log(j / z)
-        lg = np.where(np.isfinite(lg), lg, 0.0)
-        s = np.fft.irfft((z * lg) if g is None else (i0 * g * lg), n=n_pad, axis=-1)
+        lg[~np.isfinite(lg)] = 0.0
+        lg *= z if g is None else i0 * g
+        s = sfft.irfft(lg, n=n_pad, axis=-1, workers=-1)
         return np.roll(s, i_zero, axis=-1)[..., :n].astype(np.float32)
 
     return _per_pixel(block_fl, si, max_bytes=max_bytes, progress=progress)
