@@ -170,11 +170,10 @@ def _paint_balls(dist: np.ndarray, centres: np.ndarray, voxel: np.ndarray, progr
         per_chunk = max(1, _PAINT_CHUNK // max(ball.size, 1))
         for s in range(start, end, per_chunk):
             chunk = slice(s, min(end, s + per_chunk))
-            idx = (sorted_centres[chunk, None] + ball[None, :])
-            who = np.broadcast_to(order[chunk, None], idx.shape).ravel()
-            idx = idx.ravel()
-            free = out[idx] < 0
-            out[idx[free]] = who[free]
+            idx = (sorted_centres[chunk, None] + ball[None, :]).ravel()
+            free = np.flatnonzero(out[idx] < 0)
+            if free.size:
+                out[idx[free]] = order[chunk][free // ball.size]
         report(progress, 0.35 + 0.6 * end / radius.size)
     return out.reshape(dist.shape)
 
