@@ -74,7 +74,7 @@ class DriftCorrectionWidget(QWidget):
         self.results.show_aligned.toggled.connect(self.model.show_aligned)
         self.results.save_button.clicked.connect(self._save_clicked)
         self.links.connect(self.model.run_changed, self.apply_panel.enable)
-        self.apply_panel.apply_button.clicked.connect(self.apply_to_layer)
+        self.apply_panel.apply_button.clicked.connect(lambda _checked=False: self.apply_to_layer())
 
     @property
     def result(self) -> Optional[AlignRun]:
