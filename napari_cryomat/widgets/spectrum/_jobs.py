@@ -136,15 +136,16 @@ class MapsResult:
 
 
 def compute_maps(request: MapsRequest, *, progress=None) -> MapsResult:
-    """Worker: load the SI (if lazy) and make the maps; Cliff–Lorimer when k-factors are given."""
+    """Worker: make the maps (EELS band by band; EDS loads a lazy SI); Cliff–Lorimer when k-factors
+    are given. EELS maps carry ``extra["message"]`` when no clean background window exists."""
     src = request.source
-    si = np.asarray(src.si)
-    core.check_spectrum_image(si)
     quant = None
-    if request.mode == "EELS":
-        maps = core.eels_maps(si, energy=src.energy, elements=list(request.elements), windows=request.windows,
+    if request.mode == "EELS":  # band by band: a lazy (dask, memory-mapped) SI is never loaded whole
+        maps = core.eels_maps(src.si, energy=src.energy, elements=list(request.elements), windows=request.windows,
                               method=request.method, progress=progress)
     else:
+        si = np.asarray(src.si)
+        core.check_spectrum_image(si)
         maps = eds.eds_maps(si, energy=src.energy, elements=list(request.elements), fwhm_mn_ka=request.fwhm,
                              windows=request.windows, progress=progress)
         if request.k_factors and len(maps) >= 2:
@@ -186,8 +187,9 @@ class ThicknessResult:
 
 def compute_thickness(source: SpectrumImage, *, progress=None) -> ThicknessResult:
     """Worker: t/λ by the log-ratio method from a low-loss SI."""
-    report(progress, 0.1)
-    t, threshold = core.thickness_log_ratio(np.asarray(source.si), energy=source.energy)
+    from napari_cryomat.core import lowloss
+
+    t, _t_nm, threshold = lowloss.thickness_map(source.si, energy=source.energy, progress=progress)
     finite = t[np.isfinite(t)]
     limits = (float(finite.min()), float(finite.max())) if finite.size and finite.max() > finite.min() else (0.0, 1.0)
     return ThicknessResult(source=source, t_over_lambda=t, zlp_threshold=threshold, limits=limits)
@@ -240,8 +242,7 @@ class PcaRun:
 
 def compute_pca(request: PcaRequest, *, progress=None) -> PcaRun:
     """Worker: Poisson-normalised PCA of the SI."""
-    result = core.pca(np.asarray(request.source.si), poisson=True, max_components=request.max_components,
-                      progress=progress)
+    result = core.pca(request.source.si, poisson=True, max_components=request.max_components, progress=progress)
     return PcaRun(source=request.source, result=result, suggested=core.suggest_components(result.explained_variance))
 
 

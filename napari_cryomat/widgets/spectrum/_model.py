@@ -92,6 +92,7 @@ class SpectrumModel:
         self.mode = "EELS"
         self.elements_text = ""
         self.windows: dict[str, dict[str, tuple[float, float]]] = {}
+        self.moved_windows: set[str] = set()  # elements whose windows the user set by hand
         self.fwhm = 130.0  # EDS detector resolution at Mn Kα, eV
         self.method = "lsq"  # EELS background fit: "lsq" or "two_area"
         self.k_text = ""  # Cliff–Lorimer k-factors as typed
@@ -170,26 +171,34 @@ class SpectrumModel:
         return self.reset_windows()
 
     def reset_windows(self) -> list[str]:
-        """Default windows of the typed elements; returns the messages of those that have none."""
+        """Default windows of the typed elements; returns the messages of those that have none
+        (and, for EELS, of edges with no clean background window between other edges)."""
         self.windows, errors = {}, []
+        self.moved_windows = set()
         if self.elements_text.strip():
             try:
                 energy, elements = self.source().energy, self.elements()
             except ValueError as exc:
                 energy, elements, errors = None, [], [str(exc)]
+            usable = []
             for el in elements:  # one element out of range does not hide the others
                 try:
-                    self.windows[el] = self._default_windows(el, energy)
+                    if self.mode == "EELS":
+                        core.choose_edge(el, energy=energy)
+                        usable.append(el)
+                    else:
+                        self.windows[el] = self._default_windows(el, energy)
                 except ValueError as exc:
                     errors.append(str(exc))
+            if usable:  # EELS: windows clear of every listed edge (onsets in the data: in the worker)
+                for el, plan in core.plan_eels_windows(usable, energy=energy).items():
+                    self.windows[el] = {"background": plan.background, "integration": plan.integration}
+                    if plan.message:
+                        errors.append(plan.message)
         self.windows_changed.emit()
         return errors
 
     def _default_windows(self, element: str, energy: np.ndarray) -> dict[str, tuple[float, float]]:
-        if self.mode == "EELS":
-            edge = core.choose_edge(element, energy=energy)
-            background, integration = core.default_eels_windows(edge.onset, energy=energy)
-            return {"background": background, "integration": integration}
         line = eds.choose_line(element, energy=energy, fwhm_mn_ka=self.fwhm)
         return dict(eds.eds_windows(line.energy, fwhm_mn_ka=self.fwhm))
 
@@ -198,6 +207,7 @@ class SpectrumModel:
         if element not in self.windows:
             raise ValueError(f"{element} is not among the elements.")
         self.windows[element][name] = (float(window[0]), float(window[1]))
+        self.moved_windows.add(element)
         self.window_moved.emit(element)
 
     def markers(self) -> list[tuple[str, float, tuple[int, int, int]]]:
@@ -225,7 +235,10 @@ class SpectrumModel:
         missing = [el for el in elements if k_factors and el.split("_")[0] not in k_factors]
         if missing:
             raise ValueError(f"Give a k-factor for {', '.join(missing)} too, or clear the k-factors field.")
-        windows = {el: dict(w) for el, w in self.windows.items() if el in elements}
+        # EELS: windows set by hand are kept, the others are planned in the worker, clear of the
+        # onsets found in the sum spectrum too
+        keep = self.moved_windows if self.mode == "EELS" else set(self.windows)
+        windows = {el: dict(w) for el, w in self.windows.items() if el in elements and el in keep}
         return MapsRequest(src, self.mode, tuple(elements), windows, self.method, self.fwhm, k_factors)
 
     def show_maps(self, result: MapsResult) -> None:
@@ -261,7 +274,15 @@ class SpectrumModel:
 
     def _maps_shown(self, result: MapsResult) -> None:
         self.maps, self.profile = result, None
+        if result.request.mode == "EELS" and result.request.source is self._source_or_none():
+            for el, m in result.maps.items():  # the plot shows the windows the maps were made with
+                if el not in self.moved_windows and not core.is_multi_window(m.windows["background"]):
+                    self.windows[el] = {"background": m.windows["background"], "integration": m.windows["integration"]}
+            self.windows_changed.emit()
         self.maps_changed.emit()
+
+    def _source_or_none(self):
+        return self._source[1] if self._source is not None else None
 
     def map_limits(self) -> dict[str, tuple[float, float]]:
         """Contrast limits of the map layers as the user left them (for the RGB composite)."""

@@ -39,6 +39,7 @@ class EdsQuantRequest:
     thickness: float | None  # Å, Cliff–Lorimer absorption
     take_off_angle: float
     beam_energy_kev: float
+    min_counts: float = 0.0  # pixels with fewer summed net counts are left out (NaN)
 
 
 @dataclass(eq=False)
@@ -71,14 +72,14 @@ def compute_eds_quant(request: EdsQuantRequest, progress=None) -> EdsQuantResult
                          k_factors=request.factors if request.method == "cliff_lorimer" else None,
                          zeta_factors=request.factors if request.method == "zeta" else None,
                          dose=request.dose, thickness=request.thickness, take_off_angle=request.take_off_angle,
-                         beam_energy_kev=request.beam_energy_kev)
+                         beam_energy_kev=request.beam_energy_kev, min_total=request.min_counts)
     report(progress, 1.0)
     return EdsQuantResult(request, quant, maps)
 
 
 def quant_request(source: SpectrumImage, elements, windows, fwhm: float, *, method: str, source_of_factors: str,
                   factors_text: str, dose_text: str, thickness_nm: float, take_off_angle: float,
-                  beam_energy_kev: float) -> EdsQuantRequest:
+                  beam_energy_kev: float, min_counts: float = 0.0) -> EdsQuantRequest:
     """Check the panel's fields and build the request; ValueError says what to change."""
     elements = tuple(elements)
     if len(elements) < 2 and method == "cliff_lorimer":
@@ -102,7 +103,8 @@ def quant_request(source: SpectrumImage, elements, windows, fwhm: float, *, meth
             raise ValueError("Dose must be > 0 electrons per pixel (beam current × dwell time / e).")
     thickness = float(thickness_nm) * 10.0 if thickness_nm > 0 else None
     return EdsQuantRequest(source, elements, {el: dict(w) for el, w in windows.items() if el in elements}, fwhm,
-                           method, factors, dose, thickness, float(take_off_angle), float(beam_energy_kev))
+                           method, factors, dose, thickness, float(take_off_angle), float(beam_energy_kev),
+                           float(min_counts))
 
 
 def identification_html(found: eds.Identification, max_rejected: int = 6) -> str:

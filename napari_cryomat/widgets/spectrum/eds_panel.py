@@ -81,6 +81,8 @@ class EdsQuantPanel(QWidget):
         self.thickness_spin = _spin(0.0, 10000.0, 0.0, " nm", 1)
         self.thickness_spin.setToolTip("Cliff–Lorimer absorption correction; 0: none")
         self.toa_spin = _spin(1.0, 90.0, 22.0, "°", 1)
+        self.min_counts_spin = _spin(0.0, 1e9, 20.0, "", 0)
+        self.min_counts_spin.setToolTip("Pixels with fewer net counts (all elements) are left out: NaN, not noise")
         self.quant_button = QPushButton("Quantify")
         self.quant_label = _rich_label()
         self._lay_out()
@@ -108,6 +110,7 @@ class EdsQuantPanel(QWidget):
         quant.addRow(self.dose_label, self.dose_edit)
         self.thickness_label = QLabel("Thickness")
         quant.addRow(self.thickness_label, hbox(self.thickness_spin, QLabel("take-off"), self.toa_spin))
+        quant.addRow("Min. counts", self.min_counts_spin)
         layout.addLayout(quant)
         layout.addWidget(self.quant_button)
         layout.addWidget(self.quant_label)
@@ -142,7 +145,7 @@ class EdsQuantPanel(QWidget):
                                  method=method, source_of_factors=self.source_combo.currentText(),
                                  factors_text=self.factors_edit.text(), dose_text=self.dose_edit.text(),
                                  thickness_nm=self.thickness_spin.value(), take_off_angle=self.toa_spin.value(),
-                                 beam_energy_kev=self.beam_spin.value())
+                                 beam_energy_kev=self.beam_spin.value(), min_counts=self.min_counts_spin.value())
 
         return run_request(self.runner, request, compute_eds_quant, on_done=self._show_quant, label="Quantify")
 

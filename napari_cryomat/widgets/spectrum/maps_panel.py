@@ -12,7 +12,7 @@ from collections import deque
 from qtpy.QtCore import QObject, Qt, QTimer
 from qtpy.QtWidgets import QComboBox, QFormLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
-from napari_cryomat.widgets._base import EventLinks, TaskRunner, hbox, show_info
+from napari_cryomat.widgets._base import EventLinks, TaskRunner, hbox, show_info, show_warning
 from napari_cryomat.widgets.spectrum._jobs import (
     MapsResult,
     ThicknessResult,
@@ -125,6 +125,9 @@ class MapsPanel(QWidget):
 
     def _show_maps(self, result: MapsResult) -> None:
         self.steps.run(self.model.maps_steps(result))
+        messages = [m.extra["message"] for m in result.maps.values() if m.extra.get("message")]
+        if messages:  # no clean background window: say so, and what to do instead
+            show_warning(" ".join(messages))
 
     def make_ratio(self):
         numerator, denominator = self.ratio_a.currentText(), self.ratio_b.currentText()

@@ -32,6 +32,7 @@ from napari_cryomat.widgets._base import (
 from napari_cryomat.widgets.spectrum._jobs import compute_identification
 from napari_cryomat.widgets.spectrum._model import MODES, SpectrumModel, is_reference_image, is_spectrum_image
 from napari_cryomat.widgets.spectrum._view_parts import run_request
+from napari_cryomat.widgets.spectrum.eels_panel import EelsPanel
 from napari_cryomat.widgets.spectrum.export_panel import ExportPanel
 from napari_cryomat.widgets.spectrum.maps_panel import MapsPanel
 from napari_cryomat.widgets.spectrum.pca_panel import PcaPanel
@@ -96,6 +97,7 @@ class SpectrumImagingWidget(ScrollPanel):
 
         self.plot = SpectrumPlot(napari_viewer, model)
         self.maps = MapsPanel(napari_viewer, model, self.runner)
+        self.eels = EelsPanel(napari_viewer, model, self.runner)
         self.pca = PcaPanel(model, self.runner)
         self.export = ExportPanel(model, self.runner)
         self._lay_out()
@@ -121,6 +123,9 @@ class SpectrumImagingWidget(ScrollPanel):
         self.maps_section = Section("Maps and quantification", expanded=True)
         self.maps_section.add(self.maps)
         self.add(self.maps_section, stretch=1)
+        self.eels_section = Section("EELS quantification and low loss", expanded=False)
+        self.eels_section.add(self.eels)
+        self.add(self.eels_section)
         self.pca_section = Section("PCA denoising", expanded=False)
         self.pca_section.add(self.pca)
         self.add(self.pca_section)
@@ -206,6 +211,7 @@ class SpectrumImagingWidget(ScrollPanel):
             self.mode_combo.setCurrentText(mode)
             self.mode_combo.blockSignals(False)
         eels = mode == "EELS"
+        self.eels_section.setVisible(eels)
         for widget in (self.method_label, self.method_combo):
             widget.setVisible(eels)
         for widget in (self.fwhm_label, self.fwhm_spin, self.identify_button):
