@@ -4,13 +4,14 @@ ionisation cross-sections, theoretical zeta-factors and X-ray absorption, all fr
 Private: the public functions in ``eds.py`` check their arguments and call these.
 
 Line weights. Every IUPAC transition xraylib knows (K L3, L3 M5, M5 N7, ...) gets the weight
-``σ(shell, E0) · ω(shell) · RadRate(line)``: electron ionisation cross-section of its initial
-shell at the beam energy (relativistic Bethe formula, Powell's constants, as Williams & Carter
-eq. 35.6 and Zaluzec 1984), fluorescence yield and radiative rate. Transitions are grouped under
+``n(shell, E0) · ω(shell) · RadRate(line)``: vacancies in its initial shell at the beam energy
+(electron ionisation cross-section by the relativistic Bethe formula with Powell's constants, as
+Williams & Carter eq. 35.6 and Zaluzec 1984, plus Coster–Kronig transfer from lower subshells),
+fluorescence yield and radiative rate. Transitions are grouped under
 the Siegbahn names users know (Kα = KL2 + KL3, Lα = L3M4 + L3M5, Mα = M5N6 + M5N7, Mζ = M5N3 +
 M4N2, ...); a transition without a Siegbahn name keeps its IUPAC name (M2N4, M3O4...). A line's
-``weight`` is relative to its family's principal line (Kα, Lα, Mα). Coster–Kronig transfer
-between subshells is left out, so L and M ratios are good to ~20 %.
+``weight`` is relative to its family's principal line (Kα, Lα, Mα). L and M ratios are good to
+~20 %.
 """
 
 from __future__ import annotations
@@ -77,25 +78,47 @@ def ionisation_cross_section(edge_kev: float, n_electrons: int, beam_energy_kev:
                * (np.log(_BETHE_C * u) - np.log(1.0 - beta2) - beta2))
 
 
+def _vacancies(z: int, beam_energy_kev: float) -> dict[str, float]:
+    """Vacancies per atom and electron in each subshell (cm²): direct ionisation plus Coster–Kronig
+    transfer from the subshells below it (L1 -> L2 -> L3, M1 -> ... -> M5), xraylib's probabilities."""
+    import xraylib
+
+    out = {}
+    for shell in _ELECTRONS:
+        try:
+            edge = xraylib.EdgeEnergy(z, getattr(xraylib, f"{shell}_SHELL"))
+        except ValueError:
+            edge = 0.0
+        out[shell] = ionisation_cross_section(edge, _ELECTRONS[shell], beam_energy_kev) if edge > 0 else 0.0
+    for fam, n in (("L", 3), ("M", 5)):
+        for j in range(2, n + 1):
+            for i in range(1, j):
+                try:
+                    f = xraylib.CosKronTransProb(z, getattr(xraylib, f"F{fam}{i}{j}_TRANS"))
+                except (ValueError, AttributeError):
+                    f = 0.0
+                out[f"{fam}{j}"] += f * out[f"{fam}{i}"]
+    return out
+
+
 @functools.lru_cache(maxsize=512)
 def transitions(z: int, beam_energy_kev: float = 200.0) -> tuple[Transition, ...]:
     """Every radiative transition of element ``z`` above 100 eV that the beam can excite."""
     import xraylib
 
+    vacancies = _vacancies(z, beam_energy_kev)
     out = []
     for shell, iupac, code in _iupac_lines():
         try:
             e = 1000.0 * xraylib.LineEnergy(z, code)
             rate = xraylib.RadRate(z, code)
-            edge = xraylib.EdgeEnergy(z, getattr(xraylib, f"{shell}_SHELL"))
             omega = xraylib.FluorYield(z, getattr(xraylib, f"{shell}_SHELL"))
         except ValueError:
             continue
         if e < 100.0 or rate <= 0 or iupac[len(shell)] == shell[0]:
             continue  # intra-shell (Coster–Kronig-like, e.g. M2M4) lines are left out
-        sigma = ionisation_cross_section(edge, _ELECTRONS[shell], beam_energy_kev)
-        if sigma > 0:
-            out.append(Transition(shell, iupac, _SIEGBAHN.get(iupac, iupac), e, sigma * omega * rate))
+        if vacancies[shell] > 0:
+            out.append(Transition(shell, iupac, _SIEGBAHN.get(iupac, iupac), e, vacancies[shell] * omega * rate))
     return tuple(sorted(out, key=lambda t: t.energy))
 
 

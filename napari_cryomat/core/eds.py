@@ -776,6 +776,7 @@ def quantify(
     take_off_angle: float = 22.0,
     solid_angle_sr: float = 0.7,
     max_iter: int = 30,
+    min_total: float = 0.0,
 ) -> Quantification:
     """Composition from net line intensities, by Cliff–Lorimer or the zeta-factor method, with
     an optional thin-film absorption correction.
@@ -790,6 +791,7 @@ def quantify(
       correction (``take_off_angle`` given) is iterated with it, as exSpy does.
 
     The absorption loop runs until compositions change by < 1e-4 or ``max_iter`` iterations.
+    Pixels whose summed net counts are ``<= min_total`` (no particle, only noise) give NaN.
     """
     method = str(method)
     if method not in ("cliff_lorimer", "zeta"):
@@ -802,6 +804,7 @@ def quantify(
     chosen = _resolve_lines(els, lines, beam)
     toa = number(take_off_angle, "take_off_angle", low=0.1, high=90.0, unit="degrees")
     max_iter = int(number(max_iter, "max_iter", low=0, high=1000))
+    min_total = nonnegative(min_total, "min_total", high=None)
     given = k_factors if method == "cliff_lorimer" else zeta_factors
     notes = []
     if given:
@@ -853,10 +856,11 @@ def quantify(
         acf = new
         if change < 1e-4:
             break
-    weight = {el: (100.0 * wt[el]).astype(np.float32) for el in els}
+    empty = sum(clean.values()) <= min_total
+    weight = {el: np.where(empty, np.nan, 100.0 * wt[el]).astype(np.float32) for el in els}
     atomic = _percent({el: np.nan_to_num(wt[el]) for el in els}, arrays, True, 0.0)
     for el in els:
-        atomic[el][~np.isfinite(wt[el])] = np.nan
+        atomic[el][~np.isfinite(wt[el]) | empty] = np.nan
     return Quantification(method, atomic, weight, factors, source, {el: chosen[el].label for el in els},
                           None if rho_t is None else np.asarray(rho_t, dtype=np.float64),
                           acf if absorb else None, it, notes)
