@@ -41,10 +41,28 @@ def _write_folder(folder, rng):
     tifffile.imwrite(folder / "stack.tif", stack, imagej=True, resolution=(5.0, 5.0), metadata={"unit": "nm"})
     truth["stack"] = (np.stack([f[1][: shape[0], : shape[1]] for f in frames]), 2.0, True)
     img, lab = _particles(rng, 2.0)
+    if _write_hspy(folder / "vendor.hspy", img, 2.0):  # a vendor format, read through rosettasciio
+        truth["vendor"] = (lab[None], 2.0, True)
+    img, lab = _particles(rng, 2.0)
     tifffile.imwrite(folder / "plain.tif", img)  # no calibration at all: needs --pixel-size
     truth["plain"] = (lab[None], 2.0, False)
     (folder / "corrupt.mrc").write_bytes(b"MRC?" + bytes(rng.integers(0, 255, 3000, dtype=np.uint8)))
     return truth
+
+
+def _write_hspy(path, img, pixel_size):
+    """A HyperSpy file (what the vendor reader path opens) with the pixel size in nm; False without rosettasciio."""
+    try:
+        from rsciio.hspy import file_writer
+    except ImportError:
+        return False
+    axes = [{"name": n, "size": s, "scale": pixel_size / 10, "offset": 0.0, "units": "nm", "navigate": False}
+            for n, s in zip("yx", img.shape)]
+    file_writer(str(path), {"data": img, "axes": axes, "metadata": {"General": {"title": "haadf"}, "Signal": {}},
+                            "original_metadata": {}, "tmp_parameters": {}, "attributes": {"_lazy": False},
+                            "package_info": {"name": "hyperspy", "version": "2.0"}, "learning_results": {},
+                            "models": {}})
+    return True
 
 
 def _check_against_truth(out, objects, name, truth, px):
