@@ -104,8 +104,9 @@ def main(argv=None) -> int:
     print(f"\nscaling 1 -> 2 workers: {scaling:.2f}x (target >= {TARGET_SCALING}x); "
           f"2 workers: {per_hour_2:.0f} images/h (target >= {TARGET_PER_HOUR}); "
           f"dask overhead vs the serial loop at 1 worker: {rows[1][2] / rows[0][2]:.2f}x")
-    print(f"per-image cost {rows[2][2] * 2 / args.n:.2f} worker-s: N workers ~ {3600 * args.n / (rows[2][2] * 2):.0f} x N "
-          "images/h while the file system keeps up")
+    cost = rows[2][2] * 2 / args.n
+    print(f"per-image cost {cost:.2f} worker-s: N workers ~ {3600 / cost:.0f} x N images/h "
+          "while the file system keeps up")
     return 0
 
 

@@ -50,8 +50,9 @@ def is_image_path(path) -> bool:
     return is_mrc_path(name) or name.endswith(_TIFF_SUFFIXES) or name.endswith(_spectral_extensions())
 
 
-def image_files(inputs) -> list[Path]:
-    """Files named in ``inputs``; a folder contributes the readable files directly inside it (sorted).
+def image_files(inputs, *, recursive: bool = False) -> list[Path]:
+    """Files named in ``inputs``; a folder contributes the readable files inside it (sorted; with
+    ``recursive`` those of its sub-folders too).
 
     A named file is kept whatever its extension, so that it is reported (not silently dropped) when
     it cannot be read; a name that does not exist is kept too and reported as missing.
@@ -60,7 +61,8 @@ def image_files(inputs) -> list[Path]:
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            files.extend(sorted(f for f in p.iterdir() if f.is_file() and is_image_path(f)))
+            found = p.rglob("*") if recursive else p.iterdir()
+            files.extend(sorted(f for f in found if f.is_file() and is_image_path(f)))
         else:
             files.append(p)
     seen, unique = set(), []

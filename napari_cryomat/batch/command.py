@@ -83,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
                         "'serial' runs in this process. OUTDIR must be visible to every worker.")
     p.add_argument("-j", "--workers", type=int, default=None, metavar="N",
                    help="local worker processes (default: one per CPU core, at most one per file)")
+    p.add_argument("-r", "--recursive", action="store_true", help="also the images in sub-folders of a folder")
     p.add_argument("--rerun", action="store_true", help="run every file again, even those already done")
     p.add_argument("--no-report", action="store_true", help="skip report.html")
     return p
@@ -100,7 +101,8 @@ def segment_main(argv: list[str]) -> int:
         result = segment_folder(
             args.inputs, args.outdir, method=args.method, model=args.model, pixel_size=args.pixel_size,
             options=dict(args.param), background_class=args.background_class, scheduler=args.scheduler,
-            workers=args.workers, rerun=args.rerun, report=not args.no_report, progress=TextProgress(),
+            workers=args.workers, rerun=args.rerun, recursive=args.recursive, report=not args.no_report,
+            progress=TextProgress(),
         )
     except BatchError as exc:
         print(f"cryomat batch segment: {exc}", file=sys.stderr)

@@ -67,9 +67,9 @@ def check_output_folder(outdir) -> Path:
     return out
 
 
-def _plan(inputs: Sequence, outdir: Path, settings: SegmentSettings, rerun: bool):
+def _plan(inputs: Sequence, outdir: Path, settings: SegmentSettings, rerun: bool, recursive: bool):
     """(name, path) of the files to run, the summaries of those done before, and all names in order."""
-    files = image_files(inputs)
+    files = [f for f in image_files(inputs, recursive=recursive) if outdir.resolve() not in f.resolve().parents]
     if not files:
         raise BatchError("no input images: name files or folders holding .mrc, .tif, .dm4, .emd, ... files.")
     taken: set[str] = set()
@@ -171,14 +171,15 @@ def _gather_objects(outdir: Path, summary):
 def segment_folder(inputs, outdir, *, method: str = "particles", model=None, pixel_size: float | None = None,
                    options: dict | None = None, background_class: int | None = None,
                    scheduler: str | None = None, client=None, workers: int | None = None, processes: bool = True,
-                   rerun: bool = False, report: bool = True, progress: Callable | None = None,
-                   on_file: Callable | None = None) -> BatchResult:
+                   rerun: bool = False, recursive: bool = False, report: bool = True,
+                   progress: Callable | None = None, on_file: Callable | None = None) -> BatchResult:
     """Segment, measure and classify every image of ``inputs``; write the results to ``outdir``.
 
     Parameters
     ----------
     inputs : sequence of paths
-        Files (MRC, TIFF, DM3/DM4, EMD, ...) or folders (their readable files, not recursive).
+        Files (MRC, TIFF, DM3/DM4, EMD, ...) or folders (their readable files; ``recursive``: also
+        those in sub-folders). Files inside ``outdir`` (earlier labels) are never inputs.
     outdir : path
         Output folder, created if missing; checked for writing before anything runs.
     method : {"particles", "classifier"}
@@ -221,7 +222,7 @@ def segment_folder(inputs, outdir, *, method: str = "particles", model=None, pix
     except BatchSettingsError as exc:
         raise BatchError(str(exc)) from None
     out = check_output_folder(outdir)
-    todo, rows, planned = _plan(inputs, out, settings, rerun)
+    todo, rows, planned = _plan(inputs, out, settings, rerun, recursive)
     total = len(todo) + len(rows)
     if progress is not None:
         progress(len(rows), total, None)
@@ -250,9 +251,9 @@ def segment_folder(inputs, outdir, *, method: str = "particles", model=None, pix
     summary.to_csv(out / "summary.csv", index=False)
     objects.to_parquet(out / "objects.parquet", index=False)
     objects.to_csv(out / "objects.csv", index=False)
-    run = {"settings": dict(settings.key(), pixel_size=settings.pixel_size), "classes": classes, "notes": notes, "n_files": total,
-           "n_ok": int((summary["status"] == "ok").sum()), "wall_seconds": round(time.perf_counter() - started, 2),
-           "version": _version()}
+    run = {"settings": dict(settings.key(), pixel_size=settings.pixel_size), "classes": classes, "notes": notes,
+           "n_files": total, "n_ok": int((summary["status"] == "ok").sum()),
+           "wall_seconds": round(time.perf_counter() - started, 2), "version": _version()}
     (out / "batch.json").write_text(json.dumps(run, indent=1, default=_plain))
     result = BatchResult(outdir=out, summary=summary, objects=objects, classes=classes, notes=notes)
     if report:

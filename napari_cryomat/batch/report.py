@@ -211,7 +211,8 @@ def write_report(result, run: dict) -> Path:
     done_before = int((s["run"] == "done before").sum()) if "run" in s else 0
     body = f"""<h1>Batch segmentation report</h1>
 <p>{time.strftime('%Y-%m-%d %H:%M')} · napari-cryomat {html.escape(str(run.get('version', '')))} ·
-method <b>{html.escape(str(settings.get('method')))}</b> · options {html.escape(str(settings.get('options') or 'defaults'))}</p>
+method <b>{html.escape(str(settings.get('method')))}</b> ·
+options {html.escape(str(settings.get('options') or 'defaults'))}</p>
 <p><b>{len(ok)}</b> of {len(s)} files segmented ({done_before} done in an earlier run), <b>{len(failed)}</b> failed;
 <b>{len(result.objects)}</b> objects.</p>{notes}
 <h2>Shape classes</h2>{_class_section(result)}
