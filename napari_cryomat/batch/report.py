@@ -94,7 +94,7 @@ def svg_histogram(values_by_class: dict, *, title: str, unit: str = "", bins: in
     edges = np.linspace(lo, hi, bins + 1)
     counts = {k: np.histogram(np.clip(np.asarray(v, float), lo, hi), edges)[0] for k, v in values_by_class.items()}
     top = max(1, int(np.sum(list(counts.values()), axis=0).max()))
-    left, plot_w, plot_h = 40, width - 50, height - 48
+    left, plot_w, plot_h = 40, width - 75, height - 48  # room for the last tick label
     bar_w = plot_w / bins
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">',
              f'<title>{html.escape(title)}</title>',
