@@ -1,7 +1,6 @@
 """Tilt series dock driven as a user would in a real napari window: align, drop tilts, preview,
 reconstruct, Otsu mask, quantify; Cancel leaves the viewer as it was; angles from a .tlt file."""
 
-import numpy as np
 import pytest
 from qtpy.QtCore import Qt
 
