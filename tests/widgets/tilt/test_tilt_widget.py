@@ -117,3 +117,26 @@ def test_angles_from_a_tlt_file_and_errors(setup, qtbot, tmp_path, messages, ser
     assert "31 angles" in w.source.angles_label.text()
     w.quant.quantify_button.click()
     assert "Choose the structure" in str(messages["error"][-1])
+
+
+def test_gui_thread_stays_free_on_the_sample(make_napari_viewer, qtbot, gui_watch):
+    """Reconstruct the 128² x 41 sample and quantify a 64 x 128 x 128 mask: the GUI thread only
+    gathers parameters and adds layers (CPU time between event-loop turns well under a second)."""
+    from napari_cryomat.sample_data.tilt import tilt_series_sample
+
+    viewer = make_napari_viewer(show=False)
+    [(data, kwargs, _)] = tilt_series_sample()
+    viewer.add_image(data, **kwargs)
+    w = TiltSeriesWidget(viewer)
+    w.recon.iterations.setValue(10)
+    w.recon.thickness.setValue(64 * 5.0)
+    with gui_watch as watch:
+        w.recon.reconstruct_button.click()
+        wait(qtbot, w)
+        w.quant.otsu_button.click()
+        wait(qtbot, w)
+        w.quant.quantify_button.click()
+        wait(qtbot, w)
+    assert viewer.layers["tilt series tomogram"].data.shape == (64, 128, 128)
+    assert "tilt series tomogram mask local thickness" in viewer.layers
+    assert watch.longest < 0.5, f"GUI thread busy for {watch.longest:.2f} s"
