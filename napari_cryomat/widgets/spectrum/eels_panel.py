@@ -52,8 +52,10 @@ class EelsPanel(QWidget):
         self.runner = runner
         self.tools = EelsTools(model)
         self.e0_spin = _spin(20.0, 1000.0, 200.0, " kV", 0)
-        self.alpha_spin = _spin(0.0, 200.0, 0.0, " mrad")
-        self.beta_spin = _spin(0.1, 500.0, 30.0, " mrad")
+        self.alpha_spin = _spin(0.0, 200.0, 0.0, "")
+        self.alpha_spin.setToolTip("convergence semi-angle α, mrad")
+        self.beta_spin = _spin(0.1, 500.0, 30.0, "")
+        self.beta_spin.setToolTip("collection semi-angle β, mrad")
         self.quant_combo = QComboBox()
         self.quant_combo.addItems(list(QUANT_METHODS))
         self.quant_button = QPushButton("Atomic %")
@@ -69,20 +71,22 @@ class EelsPanel(QWidget):
         self.fourier_log_button.setToolTip("Single-scattering distribution of the low-loss SI (plural scattering removed)")
         self.low_combo = LayerCombo(viewer, (Image,), predicate=is_spectrum_image)
         self.fourier_ratio_button = QPushButton("Fourier-ratio")
-        self.fourier_ratio_button.setToolTip("Core-loss SI (chosen above) deconvolved by this low-loss SI")
+        self.fourier_ratio_button.setToolTip("The core-loss SI (chosen above) deconvolved by the Low-loss SI")
         self.status = QLabel("")
         self.status.setWordWrap(True)
 
         form = QFormLayout()
         form.setContentsMargins(0, 0, 0, 0)
-        form.addRow("E0, α, β", hbox(self.e0_spin, self.alpha_spin, self.beta_spin))
+        form.addRow("E0", self.e0_spin)
+        form.addRow("α, β (mrad)", hbox(self.alpha_spin, self.beta_spin))
         form.addRow("Quantify", hbox(self.quant_combo, self.quant_button))
-        form.addRow("Low loss", hbox(self.align_button, self.thickness_button, self.fourier_log_button))
         form.addRow("λ from", hbox(self.mfp_combo, self.mfp_spin))
-        form.addRow("Low-loss SI", hbox(self.low_combo, self.fourier_ratio_button))
+        form.addRow("Low-loss SI", self.low_combo)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(form)
+        layout.addWidget(hbox(self.align_button, self.thickness_button))
+        layout.addWidget(hbox(self.fourier_log_button, self.fourier_ratio_button))
         layout.addWidget(self.status)
 
         for spin in (self.e0_spin, self.alpha_spin, self.beta_spin):
@@ -132,6 +136,7 @@ class EelsPanel(QWidget):
         text = ", ".join(f"{el} {float(_median(v)):.1f}" for el, v in result.atomic_percent.items())
         sigma = ", ".join(f"σ({el}) {s:.3g} b" for el, s in result.cross_sections.items())
         self.status.setText(f"Median at.% ({result.request.method}): {text}" + (f"<br>{sigma}" if sigma else ""))
+        self.status.setToolTip("σ: hydrogenic cross-section integrated over each element's integration window")
         if result.messages:
             show_warning(" ".join(result.messages))
 
