@@ -91,32 +91,45 @@ def _bandpass(shape, low: float, high: float) -> np.ndarray:
     return (np.exp(-f2 / (2 * high ** 2)) * (1 - np.exp(-f2 / (2 * low ** 2)))).astype(np.float32)
 
 
-def xcorr_shift(a: np.ndarray, b: np.ndarray, *, max_shift: float, band: np.ndarray, win: np.ndarray):
-    """Shift ``d`` (dy, dx) with ``a(q) ≈ b(q - d)``, to a tenth of a pixel, and the peak's normalised
-    height; ``|d|`` at most ``max_shift`` in each axis."""
+def xcorr_shift(a: np.ndarray, b: np.ndarray, *, max_shift: float, band: np.ndarray, win: np.ndarray,
+                upsample: int = 10):
+    """Shift ``d`` (dy, dx) with ``a(q) ≈ b(q - d)`` and the peak's normalised height; ``|d|`` at most
+    ``max_shift`` per axis. The integer peak is refined on an ``upsample``-times finer grid by a
+    matrix DFT of the band-passed cross-power spectrum (no bias towards whole pixels, which would
+    add up along a chain of neighbours)."""
+    ny, nx = a.shape
     fa = scipy.fft.rfft2((a - a.mean()) * win)
-    fb = scipy.fft.rfft2((b - b.mean()) * win)
+    fb = scipy.fft.rfft2(b - b.mean())  # one window only: two would pull the peak towards zero
     spec = fa * np.conj(fb) * band
-    cc = scipy.fft.irfft2(spec, s=a.shape)
     twice = np.full(band.shape[1], 2.0)  # rfft keeps half the plane: inner columns count twice
     twice[0] = 1.0
-    if a.shape[1] % 2 == 0:
+    if nx % 2 == 0:
         twice[-1] = 1.0
-    norm = np.sqrt(np.sum(np.abs(fa) ** 2 * band * twice) * np.sum(np.abs(fb) ** 2 * band * twice)) / cc.size
-    cc = np.fft.fftshift(cc)
-    cy, cx = np.array(cc.shape) // 2
-    r = int(min(max_shift, cy - 1, cx - 1))
+    norm = np.sqrt(np.sum(np.abs(fa) ** 2 * band * twice) * np.sum(np.abs(fb) ** 2 * band * twice))
+    cc = np.fft.fftshift(scipy.fft.irfft2(spec, s=a.shape))
+    cy, cx = ny // 2, nx // 2
+    r = int(max(1, min(max_shift, cy - 2, cx - 2)))
     sub = cc[cy - r:cy + r + 1, cx - r:cx + r + 1]
     iy, ix = np.unravel_index(int(np.argmax(sub)), sub.shape)
-    d = np.array([iy - r, ix - r], float)
-    for axis, i in ((0, iy), (1, ix)):
-        if 0 < i < sub.shape[axis] - 1:
-            line = sub[:, ix] if axis == 0 else sub[iy, :]
-            m, z, p = line[i - 1], line[i], line[i + 1]
+    d0 = np.array([iy - r, ix - r], float)
+    # matrix DFT of the cross-power spectrum on a fine grid of ±1 px around the integer peak; the
+    # rfft half-plane with its inner columns doubled gives the real part of the full sum
+    offs = np.arange(-upsample, upsample + 1) / upsample
+    ky, kx = np.fft.fftfreq(ny), np.fft.rfftfreq(nx)
+    ey = np.exp(2j * np.pi * np.outer(d0[0] + offs, ky))
+    ex = np.exp(2j * np.pi * np.outer(kx, d0[1] + offs))
+    fine = np.real(ey @ (spec * twice) @ ex)
+    jy, jx = np.unravel_index(int(np.argmax(fine)), fine.shape)
+    d = d0 + offs[[jy, jx]]
+    step = 1.0 / upsample
+    for axis, j in ((0, jy), (1, jx)):
+        line = fine[:, jx] if axis == 0 else fine[jy, :]
+        if 0 < j < len(line) - 1:
+            m, z, p = line[j - 1], line[j], line[j + 1]
             den = m - 2 * z + p
             if den < 0:
-                d[axis] += float(np.clip(0.5 * (m - p) / den, -0.5, 0.5))
-    peak = float(sub[iy, ix] / norm) if norm > 0 else 0.0
+                d[axis] += float(np.clip(0.5 * (m - p) / den, -0.5, 0.5)) * step
+    peak = float(fine[jy, jx] / norm) if norm > 0 else 0.0
     return d, peak
 
 
@@ -136,22 +149,78 @@ def raw_neighbour_shifts(stack: np.ndarray, angles: np.ndarray, *, max_shift: fl
     return s
 
 
-def scan_axis_angle(work, angles, s_raw, *, n_z, max_shift, band, win, progress=None) -> float:
-    """Axis angle in [-90, 90) whose aligned stack best agrees with its own reprojections: a 10°
-    grid, then 2° around the best."""
-    def score(a):
-        t = remove_gauge(s_raw @ rotation(a), angles)
-        shape = aligned_shape(work.shape[1:], a)
-        _, peaks = project_match(work, angles, a, t, n_z=n_z, iterations=2, max_shift=max_shift,
-                                 band=_bandpass(shape, *band), win=_taper(shape))
-        return float(np.mean(peaks))
+def _patch_centres(image: np.ndarray, size: int, count: int) -> np.ndarray:
+    """Up to ``count`` window centres on the most structured parts of ``image`` (local band-passed
+    energy), at least half a window apart and a window away from the edges."""
+    bp = ndimage.gaussian_filter(image, 1.0) - ndimage.gaussian_filter(image, size / 4)
+    energy = ndimage.uniform_filter(bp * bp, size)
+    h, w = image.shape
+    half = size // 2
+    energy[:half + 1], energy[h - half - 2:] = -1, -1
+    energy[:, :half + 1], energy[:, w - half - 2:] = -1, -1
+    out = []
+    for idx in np.argsort(energy.ravel())[::-1]:
+        c = np.array(np.unravel_index(idx, energy.shape), float)
+        if energy.flat[idx] < 0 or len(out) >= count:
+            break
+        if all(np.abs(c - o).max() >= half for o in out):
+            out.append(c)
+    return np.array(out).reshape(-1, 2)
 
-    grid = np.arange(-90.0, 90.0, 10.0)
-    scores = [score(a) for a in grid]
-    report(progress, 0.6)
-    best = grid[int(np.argmax(scores))]
-    fine = best + np.arange(-8.0, 8.01, 2.0)
-    return _parabola_max(fine, np.array([score(a) for a in fine]))
+
+def track_patches(stack: np.ndarray, angles: np.ndarray, s_raw: np.ndarray, *, count: int = 24,
+                  min_peak: float = 0.2) -> np.ndarray:
+    """Raw-frame positions (P, N, 2) of patches on structure, each followed from zero tilt
+    outwards by cross-correlation with its neighbour tilt (IMOD-style patch tracking); NaN once a
+    patch is lost (weak correlation peak)."""
+    n, h, w = stack.shape
+    size = max(16, (min(h, w) // 4) // 2 * 2)
+    half = size // 2
+    win = _taper((size, size), 0.2)
+    band = _bandpass((size, size), 0.02, 0.2)
+    zero = int(np.argmin(np.abs(angles)))
+    centres = _patch_centres(stack[zero], size, count)
+    pos = np.full((len(centres), n, 2), np.nan)
+    pos[:, zero] = centres
+
+    def window(img, c):
+        y0 = int(np.clip(round(c[0]) - half, 0, h - size))
+        x0 = int(np.clip(round(c[1]) - half, 0, w - size))
+        return img[y0:y0 + size, x0:x0 + size], np.array([y0, x0])
+
+    for p in range(len(pos)):
+        for step in (1, -1):
+            for j in range(zero + step, n if step > 0 else -1, step):
+                ref = j - step
+                pred = pos[p, ref] + s_raw[j] - s_raw[ref]
+                if not np.all(np.isfinite(pred)) or np.any(pred < half) or np.any(pred > np.array([h, w]) - half):
+                    break
+                a, oa = window(stack[j], pred)
+                b, ob = window(stack[ref], pos[p, ref])
+                d, peak = xcorr_shift(a, b, max_shift=half // 2, band=band, win=win)
+                if peak < min_peak:
+                    break
+                pos[p, j] = pos[p, ref] + d + (oa - ob)
+    return pos
+
+
+def patch_axis_angle(stack, angles, s_raw) -> float:
+    """Tilt-axis angle from how features move: after removing each tilt's common shift, every
+    feature moves across the axis only (by ``x (cosθ - 1) + z sinθ``), so the axis is the direction
+    along which the tracked motion has the least spread."""
+    pos = track_patches(stack, angles, s_raw)
+    zero = int(np.argmin(np.abs(angles)))
+    motion = pos - pos[:, zero:zero + 1]
+    motion -= np.nanmedian(motion, axis=0, keepdims=True)  # each tilt's common shift
+    r = motion.reshape(-1, 2)
+    r = r[np.all(np.isfinite(r), axis=1)]
+    if len(r) < 10:
+        raise ValueError("tilts: too few features could be tracked to find the tilt axis; give tilt_axis_angle.")
+    keep = np.linalg.norm(r, axis=1) <= np.percentile(np.linalg.norm(r, axis=1), 95)
+    scatter = r[keep].T @ r[keep]
+    vals, vecs = np.linalg.eigh(scatter)
+    dy, dx = vecs[:, 0]  # least spread: along the axis
+    return float(np.rad2deg(np.arctan2(dx, dy)))
 
 
 def _parabola_max(x: np.ndarray, y: np.ndarray) -> float:
@@ -249,9 +318,22 @@ def match_once(work, angles, alpha, t, matcher: Matcher, *, max_shift, band, win
     return d, peaks
 
 
+_MATCHERS: dict = {}
+
+
+def _matcher(angles, shape, n_z) -> Matcher:
+    """Matchers depend on the angles, frame and thickness only (not on the axis angle): kept for reuse
+    within one alignment (the cache holds the last one)."""
+    key = (tuple(np.round(angles, 6)), tuple(shape), int(n_z))
+    if key not in _MATCHERS:
+        _MATCHERS.clear()
+        _MATCHERS[key] = Matcher(angles, shape, n_z)
+    return _MATCHERS[key]
+
+
 def project_match(work, angles, alpha, t, *, n_z, iterations, max_shift, band, win, progress=None, order=1):
     shape = aligned_shape(work.shape[1:], alpha)
-    matcher = Matcher(angles, shape, n_z)
+    matcher = _matcher(angles, shape, n_z)
     peaks = np.zeros(len(work))
     for it in range(iterations):
         d, peaks = match_once(work, angles, alpha, t, matcher, max_shift=max_shift, band=band, win=win,
@@ -279,41 +361,38 @@ def refine_axis_angle(work, angles, alpha, t, *, n_z, span, step, max_shift, ban
 
 
 def align(stack: np.ndarray, angles: np.ndarray, *, n_z: int | None, max_shift: float, alpha: float | None,
-          refine_alpha: bool, iterations: int, work_size: int = 256, progress=None):
-    """Raw-frame shifts (N, 2), tilt-axis angle, per-tilt correlation with the reprojection."""
+          refine_alpha: bool, iterations: int, lowpass: float = 0.05, work_size: int = 256, progress=None):
+    """Raw-frame shifts (N, 2), tilt-axis angle, per-tilt correlation with the reprojection.
+
+    ``lowpass``: band-pass top (cycles per pixel of the coarse copy, about 128 pixels wide); low
+    doses need it low (0.05 suits 1 count per pixel).
+    """
     n, h, w = stack.shape
     fine_bin = max(1, int(round(max(h, w) / work_size)))
     coarse_bin = fine_bin * 2 if max(h, w) / fine_bin > 160 else fine_bin
     coarse = normalise(bin_stack(stack, coarse_bin))
-    band_c = _bandpass(coarse.shape[1:], 0.01, 0.12)
-    win_c = _taper(coarse.shape[1:])
     ms_c = max_shift / coarse_bin + 2
     if alpha is None:
+        band_c, win_c = _bandpass(coarse.shape[1:], 0.01, lowpass), _taper(coarse.shape[1:])
         s_raw = raw_neighbour_shifts(coarse, angles, max_shift=ms_c, band=band_c, win=win_c)
-        tiny_bin = 2 if max(coarse.shape[1:]) > 96 else 1
-        tiny = bin_stack(coarse, tiny_bin)
-        alpha = scan_axis_angle(tiny, angles, s_raw / tiny_bin, n_z=max(8, int(round((n_z or max(h, w)) / coarse_bin
-                                / tiny_bin))), max_shift=3, band=(0.01, 0.15), win=None)
+        alpha = patch_axis_angle(coarse, angles, s_raw)
     report(progress, 0.1)
     shape_c = aligned_shape(coarse.shape[1:], alpha)
     rot0 = np.stack([resample(coarse[i], alpha, (0, 0), shape_c, cval=0.0) for i in range(n)])
-    band_r = _bandpass(shape_c, 0.01, 0.12)
-    win_r = _taper(shape_c)
-    t = stretch_xcorr(rot0, angles, max_shift=ms_c, band=band_r, win=win_r)
-    t = remove_gauge(t, angles)
+    band_r, win_r = _bandpass(shape_c, 0.01, lowpass), _taper(shape_c)
+    t = remove_gauge(stretch_xcorr(rot0, angles, max_shift=ms_c, band=band_r, win=win_r), angles)
     nz_c = max(8, int(round((n_z or max(h, w)) / coarse_bin)))
     t, _ = project_match(coarse, angles, alpha, t, n_z=nz_c, iterations=iterations, max_shift=ms_c / 2 + 2,
-                         band=band_r, win=win_r, progress=sub_progress(progress, 0.1, 0.3))
+                         band=band_r, win=win_r, progress=sub_progress(progress, 0.1, 0.4))
     if refine_alpha:
-        for span, step in ((2.0, 0.5), (0.5, 0.125)):
+        for span, step in ((1.5, 0.5), (0.375, 0.125)):
             alpha, t = refine_axis_angle(coarse, angles, alpha, t, n_z=nz_c, span=span, step=step, max_shift=4,
-                                         band=band_r, win=win_r, progress=sub_progress(progress, 0.3, 0.6))
-    # fine stage
+                                         band=band_r, win=win_r, progress=sub_progress(progress, 0.4, 0.6))
     fine = normalise(bin_stack(stack, fine_bin)) if fine_bin != coarse_bin else coarse
     scale = coarse_bin / fine_bin
     t = t * scale
     shape_f = aligned_shape(fine.shape[1:], alpha)
-    band_f = _bandpass(shape_f, 0.01 / scale, 0.12 / scale * 1.5)
+    band_f = _bandpass(shape_f, 0.01 / scale, 1.5 * lowpass / scale)
     nz_f = max(8, int(round((n_z or max(h, w)) / fine_bin)))
     t, peaks = project_match(fine, angles, alpha, t, n_z=nz_f, iterations=iterations, max_shift=4 * scale,
                              band=band_f, win=_taper(shape_f), progress=sub_progress(progress, 0.6, 1.0), order=3)
@@ -322,4 +401,5 @@ def align(stack: np.ndarray, angles: np.ndarray, *, n_z: int | None, max_shift: 
     offset = (np.array([h // fine_bin, w // fine_bin]) * fine_bin - np.array([h, w])) / 2
     shifts = (t @ R.T) * fine_bin + offset
     t_raw = remove_gauge(shifts @ R, angles)
+    _MATCHERS.clear()
     return t_raw @ R.T, alpha, peaks

@@ -89,6 +89,7 @@ class SliceProjector:
         self.n_z, self.n_x, self.n_u = int(n_z), int(n_x), int(n_u)
         self.matrix_t = backprojector(self.angles, self.n_z, self.n_x, self.n_u)
         self._matrix = None
+        self._self = None
 
     @property
     def matrix(self) -> sparse.csr_matrix:
@@ -108,14 +109,13 @@ class SliceProjector:
 
     def self_term(self, p: np.ndarray) -> np.ndarray:
         """``A_i A_i.T p_i`` for every tilt ``i``: what a tilt contributes to its own reprojection
-        (subtracted for leave-one-out reprojections in projection matching)."""
-        out = np.empty_like(p)
-        A = self.matrix
-        for i in range(self.n_tilts):
-            sl = slice(i * self.n_u, (i + 1) * self.n_u)
-            Ai = A[sl]
-            out[sl] = Ai @ (Ai.T @ p[sl])
-        return out
+        (subtracted for leave-one-out reprojections in projection matching). The block-diagonal
+        matrix of the ``A_i A_i.T`` (each a narrow band) is built once."""
+        if self._self is None:
+            A, n = self.matrix, self.n_u
+            blocks = [A[i * n:(i + 1) * n] @ self.matrix_t[:, i * n:(i + 1) * n] for i in range(self.n_tilts)]
+            self._self = sparse.block_diag(blocks, format="csr", dtype=np.float32)
+        return self._self @ p
 
 
 # -------------------------------------------------------------------------------------------------

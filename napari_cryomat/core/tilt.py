@@ -171,7 +171,7 @@ class TiltAlignment:
 
 
 def align_tilt_series(tilts, angles, *, pixel_size: float = 1.0, tilt_axis_angle: float | None = None,
-                      refine_tilt_axis: bool = True, max_shift: float | None = None,
+                      refine_tilt_axis: bool = False, max_shift: float | None = None,
                       thickness: float | None = None, iterations: int = 4,
                       progress: ProgressCallback = None) -> TiltAlignment:
     """Fiducial-free alignment: per-tilt shifts and the tilt-axis angle.
@@ -218,7 +218,7 @@ def align_tilt_series(tilts, angles, *, pixel_size: float = 1.0, tilt_axis_angle
     iters = integer(iterations, "iterations", low=1, high=50)
     order = np.argsort(a)
     shifts_s, alpha_out, peaks_s = _al.align(arr[order], a[order], n_z=nz, max_shift=ms_px, alpha=alpha,
-                                             refine_alpha=bool(refine_tilt_axis) or alpha is None,
+                                             refine_alpha=bool(refine_tilt_axis),
                                              iterations=iters, progress=progress)
     alpha_out = float(((alpha_out + 90) % 180) - 90)
     shifts = np.empty_like(shifts_s)
