@@ -200,8 +200,8 @@ def _gauss_markov(n, pairs, meas, var, v, q):
     return s, cov
 
 
-def unwrap_trajectory(cspec, noise, weight, cshape, norm, radius, alias_c, *, walk_scale=1.0, passes=3,
-                      progress=None):
+def unwrap_trajectory(cspec, noise, weight, cshape, norm, radius, alias_c, *, walk_scale=1.0, max_lag=None,
+                      passes=3, progress=None):
     """Trajectory (n, 2) in coarse px without unit-cell jumps, and its pair measurements.
 
     Parameters are the coarse (Fourier-cropped, windowed) spectra ``cspec``, the per-frame noise
@@ -209,11 +209,12 @@ def unwrap_trajectory(cspec, noise, weight, cshape, norm, radius, alias_c, *, wa
     shape, the window-overlap normalisation ``norm``, the search radius (coarse px, per axis) and
     the alias length ``alias_c`` in coarse px (inf for none). ``cspec`` may hold blocks of frames
     summed (``walk_scale`` = sqrt of the frames per block scales the candidate walk steps).
+    ``max_lag`` limits the lags correlated (the user's ``pair_band``).
     Returns (s, pairs, meas, var, significance).
     """
     n = len(cspec)
     ry, rx = int(radius[0]), int(radius[1])
-    pairs = [(i, i + lag) for lag in LAGS if lag < n for i in range(n - lag)]
+    pairs = [(i, i + lag) for lag in LAGS if lag < n and lag <= (max_lag or n) for i in range(n - lag)]
     maps, sig = [], []
     for k, (i, j) in enumerate(pairs):
         m = pair_loglik(cspec[i], cspec[j], weight / noise[j], cshape, norm, (ry, rx))

@@ -501,8 +501,9 @@ def estimate_drift(
         group whose neighbouring correlation peaks stand clearly above the noise; the lowest doses
         (about 0.01 counts/px/frame) typically need 3–6.
     pair_band : int, optional
-        Correlate only pairs at most this many (grouped) frames apart. Default: all pairs for
-        up to 24 groups, else 8.
+        Correlate only pairs at most this many (grouped) frames apart. Default: pairs 1, 2, 3, 4,
+        6, 8, 12, 16, 24 and 32 apart (far pairs only where the near pairs predict them to a sixth
+        of a lattice period, see :mod:`napari_cryomat.core._drift_unwrap`).
     iterations : int, optional
         Refinement passes of each frame against the sum of the others (0 = pairwise only). The
         passes stop early once no shift changes by more than 0.02 px. Default: 3, or 10 when
@@ -635,8 +636,10 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
     if nb > 1:
         s_c, pairs, d_c, _, sig = unwrap_trajectory(
             blocks, noise_b, weight, cshape, norm, (int(radius[0]), int(radius[1])), alias / cbin[1],
-            walk_scale=float(np.sqrt(group)),
+            walk_scale=float(np.sqrt(group)), max_lag=pair_band,
             progress=None if progress is None else (lambda f: report(progress, 0.35 + 0.3 * f)))
+        if iterations == 0:  # no refinement follows: sub-pixel pair peaks (matrix DFT) and one more solve
+            s_c, d_c = _subpixel_pairs(blocks, pairs, d_c, s_c, coarse["bf"], cshape, upsample)
         sb = s_c * cbin
         s0 = np.stack([np.interp(np.arange(n), centers, sb[:, a]) for a in range(2)], axis=1)
         s0 -= s0[0]
@@ -656,13 +659,6 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
                  iterations=iterations, refine_radius=refine_radius, upsample=upsample, progress=progress,
                  span=(0.65, 0.9 if patches else 1.0), window_taper=window_taper, reach=reach, smooth=smooth)
     starts = [s0]
-    if group > 1 and nb > 2 and iterations > 0 and smooth:
-        # lowest doses: the blocks' own pairwise solution (robust least squares) competes with the
-        # unwrapped one; the smoother's evidence (which charges the motion prior for any jump) decides
-        bp, bd, bsig, _ = _coarse_pairs(n, group, min(nb, 8), **coarse)
-        sb_pairs, _ = _solve_trajectory(nb, bp, bd, np.clip(bsig, 1.0, None) ** 2)
-        s_pairs = np.stack([np.interp(np.arange(n), centers, sb_pairs[:, a]) for a in range(2)], axis=1)
-        starts.append(s_pairs - s_pairs[0])
     runs = [_refine_and_smooth(start, **stage) for start in starts]
     shifts, walk_step, _ = max(runs, key=lambda r: r[2])
 
@@ -742,6 +738,14 @@ def _refine_and_smooth(start, *, spectra, crop, full, bfactor, pixel_size, group
     if smoothed is None:
         return shifts, float("nan"), -np.inf
     return smoothed * sbin - smoothed[0] * sbin, walk_step, evidence
+
+
+def _subpixel_pairs(blocks, pairs, d_c, s_c, bf, cshape, upsample):
+    """Pair shifts refined to 1/upsample px near their unwrapped values, and the trajectory they imply."""
+    d = np.array([_local_peak(np.conj(blocks[i]) * blocks[j] * bf, cshape, d0, radius=1.0, upsample=upsample)[0]
+                  for (i, j), d0 in zip(pairs, d_c)]).reshape(-1, 2)
+    s, _ = _solve_trajectory(len(blocks), pairs, d, np.ones(len(pairs)), floor=0.5)
+    return s, d
 
 def _blocks(cspec, n, group):
     nb = int(np.ceil(n / group))
@@ -950,6 +954,8 @@ SMOOTH_STEPS = (0.1, 0.15, 0.2, 0.3, 0.45, 0.7, 1.0)
 # Corrections of the drift velocity (px per frame, full frame) searched around the slope of the
 # current trajectory, by the same evidence.
 SMOOTH_DVELOCITY = tuple(0.05 * np.arange(-4, 5))
+# Evidence margin (nats) by which the unwrapped first trajectory must beat the line as the smoother's start.
+SMOOTH_PREFER = 2.0
 # Largest deviation (px, full frame) of the refined trajectory from its straight-line fit for
 # which the smoother starts from the line (within reach of its ±3 px coarse grid).
 SMOOTH_LINE_REACH = 2.0
@@ -1111,10 +1117,13 @@ def _smooth_trajectory(spectra, shape, shifts, *, bfactor_px2, window_taper, px,
     line = t[:, None] * slope + offset
     start = line if np.abs(shifts - line).max() * px <= min(SMOOTH_LINE_REACH, reach) else shifts
     starts = [start] if first is None else [start, np.asarray(first, float)]
-    # with a first (unwrapped) trajectory too, the start whose result has the larger evidence wins
     runs = [_smooth_from(spectra, shape, st - st[0], bf=bf, window_taper=window_taper, px=px, passes=passes,
                          reach=reach) for st in starts]
-    return max(runs, key=lambda r: r[2])
+    # the first (unwrapped) trajectory replaces the line only when clearly more probable: by more
+    # than SMOOTH_PREFER nats of evidence (smaller differences are within the noise of the evidence)
+    if len(runs) > 1 and runs[1][2] > runs[0][2] + SMOOTH_PREFER:
+        return runs[1]
+    return runs[0]
 
 
 def _smooth_from(spectra, shape, shifts, *, bf, window_taper, px, passes, reach=3.0):
