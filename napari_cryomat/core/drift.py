@@ -15,15 +15,19 @@ Method (:func:`estimate_drift`)
    Fourier-cropped to at most ``max_size`` pixels (binning by Fourier cropping, as MotionCor2
    does for large frames). A real-space Tukey window (cosine edge taper) is applied before every
    correlation.
-2. Pairwise stage: frames are summed in blocks of ``group`` frames (``group=None`` picks the
-   smallest group whose pairwise shifts agree with one trajectory); every pair of blocks (or a
-   band of neighbours for long stacks) is cross-correlated with a B-factor low-pass
-   ``exp(-B k²/4)`` on the cross-spectrum (3x stronger when grouped). The correlation is divided
-   by the autocorrelation of the window (the overlap of the two windows at that shift), so a
-   peak one lattice period away is neither favoured nor penalised by the overlap, and the peak
-   is searched within ``max_shift``. The pairwise shifts are solved for one trajectory by
-   iteratively re-weighted least squares (Tukey biweight) started from a median estimate; pairs
-   that disagree with the solution (e.g. unit-cell jumps) get zero weight.
+2. First trajectory, which cannot jump a unit cell (:mod:`napari_cryomat.core._drift_unwrap`):
+   the lattice the stack reveals is found without any alignment (signal autocorrelation from
+   the frames' mean power spectrum; its nearest strong secondary peak is the shortest "alias"
+   shift). Frames are summed in blocks of ``group`` (``group=None`` picks the smallest group
+   whose pairwise shifts agree with one trajectory). Pairs of blocks 1, 2, 3, 4, 6, 8, ... apart
+   are cross-correlated into log-likelihood maps (B-factor low-pass ``exp(-B k²/4)``, Wiener
+   filter of the noisy template, noise from the outer spectrum, window-overlap normalisation).
+   The constant drift and random-walk step of the motion model are chosen by the evidence over
+   all pairs, with the drift limited to half an alias per block; then near pairs first, far
+   pairs only where the trajectory already predicts them to a sixth of a period, each pair's
+   shift taken within the half-period cell around the prediction, all solved with the motion
+   prior (Gauss-Markov least squares, i.e. a batch Kalman smoother). Every later search is
+   kept within 40 % of the alias of this trajectory, so no stage can add a unit-cell jump.
 3. Refinement (``iterations`` passes): each frame (a sliding group of ``group`` frames) is
    cross-correlated with the sum of all the other aligned frames. The frames are shifted first
    and windowed in the common frame (a window that moved with the content would pull the
