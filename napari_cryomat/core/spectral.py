@@ -180,9 +180,13 @@ def check_counts(data, *, what: str = "spectrum image data", tolerance: float = 
         raise ValueError(f"The {what} holds complex numbers; counts must be real.")
     tolerance = nonnegative(tolerance, "tolerance", high=None)
     _check_si_memory(data, what)
-    if np.size(data) and not np.all(np.isfinite(data)):
+    arr = np.asarray(data)
+    # float32 counts: one float64 sum is finite exactly when every value is (no overflow possible)
+    finite = (np.isfinite(arr.sum(dtype=np.float64)) if arr.dtype in (np.float32, np.float16)
+              else np.all(np.isfinite(arr)))
+    if arr.size and not finite:
         raise ValueError(f"The {what} contains NaN or inf values; replace them first.")
-    mn = float(np.min(data)) if np.size(data) else 0.0
+    mn = float(np.min(arr)) if arr.size else 0.0
     if mn < -tolerance:
         raise ValueError(
             f"The {what} has negative counts (minimum {mn:.3g}); it was probably dark- or "
