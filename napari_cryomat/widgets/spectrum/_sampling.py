@@ -157,8 +157,8 @@ class ProfileRequest:
 
 @dataclass(eq=False)
 class Profile:
-    """``columns``: "distance_A", then each element's map values, then "<el>_at%" (Cliff–Lorimer
-    runs); ``peaks``: each map's largest absolute value (the plot shows values / peak)."""
+    """``columns``: "distance_A", then each element's map values (with "<el>_err", the standard
+    error from counting statistics, for EELS), then "<el>_at%" (Cliff–Lorimer runs); ``peaks``: each map's largest absolute value (the plot shows values / peak)."""
 
     request: ProfileRequest
     columns: dict
@@ -176,6 +176,10 @@ def compute_profile(request: ProfileRequest) -> Profile:
         columns["distance_A"] = distance
         columns[el] = values
         peaks[el] = float(np.nanmax(np.abs(m.data))) or 1.0
+        if "variance" in m.extra:  # EELS: standard error of the band mean from counting statistics
+            columns[f"{el}_err"] = core.profile_with_errors(
+                m.data, start=request.start, end=request.end, pixel_size=px, width_angstrom=request.width * px,
+                variance=m.extra["variance"])[2]
     for el, q in (result.quant or {}).items():
         columns[f"{el}_at%"] = core.line_profile(np.nan_to_num(q), **line)[1]
     return Profile(request=request, columns=columns, peaks=peaks)

@@ -19,7 +19,8 @@ __all__ = ["ProfilePlot"]
 
 
 class ProfilePlot(LivePanel):
-    """Each map's values along the line divided by its peak, coloured like its layer; the model
+    """Each map's values along the line divided by its peak, coloured like its layer, with ±1 σ
+    counting error bars for EELS maps; the model
     keeps the values (``model.profile``) for the CSV export."""
 
     def __init__(self, viewer, model: SpectrumModel, parent: QWidget | None = None):
@@ -48,7 +49,12 @@ class ProfilePlot(LivePanel):
         names = []  # the title is the legend: a legend box would cover the curves of a low plot
         for i, element in enumerate(request.maps.maps):
             rgb = map_colour(i)[1]
-            self.plot.plot(distance, profile.columns[element] / profile.peaks[element], pen=pg.mkPen(rgb, width=2))
+            values = profile.columns[element] / profile.peaks[element]
+            self.plot.plot(distance, values, pen=pg.mkPen(rgb, width=2))
+            err = profile.columns.get(f"{element}_err")
+            if err is not None:  # ±1 σ from counting statistics
+                self.plot.addItem(pg.ErrorBarItem(x=distance, y=values, height=2 * err / profile.peaks[element],
+                                                  pen=pg.mkPen(rgb, width=1)))
             names.append(f"<span style='color: rgb{rgb}'>{element}</span>")
         self.plot.setTitle(f"<small>maps of {request.maps.request.source.name}: {' '.join(names)}</small>")
 

@@ -93,6 +93,8 @@ def test_eels_windows_maps_ratio_and_profile(eels):
     assert columns["distance_A"][-1] == pytest.approx(91 * px, rel=0.02)
     assert columns["Li"][:10].mean() > columns["Li"][-10:].mean()  # Li at the electrode side
     assert columns["C"][-10:].mean() > columns["C"][:10].mean()
+    # counting errors of the band mean: positive, and far below the signal where carbon is
+    assert np.all(columns["C_err"] > 0) and columns["C_err"][-10:].mean() < 0.1 * columns["C"][-10:].mean()
     model.overlays.close()
     assert not _shown(viewer, "composition line")
 
@@ -257,7 +259,7 @@ def test_exports(eels, tmp_path):
     model.overlays.start_line().add_lines(np.array([[10, 2], [10, 60]], float))
     profile = compute_profile(model.profile_request())
     header = open(write_profile(profile, tmp_path / "profile.csv")).readline().strip()
-    assert header == "distance_A,C,O"
+    assert header == "distance_A,C,C_err,O,O_err"  # EELS maps carry counting errors
     model.overlays.close()
 
 
