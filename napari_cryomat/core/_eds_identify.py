@@ -94,9 +94,9 @@ class _Problem:
         kept = {n for n, _e, _w in self.lines(el)}
         strengths = {n: s for n, _e, _w, s in phys.grouped_lines(z, self.beam_kev)}
         out = {}
-        for fam, principal in phys._PRINCIPAL.items():
-            if principal not in kept:
-                continue
+        for fam, principal in phys.family_principals(z, self.beam_kev).items():
+            if principal not in kept or principal not in ("Ka", "La", "Ma"):
+                continue  # a family without its principal line (M of In, of the light lanthanides) is too weak
             col = np.zeros_like(self.energy)
             for t in phys.transitions(z, self.beam_kev):  # each transition at its own energy
                 if t.name in kept and t.name[0] == fam:
@@ -168,15 +168,15 @@ def _family_check(problem, el, owners, x, cols):
     fams = {fam: x[i] for i, (o, fam) in enumerate(owners) if o == el}
     strengths = {n: s for n, _e, _w, s in phys.grouped_lines(_z(el), problem.beam_kev)}
     energies = {n: e for n, e, _w, _s in phys.grouped_lines(_z(el), problem.beam_kev)}
-    principal = {f: p for f, p in phys._PRINCIPAL.items() if p in strengths}
+    principal = phys.family_principals(_z(el), problem.beam_kev)
     if not fams or max(fams.values()) <= 0:
         return "no line of its families fits"
     for fam_hi, amp_hi in fams.items():
         if fam_hi not in principal or energies[principal[fam_hi]] < _CONSISTENT_MIN_ENERGY:
             continue  # a family below ~1.5 keV may be absorbed: its absence proves nothing
         for fam, amp in fams.items():
-            if fam == fam_hi or fam not in principal or amp <= 0:
-                continue
+            if fam == fam_hi or fam not in principal or amp <= 0 or principal[fam] not in ("Ka", "La", "Ma"):
+                continue  # a family without its principal line (lanthanide M) predicts nothing
             # the other family's counts (a lower bound of its production when it is absorbed)
             expected = amp * strengths[principal[fam_hi]] / strengths[principal[fam]]
             e_f = energies[principal[fam_hi]]
@@ -196,9 +196,10 @@ def _peak_check(problem, el, shift, model_before, model_after, min_snr):
     """'' when one of ``el``'s strong lines sits on a peak that the other elements leave largely
     unexplained (residual >= min_snr σ and >= 25 % of the peak), else the reason it does not."""
     best = None
+    genuine = {f for f, p in phys.family_principals(_z(el), problem.beam_kev).items() if p in ("Ka", "La", "Ma")}
     for n, e, w in problem.lines(el):
-        if w < 0.3:
-            continue
+        if w < 0.3 or n[0] not in genuine:
+            continue  # an element is made by a K, L or M family with its principal line, not by stray M lines
         c = e + shift
         if problem.peaks_e.size == 0 or np.min(np.abs(problem.peaks_e - c)) > 0.5 * problem.fwhm_of(c):
             continue  # only a line on a detected peak can make the element
@@ -315,9 +316,11 @@ def run(s, energy, *, fwhm_of, net, bg, mask, peaks_e, pool, min_snr, beam_kev, 
     cands = candidate_elements(problem, peaks_e, pool, max_shift)
     chosen, _sig, _rej, _final = forward_select(problem, cands, 0.0, min_snr)
     for _ in range(2):  # calibration (offset, resolution) of the detector from the elements found
-        shift = best_shift(problem, chosen, max_shift)
-        best_width(problem, chosen, shift)
-        shift = best_shift(problem, chosen, max_shift)
+        # the two most significant elements fix the offset: a weak, wrongly chosen one must not drag it
+        strongest = sorted(chosen, key=lambda el: -_sig[el])[:2]
+        shift = best_shift(problem, strongest, max_shift)
+        best_width(problem, strongest, shift)
+        shift = best_shift(problem, strongest, max_shift)
         chosen, _sig, _rej, _final = forward_select(problem, cands, shift, min_snr)
     chosen, sig, rejected, final = forward_select(problem, cands, shift, min_snr)
     cols, owners, x, _chi2, model = final
@@ -331,7 +334,8 @@ def run(s, energy, *, fwhm_of, net, bg, mask, peaks_e, pool, min_snr, beam_kev, 
     reasons = {}
     for el in chosen:
         fams = families.get(el, {})
-        fam_text = ", ".join(f"{f} ({a:.0f} counts in {phys._PRINCIPAL[f]})" for f, a in fams.items() if a > 0)
+        names = phys.family_principals(_z(el), beam_kev)
+        fam_text = ", ".join(f"{f} ({a:.0f} counts in {names[f]})" for f, a in fams.items() if a > 0)
         reasons[el] = f"chosen: {sig[el]:.1f}σ beyond the other elements; families {fam_text}"
     for el in cands:
         if el in chosen:

@@ -145,6 +145,18 @@ def grouped_lines(z: int, beam_energy_kev: float = 200.0) -> tuple[tuple[str, fl
     return tuple(sorted(out, key=lambda r: r[1]))
 
 
+@functools.lru_cache(maxsize=512)
+def family_principals(z: int, beam_energy_kev: float = 200.0) -> dict[str, str]:
+    """{family: name of its reference line}: Kα, Lα, Mα, or the family's strongest line when the
+    principal one is missing (Ce has no Mα worth the name: its 4f shell is nearly empty)."""
+    out = {}
+    for name, _e, w, _s in grouped_lines(z, beam_energy_kev):
+        fam = family_of(name)
+        if name == _PRINCIPAL[fam] or (fam not in out and w >= 0.999):
+            out[fam] = name
+    return out
+
+
 def atomic_weight(z: int) -> float:
     import xraylib
 

@@ -1,6 +1,7 @@
 """Randomised EDS sum spectra with known truth, for identification tests and benchmarks.
 
-Deliberately not the identification's own model: line ratios are jittered (±20 % per line), the
+Deliberately not the identification's own model: line ratios are jittered (±20 % per line, ×0.6–1.5 per
+family), the
 detector has an unknown energy offset (±25 eV) and resolution (±8 %), lines have a low-energy
 tail (incomplete charge collection), and the continuum is Kramers' law with absorption. The truth
 says which elements are present and how significant each one's most visible line is.
@@ -57,14 +58,16 @@ def random_eds_spectrum(seed: int, *, n_elements: tuple[int, int] = (2, 5), beam
     continuum = counts * np.clip(1000.0 * beam - e, 0, None) / e * np.exp(-((600.0 / e) ** 2.5)) * 10.0 / 10.0
     lines_only = {}
     for el in elements:
-        amount = 10 ** rng.uniform(3.0, 5.5)  # counts in the principal line of the strongest family
+        amount = 10 ** rng.uniform(3.0, 5.5)  # counts in the element's strongest line (before absorption)
         spec = np.zeros_like(energy)
-        for name, en, w, _s in grouped_lines(_z(el), beam):
-            if en > energy[-1] or en < 150 or w < 0.01:
-                continue
-            fam_scale = {"K": 1.0, "L": 0.7, "M": 0.5}[name[0]]
+        lines = [r for r in grouped_lines(_z(el), beam) if 150 <= r[1] <= energy[-1] and r[2] >= 0.01]
+        if not lines:
+            continue
+        strongest = max(r[3] for r in lines)
+        family_jitter = {fam: rng.uniform(0.6, 1.5) for fam in "KLM"}  # theory ratios across families are rough
+        for name, en, _w, strength in lines:
             absorb = np.exp(-((700.0 / en) ** 2.5))  # light lines are absorbed too
-            area = amount * fam_scale * w * rng.uniform(0.8, 1.2) * absorb
+            area = amount * strength / strongest * family_jitter[name[0]] * rng.uniform(0.8, 1.2) * absorb
             spec += _peak(energy, en + shift, eds_fwhm(max(en, 100.0), fwhm_mn_ka=res), area, tail)
         lines_only[el] = spec
     lam = continuum + sum(lines_only.values())
