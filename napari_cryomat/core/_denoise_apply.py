@@ -37,7 +37,9 @@ def as_frames(image):
             raise ValueError(f"image must be at least 8 x 8 pixels; got shape {image.shape}.")
         V.check_memory(4 * 6 * int(np.prod(image.shape[-2:])), "image", "denoising one frame")
         return image
-    arr = V.real_array(image, "image", ndim=(2, 3), min_size=8, dtype=None, finite=False, copies=6.0)
+    arr = V.real_array(image, "image", ndim=(2, 3), min_size=1, dtype=None, finite=False, copies=6.0)
+    if min(arr.shape[-2:]) < 8:
+        raise ValueError(f"image must be at least 8 x 8 pixels; got shape {arr.shape}.")
     if arr.dtype == np.float16 or arr.dtype.kind in "iub":
         arr = arr.astype(np.float32)
     return arr
@@ -107,6 +109,10 @@ def apply_parts(image, frames, parts, noise: NoiseModel, axes: tuple, *, tile: i
                               dtype=np.float32)
     margin = tile_margin(parts)
     size = max(tile, margin)
-    arr = destripe_frame(arr, axes).rechunk((size, size))
+    arr = destripe_frame(arr, axes)
+    if margin >= min(arr.shape):  # dask cannot mirror deeper than the array: one chunk, padded by numpy
+        return arr.rechunk(arr.shape).map_blocks(
+            lambda block: apply_tiled(block, _tile_function(parts, noise), margin, tile=tile), dtype=np.float32)
+    arr = arr.rechunk((size, size))
     return da.map_overlap(_tile_function(parts, noise), arr, depth=margin, boundary="reflect", dtype=np.float32,
                           trim=True)

@@ -115,9 +115,9 @@ class WienerResult:
 def _ring_index(shape) -> tuple[np.ndarray, float]:
     """Ring (shell) index of every Fourier pixel, rings 1/min(shape) cycles/px wide."""
     step = 1.0 / min(shape)
-    radius2 = np.zeros(shape, np.float32)
+    radius2 = np.zeros(shape, np.float64)
     for axis, n in enumerate(shape):
-        f = sfft.fftfreq(n).astype(np.float32)
+        f = sfft.fftfreq(n)
         radius2 = radius2 + (f.reshape([-1 if i == axis else 1 for i in range(len(shape))]) ** 2)
     return np.rint(np.sqrt(radius2) / step).astype(np.int64), step
 
