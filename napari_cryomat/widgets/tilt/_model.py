@@ -44,7 +44,8 @@ __all__ = ["TiltModel", "angles_of", "run_align", "run_quantify", "run_reconstru
 def run_align(request: AlignRequest, progress: ProgressCallback = None) -> AlignRun:
     """Fiducial-free alignment of the whole series (runs in a worker)."""
     alignment = tilt.align_tilt_series(np.asarray(request.tilts, np.float32), request.angles,
-                                       pixel_size=request.pixel_size, progress=progress)
+                                       pixel_size=request.pixel_size, tilt_axis_angle=request.tilt_axis_angle,
+                                       refine_tilt_axis=request.refine_tilt_axis, progress=progress)
     return AlignRun(request=request, alignment=alignment)
 
 
@@ -173,14 +174,16 @@ class TiltModel:
         self.quantification: Optional[Quantification] = None
 
     # -- alignment ---------------------------------------------------------------------------
-    def align_request(self, layer, angles, pixel_size: float) -> AlignRequest:
+    def align_request(self, layer, angles, pixel_size: float, *, tilt_axis_angle: Optional[float] = None,
+                      refine_tilt_axis: bool = False) -> AlignRequest:
         layer = self._tilt_layer(layer)
         angles = np.asarray(angles, float)
         if angles.ndim != 1 or angles.size != layer.data.shape[0]:
             raise ValueError(f"{layer.name!r} has {layer.data.shape[0]} tilts but {angles.size} angles were given.")
         if not pixel_size or not np.isfinite(pixel_size) or pixel_size <= 0:
             raise ValueError("The pixel size must be a positive number of Å.")
-        return AlignRequest(tilts=layer.data, angles=angles, pixel_size=float(pixel_size), source_name=layer.name)
+        return AlignRequest(tilts=layer.data, angles=angles, pixel_size=float(pixel_size), source_name=layer.name,
+                            tilt_axis_angle=tilt_axis_angle, refine_tilt_axis=bool(refine_tilt_axis))
 
     def accept_alignment(self, run: AlignRun) -> None:
         self.run = run

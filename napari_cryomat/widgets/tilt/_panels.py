@@ -28,6 +28,9 @@ from napari_cryomat.widgets.tilt._run import AlignRun, Quantification, Reconstru
 
 __all__ = ["AlignPanel", "QuantPanel", "ReconPanel", "SourcePanel"]
 
+#: the tilt-axis spin box's "find from the data" value (below the valid -90..90)
+AXIS_AUTO = -90.1
+
 
 def _note() -> QLabel:
     label = QLabel("")
@@ -83,6 +86,16 @@ class AlignPanel(Section):
     def __init__(self):
         super().__init__("Align")
         self.align_button = QPushButton("Align (fiducial-free)")
+        self.axis = QDoubleSpinBox()
+        self.axis.setRange(AXIS_AUTO, 90.0)
+        self.axis.setDecimals(1)
+        self.axis.setSuffix("°")
+        self.axis.setSpecialValueText("find from the data")
+        self.axis.setValue(AXIS_AUTO)
+        self.axis.setToolTip("Tilt-axis angle, degrees counter-clockwise on screen from the image Y axis, "
+                             "when known (e.g. from the microscope's calibration)")
+        self.refine_axis = QCheckBox("refine")
+        self.refine_axis.setToolTip("Refine the tilt-axis angle by projection matching (slower)")
         self.summary = _note()
         self.plot = ResidualPlot()
         self.tilt_list = QListWidget()
@@ -90,12 +103,22 @@ class AlignPanel(Section):
         self.tilt_list.itemChanged.connect(self._item_changed)
         self.drop_button = QPushButton("Drop outliers")
         self.drop_button.setToolTip("Untick tilts whose residual is far above the others (median + 3 MAD)")
+        form = QWidget()
+        layout = QFormLayout(form)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addRow("Tilt axis", hbox(self.axis, self.refine_axis))
+        self.add(form)
         self.add(self.align_button)
         self.add(self.summary)
         self.add(self.plot.widget)
         self.add(QLabel("Tilts used (untick to drop): angle, residual, shift"))
         self.add(self.tilt_list)
         self.add(hbox(self.drop_button, stretch_last=True))
+
+    def axis_values(self) -> dict:
+        angle = self.axis.value()
+        return {"tilt_axis_angle": None if angle <= AXIS_AUTO else float(angle),
+                "refine_tilt_axis": self.refine_axis.isChecked()}
 
     def show_run(self, run: Optional[AlignRun], kept: Optional[np.ndarray]) -> None:
         self.tilt_list.blockSignals(True)

@@ -38,6 +38,8 @@ class AlignRequest:
     angles: np.ndarray
     pixel_size: float
     source_name: str
+    tilt_axis_angle: Optional[float] = None  # degrees CCW from Y when known (None: found from the data)
+    refine_tilt_axis: bool = False
 
 
 @dataclass(frozen=True)

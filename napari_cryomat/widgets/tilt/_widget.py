@@ -128,7 +128,8 @@ class TiltSeriesWidget(QWidget):
         if self._need_angles() is None:
             return
         try:
-            request = self.model.align_request(self.source.layer(), self.angles, self.source.pixel_size.value())
+            request = self.model.align_request(self.source.layer(), self.angles, self.source.pixel_size.value(),
+                                               **self.align.axis_values())
         except ValueError as exc:
             show_error(str(exc))
             return

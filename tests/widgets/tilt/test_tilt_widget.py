@@ -1,6 +1,7 @@
 """Tilt series dock driven as a user would in a real napari window: align, drop tilts, preview,
 reconstruct, Otsu mask, quantify; Cancel leaves the viewer as it was; angles from a .tlt file."""
 
+import numpy as np
 import pytest
 from qtpy.QtCore import Qt
 
@@ -34,10 +35,16 @@ def test_align_drop_reconstruct_quantify(setup, qtbot, series):
     assert w.source.pixel_size.value() == pytest.approx(4.0)
     assert "31 angles" in w.source.angles_label.text()
 
+    # the microscope's tilt-axis angle is known: the alignment keeps it and finds the shifts
+    axis = round(series.tilt_axis_angle, 1)
+    w.align.axis.setValue(axis)
     w.align.align_button.click()
     wait(qtbot, w)
     run = w.model.run
     assert run is not None and run.alignment.shifts.shape == (31, 2)
+    assert run.request.tilt_axis_angle == pytest.approx(axis)
+    assert run.alignment.tilt_axis_angle == pytest.approx(axis, abs=0.05)
+    assert np.sqrt(((run.alignment.shifts - series.shifts) ** 2).sum(1).mean()) < 2.0  # px, of up to ±3·√2
     assert w.align.tilt_list.count() == 31 and w.align.plot.bars is not None
     # residuals are drawn per tilt, at the tilt angles
     assert len(w.align.plot.bars.opts["x"]) == 31
@@ -64,6 +71,9 @@ def test_align_drop_reconstruct_quantify(setup, qtbot, series):
     assert tuple(str(u) for u in tomo.units) == ("angstrom",) * 3
     assert w.recon.wedge.image.image is not None
     assert w.quant.volume_combo.currentText() == "tilts tomogram"
+    volume = tomo.data - tomo.data.mean()
+    truth = series.volume - series.volume.mean()
+    assert (volume * truth).sum() / np.sqrt((volume ** 2).sum() * (truth ** 2).sum()) > 0.3
     # the tomogram is offered to the browser (a 3D image layer calibrated in Å)
     from napari_cryomat.widgets.browser._model import browse_problem
     assert browse_problem(tomo) == ""
