@@ -300,6 +300,35 @@ def _window_slices(energy, windows, element: str) -> dict[str, slice]:
     return out
 
 
+class _FileRows:
+    """Rows of a C-ordered ``numpy.memmap`` read with ``pread`` instead of through the mapping: the
+    pages of a mapped file stay in the process's resident memory once touched, so mapping a 2 GiB
+    SI band by band still ends with 2 GiB resident; read this way only one band ever is."""
+
+    def __init__(self, mm: np.memmap):
+        self.filename, self.offset = mm.filename, int(mm.offset)
+        self.shape, self.dtype, self.ndim = mm.shape, mm.dtype, mm.ndim
+
+    @classmethod
+    def of(cls, si):
+        """``si`` itself unless it is a whole, C-ordered 3D memory map of a file (not a view of one)."""
+        import mmap
+
+        ok = (isinstance(si, np.memmap) and si.ndim == 3 and si.flags.c_contiguous and bool(si.filename)
+              and isinstance(si.base, mmap.mmap))
+        return cls(si) if ok else si
+
+    def __getitem__(self, rows):
+        if not isinstance(rows, slice) or rows.step not in (None, 1):
+            raise TypeError("rows must be a plain slice of Y")
+        start, stop, _ = rows.indices(self.shape[0])
+        row_items = int(np.prod(self.shape[1:]))
+        with open(self.filename, "rb") as f:
+            f.seek(self.offset + start * row_items * self.dtype.itemsize)
+            data = np.fromfile(f, dtype=self.dtype, count=max(0, stop - start) * row_items)
+        return data.reshape((max(0, stop - start),) + tuple(self.shape[1:]))
+
+
 def eds_net_map(si, *, energy, windows: Mapping[str, Sequence[float]]) -> np.ndarray:
     """Net line counts of one line: counts in the integration window minus the background,
     the mean of both background windows together (each weighted by its width, as exSpy does)
@@ -365,7 +394,7 @@ def eds_maps(
                              "probably background-subtracted. Add a constant offset or clip at zero.")
         return {el: _net_counts(block, sl) for el, _ln, _w, sl in plan}
 
-    data = map_si_blocks(block_maps, si, progress=progress)
+    data = map_si_blocks(block_maps, _FileRows.of(si), progress=progress)
     return {el: ElementMap(element=el, kind="eds", feature=ln.label, energy=ln.energy, data=data[el], windows=w)
             for el, ln, w, _sl in plan}
 
