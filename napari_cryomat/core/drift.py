@@ -162,6 +162,11 @@ class DriftResult:
     walk_step : float
         Random-walk step (px per frame and axis, on top of the constant drift) chosen by the
         trajectory smoother from the data; nan when the smoother was not used.
+    outliers : (N,) bool array
+        Frames that do not look like the others (their normalised correlation with the sum of
+        the other aligned frames lies far below the rest: a blanked, torn or foreign frame). Their
+        shifts are interpolated from the neighbouring frames rather than trusted
+        (:func:`_outlier_frames`).
     """
 
     shifts: np.ndarray
@@ -175,6 +180,7 @@ class DriftResult:
     local: Optional[LocalMotion] = None
     group: int = 1
     walk_step: float = float("nan")
+    outliers: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
 
     @property
     def shifts_angstrom(self) -> np.ndarray:
@@ -665,6 +671,13 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
     starts = [s0]
     runs = [_refine_and_smooth(start, **stage) for start in starts]
     shifts, walk_step, _ = max(runs, key=lambda r: r[2])
+    outliers = _outlier_frames(spectra, crop, shifts * (crop[0] / ny, crop[1] / nx), bfactor / (pixel_size * nx
+                                                                                                 / crop[1]) ** 2)
+    if outliers.any() and not outliers.all():
+        good = np.nonzero(~outliers)[0]
+        for a in range(2):
+            shifts[outliers, a] = np.interp(np.nonzero(outliers)[0], good, shifts[good, a])
+        shifts = shifts - shifts[0]
 
     # residuals: RMS of accepted pair disagreements per frame (pairs between block centres)
     residuals = np.zeros(n)
@@ -709,6 +722,7 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
         pair_inlier=inl.copy(),
         local=local,
         walk_step=walk_step,
+        outliers=outliers,
     )
 
 
@@ -750,6 +764,37 @@ def _subpixel_pairs(blocks, pairs, d_c, s_c, bf, cshape, upsample):
                   for (i, j), d0 in zip(pairs, d_c)]).reshape(-1, 2)
     s, _ = _solve_trajectory(len(blocks), pairs, d, np.ones(len(pairs)), floor=0.5)
     return s, d
+
+
+# A frame is an outlier when its agreement with the others lies this many robust standard
+# deviations below the median agreement and below OUTLIER_FRACTION of it.
+OUTLIER_SIGMAS = 6.0
+OUTLIER_FRACTION = 0.6
+
+
+def _outlier_frames(spectra, shape, shifts, bfactor_px2):
+    """Frames whose normalised correlation with the sum of the other aligned frames is far below the rest.
+
+    The agreement of frame i is ``Re Σ_k conj(R_i) A_i w / sqrt(Σ|R_i|² w Σ|A_i|² w)`` (R_i the
+    sum of the others, w the B-factor low-pass) at the estimated shifts. Noise lowers every
+    frame's value alike; a frame of other content (a blank, a torn scan, a foreign image) falls
+    far below: median - OUTLIER_SIGMAS × 1.4826 MAD and under OUTLIER_FRACTION of the median.
+    """
+    n = len(spectra)
+    if n < 5:
+        return np.zeros(n, bool)
+    w = _bfilter(*shape, bfactor_px2)
+    aligned = _aligned_spectra(spectra, shape, shifts, 0.1)
+    total = aligned.sum(0)
+    agree = np.empty(n)
+    for i, a in enumerate(aligned):
+        ref = total - a
+        num = float(np.sum((np.conj(ref) * a).real * w))
+        den = np.sqrt(float(np.sum(np.abs(ref) ** 2 * w)) * float(np.sum(np.abs(a) ** 2 * w)))
+        agree[i] = num / den if den > 0 else 0.0
+    med = float(np.median(agree))
+    mad = 1.4826 * float(np.median(np.abs(agree - med)))
+    return (agree < med - OUTLIER_SIGMAS * max(mad, 1e-3 * abs(med))) & (agree < OUTLIER_FRACTION * med)
 
 def _blocks(cspec, n, group):
     nb = int(np.ceil(n / group))

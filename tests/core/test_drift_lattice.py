@@ -146,3 +146,21 @@ def test_apply_shifts_lazy_bad_input(kwargs, match):
     args = {"stack": np.zeros((3, 8, 8, 2), np.float32), "shifts": np.zeros((3, 2))} | kwargs
     with pytest.raises(ValueError, match=match):
         A.apply_shifts_lazy(**args)
+
+
+# ---------------------------------------------------------------------------------------------- outlier frames
+@pytest.mark.parametrize("dose", [0.3, 3.0])
+def test_a_foreign_frame_is_flagged_and_its_shift_interpolated(dose):
+    m = drifting_movie((128, 128), 12, counts_per_pixel=dose, seed=31)
+    other = drifting_movie((128, 128), 12, counts_per_pixel=dose, seed=77)  # another specimen
+    frames = m.frames.copy()
+    frames[6] = other.frames[6]
+    r = D.estimate_drift(frames)
+    assert r.outliers.shape == (12,)
+    assert np.nonzero(r.outliers)[0].tolist() == [6]
+    e = r.shifts - m.shifts
+    e -= np.median(e, 0)
+    assert np.hypot(*e[6]) < 1.0  # interpolated between frames 5 and 7, not trusted
+    assert np.sqrt((e**2).sum(1).mean()) < 0.5
+    clean = D.estimate_drift(m.frames)
+    assert not clean.outliers.any()  # no frame of an ordinary stack is called an outlier

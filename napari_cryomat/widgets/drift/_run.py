@@ -165,7 +165,16 @@ class AlignRun:
         d = self.drift
         return (f"{self.request.source_name}: {self.n_frames} frames, group {d.group}; "
                 f"total drift {d.total_drift:.1f} Å; pairs kept {100 * d.inlier_fraction:.0f}%; "
-                f"quality {d.quality:.1f}; FRC 0.143 resolution {self.final_resolution:.1f} Å")
+                f"quality {d.quality:.1f}; FRC 0.143 resolution {self.final_resolution:.1f} Å"
+                + _outlier_note(d))
+
+
+def _outlier_note(drift) -> str:
+    frames = np.nonzero(getattr(drift, "outliers", np.zeros(0, bool)))[0]
+    if not frames.size:
+        return ""
+    listed = ", ".join(str(int(i)) for i in frames[:8]) + (" …" if frames.size > 8 else "")
+    return f"; outlier frame(s) {listed}: shifts interpolated from their neighbours"
 
 
 @dataclass(frozen=True)
