@@ -28,7 +28,7 @@ from napari_cryomat.widgets.tilt._run import AlignRun, Quantification, Reconstru
 
 __all__ = ["AlignPanel", "QuantPanel", "ReconPanel", "SourcePanel"]
 
-#: the tilt-axis spin box's "find from the data" value (below the valid -90..90)
+#: the tilt-axis spin box's "auto" value (find it from the data; below the valid -90..90)
 AXIS_AUTO = -90.1
 
 
@@ -90,7 +90,7 @@ class AlignPanel(Section):
         self.axis.setRange(AXIS_AUTO, 90.0)
         self.axis.setDecimals(1)
         self.axis.setSuffix("°")
-        self.axis.setSpecialValueText("find from the data")
+        self.axis.setSpecialValueText("auto")
         self.axis.setValue(AXIS_AUTO)
         self.axis.setToolTip("Tilt-axis angle, degrees counter-clockwise on screen from the image Y axis, "
                              "when known (e.g. from the microscope's calibration)")
