@@ -205,7 +205,7 @@ def lowloss_rows():
     err = np.abs(shifts - k * 0.1).max()
     sig = _signal(si, e[0], 0.1)
     t0 = time.perf_counter()
-    sig.align_zero_loss_peak(subpixel=True, calibrate=True, show_progressbar=False, crop=False)
+    sig.align_zero_loss_peak(subpixel=True, calibrate=True, print_stats=False, show_progressbar=False, crop=False)
     t_ex = time.perf_counter() - t0
     rows.append(("ZLP alignment 128×128×1024 (drift ±1.5 eV)", f"{t_ours:.2f}", f"{t_ex:.2f} (exSpy align_zero_loss_peak)",
                  "-", f"{t_ex / t_ours:.0f}×; max centre error {err * 1000:.0f} meV"))
@@ -299,8 +299,20 @@ def _run_child(path: str, which: str, env=None, limited: bool = True) -> dict:
 
 
 def out_of_core_rows(folder: str | None = None):
+    """The out-of-core row; the 2 GiB file is removed afterwards unless ``folder`` was given (kept for reruns)."""
+    own = folder is None
     folder = folder or tempfile.mkdtemp(prefix="cryomat-ooc-")
     path = os.path.join(folder, "si_512x512x2048.raw")
+    try:
+        return _out_of_core_rows(path)
+    finally:
+        if own:
+            import shutil
+
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _out_of_core_rows(path: str):
     if not os.path.exists(path) or os.path.getsize(path) != int(np.prod(OOC_SHAPE)) * 4:
         _write_raw(path)
     gib = os.path.getsize(path) / 2**30
