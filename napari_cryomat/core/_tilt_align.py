@@ -72,6 +72,15 @@ def normalise(stack: np.ndarray) -> np.ndarray:
     return ((stack - m) / np.where(s > 0, s, 1)).astype(np.float32)
 
 
+def _disc(shape, frac: float = 0.15) -> np.ndarray:
+    """Soft disc inscribed in the frame: what every rotation of a raw tilt covers, so correlations
+    compared across axis angles see the same area."""
+    h, w = shape
+    yy, xx = np.mgrid[:h, :w]
+    r = np.hypot((yy - (h - 1) / 2) / (h / 2), (xx - (w - 1) / 2) / (w / 2))
+    return np.clip((0.95 - r) / frac, 0, 1).astype(np.float32) ** 2
+
+
 def _taper(shape, frac: float = 0.1) -> np.ndarray:
     win = []
     for n in shape:
@@ -331,13 +340,14 @@ def _matcher(angles, shape, n_z) -> Matcher:
     return _MATCHERS[key]
 
 
-def project_match(work, angles, alpha, t, *, n_z, iterations, max_shift, band, win, progress=None, order=1):
+def project_match(work, angles, alpha, t, *, n_z, iterations, max_shift, band, win, progress=None, order=1,
+                  exclude=0):
     shape = aligned_shape(work.shape[1:], alpha)
     matcher = _matcher(angles, shape, n_z)
     peaks = np.zeros(len(work))
     for it in range(iterations):
         d, peaks = match_once(work, angles, alpha, t, matcher, max_shift=max_shift, band=band, win=win,
-                              order=order)
+                              order=order, exclude=exclude)
         t = remove_gauge(t + d, angles)
         report(progress, (it + 1) / iterations)
         if np.sqrt(np.mean(d ** 2)) < 0.02:
@@ -379,7 +389,7 @@ def align(stack: np.ndarray, angles: np.ndarray, *, n_z: int | None, max_shift: 
     report(progress, 0.1)
     shape_c = aligned_shape(coarse.shape[1:], alpha)
     rot0 = np.stack([resample(coarse[i], alpha, (0, 0), shape_c, cval=0.0) for i in range(n)])
-    band_r, win_r = _bandpass(shape_c, 0.01, lowpass), _taper(shape_c)
+    band_r, win_r = _bandpass(shape_c, 0.01, lowpass), _disc(shape_c)
     t = remove_gauge(stretch_xcorr(rot0, angles, max_shift=ms_c, band=band_r, win=win_r), angles)
     nz_c = max(8, int(round((n_z or max(h, w)) / coarse_bin)))
     t, _ = project_match(coarse, angles, alpha, t, n_z=nz_c, iterations=iterations, max_shift=ms_c / 2 + 2,
@@ -395,7 +405,7 @@ def align(stack: np.ndarray, angles: np.ndarray, *, n_z: int | None, max_shift: 
     band_f = _bandpass(shape_f, 0.01 / scale, 1.5 * lowpass / scale)
     nz_f = max(8, int(round((n_z or max(h, w)) / fine_bin)))
     t, peaks = project_match(fine, angles, alpha, t, n_z=nz_f, iterations=iterations, max_shift=4 * scale,
-                             band=band_f, win=_taper(shape_f), progress=sub_progress(progress, 0.6, 1.0), order=3)
+                             band=band_f, win=_disc(shape_f), progress=sub_progress(progress, 0.6, 1.0), order=3)
     R = rotation(alpha)
     # the binned image centre sits at raw (n_binned * bin - 1) / 2 when the bin does not divide the size
     offset = (np.array([h // fine_bin, w // fine_bin]) * fine_bin - np.array([h, w])) / 2

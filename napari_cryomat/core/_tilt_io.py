@@ -63,7 +63,9 @@ def _mrc_extended(path: Path) -> np.ndarray:
                 if idx is not None and len(idx) == nz:
                     return np.asarray(idx["Alpha tilt"], float)
             raw = np.asarray(ext).tobytes() if ext is not None else b""
-            nint, nreal = int(h.nint), int(h.nreal)
+            # IMOD's nint / nreal: two int16 at bytes 128-131, inside mrcfile's "extra2"
+            words = np.frombuffer(h.tobytes()[128:132], dtype=h.mode.dtype.byteorder + "i2")
+            nint, nreal = int(words[0]), int(words[1])
             if exttyp in (b"SERI", b"AGAR") and nreal & 1 and nint >= 2 and len(raw) >= nz * nint:
                 recs = np.frombuffer(raw[:nz * nint], dtype=h.mode.dtype.byteorder + "i2").reshape(nz, -1)
                 return recs[:, 0].astype(float) / 100

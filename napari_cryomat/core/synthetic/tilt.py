@@ -106,7 +106,8 @@ def _phantom(rng, shape) -> tuple[np.ndarray, np.ndarray]:
                 break
         spheres += [(*p, r_pore, -0.5) for p in pores]
         kinds += ["pore"] * len(pores)
-        for _ in range(rng.integers(6, 12)):
+        n_particles = int(rng.poisson(0.002 * 4 * np.pi * (r_c + film) ** 2))  # a Pt-on-carbon surface density
+        for _ in range(max(3, n_particles)):
             d = rng.normal(size=3)
             r_p = rng.uniform(0.012, 0.028) * size
             p = c + d / np.linalg.norm(d) * (r_c + film + 0.4 * r_p)
