@@ -298,7 +298,7 @@ def reconstruct(tilts, angles, *, alignment: TiltAlignment | None = None, method
     if method == "mbir":
         from napari_cryomat.core._tilt_mbir import mbir
 
-        out[...] = mbir(arr, a, nz, progress=progress)
+        out[...] = mbir(arr, a, nz, positivity=bool(positivity), iterations=min(iters, 1000), progress=progress)
         return out
     proj = _pj.SliceProjector(a, nz, nx, nx)
     report(progress, 0.05)

@@ -216,3 +216,16 @@ def test_read_tilt_series_with_sidecar(tmp_path):
     np.savetxt(tmp_path / "ts.rawtlt", angles[:4])
     with pytest.raises(ValueError, match="4 tilt angles for the 5 images"):
         tilt.read_tilt_series(tmp_path / "ts.st")
+
+
+def test_mbir_follows_the_same_geometry():
+    pytest.importorskip("svmbir")
+    spheres = np.array([[5.0, -3.0, 9.0, 2.0, 1.0], [-6.0, 4.0, -10.0, 2.5, 1.0]])
+    angles = np.linspace(-60, 60, 31)
+    proj = project_spheres(spheres, angles, (16, 40))
+    rec = tilt.reconstruct(proj, angles, method="mbir", thickness=28, iterations=20)
+    assert rec.shape == (28, 16, 40)
+    for z, y, x, _r, _d in spheres:
+        i = np.round(np.array([z, y, x]) + (np.array(rec.shape) - 1) / 2).astype(int)
+        local = rec[i[0] - 1:i[0] + 2, i[1] - 1:i[1] + 2, i[2] - 1:i[2] + 2]
+        assert local.max() > 0.5 * rec.max()
