@@ -41,44 +41,46 @@ def _layout(stack, frame_axis, spatial_axes):
     frame_axis = integer(frame_axis, "frame_axis", low=-nd, high=nd - 1) % nd
     if spatial_axes is None:
         spatial_axes = tuple(a for a in range(nd) if a != frame_axis)[:2]
-    if len(tuple(spatial_axes)) != 2:
-        raise ValueError(f"spatial_axes must be two axes (Y, X); got {spatial_axes!r}.")
-    ay, ax = (integer(a, "spatial_axes", low=-nd, high=nd - 1) % nd for a in spatial_axes)
-    if len({frame_axis, ay, ax}) != 3:
-        raise ValueError(f"spatial_axes {spatial_axes!r} must be two different axes, neither the frame axis "
+    spatial_axes = tuple(np.atleast_1d(np.asarray(spatial_axes, dtype=object)))
+    if len(spatial_axes) not in (2, 3):
+        raise ValueError(f"spatial_axes must be two axes (Y, X) or three (Z, Y, X); got {spatial_axes!r}.")
+    axes = tuple(integer(a, "spatial_axes", low=-nd, high=nd - 1) % nd for a in spatial_axes)
+    if len({frame_axis, *axes}) != len(axes) + 1:
+        raise ValueError(f"spatial_axes {spatial_axes!r} must be different axes, none of them the frame axis "
                          f"{frame_axis}.")
-    if min(shape[ay], shape[ax]) < 2 or shape[frame_axis] < 1:
+    if min(shape[a] for a in axes) < 2 or shape[frame_axis] < 1:
         raise ValueError(f"stack of shape {shape} has too few frames or pixels to shift.")
-    return shape, frame_axis, (ay, ax)
+    return shape, frame_axis, axes
 
 
-def _shift_block(block, shift_y, shift_x, axes):
+def _shift_block(block, shift, axes):
     """One frame (the frame axis kept, length 1) moved by ``-shift`` along ``axes`` (linear, periodic)."""
     from scipy import ndimage
 
     vec = np.zeros(block.ndim)
-    vec[axes[0]], vec[axes[1]] = -shift_y, -shift_x
+    vec[list(axes)] = -np.asarray(shift, float)
     data = np.asarray(block, np.float32)
     if not np.all(np.isfinite(data)):
         raise ValueError("stack holds NaN or inf values; replace them (e.g. by 0 counts) before shifting.")
     return ndimage.shift(data, vec, order=1, mode="grid-wrap", prefilter=False)
 
 
-def apply_shifts_lazy(stack, shifts, *, frame_axis: int = 0, spatial_axes: Optional[tuple[int, int]] = None):
+def apply_shifts_lazy(stack, shifts, *, frame_axis: int = 0, spatial_axes: Optional[tuple[int, ...]] = None):
     """Aligned frames of ``stack`` as a lazy dask array: frame i moved by ``-shifts[i]`` along Y, X.
 
     Parameters
     ----------
     stack : array-like, at least 3D
         numpy, memory-mapped or dask array; e.g. (T, Y, X, E) EDS frames or (T, Y, X) HAADF frames.
-    shifts : (T, 2) array
+    shifts : (T, 2) or (T, 3) array
         (dy, dx) per frame in px of the spatial axes, as from
-        :func:`~napari_cryomat.core.drift.estimate_drift` on frames of the same size and count.
+        :func:`~napari_cryomat.core.drift.estimate_drift` on frames of the same size and count;
+        (dz, dy, dx) for volumes (:func:`~napari_cryomat.core.drift_regions.estimate_volume_drift`).
     frame_axis : int
         Axis of the frames (T).
-    spatial_axes : (int, int), optional
-        The (Y, X) axes; default the first two axes that are not the frame axis. Every other axis
-        (energy, channels) is left as it is.
+    spatial_axes : (int, int) or (int, int, int), optional
+        The (Y, X) axes, or (Z, Y, X) for volumes; default the first two axes that are not the
+        frame axis. Every other axis (energy, channels) is left as it is.
 
     Returns
     -------
@@ -91,19 +93,23 @@ def apply_shifts_lazy(stack, shifts, *, frame_axis: int = 0, spatial_axes: Optio
     if np.shape(shifts)[:1] != (n,):
         raise ValueError(f"stack has {n} frames along frame_axis {frame_axis} but shifts has {np.shape(shifts)[:1]} "
                          "rows; they must match (one (dy, dx) per frame).")
-    shifts = _check_shifts(shifts, n)
+    if len(axes) == 3:  # (dz, dy, dx): check the (dy, dx) part and dz alike
+        shifts = np.concatenate([_check_shifts(np.asarray(shifts)[:, :1].repeat(2, 1), n)[:, :1],
+                                 _check_shifts(np.asarray(shifts)[:, 1:], n)], axis=1)
+    else:
+        shifts = _check_shifts(shifts, n)
     arr = stack if isinstance(stack, da.Array) else da.from_array(stack, chunks=-1)
     chunks = tuple(1 if a == frame_axis else -1 for a in range(len(shape)))
     arr = arr.rechunk(chunks)
 
     def block(b, block_info=None):
         i = block_info[0]["chunk-location"][frame_axis]
-        return _shift_block(b, shifts[i, 0], shifts[i, 1], axes)
+        return _shift_block(b, shifts[i], axes)
 
     return da.map_blocks(block, arr, dtype=np.float32)
 
 
-def aligned_sum_lazy(stack, shifts, *, frame_axis: int = 0, spatial_axes: Optional[tuple[int, int]] = None):
+def aligned_sum_lazy(stack, shifts, *, frame_axis: int = 0, spatial_axes: Optional[tuple[int, ...]] = None):
     """Sum over the frames of :func:`apply_shifts_lazy` (lazy; ``.compute()`` streams frame by frame).
 
     The frame axis is removed: a (T, Y, X, E) stack gives the drift-corrected (Y, X, E) spectrum

@@ -164,3 +164,55 @@ def test_a_foreign_frame_is_flagged_and_its_shift_interpolated(dose):
     assert np.sqrt((e**2).sum(1).mean()) < 0.5
     clean = D.estimate_drift(m.frames)
     assert not clean.outliers.any()  # no frame of an ordinary stack is called an outlier
+
+
+# ---------------------------------------------------------------------------------------------- ROI and volumes
+def test_roi_drift_follows_a_feature_that_moves_differently():
+    from scipy import ndimage
+
+    from napari_cryomat.core.drift_regions import estimate_roi_drift
+
+    rng = np.random.default_rng(5)
+    n, size = 12, 128
+    stage = np.arange(n)[:, None] * np.array([0.6, 0.3])  # the field drifts one way
+    feature = np.arange(n)[:, None] * np.array([-0.5, 0.8])  # a particle in it moves another way
+    field = ndimage.gaussian_filter(rng.standard_normal((size, size)), 2)
+    particle = ndimage.gaussian_filter(rng.standard_normal((40, 40)), 1.5) * np.hanning(40)[:, None] * np.hanning(40)
+    frames = []
+    for s, f in zip(stage, feature):
+        img = ndimage.shift(field, s, order=3, mode="grid-wrap")
+        img[20:60, 20:60] = 0.0
+        img[20:60, 20:60] += ndimage.shift(particle, s + f, order=3, mode="constant") * 4
+        frames.append(rng.poisson(10 * np.clip(1 + 0.3 * img, 0.05, None)).astype(np.float32))
+    frames = np.stack(frames)
+    whole = D.estimate_drift(frames)
+    roi = estimate_roi_drift(frames, (14, 66, 14, 66))
+    e_roi = roi.shifts - (stage + feature)
+    assert np.sqrt((e_roi**2).sum(1).mean()) < 0.4  # the particle's own motion
+    assert np.abs(whole.shifts - (stage + feature)).max() > 3  # which the whole frame does not follow
+    with pytest.raises(ValueError, match="roi"):
+        estimate_roi_drift(frames, (0, 8, 0, 64))  # under 16 px high
+
+
+def test_volume_series_drift_in_three_dimensions_and_lazy_3d_shift():
+    from scipy import ndimage
+
+    from napari_cryomat.core.drift_regions import estimate_volume_drift
+
+    rng = np.random.default_rng(8)
+    n = 8
+    truth = np.cumsum(rng.normal(0, 0.7, (n, 3)), 0) + np.arange(n)[:, None] * np.array([0.4, -0.3, 0.5])
+    truth -= truth[0]
+    base = ndimage.gaussian_filter(rng.standard_normal((32, 48, 48)), 1.5)
+    vols = np.stack([rng.poisson(5 * np.clip(1 + 0.5 * ndimage.shift(base, s, order=1, mode="grid-wrap") / base.std(),
+                                             0.05, None)) for s in truth]).astype(np.float32)
+    est = estimate_volume_drift(vols)
+    assert est.shape == (n, 3)
+    assert np.sqrt(((est - truth) ** 2).sum(1).mean()) < 0.4
+    aligned = A.apply_shifts_lazy(vols, est, spatial_axes=(1, 2, 3)).compute()
+    assert aligned.sum() == pytest.approx(vols.sum(), rel=1e-5)
+    # aligned volumes agree with the first far better than the raw ones
+    assert np.corrcoef(aligned[-1].ravel(), aligned[0].ravel())[0, 1] > np.corrcoef(vols[-1].ravel(),
+                                                                                        vols[0].ravel())[0, 1] + 0.2
+    with pytest.raises(ValueError, match="volumes"):
+        estimate_volume_drift(vols[0])
