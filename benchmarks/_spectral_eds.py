@@ -189,7 +189,6 @@ def out_of_core_row(shape):
 def _maps_in_child(path, shape, energy):
     """eds_maps on the memory map in a fresh process: (seconds, its peak resident memory in MB, maps)."""
     import json
-    import resource
 
     out = Path(tempfile.mkdtemp()) / "maps.npz"
     code = (
@@ -200,14 +199,16 @@ def _maps_in_child(path, shape, energy):
         "t0 = time.perf_counter()\n"
         "maps = eds.eds_maps(si, energy=energy, elements='Fe, Pt, Cu')\n"
         "print(time.perf_counter() - t0)\n"
+        "print([int(x.split()[1]) for x in open('/proc/self/status') if x.startswith('VmHWM')][0])\n"
         f"np.savez({str(out)!r}, **{{el: m.data for el, m in maps.items()}})\n"
     )
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    # the child's own high-water mark (VmHWM, after exec): getrusage's ru_maxrss would also count the
+    # parent's pages the forked child held before exec
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    seconds, hwm_kb = proc.stdout.strip().splitlines()[-2:]
     with np.load(out) as z:
         maps = {k: z[k] for k in z.files}
-    return float(proc.stdout.strip().splitlines()[-1]), max(rss, before) / 1024.0, maps
+    return float(seconds), int(hwm_kb) / 1024.0, maps
 
 
 def _exspy_lazy(lazy, energy, windows):
