@@ -752,7 +752,7 @@ def _refine_and_smooth(start, *, spectra, crop, full, bfactor, pixel_size, group
     smoothed, walk_step, evidence = _smooth_trajectory(
         _fourier_crop(spectra, crop, scrop), scrop, shifts / sbin,
         bfactor_px2=bfactor / (pixel_size * sbin[1]) ** 2, window_taper=window_taper, px=float(sbin[1]),
-        reach=min(3.0, reach), first=start / sbin)
+        reach=min(3.0, reach), first=start / sbin, jump=reach / 1.6 / float(sbin[1]))
     if smoothed is None:
         return shifts, float("nan"), -np.inf
     return smoothed * sbin - smoothed[0] * sbin, walk_step, evidence
@@ -1104,7 +1104,7 @@ def _forward_backward(maps, offsets, centers, velocity, q):
 
 
 def _smooth_trajectory(spectra, shape, shifts, *, bfactor_px2, window_taper, px, passes=3, reach=3.0,
-                       first=None):
+                       first=None, jump=np.inf):
     """Bayesian smoothing of the trajectory: random walk plus linear drift, grid posterior mean.
 
     The refinement aligns each frame (or sliding group) independently to the sum of the others;
@@ -1135,6 +1135,12 @@ def _smooth_trajectory(spectra, shape, shifts, *, bfactor_px2, window_taper, px,
     px : float
         Size of one pixel of ``spectra`` in full-frame pixels (the grids and thresholds are in
         full-frame pixels).
+    reach : float
+        Largest move (full-frame px) of any frame away from the start, a fraction of the lattice alias.
+    first, jump : optional
+        A second start (the unwrapped first trajectory, px of ``spectra``) and the distance (px of
+        ``spectra``) between the two results beyond which the second is taken without asking the
+        evidence.
 
     Returns
     -------
@@ -1168,9 +1174,14 @@ def _smooth_trajectory(spectra, shape, shifts, *, bfactor_px2, window_taper, px,
     starts = [start] if first is None else [start, np.asarray(first, float)]
     runs = [_smooth_from(spectra, shape, st - st[0], bf=bf, window_taper=window_taper, px=px, passes=passes,
                          reach=reach) for st in starts]
-    # the first (unwrapped) trajectory replaces the line only when clearly more probable: by more
-    # than SMOOTH_PREFER nats of evidence (smaller differences are within the noise of the evidence)
-    if len(runs) > 1 and runs[1][2] > runs[0][2] + SMOOTH_PREFER:
+    if len(runs) == 1:
+        return runs[0]
+    # The two results differ by a sizeable part of a unit cell: the line's may have jumped, the
+    # unwrapped one is built not to (and the evidence, whose reference moves with the trajectory,
+    # cannot be trusted to tell). Otherwise the unwrapped start replaces the line only when clearly
+    # more probable: by more than SMOOTH_PREFER nats (smaller differences are noise).
+    apart = np.hypot(*((runs[0][0] - runs[0][0].mean(0)) - (runs[1][0] - runs[1][0].mean(0))).T).max()
+    if apart > jump or runs[1][2] > runs[0][2] + SMOOTH_PREFER:
         return runs[1]
     return runs[0]
 
