@@ -1,19 +1,28 @@
 """Accuracy and speed of segmentation, measurement and tracking, next to baselines from the same run.
 
-    python benchmarks/segment.py
+    python benchmarks/segment.py            # everything (a few minutes on 2 cores)
+    python benchmarks/segment.py --quick    # fewer images, smaller sizes
 
 Prints one table. Rows:
 
-- F1 (objects matched at IoU > 0.5) and mean IoU of each assisted method against the synthetic truth
-  of the "particles" sample; baseline: a plain Otsu threshold + connected components (no smoothing,
-  no split).
-- train + predict of the pixel classifier on a 2048² image (target <= 15 s on 2 cores); baseline:
-  scikit-image's ``future.fit_segmenter`` / ``predict_segmenter`` with the same features and forest,
-  on the whole image at once.
-- measurement of 10,000 objects (target <= 2 s); baseline: ``skimage.measure.regionprops_table``
-  with the same properties.
-- tracking of the "growth" series segmented by ``segment_particles``: link precision / recall and
-  fraction of perfectly followed crystals; baseline: greedy nearest-centroid linking.
+- **defaults** (issue #14): ``segment_particles(image, pixel_size=1)`` with no other argument on
+  generated images none of which is the sample: particle diameters 5-60 px, disks, ellipses,
+  rounded squares, hexagons, star-shaped blobs, touching pairs and chains, dark and bright, a
+  tilted support, Poisson dose 20-2000 counts/px. The automatic settings were tuned on
+  ``make_particle_field`` with the seeds of rngs 0 and 7; the rows here come from
+  ``make_particles_varied`` (another shape model and placement) and from ``make_particle_field`` with
+  other seeds. F1 (objects matched at IoU > 0.5) per image; baseline: Otsu + watershed as a
+  scikit-image user writes it, given the right polarity (Gaussian sigma 1 px, Otsu, fill holes, drop
+  objects < 16 px, watershed of the distance map seeded 5 px apart).
+- F1 on the "particles" sample for each threshold (regression check).
+- **pixel classifier 1024²**: train + predict, accuracy; baseline: scikit-image's gallery
+  "trainable segmentation" settings (``multiscale_basic_features`` sigma 1-16, intensity + texture,
+  ``RandomForestClassifier(n_estimators=50, max_depth=10, max_samples=0.05)``); target: accuracy
+  >= baseline at <= 0.5x its time.
+- measurement of 10,000 objects (target <= 2 s); baseline: ``skimage.measure.regionprops_table``.
+- **tracking 300 x 200**: 300 diffusing particles over 200 frames, link accuracy (``link_accuracy``:
+  correct links / links made) and time; trackpy (default) next to laptrack; target <= 2 s, >= 99.8 %.
+  And the growth series: laptrack vs greedy nearest-centroid linking.
 """
 
 from __future__ import annotations
@@ -28,13 +37,19 @@ from scipy import ndimage as ndi
 from napari_cryomat.core.measure import match_labels, measure
 from napari_cryomat.core.segment import (
     click_segment,
-    pixel_features,
     segment_particles,
     split_touching,
     train_pixel_classifier,
 )
-from napari_cryomat.core.synthetic.particles import make_growth, make_particles
-from napari_cryomat.core.tracking import link_accuracy, track_objects
+from napari_cryomat.core.synthetic.particles import (
+    make_growth,
+    make_particle_field,
+    make_particles,
+    make_particles_varied,
+)
+from napari_cryomat.core.tracking import link_accuracy, link_table, track_objects
+
+QUICK = "--quick" in sys.argv
 
 ROWS: list[tuple] = []
 
@@ -66,18 +81,76 @@ def scribbles_from_truth(truth, rng, n_strokes=40, length=12):
     return scr
 
 
+def otsu_watershed(image, polarity):
+    """The baseline a scikit-image user writes, told the polarity."""
+    from skimage.feature import peak_local_max
+    from skimage.filters import threshold_otsu
+    from skimage.segmentation import watershed
+
+    smooth = ndi.gaussian_filter(image.astype(np.float32), 1.0)
+    t = threshold_otsu(smooth)
+    mask = ndi.binary_fill_holes(smooth < t if polarity == "dark" else smooth > t)
+    lab, _ = ndi.label(mask)
+    sizes = np.bincount(lab.ravel())
+    mask &= (sizes >= 16)[lab]
+    dist = ndi.distance_transform_edt(mask)
+    cc, _ = ndi.label(mask)
+    peaks = peak_local_max(dist, min_distance=5, labels=cc, exclude_border=False)
+    markers = np.zeros(mask.shape, np.int32)
+    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
+    return watershed(-dist, markers, mask=mask)
+
+
+def default_cases(n_varied: int, n_field: int):
+    """(name, image, truth, info) of randomised test images, none tuned on (see the module notes)."""
+    rng = np.random.default_rng(2026)
+    for k in range(n_varied):
+        kw = dict(diameter=float(np.exp(rng.uniform(np.log(5), np.log(60)))),
+                  polarity=("dark", "bright")[k % 2], contrast=float(rng.uniform(0.2, 0.5)),
+                  dose=float(np.exp(rng.uniform(np.log(20), np.log(2000)))), gradient=float(rng.uniform(0, 0.3)),
+                  seed=int(rng.integers(10**6)))
+        image, truth, info = make_particles_varied(**kw)
+        yield "varied", image, truth, kw
+    kinds = ("round", "ellipse", "touching", "blob")
+    for k in range(n_field):
+        kw = dict(diameter=float(np.exp(rng.uniform(np.log(5), np.log(60)))), shape_kind=kinds[k % 4],
+                  polarity=("bright", "dark")[k % 2], contrast=float(rng.uniform(0.2, 0.5)),
+                  dose=float(np.exp(rng.uniform(np.log(20), np.log(2000)))), gradient=float(rng.uniform(0, 0.3)),
+                  undulation=float(rng.uniform(0, 0.1)), seed=int(rng.integers(10**6)) + 1000)
+        image, truth, info = make_particle_field(**kw)
+        yield f"field/{kw['shape_kind']}", image, truth, kw
+
+
+def bench_defaults():
+    f1s, base_f1s = [], []
+    n_varied, n_field = (6, 4) if QUICK else (16, 8)
+    for k, (gen, image, truth, kw) in enumerate(default_cases(n_varied, n_field), start=1):
+        t0 = time.perf_counter()
+        labels, settings = segment_particles(image, pixel_size=1.0, return_settings=True)
+        dt = time.perf_counter() - t0
+        m = match_labels(labels, truth)
+        b = match_labels(otsu_watershed(image, kw["polarity"]), truth)
+        f1s.append(m["f1"])
+        base_f1s.append(b["f1"])
+        what = (f"#{k} {gen} {image.shape[0]}² Ø{kw['diameter']:.0f}px {kw['polarity']} dose {kw['dose']:.0f} "
+                f"grad {kw['gradient']:.2f}")
+        est = (f"Ø{settings.diameter:.0f} {settings.polarity} {settings.threshold}")
+        row(f"defaults {what}", f"segment_particles() [{est}, {dt:.1f} s]", "F1 / IoU",
+            f"{m['f1']:.3f} / {m['mean_iou']:.2f}", "F1 >= 0.9", f"{b['f1']:.3f} / {b['mean_iou']:.2f}")
+    f1s, base_f1s = np.array(f1s), np.array(base_f1s)
+    row("defaults: all images", "segment_particles()", "F1 mean / min / share >= 0.9",
+        f"{f1s.mean():.3f} / {f1s.min():.3f} / {np.mean(f1s >= 0.9):.2f}", "F1 >= 0.9",
+        f"{base_f1s.mean():.3f} / {base_f1s.min():.3f} / {np.mean(base_f1s >= 0.9):.2f}")
+
+
 def bench_accuracy():
     image, truth, info = make_particles()
     ps = info["pixel_size"]
-    # baseline: Otsu on the raw image, connected components
-    from skimage.filters import threshold_otsu
-
-    base_lab, _ = ndi.label(image < threshold_otsu(image))
-    base = match_labels(base_lab, truth)
-    for th in ("otsu", "li", "local"):
+    base = match_labels(otsu_watershed(image, "dark"), truth)
+    for th in ("auto", "otsu", "li", "local"):
         m = match_labels(segment_particles(image, pixel_size=ps, threshold=th), truth)
-        row("accuracy (particles sample)", f"segment_particles {th}", "F1 / mean IoU",
-            f"{m['f1']:.3f} / {m['mean_iou']:.3f}", "F1 >= 0.9" if th == "otsu" else "",
+        row("accuracy (particles sample)", f"segment_particles threshold={th}", "F1 / mean IoU",
+            f"{m['f1']:.3f} / {m['mean_iou']:.3f}", "F1 >= 0.9" if th == "auto" else "",
             f"{base['f1']:.3f} / {base['mean_iou']:.3f}")
     rng = np.random.default_rng(0)
     scr = scribbles_from_truth(truth, rng)
@@ -98,41 +171,52 @@ def bench_accuracy():
 
 
 def bench_classifier():
-    image, truth, _ = make_particles(shape=(2048, 2048), n_particles=500, seed=3)
-    rng = np.random.default_rng(1)
-    scr = scribbles_from_truth(truth, rng, n_strokes=150)
+    from functools import partial
+
+    from skimage import feature, future
+    from sklearn.ensemble import RandomForestClassifier
+
+    side = 512 if QUICK else 1024
+    image, truth, _ = make_particles(shape=(side, side), n_particles=125 * side**2 // 1024**2, seed=3)
+    scr = scribbles_from_truth(truth, np.random.default_rng(1), n_strokes=60)
+    # warm up both (imports, thread pools) on a small image with a few painted pixels of each class
+    small = image[:256, :256]
+    warm_scr = np.zeros(small.shape, np.uint8)
+    warm_scr[truth[:256, :256] > 0] = 2
+    warm_scr[::7, ::7] = np.where(truth[:256:7, :256:7] > 0, 2, 1)
+    warm_scr[(np.arange(256)[:, None] + np.arange(256)) % 7 != 0] = 0
+    train_pixel_classifier(small, warm_scr, cache=False, n_estimators=2).predict(small)
+    feature.multiscale_basic_features(small, sigma_max=2, num_sigma=1)
     t0 = time.perf_counter()
     model = train_pixel_classifier(image, scr)
     t1 = time.perf_counter()
     pred = model.predict(image)
     t2 = time.perf_counter()
     acc = np.mean((pred == 2) == (truth > 0))
-    # baseline: skimage.future trainable segmentation, whole image, same features and forest
-    from skimage.future import fit_segmenter, predict_segmenter
-    from sklearn.ensemble import RandomForestClassifier
-
     b0 = time.perf_counter()
-    norm = (image - model.offset) / model.scale
-    feats = pixel_features(norm, **model.feature_options)
-    clf = RandomForestClassifier(n_estimators=40, max_depth=14, n_jobs=-1, random_state=0,
-                                 class_weight="balanced")
-    clf = fit_segmenter(scr.astype(np.int64), feats, clf)
-    bpred = predict_segmenter(feats, clf)
+    features_func = partial(feature.multiscale_basic_features, intensity=True, edges=False, texture=True,
+                            sigma_min=1, sigma_max=16, channel_axis=None)
+    feats = features_func(image)
+    clf = RandomForestClassifier(n_estimators=50, n_jobs=-1, max_depth=10, max_samples=0.05, random_state=0)
+    clf = future.fit_segmenter(scr, feats, clf)
+    bpred = future.predict_segmenter(feats, clf)
     b1 = time.perf_counter()
     bacc = np.mean((bpred == 2) == (truth > 0))
-    row("pixel classifier 2048²", "train + predict (tiled)", "seconds",
-        f"{t2 - t0:.1f} (train {t1 - t0:.1f}, predict {t2 - t1:.1f})", "<= 15 s",
-        f"{b1 - b0:.1f} (skimage.future, whole image)")
-    row("pixel classifier 2048²", "train + predict (tiled)", "pixel accuracy", f"{acc:.4f}", "",
-        f"{bacc:.4f}")
-    # the same model on another image: nothing cached, features computed tile by tile
-    other, other_truth, _ = make_particles(shape=(2048, 2048), n_particles=500, seed=4)
+    base_t = b1 - b0
+    row(f"pixel classifier {side}²", "train + predict", "seconds",
+        f"{t2 - t0:.2f} (train {t1 - t0:.2f}, predict {t2 - t1:.2f}) = {(t2 - t0) / base_t:.2f}x", "<= 0.5x",
+        f"{base_t:.2f} (skimage gallery settings)")
+    row(f"pixel classifier {side}²", "train + predict", "pixel accuracy", f"{acc:.4f}", ">= baseline", f"{bacc:.4f}")
+    other, other_truth, _ = make_particles(shape=(side, side), n_particles=125 * side**2 // 1024**2, seed=4)
     c0 = time.perf_counter()
     other_pred = model.predict(other)
     c1 = time.perf_counter()
-    row("pixel classifier 2048²", "predict a new image (no cached features)", "seconds / pixel accuracy",
-        f"{c1 - c0:.1f} / {np.mean((other_pred == 2) == (other_truth > 0)):.4f}", "", "")
-    del feats
+    b2 = time.perf_counter()
+    other_b = future.predict_segmenter(features_func(other), clf)
+    b3 = time.perf_counter()
+    row(f"pixel classifier {side}²", "predict a new image (no cached features)", "seconds / pixel accuracy",
+        f"{c1 - c0:.2f} / {np.mean((other_pred == 2) == (other_truth > 0)):.4f}", "",
+        f"{b3 - b2:.2f} / {np.mean((other_b == 2) == (other_truth > 0)):.4f}")
 
 
 def bench_measure():
@@ -204,32 +288,81 @@ def greedy_links(labels, pixel_size, max_distance):
     return pd.DataFrame(table)
 
 
+def random_walks(n=300, n_frames=200, side=768, step=1.0, radius=3, seed=0):
+    """``n`` diffusing particles (disks of ``radius`` px, Gaussian steps of ``step`` px per axis) as a
+    table with per-frame shuffled labels (the tracker must use positions), and the label arrays."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    pos = rng.uniform(radius + 2, side - radius - 2, size=(n, 2))
+    truth = np.zeros((n_frames, side, side), np.int16)
+    labels = np.zeros_like(truth)
+    yy, xx = np.mgrid[-radius:radius + 1, -radius:radius + 1]
+    disk = yy**2 + xx**2 <= radius**2
+    frames, labs, ys, xs = [], [], [], []
+    for t in range(n_frames):
+        if t:
+            pos = np.clip(pos + rng.normal(0, step, pos.shape), radius + 1, side - radius - 2)
+        perm = rng.permutation(n) + 1
+        for i, (y, x) in enumerate(pos):
+            iy, ix = int(round(y)), int(round(x))
+            sl = (t, slice(iy - radius, iy + radius + 1), slice(ix - radius, ix + radius + 1))
+            truth[sl][disk] = i + 1
+            labels[sl][disk] = perm[i]
+        frames += [t] * n
+        labs += perm.tolist()
+        ys += pos[:, 0].tolist()
+        xs += pos[:, 1].tolist()
+    table = pd.DataFrame(dict(frame=frames, label=labs, centroid_y=ys, centroid_x=xs))
+    return table, labels, truth
+
+
 def bench_tracking():
+    n_frames = 50 if QUICK else 200
+    table, labels, truth = random_walks(n_frames=n_frames)
+    link_table(table[table.frame < 3], max_distance=6.0, method="trackpy")  # warm up (imports)
+    link_table(table[table.frame < 3], max_distance=6.0, method="laptrack")
+    t0 = time.perf_counter()
+    tracks = link_table(table, max_distance=6.0, gap_frames=1, method="trackpy")
+    t1 = time.perf_counter()
+    acc = link_accuracy(tracks, labels, truth)
+    l0 = time.perf_counter()
+    lap = link_table(table, max_distance=6.0, gap_frames=1, method="laptrack")
+    l1 = time.perf_counter()
+    lacc = link_accuracy(lap, labels, truth)
+    row(f"tracking 300 x {n_frames} (diffusion)", "link_table method=trackpy", "seconds / link accuracy",
+        f"{t1 - t0:.2f} / {100 * acc['precision']:.2f} %", "<= 2 s, >= 99.8 %",
+        f"{l1 - l0:.2f} / {100 * lacc['precision']:.2f} % (laptrack)")
+    del labels, truth
     movie, truth, info = make_growth()
     ps = info["pixel_size"]
     labels = np.stack([segment_particles(f, pixel_size=ps) for f in movie])
     seg_f1 = np.mean([match_labels(labels[t], truth[t])["f1"] for t in range(len(movie))])
-    tracks = track_objects(labels, pixel_size=ps, max_distance=60.0)
-    acc = link_accuracy(tracks, labels, truth)
     base = link_accuracy(greedy_links(labels, ps, 60.0), labels, truth)
-    row("tracking (growth series)", f"laptrack ({tracks.track_id.nunique()} tracks, seg F1 {seg_f1:.2f})",
-        "link precision / recall / perfect tracks",
-        f"{acc['precision']:.3f} / {acc['recall']:.3f} / {acc['perfect_tracks']:.3f}", "",
-        f"{base['precision']:.3f} / {base['recall']:.3f} / {base['perfect_tracks']:.3f} (greedy NN)")
+    for method in ("trackpy", "laptrack"):
+        tracks = track_objects(labels, pixel_size=ps, max_distance=60.0, method=method)
+        acc = link_accuracy(tracks, labels, truth)
+        row("tracking (growth series)", f"{method} ({tracks.track_id.nunique()} tracks, seg F1 {seg_f1:.2f})",
+            "link precision / recall / perfect tracks",
+            f"{acc['precision']:.3f} / {acc['recall']:.3f} / {acc['perfect_tracks']:.3f}", "",
+            f"{base['precision']:.3f} / {base['recall']:.3f} / {base['perfect_tracks']:.3f} (greedy NN)")
     # a harder case: 3x larger drift, one crystal missed in one frame
     movie2, truth2, info2 = make_growth(drift=9.0, seed=5)
     labels2 = truth2.copy()
     labels2[3][labels2[3] == 2] = 0
-    tracks2 = track_objects(labels2, pixel_size=ps, max_distance=60.0, gap_frames=1)
-    acc2 = link_accuracy(tracks2, labels2, truth2)
     base2 = link_accuracy(greedy_links(labels2, ps, 60.0), labels2, truth2)
-    row("tracking (drift 9 Å/frame, 1 miss)", "laptrack + gap closing", "link precision / recall / perfect tracks",
-        f"{acc2['precision']:.3f} / {acc2['recall']:.3f} / {acc2['perfect_tracks']:.3f}", "",
-        f"{base2['precision']:.3f} / {base2['recall']:.3f} / {base2['perfect_tracks']:.3f} (greedy NN)")
+    for method in ("trackpy", "laptrack"):
+        tracks2 = track_objects(labels2, pixel_size=ps, max_distance=60.0, gap_frames=1, method=method)
+        acc2 = link_accuracy(tracks2, labels2, truth2)
+        row("tracking (drift 9 Å/frame, 1 miss)", f"{method} + gap closing",
+            "link precision / recall / perfect tracks",
+            f"{acc2['precision']:.3f} / {acc2['recall']:.3f} / {acc2['perfect_tracks']:.3f}", "",
+            f"{base2['precision']:.3f} / {base2['recall']:.3f} / {base2['perfect_tracks']:.3f} (greedy NN)")
 
 
 def main():
     t = time.perf_counter()
+    bench_defaults()
     bench_accuracy()
     bench_classifier()
     bench_measure()
