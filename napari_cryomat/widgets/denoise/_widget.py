@@ -1,0 +1,240 @@
+"""Dock widget "Denoise": live preview on the view, calibration curves, apply to the whole layer.
+
+The preview is a live view (:class:`LivePanel`, latest request wins): changing the layer, the
+method, the strength, the destriping, the frame or panning the view asks for a new preview of the
+crop around the view's centre; a request arriving while one runs replaces it. "Apply to layer"
+denoises every pixel (every frame of a stack) in the TaskRunner (progress, Cancel) into a new layer;
+the raw layer is never changed, and "Show raw (before)" hides the result for comparison.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Optional
+
+from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_cryomat.core.denoise import CALIBRATED, DenoiseResult
+from napari_cryomat.widgets._base import LayerCombo, LivePanel, ScrollPanel, Section, TaskRunner, hbox, show_error
+from napari_cryomat.widgets.denoise._model import (
+    DESTRIPE,
+    DenoiseModel,
+    DenoiseParams,
+    PreviewRequest,
+    camera_of,
+    run_apply,
+    run_preview,
+)
+
+if TYPE_CHECKING:
+    import napari
+
+__all__ = ["DenoiseWidget"]
+
+METHOD_LABELS = {"auto": "auto (Noise2Self choice)", "gaussian": "Gaussian", "spectral": "spectral (block Wiener)",
+                 "tv": "total variation", "wavelet": "wavelet (undecimated)", "nlm": "non-local means",
+                 "n2v": "Noise2Void (careamics)"}
+COLOURS = {"gaussian": "#4363d8", "spectral": "#e6194b", "tv": "#3cb44b", "wavelet": "#f58231", "nlm": "#911eb4"}
+
+
+class CalibrationPlot(QWidget):
+    """Self-supervised loss against strength, one curve per denoiser tried, the choices marked."""
+
+    def __init__(self, parent: Optional[QWidget] = None):
+        super().__init__(parent)
+        import pyqtgraph as pg
+
+        self.plot = pg.PlotWidget()
+        self.plot.setMinimumHeight(170)
+        self.plot.setMaximumHeight(220)
+        self.plot.setLogMode(x=True, y=False)
+        self.plot.setLabel("bottom", "strength (method's unit)")
+        self.plot.setLabel("left", "Noise2Self loss")
+        self.plot.addLegend(offset=(-5, 5))
+        self.summary = QLabel("No preview yet.")
+        self.summary.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.plot)
+        layout.addWidget(self.summary)
+        self.curves: dict[str, tuple] = {}
+
+    def show_result(self, result: DenoiseResult) -> None:
+        import pyqtgraph as pg
+
+        self.plot.clear()
+        self.curves = {}
+        chosen = {name: strength for name, strength, _ in result.parts}
+        for name, cal in result.calibrations.items():
+            pen = pg.mkPen(COLOURS.get(name, "w"), width=2)
+            self.plot.plot(cal.values, cal.losses, pen=pen, symbol="o", symbolSize=5,
+                           symbolBrush=COLOURS.get(name, "w"), name=name)
+            self.curves[name] = (cal.values, cal.losses)
+            if name in chosen:
+                self.plot.plot([chosen[name]], [cal.best_loss], pen=None, symbol="star", symbolSize=14,
+                               symbolBrush="y")
+        self.summary.setText(result.describe())
+
+
+class DenoiseWidget(LivePanel):
+    """Self-supervised denoising of a low-dose image or stack.
+
+    Attributes
+    ----------
+    model : DenoiseModel
+    layer_combo, method, strength, manual_strength, destripe : the form
+    plot : CalibrationPlot
+    apply_button, show_before : actions; runner : TaskRunner of "Apply to layer"
+    """
+
+    def __init__(self, napari_viewer: "napari.viewer.Viewer", parent: Optional[QWidget] = None):
+        super().__init__(napari_viewer, parent)
+        import napari
+
+        self.model = DenoiseModel(napari_viewer)
+        self.layer_combo = LayerCombo(napari_viewer, (napari.layers.Image,),
+                                      predicate=lambda layer: not getattr(layer, "rgb", False))
+        self.method = QComboBox()
+        for key in ("auto",) + CALIBRATED + ("n2v",):
+            self.method.addItem(METHOD_LABELS[key], key)
+        self.manual_strength = QCheckBox("set")
+        self.strength = QDoubleSpinBox()
+        self.strength.setRange(0.05, 100.0)
+        self.strength.setDecimals(2)
+        self.strength.setValue(1.0)
+        self.strength.setEnabled(False)
+        self.destripe = QComboBox()
+        self.destripe.addItems(list(DESTRIPE))
+        self.live_preview = QCheckBox("Live preview of the view")
+        self.live_preview.setChecked(True)
+
+        form = QFormLayout()
+        form.addRow("Image", self.layer_combo)
+        form.addRow("Method", self.method)
+        form.addRow("Strength", hbox(self.manual_strength, self.strength))
+        form.addRow("Destripe", self.destripe)
+        settings = Section("Settings")
+        box = QWidget()
+        box.setLayout(form)
+        settings.add(box)
+        settings.add(self.live_preview)
+
+        self.plot = CalibrationPlot()
+        calibration = Section("Calibration (preview)")
+        calibration.add(self.plot)
+
+        self.apply_button = QPushButton("Apply to layer")
+        self.show_before = QCheckBox("Show raw (before)")
+        actions = Section("Result")
+        actions.add(hbox(self.apply_button, self.show_before))
+        self.runner = TaskRunner("Denoise")
+
+        panel = ScrollPanel()
+        panel.add(settings)
+        panel.add(calibration)
+        panel.add(actions)
+        panel.add_footer(self.runner)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(panel)
+        self.setMaximumWidth(420)
+
+        # panning fires many camera events: ask for a preview once the view rests
+        self._camera_timer = QTimer(self)
+        self._camera_timer.setSingleShot(True)
+        self._camera_timer.setInterval(250)
+        self._camera_timer.timeout.connect(self.update_live)
+        camera = camera_of(napari_viewer)
+        self.links.connect(camera.events.center, self._camera_moved)
+        self.links.connect(camera.events.zoom, self._camera_moved)
+        self.links.on_close(self.model.remove_preview)
+        for signal in (self.layer_combo.currentIndexChanged, self.method.currentIndexChanged,
+                       self.destripe.currentIndexChanged, self.strength.valueChanged):
+            signal.connect(self.update_live)
+        self.manual_strength.toggled.connect(self._manual_toggled)
+        self.live_preview.toggled.connect(self._live_toggled)
+        self.apply_button.clicked.connect(self.apply)
+        self.show_before.toggled.connect(self.model.show_before)
+        self.model.preview_changed.connect(self.plot.show_result)
+        QTimer.singleShot(0, self.update_live)
+
+    # -- form ----------------------------------------------------------------------------------
+    def params(self) -> DenoiseParams:
+        method = self.method.currentData()
+        strength = self.strength.value() if self.manual_strength.isChecked() and method not in ("auto", "n2v") else None
+        return DenoiseParams(method=method, strength=strength, destripe=self.destripe.currentText())
+
+    def _camera_moved(self, *_args) -> None:
+        self._camera_timer.start()
+
+    def _manual_toggled(self, on: bool) -> None:
+        self.strength.setEnabled(on)
+        if on and self.model.preview is not None and self.model.preview.parts:
+            self.strength.blockSignals(True)
+            self.strength.setValue(float(self.model.preview.parts[0][1]))  # start from the calibrated value
+            self.strength.blockSignals(False)
+        self.update_live()
+
+    def _live_toggled(self, on: bool) -> None:
+        if on:
+            self.update_live()
+        else:
+            self.live.supersede()
+            self._awaited = None
+            self.model.remove_preview()
+
+    # -- live preview (LivePanel) ---------------------------------------------------------------
+    def request(self) -> Optional[PreviewRequest]:
+        if not self.live_preview.isChecked() or self.method.currentData() == "n2v":
+            return None  # Noise2Void trains for minutes: no live preview
+        layer = self.layer_combo.layer()
+        if layer is None:
+            return None
+        return self.model.preview_request(layer, self.params())
+
+    def compute(self, request: PreviewRequest) -> DenoiseResult:
+        return run_preview(request)
+
+    def draw(self, request: PreviewRequest, result: DenoiseResult) -> None:
+        if request.source not in self.viewer.layers:
+            return
+        self.model.accept_preview(request, result)
+        if self.show_before.isChecked():
+            self.model.show_before(True)
+
+    def clear(self) -> None:
+        self.model.remove_preview()
+
+    # -- apply ---------------------------------------------------------------------------------
+    def apply(self) -> None:
+        """Denoise the whole chosen layer into a new layer, in the background."""
+        if self.runner.busy:
+            show_error("Denoise is still running; wait for it or press Cancel first.")
+            return
+        try:
+            request = self.model.apply_request(self.layer_combo.layer(), self.params())
+        except ValueError as exc:
+            show_error(str(exc))
+            return
+        self.runner.start(run_apply, request, on_done=lambda result: self._applied(request, result),
+                          label="Denoise")
+
+    def _applied(self, request, result: DenoiseResult) -> None:
+        self.model.accept_apply(request, result)
+        if result.calibrations:
+            self.plot.show_result(result)
+        if self.show_before.isChecked():
+            self.model.show_before(True)
+
+    @property
+    def idle(self) -> bool:
+        return not self.runner.busy and not self.busy

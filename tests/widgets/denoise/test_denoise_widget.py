@@ -1,0 +1,105 @@
+"""Denoise widget driven as a user would, in a real napari window: preview, calibration curves,
+manual strength, apply to an image and to a stack, before/after, Cancel, and a refused method."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_cryomat.core._progress import Cancelled
+from napari_cryomat.core.synthetic.denoise import noisy_image
+from napari_cryomat.widgets.denoise import DenoiseWidget
+
+
+def psnr(image, truth):
+    return 10 * np.log10(np.ptp(truth) ** 2 / np.mean((np.asarray(image, np.float64) - truth) ** 2))
+
+
+@pytest.fixture
+def setup(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    noisy, truth = noisy_image("lattice", (320, 288), dose=1.0, seed=5)
+    layer = viewer.add_image(noisy, name="lattice", scale=(0.4, 0.4), units=("angstrom", "angstrom"))
+    widget = DenoiseWidget(viewer)
+    qtbot.addWidget(widget)
+    widget.show()  # as the dock in front (a docked widget of a hidden window reports itself behind)
+    qtbot.waitUntil(lambda: widget.model.preview is not None and widget.idle, timeout=60000)
+    return viewer, layer, widget, noisy, truth
+
+
+def test_preview_shows_the_calibrated_choice_over_the_view(setup, qtbot):
+    viewer, layer, w, noisy, truth = setup
+    name = "lattice denoise preview"
+    assert name in viewer.layers and viewer.layers[name].metadata["cryomat_helper"]
+    preview = viewer.layers[name]
+    y0, x0 = (np.asarray(preview.translate) / 0.4).round().astype(int)
+    h, wd = preview.data.shape
+    assert (h, wd) == (288, 288)  # the view's centre crop, clipped to the image
+    crop = (slice(y0, y0 + h), slice(x0, x0 + wd))
+    assert psnr(preview.data, truth[crop]) > psnr(noisy[crop], truth[crop]) + 10
+    assert set(w.plot.curves) == {"gaussian", "spectral"}
+    assert w.model.preview.parts[0][0] == "spectral"  # a lattice: the block Wiener wins
+    assert "spectral" in w.plot.summary.text()
+    # a manual strength for one method: the preview follows (latest request wins)
+    w.method.setCurrentIndex(w.method.findData("gaussian"))
+    w.manual_strength.setChecked(True)
+    w.strength.setValue(2.5)
+    qtbot.waitUntil(lambda: w.idle and w.model.preview.parts[0][:2] == ("gaussian", 2.5), timeout=60000)
+    assert list(w.plot.curves) == ["gaussian"]
+
+
+def test_apply_writes_a_new_layer_and_keeps_the_raw(setup, qtbot):
+    viewer, layer, w, noisy, truth = setup
+    raw = layer.data.copy()
+    w.apply_button.click()
+    qtbot.waitUntil(lambda: w.idle and "lattice denoised" in viewer.layers, timeout=90000)
+    out = viewer.layers["lattice denoised"]
+    np.testing.assert_array_equal(layer.data, raw)
+    assert out.data.shape == noisy.shape and tuple(out.scale) == pytest.approx((0.4, 0.4))
+    assert psnr(out.data, truth) > psnr(noisy, truth) + 12
+    assert "lattice denoise preview" not in viewer.layers
+    assert "spectral" in out.metadata["denoise"]
+    w.show_before.setChecked(True)
+    assert not out.visible
+    w.show_before.setChecked(False)
+    assert out.visible
+
+
+def test_stack_apply_and_cancel(setup, qtbot, messages):
+    viewer, layer, w, noisy, truth = setup
+    frames = np.stack([noisy_image("particles", (160, 192), dose=2.0, seed=s)[0] for s in range(3)])
+    viewer.add_image(frames, name="stack")
+    w.layer_combo.set_layer("stack")
+    w.method.setCurrentIndex(w.method.findData("gaussian"))
+    qtbot.waitUntil(lambda: w.idle and w.model.preview is not None and w.model.preview.image.shape == (160, 160),
+                    timeout=60000)
+    w.apply_button.click()
+    qtbot.waitUntil(lambda: w.idle and "stack denoised" in viewer.layers, timeout=90000)
+    out = viewer.layers["stack denoised"].data
+    assert out.shape == frames.shape and out.std(axis=(1, 2)).max() < frames.std(axis=(1, 2)).min()
+    # Cancel: a bigger stack, cancelled at once, leaves nothing behind
+    big = np.stack([noisy_image("sei", (384, 384), dose=1.0, seed=s)[0] for s in range(12)])
+    viewer.add_image(big, name="big")
+    w.layer_combo.set_layer("big")
+    w.live_preview.setChecked(False)
+    w.apply_button.click()
+    w.runner.cancel()
+    qtbot.waitUntil(lambda: not w.runner.busy, timeout=90000)
+    assert isinstance(w.runner.last_error, Cancelled)
+    assert "big denoised" not in viewer.layers
+
+
+def test_noise2void_without_careamics_is_a_message(setup, qtbot, messages):
+    viewer, layer, w, noisy, truth = setup
+    pytest.importorskip("napari")
+    try:
+        import careamics  # noqa: F401
+        pytest.skip("careamics is installed")
+    except ImportError:
+        pass
+    n_layers = len(viewer.layers)
+    w.method.setCurrentIndex(w.method.findData("n2v"))
+    w.apply_button.click()
+    qtbot.waitUntil(lambda: not w.runner.busy, timeout=30000)
+    assert any("careamics" in str(m) for m in messages["error"])
+    assert len(viewer.layers) == n_layers - 1  # the preview went (no live preview for n2v), nothing added
