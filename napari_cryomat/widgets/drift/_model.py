@@ -24,6 +24,7 @@ from psygnal import Signal
 from napari_cryomat.batch import write_shifts_csv, write_stack_mrc
 from napari_cryomat.core import drift as core
 from napari_cryomat.core._progress import Cancelled, ProgressCallback, report, sub_progress
+from napari_cryomat.core.drift_regions import estimate_roi_drift
 from napari_cryomat.core.units import PIXEL
 from napari_cryomat.io.mrc import strided_contrast_limits
 from napari_cryomat.widgets._base.layers import pixel_size_of, real_layer, upsert_layer
@@ -52,9 +53,12 @@ def run_alignment(request: AlignRequest, progress: ProgressCallback = None) -> A
     Runs in a worker. Raises ValueError for input the core rejects (shown to the user).
     """
     p, frames = request.params, request.frames
-    drift = core.estimate_drift(frames, pixel_size=p.pixel_size, bfactor=p.bfactor, max_shift=p.max_shift,
-                                group=p.group, patches=p.patches, progress=sub_progress(progress, 0.0, 0.6),
-                                **METHODS[p.method])
+    options = dict(pixel_size=p.pixel_size, bfactor=p.bfactor, max_shift=p.max_shift, group=p.group,
+                   patches=p.patches, progress=sub_progress(progress, 0.0, 0.6), **METHODS[p.method])
+    if p.roi is not None:  # the drift of the region only; the whole frames are then aligned with it
+        drift = estimate_roi_drift(frames, p.roi, **options)
+    else:
+        drift = core.estimate_drift(frames, **options)
     aligned = core.apply_drift(frames, drift.shifts, local=drift.local)
     if hasattr(aligned, "compute"):  # lazy: stream the sum, one frame in memory at a time
         total = core.aligned_sum(frames, drift.shifts, local=drift.local, progress=sub_progress(progress, 0.6, 0.75))
@@ -179,10 +183,29 @@ class DriftModel:
         if np.ndim(frames) != 3:
             raise ValueError(f"Drift correction: {layer.name!r} is not a (T, Y, X) stack; choose a stack of frames.")
         time_scale, time_unit = _time_calibration(layer)
+        if params.region is not None:
+            params = dataclasses.replace(params, roi=self._region_box(layer, params.region, np.shape(frames)))
         job = next(self._jobs)
         self._pending = {job: layer}  # only the newest request can be accepted
         return AlignRequest(job=job, frames=frames, source_name=layer.name, time_scale=time_scale,
                             time_unit=time_unit, contrast_limits=tuple(layer.contrast_limits), params=params)
+
+    def _region_box(self, layer, region: str, shape) -> tuple[int, int, int, int]:
+        """Bounding box (y0, y1, x0, x1), px of ``layer``, of the first shape of the Shapes layer ``region``."""
+        shapes = self.viewer.layers[region] if region in self.viewer.layers else None
+        if shapes is None or not len(getattr(shapes, "data", [])):
+            raise ValueError(f"Drift correction: draw a rectangle in the Shapes layer {region!r} around the feature "
+                             "to track, or choose the whole frame.")
+        world = np.array([shapes.data_to_world(v) for v in np.asarray(shapes.data[0])])
+        pix = np.array([layer.world_to_data(np.r_[np.zeros(layer.ndim - w.size), w]
+                                            if w.size < layer.ndim else w) for w in world])[:, -2:]
+        y0, x0 = np.floor(pix.min(0)).astype(int)
+        y1, x1 = np.ceil(pix.max(0)).astype(int)
+        y0, x0, y1, x1 = max(y0, 0), max(x0, 0), min(y1, shape[1]), min(x1, shape[2])
+        if y1 - y0 < 16 or x1 - x0 < 16:
+            raise ValueError(f"Drift correction: the region in {region!r} covers {max(y1 - y0, 0)}×{max(x1 - x0, 0)} "
+                             "px of the stack; draw it at least 16×16 px (the feature plus its drift).")
+        return int(y0), int(y1), int(x0), int(x1)
 
     def accept(self, run: AlignRun) -> None:
         """Keep ``run`` and write its layers (GUI thread). A run whose request is not the newest is ignored."""

@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Optional
 
-from qtpy.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QPushButton, QSpinBox, QVBoxLayout, QWidget
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from napari_cryomat.widgets._base import LayerCombo, Section
 from napari_cryomat.widgets.drift._model import DriftModel
@@ -39,7 +48,7 @@ class ParametersPanel(QWidget):
 
     def __init__(self, viewer: "napari.viewer.Viewer", parent: Optional[QWidget] = None):
         super().__init__(parent)
-        from napari.layers import Image
+        from napari.layers import Image, Shapes
 
         self.layer_combo = LayerCombo(viewer, (Image,), predicate=lambda layer: layer.ndim == 3)
         _narrow(self.layer_combo)
@@ -66,6 +75,12 @@ class ParametersPanel(QWidget):
         self.method.setToolTip("Low-dose movie: every pair of frames, then each frame against the sum of the "
                                "others. Time series: neighbouring frames only (the specimen may change).")
 
+        self.track_region = QCheckBox("Track a region")
+        self.track_region.setToolTip("Measure the drift of the rectangle drawn in a Shapes layer only (a feature "
+                                     "that moves differently from the rest); the whole frames are aligned with it.")
+        self.region_combo = _narrow(LayerCombo(viewer, (Shapes,)), 10)
+        self.region_combo.setToolTip("Shapes layer whose first shape (its bounding box) is the region.")
+
         main = QWidget()
         form = _form(main)
         form.addRow("Stack", self.layer_combo)
@@ -79,6 +94,7 @@ class ParametersPanel(QWidget):
         form.addRow("Max shift", self.max_shift)
         form.addRow("Group frames", self.group)
         form.addRow("Method", self.method)
+        form.addRow(self.track_region, self.region_combo)
         self.run_button = QPushButton("Align")
         self.run_button.setToolTip("Estimate the drift, then add the aligned stack and sums (runs in the background).")
 
@@ -105,6 +121,7 @@ class ParametersPanel(QWidget):
             method=self.method.currentText(),
             patches=PATCHES[self.patches.currentText()],
             dose_per_frame=self.dose.value() or None,
+            region=(self.region_combo.currentText() or None) if self.track_region.isChecked() else None,
         )
 
     def _layer_changed(self, *_args) -> None:

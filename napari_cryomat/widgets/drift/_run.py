@@ -51,6 +51,11 @@ class AlignParams:
         Patch grid for local motion (None: global only).
     dose_per_frame : float or None
         e/Å² per frame (None: unknown; no dose weighting, FRC against frame count).
+    region : str or None
+        Name of a Shapes layer whose first shape's bounding box is the region to track (None:
+        the whole frame).
+    roi : (int, int, int, int) or None
+        That box in pixels of the stack, (y0, y1, x0, x1), filled in by the model's request.
     """
 
     pixel_size: float
@@ -60,6 +65,8 @@ class AlignParams:
     method: str = next(iter(METHODS))
     patches: Optional[tuple[int, int]] = None
     dose_per_frame: Optional[float] = None
+    region: Optional[str] = None
+    roi: Optional[tuple[int, int, int, int]] = None
 
     def __post_init__(self):
         if not self.pixel_size > 0:
@@ -81,7 +88,8 @@ class AlignParams:
         group = "auto" if self.group is None else str(self.group)
         local = "global" if self.patches is None else "{}×{} patches".format(*self.patches)
         dose = f"{self.dose_per_frame:g} e/Å²/frame" if self.dose_per_frame else "dose unknown"
-        return f"B {self.bfactor:g} Å², group {group}, {local}, {dose}"
+        region = "" if self.roi is None else ", region rows {}-{} cols {}-{}".format(*self.roi)
+        return f"B {self.bfactor:g} Å², group {group}, {local}, {dose}{region}"
 
 
 @dataclass(frozen=True)
