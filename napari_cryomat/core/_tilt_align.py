@@ -7,15 +7,16 @@ the image Y axis to the tilt axis (counter-clockwise on screen by ``alpha``) and
 
 Steps (each on a binned, normalised copy):
 
-1. tilt-axis angle, coarse: the projection of a tilt onto the tilt axis (the sum across it) is the
-   same for every tilt (it is the volume summed over X and Z), up to a shift along the axis; the
-   angle at which neighbouring profiles agree best is the axis (a common-line criterion);
+1. tilt-axis angle when not given (rough): patches on structure are tracked from zero tilt outwards;
+   with each tilt's common shift removed, features move across the axis only, so the direction of
+   least spread of their motion is the axis;
 2. shifts, coarse: cosine-stretched cross-correlation of each tilt with its neighbour towards zero
    tilt, accumulated outwards from zero tilt (IMOD tiltxcorr);
 3. projection matching: weighted back-projection of all tilts, each tilt correlated with its
    leave-one-out reprojection; the correction is added and the gauge (what no data can fix: a
    common shift along the axis and shifts ``x0 cosθ + z0 sinθ`` that only move the volume) removed;
-4. tilt-axis angle, fine: the angle that maximises the agreement of tilts and reprojections.
+4. (optional, experimental) tilt-axis angle: the angle that maximises the agreement of tilts and
+   reprojections.
 """
 
 from __future__ import annotations

@@ -24,8 +24,8 @@ density bright and positive, which is what ``positivity`` in SIRT assumes.
 Methods: weighted back-projection (ramp filter, a fast preview), SIRT on all Y slices at once with
 one sparse projector (:mod:`._tilt_projector`), and model-based iterative reconstruction through
 svmbir when installed (optional extra ``svmbir``). Alignment (:mod:`._tilt_align`) is fiducial-free:
-IMOD-style cosine-stretched cross-correlation, refined by projection matching, with the tilt-axis
-angle from a common-line criterion refined by the reprojection error.
+IMOD-style cosine-stretched cross-correlation, refined by projection matching; the tilt-axis angle is
+best given (a rough estimate from tracked patch motion otherwise).
 """
 
 from __future__ import annotations
@@ -185,8 +185,12 @@ def align_tilt_series(tilts, angles, *, pixel_size: float = 1.0, tilt_axis_angle
     pixel_size : float
         Å per pixel (for ``max_shift`` and ``thickness``, given in Å).
     tilt_axis_angle : float, optional
-        Known axis angle (degrees CCW on screen from Y); None finds it. With ``refine_tilt_axis``
-        a given angle is the starting point; without, it is kept.
+        Axis angle (degrees CCW on screen from Y), e.g. from the microscope or the ``.mdoc``. Give it
+        when known: without it a rough estimate is made from how tracked patches move (features move
+        across the axis only), which can be several degrees off.
+    refine_tilt_axis : bool
+        Refine the angle by the agreement of tilts with their reprojections (experimental: it can
+        walk away from a good starting angle on weakly structured specimens).
     max_shift : float, optional
         Largest shift between neighbouring tilts, Å (default a quarter of the image).
     thickness : float, optional
@@ -200,10 +204,11 @@ def align_tilt_series(tilts, angles, *, pixel_size: float = 1.0, tilt_axis_angle
 
     Notes
     -----
-    Coarse axis angle from the common line (the sum across the axis is the same for every tilt),
-    shifts by cosine-stretched cross-correlation of neighbours from zero tilt outwards (IMOD
-    tiltxcorr), then projection matching against leave-one-out weighted back-projections, the axis
-    angle refined by the same reprojection agreement, on a copy binned to about 256 pixels.
+    On a copy binned to about 128 and then 256 pixels: shifts by cosine-stretched cross-correlation of
+    neighbours from zero tilt outwards (IMOD tiltxcorr), then projection matching (each tilt against its
+    leave-one-out reprojection from a weighted back-projection of the others, ``iterations`` passes per
+    stage). The shifts carry no gauge: their mean along the axis and any ``x0 cosθ + z0 sinθ`` across it
+    (a translation of the volume) are removed.
     """
     px = positive(pixel_size, "pixel_size", unit="Å")
     arr, a = check_tilt_series(tilts, angles, copies=3.0)
