@@ -1,4 +1,5 @@
 import numpy as np
+from scipy import ndimage as ndi
 import pytest
 
 from napari_cryomat.core import Cancelled
@@ -273,3 +274,114 @@ def test_volume_too_big_for_memory_asks_for_tiles_on_disk(sample, rng, monkeypat
     out = np.lib.format.open_memmap(tmp_path / "p.npy", mode="w+", dtype=np.uint8, shape=image.shape)
     assert model.predict(image, out=out, tile_size=128) is out  # tile by tile into the file
     assert np.mean((out == 2) == (truth > 0)) > 0.9
+
+
+# ------------------------------------------------------------------------------------------------
+# automatic settings (issue #14): seeded, randomised images of both generators, none the sample
+# ------------------------------------------------------------------------------------------------
+def _unseen_images():
+    from napari_cryomat.core.synthetic.particles import make_particle_field, make_particles_varied
+
+    rng = np.random.default_rng(14)
+    for k in range(6):
+        d = float(rng.uniform(10, 40))
+        polarity = ("dark", "bright")[k % 2]
+        dose, gradient = float(rng.uniform(50, 1000)), float(rng.uniform(0, 0.3))
+        if k < 3:
+            img, truth, _ = make_particles_varied(diameter=d, polarity=polarity, dose=dose, gradient=gradient,
+                                                  seed=100 + k)
+        else:
+            img, truth, _ = make_particle_field(diameter=d, shape_kind=("round", "ellipse", "blob")[k - 3],
+                                                polarity=polarity, dose=dose, gradient=gradient, undulation=0.05,
+                                                seed=100 + k)
+        yield d, polarity, img, truth
+
+
+def test_defaults_find_particles_of_any_size_and_polarity():
+    from skimage.filters import threshold_otsu
+
+    ours, plain = [], []
+    for d, polarity, img, truth in _unseen_images():
+        labels, settings = segment_particles(img, pixel_size=1.0, return_settings=True)
+        assert settings.polarity == polarity
+        assert abs(settings.diameter - d) / d < 0.25  # the estimated particle size
+        assert set(settings.estimated) == {"polarity", "diameter", "smoothing", "threshold", "local_block",
+                                           "min_size", "split_distance"}
+        ours.append(match_labels(labels, truth)["f1"])
+        t = threshold_otsu(img)
+        plain.append(match_labels(ndi.label(img < t if polarity == "dark" else img > t)[0], truth)["f1"])
+    assert min(ours) >= 0.88, ours
+    assert np.mean(ours) > np.mean(plain) + 0.3
+
+
+def test_local_threshold_chosen_for_an_uneven_support_only():
+    from napari_cryomat.core.segment import estimate_particle_settings
+    from napari_cryomat.core.synthetic.particles import make_particle_field
+
+    flat, _, _ = make_particle_field(diameter=16, dose=2000, gradient=0.0, undulation=0.0, seed=3)
+    uneven, truth, _ = make_particle_field(diameter=16, dose=2000, gradient=0.6, undulation=0.1, seed=3)
+    assert estimate_particle_settings(flat, pixel_size=1.0).threshold == "otsu"
+    s = estimate_particle_settings(uneven, pixel_size=1.0)
+    assert s.threshold == "local" and s.background_variation > 1 / 6
+    assert match_labels(segment_particles(uneven, pixel_size=1.0), truth)["f1"] > 0.95
+
+
+def test_given_settings_are_kept_and_reproduce_the_labels(sample):
+    from napari_cryomat.core.segment import estimate_particle_settings
+
+    image, truth, _ = sample
+    s = estimate_particle_settings(image, pixel_size=PS, polarity="dark", min_size=500.0)
+    assert s.polarity == "dark" and s.min_size == 500.0
+    assert "polarity" not in s.estimated and "min_size" not in s.estimated and "diameter" in s.estimated
+    # the sample's particles are 48-88 Å across
+    assert 40 < s.diameter < 100
+    labels, used = segment_particles(image, pixel_size=PS, return_settings=True)
+    again = segment_particles(image, pixel_size=PS, **used.options())
+    assert np.array_equal(labels, again)
+    override = used.with_overrides(split_distance=0.0, polarity="bright")
+    assert override.polarity == "bright" and "split_distance" not in override.estimated
+    assert "bright" in override.describe() and "Å" in override.describe()
+    with pytest.raises(ValueError, match="diameter"):
+        used.with_overrides(diameter=-3)
+    with pytest.raises(ValueError, match="Unknown setting"):
+        used.with_overrides(colour="red")
+
+
+def test_pixel_features_hessian_of_a_parabola():
+    from napari_cryomat.core.segment import pixel_features
+
+    yy, xx = np.mgrid[:64, :64].astype(np.float32)
+    image = 0.5 * (xx - 32) ** 2 + 3.0 * yy  # Hessian: d2/dx2 = 1, d2/dy2 = 0, gradient (3, x - 32)
+    f = pixel_features(image, sigma_min=1.0, sigma_max=2.0, num_sigma=2)
+    assert f.shape == (64, 64, 8)
+    inner = (slice(16, 48), slice(16, 48))
+    big, small = f[..., 2][inner], f[..., 3][inner]  # eigenvalues at sigma 1
+    assert np.allclose(big, 1.0, atol=0.02) and np.allclose(small, 0.0, atol=0.02)
+    assert np.allclose(f[..., 1][32, 32], 3.0, atol=0.05)  # gradient magnitude where x = 32
+
+
+def test_classifier_saved_and_loaded_predicts_the_same(sample, rng, tmp_path, monkeypatch):
+    from napari_cryomat.core import segment
+    from napari_cryomat.core.segment import PixelClassifier
+
+    image, truth, _ = sample
+    model = train_pixel_classifier(image, _scribbles(truth, rng), n_estimators=5)
+    path = model.save(tmp_path / "particles.skops")
+    loaded = PixelClassifier.load(path)
+    assert np.array_equal(loaded.predict(image), model.predict(image))
+    assert list(loaded.classes) == list(model.classes)
+    # a model from a version computing other features is refused, saying what to do
+    monkeypatch.setattr(segment, "FEATURES_VERSION", segment.FEATURES_VERSION + 1)
+    with pytest.raises(ValueError, match="Retrain"):
+        PixelClassifier.load(path)
+    monkeypatch.undo()
+    (tmp_path / "notes.skops").write_text("not a model")
+    with pytest.raises(ValueError, match="not a saved pixel classifier"):
+        PixelClassifier.load(tmp_path / "notes.skops")
+    import skops.io as sio
+
+    sio.dump({"format": "something else"}, tmp_path / "other.skops")
+    with pytest.raises(ValueError, match="not a napari-cryomat pixel classifier"):
+        PixelClassifier.load(tmp_path / "other.skops")
+    with pytest.raises(ValueError, match="folder"):
+        model.save(tmp_path / "missing" / "m.skops")

@@ -57,3 +57,65 @@ def test_tracking_bad_input():
         track_objects(np.zeros((5, 5), int), pixel_size=1.0)
     with pytest.raises(ValueError, match="No objects"):
         track_objects(np.zeros((3, 5, 5), int), pixel_size=1.0)
+
+
+def _walks(n=40, n_frames=20, step=1.5, seed=0):
+    """Diffusing objects: a table with per-frame shuffled labels and the true identity of each row."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    # on a jittered 40 Å grid: neighbours never come within the search radius of each other
+    grid = np.stack(np.meshgrid(np.arange(8), np.arange(8), indexing="ij"), -1).reshape(-1, 2)[:n] * 40.0
+    pos = grid + rng.uniform(-5, 5, size=(n, 2))
+    rows = []
+    for t in range(n_frames):
+        pos = pos + rng.normal(0, step, pos.shape)
+        perm = rng.permutation(n)
+        rows += [(t, k + 1, pos[i, 0], pos[i, 1], i) for k, i in enumerate(perm)]
+    return pd.DataFrame(rows, columns=["frame", "label", "centroid_y", "centroid_x", "true_id"])
+
+
+@pytest.mark.parametrize("method", ["trackpy", "laptrack"])
+def test_both_linkers_follow_diffusing_objects(method):
+    from napari_cryomat.core.tracking import link_table
+
+    table = _walks()
+    tracks = link_table(table, max_distance=10.0, gap_frames=0, method=method)
+    assert len(tracks) == len(table)
+    assert tracks.track_id.nunique() == 40
+    # every track holds one true object, and every object one track
+    assert (tracks.groupby("track_id")["true_id"].nunique() == 1).all()
+    assert (tracks.groupby("true_id")["track_id"].nunique() == 1).all()
+    assert tracks.frame.dtype == table.frame.dtype
+
+
+def test_trackpy_bridges_a_missed_frame():
+    from napari_cryomat.core.tracking import link_table
+
+    table = _walks(n=10, n_frames=8)
+    holey = table[~((table.frame == 4) & (table.true_id == 3))]
+    assert link_table(holey, max_distance=10.0, gap_frames=1).track_id.nunique() == 10
+    assert link_table(holey, max_distance=10.0, gap_frames=0).track_id.nunique() == 11
+
+
+def test_laptrack_follows_a_split_and_trackpy_says_it_cannot():
+    import pandas as pd
+
+    from napari_cryomat.core.tracking import link_table
+
+    # one particle at (100, 100) for 3 frames, then two fragments moving apart; another far away
+    rows = [(t, 1, 100.0, 100.0 + t) for t in range(3)]
+    rows += [(t, 1, 100.0 - 3 * (t - 2), 102.0) for t in range(3, 6)]
+    rows += [(t, 2, 100.0 + 3 * (t - 2), 102.0) for t in range(3, 6)]
+    rows += [(t, 3, 300.0, 300.0) for t in range(6)]
+    table = pd.DataFrame(rows, columns=["frame", "label", "centroid_y", "centroid_x"])
+    tracks = link_table(table, max_distance=10.0, gap_frames=0, method="laptrack", merges_splits=True)
+    splits = tracks.attrs["splits"]
+    assert splits.iloc[:, 0].nunique() == 1 and len(splits) == 2  # one parent, two children
+    family = tracks[tracks.centroid_x < 200]
+    assert family.tree_id.nunique() == 1 and family.track_id.nunique() == 3
+    assert tracks[tracks.centroid_x > 200].tree_id.nunique() == 1
+    with pytest.raises(ValueError, match="laptrack"):
+        link_table(table, max_distance=10.0, method="trackpy", merges_splits=True)
+    with pytest.raises(ValueError, match="method"):
+        link_table(table, max_distance=10.0, method="nearest")
