@@ -1,6 +1,6 @@
 import numpy as np
-from scipy import ndimage as ndi
 import pytest
+from scipy import ndimage as ndi
 
 from napari_cryomat.core import Cancelled
 from napari_cryomat.core.measure import match_labels
