@@ -42,24 +42,26 @@ def make_inputs(folder: Path, n: int, size: int, distinct: int) -> None:
         shutil.copyfile(folder / f"img{k % distinct:03d}.mrc", folder / f"img{k:03d}.mrc")
 
 
-def serial_loop(files, outdir: Path) -> tuple[float, int]:
-    """The baseline: the same per-file work in a plain for loop, no dask."""
+def serial_loop(files, outdir: Path) -> tuple[float, int, float]:
+    """The baseline: the same per-file work in a plain for loop, no dask.
+    Returns (wall s, objects, CPU s per image)."""
     from napari_cryomat.batch.engine import check_output_folder
     from napari_cryomat.batch.segment import SegmentSettings, segment_file
 
     check_output_folder(outdir)
     settings = SegmentSettings()
     start = time.perf_counter()
-    n_objects = 0
+    n_objects, cpu = 0, 0.0
     for path in files:
         row = segment_file(path, outdir, path.stem, settings)
         if row["status"] != "ok":
             sys.exit(f"serial loop: {row['error']}")
         n_objects += row["n_objects"]
-    return time.perf_counter() - start, n_objects
+        cpu += row["cpu_seconds"]
+    return time.perf_counter() - start, n_objects, cpu / len(files)
 
 
-def dask_run(folder: Path, outdir: Path, workers: int) -> tuple[float, int]:
+def dask_run(folder: Path, outdir: Path, workers: int) -> tuple[float, int, float]:
     from napari_cryomat.batch import segment_folder
 
     start = time.perf_counter()
@@ -67,7 +69,13 @@ def dask_run(folder: Path, outdir: Path, workers: int) -> tuple[float, int]:
     wall = time.perf_counter() - start
     if result.n_ok != len(result.summary):
         sys.exit(f"{workers} worker(s): {result.failed['error'].tolist()}")
-    return wall, len(result.objects)
+    return wall, len(result.objects), float(result.summary["cpu_seconds"].mean())
+
+
+def _print_row(name, workers, wall, n_obj, cpu, n, one_worker_wall) -> None:
+    versus = f"{one_worker_wall / wall:>10.2f}x" if one_worker_wall else f"{'':>11}"
+    print(f"{name:<28} {workers:>7} {wall:>7.1f} {wall / n:>8.2f} {3600 * n / wall:>9.0f} "
+          f"{workers * wall / n:>10.2f} {cpu:>9.2f} {versus} {n_obj:>8}", flush=True)
 
 
 def main(argv=None) -> int:
@@ -83,30 +91,26 @@ def main(argv=None) -> int:
         print(f"{args.n} images of {args.size}² generated in {time.perf_counter() - t0:.0f} s; "
               f"{os.cpu_count()} CPU cores; machine shared with other jobs, timings pessimistic", flush=True)
         files = sorted((tmp / "in").glob("*.mrc"))
-        rows = []
-        wall, n_obj = serial_loop(files, tmp / "serial")
-        rows.append(("serial loop (baseline)", 1, wall, n_obj))
+        print(f"\nBatch segmentation of {args.n} images of {args.size}² (particles, defaults), one run "
+              "(rows print as they finish)")
+        print(f"{'mode':<28} {'workers':>7} {'wall s':>7} {'s/image':>8} {'images/h':>9} {'cost s/img':>10} "
+              f"{'CPU s/img':>9} {'vs 1 worker':>11} {'objects':>8}", flush=True)
+        wall0, n_obj, cpu = serial_loop(files, tmp / "serial")
+        _print_row("serial loop (baseline)", 1, wall0, n_obj, cpu, args.n, None)
+        walls, cpus = {}, {}
         for workers in (1, 2):
-            wall, n_obj = dask_run(tmp / "in", tmp / f"dask{workers}", workers)
-            rows.append((f"LocalCluster, {workers} worker{'s' if workers > 1 else ''}", workers, wall, n_obj))
+            walls[workers], n_obj, cpus[workers] = dask_run(tmp / "in", tmp / f"dask{workers}", workers)
+            name = f"LocalCluster, {workers} worker{'s' if workers > 1 else ''}"
+            _print_row(name, workers, walls[workers], n_obj, cpus[workers], args.n, walls[1])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    one = rows[1][2]
-    print(f"\nBatch segmentation of {args.n} images of {args.size}² (particles, defaults), one run")
-    print(f"{'mode':<28} {'workers':>7} {'wall s':>7} {'s/image':>8} {'images/h':>9} {'cost s/img':>10} "
-          f"{'vs 1 worker':>11} {'objects':>8}")
-    for name, workers, wall, n_obj in rows:
-        per_hour = 3600 * args.n / wall
-        print(f"{name:<28} {workers:>7} {wall:>7.1f} {wall / args.n:>8.2f} {per_hour:>9.0f} "
-              f"{workers * wall / args.n:>10.2f} {one / wall:>10.2f}x {n_obj:>8}")
-    scaling = one / rows[2][2]
-    per_hour_2 = 3600 * args.n / rows[2][2]
-    print(f"\nscaling 1 -> 2 workers: {scaling:.2f}x (target >= {TARGET_SCALING}x); "
-          f"2 workers: {per_hour_2:.0f} images/h (target >= {TARGET_PER_HOUR}); "
-          f"dask overhead vs the serial loop at 1 worker: {rows[1][2] / rows[0][2]:.2f}x")
-    cost = rows[2][2] * 2 / args.n
-    print(f"per-image cost {cost:.2f} worker-s: N workers ~ {3600 / cost:.0f} x N images/h "
-          "while the file system keeps up")
+    scaling = walls[1] / walls[2]
+    print(f"\nscaling 1 -> 2 workers: {scaling:.2f}x wall (target >= {TARGET_SCALING}x); 2 workers: "
+          f"{3600 * args.n / walls[2]:.0f} images/h (target >= {TARGET_PER_HOUR}); dask at 1 worker vs the serial "
+          f"loop: {walls[1] / wall0:.2f}x the wall time")
+    print(f"CPU cost per image (unaffected by other jobs on the machine): serial {cpu:.2f} s, 1 worker "
+          f"{cpus[1]:.2f} s, 2 workers {cpus[2]:.2f} s -> on N dedicated cores about "
+          f"{3600 / cpus[2]:.0f} x N images/h")
     return 0
 
 

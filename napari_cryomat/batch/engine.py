@@ -26,7 +26,7 @@ __all__ = ["BatchError", "BatchResult", "segment_folder", "check_output_folder",
 
 SUMMARY_COLUMNS = ["name", "file", "status", "run", "error", "frames", "height", "width", "pixel_size_A",
                    "pixel_size_source", "n_objects", "objects_per_frame", "area_fraction", "mean_area_A2",
-                   "median_diameter_A", "seconds", "layer"]
+                   "median_diameter_A", "seconds", "cpu_seconds", "layer"]
 
 
 class BatchError(ValueError):

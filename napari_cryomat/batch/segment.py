@@ -254,7 +254,7 @@ def segment_file(path, outdir, name: str, settings: SegmentSettings) -> dict:
     """Segment, measure and write one file. Never raises: returns its summary row as a dict,
     ``status`` "ok" or "failed" (with ``error``, and ``trace`` for unexpected errors)."""
     path, outdir = Path(path), Path(outdir)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     row = {"name": name, "file": str(path), "status": "failed", "error": ""}
     try:
         row.update(_run_file(path, outdir, name, settings))
@@ -266,6 +266,7 @@ def segment_file(path, outdir, name: str, settings: SegmentSettings) -> dict:
         row["error"] = f"{path.name}: {type(exc).__name__}: {exc}"
         row["trace"] = traceback.format_exc()
     row["seconds"] = round(time.perf_counter() - start, 3)
+    row["cpu_seconds"] = round(time.process_time() - cpu_start, 3)  # the cost on a machine shared with others
     if row["status"] == "ok":
         marker = done_marker(outdir, name)
         record = dict(row, settings=settings.key(), input=_input_stamp(path))
