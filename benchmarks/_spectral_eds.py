@@ -171,6 +171,7 @@ def out_of_core_row(shape):
     mm.flush()
     del mm
     lazy = np.memmap(path, dtype=np.float32, mode="r", shape=shape)
+    # best of two runs each, alternating: the first read after writing competes with the write-back
     t_ours, rss_mb, maps = _maps_in_child(path, shape, energy)
     sub = np.asarray(lazy[:64, :64])
     ref = eds.eds_maps(sub, energy=energy, elements="Fe, Pt, Cu")
@@ -178,11 +179,14 @@ def out_of_core_row(shape):
     windows = {el: eds.clean_windows(el, energy=energy, elements=[o for o in ("Fe", "Pt", "Cu") if o != el])
                for el in ("Fe", "Pt", "Cu")}
     t_exspy = _exspy_lazy(lazy, energy, windows)
+    t2, rss2, _maps = _maps_in_child(path, shape, energy)
+    t_ours, rss_mb = min(t_ours, t2), max(rss_mb, rss2)
+    t_exspy = min(t_exspy, _exspy_lazy(lazy, energy, windows))
     gb = lazy.nbytes / 2**30
     path.unlink()
     return [(f"EDS maps Fe/Pt/Cu, {ny}×{nx}×{ne} float32 memmap ({gb:.1f} GiB)",
-             f"{t_ours:.1f} s ({gb / t_ours:.2f} GiB/s), peak RSS {rss_mb:.0f} MB", f"exSpy lazy get_lines_intensity {t_exspy:.1f} s "
-             f"({gb / t_exspy:.2f} GiB/s)", "completes, = in-memory",
+             f"{t_ours:.1f} s ({gb / t_ours:.2f} GiB/s, best of 2), peak RSS {rss_mb:.0f} MB", f"exSpy lazy get_lines_intensity {t_exspy:.1f} s "
+             f"({gb / t_exspy:.2f} GiB/s, best of 2, 2 dask threads)", "completes, = in-memory",
              f"equal to in-memory on a 64×64 subset: {same}; {t_exspy / t_ours:.1f}× faster")]
 
 

@@ -300,33 +300,43 @@ def _window_slices(energy, windows, element: str) -> dict[str, slice]:
     return out
 
 
-class _FileRows:
-    """Rows of a C-ordered ``numpy.memmap`` read with ``pread`` instead of through the mapping: the
-    pages of a mapped file stay in the process's resident memory once touched, so mapping a 2 GiB
-    SI band by band still ends with 2 GiB resident; read this way only one band ever is."""
+class _ChannelBands:
+    """Bands of rows of an SI restricted to the channels the windows use (``lo:hi``): a dask or h5py
+    SI reads only those; a ``numpy.memmap`` touches only their pages and hands them back to the OS
+    after each band (``madvise(MADV_DONTNEED)``), so resident memory stays about one band even for a
+    file larger than RAM (touched pages of a mapping otherwise stay resident)."""
 
-    def __init__(self, mm: np.memmap):
-        self.filename, self.offset = mm.filename, int(mm.offset)
-        self.shape, self.dtype, self.ndim = mm.shape, mm.dtype, mm.ndim
-
-    @classmethod
-    def of(cls, si):
-        """``si`` itself unless it is a whole, C-ordered 3D memory map of a file (not a view of one)."""
-        import mmap
-
-        ok = (isinstance(si, np.memmap) and si.ndim == 3 and si.flags.c_contiguous and bool(si.filename)
-              and isinstance(si.base, mmap.mmap))
-        return cls(si) if ok else si
+    def __init__(self, si, lo: int, hi: int):
+        self.si, self.lo, self.hi = si, int(lo), int(hi)
+        self.shape = tuple(int(n) for n in si.shape[:-1]) + (self.hi - self.lo,)
+        self.ndim, self.dtype = 3, np.dtype(getattr(si, "dtype", np.float32))
 
     def __getitem__(self, rows):
-        if not isinstance(rows, slice) or rows.step not in (None, 1):
-            raise TypeError("rows must be a plain slice of Y")
-        start, stop, _ = rows.indices(self.shape[0])
-        row_items = int(np.prod(self.shape[1:]))
-        with open(self.filename, "rb") as f:
-            f.seek(self.offset + start * row_items * self.dtype.itemsize)
-            data = np.fromfile(f, dtype=self.dtype, count=max(0, stop - start) * row_items)
-        return data.reshape((max(0, stop - start),) + tuple(self.shape[1:]))
+        block = self.si[rows, :, self.lo:self.hi]
+        if isinstance(self.si, np.memmap):
+            block = np.array(block)
+            _release_pages(self.si, rows)
+        return block
+
+
+def _release_pages(mm: np.memmap, rows: slice) -> None:
+    """Drop the pages of rows ``rows`` of a C-ordered memmap from the process (they are re-read from the
+    file if needed again); silently nothing where madvise is not available."""
+    import mmap
+
+    base = mm.base
+    if not isinstance(base, mmap.mmap) or not mm.flags.c_contiguous or not hasattr(base, "madvise"):
+        return
+    start, stop, _ = rows.indices(mm.shape[0])
+    row_bytes = mm.strides[0]
+    in_map = int(mm.offset) % mmap.ALLOCATIONGRANULARITY  # where the array starts inside the mapping
+    first = in_map + start * row_bytes
+    aligned = first - first % mmap.PAGESIZE
+    length = in_map + stop * row_bytes - aligned
+    try:
+        base.madvise(mmap.MADV_DONTNEED, aligned, min(length, len(base) - aligned))
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def eds_net_map(si, *, energy, windows: Mapping[str, Sequence[float]]) -> np.ndarray:
@@ -385,16 +395,22 @@ def eds_maps(
         w = windows.get(el) or windows.get(el.split("_")[0]) or clean_windows(
             el, energy=energy, elements=[e for e in elements if e != el], fwhm_mn_ka=fwhm_mn_ka)
         plan.append((el, ln, dict(w), _window_slices(energy, w, el)))
+    # read only the channels the windows use; slices relative to that span
+    lo = min(sl.start for *_r, sls in plan for sl in sls.values())
+    hi = max(sl.stop for *_r, sls in plan for sl in sls.values())
+    plan = [(el, ln, w, {k: slice(sl.start - lo, sl.stop - lo) for k, sl in sls.items()}) for el, ln, w, sls in plan]
 
     def block_maps(block):
-        if not np.all(np.isfinite(block)):
+        if not np.all(np.isfinite(block)):  # only the channels the windows use are read and checked
             raise ValueError("The spectrum image (si) contains NaN or inf values; replace them first.")
         if block.size and block.min() < 0:
             raise ValueError(f"The spectrum image (si) has negative counts (minimum {block.min():.3g}); it was "
                              "probably background-subtracted. Add a constant offset or clip at zero.")
         return {el: _net_counts(block, sl) for el, _ln, _w, sl in plan}
 
-    data = map_si_blocks(block_maps, _FileRows.of(si), progress=progress)
+    # a memmap band touches whole rows of pages (all channels): keep bands small so that stays modest
+    band = 2**24 if isinstance(si, np.memmap) else 2**26
+    data = map_si_blocks(block_maps, _ChannelBands(si, lo, hi), max_bytes=band, progress=progress)
     return {el: ElementMap(element=el, kind="eds", feature=ln.label, energy=ln.energy, data=data[el], windows=w)
             for el, ln, w, _sl in plan}
 
