@@ -26,8 +26,8 @@ __all__ = ["EelsPanel"]
 
 #: mean-free-path formulas as the combo shows them -> (core name, parameter label, range, default)
 MFP = {
-    "Iakoubovskii (density)": ("iakoubovskii", " g/cm³", (0.1, 25.0), 2.0),
-    "Malis (Z eff)": ("malis", " Zeff", (1.0, 100.0), 6.0),
+    "Iakoubovskii": ("iakoubovskii", " g/cm³", (0.1, 25.0), 2.0),
+    "Malis": ("malis", " Zeff", (1.0, 100.0), 6.0),
 }
 
 
@@ -58,6 +58,8 @@ class EelsPanel(QWidget):
         self.beta_spin.setToolTip("collection semi-angle β, mrad")
         self.quant_combo = QComboBox()
         self.quant_combo.addItems(list(QUANT_METHODS))
+        self.quant_combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.quant_combo.setMinimumContentsLength(10)
         self.quant_button = QPushButton("Atomic %")
         self.quant_button.setToolTip("EELS atomic % per pixel: edge integrals / hydrogenic σ(β, Δ) (Egerton), or a "
                                      "power law + edges fitted at every pixel (overlapping edges)")
@@ -66,10 +68,14 @@ class EelsPanel(QWidget):
         self.thickness_button = QPushButton("t/λ, t")
         self.mfp_combo = QComboBox()
         self.mfp_combo.addItems(list(MFP))
-        self.mfp_spin = _spin(0.1, 25.0, 2.0, " g/cm³", 2)
+        self.mfp_combo.setToolTip("Inelastic mean free path λ: Iakoubovskii et al. 2008 (from the density, with α "
+                                  "and β) or Malis et al. 1988 (from the effective atomic number)")
+        self.mfp_spin = _spin(0.1, 25.0, 2.0, " g/cm³", 1)
         self.fourier_log_button = QPushButton("Fourier-log")
         self.fourier_log_button.setToolTip("Single-scattering distribution of the low-loss SI (plural scattering removed)")
         self.low_combo = LayerCombo(viewer, (Image,), predicate=is_spectrum_image)
+        self.low_combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.low_combo.setMinimumContentsLength(12)
         self.fourier_ratio_button = QPushButton("Fourier-ratio")
         self.fourier_ratio_button.setToolTip("The core-loss SI (chosen above) deconvolved by the Low-loss SI")
         self.status = QLabel("")

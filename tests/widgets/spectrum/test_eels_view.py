@@ -88,7 +88,7 @@ def test_zlp_alignment_thickness_and_fourier_log(dock, qtbot, messages):
     assert "low-loss drifting ZLP-aligned" in viewer.layers
     # t/λ and t (Malis) on the aligned SI
     w.si_combo.setCurrentText("low-loss drifting ZLP-aligned")
-    w.eels.mfp_combo.setCurrentText("Malis (Z eff)")
+    w.eels.mfp_combo.setCurrentText("Malis")
     w.eels.mfp_spin.setValue(6.0)
     w.eels.thickness_button.click()
     _wait(qtbot, w)
