@@ -223,6 +223,9 @@ class TrackRequest:
     length_unit: str = "Å"
     #: the objects layer tracked: where the results are placed (never read by the worker)
     layer: Any = field(default=None, repr=False)
+    #: the linker (``core.tracking.LINKERS``): trackpy for plain linking, laptrack for merges and splits
+    method: str = "trackpy"
+    merges_splits: bool = False
 
 
 @dataclass(frozen=True, eq=False)
@@ -245,7 +248,8 @@ def compute_track(request: TrackRequest, progress: ProgressCallback = None) -> T
     """Link, relabel and measure growth (worker side)."""
     report(progress, 0.0)
     tracks = core_tracking.link_table(request.table, max_distance=request.max_distance,
-                                      gap_frames=request.gap_frames)
+                                      gap_frames=request.gap_frames, method=request.method,
+                                      merges_splits=request.merges_splits)
     report(progress, 0.5)
     relabelled = compact_labels(core_tracking.relabel_by_track(np.asarray(request.labels), tracks))
     report(progress, 0.8)

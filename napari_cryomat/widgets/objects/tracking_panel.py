@@ -4,8 +4,9 @@ and the objects coloured by track, and plot each track's growth in the same colo
 from __future__ import annotations
 
 import numpy as np
-from qtpy.QtWidgets import QDoubleSpinBox, QFormLayout, QPushButton, QSpinBox, QWidget
+from qtpy.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QLabel, QPushButton, QSpinBox, QWidget
 
+from napari_cryomat.core.tracking import LINKERS
 from napari_cryomat.widgets._base import TaskRunner, palette_colour, show_error
 from napari_cryomat.widgets.objects._jobs import compute_track
 from napari_cryomat.widgets.objects._model import ObjectsModel
@@ -13,8 +14,16 @@ from napari_cryomat.widgets.objects._view import start_job
 
 __all__ = ["TrackingPanel"]
 
+# the linker choices: (label, core method, merges and splits)
+LINKER_CHOICES = (
+    ("trackpy (fast)", "trackpy", False),
+    ("laptrack", "laptrack", False),
+    ("laptrack, merges & splits", "laptrack", True),
+)
+
+
 class TrackingPanel(QWidget):
-    """Largest move, gap closing, Track, and the growth curves of the last tracking."""
+    """Linker, largest move, gap closing, Track, and the growth curves of the last tracking."""
 
     def __init__(self, model: ObjectsModel, runner: TaskRunner, parent: QWidget | None = None):
         super().__init__(parent)
@@ -31,6 +40,15 @@ class TrackingPanel(QWidget):
         self.gap_spin.setRange(0, 10)
         self.gap_spin.setValue(1)
         self.gap_spin.setToolTip("Frames an object may be missed and still keep its track.")
+        self.linker_combo = QComboBox()
+        for label, method, splits in LINKER_CHOICES:
+            self.linker_combo.addItem(label)
+            tip = LINKERS[method] + (" — follows objects that coalesce or break up" if splits else "")
+            self.linker_combo.setItemData(self.linker_combo.count() - 1, tip, 3)  # Qt.ToolTipRole
+        self.linker_combo.setToolTip("trackpy: fast, for objects that stay one object (growth, drift).\n"
+                                     "laptrack: global assignment; the only one that follows merges and splits.")
+        self.linker_note = QLabel()
+        self.linker_note.setWordWrap(True)
         self.track_button = QPushButton("Track")
         self.growth_plot = pg.PlotWidget()
         self.growth_plot.setMinimumHeight(120)
@@ -39,14 +57,28 @@ class TrackingPanel(QWidget):
         self.growth_plot.setToolTip("Each track in the colour of its objects and of its tail in the viewer.")
         form = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
+        form.addRow("Linker", self.linker_combo)
+        form.addRow(self.linker_note)
         form.addRow("Max. distance", self.max_distance_spin)
         form.addRow("Gap closing", self.gap_spin)
         form.addRow(self.track_button)
         form.addRow(self.growth_plot)
         self.track_button.clicked.connect(self.track)
+        self.linker_combo.currentIndexChanged.connect(self._show_linker)
+        self._show_linker()
         model.features_changed.connect(self._follow_units)
         model.tracks_changed.connect(self.draw_growth)
         self.draw_growth()
+
+    def linker(self) -> tuple[str, bool]:
+        """(core method, merges and splits) of the chosen linker."""
+        _label, method, splits = LINKER_CHOICES[self.linker_combo.currentIndex()]
+        return method, splits
+
+    def _show_linker(self, *_args) -> None:
+        method, splits = self.linker()
+        text = LINKERS[method] + ("; tracks of one family share a tree_id" if splits else "")
+        self.linker_note.setText(f"<small>{text[0].upper() + text[1:]}.</small>")
 
     def _follow_units(self) -> None:
         self.max_distance_spin.setSuffix(f" {self.model.length_unit}")
@@ -54,7 +86,8 @@ class TrackingPanel(QWidget):
     def track(self):
         """Track in a worker; returns the worker (None if nothing started)."""
         try:
-            request = self.model.track_request(self.max_distance_spin.value(), self.gap_spin.value())
+            method, splits = self.linker()
+            request = self.model.track_request(self.max_distance_spin.value(), self.gap_spin.value(), method, splits)
         except ValueError as exc:
             show_error(str(exc))
             return None
@@ -77,7 +110,7 @@ class TrackingPanel(QWidget):
         request = run.request
         plot.setLabel("left", f"{run.value} ({value_unit})")
         plot.setLabel("bottom", "time (s)" if time_unit == "s" else "frame")
-        plot.setTitle(f"{run.curves.shape[1]} tracks, max. distance {request.max_distance:g} "
+        plot.setTitle(f"{run.curves.shape[1]} tracks ({request.method}), max. distance {request.max_distance:g} "
                       f"{request.length_unit}, gap {request.gap_frames}", size="9pt")
         times = run.curves.index.to_numpy(float)
         for track_id in run.curves.columns:

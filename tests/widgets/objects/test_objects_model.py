@@ -230,3 +230,25 @@ def test_compute_needs_integer_labels(viewer):
     request = model.measure_request(layer)
     with pytest.raises(ValueError, match="integers"):
         compute_measure(request)
+
+
+def test_both_linkers_give_the_true_tracks(viewer, growth):
+    movie, truth, info = growth
+    cal = dict(scale=(1.0, PS, PS), units=("s", "angstrom", "angstrom"), axis_labels=("t", "y", "x"))
+    crystals = viewer.add_labels(truth, name="crystals", **cal)
+    model = ObjectsModel(viewer)
+    model.measure(crystals)
+    with pytest.raises(ValueError, match="laptrack"):
+        model.track_request(60.0, 1, "trackpy", merges_splits=True)
+    by_method = {}
+    for method, splits in (("trackpy", False), ("laptrack", True)):
+        model.measure(crystals)
+        tracked = model.track(60.0, 1, method, splits)
+        assert model.tracked.request.method == method
+        # each track is one true crystal over all frames
+        pairs = {(int(r.frame), int(r.track_id)) for r in tracked.itertuples()}
+        by_method[method] = pairs
+        assert tracked["track_id"].nunique() == truth.max()
+        if splits:
+            assert "tree_id" in tracked
+    assert by_method["trackpy"] == by_method["laptrack"]

@@ -299,3 +299,23 @@ def test_gui_thread_stays_free_on_2048(make_napari_viewer, qtbot, gui_watch):
         qtbot.wait(50)
     assert layer.metadata["coloured_by"] == "aspect_ratio"
     assert watch.longest < 0.3, f"GUI thread busy for {watch.longest:.3f} s"
+
+
+def test_linker_choice_says_what_it_suits_and_is_used(make_napari_viewer, qtbot, growth):
+    movie, truth, info = growth
+    viewer = make_napari_viewer()
+    viewer.add_image(movie, name="growth", scale=(1, PS, PS), metadata={"axes": "TYX"})
+    viewer.add_labels(truth, name="crystals", scale=(1, PS, PS))
+    w = ObjectTableWidget(viewer)
+    measure(qtbot, w)
+    tracking = w.tracking_panel
+    assert tracking.linker_combo.currentText().startswith("trackpy")  # the fast default
+    assert "plain linking" in tracking.linker_note.text()
+    tracking.linker_combo.setCurrentIndex(2)
+    assert "merges and splits" in tracking.linker_note.text()
+    tracking.track_button.click()
+    wait(qtbot, w)
+    run = w.model.tracked
+    assert run.request.method == "laptrack" and run.request.merges_splits
+    assert run.tracks["track_id"].nunique() == truth.max() and "tree_id" in run.tracks
+    assert "laptrack" in tracking.growth_plot.getPlotItem().titleLabel.text
