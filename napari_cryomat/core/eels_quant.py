@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from napari_cryomat.core import spectral as sp
-from napari_cryomat.core._progress import ProgressCallback
+from napari_cryomat.core._progress import ProgressCallback, sub_progress
 from napari_cryomat.core._validate import nonnegative, number, positive, real_array, window
 
 __all__ = [
@@ -312,7 +312,7 @@ def fit_edges(
     energy = sp.check_energy_axis(energy, np.shape(si)[-1])
     e0, beta, alpha = _beam(e0, beta, alpha)
     els = sp._parse_elements_arg(elements)
-    total = sp.sum_spectrum(si, max_bytes=max_bytes)
+    total = sp.sum_spectrum(si, max_bytes=max_bytes, progress=sub_progress(progress, 0.0, 0.3))
     plan = sp.plan_eels_windows(els, energy=energy, spectrum=total)
     if background_window is None:
         first = min(plan.values(), key=lambda p: p.edge.onset)
@@ -351,7 +351,7 @@ def fit_edges(
         bg = coef[..., :3] @ design[:, :3].sum(axis=0)
         return coef.astype(np.float32), bg.astype(np.float32), chi2.astype(np.float32)
 
-    coef, bg, chi2 = sp.map_si_blocks(block_fit, si, max_bytes=max_bytes, progress=progress)
+    coef, bg, chi2 = sp.map_si_blocks(block_fit, si, max_bytes=max_bytes, progress=sub_progress(progress, 0.3, 1.0))
     amounts = {el: coef[..., 3 + k] for k, el in enumerate(els)}
     pos = {el: np.maximum(v, 0.0) for el, v in amounts.items()}
     tot = sum(pos.values())

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from napari_cryomat.core import spectral as sp
-from napari_cryomat.core._progress import ProgressCallback
+from napari_cryomat.core._progress import ProgressCallback, sub_progress
 from napari_cryomat.core._validate import choice, nonnegative, number, positive
 
 __all__ = [
@@ -245,10 +245,10 @@ def mean_free_path(
     return float(1.0 / inv)
 
 
-def _total(si, energy: np.ndarray) -> np.ndarray:
+def _total(si, energy: np.ndarray, progress: ProgressCallback = None) -> np.ndarray:
     """Sum spectrum of (..., E) spectra, band by band for a 3D SI."""
     if np.ndim(si) == 3:
-        return sp.sum_spectrum(si)
+        return sp.sum_spectrum(si, progress=progress)
     return np.asarray(si).reshape(-1, energy.size).sum(axis=0, dtype=np.float64)
 
 
@@ -292,7 +292,8 @@ def thickness_map(
     if mean_free_path_nm is not None:
         mean_free_path_nm = positive(mean_free_path_nm, "mean_free_path_nm", unit="nm", high=1e6)
     if zlp_threshold is None:
-        zlp_threshold = _zlp_end(energy, _total(si, energy))
+        zlp_threshold = _zlp_end(energy, _total(si, energy, sub_progress(progress, 0.0, 0.5)))
+        progress = sub_progress(progress, 0.5, 1.0)
     zlp_threshold = number(zlp_threshold, "zlp_threshold", low=float(energy[1]), high=float(energy[-1]), unit="eV")
     i_end = int(np.searchsorted(energy, zlp_threshold))
 
@@ -359,7 +360,8 @@ def fourier_log_deconvolve(
     if fwhm is not None:
         fwhm = positive(fwhm, "fwhm", unit="eV", high=1e4)
     if zlp_threshold is None:
-        zlp_threshold = _zlp_end(energy, _total(si, energy))
+        zlp_threshold = _zlp_end(energy, _total(si, energy, sub_progress(progress, 0.0, 0.2)))
+        progress = sub_progress(progress, 0.2, 1.0)
     zlp_threshold = number(zlp_threshold, "zlp_threshold", low=float(energy[1]), high=float(energy[-1]), unit="eV")
     i_end = int(np.searchsorted(energy, zlp_threshold))
     i_zero = int(np.argmin(np.abs(energy)))

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from napari_cryomat.core._progress import ProgressCallback, report
+from napari_cryomat.core._progress import ProgressCallback, report, sub_progress
 from napari_cryomat.core._validate import (
     check_memory,
     choice,
@@ -970,7 +970,10 @@ def eels_maps(
     choice(method, "method", ("lsq", "two_area", "two-area", "egerton"))
     elements = _parse_elements_arg(elements)
     windows = dict(windows or {})
-    plan = plan_eels_windows(elements, energy=energy, spectrum=sum_spectrum(si) if detect_onsets else None)
+    # the sum-spectrum pass reports progress too, so Cancel works from the start on a big lazy SI
+    first = 0.3 if detect_onsets and is_lazy(si) else 0.05
+    total = sum_spectrum(si, max_bytes=max_bytes, progress=sub_progress(progress, 0.0, first)) if detect_onsets else None
+    plan = plan_eels_windows(elements, energy=energy, spectrum=total)
     steps = []
     for el in elements:
         p = plan[el]
@@ -997,7 +1000,7 @@ def eels_maps(
             out[(el, "variance")] = _net_variance(block, energy, bgw, intw, m)
         return out
 
-    res = map_si_blocks(block_maps, si, max_bytes=max_bytes, progress=progress)
+    res = map_si_blocks(block_maps, si, max_bytes=max_bytes, progress=sub_progress(progress, first, 1.0))
     out = {}
     for el, edge, bgw, intw, clean, message in steps:
         bg = [tuple(map(float, w)) for w in bgw] if is_multi_window(bgw) else tuple(map(float, bgw))
