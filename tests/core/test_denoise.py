@@ -174,13 +174,13 @@ def test_tiled_whole_and_lazy_runs_are_identical(seed, methods):
 
     rng = np.random.default_rng(seed)
     kind = ["lattice", "particles", "sei"][seed]
-    shape = (int(rng.integers(100, 180)), int(rng.integers(100, 180)))
+    shape = (int(rng.integers(80, 150)), int(rng.integers(80, 150)))
     noisy, _ = noisy_image(kind, shape, dose=float(rng.uniform(0.5, 5)), row_noise=0.4, seed=seed)
     for method in methods:
         strength = float(rng.uniform(0.5, 2.5))
         whole = D.denoise(noisy, method=method, strength=strength, destripe=True, tile=4096).image
         tiled = D.denoise(noisy, method=method, strength=strength, destripe=True,
-                          tile=32 * int(rng.integers(2, 5))).image
+                          tile=32 * int(rng.integers(3, 6))).image
         lazy = D.denoise(da.from_array(noisy, chunks=int(rng.integers(60, 120))), method=method,
                          strength=strength, destripe=True, tile=64).image
         assert hasattr(lazy, "dask")
@@ -200,8 +200,8 @@ def test_stack_is_denoised_frame_by_frame_eager_or_lazy():
 
 @pytest.mark.parametrize("kind, dose, seed", [("lattice", 1.0, 0), ("particles", 0.3, 1), ("sei", 8.0, 2)])
 def test_auto_denoises_and_its_choice_follows_the_loss(kind, dose, seed):
-    noisy, truth = noisy_image(kind, (256, 256), dose=dose, seed=seed)
-    r = D.denoise(noisy, methods=("gaussian", "spectral", "tv"))
+    noisy, truth = noisy_image(kind, (224, 224), dose=dose, seed=seed)
+    r = D.denoise(noisy)
     assert psnr(r.image, truth) > psnr(noisy, truth) + 8
     assert r.loss <= min(c.best_loss for c in r.calibrations.values()) + 1e-12
     assert r.noise == NoiseModel() and abs(sum(w for _, _, w in r.parts) - 1) < 1e-9
