@@ -93,6 +93,7 @@ class SpectrumModel:
         self.elements_text = ""
         self.windows: dict[str, dict[str, tuple[float, float]]] = {}
         self.moved_windows: set[str] = set()  # elements whose windows the user set by hand
+        self.profile_width = 15.0  # width of the band averaged across the profile line, Å
         self.fwhm = 130.0  # EDS detector resolution at Mn Kα, eV
         self.method = "lsq"  # EELS background fit: "lsq" or "two_area"
         self.k_text = ""  # Cliff–Lorimer k-factors as typed
@@ -374,7 +375,10 @@ class SpectrumModel:
     def profile_request(self) -> ProfileRequest | None:
         """The profile along the line layer's last line over the maps, or None (no maps or line)."""
         ends = self.overlays.line_ends(self.maps.request.source) if self.maps is not None else None
-        return ProfileRequest(self.maps, *ends) if ends else None
+        if not ends:
+            return None
+        width_px = max(1, int(round(self.profile_width / self.maps.request.source.pixel_size)))
+        return ProfileRequest(self.maps, *ends, width=width_px)
 
     def set_profile(self, profile: Profile | None) -> None:
         self.profile = profile

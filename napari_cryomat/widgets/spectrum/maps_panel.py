@@ -10,7 +10,16 @@ from __future__ import annotations
 from collections import deque
 
 from qtpy.QtCore import QObject, Qt, QTimer
-from qtpy.QtWidgets import QComboBox, QFormLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
+from qtpy.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from napari_cryomat.widgets._base import EventLinks, TaskRunner, hbox, show_info, show_warning
 from napari_cryomat.widgets.spectrum._jobs import (
@@ -94,6 +103,12 @@ class MapsPanel(QWidget):
         self.ratio_button = QPushButton("Ratio map")
         self.line_button = QPushButton("Draw profile line")
         self.line_button.setToolTip("Add the 'composition line' shapes layer; its last line gives the profiles")
+        self.width_spin = QDoubleSpinBox()
+        self.width_spin.setRange(0.1, 1e5)
+        self.width_spin.setDecimals(1)
+        self.width_spin.setSuffix(" Å")
+        self.width_spin.setValue(model.profile_width)
+        self.width_spin.setToolTip("Width of the band averaged across the line (error bars: counting statistics)")
         self.profile = ProfilePlot(viewer, model)
 
         form = QFormLayout()
@@ -106,7 +121,7 @@ class MapsPanel(QWidget):
         layout.addWidget(hbox(self.maps_button, self.thickness_button))
         layout.addWidget(self.legend)
         layout.addWidget(hbox(self.ratio_a, QLabel("/"), self.ratio_b, self.ratio_button))
-        layout.addWidget(self.line_button)
+        layout.addWidget(hbox(self.line_button, QLabel("width"), self.width_spin))
         layout.addWidget(self.profile, 1)
 
         self.k_edit.textChanged.connect(lambda text: setattr(model, "k_text", text))
@@ -114,6 +129,7 @@ class MapsPanel(QWidget):
         self.thickness_button.clicked.connect(self.make_thickness)
         self.ratio_button.clicked.connect(self.make_ratio)
         self.line_button.clicked.connect(self.start_line)
+        self.width_spin.valueChanged.connect(self._width_changed)
         self.links.connect(model.maps_changed, self._on_maps_changed)
         self.links.connect(model.mode_changed, self._on_mode_changed)
         self.links.connect(model.si_changed, self._on_si_changed)
@@ -141,6 +157,10 @@ class MapsPanel(QWidget):
     def _thickness_done(self, result: ThicknessResult) -> None:
         self.model.show_thickness(result)
         show_info(f"t/λ of {result.source.name} by log-ratio; zero-loss integral up to {result.zlp_threshold:.1f} eV.")
+
+    def _width_changed(self, value: float) -> None:
+        self.model.profile_width = float(value)
+        self.profile.update_live()
 
     def start_line(self):
         """Add (or select) the composition-line layer in line mode."""

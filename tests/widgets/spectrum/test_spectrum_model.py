@@ -95,6 +95,14 @@ def test_eels_windows_maps_ratio_and_profile(eels):
     assert columns["C"][-10:].mean() > columns["C"][:10].mean()
     # counting errors of the band mean: positive, and far below the signal where carbon is
     assert np.all(columns["C_err"] > 0) and columns["C_err"][-10:].mean() < 0.1 * columns["C"][-10:].mean()
+    # a band four times wider (in Å) averages four times the pixels: errors about half
+    model.profile_width = 4 * 3 * px
+    wide = compute_profile(model.profile_request())
+    assert wide.request.width == 12
+    narrow = model.profile_width = 3 * px
+    assert compute_profile(model.profile_request()).request.width == 3 and narrow == 3 * px
+    ratio = np.median(wide.columns["C_err"]) / np.median(compute_profile(model.profile_request()).columns["C_err"])
+    assert ratio == pytest.approx(0.5, abs=0.12)
     model.overlays.close()
     assert not _shown(viewer, "composition line")
 
