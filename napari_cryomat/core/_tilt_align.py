@@ -7,9 +7,8 @@ the image Y axis to the tilt axis (counter-clockwise on screen by ``alpha``) and
 
 Steps (each on a binned, normalised copy):
 
-1. tilt-axis angle when not given (rough): patches on structure are tracked from zero tilt outwards;
-   with each tilt's common shift removed, features move across the axis only, so the direction of
-   least spread of their motion is the axis;
+1. tilt-axis angle when not given (rough, a few degrees): the angle whose aligned stack agrees best
+   with its own reprojections (steps 2 and 3 at each angle of a coarse scan, on a small copy);
 2. shifts, coarse: cosine-stretched cross-correlation of each tilt with its neighbour towards zero
    tilt, accumulated outwards from zero tilt (IMOD tiltxcorr);
 3. projection matching: weighted back-projection of all tilts, each tilt correlated with its
@@ -144,93 +143,24 @@ def xcorr_shift(a: np.ndarray, b: np.ndarray, *, max_shift: float, band: np.ndar
 
 
 # -------------------------------------------------------------------------------------------------
-# 1. coarse shifts in the raw frame, and the tilt-axis angle by reprojection agreement
+# 1. tilt-axis angle by reprojection agreement (rough)
 # -------------------------------------------------------------------------------------------------
-def raw_neighbour_shifts(stack: np.ndarray, angles: np.ndarray, *, max_shift: float, band, win) -> np.ndarray:
-    """Raw-frame shifts from plain cross-correlation of neighbours, accumulated from zero tilt (small
-    tilt steps barely change the picture, so this needs no axis angle)."""
-    n = len(stack)
-    zero = int(np.argmin(np.abs(angles)))
-    s = np.zeros((n, 2))
-    order = [(i, i + 1) for i in range(zero, n - 1)] + [(i, i - 1) for i in range(zero, 0, -1)]
-    for ref, j in order:
-        d, _ = xcorr_shift(stack[j], stack[ref], max_shift=max_shift, band=band, win=win)
-        s[j] = s[ref] + d
-    return s
+def scan_axis_angle(work, angles, *, n_z, max_shift, lowpass) -> float:
+    """Axis angle in [-90, 90) whose aligned stack agrees best with its own reprojections (after a
+    stretched neighbour chain and two projection-matching passes at each angle): a 15° grid, then
+    2.5° steps around the best. Good to a few degrees; the agreement changes slowly with the angle."""
+    def score(a):
+        shape = aligned_shape(work.shape[1:], a)
+        band, win = _bandpass(shape, 0.01, lowpass), _disc(shape)
+        rot = np.stack([resample(w, a, (0, 0), shape, cval=0.0) for w in work])
+        t = remove_gauge(stretch_xcorr(rot, angles, max_shift=max_shift, band=band, win=win), angles)
+        _, peaks = project_match(work, angles, a, t, n_z=n_z, iterations=2, max_shift=4, band=band, win=win)
+        return float(np.mean(peaks))
 
-
-def _patch_centres(image: np.ndarray, size: int, count: int) -> np.ndarray:
-    """Up to ``count`` window centres on the most structured parts of ``image`` (local band-passed
-    energy), at least half a window apart and a window away from the edges."""
-    bp = ndimage.gaussian_filter(image, 1.0) - ndimage.gaussian_filter(image, size / 4)
-    energy = ndimage.uniform_filter(bp * bp, size)
-    h, w = image.shape
-    half = size // 2
-    energy[:half + 1], energy[h - half - 2:] = -1, -1
-    energy[:, :half + 1], energy[:, w - half - 2:] = -1, -1
-    out = []
-    for idx in np.argsort(energy.ravel())[::-1]:
-        c = np.array(np.unravel_index(idx, energy.shape), float)
-        if energy.flat[idx] < 0 or len(out) >= count:
-            break
-        if all(np.abs(c - o).max() >= half for o in out):
-            out.append(c)
-    return np.array(out).reshape(-1, 2)
-
-
-def track_patches(stack: np.ndarray, angles: np.ndarray, s_raw: np.ndarray, *, count: int = 24,
-                  min_peak: float = 0.2) -> np.ndarray:
-    """Raw-frame positions (P, N, 2) of patches on structure, each followed from zero tilt
-    outwards by cross-correlation with its neighbour tilt (IMOD-style patch tracking); NaN once a
-    patch is lost (weak correlation peak)."""
-    n, h, w = stack.shape
-    size = max(16, (min(h, w) // 4) // 2 * 2)
-    half = size // 2
-    win = _taper((size, size), 0.2)
-    band = _bandpass((size, size), 0.02, 0.2)
-    zero = int(np.argmin(np.abs(angles)))
-    centres = _patch_centres(stack[zero], size, count)
-    pos = np.full((len(centres), n, 2), np.nan)
-    pos[:, zero] = centres
-
-    def window(img, c):
-        y0 = int(np.clip(round(c[0]) - half, 0, h - size))
-        x0 = int(np.clip(round(c[1]) - half, 0, w - size))
-        return img[y0:y0 + size, x0:x0 + size], np.array([y0, x0])
-
-    for p in range(len(pos)):
-        for step in (1, -1):
-            for j in range(zero + step, n if step > 0 else -1, step):
-                ref = j - step
-                pred = pos[p, ref] + s_raw[j] - s_raw[ref]
-                if not np.all(np.isfinite(pred)) or np.any(pred < half) or np.any(pred > np.array([h, w]) - half):
-                    break
-                a, oa = window(stack[j], pred)
-                b, ob = window(stack[ref], pos[p, ref])
-                d, peak = xcorr_shift(a, b, max_shift=half // 2, band=band, win=win)
-                if peak < min_peak:
-                    break
-                pos[p, j] = pos[p, ref] + d + (oa - ob)
-    return pos
-
-
-def patch_axis_angle(stack, angles, s_raw) -> float:
-    """Tilt-axis angle from how features move: after removing each tilt's common shift, every
-    feature moves across the axis only (by ``x (cosθ - 1) + z sinθ``), so the axis is the direction
-    along which the tracked motion has the least spread."""
-    pos = track_patches(stack, angles, s_raw)
-    zero = int(np.argmin(np.abs(angles)))
-    motion = pos - pos[:, zero:zero + 1]
-    motion -= np.nanmedian(motion, axis=0, keepdims=True)  # each tilt's common shift
-    r = motion.reshape(-1, 2)
-    r = r[np.all(np.isfinite(r), axis=1)]
-    if len(r) < 10:
-        raise ValueError("tilts: too few features could be tracked to find the tilt axis; give tilt_axis_angle.")
-    keep = np.linalg.norm(r, axis=1) <= np.percentile(np.linalg.norm(r, axis=1), 95)
-    scatter = r[keep].T @ r[keep]
-    vals, vecs = np.linalg.eigh(scatter)
-    dy, dx = vecs[:, 0]  # least spread: along the axis
-    return float(np.rad2deg(np.arctan2(dx, dy)))
+    grid = np.arange(-90.0, 90.0, 15.0)
+    best = grid[int(np.argmax([score(a) for a in grid]))]
+    fine = best + np.arange(-7.5, 7.6, 2.5)
+    return _parabola_max(fine, np.array([score(a) for a in fine]))
 
 
 def _parabola_max(x: np.ndarray, y: np.ndarray) -> float:
@@ -383,10 +313,10 @@ def align(stack: np.ndarray, angles: np.ndarray, *, n_z: int | None, max_shift: 
     coarse_bin = fine_bin * 2 if max(h, w) / fine_bin > 160 else fine_bin
     coarse = normalise(bin_stack(stack, coarse_bin))
     ms_c = max_shift / coarse_bin + 2
-    if alpha is None:
-        band_c, win_c = _bandpass(coarse.shape[1:], 0.01, lowpass), _taper(coarse.shape[1:])
-        s_raw = raw_neighbour_shifts(coarse, angles, max_shift=ms_c, band=band_c, win=win_c)
-        alpha = patch_axis_angle(coarse, angles, s_raw)
+    if alpha is None:  # a scan on a copy of at most ~96 pixels
+        tiny_bin = 2 if max(coarse.shape[1:]) > 96 else 1
+        alpha = scan_axis_angle(bin_stack(coarse, tiny_bin), angles, n_z=max(8, int(round((n_z or max(h, w))
+                                / coarse_bin / tiny_bin))), max_shift=ms_c / tiny_bin + 1, lowpass=lowpass)
     report(progress, 0.1)
     shape_c = aligned_shape(coarse.shape[1:], alpha)
     rot0 = np.stack([resample(coarse[i], alpha, (0, 0), shape_c, cval=0.0) for i in range(n)])

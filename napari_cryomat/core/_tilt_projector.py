@@ -173,14 +173,18 @@ def wbp_columns(proj: SliceProjector, p: np.ndarray, *, cutoff: float | None = N
 
 
 def sirt_columns(proj: SliceProjector, p: np.ndarray, *, iterations: int, positivity: bool,
-                 x0: np.ndarray | None = None, progress=None) -> np.ndarray:
-    """SIRT (``x += C A.T R (b - A x)``, R and C the inverse row and column sums) on columns."""
+                 x0: np.ndarray | None = None, relaxation: float = 1.9, progress=None) -> np.ndarray:
+    """SIRT, ``x += λ C A.T R (b - A x)`` (R, C the inverse row and column sums; λ < 2 converges),
+    started from the weighted back-projection: at λ = 1.9 from WBP, 50 iterations reach the error that
+    plain SIRT from zero needs about 150 for (benchmarks/tilt.py)."""
     A = proj.matrix
     row = np.asarray(A.sum(axis=1)).ravel()
     col = np.asarray(proj.matrix_t.sum(axis=1)).ravel()
     inv_row = np.where(row > 1e-6, 1 / np.maximum(row, 1e-6), 0).astype(np.float32)[:, None]
-    inv_col = np.where(col > 1e-6, 1 / np.maximum(col, 1e-6), 0).astype(np.float32)[:, None]
-    x = np.zeros((proj.n_z * proj.n_x, p.shape[1]), np.float32) if x0 is None else x0.astype(np.float32)
+    inv_col = (relaxation * np.where(col > 1e-6, 1 / np.maximum(col, 1e-6), 0)).astype(np.float32)[:, None]
+    x = wbp_columns(proj, p) if x0 is None else x0.astype(np.float32)
+    if positivity:
+        np.maximum(x, 0, out=x)
     for it in range(iterations):
         r = p - A @ x
         r *= inv_row

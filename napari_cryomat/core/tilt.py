@@ -25,7 +25,7 @@ Methods: weighted back-projection (ramp filter, a fast preview), SIRT on all Y s
 one sparse projector (:mod:`._tilt_projector`), and model-based iterative reconstruction through
 svmbir when installed (optional extra ``svmbir``). Alignment (:mod:`._tilt_align`) is fiducial-free:
 IMOD-style cosine-stretched cross-correlation, refined by projection matching; the tilt-axis angle is
-best given (a rough estimate from tracked patch motion otherwise).
+best given (a rough scan for the best reprojection agreement otherwise).
 """
 
 from __future__ import annotations
@@ -186,8 +186,8 @@ def align_tilt_series(tilts, angles, *, pixel_size: float = 1.0, tilt_axis_angle
         Å per pixel (for ``max_shift`` and ``thickness``, given in Å).
     tilt_axis_angle : float, optional
         Axis angle (degrees CCW on screen from Y), e.g. from the microscope or the ``.mdoc``. Give it
-        when known: without it a rough estimate is made from how tracked patches move (features move
-        across the axis only), which can be several degrees off.
+        when known: without it a rough estimate (a few degrees) is made by scanning angles for the best
+        agreement of the aligned tilts with their reprojections, on a small copy.
     refine_tilt_axis : bool
         Refine the angle by the agreement of tilts with their reprojections (experimental: it can
         walk away from a good starting angle on weakly structured specimens).
@@ -260,8 +260,9 @@ def reconstruct(tilts, angles, *, alignment: TiltAlignment | None = None, method
         From :func:`align_tilt_series`.
     method : {"sirt", "wbp", "mbir"}
         ``"wbp"``: weighted (ramp-filtered) back-projection, a fast preview; ``"sirt"``: the
-        simultaneous iterative reconstruction technique on a sparse projector; ``"mbir"``:
-        model-based iterative reconstruction with svmbir (optional extra ``svmbir``).
+        simultaneous iterative reconstruction technique on a sparse projector, started from the
+        WBP with relaxation 1.9; ``"mbir"``: model-based iterative reconstruction with svmbir
+        (optional extra ``svmbir``).
     iterations : int
         SIRT iterations (1..10000).
     thickness : float, optional
