@@ -55,14 +55,16 @@ def layer_kwargs(image) -> dict:
 
 @dataclass(frozen=True)
 class ParticleOptions:
-    """Automatic particles (see :func:`core.segment.segment_particles`); lengths in Å, areas in Å²."""
+    """Automatic particles (see :func:`core.segment.segment_particles`); lengths in Å, areas in Å².
+    ``"auto"`` / None: read off the image (:func:`core.segment.estimate_particle_settings`)."""
 
-    threshold: str = "otsu"
-    polarity: str = "dark"
-    smoothing: float = 4.0
-    min_size: float = 400.0
+    threshold: str = "auto"
+    polarity: str = "auto"
+    smoothing: float | None = None
+    min_size: float | None = None
     split: bool = True
-    split_distance: float = 30.0
+    split_distance: float | None = None
+    diameter: float | None = None
     series: bool = False  # a movie: segment each frame alone
 
 
@@ -71,7 +73,7 @@ class ClassifierOptions:
     """Pixel classifier (see :func:`core.segment.train_pixel_classifier`)."""
 
     sigma_max: float = 8.0
-    n_estimators: int = 40
+    n_estimators: int = 20
 
 
 @dataclass
@@ -96,6 +98,7 @@ class SegmentationModel:
     annotation_changed = Signal(object)  # the annotation layer, or None
     painted = Signal()  # the annotation was edited
     classifier_changed = Signal(str)  # a readable status of the trained classifier
+    particle_settings_changed = Signal(object)  # the core.segment.ParticleSettings of the last run
 
     def __init__(self, viewer: "napari.viewer.Viewer"):
         self.viewer = viewer
@@ -106,6 +109,7 @@ class SegmentationModel:
         self.annotation = None
         self.classifier: seg.PixelClassifier | None = None
         self.classifier_status = ""
+        self.particle_settings: seg.ParticleSettings | None = None  # what the last particles run assumed
         self.feature_cache = seg.FeatureCache()  # features survive retraining while painting
         self.classes.changed.connect(self._apply_classes)
         viewer.layers.events.removing.connect(self._on_removing)
@@ -270,19 +274,22 @@ class SegmentationModel:
         series = options.series and image.data.ndim == 3
         kwargs = dict(pixel_size=pixel_size_of(image), smoothing=options.smoothing, threshold=options.threshold,
                       polarity=options.polarity, min_size=options.min_size, split=options.split,
-                      split_distance=options.split_distance)
+                      split_distance=options.split_distance, diameter=options.diameter)
         name = result_name(image.name, "particles", "segmented")
         geometry = layer_kwargs(image)
 
-        def finish(labels: np.ndarray) -> str:
+        def finish(result) -> str:
+            labels, settings = result
             upsert_layer(self.viewer, labels, name=name, kind="labels", **geometry,
-                         metadata={ROLE: "particles", "cryomat_image": image.name})
+                         metadata={ROLE: "particles", "cryomat_image": image.name,
+                                   "particle_settings": settings.options()})
+            self.particle_settings = settings
+            self.particle_settings_changed.emit(settings)
             if series:
                 return f"{int(sum(frame.max() for frame in labels))} particles found in {len(labels)} frames."
             return f"{int(labels.max())} particles found."
 
-        func = seg.segment_series if series else seg.segment_particles
-        return Job("Particles", _compact_labels, (func, image.data), kwargs, finish)
+        return Job("Particles", _particles, (image.data, series), kwargs, finish)
 
     def training_job(self, options: ClassifierOptions) -> Job:
         """Train the pixel classifier on the annotation's strokes and predict the whole image."""
@@ -311,6 +318,46 @@ class SegmentationModel:
 
         return Job("Pixel classifier", _train_and_predict, (image.data, scribbles), settings, finish)
 
+    def save_classifier(self, path) -> str:
+        """Write the trained classifier to ``path`` (.skops); returns a message."""
+        if self.classifier is None:
+            raise ValueError("No classifier to save: train one first (Train & predict).")
+        written = self.classifier.save(path)
+        return f"Classifier saved to {written}."
+
+    def load_classifier(self, path) -> str:
+        """Read a classifier saved earlier (checked: another napari-cryomat version's file is refused
+        with what to do); :meth:`prediction_job` then applies it to the image."""
+        model = seg.PixelClassifier.load(path)
+        model.cache = self.feature_cache
+        self.classifier = model
+        self.classifier_status = (f"loaded {path}: trained on {model.n_training_pixels} pixels, "
+                                  f"classes {list(map(int, model.classes))}")
+        self.classifier_changed.emit(self.classifier_status)
+        return f"Classifier loaded (classes {list(map(int, model.classes))})."
+
+    def prediction_job(self) -> Job:
+        """Classify every pixel of the image with the current (e.g. loaded) classifier."""
+        image = self.require_image()
+        model = self.classifier
+        if model is None:
+            raise ValueError("No classifier: train one on your strokes or load a saved one first.")
+        if image.data.ndim != model.ndim:
+            raise ValueError(f"The classifier was trained on {model.ndim}D data; '{image.name}' is "
+                             f"{image.data.ndim}D.")
+        name = result_name(image.name, "prediction", "classes")
+        geometry = layer_kwargs(image)
+        if name not in self.viewer.layers:
+            geometry["opacity"] = 0.5
+
+        def finish(prediction) -> str:
+            layer = upsert_layer(self.viewer, prediction, name=name, kind="labels", **geometry,
+                                 metadata={ROLE: "prediction", "cryomat_image": image.name})
+            self._colour(layer)
+            return f"{image.name} classified into classes {sorted(map(int, np.unique(prediction)))}."
+
+        return Job("Pixel classifier", _predict, (model, image.data), {}, finish)
+
     def interpolation_job(self) -> Job:
         """Fill the slices between painted slices of a stack or tomogram (first axis)."""
         layer = self.require_annotation()
@@ -338,10 +385,23 @@ class SegmentationModel:
             pass
 
 
-def _compact_labels(func, *args, **kwargs) -> np.ndarray:
-    """Worker: ``func``'s labels in the smallest unsigned type that holds them (napari draws and
-    re-colours uint8/uint16 labels several times faster than int32)."""
-    return compact_labels(func(*args, **kwargs))
+def _particles(data, series: bool, *, progress=None, split: bool = True, **options):
+    """Worker: labels (compact type) and the settings used. A movie's settings are read off its first
+    frame and kept for every frame, so that the frames are segmented alike (and track well)."""
+    if series:
+        settings_options = dict(options)
+        diameter = settings_options.pop("diameter")
+        settings = seg.estimate_particle_settings(np.asarray(data[0]), diameter=diameter, **settings_options)
+        labels = seg.segment_series(data, pixel_size=options["pixel_size"], split=split, progress=progress,
+                                    **settings.options())
+        return compact_labels(labels), settings
+    labels, settings = seg.segment_particles(data, split=split, return_settings=True, progress=progress, **options)
+    return compact_labels(labels), settings
+
+
+def _predict(model, image, *, progress=None):
+    """Worker: the class of every pixel."""
+    return model.predict(image, progress=progress)
 
 
 def _train_and_predict(image, scribbles, *, progress=None, **settings):

@@ -371,3 +371,51 @@ def test_big_image_keeps_the_gui_thread_free(make_napari_viewer, qtbot, sample, 
     assert layer.data[int(round(cy)), int(round(cx))] != 0
     print(f"longest GUI-thread stretch: {watch.longest * 1000:.0f} ms")
     assert watch.longest < 0.1, f"the GUI thread computed for {watch.longest:.3f} s at once"
+
+
+def test_particles_show_what_was_assumed_and_take_an_override(seg, qtbot, sample, messages):
+    viewer, image, w = seg
+    panel = w.particles_panel
+    assert panel.polarity_combo.currentText() == "auto" and panel.smoothing_spin.text() == "auto"
+    panel.segment_button.click()
+    wait(qtbot, w)
+    first = viewer.layers["particles segmented"].data.max()
+    assumed = panel.assumed_note.text()
+    assert "dark*" in assumed and "Ø" in assumed  # the sample's particles are dark, read off the image
+    assert panel.polarity_combo.itemText(0) == "auto (dark)"
+    diameter = w.model.particle_settings.diameter
+    assert 40 < diameter < 100  # the sample's particles are 48-88 Å across
+    assert panel.diameter_spin.text().startswith("auto (")
+    # override one setting: a minimum size above every particle leaves nothing; the rest stays auto
+    panel.min_size_spin.setValue(1e8)
+    panel.segment_button.click()
+    wait(qtbot, w)
+    assert first > 0 and viewer.layers["particles segmented"].data.max() == 0
+    settings = w.model.particle_settings
+    assert settings.min_size == 1e8 and "min_size" not in settings.estimated and "polarity" in settings.estimated
+    assert "min 100000000 Å²," in panel.assumed_note.text()
+
+
+def test_classifier_saved_loaded_and_applied(seg, qtbot, sample, messages, tmp_path):
+    viewer, image, w = seg
+    truth = sample[1]
+    w.new_button.click()
+    paint_scribbles(viewer.layers["particles annotation"], truth)
+    panel = w.classifier_panel
+    panel.save(str(tmp_path / "none.skops"))
+    assert "train one first" in messages["error"][-1]
+    w.train_button.click()
+    wait(qtbot, w)
+    first = viewer.layers["particles prediction"].data.copy()
+    panel.save(str(tmp_path / "particles.skops"))
+    assert (tmp_path / "particles.skops").exists() and "saved" in messages["info"][-1]
+    viewer.layers.remove("particles prediction")
+    w.model.classifier = None
+    (tmp_path / "notes.skops").write_text("a note")
+    panel.load(str(tmp_path / "notes.skops"))
+    assert "not a saved pixel classifier" in messages["error"][-1] and w.model.classifier is None
+    panel.load(str(tmp_path / "particles.skops"))
+    assert "loaded" in panel.status_label.text()
+    panel.apply_button.click()
+    wait(qtbot, w)
+    assert np.array_equal(viewer.layers["particles prediction"].data, first)
