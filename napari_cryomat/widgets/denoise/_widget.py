@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Optional
 
+import numpy as np
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
     QCheckBox,
@@ -58,6 +59,9 @@ class CalibrationPlot(QWidget):
         self.plot.setMaximumHeight(220)
         self.plot.setLogMode(x=True, y=False)
         self.plot.setLabel("bottom", "strength (method's unit)")
+        # octave ticks only: pyqtgraph labels every minor tick of a short log axis, unreadably
+        octaves = [0.125 * 2**k for k in range(10)]
+        self.plot.getAxis("bottom").setTicks([[(np.log10(v), f"{v:g}") for v in octaves], []])
         self.plot.setLabel("left", "Noise2Self loss")
         self.plot.addLegend(offset=(-5, 5))
         self.summary = QLabel("No preview yet.")

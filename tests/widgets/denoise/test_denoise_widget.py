@@ -27,7 +27,7 @@ def setup(make_napari_viewer, qtbot):
     return viewer, layer, widget, noisy, truth
 
 
-def test_preview_shows_the_calibrated_choice_over_the_view(setup, qtbot):
+def test_preview_shows_the_calibrated_choice_over_the_view(setup, qtbot, gui_watch):
     viewer, layer, w, noisy, truth = setup
     name = "lattice denoise preview"
     assert name in viewer.layers and viewer.layers[name].metadata["cryomat_helper"]
@@ -41,11 +41,13 @@ def test_preview_shows_the_calibrated_choice_over_the_view(setup, qtbot):
     assert w.model.preview.parts[0][0] == "spectral"  # a lattice: the block Wiener wins
     assert "spectral" in w.plot.summary.text()
     # a manual strength for one method: the preview follows (latest request wins)
-    w.method.setCurrentIndex(w.method.findData("gaussian"))
-    w.manual_strength.setChecked(True)
-    w.strength.setValue(2.5)
-    qtbot.waitUntil(lambda: w.idle and w.model.preview.parts[0][:2] == ("gaussian", 2.5), timeout=60000)
+    with gui_watch as watch:  # every computation off the GUI thread; only drawing on it
+        w.method.setCurrentIndex(w.method.findData("gaussian"))
+        w.manual_strength.setChecked(True)
+        w.strength.setValue(2.5)
+        qtbot.waitUntil(lambda: w.idle and w.model.preview.parts[0][:2] == ("gaussian", 2.5), timeout=60000)
     assert list(w.plot.curves) == ["gaussian"]
+    assert watch.longest < 0.1, f"the GUI thread worked {watch.longest:.3f} s at once"
 
 
 def test_apply_writes_a_new_layer_and_keeps_the_raw(setup, qtbot):
