@@ -19,6 +19,7 @@ from psygnal import Signal
 
 from napari_cryomat.core import denoise as core
 from napari_cryomat.core._progress import ProgressCallback
+from napari_cryomat.core._validate import memory_budget
 from napari_cryomat.widgets._base.layers import HELPER_KEY, real_layer, upsert_layer
 
 if TYPE_CHECKING:
@@ -68,8 +69,11 @@ def run_preview(request: PreviewRequest, progress: ProgressCallback = None) -> c
 
 
 def run_apply(request: ApplyRequest, progress: ProgressCallback = None) -> core.DenoiseResult:
-    """Denoise the whole layer, frame by frame for a stack (worker)."""
-    return core.denoise(request.data, lazy=False, progress=progress, **request.params.kwargs())
+    """Denoise the whole layer, frame by frame for a stack (worker). A stack whose result would not
+    fit in memory becomes a lazy layer instead: each frame is denoised when napari shows it."""
+    data = request.data
+    too_big = np.ndim(data) == 3 and 4.0 * np.prod(np.shape(data)) > memory_budget() / 2
+    return core.denoise(data, lazy=too_big, progress=progress, **request.params.kwargs())
 
 
 def _grey_2d_data(layer):
