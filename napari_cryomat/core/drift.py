@@ -752,7 +752,7 @@ def _refine_and_smooth(start, *, spectra, crop, full, bfactor, pixel_size, group
     smoothed, walk_step, evidence = _smooth_trajectory(
         _fourier_crop(spectra, crop, scrop), scrop, shifts / sbin,
         bfactor_px2=bfactor / (pixel_size * sbin[1]) ** 2, window_taper=window_taper, px=float(sbin[1]),
-        reach=min(3.0, reach), first=start / sbin, jump=reach / 1.6 / float(sbin[1]))
+        reach=min(3.0, reach), first=start / sbin)
     if smoothed is None:
         return shifts, float("nan"), -np.inf
     return smoothed * sbin - smoothed[0] * sbin, walk_step, evidence
