@@ -184,7 +184,7 @@ def _family_check(problem, el, owners, x, cols):
             noise = 1.0 / problem.weight[i] * np.sqrt(max(1.0, 2 * problem.fwhm_of(e_f) / problem.de))
             # generous: theory ratios across families are good to a factor ~2, low-energy amplitudes
             # (absorbed, on a poorly known continuum) to less
-            limit = 0.1 if energies[principal[fam]] >= _CONSISTENT_MIN_ENERGY else 0.05
+            limit = 0.1 if energies[principal[fam]] >= _CONSISTENT_MIN_ENERGY else 0.2
             if expected > 10 * noise and amp_hi < limit * expected:
                 return (f"its {fam} family ({el} {principal[fam]} {energies[principal[fam]] / 1000:.2f} keV, "
                         f"{amp:.0f} counts) would come with {el} {principal[fam_hi]} at {e_f / 1000:.2f} keV "
