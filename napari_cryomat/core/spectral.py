@@ -12,6 +12,11 @@ Conventions
 - Windows are ``(start, stop)`` in eV; a channel belongs to a window when its energy lies in
   ``[start, stop)``.
 - Long functions take ``progress=None``: a callable given the fraction done in [0, 1].
+- Out of core: maps, PCA and the sum spectrum read a spectrum image in bands of whole rows
+  (:func:`iter_si_chunks`, :func:`map_si_blocks`), so a ``numpy.memmap``, dask array, h5py dataset
+  or :class:`RawSpectrumImage` larger than RAM is never loaded whole; results equal the in-memory ones.
+- EELS windows: :func:`plan_eels_windows` keeps background windows clear of the listed elements'
+  edges and of onsets detected in the data (:func:`detect_edge_onsets`) and says when it cannot.
 """
 
 from __future__ import annotations
