@@ -3,6 +3,7 @@
     python benchmarks/tilt.py              # 256³ from 61 tilts (about 10 min on 2 shared cores)
     python benchmarks/tilt.py --size 128   # quicker
     python benchmarks/tilt.py --memory     # adds the 2k x 2k x 61 -> 2k x 2k x 500 WBP (peak RSS)
+    python benchmarks/tilt.py --only-memory
 
 Prints one table. Data: ``make_tilt_series`` (a catalyst-layer phantom of spheres, projected
 exactly, so no method reconstructs its own forward model). Rows:
@@ -141,6 +142,19 @@ class RawVolumeWriter:
             os.pwrite(self.fd, np.ascontiguousarray(value[z], np.float32).tobytes(), (z * ny + ys.start) * nx * 4)
 
 
+def _vm_hwm_gib() -> float:
+    """This process's own peak resident memory (VmHWM; ru_maxrss would include the parent's pages
+    held before exec)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
 def memory_child(n=2048, n_tilts=61, nz=500):
     folder = tempfile.mkdtemp(prefix="cryomat-tilt-mem-")
     tilts = np.lib.format.open_memmap(os.path.join(folder, "tilts.npy"), mode="w+", dtype=np.float32,
@@ -156,7 +170,7 @@ def memory_child(n=2048, n_tilts=61, nz=500):
     t = time.perf_counter()
     tilt.reconstruct(tilts, angles, method="wbp", thickness=nz, out=out)
     dt = time.perf_counter() - t
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # GiB
+    peak = _vm_hwm_gib()
     for f in os.listdir(folder):
         os.remove(os.path.join(folder, f))
     os.rmdir(folder)
@@ -181,15 +195,16 @@ def main():
     ap.add_argument("--memory", action="store_true")
     ap.add_argument("--memory-child", action="store_true")
     ap.add_argument("--no-align", action="store_true")
+    ap.add_argument("--only-memory", action="store_true")
     args = ap.parse_args()
     if args.memory_child:
         memory_child()
         return
     t0 = time.perf_counter()
-    rows = reconstruction_rows(args.size, args.tilts)
-    if not args.no_align:
+    rows = [] if args.only_memory else reconstruction_rows(args.size, args.tilts)
+    if not (args.no_align or args.only_memory):
         rows += alignment_rows(args.size, args.tilts, args.dose, max_shift=20.0 * args.size / 256)
-    if args.memory:
+    if args.memory or args.only_memory:
         rows.append(memory_row())
     print(f"napari-cryomat tilt-series benchmark — {os.cpu_count()} CPUs visible (shared machine)")
     head = ("case", "method", "time (s)", "error", "target")
