@@ -21,6 +21,7 @@ AUTO = -1.0  # a spin box at its minimum reads "auto"
 def auto_spin(hi: float, *, step: float = 1.0, decimals: int = 1, suffix: str = "", tip: str = "") -> QDoubleSpinBox:
     box = spin(AUTO, hi, AUTO, step=step, decimals=decimals, suffix=suffix, tip=tip + "\nAt its minimum: auto.")
     box.setSpecialValueText("auto")
+    box.setMinimumWidth(130)  # room for "auto (1234 Å²)" once the estimate is shown
     return box
 
 
@@ -64,7 +65,7 @@ class ParticlesPanel(Section):
         self.smoothing_spin = auto_spin(1000, suffix=" Å", tip="Gaussian smoothing σ (0: none)")
         self.min_size_spin = auto_spin(1e9, step=100.0, decimals=0, suffix=" Å²",
                                        tip="Smaller objects are dropped (Å³ for volumes).")
-        self.split_check = QCheckBox("split touching, centres ≥")
+        self.split_check = QCheckBox("split touching particles")
         self.split_check.setChecked(defaults.split)
         self.split_spin = auto_spin(1e5, step=5.0, suffix=" Å",
                                     tip="Minimum distance between particle centres (about the smallest radius).")
@@ -72,7 +73,8 @@ class ParticlesPanel(Section):
         options.addRow("Diameter", self.diameter_spin)
         options.addRow("Smoothing σ", self.smoothing_spin)
         options.addRow("Minimum size", self.min_size_spin)
-        options.addRow(self.split_check, self.split_spin)
+        options.addRow(self.split_check)
+        options.addRow("Centres ≥", self.split_spin)
         self.options_section.layout_.addLayout(options)
         self.add(self.options_section)
 
@@ -101,7 +103,7 @@ class ParticlesPanel(Section):
                                 (self.smoothing_spin, settings.smoothing, "{:.1f} Å"),
                                 (self.min_size_spin, settings.min_size, "{:.0f} Å²"),
                                 (self.split_spin, settings.split_distance, "{:.0f} Å")):
-            box.setSpecialValueText(f"auto ({fmt.format(value)})")
+            box.setSpecialValueText(f"auto: {fmt.format(value)}")
         for combo, value in ((self.polarity_combo, settings.polarity), (self.threshold_combo, settings.threshold)):
             combo.setItemText(0, f"auto ({value})")
         set_note(self.assumed_note, "Assumed (* read off the image): " + settings.describe())

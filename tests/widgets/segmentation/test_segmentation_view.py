@@ -385,7 +385,7 @@ def test_particles_show_what_was_assumed_and_take_an_override(seg, qtbot, sample
     assert panel.polarity_combo.itemText(0) == "auto (dark)"
     diameter = w.model.particle_settings.diameter
     assert 40 < diameter < 100  # the sample's particles are 48-88 Å across
-    assert panel.diameter_spin.text().startswith("auto (")
+    assert panel.diameter_spin.text().startswith("auto: ")
     # override one setting: a minimum size above every particle leaves nothing; the rest stays auto
     panel.min_size_spin.setValue(1e8)
     panel.segment_button.click()
