@@ -671,8 +671,9 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
     starts = [s0]
     runs = [_refine_and_smooth(start, **stage) for start in starts]
     shifts, walk_step, _ = max(runs, key=lambda r: r[2])
-    outliers = _outlier_frames(spectra, crop, shifts * (crop[0] / ny, crop[1] / nx), bfactor / (pixel_size * nx
-                                                                                                 / crop[1]) ** 2)
+    ocrop = _crop_shape(*crop, SMOOTH_SIZE)  # a coarse look is enough to tell a foreign frame
+    outliers = _outlier_frames(_fourier_crop(spectra, crop, ocrop), ocrop, shifts * (ocrop[0] / ny, ocrop[1] / nx),
+                               bfactor / (pixel_size * nx / ocrop[1]) ** 2)
     if outliers.any() and not outliers.all():
         good = np.nonzero(~outliers)[0]
         for a in range(2):
