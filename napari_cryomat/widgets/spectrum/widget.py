@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from qtpy.QtCore import QSize
 from qtpy.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -32,6 +33,7 @@ from napari_cryomat.widgets._base import (
 from napari_cryomat.widgets.spectrum._jobs import compute_identification
 from napari_cryomat.widgets.spectrum._model import MODES, SpectrumModel, is_reference_image, is_spectrum_image
 from napari_cryomat.widgets.spectrum._view_parts import run_request
+from napari_cryomat.widgets.spectrum.eds_panel import EdsQuantPanel
 from napari_cryomat.widgets.spectrum.eels_panel import EelsPanel
 from napari_cryomat.widgets.spectrum.export_panel import ExportPanel
 from napari_cryomat.widgets.spectrum.maps_panel import MapsPanel
@@ -43,6 +45,9 @@ if TYPE_CHECKING:
     import napari
 
 __all__ = ["SpectrumImagingWidget", "identification_text"]
+
+#: widest the dock asks to be, px (1366x768 laptops)
+MAX_DOCK_WIDTH = 420
 
 #: background-fit methods as the combo shows them -> core names
 METHODS = {"least squares": "lsq", "two-area (Egerton)": "two_area"}
@@ -64,7 +69,8 @@ class SpectrumImagingWidget(ScrollPanel):
     """Dock widget "Spectrum imaging" (see README, Spectrum imaging).
 
     Parts: ``model`` (:class:`SpectrumModel`), ``plot`` (live spectrum), ``maps`` (maps,
-    quantification, ratio, profile), ``pca``, ``export``, ``runner`` (progress and Cancel).
+    quantification, ratio, profile), ``eels`` (EELS atomic %, low loss; EELS mode), ``eds`` (EDS
+    identification and quantification; EDS mode), ``pca``, ``export``, ``runner`` (progress and Cancel).
     """
 
     def __init__(self, napari_viewer: "napari.viewer.Viewer", parent: QWidget | None = None):
@@ -98,6 +104,7 @@ class SpectrumImagingWidget(ScrollPanel):
         self.plot = SpectrumPlot(napari_viewer, model)
         self.maps = MapsPanel(napari_viewer, model, self.runner)
         self.eels = EelsPanel(napari_viewer, model, self.runner)
+        self.eds = EdsQuantPanel(napari_viewer, model, self.runner)
         self.pca = PcaPanel(model, self.runner)
         self.export = ExportPanel(model, self.runner)
         self._lay_out()
@@ -126,6 +133,9 @@ class SpectrumImagingWidget(ScrollPanel):
         self.eels_section = Section("EELS quantification and low loss", expanded=False)
         self.eels_section.add(self.eels)
         self.add(self.eels_section)
+        self.eds_section = Section("EDS identification and quantification", expanded=False)
+        self.eds_section.add(self.eds)
+        self.add(self.eds_section)
         self.pca_section = Section("PCA denoising", expanded=False)
         self.pca_section.add(self.pca)
         self.add(self.pca_section)
@@ -151,6 +161,11 @@ class SpectrumImagingWidget(ScrollPanel):
         self.links.connect(self.viewer.layers.events.removed, self._on_layer_removed)
         self.links.on_close(model.overlays.close)
         DockVisibility(self, self._on_front_changed)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt name)
+        """At most 420 px wide: the dock shares a 1366 px laptop screen (the sections fit 380 px)."""
+        hint = super().sizeHint()
+        return QSize(min(hint.width(), MAX_DOCK_WIDTH), hint.height())
 
     # -- user actions ---------------------------------------------------------------------------
     @property
@@ -212,6 +227,7 @@ class SpectrumImagingWidget(ScrollPanel):
             self.mode_combo.blockSignals(False)
         eels = mode == "EELS"
         self.eels_section.setVisible(eels)
+        self.eds_section.setVisible(not eels)
         for widget in (self.method_label, self.method_combo):
             widget.setVisible(eels)
         for widget in (self.fwhm_label, self.fwhm_spin, self.identify_button):

@@ -164,3 +164,12 @@ def test_out_of_core_maps_with_cancel(dock, qtbot, tmp_path, messages):
     _wait(qtbot, w)
     assert worker is not None and isinstance(w.runner.last_error, Cancelled)
     assert len(viewer.layers) == n
+
+
+def test_sections_follow_the_signal_and_fit_a_laptop(dock):
+    viewer, w = dock
+    w.mode_combo.setCurrentText("EELS")
+    assert w.eels_section.isVisibleTo(w) and not w.eds_section.isVisibleTo(w)
+    w.mode_combo.setCurrentText("EDS")
+    assert w.eds_section.isVisibleTo(w) and not w.eels_section.isVisibleTo(w)
+    assert w.sizeHint().width() <= 420 and w.minimumSizeHint().width() <= 420
