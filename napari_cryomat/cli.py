@@ -24,9 +24,12 @@ DEMOS = {
     "eds": (["eds"], "Spectrum imaging"),
     "segment": (["particles"], "Segmentation"),
     "track": (["growth"], "Objects and classes"),
+    "tilt": (["tilt"], "Tilt series"),
+    "dose": (["dose_series"], "Beam damage"),
+    "denoise": (["particles"], "Denoise"),
 }
-WIDGETS = ["Tomogram browser", "Drift correction", "Live FFT", "Spectrum imaging",
-           "Segmentation", "Objects and classes"]
+WIDGETS = ["Tomogram browser", "Tilt series", "Drift correction", "Live FFT", "Spectrum imaging",
+           "Segmentation", "Objects and classes", "Denoise", "Beam damage", "Batch results"]
 
 
 def _segment_growth(viewer) -> None:
