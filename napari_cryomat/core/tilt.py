@@ -245,8 +245,8 @@ def _columns(aligned: np.ndarray, y0: int, y1: int) -> np.ndarray:
 
 def reconstruct(tilts, angles, *, alignment: TiltAlignment | None = None, method: str = "sirt",
                 iterations: int = 50, thickness: float | None = None, pixel_size: float = 1.0,
-                positivity: bool = False, lowpass: float | None = None, out=None,
-                progress: ProgressCallback = None) -> np.ndarray:
+                positivity: bool = False, lowpass: float | None = None, relaxation: float = 1.0,
+                start: str = "zero", out=None, progress: ProgressCallback = None) -> np.ndarray:
     """Reconstruct a (Z, Y, X) float32 volume from a tilt series.
 
     Parameters
@@ -260,9 +260,8 @@ def reconstruct(tilts, angles, *, alignment: TiltAlignment | None = None, method
         From :func:`align_tilt_series`.
     method : {"sirt", "wbp", "mbir"}
         ``"wbp"``: weighted (ramp-filtered) back-projection, a fast preview; ``"sirt"``: the
-        simultaneous iterative reconstruction technique on a sparse projector, started from the
-        WBP with relaxation 1.9; ``"mbir"``: model-based iterative reconstruction with svmbir
-        (optional extra ``svmbir``).
+        simultaneous iterative reconstruction technique on a sparse projector; ``"mbir"``:
+        model-based iterative reconstruction with svmbir (optional extra ``svmbir``).
     iterations : int
         SIRT iterations (1..10000).
     thickness : float, optional
@@ -273,6 +272,11 @@ def reconstruct(tilts, angles, *, alignment: TiltAlignment | None = None, method
         SIRT: clip negative densities after each iteration (for density-positive input).
     lowpass : float, optional
         WBP: Gaussian roll-off of the ramp filter above this fraction of Nyquist (0..1).
+    relaxation : float
+        SIRT step λ (0 < λ < 2). 1 is classic SIRT, whose few iterations also keep noise down; 1.9
+        with ``start="wbp"`` converges about three times faster on clean data.
+    start : {"zero", "wbp"}
+        SIRT starting volume.
     out : array-like, optional
         Where to write the volume (e.g. a ``numpy.memmap`` of an MRC file being written), for
         volumes larger than memory; Y slabs are computed and written one at a time.
@@ -285,6 +289,8 @@ def reconstruct(tilts, angles, *, alignment: TiltAlignment | None = None, method
     method = choice(method, "method", ("sirt", "wbp", "mbir"))
     iters = integer(iterations, "iterations", low=1, high=10_000)
     cutoff = number(lowpass, "lowpass", low=0, high=1, low_open=True, allow_none=True)
+    lam = number(relaxation, "relaxation", low=0, high=2, low_open=True, high_open=True)
+    start = choice(start, "start", ("zero", "wbp"))
     arr, a = check_tilt_series(tilts, angles, copies=1.0)
     if alignment is not None:
         if not isinstance(alignment, TiltAlignment):
@@ -317,7 +323,8 @@ def reconstruct(tilts, angles, *, alignment: TiltAlignment | None = None, method
         if method == "wbp":
             x = _pj.wbp_columns(proj, p, cutoff=cutoff)
         else:
-            x = _pj.sirt_columns(proj, p, iterations=iters, positivity=bool(positivity), progress=sub)
+            x = _pj.sirt_columns(proj, p, iterations=iters, positivity=bool(positivity), relaxation=lam,
+                                 from_wbp=start == "wbp", progress=sub)
         out[:, y0:y1, :] = x.reshape(nz, nx, y1 - y0).transpose(0, 2, 1)
         report(sub, 1.0)
     return out
