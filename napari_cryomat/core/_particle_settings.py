@@ -323,13 +323,17 @@ def refine_from_mask(settings: ParticleSettings, mask: np.ndarray) -> ParticleSe
         return settings
     ps = settings.pixel_size
     sizes = np.bincount(lab.ravel())[1:].astype(float)
-    sizes = sizes[sizes >= settings.min_size / ps**mask.ndim]
-    if sizes.size < 3:
+    big = sizes >= settings.min_size / ps**mask.ndim
+    if np.count_nonzero(big) < 3:
         return settings
     if mask.ndim == 2:
-        d_px = 2 * np.sqrt(np.median(sizes) / np.pi)
+        equivalent = 2 * np.sqrt(sizes[big] / np.pi)
     else:
-        d_px = 2 * np.cbrt(3 * np.median(sizes) / (4 * np.pi))
+        equivalent = 2 * np.cbrt(3 * sizes[big] / (4 * np.pi))
+    # a cluster of touching particles is one object here: its inscribed disk (the largest distance to
+    # the background) is one particle's, so the diameter of an object is at most 1.3x the inscribed one
+    inscribed = 2 * np.asarray(ndi.maximum(ndi.distance_transform_edt(mask), lab, np.flatnonzero(big) + 1))
+    d_px = float(np.median(np.minimum(equivalent, 1.3 * inscribed)))
     d_px = float(np.clip(d_px, 0.5 * settings.diameter / ps, 2.0 * settings.diameter / ps))
     changes = dict(diameter=d_px * ps)
     if "min_size" in settings.estimated:
