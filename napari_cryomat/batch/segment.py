@@ -65,7 +65,7 @@ class SegmentSettings:
         if self.method == "particles":
             from napari_cryomat.core.segment import segment_particles
 
-            known = set(inspect.signature(segment_particles).parameters) - {"image", "pixel_size", "progress"}
+            known = set(inspect.signature(segment_particles).parameters) - {"image", "pixel_size", "progress", "return_settings"}
             unknown = sorted(set(self.options) - known)
             if unknown:
                 raise BatchSettingsError(f"unknown segment_particles option(s) {unknown}; known: {sorted(known)}.")
