@@ -15,7 +15,7 @@ pytestmark = pytest.mark.e2e
 def setup(make_napari_viewer):
     viewer = make_napari_viewer()
     data, kwargs, _ = dose_series_sample()[0]
-    layer = viewer.add_image(data[:24, :160, :160], **kwargs)
+    layer = viewer.add_image(data[:24, 64:320, 64:320], **kwargs)  # the grain, 24 frames: a quick run
     _dock, widget = viewer.window.add_plugin_dock_widget("napari-cryomat", "Beam damage")
     assert isinstance(widget, BeamDamageWidget)
     return viewer, layer, widget
