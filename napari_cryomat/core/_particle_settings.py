@@ -332,7 +332,10 @@ def refine_from_mask(settings: ParticleSettings, mask: np.ndarray) -> ParticleSe
         equivalent = 2 * np.cbrt(3 * sizes[big] / (4 * np.pi))
     # a cluster of touching particles is one object here: its inscribed disk (the largest distance to
     # the background) is one particle's, so the diameter of an object is at most 1.3x the inscribed one
-    inscribed = 2 * np.asarray(ndi.maximum(ndi.distance_transform_edt(mask), lab, np.flatnonzero(big) + 1))
+    # largest distance per object by an unbuffered maximum (ndimage.maximum sorts every pixel: 10x slower)
+    peak = np.zeros(n + 1)
+    np.maximum.at(peak, lab.ravel(), ndi.distance_transform_edt(mask).ravel())
+    inscribed = 2 * peak[1:][big]
     d_px = float(np.median(np.minimum(equivalent, 1.3 * inscribed)))
     d_px = float(np.clip(d_px, 0.5 * settings.diameter / ps, 2.0 * settings.diameter / ps))
     changes = dict(diameter=d_px * ps)
