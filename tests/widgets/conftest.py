@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 
 
@@ -45,9 +46,36 @@ class GuiThreadWatch:
         self.longest = 0.0
 
 
+def _compile_napari_label_kernels() -> None:
+    """napari colours labels with numba kernels compiled on first use (``cache=True``: once per
+    machine, ~0.5-1 s). Compile them before any GUI-thread watch, which measures our work, not a
+    one-off JIT compile of napari's (a fresh CI machine saw 0.83 s in the objects test otherwise)."""
+    try:
+        from napari.utils.colormaps import DirectLabelColormap
+        from napari.utils.colormaps import _accelerated_cmap as kernels
+    except ImportError:  # napari's internals moved: nothing to warm
+        return
+    rng = np.random.default_rng(0)
+    # one kernel per (label dtype, texture dtype): the texture is uint8/uint16/uint32 by colour count
+    colormaps = []
+    for n_colours in (3, 300, 70000):
+        colours = {i: list(rng.random(3)) + [1.0] for i in range(1, n_colours)}
+        colormaps.append(DirectLabelColormap(color_dict={None: [0.5, 0.5, 0.5, 1.0], 0: [0, 0, 0, 0], **colours}))
+    for dtype in (np.uint8, np.uint16, np.uint32, np.int32, np.int64):
+        data = np.arange(64, dtype=dtype).reshape(8, 8)
+        calls = [lambda c=c: kernels.labels_raw_to_texture_direct(data, c) for c in colormaps]
+        calls += [lambda t=t: kernels.zero_preserving_modulo(data, 49, t) for t in (np.uint8, np.uint16)]
+        for call in calls:
+            try:
+                call()
+            except Exception:  # a signature of napari's changed: the watch may then include a compile
+                pass
+
+
 @pytest.fixture
 def gui_watch(qapp):
     """``with gui_watch as watch: ...drive the widget...`` then ``watch.longest`` in seconds."""
+    _compile_napari_label_kernels()
     return GuiThreadWatch()
 
 
