@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from napari_cryomat.core._progress import ProgressCallback, report
+from napari_cryomat.core._tracking_laptrack import link_laptrack
 from napari_cryomat.core._validate import choice, integer, labels_array, positive
 
 
@@ -153,7 +154,7 @@ def link_table(table, *, max_distance: float = 60.0, gap_frames: int = 1, method
     if method == "trackpy":
         track_df = _link_trackpy(table, coords, max_distance, gap_frames)
     else:
-        track_df = _link_laptrack(table, coords, max_distance, gap_frames, merges_splits)
+        track_df = link_laptrack(table, coords, max_distance, gap_frames, merges_splits)
     cols = ["track_id", "frame", "label"] + [c for c in table.columns if c not in ("frame", "label")]
     if "tree_id" in track_df:
         cols.insert(1, "tree_id")
@@ -195,30 +196,6 @@ def _link_trackpy(table, coords, max_distance: float, gap_frames: int):
     ranked = np.unique(particle[order])[np.argsort(first_rows, kind="stable")]
     lut = dict(zip(ranked.tolist(), range(1, len(ranked) + 1)))
     return table.assign(track_id=np.array([lut[p] for p in particle.tolist()], dtype=np.int64))
-
-
-def _link_laptrack(table, coords, max_distance: float, gap_frames: int, merges_splits: bool):
-    from laptrack import LapTrack
-
-    cutoff = float(max_distance) ** 2
-    lt = LapTrack(
-        metric="sqeuclidean",
-        cutoff=cutoff,
-        gap_closing_metric="sqeuclidean",
-        gap_closing_cutoff=cutoff if gap_frames > 0 else False,
-        gap_closing_max_frame_count=int(gap_frames) + 1,  # a frame distance, not a gap
-        splitting_cutoff=cutoff if merges_splits else False,
-        merging_cutoff=cutoff if merges_splits else False,
-    )
-    track_df, split_df, merge_df = lt.predict_dataframe(table, coordinate_cols=coords, frame_col="frame",
-                                                        only_coordinate_cols=False)
-    track_df = track_df.reset_index(drop=True)
-    track_df["track_id"] = track_df["track_id"].astype(int) + 1
-    if merges_splits:
-        track_df["tree_id"] = track_df["tree_id"].astype(int) + 1
-        track_df.attrs["splits"] = (split_df + 1).rename(columns=str) if len(split_df) else split_df
-        track_df.attrs["merges"] = (merge_df + 1).rename(columns=str) if len(merge_df) else merge_df
-    return track_df
 
 
 def relabel_by_track(labels, tracks) -> np.ndarray:
