@@ -1,7 +1,5 @@
-"""Bad-input cases for napari_cryomat.core.tilt (read by benchmarks/core_api_fuzz.py)."""
-
-import os
-import tempfile
+"""Bad-input cases for napari_cryomat.core.tilt (read by benchmarks/core_api_fuzz.py). The file readers
+are in napari_cryomat.io.tilt; their bad-input tests are in tests/io/test_tilt_io.py."""
 
 import numpy as np
 
@@ -22,29 +20,6 @@ def _alignment():
     from napari_cryomat.core.tilt import align_tilt_series
 
     return align_tilt_series(_tilts(), _ANGLES, tilt_axis_angle=0.0, iterations=1)
-
-
-def _tmp(name):
-    d = os.environ.get("CRYOMAT_FUZZ_TMP") or tempfile.gettempdir()
-    os.makedirs(d, exist_ok=True)
-    return os.path.join(d, f"{os.getpid()}-{name}")
-
-
-def _tlt_file():
-    p = _tmp("angles.tlt")
-    np.savetxt(p, _ANGLES, fmt="%.2f")
-    return p
-
-
-def _stack_file():
-    import mrcfile
-
-    p = _tmp("series.st")
-    with mrcfile.new(p, overwrite=True) as m:
-        m.set_data(_tilts().astype(np.float32))
-        m.voxel_size = 4.0
-    np.savetxt(_tmp("series.tlt"), _ANGLES, fmt="%.2f")
-    return p
 
 
 def specs(Spec, Factory):
@@ -72,6 +47,4 @@ def specs(Spec, Factory):
         Spec("tilt.TiltAlignment.apply", {"tilts": tilts, "order": 1},
              {"tilts": "array", "order": "count0"},
              call=lambda tilts, order: _alignment().apply(tilts, order=order)),
-        Spec("tilt.read_tilt_angles", {"path": Factory(_tlt_file)}, {"path": "path_in"}, pos=("path",)),
-        Spec("tilt.read_tilt_series", {"path": Factory(_stack_file)}, {"path": "path_in"}, pos=("path",)),
     ]

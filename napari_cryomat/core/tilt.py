@@ -1,4 +1,7 @@
-"""Cryo-electron tomography from a single-axis tilt series: angles, alignment, reconstruction.
+"""Cryo-electron tomography from a single-axis tilt series: alignment and reconstruction.
+
+Reading stacks and angle files (``.tlt``, ``.rawtlt``, ``.mdoc``, FEI/SerialEM extended headers) is
+in :mod:`napari_cryomat.io.tilt`.
 
 Geometry
 --------
@@ -37,7 +40,6 @@ import numpy as np
 from napari_cryomat.core import _tilt_align as _al
 from napari_cryomat.core import _tilt_projector as _pj
 from napari_cryomat.core._progress import ProgressCallback, report, sub_progress
-from napari_cryomat.core._tilt_io import read_tilt_angles, read_tilt_series
 from napari_cryomat.core._validate import (
     check_memory,
     choice,
@@ -49,8 +51,6 @@ from napari_cryomat.core._validate import (
 )
 
 __all__ = [
-    "read_tilt_angles",
-    "read_tilt_series",
     "TiltAlignment",
     "align_tilt_series",
     "reconstruct",

@@ -20,6 +20,7 @@ from psygnal import Signal
 from napari_cryomat.core import morph3d, tilt
 from napari_cryomat.core._progress import ProgressCallback, report, sub_progress
 from napari_cryomat.io.mrc import strided_contrast_limits
+from napari_cryomat.io.tilt import read_tilt_angles, sidecar_angles
 from napari_cryomat.widgets._base.layers import pixel_size_of, real_layer, upsert_layer
 from napari_cryomat.widgets.tilt._run import (
     ANGLES_KEY,
@@ -133,11 +134,9 @@ def angles_of(layer) -> tuple[np.ndarray, str]:
         return np.asarray(meta[ANGLES_KEY], float), "layer metadata"
     path = getattr(getattr(layer, "source", None), "path", None)
     if path and os.path.isfile(path):
-        from napari_cryomat.core._tilt_io import sidecar_angles
-
         src = sidecar_angles(path) or path
         try:
-            return tilt.read_tilt_angles(src), os.path.basename(src)
+            return read_tilt_angles(src), os.path.basename(src)
         except ValueError:
             pass
     raise ValueError(f"No tilt angles for {layer.name!r}: choose a .tlt, .rawtlt or .mdoc file.")

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Optional
 import numpy as np
 from qtpy.QtWidgets import QFileDialog, QVBoxLayout, QWidget
 
-from napari_cryomat.core import tilt
+from napari_cryomat.io.tilt import read_tilt_angles
 from napari_cryomat.widgets._base import EventLinks, ScrollPanel, TaskRunner, show_error, show_info
 from napari_cryomat.widgets.tilt._model import (
     TiltModel,
@@ -105,7 +105,7 @@ class TiltSeriesWidget(QWidget):
     def load_angles(self, path: str | Path) -> None:
         """Read the tilt angles of the chosen stack from a .tlt/.rawtlt/.mdoc file (or an MRC header)."""
         try:
-            angles = tilt.read_tilt_angles(path)
+            angles = read_tilt_angles(path)
         except ValueError as exc:
             show_error(str(exc))
             return

@@ -7,7 +7,8 @@
   layout of 128-byte float32 records (alpha tilt first).
 
 The stack itself is opened by :func:`napari_cryomat.io.mrc.read_mrc` (memory-mapped, shown as 3dmod
-shows it); this module only adds the angles next to it.
+shows it); this module adds the angles next to it. File reading lives here, in ``io``, so that
+``core.tilt`` (alignment, reconstruction) stays free of file formats.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from napari_cryomat.core._validate import regular_file
+from napari_cryomat.io.mrc import MRCError, read_mrc
+
+__all__ = ["read_tilt_angles", "read_tilt_series", "sidecar_angles"]
 
 _MRC_SUFFIXES = (".mrc", ".mrcs", ".st", ".ali", ".preali", ".map")
 
@@ -123,8 +127,6 @@ def read_tilt_series(path, angles_path=None):
     ``angles_path`` when given, else from a ``.tlt``/``.rawtlt``/``.mdoc`` next to the stack, else
     from the stack's extended header.
     """
-    from napari_cryomat.io.mrc import MRCError, read_mrc
-
     p = Path(regular_file(path, "path"))
     try:
         [(data, kwargs, _kind)] = read_mrc(p)[:1]
