@@ -25,7 +25,7 @@ class ApplyRequest:
     """Everything the worker needs: the target's data, the shifts in its pixels, how to write it."""
 
     data: Any
-    shifts: np.ndarray  # (T, 2) px of the target's last two axes
+    shifts: np.ndarray  # (T, 2) px of the target's last two axes; (T, 3) of its last three for volumes
     summed: bool
     name: str
     scale: tuple
@@ -37,8 +37,8 @@ def apply_request(run, layer, *, summed: bool = True) -> ApplyRequest:
     """The request to apply ``run``'s shifts to ``layer``; ValueError saying what does not match.
 
     The frame axis is the layer's first axis, the spatial axes its last two (napari shows a
-    spectrum image as (T, E, Y, X)). A target binned relative to the aligned frames gets the
-    shifts scaled by the ratio of the frame sizes.
+    spectrum image as (T, E, Y, X)), or its last three for the (dz, dy, dx) of a series of volumes.
+    A target binned relative to the aligned frames gets the shifts scaled by the ratio of the sizes.
     """
     if run is None:
         raise ValueError("Apply shifts: align a stack first; its shifts are then applied to the chosen layer.")
@@ -47,12 +47,12 @@ def apply_request(run, layer, *, summed: bool = True) -> ApplyRequest:
     layer = real_layer(layer)
     data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
     shape = tuple(np.shape(data))
-    if len(shape) < 3 or shape[0] != run.n_frames:
+    k = run.shifts.shape[1]  # spatial axes: 2, or 3 for volumes
+    if len(shape) < k + 1 or shape[0] != run.n_frames:
         raise ValueError(f"Apply shifts: {layer.name!r} has shape {shape}; it needs {run.n_frames} frames along "
-                         "its first axis, like the aligned stack.")
-    ny, nx = run.aligned.shape[-2:]
-    ratio = np.array([shape[-2] / ny, shape[-1] / nx])
-    shifts = run.drift.shifts * ratio[None, :]
+                         f"its first axis and {k} spatial axes, like the aligned {'series' if k == 3 else 'stack'}.")
+    ratio = np.asarray(shape[-k:], float) / np.asarray(run.aligned.shape[-k:], float)
+    shifts = run.shifts * ratio[None, :]
     scale = tuple(layer.scale[1:]) if summed else tuple(layer.scale)
     units = getattr(layer, "units", None)
     units = None if units is None else tuple(str(u) for u in (units[1:] if summed else units))
@@ -65,7 +65,8 @@ def apply_request(run, layer, *, summed: bool = True) -> ApplyRequest:
 
 def apply_shifts(request: ApplyRequest, progress: ProgressCallback = None):
     """Worker: the drift-corrected sum (computed, frame by frame) or the lazy aligned stack."""
-    spatial = (request.data.ndim - 2, request.data.ndim - 1) if hasattr(request.data, "ndim") else (-2, -1)
+    k = request.shifts.shape[1]
+    spatial = tuple(range(-k, 0))
     if request.summed:
         total = drift_apply.aligned_sum_lazy(request.data, request.shifts, frame_axis=0, spatial_axes=spatial)
         out = np.asarray(total.compute(), np.float32)

@@ -8,6 +8,8 @@ The same three steps serve the sum of a frame range (:meth:`DriftModel.sum_reque
 
 One Align leaves one aligned stack, one aligned sum (the sum of the chosen frame range; all
 frames at first) and, with a dose, one dose-weighted sum; the next Align updates the same layers.
+A (T, Z, Y, X) series of volumes (:mod:`._volume`) leaves the aligned series only, with the
+source layer's scale and units.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from napari_cryomat.widgets.drift._run import (
     AlignRun,
     SumRequest,
 )
+from napari_cryomat.widgets.drift._volume import VolumeRun, check_volume_params, run_volume_alignment
 
 if TYPE_CHECKING:
     import napari
@@ -47,11 +50,14 @@ __all__ = ["DriftModel", "run_alignment", "save_run", "sum_frames"]
 # ---------------------------------------------------------------------------------------------
 # worker functions: pure core calls, no viewer
 # ---------------------------------------------------------------------------------------------
-def run_alignment(request: AlignRequest, progress: ProgressCallback = None) -> AlignRun:
+def run_alignment(request: AlignRequest, progress: ProgressCallback = None) -> AlignRun | VolumeRun:
     """Everything one Align computes: shifts, aligned stack, sums (with contrast limits), FRC.
 
-    Runs in a worker. Raises ValueError for input the core rejects (shown to the user).
+    Runs in a worker. Raises ValueError for input the core rejects (shown to the user). A
+    (T, Z, Y, X) series of volumes gives a :class:`VolumeRun` (:func:`run_volume_alignment`).
     """
+    if np.ndim(request.frames) == 4:
+        return run_volume_alignment(request, progress)
     p, frames = request.params, request.frames
     options = dict(pixel_size=p.pixel_size, bfactor=p.bfactor, max_shift=p.max_shift, group=p.group,
                    patches=p.patches, progress=sub_progress(progress, 0.0, 0.6), **METHODS[p.method])
@@ -175,20 +181,26 @@ class DriftModel:
     def request(self, layer, params: AlignParams) -> AlignRequest:
         """The request for aligning ``layer``; ValueError with what to do if it cannot be aligned."""
         if layer is None:
-            raise ValueError("Drift correction: open or choose a (T, Y, X) image stack first.")
+            raise ValueError("Drift correction: open or choose a (T, Y, X) image stack or a (T, Z, Y, X) series first.")
         layer = real_layer(layer)
         if getattr(layer, "rgb", False):
             raise ValueError("Drift correction: this is an RGB image; it needs a grey-level stack of frames.")
         frames = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
-        if np.ndim(frames) != 3:
-            raise ValueError(f"Drift correction: {layer.name!r} is not a (T, Y, X) stack; choose a stack of frames.")
+        if np.ndim(frames) not in (3, 4):
+            raise ValueError(f"Drift correction: {layer.name!r} is not a (T, Y, X) stack or a (T, Z, Y, X) series "
+                             "of volumes; choose a stack of frames.")
+        if np.ndim(frames) == 4:
+            check_volume_params(params)
         time_scale, time_unit = _time_calibration(layer)
+        units = getattr(layer, "units", None)
         if params.region is not None:
             params = dataclasses.replace(params, roi=self._region_box(layer, params.region, np.shape(frames)))
         job = next(self._jobs)
         self._pending = {job: layer}  # only the newest request can be accepted
         return AlignRequest(job=job, frames=frames, source_name=layer.name, time_scale=time_scale,
-                            time_unit=time_unit, contrast_limits=tuple(layer.contrast_limits), params=params)
+                            time_unit=time_unit, contrast_limits=tuple(layer.contrast_limits), params=params,
+                            scale=tuple(float(v) for v in layer.scale),
+                            units=() if units is None else tuple(str(u) for u in units))
 
     def _region_box(self, layer, region: str, shape) -> tuple[int, int, int, int]:
         """Bounding box (y0, y1, x0, x1), px of ``layer``, of the first shape of the Shapes layer ``region``."""
@@ -212,7 +224,7 @@ class DriftModel:
         for _ in self.accept_steps(run):
             pass
 
-    def accept_steps(self, run: AlignRun) -> Iterator[str]:
+    def accept_steps(self, run: AlignRun | VolumeRun) -> Iterator[str]:
         """:meth:`accept` one layer at a time: yields after each layer it writes, so that a view can
         let the event loop turn in between (napari takes about a tenth of a second to add a layer)."""
         source = self._pending.pop(run.request.job, None)
@@ -224,6 +236,11 @@ class DriftModel:
         self._write_stack(run)
         _set_visible(source, False)
         yield names.stack
+        if isinstance(run, VolumeRun):  # no sums of volumes: the aligned series is the result
+            self.frame_range, self._sum_name = (0, run.n_frames), None
+            self.show_aligned(True)
+            self.run_changed.emit(run)
+            return
         if run.dose_weighted is not None:
             px = run.drift.pixel_size
             upsert_layer(self.viewer, run.dose_weighted, name=names.dose_weighted, scale=(px, px),
@@ -236,8 +253,16 @@ class DriftModel:
         self.show_aligned(True)  # layers hidden by "before" come back with the new result
         self.run_changed.emit(run)
 
-    def _write_stack(self, run: AlignRun) -> None:
-        px, req = run.drift.pixel_size, run.request
+    def _write_stack(self, run: AlignRun | VolumeRun) -> None:
+        req = run.request
+        if isinstance(run, VolumeRun):  # the source's own scale and units on all four axes
+            kwargs = dict(units=req.units) if req.units else {}
+            upsert_layer(self.viewer, run.aligned, name=req.names.stack, scale=req.scale, colormap="gray",
+                         contrast_limits=req.contrast_limits, metadata={"shifts_px": run.shifts,
+                                                                        "voxel_size_angstrom": run.voxel_size},
+                         **kwargs)
+            return
+        px = run.drift.pixel_size
         upsert_layer(self.viewer, run.aligned, name=req.names.stack, scale=(req.time_scale, px, px),
                      units=(req.time_unit, ANGSTROM, ANGSTROM), contrast_limits=req.contrast_limits,
                      colormap="gray", metadata={"shifts_px": run.drift.shifts, "pixel_size_angstrom": px})
@@ -258,7 +283,7 @@ class DriftModel:
     def sum_request(self, start: int, stop: int) -> Optional[SumRequest]:
         """The request for the aligned sum of frames ``start:stop``; None if there is no run or the
         range is empty or already shown."""
-        if self.run is None or not (0 <= start < stop <= self.run.n_frames):
+        if self.run is None or isinstance(self.run, VolumeRun) or not (0 <= start < stop <= self.run.n_frames):
             return None
         if (start, stop) == self.frame_range and self._sum_name in self.viewer.layers:
             return None
@@ -280,7 +305,7 @@ class DriftModel:
             return []
         names = self.run.request.names
         return [real_layer(self.viewer.layers[name]) for name in (names.stack, names.dose_weighted, self._sum_name)
-                if name in self.viewer.layers]
+                if name and name in self.viewer.layers]
 
     def show_aligned(self, aligned: bool) -> None:
         """Show the result and hide the source (``aligned``), or show the source alone.
@@ -307,4 +332,6 @@ class DriftModel:
         """Write the last run's aligned stack (MRC) and shifts (CSV); see :func:`save_run`."""
         if self.run is None:
             raise ValueError("Nothing to save yet: run the alignment first.")
+        if isinstance(self.run, VolumeRun):
+            raise ValueError("Save writes (T, Y, X) stacks as MRC; save a series of volumes with File > Save Layers.")
         return save_run(self.run, path, progress=progress)

@@ -36,6 +36,13 @@ def _narrow(combo: QComboBox, characters: int = 14) -> QComboBox:
     return combo
 
 
+def _is_stack(layer) -> bool:
+    """A (T, Y, X) stack or a (T, Z, Y, X) series of volumes; not a spectrum image's (T, E, Y, X) frames."""
+    if layer.ndim == 3:
+        return True
+    return layer.ndim == 4 and "spectrum_image" not in (getattr(layer, "metadata", None) or {})
+
+
 def _form(parent: QWidget) -> QFormLayout:
     form = QFormLayout(parent)
     form.setContentsMargins(0, 0, 0, 0)
@@ -50,9 +57,10 @@ class ParametersPanel(QWidget):
         super().__init__(parent)
         from napari.layers import Image, Shapes
 
-        self.layer_combo = LayerCombo(viewer, (Image,), predicate=lambda layer: layer.ndim == 3)
+        self.layer_combo = LayerCombo(viewer, (Image,), predicate=_is_stack)
         _narrow(self.layer_combo)
-        self.layer_combo.setToolTip("A (T, Y, X) stack of frames: a movie, a fast STEM series, a time series.")
+        self.layer_combo.setToolTip("A (T, Y, X) stack of frames (a movie, a fast STEM series, a time series) or a "
+                                    "(T, Z, Y, X) time series of volumes (aligned in 3D: dz, dy, dx).")
         self.pixel_size = QDoubleSpinBox(decimals=4, minimum=0.0001, maximum=1e5, value=1.0, suffix=" Å")
         self.pixel_size.setToolTip("Pixel size. Taken from the layer scale; change it if the layer is uncalibrated.")
         self.dose = QDoubleSpinBox(decimals=3, minimum=0, maximum=1e4, value=0, singleStep=0.1, suffix=" e/Å²")

@@ -1,4 +1,5 @@
-"""Plots of one alignment run: trajectory, residuals, FRC curves, resolution against dose.
+"""Plots of one alignment run: trajectory, residuals, FRC curves, resolution against dose, and the
+shifts as a table. A series of volumes shows (dz, dy, dx) against the frame in the first tab.
 
 Everything drawn (axis labels, legend units, the caption) comes from the run, so the plots keep
 describing the run they show when the controls change afterwards.
@@ -10,9 +11,18 @@ from typing import Optional
 
 import numpy as np
 from qtpy.QtCore import QSize, Qt
-from qtpy.QtWidgets import QLabel, QTabWidget, QVBoxLayout, QWidget
+from qtpy.QtWidgets import (
+    QAbstractItemView,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from napari_cryomat.widgets.drift._run import AlignRun
+from napari_cryomat.widgets.drift._volume import AXES, VolumeRun
 
 __all__ = ["DriftPlots"]
 
@@ -34,10 +44,8 @@ class DriftPlots(QWidget):
         self.caption.setStyleSheet("color: grey;")
         self.tabs = QTabWidget()
         self.traj_plot = pg.PlotWidget()
-        self.traj_plot.setLabel("bottom", "x drift", units="Å")
-        self.traj_plot.setLabel("left", "y drift", units="Å")
-        self.traj_plot.invertY(True)  # y down, as the image is shown
-        self.traj_plot.setAspectLocked(True)
+        self.traj_legend = self.traj_plot.addLegend(offset=(-4, 4), labelTextSize="7pt", colCount=3,
+                                                    brush=(0, 0, 0, 170))
         self.resid_plot = pg.PlotWidget()
         self.resid_plot.setLabel("bottom", "frame")
         self.resid_plot.setLabel("left", "residual", units="Å")
@@ -57,6 +65,13 @@ class DriftPlots(QWidget):
             for axis in ("bottom", "left"):
                 plot.getAxis(axis).enableAutoSIPrefix(False)  # 0.25 1/Å, not "250 (x0.001)"
             self.tabs.addTab(plot, name)
+        self.table = QTableWidget(0, 3)
+        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setToolTip("Shift of each frame's content relative to the first frame (Å); the aligned frame "
+                              "is moved back by it.")
+        self.tabs.addTab(self.table, "Table")
+        self._trajectory_axes(volume=False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
@@ -72,14 +87,54 @@ class DriftPlots(QWidget):
     def clear(self) -> None:
         for plot in (self.traj_plot, self.resid_plot, self.frc_plot, self.res_plot):
             plot.clear()
+        self.table.setRowCount(0)
         self.caption.setText("")
 
-    def draw(self, run: AlignRun) -> None:
-        """Show ``run``: its trajectory (Å), residuals, FRC curves and resolution against its dose axis."""
+    def draw(self, run: AlignRun | VolumeRun) -> None:
+        """Show ``run``: its trajectory (Å), residuals, FRC curves and resolution against its dose axis;
+        for a series of volumes (dz, dy, dx) against the frame. The table lists the shifts in Å."""
         self.clear()
-        self.caption.setText(f"{run.request.source_name}: {run.params.describe()}")
-        self._draw_trajectory(run)
-        self._draw_frc(run)
+        volume = isinstance(run, VolumeRun)
+        self._trajectory_axes(volume)
+        if volume:
+            self.caption.setText(f"{run.request.source_name}: volumes, {run.params.describe()}")
+            self._draw_volume_shifts(run)
+        else:
+            self.caption.setText(f"{run.request.source_name}: {run.params.describe()}")
+            self._draw_trajectory(run)
+            self._draw_frc(run)
+        self._fill_table(run.shifts_angstrom if volume else run.drift.shifts_angstrom)
+
+    def _trajectory_axes(self, volume: bool) -> None:
+        """The first tab: y against x drift (Å, y down as the image) or, for volumes, shifts against frame."""
+        plot = self.traj_plot
+        plot.setLabel("bottom", "frame" if volume else "x drift", units=None if volume else "Å")
+        plot.setLabel("left", "shift" if volume else "y drift", units="Å")
+        plot.invertY(not volume)
+        plot.setAspectLocked(not volume)
+        self.traj_legend.setVisible(volume)
+        self.tabs.setTabText(0, "Shifts" if volume else "Trajectory")
+        for i in (1, 2, 3):  # residuals and FRC: (T, Y, X) stacks only
+            self.tabs.setTabEnabled(i, not volume)
+
+    def _fill_table(self, shifts_angstrom: np.ndarray) -> None:
+        axes = AXES[-shifts_angstrom.shape[1]:]
+        self.table.setColumnCount(1 + len(axes))
+        self.table.setHorizontalHeaderLabels(["frame", *(f"{a} (Å)" for a in axes)])
+        self.table.setRowCount(len(shifts_angstrom))
+        for i, row in enumerate(shifts_angstrom):
+            self.table.setItem(i, 0, QTableWidgetItem(str(i)))
+            for j, value in enumerate(row):
+                self.table.setItem(i, j + 1, QTableWidgetItem(f"{value:.2f}"))
+        self.table.resizeColumnsToContents()
+
+    def _draw_volume_shifts(self, run: VolumeRun) -> None:
+        import pyqtgraph as pg
+
+        frames = np.arange(run.n_frames)
+        for axis, values, colour in zip(AXES, run.shifts_angstrom.T, ("m", "y", "c")):
+            self.traj_plot.plot(frames, values, pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=5,
+                                symbolBrush=colour, name=axis)
 
     def _draw_trajectory(self, run: AlignRun) -> None:
         import pyqtgraph as pg

@@ -10,6 +10,7 @@ from qtpy.QtWidgets import QCheckBox, QGroupBox, QLabel, QPushButton, QSpinBox, 
 from napari_cryomat.widgets._base import hbox
 from napari_cryomat.widgets.drift._plots import DriftPlots
 from napari_cryomat.widgets.drift._run import AlignRun
+from napari_cryomat.widgets.drift._volume import VolumeRun
 
 __all__ = ["ResultsPanel"]
 
@@ -58,21 +59,26 @@ class ResultsPanel(QGroupBox):
         layout.addWidget(self.save_button)
 
     # -- public API ------------------------------------------------------------------------------
-    def show_run(self, run: AlignRun) -> None:
-        """Show ``run``: its summary and plots, the full frame range, before/after and Save enabled."""
-        n = run.n_frames
+    def show_run(self, run: AlignRun | VolumeRun) -> None:
+        """Show ``run``: its summary and plots, the full frame range, before/after and Save enabled
+        (a series of volumes has no sums and no Save: its frame range and Save stay disabled)."""
+        n, stack = run.n_frames, not isinstance(run, VolumeRun)
         for box, maximum, value in ((self.range_start, n - 1, 0), (self.range_stop, n, n)):
             box.blockSignals(True)
             box.setMaximum(maximum)
             box.setValue(value)
-            box.setEnabled(True)
+            box.setEnabled(stack)
             box.blockSignals(False)
-        self.show_range(0, n)
+        if stack:
+            self.show_range(0, n)
+        else:
+            self.range_note.setText("Volumes: the aligned series is the result (sums, dose weighting, FRC and Save "
+                                    "are for (T, Y, X) stacks; save it with File > Save Layers).")
         self.show_aligned.blockSignals(True)
         self.show_aligned.setChecked(True)
         self.show_aligned.setEnabled(True)
         self.show_aligned.blockSignals(False)
-        self.save_button.setEnabled(True)
+        self.save_button.setEnabled(stack)
         self.summary.setText(run.summary())
         self.plots.draw(run)
 

@@ -137,6 +137,8 @@ class AlignRequest:
     time_unit: str
     contrast_limits: tuple[float, float]
     params: AlignParams
+    scale: tuple = ()  # the source layer's scale and units, all axes (a series of volumes keeps them)
+    units: tuple = ()
 
     @property
     def names(self) -> LayerNames:
@@ -163,6 +165,11 @@ class AlignRun:
     @property
     def n_frames(self) -> int:
         return int(self.drift.shifts.shape[0])
+
+    @property
+    def shifts(self) -> np.ndarray:
+        """(T, 2) shifts (dy, dx) in px."""
+        return self.drift.shifts
 
     @property
     def final_resolution(self) -> float:
