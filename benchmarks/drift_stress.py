@@ -45,10 +45,12 @@ Targets (issue 12): jump rate 0 at >= 0.05 counts/px/frame and < 1 % below; RMS 
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import importlib
+import io
 import os
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 
@@ -134,21 +136,38 @@ def pcc_chained(frames):
     return np.cumsum(steps, axis=0)
 
 
-def load_old_estimator():
-    """``estimate_drift`` of OLD_COMMIT, imported from a temporary copy (None without git)."""
+def load_old_estimator(commit: str = OLD_COMMIT):
+    """``estimate_drift`` of ``commit``, imported from a temporary copy of its core package (None without git).
+
+    The whole ``napari_cryomat/core`` tree of that commit is extracted (the estimator may be split
+    over private modules) and imported under the package name ``drift_old_<commit>``.
+    """
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    dest = tempfile.mkdtemp()
     try:
-        src = subprocess.run(["git", "show", f"{OLD_COMMIT}:napari_cryomat/core/drift.py"], cwd=root,
-                             capture_output=True, text=True, check=True).stdout
+        tar = subprocess.run(["git", "archive", commit, "napari_cryomat/core"], cwd=root, capture_output=True,
+                             check=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return None
-    path = os.path.join(tempfile.mkdtemp(), "drift_old.py")
-    with open(path, "w") as fh:
-        fh.write(src)
-    spec = importlib.util.spec_from_file_location("drift_old", path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["drift_old"] = mod  # dataclasses look their module up there
-    spec.loader.exec_module(mod)
+    with tarfile.open(fileobj=io.BytesIO(tar)) as tf:
+        tf.extractall(dest, filter="data")
+    name = f"drift_old_{commit}"
+    pkg = os.path.join(dest, name)
+    os.rename(os.path.join(dest, "napari_cryomat"), pkg)
+    open(os.path.join(pkg, "__init__.py"), "w").close()
+    for folder, _, files in os.walk(pkg):  # absolute imports of the package point to the old copy
+        for f in files:
+            if f.endswith(".py"):
+                path = os.path.join(folder, f)
+                with open(path) as fh:
+                    src = fh.read().replace("napari_cryomat.core", f"{name}.core")
+                with open(path, "w") as fh:
+                    fh.write(src)
+    sys.path.insert(0, dest)
+    try:
+        mod = importlib.import_module(f"{name}.core.drift")
+    finally:
+        sys.path.remove(dest)
     return mod.estimate_drift
 
 
@@ -171,9 +190,12 @@ def run(seeds, size, doses, old=None):
             res[dose]["bcrb"].append(bcrb)
             for k, s in out.items():
                 res[dose][k].append(errors(s, m.shifts, case["period"]) + (len(m.frames),))
+            drift = np.hypot(*case["velocity"]) * (case["n_frames"] - 1) / case["period"]
             print(f"  seed {seed} dose {dose:g} {case['lattice']:9s} P={case['period']:.1f} "
-                  f"frac={case['crystal_fraction']:.2f} N={case['n_frames']} BCRB={bcrb:.3f} "
-                  + " ".join(f"{k}={errors(s, m.shifts, case['period'])[0]:.2f}" for k, s in out.items()),
+                  f"sup={case['superlattice']:.2f} frac={case['crystal_fraction']:.2f} N={case['n_frames']} "
+                  f"drift={drift:.1f}P walk={case['step']:.2f} BCRB={bcrb:.3f} "
+                  + " ".join("{}={:.3f}/{:.0f}%".format(k, *np.multiply(errors(s, m.shifts, case['period']), (1, 100)))
+                             for k, s in out.items()),
                   file=sys.stderr, flush=True)
     return res, methods, t_ours
 
@@ -202,14 +224,18 @@ def main(argv=None):
     ap.add_argument("--seeds", type=int, default=12)
     ap.add_argument("--size", type=int, default=192)
     ap.add_argument("--doses", default=",".join(f"{d:g}" for d in DOSES))
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
+    ap.add_argument("--old-commit", default=OLD_COMMIT, help="git commit of the 'old' estimator")
     ap.add_argument("--no-old", action="store_true", help="skip the estimator of the previous commit")
     args = ap.parse_args(argv)
     doses = tuple(float(v) for v in args.doses.split(","))
-    old = None if args.no_old else load_old_estimator()
+    old = None if args.no_old else load_old_estimator(args.old_commit)
     t0 = time.perf_counter()
-    res, methods, t_ours = run(range(args.seeds), args.size, doses, old)
-    lines = [f"Drift stress suite: {args.seeds} random stacks of {args.size}² px per dose ({os.cpu_count()} CPUs, "
-             f"{time.perf_counter() - t0:.0f} s; ours {t_ours:.0f} s in all)",
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    res, methods, t_ours = run(seeds, args.size, doses, old)
+    lines = [f"Drift stress suite: seeds {seeds.start}-{seeds.stop - 1}, random stacks of {args.size}² px per dose "
+             f"({os.cpu_count()} CPUs, {time.perf_counter() - t0:.0f} s; ours {t_ours:.0f} s in all; "
+             f"old = {args.old_commit if old else 'not run'})",
              "jump %: frames off by > period/3 (pooled); RMS: px after removing the offset (mean over stacks); "
              "RMS/BCRB: median over stacks", ""]
     lines += table(res, methods, doses)

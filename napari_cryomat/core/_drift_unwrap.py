@@ -148,9 +148,14 @@ def _evidence_velocity(maps, lag_of, radius, walk_steps, vmax):
         total = np.zeros(gy.shape)
         for lag in lags:
             sel = [k for k, ll in enumerate(lag_of) if ll == lag]
-            logsum = sum(_log_smoothed(maps[k], np.sqrt(lag * q)) for k in sel)
-            coords = np.stack([gy * lag + ry, gx * lag + rx])
-            inside = (coords[0] >= 0) & (coords[0] <= 2 * ry) & (coords[1] >= 0) & (coords[1] <= 2 * rx)
+            # only the part of the maps that the velocity grid reaches (plus the walk's spread and
+            # the smoothing kernel's 3σ) enters the evidence: smoothing the rest is wasted work
+            margin = lag * np.asarray(vmax) + 3.0 * np.sqrt(lag * max(walk_steps) ** 2) + 4.0
+            cy, cx = int(min(ry, np.ceil(margin[0]))), int(min(rx, np.ceil(margin[1])))
+            logsum = sum(_log_smoothed(maps[k][ry - cy : ry + cy + 1, rx - cx : rx + cx + 1], np.sqrt(lag * q))
+                         for k in sel)
+            coords = np.stack([gy * lag + cy, gx * lag + cx])
+            inside = (coords[0] >= 0) & (coords[0] <= 2 * cy) & (coords[1] >= 0) & (coords[1] <= 2 * cx)
             vals = ndimage.map_coordinates(logsum, coords, order=1, mode="nearest")
             total += np.where(inside, vals, np.median(logsum))  # beyond the map: uninformative
         k = int(np.argmax(total))
