@@ -66,7 +66,11 @@ def noise_power(spec: np.ndarray, shape) -> float:
     outer = np.hypot(ky, kx) > 0.35
     power = np.abs(spec) ** 2
     floor = 1e-4 * float(power.mean())
-    return float(max(np.median(power[outer]) / np.log(2.0), floor, 1e-30))
+    # every other row and column of a large spectrum: the median of ~10⁵ values is as good (0.5 %)
+    # and the partial sort of all of them is a tenth of the time of a 1024² frame
+    step = 2 if outer.sum() > 100_000 else 1
+    sample = power[::step, ::step][outer[::step, ::step]]
+    return float(max(np.median(sample) / np.log(2.0), floor, 1e-30))
 
 
 def signal_power(cspec: np.ndarray, noise: np.ndarray, *, significant: bool = False) -> np.ndarray:

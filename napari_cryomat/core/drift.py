@@ -424,10 +424,15 @@ def _phase_ramp(shape, shift, ky=None, kx=None) -> np.ndarray:
     """exp(+2πi k·s): multiplying a spectrum by it moves content by -s (undoes a shift s)."""
     if ky is None:
         ky, kx = _freq_grid(*shape)
-    # separable: a column times a row, far cheaper than exp() over the whole grid
+    ey, ex = _phase_ramp_factors(shift, ky, kx)
+    return ey * ex
+
+
+def _phase_ramp_factors(shift, ky, kx):
+    """The column and row factors of :func:`_phase_ramp` (separable: far cheaper than exp() over the grid)."""
     ey = np.exp(2j * np.pi * ky.astype(np.float64) * float(shift[0])).astype(np.complex64)
     ex = np.exp(2j * np.pi * kx.astype(np.float64) * float(shift[1])).astype(np.complex64)
-    return ey * ex
+    return ey, ex
 
 
 # ---------------------------------------------------------------------------------------------
@@ -798,6 +803,8 @@ def _outlier_frames(spectra, shape, shifts, bfactor_px2):
     return (agree < med - OUTLIER_SIGMAS * max(mad, 1e-3 * abs(med))) & (agree < OUTLIER_FRACTION * med)
 
 def _blocks(cspec, n, group):
+    if group == 1:  # no copy of the stack
+        return cspec, np.arange(n, dtype=float)
     nb = int(np.ceil(n / group))
     blocks = np.stack([cspec[b * group : (b + 1) * group].sum(0) for b in range(nb)])
     centers = np.array([(b * group + min(n, (b + 1) * group) - 1) / 2.0 for b in range(nb)])
@@ -923,8 +930,12 @@ def _aligned_spectra(spectra, shape, shifts, window_taper):
     win = tukey_window(*shape, taper)
     aligned = np.empty_like(spectra)
     for j in range(len(spectra)):
-        a = sfft.irfft2(spectra[j] * _phase_ramp(shape, shifts[j], ky, kx), s=shape, workers=-1)
-        aligned[j] = sfft.rfft2(a * win, workers=-1)
+        ey, ex = _phase_ramp_factors(shifts[j], ky, kx)
+        x = spectra[j] * ey
+        x *= ex  # the separable ramp applied factor by factor: no full-size ramp array
+        a = sfft.irfft2(x, s=shape, workers=-1)
+        a *= win
+        aligned[j] = sfft.rfft2(a, workers=-1)
     return aligned
 
 
