@@ -188,3 +188,37 @@ def absorption_factor(mu_rho_csc: np.ndarray, mass_thickness: np.ndarray) -> np.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         out = np.where(small, 1.0 + 0.5 * x, x / -np.expm1(-np.where(small, 1.0, x)))
     return out
+
+
+# Detector windows of silicon drift detectors: (layers of (xraylib material, density g/cm³, thickness µm)).
+# "polymer": an AP3.3-like ultra-thin window, 0.3 µm polyimide + 30 nm Al (its Si support grid blocks
+# the same fraction at every energy, so it cancels in k-factor ratios); "beryllium": 8 µm Be (older
+# Si(Li) and SEM detectors); "windowless": none (TEM detectors such as Super-X).
+DETECTOR_WINDOWS = {
+    "polymer": (("C22H10N2O5", 1.42, 0.3), ("Al", 2.70, 0.03)),
+    "beryllium": (("Be", 1.85, 8.0),),
+    "windowless": (),
+}
+SI_DEAD_LAYER_UM = 0.1  # inactive Si at the entrance of the crystal (SDDs: 0.03–0.1 µm)
+SI_DENSITY = 2.33
+
+
+def _mu_rho_cm2_g(material: str, energy_kev: float) -> float:
+    import xraylib
+
+    try:
+        return float(xraylib.CS_Total(xraylib.SymbolToAtomicNumber(material), energy_kev))
+    except ValueError:
+        return float(xraylib.CS_Total_CP(material, energy_kev))
+
+
+@functools.lru_cache(maxsize=4096)
+def detector_efficiency(energy_ev: float, window: str = "polymer", si_thickness_um: float = 450.0) -> float:
+    """Fraction of X-rays of ``energy_ev`` a Si drift detector records: transmission of its window
+    layers and of the Si dead layer, times the absorption in the Si crystal ``si_thickness_um`` thick
+    (xraylib mass attenuation coefficients; Beer–Lambert at normal incidence)."""
+    e = energy_ev / 1000.0
+    t = 1.0
+    for material, rho, um in DETECTOR_WINDOWS[window] + (("Si", SI_DENSITY, SI_DEAD_LAYER_UM),):
+        t *= np.exp(-_mu_rho_cm2_g(material, e) * rho * um * 1e-4)
+    return float(t * -np.expm1(-_mu_rho_cm2_g("Si", e) * SI_DENSITY * si_thickness_um * 1e-4))

@@ -128,33 +128,50 @@ def _resolve_lines(keys: Iterable[str], lines: Mapping[str, str] | None, beam: f
     return out
 
 
+def _detector_args(detector, si_thickness_um) -> tuple[str, float]:
+    detector = str(detector)
+    if detector not in phys.DETECTOR_WINDOWS:
+        raise ValueError(f"detector must be one of {', '.join(map(repr, phys.DETECTOR_WINDOWS))} (the window in front "
+                         f"of the Si crystal); got {detector!r}.")
+    return detector, positive(si_thickness_um, "si_thickness_um", unit="µm", high=10000.0)
+
+
 def theoretical_zeta_factors(lines: Sequence[str] | str, *, beam_energy_kev: float = 200.0,
-                             solid_angle_sr: float = 0.7) -> dict[str, float]:
+                             solid_angle_sr: float = 0.7, detector: str = "polymer",
+                             si_thickness_um: float = 450.0) -> dict[str, float]:
     """Theoretical zeta-factors (kg/m², exSpy's unit) of the given lines.
 
-    ``ζ = A / (N_A σ ω a · Ω/4π)``: atomic weight over the X-rays one atom emits into the
-    detector per incident electron (relativistic Bethe ionisation cross-section σ, xraylib
-    fluorescence yield ω and radiative rate a, detector solid angle Ω; detector efficiency 1,
-    so light-element lines are optimistic). ``lines``: "Fe, Pt_La" or a list; a bare symbol
-    takes its most energetic principal line below 25 keV.
+    ``ζ = A / (N_A σ ω a ε · Ω/4π)``: atomic weight over the X-rays one atom sends into the detector
+    and the detector records, per incident electron: relativistic Bethe ionisation cross-section σ
+    (with Coster–Kronig transfer), xraylib fluorescence yield ω and radiative rate a, detector
+    efficiency ε (``detector`` window "polymer" (0.3 µm polyimide + 30 nm Al), "beryllium" (8 µm)
+    or "windowless", 0.1 µm Si dead layer, Si crystal ``si_thickness_um`` thick; xraylib μ/ρ) and
+    solid angle Ω. ``lines``: "Fe, Pt_La" or a list; a bare symbol takes its most energetic
+    principal line below 25 keV.
     """
     beam = _beam(beam_energy_kev)
     omega = positive(solid_angle_sr, "solid_angle_sr", unit="sr", high=4 * np.pi)
+    detector, si_um = _detector_args(detector, si_thickness_um)
     try:
         keys = parse_elements(lines)
     except ValueError as exc:
         raise ValueError(f"lines: {exc}") from None
     chosen = _resolve_lines(keys, None, beam)
-    return {k: phys.zeta_factor(_z(k), ln.name, beam) * 4 * np.pi / omega for k, ln in chosen.items()}
+    return {k: phys.zeta_factor(_z(k), ln.name, beam) * 4 * np.pi / omega
+            / phys.detector_efficiency(ln.energy, detector, si_um) for k, ln in chosen.items()}
 
 
-def theoretical_k_factors(lines: Sequence[str] | str, *, beam_energy_kev: float = 200.0) -> dict[str, float]:
+def theoretical_k_factors(lines: Sequence[str] | str, *, beam_energy_kev: float = 200.0, detector: str = "polymer",
+                          si_thickness_um: float = 450.0) -> dict[str, float]:
     """Theoretical Cliff–Lorimer k-factors (weight basis, relative to Fe Kα = 1) of the lines:
-    ratios of :func:`theoretical_zeta_factors`, so ``C_i ∝ k_i I_i``. Computed, not measured:
-    typically within 10–20 % of measured K-line factors, worse for L/M lines and light elements."""
+    ratios of :func:`theoretical_zeta_factors` (same detector model), so ``C_i ∝ k_i I_i``.
+    Computed, not measured: K lines of Na–Zn typically within 10–20 % of measured factors, L/M
+    lines and light elements (window, ice, absorption in the sample) worse."""
     beam = _beam(beam_energy_kev)
-    zeta = theoretical_zeta_factors(lines, beam_energy_kev=beam)
-    ref = phys.zeta_factor(26, "Ka", beam)
+    detector, si_um = _detector_args(detector, si_thickness_um)
+    zeta = theoretical_zeta_factors(lines, beam_energy_kev=beam, detector=detector, si_thickness_um=si_um)
+    fe_ka = {n: e for n, e, _w, _s in phys.grouped_lines(26, beam)}["Ka"]
+    ref = phys.zeta_factor(26, "Ka", beam) / phys.detector_efficiency(fe_ka, detector, si_um)
     return {k: z * 0.7 / (4 * np.pi) / ref for k, z in zeta.items()}
 
 
@@ -266,7 +283,7 @@ def quantify(
         factors = dict(zip(els, theo.values()))
         source = "theoretical"
         notes.append(f"theoretical {'k' if method == 'cliff_lorimer' else 'zeta'}-factors at {beam:g} keV "
-                     "(Bethe cross-sections, xraylib yields and rates, detector efficiency 1): ±10–20 %, "
+                     "(Bethe cross-sections, xraylib yields and rates, SDD with polymer window): ±10–20 %, "
                      "worse for light elements; measure them on a standard for accurate numbers")
     clean = {el: np.clip(np.nan_to_num(a, nan=0.0, posinf=0.0, neginf=0.0), 0, None) for el, a in arrays.items()}
     shape = next(iter(arrays.values())).shape
