@@ -102,7 +102,9 @@ class ParametersPanel(QWidget):
         form.addRow("Max shift", self.max_shift)
         form.addRow("Group frames", self.group)
         form.addRow("Method", self.method)
-        form.addRow(self.track_region, self.region_combo)
+        # the check box on a row of its own: as a form label it would widen the label column
+        form.addRow(self.track_region)
+        form.addRow("Shapes layer", self.region_combo)
         self.run_button = QPushButton("Align")
         self.run_button.setToolTip("Estimate the drift, then add the aligned stack and sums (runs in the background).")
 

@@ -59,7 +59,7 @@ class DriftPlots(QWidget):
         self.res_plot.setLabel("left", "FRC 0.143 resolution (Å)")
         self.res_plot.setLabel("bottom", "cumulative dose")
         for plot, name in ((self.traj_plot, "Trajectory"), (self.resid_plot, "Residuals"),
-                           (self.frc_plot, "FRC"), (self.res_plot, "Resolution vs dose")):
+                           (self.frc_plot, "FRC"), (self.res_plot, "Resolution")):
             plot.setBackground("k")
             plot.setMinimumHeight(PLOT_MIN_HEIGHT)
             for axis in ("bottom", "left"):

@@ -38,7 +38,7 @@ class ResultsPanel(QGroupBox):
         self.range_start = QSpinBox(minimum=0, maximum=0)
         self.range_stop = QSpinBox(minimum=1, maximum=1)
         self.range_start.setToolTip("First frame in the aligned sum layer.")
-        self.range_stop.setToolTip("Frames before this one are summed (exclusive end).")
+        self.range_stop.setToolTip("End of the summed frames, exclusive: frames before this one are summed.")
         for box in (self.range_start, self.range_stop):
             box.setEnabled(False)
             box.valueChanged.connect(self._range_edited)
@@ -52,7 +52,9 @@ class ResultsPanel(QGroupBox):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.summary)
         layout.addWidget(self.show_aligned)
-        layout.addWidget(hbox(QLabel("Sum frames"), self.range_start, QLabel("to (excl.)"), self.range_stop,
+        # "Sum frames [a] – [b]" (b exclusive, as the tooltip and the note below say): a row this short
+        # keeps the dock within ~400 px on a 1366 px laptop screen
+        layout.addWidget(hbox(QLabel("Sum frames"), self.range_start, QLabel("–"), self.range_stop,
                               stretch_last=True))
         layout.addWidget(self.range_note)
         layout.addWidget(self.plots, 1)

@@ -1,14 +1,15 @@
-"""Small pieces the tool's panels share: run a job and apply its result, refill a combo box."""
+"""Small pieces the tool's panels share: run a job and apply its result, refill a combo box, a plot
+that fits a narrow dock."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from qtpy.QtWidgets import QComboBox
+from qtpy.QtWidgets import QComboBox, QSizePolicy, QWidget
 
 from napari_cryomat.widgets._base import TaskRunner, show_error, show_info
 
-__all__ = ["refill", "start_job"]
+__all__ = ["narrow_plot", "refill", "start_job"]
 
 
 def start_job(runner: TaskRunner, compute: Callable, request, apply: Callable, *, label: str,
@@ -45,3 +46,10 @@ def refill(combo: QComboBox, items: list[str], *, preferred: tuple[str, ...] = (
     combo.blockSignals(False)
     if combo.currentText() != current:
         combo.currentIndexChanged.emit(combo.currentIndex())
+
+
+def narrow_plot(plot: QWidget) -> QWidget:
+    """Let a pyqtgraph plot take the dock's width without asking for its own 640 px (layouts then
+    count it as 0 px wide, so the dock fits a 1366 px laptop screen; the plot still fills the row)."""
+    plot.setSizePolicy(QSizePolicy.Ignored, plot.sizePolicy().verticalPolicy())
+    return plot

@@ -18,7 +18,7 @@ from napari_cryomat.widgets._base import LayerCombo, TaskRunner, show_error
 from napari_cryomat.widgets.objects._jobs import compute_colours, compute_measure
 from napari_cryomat.widgets.objects._layers import guess_time_series, is_class_map, matching_image
 from napari_cryomat.widgets.objects._model import ObjectsModel
-from napari_cryomat.widgets.objects._view import refill, start_job
+from napari_cryomat.widgets.objects._view import narrow_plot, refill, start_job
 
 __all__ = ["ColourPanel", "MeasurePanel"]
 
@@ -43,9 +43,11 @@ class MeasurePanel(QWidget):
         self.image_combo = LayerCombo(viewer, (Image,), predicate=lambda layer: not layer.rgb)
         self.intensity_check = QCheckBox("mean intensity from")
         self.intensity_check.setChecked(True)
-        self.classes_check = QCheckBox("labels are classes: each connected region is an object")
-        self.classes_check.setToolTip("On for an annotation or a prediction, whose values are classes.")
-        self.time_check = QCheckBox("first axis is time (measure per frame, track)")
+        self.classes_check = QCheckBox("labels are classes")
+        self.classes_check.setToolTip("Each connected region of a class is an object. On for an annotation or a "
+                                      "prediction, whose values are classes.")
+        self.time_check = QCheckBox("first axis is time")
+        self.time_check.setToolTip("Measure frame by frame, then track the objects over time (Tracking section).")
         self.measure_button = QPushButton("Measure")
         form = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
@@ -105,6 +107,7 @@ class ColourPanel(QWidget):
         self.colour_button.setToolTip("Colour the objects by the property (viridis, low to high).")
         self.reset_colour_button = QPushButton("Reset")
         self.histogram = pg.PlotWidget()
+        narrow_plot(self.histogram)
         self.histogram.setMinimumHeight(120)
         self.histogram.setMaximumHeight(200)  # the table, not the plot, takes a tall dock's room
         self.histogram.setLabel("left", "objects")

@@ -10,7 +10,7 @@ from napari_cryomat.core.tracking import LINKERS
 from napari_cryomat.widgets._base import TaskRunner, palette_colour, show_error
 from napari_cryomat.widgets.objects._jobs import compute_track
 from napari_cryomat.widgets.objects._model import ObjectsModel
-from napari_cryomat.widgets.objects._view import start_job
+from napari_cryomat.widgets.objects._view import narrow_plot, start_job
 
 __all__ = ["TrackingPanel"]
 
@@ -50,7 +50,7 @@ class TrackingPanel(QWidget):
         self.linker_note = QLabel()
         self.linker_note.setWordWrap(True)
         self.track_button = QPushButton("Track")
-        self.growth_plot = pg.PlotWidget()
+        self.growth_plot = narrow_plot(pg.PlotWidget())
         self.growth_plot.setMinimumHeight(120)
         self.growth_plot.setMaximumHeight(220)
         # no legend (it would cover the curves of a small plot): colours are those in the viewer
