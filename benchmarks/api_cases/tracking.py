@@ -1,4 +1,4 @@
-"""Bad-input cases of the tracking options added for issue #14 (the linker choice); read by
+"""Bad-input cases of the tracking options of issue #14 (the linker, the motion model); read by
 ``benchmarks/core_api_fuzz.py``."""
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ def specs(Spec, Factory) -> list:
 
     table = Factory(lambda: _table().copy())
     return [
-        Spec("tracking.link_table.trackpy", {"table": table, "max_distance": 20.0, "gap_frames": 1, "method": "trackpy"},
-             {"table": "table", "max_distance": "len", "gap_frames": "count0", "method": "choice"},
+        Spec("tracking.link_table.trackpy", {"table": table, "max_distance": 20.0, "gap_frames": 1, "method": "trackpy",
+                                             "motion": "auto"},
+             {"table": "table", "max_distance": "len", "gap_frames": "count0", "method": "choice", "motion": "choice"},
              call=lambda **kw: link_table(**kw)),
         Spec("tracking.link_table.merges_splits",
              {"table": table, "max_distance": 20.0, "gap_frames": 0, "method": "laptrack", "merges_splits": True},
