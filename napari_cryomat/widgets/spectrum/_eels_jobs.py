@@ -5,10 +5,17 @@ spectrum image as an array reference, possibly a lazy dask array); the ``compute
 run in the tool's :class:`TaskRunner` worker, call the core (band by band for a lazy SI) and
 report progress, so Cancel stops them between bands. :class:`EelsTools` turns results into
 layers placed on the SI. No Qt.
+
+Fourier-ratio deconvolution reads the core-loss and low-loss SIs band by band too: the core's
+``fourier_ratio_deconvolve`` takes in-memory spectra, so :func:`compute_lowloss` feeds it one band
+of rows at a time and writes the result into a memory-mapped temporary file when either SI is
+lazy (a plain array otherwise). The ZLP end and width it would take from the spectra it is given
+are taken once from the whole low-loss SI, so the result does not depend on the band size.
 """
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -95,6 +102,7 @@ class LowLossRequest:
     zeff: float = 6.0
     core_loss: SpectrumImage | None = None
     background_window: tuple[float, float] | None = None
+    max_bytes: int = core.CHUNK_BYTES  # one band of both SIs (Fourier-ratio)
 
 
 @dataclass(eq=False)
@@ -141,16 +149,40 @@ def _fourier_ratio(request: LowLossRequest, progress) -> LowLossResult:
                          "same pixels: pick the low-loss SI of the same scan.")
     if not np.isclose(cl.energy[1] - cl.energy[0], lo.energy[1] - lo.energy[0], rtol=1e-3):
         raise ValueError("The core-loss and low-loss SIs must have the same dispersion (eV/channel).")
-    core_si = core.subtract_background(np.asarray(cl.si), energy=cl.energy, window=request.background_window,
-                                       progress=sub_progress(progress, 0.0, 0.4))
-    out = np.empty_like(core_si)
-    ny = core_si.shape[0]
-    for y in range(ny):
-        out[y] = lowloss.fourier_ratio_deconvolve(core_si[y], np.asarray(lo.si[y], np.float32),
-                                                  energy_low_loss=lo.energy)
-        report(progress, 0.4 + 0.6 * (y + 1) / ny)
+    total = core.sum_spectrum(lo.si, progress=sub_progress(progress, 0.0, 0.1))
+    # what fourier_ratio_deconvolve takes from the spectra it is given when not told: here from the
+    # whole low-loss SI, the same for every band (core offers no public function for them yet)
+    threshold = lowloss._zlp_end(lo.energy, total)
+    fwhm = lowloss._fwhm(lo.energy, total)
+    out = _output(cl.si.shape, lazy=core.is_lazy(cl.si) or core.is_lazy(lo.si))
+    for rows, block in core.iter_si_chunks(cl.si, max_bytes=max(1, request.max_bytes // 2),
+                                           progress=sub_progress(progress, 0.1, 1.0)):
+        edge = core.subtract_background(block, energy=cl.energy, window=request.background_window)
+        out[rows] = lowloss.fourier_ratio_deconvolve(edge, _band(lo.si, rows), energy_low_loss=lo.energy,
+                                                     zlp_threshold=threshold, fwhm=fwhm)
+    if isinstance(out, np.memmap):
+        out.flush()
+    where = " (memory-mapped temporary file)" if isinstance(out, np.memmap) else ""
     return LowLossResult(request, [(out, f"{cl.name} Fourier-ratio", "si", {})],
-                         "Core loss freed of plural scattering (background subtracted, Gaussian reconvolution).")
+                         f"Core loss freed of plural scattering (background subtracted, Gaussian reconvolution of "
+                         f"{fwhm:.2f} eV FWHM, ZLP up to {threshold:.1f} eV){where}.")
+
+
+def _band(si, rows: slice) -> np.ndarray:
+    """Rows ``rows`` of a (Y, X, E) SI (numpy, memory map or dask) as float32 in memory."""
+    block = si[rows]
+    if hasattr(block, "compute"):
+        block = block.compute()
+    return np.asarray(block, np.float32)
+
+
+def _output(shape, *, lazy: bool) -> np.ndarray:
+    """Where a per-pixel result of ``shape`` goes: memory for an in-memory SI, else a memory map of an
+    anonymous temporary file (removed by the system once the layer lets it go)."""
+    if not lazy:
+        return np.empty(shape, np.float32)
+    return np.memmap(tempfile.TemporaryFile(prefix="cryomat-fourier-ratio-"), dtype=np.float32, mode="w+",
+                     shape=tuple(shape))
 
 
 class EelsTools:
@@ -211,8 +243,9 @@ class EelsTools:
         place = self.model._placement(src)
         for data, name, kind, extra in result.layers:
             if kind == "si":
+                data = data if isinstance(data, np.memmap) else np.asarray(data)  # a memory map stays one
                 layer_data, kwargs, _ = spectrum_image_layer(
-                    np.asarray(data), energy_offset=float(src.energy[0]),
+                    data, energy_offset=float(src.energy[0]),
                     energy_scale=float(src.energy[1] - src.energy[0]), pixel_size=src.pixel_size, name=name,
                     signal_type="EELS", visible=False)
                 kwargs = dict(kwargs)

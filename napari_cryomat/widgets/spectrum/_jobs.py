@@ -20,7 +20,6 @@ from napari_cryomat.core._progress import report
 __all__ = [
     "MAP_COLOURS",
     "DenoiseRequest",
-    "IdentifyRequest",
     "MapsRequest",
     "MapsResult",
     "PcaRequest",
@@ -30,7 +29,6 @@ __all__ = [
     "SpectrumImage",
     "ThicknessResult",
     "compute_denoised",
-    "compute_identification",
     "compute_maps",
     "compute_pca",
     "compute_ratio",
@@ -176,7 +174,7 @@ def compute_ratio(request: RatioRequest, *, progress=None) -> RatioResult:
     return RatioResult(request=request, data=data, limits=upper_limits(data, 99))
 
 
-# -- thickness, identification -------------------------------------------------------------------
+# -- thickness ------------------------------------------------------------------------------------
 @dataclass(eq=False)
 class ThicknessResult:
     source: SpectrumImage
@@ -193,35 +191,6 @@ def compute_thickness(source: SpectrumImage, *, progress=None) -> ThicknessResul
     finite = t[np.isfinite(t)]
     limits = (float(finite.min()), float(finite.max())) if finite.size and finite.max() > finite.min() else (0.0, 1.0)
     return ThicknessResult(source=source, t_over_lambda=t, zlp_threshold=threshold, limits=limits)
-
-
-@dataclass(frozen=True, eq=False)
-class IdentifyRequest:
-    """``spectrum`` (E,): the ROI sum; None: the sum of the whole SI (summed in the worker)."""
-
-    source: SpectrumImage
-    spectrum: np.ndarray | None
-    fwhm: float
-
-
-def compute_identification(request: IdentifyRequest, *, progress=None) -> eds.Identification:
-    """Worker: EDS peaks matched to element lines."""
-    report(progress, 0.1)
-    spectrum = request.spectrum
-    if spectrum is None:
-        spectrum = sum_spectrum(request.source.si)
-    return eds.identify_elements(spectrum, energy=request.source.energy, fwhm_mn_ka=request.fwhm)
-
-
-def sum_spectrum(si) -> np.ndarray:
-    """(E,) float64 sum over all pixels, a block of rows at a time (a lazy SI is never loaded whole)."""
-    ny = si.shape[0]
-    rows = max(1, 2**22 // max(1, int(np.prod(si.shape[1:]))))
-    total = np.zeros(si.shape[-1], np.float64)
-    for y in range(0, ny, rows):
-        block = np.asarray(si[y : y + rows])
-        total += block.reshape(-1, block.shape[-1]).sum(axis=0, dtype=np.float64)
-    return total
 
 
 # -- PCA ------------------------------------------------------------------------------------------

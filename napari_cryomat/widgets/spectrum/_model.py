@@ -26,7 +26,6 @@ from napari_cryomat.widgets._base.layers import real_layer, upsert_layer
 from napari_cryomat.widgets.spectrum._exports import ExportSpectrum
 from napari_cryomat.widgets.spectrum._jobs import (
     DenoiseRequest,
-    IdentifyRequest,
     MapsRequest,
     MapsResult,
     PcaRequest,
@@ -40,6 +39,7 @@ from napari_cryomat.widgets.spectrum._jobs import (
 )
 from napari_cryomat.widgets.spectrum._overlays import Overlays
 from napari_cryomat.widgets.spectrum._sampling import Profile, ProfileRequest, SpectrumRequest, SpectrumResult
+from napari_cryomat.widgets.spectrum.eds_jobs import EdsIdentifyRequest
 
 if TYPE_CHECKING:
     import napari
@@ -323,9 +323,9 @@ class SpectrumModel:
         return {"scale": (src.pixel_size, src.pixel_size), "translate": src.translate, "units": angstrom_units(2)}
 
     # -- identification, PCA ----------------------------------------------------------------------
-    def identify_request(self) -> IdentifyRequest:
+    def identify_request(self, beam_energy_kev: float = 200.0) -> EdsIdentifyRequest:
         """The ROI's summed spectrum if an ROI is drawn, else the whole SI's (summed in the worker)."""
-        return IdentifyRequest(self.source(), self.roi_spectrum, self.fwhm)
+        return EdsIdentifyRequest(self.source(), self.roi_spectrum, self.fwhm, float(beam_energy_kev))
 
     def apply_identification(self, found: eds.Identification) -> list[str]:
         self.identification = found

@@ -6,6 +6,7 @@ Spectrum imaging model (:class:`SpectrumModel`) and the panel's fields."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from html import escape
 
 import numpy as np
 
@@ -108,20 +109,24 @@ def quant_request(source: SpectrumImage, elements, windows, fwhm: float, *, meth
 
 
 def identification_html(found: eds.Identification, max_rejected: int = 6) -> str:
-    """Chosen elements with their reasons, then the strongest rejected candidates with theirs."""
+    """Chosen elements with their reasons, then the strongest rejected candidates with theirs.
+
+    The reasons are plain text from the core ("adds only 2.3σ (< 5σ)"): escaped, so a "<" is shown
+    and does not open a tag that swallows the rest of the text.
+    """
     if not found.elements:
         text = "No element found above the noise."
     else:
         text = "<b>Found</b>: " + ", ".join(found.elements)
         text += f" (energy offset {found.calibration_shift:+.0f} eV)"
         for el in found.elements:
-            text += f"<br>• <b>{el}</b>: {found.reasons.get(el, '')}"
+            text += f"<br>• <b>{el}</b>: {escape(found.reasons.get(el, ''))}"
     rejected = [(el, r) for el, r in found.reasons.items() if el not in found.elements]
     rejected.sort(key=lambda item: ("adds only" in item[1], item[0]))  # family / peak reasons first
     if rejected:
         text += "<br><b>Rejected</b>:"
         for el, r in rejected[:max_rejected]:
-            text += f"<br>• {el}: {r.removeprefix('rejected: ')}"
+            text += f"<br>• {el}: {escape(r.removeprefix('rejected: '))}"
         if len(rejected) > max_rejected:
             text += f"<br>… and {len(rejected) - max_rejected} more candidates with weaker evidence"
     if found.unexplained:

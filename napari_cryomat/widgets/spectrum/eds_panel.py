@@ -8,11 +8,14 @@ How to add it (the Spectrum imaging dock wires it in)::
     section = Section("EDS identification and quantification", expanded=False)
     section.add(panel)
     dock.add(section)                                   # show it only in EDS mode: model.mode_changed
+    identify_button.clicked.connect(panel.identify)     # the dock's one Identify, next to Elements
 
 Without a ``runner`` the panel makes its own progress bar and Cancel (shown under it). It reads the
 chosen spectrum image, elements, windows and detector FWHM from the model; the ROI sum (if an ROI
-is drawn) is what it identifies; results become layers "<El> at.% (CL|zeta)" placed on the SI and
-"mass thickness (zeta)" in kg/m².
+is drawn) is what it identifies, at the panel's beam energy; the elements found go into the
+model's Elements (and so into the dock's field), the reasons into the panel. Quantification
+results become layers "<El> at.% (CL|zeta)" placed on the SI and "mass thickness (zeta)" in kg/m².
+Every row fits a ~380 px dock: long text wraps, nothing is clipped at the dock's edge.
 """
 
 from __future__ import annotations
@@ -25,17 +28,17 @@ from qtpy.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
 
 from napari_cryomat.core.units import angstrom_units
-from napari_cryomat.widgets._base import TaskRunner, hbox, show_info
+from napari_cryomat.widgets._base import TaskRunner, hbox, show_error, show_info
 from napari_cryomat.widgets._base.layers import upsert_layer
 from napari_cryomat.widgets.spectrum._view_parts import run_request
 from napari_cryomat.widgets.spectrum.eds_jobs import (
     METHODS,
-    EdsIdentifyRequest,
     EdsQuantResult,
     compute_eds_identification,
     compute_eds_quant,
@@ -49,7 +52,8 @@ QUANT_KEY = "eds_quant"  # metadata key of the layers this panel makes
 
 
 class EdsQuantPanel(QWidget):
-    """Identify (reasons per element), then quantify; see the module docstring for wiring.
+    """Identify (reasons per element, found elements put in Elements), then quantify; see the module
+    docstring for wiring.
 
     ``identify()`` and ``quantify()`` return the started worker (None when the input is refused,
     with a message naming what to change).
@@ -64,11 +68,8 @@ class EdsQuantPanel(QWidget):
         self.last_quant: EdsQuantResult | None = None
 
         self.beam_spin = _spin(1.0, 1000.0, 200.0, " kV", 0)
-        self.identify_button = QPushButton("Identify")
-        self.identify_button.setToolTip("Fit each element with its whole line families (ROI sum if drawn)")
-        self.use_button = QPushButton("Use found")
-        self.use_button.setToolTip("Put the found elements in the Elements field")
-        self.use_button.setEnabled(False)
+        self.beam_spin.setToolTip("Beam energy: which lines Identify may expect (overvoltage) and the theoretical "
+                                  "k- and zeta-factors")
         self.found_label = _rich_label()
         self.method_combo = QComboBox()
         self.method_combo.addItems(list(METHODS))
@@ -81,37 +82,36 @@ class EdsQuantPanel(QWidget):
         self.thickness_spin = _spin(0.0, 10000.0, 0.0, " nm", 1)
         self.thickness_spin.setToolTip("Cliff–Lorimer absorption correction; 0: none")
         self.toa_spin = _spin(1.0, 90.0, 22.0, "°", 1)
+        self.toa_spin.setToolTip("Detector take-off angle, for the absorption correction")
         self.min_counts_spin = _spin(0.0, 1e9, 20.0, "", 0)
         self.min_counts_spin.setToolTip("Pixels with fewer net counts (all elements) are left out: NaN, not noise")
         self.quant_button = QPushButton("Quantify")
         self.quant_label = _rich_label()
         self._lay_out()
-        self.identify_button.clicked.connect(self.identify)
-        self.use_button.clicked.connect(self.use_found)
         self.quant_button.clicked.connect(self.quantify)
         self.method_combo.currentTextChanged.connect(self._on_method)
         self.source_combo.currentTextChanged.connect(self._on_method)
         self._on_method()
 
     def _lay_out(self) -> None:
+        # one form, one field per row (two spin boxes side by side overflow a laptop-sized dock)
         form = QFormLayout()
         form.setContentsMargins(0, 0, 0, 0)
-        form.addRow("Beam", hbox(self.beam_spin, self.identify_button, self.use_button))
+        form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
+        form.addRow("Beam", self.beam_spin)
+        form.addRow(self.found_label)
+        form.addRow("Method", hbox(self.method_combo, self.source_combo))
+        self.factors_label = QLabel("k-factors")
+        form.addRow(self.factors_label, self.factors_edit)
+        self.dose_label = QLabel("Dose (e⁻/px)")
+        form.addRow(self.dose_label, self.dose_edit)
+        self.thickness_label = QLabel("Thickness")
+        form.addRow(self.thickness_label, self.thickness_spin)
+        form.addRow("Take-off", self.toa_spin)
+        form.addRow("Min. counts", self.min_counts_spin)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(form)
-        layout.addWidget(self.found_label)
-        quant = QFormLayout()
-        quant.setContentsMargins(0, 0, 0, 0)
-        quant.addRow("Method", hbox(self.method_combo, self.source_combo))
-        self.factors_label = QLabel("k-factors")
-        quant.addRow(self.factors_label, self.factors_edit)
-        self.dose_label = QLabel("Dose (e⁻/pixel)")
-        quant.addRow(self.dose_label, self.dose_edit)
-        self.thickness_label = QLabel("Thickness")
-        quant.addRow(self.thickness_label, hbox(self.thickness_spin, QLabel("take-off"), self.toa_spin))
-        quant.addRow("Min. counts", self.min_counts_spin)
-        layout.addLayout(quant)
         layout.addWidget(self.quant_button)
         layout.addWidget(self.quant_label)
         if self.own_runner:
@@ -119,23 +119,19 @@ class EdsQuantPanel(QWidget):
 
     # -- actions ----------------------------------------------------------------------------------
     def identify(self):
-        def request():
-            return EdsIdentifyRequest(self.model.source(), self.model.roi_spectrum, self.model.fwhm,
-                                      self.beam_spin.value())
-
-        return run_request(self.runner, request, compute_eds_identification, on_done=self._identified,
-                           label="Identify")
+        """Identify the elements of the ROI's (or the whole SI's) summed spectrum in a worker; the found
+        elements then replace the model's Elements and the reasons show under Beam."""
+        return run_request(self.runner, lambda: self.model.identify_request(self.beam_spin.value()),
+                           compute_eds_identification, on_done=self._identified, label="Identify")
 
     def _identified(self, found) -> None:
         self.identification = found
         self.found_label.setText(identification_html(found))
-        self.use_button.setEnabled(bool(found.elements))
-
-    def use_found(self) -> None:
-        if self.identification and self.identification.elements:
-            errors = self.model.set_elements(", ".join(self.identification.elements))
-            if errors:
-                show_info(" ".join(errors))
+        errors = self.model.apply_identification(found)
+        if errors:
+            show_error(" ".join(errors))
+        elif not found.elements:
+            show_info("No element lines found above the noise.")
 
     def quantify(self):
         method = METHODS[self.method_combo.currentText()]
@@ -204,8 +200,10 @@ def _spin(low, high, value, suffix, decimals) -> QDoubleSpinBox:
 
 
 def _rich_label() -> QLabel:
+    """Word-wrapped rich text that never asks for more width than the dock gives it."""
     label = QLabel("")
     label.setTextFormat(Qt.RichText)
     label.setWordWrap(True)
+    label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
     return label
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from qtpy.QtCore import QSize
+from qtpy.QtCore import QSize, Qt, QTimer
 from qtpy.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -14,6 +14,7 @@ from qtpy.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSizePolicy,
     QWidget,
 )
 
@@ -27,12 +28,9 @@ from napari_cryomat.widgets._base import (
     TaskRunner,
     hbox,
     show_error,
-    show_info,
     show_warning,
 )
-from napari_cryomat.widgets.spectrum._jobs import compute_identification
 from napari_cryomat.widgets.spectrum._model import MODES, SpectrumModel, is_reference_image, is_spectrum_image
-from napari_cryomat.widgets.spectrum._view_parts import run_request
 from napari_cryomat.widgets.spectrum.eds_panel import EdsQuantPanel
 from napari_cryomat.widgets.spectrum.eels_panel import EelsPanel
 from napari_cryomat.widgets.spectrum.export_panel import ExportPanel
@@ -49,17 +47,27 @@ __all__ = ["SpectrumImagingWidget", "identification_text"]
 #: widest the dock asks to be, px (1366x768 laptops)
 MAX_DOCK_WIDTH = 420
 
+#: the link in the identification summary that opens the reasons
+WHY_LINK = "#eds-reasons"
+#: ambiguous peaks listed in the summary (the rest are counted; the reasons say more)
+MAX_AMBIGUOUS = 3
+
 #: background-fit methods as the combo shows them -> core names
 METHODS = {"least squares": "lsq", "two-area (Egerton)": "two_area"}
 
 
 def identification_text(found: core.Identification) -> str:
-    """What an identification found, as rich text: elements, ambiguous peaks, unexplained peaks."""
+    """What an identification found, as rich text: elements, ambiguous peaks, unexplained peaks, and
+    a "why?" link to the reasons (shown in the EDS section)."""
+    # a light link colour: the palette's default blue is unreadable on napari's dark theme
+    why = f' <a href="{WHY_LINK}"><span style="color: #7fb4ff;">why?</span></a>'
     if not found.elements:
-        return "No element lines found above the noise."
-    text = "Identified: " + ", ".join(found.elements)
+        return "No element lines found above the noise." + why
+    text = "Identified: " + ", ".join(found.elements) + why
     if found.ambiguous:
-        text += "<br>Ambiguous: " + "; ".join(f"{k} could also be {', '.join(v)}" for k, v in found.ambiguous.items())
+        items = [f"{k} could also be {', '.join(v)}" for k, v in found.ambiguous.items()]
+        more = f"; and {len(items) - MAX_AMBIGUOUS} more peaks" if len(items) > MAX_AMBIGUOUS else ""
+        text += "<br>Ambiguous: " + "; ".join(items[:MAX_AMBIGUOUS]) + more
     if found.unexplained:
         text += "<br>Unexplained peaks at " + ", ".join(f"{e / 1000:.2f} keV" for e in found.unexplained)
     return text
@@ -90,7 +98,10 @@ class SpectrumImagingWidget(ScrollPanel):
         self.elements_edit.setPlaceholderText("e.g. C, N, O  or  Fe, Pt, Cu")
         self.table_button = QPushButton("Table…")
         self.identify_button = QPushButton("Identify")
-        self.identify_button.setToolTip("EDS: find elements from the sum spectrum (of the ROI, if drawn)")
+        self.identify_button.setToolTip("EDS: find the elements of the sum spectrum (of the ROI, if drawn), each "
+                                        "fitted with its whole line families at the beam energy set in 'EDS "
+                                        "identification and quantification'; they replace Elements, with the "
+                                        "reasons for each candidate shown there")
         self.method_combo = QComboBox()
         self.method_combo.addItems(list(METHODS))
         self.fwhm_spin = QDoubleSpinBox()
@@ -99,6 +110,8 @@ class SpectrumImagingWidget(ScrollPanel):
         self.fwhm_spin.setSuffix(" eV")
         self.identify_label = QLabel("")
         self.identify_label.setWordWrap(True)
+        self.identify_label.setTextFormat(Qt.RichText)
+        self.identify_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)  # wraps, never widens
         self.identify_label.setVisible(False)
 
         self.plot = SpectrumPlot(napari_viewer, model)
@@ -153,6 +166,7 @@ class SpectrumImagingWidget(ScrollPanel):
         self.elements_edit.editingFinished.connect(lambda: self.set_elements(self.elements_edit.text()))
         self.table_button.clicked.connect(self.open_table)
         self.identify_button.clicked.connect(self.identify)
+        self.identify_label.linkActivated.connect(self.show_reasons)
         self.method_combo.currentTextChanged.connect(lambda text: setattr(model, "method", METHODS[text]))
         self.fwhm_spin.valueChanged.connect(lambda value: self._show_errors(model.set_fwhm(value)))
         self.links.connect(model.mode_changed, self._on_mode_changed)
@@ -194,14 +208,14 @@ class SpectrumImagingWidget(ScrollPanel):
             self.set_elements(", ".join(dialog.selected()))
 
     def identify(self):
-        """EDS: identify the elements of the ROI's (or the whole SI's) summed spectrum (a worker)."""
-        return run_request(self.runner, self.model.identify_request, compute_identification, on_done=self._identified,
-                           label="Identify")
+        """EDS: identify the elements of the ROI's (or the whole SI's) summed spectrum (a worker); they
+        replace Elements, the reasons show in the EDS section (:meth:`EdsQuantPanel.identify`)."""
+        return self.eds.identify()
 
-    def _identified(self, found: core.Identification) -> None:
-        self._show_errors(self.model.apply_identification(found))
-        if not found.elements:
-            show_info("No element lines found above the noise.")
+    def show_reasons(self, *_args) -> None:
+        """Open the EDS section and bring the reasons of the last identification into view."""
+        self.eds_section.set_expanded(True)
+        QTimer.singleShot(0, lambda: self.scroll.ensureWidgetVisible(self.eds.found_label, 0, 40))
 
     @staticmethod
     def _show_errors(errors: list[str]) -> None:

@@ -32,14 +32,6 @@ def spread(image):
     return float(np.sqrt((w * ((yy - cy) ** 2 + (xx - cx) ** 2)).sum()))
 
 
-@pytest.fixture
-def messages(monkeypatch):
-    shown = []
-    for kind in ("show_error", "show_warning", "show_info"):
-        monkeypatch.setattr(f"napari.utils.notifications.{kind}", shown.append)
-    return shown
-
-
 def test_shifts_from_haadf_make_the_eds_map_sharp_in_a_napari_window(make_napari_viewer, qtbot, messages):
     haadf, eds, truth = _series()
     viewer = make_napari_viewer()

@@ -15,14 +15,6 @@ def movie():
 
 
 @pytest.fixture
-def messages(monkeypatch):
-    shown = []
-    for kind in ("show_error", "show_warning", "show_info"):
-        monkeypatch.setattr(f"napari.utils.notifications.{kind}", shown.append)
-    return shown
-
-
-@pytest.fixture
 def setup(make_napari_viewer, movie):
     viewer = make_napari_viewer()
     layer = viewer.add_image(movie.frames, name="movie", scale=(1.0, 1.5, 1.5),

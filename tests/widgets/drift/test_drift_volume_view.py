@@ -27,14 +27,6 @@ def _series(seed, n=6, shape=(32, 40, 36), counts=5.0):
     return np.stack(volumes).astype(np.float32), truth, specimen
 
 
-@pytest.fixture
-def messages(monkeypatch):
-    shown = []
-    for kind in ("show_error", "show_warning", "show_info"):
-        monkeypatch.setattr(f"napari.utils.notifications.{kind}", shown.append)
-    return shown
-
-
 def _dock(viewer) -> DriftCorrectionWidget:
     _dock_widget, widget = viewer.window.add_plugin_dock_widget("napari-cryomat", "Drift correction")
     assert isinstance(widget, DriftCorrectionWidget)
@@ -86,6 +78,9 @@ def test_series_of_volumes_aligned_in_3d(make_napari_viewer, qtbot, messages, se
     np.testing.assert_allclose(last, run.shifts[-1] * np.array(SCALE[1:]), atol=0.006)
     assert not plots.tabs.isTabEnabled(2)  # FRC: (T, Y, X) stacks only
     assert not w.results.save_button.isEnabled() and not w.results.range_start.isEnabled()
+    w.params.advanced.set_expanded(True)
+    w.apply_panel.set_expanded(True)
+    assert w.sizeHint().width() <= 420 and w.minimumSizeHint().width() <= 420  # fits beside a 1366 px canvas
     w.results.show_aligned.setChecked(False)  # before: the source alone
     assert viewer.layers["in situ"].visible and not aligned.visible
     w.results.show_aligned.setChecked(True)

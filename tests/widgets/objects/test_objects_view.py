@@ -86,6 +86,10 @@ def test_measure_sort_select_colour_export(objects, qtbot, tmp_path):
     assert disk.mean_intensity == pytest.approx(0.3)
     headers = [view.model().headerData(c, Qt.Horizontal) for c in range(view.model().columnCount())]
     assert "area (Å²)" in headers and "index" not in headers
+    # a laptop-sized dock: with every section open the dock asks for <= 420 px (the table scrolls sideways)
+    for section in w.sections.values():
+        section.set_expanded(True)
+    assert w.sizeHint().width() <= 420 and w.minimumSizeHint().width() <= 420
     # sort by area (a click on the header, twice: descending)
     view.sortByColumn(view.column_of("area (Å²)"), Qt.SortOrder.DescendingOrder)
     assert view.value(0, "area (Å²)") == pytest.approx(t["area (Å²)"].max())

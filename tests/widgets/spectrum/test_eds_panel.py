@@ -1,20 +1,13 @@
 """The EDS panel in a dock of a real napari window, driven as a user would: identify (reasons per
-element), use the found elements, quantify with theoretical k-factors, user k-factors with a
+element, the found elements put in Elements), quantify with theoretical k-factors, user k-factors with a
 thickness, zeta-factors with a dose; bad input gives a message and leaves the layers alone."""
 
 import numpy as np
 import pytest
+from qtpy.QtGui import QTextDocument
 
 from napari_cryomat.widgets.spectrum._model import SpectrumModel
 from napari_cryomat.widgets.spectrum.eds_panel import QUANT_KEY, EdsQuantPanel
-
-
-@pytest.fixture
-def messages(monkeypatch):
-    shown = []
-    for kind in ("error", "warning", "info"):
-        monkeypatch.setattr(f"napari.utils.notifications.show_{kind}", lambda m, kind=kind: shown.append((kind, m)))
-    return shown
 
 
 @pytest.fixture
@@ -36,14 +29,21 @@ def test_identify_and_quantify_in_a_real_window(eds_dock, qtbot, messages):
     viewer, model, panel = eds_dock
     truth = viewer.layers["EDS SI (FePt)"].metadata["truth"]
     assert model.mode == "EDS"
-    panel.identify_button.click()
+    assert panel.identify() is not None
     _wait(qtbot, panel)
     found = panel.identification
     assert {"Fe", "Pt", "Cu"} <= set(found.elements) <= {"Fe", "Pt", "Cu", "C"}
+    assert set(model.elements()) == set(found.elements)  # what Identify found is in Elements
     text = panel.found_label.text()
     assert "<b>Pt</b>: chosen" in text and "Rejected" in text
-    panel.use_button.click()
-    assert set(model.elements()) == set(found.elements)
+    # reasons are escaped: "adds only 2.3σ (< 5σ)" shows its "<" instead of swallowing the next lines
+    shown = QTextDocument()
+    shown.setHtml(text)
+    lines = [line for line in shown.toPlainText().splitlines() if line.startswith("• ")]
+    assert len(lines) > len(found.elements)  # the chosen ones and some rejected, one line each
+    for line in lines:
+        element, reason = line[2:].split(": ", 1)
+        assert reason == found.reasons[element].removeprefix("rejected: ")
 
     # Fe and Pt only, theoretical k-factors: marked as such, at.% layers on the SI
     model.set_elements("Fe, Pt")

@@ -9,33 +9,15 @@ from napari_cryomat.core import eels_quant as q
 from napari_cryomat.core import spectral as sp
 from napari_cryomat.core._progress import Cancelled
 from napari_cryomat.core.synthetic.spectral import eels_lowloss_image
-from napari_cryomat.io.spectral import spectrum_image_layer
-from napari_cryomat.widgets.spectrum import SpectrumImagingWidget
 
 
 def _wait(qtbot, widget, timeout=30000):
     qtbot.waitUntil(lambda: not widget.busy, timeout=timeout)
 
 
-def _add_si(viewer, si, energy, name, pixel_size=5.0):
-    data, kwargs, _ = spectrum_image_layer(si, energy_offset=float(energy[0]), energy_scale=float(energy[1] - energy[0]),
-                                           pixel_size=pixel_size, name=name, signal_type="EELS")
-    return viewer.add_image(data, **kwargs)
-
-
 @pytest.fixture
-def messages(monkeypatch):
-    shown = []
-    for kind in ("error", "warning", "info"):
-        monkeypatch.setattr(f"napari.utils.notifications.show_{kind}", lambda m, kind=kind: shown.append((kind, m)))
-    return shown
-
-
-@pytest.fixture
-def dock(make_napari_viewer):
-    viewer = make_napari_viewer()
-    widget = SpectrumImagingWidget(viewer)
-    viewer.window.add_dock_widget(widget)
+def dock(spectrum_dock):
+    viewer, widget = spectrum_dock()
     widget.eels_section.set_expanded(True)
     return viewer, widget
 
@@ -52,10 +34,10 @@ def _oxide(rng, shape=(12, 16)):
     return rng.poisson(lam).astype(np.float32), e, frac_o
 
 
-def test_atomic_percent_from_the_dock(dock, qtbot):
+def test_atomic_percent_from_the_dock(dock, qtbot, add_si):
     viewer, w = dock
     si, e, frac_o = _oxide(np.random.default_rng(1))
-    _add_si(viewer, da.from_array(si, chunks=(4, 16, 900)), e, "C-O SI")  # lazy, as opened from a file
+    add_si(viewer, da.from_array(si, chunks=(4, 16, 900)), e, "C-O SI")  # lazy, as opened from a file
     w.si_combo.setCurrentText("C-O SI")
     w.set_elements("C, O")
     w.eels.e0_spin.setValue(200)
@@ -71,7 +53,7 @@ def test_atomic_percent_from_the_dock(dock, qtbot):
         assert f"Median at.% ({method})" in w.eels.status.text()
 
 
-def test_zlp_alignment_thickness_and_fourier_log(dock, qtbot, messages):
+def test_zlp_alignment_thickness_and_fourier_log(dock, qtbot, messages, add_si):
     viewer, w = dock
     rng = np.random.default_rng(2)
     tau = 0.3 + 0.8 * rng.random((10, 12))
@@ -79,7 +61,7 @@ def test_zlp_alignment_thickness_and_fourier_log(dock, qtbot, messages):
     drift = rng.uniform(-1.5, 1.5, tau.shape)
     e = d["energy"]
     si = np.stack([np.interp(e - s, e, spec) for s, spec in zip(drift.ravel(), d["si"].reshape(-1, e.size))])
-    _add_si(viewer, si.reshape(d["si"].shape).astype(np.float32), e, "low-loss drifting")
+    add_si(viewer, si.reshape(d["si"].shape).astype(np.float32), e, "low-loss drifting")
     w.si_combo.setCurrentText("low-loss drifting")
     w.eels.align_button.click()
     _wait(qtbot, w)
@@ -107,7 +89,7 @@ def test_zlp_alignment_thickness_and_fourier_log(dock, qtbot, messages):
     assert ssd[..., two].sum() < 0.5 * raw[..., two].sum()
 
 
-def test_fourier_ratio_and_bad_input(dock, qtbot, messages):
+def test_fourier_ratio_and_bad_input(dock, qtbot, messages, add_si):
     viewer, w = dock
     rng = np.random.default_rng(3)
     tau = np.full((6, 8), 0.7)
@@ -119,20 +101,21 @@ def test_fourier_ratio_and_bad_input(dock, qtbot, messages):
     spec0 = low["si"][0, 0].astype(np.float64)
     plural = np.convolve(edge, spec0 / spec0[: i0 + 4].sum())[i0 : i0 + ec.size]
     core = rng.poisson(np.broadcast_to(bg + plural, (6, 8, ec.size))).astype(np.float32)
-    _add_si(viewer, core, ec, "core C K")
-    _add_si(viewer, low["si"], low["energy"], "low C")
+    add_si(viewer, da.from_array(core, chunks=(2, 8, 300)), ec, "core C K")  # lazy, as opened from a file
+    add_si(viewer, low["si"], low["energy"], "low C")
     w.si_combo.setCurrentText("core C K")
     w.set_elements("C")
     w.eels.low_combo.setCurrentText("low C")
     w.eels.fourier_ratio_button.click()
     _wait(qtbot, w)
     out = np.moveaxis(viewer.layers["core C K Fourier-ratio"].data, 0, -1)
+    assert isinstance(out, np.memmap)  # written band by band to a memory-mapped file, not held in memory
     band = (ec > 290) & (ec < 330)
     # the single-scattering edge: the plasmon replica at +22 eV is gone, the edge area kept
     assert out[..., band].sum(axis=-1).mean() == pytest.approx(edge[band].sum(), rel=0.08)
     # bad input: a low-loss SI of another dispersion is refused with a message, nothing added
     low2 = eels_lowloss_image(t_over_lambda=tau, offset=-5.0, scale=0.25, size=200)
-    _add_si(viewer, low2["si"], low2["energy"], "low other dispersion")
+    add_si(viewer, low2["si"], low2["energy"], "low other dispersion")
     w.eels.low_combo.setCurrentText("low other dispersion")
     n = len(viewer.layers)
     w.eels.fourier_ratio_button.click()
@@ -144,13 +127,13 @@ def test_fourier_ratio_and_bad_input(dock, qtbot, messages):
     assert any("Ce has no EELS edge" in m for _k, m in messages)
 
 
-def test_out_of_core_maps_with_cancel(dock, qtbot, tmp_path, messages):
+def test_out_of_core_maps_with_cancel(dock, qtbot, tmp_path, messages, add_si):
     viewer, w = dock
     si, e, _ = _oxide(np.random.default_rng(4), shape=(48, 16))
     path = tmp_path / "si.raw"
     si.tofile(path)
     raw = sp.RawSpectrumImage(path, si.shape)
-    _add_si(viewer, da.from_array(raw, chunks=(4, 16, 900)), e, "raw SI")
+    add_si(viewer, da.from_array(raw, chunks=(4, 16, 900)), e, "raw SI")
     w.si_combo.setCurrentText("raw SI")
     w.set_elements("C, O")
     w.maps.maps_button.click()

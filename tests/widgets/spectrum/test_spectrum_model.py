@@ -16,13 +16,13 @@ from napari_cryomat.widgets.spectrum._exports import (
 )
 from napari_cryomat.widgets.spectrum._jobs import (
     compute_denoised,
-    compute_identification,
     compute_maps,
     compute_pca,
     compute_ratio,
     compute_thickness,
 )
 from napari_cryomat.widgets.spectrum._sampling import RoiRegion, SpectrumSampler, compute_profile, region_mask
+from napari_cryomat.widgets.spectrum.eds_jobs import compute_eds_identification
 
 
 def _shown(viewer, name: str) -> bool:
@@ -191,7 +191,7 @@ def test_eds_identification_quantification_and_refusals():
     model = SpectrumModel(viewer)
     model.set_si_layer(viewer.layers["EDS SI (FePt)"])
     assert model.mode == "EDS" and "Fe: 1" in model.k_text
-    found = compute_identification(model.identify_request())
+    found = compute_eds_identification(model.identify_request())
     assert model.apply_identification(found) == []
     assert {"Fe", "Pt", "Cu"} <= set(model.elements())
     assert found.ambiguous
@@ -280,3 +280,62 @@ def test_text_helpers():
     assert len(cells) == 94
     assert table_position(1) == (0, 0) and table_position(2) == (0, 17) and table_position(26) == (3, 7)
     assert table_position(79) == (5, 10)  # Au, group 11
+
+
+def test_identification_reasons_are_shown_as_written():
+    """A reason holding "<" (as in "adds only 2.3σ (< 5σ)") is escaped, not read as the start of a tag."""
+    from napari_cryomat.core.eds import Identification
+    from napari_cryomat.widgets.spectrum.eds_jobs import identification_html
+
+    found = Identification(elements=["Fe"], peaks=[], ambiguous={}, unexplained=[],
+                           reasons={"Fe": "chosen: 30σ beyond the others", "Zr": "rejected: adds only 2.3σ (< 5σ)",
+                                    "Nb": "rejected: its <b> line is absent"})
+    html = identification_html(found)
+    assert "(&lt; 5σ)" in html and "its &lt;b&gt; line" in html and "<b>Fe</b>: chosen: 30σ" in html
+
+
+def _core_and_low_loss(seed, shape=(9, 7)):
+    """C K edge over a power law, each pixel's edge convolved with its own low-loss spectrum (thickness
+    varies per pixel), Poisson; returns core SI, its energy, low-loss SI, its energy, the edge."""
+    from napari_cryomat.core import spectral as sp
+    from napari_cryomat.core.synthetic.spectral import eels_lowloss_image
+
+    rng = np.random.default_rng(seed)
+    low = eels_lowloss_image(t_over_lambda=0.3 + 0.6 * rng.random(shape), offset=-10.0, scale=0.5, size=200,
+                             total_counts=1e6, seed=seed)
+    ec = sp.energy_axis(offset=230.0, scale=0.5, size=300)
+    edge = 5e3 * (ec > 284) * (np.maximum(ec, 284) / 284) ** -3.0
+    i0 = int(np.argmin(np.abs(low["energy"])))
+    spectra = low["si"].reshape(-1, low["energy"].size).astype(np.float64)
+    plural = np.stack([np.convolve(edge, s / s[: i0 + 4].sum())[i0 : i0 + ec.size] for s in spectra])
+    lam = 2e5 * (ec / 230) ** -3.0 + plural.reshape(shape + (ec.size,))
+    return rng.poisson(lam).astype(np.float32), ec, low["si"].astype(np.float32), low["energy"], edge
+
+
+@pytest.mark.parametrize("seed, lazy", [(5, True), (6, False)])
+def test_fourier_ratio_band_by_band_is_the_whole_deconvolution_and_stays_out_of_memory(seed, lazy):
+    """Two rows per band: the result equals the core's deconvolution of the whole SIs at once, and the
+    single-scattering edge keeps the edge's area; lazy SIs give a memory map, in-memory ones an array."""
+    import dask.array as da
+
+    from napari_cryomat.core import lowloss
+    from napari_cryomat.core import spectral as sp
+    from napari_cryomat.widgets.spectrum._eels_jobs import LowLossRequest, Microscope, compute_lowloss
+    from napari_cryomat.widgets.spectrum._jobs import SpectrumImage
+
+    core, ec, low, el, edge = _core_and_low_loss(seed)
+    window = (240.0, 280.0)
+    wrap = (lambda a, rows: da.from_array(a, chunks=(rows, -1, -1))) if lazy else (lambda a, rows: a)
+    request = LowLossRequest(SpectrumImage("low", wrap(low, 3), el, 5.0, "EELS"), "fourier_ratio", Microscope(),
+                             background_window=window, core_loss=SpectrumImage("core", wrap(core, 2), ec, 5.0, "EELS"),
+                             max_bytes=2 * (7 * 300 * 4) * 2)  # two core-loss rows per band
+    fractions = []
+    result = compute_lowloss(request, progress=fractions.append)
+    out = result.layers[0][0]
+    assert isinstance(out, np.memmap) == lazy and out.shape == core.shape
+    whole = lowloss.fourier_ratio_deconvolve(sp.subtract_background(core, energy=ec, window=window), low,
+                                             energy_low_loss=el)
+    np.testing.assert_allclose(out, whole, rtol=1e-4, atol=1e-4 * np.abs(whole).max())
+    assert len([f for f in fractions if 0.1 < f < 1.0]) >= 4 and fractions[-1] == pytest.approx(1.0)  # per band
+    band = (ec > 290) & (ec < 330)
+    np.testing.assert_allclose(out[..., band].sum(axis=-1).mean(), edge[band].sum(), rtol=0.08)

@@ -5,8 +5,10 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from qtpy.QtWidgets import QPushButton
 
 from napari_cryomat.widgets.spectrum import PeriodicTableDialog, SpectrumImagingWidget
+from napari_cryomat.widgets.spectrum.widget import WHY_LINK
 
 
 def _shown(viewer, name: str) -> bool:
@@ -29,20 +31,8 @@ def _move(viewer, widget, qtbot, pixel, px):
 
 
 @pytest.fixture
-def messages(monkeypatch):
-    shown = []
-    for kind in ("error", "warning", "info"):
-        monkeypatch.setattr(f"napari.utils.notifications.show_{kind}", lambda m, kind=kind: shown.append((kind, m)))
-    return shown
-
-
-@pytest.fixture
-def eels_viewer(make_napari_viewer):
-    viewer = make_napari_viewer()
-    viewer.open_sample("napari-cryomat", "eels")
-    widget = SpectrumImagingWidget(viewer)
-    viewer.window.add_dock_widget(widget)
-    return viewer, widget
+def eels_viewer(spectrum_dock):
+    return spectrum_dock("eels")
 
 
 def test_eels_cursor_windows_maps_ratio_profile(eels_viewer, qtbot):
@@ -166,18 +156,23 @@ def test_roi_spectrum_and_exports(eels_viewer, qtbot, tmp_path):
     assert rgb.shape == si.shape[:2] + (3,) and rgb[..., 0].max() > 100 and rgb[..., 1].max() > 100
 
 
-def test_eds_identify_quantify_and_bad_input(make_napari_viewer, qtbot, messages):
-    viewer = make_napari_viewer()
-    viewer.open_sample("napari-cryomat", "eds")
-    w = SpectrumImagingWidget(viewer)
+def test_eds_identify_quantify_and_bad_input(spectrum_dock, qtbot, messages):
+    viewer, w = spectrum_dock("eds")
     assert w.mode == "EDS" and w.plot.units_combo.currentText() == "keV"
     assert "Fe: 1" in w.maps.k_edit.text()
     assert w.identify_button.isVisibleTo(w) and not w.method_combo.isVisibleTo(w)
+    # one Identify in EDS mode (next to Elements), whichever sections are open
+    w.eds_section.set_expanded(True)
+    assert [b for b in w.findChildren(QPushButton) if "Identify" in b.text() and b.isVisibleTo(w)] == [w.identify_button]
+    w.eds_section.set_expanded(False)
     w.identify_button.click()
     _wait(qtbot, w)
     assert {"Fe", "Pt", "Cu"} <= set(w.elements())
     assert w.elements_edit.text() == w.model.elements_text
-    assert "Ambiguous" in w.identify_label.text()
+    assert "Ambiguous" in w.identify_label.text() and "why?" in w.identify_label.text()
+    assert "<b>Pt</b>: chosen" in w.eds.found_label.text()  # the reasons, in the EDS section
+    w.identify_label.linkActivated.emit(WHY_LINK)  # the user clicks "why?"
+    assert w.eds_section.expanded and w.eds.found_label.isVisibleTo(w)
 
     w.set_elements("Fe, Pt")
     lines = " ".join(m.label.format for m in w.plot.markers)
@@ -316,13 +311,12 @@ def test_helper_layers_live_with_the_dock(make_napari_viewer, qtbot):
     assert not _shown(viewer, "composition line")
 
 
-def test_gui_thread_stays_free_on_a_big_spectrum_image(make_napari_viewer, qtbot, gui_watch, tmp_path):
+def test_gui_thread_stays_free_on_a_big_spectrum_image(make_napari_viewer, qtbot, gui_watch, tmp_path, add_si):
     """A 2048² HAADF and a 256 × 256 × 1024-channel SI: cursor, ROI sums, maps, ratio, profile and
     exports leave the GUI thread free (their work runs in workers)."""
     import gc
 
     from napari_cryomat.core.synthetic.spectral import eels_spectrum_image
-    from napari_cryomat.io.spectral import spectrum_image_layer
 
     tile = eels_spectrum_image(shape=(64, 64), offset=200.0, size=1024, counts_at_offset=20000.0,
                                elements=("C", "N", "O"))
@@ -330,9 +324,7 @@ def test_gui_thread_stays_free_on_a_big_spectrum_image(make_napari_viewer, qtbot
     viewer = make_napari_viewer(show=False)
     haadf = np.random.default_rng(0).random((2048, 2048), np.float32)
     viewer.add_image(haadf, name="HAADF", scale=(0.625, 0.625), units=("angstrom", "angstrom"))
-    data, kwargs, _ = spectrum_image_layer(si, energy_offset=200.0, energy_scale=0.5, pixel_size=5.0, name="big SI",
-                                           signal_type="EELS")
-    viewer.add_image(data, **kwargs)
+    add_si(viewer, si, 200.0 + 0.5 * np.arange(si.shape[-1]), "big SI")
     w = SpectrumImagingWidget(viewer)
     viewer.window.add_dock_widget(w)
     w.ref_combo.setCurrentText("HAADF")
@@ -379,11 +371,8 @@ def test_gui_thread_stays_free_on_a_big_spectrum_image(make_napari_viewer, qtbot
 
 
 @pytest.mark.e2e
-def test_e2e_eels_maps_screenshot(make_napari_viewer, qtbot):
-    viewer = make_napari_viewer(show=True)
-    viewer.open_sample("napari-cryomat", "eels")
-    w = SpectrumImagingWidget(viewer)
-    viewer.window.add_dock_widget(w)
+def test_e2e_eels_maps_screenshot(spectrum_dock, qtbot):
+    viewer, w = spectrum_dock("eels", show=True)
     # a real mouse move over the canvas drives the live spectrum
     from qtpy.QtCore import QPoint
 
