@@ -155,9 +155,12 @@ def _spectral_snr(total, aligned, signal_size=5):
     return p_sig, p_noise
 
 
-# A frequency whose signal power the aligned stack measures this many standard errors above zero
-# is weighted by its Wiener filter alone, without the B-factor prior.
-SIGNIFICANT_SIGMAS = 5.0
+# A frequency whose signal power the aligned stack measures this many (nominal) standard errors
+# above zero is weighted by its Wiener filter alone, without the B-factor prior. Nominal: the
+# window correlates neighbouring Fourier coefficients, so the 25 averaged by the 5×5 smoothing are
+# fewer independent ones and the true standard error is larger (5 nominal let noise through: the
+# lowest-dose smoother and small regions of interest lost precision).
+SIGNIFICANT_SIGMAS = 10.0
 
 
 def _measured_prior(bf, p_sig, p_noise, n):
@@ -165,8 +168,8 @@ def _measured_prior(bf, p_sig, p_noise, n):
 
     The B-factor is a prior on where the signal lies, needed where the spectral SNR estimate of
     :func:`_spectral_snr` is noise. Where the aligned stack itself measures the signal power
-    significantly (``SIGNIFICANT_SIGMAS`` standard errors: under noise alone the 5×5-smoothed
-    estimate has a standard error of about ``p_noise / (5 (n - 1))``), the prior would only
+    significantly (``SIGNIFICANT_SIGMAS`` nominal standard errors: under noise alone the 5×5-smoothed
+    estimate has a standard error of about ``p_noise / (5 (n - 1))`` for independent coefficients), the prior would only
     down-weight measured information: at high dose the Bragg reflections of a fine lattice lie
     where a B of 150 Å² has cut them to a tenth, and the shift precision then falls well short of
     the bound (RMS/BCRB 1.8-2.0 on 4-6 px lattices at 10 counts/px/frame, 1.2-1.4 without the prior).
