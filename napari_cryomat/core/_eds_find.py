@@ -69,6 +69,12 @@ class Identification:
     artefacts: dict[str, float] = field(default_factory=dict)
 
 
+# elements with no stable isotope and none lasting on Earth's time scale in amounts a specimen holds (Tc, Pm,
+# Po–Ac, Pa, Np, Pu): left out of the default candidates (name them in ``candidates`` to consider them);
+# Th and U stay
+_SHORT_LIVED = frozenset({43, 61, 84, 85, 86, 87, 88, 89, 91, 93, 94})
+
+
 def _detect_peaks(s, energy, fw, net, bg, n_smooth, min_snr, min_energy):
     """Indices and (net counts, noise) of significant peaks as wide as the detector makes them."""
     from scipy.signal import find_peaks, peak_widths
@@ -134,7 +140,7 @@ def identify_elements(
     fwhm_mn_ka : float
         Detector resolution at Mn Kα, eV.
     candidates : iterable of str, optional
-        Elements to consider (default: Be–Pu, Z 4–94).
+        Elements to consider (default: Be–Pu, Z 4–94, without the short-lived Tc, Pm, Po–Ac, Pa, Np, Pu).
     min_snr : float
         Minimum significance (σ) of a peak and of an element.
     min_energy : float
@@ -170,7 +176,7 @@ def identify_elements(
     if candidates is None:
         import xraylib
 
-        pool = [xraylib.AtomicNumberToSymbol(z) for z in range(4, 95)]
+        pool = [xraylib.AtomicNumberToSymbol(z) for z in range(4, 95) if z not in _SHORT_LIVED]
     else:
         pool = list(dict.fromkeys(c.split("_")[0] for c in parse_elements(list(candidates))))
     mask = energy >= max(min_energy, energy[0])

@@ -3,13 +3,20 @@ there).
 
 Each element is one set of columns of a linear model of the net spectrum: one column per line
 family (K, L, M) holding every line of the family at xraylib's relative weights, as Gaussians of
-the detector's width. Two more columns model detector artefacts from the spectrum itself: pile-up
-(the net spectrum convolved with itself: sum peaks such as C Kα + C Kα at 0.55 keV) and Si escape
-(the net spectrum 1.74 keV lower). Elements are added one at a time (forward selection, weighted
-non-negative least squares): the one that lowers χ² most, if it lowers it by at least
-``min_snr`` σ and its families are consistent (a family strong enough to be seen is not missing).
-A family member is therefore never taken for another element: Pt M2N4 at 2.70 keV is already in
-the Pt M column, so Rh gains nothing. A global energy offset (detector calibration) is fitted.
+the detector's width (Fiori scaling from the FWHM at Mn Kα). Three more columns model detector
+artefacts from the spectrum itself: pile-up (the net spectrum convolved with itself: sum peaks such
+as Al Kα + Al Kα at 2.97 keV; low-energy pulses in a column of their own) and Si escape (the net
+spectrum 1.74 keV lower). The fit is non-negative least squares weighted by the Poisson noise.
+
+Candidates: elements with a strong line on a detected peak. Selection: forward (each step adds the
+element that lowers χ² most — a likelihood-ratio test on the joint fit — if it adds >= ``min_snr``
+σ, its families are consistent — a family strong enough to be seen is not missing; a low-energy
+family that contradicts the others is left out as absorbed — and one of its lines sits on a peak
+the others leave largely unexplained), then backward
+elimination: an element that adds < ``min_snr`` σ once the others are fitted is dropped. A family
+member is therefore never taken for another element: Pt M2N4 at 2.70 keV is already in the Pt M
+column, so Rh gains nothing. A global energy offset and the resolution scale are fitted from the two
+most significant elements.
 """
 
 from __future__ import annotations
@@ -22,7 +29,6 @@ from scipy.optimize import nnls
 from napari_cryomat.core import _eds_physics as phys
 
 SI_ESCAPE_EV, SI_K_EDGE_EV = 1739.98, 1838.9
-_SYSTEMATIC = 0.0  # model shape / line-ratio uncertainty, fraction of the net counts per channel
 _CONSISTENT_MIN_ENERGY = 1500.0  # families above this energy are barely absorbed: must show up
 _MIN_LINE_WEIGHT = 0.01
 
@@ -50,10 +56,13 @@ class _Problem:
         self.beam_kev = beam_kev
         self.de = float(energy[1] - energy[0])
         pos = np.maximum(net, 0.0)
-        self.weight = 1.0 / np.sqrt(np.maximum(s, 1.0) + (_SYSTEMATIC * pos) ** 2)
+        self.weight = 1.0 / np.sqrt(np.maximum(s, 1.0))  # Poisson
         self.artefacts = self._artefact_columns(pos)
         self._cache = {}
         self.width_scale = 1.0  # fitted: the detector's real FWHM / the given one
+        # (element, family) pairs left out of the fit: low-energy families whose fitted counts contradict
+        # the element's higher families (absorbed lines on a poorly known continuum)
+        self.excluded: set[tuple[str, str]] = set()
 
     def _artefact_columns(self, pos):
         e, de = self.energy, self.de
@@ -88,8 +97,11 @@ class _Problem:
         """{family: column} of an element, the principal line's counts = 1 per unit amplitude
         (cached per element and shift)."""
         key = (el, round(float(shift), 3), round(self.width_scale, 4))
-        if key in self._cache:
-            return self._cache[key]
+        if key not in self._cache:
+            self._cache[key] = self._columns(el, shift)
+        return {f: c for f, c in self._cache[key].items() if (el, f) not in self.excluded}
+
+    def _columns(self, el, shift):
         z = _z(el)
         kept = {n for n, _e, _w in self.lines(el)}
         strengths = {n: s for n, _e, _w, s in phys.grouped_lines(z, self.beam_kev)}
@@ -103,7 +115,6 @@ class _Problem:
                     col += self._gauss(t.energy + shift, t.strength / strengths[principal])
             if np.any(col[self.mask] > 1e-3 * col.max()):
                 out[fam] = col
-        self._cache[key] = out
         return out
 
     def _gauss(self, centre, area):
@@ -136,7 +147,7 @@ def _strength(el, name, beam_kev):
 
 
 def candidate_elements(problem: _Problem, peaks_e: np.ndarray, pool, max_shift: float) -> list[str]:
-    """Elements with a line of weight >= 0.2 on a detected peak (within half a FWHM + the shift)."""
+    """Elements with a line of weight >= 0.2 on a candidate peak (within half a FWHM + the shift)."""
     out = []
     for el in pool:
         for n, e, w in problem.lines(el):
@@ -170,7 +181,7 @@ def _family_check(problem, el, owners, x, cols):
     energies = {n: e for n, e, _w, _s in phys.grouped_lines(_z(el), problem.beam_kev)}
     principal = phys.family_principals(_z(el), problem.beam_kev)
     if not fams or max(fams.values()) <= 0:
-        return "no line of its families fits"
+        return "no line of its families fits", ""
     for fam_hi, amp_hi in fams.items():
         if fam_hi not in principal or energies[principal[fam_hi]] < _CONSISTENT_MIN_ENERGY:
             continue  # a family below ~1.5 keV may be absorbed: its absence proves nothing
@@ -188,8 +199,8 @@ def _family_check(problem, el, owners, x, cols):
             if expected > 10 * noise and amp_hi < limit * expected:
                 return (f"its {fam} family ({el} {principal[fam]} {energies[principal[fam]] / 1000:.2f} keV, "
                         f"{amp:.0f} counts) would come with {el} {principal[fam_hi]} at {e_f / 1000:.2f} keV "
-                        f"(≥ {expected:.0f} counts expected, {amp_hi:.0f} fitted)")
-    return ""
+                        f"(≥ {expected:.0f} counts expected, {amp_hi:.0f} fitted)"), fam
+    return "", ""
 
 
 def _peak_check(problem, el, shift, model_before, model_after, min_snr):
@@ -222,43 +233,79 @@ def _peak_check(problem, el, shift, model_before, model_after, min_snr):
             f"leave {max(best[1], 0):.1f}σ unexplained")
 
 
+def _significance(problem, chosen, shift, final=None):
+    """σ each chosen element adds beyond all the others: sqrt of the χ² rise when it is left out."""
+    final = final or _fit_set(problem, chosen, shift)
+    return {el: float(np.sqrt(max(_fit_set(problem, [c for c in chosen if c != el], shift)[3] - final[3], 0.0)))
+            for el in chosen}
+
+
+def _try_add(problem, el, chosen, chi2, model, shift, min_snr):
+    """(accepted, σ gained, fit or rejection) of adding ``el``; a low-energy family that contradicts the
+    element's higher families is left out (absorbed, or soaking up continuum) and the fit redone."""
+    for _attempt in range(3):
+        cols, owners, x, c2, m = fit = _fit_set(problem, chosen + [el], shift)
+        s = float(np.sqrt(max(chi2 - c2, 0.0)))
+        if s < min_snr:
+            return False, s, ("weak", s)
+        why, fam = _family_check(problem, el, owners, x, cols)
+        if why and fam and _principal_energy(problem, el, fam) < _CONSISTENT_MIN_ENERGY \
+                and len(problem.columns(el, shift)) > 1:
+            problem.excluded.add((el, fam))
+            continue
+        if why:
+            return False, s, ("family", why)
+        why = _peak_check(problem, el, shift, model, m, min_snr)
+        if why:
+            return False, s, ("peak", why)
+        return True, s, fit
+    return False, 0.0, ("family", "its families contradict each other")
+
+
+def _principal_energy(problem, el, fam):
+    name = phys.family_principals(_z(el), problem.beam_kev)[fam]
+    return {n: e for n, e, _w, _s in phys.grouped_lines(_z(el), problem.beam_kev)}[name]
+
+
 def forward_select(problem, candidates, shift, min_snr):
-    """Add elements one at a time while one lowers χ² by >= min_snr σ and is self-consistent."""
-    chosen, sig, rejected = [], {}, {}
+    """Forward selection (each step adds the element that lowers χ² most, if it adds >= min_snr σ and is
+    self-consistent, then re-fits all), then backward elimination: while the weakest chosen element
+    adds < min_snr σ beyond all the others (its lines are explained by elements chosen after it), it
+    is dropped and the rest re-fitted."""
+    chosen, rejected = [], {}
     _cols, _owners, _x, chi2, model = _fit_set(problem, chosen, shift)
     while True:
         trials = []
         for el in candidates:
             if el in chosen or el in rejected and rejected[el][0] == "family":
                 continue
-            cols, owners, x, c2, m = _fit_set(problem, chosen + [el], shift)
-            trials.append((chi2 - c2, el, cols, owners, x, c2, m))
+            c2 = _fit_set(problem, chosen + [el], shift)[3]
+            trials.append((chi2 - c2, el))
         trials.sort(key=lambda t: -t[0])
         added = False
-        for gain, el, cols, owners, x, c2, m in trials:
-            s = float(np.sqrt(max(gain, 0.0)))
-            if s < min_snr:
-                rejected[el] = ("weak", s)
+        for gain, el in trials:
+            if gain < min_snr**2:
+                rejected[el] = ("weak", float(np.sqrt(max(gain, 0.0))))
                 continue
-            why = _family_check(problem, el, owners, x, cols)
-            if why:
-                rejected[el] = ("family", why)
-                continue
-            why = _peak_check(problem, el, shift, model, m, min_snr)
-            if why:
-                rejected[el] = ("peak", why)
+            ok, s, info = _try_add(problem, el, chosen, chi2, model, shift, min_snr)
+            if not ok:
+                rejected[el] = info
                 continue
             chosen.append(el)
-            sig[el] = s
-            chi2, model = c2, m
+            rejected.pop(el, None)
+            chi2, model = info[3], info[4]
             added = True
             break
         if not added:
             break
-    # significance of each chosen element given all the others (what it alone explains)
     final = _fit_set(problem, chosen, shift)
-    for el in chosen:
-        sig[el] = float(np.sqrt(max(_fit_set(problem, [c for c in chosen if c != el], shift)[3] - final[3], 0.0)))
+    sig = _significance(problem, chosen, shift, final)
+    while chosen and min(sig.values()) < min_snr:
+        weakest = min(chosen, key=lambda el: sig[el])
+        chosen.remove(weakest)
+        rejected[weakest] = ("backward", sig[weakest])
+        final = _fit_set(problem, chosen, shift)
+        sig = _significance(problem, chosen, shift, final)
     return chosen, sig, rejected, final
 
 
@@ -343,6 +390,9 @@ def run(s, energy, *, fwhm_of, net, bg, mask, peaks_e, pool, min_snr, beam_kev, 
         kind, info = rejected.get(el, ("weak", 0.0))
         if kind in ("family", "peak"):
             reasons[el] = f"rejected: {info}"
+        elif kind == "backward":
+            reasons[el] = (f"rejected: chosen first, then dropped: with {', '.join(chosen) or 'the continuum'} "
+                           f"fitted it adds only {info:.1f}σ (< {min_snr:g}σ): {explain(problem, el, chosen, shift)}")
         else:
             reasons[el] = (f"rejected: adds only {info:.1f}σ (< {min_snr:g}σ) to "
                            f"{', '.join(chosen) or 'the continuum'}: {explain(problem, el, chosen, shift)}")

@@ -172,12 +172,19 @@ def test_identify_tm002_real_spectrum():
     peak = [lab for e, _c, lab in res.peaks if abs(e - 560) < 20][0]
     assert "Mn Ll" in peak  # the 0.56 keV peak is Mn Ll/Lη, not an element of its own
     assert 560.0 not in res.unexplained
+    # the 2.97 keV peak: Ar Kα (sputtered coatings hold Ar), not Ag Lα (Oxford's label: Ag Lβ1 would show at
+    # 3.15 keV) and not an Al + Al sum peak (the pile-up column would also put Cu Lα + Al Kα at 2.42 keV)
+    both = eds.identify_elements(counts, energy=energy, fwhm_mn_ka=fwhm, beam_energy_kev=beam,
+                                 candidates=["C", "O", "Al", "Mn", "Cu", "Zr", "Ar", "Ag"])
+    assert "Ar" in both.elements and "Ag" not in both.elements
+    assert both.reasons["Ag"].startswith("rejected")
 
 
 def test_identify_randomised_spectra():
-    """Six seeded random samples (2–5 of 44 elements, 15–200 kV, unknown offset, resolution, tails):
-    at most one false element and one missed strong element in all (the benchmark runs 30 and
-    prints the full count against the 5σ target)."""
+    """Six seeded random samples (1–5 of 44 elements, half built around an overlap pair such as Mo L / S K,
+    1e3–1e6 counts, 15–200 kV, unknown offset, resolution, tails): at most one false element and two
+    missed elements with a line >= 20σ in all (the benchmark runs two sets of 30 and prints the full
+    counts against the 5σ target, which is not met: ~3 false and ~15 % of the >= 5σ elements missed)."""
     false = missed = n_strong = 0
     for seed in range(6):
         d = random_eds_spectrum(seed)
@@ -190,7 +197,7 @@ def test_identify_randomised_spectra():
         n_strong += len(strong)
         assert all(r.startswith(("chosen", "rejected")) for r in res.reasons.values())
     assert n_strong >= 10
-    assert false <= 1 and missed <= 1, (false, missed)
+    assert false <= 1 and missed <= 2, (false, missed)
 
 
 def test_identify_film_region_without_particles(si_data):
@@ -246,9 +253,32 @@ def test_theoretical_factors_are_marked_and_sensible():
     assert q.factor_source == "theoretical" and "theoretical" in q.notes[0]
     k = eds.theoretical_k_factors("Fe, Ni, Si, Pt_La")
     assert k["Fe"] == pytest.approx(1.0)
-    assert 0.9 < k["Ni"] < 1.3 and 0.4 < k["Si"] < 1.0 and k["Pt_La"] > 1.5  # measured: ~1.1, ~0.8 (detector efficiency < 1), ~2.5
+    assert 0.9 < k["Ni"] < 1.3 and 0.4 < k["Si"] < 1.0
+    # exSpy's FePt example (Super-X detector on this very spectrum) uses k(Pt Lα)/k(Fe Kα) = 5.0756/1.4502
+    assert k["Pt_La"] == pytest.approx(5.075602 / 1.450226, rel=0.05)
     z = eds.theoretical_zeta_factors("Fe", solid_angle_sr=0.7)["Fe"]
     assert 50 < z < 500  # kg/m² (exSpy's unit); measured Super-X values are a few hundred
+
+
+def test_detector_efficiency_raises_soft_line_factors():
+    """The window and dead layer absorb soft X-rays: a light element's k-factor rises (fewer counts per
+    atom), most behind beryllium; hard lines (Fe, Cu Kα) are recorded fully by 450 µm of Si, and a
+    thin crystal loses hard lines."""
+    bare = eds.theoretical_k_factors("Fe, Cu, O, Si", detector="windowless")
+    poly = eds.theoretical_k_factors("Fe, Cu, O, Si", detector="polymer")
+    be = eds.theoretical_k_factors("Fe, Cu, O, Si", detector="beryllium")
+    assert bare["O"] < poly["O"] < be["O"] and bare["Si"] < poly["Si"] < be["Si"]
+    assert poly["Cu"] == pytest.approx(bare["Cu"], rel=0.01)
+    # O Kα through 0.3 µm polyimide + 30 nm Al + 0.1 µm Si: Beer–Lambert with xraylib's μ/ρ
+    e = 1000 * xraylib.LineEnergy(8, xraylib.KA_LINE)
+    t = np.exp(-(xraylib.CS_Total_CP("C22H10N2O5", e / 1000) * 1.42 * 0.3e-4 + xraylib.CS_Total(13, e / 1000) * 2.70
+                 * 0.03e-4 + xraylib.CS_Total(14, e / 1000) * 2.33 * 0.1e-4))
+    assert poly["O"] / bare["O"] == pytest.approx(1 / t * np.exp(-xraylib.CS_Total(14, e / 1000) * 2.33 * 0.1e-4),
+                                                  rel=0.01)
+    thin = eds.theoretical_zeta_factors("Mo", detector="windowless", si_thickness_um=50.0)["Mo"]
+    assert thin > 2 * eds.theoretical_zeta_factors("Mo", detector="windowless")["Mo"]  # Mo Kα 17.4 keV
+    with pytest.raises(ValueError, match="detector must be one of"):
+        eds.theoretical_k_factors("Fe", detector="Be")
 
 
 def test_absorption_correction_follows_formula_and_thickness():
