@@ -2,6 +2,7 @@
 
     python benchmarks/segment.py            # everything (a few minutes on 2 cores)
     python benchmarks/segment.py --quick    # fewer images, smaller sizes
+    python benchmarks/segment.py --only=defaults,speed,classifier
 
 Prints one table. Rows:
 
@@ -101,9 +102,9 @@ def otsu_watershed(image, polarity):
     return watershed(-dist, markers, mask=mask)
 
 
-def default_cases(n_varied: int, n_field: int):
+def default_cases(n_varied: int, n_field: int, seed: int = 2026):
     """(name, image, truth, info) of randomised test images, none tuned on (see the module notes)."""
-    rng = np.random.default_rng(2026)
+    rng = np.random.default_rng(seed)
     for k in range(n_varied):
         kw = dict(diameter=float(np.exp(rng.uniform(np.log(5), np.log(60)))),
                   polarity=("dark", "bright")[k % 2], contrast=float(rng.uniform(0.2, 0.5)),
@@ -121,26 +122,68 @@ def default_cases(n_varied: int, n_field: int):
         yield f"field/{kw['shape_kind']}", image, truth, kw
 
 
+def extra_cases(seed: int = 99):
+    """Families never looked at while the defaults were set: rods (aspect 3-6), dense packing (half
+    the image covered) and low contrast at 20 counts/px (15 % contrast: SNR 0.7 per pixel)."""
+    rng = np.random.default_rng(seed)
+    for k in range(6):
+        family = ("rods", "dense", "low contrast")[k % 3]
+        d = float(np.exp(rng.uniform(np.log(8), np.log(40))))
+        kw = dict(diameter=d, polarity=("dark", "bright")[(k // 3) % 2], gradient=float(rng.uniform(0, 0.3)),
+                  undulation=float(rng.uniform(0, 0.1)), seed=int(rng.integers(10**6)) + 5000)
+        if family == "rods":
+            kw.update(shape_kind="ellipse", aspect_range=(3.0, 6.0), contrast=float(rng.uniform(0.2, 0.5)),
+                      dose=float(np.exp(rng.uniform(np.log(50), np.log(1000)))))
+        elif family == "dense":
+            kw.update(shape_kind="round", coverage=0.5, contrast=float(rng.uniform(0.2, 0.5)),
+                      dose=float(np.exp(rng.uniform(np.log(50), np.log(1000)))))
+        else:
+            kw.update(shape_kind=("round", "blob")[k % 2], contrast=0.15, dose=20.0)
+        image, truth, info = make_particle_field(**kw)
+        yield family, image, truth, kw
+
+
 def bench_defaults():
-    f1s, base_f1s = [], []
     n_varied, n_field = (6, 4) if QUICK else (16, 8)
-    for k, (gen, image, truth, kw) in enumerate(default_cases(n_varied, n_field), start=1):
-        t0 = time.perf_counter()
-        labels, settings = segment_particles(image, pixel_size=1.0, return_settings=True)
-        dt = time.perf_counter() - t0
-        m = match_labels(labels, truth)
-        b = match_labels(otsu_watershed(image, kw["polarity"]), truth)
-        f1s.append(m["f1"])
-        base_f1s.append(b["f1"])
-        what = (f"#{k} {gen} {image.shape[0]}² Ø{kw['diameter']:.0f}px {kw['polarity']} dose {kw['dose']:.0f} "
-                f"grad {kw['gradient']:.2f}")
-        est = (f"Ø{settings.diameter:.0f} {settings.polarity} {settings.threshold}")
-        row(f"defaults {what}", f"segment_particles() [{est}, {dt:.1f} s]", "F1 / IoU",
-            f"{m['f1']:.3f} / {m['mean_iou']:.2f}", "F1 >= 0.9", f"{b['f1']:.3f} / {b['mean_iou']:.2f}")
-    f1s, base_f1s = np.array(f1s), np.array(base_f1s)
-    row("defaults: all images", "segment_particles()", "F1 mean / min / share >= 0.9",
-        f"{f1s.mean():.3f} / {f1s.min():.3f} / {np.mean(f1s >= 0.9):.2f}", "F1 >= 0.9",
-        f"{base_f1s.mean():.3f} / {base_f1s.min():.3f} / {np.mean(base_f1s >= 0.9):.2f}")
+    sets = [("set A (seed 2026)", default_cases(n_varied, n_field, 2026)),
+            ("set B (seed 7177)", default_cases(n_varied // 2, n_field // 2, 7177)),
+            ("extra families", extra_cases())]
+    for set_name, cases in sets:
+        f1s, base_f1s = [], []
+        for k, (gen, image, truth, kw) in enumerate(cases, start=1):
+            c0 = time.process_time()
+            labels, settings = segment_particles(image, pixel_size=1.0, return_settings=True)
+            cpu = time.process_time() - c0
+            m = match_labels(labels, truth)
+            b = match_labels(otsu_watershed(image, kw["polarity"]), truth)
+            f1s.append(m["f1"])
+            base_f1s.append(b["f1"])
+            what = (f"{set_name[:5]} #{k} {gen} {image.shape[0]}² Ø{kw['diameter']:.0f}px {kw['polarity']} "
+                    f"dose {kw['dose']:.0f} c {kw['contrast']:.2f} grad {kw['gradient']:.2f}")
+            est = f"Ø{settings.diameter:.0f} {settings.polarity} {settings.threshold}"
+            row(f"defaults {what}", f"segment_particles() [{est}, {cpu:.1f} CPU-s]", "F1 / IoU",
+                f"{m['f1']:.3f} / {m['mean_iou']:.2f}", "F1 >= 0.9", f"{b['f1']:.3f} / {b['mean_iou']:.2f}")
+        f1s, base_f1s = np.array(f1s), np.array(base_f1s)
+        row(f"defaults: {set_name}", "segment_particles()", "F1 mean / min / share >= 0.9",
+            f"{f1s.mean():.3f} / {f1s.min():.3f} / {np.mean(f1s >= 0.9):.2f}", "F1 >= 0.9",
+            f"{base_f1s.mean():.3f} / {base_f1s.min():.3f} / {np.mean(base_f1s >= 0.9):.2f}")
+
+
+def bench_speed():
+    """CPU seconds (all threads of the process) and wall seconds per 2048² image, next to Otsu + watershed."""
+    side = 1024 if QUICK else 2048
+    segment_particles(make_particle_field(diameter=10.0, size=(128, 128), seed=0)[0], pixel_size=1.0)  # warm up
+    for d in (8.0, 20.0, 50.0):
+        image, truth, _ = make_particle_field(diameter=d, size=(side, side), dose=200.0, gradient=0.2, seed=1)
+        c0, w0 = time.process_time(), time.perf_counter()
+        labels = segment_particles(image, pixel_size=1.0)
+        cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+        c1, w1 = time.process_time(), time.perf_counter()
+        base = otsu_watershed(image, "dark")
+        bcpu, bwall = time.process_time() - c1, time.perf_counter() - w1
+        row(f"speed {side}² Ø{d:.0f}px", "segment_particles() defaults", "CPU s / wall s / F1",
+            f"{cpu:.2f} / {wall:.2f} / {match_labels(labels, truth)['f1']:.3f}", "",
+            f"{bcpu:.2f} / {bwall:.2f} / {match_labels(base, truth)['f1']:.3f} (Otsu + watershed)")
 
 
 def bench_accuracy():
@@ -171,6 +214,8 @@ def bench_accuracy():
 
 
 def bench_classifier():
+    """Ours and scikit-image's gallery settings on the same image and scribbles, timed as CPU seconds
+    of the process (all of scikit-learn's threads) and wall seconds; twice, with other scribbles."""
     from functools import partial
 
     from skimage import feature, future
@@ -178,45 +223,45 @@ def bench_classifier():
 
     side = 512 if QUICK else 1024
     image, truth, _ = make_particles(shape=(side, side), n_particles=125 * side**2 // 1024**2, seed=3)
-    scr = scribbles_from_truth(truth, np.random.default_rng(1), n_strokes=60)
+    other, other_truth, _ = make_particles(shape=(side, side), n_particles=125 * side**2 // 1024**2, seed=4)
     # warm up both (imports, thread pools) on a small image with a few painted pixels of each class
     small = image[:256, :256]
     warm_scr = np.zeros(small.shape, np.uint8)
-    warm_scr[truth[:256, :256] > 0] = 2
     warm_scr[::7, ::7] = np.where(truth[:256:7, :256:7] > 0, 2, 1)
-    warm_scr[(np.arange(256)[:, None] + np.arange(256)) % 7 != 0] = 0
     train_pixel_classifier(small, warm_scr, cache=False, n_estimators=2).predict(small)
     feature.multiscale_basic_features(small, sigma_max=2, num_sigma=1)
-    t0 = time.perf_counter()
-    model = train_pixel_classifier(image, scr)
-    t1 = time.perf_counter()
-    pred = model.predict(image)
-    t2 = time.perf_counter()
-    acc = np.mean((pred == 2) == (truth > 0))
-    b0 = time.perf_counter()
     features_func = partial(feature.multiscale_basic_features, intensity=True, edges=False, texture=True,
                             sigma_min=1, sigma_max=16, channel_axis=None)
-    feats = features_func(image)
-    clf = RandomForestClassifier(n_estimators=50, n_jobs=-1, max_depth=10, max_samples=0.05, random_state=0)
-    clf = future.fit_segmenter(scr, feats, clf)
-    bpred = future.predict_segmenter(feats, clf)
-    b1 = time.perf_counter()
-    bacc = np.mean((bpred == 2) == (truth > 0))
-    base_t = b1 - b0
-    row(f"pixel classifier {side}²", "train + predict", "seconds",
-        f"{t2 - t0:.2f} (train {t1 - t0:.2f}, predict {t2 - t1:.2f}) = {(t2 - t0) / base_t:.2f}x", "<= 0.5x",
-        f"{base_t:.2f} (skimage gallery settings)")
-    row(f"pixel classifier {side}²", "train + predict", "pixel accuracy", f"{acc:.4f}", ">= baseline", f"{bacc:.4f}")
-    other, other_truth, _ = make_particles(shape=(side, side), n_particles=125 * side**2 // 1024**2, seed=4)
-    c0 = time.perf_counter()
-    other_pred = model.predict(other)
-    c1 = time.perf_counter()
-    b2 = time.perf_counter()
-    other_b = future.predict_segmenter(features_func(other), clf)
-    b3 = time.perf_counter()
-    row(f"pixel classifier {side}²", "predict a new image (no cached features)", "seconds / pixel accuracy",
-        f"{c1 - c0:.2f} / {np.mean((other_pred == 2) == (other_truth > 0)):.4f}", "",
-        f"{b3 - b2:.2f} / {np.mean((other_b == 2) == (other_truth > 0)):.4f}")
+
+    def clock(run):
+        c, w = time.process_time(), time.perf_counter()
+        out = run()
+        return out, time.process_time() - c, time.perf_counter() - w
+
+    for scribble_seed in (1, 2):
+        scr = scribbles_from_truth(truth, np.random.default_rng(scribble_seed), n_strokes=60)
+        model, tc, tw = clock(lambda: train_pixel_classifier(image, scr))
+        pred, pc, pw = clock(lambda: model.predict(image))
+
+        def gallery():
+            feats = features_func(image)
+            clf = RandomForestClassifier(n_estimators=50, n_jobs=-1, max_depth=10, max_samples=0.05, random_state=0)
+            clf = future.fit_segmenter(scr, feats, clf)
+            return future.predict_segmenter(feats, clf), clf
+
+        (bpred, clf), bc, bw = clock(gallery)
+        acc, bacc = np.mean((pred == 2) == (truth > 0)), np.mean((bpred == 2) == (truth > 0))
+        task = f"pixel classifier {side}², scribbles {scribble_seed}"
+        row(task, "train + predict", "CPU s (all threads)",
+            f"{tc + pc:.2f} (train {tc:.2f}, predict {pc:.2f}) = {(tc + pc) / bc:.2f}x", "<= 0.5x",
+            f"{bc:.2f} (skimage gallery settings)")
+        row(task, "train + predict", "wall s", f"{tw + pw:.2f} = {(tw + pw) / bw:.2f}x", "<= 0.5x", f"{bw:.2f}")
+        row(task, "train + predict", "pixel accuracy", f"{acc:.4f}", ">= baseline", f"{bacc:.4f}")
+        other_pred, oc, ow = clock(lambda: model.predict(other))
+        other_b, obc, obw = clock(lambda: future.predict_segmenter(features_func(other), clf))
+        row(task, "predict a new image (no cached features)", "CPU s / wall s / pixel accuracy",
+            f"{oc:.2f} / {ow:.2f} / {np.mean((other_pred == 2) == (other_truth > 0)):.4f}", "",
+            f"{obc:.2f} / {obw:.2f} / {np.mean((other_b == 2) == (other_truth > 0)):.4f}")
 
 
 def bench_measure():
@@ -360,13 +405,19 @@ def bench_tracking():
             f"{base2['precision']:.3f} / {base2['recall']:.3f} / {base2['perfect_tracks']:.3f} (greedy NN)")
 
 
+SECTIONS = ("defaults", "speed", "accuracy", "classifier", "measure", "tracking")
+
+
 def main():
+    """``--only defaults,speed,classifier`` runs some sections (default: all)."""
+    only = next((a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--only=")), ",".join(SECTIONS))
     t = time.perf_counter()
-    bench_defaults()
-    bench_accuracy()
-    bench_classifier()
-    bench_measure()
-    bench_tracking()
+    for name in only.split(","):
+        bench = globals().get(f"bench_{name}")  # tracking moves to benchmarks/tracking.py
+        if bench is None:
+            print(f"(no section {name!r} here; sections: {', '.join(SECTIONS)})")
+            continue
+        bench()
     head = ("task", "method", "metric", "value", "target", "baseline (same run)")
     cols = list(zip(*([head] + [tuple(fmt(x) for x in r) for r in ROWS])))
     widths = [max(len(str(x)) for x in c) for c in cols]

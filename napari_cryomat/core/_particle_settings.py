@@ -9,9 +9,10 @@ the image says so:
   The sign whose blobs are strongest and most numerous is the particles'.
 - **background** by normalised convolution over the support only (particles masked out), a Gaussian a
   couple of particle diameters wide, so that a cluster of particles does not pull the background down.
-- **threshold** half way between the support and the typical particle (the 50 % point of a blurred
-  edge lies on the true edge); ``local`` when the support varies by more than a sixth of the
-  particles' contrast across the image, else one global level.
+- **threshold** half way between the flattened support and the typical particle (the 50 % point of a
+  blurred edge lies on the true edge); ``local`` (flattened, half way) when the support varies by more
+  than a sixth of the particles' contrast across the image or the contrast is below twice the pixel
+  noise (where Otsu's histogram split drifts), else one global Otsu level.
 
 Lengths in Å in the settings (pixels internally). No Qt, no napari.
 """
@@ -33,6 +34,8 @@ _MIN_SIGMA = 1.0  # px: below this the Laplacian is mostly noise
 _Z_DETECT = 6.0  # significance of a blob against the image's bulk response at that scale
 # a support varying by more than this fraction of the particle contrast needs a local threshold
 LOCAL_IF_BACKGROUND_VARIES = 1 / 6
+# ... and so does a particle contrast below this many pixel-noise standard deviations
+LOCAL_IF_CONTRAST_TO_NOISE_BELOW = 2.0
 
 
 @dataclass(frozen=True)
@@ -116,26 +119,29 @@ def blob_detections(image: np.ndarray, max_sigma: float) -> list[np.ndarray]:
 
     Returns ``[dark, bright]``, each an array of rows ``(y, x, sigma, response, z)`` in original
     pixels, one row per blob after suppressing weaker blobs that overlap a stronger one.
+
+    Per pyramid level the Gaussians are one cascade (each scale smooths the previous one) and the
+    Laplacian is the 5-point stencil; local maxima are checked only at the pixels above the
+    significance level (a few thousand), not with a maximum filter over the whole image.
     """
     found = [[], []]
     level, factor = image.astype(np.float32), 1
     while True:
+        spread0 = noise_floor(level)
+        smoothed, done = level, 0.0
         for k in range(_SCALES_PER_OCTAVE):
             s_local = _MIN_SIGMA * 2 ** (k / _SCALES_PER_OCTAVE)
             sigma = s_local * factor
             if sigma > max_sigma or min(level.shape) < 4 * s_local + 3:
                 break
-            response = s_local**2 * ndi.gaussian_laplace(level, s_local, mode="reflect")
-            spread = noise_floor(level) * _log_noise_gain(s_local)
-            size = max(3, 2 * int(math.ceil(s_local)) + 1)
-            edge = int(math.ceil(s_local))  # the reflected border makes half-blobs
+            smoothed = ndi.gaussian_filter(smoothed, math.sqrt(s_local**2 - done**2), mode="reflect")
+            done = s_local
+            response = s_local**2 * _laplacian(smoothed)
+            spread = spread0 * _log_noise_gain(s_local)
+            half = max(1, int(math.ceil(s_local)))  # window 2*half+1; the reflected border makes half-blobs
             for sign, store in ((1.0, found[0]), (-1.0, found[1])):
-                r = sign * response
-                peaks = (r == ndi.maximum_filter(r, size=size)) & (r > _Z_DETECT * spread)
-                peaks[:edge], peaks[-edge:], peaks[:, :edge], peaks[:, -edge:] = False, False, False, False
-                ys, xs = np.nonzero(peaks)
+                ys, xs, vals = _local_maxima(sign * response, _Z_DETECT * spread, half)
                 if ys.size:
-                    vals = r[ys, xs]
                     store.append(np.column_stack([(ys + 0.5) * factor - 0.5, (xs + 0.5) * factor - 0.5,
                                                   np.full(ys.size, sigma), vals, vals / spread]))
         else:
@@ -146,12 +152,32 @@ def blob_detections(image: np.ndarray, max_sigma: float) -> list[np.ndarray]:
     return [_suppress(np.concatenate(f)) if f else np.zeros((0, 5)) for f in found]
 
 
+def _laplacian(a: np.ndarray) -> np.ndarray:
+    """5-point discrete Laplacian with reflected borders."""
+    p = np.pad(a, 1, mode="symmetric")
+    return p[:-2, 1:-1] + p[2:, 1:-1] + p[1:-1, :-2] + p[1:-1, 2:] - 4 * a
+
+
+def _local_maxima(r: np.ndarray, level: float, half: int):
+    """Pixels of ``r`` above ``level`` that are maxima of their (2 half + 1)² window, away from the border."""
+    inner = r[half:-half, half:-half]
+    ys, xs = np.nonzero(inner > level)
+    ys, xs = ys + half, xs + half
+    vals = r[ys, xs]
+    ok = np.ones(ys.size, bool)
+    for dy in range(-half, half + 1):
+        for dx in range(-half, half + 1):
+            if dy or dx:
+                ok &= r[ys + dy, xs + dx] <= vals
+    return ys[ok], xs[ok], vals[ok]
+
+
 def _log_noise_gain(sigma: float) -> float:
-    """Standard deviation of the normalised LoG of unit white noise at ``sigma`` (px)."""
+    """Standard deviation of the normalised LoG (as computed above) of unit white noise at ``sigma`` px."""
     n = 2 * int(math.ceil(4 * sigma)) + 1
     delta = np.zeros((n, n), np.float32)
     delta[n // 2, n // 2] = 1.0
-    return float(sigma**2 * np.sqrt(np.sum(ndi.gaussian_laplace(delta, sigma) ** 2)))
+    return float(sigma**2 * np.sqrt(np.sum(_laplacian(ndi.gaussian_filter(delta, sigma)) ** 2)))
 
 
 def _suppress(blobs: np.ndarray) -> np.ndarray:
@@ -173,15 +199,17 @@ def _suppress(blobs: np.ndarray) -> np.ndarray:
 
 
 def _noise_sigma(img: np.ndarray) -> float:
-    """Pixel noise from the differences of neighbouring pixels (robust to edges and gradients)."""
-    d = np.diff(img, axis=-1).ravel()
+    """Pixel noise from the differences of neighbouring pixels (robust to edges and gradients); read
+    on every k-th row of a large image (a million differences are plenty for a median)."""
+    rows = img[::max(1, img.shape[0] * img.shape[-1] // 1_000_000)] if img.ndim == 2 else img
+    d = np.diff(rows, axis=-1).ravel()
     return float(1.4826 * np.median(np.abs(d - np.median(d))) / np.sqrt(2))
 
 
 def noise_floor(img: np.ndarray) -> float:
     """The pixel noise, but at least 0.1 % of the image's range (a noise-free image has no zero noise
     to divide by: its faint ringing must not count as significant)."""
-    lo, hi = np.percentile(img, [1, 99])
+    lo, hi = np.percentile(img[::max(1, img.shape[0] * img.shape[-1] // 1_000_000)], [1, 99])
     return max(_noise_sigma(img), 1e-3 * float(hi - lo), 1e-12)
 
 
@@ -206,10 +234,24 @@ def masked_background(img: np.ndarray, exclude: np.ndarray | None, sigma: float)
     small = np.where(den > 1e-3, num / np.maximum(den, 1e-3), fallback).astype(np.float32)
     if factor == 1:
         return small
-    # back to full size: pixel centres of the binned image sit at (i + 0.5) * factor - 0.5
-    coords = [(np.arange(n, dtype=np.float32) + 0.5) / factor - 0.5 for n in img.shape]
-    grid = np.meshgrid(*coords, indexing="ij")
-    return ndi.map_coordinates(small, grid, order=1, mode="nearest").astype(np.float32)
+    # back to full size, linear interpolation axis by axis (a small matrix product per axis instead of
+    # map_coordinates at every pixel: 0.02 s instead of 0.9 s on 2048²)
+    for axis, n in enumerate(img.shape):
+        small = np.moveaxis(np.tensordot(_linear_weights(n, small.shape[axis], factor), small, axes=(1, axis)),
+                            0, axis)
+    return np.ascontiguousarray(small, dtype=np.float32)
+
+
+def _linear_weights(n: int, m: int, factor: int) -> np.ndarray:
+    """(n, m) matrix interpolating ``m`` binned samples linearly onto ``n`` pixels (edges held): the
+    centre of binned pixel i sits at (i + 0.5) * factor - 0.5."""
+    pos = np.clip((np.arange(n, dtype=np.float64) + 0.5) / factor - 0.5, 0, m - 1)
+    i0 = np.minimum(np.floor(pos).astype(int), max(m - 2, 0))
+    frac = pos - i0
+    w = np.zeros((n, m), np.float32)
+    w[np.arange(n), i0] += (1 - frac).astype(np.float32)
+    w[np.arange(n), np.minimum(i0 + 1, m - 1)] += frac.astype(np.float32)
+    return w
 
 
 def _bin(a: np.ndarray, factor: int) -> np.ndarray:
@@ -294,16 +336,20 @@ def estimate_settings(img: np.ndarray, pixel_size: float, given: dict):
     level = float(np.median(flat[centres[:, 0], centres[:, 1]])) if len(centres) else float(flat.std())
     lo, hi = np.percentile(background, [5, 95])
     variation = float((hi - lo) / max(abs(level), 1e-12))
+    noise = _noise_sigma(plane)
+    # Otsu also fails where the two classes' histograms overlap (contrast below twice the pixel noise):
+    # the flattened image's half-way level does not depend on the histogram's shape
+    faint = abs(level) < LOCAL_IF_CONTRAST_TO_NOISE_BELOW * noise
     estimated = dict(
         polarity=polarity, diameter=d_px * pixel_size, smoothing=smoothing_px * pixel_size,
-        threshold="local" if variation > LOCAL_IF_BACKGROUND_VARIES else "otsu",
+        threshold="local" if variation > LOCAL_IF_BACKGROUND_VARIES or faint else "otsu",
         local_block=2 * bg_sigma * pixel_size,
         min_size=0.2 * math.pi * radius_px**2 * pixel_size**2 * (1.0 if img.ndim == 2 else 4 / 3 * radius_px * pixel_size),
         split_distance=0.25 * d_px * pixel_size,
     )
     values = {k: (given[k] if given.get(k) is not None else v) for k, v in estimated.items()}
     settings = ParticleSettings(
-        **values, pixel_size=pixel_size, contrast=sign * level, noise=_noise_sigma(plane),
+        **values, pixel_size=pixel_size, contrast=sign * level, noise=noise,
         background_variation=variation, n_blobs=int(len(blobs)),
         estimated=tuple(k for k in OVERRIDABLE if given.get(k) is None),
     )

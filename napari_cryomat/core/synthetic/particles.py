@@ -261,7 +261,7 @@ def _star_field(u, v, radius, harmonics):
 def make_particle_field(*, diameter: float = 20.0, spread: float = 0.2, shape_kind: str = "round",
                         polarity: str = "dark", coverage: float = 0.25, size=None, contrast: float = 0.3,
                         dose: float = 200.0, gradient: float = 0.0, undulation: float = 0.0,
-                        blur: float = 1.0, seed: int = 0):
+                        blur: float = 1.0, aspect_range=(1.3, 2.2), seed: int = 0):
     """Particles of one size class on an uneven support, recorded with counting noise (pixel units).
 
     Independent of :func:`make_particles` (its shape model, noise model and background differ), so that
@@ -292,6 +292,8 @@ def make_particle_field(*, diameter: float = 20.0, spread: float = 0.2, shape_ki
         Relative amplitude of a smooth undulation of the support on the scale of 2-4 particles.
     blur : float
         Point-spread function, Gaussian sigma in px.
+    aspect_range : (float, float)
+        Range of the aspect ratios of "ellipse" particles ((3, 6) for rods).
     seed : int
 
     Returns
@@ -339,7 +341,7 @@ def make_particle_field(*, diameter: float = 20.0, spread: float = 0.2, shape_ki
             kind = shape_kind
             if shape_kind == "touching":
                 kind = "ellipse" if rng.random() < 0.4 else "round"
-            aspect = float(rng.uniform(1.3, 2.2)) if kind == "ellipse" else 1.0
+            aspect = float(rng.uniform(*aspect_range)) if kind == "ellipse" else 1.0
             if kind == "ellipse" and shape_kind == "touching":
                 aspect = float(rng.uniform(1.2, 1.5))
             harmonics = [(float(rng.uniform(0, 0.12)), float(rng.uniform(0, 2 * np.pi))) for _ in range(3)]
