@@ -1,0 +1,52 @@
+"""Fiducial-free alignment on phantoms with a known misalignment: shifts at low dose, the blind axis angle.
+
+The phantoms, their tilt-axis angles and their shifts are random (seeded); the truth carries no gauge
+(mean along the axis, ``x0 cosθ + z0 sinθ`` across it), so the recovered shifts are compared as they are.
+"""
+
+import numpy as np
+import pytest
+
+from napari_cryomat.core import _tilt_align as engine
+from napari_cryomat.core import tilt
+from napari_cryomat.core.synthetic.tilt import make_tilt_series
+
+
+def _rms(a, b):
+    return float(np.sqrt(np.mean(np.sum((np.asarray(a) - np.asarray(b)) ** 2, axis=1))))
+
+
+def _axis_error(found, truth):
+    return abs((found - truth + 90) % 180 - 90)
+
+
+@pytest.mark.parametrize("seed", [20, 23])
+def test_low_dose_shifts_with_the_axis_given(seed):
+    """4 counts/px, ±8 px on a 96² phantom at a random axis angle: within 2 px RMS (0.9 and 1.4 px now;
+    the #15 target, 0.5 px at 1 count/px on 256², is not met yet)."""
+    alpha = float(np.random.default_rng(seed).uniform(-80, 80))
+    s = make_tilt_series(shape=(64, 96, 96), n_tilts=41, max_shift=8.0, dose=4.0, tilt_axis_angle=alpha, seed=seed)
+    assert _rms(np.zeros_like(s.shifts), s.shifts) > 5.0  # the misalignment is real
+    al = tilt.align_tilt_series(s.tilts, s.angles, tilt_axis_angle=alpha)
+    err = _rms(al.shifts, s.shifts)
+    assert err < 2.0
+    assert err < 0.3 * _rms(np.zeros_like(s.shifts), s.shifts)
+
+
+def test_levels_follow_the_dose():
+    """Count data is binned until ~16 counts per pixel (1 count/px: 4x), never below 24 pixels."""
+    rng = np.random.default_rng(0)
+    assert engine._levels(rng.poisson(1.0, (5, 256, 256)).astype(np.float32), 256) == [16, 8, 4][1:]
+    assert engine._levels(rng.poisson(50.0, (5, 64, 64)).astype(np.float32), 256)[-1] == 1
+    assert engine._levels(rng.normal(size=(5, 512, 512)).astype(np.float32), 256)[-1] == 2  # not counts
+
+
+def test_blind_axis_angle_at_moderate_dose():
+    """Axis found from the data (random angle, 50 counts/px, 64²): within 2.5° (the #15 target, 0.3°,
+    is not met yet) and the shifts as good as with the axis given."""
+    rng = np.random.default_rng(31)
+    alpha = float(rng.uniform(-80, 80))
+    s = make_tilt_series(shape=(48, 64, 64), n_tilts=41, max_shift=5.0, dose=50.0, tilt_axis_angle=alpha, seed=31)
+    al = tilt.align_tilt_series(s.tilts, s.angles)
+    assert _axis_error(al.tilt_axis_angle, alpha) < 2.5
+    assert _rms(al.shifts, s.shifts) < 1.0
