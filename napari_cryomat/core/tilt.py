@@ -245,7 +245,7 @@ def _columns(aligned: np.ndarray, y0: int, y1: int) -> np.ndarray:
 
 def reconstruct(tilts, angles, *, alignment: TiltAlignment | None = None, method: str = "sirt",
                 iterations: int = 50, thickness: float | None = None, pixel_size: float = 1.0,
-                positivity: bool = False, lowpass: float | None = None, relaxation: float = 1.9,
+                positivity: bool = False, lowpass: float | None = None, relaxation: float = 1.0,
                 start: str = "zero", out=None, progress: ProgressCallback = None) -> np.ndarray:
     """Reconstruct a (Z, Y, X) float32 volume from a tilt series.
 
@@ -273,10 +273,12 @@ def reconstruct(tilts, angles, *, alignment: TiltAlignment | None = None, method
     lowpass : float, optional
         WBP: Gaussian roll-off of the ramp filter above this fraction of Nyquist (0..1).
     relaxation : float
-        SIRT step λ (0 < λ < 2). The default 1.9 from a zero start follows the path of classic SIRT
-        (λ = 1) at about twice its speed: 50 iterations reach the error classic SIRT needs ~100 for
-        (256³ phantom, 61 tilts, noise-free: 0.33 instead of 0.42). Like every SIRT it fits shot noise
-        as iterations go on (semi-convergence): with very noisy tilts use fewer iterations or λ = 1.
+        SIRT step λ (0 < λ < 2). Default 1 (classic SIRT), kept on purpose: λ = 1.9 follows the same path
+        about twice as fast, which helps on clean data (128³ phantoms, 61 tilts, noise-free, 50 iterations:
+        normalised error 0.26 / 0.23 instead of 0.33 / 0.29) but fits shot noise sooner on noisy tilts
+        (dose 100 / 10 counts/px: 0.93 / 1.52 instead of 0.88 / 1.27; the Tilt series widget's 31-tilt
+        test phantom at 50 counts/px: correlation 0.46 instead of > 0.5). Use it, with ``start="wbp"``,
+        for clean or well-exposed data.
     start : {"zero", "wbp"}
         SIRT starting volume. ``"wbp"`` converges fastest on clean data but starts from the
         back-projection's full-band noise, which SIRT then never removes: keep ``"zero"`` for low-dose
