@@ -5,17 +5,22 @@ Frames. A raw tilt ``raw_i`` relates to the aligned one (tilt axis along image Y
 the image Y axis to the tilt axis (counter-clockwise on screen by ``alpha``) and ``s_i`` the raw
 (dy, dx) shift. In the rotated frame the shift is ``t_i = R.T s_i``; the work happens there.
 
-Steps (each on a binned, normalised copy):
+Steps (each on a binned copy, ``-log`` of counts, normalised; :func:`prepare`):
 
-1. tilt-axis angle when not given (rough, a few degrees): the angle whose aligned stack agrees best
-   with its own reprojections (steps 2 and 3 at each angle of a coarse scan, on a small copy);
+1. tilt-axis angle when not given (rough: 0.5-2.5° at 50 counts/px, up to ~17° at 4 counts/px on
+   small phantoms): the angle whose aligned stack agrees best with its own reprojections (steps 2
+   and 3 at each angle of a coarse scan, on a small copy);
 2. shifts, coarse: cosine-stretched cross-correlation of each tilt with its neighbour towards zero
-   tilt, accumulated outwards from zero tilt (IMOD tiltxcorr);
-3. projection matching: weighted back-projection of all tilts, each tilt correlated with its
-   leave-one-out reprojection; the correction is added and the gauge (what no data can fix: a
-   common shift along the axis and shifts ``x0 cosθ + z0 sinθ`` that only move the volume) removed;
+   tilt, accumulated outwards from zero tilt (IMOD tiltxcorr), on the coarsest level;
+3. projection matching, coarse to fine (:func:`_levels`: bins 4x, 2x and 1x the finest, which keeps
+   ~16 counts per pixel): each tilt correlated with its leave-one-out reprojection; the correction
+   is added and the gauge (what no data can fix: a common shift along the axis and shifts
+   ``x0 cosθ + z0 sinθ`` that only move the volume) removed. Why coarse to fine: the neighbour chain
+   leaves a random walk, a slowly varying error that one projection-matching pass only diffuses
+   away by a few neighbours (a fine level alone needed dozens of passes); on a coarse copy each
+   reprojection draws on many tilts and the walk goes in a few passes;
 4. (optional, experimental) tilt-axis angle: the angle that maximises the agreement of tilts and
-   reprojections.
+   reprojections, at the finest level.
 """
 
 from __future__ import annotations
