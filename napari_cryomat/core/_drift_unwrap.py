@@ -226,7 +226,8 @@ def unwrap_trajectory(cspec, noise, weight, cshape, norm, radius, alias_c, *, wa
     pairs = [(i, i + lag) for lag in LAGS if lag < n and lag <= (max_lag or n) for i in range(n - lag)]
     maps, sig = [], []
     for k, (i, j) in enumerate(pairs):
-        m = pair_loglik(cspec[i], cspec[j], weight / noise[j], cshape, norm, (ry, rx))
+        # float32 throughout: a float64 scalar would promote the cross-spectrum to complex128
+        m = pair_loglik(cspec[i], cspec[j], weight * np.float32(1.0 / noise[j]), cshape, norm, (ry, rx))
         fin = m[np.isfinite(m)]
         # temper by the map's own noise: with a noisy template the noise of ℓ grows as the square
         # root of its peak, and differences between lattice-equivalent peaks below it are no evidence
