@@ -44,6 +44,7 @@ NOT_FUZZED = {
     "dose": {"RingComparison", "CriticalDose", "BraggShell", "DoseSeries"},
     "denoise": {"Calibration", "DenoiseResult", "NoiseModel", "WienerResult"},
     "morph3d": {"SkeletonGraph"},
+    "fiducials": {"BeadModel"},
     "tomo": {"release_pages"},
     "tracking": set(),
     "units": set(),
