@@ -86,9 +86,9 @@ def estimate_particle_settings(image, *, pixel_size: float, polarity: str = "aut
 
     Polarity and particle size come from a scale-space blob search (normalised Laplacian of Gaussian),
     the background from the support around the particles; smoothing (1/8 of the diameter), minimum
-    size (1/5 of a typical particle's area), split distance (0.4 diameters), background scale (4
+    size (1/5 of a typical particle's area), split distance (1/4 diameter), background scale (4
     diameters) and the threshold (``local`` when the support varies by more than a sixth of the
-    particles' contrast, else ``otsu``) follow. Any setting given here is taken as it is and the
+    particles' contrast or the contrast is below twice the pixel noise, else ``otsu``) follow. Any setting given here is taken as it is and the
     others are estimated around it (a given diameter sets the scales).
 
     Parameters
@@ -175,9 +175,10 @@ def segment_particles(
         particle diameter.
     threshold : {"auto", "otsu", "li", "local"}
         Global Otsu or Li threshold, or a local one: the support's slow variation (a Gaussian over about
-        ``local_block`` Å of the support, particles left out) is subtracted before Otsu, for uneven
-        illumination or ice. ``auto``: local when the support varies by more than a sixth of the
-        particles' contrast.
+        ``local_block`` Å of the support, particles left out) is subtracted, for uneven illumination or
+        ice, and the image is cut half way to the particles' measured contrast (Otsu when it was not
+        measured). ``auto``: local when the support varies by more than a sixth of the particles'
+        contrast or the contrast is below twice the pixel noise.
     local_block : float, optional
         Scale in Å of the background the local threshold removes; None: 4 particle diameters.
     polarity : {"auto", "dark", "bright"}
