@@ -182,8 +182,14 @@ def scan_axis_angle(work, angles, *, n_z, max_shift, lowpass) -> float:
 
     grid = np.arange(-90.0, 90.0, 15.0)
     best = grid[int(np.argmax([score(a) for a in grid]))]
-    fine = best + np.arange(-7.5, 7.6, 2.5)
-    return _parabola_max(fine, np.array([score(a) for a in fine]))
+    scores = {}
+    for _ in range(3):  # 2.5° steps around the best; recentred when the best is at an end
+        fine = best + np.arange(-7.5, 7.6, 2.5)
+        values = np.array([scores.setdefault(round(a, 6), score(a)) for a in fine])
+        best = float(fine[int(np.argmax(values))])
+        if 0 < int(np.argmax(values)) < len(fine) - 1:
+            break
+    return _parabola_max(fine, values)
 
 
 def _parabola_max(x: np.ndarray, y: np.ndarray) -> float:
@@ -364,9 +370,11 @@ def align(stack: np.ndarray, angles: np.ndarray, *, n_z: int | None, max_shift: 
     levels = _levels(stack, work_size)
     coarse = prepare(stack, levels[0])
     nz = (n_z or max(h, w))
-    if alpha is None:  # a scan on a copy of at most ~64 pixels
-        small = coarse if max(coarse.shape[1:]) <= 64 else prepare(stack, levels[0] * 2)
-        b_small = levels[0] if small is coarse else levels[0] * 2
+    if alpha is None:  # scan on a copy of at most 64 pixels (256² series, 5 seeds: 0.7-4.6° off; at 32 px 0.5-8.6°)
+        b_small = levels[-1]
+        while max(h, w) / b_small > 64:
+            b_small *= 2
+        small = prepare(stack, b_small)
         alpha = scan_axis_angle(small, angles, n_z=max(8, int(round(nz / b_small))),
                                 max_shift=max_shift / b_small + 2, lowpass=0.25)
     report(progress, 0.1)
