@@ -1,4 +1,4 @@
-"""Accuracy and speed of segmentation, measurement and tracking, next to baselines from the same run.
+"""Accuracy and speed of segmentation and measurement, next to baselines from the same run.
 
     python benchmarks/segment.py            # everything (a few minutes on 2 cores)
     python benchmarks/segment.py --quick    # fewer images, smaller sizes
@@ -21,9 +21,7 @@ Prints one table. Rows:
   ``RandomForestClassifier(n_estimators=50, max_depth=10, max_samples=0.05)``); target: accuracy
   >= baseline at <= 0.5x its time.
 - measurement of 10,000 objects (target <= 2 s); baseline: ``skimage.measure.regionprops_table``.
-- **tracking 300 x 200**: 300 diffusing particles over 200 frames, link accuracy (``link_accuracy``:
-  correct links / links made) and time; trackpy (default) next to laptrack; target <= 2 s, >= 99.8 %.
-  And the growth series: laptrack vs greedy nearest-centroid linking.
+- tracking: ``benchmarks/tracking.py``.
 """
 
 from __future__ import annotations
@@ -43,12 +41,10 @@ from napari_cryomat.core.segment import (
     train_pixel_classifier,
 )
 from napari_cryomat.core.synthetic.particles import (
-    make_growth,
     make_particle_field,
     make_particles,
     make_particles_varied,
 )
-from napari_cryomat.core.tracking import link_accuracy, link_table, track_objects
 
 QUICK = "--quick" in sys.argv
 
@@ -300,112 +296,7 @@ def bench_measure():
         "<= 2 s", f"{b1 - b0:.2f} (skimage regionprops_table)")
 
 
-def greedy_links(labels, pixel_size, max_distance):
-    """Baseline: link each object to the nearest unclaimed centroid in the next frame."""
-    import pandas as pd
-
-    from napari_cryomat.core.measure import measure_series
-
-    table = measure_series(labels, pixel_size=pixel_size)
-    table["track_id"] = 0
-    next_id = 1
-    frames = sorted(table.frame.unique())
-    prev = None
-    for f in frames:
-        cur = table[table.frame == f]
-        ids = {}
-        if prev is not None:
-            pc = prev[["centroid_y", "centroid_x"]].to_numpy()
-            claimed = set()
-            for idx, r in cur.iterrows():
-                d = np.hypot(pc[:, 0] - r.centroid_y, pc[:, 1] - r.centroid_x)
-                for j in np.argsort(d):
-                    if d[j] <= max_distance and j not in claimed:
-                        claimed.add(j)
-                        ids[idx] = prev.track_id.iloc[j]
-                        break
-        for idx in cur.index:
-            if idx not in ids:
-                ids[idx] = next_id
-                next_id += 1
-        table.loc[list(ids), "track_id"] = list(ids.values())
-        prev = table[table.frame == f]
-    return pd.DataFrame(table)
-
-
-def random_walks(n=300, n_frames=200, side=768, step=1.0, radius=3, seed=0):
-    """``n`` diffusing particles (disks of ``radius`` px, Gaussian steps of ``step`` px per axis) as a
-    table with per-frame shuffled labels (the tracker must use positions), and the label arrays."""
-    import pandas as pd
-
-    rng = np.random.default_rng(seed)
-    pos = rng.uniform(radius + 2, side - radius - 2, size=(n, 2))
-    truth = np.zeros((n_frames, side, side), np.int16)
-    labels = np.zeros_like(truth)
-    yy, xx = np.mgrid[-radius:radius + 1, -radius:radius + 1]
-    disk = yy**2 + xx**2 <= radius**2
-    frames, labs, ys, xs = [], [], [], []
-    for t in range(n_frames):
-        if t:
-            pos = np.clip(pos + rng.normal(0, step, pos.shape), radius + 1, side - radius - 2)
-        perm = rng.permutation(n) + 1
-        for i, (y, x) in enumerate(pos):
-            iy, ix = int(round(y)), int(round(x))
-            sl = (t, slice(iy - radius, iy + radius + 1), slice(ix - radius, ix + radius + 1))
-            truth[sl][disk] = i + 1
-            labels[sl][disk] = perm[i]
-        frames += [t] * n
-        labs += perm.tolist()
-        ys += pos[:, 0].tolist()
-        xs += pos[:, 1].tolist()
-    table = pd.DataFrame(dict(frame=frames, label=labs, centroid_y=ys, centroid_x=xs))
-    return table, labels, truth
-
-
-def bench_tracking():
-    n_frames = 50 if QUICK else 200
-    table, labels, truth = random_walks(n_frames=n_frames)
-    link_table(table[table.frame < 3], max_distance=6.0, method="trackpy")  # warm up (imports)
-    link_table(table[table.frame < 3], max_distance=6.0, method="laptrack")
-    t0 = time.perf_counter()
-    tracks = link_table(table, max_distance=6.0, gap_frames=1, method="trackpy")
-    t1 = time.perf_counter()
-    acc = link_accuracy(tracks, labels, truth)
-    l0 = time.perf_counter()
-    lap = link_table(table, max_distance=6.0, gap_frames=1, method="laptrack")
-    l1 = time.perf_counter()
-    lacc = link_accuracy(lap, labels, truth)
-    row(f"tracking 300 x {n_frames} (diffusion)", "link_table method=trackpy", "seconds / link accuracy",
-        f"{t1 - t0:.2f} / {100 * acc['precision']:.2f} %", "<= 2 s, >= 99.8 %",
-        f"{l1 - l0:.2f} / {100 * lacc['precision']:.2f} % (laptrack)")
-    del labels, truth
-    movie, truth, info = make_growth()
-    ps = info["pixel_size"]
-    labels = np.stack([segment_particles(f, pixel_size=ps) for f in movie])
-    seg_f1 = np.mean([match_labels(labels[t], truth[t])["f1"] for t in range(len(movie))])
-    base = link_accuracy(greedy_links(labels, ps, 60.0), labels, truth)
-    for method in ("trackpy", "laptrack"):
-        tracks = track_objects(labels, pixel_size=ps, max_distance=60.0, method=method)
-        acc = link_accuracy(tracks, labels, truth)
-        row("tracking (growth series)", f"{method} ({tracks.track_id.nunique()} tracks, seg F1 {seg_f1:.2f})",
-            "link precision / recall / perfect tracks",
-            f"{acc['precision']:.3f} / {acc['recall']:.3f} / {acc['perfect_tracks']:.3f}", "",
-            f"{base['precision']:.3f} / {base['recall']:.3f} / {base['perfect_tracks']:.3f} (greedy NN)")
-    # a harder case: 3x larger drift, one crystal missed in one frame
-    movie2, truth2, info2 = make_growth(drift=9.0, seed=5)
-    labels2 = truth2.copy()
-    labels2[3][labels2[3] == 2] = 0
-    base2 = link_accuracy(greedy_links(labels2, ps, 60.0), labels2, truth2)
-    for method in ("trackpy", "laptrack"):
-        tracks2 = track_objects(labels2, pixel_size=ps, max_distance=60.0, gap_frames=1, method=method)
-        acc2 = link_accuracy(tracks2, labels2, truth2)
-        row("tracking (drift 9 Å/frame, 1 miss)", f"{method} + gap closing",
-            "link precision / recall / perfect tracks",
-            f"{acc2['precision']:.3f} / {acc2['recall']:.3f} / {acc2['perfect_tracks']:.3f}", "",
-            f"{base2['precision']:.3f} / {base2['recall']:.3f} / {base2['perfect_tracks']:.3f} (greedy NN)")
-
-
-SECTIONS = ("defaults", "speed", "accuracy", "classifier", "measure", "tracking")
+SECTIONS = ("defaults", "speed", "accuracy", "classifier", "measure")
 
 
 def main():
@@ -413,7 +304,7 @@ def main():
     only = next((a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--only=")), ",".join(SECTIONS))
     t = time.perf_counter()
     for name in only.split(","):
-        bench = globals().get(f"bench_{name}")  # tracking moves to benchmarks/tracking.py
+        bench = globals().get(f"bench_{name}")  # tracking: benchmarks/tracking.py
         if bench is None:
             print(f"(no section {name!r} here; sections: {', '.join(SECTIONS)})")
             continue

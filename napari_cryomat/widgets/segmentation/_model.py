@@ -73,7 +73,7 @@ class ClassifierOptions:
     """Pixel classifier (see :func:`core.segment.train_pixel_classifier`)."""
 
     sigma_max: float = 8.0
-    n_estimators: int = 20
+    n_estimators: int = 10
 
 
 @dataclass
