@@ -106,7 +106,7 @@ def reconstruction_rows(size, n_tilts):
     sub = region[:, ys, :]
     rows.append(("", "skimage iradon_sart 1 it. (16 slices, time x n/16)", dt,
                  nrmse(sart, s.volume[:, ys, :], sub), ""))
-    rows.append(("", "  (reconstruct(sirt) on the same 16 slices)", float("nan"),
+    rows.append(("", "  (reconstruct(sirt) default on the same 16 slices)", float("nan"),
                  nrmse(sirt[:, ys, :], s.volume[:, ys, :], sub), ""))
     return rows
 
