@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Optional
 import numpy as np
 from psygnal import Signal
 
-from napari_cryomat.core import morph3d, tilt
+from napari_cryomat.core import fiducials, morph3d, tilt
 from napari_cryomat.core._progress import ProgressCallback, report, sub_progress
 from napari_cryomat.io.mrc import strided_contrast_limits
 from napari_cryomat.io.tilt import read_tilt_angles, sidecar_angles
@@ -43,7 +43,12 @@ __all__ = ["TiltModel", "angles_of", "run_align", "run_quantify", "run_reconstru
 # worker functions: pure core calls, no viewer
 # ---------------------------------------------------------------------------------------------
 def run_align(request: AlignRequest, progress: ProgressCallback = None) -> AlignRun:
-    """Fiducial-free alignment of the whole series (runs in a worker)."""
+    """Alignment of the whole series, on gold beads or fiducial-free (runs in a worker)."""
+    if request.bead_diameter is not None:
+        beads = fiducials.track_beads(np.asarray(request.tilts, np.float32), request.angles,
+                                      bead_diameter=request.bead_diameter, pixel_size=request.pixel_size,
+                                      tilt_axis_angle=request.tilt_axis_angle, progress=progress)
+        return AlignRun(request=request, alignment=beads.to_alignment(), beads=beads)
     alignment = tilt.align_tilt_series(np.asarray(request.tilts, np.float32), request.angles,
                                        pixel_size=request.pixel_size, tilt_axis_angle=request.tilt_axis_angle,
                                        refine_tilt_axis=request.refine_tilt_axis, progress=progress)
@@ -174,20 +179,40 @@ class TiltModel:
 
     # -- alignment ---------------------------------------------------------------------------
     def align_request(self, layer, angles, pixel_size: float, *, tilt_axis_angle: Optional[float] = None,
-                      refine_tilt_axis: bool = False) -> AlignRequest:
+                      refine_tilt_axis: bool = False, bead_diameter: Optional[float] = None) -> AlignRequest:
         layer = self._tilt_layer(layer)
         angles = np.asarray(angles, float)
         if angles.ndim != 1 or angles.size != layer.data.shape[0]:
             raise ValueError(f"{layer.name!r} has {layer.data.shape[0]} tilts but {angles.size} angles were given.")
         if not pixel_size or not np.isfinite(pixel_size) or pixel_size <= 0:
             raise ValueError("The pixel size must be a positive number of Å.")
+        if bead_diameter is not None and not (np.isfinite(bead_diameter) and bead_diameter > 0):
+            raise ValueError("The bead diameter must be a positive number of Å (e.g. 100 for 10 nm gold).")
         return AlignRequest(tilts=layer.data, angles=angles, pixel_size=float(pixel_size), source_name=layer.name,
-                            tilt_axis_angle=tilt_axis_angle, refine_tilt_axis=bool(refine_tilt_axis))
+                            tilt_axis_angle=tilt_axis_angle, refine_tilt_axis=bool(refine_tilt_axis),
+                            bead_diameter=None if bead_diameter is None else float(bead_diameter))
 
     def accept_alignment(self, run: AlignRun) -> None:
         self.run = run
         self.kept = np.ones(len(run.alignment.angles), bool)
+        if run.beads is not None:
+            self._show_beads(run)
         self.aligned.emit(run)
+
+    def _show_beads(self, run: AlignRun) -> None:
+        """The bead model over the tilt series, as 3dmod shows a fiducial model: where the fit puts each
+        bead on each tilt (points on tilt i are (i, y, x)), with its residual in the features."""
+        src = self.viewer.layers[run.request.source_name] if run.request.source_name in self.viewer.layers else None
+        if src is None:
+            return
+        b = run.beads
+        tilt_index, bead = np.nonzero(np.isfinite(b.fitted[..., 0]))
+        coords = np.column_stack([tilt_index, b.fitted[tilt_index, bead]])
+        residual = b.residuals[tilt_index, bead]
+        upsert_layer(self.viewer, coords, name=f"{src.name} beads", kind="points", scale=tuple(src.scale),
+                     translate=tuple(src.translate), size=max(4.0, 2.0 * run.request.bead_diameter / b.pixel_size),
+                     face_color="transparent", border_color="yellow",
+                     features={"bead": bead, "residual_px": np.nan_to_num(residual, nan=-1.0)})
 
     def set_kept(self, index: int, keep: bool) -> None:
         if self.kept is not None and 0 <= index < self.kept.size and self.kept[index] != keep:
@@ -199,9 +224,11 @@ class TiltModel:
         if self.run is None:
             return []
         r = self.run.alignment.residuals
-        med = float(np.median(r))
-        spread = 1.4826 * float(np.median(np.abs(r - med))) or 1e-6
-        bad = [int(i) for i in np.flatnonzero(r > med + k * spread)]
+        known = np.isfinite(r)  # NaN: a tilt on which no bead was found has no measured shift
+        med = float(np.median(r[known])) if known.any() else 0.0
+        spread = 1.4826 * float(np.median(np.abs(r[known] - med))) if known.any() else 0.0
+        spread = spread or 1e-6
+        bad = [int(i) for i in np.flatnonzero(~known | (np.where(known, r, 0) > med + k * spread))]
         for i in bad:
             self.kept[i] = False
         self.kept_changed.emit()

@@ -85,7 +85,20 @@ class AlignPanel(Section):
 
     def __init__(self):
         super().__init__("Align")
-        self.align_button = QPushButton("Align (fiducial-free)")
+        self.align_button = QPushButton("Align")
+        self.method = QComboBox()
+        self.method.addItem("Fiducial-free", None)
+        self.method.addItem("Gold beads", "beads")
+        self.method.setToolTip("Fiducial-free: cross-correlation and projection matching, any specimen.\n"
+                               "Gold beads: find and follow the beads, fit shifts and axis (IMOD beadtrack + "
+                               "tiltalign); far more precise where beads were put on the grid.")
+        self.bead_diameter = QDoubleSpinBox()
+        self.bead_diameter.setRange(1.0, 1e4)
+        self.bead_diameter.setDecimals(0)
+        self.bead_diameter.setValue(100.0)
+        self.bead_diameter.setSuffix(" Å")
+        self.bead_diameter.setToolTip("Diameter of the gold beads (10 nm gold: 100 Å)")
+        self.method.currentIndexChanged.connect(self._show_method)
         self.axis = QDoubleSpinBox()
         self.axis.setRange(AXIS_AUTO, 90.0)
         self.axis.setDecimals(1)
@@ -106,7 +119,10 @@ class AlignPanel(Section):
         form = QWidget()
         layout = QFormLayout(form)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.addRow("Method", self.method)
+        layout.addRow("Bead size", self.bead_diameter)
         layout.addRow("Tilt axis", hbox(self.axis, self.refine_axis))
+        self._show_method()
         self.add(form)
         self.add(self.align_button)
         self.add(self.summary)
@@ -115,10 +131,18 @@ class AlignPanel(Section):
         self.add(self.tilt_list)
         self.add(hbox(self.drop_button, stretch_last=True))
 
+    def _show_method(self, *_args) -> None:
+        beads = self.method.currentData() == "beads"
+        self.bead_diameter.setEnabled(beads)
+        self.refine_axis.setEnabled(not beads)  # the bead fit always refines the axis
+
     def axis_values(self) -> dict:
+        """The alignment options of the controls, as keywords of ``TiltModel.align_request``."""
         angle = self.axis.value()
+        beads = self.method.currentData() == "beads"
         return {"tilt_axis_angle": None if angle <= AXIS_AUTO else float(angle),
-                "refine_tilt_axis": self.refine_axis.isChecked()}
+                "refine_tilt_axis": self.refine_axis.isChecked() and not beads,
+                "bead_diameter": float(self.bead_diameter.value()) if beads else None}
 
     def show_run(self, run: Optional[AlignRun], kept: Optional[np.ndarray]) -> None:
         self.tilt_list.blockSignals(True)

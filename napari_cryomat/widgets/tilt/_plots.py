@@ -33,7 +33,8 @@ def _plot(left: str, bottom: str):
 
 
 class ResidualPlot:
-    """Residual (1 - correlation with the reprojection) per tilt against tilt angle; dropped tilts grey."""
+    """Residual per tilt against tilt angle (1 - correlation with the reprojection, or the bead
+    residual in pixels when aligned on beads); dropped tilts grey, tilts without a bead at zero."""
 
     def __init__(self):
         self.widget = _plot("residual", "tilt angle (°)")
@@ -49,8 +50,9 @@ class ResidualPlot:
         a = run.alignment
         width = 0.8 * float(np.min(np.abs(np.diff(np.sort(a.angles))))) if len(a.angles) > 1 else 1.0
         brushes = [pg.mkBrush("m" if k else (110, 110, 110)) for k in kept]
-        self.bars = pg.BarGraphItem(x=a.angles, height=a.residuals, width=width, brushes=brushes)
+        self.bars = pg.BarGraphItem(x=a.angles, height=np.nan_to_num(a.residuals), width=width, brushes=brushes)
         self.widget.addItem(self.bars)
+        self.widget.setLabel("left", run.residual_label)
 
 
 class WedgeView:

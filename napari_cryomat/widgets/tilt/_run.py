@@ -12,6 +12,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from napari_cryomat.core.fiducials import BeadModel
 from napari_cryomat.core.tilt import TiltAlignment
 
 __all__ = [
@@ -40,6 +41,7 @@ class AlignRequest:
     source_name: str
     tilt_axis_angle: Optional[float] = None  # degrees CCW from Y when known (None: found from the data)
     refine_tilt_axis: bool = False
+    bead_diameter: Optional[float] = None  # Å: align on gold beads of this size (None: fiducial-free)
 
 
 @dataclass(frozen=True)
@@ -48,12 +50,24 @@ class AlignRun:
 
     request: AlignRequest
     alignment: TiltAlignment
+    beads: Optional[BeadModel] = None  # the bead model when aligned on gold beads
+
+    @property
+    def residual_label(self) -> str:
+        """What ``alignment.residuals`` measures for this run."""
+        return "residual (px)" if self.beads is not None else "1 - correlation"
 
     def summary(self) -> str:
         a = self.alignment
         shift = np.hypot(*a.shifts.T) * a.pixel_size
-        return (f"{len(a.angles)} tilts, axis {a.tilt_axis_angle:+.2f}° from Y; shifts up to {shift.max():.1f} Å; "
-                f"residual median {np.median(a.residuals):.3f}")
+        text = f"{len(a.angles)} tilts, axis {a.tilt_axis_angle:+.2f}° from Y; shifts up to {shift.max():.1f} Å; "
+        if self.beads is None:
+            return text + f"residual median {np.median(a.residuals):.3f}"
+        b = self.beads
+        n_beads = int(np.isfinite(b.beads[:, 0]).sum())
+        missing = int(np.isnan(a.residuals).sum())
+        return (text + f"{n_beads} beads, mean residual {b.rms_px:.2f} px"
+                + (f"; {missing} tilt(s) without a bead (drop them)" if missing else ""))
 
 
 @dataclass(frozen=True)

@@ -150,3 +150,33 @@ def test_gui_thread_stays_free_on_the_sample(make_napari_viewer, qtbot, gui_watc
     assert viewer.layers["tilt series tomogram"].data.shape == (64, 128, 128)
     assert "tilt series tomogram mask local thickness" in viewer.layers
     assert watch.longest < 0.5, f"GUI thread busy for {watch.longest:.2f} s"
+
+
+def test_align_on_gold_beads(make_napari_viewer, qtbot):
+    """Gold beads chosen in the Align section: shifts and the tilt axis (not given) come back from the
+    bead model, the residual plot is in pixels, and the fitted beads are drawn over the series."""
+    from napari_cryomat.core.fiducials import _remove_gauge
+    from napari_cryomat.core.synthetic.beads import bead_tilt_series
+
+    tilts, truth = bead_tilt_series((128, 128), np.arange(-60.0, 61.0, 4.0), n_beads=10, bead_diameter_px=6.0,
+                                    tilt_axis_angle=-35.0, max_shift=10.0, dose=30.0, seed=21)
+    viewer = make_napari_viewer()
+    viewer.add_image(tilts, name="beads series", scale=(1.0, 5.0, 5.0), metadata={ANGLES_KEY: truth["angles"]})
+    w = TiltSeriesWidget(viewer)
+    viewer.window.add_dock_widget(w, name="Tilt series")
+    assert not w.align.bead_diameter.isEnabled()
+    w.align.method.setCurrentIndex(w.align.method.findData("beads"))
+    assert w.align.bead_diameter.isEnabled() and not w.align.refine_axis.isEnabled()
+    w.align.bead_diameter.setValue(30.0)  # 6 px of 5 Å
+    w.align.align_button.click()
+    wait(qtbot, w)
+    run = w.model.run
+    assert run.beads is not None and run.request.bead_diameter == pytest.approx(30.0)
+    ref, _ = _remove_gauge(truth["shifts"], truth["beads"], np.deg2rad(truth["angles"]), -35.0)
+    assert np.sqrt(np.mean((run.alignment.shifts - ref) ** 2)) < 0.3
+    assert abs(run.alignment.tilt_axis_angle + 35.0) < 0.3
+    assert "beads, mean residual" in w.align.summary.text()
+    assert w.align.plot.widget.getAxis("left").labelText == "residual (px)"
+    points = viewer.layers["beads series beads"]
+    assert points.data.shape[1] == 3 and len(points.data) >= 0.6 * 10 * len(truth["angles"])
+    assert tuple(points.scale) == (1.0, 5.0, 5.0)
