@@ -333,5 +333,5 @@ class DriftModel:
         if self.run is None:
             raise ValueError("Nothing to save yet: run the alignment first.")
         if isinstance(self.run, VolumeRun):
-            raise ValueError("Save writes (T, Y, X) stacks as MRC; save a series of volumes with File > Save Layers.")
+            raise ValueError("Save writes (T, Y, X) stacks as MRC; save a series of volumes with File > Save Selected Layers...")
         return save_run(self.run, path, progress=progress)

@@ -75,7 +75,7 @@ class ResultsPanel(QGroupBox):
             self.show_range(0, n)
         else:
             self.range_note.setText("Volumes: the aligned series is the result (sums, dose weighting, FRC and Save "
-                                    "are for (T, Y, X) stacks; save it with File > Save Layers).")
+                                    "are for (T, Y, X) stacks; save it with File > Save Selected Layers...).")
         self.show_aligned.blockSignals(True)
         self.show_aligned.setChecked(True)
         self.show_aligned.setEnabled(True)
