@@ -92,7 +92,7 @@ class TrackingPanel(QWidget):
             show_error(str(exc))
             return None
         return start_job(self.runner, compute_track, request, self.model.apply_track, label="Track",
-                         message=lambda result: f"{result.tracks['track_id'].nunique()} tracks.")
+                         message=_track_message)
 
     def draw_growth(self) -> None:
         """Growth curves of the last tracking, labelled from its parameters and units."""
@@ -118,3 +118,15 @@ class TrackingPanel(QWidget):
             ok = np.isfinite(y)
             colour = palette_colour(track_id)
             plot.plot(times[ok], y[ok], pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=5, symbolBrush=colour)
+
+
+def _track_message(result) -> str:
+    """How many tracks, and which motion the linker assumed (measured from a first linking)."""
+    text = f"{result.tracks['track_id'].nunique()} tracks"
+    motion = result.tracks.attrs.get("motion") or {}
+    model = motion.get("model")
+    if model and model != "none":
+        drift = motion.get("drift_per_frame")
+        unit = result.request.length_unit
+        text += f"; motion: {model}" + (f", drift {float(drift):.1f} {unit}/frame" if drift is not None else "")
+    return text + "."

@@ -323,3 +323,19 @@ def test_linker_choice_says_what_it_suits_and_is_used(make_napari_viewer, qtbot,
     assert run.request.method == "laptrack" and run.request.merges_splits
     assert run.tracks["track_id"].nunique() == truth.max() and "tree_id" in run.tracks
     assert "laptrack" in tracking.growth_plot.getPlotItem().titleLabel.text
+
+
+def test_track_message_names_the_motion_assumed():
+    """The finish message says what the linker assumed, measured from a first linking."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from napari_cryomat.widgets.objects.tracking_panel import _track_message
+
+    tracks = pd.DataFrame({"track_id": [1, 1, 2, 2]})
+    tracks.attrs["motion"] = {"model": "directed", "drift_per_frame": 3.04}
+    result = SimpleNamespace(tracks=tracks, request=SimpleNamespace(length_unit="Å"))
+    assert _track_message(result) == "2 tracks; motion: directed, drift 3.0 Å/frame."
+    tracks.attrs["motion"] = {"model": "none"}
+    assert _track_message(result) == "2 tracks."
