@@ -12,14 +12,14 @@ def _series():
 
 def _points():
     """Exact bead positions of the series above (what a tracker would hand over)."""
-    from napari_cryomat.core.synthetic.beads import _rotation
+    from napari_cryomat.core._tilt_align import rotation
 
     _, truth = _series()
     th = np.deg2rad(truth["angles"])
     b = truth["beads"]
     u = b[:, 0][None] * np.cos(th)[:, None] + b[:, 2][None] * np.sin(th)[:, None]
     v = np.broadcast_to(b[:, 1][None], u.shape)
-    return 31.5 + np.stack([v, u], axis=-1) @ _rotation(0.0).T + truth["shifts"][:, None, :]
+    return 31.5 + np.stack([v, u], axis=-1) @ rotation(0.0).T + truth["shifts"][:, None, :]
 
 
 def specs(Spec, Factory):

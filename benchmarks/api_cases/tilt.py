@@ -29,6 +29,7 @@ def specs(Spec, Factory):
     return [
         Spec("tilt.check_tilt_series", {"tilts": tilts, "angles": angles},
              {"tilts": "array", "angles": "energy"}, pos=("tilts", "angles")),
+        Spec("tilt.check_tilt_angles", {"angles": angles, "n": 11}, {"angles": "energy"}, pos=("angles", "n")),
         Spec("tilt.align_tilt_series",
              {"tilts": tilts, "angles": angles, "pixel_size": 2.0, "tilt_axis_angle": 0.0, "max_shift": 8.0,
               "thickness": 24.0, "iterations": 1},

@@ -36,18 +36,14 @@ from scipy.spatial import cKDTree
 from threadpoolctl import threadpool_limits
 
 from napari_cryomat.core._progress import ProgressCallback, report, sub_progress
+from napari_cryomat.core._tilt_align import rotation
 from napari_cryomat.core._validate import choice, integer, number, positive, real_array, vector
-from napari_cryomat.core.tilt import TiltAlignment, check_tilt_series
+from napari_cryomat.core.tilt import TiltAlignment, check_tilt_angles, check_tilt_series
 
 __all__ = ["BeadModel", "find_beads", "track_beads", "fit_bead_model"]
 
 #: Points further from the model than this many robust standard deviations are left out of the fit.
 OUTLIER_SIGMAS = 4.0
-
-
-def _rotation(alpha_deg: float) -> np.ndarray:
-    a = np.deg2rad(alpha_deg)
-    return np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
 
 
 # -------------------------------------------------------------------------------------------------
@@ -136,7 +132,7 @@ def _design(mask: np.ndarray, theta: np.ndarray, alpha: float) -> tuple[sparse.c
     """Sparse design matrix of the observed points for the unknowns ``(s_0..s_N-1, (x, y, z)_0..M-1)``,
     rows ``(row, column)`` of each point in turn, and the (tilt, bead) index of each point."""
     n, m = mask.shape
-    rot = _rotation(alpha)
+    rot = rotation(alpha)
     ii, jj = np.nonzero(mask)
     k = ii.size
     cos, sin = np.cos(theta[ii]), np.sin(theta[ii])
@@ -178,7 +174,7 @@ def _solve(points: np.ndarray, mask: np.ndarray, theta: np.ndarray, alpha: float
 def _predict(beads: np.ndarray, shifts: np.ndarray, theta: np.ndarray, alpha: float,
              centre: np.ndarray) -> np.ndarray:
     """Model positions (N, M, 2) of every bead on every tilt."""
-    rot = _rotation(alpha)
+    rot = rotation(alpha)
     x, y, z = beads[:, 0], beads[:, 1], beads[:, 2]
     u = x[None, :] * np.cos(theta)[:, None] + z[None, :] * np.sin(theta)[:, None]
     v = np.broadcast_to(y[None, :], u.shape)
@@ -370,7 +366,7 @@ def _remove_gauge(shifts: np.ndarray, beads: np.ndarray, theta: np.ndarray, alph
     across it), with the beads moved by what left the shifts so every model position stays put and
     the beads sit where the reconstruction puts them. Only ``measured`` tilts (those with beads)
     decide the gauge."""
-    rot = _rotation(alpha)
+    rot = rotation(alpha)
     t = shifts @ rot
     basis = np.stack([np.cos(theta), np.sin(theta)], axis=1)
     known = np.ones(len(theta), bool) if measured is None else measured
@@ -427,7 +423,7 @@ def fit_bead_model(points, angles, *, shape, tilt_axis_angle: float | None = Non
     size = vector(shape, "shape", length=2, high=1e6, all_positive=True, unit="pixels")
     if size.min() < 8:
         raise ValueError(f"shape must be the (Y, X) size of the tilts, at least 8 x 8 pixels; got {tuple(shape)}.")
-    _, a = check_tilt_series(np.zeros((n, 8, 8), np.float32), angles)
+    a = check_tilt_angles(angles, n)
     if np.isinf(pts).any() or (np.abs(np.nan_to_num(pts)) > 2 * size.max()).any():
         raise ValueError(f"points must lie near the {size[0]:g} x {size[1]:g} image (NaN marks a bead not seen "
                          "on a tilt); got inf or a point far outside it.")

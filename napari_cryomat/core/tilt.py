@@ -56,6 +56,7 @@ __all__ = [
     "reconstruct",
     "project_volume",
     "check_tilt_series",
+    "check_tilt_angles",
 ]
 
 #: Smallest tilt range that carries 3D information worth reconstructing (degrees).
@@ -79,6 +80,12 @@ def check_tilt_series(tilts, angles, *, copies: float = 2.0) -> tuple[np.ndarray
         raise ValueError(f"tilts must hold at least 2 tilts (a tilt series); got {n} (shape {arr.shape}).")
     if min(arr.shape[1:]) < 8:
         raise ValueError(f"tilts must be images of at least 8 x 8 pixels; got shape {arr.shape}.")
+    return arr, check_tilt_angles(angles, n)
+
+
+def check_tilt_angles(angles, n: int) -> np.ndarray:
+    """``angles`` as float64 (n,) or a ValueError: n finite numbers, strictly monotonic, within ±85°,
+    spanning at least 20° (for tilt data that come without images, e.g. tracked bead positions)."""
     a = np.asarray(angles) if not isinstance(angles, np.ndarray) else angles
     if np.ndim(a) != 1 or np.size(a) != n:
         raise ValueError(f"angles must hold one tilt angle per tilt ({n} values, degrees); got shape {np.shape(a)}.")
@@ -92,7 +99,7 @@ def check_tilt_series(tilts, angles, *, copies: float = 2.0) -> tuple[np.ndarray
     if np.ptp(a) < MIN_TILT_RANGE:
         raise ValueError(f"angles must span at least {MIN_TILT_RANGE:g} degrees to reconstruct; "
                          f"got {np.ptp(a):.3g} ({a.min():g} to {a.max():g}).")
-    return arr, a
+    return a
 
 
 # -------------------------------------------------------------------------------------------------

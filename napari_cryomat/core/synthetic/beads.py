@@ -12,12 +12,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from napari_cryomat.core._tilt_align import rotation
+
 __all__ = ["bead_tilt_series"]
-
-
-def _rotation(alpha_deg: float) -> np.ndarray:
-    a = np.deg2rad(alpha_deg)
-    return np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
 
 
 def bead_tilt_series(shape=(256, 256), angles=None, *, n_beads: int = 20, bead_diameter_px: float = 6.0,
@@ -40,7 +37,7 @@ def bead_tilt_series(shape=(256, 256), angles=None, *, n_beads: int = 20, bead_d
             beads.append(cand)
     beads = np.array(beads)
     shifts = rng.uniform(-max_shift, max_shift, size=(len(angles), 2))
-    rot = _rotation(tilt_axis_angle)
+    rot = rotation(tilt_axis_angle)
     centre = (np.array(shape, float) - 1) / 2
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     tilts = np.empty((len(angles), h, w), np.float32)
