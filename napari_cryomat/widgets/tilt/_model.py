@@ -197,6 +197,10 @@ class TiltModel:
         self.kept = np.ones(len(run.alignment.angles), bool)
         if run.beads is not None:
             self._show_beads(run)
+        else:  # a bead model from an earlier run would no longer describe this alignment
+            stale = f"{run.request.source_name} beads"
+            if stale in self.viewer.layers:
+                self.viewer.layers.remove(stale)
         self.aligned.emit(run)
 
     def _show_beads(self, run: AlignRun) -> None:

@@ -180,3 +180,8 @@ def test_align_on_gold_beads(make_napari_viewer, qtbot):
     points = viewer.layers["beads series beads"]
     assert points.data.shape[1] == 3 and len(points.data) >= 0.6 * 10 * len(truth["angles"])
     assert tuple(points.scale) == (1.0, 5.0, 5.0)
+    # aligned again without beads: the bead model no longer describes the alignment and goes
+    w.align.method.setCurrentIndex(w.align.method.findData(None))
+    w.align.align_button.click()
+    wait(qtbot, w)
+    assert w.model.run.beads is None and "beads series beads" not in viewer.layers
