@@ -226,6 +226,8 @@ class TrackRequest:
     #: the linker (``core.tracking.LINKERS``): trackpy for plain linking, laptrack for merges and splits
     method: str = "trackpy"
     merges_splits: bool = False
+    #: the motion model (``core.tracking.MOTIONS``): "auto" measures drift / directed motion on a first linking
+    motion: str = "auto"
 
 
 @dataclass(frozen=True, eq=False)
@@ -249,7 +251,7 @@ def compute_track(request: TrackRequest, progress: ProgressCallback = None) -> T
     report(progress, 0.0)
     tracks = core_tracking.link_table(request.table, max_distance=request.max_distance,
                                       gap_frames=request.gap_frames, method=request.method,
-                                      merges_splits=request.merges_splits)
+                                      merges_splits=request.merges_splits, motion=request.motion)
     report(progress, 0.5)
     relabelled = compact_labels(core_tracking.relabel_by_track(np.asarray(request.labels), tracks))
     report(progress, 0.8)

@@ -312,18 +312,22 @@ class ObjectsModel:
 
     # -- tracking --------------------------------------------------------------------------------
     def track_request(self, max_distance: float, gap_frames: int = 1, method: str = "trackpy",
-                      merges_splits: bool = False) -> _jobs.TrackRequest:
+                      merges_splits: bool = False, motion: str = "auto") -> _jobs.TrackRequest:
         """Read a tracking request (GUI thread): the measured time series and the parameters
-        (``method``: "trackpy" for plain linking, "laptrack" where objects merge or split)."""
+        (``method``: "trackpy" for plain linking, "laptrack" where objects merge or split; ``motion``:
+        "auto", "none", "drift" or "directed", as ``core.tracking.link_table``)."""
         features = self.features
         if features is None or not self.time_series:
             raise ValueError("Measure a time series first (tick 'first axis is time', then Measure).")
         interval, time_unit = frame_interval(self.layer)
         if merges_splits and method != "laptrack":
             raise ValueError("Merges and splits are followed by laptrack only: choose the laptrack linker.")
+        if motion == "directed" and method != "trackpy":
+            raise ValueError("Motion 'directed' (each object keeps its own velocity) is followed by trackpy only: "
+                             "choose the trackpy linker, or Motion 'drift' or 'auto' for laptrack.")
         return _jobs.TrackRequest(core_names(features), self.layer.data, float(max_distance), int(gap_frames),
                                   interval, time_unit, self.length_unit, layer=self.layer, method=method,
-                                  merges_splits=bool(merges_splits))
+                                  merges_splits=bool(merges_splits), motion=motion)
 
     def apply_track(self, result: _jobs.TrackResult) -> None:
         """Add the tracks layer and the labels relabelled by track (coloured by track); the table
@@ -347,9 +351,10 @@ class ObjectsModel:
         self.tracks_changed.emit()
 
     def track(self, max_distance: float = 60.0, gap_frames: int = 1, method: str = "trackpy",
-              merges_splits: bool = False) -> "pd.DataFrame":
+              merges_splits: bool = False, motion: str = "auto") -> "pd.DataFrame":
         """Track in the calling thread (for scripts); returns :attr:`features` (one row per track and frame)."""
-        self.apply_track(_jobs.compute_track(self.track_request(max_distance, gap_frames, method, merges_splits)))
+        request = self.track_request(max_distance, gap_frames, method, merges_splits, motion)
+        self.apply_track(_jobs.compute_track(request))
         return self.features
 
     def growth_units(self) -> tuple[str, str]:

@@ -21,6 +21,15 @@ LINKER_CHOICES = (
     ("laptrack, merges & splits", "laptrack", True),
 )
 
+# the motion choices: (label, core motion, what it assumes)
+MOTION_CHOICES = (
+    ("auto (measured)", "auto", "measure the stage drift and each object's persistence on a first linking, "
+                                "and use what shortens the steps"),
+    ("diffusion", "none", "each object is looked for where it was (random, undirected motion)"),
+    ("drift", "drift", "all objects move with the stage drift, measured from a first linking"),
+    ("directed", "directed", "each object keeps its own recent velocity, on top of the drift (trackpy only)"),
+)
+
 
 class TrackingPanel(QWidget):
     """Linker, largest move, gap closing, Track, and the growth curves of the last tracking."""
@@ -47,6 +56,12 @@ class TrackingPanel(QWidget):
             self.linker_combo.setItemData(self.linker_combo.count() - 1, tip, 3)  # Qt.ToolTipRole
         self.linker_combo.setToolTip("trackpy: fast, for objects that stay one object (growth, drift).\n"
                                      "laptrack: global assignment; the only one that follows merges and splits.")
+        self.motion_combo = QComboBox()
+        for label, _motion, tip in MOTION_CHOICES:
+            self.motion_combo.addItem(label)
+            self.motion_combo.setItemData(self.motion_combo.count() - 1, tip[0].upper() + tip[1:] + ".", 3)
+        self.motion_combo.setToolTip("Where each object is looked for in the next frame. 'auto' measures it; the "
+                                     "message after tracking says what was assumed.")
         self.linker_note = QLabel()
         self.linker_note.setWordWrap(True)
         self.track_button = QPushButton("Track")
@@ -58,13 +73,15 @@ class TrackingPanel(QWidget):
         form = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
         form.addRow("Linker", self.linker_combo)
-        form.addRow(self.linker_note)
+        form.addRow("Motion", self.motion_combo)
+        form.addRow(self.linker_note)  # what the linker and the motion choice suit
         form.addRow("Max. distance", self.max_distance_spin)
         form.addRow("Gap closing", self.gap_spin)
         form.addRow(self.track_button)
         form.addRow(self.growth_plot)
         self.track_button.clicked.connect(self.track)
         self.linker_combo.currentIndexChanged.connect(self._show_linker)
+        self.motion_combo.currentIndexChanged.connect(self._show_linker)
         self._show_linker()
         model.features_changed.connect(self._follow_units)
         model.tracks_changed.connect(self.draw_growth)
@@ -75,9 +92,14 @@ class TrackingPanel(QWidget):
         _label, method, splits = LINKER_CHOICES[self.linker_combo.currentIndex()]
         return method, splits
 
+    def motion(self) -> str:
+        """The core motion model chosen (``core.tracking.MOTIONS``)."""
+        return MOTION_CHOICES[self.motion_combo.currentIndex()][1]
+
     def _show_linker(self, *_args) -> None:
         method, splits = self.linker()
         text = LINKERS[method] + ("; tracks of one family share a tree_id" if splits else "")
+        text += "; " + MOTION_CHOICES[self.motion_combo.currentIndex()][2]
         self.linker_note.setText(f"<small>{text[0].upper() + text[1:]}.</small>")
 
     def _follow_units(self) -> None:
@@ -87,7 +109,8 @@ class TrackingPanel(QWidget):
         """Track in a worker; returns the worker (None if nothing started)."""
         try:
             method, splits = self.linker()
-            request = self.model.track_request(self.max_distance_spin.value(), self.gap_spin.value(), method, splits)
+            request = self.model.track_request(self.max_distance_spin.value(), self.gap_spin.value(), method, splits,
+                                               self.motion())
         except ValueError as exc:
             show_error(str(exc))
             return None

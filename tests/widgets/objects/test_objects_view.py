@@ -325,6 +325,32 @@ def test_linker_choice_says_what_it_suits_and_is_used(make_napari_viewer, qtbot,
     assert "laptrack" in tracking.growth_plot.getPlotItem().titleLabel.text
 
 
+def test_motion_choice_is_used_and_checked(make_napari_viewer, qtbot, growth, errors):
+    """The Motion choice reaches the linker (the finish message's model is the one asked for); directed
+    motion with laptrack is refused with a message, and nothing is added."""
+    movie, truth, info = growth
+    viewer = make_napari_viewer()
+    viewer.add_image(movie, name="growth", scale=(1, PS, PS), metadata={"axes": "TYX"})
+    viewer.add_labels(truth, name="crystals", scale=(1, PS, PS))
+    w = ObjectTableWidget(viewer)
+    measure(qtbot, w)
+    tracking = w.tracking_panel
+    assert tracking.motion() == "auto" and "measure the stage drift" in tracking.linker_note.text()
+    tracking.motion_combo.setCurrentText("drift")
+    assert "stage drift, measured" in tracking.linker_note.text()
+    tracking.track_button.click()
+    wait(qtbot, w)
+    run = w.model.tracked
+    assert run.request.motion == "drift" and run.tracks.attrs["motion"]["model"] == "drift"
+    assert run.tracks["track_id"].nunique() == truth.max()
+    names = [layer.name for layer in viewer.layers]
+    tracking.motion_combo.setCurrentText("directed")
+    tracking.linker_combo.setCurrentIndex(1)  # laptrack
+    assert tracking.track() is None
+    assert "directed" in errors[-1] and "trackpy" in errors[-1]
+    assert [layer.name for layer in viewer.layers] == names and w.model.tracked is run
+
+
 def test_track_message_names_the_motion_assumed():
     """The finish message says what the linker assumed, measured from a first linking."""
     from types import SimpleNamespace
