@@ -38,6 +38,8 @@ def specs(Spec, Factory) -> list:
         S("lowloss.thickness_map", {"si": si, "energy": energy, "mean_free_path_nm": 120.0},
           {"si": "array", "energy": "energy", "zlp_threshold": "real", "mean_free_path_nm": "len",
            "max_bytes": "count"}, pos=("si",)),
+        S("lowloss.zero_loss_parameters", {"si": si, "energy": energy},
+          {"si": "array", "energy": "energy"}, pos=("si",)),
         S("lowloss.fourier_log_deconvolve", {"si": si, "energy": energy, "fwhm": 1.0},
           {"si": "array", "energy": "energy", "zlp_threshold": "real", "fwhm": "len", "max_bytes": "count"},
           pos=("si",)),

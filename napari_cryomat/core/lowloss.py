@@ -28,6 +28,7 @@ __all__ = [
     "align_zlp",
     "mean_free_path",
     "thickness_map",
+    "zero_loss_parameters",
     "fourier_log_deconvolve",
     "fourier_ratio_deconvolve",
 ]
@@ -264,6 +265,33 @@ def _zlp_end(energy: np.ndarray, total: np.ndarray) -> float:
     while i < sm.size - 1 and sm[i + 1] < sm[i]:
         i += 1
     return float(energy[i])
+
+
+def zero_loss_parameters(
+    si,
+    *,
+    energy,
+    progress: ProgressCallback = None,
+) -> tuple[float, float]:
+    """``(zlp_end, fwhm)`` in eV of the zero-loss peak of the sum of ``si`` (one spectrum, (N, E) spectra or
+    a (Y, X, E) SI, summed band by band when lazy).
+
+    ``zlp_end`` is the first minimum after the ZLP maximum (the ZLP/plasmon valley), ``fwhm`` the peak's full
+    width at half maximum: what :func:`thickness_map`, :func:`fourier_log_deconvolve` and
+    :func:`fourier_ratio_deconvolve` take when not told, computed once so that a band-by-band run uses the
+    same values for every band.
+    """
+    si = _spectra(si, "low-loss spectra (si)")
+    energy = sp.check_energy_axis(energy, np.shape(si)[-1])
+    if not energy[0] <= 0.0 <= energy[-1]:
+        raise ValueError(
+            f"The low-loss spectrum ({energy[0]:g}–{energy[-1]:g} eV) does not contain the zero-loss peak at "
+            "0 eV; pick the low-loss SI (or align its ZLP first)."
+        )
+    total = _total(si, energy, progress)
+    if not np.all(np.isfinite(total)):
+        raise ValueError("The low-loss spectra (si) contain NaN or inf values; replace them first.")
+    return _zlp_end(energy, total), _fwhm(energy, total)
 
 
 def thickness_map(

@@ -147,3 +147,21 @@ def test_bad_input():
         ll.zlp_positions(np.ones((2, 300), np.float32), energy=e[::-1].copy())
     with pytest.raises(ValueError, match="search_window"):
         ll.zlp_positions(np.ones((2, 300), np.float32), energy=e, search_window=(0.0, 5.0))
+
+
+@pytest.mark.parametrize("zlp_fwhm", [0.6, 1.0, 1.8])
+def test_zero_loss_parameters_of_a_known_peak(zlp_fwhm):
+    """FWHM of the summed ZLP within a channel of the generator's, the ZLP end in the ZLP/plasmon valley,
+    the same from a lazy (dask) SI as in memory, and the end the one thickness_map uses by default."""
+    d = syn.eels_lowloss_image(t_over_lambda=np.full((4, 5), 0.5), zlp_fwhm=zlp_fwhm, total_counts=1e6,
+                               scale=0.1, size=800)
+    end, fwhm = ll.zero_loss_parameters(d["si"], energy=d["energy"])
+    assert abs(fwhm - zlp_fwhm) <= 0.1 + 0.05 * zlp_fwhm
+    assert 1.0 * zlp_fwhm < end < 22.0 - 6.0  # after the ZLP, before the plasmon (22 eV, 6 eV wide)
+    import dask.array as da
+
+    lazy = da.from_array(d["si"], chunks=(2, 5, -1))
+    assert ll.zero_loss_parameters(lazy, energy=d["energy"]) == pytest.approx((end, fwhm), rel=1e-6)
+    assert ll.thickness_map(d["si"], energy=d["energy"])[2] == end
+    with pytest.raises(ValueError, match="zero-loss peak"):
+        ll.zero_loss_parameters(d["si"], energy=d["energy"] + 30.0)

@@ -149,11 +149,9 @@ def _fourier_ratio(request: LowLossRequest, progress) -> LowLossResult:
                          "same pixels: pick the low-loss SI of the same scan.")
     if not np.isclose(cl.energy[1] - cl.energy[0], lo.energy[1] - lo.energy[0], rtol=1e-3):
         raise ValueError("The core-loss and low-loss SIs must have the same dispersion (eV/channel).")
-    total = core.sum_spectrum(lo.si, progress=sub_progress(progress, 0.0, 0.1))
     # what fourier_ratio_deconvolve takes from the spectra it is given when not told: here from the
-    # whole low-loss SI, the same for every band (core offers no public function for them yet)
-    threshold = lowloss._zlp_end(lo.energy, total)
-    fwhm = lowloss._fwhm(lo.energy, total)
+    # whole low-loss SI, the same for every band
+    threshold, fwhm = lowloss.zero_loss_parameters(lo.si, energy=lo.energy, progress=sub_progress(progress, 0.0, 0.1))
     out = _output(cl.si.shape, lazy=core.is_lazy(cl.si) or core.is_lazy(lo.si))
     for rows, block in core.iter_si_chunks(cl.si, max_bytes=max(1, request.max_bytes // 2),
                                            progress=sub_progress(progress, 0.1, 1.0)):
