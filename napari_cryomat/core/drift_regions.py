@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from napari_cryomat.core._validate import integer
+from napari_cryomat.core._progress import ProgressCallback, report, sub_progress
+from napari_cryomat.core._validate import integer, positive
 from napari_cryomat.core.drift import DriftResult, estimate_drift
 
 __all__ = ["estimate_roi_drift", "estimate_volume_drift"]
@@ -40,21 +41,27 @@ def estimate_roi_drift(frames, roi, **kwargs) -> DriftResult:
     return estimate_drift(frames[:, y0:y1, x0:x1], **kwargs)
 
 
-def _projection(volumes, axis):
-    """(T, ...) sums over one spatial axis, one volume in memory at a time."""
-    out = []
+def _projections(volumes, progress: ProgressCallback = None) -> tuple[np.ndarray, np.ndarray]:
+    """(T, Y, X) sums along Z and (T, Z, X) sums along Y, reading each volume once (a lazy one is
+    computed volume by volume, so the series never sits in memory whole)."""
+    along_z, along_y = [], []
     for i in range(len(volumes)):
         v = volumes[i]
-        v = v.compute() if hasattr(v, "compute") else v
-        out.append(np.asarray(v, np.float32).sum(axis=axis))
-    return np.stack(out)
+        v = np.asarray(v.compute() if hasattr(v, "compute") else v, np.float32)
+        along_z.append(v.sum(axis=0))
+        along_y.append(v.sum(axis=1))
+        report(progress, (i + 1) / len(volumes))
+    return np.stack(along_z), np.stack(along_y)
 
 
-def estimate_volume_drift(volumes, *, pixel_size: float = 1.0, **kwargs) -> np.ndarray:
+def estimate_volume_drift(volumes, *, pixel_size: float = 1.0, progress: ProgressCallback = None,
+                          **kwargs) -> np.ndarray:
     """(T, 3) shifts (dz, dy, dx) in voxels of a (T, Z, Y, X) series of volumes; shifts[0] = 0.
 
     ``kwargs`` go to :func:`~napari_cryomat.core.drift.estimate_drift` (both projections).
-    Each axis needs at least 16 voxels.
+    Each axis needs at least 16 voxels. ``progress`` runs once from 0 to 1 over reading the volumes
+    (each once) and the two alignments; a :class:`~napari_cryomat.core._progress.Cancelled` it raises
+    goes through.
     """
     shape = tuple(getattr(volumes, "shape", np.shape(volumes)))
     if len(shape) != 4:
@@ -62,9 +69,11 @@ def estimate_volume_drift(volumes, *, pixel_size: float = 1.0, **kwargs) -> np.n
     if min(shape[1:]) < 16 or shape[0] < 2:
         raise ValueError(f"volumes of shape {shape} are too small to align (need 2 volumes of at least 16 voxels "
                          "on each axis).")
+    pixel_size = positive(pixel_size, "pixel_size", unit="Å")
+    along_z, along_y = _projections(volumes, sub_progress(progress, 0.0, 0.2))
     try:
-        yx = estimate_drift(_projection(volumes, 0), pixel_size=pixel_size, **kwargs)  # along Z: (T, Y, X)
-        zx = estimate_drift(_projection(volumes, 1), pixel_size=pixel_size, **kwargs)  # along Y: (T, Z, X)
+        yx = estimate_drift(along_z, pixel_size=pixel_size, progress=sub_progress(progress, 0.2, 0.6), **kwargs)
+        zx = estimate_drift(along_y, pixel_size=pixel_size, progress=sub_progress(progress, 0.6, 1.0), **kwargs)
     except ValueError as exc:
         text = str(exc)
         if not any(name in text for name in ("pixel_size", *kwargs)):

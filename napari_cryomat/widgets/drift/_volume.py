@@ -66,20 +66,6 @@ def check_volume_params(params) -> None:
                          "series of volumes.")
 
 
-class _TwoPasses:
-    """One progress bar over the core's two calls of estimate_drift (projections along Z, then Y):
-    the fraction starting again from a lower value marks the second call."""
-
-    def __init__(self, progress: ProgressCallback):
-        self.progress, self.passes, self.last = progress, 0, 0.0
-
-    def __call__(self, fraction: float) -> None:
-        if fraction < self.last - 1e-6:
-            self.passes = min(self.passes + 1, 1)
-        self.last = fraction
-        report(self.progress, (self.passes + min(max(fraction, 0.0), 1.0)) / 2)
-
-
 def run_volume_alignment(request: AlignRequest, progress: ProgressCallback = None) -> VolumeRun:
     """Worker: (dz, dy, dx) per volume and the aligned series. ValueError for input the core rejects."""
     p, volumes = request.params, request.frames
@@ -88,7 +74,7 @@ def run_volume_alignment(request: AlignRequest, progress: ProgressCallback = Non
     voxel = (p.pixel_size * z_ratio, p.pixel_size, p.pixel_size)
     report(progress, 0.0)
     shifts = estimate_volume_drift(volumes, pixel_size=p.pixel_size, bfactor=p.bfactor, max_shift=p.max_shift,
-                                   group=p.group, progress=_TwoPasses(sub_progress(progress, 0.0, 0.7)),
+                                   group=p.group, progress=sub_progress(progress, 0.0, 0.7),
                                    **METHODS[p.method])
     aligned = drift_apply.apply_shifts_lazy(volumes, shifts, frame_axis=0, spatial_axes=(1, 2, 3))
     if isinstance(volumes, np.ndarray) and not isinstance(volumes, np.memmap):  # in memory: align it now
