@@ -49,6 +49,18 @@ def _spectra(si, name: str = "spectra (si)"):
     return arr
 
 
+def _low_loss(si, energy):
+    """Validated (si, energy) of low-loss spectra: the axis must hold the zero-loss peak at 0 eV."""
+    si = _spectra(si, "low-loss spectra (si)")
+    energy = sp.check_energy_axis(energy, np.shape(si)[-1])
+    if not energy[0] <= 0.0 <= energy[-1]:
+        raise ValueError(
+            f"The low-loss spectrum ({energy[0]:g}–{energy[-1]:g} eV) does not contain the zero-loss peak at "
+            "0 eV; pick the low-loss SI (or align its ZLP first)."
+        )
+    return si, energy
+
+
 def _per_pixel(fn, si, *, max_bytes: int, progress: ProgressCallback):
     """``fn`` over (..., E): band by band for a 3D SI, at once otherwise."""
     if np.ndim(si) == 3:
@@ -281,13 +293,7 @@ def zero_loss_parameters(
     :func:`fourier_ratio_deconvolve` take when not told, computed once so that a band-by-band run uses the
     same values for every band.
     """
-    si = _spectra(si, "low-loss spectra (si)")
-    energy = sp.check_energy_axis(energy, np.shape(si)[-1])
-    if not energy[0] <= 0.0 <= energy[-1]:
-        raise ValueError(
-            f"The low-loss spectrum ({energy[0]:g}–{energy[-1]:g} eV) does not contain the zero-loss peak at "
-            "0 eV; pick the low-loss SI (or align its ZLP first)."
-        )
+    si, energy = _low_loss(si, energy)
     total = _total(si, energy, progress)
     if not np.all(np.isfinite(total)):
         raise ValueError("The low-loss spectra (si) contain NaN or inf values; replace them first.")
@@ -310,13 +316,7 @@ def thickness_map(
     of the sum spectrum. Works band by band on a lazy SI.
     Returns ``(t_over_lambda, t_nm or None, zlp_threshold)``.
     """
-    si = _spectra(si, "low-loss spectra (si)")
-    energy = sp.check_energy_axis(energy, np.shape(si)[-1])
-    if not energy[0] <= 0.0 <= energy[-1]:
-        raise ValueError(
-            f"The low-loss spectrum ({energy[0]:g}–{energy[-1]:g} eV) does not contain the zero-loss peak at "
-            "0 eV; pick the low-loss SI (or align its ZLP first)."
-        )
+    si, energy = _low_loss(si, energy)
     if mean_free_path_nm is not None:
         mean_free_path_nm = positive(mean_free_path_nm, "mean_free_path_nm", unit="nm", high=1e6)
     if zlp_threshold is None:
