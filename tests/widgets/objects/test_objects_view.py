@@ -305,13 +305,19 @@ def test_gui_thread_stays_free_on_2048(make_napari_viewer, qtbot, gui_watch):
     assert watch.longest < 0.3, f"GUI thread busy for {watch.longest:.3f} s"
 
 
-def test_linker_choice_says_what_it_suits_and_is_used(make_napari_viewer, qtbot, growth):
+def measured_growth(make_napari_viewer, qtbot, growth):
+    """(viewer, dock, true labels): the growth movie and its crystals, measured as a time series."""
     movie, truth, info = growth
     viewer = make_napari_viewer()
     viewer.add_image(movie, name="growth", scale=(1, PS, PS), metadata={"axes": "TYX"})
     viewer.add_labels(truth, name="crystals", scale=(1, PS, PS))
     w = ObjectTableWidget(viewer)
     measure(qtbot, w)
+    return viewer, w, truth
+
+
+def test_linker_choice_says_what_it_suits_and_is_used(make_napari_viewer, qtbot, growth):
+    viewer, w, truth = measured_growth(make_napari_viewer, qtbot, growth)
     tracking = w.tracking_panel
     assert tracking.linker_combo.currentText().startswith("trackpy")  # the fast default
     assert "plain linking" in tracking.linker_note.text()
