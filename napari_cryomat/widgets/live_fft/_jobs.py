@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from napari_cryomat.core import fourier as F
+from napari_cryomat.core._fourier_peaks import _fmt_frac
 from napari_cryomat.core._progress import ProgressCallback, report
 
 __all__ = [
@@ -45,7 +46,7 @@ def describe_g(g) -> str:
 
 def format_q(q) -> str:
     """A modulation vector in basis units as text: ``(1/3, 0)``."""
-    return "(" + ", ".join(F._fmt_frac(x) for x in q) + ")"
+    return "(" + ", ".join(_fmt_frac(x) for x in q) + ")"
 
 
 def _symmetric_limit(data: np.ndarray, percentile: float = 99.0) -> float:
