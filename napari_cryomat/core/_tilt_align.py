@@ -30,6 +30,7 @@ import scipy.fft
 from scipy import ndimage
 
 from napari_cryomat.core._progress import report, sub_progress
+from napari_cryomat.core._tilt_pairs import pair_shifts, solve_pairs
 from napari_cryomat.core._tilt_projector import (
     SliceProjector,
     angular_weights,
@@ -371,27 +372,36 @@ def _levels(stack: np.ndarray, work_size: int) -> list[int]:
 CHAIN_SIGNIFICANCE = 4.5
 
 
+#: tilt pairs up to this far apart enter the coarse global solve (:mod:`._tilt_pairs`)
+PAIR_SEPARATIONS = 3
+
+
 def _neighbour_chain(stack, coarse, angles, alpha, levels, max_shift):
-    """Cosine-stretched neighbour chain on the coarsest level whose correlations are significant.
+    """Coarse shifts from cosine-stretched correlations of tilt pairs (neighbours and up to
+    ``PAIR_SEPARATIONS`` apart) solved all at once by robust least squares (:mod:`._tilt_pairs`), on
+    the coarsest level whose neighbour correlations are significant.
 
     The coarsest copy converges the slowly varying part best, but it averages away small features: a
     thin specimen whose only shared content is gold beads or fine texture correlates as noise there,
-    and a chain of noise walks hundreds of pixels away. Finer levels are then tried (with a band-pass
+    and shifts from noise walk hundreds of pixels away. Finer levels are then tried (with a band-pass
     reaching their finer detail); the most significant one is kept. Returns (shifts, level index)."""
     best = None
     for k, b in enumerate(levels):
         work = coarse if k == 0 else prepare(stack, b)
         shape = aligned_shape(work.shape[1:], alpha)
         rot0 = np.stack([resample(work[i], alpha, (0, 0), shape, cval=0.0) for i in range(len(work))])
-        win0 = frame_window(work.shape[1:], alpha, (0, 0), shape, _match_window(shape))
-        t, z = stretch_xcorr(rot0, angles, max_shift=max_shift / b + 2,
-                             band=_bandpass(shape, 0.003, 0.1 if k == 0 else 0.3), win=win0,
-                             with_significance=True)
+        kw = dict(max_shift=max_shift / b + 2, band=_bandpass(shape, 0.003, 0.1 if k == 0 else 0.3),
+                  win=frame_window(work.shape[1:], alpha, (0, 0), shape, _match_window(shape)), xcorr=xcorr_shift)
+        pairs = pair_shifts(rot0, angles, separations=[1], **kw)
+        z = float(np.median([p[3] for p in pairs]))
         if best is None or z > best[1]:
-            best = (remove_gauge(t, angles), z, k)
+            best = (rot0, z, k, kw, pairs)
         if z >= CHAIN_SIGNIFICANCE:
             break
-    return best[0], best[2]
+    rot0, _, k, kw, pairs = best
+    pairs += pair_shifts(rot0, angles, separations=range(2, PAIR_SEPARATIONS + 1), **kw)
+    t, _ = solve_pairs(pairs, angles)
+    return remove_gauge(t, angles), k
 
 
 def align(stack: np.ndarray, angles: np.ndarray, *, n_z: int | None, max_shift: float, alpha: float | None,

@@ -240,9 +240,22 @@ def align_tilt_series(tilts, angles, *, pixel_size: float = 1.0, tilt_axis_angle
     shifts = np.empty_like(shifts_s)
     peaks = np.empty_like(peaks_s)
     shifts[order], peaks[order] = shifts_s, peaks_s
+    _refuse_beyond_field(shifts, (h, w))
     report(progress, 1.0)
     return TiltAlignment(shifts=shifts, tilt_axis_angle=alpha_out, residuals=1 - peaks, angles=a.copy(),
                          shape=(h, w), pixel_size=px, correlation=peaks)
+
+
+def _refuse_beyond_field(shifts: np.ndarray, shape: tuple[int, int]) -> None:
+    """A tilt moved by more than half the field shares too little with the others to have been aligned
+    on them: such shifts come from correlations of noise (or of a repeated pattern), not the specimen."""
+    over = np.abs(shifts) / (np.array(shape) / 2)
+    if float(over.max()) > 1:
+        i = int(np.argmax(over.max(axis=1)))
+        raise ValueError(f"tilts: fiducial-free alignment found a shift of ({shifts[i, 0]:.0f}, {shifts[i, 1]:.0f}) px "
+                         f"for tilt {i}, beyond half the {shape[0]} x {shape[1]} field: the tilts share too little "
+                         "detectable contrast (a thin specimen with only gold beads, or a very low dose). Use gold-bead "
+                         "alignment (fiducials.track_beads) or bin the series first.")
 
 
 # -------------------------------------------------------------------------------------------------
