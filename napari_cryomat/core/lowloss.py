@@ -21,7 +21,7 @@ import numpy as np
 
 from napari_cryomat.core import spectral as sp
 from napari_cryomat.core._progress import ProgressCallback, sub_progress
-from napari_cryomat.core._validate import choice, nonnegative, number, positive
+from napari_cryomat.core._validate import check_memory, choice, nonnegative, number, positive
 
 __all__ = [
     "zlp_positions",
@@ -192,7 +192,7 @@ def align_zlp(
     step = float(energy[1] - energy[0])
     shape = tuple(np.shape(si))
     if out is None:
-        sp.check_memory(float(np.prod(shape)) * 4, "si", "the aligned spectra (give out= a memory map)")
+        check_memory(float(np.prod(shape)) * 4, "si", "the aligned spectra (give out= a memory map)")
         out = np.empty(shape, np.float32)
     elif tuple(np.shape(out)) != shape:
         raise ValueError(f"out must have the shape of si {shape}; got {tuple(np.shape(out))}.")

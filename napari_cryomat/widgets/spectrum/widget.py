@@ -18,7 +18,6 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_cryomat.core import spectral as core
 from napari_cryomat.widgets._base import (
     DockVisibility,
     EventLinks,
@@ -42,6 +41,8 @@ from napari_cryomat.widgets.spectrum.spectrum_plot import SpectrumPlot
 if TYPE_CHECKING:
     import napari
 
+    from napari_cryomat.core.eds import Identification
+
 __all__ = ["SpectrumImagingWidget", "identification_text"]
 
 #: widest the dock asks to be, px (1366x768 laptops)
@@ -56,7 +57,7 @@ MAX_AMBIGUOUS = 3
 METHODS = {"least squares": "lsq", "two-area (Egerton)": "two_area"}
 
 
-def identification_text(found: core.Identification) -> str:
+def identification_text(found: Identification) -> str:
     """What an identification found, as rich text: elements, ambiguous peaks, unexplained peaks, and
     a "why?" link to the reasons (shown in the EDS section)."""
     # a light link colour: the palette's default blue is unreadable on napari's dark theme
