@@ -10,13 +10,14 @@ Steps (each on a binned copy, ``-log`` of counts, normalised; :func:`prepare`):
 1. tilt-axis angle when not given (rough: 0.5-2.5° at 50 counts/px, up to ~17° at 4 counts/px on
    small phantoms): the angle whose aligned stack agrees best with its own reprojections (steps 2
    and 3 at each angle of a coarse scan, on a small copy);
-2. shifts, coarse: cosine-stretched cross-correlation of each tilt with its neighbour towards zero
-   tilt, accumulated outwards from zero tilt (IMOD tiltxcorr), on the coarsest level;
+2. shifts, coarse: cosine-stretched cross-correlation of tilt pairs (neighbours and up to
+   ``PAIR_SEPARATIONS`` apart, as IMOD tiltxcorr stretches neighbours), solved all at once by robust
+   least squares (:mod:`._tilt_pairs`), on the coarsest level whose correlations are significant;
 3. projection matching, coarse to fine (:func:`_levels`: bins 4x, 2x and 1x the finest, which keeps
    ~16 counts per pixel): each tilt correlated with its leave-one-out reprojection; the correction
    is added and the gauge (what no data can fix: a common shift along the axis and shifts
-   ``x0 cosθ + z0 sinθ`` that only move the volume) removed. Why coarse to fine: the neighbour chain
-   leaves a random walk, a slowly varying error that one projection-matching pass only diffuses
+   ``x0 cosθ + z0 sinθ`` that only move the volume) removed. Why coarse to fine: the pair solve
+   leaves a slowly varying error (a random walk for a plain chain), a slowly varying error that one projection-matching pass only diffuses
    away by a few neighbours (a fine level alone needed dozens of passes); on a coarse copy each
    reprojection draws on many tilts and the walk goes in a few passes;
 4. (optional, experimental) tilt-axis angle: the angle that maximises the agreement of tilts and
@@ -181,7 +182,7 @@ def scan_axis_angle(work, angles, *, n_z, max_shift, lowpass) -> float:
         shape = aligned_shape(work.shape[1:], a)
         band, win = _bandpass(shape, 0.01, lowpass), _disc(shape)
         rot = np.stack([resample(w, a, (0, 0), shape, cval=0.0) for w in work])
-        t = remove_gauge(stretch_xcorr(rot, angles, max_shift=max_shift, band=band, win=win), angles)
+        t = neighbour_chain(rot, angles, max_shift=max_shift, band=band, win=win)
         _, peaks = project_match(work, angles, a, t, n_z=n_z, iterations=2, max_shift=4, band=band, win=win)
         return float(np.mean(peaks))
 
@@ -207,29 +208,11 @@ def _parabola_max(x: np.ndarray, y: np.ndarray) -> float:
     return float(x[i])
 
 
-# -------------------------------------------------------------------------------------------------
-# 2. cosine-stretched neighbour cross-correlation (tiltxcorr)
-# -------------------------------------------------------------------------------------------------
-def stretch_xcorr(aligned: np.ndarray, angles: np.ndarray, *, max_shift: float, band, win,
-                  with_significance: bool = False):
-    """Rotated-frame shifts of tilts that were resampled with zero shift (and, if asked, the median
-    robust z-score of the neighbour correlation peaks: near 3 the chain is following noise)."""
-    n, h, w = aligned.shape
-    cos = np.cos(np.deg2rad(angles))
-    zero = int(np.argmin(np.abs(angles)))
-    t = np.zeros((n, 2))
-    u = np.arange(w) - (w - 1) / 2
-    order = [(i, i + 1) for i in range(zero, n - 1)] + [(i, i - 1) for i in range(zero, 0, -1)]
-    z = []
-    for ref, j in order:
-        ratio = cos[ref] / cos[j]
-        cols = u * ratio + (w - 1) / 2  # ref'(y, u) = ref(y, u cos_ref / cos_j)
-        stretched = ndimage.map_coordinates(aligned[ref], np.meshgrid(np.arange(h), cols, indexing="ij"),
-                                            order=1, mode="nearest")
-        d, _, zj = xcorr_shift(aligned[j], stretched, max_shift=max_shift, band=band, win=win, significance=True)
-        z.append(zj)
-        t[j] = (t[ref, 0] + d[0], t[ref, 1] / ratio + d[1])
-    return (t, float(np.median(z)) if z else 0.0) if with_significance else t
+def neighbour_chain(aligned: np.ndarray, angles: np.ndarray, *, max_shift: float, band, win) -> np.ndarray:
+    """Rotated-frame shifts of tilts resampled with zero shift from cosine-stretched correlations of
+    neighbours alone (IMOD tiltxcorr's chain: a tree of pairs, which the least squares solve exactly)."""
+    pairs = pair_shifts(aligned, angles, separations=[1], max_shift=max_shift, band=band, win=win, xcorr=xcorr_shift)
+    return remove_gauge(solve_pairs(pairs, angles)[0], angles)
 
 
 # -------------------------------------------------------------------------------------------------
