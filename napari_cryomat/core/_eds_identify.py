@@ -6,7 +6,8 @@ family (K, L, M) holding every line of the family at xraylib's relative weights,
 the detector's width (Fiori scaling from the FWHM at Mn Kα). Three more columns model detector
 artefacts from the spectrum itself: pile-up (the net spectrum convolved with itself: sum peaks such
 as Al Kα + Al Kα at 2.97 keV; low-energy pulses in a column of their own) and Si escape (the net
-spectrum 1.74 keV lower). The fit is non-negative least squares weighted by the Poisson noise.
+spectrum 1.74 keV lower), their amplitudes bounded by what a detector does (:mod:`._eds_artefacts`).
+The fit is non-negative least squares weighted by the Poisson noise.
 
 Candidates: elements with a strong line on a detected peak. Selection: forward (each step adds the
 element that lowers χ² most — a likelihood-ratio test on the joint fit — if it adds >= ``min_snr``
@@ -16,7 +17,7 @@ the others leave largely unexplained), then backward
 elimination: an element that adds < ``min_snr`` σ once the others are fitted is dropped. A family
 member is therefore never taken for another element: Pt M2N4 at 2.70 keV is already in the Pt M
 column, so Rh gains nothing. A global energy offset and the resolution scale are fitted from the two
-most significant elements.
+most significant elements with a principal line above 1 keV.
 """
 
 from __future__ import annotations
@@ -24,13 +25,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import nnls
 
 from napari_cryomat.core import _eds_physics as phys
+from napari_cryomat.core._eds_artefacts import artefact_columns, bounded_nnls
 
-SI_ESCAPE_EV, SI_K_EDGE_EV = 1739.98, 1838.9
 _CONSISTENT_MIN_ENERGY = 1500.0  # families above this energy are barely absorbed: must show up
 _MIN_LINE_WEIGHT = 0.01
+_CALIBRATION_MIN_ENERGY = 1000.0  # lines that fix the detector's offset lie above this
 
 
 @dataclass
@@ -57,36 +58,13 @@ class _Problem:
         self.de = float(energy[1] - energy[0])
         pos = np.maximum(net, 0.0)
         self.weight = 1.0 / np.sqrt(np.maximum(s, 1.0))  # Poisson
-        self.artefacts = self._artefact_columns(pos)
+        # detector artefacts made from the spectrum itself, with the largest amplitude a detector gives them
+        self.artefacts, self.artefact_caps = artefact_columns(energy, pos, mask)
         self._cache = {}
         self.width_scale = 1.0  # fitted: the detector's real FWHM / the given one
         # (element, family) pairs left out of the fit: low-energy families whose fitted counts contradict
         # the element's higher families (absorbed lines on a poorly known continuum)
         self.excluded: set[tuple[str, str]] = set()
-
-    def _artefact_columns(self, pos):
-        e, de = self.energy, self.de
-        n = e.size
-        # pile-up: events at E1 and E2 counted as one at E1 + E2 (channel k = i + j + e0/de). Pulses
-        # below ~1 keV escape the pile-up inspector more often: their sums get a column of their own
-        off = int(round(e[0] / de))
-        low = pos * (e < 1000.0)
-
-        def summed(a, b):
-            conv = np.convolve(a, b)
-            out = np.zeros(n)
-            k = np.arange(n) + off
-            ok = (k >= 0) & (k < conv.size)
-            out[ok] = conv[k[ok]]
-            return out * (e > 2 * max(e[0], 100.0))
-
-        pile_low, pile_high = summed(low, pos), summed(pos - low, pos - low)
-        escape = np.interp(e + SI_ESCAPE_EV, e, pos, left=0.0, right=0.0) * (e + SI_ESCAPE_EV > SI_K_EDGE_EV)
-        cols = {}
-        for name, c in (("pile-up", pile_low), ("pile-up (high energy)", pile_high), ("Si escape", escape)):
-            if np.any(c[self.mask] > 0):
-                cols[name] = c / max(c.max(), 1e-30)
-        return cols
 
     def lines(self, el):
         z = _z(el)
@@ -122,18 +100,18 @@ class _Problem:
         sig = f / 2.3548
         return area * self.de * np.exp(-0.5 * ((self.energy - centre) / sig) ** 2) / (sig * np.sqrt(2 * np.pi))
 
-    def solve(self, cols):
-        """Weighted NNLS of the net spectrum on ``cols`` (list of arrays): (amplitudes, χ², model)."""
+    def solve(self, cols, upper=None):
+        """Weighted NNLS of the net spectrum on ``cols`` (list of arrays), amplitudes at most ``upper`` (one
+        per column, inf for none): (amplitudes, χ², model)."""
         m, w = self.mask, self.weight[self.mask]
         b = self.net[m] * w
         if not cols:
             return np.zeros(0), float(b @ b), np.zeros_like(self.net)
         a = np.stack([c[m] for c in cols], axis=1) * w[:, None]
-        scale = np.maximum(np.abs(a).max(axis=0), 1e-30)
-        x, rnorm = nnls(a / scale, b, maxiter=50 * a.shape[1])
-        x = x / scale
-        model = np.stack(cols, axis=1) @ x
-        return x, float(rnorm**2), model
+        upper = np.full(len(cols), np.inf) if upper is None else np.asarray(upper, dtype=np.float64)
+        x = bounded_nnls(a, b, upper)
+        r = b - a @ x
+        return x, float(r @ r), np.stack(cols, axis=1) @ x
 
 
 def _z(el):
@@ -162,15 +140,17 @@ def candidate_elements(problem: _Problem, peaks_e: np.ndarray, pool, max_shift: 
 
 def _fit_set(problem, chosen, shift):
     """Columns and fit of the artefacts plus the chosen elements' families."""
-    cols, owners = [], []
+    cols, owners, upper = [], [], []
     for name, c in problem.artefacts.items():
         cols.append(c)
         owners.append((name, ""))
+        upper.append(problem.artefact_caps[name])
     for el in chosen:
         for fam, c in problem.columns(el, shift).items():
             cols.append(c)
             owners.append((el, fam))
-    x, chi2, model = problem.solve(cols)
+            upper.append(np.inf)
+    x, chi2, model = problem.solve(cols, upper)
     return cols, owners, x, chi2, model
 
 
@@ -260,6 +240,12 @@ def _try_add(problem, el, chosen, chi2, model, shift, min_snr):
             return False, s, ("peak", why)
         return True, s, fit
     return False, 0.0, ("family", "its families contradict each other")
+
+
+def _highest_principal(problem, el):
+    """Energy (eV) of the element's highest principal line (Kα, Lα or Mα) with a column in the fit."""
+    fams = problem.columns(el, 0.0)
+    return max((_principal_energy(problem, el, fam) for fam in fams), default=0.0)
 
 
 def _principal_energy(problem, el, fam):
@@ -363,8 +349,12 @@ def run(s, energy, *, fwhm_of, net, bg, mask, peaks_e, pool, min_snr, beam_kev, 
     cands = candidate_elements(problem, peaks_e, pool, max_shift)
     chosen, _sig, _rej, _final = forward_select(problem, cands, 0.0, min_snr)
     for _ in range(2):  # calibration (offset, resolution) of the detector from the elements found
-        # the two most significant elements fix the offset: a weak, wrongly chosen one must not drag it
-        strongest = sorted(chosen, key=lambda el: -_sig[el])[:2]
+        # the two most significant elements fix the offset (a weak, wrongly chosen one must not drag it), from
+        # lines above 1 keV where there are: below, lines sit on the continuum's steep rise and a detector's
+        # calibration is not linear (TM002: Mn + C instead of Mn + Zr gives −8 eV instead of −4, and Br Lα
+        # then fits the Al Kα peak better than Al)
+        ranked = sorted(chosen, key=lambda el: -_sig[el])
+        strongest = ([el for el in ranked if _highest_principal(problem, el) >= _CALIBRATION_MIN_ENERGY] or ranked)[:2]
         shift = best_shift(problem, strongest, max_shift)
         best_width(problem, strongest, shift)
         shift = best_shift(problem, strongest, max_shift)
