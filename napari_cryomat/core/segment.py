@@ -23,7 +23,14 @@ from napari_cryomat.core._classifier import (  # noqa: F401 - re-exported: the p
 )
 from napari_cryomat.core._particle_settings import ParticleSettings
 from napari_cryomat.core._progress import ProgressCallback, report
-from napari_cryomat.core._segment_common import _as_float, iter_tiles
+from napari_cryomat.core._segment_common import (
+    BLOB_SPLIT_BELOW_DIAMETER,
+    BLOB_SPLIT_MIN_CONTRAST_TO_NOISE,
+    _as_float,
+    blob_split,
+    iter_tiles,
+    rejoin_ellipses,
+)
 from napari_cryomat.core._validate import (
     check_memory,
     choice,
@@ -218,7 +225,7 @@ def segment_particles(
     mask = _particle_mask(img, settings, flat)
     settings = _ps.refine_from_mask(settings, mask)
     report(progress, 0.35)
-    labels = _mask_to_labels(mask, settings, split=split, fill_holes=fill_holes)
+    labels = _mask_to_labels(mask, settings, split=split, fill_holes=fill_holes, image=img)
     report(progress, 1.0)
     return (labels, settings) if return_settings else labels
 
@@ -248,7 +255,11 @@ def _particle_mask(img: np.ndarray, settings: ParticleSettings, flat: np.ndarray
     return flat > filters.threshold_otsu(flat)
 
 
-def _mask_to_labels(mask: np.ndarray, settings: ParticleSettings, *, split: bool, fill_holes: bool) -> np.ndarray:
+def _mask_to_labels(mask: np.ndarray, settings: ParticleSettings, *, split: bool, fill_holes: bool,
+                    image: np.ndarray | None = None) -> np.ndarray:
+    """Objects of ``mask``: holes filled, speckle opened away, small ones dropped, touching ones split
+    (by the image's own blobs when ``image`` is a 2D image whose particles stand clear of the noise and
+    the split distance was not given; else by the distance map)."""
     from skimage import morphology
 
     ps = settings.pixel_size
@@ -269,6 +280,16 @@ def _mask_to_labels(mask: np.ndarray, settings: ParticleSettings, *, split: bool
     if not split:
         labels, _ = ndi.label(mask)
         return labels.astype(np.int32)
+    d_px = 4 * settings.split_distance / ps  # the split distance is a quarter of the particle diameter
+    if image is not None and image.ndim == 2 and 0 < d_px < BLOB_SPLIT_BELOW_DIAMETER and mask.any() and not mask.all():
+        # read off the image and the mask only, so that settings.options() reproduce the labels
+        signed = -image if settings.polarity == "dark" else image
+        step = max(1, mask.size // 1_000_000)
+        inside, outside = signed.ravel()[::step][mask.ravel()[::step]], signed.ravel()[::step][~mask.ravel()[::step]]
+        noise = _ps.noise_floor(image)
+        if inside.size and outside.size and \
+                np.median(inside) - np.median(outside) >= BLOB_SPLIT_MIN_CONTRAST_TO_NOISE * noise:
+            return blob_split(signed, mask, diameter_px=d_px, noise=noise, min_px=min_px)
     return split_touching(mask, pixel_size=ps, split_distance=settings.split_distance, min_size=settings.min_size)
 
 
@@ -329,7 +350,7 @@ def split_touching(mask, *, pixel_size: float, split_distance: float = 30.0,
     # light smoothing of the distance map against pixel-step ridges, less for tiny particles
     dist = ndi.gaussian_filter(dist, sigma=float(np.clip(split_distance / pixel_size / 3, 0.5, 1.0)))
     md = max(1, int(round(split_distance / pixel_size)))
-    cc, _ = ndi.label(mask)
+    cc, n_cc = ndi.label(mask)
     # maxima over the whole map (labels= would run one search per object: 3 s for 4,000 objects); a
     # peak suppressed by a neighbouring object's is restored below as a missing component's marker
     peaks = peak_local_max(dist, min_distance=md, exclude_border=False)
@@ -344,6 +365,8 @@ def split_touching(mask, *, pixel_size: float, split_distance: float = 30.0,
         for k, pos in enumerate(com):
             markers[pos] = len(peaks) + 1 + k
     labels = segmentation.watershed(-dist, markers, mask=mask)
+    if mask.ndim == 2:  # rods and ovals cut at pixel-step maxima of their ridge become one again
+        labels = rejoin_ellipses(labels, cc, n_cc)
     # relabel consecutively and drop pieces below the minimum size created by the split
     sizes = np.bincount(labels.ravel())
     keep = sizes >= max(min_px, 1)
