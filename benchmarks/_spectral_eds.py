@@ -35,7 +35,9 @@ from napari_cryomat.core.synthetic.eds import random_eds_spectrum
 
 ROOT = Path(__file__).resolve().parents[1]
 SERIES = 30
-SEED_SETS = (0, 1000)
+# (generator, first seed): the current generator (1-5 elements, half around an overlap pair, 1e3-1e6 counts) and
+# the session-2 one (git 5558d2c: 2-5 random elements, 1e5-6e7 counts, where line-shape errors matter most)
+SEED_SETS = (("new", 0), ("new", 1000), ("old", 0), ("old", 100))
 
 
 def _old_eds():
@@ -49,6 +51,18 @@ def _old_eds():
     sys.modules["old_eds"] = mod
     spec.loader.exec_module(mod)
     return mod
+
+
+def _old_generator():
+    """The session-2 random EDS generator (git 5558d2c), imported from the repository's history."""
+    src = subprocess.run(["git", "-C", str(ROOT), "show", "5558d2c:napari_cryomat/core/synthetic/eds.py"],
+                         capture_output=True, text=True, check=True).stdout
+    path = Path(tempfile.mkdtemp()) / "old_eds_generator.py"
+    path.write_text(src)
+    spec = importlib.util.spec_from_file_location("old_eds_generator", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.random_eds_spectrum
 
 
 def _exspy_file(name):
@@ -129,11 +143,12 @@ def series_row(old, n=SERIES):
     """Two seed sets (0.. and 1000..) of the randomised series, new and previous code, so a change tuned
     to one set shows up on the other."""
     rows = []
-    for start in SEED_SETS:
+    generators = {"new": random_eds_spectrum, "old": _old_generator()}
+    for gen, start in SEED_SETS:
         stats = {"new": [0, 0, 0, 0.0], "old": [0, 0, 0, 0.0]}  # false, missed >=5σ, missed isolated >=5σ, CPU s
         n_strong = n_iso = 0
         for seed in range(start, start + n):
-            d = random_eds_spectrum(seed)
+            d = generators[gen](seed)
             strong = {el for el, s in d["significance"].items() if s >= 5}
             iso = {el for el in strong if _isolated(el, d)}
             n_strong += len(strong)
@@ -148,11 +163,13 @@ def series_row(old, n=SERIES):
                 stats[key][2] += len(iso - found)
                 stats[key][3] += time.process_time() - t0
         nw, od = stats["new"], stats["old"]
-        rows.append((f"identify {n} random spectra, seeds {start}–{start + n - 1} (1–5 of 44 elements, half "
-                     "with an overlap pair, 1e3–1e6 counts)",
+        what = ("1–5 of 44 elements, half with an overlap pair, 1e3–1e6 counts" if gen == "new" else
+                "session-2 generator 5558d2c: 2–5 of 44 elements, 1e5–6e7 counts")
+        rows.append((f"identify {n} random spectra, seeds {start}–{start + n - 1} ({what})",
                      f"{nw[3] / n:.2f} CPU-s each: false {nw[0]}, missed {nw[1]}/{n_strong} ≥5σ ({nw[2]}/{n_iso} isolated)",
                      f"{od[3] / n:.2f} CPU-s (previous): false {od[0]}, missed {od[1]}/{n_strong} ({od[2]}/{n_iso} isolated)",
-                     "false 0, missed 0", "≥5σ: a line's counts over √(all else under it) in a 1-FWHM window"))
+                     "false 0, missed 0", "≥5σ: a line's counts over √(all else under it) in a 1-FWHM window"
+                     if gen == "new" else "≥5σ as 5558d2c defines it: a line's counts over √(all counts) within ±0.6 FWHM"))
     return rows
 
 
