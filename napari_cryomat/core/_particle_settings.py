@@ -36,6 +36,9 @@ _Z_DETECT = 6.0  # significance of a blob against the image's bulk response at t
 LOCAL_IF_BACKGROUND_VARIES = 1 / 6
 # ... and so does a particle contrast below this many pixel-noise standard deviations
 LOCAL_IF_CONTRAST_TO_NOISE_BELOW = 2.0
+# the particles' contrast is read over their inner part, not at the blob centres, below this many
+# pixel-noise deviations (faint particles at 20 counts/px: F1 0.79-0.80 -> 0.81-0.84)
+LEVEL_SAMPLED_BELOW_CONTRAST_TO_NOISE = 4.0
 
 
 @dataclass(frozen=True)
@@ -309,6 +312,23 @@ def _typical_radius(blobs: np.ndarray) -> float:
     return float(np.sqrt(2) * np.median(strong[:, 2]))
 
 
+def _particle_level(flat: np.ndarray, blobs: np.ndarray, noise: float) -> float:
+    """The particles' typical value in ``flat``: the median over blobs of their centre pixels or, where
+    that is below LEVEL_SAMPLED_BELOW_CONTRAST_TO_NOISE pixel-noise deviations, of the mean of 9 samples
+    across each blob's inner part (centre and 8 points at 0.4 of its radius): the centre alone is biased
+    upwards there (blobs are found on noise peaks), the threshold half way up cuts particles too small."""
+    centre = float(np.median(flat[blobs[:, 0].round().astype(int), blobs[:, 1].round().astype(int)]))
+    if abs(centre) >= LEVEL_SAMPLED_BELOW_CONTRAST_TO_NOISE * noise:
+        return centre
+    angles = np.arange(8) * np.pi / 4
+    dy = np.concatenate([[0.0], np.sin(angles)])
+    dx = np.concatenate([[0.0], np.cos(angles)])
+    reach = 0.4 * np.sqrt(2) * blobs[:, 2:3]
+    ys = np.clip(np.round(blobs[:, 0:1] + reach * dy).astype(int), 0, flat.shape[0] - 1)
+    xs = np.clip(np.round(blobs[:, 1:2] + reach * dx).astype(int), 0, flat.shape[1] - 1)
+    return float(np.median(flat[ys, xs].mean(axis=1)))
+
+
 def estimate_settings(img: np.ndarray, pixel_size: float, given: dict):
     """The settings of ``img`` (2D; a volume is read through its middle slice); ``given`` holds the
     settings the caller fixed (Å, Å²), which are used as they are.
@@ -332,11 +352,10 @@ def estimate_settings(img: np.ndarray, pixel_size: float, given: dict):
     sign = -1.0 if polarity == "dark" else 1.0
     smooth = sign * (ndi.gaussian_filter(plane, smoothing_px) if smoothing_px > 0 else plane)
     flat, background = flatten(smooth, bg_sigma, _blob_mask(plane.shape, blobs, 1.3), grow=max(1, int(d_px / 6)))
-    centres = blobs[:, :2].round().astype(int) if len(blobs) else np.zeros((0, 2), int)
-    level = float(np.median(flat[centres[:, 0], centres[:, 1]])) if len(centres) else float(flat.std())
+    noise = _noise_sigma(plane)
+    level = _particle_level(flat, blobs, noise) if len(blobs) else float(flat.std())
     lo, hi = np.percentile(background, [5, 95])
     variation = float((hi - lo) / max(abs(level), 1e-12))
-    noise = _noise_sigma(plane)
     # Otsu also fails where the two classes' histograms overlap (contrast below twice the pixel noise):
     # the flattened image's half-way level does not depend on the histogram's shape
     faint = abs(level) < LOCAL_IF_CONTRAST_TO_NOISE_BELOW * noise
