@@ -39,6 +39,9 @@ LOCAL_IF_CONTRAST_TO_NOISE_BELOW = 2.0
 # the particles' contrast is read over their inner part, not at the blob centres, below this many
 # pixel-noise deviations (faint particles at 20 counts/px: F1 0.79-0.80 -> 0.81-0.84)
 LEVEL_SAMPLED_BELOW_CONTRAST_TO_NOISE = 4.0
+# smoothing is raised (up to a quarter diameter) until half the contrast stands this many smoothed-noise
+# deviations clear: with 1/8 diameter, 7 px particles at 60 counts/px left a mask of noise speckle
+SMOOTH_TO_NOISE_Z = 3.0
 
 
 @dataclass(frozen=True)
@@ -354,6 +357,15 @@ def estimate_settings(img: np.ndarray, pixel_size: float, given: dict):
     flat, background = flatten(smooth, bg_sigma, _blob_mask(plane.shape, blobs, 1.3), grow=max(1, int(d_px / 6)))
     noise = _noise_sigma(plane)
     level = _particle_level(flat, blobs, noise) if len(blobs) else float(flat.std())
+    if given.get("smoothing") is None:
+        # enough smoothing that half the contrast stands SMOOTH_TO_NOISE_Z smoothed-noise deviations clear
+        # (white noise under a Gaussian of sigma s px keeps 1 / (2 sqrt(pi) s) of its deviation)
+        needed = min(SMOOTH_TO_NOISE_Z * noise / (math.sqrt(math.pi) * max(abs(level), 1e-12)), d_px / 4)
+        if needed > 1.05 * smoothing_px:
+            smoothing_px = needed
+            smooth = sign * ndi.gaussian_filter(plane, smoothing_px)
+            flat, background = flatten(smooth, bg_sigma, _blob_mask(plane.shape, blobs, 1.3),
+                                       grow=max(1, int(d_px / 6)))
     lo, hi = np.percentile(background, [5, 95])
     variation = float((hi - lo) / max(abs(level), 1e-12))
     # Otsu also fails where the two classes' histograms overlap (contrast below twice the pixel noise):
