@@ -1,5 +1,5 @@
-"""Detector artefacts in an EDS sum spectrum and the bounded fit that keeps them physical (private; used by
-:mod:`._eds_identify`).
+"""Detector artefacts in an EDS sum spectrum, the bounded fit that keeps them physical, and a local line
+test independent of the clipped continuum (private; used by :mod:`._eds_identify`).
 
 Pile-up (two events counted as one at the sum of their energies) and Si escape (a line 1.74 keV lower) are
 columns made from the net spectrum itself. Their amplitudes are bounded by what a detector does: left free,
@@ -65,3 +65,22 @@ def bounded_nnls(a, b, upper):
             break
         held |= over
     return np.minimum(x, upper)
+
+
+def local_excess(problem, c, model_before):
+    """Counts within ±0.6 FWHM of ``c`` above a quadratic through side bands 1.5–3.5 FWHM away (the continuum
+    bends there), in the spectrum less the other elements' fitted lines, and the noise of that difference."""
+    f = problem.fwhm_of(c)
+    x = (problem.energy - c) / f
+    win, side = np.abs(x) <= 0.6, problem.mask & (np.abs(x) >= 1.5) & (np.abs(x) <= 3.5)
+    if not win.any() or (x[side] < 0).sum() < 3 or (x[side] > 0).sum() < 3:
+        return np.inf, 1.0  # no room for side bands (C Kα next to the low-energy cut-off): not tested
+    y = problem.s - model_before
+    basis = np.stack([np.ones(side.sum()), x[side], x[side] ** 2], axis=1)
+    w = 1.0 / np.sqrt(np.maximum(problem.s[side], 1.0))
+    coef, *_ = np.linalg.lstsq(basis * w[:, None], y[side] * w, rcond=None)
+    under = np.stack([np.ones(win.sum()), x[win], x[win] ** 2], axis=1).sum(axis=0)  # Σ over the window
+    cov = np.linalg.pinv((basis * w[:, None]).T @ (basis * w[:, None]))
+    excess = float(y[win].sum() - under @ coef)
+    noise = float(np.sqrt(np.maximum(problem.s[win], 1.0).sum() + under @ cov @ under))
+    return excess, noise

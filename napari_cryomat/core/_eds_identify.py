@@ -13,7 +13,8 @@ Candidates: elements with a strong line on a detected peak. Selection: forward (
 element that lowers χ² most — a likelihood-ratio test on the joint fit — if it adds >= ``min_snr``
 σ, its families are consistent — a family strong enough to be seen is not missing; a low-energy
 family that contradicts the others is left out as absorbed — and one of its lines sits on a peak
-the others leave largely unexplained), then backward
+the others leave largely unexplained; below 1 keV, where the clipped continuum is unreliable, also above
+a quadratic through the counts on either side), then backward
 elimination: an element that adds < ``min_snr`` σ once the others are fitted is dropped. A family
 member is therefore never taken for another element: Pt M2N4 at 2.70 keV is already in the Pt M
 column, so Rh gains nothing. A global energy offset and the resolution scale are fitted from the two
@@ -27,10 +28,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from napari_cryomat.core import _eds_physics as phys
-from napari_cryomat.core._eds_artefacts import artefact_columns, bounded_nnls
+from napari_cryomat.core._eds_artefacts import artefact_columns, bounded_nnls, local_excess
 
 _CONSISTENT_MIN_ENERGY = 1500.0  # families above this energy are barely absorbed: must show up
 _MIN_LINE_WEIGHT = 0.01
+_LOCAL_TEST_BELOW = 1000.0  # lines below this also need a local excess over side bands
 _CALIBRATION_MIN_ENERGY = 1000.0  # lines that fix the detector's offset lie above this
 
 
@@ -203,6 +205,15 @@ def _peak_check(problem, el, shift, model_before, model_after, min_snr):
         noise = float(np.sqrt(np.maximum(problem.s[win], 1.0).sum()))
         gained = float((model_after - model_before)[win].sum())
         ok = resid >= min_snr * noise and resid >= 0.4 * max(peak, 0.0) and gained >= min_snr * noise
+        if ok and c < _LOCAL_TEST_BELOW:
+            # below ~1 keV the clipped continuum is unreliable (it cuts deep into the continuum's rounded
+            # maximum, leaving humps the width of several lines): the line must also stand above the counts on
+            # either side of it, once the other elements' lines are taken out
+            excess, local_noise = local_excess(problem, c, model_before)
+            if excess < min_snr * local_noise:
+                local = (f"{el} {n}", excess / local_noise, c)
+                best = local if best is None or best[1] < local[1] else best
+                continue
         if ok:
             return ""
         if best is None or resid / noise > best[1]:
@@ -210,7 +221,8 @@ def _peak_check(problem, el, shift, model_before, model_after, min_snr):
     if best is None:
         return "none of its strong lines (weight >= 0.3) sits on a detected peak"
     return (f"no strong line on a peak of its own: at {best[0]} ({best[2] / 1000:.2f} keV) the other elements "
-            f"leave {max(best[1], 0):.1f}σ unexplained")
+            f"leave {max(best[1], 0):.1f}σ unexplained" + (" above the counts on either side" if best[2] <
+                                                           _LOCAL_TEST_BELOW else ""))
 
 
 def _significance(problem, chosen, shift, final=None):
