@@ -216,12 +216,16 @@ def _within_reach(shifts, anchor, reach):
 
 
 def _refine(spectra, shape, shifts, *, bfactor_px2, group, iterations, radius, upsample, progress, span,
-            wiener=True, window_taper=0.1, wide_radius=None, wide_bfactor_px2=None, reach=np.inf):
+            wiener=True, window_taper=0.1, wide_radius=None, wide_bfactor_px2=None, reach=np.inf,
+            wide_release=False):
     """Iteratively align each (grouped) frame to the sum of all the others.
 
     The cross-spectrum is weighted by the B-factor low-pass and, with ``wiener``, by the Wiener
     filter of the reference estimated from the stack itself (:func:`_spectral_snr`), which keeps
-    the lattice reflections and suppresses the frequencies that only carry noise.
+    the lattice reflections and suppresses the frequencies that only carry noise. With
+    ``wide_release`` the capture pass releases its coarse filter where the stack measures the
+    signal (:func:`_measured_prior`), as the other passes do: needed when the coarse filter would
+    remove the lattice itself (see :func:`~napari_cryomat.core.drift._capture_keeps_lattice`).
     """
     n = spectra.shape[0]
     bf = _bfilter(*shape, bfactor_px2)
@@ -239,7 +243,10 @@ def _refine(spectra, shape, shifts, *, bfactor_px2, group, iterations, radius, u
         if wiener:
             p_sig, p_noise = _spectral_snr(total, aligned)
             m = n - group  # frames in the reference
-            weight = _measured_prior(bf, p_sig, p_noise, n) * (m * p_sig / (m * p_sig + p_noise)).astype(np.float32)
+            wiener_f = (m * p_sig / (m * p_sig + p_noise)).astype(np.float32)
+            weight = _measured_prior(bf, p_sig, p_noise, n) * wiener_f
+            if it == 0 and wide_radius and wide_release:
+                bf_wide = _measured_prior(bf_wide, p_sig, p_noise, n) * wiener_f
         new = shifts.copy()
         g = None
         prev = None

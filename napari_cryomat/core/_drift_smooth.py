@@ -126,7 +126,7 @@ def _forward_backward(maps, offsets, centers, velocity, q):
 
 
 def _smooth_trajectory(spectra, shape, shifts, *, bfactor_px2, window_taper, px, passes=3, reach=3.0,
-                       first=None, jump=np.inf):
+                       first=None, jump=np.inf, cell=np.inf):
     """Bayesian smoothing of the trajectory: random walk plus linear drift, grid posterior mean.
 
     The refinement aligns each frame (or sliding group) independently to the sum of the others;
@@ -163,6 +163,9 @@ def _smooth_trajectory(spectra, shape, shifts, *, bfactor_px2, window_taper, px,
         A second start (the unwrapped first trajectory, px of ``spectra``) and the distance (px of
         ``spectra``) between the two results beyond which the second is taken without asking the
         evidence.
+    cell : float
+        The lattice alias (full-frame px; inf for none). Where the refined trajectory strays more
+        than ``cell / 4`` from its line, it is also tried as a start (see ``_line_or_refined``).
 
     Returns
     -------
@@ -196,6 +199,9 @@ def _smooth_trajectory(spectra, shape, shifts, *, bfactor_px2, window_taper, px,
     starts = [start] if first is None else [start, np.asarray(first, float)]
     runs = [_smooth_from(spectra, shape, st - st[0], bf=bf, window_taper=window_taper, px=px, passes=passes,
                          reach=reach) for st in starts]
+    if start is line and np.abs(shifts - line).max() * px > cell / 4.0:
+        runs[0] = _line_or_refined(runs[0], spectra, shape, shifts, bf=bf, window_taper=window_taper, px=px,
+                                   passes=passes, reach=reach, cell=cell)
     if len(runs) == 1:
         return runs[0]
     # The two results differ by a sizeable part of a unit cell: the line's may have jumped, the
@@ -206,6 +212,23 @@ def _smooth_trajectory(spectra, shape, shifts, *, bfactor_px2, window_taper, px,
     if apart > jump or runs[1][2] > runs[0][2] + SMOOTH_PREFER:
         return runs[1]
     return runs[0]
+
+
+def _line_or_refined(from_line, spectra, shape, shifts, *, bf, window_taper, px, passes, reach, cell):
+    """The smoother's result from the refined trajectory where it is clearly more probable than from the line.
+
+    The line is a safe start only where every refined frame lies well within its lattice cell
+    around it: a fast random walk on a fine lattice strays beyond a quarter period, where the
+    smoother's search around the line reaches the neighbouring cell's pull. The refined start
+    wins by more than ``SMOOTH_PREFER`` nats, and only with a walk step below ``cell / 8``: a
+    larger step makes a half-period move in one frame plausible (4 steps), and its evidence can
+    then be won by fitting unit-cell jumps.
+    """
+    own = _smooth_from(spectra, shape, shifts - shifts[0], bf=bf, window_taper=window_taper, px=px, passes=passes,
+                       reach=reach)
+    if own[2] > from_line[2] + SMOOTH_PREFER and own[1] <= cell / 8.0:
+        return own
+    return from_line
 
 
 def _smooth_from(spectra, shape, shifts, *, bf, window_taper, px, passes, reach=3.0):

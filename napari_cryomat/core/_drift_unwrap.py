@@ -138,18 +138,17 @@ def _log_smoothed(m: np.ndarray, sigma: float) -> np.ndarray:
     return np.log(np.maximum(sm, 1e-300)) + top
 
 
-def _evidence_velocity(maps, lag_of, radius, walk_steps, vmax):
-    """(v, q) of the largest evidence; v in coarse px per frame, q in coarse px²."""
+def _evidence_grid(maps, lag_of, radius, walk_steps, gy, gx):
+    """Evidence ``Σ_pairs log ∫ exp ℓ_ij(d) N(d; L v, L q) dd`` at the velocities (gy, gx), per walk step.
+
+    Velocities in coarse px per map step; returns an array (len(walk_steps),) + gy.shape.
+    """
     ry, rx = radius
-    step = 0.25
-    vy = np.arange(-vmax[0], vmax[0] + 1e-9, step)
-    vx = np.arange(-vmax[1], vmax[1] + 1e-9, step)
-    gy, gx = np.meshgrid(vy, vx, indexing="ij")
-    best = (-np.inf, np.zeros(2), walk_steps[0] ** 2)
+    vmax = (float(np.abs(gy).max()), float(np.abs(gx).max()))
     lags = sorted(set(lag_of))
-    for w in walk_steps:
+    out = np.zeros((len(walk_steps),) + gy.shape)
+    for iw, w in enumerate(walk_steps):
         q = w * w
-        total = np.zeros(gy.shape)
         for lag in lags:
             sel = [k for k, ll in enumerate(lag_of) if ll == lag]
             # only the part of the maps that the velocity grid reaches (plus the walk's spread and
@@ -161,11 +160,104 @@ def _evidence_velocity(maps, lag_of, radius, walk_steps, vmax):
             coords = np.stack([gy * lag + cy, gx * lag + cx])
             inside = (coords[0] >= 0) & (coords[0] <= 2 * cy) & (coords[1] >= 0) & (coords[1] <= 2 * cx)
             vals = ndimage.map_coordinates(logsum, coords, order=1, mode="nearest")
-            total += np.where(inside, vals, np.median(logsum))  # beyond the map: uninformative
-        k = int(np.argmax(total))
-        if total.flat[k] > best[0]:
-            best = (float(total.flat[k]), np.array([gy.flat[k], gx.flat[k]]), q)
-    return best[1], best[2]
+            out[iw] += np.where(inside, vals, np.median(logsum))  # beyond the map: uninformative
+    return out
+
+
+def _velocity_grid(vmax, step=0.25):
+    vy = np.arange(-vmax[0], vmax[0] + 1e-9, step)
+    vx = np.arange(-vmax[1], vmax[1] + 1e-9, step)
+    return np.meshgrid(vy, vx, indexing="ij")
+
+
+def _evidence_velocity(maps, lag_of, radius, walk_steps, vmax):
+    """(v, q) of the largest evidence; v in coarse px per frame, q in coarse px²."""
+    gy, gx = _velocity_grid(vmax)
+    total = _evidence_grid(maps, lag_of, radius, walk_steps, gy, gx)
+    iw = int(np.unravel_index(int(np.argmax(total)), total.shape)[0])
+    k = int(np.argmax(total[iw]))
+    return np.array([gy.flat[k], gx.flat[k]]), walk_steps[iw] ** 2
+
+
+#: Step of the per-frame velocity grid of :func:`frame_velocity_evidence`, coarse px per frame.
+FRAME_VELOCITY_STEP = 0.125
+#: Lags of the single-frame pairs that tell the velocity per frame (no aliasing below half a period per frame).
+FRAME_LAGS = (1, 2, 3, 4, 6, 8)
+
+
+def _tempered_maps(cspec, noise, weight, cshape, norm, radius, pairs, progress=None):
+    """Pair log-likelihood maps tempered by their own noise, and each map's peak significance."""
+    maps, sig = [], []
+    for k, (i, j) in enumerate(pairs):
+        # float32 throughout: a float64 scalar would promote the cross-spectrum to complex128
+        m = pair_loglik(cspec[i], cspec[j], weight * np.float32(1.0 / noise[j]), cshape, norm, radius)
+        fin = m[np.isfinite(m)]
+        # temper by the map's own noise: with a noisy template the noise of ℓ grows as the square
+        # root of its peak, and differences between lattice-equivalent peaks below it are no evidence
+        m /= max(1.0, np.sqrt(max(float(fin.max() - np.median(fin)), 0.0) / 2.0))
+        fin = m[np.isfinite(m)]
+        sd = float(fin.std())
+        sig.append((float(fin.max()) - float(fin.mean())) / sd if sd > 0 else 0.0)
+        maps.append(m)
+        if progress is not None:
+            progress((k + 1) / len(pairs))
+    return maps, sig
+
+
+def frame_velocity_evidence(cspec, noise, weight, cshape, norm, radius, alias_c):
+    """Evidence of the drift velocity per single frame, on a grid: (gy, gx, evidence), coarse px per frame.
+
+    Blocks of g frames tell the velocity only modulo a lattice vector per block, a/g per frame:
+    with a fast drift the block pairs are ambiguous. Single frames are noisier but alias only at
+    a whole lattice vector per frame; the sum of their pair evidences picks the alias of the block
+    velocity (the maximum over the walk steps is kept).
+    """
+    n = len(cspec)
+    ry, rx = int(radius[0]), int(radius[1])
+    pairs = [(i, i + lag) for lag in FRAME_LAGS if lag < n for i in range(n - lag)]
+    maps, _ = _tempered_maps(cspec, noise, weight, cshape, norm, (ry, rx), pairs)
+    half = CELL_SAFETY * alias_c / 2.0
+    gy, gx = _velocity_grid((min(half, ry / 4.0), min(half, rx / 4.0)), FRAME_VELOCITY_STEP)
+    e = _evidence_grid(maps, [j - i for i, j in pairs], (ry, rx), WALK_STEPS, gy, gx).max(0)
+    return gy, gx, e
+
+
+#: Log evidence (tempered nats) by which the best single-frame velocity must beat no drift before the
+#: frames are motion-compensated within their blocks.
+DECISIVE_DRIFT = 7.0
+#: Gaussian smoothing (grid steps) of the single-frame evidence before its maximum is taken.
+ENVELOPE_STEPS = 1.5
+
+
+def decisive_velocity(frame_evidence):
+    """The single-frame velocity of the largest evidence (coarse px per frame) when it beats no drift
+    decisively (:data:`DECISIVE_DRIFT`), else None.
+
+    The evidence is smoothed first: long lags ripple it at a/L per frame (peaks that only the noise
+    decides between); its envelope is what the frames tell.
+    """
+    gy, gx, e = frame_evidence
+    k0 = int(np.argmin(np.hypot(gy, gx)))
+    e = ndimage.gaussian_filter(e, ENVELOPE_STEPS, mode="nearest")
+    k = int(np.argmax(e))
+    if e.flat[k] - e.flat[k0] < DECISIVE_DRIFT:
+        return None
+    return np.array([gy.flat[k], gx.flat[k]])
+
+
+def compensate(cspec, cshape, v):
+    """Spectra of the frames moved back by i·v (frame i; coarse px): what is left is the drift about the line.
+
+    Summing frames into blocks smears a lattice that drifts a good part of a period per block; the
+    compensated frames sum into sharp blocks whose residual motion is small (no alias to choose).
+    """
+    ky = sfft.fftfreq(cshape[0])[:, None]
+    kx = sfft.rfftfreq(cshape[1])[None, :]
+    out = np.empty_like(cspec)
+    for i, a in enumerate(cspec):
+        ramp = np.exp(2j * np.pi * (ky * (i * v[0]) + kx * (i * v[1]))).astype(np.complex64)
+        out[i] = a * ramp
+    return out
 
 
 def _cell_measurement(m, pred, cell_radius, radius):
@@ -224,20 +316,7 @@ def unwrap_trajectory(cspec, noise, weight, cshape, norm, radius, alias_c, *, wa
     n = len(cspec)
     ry, rx = int(radius[0]), int(radius[1])
     pairs = [(i, i + lag) for lag in LAGS if lag < n and lag <= (max_lag or n) for i in range(n - lag)]
-    maps, sig = [], []
-    for k, (i, j) in enumerate(pairs):
-        # float32 throughout: a float64 scalar would promote the cross-spectrum to complex128
-        m = pair_loglik(cspec[i], cspec[j], weight * np.float32(1.0 / noise[j]), cshape, norm, (ry, rx))
-        fin = m[np.isfinite(m)]
-        # temper by the map's own noise: with a noisy template the noise of ℓ grows as the square
-        # root of its peak, and differences between lattice-equivalent peaks below it are no evidence
-        m /= max(1.0, np.sqrt(max(float(fin.max() - np.median(fin)), 0.0) / 2.0))
-        fin = m[np.isfinite(m)]
-        sd = float(fin.std())
-        sig.append((float(fin.max()) - float(fin.mean())) / sd if sd > 0 else 0.0)
-        maps.append(m)
-        if progress is not None:
-            progress((k + 1) / len(pairs))
+    maps, sig = _tempered_maps(cspec, noise, weight, cshape, norm, (ry, rx), pairs, progress)
     lag_of = [j - i for i, j in pairs]
     half = CELL_SAFETY * alias_c / 2.0
     vmax = (min(half, ry), min(half, rx))
@@ -264,3 +343,37 @@ def unwrap_trajectory(cspec, noise, weight, cshape, norm, radius, alias_c, *, wa
         cov_diff = d[:, None] + d[None, :] - 2 * cov
     sig_used = [sig[pairs.index(p)] for p in used]
     return s, np.array(used, int).reshape(-1, 2), np.array(meas).reshape(-1, 2), np.array(var), np.array(sig_used)
+
+
+def grouped_trajectory(cspec, noise, weight, cshape, norm, radius, alias_c, group, *, max_lag=None, progress=None):
+    """First trajectory of blocks of ``group`` frames; blocks of a fast drift are motion-compensated first.
+
+    Blocks tell the drift velocity only modulo a lattice vector per block, and a lattice that moves
+    a good part of a period within a block is smeared in its sum. Single frames tell the velocity
+    modulo a whole lattice vector per frame (:func:`frame_velocity_evidence`); where they tell it
+    decisively (:func:`decisive_velocity`), every frame is moved back by that line before summing
+    (:func:`compensate`), the blocks' own residual drift corrects the line (the single-frame
+    velocity is coarse) and the blocks are built once more with the corrected line.
+
+    Returns (s_c, pairs, d_c, sig, blocks, centers, v_line): the unwrapped block positions *about
+    the line* and their pair measurements (coarse px, see :func:`unwrap_trajectory`), the blocks,
+    their centre frames and the line's velocity (coarse px per frame; zero when not compensated).
+    """
+    from napari_cryomat.core._drift_refine import _blocks
+
+    n = len(cspec)
+    v_line = np.zeros(2)
+    if group > 1:
+        v = decisive_velocity(frame_velocity_evidence(cspec, noise, weight, cshape, norm, radius, alias_c))
+        if v is not None:
+            v_line = v
+    for attempt in range(2):
+        blocks, centers = _blocks(compensate(cspec, cshape, v_line) if v_line.any() else cspec, n, group)
+        noise_b = np.array([noise[b * group : (b + 1) * group].sum() for b in range(len(blocks))])
+        s_c, pairs, d_c, _, sig = unwrap_trajectory(blocks, noise_b, weight, cshape, norm, radius, alias_c,
+                                                    walk_scale=float(np.sqrt(group)), max_lag=max_lag,
+                                                    progress=progress if attempt == 0 else None)
+        if attempt or not v_line.any():
+            break
+        v_line = v_line + np.polyfit(centers, s_c, 1)[0]
+    return s_c, pairs, d_c, sig, blocks, centers, v_line

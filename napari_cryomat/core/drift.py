@@ -105,7 +105,7 @@ from napari_cryomat.core._drift_smooth import (  # noqa: F401
     _smooth_from,
     _smooth_trajectory,
 )
-from napari_cryomat.core._drift_unwrap import lattice_alias, noise_power, signal_power, unwrap_trajectory
+from napari_cryomat.core._drift_unwrap import grouped_trajectory, lattice_alias, noise_power, signal_power
 from napari_cryomat.core._progress import ProgressCallback, report
 from napari_cryomat.core._validate import (
     MAX_COUNT,
@@ -526,22 +526,24 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
     # the lattice the stack reveals (alignment-free) and a first trajectory that cannot jump a cell
     p_sig = signal_power(cspec, noise)
     alias = lattice_alias(signal_power(cspec, noise, significant=True), cshape, norm, cbin[1])
-    blocks, centers = _blocks(cspec, n, group)  # at the lowest doses single frames are too noisy to pair
-    nb = len(blocks)
-    noise_b = np.array([noise[b * group : (b + 1) * group].sum() for b in range(nb)])
     weight = (bf * p_sig / (p_sig + float(np.mean(noise)))).astype(np.float32)
+    nb = int(np.ceil(n / group))
     if nb > 1:
-        s_c, pairs, d_c, _, sig = unwrap_trajectory(
-            blocks, noise_b, weight, cshape, norm, (int(radius[0]), int(radius[1])), alias / cbin[1],
-            walk_scale=float(np.sqrt(group)), max_lag=pair_band,
-            progress=None if progress is None else (lambda f: report(progress, 0.35 + 0.3 * f)))
+        # at the lowest doses single frames are too noisy to pair: blocks of `group` frames
+        s_c, pairs, d_c, sig, blocks, centers, v_line = grouped_trajectory(
+            cspec, noise, weight, cshape, norm, (int(radius[0]), int(radius[1])), alias / cbin[1], group,
+            max_lag=pair_band, progress=None if progress is None else (lambda f: report(progress, 0.35 + 0.3 * f)))
         if iterations == 0:  # no refinement follows: sub-pixel pair peaks (matrix DFT) and one more solve
             s_c, d_c = _subpixel_pairs(blocks, pairs, d_c, s_c, coarse["bf"], cshape, upsample)
         sb = s_c * cbin
         s0 = np.stack([np.interp(np.arange(n), centers, sb[:, a]) for a in range(2)], axis=1)
+        # back from the compensated blocks: add the drift line to every frame and to the pair shifts
+        s0 += np.arange(n)[:, None] * v_line * cbin
+        d_c = d_c + (centers[pairs[:, 1]] - centers[pairs[:, 0]])[:, None] * v_line
         s0 -= s0[0]
     else:
         s0, pairs, d_c, sig = np.zeros((n, 2)), np.zeros((0, 2), int), np.zeros((0, 2)), np.zeros(0)
+        centers = np.array([(n - 1) / 2.0])
     d_meas = d_c * cbin
     inl = np.ones(len(pairs), bool)
     # no search below may move a frame by half the alias (a unit cell): keep within 40% of it
@@ -554,7 +556,8 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
     # ---- refinement against the sum of the others, then the trajectory smoother -----------------
     stage = dict(spectra=spectra, crop=crop, full=full, bfactor=bfactor, pixel_size=pixel_size, group=group,
                  iterations=iterations, refine_radius=refine_radius, upsample=upsample, progress=progress,
-                 span=(0.65, 0.9 if patches else 1.0), window_taper=window_taper, reach=reach, smooth=smooth)
+                 span=(0.65, 0.9 if patches else 1.0), window_taper=window_taper, reach=reach, smooth=smooth,
+                 alias=alias)
     starts = [s0]
     runs = [_refine_and_smooth(start, **stage) for start in starts]
     shifts, walk_step, _ = max(runs, key=lambda r: r[2])
@@ -615,8 +618,26 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
 
 
 
+#: The capture pass of the refinement keeps its coarse filter only where that filter passes at least this
+#: fraction of the lattice's first reflection (frequency 1/alias).
+CAPTURE_LATTICE_FRACTION = 0.05
+
+
+def _capture_keeps_lattice(bfactor_wide, alias_angstrom):
+    """Whether the capture filter exp(-B k²/4) passes the lattice (k = 1/alias) at ``CAPTURE_LATTICE_FRACTION``.
+
+    On a fine lattice (4-5 px) the coarse filter of the capture pass removes the lattice itself and
+    leaves the capture to the noise of the aperiodic rest: frames are pulled by up to the capture
+    radius at random, which the later passes cannot undo. There the capture releases the filter
+    where the stack measures the signal (as the other passes do).
+    """
+    if not np.isfinite(alias_angstrom):
+        return True
+    return bool(np.exp(-bfactor_wide / (4.0 * alias_angstrom**2)) >= CAPTURE_LATTICE_FRACTION)
+
+
 def _refine_and_smooth(start, *, spectra, crop, full, bfactor, pixel_size, group, iterations, refine_radius, upsample,
-                       progress, span, window_taper, reach, smooth):
+                       progress, span, window_taper, reach, smooth, alias):
     """Refinement (:func:`_refine`) and smoother (:func:`_smooth_trajectory`) from the trajectory ``start``.
 
     Returns (shifts, walk step, log evidence of the smoother; -inf when it did not run).
@@ -631,6 +652,7 @@ def _refine_and_smooth(start, *, spectra, crop, full, bfactor, pixel_size, group
             span=span, window_taper=window_taper,
             wide_radius=(min(WIDE_RADIUS_PX, reach) / pix_x) if group > 1 else None,
             wide_bfactor_px2=COARSE_GROUP_BFACTOR(bfactor, group) / pix**2, reach=reach / pix_x,
+            wide_release=not _capture_keeps_lattice(COARSE_GROUP_BFACTOR(bfactor, group), alias * pixel_size),
         ) * (pix_y, pix_x)
     shifts = shifts - shifts[0]
     if not (iterations > 0 and smooth):
@@ -640,7 +662,7 @@ def _refine_and_smooth(start, *, spectra, crop, full, bfactor, pixel_size, group
     smoothed, walk_step, evidence = _smooth_trajectory(
         _fourier_crop(spectra, crop, scrop), scrop, shifts / sbin,
         bfactor_px2=bfactor / (pixel_size * sbin[1]) ** 2, window_taper=window_taper, px=float(sbin[1]),
-        reach=min(3.0, reach), first=start / sbin)
+        reach=min(3.0, reach), first=start / sbin, cell=alias)
     if smoothed is None:
         return shifts, float("nan"), -np.inf
     return smoothed * sbin - smoothed[0] * sbin, walk_step, evidence

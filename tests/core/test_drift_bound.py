@@ -37,6 +37,47 @@ def test_four_pixel_square_lattice_at_005_counts_never_jumps(stress):
     assert rms < 0.8
 
 
+def test_fast_drift_of_several_periods_in_few_frames_never_jumps(stress):
+    # fresh stress seed 104: a 4.6 px square lattice over 76 % of the field, 16 frames drifting 3.7
+    # periods (1.2 px/frame) plus a 0.47 px/frame walk. The automatic group of 5 frames moves more
+    # than a period per block: uncompensated blocks smear the lattice and their pairs are ambiguous
+    # (75 % of the frames jumped). The single frames tell the velocity; the blocks are compensated
+    case = stress.draw_case(104)
+    assert case["n_frames"] == 16 and case["period"] < 4.7
+    m = stress.make_movie(case, 160, 0.05)
+    r = D.estimate_drift(m.frames)
+    assert r.group > 1  # the case is about grouped blocks
+    rms, jump = stress.errors(r.shifts, m.shifts, case["period"])
+    bound = stress.bayes_crb_rms(m.clean, case["step"])
+    assert jump == 0.0, rms
+    assert rms <= 2.0 * bound, (rms, bound)
+
+
+def test_single_frame_velocity_is_decisive_only_for_a_real_drift():
+    from napari_cryomat.core import _drift_unwrap as U
+
+    gy, gx = U._velocity_grid((2.0, 2.0), U.FRAME_VELOCITY_STEP)
+    peak = -((gy - 0.75) ** 2 + (gx + 1.25) ** 2) / (2 * 0.2**2)
+    v = U.decisive_velocity((gy, gx, 40.0 * np.exp(peak)))
+    assert v is not None and np.allclose(v, (0.75, -1.25), atol=U.FRAME_VELOCITY_STEP)
+    # evidence barely above that of no drift (ripple): not decisive, no compensation
+    assert U.decisive_velocity((gy, gx, 3.0 * np.exp(peak))) is None
+
+
+def test_compensated_frames_keep_only_the_drift_about_the_line():
+    from napari_cryomat.core import _drift_unwrap as U
+
+    rng = np.random.default_rng(3)
+    img = rng.standard_normal((64, 64)).astype(np.float32)
+    v = np.array([1, -2])  # px per frame
+    frames = np.stack([np.roll(img, tuple(i * v), (0, 1)) for i in range(3)])
+    spec = np.fft.rfft2(frames).astype(np.complex64)
+    # frame i moved by i·v: compensating by the line v aligns them all with frame 0
+    out = U.compensate(spec, (64, 64), v)
+    back = np.fft.irfft2(out, s=(64, 64))
+    assert np.allclose(back[1], img, atol=1e-3) and np.allclose(back[2], img, atol=1e-3)
+
+
 def test_fine_lattice_at_high_dose_within_1_5_times_the_bayesian_bound(stress):
     # stress seed 3: 5.5 px square lattice; at 10 counts/px/frame every frame is precise alone and the
     # refinement gives the result. With the B-factor applied to the measured reflections RMS/BCRB was 1.8
