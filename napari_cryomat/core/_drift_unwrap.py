@@ -32,6 +32,11 @@ What is done here
    (3σ below half of it). The trajectory is the Gauss-Markov least-squares solution of these
    measurements and the motion prior (a batch Kalman smoother), whose covariance gives the next
    pass's prediction uncertainty; three passes.
+5. Blocks of a fast drift (:func:`grouped_trajectory`): a block of g frames drifting v per frame
+   tells the velocity only modulo a/g per frame, and its sum smears a lattice that moves a good
+   part of a period within it. Pairs of single frames (lags 1-8) alias only at a whole lattice
+   vector per frame; where their evidence picks a velocity decisively, the frames are moved back
+   by that line before summing, and steps 2-4 work on the drift about the line.
 """
 
 from __future__ import annotations

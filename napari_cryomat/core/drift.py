@@ -19,7 +19,11 @@ Method (:func:`estimate_drift`)
    the lattice the stack reveals is found without any alignment (signal autocorrelation from
    the frames' mean power spectrum; its nearest strong secondary peak is the shortest "alias"
    shift). Frames are summed in blocks of ``group`` (``group=None`` picks the smallest group
-   whose pairwise shifts agree with one trajectory). Pairs of blocks 1, 2, 3, 4, 6, 8, ... apart
+   whose pairwise shifts agree with one trajectory). Blocks tell the drift only modulo a lattice
+   vector per block and smear a lattice that moves a good part of a period within them: pairs of
+   single frames tell the velocity modulo a lattice vector per *frame*, and where their evidence
+   beats no drift decisively the frames are moved back by that line before summing (the blocks'
+   own residual drift then corrects the line once). Pairs of blocks 1, 2, 3, 4, 6, 8, ... apart
    are cross-correlated into log-likelihood maps (B-factor low-pass ``exp(-B k²/4)``, Wiener
    filter of the noisy template, noise from the outer spectrum, window-overlap normalisation).
    The constant drift and random-walk step of the motion model are chosen by the evidence over
