@@ -69,7 +69,9 @@ def bounded_nnls(a, b, upper):
 
 def local_excess(problem, c, model_before):
     """Counts within ±0.6 FWHM of ``c`` above a quadratic through side bands 1.5–3.5 FWHM away (the continuum
-    bends there), in the spectrum less the other elements' fitted lines, and the noise of that difference."""
+    bends there), in the spectrum less the other elements' fitted lines, and the noise of that difference. On
+    the continuum's steep onset (below ~1.1 × the energy where absorption sets in) a quadratic cannot follow it
+    and the excess comes out high: a gate on it then rejects nothing there."""
     f = problem.fwhm_of(c)
     x = (problem.energy - c) / f
     win, side = np.abs(x) <= 0.6, problem.mask & (np.abs(x) >= 1.5) & (np.abs(x) <= 3.5)

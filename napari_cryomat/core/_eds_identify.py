@@ -13,7 +13,7 @@ Candidates: elements with a strong line on a detected peak. Selection: forward (
 element that lowers χ² most — a likelihood-ratio test on the joint fit — if it adds >= ``min_snr``
 σ, its families are consistent — a family strong enough to be seen is not missing; a low-energy
 family that contradicts the others is left out as absorbed — and one of its lines sits on a peak
-the others leave largely unexplained; below 1 keV, where the clipped continuum is unreliable, also above
+the others leave largely unexplained; below 1.5 keV, where the clipped continuum is unreliable, also above
 a quadratic through the counts on either side), then backward
 elimination: an element that adds < ``min_snr`` σ once the others are fitted is dropped. A family
 member is therefore never taken for another element: Pt M2N4 at 2.70 keV is already in the Pt M
@@ -32,7 +32,7 @@ from napari_cryomat.core._eds_artefacts import artefact_columns, bounded_nnls, l
 
 _CONSISTENT_MIN_ENERGY = 1500.0  # families above this energy are barely absorbed: must show up
 _MIN_LINE_WEIGHT = 0.01
-_LOCAL_TEST_BELOW = 1000.0  # lines below this also need a local excess over side bands
+_LOCAL_TEST_BELOW = 1500.0  # lines below this also need a local excess over side bands
 _CALIBRATION_MIN_ENERGY = 1000.0  # lines that fix the detector's offset lie above this
 
 
@@ -206,7 +206,7 @@ def _peak_check(problem, el, shift, model_before, model_after, min_snr):
         gained = float((model_after - model_before)[win].sum())
         ok = resid >= min_snr * noise and resid >= 0.4 * max(peak, 0.0) and gained >= min_snr * noise
         if ok and c < _LOCAL_TEST_BELOW:
-            # below ~1 keV the clipped continuum is unreliable (it cuts deep into the continuum's rounded
+            # below ~1.5 keV the clipped continuum is unreliable (it cuts deep into the continuum's rounded
             # maximum, leaving humps the width of several lines): the line must also stand above the counts on
             # either side of it, once the other elements' lines are taken out
             excess, local_noise = local_excess(problem, c, model_before)
