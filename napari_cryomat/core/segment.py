@@ -92,11 +92,13 @@ def estimate_particle_settings(image, *, pixel_size: float, polarity: str = "aut
     """What :func:`segment_particles` will assume about ``image``: the settings read off the image.
 
     Polarity and particle size come from a scale-space blob search (normalised Laplacian of Gaussian),
-    the background from the support around the particles; smoothing (1/8 of the diameter), minimum
+    the background from the support around the particles; smoothing (1/8 of the diameter, more up to
+    1/4 where half the particle contrast would not stand 3 smoothed-noise deviations clear), minimum
     size (1/5 of a typical particle's area), split distance (1/4 diameter), background scale (4
     diameters) and the threshold (``local`` when the support varies by more than a sixth of the
-    particles' contrast or the contrast is below twice the pixel noise, else ``otsu``) follow. Any setting given here is taken as it is and the
-    others are estimated around it (a given diameter sets the scales).
+    particles' contrast or the contrast is below twice the pixel noise, else ``otsu``) follow. Any
+    setting given here is taken as it is and the others are estimated around it (a given diameter
+    sets the scales).
 
     Parameters
     ----------
@@ -165,8 +167,9 @@ def segment_particles(
     return_settings: bool = False,
     progress: ProgressCallback = None,
 ):
-    """Segment particles: Gaussian smoothing, a global or local threshold, then a watershed on the
-    distance map that splits touching particles.
+    """Segment particles: Gaussian smoothing, a global or local threshold, then a watershed that splits
+    touching particles (seeded by the image's own blobs for particles below 16 px, by the distance map
+    above; rods and ovals cut into pieces are given back whole).
 
     Every setting left at ``"auto"`` / None is read off the image (see
     :func:`estimate_particle_settings`): a new image needs no tuning.
@@ -179,7 +182,7 @@ def segment_particles(
         Pixel (voxel) size in Å.
     smoothing : float, optional
         Standard deviation of the Gaussian smoothing, Å. 0 switches smoothing off; None: 1/8 of the
-        particle diameter.
+        particle diameter, or more (up to 1/4) for faint particles.
     threshold : {"auto", "otsu", "li", "local"}
         Global Otsu or Li threshold, or a local one: the support's slow variation (a Gaussian over about
         ``local_block`` Å of the support, particles left out) is subtracted, for uneven illumination or
@@ -195,7 +198,12 @@ def segment_particles(
         Objects smaller than this are dropped: area in Å² for images, volume in Å³ for volumes.
         None: a fifth of a typical particle.
     split : bool
-        Split touching particles with a watershed on the Euclidean distance map.
+        Split touching particles. On a 2D image whose particles stand at least twice the pixel noise
+        clear and are below 16 px (4 x ``split_distance``) across, the watershed is seeded at the
+        significant maxima of the Laplacian of Gaussian at their scale and runs on that response (the
+        distance map of a few-pixel mask has no neck left to cut at); otherwise it runs on the
+        Euclidean distance map (:func:`split_touching`). Either way, a cut object narrower than 24 px
+        that fills >= 95 % of the ellipse of its second moments (a rod, an oval) is given back whole.
     split_distance : float, optional
         Minimum distance in Å between the centres of two particles the watershed keeps apart;
         None: a quarter of the particle diameter.
@@ -258,8 +266,8 @@ def _particle_mask(img: np.ndarray, settings: ParticleSettings, flat: np.ndarray
 def _mask_to_labels(mask: np.ndarray, settings: ParticleSettings, *, split: bool, fill_holes: bool,
                     image: np.ndarray | None = None) -> np.ndarray:
     """Objects of ``mask``: holes filled, speckle opened away, small ones dropped, touching ones split
-    (by the image's own blobs when ``image`` is a 2D image whose particles stand clear of the noise and
-    the split distance was not given; else by the distance map)."""
+    (by the image's own blobs when ``image`` is a 2D image of particles below 16 px that stand clear of
+    the noise; else by the distance map)."""
     from skimage import morphology
 
     ps = settings.pixel_size
@@ -280,17 +288,27 @@ def _mask_to_labels(mask: np.ndarray, settings: ParticleSettings, *, split: bool
     if not split:
         labels, _ = ndi.label(mask)
         return labels.astype(np.int32)
-    d_px = 4 * settings.split_distance / ps  # the split distance is a quarter of the particle diameter
-    if image is not None and image.ndim == 2 and 0 < d_px < BLOB_SPLIT_BELOW_DIAMETER and mask.any() and not mask.all():
-        # read off the image and the mask only, so that settings.options() reproduce the labels
-        signed = -image if settings.polarity == "dark" else image
-        step = max(1, mask.size // 1_000_000)
-        inside, outside = signed.ravel()[::step][mask.ravel()[::step]], signed.ravel()[::step][~mask.ravel()[::step]]
-        noise = _ps.noise_floor(image)
-        if inside.size and outside.size and \
-                np.median(inside) - np.median(outside) >= BLOB_SPLIT_MIN_CONTRAST_TO_NOISE * noise:
-            return blob_split(signed, mask, diameter_px=d_px, noise=noise, min_px=min_px)
+    if image is not None and image.ndim == 2:
+        labels = _split_by_blobs(image, mask, settings, min_px)
+        if labels is not None:
+            return labels
     return split_touching(mask, pixel_size=ps, split_distance=settings.split_distance, min_size=settings.min_size)
+
+
+def _split_by_blobs(image: np.ndarray, mask: np.ndarray, settings: ParticleSettings, min_px: float):
+    """:func:`blob_split` of a 2D mask when its particles are small (below BLOB_SPLIT_BELOW_DIAMETER px)
+    and stand BLOB_SPLIT_MIN_CONTRAST_TO_NOISE pixel-noise deviations clear, else None. Decided from the
+    image, the mask and the options only, so that ``settings.options()`` reproduce the labels."""
+    d_px = 4 * settings.split_distance / settings.pixel_size  # the split distance is a quarter diameter
+    if not (0 < d_px < BLOB_SPLIT_BELOW_DIAMETER) or not mask.any() or mask.all():
+        return None
+    signed = -image if settings.polarity == "dark" else image
+    step = max(1, mask.size // 1_000_000)
+    values, inside = signed.ravel()[::step], mask.ravel()[::step]
+    noise = _ps.noise_floor(image)
+    if np.median(values[inside]) - np.median(values[~inside]) < BLOB_SPLIT_MIN_CONTRAST_TO_NOISE * noise:
+        return None
+    return blob_split(signed, mask, diameter_px=d_px, noise=noise, min_px=min_px)
 
 
 def segment_series(movie, *, pixel_size: float, progress: ProgressCallback = None, **options) -> np.ndarray:
@@ -322,7 +340,10 @@ def split_touching(mask, *, pixel_size: float, split_distance: float = 30.0,
     """Split a binary mask into objects, cutting touching ones apart at their necks.
 
     A watershed of the (lightly smoothed) Euclidean distance map, seeded at its maxima at least
-    ``split_distance`` Å apart. Use it to turn a pixel-classifier prediction into objects.
+    ``split_distance`` Å apart; in 2D an object narrower than 24 px that fills >= 95 % of the ellipse of
+    its second moments (a rod, an oval: its ridge's pixel steps make spurious maxima) is kept whole,
+    where touching particles leave that ellipse's flanks empty (two touching disks fill 0.90-0.94).
+    Use it to turn a pixel-classifier prediction into objects.
 
     Parameters
     ----------
