@@ -500,7 +500,7 @@ def _spectrum_layers(data, axes: list[Axis], s: int, *, name: str, meta: dict, s
     kwargs = _layer_kwargs(lax, name, meta)
     md = kwargs["metadata"]
     spectral_kind = e_ax.cal.kind in ("energy", "wavelength")
-    if n <= 2 and spectral_kind:
+    if n <= 3 and spectral_kind:
         spatial = [a for a in lax[1:] if a.cal.kind == "length"]
         md["spectrum_image"] = {
             "axes": "EYX",
@@ -509,6 +509,8 @@ def _spectrum_layers(data, axes: list[Axis], s: int, *, name: str, meta: dict, s
                             "units": e_ax.cal.unit, "size": int(e_ax.size)},
             "pixel_size": float(spatial[-1].cal.scale) if spatial else 1.0,
         }
+        if n == 3:  # (T, E, Y, X): one spectrum image per frame, for drift correction before summing
+            md["spectrum_image"]["frames"] = int(layer.shape[0])
     if n <= 1:
         counts = layer[:, 0, 0] if n == 0 else layer[:, 0, :].T
         if int(np.prod(counts.shape)) <= 1 << 22:

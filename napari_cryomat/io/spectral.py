@@ -246,7 +246,51 @@ def read_spectral(path) -> list[tuple[Any, dict, str]]:
     signals = _call_reader(mod, path, fmt, st.st_size)
     if ext == ".emi":
         signals = [s for s in signals if s is not None]
-    return _layers_of(signals, path, fmt)
+    layers = _layers_of(signals, path, fmt)
+    if ext == ".emd" and any(_is_spectrum_image(s) for s in signals):
+        layers += _velox_frame_layers(mod, path, fmt, len(signals))
+    return layers
+
+
+def _is_spectrum_image(sig: dict) -> bool:
+    """An EDS or EELS signal with two navigation axes (a spectrum image)."""
+    signal_type = str(((sig.get("metadata") or {}).get("Signal") or {}).get("signal_type", ""))
+    navigation = [ax for ax in sig.get("axes") or [] if ax.get("navigate")]
+    return signal_type.upper().startswith(("EDS", "EELS")) and len(navigation) == 2
+
+
+def frame_signals(signals: list[dict]) -> list[dict]:
+    """The signals of a frame-resolved read that have more than one frame (a "Time" navigation axis)."""
+    return [s for s in signals if any(ax.get("name") == "Time" and ax.get("navigate") and int(ax.get("size", 1)) > 1
+                                      for ax in s.get("axes") or [])]
+
+
+def _velox_frame_layers(mod, path: Path, fmt: str, n_summed: int) -> list[tuple[Any, dict, str]]:
+    """A Velox spectrum image recorded in frames: its frames and those of the STEM images taken with it,
+    lazily, as hidden layers "<title> frames" (T, Y, X) and (T, E, Y, X), next to the summed signals.
+
+    Why: drift correction of spectrum-image frames (Drift correction dock, "Apply shifts to layer") needs
+    the frames, and Velox stores them; rosettasciio sums them unless told otherwise. Nothing is added for
+    a single frame, another kind of EMD file, or when the frame-resolved read fails (the summed signals
+    stand)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            frames = frame_signals(mod.file_reader(str(path), lazy=True, sum_frames=False, load_SI_image_stack=True))
+    except Exception:  # noqa: BLE001 - the frames are an extra; the file opened summed
+        return []
+    if not frames:
+        return []
+    from napari_cryomat.io._signals import title_of
+
+    for sig in frames:
+        general = sig.setdefault("metadata", {}).setdefault("General", {})
+        general["title"] = f"{title_of(sig) or path.stem} frames"
+    layers = _layers_of(frames, path, fmt)
+    for _data, kwargs, _kind in layers:
+        kwargs["visible"] = False  # shown on demand: drawing a lazy SI frame decodes it
+        kwargs["metadata"]["source"]["index"] += n_summed
+    return layers
 
 
 def _check_tvips_part(path: Path) -> None:

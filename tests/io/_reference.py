@@ -93,12 +93,32 @@ def references(path: Path) -> list[Ref]:
     if _is_mrc(path):
         return _mrc_refs(path)
     refs = []
-    for sig in rsciio_read(path):
+    signals = list(rsciio_read(path))
+    if name.endswith(".emd") and any(_is_spectrum_image(sig) for sig in signals):
+        signals += _velox_frames(path)
+    for sig in signals:
         data = sig["data"]
         names = getattr(data.dtype, "names", None)
         rgb = list(names) if names and set(names) <= set("RGBA") else None
         refs.append(Ref(data, _aligned(sig, data.shape), rgb))
     return refs
+
+
+def _is_spectrum_image(sig: dict) -> bool:
+    signal_type = str(((sig.get("metadata") or {}).get("Signal") or {}).get("signal_type", ""))
+    return signal_type.upper().startswith(("EDS", "EELS")) and sum(bool(a.get("navigate")) for a in sig["axes"]) == 2
+
+
+def _velox_frames(path: Path) -> list[dict]:
+    """A Velox spectrum image recorded in frames opens with its frames too (those of the SI and of the
+    STEM images taken with it): the signals of rosettasciio's frame-resolved read with more than one frame."""
+    import rsciio.emd
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        frames = rsciio.emd.file_reader(str(path), lazy=True, sum_frames=False, load_SI_image_stack=True)
+    return [s for s in frames if any(a.get("name") == "Time" and a.get("navigate") and int(a.get("size", 1)) > 1
+                                     for a in s["axes"])]
 
 
 def _is_mrc(path: Path) -> bool:

@@ -59,6 +59,8 @@ def apply_request(run, layer, *, summed: bool = True) -> ApplyRequest:
     suffix = "drift-corrected sum" if summed else "drift-corrected"
     metadata = {k: v for k, v in (layer.metadata or {}).items()}
     metadata["shifts_px"] = shifts
+    if summed and isinstance(metadata.get("spectrum_image"), dict):  # the sum is one spectrum image, no frames
+        metadata["spectrum_image"] = {k: v for k, v in metadata["spectrum_image"].items() if k != "frames"}
     return ApplyRequest(data=data, shifts=shifts, summed=summed, name=f"{layer.name} {suffix}", scale=scale,
                         units=units, metadata=metadata)
 

@@ -52,9 +52,10 @@ _NO_SI = "Open a spectrum image first (File > Open, or File > Open Sample > napa
 
 
 def is_spectrum_image(layer) -> bool:
-    """Offered as a spectrum image: a layer with an energy axis in its spectrum-image metadata
-    (a tomogram or a movie is 3D too, and is not offered: choosing one could only give an error)."""
-    return "spectrum_image" in (layer.metadata or {})
+    """Offered as a spectrum image: a 3D layer with an energy axis in its spectrum-image metadata
+    (a tomogram or a movie is 3D too, and is not offered: choosing one could only give an error; the
+    (T, E, Y, X) frames of a spectrum image are summed by the Drift correction dock first)."""
+    return layer.ndim == 3 and "spectrum_image" in (layer.metadata or {})
 
 
 def is_reference_image(layer) -> bool:

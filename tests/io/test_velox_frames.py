@@ -1,0 +1,76 @@
+"""A real Velox spectrum image recorded in frames (hyperspy's test file, 20 frames of 50 x 10 px with HAADF):
+it opens summed, as Velox shows it, and with its frames as hidden lazy layers, so that the Drift correction
+dock can correct the EDS frames with the shifts of the HAADF frames before summing."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from corpus import ensure_corpus  # noqa: E402
+
+ROOT, WHY = ensure_corpus()
+NAME = "fei_SI_SuperX-HAADF_20frames_10x50.emd"
+
+
+@pytest.fixture(scope="module")
+def velox():
+    pytest.importorskip("rsciio")
+    if ROOT is None:
+        pytest.skip(f"corpus not available: {WHY}")
+    found = sorted(ROOT.rglob(NAME))
+    if not found:
+        pytest.skip(f"{NAME} is not in the corpus")
+    import npe2
+    from napari.components import ViewerModel
+
+    manager = npe2.PluginManager.instance()
+    if "napari-cryomat" not in manager:
+        manager.discover(include_npe1=False)
+    viewer = ViewerModel()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        viewer.open(str(found[0]), plugin="napari-cryomat")
+    return viewer
+
+
+def test_frames_open_hidden_next_to_the_summed_signals(velox):
+    layers = velox.layers
+    assert [layer.name for layer in layers] == ["HAADF", "EDS", "HAADF frames", "EDS frames"]
+    assert layers["HAADF"].visible and layers["EDS"].visible
+    assert not layers["HAADF frames"].visible and not layers["EDS frames"].visible
+    frames, summed = np.asarray(layers["EDS frames"].data), np.asarray(layers["EDS"].data)
+    assert frames.shape == (20,) + summed.shape  # (T, E, Y, X) next to (E, Y, X)
+    np.testing.assert_array_equal(frames.sum(axis=0, dtype=np.int64), summed)  # Velox's sum, count for count
+    haadf = np.asarray(layers["HAADF frames"].data)
+    assert haadf.shape == (20, 50, 10)
+    np.testing.assert_array_equal(haadf[0], layers["HAADF"].data)  # the summed file shows the first image
+    assert layers["EDS frames"].metadata["spectrum_image"]["frames"] == 20
+    assert tuple(layers["EDS frames"].scale[-2:]) == tuple(layers["EDS"].scale[-2:])
+
+
+def test_spectrum_dock_offers_the_sum_and_drift_apply_makes_one(velox):
+    """The Spectrum imaging dock offers the summed SI, not the frames; applying drift shifts to the frames
+    (as the Drift correction dock does) gives a spectrum image it offers, with every count kept."""
+    from napari_cryomat.widgets.drift._apply_model import apply_request, apply_shifts
+    from napari_cryomat.widgets.spectrum._model import is_spectrum_image
+
+    layers = velox.layers
+    assert is_spectrum_image(layers["EDS"]) and not is_spectrum_image(layers["EDS frames"])
+    rng = np.random.default_rng(0)
+    shifts = np.vstack([[0, 0], rng.integers(-2, 3, (19, 2))]).astype(float)  # whole pixels: exact
+    run = SimpleNamespace(shifts=shifts, n_frames=20, aligned=np.zeros((20, 50, 10), np.float32))
+    request, out = apply_shifts(apply_request(run, layers["EDS frames"], summed=True))
+    frames = np.asarray(layers["EDS frames"].data, np.float64)
+    assert out.shape == layers["EDS"].data.shape
+    assert out.sum() == pytest.approx(frames.sum(), rel=1e-6)  # counts conserved (periodic edges)
+    by_hand = sum(np.roll(frame, (-int(dy), -int(dx)), axis=(-2, -1)) for frame, (dy, dx) in zip(frames, shifts))
+    np.testing.assert_allclose(out, by_hand, rtol=1e-5, atol=1e-3)
+    result = SimpleNamespace(ndim=out.ndim, metadata=request.metadata)
+    assert is_spectrum_image(result) and "frames" not in request.metadata["spectrum_image"]
