@@ -185,3 +185,21 @@ def test_align_on_gold_beads(make_napari_viewer, qtbot):
     w.align.align_button.click()
     wait(qtbot, w)
     assert w.model.run.beads is None and "beads series beads" not in viewer.layers
+
+
+def test_tilts_without_shared_contrast_are_refused_with_the_docks_way_out(make_napari_viewer, qtbot, messages):
+    """Tilts of pure shot noise share nothing to align on: fiducial-free alignment refuses (shifts beyond
+    half the field) and the message names the dock's Gold beads method, not a Python function; nothing is
+    added and no alignment is kept."""
+    rng = np.random.default_rng(0)
+    angles = np.linspace(-60.0, 60.0, 41)
+    viewer = make_napari_viewer()
+    viewer.add_image(rng.poisson(2.0, (41, 96, 96)).astype(np.float32), name="noise",
+                     metadata={ANGLES_KEY: angles})
+    w = TiltSeriesWidget(viewer)
+    viewer.window.add_dock_widget(w, name="Tilt series")
+    w.align.align_button.click()
+    qtbot.waitUntil(lambda: w.idle, timeout=120_000)
+    text = str(w.runner.last_error)
+    assert "beyond half the" in text and "Method 'Gold beads'" in text and "track_beads" not in text
+    assert [layer.name for layer in viewer.layers] == ["noise"] and w.model.run is None
