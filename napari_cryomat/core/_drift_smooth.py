@@ -165,7 +165,9 @@ def _smooth_trajectory(spectra, shape, shifts, *, bfactor_px2, window_taper, px,
         evidence.
     cell : float
         The lattice alias (full-frame px; inf for none). Where the refined trajectory strays more
-        than ``cell / 4`` from its line, it is also tried as a start (see ``_line_or_refined``).
+        than ``cell / 4`` from its line, it is also tried as a start (see ``_line_or_refined``);
+        where it strays beyond the line's reach and its result needs a walk step above ``cell / 8``
+        (one that makes unit-cell jumps plausible), the line's result is taken if its step does not.
 
     Returns
     -------
@@ -202,6 +204,13 @@ def _smooth_trajectory(spectra, shape, shifts, *, bfactor_px2, window_taper, px,
     if start is line and np.abs(shifts - line).max() * px > cell / 4.0:
         runs[0] = _line_or_refined(runs[0], spectra, shape, shifts, bf=bf, window_taper=window_taper, px=px,
                                    passes=passes, reach=reach, cell=cell)
+    elif start is not line and runs[0][1] > cell / 8.0:
+        # the refined start (beyond the line's reach) needed a walk that makes unit-cell jumps
+        # plausible: the line's result, if its walk does not
+        from_line = _smooth_from(spectra, shape, line - line[0], bf=bf, window_taper=window_taper, px=px,
+                                 passes=passes, reach=reach)
+        if from_line[1] <= cell / 8.0:
+            runs[0] = from_line
     if len(runs) == 1:
         return runs[0]
     # The two results differ by a sizeable part of a unit cell: the line's may have jumped, the
