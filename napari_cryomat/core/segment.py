@@ -359,14 +359,20 @@ def split_touching(mask, *, pixel_size: float, split_distance: float = 30.0,
     -------
     labels : ndarray of int32
     """
-    from skimage import segmentation
-    from skimage.feature import peak_local_max
-
     mask = _as_mask(mask, "mask")
     pixel_size = positive(pixel_size, "pixel_size", unit="Å")
     _length_px(split_distance, "split_distance", pixel_size, mask.shape)
     min_size = nonnegative(min_size, "min_size", unit="Å² or Å³", high=None)
-    min_px = min_size / pixel_size**mask.ndim
+    return _split_on_distance(mask, pixel_size, split_distance, min_size / pixel_size**mask.ndim)
+
+
+def _split_on_distance(mask: np.ndarray, pixel_size: float, split_distance: float, min_px: float, *,
+                       rejoin: bool = True) -> np.ndarray:
+    """:func:`split_touching` on checked arguments; ``rejoin=False`` leaves rods and ovals cut (a click
+    only needs its neighbours cut off, and a rejoined pair would take one of them along)."""
+    from skimage import segmentation
+    from skimage.feature import peak_local_max
+
     dist = ndi.distance_transform_edt(mask)
     # light smoothing of the distance map against pixel-step ridges, less for tiny particles
     dist = ndi.gaussian_filter(dist, sigma=float(np.clip(split_distance / pixel_size / 3, 0.5, 1.0)))
@@ -386,7 +392,7 @@ def split_touching(mask, *, pixel_size: float, split_distance: float = 30.0,
         for k, pos in enumerate(com):
             markers[pos] = len(peaks) + 1 + k
     labels = segmentation.watershed(-dist, markers, mask=mask)
-    if mask.ndim == 2:  # rods and ovals cut at pixel-step maxima of their ridge become one again
+    if rejoin and mask.ndim == 2:  # rods and ovals cut at pixel-step maxima of their ridge become one again
         labels = rejoin_ellipses(labels, cc, n_cc)
     # relabel consecutively and drop pieces below the minimum size created by the split
     sizes = np.bincount(labels.ravel())
@@ -514,7 +520,7 @@ def click_segment(
     # keep what is connected to the object clicks (after cutting touching neighbours off), fill holes
     sub = ndi.binary_fill_holes(sub)
     if split_distance > 0 and sub.any():
-        lab = split_touching(sub, pixel_size=pixel_size, split_distance=split_distance)
+        lab = _split_on_distance(sub, pixel_size, split_distance, 0.0, rejoin=False)
     else:
         lab, _ = ndi.label(sub)
     ids = np.unique([lab[tuple(p)] for p in lp])
