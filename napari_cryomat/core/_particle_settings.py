@@ -302,15 +302,18 @@ def _blob_mask(shape, blobs: np.ndarray, grow: float) -> np.ndarray:
 
 def _choose_polarity(dark: np.ndarray, bright: np.ndarray) -> str:
     """The particles' sign: the one whose strong blobs respond most (90th percentile). Counting blobs
-    would not do: the gaps between packed particles make blobs of the other sign, but weaker ones. A sign
-    with fewer than a fifth as many blobs as the other is not the particles', whatever its response:
-    two stray blobs (a speck, an edge) outscored 189 particles, ten those of 95 faint ones."""
-    if len(dark) < 0.2 * len(bright):
+    would not do: the gaps between packed particles make blobs of the other sign, but weaker ones. Only a
+    handful of blobs (fewer than STRAY_BLOBS, against five times as many of the other sign) are strays
+    (a speck, an edge), whatever their response: two such blobs outscored 189 particles."""
+    if len(dark) < STRAY_BLOBS and 5 * len(dark) < len(bright):
         return "bright"
-    if len(bright) < 0.2 * len(dark):
+    if len(bright) < STRAY_BLOBS and 5 * len(bright) < len(dark):
         return "dark"
     score = [float(np.percentile(b[:, 3], 90)) if len(b) else 0.0 for b in (dark, bright)]
     return "dark" if score[0] >= score[1] else "bright"
+
+
+STRAY_BLOBS = 5
 
 
 def _typical_radius(blobs: np.ndarray) -> float:
