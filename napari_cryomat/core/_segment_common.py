@@ -149,6 +149,12 @@ def blob_split(image: np.ndarray, mask: np.ndarray, *, diameter_px: float, noise
             markers[pos] = n_markers + k
     labels = segmentation.watershed(-response, markers, mask=mask)
     labels = rejoin_ellipses(labels, components, n)
+    return drop_small(labels, min_px)
+
+
+def drop_small(labels: np.ndarray, min_px: int) -> np.ndarray:
+    """``labels`` relabelled 1.. consecutively, without the objects of fewer than ``min_px`` pixels (pieces a
+    split leaves behind)."""
     sizes = np.bincount(labels.ravel())
     keep = sizes >= max(min_px, 1)
     keep[0] = False

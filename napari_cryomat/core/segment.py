@@ -28,6 +28,7 @@ from napari_cryomat.core._segment_common import (
     BLOB_SPLIT_MIN_CONTRAST_TO_NOISE,
     _as_float,
     blob_split,
+    drop_small,
     iter_tiles,
     rejoin_ellipses,
 )
@@ -394,13 +395,7 @@ def _split_on_distance(mask: np.ndarray, pixel_size: float, split_distance: floa
     labels = segmentation.watershed(-dist, markers, mask=mask)
     if rejoin and mask.ndim == 2:  # rods and ovals cut at pixel-step maxima of their ridge become one again
         labels = rejoin_ellipses(labels, cc, n_cc)
-    # relabel consecutively and drop pieces below the minimum size created by the split
-    sizes = np.bincount(labels.ravel())
-    keep = sizes >= max(min_px, 1)
-    keep[0] = False
-    lut = np.zeros(sizes.size, dtype=np.int32)
-    lut[keep] = np.arange(1, int(keep.sum()) + 1)
-    return lut[labels]
+    return drop_small(labels, min_px)  # pieces below the minimum size created by the split go
 
 
 # ------------------------------------------------------------------------------------------------

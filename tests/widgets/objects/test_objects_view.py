@@ -334,12 +334,7 @@ def test_linker_choice_says_what_it_suits_and_is_used(make_napari_viewer, qtbot,
 def test_motion_choice_is_used_and_checked(make_napari_viewer, qtbot, growth, errors):
     """The Motion choice reaches the linker (the finish message's model is the one asked for); directed
     motion with laptrack is refused with a message, and nothing is added."""
-    movie, truth, info = growth
-    viewer = make_napari_viewer()
-    viewer.add_image(movie, name="growth", scale=(1, PS, PS), metadata={"axes": "TYX"})
-    viewer.add_labels(truth, name="crystals", scale=(1, PS, PS))
-    w = ObjectTableWidget(viewer)
-    measure(qtbot, w)
+    viewer, w, truth = measured_growth(make_napari_viewer, qtbot, growth)
     tracking = w.tracking_panel
     assert tracking.motion() == "auto" and "measure the stage drift" in tracking.linker_note.text()
     tracking.motion_combo.setCurrentText("drift")
