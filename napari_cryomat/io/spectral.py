@@ -247,16 +247,22 @@ def read_spectral(path) -> list[tuple[Any, dict, str]]:
     if ext == ".emi":
         signals = [s for s in signals if s is not None]
     layers = _layers_of(signals, path, fmt)
-    if ext == ".emd" and any(_is_spectrum_image(s) for s in signals):
+    if ext == ".emd" and any(_is_spectrum_image_in_frames(s) for s in signals):
         layers += _velox_frame_layers(mod, path, fmt, len(signals))
     return layers
 
 
-def _is_spectrum_image(sig: dict) -> bool:
-    """An EDS or EELS signal with two navigation axes (a spectrum image)."""
+def _is_spectrum_image_in_frames(sig: dict) -> bool:
+    """An EDS or EELS spectrum image (two navigation axes) that the file says was recorded in more than one
+    frame (Velox: ``ImportedDataParameter/Number_of_frames``); only then is the file read a second time."""
     signal_type = str(((sig.get("metadata") or {}).get("Signal") or {}).get("signal_type", ""))
     navigation = [ax for ax in sig.get("axes") or [] if ax.get("navigate")]
-    return signal_type.upper().startswith(("EDS", "EELS")) and len(navigation) == 2
+    imported = (sig.get("original_metadata") or {}).get("ImportedDataParameter") or {}
+    try:
+        frames = int(imported.get("Number_of_frames") or 1)
+    except (TypeError, ValueError):
+        frames = 1
+    return signal_type.upper().startswith(("EDS", "EELS")) and len(navigation) == 2 and frames > 1
 
 
 def frame_signals(signals: list[dict]) -> list[dict]:

@@ -105,8 +105,11 @@ def references(path: Path) -> list[Ref]:
 
 
 def _is_spectrum_image(sig: dict) -> bool:
+    """A spectrum image the file says was recorded in more than one frame."""
     signal_type = str(((sig.get("metadata") or {}).get("Signal") or {}).get("signal_type", ""))
-    return signal_type.upper().startswith(("EDS", "EELS")) and sum(bool(a.get("navigate")) for a in sig["axes"]) == 2
+    frames = ((sig.get("original_metadata") or {}).get("ImportedDataParameter") or {}).get("Number_of_frames")
+    return (signal_type.upper().startswith(("EDS", "EELS")) and sum(bool(a.get("navigate")) for a in sig["axes"]) == 2
+            and int(frames or 1) > 1)
 
 
 def _velox_frames(path: Path) -> list[dict]:
