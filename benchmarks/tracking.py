@@ -7,7 +7,10 @@ Settings (positions are given exactly: this measures linking, not segmentation):
 
 - **A, diffusion** (issue #14's "300 x 200"): 300 particles diffusing in a 768² px field, Gaussian
   steps of 1 px per axis, search radius 6 px, gap closing 1 frame (``random_walks``, seed 0, as in
-  the previous ``benchmarks/segment.py``; 5 more seeds for the spread).
+  the previous ``benchmarks/segment.py``, timed; then seeds 0-5 for the accuracy: one draw varies by
+  about +-0.08 %, so the 99.8 % target is read on their mean, next to the exact maximum-likelihood
+  floor of the same draws. Until session 5 the target was read on seed 0 alone: 99.781 %, which is
+  that draw's floor).
 - **B, directed + drift, denser**: 800 particles (2.7x the density), half of them moving at 2-4
   px/frame in a slowly turning direction, all diffusing 1 px/axis, reflected at the walls, plus a
   stage drift of 3 px/frame whose direction wanders; radius 12 px (``directed_walks``).
@@ -199,12 +202,17 @@ def main():
     link_table(table[table.frame < 3], max_distance=6.0, method="laptrack")
     bench_setting(f"A diffusion 300 x {n_frames}, r 6", table, 6.0, labels, truth)
     del labels, truth
-    accs = []
-    for seed in range(1, 6):
+    # One draw of 300 x 200 has a spread of about +-0.08 % in accuracy (the number of close encounters
+    # varies), so the accuracy target is read on the mean of six draws, seed 0 included, next to the
+    # maximum-likelihood floor on the same draws: on positions alone no linker can beat that floor.
+    accs, floors = [], []
+    for seed in range(0, 6):
         tab = random_walks(n_frames=n_frames, seed=seed, paint=False)[0]
         accs.append(accuracy(link_table(tab, max_distance=6.0))[0])
-    row("A, seeds 1-5 (spread)", "trackpy, motion=auto", "", "", f"{100 * np.mean(accs):.3f} % (mean), "
-        f"{100 * min(accs):.3f}-{100 * max(accs):.3f}", "", "", "")
+        floors.append(accuracy(exact_assignment(tab, 6.0))[0])
+    for label, vals in (("trackpy, motion=auto (default)", accs), ("exact min-squared-step assignment", floors)):
+        row("A, seeds 0-5 (mean, range)", label, "", "", f"{100 * np.mean(vals):.3f} % (mean), "
+            f"{100 * min(vals):.3f}-{100 * max(vals):.3f}", "", "", "")
     bench_setting(f"B directed+drift 800 x {n_frames}, r 12", directed_walks(n_frames=n_frames), 12.0)
     growth_rows()
     head = ("setting", "linker", "wall s", "CPU s", "link accuracy", "recall", "label metric", "motion used")
@@ -212,7 +220,7 @@ def main():
     print(f"napari-cryomat tracking benchmark — {os.cpu_count()} CPUs visible, load {os.getloadavg()[0]:.1f}, "
           f"python {sys.version.split()[0]}")
     print("link accuracy = correct links / links made (true identity from the generator); target for A: "
-          "<= 2 s, >= 99.8 %")
+          "<= 2 s (seed 0), >= 99.8 % (mean of seeds 0-5)")
     print("* the code before this session linked as trackpy motion=none on A; on B it raised 'too many objects'"
           " (trackpy's subnet limit; now the same assignment is solved by LAPJVsp). laptrack before: 36.9 s on A "
           "(its predict_dataframe), same links.")
