@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 
+import numpy as np
 from qtpy.QtCore import QObject, Qt, QTimer
 from qtpy.QtWidgets import (
     QComboBox,
@@ -37,14 +38,33 @@ from napari_cryomat.widgets.spectrum.profile_plot import ProfilePlot
 __all__ = ["LayerSteps", "MapsPanel", "legend_html"]
 
 
+def _single_value(element_map, quant) -> str:
+    """' = counts ± error (at.%)' for a map of one pixel (a single spectrum, e.g. an .msa file), where a
+    1 x 1 map layer shows nothing; '' for a real map."""
+    if element_map.data.size != 1:
+        return ""
+    text = f" = {float(element_map.data.ravel()[0]):.4g}"
+    variance = element_map.extra.get("variance")
+    if variance is not None and np.size(variance) == 1 and float(np.ravel(variance)[0]) >= 0:
+        text += f" ± {float(np.sqrt(np.ravel(variance)[0])):.2g}"
+    text += " counts"
+    if quant is not None:
+        text += f", {float(np.ravel(quant)[0]):.1f} at.%"
+    return " " + text[1:].replace(" ", "&nbsp;")  # it may wrap before "=", nowhere else
+
+
 def legend_html(result: MapsResult) -> str:
-    """The legend of a map run: a coloured square, the element, the edge or line, the kind."""
+    """The legend of a map run: a coloured square, the element, the edge or line, the kind; for a
+    single spectrum also its net counts (± counting error) and, with k-factors, at.%."""
+    quant = result.quant or {}
     items = [
         # non-breaking spaces: a long legend wraps between items, not inside one
-        f"<span style='color: rgb{map_colour(i)[1]}'>■</span>&nbsp;{el}&nbsp;({m.feature},&nbsp;{m.kind.upper()})"
+        f"<span style='color: rgb{map_colour(i)[1]}'>■</span>&nbsp;{el}&nbsp;({m.feature.replace(' ', '&nbsp;')},&nbsp;{m.kind.upper()})"
+        + _single_value(m, quant.get(el))
         for i, (el, m) in enumerate(result.maps.items())
     ]
-    text = " &nbsp; ".join(items)
+    single = all(m.data.size == 1 for m in result.maps.values())
+    text = ("<br>" if single else " &nbsp; ").join(items)
     if result.quant:
         text += "<br>Cliff–Lorimer at.% layers added (hidden)."
     return text

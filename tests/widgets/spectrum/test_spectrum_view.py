@@ -391,3 +391,31 @@ def test_e2e_eels_maps_screenshot(spectrum_dock, qtbot):
     shot = viewer.screenshot(canvas_only=True)
     assert shot.std() > 5
     assert len(np.unique(shot.reshape(-1, shot.shape[-1])[:, :3], axis=0)) > 50
+
+
+def test_single_spectrum_file_shows_its_numbers(make_napari_viewer, qtbot):
+    """File > Open of exSpy's real MnO core-loss spectrum (.msa, one spectrum): Make maps gives 1 x 1
+    maps, which show nothing on the canvas, so the legend states each edge's net counts and their
+    counting error; the numbers are the map values."""
+    import re
+    from pathlib import Path
+
+    pytest.importorskip("rsciio")
+    exspy = pytest.importorskip("exspy")
+    path = Path(exspy.__file__).parent / "tests" / "components" / "coreloss_spectrum.msa"
+    if not path.exists():
+        pytest.skip(f"{path.name} not in this exspy")
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin="napari-cryomat")
+    w = SpectrumImagingWidget(viewer)
+    assert w.mode == "EELS"
+    w.set_elements("O, Mn")
+    w.maps.maps_button.click()
+    _wait(qtbot, w)
+    legend = w.maps.legend.text().replace("&nbsp;", " ")
+    for element in ("O", "Mn"):
+        value = float(viewer.layers[f"{element} map"].data.ravel()[0])
+        match = re.search(rf"{element} \(.*?\) = ([-0-9.e+]+) ± ([0-9.e+]+) counts", legend)
+        assert match, legend
+        assert float(match.group(1)) == pytest.approx(value, rel=1e-3)
+        assert 0 < float(match.group(2)) < 0.05 * value  # counting error of ~2e6 counts: a few 1e3
