@@ -102,7 +102,8 @@ class SliceProjector:
         return self.angles.size
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        return self.matrix @ x
+        # A.T's CSC view: a voxel-ordered scatter that reads x sequentially, ~2x the CSR gather of A
+        return self.matrix_t.T @ x
 
     def back(self, p: np.ndarray) -> np.ndarray:
         return self.matrix_t @ p
@@ -164,36 +165,16 @@ def filter_projections(p: np.ndarray, n_u: int, filt: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(out, dtype=np.float32).reshape(p.shape)
 
 
-def wbp_columns(proj: SliceProjector, p: np.ndarray, *, cutoff: float | None = None) -> np.ndarray:
-    """Weighted back-projection of projection columns ``(n_tilts * n_u, k)`` -> ``(n_z * n_x, k)``."""
+def wbp_columns(proj: SliceProjector, p: np.ndarray, *, cutoff: float | None = None, keep=None) -> np.ndarray:
+    """Weighted back-projection of projection columns ``(n_tilts * n_u, k)`` -> ``(n_z * n_x, k)``;
+    ``keep`` (a boolean per tilt) back-projects only those tilts, weighted as a series of them alone."""
     q = filter_projections(p, proj.n_u, ramp_filter(proj.n_u, cutoff=cutoff))
-    w = np.repeat((angular_weights(proj.angles) / 2).astype(np.float32), proj.n_u)
+    if keep is None:
+        weights = angular_weights(proj.angles)
+    else:
+        keep = np.asarray(keep, bool)
+        weights = np.zeros(proj.n_tilts)
+        weights[keep] = angular_weights(proj.angles[keep])
+    w = np.repeat((weights / 2).astype(np.float32), proj.n_u)
     q *= w[:, None]
     return proj.back(q)
-
-
-def sirt_columns(proj: SliceProjector, p: np.ndarray, *, iterations: int, positivity: bool,
-                 relaxation: float = 1.0, from_wbp: bool = False, progress=None) -> np.ndarray:
-    """SIRT, ``x += λ C A.T R (b - A x)`` (R, C the inverse row and column sums; λ < 2 converges),
-    from zero or from the weighted back-projection. λ = 1.9 from the WBP reaches in 50 iterations the
-    error plain SIRT needs about 150 for on noise-free data; on noisy data it also fits the noise sooner
-    (plain SIRT's few iterations are a regulariser)."""
-    A = proj.matrix
-    row = np.asarray(A.sum(axis=1)).ravel()
-    col = np.asarray(proj.matrix_t.sum(axis=1)).ravel()
-    inv_row = np.where(row > 1e-6, 1 / np.maximum(row, 1e-6), 0).astype(np.float32)[:, None]
-    inv_col = (relaxation * np.where(col > 1e-6, 1 / np.maximum(col, 1e-6), 0)).astype(np.float32)[:, None]
-    x = wbp_columns(proj, p) if from_wbp else np.zeros((proj.n_z * proj.n_x, p.shape[1]), np.float32)
-    if positivity:
-        np.maximum(x, 0, out=x)
-    for it in range(iterations):
-        r = p - A @ x
-        r *= inv_row
-        upd = proj.matrix_t @ r
-        upd *= inv_col
-        x += upd
-        if positivity:
-            np.maximum(x, 0, out=x)
-        if progress is not None:
-            progress((it + 1) / iterations)
-    return x

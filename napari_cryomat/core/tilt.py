@@ -39,6 +39,7 @@ import numpy as np
 
 from napari_cryomat.core import _tilt_align as _al
 from napari_cryomat.core import _tilt_projector as _pj
+from napari_cryomat.core import _tilt_sirt as _sirt
 from napari_cryomat.core._progress import ProgressCallback, report, sub_progress
 from napari_cryomat.core._validate import (
     check_memory,
@@ -275,8 +276,9 @@ def _columns(aligned: np.ndarray, y0: int, y1: int) -> np.ndarray:
 
 def reconstruct(tilts, angles, *, alignment: TiltAlignment | None = None, method: str = "sirt",
                 iterations: int = 50, thickness: float | None = None, pixel_size: float = 1.0,
-                positivity: bool = False, lowpass: float | None = None, relaxation: float = 1.0,
-                start: str = "zero", out=None, progress: ProgressCallback = None) -> np.ndarray:
+                positivity: bool = False, lowpass: float | None = None, relaxation: float = 1.9,
+                start: str = "zero", early_stop: bool = True, out=None,
+                progress: ProgressCallback = None) -> np.ndarray:
     """Reconstruct a (Z, Y, X) float32 volume from a tilt series.
 
     Parameters
@@ -293,7 +295,8 @@ def reconstruct(tilts, angles, *, alignment: TiltAlignment | None = None, method
         simultaneous iterative reconstruction technique on a sparse projector; ``"mbir"``:
         model-based iterative reconstruction with svmbir (optional extra ``svmbir``).
     iterations : int
-        SIRT iterations (1..10000).
+        SIRT: the most iterations (1..10000). With ``early_stop`` (default) SIRT stops sooner on noisy
+        tilts, where more iterations would fit the noise; on clean data all of them run.
     thickness : float, optional
         Z extent of the volume, Å (default the width of the aligned tilts).
     pixel_size : float
@@ -303,16 +306,17 @@ def reconstruct(tilts, angles, *, alignment: TiltAlignment | None = None, method
     lowpass : float, optional
         WBP: Gaussian roll-off of the ramp filter above this fraction of Nyquist (0..1).
     relaxation : float
-        SIRT step λ (0 < λ < 2). Default 1 (classic SIRT), kept on purpose: λ = 1.9 follows the same path
-        about twice as fast, which helps on clean data (128³ phantoms, 61 tilts, noise-free, 50 iterations:
-        normalised error 0.26 / 0.23 instead of 0.33 / 0.29) but fits shot noise sooner on noisy tilts
-        (dose 100 / 10 counts/px: 0.93 / 1.52 instead of 0.88 / 1.27; the Tilt series widget's 31-tilt
-        test phantom at 50 counts/px: correlation 0.46 instead of > 0.5). Use it, with ``start="wbp"``,
-        for clean or well-exposed data.
+        SIRT step λ (0 < λ < 2). Default 1.9: the same path as classic SIRT (λ = 1) about twice as fast.
+        Without a stop that knows the noise, λ = 1 was the safer default, since its slowness kept shot
+        noise out; ``early_stop`` now decides where to stop (measurements in the Notes).
     start : {"zero", "wbp"}
         SIRT starting volume. ``"wbp"`` converges fastest on clean data but starts from the
         back-projection's full-band noise, which SIRT then never removes: keep ``"zero"`` for low-dose
         data.
+    early_stop : bool
+        SIRT: stop at the iteration where the volume best predicts tilts it was not fitted to (a pilot on
+        32 Y slices leaves out every sixth interior tilt; then every slice is reconstructed from all
+        tilts with that count). Needs at least 12 tilts; ``False`` runs all ``iterations``.
     out : array-like, optional
         Where to write the volume (e.g. a ``numpy.memmap`` of an MRC file being written), for
         volumes larger than memory; Y slabs are computed and written one at a time.
@@ -320,6 +324,15 @@ def reconstruct(tilts, angles, *, alignment: TiltAlignment | None = None, method
     Returns
     -------
     (Z, Y, X) float32 array (``out`` when given).
+
+    Notes
+    -----
+    Default SIRT (λ = 1.9 from zero, early stop) against classic SIRT (λ = 1 from zero, 50 iterations),
+    normalised RMS error in the region every tilt sees, 128³ phantoms, 61 tilts, positivity, seeds 0 / 5:
+    noise-free 0.23 / 0.25 instead of 0.29 / 0.32 (no stop: all 50 run); 100 counts/px 0.42 / 0.43
+    instead of 0.41 / 0.43 (stops after ~30); 10 counts/px 0.70 / 0.66 instead of 1.08 / 1.02 (stops
+    after ~6: past that, SIRT fits noise). SIRT runs Y slabs on all cores (scipy's sparse products
+    release the GIL).
     """
     px = positive(pixel_size, "pixel_size", unit="Å")
     method = choice(method, "method", ("sirt", "wbp", "mbir"))
@@ -350,19 +363,21 @@ def reconstruct(tilts, angles, *, alignment: TiltAlignment | None = None, method
         return out
     proj = _pj.SliceProjector(a, nz, nx, nx)
     report(progress, 0.05)
-    # Y slabs: ~64 slices keep SIRT's working set in cache; WBP takes what 256 MB of columns allow
-    step = 64 if method == "sirt" else max(1, min(ny, (256 << 20) // (4 * nz * nx)))
+
+    def write(y0, y1, x):
+        out[:, y0:y1, :] = x.reshape(nz, nx, y1 - y0).transpose(0, 2, 1)
+
+    if method == "sirt":
+        _sirt.reconstruct_slabs(proj, _sirt.Columns(arr), write, iterations=iters, relaxation=lam,
+                                positivity=bool(positivity), from_wbp=start == "wbp", early_stop=bool(early_stop),
+                                progress=sub_progress(progress, 0.05, 1.0))
+        return out
+    # WBP: Y slabs of what 256 MB of columns allow
+    step = max(1, min(ny, (256 << 20) // (4 * nz * nx)))
     for y0 in range(0, ny, step):
         y1 = min(ny, y0 + step)
-        p = _columns(arr, y0, y1)
-        sub = sub_progress(progress, 0.05 + 0.95 * y0 / ny, 0.05 + 0.95 * y1 / ny)
-        if method == "wbp":
-            x = _pj.wbp_columns(proj, p, cutoff=cutoff)
-        else:
-            x = _pj.sirt_columns(proj, p, iterations=iters, positivity=bool(positivity), relaxation=lam,
-                                 from_wbp=start == "wbp", progress=sub)
-        out[:, y0:y1, :] = x.reshape(nz, nx, y1 - y0).transpose(0, 2, 1)
-        report(sub, 1.0)
+        write(y0, y1, _pj.wbp_columns(proj, _columns(arr, y0, y1), cutoff=cutoff))
+        report(progress, 0.05 + 0.95 * y1 / ny)
     return out
 
 
