@@ -339,3 +339,23 @@ def test_fourier_ratio_band_by_band_is_the_whole_deconvolution_and_stays_out_of_
     assert len([f for f in fractions if 0.1 < f < 1.0]) >= 4 and fractions[-1] == pytest.approx(1.0)  # per band
     band = (ec > 290) & (ec < 330)
     np.testing.assert_allclose(out[..., band].sum(axis=-1).mean(), edge[band].sum(), rtol=0.08)
+
+
+def test_legend_states_the_numbers_of_a_single_spectrum_only():
+    """One-pixel maps (a single EDS spectrum with k-factors): the legend gives net counts and at.%, the
+    at.% being Cliff-Lorimer's; real maps keep the short legend."""
+    from napari_cryomat.core import eds
+    from napari_cryomat.core.spectral import ElementMap
+    from napari_cryomat.widgets.spectrum._jobs import MapsResult
+    from napari_cryomat.widgets.spectrum.maps_panel import legend_html
+
+    counts = {"Fe": 1200.0, "Pt": 800.0}
+    maps = {el: ElementMap(el, "eds", f"{el} Ka", 6400.0, np.full((1, 1), c, np.float32), {})
+            for el, c in counts.items()}
+    quant = eds.cliff_lorimer({el: m.data for el, m in maps.items()}, k_factors={"Fe": 1.0, "Pt": 1.6})
+    text = legend_html(MapsResult(request=None, maps=maps, quant=quant, limits={})).replace("&nbsp;", " ")
+    fe = float(quant["Fe"][0, 0])
+    assert f"Fe (Fe Ka, EDS) = 1200 counts, {fe:.1f} at.%" in text
+    assert "Pt (Pt Ka, EDS) = 800 counts" in text and "±" not in text  # no variance given: no error shown
+    big = {el: ElementMap(el, "eds", f"{el} Ka", 6400.0, np.full((4, 4), 1.0, np.float32), {}) for el in counts}
+    assert "counts" not in legend_html(MapsResult(request=None, maps=big, quant=None, limits={}))
