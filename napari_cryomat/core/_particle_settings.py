@@ -42,6 +42,8 @@ LEVEL_SAMPLED_BELOW_CONTRAST_TO_NOISE = 4.0
 # smoothing is raised (up to a quarter diameter) until half the contrast stands this many smoothed-noise
 # deviations clear: with 1/8 diameter, 7 px particles at 60 counts/px left a mask of noise speckle
 SMOOTH_TO_NOISE_Z = 3.0
+# smoothing of a particle image before the threshold, as a share of the diameter (raised for faint particles)
+SMOOTHING_PER_DIAMETER = 1 / 8
 
 
 @dataclass(frozen=True)
@@ -359,7 +361,7 @@ def estimate_settings(img: np.ndarray, pixel_size: float, given: dict):
     else:  # nothing blob-like: assume particles of a tenth of the image
         radius_px = min(plane.shape) / 20
     d_px = 2 * radius_px
-    smoothing_px = given["smoothing"] / pixel_size if given.get("smoothing") is not None else d_px / 8
+    smoothing_px = given["smoothing"] / pixel_size if given.get("smoothing") is not None else d_px * SMOOTHING_PER_DIAMETER
     bg_sigma = given["local_block"] / pixel_size / 2 if given.get("local_block") else 2.0 * d_px
     sign = -1.0 if polarity == "dark" else 1.0
     smooth = sign * (ndi.gaussian_filter(plane, smoothing_px) if smoothing_px > 0 else plane)

@@ -95,7 +95,7 @@ def ellipse_fill(components: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray
     return fill, width
 
 
-def rejoin_ellipses(labels: np.ndarray, components: np.ndarray, n: int) -> np.ndarray:
+def rejoin_ellipses(labels: np.ndarray, components: np.ndarray, n: int, outline: np.ndarray | None = None) -> np.ndarray:
     """``labels`` (a watershed of the 2D ``components``) with every component that was cut into pieces
     but is one filled ellipse given back as one object: the distance map of a rod or an oval has a
     ridge whose pixel steps make spurious maxima, and no neck tells them apart from touching particles
@@ -106,7 +106,7 @@ def rejoin_ellipses(labels: np.ndarray, components: np.ndarray, n: int) -> np.nd
     top = int(labels.max()) + 1
     pairs = np.unique(components[inside].astype(np.int64) * top + labels[inside])
     pieces = np.bincount(pairs // top, minlength=n + 1)
-    fill, width = ellipse_fill(components, n)
+    fill, width = ellipse_fill(components if outline is None else components * outline, n)
     whole = (pieces > 1) & (fill >= ONE_ELLIPSE_FILL) & (width < ONE_ELLIPSE_BELOW_WIDTH)
     if not whole.any():
         return labels

@@ -231,16 +231,19 @@ def segment_particles(
     report(progress, 0.0)
     settings, flat = _estimate_or_take(img, pixel_size, given)
     report(progress, 0.2)
-    mask = _particle_mask(img, settings, flat)
+    mask, flat, level = _particle_mask(img, settings, flat)
     settings = _ps.refine_from_mask(settings, mask)
     report(progress, 0.35)
-    labels = _mask_to_labels(mask, settings, split=split, fill_holes=fill_holes, image=img)
+    labels = _mask_to_labels(mask, settings, split=split, fill_holes=fill_holes, image=img, cut=(flat, level))
     report(progress, 1.0)
     return (labels, settings) if return_settings else labels
 
 
-def _particle_mask(img: np.ndarray, settings: ParticleSettings, flat: np.ndarray | None) -> np.ndarray:
-    """Foreground of ``img`` under ``settings`` (``flat``: the estimate's background-free image, if any)."""
+def _particle_mask(img: np.ndarray, settings: ParticleSettings, flat: np.ndarray | None):
+    """Foreground of ``img`` under ``settings`` (``flat``: the estimate's background-free image, if any).
+
+    Returns ``(mask, flat, level)``: the mask is ``flat > level``, ``flat`` the smoothed image with the
+    particles positive (background-free for the local threshold)."""
     from skimage import filters
 
     ps = settings.pixel_size
@@ -255,17 +258,19 @@ def _particle_mask(img: np.ndarray, settings: ParticleSettings, flat: np.ndarray
             d_px = settings.diameter / ps if np.isfinite(settings.diameter) else 2 * sigma_bg / 4
             flat, _ = _ps.flatten(flat, sigma_bg, grow=max(1, int(d_px / 6)))
     if settings.threshold == "li":
-        return flat > filters.threshold_li(flat)
-    if settings.threshold == "local" and np.isfinite(settings.contrast):
+        level = float(filters.threshold_li(flat))
+    elif settings.threshold == "local" and np.isfinite(settings.contrast):
         # half way between the support (0 once flattened) and the particles: the 50 % point of a blurred
         # edge is the true edge, whatever the share of particles (Otsu drifts into the noisier class
         # when particles are few and small: masks of 5 px particles at 70 counts/px were 2x too large)
-        return flat > 0.5 * abs(settings.contrast)
-    return flat > filters.threshold_otsu(flat)
+        level = 0.5 * abs(settings.contrast)
+    else:
+        level = float(filters.threshold_otsu(flat))
+    return flat > level, flat, level
 
 
 def _mask_to_labels(mask: np.ndarray, settings: ParticleSettings, *, split: bool, fill_holes: bool,
-                    image: np.ndarray | None = None) -> np.ndarray:
+                    image: np.ndarray | None = None, cut: tuple | None = None) -> np.ndarray:
     """Objects of ``mask``: holes filled, speckle opened away, small ones dropped, touching ones split
     (by the image's own blobs when ``image`` is a 2D image of particles below 16 px that stand clear of
     the noise; else by the distance map)."""
@@ -293,7 +298,37 @@ def _mask_to_labels(mask: np.ndarray, settings: ParticleSettings, *, split: bool
         labels = _split_by_blobs(image, mask, settings, min_px)
         if labels is not None:
             return labels
+        outline = _sharper_outline(image, mask, settings, *cut) if cut is not None else None
+        if outline is not None:
+            return _split_on_distance(mask, ps, settings.split_distance, min_px, shape_mask=outline)
     return split_touching(mask, pixel_size=ps, split_distance=settings.split_distance, min_size=settings.min_size)
+
+
+def _sharper_outline(image: np.ndarray, mask: np.ndarray, settings: ParticleSettings, flat: np.ndarray,
+                     level: float) -> np.ndarray | None:
+    """The particles inside the 2D ``mask`` cut at the same ``level`` but at the least smoothing the noise
+    allows (at least 1 px; half the particle contrast SMOOTH_TO_NOISE_Z smoothed-noise deviations clear),
+    or None where that is not clearly less than the mask's own smoothing.
+
+    Smoothing at 1/8 of the diameter fills the necks between touching particles in (the notch between two
+    disks takes light from both): the distance map of the smoothed mask then has no saddle to cut at
+    (touching 18-53 px pairs: F1 0.80-0.89 where Otsu + watershed at 1 px reached 0.93-0.97). ``flat`` is the
+    smoothed image the mask was cut from; its background is smooth, so the sharper image is ``flat`` plus the
+    detail the extra smoothing removed. Contrast and noise are read off image and mask (not the estimate), so
+    that ``settings.options()`` reproduce the labels."""
+    sigma = settings.smoothing / settings.pixel_size
+    signed = -image if settings.polarity == "dark" else image
+    step = max(1, mask.size // 1_000_000)
+    values, inside = signed.ravel()[::step], mask.ravel()[::step]
+    contrast = float(np.median(values[inside]) - np.median(values[~inside]))
+    if contrast <= 0:
+        return None
+    noise = _ps.noise_floor(image)
+    fine = max(1.0, _ps.SMOOTH_TO_NOISE_Z * noise / (math.sqrt(math.pi) * contrast))
+    if fine > 0.8 * sigma:
+        return None
+    sharper = flat + (ndi.gaussian_filter(signed, fine) - ndi.gaussian_filter(signed, sigma))
+    return ndi.binary_fill_holes(sharper > level) & mask  # holes of noise would make false distance minima
 
 
 def _split_by_blobs(image: np.ndarray, mask: np.ndarray, settings: ParticleSettings, min_px: float):
@@ -368,13 +403,13 @@ def split_touching(mask, *, pixel_size: float, split_distance: float = 30.0,
 
 
 def _split_on_distance(mask: np.ndarray, pixel_size: float, split_distance: float, min_px: float, *,
-                       rejoin: bool = True) -> np.ndarray:
+                       rejoin: bool = True, shape_mask: np.ndarray | None = None) -> np.ndarray:
     """:func:`split_touching` on checked arguments; ``rejoin=False`` leaves rods and ovals cut (a click
     only needs its neighbours cut off, and a rejoined pair would take one of them along)."""
     from skimage import segmentation
     from skimage.feature import peak_local_max
 
-    dist = ndi.distance_transform_edt(mask)
+    dist = ndi.distance_transform_edt(mask if shape_mask is None else shape_mask)
     # light smoothing of the distance map against pixel-step ridges, less for tiny particles
     dist = ndi.gaussian_filter(dist, sigma=float(np.clip(split_distance / pixel_size / 3, 0.5, 1.0)))
     md = max(1, int(round(split_distance / pixel_size)))
@@ -383,7 +418,7 @@ def _split_on_distance(mask: np.ndarray, pixel_size: float, split_distance: floa
     # peak suppressed by a neighbouring object's is restored below as a missing component's marker
     peaks = peak_local_max(dist, min_distance=md, exclude_border=False)
     peaks = np.asarray(peaks, dtype=np.intp).reshape(-1, mask.ndim)  # skimage returns (0, 2) for no peaks in 3D
-    peaks = peaks[mask[tuple(peaks.T)]]
+    peaks = peaks[(mask if shape_mask is None else shape_mask)[tuple(peaks.T)]]
     markers = np.zeros(mask.shape, dtype=np.int32)
     markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
     # components without a peak (tiny or flat) still get one marker
@@ -394,7 +429,7 @@ def _split_on_distance(mask: np.ndarray, pixel_size: float, split_distance: floa
             markers[pos] = len(peaks) + 1 + k
     labels = segmentation.watershed(-dist, markers, mask=mask)
     if rejoin and mask.ndim == 2:  # rods and ovals cut at pixel-step maxima of their ridge become one again
-        labels = rejoin_ellipses(labels, cc, n_cc)
+        labels = rejoin_ellipses(labels, cc, n_cc, shape_mask)
     return drop_small(labels, min_px)  # pieces below the minimum size created by the split go
 
 
