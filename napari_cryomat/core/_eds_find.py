@@ -180,9 +180,19 @@ def identify_elements(
     else:
         pool = list(dict.fromkeys(c.split("_")[0] for c in parse_elements(list(candidates))))
     mask = energy >= max(min_energy, energy[0])
-    fit = engine.run(s, energy, fwhm_of=lambda e: eds_fwhm(np.clip(e, 100, None), fwhm_mn_ka=fwhm_mn_ka),
-                     net=s - bg, bg=bg, mask=mask, peaks_e=peaks_e, pool=pool, min_snr=min_snr, beam_kev=beam,
-                     max_shift=max_shift)
+    fwhm_of = lambda e: eds_fwhm(np.clip(e, 100, None), fwhm_mn_ka=fwhm_mn_ka)  # noqa: E731
+    fit = engine.run(s, energy, fwhm_of=fwhm_of, net=s - bg, bg=bg, mask=mask, peaks_e=peaks_e, pool=pool,
+                     min_snr=min_snr, beam_kev=beam, max_shift=max_shift)
+    # peaks again over the fitted continuum: SNIP cuts under weak lines and into the continuum's rounded maximum,
+    # so a weak line (N Kα on the maximum) made no peak there; new peaks make new candidates and a second run
+    cont = np.maximum(uniform_filter1d(fit.continuum, n_smooth), 1e-9)
+    idx2, area2 = _detect_peaks(s, energy, fw, sm - cont, cont, n_smooth, min_snr, min_energy)
+    new = [i for i in idx2 if not any(abs(energy[i] - energy[j]) <= 0.5 * fw[i] for j in idx)]
+    if new:
+        idx, area = sorted(idx + new), {**area2, **area}
+        fit = engine.run(s, energy, fwhm_of=fwhm_of, net=s - bg, bg=bg, mask=mask,
+                         peaks_e=np.array([energy[i] for i in idx]), pool=pool, min_snr=min_snr, beam_kev=beam,
+                         max_shift=max_shift)
     return _describe_peaks(fit, idx, area, energy, fw, beam, pool)
 
 

@@ -29,6 +29,7 @@ import numpy as np
 
 from napari_cryomat.core import _eds_physics as phys
 from napari_cryomat.core._eds_artefacts import artefact_columns, bounded_nnls, local_excess
+from napari_cryomat.core._eds_continuum import continuum_columns
 
 _CONSISTENT_MIN_ENERGY = 1500.0  # families above this energy are barely absorbed: must show up
 _MIN_LINE_WEIGHT = 0.01
@@ -47,6 +48,7 @@ class Fit:
     shift: float
     artefacts: dict[str, float]
     model: np.ndarray
+    continuum: np.ndarray  # the fitted continuum, counts per channel
     labels: dict[int, list[str]] = field(default_factory=dict)
 
 
@@ -62,6 +64,8 @@ class _Problem:
         self.weight = 1.0 / np.sqrt(np.maximum(s, 1.0))  # Poisson
         # detector artefacts made from the spectrum itself, with the largest amplitude a detector gives them
         self.artefacts, self.artefact_caps = artefact_columns(energy, pos, mask)
+        # the continuum is fitted with the lines: a few smooth physical columns (:mod:`._eds_continuum`)
+        self.continuum = continuum_columns(energy, beam_kev, mask)
         self._cache = {}
         self.width_scale = 1.0  # fitted: the detector's real FWHM / the given one
         # (element, family) pairs left out of the fit: low-energy families whose fitted counts contradict
@@ -87,8 +91,11 @@ class _Problem:
         strengths = {n: s for n, _e, _w, s in phys.grouped_lines(z, self.beam_kev)}
         out = {}
         for fam, principal in phys.family_principals(z, self.beam_kev).items():
-            if principal not in kept or principal not in ("Ka", "La", "Ma"):
-                continue  # a family without its principal line (M of In, of the light lanthanides) is too weak
+            if principal not in kept:
+                continue
+            # a family without its principal line (M of In, Sn, the light lanthanides: Mζ, Mγ) still gets a column,
+            # its strongest line's counts as amplitude, so its lines are not taken for N, O or F Kα; it cannot make
+            # the element (see _peak_check) nor contradict its other families (_family_check)
             col = np.zeros_like(self.energy)
             for t in phys.transitions(z, self.beam_kev):  # each transition at its own energy
                 if t.name in kept and t.name[0] == fam:
@@ -106,9 +113,9 @@ class _Problem:
         """Weighted NNLS of the net spectrum on ``cols`` (list of arrays), amplitudes at most ``upper`` (one
         per column, inf for none): (amplitudes, χ², model)."""
         m, w = self.mask, self.weight[self.mask]
-        b = self.net[m] * w
+        b = self.s[m] * w
         if not cols:
-            return np.zeros(0), float(b @ b), np.zeros_like(self.net)
+            return np.zeros(0), float(b @ b), np.zeros_like(self.s)
         a = np.stack([c[m] for c in cols], axis=1) * w[:, None]
         upper = np.full(len(cols), np.inf) if upper is None else np.asarray(upper, dtype=np.float64)
         x = bounded_nnls(a, b, upper)
@@ -142,7 +149,8 @@ def candidate_elements(problem: _Problem, peaks_e: np.ndarray, pool, max_shift: 
 
 def _fit_set(problem, chosen, shift):
     """Columns and fit of the artefacts plus the chosen elements' families."""
-    cols, owners, upper = [], [], []
+    cols, owners, upper = list(problem.continuum), [("continuum", None)] * len(problem.continuum), \
+        [np.inf] * len(problem.continuum)
     for name, c in problem.artefacts.items():
         cols.append(c)
         owners.append((name, ""))
@@ -153,7 +161,9 @@ def _fit_set(problem, chosen, shift):
             owners.append((el, fam))
             upper.append(np.inf)
     x, chi2, model = problem.solve(cols, upper)
-    return cols, owners, x, chi2, model
+    n = len(problem.continuum)
+    continuum = np.stack(cols[:n], axis=1) @ x[:n] if n else np.zeros_like(model)
+    return cols, owners, x, chi2, model - continuum, continuum
 
 
 def _family_check(problem, el, owners, x, cols):
@@ -185,7 +195,7 @@ def _family_check(problem, el, owners, x, cols):
     return "", ""
 
 
-def _peak_check(problem, el, shift, model_before, model_after, min_snr):
+def _peak_check(problem, el, shift, model_before, model_after, min_snr, continuum_before):
     """'' when one of ``el``'s strong lines sits on a peak that the other elements leave largely
     unexplained (residual >= min_snr σ and >= 25 % of the peak), else the reason it does not."""
     best = None
@@ -200,7 +210,7 @@ def _peak_check(problem, el, shift, model_before, model_after, min_snr):
         win = problem.mask & (np.abs(problem.energy - c) <= hw)
         if win.sum() < 1:
             continue
-        peak = float(problem.net[win].sum())
+        peak = float((problem.s - continuum_before)[win].sum())
         resid = peak - float(model_before[win].sum())
         noise = float(np.sqrt(np.maximum(problem.s[win], 1.0).sum()))
         gained = float((model_after - model_before)[win].sum())
@@ -232,11 +242,11 @@ def _significance(problem, chosen, shift, final=None):
             for el in chosen}
 
 
-def _try_add(problem, el, chosen, chi2, model, shift, min_snr):
+def _try_add(problem, el, chosen, chi2, model, shift, min_snr, continuum):
     """(accepted, σ gained, fit or rejection) of adding ``el``; a low-energy family that contradicts the
     element's higher families is left out (absorbed, or soaking up continuum) and the fit redone."""
     for _attempt in range(3):
-        cols, owners, x, c2, m = fit = _fit_set(problem, chosen + [el], shift)
+        cols, owners, x, c2, m, _cont = fit = _fit_set(problem, chosen + [el], shift)
         s = float(np.sqrt(max(chi2 - c2, 0.0)))
         if s < min_snr:
             return False, s, ("weak", s)
@@ -247,7 +257,7 @@ def _try_add(problem, el, chosen, chi2, model, shift, min_snr):
             continue
         if why:
             return False, s, ("family", why)
-        why = _peak_check(problem, el, shift, model, m, min_snr)
+        why = _peak_check(problem, el, shift, model, m, min_snr, continuum)
         if why:
             return False, s, ("peak", why)
         return True, s, fit
@@ -271,7 +281,7 @@ def forward_select(problem, candidates, shift, min_snr):
     adds < min_snr σ beyond all the others (its lines are explained by elements chosen after it), it
     is dropped and the rest re-fitted."""
     chosen, rejected = [], {}
-    _cols, _owners, _x, chi2, model = _fit_set(problem, chosen, shift)
+    _cols, _owners, _x, chi2, model, continuum = _fit_set(problem, chosen, shift)
     while True:
         trials = []
         for el in candidates:
@@ -285,13 +295,13 @@ def forward_select(problem, candidates, shift, min_snr):
             if gain < min_snr**2:
                 rejected[el] = ("weak", float(np.sqrt(max(gain, 0.0))))
                 continue
-            ok, s, info = _try_add(problem, el, chosen, chi2, model, shift, min_snr)
+            ok, s, info = _try_add(problem, el, chosen, chi2, model, shift, min_snr, continuum)
             if not ok:
                 rejected[el] = info
                 continue
             chosen.append(el)
             rejected.pop(el, None)
-            chi2, model = info[3], info[4]
+            chi2, model, continuum = info[3], info[4], info[5]
             added = True
             break
         if not added:
@@ -372,10 +382,12 @@ def run(s, energy, *, fwhm_of, net, bg, mask, peaks_e, pool, min_snr, beam_kev, 
         shift = best_shift(problem, strongest, max_shift)
         chosen, _sig, _rej, _final = forward_select(problem, cands, shift, min_snr)
     chosen, sig, rejected, final = forward_select(problem, cands, shift, min_snr)
-    cols, owners, x, _chi2, model = final
+    cols, owners, x, _chi2, model, continuum = final
     families: dict[str, dict[str, float]] = {}
     artefacts = {}
     for (o, fam), amp, c in zip(owners, x, cols):
+        if o == "continuum":
+            continue
         if fam:
             families.setdefault(o, {})[fam] = float(amp)
         else:
@@ -399,6 +411,6 @@ def run(s, energy, *, fwhm_of, net, bg, mask, peaks_e, pool, min_snr, beam_kev, 
             reasons[el] = (f"rejected: adds only {info:.1f}σ (< {min_snr:g}σ) to "
                            f"{', '.join(chosen) or 'the continuum'}: {explain(problem, el, chosen, shift)}")
     order = sorted(chosen, key=lambda el: -sig[el])
-    fit = Fit(order, sig, reasons, families, shift, artefacts, model)
+    fit = Fit(order, sig, reasons, families, shift, artefacts, model, continuum)
     fit.width_scale = problem.width_scale
     return fit
