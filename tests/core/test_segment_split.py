@@ -105,12 +105,16 @@ def test_stray_blobs_of_the_other_sign_do_not_set_the_polarity():
 
     rng = np.random.default_rng(1)
 
-    def blobs(n, strength):  # rows (y, x, sigma, response, z)
-        return np.column_stack([rng.uniform(0, 256, (n, 2)), np.full(n, 2.0), rng.normal(strength, 1, n), np.ones(n)])
+    def blobs(n, strength, sigma=2.0, noise_gain=1.0):  # rows (y, x, sigma, response, z)
+        response = rng.normal(strength, 1, n)
+        return np.column_stack([rng.uniform(0, 256, (n, 2)), np.full(n, sigma), response, response / noise_gain])
 
     assert _choose_polarity(blobs(2, 10.0), blobs(189, 9.0)) == "bright"  # two specks outscoring the particles
     # packed particles: many weaker blobs of the other sign in the gaps, the strong sign still wins
     assert _choose_polarity(blobs(1400, 110.0), blobs(640, 160.0)) == "bright"
+    # faint large particles (sigma 10: the noise's response is ~8x weaker there) against ten 1-px noise specks
+    # whose raw response is higher but which stand only 6-7 noise deviations clear (third draw, extra #3)
+    assert _choose_polarity(blobs(95, 2.0, sigma=10.0, noise_gain=0.2), blobs(10, 6.5, sigma=1.0)) == "dark"
 
 
 def test_touching_pairs_above_16_px_are_cut_at_their_necks():
