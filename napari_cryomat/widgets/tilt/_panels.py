@@ -186,6 +186,8 @@ class ReconPanel(Section):
         self.iterations = QSpinBox()
         self.iterations.setRange(1, 1000)
         self.iterations.setValue(50)
+        self.iterations.setToolTip("The most SIRT iterations: on noisy tilts SIRT stops sooner, where tilts left out "
+                                   "of a trial run are reprojected best (more would fit the noise)")
         self.invert = QCheckBox("Dense is dark (bright field): invert")
         self.invert.setChecked(True)
         self.invert.setToolTip("Reconstruct -tilts so that dense material is bright and positive")

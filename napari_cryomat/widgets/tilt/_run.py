@@ -84,7 +84,7 @@ class ReconRequest:
         For the whole series; None: the tilts are taken as aligned already.
     method : {"wbp", "sirt"}
     iterations : int
-        SIRT iterations.
+        SIRT iterations at most (it stops sooner on noisy tilts, see ``tilt.reconstruct(early_stop=)``).
     thickness : float or None
         Z extent of the volume, Å (None: the image width).
     binning : int
@@ -114,7 +114,7 @@ class ReconRequest:
         return f"{self.source_name} {'WBP preview' if self.method == 'wbp' else 'tomogram'}"
 
     def describe(self) -> str:
-        how = "WBP" if self.method == "wbp" else f"SIRT {self.iterations} it."
+        how = "WBP" if self.method == "wbp" else f"SIRT ≤ {self.iterations} it."
         dropped = len(self.angles) - len(self.keep)
         return (f"{how}, {len(self.keep)} tilts ({dropped} dropped), bin {self.binning}, "
                 f"voxel {self.voxel_size:g} Å" + ("" if self.alignment is not None else ", unaligned"))
