@@ -63,6 +63,34 @@ def _frame_loglik(aligned, total, p_sig, p_noise, bf, centers, half, step):
     return maps, offsets
 
 
+def _plug_in_tempers(aligned, total, p_sig, p_noise, bf):
+    """Per frame, the factor that makes :func:`_frame_loglik` as confident as its data allow.
+
+    ℓ_i treats the sum R of the other frames as the noise-free specimen, but R carries noise of
+    power ``m p_noise`` per coefficient: the score of ℓ_i then varies by ``Var_A + Var_R`` (the
+    frame's own noise against R, R's noise against the frame) while its curvature is that of
+    ``Var_A`` alone. Scaled by ``Var_A / (Var_A + Var_R)``, its curvature equals its score variance
+    again (the magnitude adjustment of a misspecified likelihood): about 1/2 where both are noise
+    (the lowest doses), ``1 - 1/m`` where the signal dominates.
+    """
+    n = len(aligned)
+    m = n - 1
+    shape = (aligned.shape[1], 2 * (aligned.shape[2] - 1))
+    power = np.array([float(np.sum(np.abs(a) ** 2)) for a in aligned])
+    power /= power.mean()
+    base = _measured_prior(bf, p_sig, p_noise, n) * p_sig / ((m * p_sig + p_noise) * p_noise)
+    ky, kx = _freq_grid(*shape)
+    alpha = np.full(aligned.shape[2], 2.0, np.float32)  # rfft half-plane: interior columns count twice
+    alpha[0] = alpha[-1] = 1.0
+    score_w = ((ky**2 + kx**2) * alpha**2 * (base * base * p_noise)).astype(np.float32)
+    out = np.empty(n)
+    for i in range(n):
+        var_a = float(np.sum(score_w * np.abs(total - aligned[i]) ** 2)) / power[i] ** 2
+        var_r = float(np.sum(score_w * np.abs(aligned[i]) ** 2)) * m / power[i] ** 2
+        out[i] = var_a / max(var_a + var_r, 1e-300)
+    return out
+
+
 def _frame_sigma(aligned, total, p_sig, p_noise, bf):
     """Expected per-frame shift precision (px) of :func:`_frame_loglik`: 1/sqrt(Fisher information).
 
@@ -244,7 +272,8 @@ def _smooth_from(spectra, shape, shifts, *, bf, window_taper, px, passes, reach=
     """``passes`` passes of the smoother from the trajectory ``shifts`` (see :func:`_smooth_trajectory`).
 
     Returns the trajectory, the chosen walk step (full-frame px) and the log evidence of the
-    last pass.
+    last pass, its maps tempered for the reference's noise (:func:`_plug_in_tempers`): it is
+    compared with the evidence of other starts, whose references carry other noise.
     """
     n = len(spectra)
     t = np.arange(n, dtype=float)
@@ -271,7 +300,11 @@ def _smooth_from(spectra, shape, shifts, *, bf, window_taper, px, passes, reach=
             cands = [velocity + dv / px * np.eye(2)[a] for dv in SMOOTH_DVELOCITY]
             velocity = max(cands, key=lambda v: evidence(step, v))
         step = max(SMOOTH_STEPS, key=lambda st: evidence(st, velocity))
-        coarse, log_evidence = _forward_backward(maps, offsets, shifts, velocity, (step / px) ** 2)
+        coarse, _ = _forward_backward(maps, offsets, shifts, velocity, (step / px) ** 2)
+        # the evidence that compares this trajectory with others (other starts): each trajectory's
+        # reference carries its own noise, which the plain maps reward as if it were specimen
+        tempered = maps * _plug_in_tempers(aligned, total, p_sig, p_noise, bf)[:, None, None]
+        log_evidence = _forward_backward(tempered, offsets, shifts, velocity, (step / px) ** 2)[1]
         maps, offsets = _frame_loglik(aligned, total, p_sig, p_noise, bf, coarse, 1.0 / px, 0.0625 / px)
         fine, _ = _forward_backward(maps, offsets, shifts + coarse, velocity, (step / px) ** 2)
         shifts = _within_reach(shifts + coarse + fine, anchor, reach / px)
