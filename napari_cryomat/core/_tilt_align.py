@@ -31,6 +31,7 @@ import scipy.fft
 from scipy import ndimage
 
 from napari_cryomat.core._progress import report, sub_progress
+from napari_cryomat.core._tilt_centre import axis_offset_scores, best_offset
 from napari_cryomat.core._tilt_pairs import pair_shifts, solve_pairs
 from napari_cryomat.core._tilt_projector import (
     SliceProjector,
@@ -387,6 +388,19 @@ def _neighbour_chain(stack, coarse, angles, alpha, levels, max_shift):
     return remove_gauge(t, angles), k
 
 
+def centre_axis(work, angles, alpha, t, *, n_z: int, span: float = 5.0, step: float = 0.25) -> np.ndarray:
+    """``t`` with every tilt moved across the axis by the offset (within ±``span`` binned pixels) whose
+    WBP is sharpest (:mod:`._tilt_centre`): the axis position projection matching leaves loose."""
+    shape = aligned_shape(work.shape[1:], alpha)
+
+    def shifted(c):
+        return np.stack([resample(work[i], alpha, t[i] + (0.0, c), shape, order=3) for i in range(len(work))])
+
+    offsets = np.arange(-span, span + step / 2, step)
+    c = best_offset(offsets, axis_offset_scores(angles, offsets, n_z=n_z, shift=shifted))
+    return t if c is None else t + np.array([0.0, c])
+
+
 def align(stack: np.ndarray, angles: np.ndarray, *, n_z: int | None, max_shift: float, alpha: float | None,
           refine_alpha: bool, iterations: int, work_size: int = 256, progress=None):
     """Raw-frame shifts (N, 2), tilt-axis angle, per-tilt correlation with the reprojection.
@@ -429,6 +443,7 @@ def align(stack: np.ndarray, angles: np.ndarray, *, n_z: int | None, max_shift: 
                                  max_shift=max(3.0, max_shift / (4 * b)), band=_bandpass(shape, 0.003, 0.3),
                                  win=_match_window(shape), progress=sub, order=3, tol=0.05 / b)
     b = levels[-1]
+    t = centre_axis(work, angles, alpha, t, n_z=max(8, int(round(nz / b))))
     R = rotation(alpha)
     # the binned image centre sits at raw (n_binned * bin - 1) / 2 when the bin does not divide the size
     offset = (np.array([h // b, w // b]) * b - np.array([h, w])) / 2
