@@ -350,8 +350,9 @@ def estimate_settings(img: np.ndarray, pixel_size: float, given: dict):
     """The settings of ``img`` (2D; a volume is read through its middle slice); ``given`` holds the
     settings the caller fixed (Å, Å²), which are used as they are.
 
-    Returns ``(settings, flat)``: ``flat`` is the smoothed, background-free 2D image with particles
-    positive, reused by the segmentation of a 2D image (None for a volume)."""
+    Returns ``(settings, flattened)``: ``flattened`` is ``(flat, background)``, the smoothed,
+    background-free 2D image with particles positive and the background taken off it, reused by the
+    segmentation of a 2D image (None for a volume or where the settings given differ from the estimate)."""
     plane = img if img.ndim == 2 else img[img.shape[0] // 2]
     max_sigma = max(_MIN_SIGMA, min(plane.shape) / 4)
     dark, bright = blob_detections(plane, max_sigma)
@@ -400,7 +401,7 @@ def estimate_settings(img: np.ndarray, pixel_size: float, given: dict):
     )
     reusable = img.ndim == 2 and values["smoothing"] == estimated["smoothing"] and \
         values["local_block"] == estimated["local_block"] and values["polarity"] == polarity
-    return settings, (flat if reusable else None)
+    return settings, ((flat, background) if reusable else None)
 
 
 def refine_from_mask(settings: ParticleSettings, mask: np.ndarray) -> ParticleSettings:
