@@ -55,7 +55,8 @@ class Identification:
     [other candidates' lines on it]}``; ``unexplained``: energies (eV) of detected peaks the
     fitted model does not explain; ``calibration_shift``: fitted energy offset of the detector
     (eV, the lines sit this much higher than their xraylib energies); ``artefacts``: counts
-    attributed to pile-up (sum peaks) and Si escape peaks.
+    attributed to pile-up (sum peaks) and Si escape peaks; ``continuum``: the fitted continuum
+    (Kramers' law × absorption × detector, counts per channel, fitted with the lines).
     """
 
     elements: list[str]
@@ -67,6 +68,7 @@ class Identification:
     families: dict[str, dict[str, float]] = field(default_factory=dict)
     calibration_shift: float = 0.0
     artefacts: dict[str, float] = field(default_factory=dict)
+    continuum: np.ndarray | None = None
 
 
 # elements with no stable isotope and none lasting on Earth's time scale in amounts a specimen holds (Tc, Pm,
@@ -122,10 +124,12 @@ def identify_elements(
 ) -> Identification:
     """Identify the elements of an EDS (sum) spectrum, each explained by its whole line families.
 
-    The continuum is clipped away (:func:`snip_background`); the net spectrum is then fitted
-    by weighted non-negative least squares with one column per line family of each element
-    (all its lines at xraylib's relative weights, Gaussians of the detector's width), plus
-    pile-up and Si-escape columns made from the spectrum itself. Elements are added one at a
+    The spectrum is fitted by weighted non-negative least squares with one column per line
+    family of each element (all its lines at xraylib's relative weights, Gaussians of the
+    detector's width), the continuum (Kramers' law × the Si dead layer × a mixture of
+    absorbers, a few smooth columns fitted with the lines), plus pile-up and Si-escape
+    columns made from the spectrum itself. Candidate peaks are found over the clipped
+    continuum (:func:`snip_background`) and again over the fitted one. Elements are added one at a
     time, the one lowering χ² most first, while one adds at least ``min_snr`` σ and its
     families are consistent (see :mod:`._eds_identify`); a global energy offset of the
     detector (up to ``max_shift`` eV) is fitted. Every candidate (an element with a strong line
@@ -226,4 +230,4 @@ def _describe_peaks(fit, idx, area, energy, fw, beam, pool) -> Identification:
         if explained < 0.5 * counts:
             unexplained.append(e_obs)
     return Identification(fit.elements, peaks, ambiguous, unexplained, fit.reasons, fit.significance,
-                          fit.families, fit.shift, fit.artefacts)
+                          fit.families, fit.shift, fit.artefacts, fit.continuum)
