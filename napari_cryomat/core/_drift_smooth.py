@@ -301,10 +301,11 @@ def _smooth_from(spectra, shape, shifts, *, bf, window_taper, px, passes, reach=
             velocity = max(cands, key=lambda v: evidence(step, v))
         step = max(SMOOTH_STEPS, key=lambda st: evidence(st, velocity))
         coarse, _ = _forward_backward(maps, offsets, shifts, velocity, (step / px) ** 2)
-        # the evidence that compares this trajectory with others (other starts): each trajectory's
-        # reference carries its own noise, which the plain maps reward as if it were specimen
-        tempered = maps * _plug_in_tempers(aligned, total, p_sig, p_noise, bf)[:, None, None]
-        log_evidence = _forward_backward(tempered, offsets, shifts, velocity, (step / px) ** 2)[1]
+        if p == passes - 1:
+            # the evidence that compares this trajectory with others (other starts): each trajectory's
+            # reference carries its own noise, which the plain maps reward as if it were specimen
+            tempered = maps * _plug_in_tempers(aligned, total, p_sig, p_noise, bf)[:, None, None]
+            log_evidence = _forward_backward(tempered, offsets, shifts, velocity, (step / px) ** 2)[1]
         maps, offsets = _frame_loglik(aligned, total, p_sig, p_noise, bf, coarse, 1.0 / px, 0.0625 / px)
         fine, _ = _forward_backward(maps, offsets, shifts + coarse, velocity, (step / px) ** 2)
         shifts = _within_reach(shifts + coarse + fine, anchor, reach / px)
