@@ -31,7 +31,6 @@ import scipy.fft
 from scipy import ndimage
 
 from napari_cryomat.core._progress import report, sub_progress
-from napari_cryomat.core._tilt_centre import axis_offset_scores, best_offset
 from napari_cryomat.core._tilt_pairs import pair_shifts, solve_pairs
 from napari_cryomat.core._tilt_projector import (
     SliceProjector,
@@ -388,33 +387,6 @@ def _neighbour_chain(stack, coarse, angles, alpha, levels, max_shift):
     return remove_gauge(t, angles), k
 
 
-def centre_axis(work, angles, alpha, t, *, n_z: int, span: float = 5.0, step: float = 0.25) -> np.ndarray:
-    """``t`` with every tilt moved across the axis by the offset (within ±``span`` binned pixels) whose
-    WBP is sharpest (:mod:`._tilt_centre`): the axis position projection matching leaves loose. The
-    trial offsets are Fourier shifts of one resampled stack: interpolating each anew would smooth the
-    noise more at half-pixel offsets than at whole ones, and the sharpness would follow that instead."""
-    shape = aligned_shape(work.shape[1:], alpha)
-    base = np.stack([resample(work[i], alpha, t[i], shape, order=3) for i in range(len(work))])
-    base -= base.mean(axis=(1, 2), keepdims=True)
-    # low-passed (σ = 1 px): shot noise after -log is heavy-tailed, and a fractional shift mixes pixels
-    # and makes it more Gaussian, i.e. less "sparse", so the raw criterion favours whole-pixel offsets
-    base = ndimage.gaussian_filter1d(base, 1.0, axis=1)
-    # ramps down to the mean on both sides: the padded rows are continuous across the FFT's wrap, so a
-    # fractional shift does not ring over the whole row
-    pad = int(np.ceil(span)) + 16
-    spec = scipy.fft.rfft(np.pad(base, ((0, 0), (0, 0), (pad, pad)), mode="linear_ramp"), axis=2)
-    freq = scipy.fft.rfftfreq(shape[1] + 2 * pad)
-    lowpass = np.exp(-2 * (np.pi * freq) ** 2)  # the same σ = 1 px Gaussian along X
-
-    def shifted(c):  # aligned(q) = base(q + c) along X (across the axis)
-        moved = scipy.fft.irfft(spec * (np.exp(2j * np.pi * freq * c) * lowpass), n=shape[1] + 2 * pad, axis=2)
-        return moved[:, :, pad:pad + shape[1]].astype(np.float32)
-
-    offsets = np.arange(-span, span + step / 2, step)
-    c = best_offset(offsets, axis_offset_scores(angles, offsets, n_z=n_z, shift=shifted))
-    return t if c is None else t + np.array([0.0, c])
-
-
 def align(stack: np.ndarray, angles: np.ndarray, *, n_z: int | None, max_shift: float, alpha: float | None,
           refine_alpha: bool, iterations: int, work_size: int = 256, progress=None):
     """Raw-frame shifts (N, 2), tilt-axis angle, per-tilt correlation with the reprojection.
@@ -457,6 +429,8 @@ def align(stack: np.ndarray, angles: np.ndarray, *, n_z: int | None, max_shift: 
                                  max_shift=max(3.0, max_shift / (4 * b)), band=_bandpass(shape, 0.003, 0.3),
                                  win=_match_window(shape), progress=sub, order=3, tol=0.05 / b)
     b = levels[-1]
+    from napari_cryomat.core._tilt_centre import centre_axis  # it builds on this module's resampling
+
     t = centre_axis(work, angles, alpha, t, n_z=max(8, int(round(nz / b))))
     R = rotation(alpha)
     # the binned image centre sits at raw (n_binned * bin - 1) / 2 when the bin does not divide the size

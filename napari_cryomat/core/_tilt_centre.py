@@ -19,7 +19,10 @@ developing) +11.7 -> -1.2, -1.9 -> -0.3, -2.6 -> -1.0, -5.9 -> -1.0, -0.6 -> +1.
 from __future__ import annotations
 
 import numpy as np
+import scipy.fft
+from scipy import ndimage
 
+from napari_cryomat.core._tilt_align import aligned_shape, resample
 from napari_cryomat.core._tilt_projector import SliceProjector, wbp_columns
 
 
@@ -55,3 +58,30 @@ def best_offset(offsets: np.ndarray, scores: np.ndarray) -> float | None:
     step = offsets[1] - offsets[0]
     frac = float(np.clip(0.5 * (m - p) / den, -0.5, 0.5)) if den < 0 else 0.0
     return float(offsets[i] + frac * step)
+
+
+def centre_axis(work, angles, alpha, t, *, n_z: int, span: float = 5.0, step: float = 0.25) -> np.ndarray:
+    """``t`` with every tilt moved across the axis by the offset (within ±``span`` binned pixels) whose
+    WBP is sharpest (:mod:`._tilt_centre`): the axis position projection matching leaves loose. The
+    trial offsets are Fourier shifts of one resampled stack: interpolating each anew would smooth the
+    noise more at half-pixel offsets than at whole ones, and the sharpness would follow that instead."""
+    shape = aligned_shape(work.shape[1:], alpha)
+    base = np.stack([resample(work[i], alpha, t[i], shape, order=3) for i in range(len(work))])
+    base -= base.mean(axis=(1, 2), keepdims=True)
+    # low-passed (σ = 1 px): shot noise after -log is heavy-tailed, and a fractional shift mixes pixels
+    # and makes it more Gaussian, i.e. less "sparse", so the raw criterion favours whole-pixel offsets
+    base = ndimage.gaussian_filter1d(base, 1.0, axis=1)
+    # ramps down to the mean on both sides: the padded rows are continuous across the FFT's wrap, so a
+    # fractional shift does not ring over the whole row
+    pad = int(np.ceil(span)) + 16
+    spec = scipy.fft.rfft(np.pad(base, ((0, 0), (0, 0), (pad, pad)), mode="linear_ramp"), axis=2)
+    freq = scipy.fft.rfftfreq(shape[1] + 2 * pad)
+    lowpass = np.exp(-2 * (np.pi * freq) ** 2)  # the same σ = 1 px Gaussian along X
+
+    def shifted(c):  # aligned(q) = base(q + c) along X (across the axis)
+        moved = scipy.fft.irfft(spec * (np.exp(2j * np.pi * freq * c) * lowpass), n=shape[1] + 2 * pad, axis=2)
+        return moved[:, :, pad:pad + shape[1]].astype(np.float32)
+
+    offsets = np.arange(-span, span + step / 2, step)
+    c = best_offset(offsets, axis_offset_scores(angles, offsets, n_z=n_z, shift=shifted))
+    return t if c is None else t + np.array([0.0, c])

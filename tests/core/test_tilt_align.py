@@ -72,6 +72,7 @@ def test_chain_drops_to_a_finer_level_when_the_coarse_copy_holds_only_noise():
 def test_axis_position_from_the_sharpest_back_projection(seed):
     """Every tilt moved by the same random offset across the axis (the axis off the image centre, the
     mode projection matching barely sees): the sharpness scan finds it within 0.8 px at 20 counts/px."""
+    from napari_cryomat.core._tilt_centre import centre_axis
     from napari_cryomat.core.synthetic.tilt import project_spheres
 
     rng = np.random.default_rng(seed)
@@ -79,6 +80,6 @@ def test_axis_position_from_the_sharpest_back_projection(seed):
     offset = rng.uniform(-3, 3)
     raw = project_spheres(s.spheres, s.angles, (64, 64), shifts=np.tile([0.0, offset], (41, 1)))
     counts = rng.poisson(20 * np.exp(-s.contrast * raw)).astype(np.float32)
-    t = engine.centre_axis(engine.prepare(counts, 1), s.angles, 0.0, np.zeros((41, 2)), n_z=48)
+    t = centre_axis(engine.prepare(counts, 1), s.angles, 0.0, np.zeros((41, 2)), n_z=48)
     assert np.all(t[:, 0] == 0) and np.ptp(t[:, 1]) == 0
     assert abs(t[0, 1] - offset) < 0.8
