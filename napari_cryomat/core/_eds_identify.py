@@ -1,9 +1,11 @@
 """The engine of :func:`napari_cryomat.core.eds.identify_elements` (private; arguments are checked
 there).
 
-Each element is one set of columns of a linear model of the net spectrum: one column per line
-family (K, L, M) holding every line of the family at xraylib's relative weights, as Gaussians of
-the detector's width (Fiori scaling from the FWHM at Mn Kα). Three more columns model detector
+Each element is one set of columns of a linear model of the spectrum: one column per line
+family (K, L, M; a family without Kα/Lα/Mα, such as Sn or Ce M, scaled by its strongest line) holding
+every line of the family at xraylib's relative weights, as Gaussians of the detector's width (Fiori
+scaling from the FWHM at Mn Kα). The continuum is a few smooth physical columns fitted with the lines
+(Kramers × absorption × detector, :mod:`._eds_continuum`). Three more columns model detector
 artefacts from the spectrum itself: pile-up (the net spectrum convolved with itself: sum peaks such
 as Al Kα + Al Kα at 2.97 keV; low-energy pulses in a column of their own) and Si escape (the net
 spectrum 1.74 keV lower), their amplitudes bounded by what a detector does (:mod:`._eds_artefacts`).
@@ -13,7 +15,7 @@ Candidates: elements with a strong line on a detected peak. Selection: forward (
 element that lowers χ² most — a likelihood-ratio test on the joint fit — if it adds >= ``min_snr``
 σ, its families are consistent — a family strong enough to be seen is not missing; a low-energy
 family that contradicts the others is left out as absorbed — and one of its lines sits on a peak
-the others leave largely unexplained; below 1.5 keV, where the clipped continuum is unreliable, also above
+the others leave largely unexplained; below 1.5 keV, where the continuum bends most, also above
 a quadratic through the counts on either side), then backward
 elimination: an element that adds < ``min_snr`` σ once the others are fitted is dropped. A family
 member is therefore never taken for another element: Pt M2N4 at 2.70 keV is already in the Pt M

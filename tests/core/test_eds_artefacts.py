@@ -62,8 +62,8 @@ def test_sum_peak_is_pile_up_not_an_element(seed):
 @pytest.mark.parametrize("seed", range(4))
 def test_rounded_continuum_maximum_is_not_a_light_element(seed):
     """A continuum absorbed below ~1 keV has a rounded maximum that continuum clipping cuts into; the humps
-    left there must not be named O, F, Na... (1e6–1e7 counts, one or two 3d/4d metals, 15–200 kV; not In or Sn,
-    whose M family has no Mα: its Mζ line is not modelled and is taken for N Kα — a known limitation)."""
+    left there must not be named O, F, Na... (1e6–1e7 counts, one or two 3d/4d metals, 15–200 kV; M families
+    without Mα, Sn, La, Ce, are in tests/core/test_eds_continuum.py)."""
     rng = np.random.default_rng(100 + seed)
     beam = float(rng.choice([15.0, 20.0, 200.0]))
     energy = np.arange(1, 2001) * 10.0
