@@ -250,30 +250,6 @@ def decisive_velocity(frame_evidence):
     return np.array([gy.flat[k], gx.flat[k]])
 
 
-#: The blocks' residual slope may correct the single-frame velocity only where the single frames' (smoothed)
-#: evidence stays within this many tempered nats of its maximum.
-CORRECTION_NATS = 2.0
-
-
-def _frames_allow(frame_evidence, v_best, v_new):
-    """Whether the single-frame evidence at ``v_new`` is within ``CORRECTION_NATS`` of that at ``v_best``.
-
-    The blocks' residual drift refines the coarse single-frame velocity. With few blocks (or no
-    lattice to bound their velocity search) that slope is as noisy as one block pair and can move
-    the line far from where the single frames, which decided it, put it; such a correction is refused.
-    """
-    gy, gx, e = frame_evidence
-    e = ndimage.gaussian_filter(e, ENVELOPE_STEPS, mode="nearest")
-    step_y = gy[1, 0] - gy[0, 0] if gy.shape[0] > 1 else 1.0
-    step_x = gx[0, 1] - gx[0, 0] if gx.shape[1] > 1 else 1.0
-    coords = [[(v_new[0] - gy[0, 0]) / step_y], [(v_new[1] - gx[0, 0]) / step_x]]
-    if not (0 <= coords[0][0] <= e.shape[0] - 1 and 0 <= coords[1][0] <= e.shape[1] - 1):
-        return False
-    at_best = ndimage.map_coordinates(e, [[(v_best[0] - gy[0, 0]) / step_y], [(v_best[1] - gx[0, 0]) / step_x]],
-                                      order=1)[0]
-    return bool(ndimage.map_coordinates(e, coords, order=1)[0] >= at_best - CORRECTION_NATS)
-
-
 def compensate(cspec, cshape, v):
     """Spectra of the frames moved back by i·v (frame i; coarse px): what is left is the drift about the line.
 
@@ -399,8 +375,7 @@ def grouped_trajectory(cspec, noise, weight, cshape, norm, radius, alias_c, grou
     n = len(cspec)
     v_line = np.zeros(2)
     if group > 1:
-        frame_evidence = frame_velocity_evidence(cspec, noise, weight, cshape, norm, radius, alias_c)
-        v = decisive_velocity(frame_evidence)
+        v = decisive_velocity(frame_velocity_evidence(cspec, noise, weight, cshape, norm, radius, alias_c))
         if v is not None:
             v_line = v
     for attempt in range(2):
@@ -411,11 +386,5 @@ def grouped_trajectory(cspec, noise, weight, cshape, norm, radius, alias_c, grou
                                                     progress=progress if attempt == 0 else None)
         if attempt or not v_line.any():
             break
-        slope = np.polyfit(centers, s_c, 1)[0]
-        if not _frames_allow(frame_evidence, v_line, v_line + slope):
-            # the blocks' slope contradicts the single frames, which decided the line: it is block
-            # noise (few blocks, or no lattice to bound their search), kept out of the trajectory
-            s_c = s_c - centers[:, None] * slope
-            break
-        v_line = v_line + slope
+        v_line = v_line + np.polyfit(centers, s_c, 1)[0]
     return s_c, pairs, d_c, sig, blocks, centers, v_line

@@ -140,27 +140,3 @@ def test_hexagonal_lattice_at_001_counts_drifting_three_periods_never_jumps(stre
     assert jump == 0.0, rms
     assert rms < 1.8
 
-
-def test_block_slope_corrects_the_single_frame_velocity_only_where_the_frames_allow():
-    from napari_cryomat.core import _drift_unwrap as U
-
-    gy, gx = U._velocity_grid((2.0, 2.0), U.FRAME_VELOCITY_STEP)
-    # single-frame evidence: a broad peak at (0.5, -0.25) px/frame, 30 nats above the flat floor
-    e = 30.0 * np.exp(-((gy - 0.5) ** 2 + (gx + 0.25) ** 2) / (2 * 0.3**2))
-    assert U._frames_allow((gy, gx, e), (0.5, -0.25), (0.55, -0.2))  # a refinement within the peak
-    assert not U._frames_allow((gy, gx, e), (0.5, -0.25), (-0.08, 0.92))  # far off the peak: refused
-    assert not U._frames_allow((gy, gx, e), (0.5, -0.25), (0.5, 5.0))  # beyond the evidence grid
-
-
-def test_square_superlattice_at_001_counts_with_three_blocks_keeps_the_single_frame_line(stress):
-    # fresh stress seed 308: an 11 px square lattice with a 1/3-order superlattice over 87 % of the field,
-    # 36 frames (3 blocks of 12) drifting 2.4 periods, 0.01 counts/px/frame; no lattice alias is found
-    # at this dose, so nothing bounds the blocks' search. The single frames told the velocity; the three
-    # blocks' slope moved it by 1.3 px/frame and set the blocks ±10 px off (86 % of the frames a cell off)
-    case = stress.draw_case(308)
-    assert case["lattice"] == "square" and case["n_frames"] == 36
-    m = stress.make_movie(case, 160, 0.01)
-    r = D.estimate_drift(m.frames)
-    rms, jump = stress.errors(r.shifts, m.shifts, case["period"])
-    assert jump == 0.0, rms
-    assert rms < 1.5
