@@ -8,7 +8,8 @@ same run | target | result); ``row_tuples()`` the same as tuples, for a caller t
 table (benchmarks/spectral.py). Rows:
 
 - identification on exSpy's real FePt (TEM, 200 kV) and TM002 (SEM, 10 kV) spectra, against the
-  previous napari-cryomat identification (git f23c272, the one issue #13 reports) run here;
+  previous napari-cryomat identification (git f23c272, the one issue #13 reports) run here; what TM002's
+  2.97 keV peak (Ar Kα) and FePt's 15.7 keV peak (Zr Kα, not a sum peak) are;
 - identification on a randomised synthetic series (``core.synthetic.eds``): false elements and
   elements with a line >= 5σ missed (all, and those whose line no other element overlaps);
 - EDS background: net counts with asymmetric windows against exSpy's ``get_lines_intensity``;
