@@ -45,16 +45,7 @@ import numpy as np
 
 from napari_cryomat.core import _tilt_align as al
 from napari_cryomat.core import _tilt_sirt, tilt
-from napari_cryomat.core.synthetic.tilt import make_tilt_series
-
-
-def seen_region(shape, angles):
-    nz, _, nx = shape
-    z = (np.arange(nz) - (nz - 1) / 2)[:, None]
-    x = (np.arange(nx) - (nx - 1) / 2)[None, :]
-    th = np.deg2rad(np.asarray(angles))[:, None, None]
-    ok = np.all(np.abs(x * np.cos(th) + z * np.sin(th)) <= (nx - 1) / 2, axis=0)
-    return np.broadcast_to(ok[:, None, :], shape)
+from napari_cryomat.core.synthetic.tilt import make_tilt_series, seen_region
 
 
 def nrmse(rec, truth, region):

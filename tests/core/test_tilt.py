@@ -5,17 +5,7 @@ import pytest
 
 from napari_cryomat.core import tilt
 from napari_cryomat.core._tilt_align import remove_gauge, rotation
-from napari_cryomat.core.synthetic.tilt import make_tilt_series, project_spheres
-
-
-def _seen_region(shape, angles):
-    """Voxels whose rays hit the detector at every tilt: |x cosθ + z sinθ| <= (nx - 1) / 2."""
-    nz, _, nx = shape
-    z = (np.arange(nz) - (nz - 1) / 2)[:, None]
-    x = (np.arange(nx) - (nx - 1) / 2)[None, :]
-    th = np.deg2rad(np.asarray(angles))[:, None, None]
-    ok = np.all(np.abs(x * np.cos(th) + z * np.sin(th)) <= (nx - 1) / 2 - 1, axis=0)
-    return np.broadcast_to(ok[:, None, :], shape)
+from napari_cryomat.core.synthetic.tilt import make_tilt_series, project_spheres, seen_region
 
 
 def _nrmse(rec, truth, region):
@@ -54,7 +44,7 @@ def test_bead_reconstructs_where_it_was():
 
 def test_sirt_error_bound_and_better_than_wbp():
     s = make_tilt_series(shape=(48, 40, 56), n_tilts=41, seed=3)
-    region = _seen_region(s.volume.shape, s.angles)
+    region = seen_region(s.volume.shape, s.angles, margin=1)
     sirt = tilt.reconstruct(s.projections, s.angles, method="sirt", iterations=40, thickness=48, positivity=True)
     wbp = tilt.reconstruct(s.projections, s.angles, method="wbp", thickness=48)
     assert sirt.shape == s.volume.shape and sirt.dtype == np.float32
@@ -99,7 +89,7 @@ def test_alignment_recovers_random_shifts(seed, alpha):
     assert np.sqrt(np.mean(np.sum(err ** 2, axis=1))) < 0.5
     assert np.sqrt(np.mean(np.sum(s.shifts ** 2, axis=1))) > 2.0  # the misalignment was real
     # aligned and reconstructed, the raw noisy series gives the phantom back
-    region = _seen_region(s.volume.shape, s.angles)
+    region = seen_region(s.volume.shape, s.angles, margin=1)
     rec = tilt.reconstruct(-s.line_integrals(), s.angles, alignment=al, method="wbp", thickness=48, lowpass=0.5)
     ref = tilt.reconstruct(-s.line_integrals(), s.angles, method="wbp", thickness=48, lowpass=0.5)
     assert np.corrcoef(-rec[region], s.volume[region])[0, 1] > np.corrcoef(-ref[region], s.volume[region])[0, 1] + 0.1

@@ -7,20 +7,11 @@ import pytest
 
 from napari_cryomat.core import _tilt_sirt as engine
 from napari_cryomat.core import tilt
-from napari_cryomat.core.synthetic.tilt import make_tilt_series
-
-
-def _seen_region(shape, angles):
-    nz, _, nx = shape
-    z = (np.arange(nz) - (nz - 1) / 2)[:, None]
-    x = (np.arange(nx) - (nx - 1) / 2)[None, :]
-    th = np.deg2rad(np.asarray(angles))[:, None, None]
-    ok = np.all(np.abs(x * np.cos(th) + z * np.sin(th)) <= (nx - 1) / 2 - 1, axis=0)
-    return np.broadcast_to(ok[:, None, :], shape)
+from napari_cryomat.core.synthetic.tilt import make_tilt_series, seen_region
 
 
 def _error(rec, s):
-    region = _seen_region(s.volume.shape, s.angles)
+    region = seen_region(s.volume.shape, s.angles, margin=1)
     return float(np.linalg.norm((rec - s.volume)[region]) / np.linalg.norm(s.volume[region]))
 
 

@@ -192,3 +192,15 @@ def make_tilt_series(*, shape=(64, 64, 64), n_tilts: int = 41, tilt_range=(-60.0
     return SyntheticTiltSeries(tilts=counts, angles=angles, shifts=shifts, tilt_axis_angle=alpha,
                                volume=_voxelise(spheres, (nz, ny, nx)), projections=aligned, spheres=spheres,
                                kinds=kinds, dose=float(dose), contrast=contrast, pixel_size=float(pixel_size))
+
+
+def seen_region(shape, angles, *, margin: float = 0.0) -> np.ndarray:
+    """(Z, Y, X) mask of the voxels whose rays hit the detector at every tilt, ``margin`` px inside its edge:
+    ``|x cos θ + z sin θ| <= (nx - 1) / 2 - margin`` from the centre. Where reconstruction errors are
+    measured (outside it no tilt range constrains the volume)."""
+    nz, _, nx = shape
+    z = (np.arange(nz) - (nz - 1) / 2)[:, None]
+    x = (np.arange(nx) - (nx - 1) / 2)[None, :]
+    th = np.deg2rad(np.asarray(angles))[:, None, None]
+    ok = np.all(np.abs(x * np.cos(th) + z * np.sin(th)) <= (nx - 1) / 2 - margin, axis=0)
+    return np.broadcast_to(ok[:, None, :], shape)
