@@ -220,7 +220,8 @@ def segment_particles(
     Returns
     -------
     labels : ndarray of int32, same shape as ``image``
-        0 is background, 1..N the particles.
+        0 is background, 1..N the particles. All 0 for a 2D image in which no particle-like blob stands
+        clear of the noise (an empty field), unless ``diameter`` is given; ``settings.n_blobs`` is then 0.
     settings : ParticleSettings, only with ``return_settings=True``
     """
     img = _as_float(image)
@@ -231,6 +232,10 @@ def segment_particles(
     report(progress, 0.0)
     settings, flattened = _estimate_or_take(img, pixel_size, given)
     report(progress, 0.2)
+    if _nothing_to_segment(img, settings):
+        report(progress, 1.0)
+        labels = np.zeros(img.shape, np.int32)
+        return (labels, settings) if return_settings else labels
     mask, level, background = _particle_mask(img, settings, flattened)
     settings = _ps.refine_from_mask(settings, mask)
     report(progress, 0.35)
@@ -238,6 +243,14 @@ def segment_particles(
                              cut=(level, background))
     report(progress, 1.0)
     return (labels, settings) if return_settings else labels
+
+
+def _nothing_to_segment(img: np.ndarray, settings: ParticleSettings) -> bool:
+    """A 2D image in which no blob of the particles' sign stands clear of the noise, and whose particle size
+    was not given: an empty field (a hole, bare support, a blank frame of a batch). Thresholding it would
+    cut the noise into thousands of "particles" (a Poisson field at 5 counts/px gave 22,740). A volume is
+    read through its middle slice only, so it is always segmented."""
+    return img.ndim == 2 and settings.n_blobs == 0 and "diameter" in settings.estimated
 
 
 def _particle_mask(img: np.ndarray, settings: ParticleSettings, flattened: tuple | None):

@@ -412,3 +412,20 @@ def test_background_of_a_tilted_support_is_the_tilt():
     inner = (slice(60, -60), slice(60, -60))  # a Gaussian of a ramp is the ramp away from the edges
     # within 2 % of the 50 counts the support rises across this region, under the particle too
     assert np.abs(bg - ramp)[inner].max() < 1.0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_empty_field_gives_no_particles(seed):
+    """A blank frame (Poisson noise at 5-500 counts/px on a tilted support, random size) has no blob that
+    stands clear of the noise: no particles, and the settings say why; thresholding it used to cut the noise
+    into thousands of objects. With the diameter given, it is segmented as asked."""
+    rng = np.random.default_rng(seed)
+    ny, nx = (int(v) for v in rng.integers(96, 400, 2))
+    dose = float(np.exp(rng.uniform(np.log(5), np.log(500))))
+    tilt = 1 + rng.uniform(0, 0.3) * np.linspace(0, 1, nx)[None, :]
+    image = rng.poisson(dose * tilt, (ny, nx)).astype(np.float32)
+    labels, settings = segment_particles(image, pixel_size=2.0, return_settings=True)
+    assert labels.max() == 0 and settings.n_blobs == 0
+    assert "left empty" in settings.describe()
+    forced = segment_particles(image, pixel_size=2.0, diameter=20.0)
+    assert forced.max() > 0  # the empty-field rule does not override a given diameter
