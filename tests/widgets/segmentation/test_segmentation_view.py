@@ -419,3 +419,18 @@ def test_classifier_saved_loaded_and_applied(seg, qtbot, sample, messages, tmp_p
     panel.apply_button.click()
     wait(qtbot, w)
     assert np.array_equal(viewer.layers["particles prediction"].data, first)
+
+
+def test_empty_field_segments_nothing_and_says_why(make_napari_viewer, qtbot, messages):
+    """A blank frame (shot noise on bare support): Segment particles gives an empty labels layer and the
+    assumed-settings line says no particle-like blob stood above the noise and how to force a result."""
+    viewer = make_napari_viewer()
+    noise = np.random.default_rng(3).poisson(40.0, (256, 256)).astype(np.float32)
+    viewer.add_image(noise, name="blank", scale=(PS, PS), units=("angstrom", "angstrom"))
+    w = SegmentationWidget(viewer)
+    viewer.window.add_dock_widget(w)
+    w.particles_panel.segment_button.click()
+    wait(qtbot, w)
+    assert viewer.layers["blank particles"].data.max() == 0
+    assert "no particle-like blob above the noise" in w.particles_panel.assumed_note.text()
+    assert "Diameter" in w.particles_panel.assumed_note.text()
