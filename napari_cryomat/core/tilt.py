@@ -52,6 +52,7 @@ from napari_cryomat.core._validate import (
 )
 
 __all__ = [
+    "ShiftBeyondFieldError",
     "TiltAlignment",
     "align_tilt_series",
     "reconstruct",
@@ -106,6 +107,18 @@ def check_tilt_angles(angles, n: int) -> np.ndarray:
 # -------------------------------------------------------------------------------------------------
 # alignment
 # -------------------------------------------------------------------------------------------------
+class ShiftBeyondFieldError(ValueError):
+    """Fiducial-free alignment lost the specimen (a shift beyond half the field). ``detail`` says what was
+    found; ``remedy`` what to do instead, worded for the caller (a GUI names its own control)."""
+
+    def __init__(self, detail: str, remedy: str = "gold-bead alignment (fiducials.track_beads)"):
+        self.detail, self.remedy = detail, remedy
+        super().__init__(f"{detail} Use {remedy} or bin the series first.")
+
+    def with_remedy(self, remedy: str) -> ShiftBeyondFieldError:
+        return ShiftBeyondFieldError(self.detail, remedy)
+
+
 @dataclass
 class TiltAlignment:
     """How raw tilts map to aligned ones: ``tilts[i](r) ≈ rotated_i(r - shifts[i])``.
@@ -228,8 +241,9 @@ def align_tilt_series(tilts, angles, *, pixel_size: float = 1.0, tilt_axis_angle
     tilt-to-tilt error of projection matching at this dose. The blind axis is found to about 1-6°.
     Bead-only specimens (gold on thin ice): 0.41, 0.79 and 0.50 px at 5, 20 and 100 counts/px.
 
-    Raises ValueError when the shifts found reach beyond half the field: the tilts then share too
-    little detectable contrast, and gold-bead alignment (:func:`.fiducials.track_beads`) is the way.
+    Raises :class:`ShiftBeyondFieldError` (a ValueError) when the shifts found reach beyond half the field:
+    the tilts then share too little detectable contrast, and gold-bead alignment
+    (:func:`.fiducials.track_beads`) is the way.
     """
     px = positive(pixel_size, "pixel_size", unit="Å")
     arr, a = check_tilt_series(tilts, angles, copies=3.0)
@@ -262,10 +276,10 @@ def _refuse_beyond_field(shifts: np.ndarray, shape: tuple[int, int]) -> None:
     over = np.abs(shifts) / (np.array(shape) / 2)
     if float(over.max()) > 1:
         i = int(np.argmax(over.max(axis=1)))
-        raise ValueError(f"tilts: fiducial-free alignment found a shift of ({shifts[i, 0]:.0f}, {shifts[i, 1]:.0f}) px "
-                         f"for tilt {i}, beyond half the {shape[0]} x {shape[1]} field: the tilts share too little "
-                         "detectable contrast (a thin specimen with only gold beads, or a very low dose). Use gold-bead "
-                         "alignment (fiducials.track_beads) or bin the series first.")
+        raise ShiftBeyondFieldError(
+            f"tilts: fiducial-free alignment found a shift of ({shifts[i, 0]:.0f}, {shifts[i, 1]:.0f}) px for tilt {i}, "
+            f"beyond half the {shape[0]} x {shape[1]} field: the tilts share too little detectable contrast (a thin "
+            "specimen with only gold beads, or a very low dose).")
 
 
 # -------------------------------------------------------------------------------------------------

@@ -93,5 +93,5 @@ def test_shifts_beyond_the_field_are_refused():
     """Pure shot noise has nothing to align on: correlations of noise walk the tilts off the field, and
     that is refused with a message pointing to gold beads instead of returning the walk."""
     noise = np.random.default_rng(3).poisson(2.0, (41, 64, 64)).astype(np.float32)
-    with pytest.raises(ValueError, match="beyond half the 64 x 64 field.*gold-bead"):
+    with pytest.raises(tilt.ShiftBeyondFieldError, match="beyond half the 64 x 64 field.*gold-bead"):
         tilt.align_tilt_series(noise, np.linspace(-60, 60, 41), tilt_axis_angle=0.0)

@@ -53,12 +53,8 @@ def run_align(request: AlignRequest, progress: ProgressCallback = None) -> Align
         alignment = tilt.align_tilt_series(np.asarray(request.tilts, np.float32), request.angles,
                                            pixel_size=request.pixel_size, tilt_axis_angle=request.tilt_axis_angle,
                                            refine_tilt_axis=request.refine_tilt_axis, progress=progress)
-    except ValueError as exc:
-        if "fiducials.track_beads" not in str(exc):
-            raise
-        # the core names its Python function; here the user needs the dock's control
-        raise ValueError(str(exc).replace("gold-bead alignment (fiducials.track_beads)",
-                                          "gold beads (Align: Method 'Gold beads', with the bead size)")) from None
+    except tilt.ShiftBeyondFieldError as exc:  # the core names its Python function; here the dock's control
+        raise exc.with_remedy("gold beads (Align: Method 'Gold beads', with the bead size)") from None
     return AlignRun(request=request, alignment=alignment)
 
 
