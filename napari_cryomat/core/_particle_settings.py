@@ -279,14 +279,33 @@ def flatten(smooth: np.ndarray, sigma: float, exclude: np.ndarray | None = None,
 
     background = masked_background(smooth, exclude, sigma)
     for _ in range(2):
-        flat = smooth - background
+        flat = take_background(smooth, background)
         standing = flat > threshold_otsu(flat)
         if grow > 0:
             standing = ndi.binary_dilation(standing, iterations=grow)
         if exclude is not None:
             standing |= exclude
         background = masked_background(smooth, standing, sigma)
-    return smooth - background, background
+    return take_background(smooth, background), background
+
+
+def take_background(smooth: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """``smooth - background`` as a contrast relative to the local support, scaled to the support's median level,
+    where the support is one-signed and far from zero (a recorded intensity): a particle takes away (or adds) a
+    fraction of the beam, so under an uneven illumination its contrast in counts follows the support, and one
+    half-way level for the whole image missed the particles on the dim side of a ramp and merged those on the
+    bright side (7 seed triples: every set's mean F1 up to +0.04 but one -0.002). An image centred on zero
+    (normalised) is only shifted."""
+    magnitude = np.abs(background)
+    ref = float(np.median(magnitude.ravel()[::max(1, magnitude.size // 100_000)]))
+    if float(background.min()) * float(background.max()) <= 0 or float(magnitude.min()) < RELATIVE_IF_SUPPORT_ABOVE * ref:
+        return smooth - background
+    return (smooth - background) * (ref / magnitude)
+
+
+# the contrast is taken relative to the support where the support is everywhere above this share of its median
+# (an intensity far from zero; a normalised image crosses zero)
+RELATIVE_IF_SUPPORT_ABOVE = 0.5
 
 
 # ------------------------------------------------------------------------------------------------

@@ -346,7 +346,7 @@ def _sharper_outline(image: np.ndarray, mask: np.ndarray, settings: ParticleSett
         return None
     sharper = ndi.gaussian_filter(signed, fine)
     if background is not None:
-        sharper -= background
+        sharper = _ps.take_background(sharper, background)
     outline = (sharper > level) & mask
     # holes of noise would make false distance minima: fill the gaps that do not reach the support (a label
     # of the gaps costs half of binary_fill_holes on 2048²)
