@@ -388,7 +388,7 @@ def _neighbour_chain(stack, coarse, angles, alpha, levels, max_shift):
 
 
 def align(stack: np.ndarray, angles: np.ndarray, *, n_z: int | None, max_shift: float, alpha: float | None,
-          refine_alpha: bool, iterations: int, work_size: int = 256, progress=None):
+          refine_alpha: bool, iterations: int, work_size: int = 256, progress=None, refine_counts: bool = True):
     """Raw-frame shifts (N, 2), tilt-axis angle, per-tilt correlation with the reprojection.
 
     Coarse to fine (:func:`_levels`): the neighbour chain on the coarsest copy, then projection
@@ -418,7 +418,7 @@ def align(stack: np.ndarray, angles: np.ndarray, *, n_z: int | None, max_shift: 
         t = t * previous / b
         previous = b
         shape = aligned_shape(work.shape[1:], alpha)
-        sub = sub_progress(progress, 0.1 + 0.9 * k / len(levels), 0.1 + 0.9 * (k + 1) / len(levels))
+        sub = sub_progress(progress, 0.1 + 0.7 * k / len(levels), 0.1 + 0.7 * (k + 1) / len(levels))
         if refine_alpha and k == len(levels) - 1:
             for span, step in ((1.5, 0.5), (0.375, 0.125)):
                 alpha, t = refine_axis_angle(work, angles, alpha, t, n_z=max(8, round(nz / b)), span=span,
@@ -429,9 +429,15 @@ def align(stack: np.ndarray, angles: np.ndarray, *, n_z: int | None, max_shift: 
                                  max_shift=max(3.0, max_shift / (4 * b)), band=_bandpass(shape, 0.003, 0.3),
                                  win=_match_window(shape), progress=sub, order=3, tol=0.05 / b)
     b = levels[-1]
-    from napari_cryomat.core._tilt_centre import centre_axis  # it builds on this module's resampling
+    from napari_cryomat.core import _tilt_refine  # both build on this module's resampling
+    from napari_cryomat.core._tilt_centre import centre_axis
 
     t = centre_axis(work, angles, alpha, t, n_z=max(8, int(round(nz / b))))
+    shape = aligned_shape(work.shape[1:], alpha)
+    if refine_counts and _tilt_refine.applies(stack, b, shape):
+        proj = _matcher(angles, shape, max(8, int(round(nz / b)))).proj
+        t = _tilt_refine.refine(bin_stack(stack, b), angles, alpha, t, shape, proj,
+                                progress=sub_progress(progress, 0.8, 1.0))
     R = rotation(alpha)
     # the binned image centre sits at raw (n_binned * bin - 1) / 2 when the bin does not divide the size
     offset = (np.array([h // b, w // b]) * b - np.array([h, w])) / 2
