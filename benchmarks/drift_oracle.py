@@ -87,9 +87,7 @@ Specimen = stress.Specimen  # the generator's specimen, renderable at any shift 
 def loglik_maps(spec, frames: np.ndarray, reach: int, h: float):
     """LL[i, a, b] = log p(frame i | shift s = (lo + a h, lo + b h)), lo = -reach; (LL, lo).
 
-    ``spec.extended(reach, phase)`` gives the specimen's expected counts around the field (the same
-    for every frame), or ``spec.extended(reach, phase, frame=i)`` a frame's own (leave-one-out) one
-    where ``spec.per_frame``."""
+    ``spec.extended(reach, phase)`` gives the specimen's expected counts around the field."""
     ny, nx = frames.shape[1:]
     m = int(round(1.0 / h))
     size = (ny + 2 * reach, nx + 2 * reach)
@@ -101,59 +99,15 @@ def loglik_maps(spec, frames: np.ndarray, reach: int, h: float):
     ones[:ny, :nx] = 1.0
     f_ones = np.conj(sfft.rfft2(ones))
     ll = np.empty((len(frames), n_shift * m, n_shift * m), np.float32)
-    per_frame = getattr(spec, "per_frame", False)
     for a in range(m):
         for b in range(m):
-            for i in range(len(frames)) if per_frame else [None]:
-                e = spec.extended(reach, (a * h, b * h), frame=i) if per_frame else spec.extended(reach, (a * h, b * h))
-                fe = sfft.rfft2(np.log(e), workers=-1)
-                window = sfft.irfft2(f_ones * sfft.rfft2(e), s=size)[:n_shift, :n_shift]
-                sel = slice(None) if i is None else slice(i, i + 1)
-                corr = sfft.irfft2(f_counts[sel] * fe[None], s=size, workers=-1)[:, :n_shift, :n_shift]
-                # offset j = reach - k; grid index of shift k + phase: (k + reach) m + a
-                ll[sel, a::m, b::m] = (corr - window[None])[:, ::-1, ::-1]
+            e = spec.extended(reach, (a * h, b * h))
+            fe = sfft.rfft2(np.log(e), workers=-1)
+            window = sfft.irfft2(f_ones * sfft.rfft2(e), s=size)[:n_shift, :n_shift]
+            corr = sfft.irfft2(f_counts * fe[None], s=size, workers=-1)[:, :n_shift, :n_shift]
+            # offset j = reach - k; grid index of shift k + phase: (k + reach) m + a
+            ll[:, a::m, b::m] = (corr - window[None])[:, ::-1, ::-1]
     return ll, -float(reach)
-
-
-class DataTemplate:
-    """The specimen estimated from the frames themselves, aligned at given shifts, leaving each frame out.
-
-    For the diagnostic "is the template or the velocity the problem?": the template of frame i is the
-    sum of the OTHER frames placed at ``shifts`` (Fourier shift on a canvas around the field), divided
-    by their coverage, Wiener-filtered with the power spectrum of the full aligned sum (its Poisson
-    noise floor removed) and floored at 0.1 x the mean counts (log of it is taken).
-    """
-
-    per_frame = True
-
-    def __init__(self, frames: np.ndarray, shifts: np.ndarray, reach: int):
-        n, ny, nx = frames.shape
-        self.reach, self.shape = reach, (ny, nx)
-        size = (ny + 2 * reach, nx + 2 * reach)
-        ky = sfft.fftfreq(size[0])[:, None]
-        kx = sfft.rfftfreq(size[1])[None, :]
-        self.ky, self.kx = ky, kx
-        pad = np.zeros((2,) + size)
-        placed = np.empty((n, 2) + size)
-        for j in range(n):
-            pad[0, reach: reach + ny, reach: reach + nx] = frames[j]
-            pad[1, reach: reach + ny, reach: reach + nx] = 1.0
-            ramp = np.exp(2j * np.pi * (ky * shifts[j][0] + kx * shifts[j][1]))  # specimen coords: shift by -s_j
-            placed[j] = sfft.irfft2(sfft.rfft2(pad) * ramp, s=size)
-        self.placed = placed
-        self.total = placed.sum(0)
-        self.mean = float(frames.mean())
-        spec_sum = np.abs(sfft.rfft2(self.total[0])) ** 2
-        spec_sum = ndimage.uniform_filter(spec_sum, 3, mode="wrap")
-        self.wiener = np.clip(1.0 - self.total[0].sum() / np.maximum(spec_sum, 1e-12), 0.0, 1.0)
-        self.wiener[0, 0] = 1.0
-
-    def extended(self, reach: int, phase, frame: int) -> np.ndarray:
-        counts, cover = self.total - self.placed[frame]
-        raw = np.where(cover > 0.5, counts / np.maximum(cover, 0.5), self.mean)
-        ramp = np.exp(-2j * np.pi * (self.ky * phase[0] + self.kx * phase[1]))
-        t = sfft.irfft2(sfft.rfft2(raw) * self.wiener * ramp, s=raw.shape)
-        return np.maximum(t, 0.1 * self.mean)
 
 
 # ---------------------------------------------------------------------------------------------------
