@@ -21,7 +21,9 @@ Steps (each on a binned copy, ``-log`` of counts, normalised; :func:`prepare`):
    away by a few neighbours (a fine level alone needed dozens of passes); on a coarse copy each
    reprojection draws on many tilts and the walk goes in a few passes;
 4. (optional, experimental) tilt-axis angle: the angle that maximises the agreement of tilts and
-   reprojections, at the finest level.
+   reprojections, at the finest level;
+5. the axis position (:mod:`._tilt_centre`), then, for count data at low dose, Poisson matching in
+   count space against a positivity-constrained SIRT reference (:mod:`._tilt_refine`).
 """
 
 from __future__ import annotations

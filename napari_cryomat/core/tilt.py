@@ -235,10 +235,14 @@ def align_tilt_series(tilts, angles, *, pixel_size: float = 1.0, tilt_axis_angle
     their mean along the axis and any ``x0 cosθ + z0 sinθ`` across it (a translation of the volume)
     are removed. Last, the axis position across the axis (a constant shift of all tilts, which the
     data barely fix: only 18 % of it changes the projections) is set where the weighted
-    back-projection is sharpest (:mod:`._tilt_centre`). Accuracy on the benchmark phantoms (256², 61
-    tilts, ±20 px, 1 count/px, axis given): 0.74-1.30 px RMS on seeds 0-5 (mean 0.98; 1.21 before the
-    axis-position step) and 0.67-1.67 px on seeds 11-15 (mean 1.19; 1.55 before); the rest is
-    tilt-to-tilt error of projection matching at this dose. The blind axis is found to about 1-6°.
+    back-projection is sharpest (:mod:`._tilt_centre`). At low dose (count data binned for the finest
+    level, frames up to 96 px there), a last stage matches each tilt in count space, by Poisson likelihood,
+    to its reprojection from a positivity-constrained SIRT of the tilts outside its fold
+    (:mod:`._tilt_refine`): a reference that pools all tilts through positivity instead of echoing each
+    tilt's noisy neighbours. Accuracy on the benchmark phantoms (256², 61 tilts, ±20 px, 1 count/px,
+    axis given): 0.43-0.58 px RMS on seeds 0-5 (0.74-1.30 before that stage) and 0.49-0.92 px on seeds
+    21-25, never used in development (0.73-1.39 before); the Cramér-Rao bound of the data is 0.21-0.29 px
+    (``benchmarks/tilt.py --oracle``). The blind axis is found to about 1-6°.
     Bead-only specimens (gold on thin ice): 0.41, 0.79 and 0.50 px at 5, 20 and 100 counts/px.
 
     Raises :class:`ShiftBeyondFieldError` (a ValueError) when the shifts found reach beyond half the field:
