@@ -11,7 +11,10 @@ table (benchmarks/spectral.py). Rows:
   previous napari-cryomat identification (git f23c272, the one issue #13 reports) run here; what TM002's
   2.97 keV peak (Ar Kα) and FePt's 15.7 keV peak (Zr Kα, not a sum peak) are;
 - identification on a randomised synthetic series (``core.synthetic.eds``): false elements and
-  elements with a line >= 5σ missed (all, and those whose line no other element overlaps);
+  elements with a line >= 5σ missed (all, and those whose line no other element overlaps), and beside them the
+  detectability oracle's split (``_eds_oracle``: the generator's own model with the true detector, the other
+  elements free within the generator's prior): how many misses any method could have found (oracle >= 5σ) and
+  how many false elements the oracle itself would add;
 - EDS background: net counts with asymmetric windows against exSpy's ``get_lines_intensity``;
 - out-of-core maps of a memory-mapped SI (bands of rows) against the in-memory result and against
   exSpy's lazy ``get_lines_intensity`` on the same file;
@@ -178,6 +181,7 @@ def series_row(old, n=SERIES):
     for gen, start in SEED_SETS:
         stats = {"new": [0, 0, 0, 0.0], "old": [0, 0, 0, 0.0]}  # false, missed >=5σ, missed isolated >=5σ, CPU s
         n_strong = n_iso = 0
+        missed_new, false_new = [], []  # (seed, element) of the current code, for the oracle
         for seed in range(start, start + n):
             d = generators[gen](seed)
             strong = {el for el, s in d["significance"].items() if s >= 5}
@@ -193,15 +197,32 @@ def series_row(old, n=SERIES):
                 stats[key][1] += len(strong - found)
                 stats[key][2] += len(iso - found)
                 stats[key][3] += time.process_time() - t0
+                if key == "new":
+                    missed_new += [(seed, el) for el in sorted(strong - found)]
+                    false_new += [(seed, el) for el in sorted(found - set(d["elements"]))]
+        split = oracle_split(gen, generators[gen], missed_new, false_new)
         nw, od = stats["new"], stats["old"]
         what = ("1–5 of 44 elements, half with an overlap pair, 1e3–1e6 counts" if gen == "new" else
                 "session-2 generator 5558d2c: 2–5 of 44 elements, 1e5–6e7 counts")
         rows.append((f"identify {n} random spectra, seeds {start}–{start + n - 1} ({what})",
-                     f"{nw[3] / n:.2f} CPU-s each: false {nw[0]}, missed {nw[1]}/{n_strong} ≥5σ ({nw[2]}/{n_iso} isolated)",
+                     f"{nw[3] / n:.2f} CPU-s each: false {nw[0]}, missed {nw[1]}/{n_strong} ≥5σ ({nw[2]}/{n_iso} isolated); "
+                     f"oracle: missed {split[0]} detectable + {split[1]} not (<5σ), false {split[2]} the oracle wants",
                      f"{od[3] / n:.2f} CPU-s (previous): false {od[0]}, missed {od[1]}/{n_strong} ({od[2]}/{n_iso} isolated)",
                      "false 0, missed 0", "≥5σ: a line's counts over √(all else under it) in a 1-FWHM window"
                      if gen == "new" else "≥5σ as 5558d2c defines it: a line's counts over √(all counts) within ±0.6 FWHM"))
     return rows
+
+
+def oracle_split(gen, generator, missed, false):
+    """(missed that the oracle finds ≥ 5σ, missed it does not, false elements it would add at ≥ 5σ): the
+    detectability oracle (``_eds_oracle``: the generator's own model with the truth's detector, the other
+    elements' amplitudes free within the generator's prior) on the current code's misses and false elements."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import _eds_oracle as oracle
+
+    found = [oracle.oracle_significance(oracle.replay(gen, seed, generator), only=el)[el] for seed, el in missed]
+    wanted = [oracle.false_significance(oracle.replay(gen, seed, generator), el) for seed, el in false]
+    return sum(v >= 5 for v in found), sum(v < 5 for v in found), sum(v >= 5 for v in wanted)
 
 
 def _isolated(el, d):
