@@ -24,13 +24,14 @@ from napari_cryomat.core._classifier import (  # noqa: F401 - re-exported: the p
 from napari_cryomat.core._particle_settings import ParticleSettings
 from napari_cryomat.core._progress import ProgressCallback, report
 from napari_cryomat.core._segment_common import (
-    BLOB_SPLIT_BELOW_DIAMETER,
-    BLOB_SPLIT_MIN_CONTRAST_TO_NOISE,
     _as_float,
-    blob_split,
-    drop_small,
     iter_tiles,
-    rejoin_ellipses,
+)
+from napari_cryomat.core._segment_particles import (
+    _mask_to_labels,
+    _nothing_to_segment,
+    _particle_mask,
+    _split_on_distance,
 )
 from napari_cryomat.core._validate import (
     check_memory,
@@ -245,132 +246,6 @@ def segment_particles(
     return (labels, settings) if return_settings else labels
 
 
-def _nothing_to_segment(img: np.ndarray, settings: ParticleSettings) -> bool:
-    """A 2D image in which no blob of the particles' sign stands clear of the noise, and whose particle size
-    was not given: an empty field (a hole, bare support, a blank frame of a batch). Thresholding it would
-    cut the noise into thousands of "particles" (a Poisson field at 5 counts/px gave 22,740). A volume is
-    read through its middle slice only, so it is always segmented."""
-    return img.ndim == 2 and settings.n_blobs == 0 and "diameter" in settings.estimated
-
-
-def _particle_mask(img: np.ndarray, settings: ParticleSettings, flattened: tuple | None):
-    """Foreground of ``img`` under ``settings`` (``flattened``: the estimate's background-free image and
-    its background, if any).
-
-    Returns ``(mask, level, background)``: the mask is ``flat > level`` where ``flat`` is the smoothed
-    image with the particles positive less ``background`` (None: nothing taken off, global thresholds)."""
-    from skimage import filters
-
-    ps = settings.pixel_size
-    flat, background = flattened if flattened is not None else (None, None)
-    if flat is None or settings.threshold != "local":
-        background = None
-        sigma = settings.smoothing / ps
-        flat = ndi.gaussian_filter(img, sigma=sigma) if sigma > 0 else img
-        if settings.polarity == "dark":
-            flat = -flat
-        if settings.threshold == "local":
-            # a background broader than the image is flat anyway: cap the kernel at the image size
-            sigma_bg = min(max(settings.local_block / ps / 2, 1.0), float(max(img.shape)))
-            d_px = settings.diameter / ps if np.isfinite(settings.diameter) else 2 * sigma_bg / 4
-            flat, background = _ps.flatten(flat, sigma_bg, grow=max(1, int(d_px / 6)))
-    if settings.threshold == "li":
-        level = float(filters.threshold_li(flat))
-    elif settings.threshold == "local" and np.isfinite(settings.contrast):
-        # half way between the support (0 once flattened) and the particles: the 50 % point of a blurred
-        # edge is the true edge, whatever the share of particles (Otsu drifts into the noisier class
-        # when particles are few and small: masks of 5 px particles at 70 counts/px were 2x too large)
-        level = 0.5 * abs(settings.contrast)
-    else:
-        level = float(filters.threshold_otsu(flat))
-    return flat > level, level, background
-
-
-def _mask_to_labels(mask: np.ndarray, settings: ParticleSettings, *, split: bool, fill_holes: bool,
-                    image: np.ndarray | None = None, cut: tuple | None = None) -> np.ndarray:
-    """Objects of ``mask``: holes filled, speckle opened away, small ones dropped, touching ones split
-    (by the image's own blobs when ``image`` is a 2D image of particles below 16 px that stand clear of
-    the noise; else by the distance map)."""
-    from skimage import morphology
-
-    ps = settings.pixel_size
-    if fill_holes:
-        mask = ndi.binary_fill_holes(mask)
-    # open with a small ball to remove noise bridges and speckle
-    radius = int(round(0.5 * settings.smoothing / ps))
-    if radius > 0:
-        fp = morphology.disk(radius) if mask.ndim == 2 else morphology.ball(radius)
-        mask = ndi.binary_opening(mask, structure=fp)
-    min_px = settings.min_size / ps**mask.ndim
-    lab, n = ndi.label(mask)
-    if n:
-        sizes = np.bincount(lab.ravel())
-        keep = sizes >= max(min_px, 1)
-        keep[0] = False
-        mask = keep[lab]
-    if not split:
-        labels, _ = ndi.label(mask)
-        return labels.astype(np.int32)
-    if image is not None and image.ndim == 2:
-        labels = _split_by_blobs(image, mask, settings, min_px)
-        if labels is not None:
-            return labels
-        outline = _sharper_outline(image, mask, settings, *cut) if cut is not None else None
-        if outline is not None:
-            return _split_on_distance(mask, ps, settings.split_distance, min_px, shape_mask=outline)
-    return split_touching(mask, pixel_size=ps, split_distance=settings.split_distance, min_size=settings.min_size)
-
-
-def _sharper_outline(image: np.ndarray, mask: np.ndarray, settings: ParticleSettings, level: float,
-                     background: np.ndarray | None) -> np.ndarray | None:
-    """The particles inside the 2D ``mask`` cut at the same ``level`` but at the least smoothing the noise
-    allows (at least 1 px; half the particle contrast SMOOTH_TO_NOISE_Z smoothed-noise deviations clear),
-    or None where that is not clearly less than the mask's own smoothing.
-
-    Smoothing at 1/8 of the diameter fills the necks between touching particles in (the notch between two
-    disks takes light from both): the distance map of the smoothed mask then has no saddle to cut at
-    (touching 18-53 px pairs: F1 0.80-0.89 where Otsu + watershed at 1 px reached 0.93-0.97). The mask was cut
-    from the smoothed image less ``background`` (None: nothing); the background is smooth, so the sharper
-    image is the less smoothed one less the same background. Contrast and noise are read off image and mask (not the estimate), so
-    that ``settings.options()`` reproduce the labels."""
-    sigma = settings.smoothing / settings.pixel_size
-    signed = -image if settings.polarity == "dark" else image
-    step = max(1, mask.size // 250_000)
-    values, inside = signed.ravel()[::step], mask.ravel()[::step]
-    contrast = float(np.median(values[inside]) - np.median(values[~inside])) if 0 < inside.sum() < inside.size else 0.0
-    if contrast <= 0:
-        return None
-    noise = _ps.noise_floor(image)
-    fine = max(1.0, _ps.SMOOTH_TO_NOISE_Z * noise / (math.sqrt(math.pi) * contrast))
-    if fine > 0.8 * sigma:
-        return None
-    sharper = ndi.gaussian_filter(signed, fine)
-    if background is not None:
-        sharper = _ps.take_background(sharper, background)
-    outline = (sharper > level) & mask
-    # holes of noise would make false distance minima: fill the gaps that do not reach the support (a label
-    # of the gaps costs half of binary_fill_holes on 2048²)
-    gaps, n_gaps = ndi.label(~outline)
-    reaches_support = np.bincount(gaps[~mask], minlength=n_gaps + 1) > 0
-    return outline | ~reaches_support[gaps]
-
-
-def _split_by_blobs(image: np.ndarray, mask: np.ndarray, settings: ParticleSettings, min_px: float):
-    """:func:`blob_split` of a 2D mask when its particles are small (below BLOB_SPLIT_BELOW_DIAMETER px)
-    and stand BLOB_SPLIT_MIN_CONTRAST_TO_NOISE pixel-noise deviations clear, else None. Decided from the
-    image, the mask and the options only, so that ``settings.options()`` reproduce the labels."""
-    d_px = 4 * settings.split_distance / settings.pixel_size  # the split distance is a quarter diameter
-    if not (0 < d_px < BLOB_SPLIT_BELOW_DIAMETER) or not mask.any() or mask.all():
-        return None
-    signed = -image if settings.polarity == "dark" else image
-    step = max(1, mask.size // 1_000_000)
-    values, inside = signed.ravel()[::step], mask.ravel()[::step]
-    noise = _ps.noise_floor(image)
-    if np.median(values[inside]) - np.median(values[~inside]) < BLOB_SPLIT_MIN_CONTRAST_TO_NOISE * noise:
-        return None
-    return blob_split(signed, mask, diameter_px=d_px, noise=noise, min_px=min_px)
-
-
 def segment_series(movie, *, pixel_size: float, progress: ProgressCallback = None, **options) -> np.ndarray:
     """:func:`segment_particles` frame by frame on a time series (T, Y, X).
 
@@ -424,37 +299,6 @@ def split_touching(mask, *, pixel_size: float, split_distance: float = 30.0,
     _length_px(split_distance, "split_distance", pixel_size, mask.shape)
     min_size = nonnegative(min_size, "min_size", unit="Å² or Å³", high=None)
     return _split_on_distance(mask, pixel_size, split_distance, min_size / pixel_size**mask.ndim)
-
-
-def _split_on_distance(mask: np.ndarray, pixel_size: float, split_distance: float, min_px: float, *,
-                       rejoin: bool = True, shape_mask: np.ndarray | None = None) -> np.ndarray:
-    """:func:`split_touching` on checked arguments; ``rejoin=False`` leaves rods and ovals cut (a click
-    only needs its neighbours cut off, and a rejoined pair would take one of them along)."""
-    from skimage import segmentation
-    from skimage.feature import peak_local_max
-
-    dist = ndi.distance_transform_edt(mask if shape_mask is None else shape_mask)
-    # light smoothing of the distance map against pixel-step ridges, less for tiny particles
-    dist = ndi.gaussian_filter(dist, sigma=float(np.clip(split_distance / pixel_size / 3, 0.5, 1.0)))
-    md = max(1, int(round(split_distance / pixel_size)))
-    cc, n_cc = ndi.label(mask)
-    # maxima over the whole map (labels= would run one search per object: 3 s for 4,000 objects); a
-    # peak suppressed by a neighbouring object's is restored below as a missing component's marker
-    peaks = peak_local_max(dist, min_distance=md, exclude_border=False)
-    peaks = np.asarray(peaks, dtype=np.intp).reshape(-1, mask.ndim)  # skimage returns (0, 2) for no peaks in 3D
-    peaks = peaks[(mask if shape_mask is None else shape_mask)[tuple(peaks.T)]]
-    markers = np.zeros(mask.shape, dtype=np.int32)
-    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
-    # components without a peak (tiny or flat) still get one marker
-    missing = np.setdiff1d(np.unique(cc[mask]), np.unique(cc[tuple(peaks.T)]) if len(peaks) else [])
-    if missing.size:
-        com = ndi.maximum_position(dist, cc, missing)
-        for k, pos in enumerate(com):
-            markers[pos] = len(peaks) + 1 + k
-    labels = segmentation.watershed(-dist, markers, mask=mask)
-    if rejoin and mask.ndim == 2:  # rods and ovals cut at pixel-step maxima of their ridge become one again
-        labels = rejoin_ellipses(labels, cc, n_cc, shape_mask)
-    return drop_small(labels, min_px)  # pieces below the minimum size created by the split go
 
 
 # ------------------------------------------------------------------------------------------------
