@@ -298,7 +298,7 @@ def _columns(aligned: np.ndarray, y0: int, y1: int) -> np.ndarray:
 def reconstruct(tilts, angles, *, alignment: TiltAlignment | None = None, method: str = "sirt",
                 iterations: int = 50, thickness: float | None = None, pixel_size: float = 1.0,
                 positivity: bool = False, lowpass: float | None = None, relaxation: float = 1.9,
-                start: str = "zero", early_stop: bool = True, out=None,
+                start: str = "zero", early_stop: bool = True, out=None, info: dict | None = None,
                 progress: ProgressCallback = None) -> np.ndarray:
     """Reconstruct a (Z, Y, X) float32 volume from a tilt series.
 
@@ -341,6 +341,9 @@ def reconstruct(tilts, angles, *, alignment: TiltAlignment | None = None, method
     out : array-like, optional
         Where to write the volume (e.g. a ``numpy.memmap`` of an MRC file being written), for
         volumes larger than memory; Y slabs are computed and written one at a time.
+    info : dict, optional
+        Filled with what the run did: ``method``; for SIRT ``iterations`` (the count it ran),
+        ``max_iterations`` and ``stopped_early`` (so a caller can say where the early stop stopped).
 
     Returns
     -------
@@ -362,6 +365,10 @@ def reconstruct(tilts, angles, *, alignment: TiltAlignment | None = None, method
     cutoff = number(lowpass, "lowpass", low=0, high=1, low_open=True, allow_none=True)
     lam = number(relaxation, "relaxation", low=0, high=2, low_open=True, high_open=True)
     start = choice(start, "start", ("zero", "wbp"))
+    if info is not None and not isinstance(info, dict):
+        raise ValueError(f"info must be a dict (filled with what the run did) or None; got {type(info).__name__}.")
+    info = {} if info is None else info
+    info["method"] = method
     arr, a = check_tilt_series(tilts, angles, copies=1.0)
     if alignment is not None:
         if not isinstance(alignment, TiltAlignment):
@@ -390,9 +397,10 @@ def reconstruct(tilts, angles, *, alignment: TiltAlignment | None = None, method
         out[:, y0:y1, :] = x.reshape(nz, nx, y1 - y0).transpose(0, 2, 1)
 
     if method == "sirt":
-        _sirt.reconstruct_slabs(proj, _sirt.Columns(arr), write, iterations=iters, relaxation=lam,
-                                positivity=bool(positivity), from_wbp=start == "wbp", early_stop=bool(early_stop),
-                                progress=sub_progress(progress, 0.05, 1.0))
+        ran = _sirt.reconstruct_slabs(proj, _sirt.Columns(arr), write, iterations=iters, relaxation=lam,
+                                      positivity=bool(positivity), from_wbp=start == "wbp",
+                                      early_stop=bool(early_stop), progress=sub_progress(progress, 0.05, 1.0))
+        info.update(iterations=int(ran), max_iterations=iters, stopped_early=bool(ran < iters))
         return out
     # WBP: Y slabs of what 256 MB of columns allow
     step = max(1, min(ny, (256 << 20) // (4 * nz * nx)))

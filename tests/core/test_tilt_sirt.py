@@ -43,19 +43,23 @@ def test_noisy_tilts_stop_early_and_beat_classic_sirt(seed, dose, stops):
     volume is closer to the truth. Random phantoms (seeded), line integrals from Poisson counts."""
     s = make_tilt_series(shape=(32, 40, 48), n_tilts=41, max_shift=0, tilt_axis_angle=0, dose=dose, seed=seed)
     data = s.line_integrals()
-    early = tilt.reconstruct(data, s.angles, iterations=50, thickness=32, positivity=True)
+    ran = {}
+    early = tilt.reconstruct(data, s.angles, iterations=50, thickness=32, positivity=True, info=ran)
     classic = tilt.reconstruct(data, s.angles, iterations=50, thickness=32, positivity=True, relaxation=1.0,
                                early_stop=False)
     assert len(stops) == 1 and 1 <= stops[0] < 30
+    # the caller is told where it stopped
+    assert ran == {"method": "sirt", "iterations": stops[0], "max_iterations": 50, "stopped_early": True}
     assert _error(early, s) < 0.9 * _error(classic, s)
 
 
 def test_clean_tilts_run_every_iteration(stops):
     s = make_tilt_series(shape=(32, 40, 48), n_tilts=41, seed=5)
-    rec = tilt.reconstruct(s.projections, s.angles, iterations=30, thickness=32, positivity=True)
+    ran = {}
+    rec = tilt.reconstruct(s.projections, s.angles, iterations=30, thickness=32, positivity=True, info=ran)
     classic = tilt.reconstruct(s.projections, s.angles, iterations=30, thickness=32, positivity=True,
                                relaxation=1.0, early_stop=False)
-    assert stops == [30]
+    assert stops == [30] and ran["iterations"] == 30 and not ran["stopped_early"]
     assert _error(rec, s) < _error(classic, s)
 
 
@@ -69,6 +73,12 @@ def test_threads_and_slabs_do_not_change_the_volume(monkeypatch):
     monkeypatch.setattr(engine, "SLAB", 16)
     single = tilt.reconstruct(s.projections, s.angles, **kw)
     np.testing.assert_allclose(single, pooled, rtol=1e-4, atol=1e-5 * float(np.abs(pooled).max()))
+
+
+def test_info_must_be_a_dict():
+    s = make_tilt_series(shape=(16, 16, 24), n_tilts=9, seed=1)
+    with pytest.raises(ValueError, match="info must be a dict"):
+        tilt.reconstruct(s.projections, s.angles, iterations=2, info=[])
 
 
 def test_few_tilts_run_without_a_pilot(stops):

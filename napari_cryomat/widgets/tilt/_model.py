@@ -85,9 +85,10 @@ def run_reconstruct(request: ReconRequest, progress: ProgressCallback = None) ->
             alignment = replace(alignment, shifts=alignment.shifts / b, shape=tilts.shape[1:],
                                 pixel_size=alignment.pixel_size * b)
     report(progress, 0.02)
+    ran: dict = {}
     volume = tilt.reconstruct(tilts, angles, alignment=alignment, method=request.method,
                               iterations=request.iterations, thickness=request.thickness,
-                              pixel_size=request.voxel_size, progress=sub_progress(progress, 0.02, 0.97))
+                              pixel_size=request.voxel_size, info=ran, progress=sub_progress(progress, 0.02, 0.97))
     # central XZ section of the 3D Fourier transform = 2D transform of the projection along Y
     along_y = volume.sum(axis=1, dtype=np.float64)
     # a Hann taper: the box edges of the volume would add streaks along kz and kx of their own
@@ -98,7 +99,7 @@ def run_reconstruct(request: ReconRequest, progress: ProgressCallback = None) ->
     spacing = (1.0 / (nz * request.voxel_size), 1.0 / (nx * request.voxel_size))
     report(progress, 1.0)
     return Reconstruction(request=request, volume=volume, contrast_limits=strided_contrast_limits(volume),
-                          wedge=wedge, wedge_spacing=spacing)
+                          wedge=wedge, wedge_spacing=spacing, iterations=ran.get("iterations"))
 
 
 def run_threshold(volume, progress: ProgressCallback = None) -> np.ndarray:

@@ -218,7 +218,7 @@ class ReconPanel(Section):
             self.summary.setText("")
         else:
             z, y, x = rec.volume.shape
-            self.summary.setText(f"{rec.request.layer_name}: {z} x {y} x {x} voxels; {rec.request.describe()}")
+            self.summary.setText(f"{rec.request.layer_name}: {z} x {y} x {x} voxels; {rec.describe()}")
         self.wedge.draw(rec)
 
 

@@ -113,8 +113,16 @@ class ReconRequest:
     def layer_name(self) -> str:
         return f"{self.source_name} {'WBP preview' if self.method == 'wbp' else 'tomogram'}"
 
-    def describe(self) -> str:
-        how = "WBP" if self.method == "wbp" else f"SIRT ≤ {self.iterations} it."
+    def describe(self, iterations_run: Optional[int] = None) -> str:
+        """One line of what is (or was) done; ``iterations_run``: where SIRT's early stop ended, once known."""
+        if self.method == "wbp":
+            how = "WBP"
+        elif iterations_run is None:
+            how = f"SIRT ≤ {self.iterations} it."
+        elif iterations_run < self.iterations:
+            how = f"SIRT {iterations_run} of {self.iterations} it. (stopped: more would fit noise)"
+        else:
+            how = f"SIRT {iterations_run} it."
         dropped = len(self.angles) - len(self.keep)
         return (f"{how}, {len(self.keep)} tilts ({dropped} dropped), bin {self.binning}, "
                 f"voxel {self.voxel_size:g} Å" + ("" if self.alignment is not None else ", unaligned"))
@@ -129,6 +137,10 @@ class Reconstruction:
     contrast_limits: tuple[float, float]
     wedge: np.ndarray  # (kz, kx) log |FFT|, zero frequency in the centre
     wedge_spacing: tuple[float, float]  # 1/Å per pixel along kz, kx
+    iterations: Optional[int] = None  # SIRT: the iterations run (the early stop may end before the most asked)
+
+    def describe(self) -> str:
+        return self.request.describe(self.iterations)
 
 
 @dataclass(frozen=True)

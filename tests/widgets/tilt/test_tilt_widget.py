@@ -1,6 +1,8 @@
 """Tilt series dock driven as a user would in a real napari window: align, drop tilts, preview,
 reconstruct, Otsu mask, quantify; Cancel leaves the viewer as it was; angles from a .tlt file."""
 
+import re
+
 import numpy as np
 import pytest
 from qtpy.QtCore import Qt
@@ -70,6 +72,9 @@ def test_align_drop_reconstruct_quantify(setup, qtbot, series):
     assert tomo.data.shape == (24, 48, 48) and tuple(tomo.scale) == pytest.approx((4.0,) * 3)
     assert tuple(str(u) for u in tomo.units) == ("angstrom",) * 3
     assert w.recon.wedge.image.image is not None
+    # the summary says how many SIRT iterations ran (the early stop may end before the 20 asked)
+    ran = re.search(r"SIRT (\d+)( of 20)? it\.", w.recon.summary.text())
+    assert ran and 1 <= int(ran.group(1)) <= 20 and (ran.group(2) is not None) == (int(ran.group(1)) < 20)
     assert w.quant.volume_combo.currentText() == "tilts tomogram"
     volume = tomo.data - tomo.data.mean()
     truth = series.volume - series.volume.mean()
