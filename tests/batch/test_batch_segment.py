@@ -202,3 +202,20 @@ def _touching_groups(truth):
     from scipy import ndimage as ndi
 
     return int(ndi.label(truth > 0, structure=np.ones((3, 3)))[1])
+
+
+def test_local_cluster_workers_keep_glibcs_adaptive_malloc(monkeypatch):
+    # dask's default MALLOC_TRIM_THRESHOLD_ made every large array a fresh page fault: about 1 CPU-s more
+    # per 2048² image in a worker than in a plain loop (benchmarks/batch.py)
+    import os
+
+    from napari_cryomat.batch.engine import _local_cluster
+
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    client, cluster = _local_cluster(1, 1, True)
+    try:
+        seen = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+    finally:
+        client.close()
+        cluster.close()
+    assert list(seen.values()) == [None]
