@@ -4,7 +4,9 @@
 real display with OpenGL: scripts/test.sh runs the suite under Xvfb with Mesa.
 """
 
+import importlib.util
 import os
+import pathlib
 
 import numpy as np
 import pytest
@@ -16,6 +18,23 @@ def _private_home(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("CRYOMAT_AUTOSAVE_DIR", str(home / "annotations"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
+
+
+@pytest.fixture(scope="session")
+def benchmark_module():
+    """``load(name)``: the script ``benchmarks/<name>.py`` as a module (the benchmarks are scripts, not a
+    package), loaded once per session, for tests that reuse a benchmark's generators and metrics."""
+    loaded = {}
+
+    def load(name: str):
+        if name not in loaded:
+            path = pathlib.Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
+            spec = importlib.util.spec_from_file_location(f"benchmark_{name}_for_tests", path)
+            loaded[name] = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(loaded[name])
+        return loaded[name]
+
+    return load
 
 
 @pytest.fixture

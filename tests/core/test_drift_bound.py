@@ -3,8 +3,6 @@
 Cases drawn by ``benchmarks/drift_stress.py`` (seeded), reduced to what the tests can afford.
 """
 
-import importlib.util
-import pathlib
 
 import numpy as np
 import pytest
@@ -13,12 +11,8 @@ from napari_cryomat.core import drift as D
 
 
 @pytest.fixture(scope="module")
-def stress():
-    path = pathlib.Path(__file__).parents[2] / "benchmarks" / "drift_stress.py"
-    spec = importlib.util.spec_from_file_location("drift_stress_for_bound_tests", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def stress(benchmark_module):
+    return benchmark_module("drift_stress")
 
 
 def test_four_pixel_square_lattice_at_005_counts_never_jumps(stress):

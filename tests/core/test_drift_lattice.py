@@ -30,15 +30,9 @@ def test_hexagonal_crystal_filling_the_field_drifting_several_periods_never_jump
 
 
 @pytest.mark.parametrize("seed", [3])
-def test_random_lattices_from_the_stress_grid_never_jump(seed):
+def test_random_lattices_from_the_stress_grid_never_jump(seed, benchmark_module):
     """Reduced, seeded version of benchmarks/drift_stress.py: a random lattice, fraction and drift."""
-    import importlib.util
-    import pathlib
-
-    path = pathlib.Path(__file__).parents[2] / "benchmarks" / "drift_stress.py"
-    spec = importlib.util.spec_from_file_location("drift_stress_for_tests", path)
-    stress = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(stress)
+    stress = benchmark_module("drift_stress")
     case = stress.draw_case(seed)
     m = stress.make_movie(case, 128, 0.3)
     r = D.estimate_drift(m.frames)

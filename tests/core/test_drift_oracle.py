@@ -6,20 +6,14 @@ reach on the stress suite; a wrong posterior or a specimen that is not the gener
 meaningless.
 """
 
-import importlib.util
-import pathlib
 
 import numpy as np
 import pytest
 
 
 @pytest.fixture(scope="module")
-def oracle():
-    path = pathlib.Path(__file__).parents[2] / "benchmarks" / "drift_oracle.py"
-    spec = importlib.util.spec_from_file_location("drift_oracle_for_tests", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def oracle(benchmark_module):
+    return benchmark_module("drift_oracle")
 
 
 def test_grid_posterior_matches_the_kalman_smoother(oracle):
