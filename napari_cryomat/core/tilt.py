@@ -367,8 +367,7 @@ def reconstruct(tilts, angles, *, alignment: TiltAlignment | None = None, method
     start = choice(start, "start", ("zero", "wbp"))
     if info is not None and not isinstance(info, dict):
         raise ValueError(f"info must be a dict (filled with what the run did) or None; got {type(info).__name__}.")
-    info = {} if info is None else info
-    info["method"] = method
+    info = {} if info is None else info  # filled only once the run has succeeded
     arr, a = check_tilt_series(tilts, angles, copies=1.0)
     if alignment is not None:
         if not isinstance(alignment, TiltAlignment):
@@ -389,6 +388,7 @@ def reconstruct(tilts, angles, *, alignment: TiltAlignment | None = None, method
         from napari_cryomat.core._tilt_mbir import mbir
 
         out[...] = mbir(arr, a, nz, positivity=bool(positivity), iterations=min(iters, 1000), progress=progress)
+        info.update(method=method)
         return out
     proj = _pj.SliceProjector(a, nz, nx, nx)
     report(progress, 0.05)
@@ -400,7 +400,7 @@ def reconstruct(tilts, angles, *, alignment: TiltAlignment | None = None, method
         ran = _sirt.reconstruct_slabs(proj, _sirt.Columns(arr), write, iterations=iters, relaxation=lam,
                                       positivity=bool(positivity), from_wbp=start == "wbp",
                                       early_stop=bool(early_stop), progress=sub_progress(progress, 0.05, 1.0))
-        info.update(iterations=int(ran), max_iterations=iters, stopped_early=bool(ran < iters))
+        info.update(method=method, iterations=int(ran), max_iterations=iters, stopped_early=bool(ran < iters))
         return out
     # WBP: Y slabs of what 256 MB of columns allow
     step = max(1, min(ny, (256 << 20) // (4 * nz * nx)))
@@ -408,6 +408,7 @@ def reconstruct(tilts, angles, *, alignment: TiltAlignment | None = None, method
         y1 = min(ny, y0 + step)
         write(y0, y1, _pj.wbp_columns(proj, _columns(arr, y0, y1), cutoff=cutoff))
         report(progress, 0.05 + 0.95 * y1 / ny)
+    info.update(method=method)
     return out
 
 

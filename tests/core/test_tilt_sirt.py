@@ -75,10 +75,16 @@ def test_threads_and_slabs_do_not_change_the_volume(monkeypatch):
     np.testing.assert_allclose(single, pooled, rtol=1e-4, atol=1e-5 * float(np.abs(pooled).max()))
 
 
-def test_info_must_be_a_dict():
+def test_info_must_be_a_dict_and_stays_empty_when_the_run_fails():
     s = make_tilt_series(shape=(16, 16, 24), n_tilts=9, seed=1)
     with pytest.raises(ValueError, match="info must be a dict"):
         tilt.reconstruct(s.projections, s.angles, iterations=2, info=[])
+    info = {}
+    with pytest.raises(ValueError, match="angles"):
+        tilt.reconstruct(s.projections, s.angles[:-1], iterations=2, info=info)
+    assert info == {}
+    tilt.reconstruct(s.projections, s.angles, method="wbp", info=info)
+    assert info == {"method": "wbp"}
 
 
 def test_few_tilts_run_without_a_pilot(stops):
