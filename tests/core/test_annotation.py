@@ -225,15 +225,9 @@ def test_keys_must_be_plain_names(tmp_path, key):
     assert not (tmp_path.parent / "escape.labels.npz").exists()
 
 
-def test_kill_during_saves_loses_nothing_and_leaves_no_temp_file(tmp_path):
+def test_kill_during_saves_loses_nothing_and_leaves_no_temp_file(tmp_path, benchmark_module):
     """A few rounds of benchmarks/autosave_kill.py (which runs 200)."""
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.spec_from_file_location(
-        "autosave_kill", Path(__file__).resolve().parents[2] / "benchmarks" / "autosave_kill.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = benchmark_module("autosave_kill")
     stats = bench.run(6, seed=1, folder=tmp_path / "kill")
     assert stats["rounds"] == 6 and stats["acknowledged"] > 0, stats
     assert stats["lost"] == 0 and stats["torn"] == 0, stats
