@@ -6,6 +6,20 @@ from napari_cryomat.core.synthetic.lattice import ice_image, superlattice_image
 from napari_cryomat.io.mrc import strided_contrast_limits
 
 
+def _calibrated_image(img, truth: dict, name: str):
+    """LayerData of a synthetic image in Å, its truth in the metadata."""
+    p = truth["pixel_size"]
+    kwargs = {
+        "name": name,
+        "scale": (p, p),
+        "units": ("angstrom", "angstrom"),
+        "colormap": "gray",
+        "contrast_limits": strided_contrast_limits(img),
+        "metadata": {"truth": truth, "pixel_size": p},
+    }
+    return [(img, kwargs, "image")]
+
+
 def superlattice_sample():
     """LayerData for File > Open Sample > napari-cryomat > Superlattice with strained region.
 
@@ -15,21 +29,7 @@ def superlattice_sample():
     The truth is in ``layer.metadata["truth"]``.
     """
     img, truth = superlattice_image()
-    p = truth["pixel_size"]
-    return [
-        (
-            img,
-            {
-                "name": "superlattice (synthetic)",
-                "scale": (p, p),
-                "units": ("angstrom", "angstrom"),
-                "colormap": "gray",
-                "contrast_limits": strided_contrast_limits(img),
-                "metadata": {"truth": truth, "pixel_size": p},
-            },
-            "image",
-        )
-    ]
+    return _calibrated_image(img, truth, "superlattice (synthetic)")
 
 
 def ice_sample():
@@ -40,18 +40,4 @@ def ice_sample():
     ``layer.metadata["truth"]``.
     """
     img, truth = ice_image()
-    p = truth["pixel_size"]
-    return [
-        (
-            img,
-            {
-                "name": "ice (synthetic)",
-                "scale": (p, p),
-                "units": ("angstrom", "angstrom"),
-                "colormap": "gray",
-                "contrast_limits": strided_contrast_limits(img),
-                "metadata": {"truth": truth, "pixel_size": p},
-            },
-            "image",
-        )
-    ]
+    return _calibrated_image(img, truth, "ice (synthetic)")
