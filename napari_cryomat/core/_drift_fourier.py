@@ -5,10 +5,50 @@ Private: spectra are rfft2 half-planes of the estimator's own (cropped, windowed
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
 import numpy as np
 import scipy.fft as sfft
+
+
+def _n_threads() -> int:
+    """Cores this process may use (at most 4: the per-frame work is memory-bound beyond that)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(4, cores))
+
+
+def _thread_map(fn, items, progress=None):
+    """``[fn(x) for x in items]``, in order, on the process's cores.
+
+    The work items are whole frames or pairs: numpy and scipy.fft release the GIL, so the items run
+    in parallel, and ``fn`` should run its FFTs with ``workers=1`` (item-level parallelism beats
+    splitting each FFT: far less synchronisation). ``progress(k)`` is called in this thread after
+    item k; an exception from it (a cancel) drops the items not yet started.
+    """
+    items = list(items)
+    threads = _n_threads()
+    if threads == 1 or len(items) < 2:
+        out = []
+        for k, x in enumerate(items):
+            out.append(fn(x))
+            if progress is not None:
+                progress(k)
+        return out
+    pool = ThreadPoolExecutor(threads)
+    try:
+        out = []
+        for k, y in enumerate(pool.map(fn, items)):
+            out.append(y)
+            if progress is not None:
+                progress(k)
+        return out
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def tukey(ny: int, nx: int, taper: float = 0.1) -> np.ndarray:
@@ -58,8 +98,8 @@ def _bfilter(cy, cx, bfactor_px2: float) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 # correlation helpers
 # ---------------------------------------------------------------------------------------------
-def _cc_map(xspec: np.ndarray, shape) -> np.ndarray:
-    return sfft.irfft2(xspec, s=shape, workers=-1)
+def _cc_map(xspec: np.ndarray, shape, workers: int = -1) -> np.ndarray:
+    return sfft.irfft2(xspec, s=shape, workers=workers)
 
 
 def _parabolic(c_m, c_0, c_p) -> float:
@@ -108,29 +148,69 @@ def _dft_kernels(cy, cx, y0, x0, n, step):
     return ey, ex, ys, xs
 
 
+def _grid_peak(xspec, shape, pos, half, step):
+    """Maximum of the correlation on a grid of ±half px at ``step`` around ``pos``, polished by parabolas."""
+    cy, cx = shape
+    n = 2 * int(np.ceil(half / step)) + 1
+    ey, ex, ys, xs = _dft_kernels(cy, cx, pos[0], pos[1], n, step)
+    cc = ((ey @ xspec) @ ex).real
+    k = int(np.argmax(cc))
+    a, b = divmod(k, n)
+    fy = _parabolic(cc[a - 1, b], cc[a, b], cc[a + 1, b]) if 0 < a < n - 1 else 0.0
+    fx = _parabolic(cc[a, b - 1], cc[a, b], cc[a, b + 1]) if 0 < b < n - 1 else 0.0
+    return np.array([ys[a] + fy * step, xs[b] + fx * step]), float(cc[a, b])
+
+
+def _newton_peak(xspec, shape, pos, half, tol, max_steps=6):
+    """Maximum of the continuous correlation near ``pos`` by Newton's method; None if it leaves ±half px.
+
+    The value, gradient and Hessian of ``c(d) = Re Σ_k α_k X(k) e^{2πik·d}`` need one product of the
+    spectrum with three columns (far fewer than the rows of a fine grid). Stops once a step is below ``tol`` px.
+    """
+    cy, cx = shape
+    ky = (2j * np.pi * sfft.fftfreq(cy)).astype(np.complex64)
+    kx = 2j * np.pi * np.arange(cx // 2 + 1) / cx
+    alpha = np.full(cx // 2 + 1, 2.0)
+    alpha[0] = 1.0
+    if cx % 2 == 0:
+        alpha[-1] = 1.0
+    start = np.asarray(pos, float)
+    d = start.copy()
+    for _ in range(max_steps):
+        ex = alpha * np.exp(kx * d[1])
+        u = xspec @ np.stack([ex, kx * ex, kx * kx * ex], axis=1).astype(np.complex64)  # (cy, 3)
+        ey = np.exp(ky.astype(np.complex128) * d[0])
+        u0, u1, u2 = u[:, 0] * ey, u[:, 1] * ey, u[:, 2] * ey
+        val = float(np.sum(u0).real)
+        grad = np.array([np.sum(ky * u0).real, np.sum(u1).real])
+        hyy, hxy, hxx = np.sum(ky * ky * u0).real, np.sum(ky * u1).real, np.sum(u2).real
+        det = hyy * hxx - hxy * hxy
+        if not (hyy < 0 and det > 0):
+            return None  # not in the concave basin of a maximum
+        step = -np.array([hxx * grad[0] - hxy * grad[1], hyy * grad[1] - hxy * grad[0]]) / det
+        d = d + step
+        if np.abs(d - start).max() > half:
+            return None
+        if np.abs(step).max() < tol:
+            return d, val
+    return None
+
+
 def _local_peak(xspec: np.ndarray, shape, start, *, radius: float, upsample: int) -> tuple[np.ndarray, float]:
     """Sub-pixel peak of the correlation given by ``xspec`` near ``start`` (px).
 
-    Two passes of a matrix DFT: a grid of ±radius px at 1/4 px, then ±0.25 px at 1/upsample px (the
-    peak of a smooth correlation lies within 1/8 px of the coarse grid's maximum; the fine grid's
-    rows are the cost).
+    A matrix DFT on a grid of ±radius px at 1/4 px, then the maximum of the continuous correlation
+    within ±1/4 px of the grid's (the peak of a smooth correlation lies within 1/8 px of it): by
+    Newton's method to 1/(10 upsample) px, or where Newton leaves that box (not concave there), a grid of
+    ±0.25 px at 1/upsample px with a parabolic polish.
     Returns the peak position and the correlation value there.
     """
-    cy, cx = shape
-    pos = np.asarray(start, float)
-    val = 0.0
-    for half, step in ((radius, 0.25), (0.25, 1.0 / upsample)):
-        n = 2 * int(np.ceil(half / step)) + 1
-        ey, ex, ys, xs = _dft_kernels(cy, cx, pos[0], pos[1], n, step)
-        cc = ((ey @ xspec) @ ex).real
-        k = int(np.argmax(cc))
-        a, b = divmod(k, n)
-        # parabolic polish on the fine grid
-        fy = _parabolic(cc[a - 1, b], cc[a, b], cc[a + 1, b]) if 0 < a < n - 1 else 0.0
-        fx = _parabolic(cc[a, b - 1], cc[a, b], cc[a, b + 1]) if 0 < b < n - 1 else 0.0
-        pos = np.array([ys[a] + fy * step, xs[b] + fx * step])
-        val = float(cc[a, b])
-    return pos, val
+    pos, val = _grid_peak(xspec, shape, np.asarray(start, float), radius, 0.25)
+    if upsample > 4:
+        got = _newton_peak(xspec, shape, pos, 0.25, 0.1 / upsample)
+        if got is not None:
+            return got
+    return _grid_peak(xspec, shape, pos, 0.25, 1.0 / upsample)
 
 
 def _phase_ramp(shape, shift, ky=None, kx=None) -> np.ndarray:

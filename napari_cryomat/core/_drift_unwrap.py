@@ -41,9 +41,13 @@ What is done here
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import scipy.fft as sfft
 from scipy import ndimage
+
+from napari_cryomat.core._drift_fourier import _thread_map
 
 #: Lags (frames apart) of the pairs that are correlated.
 LAGS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
@@ -66,15 +70,25 @@ def noise_power(spec: np.ndarray, shape) -> float:
     mean power: noise-free (simulated, filtered) frames would otherwise give likelihoods beyond
     floating point.
     """
-    ky = sfft.fftfreq(shape[0])[:, None]
-    kx = sfft.rfftfreq(shape[1])[None, :]
-    outer = np.hypot(ky, kx) > 0.35
+    step, outer = _outer_sample(int(shape[0]), int(shape[1]))
     floor = 1e-4 * float(np.vdot(spec, spec).real) / spec.size  # 1e-4 of the mean power
+    sample = spec[::step, ::step][outer]
+    power = sample.real * sample.real + sample.imag * sample.imag
+    return float(max(np.median(power) / np.log(2.0), floor, 1e-30))
+
+
+@functools.lru_cache(maxsize=8)
+def _outer_sample(ny, nx):
+    """(step, mask) of :func:`noise_power`'s sample: |k| > 0.35 on every ``step``-th row and column."""
+    ky = sfft.fftfreq(ny)[:, None]
+    kx = sfft.rfftfreq(nx)[None, :]
+    outer = np.hypot(ky, kx) > 0.35
     # every other row and column of a large spectrum: the median of ~10⁵ values is as good (0.5 %)
     # and the partial sort of all of them is a tenth of the time of a 1024² frame
     step = 2 if outer.sum() > 100_000 else 1
-    sample = np.abs(spec[::step, ::step][outer[::step, ::step]]) ** 2
-    return float(max(np.median(sample) / np.log(2.0), floor, 1e-30))
+    mask = outer[::step, ::step]
+    mask.flags.writeable = False
+    return step, mask
 
 
 def signal_power(cspec: np.ndarray, noise: np.ndarray, *, significant: bool = False) -> np.ndarray:
@@ -117,20 +131,36 @@ def lattice_alias(p_sig: np.ndarray, cshape, norm: np.ndarray, px: float) -> flo
     return float(dist.min()) if dist.size else float("inf")
 
 
-def pair_loglik(a_i, a_j, weight, cshape, norm, radius):
+def pair_loglik(a_i, a_j, weight, cshape, norm, radius, workers=-1):
     """ℓ(d) of the shift of frame j against frame i on the integer grid |d| <= radius (coarse px).
 
     Returns a (2ry+1, 2rx+1) float array (row r is dy = r - ry); -inf where the windows overlap too
     little.
     """
     x = np.conj(a_i) * a_j * weight
-    cc = sfft.irfft2(x, s=cshape, workers=-1, overwrite_x=True)
     ry, rx = radius
+    cc = _cc_window(x, cshape, ry, rx, workers)
     iy = np.r_[cshape[0] - ry : cshape[0], 0 : ry + 1]
     ix = np.r_[cshape[1] - rx : cshape[1], 0 : rx + 1]
     nm = norm[np.ix_(iy, ix)]
-    cc = cc[np.ix_(iy, ix)] * (0.5 * cshape[0] * cshape[1])  # scaled after the crop: the map is a fraction
+    cc = cc * (0.5 * cshape[0] * cshape[1])  # scaled after the crop: the map is a fraction
     return np.where(np.isfinite(nm), cc / np.where(np.isfinite(nm), nm, 1.0), -np.inf).astype(np.float32)
+
+
+def _cc_window(x, cshape, ry, rx, workers=-1):
+    """The correlation map of the cross-spectrum ``x`` (rfft2 half-plane) at shifts |dy| <= ry, |dx| <= rx.
+
+    Row r is dy = r - ry, column c is dx = c - rx. The inverse FFT is pruned to the rows it needs:
+    along y for every column, then along x only for the 2 ry + 1 rows kept (the same numbers as
+    ``irfft2``; about half its time when the search covers half the frame). ``x`` is overwritten.
+    """
+    cy, cx = cshape
+    if 2 * ry + 1 >= cy:
+        cc = sfft.irfft2(x, s=cshape, workers=workers, overwrite_x=True)
+        return cc[np.r_[cy - ry : cy, 0 : ry + 1]][:, np.r_[cx - rx : cx, 0 : rx + 1]]
+    col = sfft.ifft(x, axis=0, workers=workers, overwrite_x=True)
+    cc = sfft.irfft(np.concatenate([col[cy - ry :], col[: ry + 1]]), n=cx, axis=1, workers=workers)
+    return np.concatenate([cc[:, cx - rx :], cc[:, : rx + 1]], axis=1)
 
 
 def _log_smoothed(m: np.ndarray, sigma: float) -> np.ndarray:
@@ -192,21 +222,22 @@ FRAME_LAGS = (1, 2, 3, 4, 6, 8)
 
 def _tempered_maps(cspec, noise, weight, cshape, norm, radius, pairs, progress=None):
     """Pair log-likelihood maps tempered by their own noise, and each map's peak significance."""
-    maps, sig = [], []
-    for k, (i, j) in enumerate(pairs):
+
+    def tempered(pair):
+        i, j = pair
         # float32 throughout: a float64 scalar would promote the cross-spectrum to complex128
-        m = pair_loglik(cspec[i], cspec[j], weight * np.float32(1.0 / noise[j]), cshape, norm, radius)
+        m = pair_loglik(cspec[i], cspec[j], weight * np.float32(1.0 / noise[j]), cshape, norm, radius, workers=1)
         fin = m[np.isfinite(m)]
         # temper by the map's own noise: with a noisy template the noise of ℓ grows as the square
         # root of its peak, and differences between lattice-equivalent peaks below it are no evidence
         m /= max(1.0, np.sqrt(max(float(fin.max() - np.median(fin)), 0.0) / 2.0))
         fin = m[np.isfinite(m)]
         sd = float(fin.std())
-        sig.append((float(fin.max()) - float(fin.mean())) / sd if sd > 0 else 0.0)
-        maps.append(m)
-        if progress is not None:
-            progress((k + 1) / len(pairs))
-    return maps, sig
+        return m, (float(fin.max()) - float(fin.mean())) / sd if sd > 0 else 0.0
+
+    done = None if progress is None else (lambda k: progress((k + 1) / len(pairs)))
+    got = _thread_map(tempered, pairs, done)
+    return [m for m, _ in got], [sg for _, sg in got]
 
 
 def frame_velocity_evidence(cspec, noise, weight, cshape, norm, radius, alias_c):

@@ -35,7 +35,8 @@ Method (:func:`estimate_drift`)
 3. Refinement (``iterations`` passes): each frame (a sliding group of ``group`` frames) is
    cross-correlated with the sum of all the other aligned frames. The frames are shifted first
    and windowed in the common frame (a window that moved with the content would pull the
-   estimates towards zero). The cross-spectrum is weighted by the B-factor and by the Wiener
+   estimates towards zero); moves of less than a quarter pixel between passes are applied as phase
+   ramps to the windowed spectra (no FFT). The cross-spectrum is weighted by the B-factor and by the Wiener
    filter of the reference, estimated per frequency from the stack itself (keeps the Bragg
    reflections of a lattice, suppresses frequencies that only carry noise). The peak is located
    near the current estimate with a matrix (upsampled) DFT to ``1/upsample`` px. When grouped,
