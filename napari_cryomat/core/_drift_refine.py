@@ -270,8 +270,7 @@ def _refine(spectra, shape, shifts, *, bfactor_px2, group, iterations, radius, u
     if wide_radius:
         bf_wide = _bfilter(*shape, wide_bfactor_px2 if wide_bfactor_px2 is not None else bfactor_px2)
         ones = np.ones(shape, np.float32)
-    shifts = np.asarray(shifts, float)
-    shifts = shifts - shifts.mean(0)  # gauge: mean position (the window's common frame stays put)
+    shifts = np.asarray(shifts, float).copy()
     anchor = shifts.copy()
     aligned, placed, at = None, None, None
     for it in range(iterations):
