@@ -53,7 +53,7 @@ import time
 import numpy as np
 
 from napari_cryomat.core import _tilt_align as al
-from napari_cryomat.core import _tilt_refine, _tilt_sirt, tilt
+from napari_cryomat.core import _tilt_refine, tilt
 from napari_cryomat.core.synthetic.tilt import make_tilt_series, project_spheres, seen_region
 
 
@@ -115,32 +115,13 @@ def reconstruction_rows(size, n_tilts):
     return rows
 
 
-class StopSpy:
-    """The iteration count SIRT's early stop chose (the pilot's answer), read off its engine."""
-
-    def __init__(self):
-        self.stops = []
-        self.choose = _tilt_sirt.stopping_iteration
-
-    def __enter__(self):
-        def spy(*args, **kwargs):
-            self.stops.append(self.choose(*args, **kwargs))
-            return self.stops[-1]
-
-        _tilt_sirt.stopping_iteration = spy
-        return self
-
-    def __exit__(self, *exc):
-        _tilt_sirt.stopping_iteration = self.choose
-
-
 def sirt_row(data, angles, kw, truth=None, region=None):
     """(volume, (label suffix, wall, error, CPU)) of a 50-iteration SIRT with positivity."""
-    with StopSpy() as spy:
-        t, c = time.perf_counter(), time.process_time()
-        vol = tilt.reconstruct(data, angles, method="sirt", iterations=50, positivity=True, **kw)
-        wall, cpu = time.perf_counter() - t, time.process_time() - c
-    suffix = f": stopped at {spy.stops[0]}" if spy.stops else ""
+    info: dict = {}
+    t, c = time.perf_counter(), time.process_time()
+    vol = tilt.reconstruct(data, angles, method="sirt", iterations=50, positivity=True, info=info, **kw)
+    wall, cpu = time.perf_counter() - t, time.process_time() - c
+    suffix = f": stopped at {info['iterations']}" if kw.get("early_stop", True) else ""  # where the pilot chose
     err = float("nan") if truth is None else nrmse(vol, truth, region)
     return vol, (suffix, wall, err, cpu)
 

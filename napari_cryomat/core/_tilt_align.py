@@ -402,6 +402,7 @@ def align(stack: np.ndarray, angles: np.ndarray, *, n_z: int | None, max_shift: 
     levels = _levels(stack, work_size)
     coarse = prepare(stack, levels[0])
     nz = (n_z or max(h, w))
+    blind = alpha is None
     if alpha is None:  # scan on a copy of at most 64 pixels (256² series, 5 seeds: 0.7-4.6° off; at 32 px 0.5-8.6°)
         b_small = levels[-1]
         while max(h, w) / b_small > 64:
@@ -431,18 +432,29 @@ def align(stack: np.ndarray, angles: np.ndarray, *, n_z: int | None, max_shift: 
                                  max_shift=max(3.0, max_shift / (4 * b)), band=_bandpass(shape, 0.003, 0.3),
                                  win=_match_window(shape), progress=sub, order=3, tol=0.05 / b)
     b = levels[-1]
-    from napari_cryomat.core import _tilt_refine  # both build on this module's resampling
+    from napari_cryomat.core import _tilt_axis, _tilt_refine  # they build on this module's resampling
     from napari_cryomat.core._tilt_centre import centre_axis
 
     t = centre_axis(work, angles, alpha, t, n_z=max(8, int(round(nz / b))))
+    extent = (h // b * b, w // b * b)
     shape = aligned_shape(work.shape[1:], alpha)
     if refine_counts and _tilt_refine.applies(stack, b, shape):
-        proj = _matcher(angles, shape, max(8, int(round(nz / b)))).proj
-        t = _tilt_refine.refine(bin_stack(stack, b), angles, alpha, t, shape, proj,
-                                progress=sub_progress(progress, 0.8, 1.0))
+        counts, nz_b = bin_stack(stack, b), max(8, int(round(nz / b)))
+        t = _tilt_refine.refine(counts, angles, alpha, t, shape, _matcher(angles, shape, nz_b).proj,
+                                progress=sub_progress(progress, 0.8, 0.85 if blind else 1.0))
+        if blind:  # the angle by the same stage's held-out likelihood, then the shifts there again
+            alpha, t, _ = _tilt_axis.find_angle(counts, angles, alpha, t, lambda s: _matcher(angles, s, nz_b).proj,
+                                                progress=sub_progress(progress, 0.85, 0.95))
+            shape = aligned_shape(work.shape[1:], alpha)
+            t = _tilt_refine.refine(counts, angles, alpha, t, shape, _matcher(angles, shape, nz_b).proj,
+                                    passes=_tilt_axis.FINAL_PASSES, progress=sub_progress(progress, 0.95, 1.0))
+        if b % 2 == 0:  # the same raw extent binned half as much, against the upsampled reference
+            finer = bin_stack(stack[:, :h // b * b, :w // b * b], b // 2)
+            t = _tilt_refine.finer_pass(counts, finer, angles, alpha, t, shape, _matcher(angles, shape, nz_b).proj)
+            extent, b = (h // b * b, w // b * b), b // 2
     R = rotation(alpha)
-    # the binned image centre sits at raw (n_binned * bin - 1) / 2 when the bin does not divide the size
-    offset = (np.array([h // b, w // b]) * b - np.array([h, w])) / 2
+    # the binned image centre sits at raw (extent - 1) / 2 when the bin does not divide the size
+    offset = (np.array(extent) - np.array([h, w])) / 2
     shifts = (t @ R.T) * b + offset
     t_raw = remove_gauge(shifts @ R, angles)
     _MATCHERS.clear()

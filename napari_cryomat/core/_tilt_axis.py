@@ -1,0 +1,112 @@
+"""Tilt-axis angle by the held-out Poisson likelihood of the count-space stage (:mod:`._tilt_refine`).
+
+At each trial angle the raw tilts are turned into the aligned frame, every tilt is reprojected from a
+positivity SIRT of the tilts outside its fold, the shifts are re-fitted by Poisson likelihood against
+that reference, and the counts' log-likelihood under the fitted model is summed over pixels that every
+trial angle sees. A wrong angle turns each tilt slightly about its centre, which no shift can undo; the
+held-out reference cannot follow the tilt's own noise, so the likelihood is an honest score.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from napari_cryomat.core._progress import report
+from napari_cryomat.core._tilt_align import aligned_shape, remove_gauge, resample, rotation
+from napari_cryomat.core._tilt_refine import fold_reprojections, line_integrals, poisson_shift
+
+#: shift-matching passes at the angle found (its nearest trial's shifts, fitted once there, are the start)
+FINAL_PASSES = 2
+
+
+def evaluate(counts, logs, angles, alpha, t, proj, *, passes: int = 1):
+    """Shifts re-fitted at ``alpha`` (``passes`` passes from ``t``) and the expected counts of the last."""
+    shape = aligned_shape(counts.shape[1:], alpha)
+    mu = None
+    for _ in range(passes):
+        aligned = np.stack([resample(v, alpha, ti, shape, order=3, cval=0.0) for v, ti in zip(logs, t)])
+        rep = fold_reprojections(aligned, proj)
+        fits = [poisson_shift(c, r, alpha, ti, model=True) for c, r, ti in zip(counts, rep, t)]
+        t = remove_gauge(np.stack([f[0] for f in fits]), angles)
+        mu = np.stack([f[1] for f in fits])
+    return t, mu
+
+
+def log_likelihood(counts, mu, mask) -> float:
+    k, m = counts[mask].astype(np.float64), mu[mask]
+    return float(np.sum(k * np.log(np.maximum(m, 1e-300)) - m))
+
+
+def to_angle(t, alpha_from, alpha_to):
+    """Rotated-frame shifts at one axis angle re-expressed at another (the raw shifts kept)."""
+    return (t @ rotation(alpha_from).T) @ rotation(alpha_to)
+
+
+def scan(counts, angles, alpha, t, proj, *, offsets, passes: int = 1, cache=None):
+    """Log-likelihood at ``alpha + offsets`` (each trial started from the shifts of the nearest angle
+    already done; the first from ``t`` at ``alpha``). Returns {angle: (loglik-ready mu, shifts)} merged
+    into ``cache`` and the log-likelihoods over the pixels all of them see."""
+    cache = {} if cache is None else cache
+    logs = line_integrals(counts) if len(offsets) else None
+    done = dict(cache)
+    for off in sorted(offsets, key=abs):
+        a = round(float(alpha + off), 6)
+        if a in done:
+            continue
+        if done:
+            near = min(done, key=lambda b: abs(b - a))
+            start = to_angle(done[near][1], near, a)
+        else:
+            start = t
+        t_a, mu = evaluate(counts, logs, angles, a, start, proj, passes=passes)
+        done[a] = (mu, t_a)
+    cache.update(done)
+    mask = np.logical_and.reduce([np.isfinite(v[0]) for v in cache.values()])
+    return {a: log_likelihood(counts, v[0], mask) for a, v in sorted(cache.items())}, cache
+
+
+def find_angle(counts, angles, alpha, t, projector, *, step: float = 1.0, span: float = 4.0, passes: int = 1,
+               max_offset: float = 10.0, window: int = 2, progress=None):
+    """Axis angle of the best held-out log-likelihood: trials ``step`` apart within ``span`` of ``alpha``
+    (more on the side of the best while it is within ``window`` steps of an end, up to ``max_offset``),
+    then the vertex of the least-squares parabola through the best and ``window`` trials each side.
+    Returns (angle, shifts at the nearest trial, scores)."""
+    def run(offsets, cache):
+        for off in offsets:
+            a = alpha + off
+            scan(counts, angles, a, t, projector(aligned_shape(counts.shape[1:], a)), offsets=[0.0],
+                 passes=passes, cache=cache)
+            report(progress, min(1.0, len(cache) / (2 * span / step + 3)))
+        ll, _ = scan(counts, angles, alpha, t, None, offsets=[], passes=passes, cache=cache)
+        return ll
+
+    cache: dict = {}
+    offsets = np.arange(-span, span + step / 2, step)
+    ll = run(offsets[np.argsort(np.abs(offsets))], cache)
+    while True:
+        grid = np.array(sorted(ll))
+        i = int(np.argmax([ll[a] for a in grid]))
+        if i < window and alpha - grid[0] < max_offset:
+            ll = run([grid[0] - step - alpha], cache)
+        elif i > len(grid) - 1 - window and grid[-1] - alpha < max_offset:
+            ll = run([grid[-1] + step - alpha], cache)
+        else:
+            break
+    grid = np.array(sorted(ll))
+    values = np.array([ll[a] for a in grid])
+    i = int(np.argmax(values))
+    lo, hi = max(0, i - window), min(len(grid), i + window + 1)
+    best = parabola_vertex(grid[lo:hi], values[lo:hi])
+    near = min(cache, key=lambda b: abs(b - best))
+    return best, to_angle(cache[near][1], near, best), ll
+
+
+def parabola_vertex(x, y) -> float:
+    """Vertex of the least-squares parabola through (x, y), kept within their range."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if len(x) < 3:
+        return float(x[int(np.argmax(y))])
+    c2, c1, _ = np.polyfit(x - x.mean(), y, 2)
+    if c2 >= 0:
+        return float(x[int(np.argmax(y))])
+    return float(np.clip(x.mean() - c1 / (2 * c2), x.min(), x.max()))

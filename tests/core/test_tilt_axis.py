@@ -1,0 +1,44 @@
+"""The tilt-axis angle by the held-out Poisson likelihood of the count-space stage (``_tilt_axis``).
+
+Seeded phantoms of the benchmark generator at a random axis angle and low dose; the search starts a few
+degrees off with the (gauge-free) true shifts re-expressed at the wrong angle, as the alignment hands
+them over.
+"""
+
+import numpy as np
+import pytest
+
+from napari_cryomat.core import _tilt_align as engine
+from napari_cryomat.core import _tilt_axis as axis
+from napari_cryomat.core.synthetic.tilt import make_tilt_series
+
+
+@pytest.mark.parametrize("seed", [52, 53])
+def test_axis_angle_is_found_from_a_few_degrees_off(seed):
+    """A 128² phantom at 2 counts/px, 4x binned (32 px): started 3° off on a random side, the angle
+    comes back to within 1.5° (found 1.02° and 0.78° off on these seeds) and the likelihood at the truth beats the one at the start."""
+    rng = np.random.default_rng(seed)
+    alpha = float(rng.uniform(-80, 80))
+    s = make_tilt_series(shape=(64, 128, 128), n_tilts=41, max_shift=6.0, dose=2.0, tilt_axis_angle=alpha,
+                         seed=seed)
+    b = 4
+    counts = engine.bin_stack(s.tilts, b)
+    truth = engine.remove_gauge(s.shifts @ engine.rotation(alpha), s.angles) / b
+    start = alpha + 3.0 * rng.choice([-1, 1])
+
+    def projector(shape):
+        return engine.Matcher(s.angles, shape, 16).proj
+
+    found, _, scores = axis.find_angle(counts, s.angles, start, axis.to_angle(truth, alpha, start), projector)
+    nearest = min(scores, key=lambda a: abs(a - alpha))
+    print(f"axis {alpha:+.2f}: started {start - alpha:+.1f}° off, found {found - alpha:+.2f}°")
+    assert abs(found - alpha) < 1.5
+    assert scores[nearest] > scores[min(scores, key=lambda a: abs(a - start))]
+
+
+def test_parabola_vertex():
+    """The vertex of noisy samples of a parabola, and the best sample where there is no maximum."""
+    x = np.linspace(-2, 2, 5)
+    y = -(x - 0.37) ** 2 + np.random.default_rng(0).normal(0, 0.01, 5)
+    assert abs(axis.parabola_vertex(x, y) - 0.37) < 0.05
+    assert axis.parabola_vertex(x, x ** 3) == 2.0
