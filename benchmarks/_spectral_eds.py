@@ -9,7 +9,10 @@ table (benchmarks/spectral.py). Rows:
 
 - identification on exSpy's real FePt (TEM, 200 kV) and TM002 (SEM, 10 kV) spectra, against the
   previous napari-cryomat identification (git f23c272, the one issue #13 reports) run here; what TM002's
-  2.97 keV peak (Ar Kα) and FePt's 15.7 keV peak (Zr Kα, not a sum peak) are;
+  2.97 keV peak (Ar Kα) and FePt's 15.7 keV peak (Zr Kα, not a sum peak) are. Scoring (session 7, the lead's
+  decision; the score against the files' labels alone is printed beside it): Si on FePt is allowed, not required
+  (its 1.75 keV peak may be the detector's Si internal fluorescence); Ar on TM002 is present when its Kβ/Kα
+  ratio, measured in the same run, is Ar's and not Ag's (``ar_kb_ka``);
 - identification on a randomised synthetic series (``core.synthetic.eds``): false elements and
   elements with a line >= 5σ missed (all, and those whose line no other element overlaps), and beside them the
   detectability oracle's split (``_eds_oracle``: the generator's own model with the true detector, the other
@@ -24,6 +27,7 @@ table (benchmarks/spectral.py). Rows:
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import subprocess
@@ -94,23 +98,71 @@ def _timed(fn, *a, **k):
     return out, time.perf_counter() - t0
 
 
+# Lead's decisions (session 7) on the two real spectra, applied to the scoring; the old scoring is printed beside:
+# - FePt's 1751 eV peak (38σ in the residual, ~1.1 % of the counts above the Si K edge) is Si in the specimen or
+#   the detector's Si internal-fluorescence peak, and the spectrum cannot tell which: Si is allowed, not required.
+# - TM002's 2.97 keV peak is Ar Kα (Ar's K family fits better than Ag's L; not an Al+Al sum peak): when its Kβ/Kα
+#   ratio agrees with Ar's (and not with Ag's Lβ1/Lα), Ar is present by the spectrum's own evidence (argon implanted
+#   by ion milling or from a sputter coating), although the file's labels do not list it.
+REAL_SPECTRA = {
+    "EDS_TEM_FePt_nanoparticles.hspy": ({"Fe", "Pt", "C", "Cu"}, {"Si"}, 133.3, 200.0, "FePt (Fe, Pt; C film, Cu grid)"),
+    "EDS_SEM_TM002.hspy": ({"Al", "C", "Cu", "Mn", "Zr"}, set(), 130.0, 10.0, "TM002 (Al, C, Cu, Mn, Zr)"),
+}
+
+
 def identification_rows(old):
     rows = []
-    truth = {"EDS_TEM_FePt_nanoparticles.hspy": ({"Fe", "Pt", "C", "Cu"}, 133.3, 200.0, "FePt (Fe, Pt; C film, Cu grid)"),
-             "EDS_SEM_TM002.hspy": ({"Al", "C", "Cu", "Mn", "Zr"}, 130.0, 10.0, "TM002 (Al, C, Cu, Mn, Zr)")}
-    for name, (present, fwhm, beam, label) in truth.items():
+    ar = ar_kb_ka()
+    for name, (labels, allowed, fwhm, beam, label) in REAL_SPECTRA.items():
         counts, energy = _exspy_file(name)
+        cpu = time.process_time()
         new, t_new = _timed(eds.identify_elements, counts, energy=energy, fwhm_mn_ka=fwhm, beam_energy_kev=beam)
+        cpu = time.process_time() - cpu
         ref, t_old = _timed(old.identify_elements, counts, energy=energy, fwhm_mn_ka=fwhm)
-        extra_new = sorted(set(new.elements) - present)
-        extra_old = sorted(set(ref.elements) - present)
-        rows.append((f"identify {label}", f"{t_new:.2f} s: {', '.join(new.elements)}",
+        present = labels | ({"Ar"} if "TM002" in name and ar["argon"] else set())
+        found = set(new.elements)
+        false_new, false_old = sorted(found - present - allowed), sorted(set(ref.elements) - present - allowed)
+        by_labels = (f"against the file's labels {sorted(labels)} alone: false {sorted(found - labels) or 'none'}, "
+                     f"missed {sorted(labels - found) or 'none'}")
+        why = ("Si allowed, not required (1.75 keV: Si in the specimen or the detector's Si internal-fluorescence "
+               "peak)" if allowed else f"Ar present by its Kβ/Kα = {ar['ratio']:.3f} ± {ar['error']:.3f} (Ar "
+               f"{ar['ar']:.3f}, Ag Lβ1/Lα {ar['ag']:.2f})" if ar["argon"] and "TM002" in name else "")
+        rows.append((f"identify {label}", f"{t_new:.2f} s ({cpu:.2f} CPU-s): {', '.join(new.elements)}",
                      f"{t_old:.2f} s (previous): {', '.join(ref.elements)}", "no false, all found",
-                     f"false {extra_new or 'none'} (previous {extra_old}); missed "
-                     f"{sorted(present - set(new.elements)) or 'none'}; unexplained peaks "
+                     f"false {false_new or 'none'} (previous {false_old}); missed "
+                     f"{sorted(present - found) or 'none'} [{why}; {by_labels}]; unexplained peaks "
                      f"{[round(e / 1000, 2) for e in new.unexplained]} (previous "
                      f"{[round(e / 1000, 2) for e in ref.unexplained]})"))
     return rows
+
+
+@functools.lru_cache(maxsize=1)
+def ar_kb_ka():
+    """TM002's 2.97 keV peak: the counts at Ar Kβ (3.19 keV) over those at Ar Kα, both free in a local weighted fit
+    (quadratic continuum over 2.55–3.70 keV, Gaussians of the detector's width at the lines + the fitted offset).
+    Ar's K family has Kβ/Kα ≈ 0.10; Ag's L family (Oxford's label) puts Lβ1 at 3.15 keV with 0.37 × its Lα."""
+    counts, energy = _exspy_file("EDS_SEM_TM002.hspy")
+    shift = eds.identify_elements(counts, energy=energy, fwhm_mn_ka=130.0, beam_energy_kev=10.0,
+                                  candidates=["C", "Al", "Mn", "Cu", "Zr", "Ar"]).calibration_shift
+    de = energy[1] - energy[0]
+    w = (energy > 2550.0) & (energy < 3700.0)
+    x, y = energy[w], counts[w]
+
+    def line(name):
+        ln = next(ln for ln in eds.eds_lines(name.split()[0], beam_energy_kev=10.0) if ln.label == name)
+        sig = eds.eds_fwhm(ln.energy, fwhm_mn_ka=130.0) / 2.3548
+        return ln.weight, de * np.exp(-0.5 * ((x - ln.energy - shift) / sig) ** 2) / (sig * np.sqrt(2 * np.pi))
+
+    u = (x - 3100.0) / 500.0
+    (w_a, ka), (w_b, kb) = line("Ar Ka"), line("Ar Kb")
+    a = np.stack([np.ones_like(u), u, u * u, ka, kb], axis=1) / np.sqrt(np.maximum(y, 1.0))[:, None]
+    coef, *_ = np.linalg.lstsq(a, y / np.sqrt(np.maximum(y, 1.0)), rcond=None)
+    cov = np.linalg.inv(a.T @ a)
+    ratio, err = coef[4] / coef[3], np.sqrt(cov[4, 4]) / coef[3]
+    ag = line("Ag Lb1")[0] / line("Ag La")[0]
+    ar = w_b / w_a
+    return {"ratio": ratio, "error": err, "ar": ar, "ag": ag,
+            "argon": abs(ratio - ar) <= 2 * err and abs(ratio - ag) >= 5 * err}
 
 
 def tm002_peak_row():
@@ -133,6 +185,7 @@ def tm002_peak_row():
         return (counts[w] - bg[w]).sum(), np.sqrt(counts[w].sum())
 
     scale = observed(2973.0)[0] / summed(2973.0)
+    ar = ar_kb_ka()
     cu_al, noise = observed(930.0 + 1487.0)
     base = ["C", "O", "Al", "Mn", "Cu", "Zr"]
     sig = {el: eds.identify_elements(counts, energy=energy, fwhm_mn_ka=130.0, beam_energy_kev=10.0,
@@ -140,7 +193,9 @@ def tm002_peak_row():
     return [("TM002 2.97 keV peak: Ar Kα, Ag Lα or Al+Al pile-up?", f"Ar {sig['Ar']:.1f}σ, Ag {sig['Ag']:.1f}σ (alone)",
              "-", "explained", f"pile-up would put {scale * summed(2417.0):.0f} counts at 2.42 keV (Cu Lα+Al Kα), "
              f"{cu_al:.0f} ± {noise:.0f} there: not pile-up; Ar's K family fits better than Ag's L (Δχ² "
-             f"{sig['Ar'] ** 2 - sig['Ag'] ** 2:.0f})")]
+             f"{sig['Ar'] ** 2 - sig['Ag'] ** 2:.0f}); counts at 3.19 keV / 2.96 keV {ar['ratio']:.3f} ± "
+             f"{ar['error']:.3f}: Ar Kβ/Kα {ar['ar']:.3f}, Ag Lβ1/Lα {ar['ag']:.2f} → "
+             + ("Ar, scored present" if ar["argon"] else "not Ar's ratio: Ar scored false"))]
 
 
 def fept_peak_row():

@@ -86,3 +86,17 @@ def local_excess(problem, c, model_before):
     excess = float(y[win].sum() - under @ coef)
     noise = float(np.sqrt(np.maximum(problem.s[win], 1.0).sum() + under @ cov @ under))
     return excess, noise
+
+
+MAX_SI_FLUORESCENCE = 0.02  # Si Kα from the detector's own crystal: usually under 1 %, rarely 2 % of the counts above its edge
+
+
+def si_fluorescence_note(energy, counts, mask, si_ka_counts):
+    """'' or a sentence saying that a small Si Kα may be the detector's own: photons above the Si K edge absorbed in
+    the crystal's dead layer emit Si Kα that is counted (the internal-fluorescence peak Velox and DM users know), at a
+    fraction of the counts above the edge that a spectrum alone cannot tell from Si in the specimen."""
+    above = float(counts[mask & (energy > SI_K_EDGE_EV)].sum())
+    if above <= 0 or si_ka_counts <= 0 or si_ka_counts > MAX_SI_FLUORESCENCE * above:
+        return ""
+    return (f"; its Kα holds {100 * si_ka_counts / above:.1f} % of the counts above the Si K edge: it may be the "
+            "detector's Si internal-fluorescence peak rather than Si in the specimen")

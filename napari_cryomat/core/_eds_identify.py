@@ -4,8 +4,10 @@ there).
 Each element is one set of columns of a linear model of the spectrum: one column per line
 family (K, L, M; a family without Kα/Lα/Mα, such as Sn or Ce M, scaled by its strongest line) holding
 every line of the family at xraylib's relative weights, as Gaussians of the detector's width (Fiori
-scaling from the FWHM at Mn Kα). The continuum is a few smooth physical columns fitted with the lines
-(Kramers × absorption × detector, :mod:`._eds_continuum`). Three more columns model detector
+scaling from the FWHM at Mn Kα); a family whose lines lie where absorption differs between them (L of the 3d
+metals, M of the lanthanides) gets a second column with its lines absorbed as exp(−(1 keV/E)³), so that their
+non-negative mixture lets the ratios tilt as the specimen and window tilt them. The continuum is a few smooth
+physical columns fitted with the lines (Kramers × absorption × detector, :mod:`._eds_continuum`). Three more columns model detector
 artefacts from the spectrum itself: pile-up (the net spectrum convolved with itself: sum peaks such
 as Al Kα + Al Kα at 2.97 keV; low-energy pulses in a column of their own) and Si escape (the net
 spectrum 1.74 keV lower), their amplitudes bounded by what a detector does (:mod:`._eds_artefacts`).
@@ -30,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from napari_cryomat.core import _eds_physics as phys
-from napari_cryomat.core._eds_artefacts import artefact_columns, bounded_nnls, local_excess
+from napari_cryomat.core._eds_artefacts import artefact_columns, bounded_nnls, local_excess, si_fluorescence_note
 from napari_cryomat.core._eds_continuum import continuum_columns
 
 _CONSISTENT_MIN_ENERGY = 1500.0  # families above this energy are barely absorbed: must show up
@@ -85,7 +87,7 @@ class _Problem:
         key = (el, round(float(shift), 3), round(self.width_scale, 4))
         if key not in self._cache:
             self._cache[key] = self._columns(el, shift)
-        return {f: c for f, c in self._cache[key].items() if (el, f) not in self.excluded}
+        return {f: c for f, c in self._cache[key].items() if (el, f.rstrip(_ABSORBED)) not in self.excluded}
 
     def _columns(self, el, shift):
         z = _z(el)
@@ -98,12 +100,21 @@ class _Problem:
             # a family without its principal line (M of In, Sn, the light lanthanides: Mζ, Mγ) still gets a column,
             # its strongest line's counts as amplitude, so its lines are not taken for N, O or F Kα; it cannot make
             # the element (see _peak_check) nor contradict its other families (_family_check)
-            col = np.zeros_like(self.energy)
-            for t in phys.transitions(z, self.beam_kev):  # each transition at its own energy
-                if t.name in kept and t.name[0] == fam:
-                    col += self._gauss(t.energy + shift, t.strength / strengths[principal])
+            col, absorbed = np.zeros_like(self.energy), np.zeros_like(self.energy)
+            lines = [t for t in phys.transitions(z, self.beam_kev) if t.name in kept and t.name[0] == fam]
+            e_p = {n: e for n, e, _w in self.lines(el)}.get(principal, max(t.energy for t in lines))
+            for t in lines:  # each transition at its own energy
+                col += self._gauss(t.energy + shift, t.strength / strengths[principal])
+                absorbed += self._gauss(t.energy + shift, t.strength / strengths[principal]
+                                        * _transmission(t.energy) / _transmission(e_p))
             if np.any(col[self.mask] > 1e-3 * col.max()):
                 out[fam] = col
+                # a family spread over energies absorbed differently (L of the 3d metals, M of the lanthanides: the
+                # specimen and the window absorb its lower lines more): a second, absorbed column; their
+                # non-negative mixture lets the lines' ratios tilt the way absorption tilts them
+                energies = [t.energy for t in lines if t.energy >= self.energy[self.mask][0]]
+                if energies and _transmission(min(energies)) < 0.9 * _transmission(max(energies)):
+                    out[fam + _ABSORBED] = absorbed
         return out
 
     def _gauss(self, centre, area):
@@ -123,6 +134,14 @@ class _Problem:
         x = bounded_nnls(a, b, upper)
         r = b - a @ x
         return x, float(r @ r), np.stack(cols, axis=1) @ x
+
+
+_ABSORBED = "*"  # key suffix of a family's absorbed column
+_ABSORBER_DEPTH_1KEV = 1.0  # optical depth at 1 keV of the absorbed column (μ ∝ E⁻³, as the continuum's absorber)
+
+
+def _transmission(energy_ev):
+    return float(np.exp(-_ABSORBER_DEPTH_1KEV * (1000.0 / max(energy_ev, 100.0)) ** 3))
 
 
 def _z(el):
@@ -160,7 +179,7 @@ def _fit_set(problem, chosen, shift):
     for el in chosen:
         for fam, c in problem.columns(el, shift).items():
             cols.append(c)
-            owners.append((el, fam))
+            owners.append((el, fam.rstrip(_ABSORBED)))
             upper.append(np.inf)
     x, chi2, model = problem.solve(cols, upper)
     n = len(problem.continuum)
@@ -170,7 +189,10 @@ def _fit_set(problem, chosen, shift):
 
 def _family_check(problem, el, owners, x, cols):
     """A reason to reject ``el`` when a family that should be seen is (nearly) absent, else ''."""
-    fams = {fam: x[i] for i, (o, fam) in enumerate(owners) if o == el}
+    fams = {}
+    for i, (o, fam) in enumerate(owners):  # a family's plain and absorbed columns: principal counts add up
+        if o == el:
+            fams[fam] = fams.get(fam, 0.0) + x[i]
     strengths = {n: s for n, _e, _w, s in phys.grouped_lines(_z(el), problem.beam_kev)}
     energies = {n: e for n, e, _w, _s in phys.grouped_lines(_z(el), problem.beam_kev)}
     principal = phys.family_principals(_z(el), problem.beam_kev)
@@ -254,7 +276,7 @@ def _try_add(problem, el, chosen, chi2, model, shift, min_snr, continuum):
             return False, s, ("weak", s)
         why, fam = _family_check(problem, el, owners, x, cols)
         if why and fam and _principal_energy(problem, el, fam) < _CONSISTENT_MIN_ENERGY \
-                and len(problem.columns(el, shift)) > 1:
+                and len({f.rstrip(_ABSORBED) for f in problem.columns(el, shift)}) > 1:
             problem.excluded.add((el, fam))
             continue
         if why:
@@ -269,7 +291,7 @@ def _try_add(problem, el, chosen, chi2, model, shift, min_snr, continuum):
 def _highest_principal(problem, el):
     """Energy (eV) of the element's highest principal line (Kα, Lα or Mα) with a column in the fit."""
     fams = problem.columns(el, 0.0)
-    return max((_principal_energy(problem, el, fam) for fam in fams), default=0.0)
+    return max((_principal_energy(problem, el, fam.rstrip(_ABSORBED)) for fam in fams), default=0.0)
 
 
 def _principal_energy(problem, el, fam):
@@ -391,7 +413,7 @@ def run(s, energy, *, fwhm_of, net, bg, mask, peaks_e, pool, min_snr, beam_kev, 
         if o == "continuum":
             continue
         if fam:
-            families.setdefault(o, {})[fam] = float(amp)
+            families.setdefault(o, {})[fam] = families.get(o, {}).get(fam, 0.0) + float(amp)
         else:
             artefacts[o] = float(amp * c.sum())
     reasons = {}
@@ -400,6 +422,8 @@ def run(s, energy, *, fwhm_of, net, bg, mask, peaks_e, pool, min_snr, beam_kev, 
         names = phys.family_principals(_z(el), beam_kev)
         fam_text = ", ".join(f"{f} ({a:.0f} counts in {names[f]})" for f, a in fams.items() if a > 0)
         reasons[el] = f"chosen: {sig[el]:.1f}σ beyond the other elements; families {fam_text}"
+        if el == "Si":
+            reasons[el] += si_fluorescence_note(energy, s, mask, fams.get("K", 0.0))
     for el in cands:
         if el in chosen:
             continue

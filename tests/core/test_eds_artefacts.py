@@ -108,3 +108,21 @@ def test_local_excess_on_a_rounded_continuum(seed):
     excess, noise = local_excess(problem, centre, np.zeros_like(s))
     in_window = line[np.abs(energy - centre) <= 0.6 * f].sum()
     assert abs(excess - in_window) < 4 * noise, (excess, in_window, noise)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_si_note_only_for_a_small_si_peak(seed):
+    """A Si Kα holding under 2 % of the counts above the Si K edge may be the detector's own fluorescence (the note
+    says so); a larger one, or none, gets no note."""
+    from napari_cryomat.core._eds_artefacts import MAX_SI_FLUORESCENCE, SI_K_EDGE_EV, si_fluorescence_note
+
+    rng = np.random.default_rng(seed)
+    energy = np.arange(20, 2048) * rng.uniform(5.0, 20.0)
+    counts = rng.poisson(rng.uniform(5, 500), energy.size).astype(float)
+    mask = energy >= 200.0
+    above = counts[mask & (energy > SI_K_EDGE_EV)].sum()
+    small = rng.uniform(0.05, 0.95) * MAX_SI_FLUORESCENCE * above
+    note = si_fluorescence_note(energy, counts, mask, small)
+    assert "internal-fluorescence" in note and f"{100 * small / above:.1f} %" in note
+    assert si_fluorescence_note(energy, counts, mask, rng.uniform(1.05, 5.0) * MAX_SI_FLUORESCENCE * above) == ""
+    assert si_fluorescence_note(energy, counts, mask, 0.0) == ""

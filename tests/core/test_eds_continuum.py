@@ -64,3 +64,21 @@ def test_m_family_without_m_alpha_is_not_a_light_element(seed):
     assert res.continuum is not None and res.continuum.shape == counts.shape
     above = energy > 1000.0  # the fitted continuum is the continuum, not the lines
     assert np.abs(res.continuum[above].sum() / continuum[above].sum() - 1) < 0.05
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_absorbed_family_is_not_another_element(seed):
+    """One lanthanide M or 3d-metal L family whose lines are absorbed as exp(−(a/E)^2.5) (a 600–900 eV: its lower
+    lines weaker than theory's ratios say), 1e5–1e6 counts: its higher lines are not taken for another element (a
+    family column with fixed ratios left La's and Pr's upper M lines to Na and Mg Kα on seeds 1 and 4)."""
+    rng = np.random.default_rng(300 + seed)
+    beam = float(rng.choice([15.0, 20.0, 200.0]))
+    energy = np.arange(1, 2001) * 10.0
+    absorb = rng.uniform(600.0, 900.0)
+    lam = np.clip(1000.0 * beam - energy, 0, None) / energy * np.exp(-((absorb / energy) ** 2.5))
+    lam *= rng.uniform(1e5, 1e6) / lam.sum()
+    el = str(rng.choice(["Nd", "Ce", "La", "Pr", "Cu", "Zn", "Ni"]))
+    lam += _gauss_lines(energy, el, rng.uniform(0.3, 1.0) * lam.sum(), beam, absorb)
+    counts = rng.poisson(lam).astype(np.float64)
+    res = eds.identify_elements(counts, energy=energy, fwhm_mn_ka=130.0, beam_energy_kev=beam)
+    assert res.elements == [el], res.reasons
