@@ -6,6 +6,8 @@ Private: functions take the estimator's internal spectra.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import scipy.fft as sfft
 
@@ -129,9 +131,10 @@ def _auto_group(n, *, cspec, cshape, cbin, bf, norm, radius):
     return best
 
 
-def _sliding_groups(n: int, group: int):
+def _sliding_groups(n: int, group: int, frames=None):
+    """(frame i, group start, group end) for each frame (of ``frames``, default all)."""
     h = group // 2
-    for i in range(n):
+    for i in range(n) if frames is None else frames:
         lo = max(0, min(i - h, n - group))
         yield i, lo, lo + group
 
@@ -253,6 +256,39 @@ def _within_reach(shifts, anchor, reach):
     return anchor + dev
 
 
+def _group_residuals(aligned, total, weight, shape, frames, *, group, capture, radius, upsample):
+    """Residual shift (px) of the sliding group of each frame in ``frames`` (a range) against the sum of the others.
+
+    ``capture`` (lowest doses, first pass): dict(bf, ones, radius) of the full-map search with a
+    coarser filter before the local sub-pixel search.
+    """
+    n = len(aligned)
+    ref_buf, x_buf = np.empty_like(total), np.empty_like(total)
+    out = np.zeros((len(frames), 2))
+    g, prev = None, None
+    for k, (i, lo, hi) in enumerate(_sliding_groups(n, group, frames)):
+        # running sum of the group (one add/subtract per step, no copy of the stack)
+        if g is None:
+            g = aligned[lo:hi].sum(0)
+        elif (lo, hi) != prev:
+            g += aligned[hi - 1] - aligned[lo - 1]
+        prev = (lo, hi)
+        ref = np.subtract(total, g, out=ref_buf)
+        # g is aligned; its residual shift d: g(r) ≈ ref(r - d)
+        x = np.conj(ref, out=x_buf)
+        x *= g
+        x *= weight
+        if capture is not None:
+            # capture pass (lowest doses): full correlation map against the sum of the others,
+            # coarser filter, searched within its radius; then the local sub-pixel search
+            cc = _cc_map(np.conj(ref) * g * capture["bf"], shape, workers=1)
+            d0, _ = _peak_search(cc, capture["ones"], (capture["radius"], capture["radius"]))
+            out[k], _ = _local_peak(x, shape, d0, radius=0.75, upsample=upsample)
+        else:
+            out[k], _ = _local_peak(x, shape, (0.0, 0.0), radius=radius, upsample=upsample)
+    return out
+
+
 def _refine(spectra, shape, shifts, *, bfactor_px2, group, iterations, radius, upsample, progress, span,
             wiener=True, window_taper=0.1, wide_radius=None, wide_bfactor_px2=None, reach=np.inf,
             wide_release=False):
@@ -267,6 +303,7 @@ def _refine(spectra, shape, shifts, *, bfactor_px2, group, iterations, radius, u
     """
     n = spectra.shape[0]
     bf = _bfilter(*shape, bfactor_px2)
+    bf_wide = ones = None
     if wide_radius:
         bf_wide = _bfilter(*shape, wide_bfactor_px2 if wide_bfactor_px2 is not None else bfactor_px2)
         ones = np.ones(shape, np.float32)
@@ -294,32 +331,17 @@ def _refine(spectra, shape, shifts, *, bfactor_px2, group, iterations, radius, u
             weight = _measured_prior(bf, p_sig, p_noise, n) * wiener_f
             if it == 0 and wide_radius and wide_release:
                 bf_wide = _measured_prior(bf_wide, p_sig, p_noise, n) * wiener_f
+        capture = dict(bf=bf_wide, ones=ones, radius=wide_radius) if it == 0 and wide_radius else None
+        measure = functools.partial(_group_residuals, aligned, total, weight, shape, group=group, capture=capture,
+                                    radius=radius if it == 0 else min(radius, 1.0), upsample=upsample)
+        # contiguous chunks of frames on the cores; progress reported here as each chunk is done
+        size = -(-n // (2 * _n_threads()))  # frames per chunk, rounded up
+        chunks = [range(a, min(n, a + size)) for a in range(0, n, size)]
+        done = (lambda k: report(progress, span[0] + (span[1] - span[0]) * (it * n + chunks[k].stop) / (iterations * n)))
+        residual = np.concatenate(_thread_map(measure, chunks, done))
         new = shifts.copy()
-        ref_buf, x_buf = np.empty_like(total), np.empty_like(total)
-        g = None
-        prev = None
         for i, lo, hi in _sliding_groups(n, group):
-            # running sum of the group (one add/subtract per step, no copy of the stack)
-            if g is None:
-                g = aligned[lo:hi].sum(0)
-            elif (lo, hi) != prev:
-                g += aligned[hi - 1] - aligned[lo - 1]
-            prev = (lo, hi)
-            ref = np.subtract(total, g, out=ref_buf)
-            # g is aligned; its residual shift d: g(r) ≈ ref(r - d)
-            x = np.conj(ref, out=x_buf)
-            x *= g
-            x *= weight
-            if it == 0 and wide_radius:
-                # capture pass (lowest doses): full correlation map against the sum of the others,
-                # coarser filter, searched within wide_radius; then the local sub-pixel search
-                cc = _cc_map(np.conj(ref) * g * bf_wide, shape)
-                d0, _ = _peak_search(cc, ones, (wide_radius, wide_radius))
-                d, _ = _local_peak(x, shape, d0, radius=0.75, upsample=upsample)
-            else:
-                d, _ = _local_peak(x, shape, (0.0, 0.0), radius=radius if it == 0 else min(radius, 1.0),
-                                   upsample=upsample)
-            # d is the residual of the group's mean position. Frame i's position: the group mean
+            # the residual is that of the group's mean position. Frame i's position: the group mean
             # plus the local linear drift from the group centre to frame i (unbiased at the ends)
             t = np.arange(lo, hi, dtype=float)
             mean = shifts[lo:hi].mean(0)
@@ -327,8 +349,7 @@ def _refine(spectra, shape, shifts, *, bfactor_px2, group, iterations, radius, u
                 vel = np.polyfit(t, shifts[lo:hi], 1)[0]
             else:
                 vel = np.zeros(2)
-            new[i] = mean + d + (i - t.mean()) * vel
-            report(progress, span[0] + (span[1] - span[0]) * (it * n + i + 1) / (iterations * n))
+            new[i] = mean + residual[i] + (i - t.mean()) * vel
         new = _within_reach(new, anchor, reach)
         new -= new.mean(0)  # gauge: mean position; the frame-0 convention is applied at the end
         delta = np.abs(new - shifts).max()

@@ -181,9 +181,10 @@ def _evidence_grid(maps, lag_of, radius, walk_steps, gy, gx):
     ry, rx = radius
     vmax = (float(np.abs(gy).max()), float(np.abs(gx).max()))
     lags = sorted(set(lag_of))
-    out = np.zeros((len(walk_steps),) + gy.shape)
-    for iw, w in enumerate(walk_steps):
+
+    def one_step(w):
         q = w * w
+        out = np.zeros(gy.shape)
         for lag in lags:
             sel = [k for k, ll in enumerate(lag_of) if ll == lag]
             # only the part of the maps that the velocity grid reaches (plus the walk's spread and
@@ -195,8 +196,10 @@ def _evidence_grid(maps, lag_of, radius, walk_steps, gy, gx):
             coords = np.stack([gy * lag + cy, gx * lag + cx])
             inside = (coords[0] >= 0) & (coords[0] <= 2 * cy) & (coords[1] >= 0) & (coords[1] <= 2 * cx)
             vals = ndimage.map_coordinates(logsum, coords, order=1, mode="nearest")
-            out[iw] += np.where(inside, vals, np.median(logsum))  # beyond the map: uninformative
-    return out
+            out += np.where(inside, vals, np.median(logsum))  # beyond the map: uninformative
+        return out
+
+    return np.stack(_thread_map(one_step, walk_steps))
 
 
 def _velocity_grid(vmax, step=0.25):
