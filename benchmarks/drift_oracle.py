@@ -15,7 +15,7 @@ avoid those jumps on average.
 
 The oracle, per stack (``drift_stress.draw_case`` draws the stack; its generator is rebuilt here):
 
-- the specimen is re-rendered from the generator's own random draws at every shift on a grid of
+- the specimen is rendered by the generator's own renderer (MovieSpecimen) at every shift on a grid of
   spacing h (``--grid``, 1/4 px), checked against the stack's noise-free frames at the true shifts;
 - frame i's Poisson log-likelihood over the grid, ``LL_i(s) = Σ_r n_i(r) log λ(r - s) - λ(r - s)``,
   by FFT cross-correlation of the counts with the log of the shifted specimen (one FFT per sub-pixel
@@ -82,10 +82,10 @@ KEEP_WEIGHT = 1e-6  # velocities below this share of the evidence skip the backw
 
 
 # ---------------------------------------------------------------------------------------------------
-# The generator's specimen at any shift (its own random draws, replayed)
+# The generator's specimen at any shift (MovieSpecimen of napari_cryomat.core.synthetic.movie)
 # ---------------------------------------------------------------------------------------------------
 
-Specimen = stress.Specimen  # the generator's specimen, renderable at any shift (drift_stress.py)
+case_specimen = stress.case_specimen  # the generator's specimen of a stress case, renderable at any shift
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -354,7 +354,7 @@ def oracle_estimates(spec, frames, case: dict, h: float, max_v: int, known_veloc
 def oracle_stack(case: dict, size: int, dose: float, h: float, max_v: int, movie=None) -> dict:
     """Both oracles on one stress stack: {name: (est, p_jump)}, the movie, and diagnostics."""
     m = movie if movie is not None else stress.make_movie(case, size, dose)
-    spec = Specimen(case, size, dose)
+    spec = case_specimen(case, size, dose)
     mismatch = max(float(np.abs(spec.render(s) - c).max()) for s, c in zip(m.shifts, m.clean)) / dose
     if mismatch > 1e-3:
         raise RuntimeError(f"the re-rendered specimen differs from the generator's ({mismatch:.2g} x dose)")

@@ -18,11 +18,13 @@ import sys
 
 import numpy as np
 
+from napari_cryomat.core.synthetic.movie import MovieSpecimen
+
 _spec = importlib.util.spec_from_file_location("drift_oracle_for_checks", pathlib.Path(__file__).with_name(
     "drift_oracle.py"))
 oracle = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(oracle)
-stress, Specimen, Chain, splat = oracle.stress, oracle.Specimen, oracle.Chain, oracle.splat
+stress, case_specimen, Chain, splat = oracle.stress, oracle.case_specimen, oracle.Chain, oracle.splat
 _logsumexp, oracle_stack, pooled_jump = oracle._logsumexp, oracle.oracle_stack, oracle.pooled_jump
 
 
@@ -30,7 +32,7 @@ _logsumexp, oracle_stack, pooled_jump = oracle._logsumexp, oracle.oracle_stack, 
 # High dose: per-frame Newton on the exact likelihood, then the Kalman/GLS smoother (Laplace oracle)
 # ---------------------------------------------------------------------------------------------------
 
-def frame_newton(spec: Specimen, frame: np.ndarray, start, iterations: int = 3, delta: float = 0.04):
+def frame_newton(spec: MovieSpecimen, frame: np.ndarray, start, iterations: int = 3, delta: float = 0.04):
     """Peak m and information matrix J (= -Hessian) of a frame's exact log-likelihood near ``start``."""
     def ll(s):
         lam = spec.render(s).astype(np.float64)
@@ -95,7 +97,7 @@ def run_laplace(sets, size, dose, ours: bool, h: float = 0.25, max_v: int = 400)
             m = stress.make_movie(case, size, dose)
             r = oracle_stack(case, size, dose, h, max_v, movie=m)
             grid_est = r["est"]["oracle"][0]
-            spec = Specimen(case, size, dose)
+            spec = case_specimen(case, size, dose)
             fits = [frame_newton(spec, f.astype(np.float64), s) for f, s in zip(m.frames, grid_est)]
             peaks = np.array([p for p, _ in fits])
             infos = np.array([j for _, j in fits])

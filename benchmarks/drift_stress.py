@@ -27,7 +27,7 @@ Columns, per dose, over all seeds (frames pooled):
 Bound (BCRB, Van Trees). A frame with expected counts λ(r) shifted by s has Poisson Fisher
 information ``J_a = Σ_r (∂_a λ(r))² / λ(r)`` about the shift along axis a (the image gradient
 energy at that dose). ``∂_a λ`` is the exact derivative of the generator's own specimen (central
-differences of its rendering at s ± 0.01 px, :class:`Specimen`); sessions 1-5 took the periodic
+differences of its rendering at s ± 0.01 px, :func:`case_specimen`); sessions 1-5 took the periodic
 Fourier derivative of the frame, whose wrap-around edge step rings into spurious gradient energy
 (J 6-80 % too large), so that bound was too low (shown as "old bound"). It is the information of
 an estimator that knows the specimen, so no real estimator (which must learn the specimen from the
@@ -59,10 +59,8 @@ import time
 
 import numpy as np
 import scipy.fft as sfft
-from scipy import ndimage
 
 from napari_cryomat.core.drift import estimate_drift
-from napari_cryomat.core.synthetic import movie as _movie
 from napari_cryomat.core.synthetic.movie import LATTICES, drifting_movie
 
 #: Commit of the estimator before issue 12 (the "old" column).
@@ -97,87 +95,13 @@ def make_movie(case: dict, size: int, dose: float):
     return drifting_movie((size, size), c.pop("n_frames"), counts_per_pixel=dose, **c)
 
 
-class Specimen:
-    """The noise-free specimen of ``drifting_movie`` for one stress case, renderable at any shift.
-
-    Replays ``napari_cryomat.core.synthetic.movie.drifting_movie``'s random draws (same order, same
-    canvas) and keeps the Fourier transform of its aperiodic channels; the lattice is analytic.
-    ``check`` compares the rendering at the true shifts with the stack's noise-free frames.
-    """
-
-    def __init__(self, case: dict, size: int, dose: float):
-        c = dict(case)
-        n, seed, step = c["n_frames"], c["seed"], c["step"]
-        ny = nx = int(size)
-        rng = np.random.default_rng(seed)
-        shifts = _movie.drift_trajectory(n, velocity=c["velocity"], step=step, seed=seed + 1)
-        pad = int(np.ceil(np.abs(shifts).max(axis=0).max())) + 16
-        cy, cx = ny + 2 * pad, nx + 2 * pad
-        period, fraction = c["period"], c["crystal_fraction"]
-        blob = _movie._band_limited_noise((cy, cx), rng, corr_px=max(ny, nx) / 8.0)
-        yy0, xx0 = np.mgrid[0:cy, 0:cx].astype(np.float32)
-        rr = np.hypot((yy0 - cy / 2) / (0.32 * ny), (xx0 - cx / 2) / (0.38 * nx))
-        grain = 1.0 / (1.0 + np.exp(-(1.0 - rr + 0.25 * blob) / 0.04))
-        envelope = 1.0
-        if fraction >= 1.0:
-            grain = np.ones_like(grain)
-            envelope = 1.0 + 0.15 * blob
-        else:
-            level = np.quantile(blob[pad: pad + ny, pad: pad + nx], 1.0 - fraction)
-            grain = 1.0 / (1.0 + np.exp(-(blob - level) / 0.1))
-        vac = np.zeros((cy, cx), np.float32)
-        n_vac = int(cy * cx / (period ** 2) / 60)
-        vac[rng.integers(0, cy, n_vac), rng.integers(0, cx, n_vac)] = 1.0
-        vac = ndimage.gaussian_filter(vac, period / 4.0, mode="wrap") * (2 * np.pi * (period / 4.0) ** 2)
-        perfect = fraction >= 1.0
-        if perfect:
-            vac[:] = 0.0
-        ice = _movie._band_limited_noise((cy, cx), rng, corr_px=2.5)
-        thick = 0.5 * _movie._band_limited_noise((cy, cx), rng, corr_px=6.0)
-        n_blob = max(3, int(cy * cx / 4000))
-        blobs = np.zeros((cy, cx), np.float32)
-        blobs[rng.integers(0, cy, n_blob), rng.integers(0, cx, n_blob)] = 1.0
-        blobs = np.clip(ndimage.gaussian_filter(blobs, 4.0, mode="wrap") * (2 * np.pi * 16.0), 0, 1)
-        ice = 0.15 * ice + thick - 0.6 * blobs
-        self.texture = 0.0 if perfect else 0.15
-        aperiodic = np.stack([envelope * grain * (1.0 - 0.6 * np.clip(vac, 0, 1)), grain, ice]).astype(np.float32)
-        self.spec_ap = sfft.rfft2(aperiodic, workers=-1)
-        self.ky = sfft.fftfreq(cy)[:, None]
-        self.kx = sfft.rfftfreq(cx)[None, :]
-        self.pad, self.canvas, self.shape = pad, (cy, cx), (ny, nx)
-        self.lat = dict(period=period, contrast=0.5, superlattice=c["superlattice"], kind=c["lattice"],
-                        angle=c["angle"])
-        self.true_shifts = shifts
-        self.scale = 1.0
-        frames = np.stack([self.render(s) for s in shifts])
-        self.scale = dose / frames.mean()
-
-    def _compose(self, ap, yy, xx):
-        g_vac, g, ice_i = ap
-        lat = _movie.lattice_specimen(yy, xx, **self.lat)
-        img = 0.7 * g_vac * lat + (1.0 - g) * (1.0 + 0.5 * ice_i) + self.texture * g * ice_i
-        return np.clip(img, 0.05, None) * self.scale
-
-    def render(self, s) -> np.ndarray:
-        """Expected counts of a frame at shift ``s`` (dy, dx): the generator's formula."""
-        (ny, nx), pad, (cy, cx) = self.shape, self.pad, self.canvas
-        ramp = np.exp(-2j * np.pi * (self.ky * s[0] + self.kx * s[1])).astype(np.complex64)
-        ap = sfft.irfft2(self.spec_ap * ramp[None], s=(cy, cx), workers=-1)[:, pad: pad + ny, pad: pad + nx]
-        yy, xx = np.mgrid[0:ny, 0:nx].astype(np.float64)
-        return self._compose(ap, yy - s[0], xx - s[1])
-
-    def extended(self, reach: int, phase) -> np.ndarray:
-        """E with ``E[j] = specimen(j - reach - phase)`` for j in [0, size + 2 reach): the frame at shift
-        k + phase (k integer, |k| <= reach) is ``E[reach - k:][:size]`` (aperiodic parts wrap as in the
-        generator's Fourier shift, the lattice is analytic)."""
-        (ny, nx), pad, (cy, cx) = self.shape, self.pad, self.canvas
-        ramp = np.exp(-2j * np.pi * (self.ky * phase[0] + self.kx * phase[1])).astype(np.complex64)
-        ap = sfft.irfft2(self.spec_ap * ramp[None], s=(cy, cx), workers=-1)
-        py = np.arange(-reach, ny + reach)
-        px = np.arange(-reach, nx + reach)
-        ap = ap[:, (py + pad) % cy][:, :, (px + pad) % cx]
-        yy, xx = np.meshgrid(py - phase[0], px - phase[1], indexing="ij")
-        return self._compose(ap, yy, xx)
+def case_specimen(case: dict, size: int, dose: float):
+    """The noise-free specimen of one stress case at ``dose``, renderable at any shift: the generator's own
+    (:class:`napari_cryomat.core.synthetic.movie.MovieSpecimen`, ``render(s)`` and ``extended(reach, phase)``),
+    with its ``true_shifts``."""
+    m = make_movie(case, size, dose)
+    m.specimen.true_shifts = m.shifts
+    return m.specimen
 
 
 def bayes_crb_rms(clean: np.ndarray, step: float, gradients=None) -> float:
@@ -214,8 +138,8 @@ def bayes_crb_rms(clean: np.ndarray, step: float, gradients=None) -> float:
 
 def exact_gradients(case: dict, size: int, dose: float, shifts: np.ndarray, delta: float = 0.01) -> np.ndarray:
     """(N, 2, size, size): derivative of each frame's expected counts with respect to its shift (dy, dx), by
-    central differences of the generator's own rendering (:class:`Specimen`) at ``shifts ± delta``."""
-    spec = Specimen(case, size, dose)
+    central differences of the generator's own rendering (:func:`case_specimen`) at ``shifts ± delta``."""
+    spec = case_specimen(case, size, dose)
     out = np.empty((len(shifts), 2, size, size))
     for i, s in enumerate(np.asarray(shifts, float)):
         for a in range(2):

@@ -27,7 +27,7 @@ def test_grid_posterior_matches_the_kalman_smoother(benchmark_module):
 def test_rerendered_specimen_is_the_generators(oracle, seed):
     case = oracle.stress.draw_case(seed)
     movie = oracle.stress.make_movie(case, 64, 0.05)
-    spec = oracle.Specimen(case, 64, 0.05)
+    spec = oracle.case_specimen(case, 64, 0.05)
     for s, clean in zip(movie.shifts[::5], movie.clean[::5]):
         assert np.abs(spec.render(s) - clean).max() < 1e-4 * 0.05
     # the extended field at an integer shift k is the frame the generator renders there
@@ -40,7 +40,7 @@ def test_rerendered_specimen_is_the_generators(oracle, seed):
 def test_loglik_map_peaks_at_the_true_shift_at_high_dose(oracle):
     case = oracle.stress.draw_case(4)
     movie = oracle.stress.make_movie(case, 64, 10.0)
-    spec = oracle.Specimen(case, 64, 10.0)
+    spec = oracle.case_specimen(case, 64, 10.0)
     ll, lo = oracle.loglik_maps(spec, movie.frames[-2:], 3 + int(np.abs(movie.shifts).max()), 0.5)
     for i, truth in zip((0, 1), movie.shifts[-2:]):
         a, b = np.unravel_index(np.argmax(ll[i]), ll[i].shape)

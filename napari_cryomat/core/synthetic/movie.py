@@ -20,7 +20,8 @@ import numpy as np
 import scipy.fft as sfft
 from scipy import ndimage
 
-__all__ = ["DriftingMovie", "drift_trajectory", "lattice_specimen", "lattice_vectors", "drifting_movie"]
+__all__ = ["DriftingMovie", "MovieSpecimen", "drift_trajectory", "lattice_specimen", "lattice_vectors",
+           "drifting_movie"]
 
 #: Lattice types of :func:`lattice_specimen`.
 LATTICES = ("square", "hexagonal", "oblique")
@@ -106,6 +107,85 @@ def lattice_specimen(
     return 1.0 + contrast * lat * (1.0 - superlattice + superlattice * 2.0 * sup) / (1.0 + superlattice)
 
 
+class MovieSpecimen:
+    """The noise-free specimen of :func:`drifting_movie`, renderable at any shift.
+
+    Draws the aperiodic parts (grain mask, ice, vacancies, contamination) from ``rng`` on a canvas
+    ``pad`` px larger than the frame on every side and keeps their Fourier transform; the lattice is
+    analytic. :meth:`render` is the generator's own formula, so a frame rendered at the true shift is
+    the movie's noise-free frame (``scale`` = counts per unit of the unscaled specimen).
+    """
+
+    def __init__(self, shape, pad: int, rng, *, period: float, contrast: float, superlattice: float, lattice: str,
+                 angle: float, crystal_fraction: Optional[float]):
+        ny, nx = int(shape[0]), int(shape[1])
+        cy, cx = ny + 2 * pad, nx + 2 * pad
+        # Aperiodic parts on a larger canvas: grain mask (smooth irregular blob), ice, vacancies.
+        blob = _band_limited_noise((cy, cx), rng, corr_px=max(ny, nx) / 8.0)
+        yy0, xx0 = np.mgrid[0:cy, 0:cx].astype(np.float32)
+        rr = np.hypot((yy0 - cy / 2) / (0.32 * ny), (xx0 - cx / 2) / (0.38 * nx))
+        grain = 1.0 / (1.0 + np.exp(-(1.0 - rr + 0.25 * blob) / 0.04))
+        envelope = 1.0
+        if crystal_fraction is not None:
+            if crystal_fraction >= 1.0:
+                grain = np.ones_like(grain)
+                envelope = 1.0 + 0.15 * blob  # slow intensity envelope: the only aperiodic contrast left
+            else:
+                level = np.quantile(blob[pad : pad + ny, pad : pad + nx], 1.0 - crystal_fraction)
+                grain = 1.0 / (1.0 + np.exp(-(blob - level) / 0.1))
+        vac = np.zeros((cy, cx), np.float32)
+        n_vac = int(cy * cx / (period**2) / 60)
+        vac[rng.integers(0, cy, n_vac), rng.integers(0, cx, n_vac)] = 1.0
+        vac = ndimage.gaussian_filter(vac, period / 4.0, mode="wrap") * (2 * np.pi * (period / 4.0) ** 2)
+        perfect = crystal_fraction is not None and crystal_fraction >= 1.0
+        if perfect:
+            vac[:] = 0.0  # a perfect crystal: no vacancies either
+        ice = _band_limited_noise((cy, cx), rng, corr_px=2.5)
+        # thickness variation of the ice and a few contamination blobs (aperiodic, low frequency)
+        thick = 0.5 * _band_limited_noise((cy, cx), rng, corr_px=6.0)
+        n_blob = max(3, int(cy * cx / 4000))
+        blobs = np.zeros((cy, cx), np.float32)
+        blobs[rng.integers(0, cy, n_blob), rng.integers(0, cx, n_blob)] = 1.0
+        blobs = np.clip(ndimage.gaussian_filter(blobs, 4.0, mode="wrap") * (2 * np.pi * 16.0), 0, 1)
+        ice = 0.15 * ice + thick - 0.6 * blobs
+        self.texture = 0.0 if perfect else 0.15  # amorphous texture over the grain
+        aperiodic = np.stack([envelope * grain * (1.0 - 0.6 * np.clip(vac, 0, 1)), grain, ice]).astype(np.float32)
+        self.spec_ap = sfft.rfft2(aperiodic, workers=-1)
+        self.ky = sfft.fftfreq(cy)[:, None]
+        self.kx = sfft.rfftfreq(cx)[None, :]
+        self.pad, self.canvas, self.shape = pad, (cy, cx), (ny, nx)
+        self.lattice = dict(period=period, contrast=contrast, superlattice=superlattice, kind=lattice, angle=angle)
+        self.scale = 1.0
+
+    def _compose(self, ap, yy, xx):
+        g_vac, g, ice_i = ap
+        lat = lattice_specimen(yy, xx, **self.lattice)
+        # crystal grain darker than the surrounding ice (more scattering), with its lattice
+        img = 0.7 * g_vac * lat + (1.0 - g) * (1.0 + 0.5 * ice_i) + self.texture * g * ice_i
+        return np.clip(img, 0.05, None) * self.scale
+
+    def render(self, s) -> np.ndarray:
+        """Expected counts of a frame whose content is shifted by ``s`` (dy, dx): frame(r) = specimen(r - s)."""
+        (ny, nx), pad, (cy, cx) = self.shape, self.pad, self.canvas
+        ramp = np.exp(-2j * np.pi * (self.ky * s[0] + self.kx * s[1])).astype(np.complex64)
+        ap = sfft.irfft2(self.spec_ap * ramp[None], s=(cy, cx), workers=-1)[:, pad : pad + ny, pad : pad + nx]
+        yy, xx = np.mgrid[0:ny, 0:nx].astype(np.float64)
+        return self._compose(ap, yy - s[0], xx - s[1])
+
+    def extended(self, reach: int, phase) -> np.ndarray:
+        """E with ``E[j] = specimen(j - reach - phase)`` for j in [0, size + 2 reach): the frame at shift
+        k + phase (k integer, |k| <= reach) is ``E[reach - k:][:size]`` (the aperiodic parts wrap around the
+        canvas as in the Fourier shift of :meth:`render`; the lattice is analytic)."""
+        (ny, nx), pad, (cy, cx) = self.shape, self.pad, self.canvas
+        ramp = np.exp(-2j * np.pi * (self.ky * phase[0] + self.kx * phase[1])).astype(np.complex64)
+        ap = sfft.irfft2(self.spec_ap * ramp[None], s=(cy, cx), workers=-1)
+        py = np.arange(-reach, ny + reach)
+        px = np.arange(-reach, nx + reach)
+        ap = ap[:, (py + pad) % cy][:, :, (px + pad) % cx]
+        yy, xx = np.meshgrid(py - phase[0], px - phase[1], indexing="ij")
+        return self._compose(ap, yy, xx)
+
+
 @dataclass
 class DriftingMovie:
     """A synthetic movie and its truth."""
@@ -117,6 +197,7 @@ class DriftingMovie:
     dose_per_frame: float  # e/Å²
     counts_per_pixel: float  # mean counts per pixel per frame
     period: float  # lattice period, px
+    specimen: Optional[MovieSpecimen] = None  # the noise-free specimen, renderable at any shift
 
 
 def drifting_movie(
@@ -177,55 +258,13 @@ def drifting_movie(
     shifts = drift_trajectory(n_frames, velocity=velocity, step=step, seed=seed + 1)
     span = np.abs(shifts).max(axis=0)
     pad = int(np.ceil(span.max())) + 16
-    cy, cx = ny + 2 * pad, nx + 2 * pad
-
-    # Aperiodic parts on a larger canvas: grain mask (smooth irregular blob), ice, vacancies.
-    blob = _band_limited_noise((cy, cx), rng, corr_px=max(ny, nx) / 8.0)
-    yy0, xx0 = np.mgrid[0:cy, 0:cx].astype(np.float32)
-    rr = np.hypot((yy0 - cy / 2) / (0.32 * ny), (xx0 - cx / 2) / (0.38 * nx))
-    grain = 1.0 / (1.0 + np.exp(-(1.0 - rr + 0.25 * blob) / 0.04))
-    envelope = 1.0
-    if crystal_fraction is not None:
-        if crystal_fraction >= 1.0:
-            grain = np.ones_like(grain)
-            envelope = 1.0 + 0.15 * blob  # slow intensity envelope: the only aperiodic contrast left
-        else:
-            level = np.quantile(blob[pad : pad + ny, pad : pad + nx], 1.0 - crystal_fraction)
-            grain = 1.0 / (1.0 + np.exp(-(blob - level) / 0.1))
-    vac = np.zeros((cy, cx), np.float32)
-    n_vac = int(cy * cx / (period**2) / 60)
-    vac[rng.integers(0, cy, n_vac), rng.integers(0, cx, n_vac)] = 1.0
-    vac = ndimage.gaussian_filter(vac, period / 4.0, mode="wrap") * (2 * np.pi * (period / 4.0) ** 2)
-    perfect = crystal_fraction is not None and crystal_fraction >= 1.0
-    if perfect:
-        vac[:] = 0.0  # a perfect crystal: no vacancies either
-    ice = _band_limited_noise((cy, cx), rng, corr_px=2.5)
-    # thickness variation of the ice and a few contamination blobs (aperiodic, low frequency)
-    thick = 0.5 * _band_limited_noise((cy, cx), rng, corr_px=6.0)
-    n_blob = max(3, int(cy * cx / 4000))
-    blobs = np.zeros((cy, cx), np.float32)
-    blobs[rng.integers(0, cy, n_blob), rng.integers(0, cx, n_blob)] = 1.0
-    blobs = np.clip(ndimage.gaussian_filter(blobs, 4.0, mode="wrap") * (2 * np.pi * 16.0), 0, 1)
-    ice = 0.15 * ice + thick - 0.6 * blobs
-    texture = 0.0 if perfect else 0.15  # amorphous texture over the grain
-    aperiodic = np.stack([envelope * grain * (1.0 - 0.6 * np.clip(vac, 0, 1)), grain, ice]).astype(np.float32)
-    spec_ap = sfft.rfft2(aperiodic, workers=-1)
-    ky = sfft.fftfreq(cy)[:, None]
-    kx = sfft.rfftfreq(cx)[None, :]
-
-    yy, xx = np.mgrid[0:ny, 0:nx].astype(np.float64)
+    specimen = MovieSpecimen((ny, nx), pad, rng, period=period, contrast=contrast, superlattice=superlattice,
+                             lattice=lattice, angle=angle, crystal_fraction=crystal_fraction)
     clean = np.empty((n_frames, ny, nx), np.float32)
-    for i, (dy, dx) in enumerate(shifts):
-        # frame_i(r) = frame_0(r - s_i): evaluate the specimen at r - s_i.
-        ramp = np.exp(-2j * np.pi * (ky * dy + kx * dx)).astype(np.complex64)
-        ap = sfft.irfft2(spec_ap * ramp[None], s=(cy, cx), workers=-1)[:, pad : pad + ny, pad : pad + nx]
-        g_vac, g, ice_i = ap
-        lat = lattice_specimen(yy - dy, xx - dx, period=period, contrast=contrast, superlattice=superlattice,
-                               kind=lattice, angle=angle)
-        # crystal grain darker than the surrounding ice (more scattering), with its lattice
-        img = 0.7 * g_vac * lat + (1.0 - g) * (1.0 + 0.5 * ice_i) + texture * g * ice_i
-        clean[i] = np.clip(img, 0.05, None)
-    clean *= counts_per_pixel / clean.mean()
+    for i, s in enumerate(shifts):
+        clean[i] = specimen.render(s)  # frame_i(r) = frame_0(r - s_i): the specimen at r - s_i
+    specimen.scale = counts_per_pixel / clean.mean()
+    clean *= specimen.scale
     if noise:
         nrng = np.random.default_rng(seed + 2)
         frames = nrng.poisson(clean).astype(np.float32)
@@ -239,4 +278,5 @@ def drifting_movie(
         dose_per_frame=float(counts_per_pixel) / float(pixel_size) ** 2,
         counts_per_pixel=float(counts_per_pixel),
         period=float(period),
+        specimen=specimen,
     )
