@@ -12,8 +12,10 @@ the image says so:
 - **threshold** half way between the flattened support and the typical particle (the 50 % point of a
   blurred edge lies on the true edge); ``local`` (flattened, half way) when the support varies by more
   than a sixth of the particles' contrast across the image or the contrast is below twice the pixel
-  noise (where Otsu's histogram split drifts), else one global Otsu level.
+  noise (where Otsu's histogram split drifts), else one global Otsu level; ``detect`` for faint small
+  particles (:mod:`._particle_detect`: a scanning detector's significant detections grown half way).
 
+The blob search lives in :mod:`._particle_blobs`, the background in :mod:`._particle_background`.
 Lengths in Å in the settings (pixels internally). No Qt, no napari.
 """
 
@@ -26,12 +28,22 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
+from napari_cryomat.core import _particle_detect as _pd
+from napari_cryomat.core._particle_background import (  # noqa: F401 - the settings' helpers, re-exported
+    RELATIVE_IF_SUPPORT_ABOVE,
+    flatten,
+    masked_background,
+    take_background,
+)
+from napari_cryomat.core._particle_blobs import (  # noqa: F401 - the settings' helpers, re-exported
+    _MIN_SIGMA,
+    _log_noise_gain,
+    _noise_sigma,
+    blob_detections,
+    noise_floor,
+)
 from napari_cryomat.core._validate import choice, nonnegative, positive
 
-# ratio of successive scales; three per octave
-_SCALES_PER_OCTAVE = 3
-_MIN_SIGMA = 1.0  # px: below this the Laplacian is mostly noise
-_Z_DETECT = 6.0  # significance of a blob against the image's bulk response at that scale
 # a support varying by more than this fraction of the particle contrast needs a local threshold
 LOCAL_IF_BACKGROUND_VARIES = 1 / 6
 # ... and so does a particle contrast below this many pixel-noise standard deviations
@@ -108,204 +120,12 @@ def _check_override(name: str, value, pixel_size: float):
     if name == "polarity":
         return choice(value, "polarity", ("dark", "bright"))
     if name == "threshold":
-        return choice(value, "threshold", ("otsu", "li", "local"))
+        return choice(value, "threshold", ("otsu", "li", "local", "detect"))
     if name in ("diameter", "local_block"):
         return positive(value, name, unit="Å")
     if name == "min_size":
         return nonnegative(value, name, unit="Å² or Å³", high=None)
     return nonnegative(value, name, unit="Å")
-
-
-# ------------------------------------------------------------------------------------------------
-# scale-space blobs
-# ------------------------------------------------------------------------------------------------
-def _downsample(img: np.ndarray) -> np.ndarray:
-    ny, nx = (img.shape[0] // 2) * 2, (img.shape[1] // 2) * 2
-    return img[:ny, :nx].reshape(ny // 2, 2, nx // 2, 2).mean(axis=(1, 3))
-
-
-def blob_detections(image: np.ndarray, max_sigma: float) -> list[np.ndarray]:
-    """Significant scale-space maxima of ``+/-`` the normalised LoG of a 2D image.
-
-    Returns ``[dark, bright]``, each an array of rows ``(y, x, sigma, response, z)`` in original
-    pixels, one row per blob after suppressing weaker blobs that overlap a stronger one.
-
-    Per pyramid level the Gaussians are one cascade (each scale smooths the previous one) and the
-    Laplacian is the 5-point stencil; local maxima are checked only at the pixels above the
-    significance level (a few thousand), not with a maximum filter over the whole image.
-    """
-    found = [[], []]
-    level, factor = image.astype(np.float32), 1
-    while True:
-        spread0 = noise_floor(level)
-        smoothed, done = level, 0.0
-        for k in range(_SCALES_PER_OCTAVE):
-            s_local = _MIN_SIGMA * 2 ** (k / _SCALES_PER_OCTAVE)
-            sigma = s_local * factor
-            if sigma > max_sigma or min(level.shape) < 4 * s_local + 3:
-                break
-            smoothed = ndi.gaussian_filter(smoothed, math.sqrt(s_local**2 - done**2), mode="reflect")
-            done = s_local
-            response = s_local**2 * _laplacian(smoothed)
-            spread = spread0 * _log_noise_gain(s_local)
-            half = max(1, int(math.ceil(s_local)))  # window 2*half+1; the reflected border makes half-blobs
-            for sign, store in ((1.0, found[0]), (-1.0, found[1])):
-                ys, xs, vals = _local_maxima(sign * response, _Z_DETECT * spread, half)
-                if ys.size:
-                    store.append(np.column_stack([(ys + 0.5) * factor - 0.5, (xs + 0.5) * factor - 0.5,
-                                                  np.full(ys.size, sigma), vals, vals / spread]))
-        else:
-            if 2 * _MIN_SIGMA * factor <= max_sigma and min(level.shape) >= 16:
-                level, factor = _downsample(level), factor * 2
-                continue
-        break
-    return [_suppress(np.concatenate(f)) if f else np.zeros((0, 5)) for f in found]
-
-
-def _laplacian(a: np.ndarray) -> np.ndarray:
-    """5-point discrete Laplacian with reflected borders."""
-    p = np.pad(a, 1, mode="symmetric")
-    return p[:-2, 1:-1] + p[2:, 1:-1] + p[1:-1, :-2] + p[1:-1, 2:] - 4 * a
-
-
-def _local_maxima(r: np.ndarray, level: float, half: int):
-    """Pixels of ``r`` above ``level`` that are maxima of their (2 half + 1)² window, away from the border."""
-    inner = r[half:-half, half:-half]
-    ys, xs = np.nonzero(inner > level)
-    ys, xs = ys + half, xs + half
-    vals = r[ys, xs]
-    ok = np.ones(ys.size, bool)
-    for dy in range(-half, half + 1):
-        for dx in range(-half, half + 1):
-            if dy or dx:
-                ok &= r[ys + dy, xs + dx] <= vals
-    return ys[ok], xs[ok], vals[ok]
-
-
-def _log_noise_gain(sigma: float) -> float:
-    """Standard deviation of the normalised LoG (as computed above) of unit white noise at ``sigma`` px."""
-    n = 2 * int(math.ceil(4 * sigma)) + 1
-    delta = np.zeros((n, n), np.float32)
-    delta[n // 2, n // 2] = 1.0
-    return float(sigma**2 * np.sqrt(np.sum(_laplacian(ndi.gaussian_filter(delta, sigma)) ** 2)))
-
-
-def _suppress(blobs: np.ndarray) -> np.ndarray:
-    """Keep, greedily by normalised response, blobs whose centres are not inside a stronger one."""
-    from scipy.spatial import cKDTree
-
-    order = np.argsort(-blobs[:, 3])
-    blobs = blobs[order]
-    tree = cKDTree(blobs[:, :2])
-    alive = np.ones(len(blobs), bool)
-    reach = np.sqrt(2) * blobs[:, 2]  # the radius of the blob found at this sigma
-    for i in range(len(blobs)):
-        if not alive[i]:
-            continue
-        for j in tree.query_ball_point(blobs[i, :2], reach[i]):
-            if j > i:
-                alive[j] = False
-    return blobs[alive]
-
-
-def _noise_sigma(img: np.ndarray) -> float:
-    """Pixel noise from the differences of neighbouring pixels (robust to edges and gradients); read
-    on every k-th row of a large image (a million differences are plenty for a median)."""
-    rows = img[::max(1, img.shape[0] * img.shape[-1] // 1_000_000)] if img.ndim == 2 else img
-    d = np.diff(rows, axis=-1).ravel()
-    return float(1.4826 * np.median(np.abs(d - np.median(d))) / np.sqrt(2))
-
-
-def noise_floor(img: np.ndarray) -> float:
-    """The pixel noise, but at least 0.1 % of the image's range (a noise-free image has no zero noise
-    to divide by: its faint ringing must not count as significant)."""
-    lo, hi = np.percentile(img[::max(1, img.shape[0] * img.shape[-1] // 1_000_000)], [1, 99])
-    return max(_noise_sigma(img), 1e-3 * float(hi - lo), 1e-12)
-
-
-def masked_background(img: np.ndarray, exclude: np.ndarray | None, sigma: float) -> np.ndarray:
-    """Normalised convolution: the Gaussian-weighted mean of the pixels not in ``exclude``.
-
-    A background is smooth, so it is computed on a binned copy (a few pixels per sigma) and
-    interpolated back: a Gaussian of sigma 100 px on the full image would cost seconds.
-    """
-    keep = np.ones(img.shape, np.float32) if exclude is None else (~exclude).astype(np.float32)
-    if not keep.any():
-        return np.full(img.shape, float(np.median(img)), np.float32)
-    fallback = float(np.median(img[keep > 0]))
-    factor = max(1, int(sigma / 4))
-    if factor > 1 and min(img.shape) >= 4 * factor:
-        trimmed = tuple(slice(0, (n // factor) * factor) for n in img.shape)
-        num, den = _bin(img[trimmed] * keep[trimmed], factor), _bin(keep[trimmed], factor)
-    else:
-        factor, num, den = 1, img * keep, keep
-    num = ndi.gaussian_filter(num, sigma / factor, mode="reflect")
-    den = ndi.gaussian_filter(den, sigma / factor, mode="reflect")
-    small = np.where(den > 1e-3, num / np.maximum(den, 1e-3), fallback).astype(np.float32)
-    if factor == 1:
-        return small
-    # back to full size, linear interpolation axis by axis (a small matrix product per axis instead of
-    # map_coordinates at every pixel: 0.02 s instead of 0.9 s on 2048²)
-    for axis, n in enumerate(img.shape):
-        small = np.moveaxis(np.tensordot(_linear_weights(n, small.shape[axis], factor), small, axes=(1, axis)),
-                            0, axis)
-    return np.ascontiguousarray(small, dtype=np.float32)
-
-
-def _linear_weights(n: int, m: int, factor: int) -> np.ndarray:
-    """(n, m) matrix interpolating ``m`` binned samples linearly onto ``n`` pixels (edges held): the
-    centre of binned pixel i sits at (i + 0.5) * factor - 0.5."""
-    pos = np.clip((np.arange(n, dtype=np.float64) + 0.5) / factor - 0.5, 0, m - 1)
-    i0 = np.minimum(np.floor(pos).astype(int), max(m - 2, 0))
-    frac = pos - i0
-    w = np.zeros((n, m), np.float32)
-    w[np.arange(n), i0] += (1 - frac).astype(np.float32)
-    w[np.arange(n), np.minimum(i0 + 1, m - 1)] += frac.astype(np.float32)
-    return w
-
-
-def _bin(a: np.ndarray, factor: int) -> np.ndarray:
-    shape = []
-    for n in a.shape:
-        shape += [n // factor, factor]
-    return a.reshape(shape).mean(axis=tuple(range(1, 2 * a.ndim, 2)))
-
-
-def flatten(smooth: np.ndarray, sigma: float, exclude: np.ndarray | None = None, grow: int = 1):
-    """``smooth`` minus its background (particles brighter: flip dark images first), estimated over the
-    support only: the pixels that stand out above an Otsu level (grown by ``grow`` px) are left out,
-    twice, so that clusters of particles do not pull the background towards them."""
-    from skimage.filters import threshold_otsu
-
-    background = masked_background(smooth, exclude, sigma)
-    for _ in range(2):
-        flat = take_background(smooth, background)
-        standing = flat > threshold_otsu(flat)
-        if grow > 0:
-            standing = ndi.binary_dilation(standing, iterations=grow)
-        if exclude is not None:
-            standing |= exclude
-        background = masked_background(smooth, standing, sigma)
-    return take_background(smooth, background), background
-
-
-def take_background(smooth: np.ndarray, background: np.ndarray) -> np.ndarray:
-    """``smooth - background`` as a contrast relative to the local support, scaled to the support's median level,
-    where the support is one-signed and far from zero (a recorded intensity): a particle takes away (or adds) a
-    fraction of the beam, so under an uneven illumination its contrast in counts follows the support, and one
-    half-way level for the whole image missed the particles on the dim side of a ramp and merged those on the
-    bright side (7 seed triples: every set's mean F1 up to +0.04 but one -0.002). An image centred on zero
-    (normalised) is only shifted."""
-    magnitude = np.abs(background)
-    ref = float(np.median(magnitude.ravel()[::max(1, magnitude.size // 100_000)]))
-    if float(background.min()) * float(background.max()) <= 0 or float(magnitude.min()) < RELATIVE_IF_SUPPORT_ABOVE * ref:
-        return smooth - background
-    return (smooth - background) * (ref / magnitude)
-
-
-# the contrast is taken relative to the support where the support is everywhere above this share of its median
-# (an intensity far from zero; a normalised image crosses zero)
-RELATIVE_IF_SUPPORT_ABOVE = 0.5
 
 
 # ------------------------------------------------------------------------------------------------
@@ -422,6 +242,10 @@ def estimate_settings(img: np.ndarray, pixel_size: float, given: dict):
     )
     reusable = img.ndim == 2 and values["smoothing"] == estimated["smoothing"] and \
         values["local_block"] == estimated["local_block"] and values["polarity"] == polarity
+    if img.ndim == 2 and "threshold" not in given and _pd.use_detector(abs(level) / max(noise, 1e-12), radius_px, len(blobs)):
+        detected = _pd.detector_settings(plane, settings, given, background)
+        if detected is not None:  # faint particles: found by a scanning detector, not a threshold
+            settings, (flat, background) = detected
     return settings, ((flat, background) if reusable else None)
 
 

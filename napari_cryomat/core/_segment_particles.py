@@ -12,6 +12,7 @@ import math
 import numpy as np
 from scipy import ndimage as ndi
 
+from napari_cryomat.core import _particle_detect as _pd
 from napari_cryomat.core import _particle_settings as _ps
 from napari_cryomat.core._particle_settings import ParticleSettings
 from napari_cryomat.core._segment_common import (
@@ -41,20 +42,20 @@ def _particle_mask(img: np.ndarray, settings: ParticleSettings, flattened: tuple
 
     ps = settings.pixel_size
     flat, background = flattened if flattened is not None else (None, None)
-    if flat is None or settings.threshold != "local":
+    if flat is None or settings.threshold not in ("local", "detect"):
         background = None
         sigma = settings.smoothing / ps
         flat = ndi.gaussian_filter(img, sigma=sigma) if sigma > 0 else img
         if settings.polarity == "dark":
             flat = -flat
-        if settings.threshold == "local":
+        if settings.threshold in ("local", "detect"):  # "detect" on a volume: the local threshold
             # a background broader than the image is flat anyway: cap the kernel at the image size
             sigma_bg = min(max(settings.local_block / ps / 2, 1.0), float(max(img.shape)))
             d_px = settings.diameter / ps if np.isfinite(settings.diameter) else 2 * sigma_bg / 4
             flat, background = _ps.flatten(flat, sigma_bg, grow=max(1, int(d_px / 6)))
     if settings.threshold == "li":
         level = float(filters.threshold_li(flat))
-    elif settings.threshold == "local" and np.isfinite(settings.contrast):
+    elif settings.threshold in ("local", "detect") and np.isfinite(settings.contrast):
         # half way between the support (0 once flattened) and the particles: the 50 % point of a blurred
         # edge is the true edge, whatever the share of particles (Otsu drifts into the noisier class
         # when particles are few and small: masks of 5 px particles at 70 counts/px were 2x too large)
@@ -62,6 +63,35 @@ def _particle_mask(img: np.ndarray, settings: ParticleSettings, flattened: tuple
     else:
         level = float(filters.threshold_otsu(flat))
     return flat > level, level, background
+
+
+def _detected_labels(img: np.ndarray, settings: ParticleSettings, flattened: tuple | None, *, split: bool):
+    """Labels of a 2D image under the threshold "detect": the particles a scanning detector finds at the settings'
+    scale (whitened residual against a centre-surround disk, significance against its own noise), each grown
+    to half its measured contrast in the smoothed background-free image and split from its neighbours by a
+    watershed from the detections. Decided from the image and the options only (``flattened``, the estimate's
+    background-free image and background, only saves recomputing them)."""
+    ps = settings.pixel_size
+    sign = -1.0 if settings.polarity == "dark" else 1.0
+    if flattened is None:
+        sigma = settings.smoothing / ps
+        smooth = sign * (ndi.gaussian_filter(img, sigma) if sigma > 0 else img)
+        sigma_bg = min(max(settings.local_block / ps / 2, 1.0), float(max(img.shape)))
+        flattened = _ps.flatten(smooth, sigma_bg, grow=max(1, int(4 * settings.split_distance / ps / 6)))
+    flat, background = flattened
+    # the radius from the split distance (a quarter diameter), as the blob split reads it: options() give no diameter
+    found = _pd.detect_particles(img, sign, background, 2 * settings.split_distance / ps)
+    if found is None:
+        return np.zeros(img.shape, np.int32)
+    r, ys, xs, _ = found
+    level = _pd.contrast_at(_ps.take_background(sign * img, background), ys, xs, r)
+    labels = _pd.grow(flat, 0.5 * level, ys, xs, r, flat)
+    components, n = ndi.label(labels > 0)
+    if not split:
+        labels = components
+    else:  # rods cut at their several detections are given back whole
+        labels = rejoin_ellipses(labels, components, n)
+    return drop_small(labels, settings.min_size / ps**2)
 
 
 def _mask_to_labels(mask: np.ndarray, settings: ParticleSettings, *, split: bool, fill_holes: bool,

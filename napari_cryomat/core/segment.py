@@ -28,6 +28,7 @@ from napari_cryomat.core._segment_common import (
     iter_tiles,
 )
 from napari_cryomat.core._segment_particles import (
+    _detected_labels,
     _mask_to_labels,
     _nothing_to_segment,
     _particle_mask,
@@ -134,7 +135,7 @@ def _given_settings(shape, pixel_size: float, *, polarity, threshold, diameter=N
     if not (isinstance(polarity, str) and polarity == "auto"):
         given["polarity"] = choice(polarity, "polarity", ("auto", "dark", "bright"))
     if not (isinstance(threshold, str) and threshold == "auto"):
-        given["threshold"] = choice(threshold, "threshold", ("auto", "otsu", "li", "local"))
+        given["threshold"] = choice(threshold, "threshold", ("auto", "otsu", "li", "local", "detect"))
     for name, value in (("diameter", diameter), ("smoothing", smoothing), ("split_distance", split_distance)):
         if value is not None:
             given[name] = _length_px(value, name, pixel_size, shape, allow_zero=name != "diameter") * pixel_size
@@ -185,12 +186,17 @@ def segment_particles(
     smoothing : float, optional
         Standard deviation of the Gaussian smoothing, Å. 0 switches smoothing off; None: 1/8 of the
         particle diameter, or more (up to 1/4) for faint particles.
-    threshold : {"auto", "otsu", "li", "local"}
+    threshold : {"auto", "otsu", "li", "local", "detect"}
         Global Otsu or Li threshold, or a local one: the support's slow variation (a Gaussian over about
         ``local_block`` Å of the support, particles left out) is subtracted, for uneven illumination or
         ice, and the image is cut half way to the particles' measured contrast (Otsu when it was not
-        measured). ``auto``: local when the support varies by more than a sixth of the particles'
-        contrast or the contrast is below twice the pixel noise.
+        measured). ``detect`` (2D; a volume gets ``local``): faint particles found as a scanning detector
+        finds them (the background-free image over its noise, correlated with a centre-surround disk of
+        the particle scale (twice ``split_distance`` as its radius), its significance set against the maxima pure
+        noise makes), each grown to half the particles' contrast; what is not grown from a detection is
+        left out. ``auto``: ``detect`` for faint small particles (below one pixel-noise deviation, or
+        too few blobs for the blob search to read a scale), else local when the support varies by more
+        than a sixth of the particles' contrast or the contrast is below twice the pixel noise.
     local_block : float, optional
         Scale in Å of the background the local threshold removes; None: 4 particle diameters.
     polarity : {"auto", "dark", "bright"}
@@ -236,6 +242,10 @@ def segment_particles(
     if _nothing_to_segment(img, settings):
         report(progress, 1.0)
         labels = np.zeros(img.shape, np.int32)
+        return (labels, settings) if return_settings else labels
+    if settings.threshold == "detect" and img.ndim == 2:
+        labels = _detected_labels(img, settings, flattened, split=split)
+        report(progress, 1.0)
         return (labels, settings) if return_settings else labels
     mask, level, background = _particle_mask(img, settings, flattened)
     settings = _ps.refine_from_mask(settings, mask)
