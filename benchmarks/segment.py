@@ -18,7 +18,10 @@ Prints one table. Rows:
   41-43 outside the benchmark), it raised the worst sets and lowered no set's mean by more than 0.003; it was
   then checked once on 4711-4713 and 9001-9003; in session 6 (contrast relative to the support) the same seven triples
   were read image by image and 5151-5353 and 8181-8383 were held out (read once, with the old and the new code), and
-  an ideal-observer check (known templates, background and dose) was run on them (notes: handoff_segment6.md).
+  an ideal-observer check (known templates, background and dose) was run on them (notes: handoff_segment6.md); in
+  session 7 (a scanning detector for faint small particles, thin rods rejoined) the same eleven triples were read
+  image by image, 6060-6262 and 7070-7272 once before the last gate change, and 6363-6565 only for the report
+  (notes: handoff_segment7.md).
   F1 (objects matched at IoU > 0.5) per image; baseline: Otsu + watershed as a
   scikit-image user writes it, given the right polarity (Gaussian sigma 1 px, Otsu, fill holes, drop
   objects < 16 px, watershed of the distance map seeded 5 px apart).
