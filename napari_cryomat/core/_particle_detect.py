@@ -188,14 +188,17 @@ FEW_BLOBS = 10
 # particles too small (Ø18 for Ø29-30), which the threshold's granulometry corrects and the detector does not
 # (4 such images lost 0.06-0.17 of F1 to it; below 16 px, 8 images gained 0.02-0.18)
 DETECT_BELOW_DIAMETER = 16.0
+# ... and then only where the particles stand less than this many pixel-noise deviations clear (the threshold's own
+# "faint" bound): a field of 5 large clear particles (7 blobs) was cut into 15 detections
+FEW_BLOBS_BELOW_CONTRAST_TO_NOISE = 2.0
 # fewer detections than this are strays (an empty field)
 MIN_DETECTIONS = 5
 
 
 def use_detector(contrast_to_noise: float, radius_px: float, n_blobs: int) -> bool:
     """Whether faint particles are found by the detector rather than a threshold (see the constants)."""
-    if n_blobs < FEW_BLOBS:
-        return True
+    if n_blobs < FEW_BLOBS:  # a few large clear particles make few blobs too (5-8 particles of the sample: 7-15)
+        return contrast_to_noise < FEW_BLOBS_BELOW_CONTRAST_TO_NOISE
     snr = contrast_to_noise * math.sqrt(math.pi) * radius_px
     small = 2 * radius_px < DETECT_BELOW_DIAMETER
     return small and contrast_to_noise < FAINT_CONTRAST_TO_NOISE and snr < FAINT_PARTICLE_SNR
