@@ -15,8 +15,9 @@ size: its score is a significance. Here:
 - each detection is grown to the half-way level of the smoothed, background-free image, and the mask keeps only
   the pieces that hold a detection (the rest is noise); the detections seed the watershed that splits them.
 
-On the benchmark's faint family (15 % contrast, 20 counts/px, Ø8-21) this raised F1 from 0.00-0.84 to 0.18-0.92
-(notes: handoff_segment7.md).
+On the benchmark's faint family (15 % contrast, 20 counts/px, Ø8-15) it raised F1 on 11 of the 13 images it took
+over (e.g. 0.00 -> 0.41, 0.50 -> 0.75, 0.30 -> 0.68) and lowered two of the smallest, Ø5 and Ø8 (0.35 -> 0.15,
+0.43 -> 0.35) (notes: handoff_segment7.md).
 
 Private to :mod:`napari_cryomat.core.segment`. Pixels here. No Qt, no napari.
 """
