@@ -71,11 +71,13 @@ from napari_cryomat.core._drift_fourier import (  # noqa: F401 (private names ke
     _fourier_crop,
     _freq_grid,
     _local_peak,
+    _n_threads,
     _parabolic,
     _peak_search,
     _phase_ramp,
     _phase_ramp_factors,
     _solve_trajectory,
+    _thread_map,
     tukey,
 )
 from napari_cryomat.core._drift_refine import (  # noqa: F401
@@ -489,20 +491,29 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
     cspec = np.empty((n,) + (cshape[0], cshape[1] // 2 + 1), np.complex64)  # windowed, pairwise stage
     noise = np.ones(n)  # white-noise power per coefficient of each windowed frame
     constant = []
-    for i in range(n):
-        f = prepare_frame(_frame(frames, i), gain=gain, defect_mask=defect_mask, index=i)
-        sd = float(f.std())
-        if sd == 0.0:
-            constant.append(i)
-            spectra[i] = 0
-            cspec[i] = 0
-        else:
-            f -= f.mean()
-            spectra[i] = _fourier_crop(sfft.rfft2(f, workers=-1), full, crop)
-            windowed = sfft.rfft2(f * win, workers=-1)
-            noise[i] = noise_power(windowed, full)
-            cspec[i] = _fourier_crop(windowed, full, cshape)
-        report(progress, 0.35 * (i + 1) / n)
+
+    def transform(f):
+        if float(f.std()) == 0.0:
+            return None
+        f -= f.mean()
+        windowed = sfft.rfft2(f * win, workers=1)
+        return _fourier_crop(sfft.rfft2(f, workers=1), full, crop), noise_power(windowed, full), \
+            _fourier_crop(windowed, full, cshape)
+
+    # frames are read here one batch at a time (a stack may not fit in memory) and transformed on the cores
+    batch = _n_threads()
+    for a in range(0, n, batch):
+        idx = range(a, min(n, a + batch))
+        got = _thread_map(transform, [prepare_frame(_frame(frames, i), gain=gain, defect_mask=defect_mask, index=i)
+                                      for i in idx])
+        for i, g in zip(idx, got):
+            if g is None:
+                constant.append(i)
+                spectra[i] = 0
+                cspec[i] = 0
+            else:
+                spectra[i], noise[i], cspec[i] = g
+        report(progress, 0.35 * idx.stop / n)
     if len(constant) == n:
         raise ValueError("All frames are constant (no signal); check the detector or the input file.")
     if constant:
