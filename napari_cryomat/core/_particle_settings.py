@@ -242,7 +242,10 @@ def estimate_settings(img: np.ndarray, pixel_size: float, given: dict):
     )
     reusable = img.ndim == 2 and values["smoothing"] == estimated["smoothing"] and \
         values["local_block"] == estimated["local_block"] and values["polarity"] == polarity
-    if img.ndim == 2 and "threshold" not in given and _pd.use_detector(abs(level) / max(noise, 1e-12), radius_px, len(blobs)):
+    # the detector's scale and polarity are read by the detector itself, whether it was chosen or asked for
+    asked = given.get("threshold") == "detect"
+    if img.ndim == 2 and (asked or given.get("threshold") is None and
+                          _pd.use_detector(abs(level) / max(noise, 1e-12), radius_px, len(blobs))):
         detected = _pd.detector_settings(plane, settings, given, background)
         if detected is not None:  # faint particles: found by a scanning detector, not a threshold
             settings, (flat, background) = detected

@@ -42,9 +42,12 @@ class ParticlesPanel(Section):
         self.polarity_combo.addItems(["auto", "dark", "bright"])
         self.polarity_combo.setToolTip("dark: bright-field TEM / cryo-EM; bright: HAADF-STEM; auto: read off the image")
         self.threshold_combo = QComboBox()
-        self.threshold_combo.addItems(["auto", "otsu", "li", "local"])
+        self.threshold_combo.addItems(["auto", "otsu", "li", "local", "detect"])
         self.threshold_combo.setToolTip("local: for uneven illumination or ice (removes the support's slow variation);\n"
-                                        "auto: local when the support varies by more than 1/6 of the contrast")
+                                        "detect: faint small particles (about 20 counts/px), found by a significance\n"
+                                        "test against the noise and grown half way;\n"
+                                        "auto: detect for faint small particles; local when the support varies by more\n"
+                                        "than 1/6 of the contrast or the contrast is under twice the noise; else otsu")
         self.frames_check = QCheckBox("frame by frame (first axis is time)")
         self.frames_check.setToolTip("A movie (T, Y, X) is segmented one frame at a time, not as a volume, "
                                      "with the settings of its first frame.")

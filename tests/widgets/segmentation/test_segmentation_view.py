@@ -434,3 +434,25 @@ def test_empty_field_segments_nothing_and_says_why(make_napari_viewer, qtbot, me
     assert viewer.layers["blank particles"].data.max() == 0
     assert "no particle-like blob above the noise" in w.particles_panel.assumed_note.text()
     assert "Diameter" in w.particles_panel.assumed_note.text()
+
+
+def test_faint_small_particles_auto_shows_detect_and_detect_can_be_picked(make_napari_viewer, qtbot, messages):
+    """Ø12 particles at 15 % contrast, 20 counts/px: Segment particles says it used the detector
+    ("auto (detect)") and finds most of them; picking "detect" by hand gives the same labels."""
+    from napari_cryomat.core.synthetic.particles import make_particle_field
+
+    img, truth, _ = make_particle_field(diameter=12, contrast=0.15, dose=20, size=(256, 256), polarity="dark", seed=300)
+    viewer = make_napari_viewer()
+    viewer.add_image(img, name="faint", scale=(PS, PS), units=("angstrom", "angstrom"))
+    w = SegmentationWidget(viewer)
+    viewer.window.add_dock_widget(w)
+    panel = w.particles_panel
+    panel.segment_button.click()
+    wait(qtbot, w)
+    assert panel.threshold_combo.itemText(0) == "auto (detect)"
+    auto = viewer.layers["faint particles"].data.copy()
+    assert match_labels(auto, truth)["f1"] >= 0.7
+    panel.threshold_combo.setCurrentText("detect")
+    panel.segment_button.click()
+    wait(qtbot, w)
+    assert match_labels(viewer.layers["faint particles"].data, auto)["f1"] >= 0.95
