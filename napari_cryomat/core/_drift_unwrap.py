@@ -107,13 +107,12 @@ def signal_power(cspec: np.ndarray, noise: np.ndarray, *, significant: bool = Fa
     return np.clip(mean_power, 0.0, None)
 
 
-def lattice_alias(p_sig: np.ndarray, cshape, norm: np.ndarray, px: float) -> float:
-    """Length (full-frame px) of the shortest shift that the signal autocorrelation nearly repeats at.
+def lattice_aliases(p_sig: np.ndarray, cshape, norm: np.ndarray, px: float) -> np.ndarray:
+    """(k, 2) shifts (dy, dx, full-frame px) that the signal autocorrelation nearly repeats at.
 
     The autocorrelation of the signal (high-passed below 1/40 px⁻¹, which removes envelopes and
-    the window's own hump) normalised by the windows' overlap; local maxima beyond ``MIN_ALIAS`` px whose
-    height is at least ``ALIAS_LEVEL`` of the zero-shift value are aliases; the nearest one wins.
-    Returns inf when there is none (amorphous specimen).
+    the window's own hump) normalised by the windows' overlap; its local maxima beyond ``MIN_ALIAS`` px
+    whose height is at least ``ALIAS_LEVEL`` of the zero-shift value. Empty for an amorphous specimen.
     """
     ky = sfft.fftfreq(cshape[0])[:, None] / px
     kx = sfft.rfftfreq(cshape[1])[None, :] / px
@@ -123,12 +122,16 @@ def lattice_alias(p_sig: np.ndarray, cshape, norm: np.ndarray, px: float) -> flo
     cy, cx = cshape[0] // 2, cshape[1] // 2
     zero = acf[cy, cx]
     if not zero > 0:
-        return float("inf")
+        return np.zeros((0, 2))
     peaks = (acf == ndimage.maximum_filter(acf, 3, mode="nearest")) & (acf >= ALIAS_LEVEL * zero)
-    yy, xx = np.nonzero(peaks)
-    dist = np.hypot(yy - cy, xx - cx)
-    dist = dist[dist >= MIN_ALIAS] * px
-    return float(dist.min()) if dist.size else float("inf")
+    shifts = np.argwhere(peaks) - (cy, cx)
+    return shifts[np.hypot(*shifts.T) >= MIN_ALIAS] * px
+
+
+def lattice_alias(p_sig: np.ndarray, cshape, norm: np.ndarray, px: float) -> float:
+    """Length (full-frame px) of the shortest of the :func:`lattice_aliases`; inf when there is none."""
+    aliases = lattice_aliases(p_sig, cshape, norm, px)
+    return float(np.hypot(*aliases.T).min()) if len(aliases) else float("inf")
 
 
 def pair_loglik(a_i, a_j, weight, cshape, norm, radius, workers=-1):

@@ -112,7 +112,7 @@ from napari_cryomat.core._drift_smooth import (  # noqa: F401
     _smooth_from,
     _smooth_trajectory,
 )
-from napari_cryomat.core._drift_unwrap import grouped_trajectory, lattice_alias, noise_power, signal_power
+from napari_cryomat.core._drift_unwrap import grouped_trajectory, lattice_aliases, noise_power, signal_power
 from napari_cryomat.core._progress import ProgressCallback, report
 from napari_cryomat.core._validate import (
     MAX_COUNT,
@@ -536,12 +536,13 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
     norm = np.where(win_acf > 0.3, win_acf, np.inf).astype(np.float32)
     radius = (min(max_shift_px / cbin[0], cshape[0] / 2 - 2), min(max_shift_px / cbin[1], cshape[1] / 2 - 2))
     coarse = dict(cspec=cspec, cshape=cshape, cbin=cbin, bf=bf, norm=norm, radius=radius)
-    if group is None:
-        group = _auto_group(n, **coarse)
-    group = int(max(1, min(group, n)))
     # the lattice the stack reveals (alignment-free) and a first trajectory that cannot jump a cell
     p_sig = signal_power(cspec, noise)
-    alias = lattice_alias(signal_power(cspec, noise, significant=True), cshape, norm, cbin[1])
+    aliases = lattice_aliases(signal_power(cspec, noise, significant=True), cshape, norm, cbin[1])
+    alias = float(np.hypot(*aliases.T).min()) if len(aliases) else float("inf")
+    if group is None:
+        group = _auto_group(n, **coarse, aliases=aliases / cbin[1])
+    group = int(max(1, min(group, n)))
     weight = (bf * p_sig / (p_sig + float(np.mean(noise)))).astype(np.float32)
     nb = int(np.ceil(n / group))
     if nb > 1:
