@@ -107,7 +107,8 @@ class ParticleSettings:
                 f"threshold, min {self.min_size:.0f} {area_unit}{mark('min_size')}, "
                 f"split ≥ {self.split_distance:.0f} Å{mark('split_distance')}")
         if self.n_blobs:
-            text += f" ({self.n_blobs} blobs, background varies {100 * self.background_variation:.0f} % of contrast)"
+            found = "significant detections" if self.threshold == "detect" else "blobs"  # n_blobs counts either
+            text += f" ({self.n_blobs} {found}, background varies {100 * self.background_variation:.0f} % of contrast)"
         elif "diameter" in self.estimated:
             text += " (no particle-like blob above the noise: an image is left empty; give Diameter to segment anyway)"
         return text
