@@ -16,13 +16,12 @@ from napari_cryomat.core._drift_fourier import (
     _cc_map,
     _freq_grid,
     _local_peak,
-    _n_threads,
     _peak_search,
     _phase_ramp_factors,
     _solve_trajectory,
-    _thread_map,
     tukey,
 )
+from napari_cryomat.core._parallel import core_threads, thread_map
 from napari_cryomat.core._progress import report
 
 
@@ -92,7 +91,7 @@ def _coarse_pairs(n, group, pair_band, *, cspec, cshape, cbin, bf, norm, radius,
         return d * cbin, sg
 
     done = None if progress is None else (lambda k: report(progress, 0.35 + 0.3 * (k + 1) / len(pairs)))
-    got = _thread_map(measure, pairs, done)
+    got = thread_map(measure, pairs, done)
     d_meas = np.array([d for d, _ in got]).reshape(-1, 2)
     sig = np.array([sg for _, sg in got])
     return pairs, d_meas, sig, centers
@@ -249,8 +248,8 @@ def _aligned_spectra(spectra, shape, shifts, window_taper, out=None):
             a *= win
             aligned[j] = sfft.rfft2(a, workers=1)
 
-    n, k = len(spectra), _n_threads()
-    _thread_map(frames, [range(c, n, k) for c in range(k)])
+    n, k = len(spectra), core_threads()
+    thread_map(frames, [range(c, n, k) for c in range(k)])
     return aligned
 
 
@@ -367,10 +366,10 @@ def _refine(spectra, shape, shifts, *, bfactor_px2, group, iterations, radius, u
         measure = functools.partial(_group_residuals, aligned, total, weight, shape, group=group, capture=capture,
                                     radius=radius if it == 0 else min(radius, 1.0), upsample=upsample)
         # contiguous chunks of frames on the cores; progress reported here as each chunk is done
-        size = -(-n // (2 * _n_threads()))  # frames per chunk, rounded up
+        size = -(-n // (2 * core_threads()))  # frames per chunk, rounded up
         chunks = [range(a, min(n, a + size)) for a in range(0, n, size)]
         done = (lambda k: report(progress, span[0] + (span[1] - span[0]) * (it * n + chunks[k].stop) / (iterations * n)))
-        residual = np.concatenate(_thread_map(measure, chunks, done))
+        residual = np.concatenate(thread_map(measure, chunks, done))
         new = shifts.copy()
         for i, lo, hi in _sliding_groups(n, group):
             # the residual is that of the group's mean position. Frame i's position: the group mean

@@ -47,7 +47,7 @@ import numpy as np
 import scipy.fft as sfft
 from scipy import ndimage
 
-from napari_cryomat.core._drift_fourier import _thread_map
+from napari_cryomat.core._parallel import thread_map
 
 #: Lags (frames apart) of the pairs that are correlated.
 LAGS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
@@ -202,7 +202,7 @@ def _evidence_grid(maps, lag_of, radius, walk_steps, gy, gx):
             out += np.where(inside, vals, np.median(logsum))  # beyond the map: uninformative
         return out
 
-    return np.stack(_thread_map(one_step, walk_steps))
+    return np.stack(thread_map(one_step, walk_steps))
 
 
 def _velocity_grid(vmax, step=0.25):
@@ -242,7 +242,7 @@ def _tempered_maps(cspec, noise, weight, cshape, norm, radius, pairs, progress=N
         return m, (float(fin.max()) - float(fin.mean())) / sd if sd > 0 else 0.0
 
     done = None if progress is None else (lambda k: progress((k + 1) / len(pairs)))
-    got = _thread_map(tempered, pairs, done)
+    got = thread_map(tempered, pairs, done)
     return [m for m, _ in got], [sg for _, sg in got]
 
 

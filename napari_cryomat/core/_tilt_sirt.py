@@ -25,12 +25,12 @@ about twice as fast as the CSR gather of ``A`` at 256³).
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from napari_cryomat.core import _tilt_projector as _pj
+from napari_cryomat.core._parallel import core_threads as _threads
 from napari_cryomat.core._progress import report, sub_progress
 
 #: Slices per slab: the working set of one SIRT step stays in cache.
@@ -49,13 +49,6 @@ def held_out_tilts(n_tilts: int) -> np.ndarray:
     held = np.zeros(n_tilts, bool)
     held[HOLD_EVERY // 2:n_tilts - 1:HOLD_EVERY] = True
     return held
-
-
-def _threads() -> int:
-    try:
-        return max(1, min(4, len(os.sched_getaffinity(0))))
-    except AttributeError:  # not on Linux
-        return max(1, min(4, os.cpu_count() or 1))
 
 
 class Sirt:

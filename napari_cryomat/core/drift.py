@@ -71,13 +71,11 @@ from napari_cryomat.core._drift_fourier import (  # noqa: F401 (private names ke
     _fourier_crop,
     _freq_grid,
     _local_peak,
-    _n_threads,
     _parabolic,
     _peak_search,
     _phase_ramp,
     _phase_ramp_factors,
     _solve_trajectory,
-    _thread_map,
     tukey,
 )
 from napari_cryomat.core._drift_refine import (  # noqa: F401
@@ -113,6 +111,7 @@ from napari_cryomat.core._drift_smooth import (  # noqa: F401
     _smooth_trajectory,
 )
 from napari_cryomat.core._drift_unwrap import grouped_trajectory, lattice_aliases, noise_power, signal_power
+from napari_cryomat.core._parallel import core_threads, thread_map
 from napari_cryomat.core._progress import ProgressCallback, report
 from napari_cryomat.core._validate import (
     MAX_COUNT,
@@ -501,11 +500,11 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
             _fourier_crop(windowed, full, cshape)
 
     # frames are read here one batch at a time (a stack may not fit in memory) and transformed on the cores
-    batch = _n_threads()
+    batch = core_threads()
     for a in range(0, n, batch):
         idx = range(a, min(n, a + batch))
-        got = _thread_map(transform, [prepare_frame(_frame(frames, i), gain=gain, defect_mask=defect_mask, index=i)
-                                      for i in idx])
+        got = thread_map(transform, [prepare_frame(_frame(frames, i), gain=gain, defect_mask=defect_mask, index=i)
+                                     for i in idx])
         for i, g in zip(idx, got):
             if g is None:
                 constant.append(i)
