@@ -37,6 +37,10 @@ RADII = tuple(float(2.0 * 1.2**k) for k in range(12))
 FALSE_SHARE = 0.05
 # never below this significance (noise deviations of the disk score), never above the blob search's own
 Z_MIN, Z_MAX = 3.0, 6.0
+# the surround of the disk reaches out to this many radii
+SURROUND = 2.0
+# the pure-noise draw that calibrates the significance is at most this many px a side
+NULL_SIDE = 512
 
 
 def whitened_residual(plane: np.ndarray, sign: float, background: np.ndarray, noise: float) -> np.ndarray:
@@ -67,9 +71,6 @@ def _disk_kernel(radius: float, shape) -> np.ndarray:
     return np.roll(full, (-h, -h), axis=(0, 1))
 
 
-# the surround of the disk reaches out to this many radii
-SURROUND = 2.0
-
 
 def disk_scores(residual: np.ndarray, radii) -> list[np.ndarray]:
     """The residual correlated with the unit-norm kernels of ``radii``: on a whitened residual, significances.
@@ -94,8 +95,6 @@ def null_maxima(shape, radius: float, floor: float) -> tuple[np.ndarray, float]:
     heights = _maxima(disk_scores(noise, [radius])[0], 0.5 * radius, floor)[2]
     return heights, float(np.prod(shape)) / float(np.prod(side))
 
-
-NULL_SIDE = 512
 
 
 def _maxima(score: np.ndarray, radius: float, floor: float):
