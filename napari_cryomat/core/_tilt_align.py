@@ -451,7 +451,7 @@ def align(stack: np.ndarray, angles: np.ndarray, *, n_z: int | None, max_shift: 
         if b % 2 == 0:  # the same raw extent binned half as much, against the upsampled reference
             finer = bin_stack(stack[:, :h // b * b, :w // b * b], b // 2)
             t = _tilt_refine.finer_pass(counts, finer, angles, alpha, t, shape, _matcher(angles, shape, nz_b).proj)
-            extent, b = (h // b * b, w // b * b), b // 2
+            b //= 2  # the extent stays that of the coarser binning
     R = rotation(alpha)
     # the binned image centre sits at raw (extent - 1) / 2 when the bin does not divide the size
     offset = (np.array(extent) - np.array([h, w])) / 2

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from napari_cryomat.core._progress import report
-from napari_cryomat.core._tilt_align import aligned_shape, remove_gauge, resample, rotation
-from napari_cryomat.core._tilt_refine import fold_reprojections, line_integrals, poisson_shift
+from napari_cryomat.core._tilt_align import aligned_shape, remove_gauge, rotation
+from napari_cryomat.core._tilt_refine import fold_reprojections, line_integrals, poisson_shift, to_aligned
 
 #: shift-matching passes at the angle found (its nearest trial's shifts, fitted once there, are the start)
 FINAL_PASSES = 2
@@ -24,7 +24,7 @@ def evaluate(counts, logs, angles, alpha, t, proj, *, passes: int = 1):
     shape = aligned_shape(counts.shape[1:], alpha)
     mu = None
     for _ in range(passes):
-        aligned = np.stack([resample(v, alpha, ti, shape, order=3, cval=0.0) for v, ti in zip(logs, t)])
+        aligned = to_aligned(logs, alpha, t, shape)
         rep = fold_reprojections(aligned, proj)
         fits = [poisson_shift(c, r, alpha, ti, model=True) for c, r, ti in zip(counts, rep, t)]
         t = remove_gauge(np.stack([f[0] for f in fits]), angles)
