@@ -34,6 +34,12 @@ _CRYSTAL_UM = 300.0
 _DEPTH_1KEV = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2)
 
 
+def smooth_absorber(energy_ev, depth_1kev: float):
+    """Transmission ``exp(−d (1 keV / E)³)`` of an absorber of optical depth ``d`` at 1 keV (photoelectric
+    absorption goes as E⁻³ between edges); ``energy_ev`` an array or a number."""
+    return np.exp(-depth_1kev * (1000.0 / np.maximum(energy_ev, 50.0)) ** 3)
+
+
 @functools.lru_cache(maxsize=64)
 def _si_mu(energy_key: tuple[float, float, int]) -> np.ndarray:
     """Mass attenuation (cm²/g) of Si at the channel energies (cached per energy axis)."""
@@ -61,7 +67,7 @@ def continuum_columns(energy: np.ndarray, beam_kev: float, mask: np.ndarray) -> 
     cols = []
     for shape in (kramers * dead_layer, kramers * e / e0 * dead_layer, kramers * dead_layer * crystal):
         for depth in _DEPTH_1KEV:
-            c = shape * np.exp(-depth * (1000.0 / e) ** 3)
+            c = shape * smooth_absorber(e, depth)
             top = float(c[mask].max()) if mask.any() else 0.0
             if top > 0:
                 cols.append(c / top)

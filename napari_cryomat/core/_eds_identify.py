@@ -33,7 +33,7 @@ import numpy as np
 
 from napari_cryomat.core import _eds_physics as phys
 from napari_cryomat.core._eds_artefacts import artefact_columns, bounded_nnls, local_excess, si_fluorescence_note
-from napari_cryomat.core._eds_continuum import continuum_columns
+from napari_cryomat.core._eds_continuum import continuum_columns, smooth_absorber
 
 _CONSISTENT_MIN_ENERGY = 1500.0  # families above this energy are barely absorbed: must show up
 _MIN_LINE_WEIGHT = 0.01
@@ -141,7 +141,7 @@ _ABSORBER_DEPTH_1KEV = 1.0  # optical depth at 1 keV of the absorbed column (μ 
 
 
 def _transmission(energy_ev):
-    return float(np.exp(-_ABSORBER_DEPTH_1KEV * (1000.0 / max(energy_ev, 100.0)) ** 3))
+    return float(smooth_absorber(max(energy_ev, 100.0), _ABSORBER_DEPTH_1KEV))
 
 
 def _z(el):
