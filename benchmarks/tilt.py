@@ -54,6 +54,7 @@ import numpy as np
 
 from napari_cryomat.core import _tilt_align as al
 from napari_cryomat.core import _tilt_refine, tilt
+from napari_cryomat.core import _tilt_xcorr as xc
 from napari_cryomat.core.synthetic.tilt import make_tilt_series, project_spheres, seen_region
 
 
@@ -152,8 +153,8 @@ def alignment_rows(size, n_tilts, dose, max_shift):
     b = max(1, size // 128)
     shape = al.aligned_shape(work.shape[1:], s.tilt_axis_angle)
     rot = np.stack([al.resample(w, s.tilt_axis_angle, (0, 0), shape, cval=0.0) for w in work])
-    tx = al.neighbour_chain(rot, s.angles, max_shift=max_shift / b + 2, band=al._bandpass(shape, 0.01, 0.05),
-                            win=al._disc(shape))
+    tx = al.neighbour_chain(rot, s.angles, max_shift=max_shift / b + 2, band=xc.bandpass(shape, 0.01, 0.05),
+                            win=xc.disc(shape))
     base = (tx * b) @ al.rotation(s.tilt_axis_angle).T
     rows.append((f"alignment {size}², {n_tilts} tilts, ±{max_shift:g} px, {dose:g} count/px",
                  "tiltxcorr-style neighbour chain (axis given)", time.perf_counter() - t,
@@ -271,7 +272,7 @@ def reference_floor(s, passes=3):
         err = (lambda t: float(np.sqrt(np.mean(np.sum((t - truth) ** 2, axis=1)))) * b)
         if kind == "xcorr":
             d, _ = al.match_once(al.normalise(logs), s.angles, s.tilt_axis_angle, truth, matcher, max_shift=3,
-                                 band=al._bandpass(shape, 0.003, 0.3), win=al._match_window(shape), order=3)
+                                 band=xc.bandpass(shape, 0.003, 0.3), win=al._match_window(shape), order=3)
             out[kind] = [err(al.remove_gauge(truth + d, s.angles))]
             continue
         t, out[kind] = truth.copy(), []

@@ -29,7 +29,6 @@ Steps (each on a binned copy, ``-log`` of counts, normalised; :func:`prepare`):
 from __future__ import annotations
 
 import numpy as np
-import scipy.fft
 from scipy import ndimage
 
 from napari_cryomat.core._progress import report, sub_progress
@@ -40,6 +39,7 @@ from napari_cryomat.core._tilt_projector import (
     filter_projections,
     ramp_filter,
 )
+from napari_cryomat.core._tilt_xcorr import bandpass, disc, taper, xcorr_shift
 
 
 def rotation(alpha_deg: float) -> np.ndarray:
@@ -81,96 +81,20 @@ def normalise(stack: np.ndarray) -> np.ndarray:
     return ((stack - m) / np.where(s > 0, s, 1)).astype(np.float32)
 
 
-def _disc(shape, frac: float = 0.15) -> np.ndarray:
-    """Soft disc inscribed in the frame: what every rotation of a raw tilt covers, so correlations
-    compared across axis angles see the same area."""
-    h, w = shape
-    yy, xx = np.mgrid[:h, :w]
-    r = np.hypot((yy - (h - 1) / 2) / (h / 2), (xx - (w - 1) / 2) / (w / 2))
-    return np.clip((0.95 - r) / frac, 0, 1).astype(np.float32) ** 2
-
-
-def _taper(shape, frac=0.1) -> np.ndarray:
-    """Separable cosine taper; ``frac`` per axis (or one for both) is the tapered fraction at each end."""
-    win = []
-    fracs = np.broadcast_to(np.asarray(frac, float), (2,))
-    for n, frac in zip(shape, fracs):
-        w = np.ones(n)
-        k = max(1, int(n * frac))
-        ramp = 0.5 - 0.5 * np.cos(np.linspace(0, np.pi, k))
-        w[:k], w[-k:] = ramp, ramp[::-1]
-        win.append(w)
-    return np.outer(*win).astype(np.float32)
-
-
 def _match_window(shape) -> np.ndarray:
     """Window for matching in the aligned frame: the full frame, tapered over its outer tenth. Wider
     tapers across the axis (to down-weight where material enters and leaves the field of view) made
     the shifts worse (0.72 -> 1.15 px at a quarter, 2.2 px at 40 %, 256² benchmark series): the rows'
     full-width content is what ties distant tilts together."""
-    return _taper(shape, 0.1)
+    return taper(shape, 0.1)
 
 
 def frame_window(raw_shape, alpha_deg: float, t, shape, win: np.ndarray) -> np.ndarray:
     """``win`` times the raw frame of one tilt as it lands in the aligned frame (tapered to zero at its
     edges): the edges of a shifted raw frame move with the shift and would otherwise pull every
     correlation towards the shift that lines the frames up (most at axis angles near 45° and 90°)."""
-    edge = _taper(raw_shape, 0.08)
+    edge = taper(raw_shape, 0.08)
     return resample(edge, alpha_deg, t, shape, order=1, cval=0.0) * win
-
-
-def _bandpass(shape, low: float, high: float) -> np.ndarray:
-    """Gaussian band-pass (cycles/px) on the rfft2 grid: keeps what shot noise has not drowned."""
-    fy = np.fft.fftfreq(shape[0])[:, None]
-    fx = np.fft.rfftfreq(shape[1])[None, :]
-    f2 = fy ** 2 + fx ** 2
-    return (np.exp(-f2 / (2 * high ** 2)) * (1 - np.exp(-f2 / (2 * low ** 2)))).astype(np.float32)
-
-
-def xcorr_shift(a: np.ndarray, b: np.ndarray, *, max_shift: float, band: np.ndarray, win: np.ndarray,
-                upsample: int = 10, significance: bool = False):
-    """Shift ``d`` (dy, dx) with ``a(q) ≈ b(q - d)`` and the peak's normalised height; ``|d|`` at most
-    ``max_shift`` per axis. The integer peak is refined on an ``upsample``-times finer grid by a
-    matrix DFT of the band-passed cross-power spectrum (no bias towards whole pixels, which would
-    add up along a chain of neighbours)."""
-    ny, nx = a.shape
-    fa = scipy.fft.rfft2((a - a.mean()) * win)
-    fb = scipy.fft.rfft2(b - b.mean())  # one window only: two would pull the peak towards zero
-    spec = fa * np.conj(fb) * band
-    twice = np.full(band.shape[1], 2.0)  # rfft keeps half the plane: inner columns count twice
-    twice[0] = 1.0
-    if nx % 2 == 0:
-        twice[-1] = 1.0
-    norm = np.sqrt(np.sum(np.abs(fa) ** 2 * band * twice) * np.sum(np.abs(fb) ** 2 * band * twice))
-    cc = np.fft.fftshift(scipy.fft.irfft2(spec, s=a.shape))
-    cy, cx = ny // 2, nx // 2
-    r = int(max(1, min(max_shift, cy - 2, cx - 2)))
-    sub = cc[cy - r:cy + r + 1, cx - r:cx + r + 1]
-    iy, ix = np.unravel_index(int(np.argmax(sub)), sub.shape)
-    d0 = np.array([iy - r, ix - r], float)
-    # matrix DFT of the cross-power spectrum on a fine grid of ±1 px around the integer peak; the
-    # rfft half-plane with its inner columns doubled gives the real part of the full sum
-    offs = np.arange(-upsample, upsample + 1) / upsample
-    ky, kx = np.fft.fftfreq(ny), np.fft.rfftfreq(nx)
-    ey = np.exp(2j * np.pi * np.outer(d0[0] + offs, ky))
-    ex = np.exp(2j * np.pi * np.outer(kx, d0[1] + offs))
-    fine = np.real(ey @ (spec * twice) @ ex)
-    jy, jx = np.unravel_index(int(np.argmax(fine)), fine.shape)
-    d = d0 + offs[[jy, jx]]
-    step = 1.0 / upsample
-    for axis, j in ((0, jy), (1, jx)):
-        line = fine[:, jx] if axis == 0 else fine[jy, :]
-        if 0 < j < len(line) - 1:
-            m, z, p = line[j - 1], line[j], line[j + 1]
-            den = m - 2 * z + p
-            if den < 0:
-                d[axis] += float(np.clip(0.5 * (m - p) / den, -0.5, 0.5)) * step
-    peak = float(fine[jy, jx] / norm) if norm > 0 else 0.0
-    if not significance:
-        return d, peak
-    # how far the peak stands above the rest of the searched correlation (robust z-score)
-    spread = 1.4826 * float(np.median(np.abs(sub - np.median(sub)))) or 1e-30
-    return d, peak, float((sub.max() - np.median(sub)) / spread)
 
 
 # -------------------------------------------------------------------------------------------------
@@ -182,7 +106,7 @@ def scan_axis_angle(work, angles, *, n_z, max_shift, lowpass) -> float:
     2.5° steps around the best. Good to a few degrees; the agreement changes slowly with the angle."""
     def score(a):
         shape = aligned_shape(work.shape[1:], a)
-        band, win = _bandpass(shape, 0.01, lowpass), _disc(shape)
+        band, win = bandpass(shape, 0.01, lowpass), disc(shape)
         rot = np.stack([resample(w, a, (0, 0), shape, cval=0.0) for w in work])
         t = neighbour_chain(rot, angles, max_shift=max_shift, band=band, win=win)
         _, peaks = project_match(work, angles, a, t, n_z=n_z, iterations=2, max_shift=4, band=band, win=win)
@@ -375,7 +299,7 @@ def _neighbour_chain(stack, coarse, angles, alpha, levels, max_shift):
         work = coarse if k == 0 else prepare(stack, b)
         shape = aligned_shape(work.shape[1:], alpha)
         rot0 = np.stack([resample(work[i], alpha, (0, 0), shape, cval=0.0) for i in range(len(work))])
-        kw = dict(max_shift=max_shift / b + 2, band=_bandpass(shape, 0.003, 0.1 if k == 0 else 0.3),
+        kw = dict(max_shift=max_shift / b + 2, band=bandpass(shape, 0.003, 0.1 if k == 0 else 0.3),
                   win=frame_window(work.shape[1:], alpha, (0, 0), shape, _match_window(shape)), xcorr=xcorr_shift)
         pairs = pair_shifts(rot0, angles, separations=[1], **kw)
         z = float(np.median([p[3] for p in pairs]))
@@ -425,11 +349,11 @@ def align(stack: np.ndarray, angles: np.ndarray, *, n_z: int | None, max_shift: 
         if refine_alpha and k == len(levels) - 1:
             for span, step in ((1.5, 0.5), (0.375, 0.125)):
                 alpha, t = refine_axis_angle(work, angles, alpha, t, n_z=max(8, round(nz / b)), span=span,
-                                             step=step, max_shift=4, band=_bandpass(shape, 0.003, 0.3),
+                                             step=step, max_shift=4, band=bandpass(shape, 0.003, 0.3),
                                              win=_match_window(shape))
             shape = aligned_shape(work.shape[1:], alpha)
         t, peaks = project_match(work, angles, alpha, t, n_z=max(8, int(round(nz / b))), iterations=iterations,
-                                 max_shift=max(3.0, max_shift / (4 * b)), band=_bandpass(shape, 0.003, 0.3),
+                                 max_shift=max(3.0, max_shift / (4 * b)), band=bandpass(shape, 0.003, 0.3),
                                  win=_match_window(shape), progress=sub, order=3, tol=0.05 / b)
     b = levels[-1]
     from napari_cryomat.core import _tilt_axis, _tilt_refine  # they build on this module's resampling
@@ -452,6 +376,10 @@ def align(stack: np.ndarray, angles: np.ndarray, *, n_z: int | None, max_shift: 
             finer = bin_stack(stack[:, :h // b * b, :w // b * b], b // 2)
             t = _tilt_refine.finer_pass(counts, finer, angles, alpha, t, shape, _matcher(angles, shape, nz_b).proj)
             b //= 2  # the extent stays that of the coarser binning
+    # the per-tilt agreement reported is that of the final angle and shifts (the later stages moved them)
+    b_work, shape = levels[-1], aligned_shape(work.shape[1:], alpha)
+    _, peaks = match_once(work, angles, alpha, t * b / b_work, _matcher(angles, shape, max(8, round(nz / b_work))),
+                          max_shift=3, band=bandpass(shape, 0.003, 0.3), win=_match_window(shape), order=3)
     R = rotation(alpha)
     # the binned image centre sits at raw (extent - 1) / 2 when the bin does not divide the size
     offset = (np.array(extent) - np.array([h, w])) / 2

@@ -10,6 +10,7 @@ from scipy import ndimage
 
 from napari_cryomat.core import _tilt_align as engine
 from napari_cryomat.core import _tilt_pairs as pairs_mod
+from napari_cryomat.core import _tilt_xcorr as xc
 from napari_cryomat.core import tilt
 
 
@@ -80,10 +81,10 @@ def test_pair_shifts_measure_the_stretched_model_on_a_flat_texture():
         x = (cols - 31.5 - t[k, 1]) / np.cos(th) + 95.5
         stack.append(ndimage.map_coordinates(big, [y, x], order=3))
     stack = engine.normalise(np.array(stack, np.float32))
-    band = engine._bandpass((64, 64), 0.003, 0.3)
-    win = engine._taper((64, 64), 0.1)
+    band = xc.bandpass((64, 64), 0.003, 0.3)
+    win = xc.taper((64, 64), 0.1)
     pairs = pairs_mod.pair_shifts(stack, angles, separations=range(1, 3), max_shift=12, band=band, win=win,
-                                  xcorr=engine.xcorr_shift)
+                                  xcorr=xc.xcorr_shift)
     t_found, _ = pairs_mod.solve_pairs(pairs, angles)
     assert min(p[3] for p in pairs) > pairs_mod.NOISE_Z
     assert _rms(t_found, t, angles) < 0.25
