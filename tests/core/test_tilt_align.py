@@ -32,13 +32,14 @@ def test_low_dose_shifts_with_the_axis_given(seed):
     assert err < 0.65
     assert err < 0.3 * _rms(np.zeros_like(s.shifts), s.shifts)
     # the residuals are those of the alignment returned (not of an earlier stage's shifts): the
-    # correlation of each tilt with its reprojection at the returned shifts, on the finest level (2x)
+    # correlation of each tilt with its reprojection at the returned shifts, on the finest level (2x);
+    # those of the last projection-matching pass (reported before) differed by up to 0.010 on seed 20
     work = engine.prepare(s.tilts, 2)
     shape = engine.aligned_shape(work.shape[1:], alpha)
     t = al.shifts @ engine.rotation(alpha) / 2
     _, peaks = engine.match_once(work, s.angles, alpha, t, engine.Matcher(s.angles, shape, 48), max_shift=3,
                                  band=engine.bandpass(shape, 0.003, 0.3), win=engine._match_window(shape), order=3)
-    assert np.allclose(al.residuals, 1 - peaks, atol=0.01)
+    assert np.allclose(al.residuals, 1 - peaks, atol=1e-3)
 
 
 def test_levels_follow_the_dose():
