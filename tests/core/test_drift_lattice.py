@@ -46,6 +46,22 @@ def test_random_lattices_from_the_stress_grid_never_jump(seed, size, dose, bench
     assert rms < 1.0
 
 
+def test_lowest_dose_never_answers_a_drift_beyond_half_the_field(benchmark_module):
+    """A full-field square crystal (5.8 px, 20 frames) at 0.01 counts/px/frame: its single frames' velocity
+    evidence peaked on noise at 9 px per frame, and the stack was answered with 190 px of drift on a 160 px
+    field (RMS error 80 px). A line that carries the specimen beyond half the field is not used."""
+    from napari_cryomat.core._drift_unwrap import keeps_overlap
+
+    assert keeps_overlap((2.7, 0.0), 20, (160, 160))  # 51 px over the stack: the stress grid's fast drifts
+    assert not keeps_overlap((3.9, 8.8), 20, (160, 160))
+    stress = benchmark_module("drift_stress")
+    case = stress.draw_case(1109)
+    m = stress.make_movie(case, 160, 0.01)
+    r = D.estimate_drift(m.frames)
+    assert np.abs(r.shifts).max() <= 80.0
+    assert np.all(np.isfinite(r.shifts))
+
+
 # ---------------------------------------------------------------------------------------------- bad input
 @pytest.fixture(scope="module")
 def small():
