@@ -132,7 +132,8 @@ class TiltAlignment:
         Degrees counter-clockwise on screen from the image Y axis (modulo 180°): the axis runs
         along (dy, dx) = (cos α, sin α).
     residuals : (N,) float
-        ``1 - correlation`` of each aligned tilt with its leave-one-out reprojection (low-passed):
+        ``1 - correlation`` of each aligned tilt, at the final angle and shifts, with its
+        leave-one-out reprojection (low-passed, on the binned copy projection matching ran on):
         a tilt much above the others is blurred, cracked or badly aligned; drop it with
         :meth:`without`.
     angles : (N,) float
