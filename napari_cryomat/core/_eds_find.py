@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from napari_cryomat.core._eds_lines import _beam, eds_fwhm, eds_lines
+from napari_cryomat.core._eds_lines import _beam, _mn_ka_energy, eds_fwhm, eds_lines
 from napari_cryomat.core._validate import nonnegative, positive, real_array
 from napari_cryomat.core.spectral import _MAX_EV, _MAX_FWHM, check_counts, check_energy_axis, parse_elements
 
@@ -184,7 +184,12 @@ def identify_elements(
     else:
         pool = list(dict.fromkeys(c.split("_")[0] for c in parse_elements(list(candidates))))
     mask = energy >= max(min_energy, energy[0])
-    fwhm_of = lambda e: eds_fwhm(np.clip(e, 100, None), fwhm_mn_ka=fwhm_mn_ka)  # noqa: E731
+    e_mn = _mn_ka_energy()
+
+    def fwhm_of(e):  # eds_fwhm's formula without its argument checks: the engine calls it some 20 000 times
+        f = np.sqrt(np.maximum(fwhm_mn_ka**2 + 2.5 * (np.clip(e, 100.0, None) - e_mn), 1.0))
+        return float(f) if f.ndim == 0 else f
+
     fit = engine.run(s, energy, fwhm_of=fwhm_of, net=s - bg, bg=bg, mask=mask, peaks_e=peaks_e, pool=pool,
                      min_snr=min_snr, beam_kev=beam, max_shift=max_shift)
     # peaks again over the fitted continuum: SNIP cuts under weak lines and into the continuum's rounded maximum,

@@ -16,9 +16,8 @@ The fit is non-negative least squares weighted by the Poisson noise.
 Candidates: elements with a strong line on a detected peak. Selection: forward (each step adds the
 element that lowers χ² most — a likelihood-ratio test on the joint fit — if it adds >= ``min_snr``
 σ, its families are consistent — a family strong enough to be seen is not missing; a low-energy
-family that contradicts the others is left out as absorbed — and one of its lines sits on a peak
-the others leave largely unexplained; below 1.5 keV, where the continuum bends most, also above
-a quadratic through the counts on either side), then backward
+family that contradicts the others is left out as absorbed — and one of its lines stands on a peak
+of its own: :mod:`._eds_checks`), then backward
 elimination: an element that adds < ``min_snr`` σ once the others are fitted is dropped. A family
 member is therefore never taken for another element: Pt M2N4 at 2.70 keV is already in the Pt M
 column, so Rh gains nothing. A global energy offset and the resolution scale are fitted from the two
@@ -32,12 +31,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from napari_cryomat.core import _eds_physics as phys
-from napari_cryomat.core._eds_artefacts import artefact_columns, bounded_nnls, local_excess, si_fluorescence_note
+from napari_cryomat.core._eds_artefacts import artefact_columns, bounded_nnls, si_fluorescence_note
+from napari_cryomat.core._eds_checks import CONSISTENT_MIN_ENERGY, family_check, peak_check, z_of
 from napari_cryomat.core._eds_continuum import continuum_columns, smooth_absorber
 
-_CONSISTENT_MIN_ENERGY = 1500.0  # families above this energy are barely absorbed: must show up
 _MIN_LINE_WEIGHT = 0.01
-_LOCAL_TEST_BELOW = 1500.0  # lines below this also need a local excess over side bands
 _CALIBRATION_MIN_ENERGY = 1000.0  # lines that fix the detector's offset lie above this
 
 
@@ -77,7 +75,7 @@ class _Problem:
         self.excluded: set[tuple[str, str]] = set()
 
     def lines(self, el):
-        z = _z(el)
+        z = z_of(el)
         return [(n, e, w) for n, e, w, _s in phys.grouped_lines(z, self.beam_kev)
                 if w >= _MIN_LINE_WEIGHT and self.energy[0] - 2 * self.fwhm_of(e) <= e <= self.energy[-1]]
 
@@ -90,7 +88,7 @@ class _Problem:
         return {f: c for f, c in self._cache[key].items() if (el, f.rstrip(_ABSORBED)) not in self.excluded}
 
     def _columns(self, el, shift):
-        z = _z(el)
+        z = z_of(el)
         kept = {n for n, _e, _w in self.lines(el)}
         strengths = {n: s for n, _e, _w, s in phys.grouped_lines(z, self.beam_kev)}
         out = {}
@@ -99,7 +97,7 @@ class _Problem:
                 continue
             # a family without its principal line (M of In, Sn, the light lanthanides: Mζ, Mγ) still gets a column,
             # its strongest line's counts as amplitude, so its lines are not taken for N, O or F Kα; it cannot make
-            # the element (see _peak_check) nor contradict its other families (_family_check)
+            # the element (see _eds_checks.peak_check) nor contradict its other families (family_check)
             col, absorbed = np.zeros_like(self.energy), np.zeros_like(self.energy)
             lines = [t for t in phys.transitions(z, self.beam_kev) if t.name in kept and t.name[0] == fam]
             e_p = {n: e for n, e, _w in self.lines(el)}.get(principal, max(t.energy for t in lines))
@@ -144,14 +142,8 @@ def _transmission(energy_ev):
     return float(smooth_absorber(max(energy_ev, 100.0), _ABSORBER_DEPTH_1KEV))
 
 
-def _z(el):
-    import xraylib
-
-    return int(xraylib.SymbolToAtomicNumber(el))
-
-
 def _strength(el, name, beam_kev):
-    return {n: s for n, _e, _w, s in phys.grouped_lines(_z(el), beam_kev)}[name]
+    return {n: s for n, _e, _w, s in phys.grouped_lines(z_of(el), beam_kev)}[name]
 
 
 def candidate_elements(problem: _Problem, peaks_e: np.ndarray, pool, max_shift: float) -> list[str]:
@@ -187,78 +179,6 @@ def _fit_set(problem, chosen, shift):
     return cols, owners, x, chi2, model - continuum, continuum
 
 
-def _family_check(problem, el, owners, x, cols):
-    """A reason to reject ``el`` when a family that should be seen is (nearly) absent, else ''."""
-    fams = {}
-    for i, (o, fam) in enumerate(owners):  # a family's plain and absorbed columns: principal counts add up
-        if o == el:
-            fams[fam] = fams.get(fam, 0.0) + x[i]
-    strengths = {n: s for n, _e, _w, s in phys.grouped_lines(_z(el), problem.beam_kev)}
-    energies = {n: e for n, e, _w, _s in phys.grouped_lines(_z(el), problem.beam_kev)}
-    principal = phys.family_principals(_z(el), problem.beam_kev)
-    if not fams or max(fams.values()) <= 0:
-        return "no line of its families fits", ""
-    for fam_hi, amp_hi in fams.items():
-        if fam_hi not in principal or energies[principal[fam_hi]] < _CONSISTENT_MIN_ENERGY:
-            continue  # a family below ~1.5 keV may be absorbed: its absence proves nothing
-        for fam, amp in fams.items():
-            if fam == fam_hi or fam not in principal or amp <= 0 or principal[fam] not in ("Ka", "La", "Ma"):
-                continue  # a family without its principal line (lanthanide M) predicts nothing
-            # the other family's counts (a lower bound of its production when it is absorbed)
-            expected = amp * strengths[principal[fam_hi]] / strengths[principal[fam]]
-            e_f = energies[principal[fam_hi]]
-            i = int(np.argmin(np.abs(problem.energy - e_f)))
-            noise = 1.0 / problem.weight[i] * np.sqrt(max(1.0, 2 * problem.fwhm_of(e_f) / problem.de))
-            # generous: theory ratios across families are good to a factor ~2, low-energy amplitudes
-            # (absorbed, on a poorly known continuum) to less
-            limit = 0.1 if energies[principal[fam]] >= _CONSISTENT_MIN_ENERGY else 0.2
-            if expected > 10 * noise and amp_hi < limit * expected:
-                return (f"its {fam} family ({el} {principal[fam]} {energies[principal[fam]] / 1000:.2f} keV, "
-                        f"{amp:.0f} counts) would come with {el} {principal[fam_hi]} at {e_f / 1000:.2f} keV "
-                        f"(≥ {expected:.0f} counts expected, {amp_hi:.0f} fitted)"), fam
-    return "", ""
-
-
-def _peak_check(problem, el, shift, model_before, model_after, min_snr, continuum_before):
-    """'' when one of ``el``'s strong lines sits on a peak that the other elements leave largely
-    unexplained (residual >= min_snr σ and >= 25 % of the peak), else the reason it does not."""
-    best = None
-    genuine = {f for f, p in phys.family_principals(_z(el), problem.beam_kev).items() if p in ("Ka", "La", "Ma")}
-    for n, e, w in problem.lines(el):
-        if w < 0.3 or n[0] not in genuine:
-            continue  # an element is made by a K, L or M family with its principal line, not by stray M lines
-        c = e + shift
-        if problem.peaks_e.size == 0 or np.min(np.abs(problem.peaks_e - c)) > 0.5 * problem.fwhm_of(c):
-            continue  # only a line on a detected peak can make the element
-        hw = 0.6 * problem.fwhm_of(c)
-        win = problem.mask & (np.abs(problem.energy - c) <= hw)
-        if win.sum() < 1:
-            continue
-        peak = float((problem.s - continuum_before)[win].sum())
-        resid = peak - float(model_before[win].sum())
-        noise = float(np.sqrt(np.maximum(problem.s[win], 1.0).sum()))
-        gained = float((model_after - model_before)[win].sum())
-        ok = resid >= min_snr * noise and resid >= 0.4 * max(peak, 0.0) and gained >= min_snr * noise
-        if ok and c < _LOCAL_TEST_BELOW:
-            # below ~1.5 keV the clipped continuum is unreliable (it cuts deep into the continuum's rounded
-            # maximum, leaving humps the width of several lines): the line must also stand above the counts on
-            # either side of it, once the other elements' lines are taken out
-            excess, local_noise = local_excess(problem, c, model_before)
-            if excess < min_snr * local_noise:
-                local = (f"{el} {n}", excess / local_noise, c)
-                best = local if best is None or best[1] < local[1] else best
-                continue
-        if ok:
-            return ""
-        if best is None or resid / noise > best[1]:
-            best = (f"{el} {n}", resid / noise, c)
-    if best is None:
-        return "none of its strong lines (weight >= 0.3) sits on a detected peak"
-    return (f"no strong line on a peak of its own: at {best[0]} ({best[2] / 1000:.2f} keV) the other elements "
-            f"leave {max(best[1], 0):.1f}σ unexplained" + (" above the counts on either side" if best[2] <
-                                                           _LOCAL_TEST_BELOW else ""))
-
-
 def _significance(problem, chosen, shift, final=None):
     """σ each chosen element adds beyond all the others: sqrt of the χ² rise when it is left out."""
     final = final or _fit_set(problem, chosen, shift)
@@ -274,14 +194,14 @@ def _try_add(problem, el, chosen, chi2, model, shift, min_snr, continuum):
         s = float(np.sqrt(max(chi2 - c2, 0.0)))
         if s < min_snr:
             return False, s, ("weak", s)
-        why, fam = _family_check(problem, el, owners, x, cols)
-        if why and fam and _principal_energy(problem, el, fam) < _CONSISTENT_MIN_ENERGY \
+        why, fam = family_check(problem, el, owners, x)
+        if why and fam and _principal_energy(problem, el, fam) < CONSISTENT_MIN_ENERGY \
                 and len({f.rstrip(_ABSORBED) for f in problem.columns(el, shift)}) > 1:
             problem.excluded.add((el, fam))
             continue
         if why:
             return False, s, ("family", why)
-        why = _peak_check(problem, el, shift, model, m, min_snr, continuum)
+        why = peak_check(problem, el, shift, model, m, min_snr, continuum)
         if why:
             return False, s, ("peak", why)
         return True, s, fit
@@ -295,8 +215,8 @@ def _highest_principal(problem, el):
 
 
 def _principal_energy(problem, el, fam):
-    name = phys.family_principals(_z(el), problem.beam_kev)[fam]
-    return {n: e for n, e, _w, _s in phys.grouped_lines(_z(el), problem.beam_kev)}[name]
+    name = phys.family_principals(z_of(el), problem.beam_kev)[fam]
+    return {n: e for n, e, _w, _s in phys.grouped_lines(z_of(el), problem.beam_kev)}[name]
 
 
 def forward_select(problem, candidates, shift, min_snr):
@@ -419,7 +339,7 @@ def run(s, energy, *, fwhm_of, net, bg, mask, peaks_e, pool, min_snr, beam_kev, 
     reasons = {}
     for el in chosen:
         fams = families.get(el, {})
-        names = phys.family_principals(_z(el), beam_kev)
+        names = phys.family_principals(z_of(el), beam_kev)
         fam_text = ", ".join(f"{f} ({a:.0f} counts in {names[f]})" for f, a in fams.items() if a > 0)
         reasons[el] = f"chosen: {sig[el]:.1f}σ beyond the other elements; families {fam_text}"
         if el == "Si":
