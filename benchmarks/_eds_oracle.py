@@ -201,7 +201,7 @@ def false_significance(rp, el) -> float:
 def realised_significance(rp, gen: str, fwhm_mn_ka: float = 130.0, min_energy: float = 200.0) -> dict:
     """{true element: σ of its most visible line in the spectrum drawn}. The generators' ``significance`` is the
     expectation (the line's expected counts over √ the rest expected under it); the drawn spectrum holds a Poisson
-    draw of it, so an element expected at 5.5σ shows 4σ one time in six: what the issue asks to find is a line
+    draw of it, so an element expected at 6σ shows under 5σ one time in six: what the issue asks to find is a line
     above 5σ in that spectrum. Same line and window as the generator ("new": 1 FWHM centred on the line, counts
     over √ the rest; "old": ±0.6 FWHM around the element's local maxima, counts over √ all counts); the line is
     the one most visible in expectation (taking the best of several noisy lines would favour upward fluctuations),

@@ -232,7 +232,7 @@ def fept_peak_row():
 def series_row(old, n=SERIES):
     """Four seed sets of the randomised series (two per generator), new and previous code, so a change tuned
     to one set shows up on the others. An element is required when its most visible line is >= 5σ in the spectrum
-    drawn (session 8; before, >= 5σ in expectation, printed beside: an element expected at 5.5σ is drawn below
+    drawn (session 8; before, >= 5σ in expectation, printed beside: an element expected at 6σ is drawn below
     5σ one time in six, and no method can find at 5σ a line that the drawn spectrum holds at 4σ)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import _eds_oracle as oracle
