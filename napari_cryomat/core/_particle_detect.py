@@ -11,13 +11,17 @@ size: its score is a significance. Here:
 - the particles' radius is the blob search's where it found enough blobs, else the one the significant detections
   prefer over a ladder of radii (the scale where each detection's significance is highest);
 - detections are the score's local maxima at that radius above the lowest significance at which the maxima that pure
-  white noise makes in the same score (a fixed draw, scaled to the image's area) are at most FALSE_SHARE of them;
-- each detection is grown to the half-way level of the smoothed, background-free image, and the mask keeps only
-  the pieces that hold a detection (the rest is noise); the detections seed the watershed that splits them.
+  white noise makes in the same score (a fixed draw, scaled to the image's free area: the part not taken by the
+  surrounds of the detections the noise does not explain) are at most FALSE_SHARE of them;
+- each detection is grown to the half-way level (half the contrast of the significant detections) of the smoothed,
+  background-free image, and the mask keeps only the pieces that hold a detection
+  (the rest is noise); the detections seed the watershed that splits them.
 
 On the benchmark's faint family (15 % contrast, 20 counts/px, Ø8-15) it raised F1 on 11 of the 13 images it took
 over (e.g. 0.00 -> 0.41, 0.50 -> 0.75, 0.30 -> 0.68) and lowered two of the smallest, Ø5 and Ø8 (0.35 -> 0.15,
-0.43 -> 0.35) (notes: handoff_segment7.md).
+0.43 -> 0.35) (notes: handoff_segment7.md). Session 8 (significance down to 2.5 over the free area, the other sign's own
+support, contrast from the significant detections, the gate for speck-sized or stray blobs): the 14 tuning triples' extra sets
+and two fresh triples in handoff_segment8.md.
 
 Private to :mod:`napari_cryomat.core.segment`. Pixels here. No Qt, no napari.
 """
@@ -35,8 +39,13 @@ RADII = tuple(float(2.0 * 1.2**k) for k in range(12))
 # the detections' significance is lowered until the noise (the count of mirrored detections) would make this
 # share of them
 FALSE_SHARE = 0.05
-# never below this significance (noise deviations of the disk score), never above the blob search's own
-Z_MIN, Z_MAX = 3.0, 6.0
+# never below this significance (noise deviations of the disk score), never above the blob search's own (3.0 until
+# session 8: on faint Ø8-12 fields at 15 % contrast the detections between 2.5 and 3 were still 85-90 % particles)
+Z_MIN, Z_MAX = 2.5, 6.0
+# the noise's maxima are counted over the image less this many disk-surround areas per detection, and over at least
+# this share of it: a field of particles, with their negative surround, holds the noise maxima down (on faint Ø8
+# fields 3-8 x fewer false maxima than pure noise: 4 against 26 above z = 3)
+FREE_AREA_MIN = 0.1
 # the surround of the disk reaches out to this many radii
 SURROUND = 2.0
 # the pure-noise draw that calibrates the significance is at most this many px a side
@@ -105,12 +114,18 @@ def _maxima(score: np.ndarray, radius: float, floor: float):
     return ys, xs, score[ys, xs]
 
 
-def significance_level(pos: np.ndarray, null: tuple[np.ndarray, float]) -> float:
+def significance_level(pos: np.ndarray, null: tuple[np.ndarray, float], radius: float, area: float) -> float:
     """The lowest significance at which the noise's maxima (``null``: heights and the factor to this image's area)
-    would be at most FALSE_SHARE of the detections above it, between Z_MIN and Z_MAX."""
+    would be at most FALSE_SHARE of the detections above it, between Z_MIN and Z_MAX. The noise's maxima are
+    counted only over the image's free part: the area not within the surround (SURROUND radii) of the detections
+    above that significance in excess of the noise's count, where the particles' negative surround holds noise maxima down."""
     heights, factor = null
+    reach = math.pi * (SURROUND * radius) ** 2 / area
     for z in np.arange(Z_MIN, Z_MAX + 1e-9, 0.25):
-        if factor * np.count_nonzero(heights > z) <= FALSE_SHARE * np.count_nonzero(pos > z):
+        n, noise = np.count_nonzero(pos > z), factor * np.count_nonzero(heights > z)
+        # only the detections beyond what the noise alone makes take area (pure noise keeps the whole image)
+        free = max(FREE_AREA_MIN, 1.0 - max(0.0, n - noise) * reach)
+        if free * noise <= FALSE_SHARE * n:
             return float(z)
     return Z_MAX
 
@@ -135,7 +150,7 @@ def detect(residual: np.ndarray, radius: float | None = None, radii=RADII):
     k = int(round(np.percentile(which[ys, xs], SCALE_PERCENTILE)))
     score, r = scores[k], radii[k]
     ys, xs, vals = _maxima(score, 0.5 * r, Z_MIN)
-    z = significance_level(vals, null_maxima(residual.shape, r, Z_MIN))
+    z = significance_level(vals, null_maxima(residual.shape, r, Z_MIN), r, float(residual.size))
     keep = vals > z
     return r, ys[keep], xs[keep], vals[keep], score
 
@@ -178,6 +193,13 @@ def _disk(radius: float) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------
 # particles standing less than this many pixel-noise deviations clear ...
 FAINT_CONTRAST_TO_NOISE = 1.0
+# ... or images where the blob search found fewer blobs than this (a contrast read off one or two specks is the
+# specks': a faint Ø8 field with one noise blob read 2.4 noise deviations and was cut into 1059 specks, F1 0.02) ...
+STRAY_BLOBS = 5
+# ... or a blob-search diameter below this (px; Ø5-7 particles read 4.9 and are cut better by the threshold) with a
+# particle SNR below FAINT_PARTICLE_SNR: noise specks read as the particles (a faint Ø17 field read as Ø2.8: 2790
+# specks, F1 0.03; a Ø59 one as Ø1.8: F1 0.10 -> 0.68)
+SPECK_DIAMETER = 4.0
 # ... whose disk sums to less than this significance (larger faint particles are cut well by the threshold: Ø25-37
 # at 15 % contrast and 20 counts/px lost 0.01-0.17 of F1 to the detector) ...
 FAINT_PARTICLE_SNR = 15.0
@@ -197,9 +219,13 @@ MIN_DETECTIONS = 5
 
 def use_detector(contrast_to_noise: float, radius_px: float, n_blobs: int) -> bool:
     """Whether faint particles are found by the detector rather than a threshold (see the constants)."""
+    if n_blobs < STRAY_BLOBS:
+        return True
     if n_blobs < FEW_BLOBS:  # a few large clear particles make few blobs too (5-8 particles of the sample: 7-15)
         return contrast_to_noise < FEW_BLOBS_BELOW_CONTRAST_TO_NOISE
     snr = contrast_to_noise * math.sqrt(math.pi) * radius_px
+    if 2 * radius_px < SPECK_DIAMETER and snr < FAINT_PARTICLE_SNR:
+        return True
     small = 2 * radius_px < DETECT_BELOW_DIAMETER
     return small and contrast_to_noise < FAINT_CONTRAST_TO_NOISE and snr < FAINT_PARTICLE_SNR
 
@@ -215,13 +241,29 @@ def detect_particles(plane: np.ndarray, sign: float, background: np.ndarray, rad
     return found[:4]
 
 
-def contrast_at(relative: np.ndarray, ys, xs, radius: float) -> float:
-    """The particles' contrast: the median over detections of the mean of ``relative`` (the background-free image,
-    particles positive) over their inner part (0.6 radius: the blurred edge left out)."""
+def contrast_at(relative: np.ndarray, ys, xs, radius: float, z=None) -> float:
+    """The particles' contrast: the median over detections (those at least CONTRAST_FROM_Z significant where
+    ``z`` is given and enough are) of the mean of ``relative`` (the background-free image, particles positive)
+    over their inner part (0.6 radius: the blurred edge left out)."""
+    if z is not None:
+        strong = np.asarray(z) >= CONTRAST_FROM_Z
+        if np.count_nonzero(strong) >= MIN_DETECTIONS:
+            ys, xs = np.asarray(ys)[strong], np.asarray(xs)[strong]
     seeds = np.zeros(relative.shape, np.int32)
     seeds[ys, xs] = np.arange(1, len(ys) + 1)
     inner = ndi.grey_dilation(seeds, footprint=_disk(max(1.0, 0.6 * radius)))
     return float(np.median(ndi.mean(relative, inner, np.arange(1, len(ys) + 1))))
+
+
+# the contrast (hence the half-way level of the growth) is read over the detections at least this significant: the
+# weak ones, nearer the noise, read it low and the half-way level then floods the field
+CONTRAST_FROM_Z = 3.5
+
+
+def _strong(found) -> int:
+    """Detections at least SCALE_FROM_Z significant: the polarity's evidence (counted at a fixed significance, not
+    at the adaptive level, which on the wrong sign may fall low enough to count the gaps between particles)."""
+    return int(np.count_nonzero(found[3] > SCALE_FROM_Z))
 
 
 def detector_settings(plane: np.ndarray, settings, given: dict, background: np.ndarray):
@@ -239,18 +281,23 @@ def detector_settings(plane: np.ndarray, settings, given: dict, background: np.n
     if given.get("diameter"):
         radius = given["diameter"] / ps / 2
     else:
-        radius = settings.diameter / ps / 2 if settings.n_blobs >= FEW_BLOBS else None
+        radius = settings.diameter / ps / 2 if settings.n_blobs >= FEW_BLOBS and settings.diameter / ps >= SPECK_DIAMETER else None
     found = detect_particles(plane, sign, background, radius)
     if "polarity" in settings.estimated and settings.n_blobs < FEW_BLOBS:
         # the polarity of a handful of blobs is a guess too: the sign with more significant detections
-        other = detect_particles(plane, -sign, -background, radius)
-        if other is not None and (found is None or len(other[1]) > len(found[1])):
-            found, sign, background = other, -sign, -background
+        # the other sign's support is estimated anew: the estimate's leaves out what stands above its Otsu level, which
+        # for the wrong sign is the support itself (a faint dark Ø8 field read bright had its support at the
+        # particles' level: contrast 0.7 counts for 3, F1 0.00)
+        other_background = _ps.flatten(-sign * ndi.gaussian_filter(plane, settings.smoothing / ps),
+                                       settings.local_block / ps / 2, grow=max(1, int(settings.diameter / ps / 6)))[1]
+        other = detect_particles(plane, -sign, other_background, radius)
+        if other is not None and (found is None or _strong(other) > _strong(found)):
+            found, sign, background = other, -sign, other_background
             settings = dataclasses.replace(settings, polarity="dark" if sign < 0 else "bright")
     if found is None:
         return None
-    r, ys, xs, _ = found
-    level = contrast_at(_ps.take_background(sign * plane, background), ys, xs, r)
+    r, ys, xs, z = found
+    level = contrast_at(_ps.take_background(sign * plane, background), ys, xs, r, z)
     if not level > 0:
         return None
     d = 2 * r

@@ -83,8 +83,8 @@ def _detected_labels(img: np.ndarray, settings: ParticleSettings, flattened: tup
     found = _pd.detect_particles(img, sign, background, 2 * settings.split_distance / ps)
     if found is None:
         return np.zeros(img.shape, np.int32)
-    r, ys, xs, _ = found
-    level = _pd.contrast_at(_ps.take_background(sign * img, background), ys, xs, r)
+    r, ys, xs, z = found
+    level = _pd.contrast_at(_ps.take_background(sign * img, background), ys, xs, r, z)
     labels = _pd.grow(flat, 0.5 * level, ys, xs, r, flat)
     components, n = ndi.label(labels > 0)
     if not split:
