@@ -74,14 +74,15 @@ def to_aligned(logs: np.ndarray, alpha: float, t: np.ndarray, shape: tuple[int, 
 
 
 def fold_reprojections(aligned: np.ndarray, proj: SliceProjector, *, folds: int = FOLDS,
-                       iterations: int = SIRT_ITERATIONS) -> np.ndarray:
+                       iterations: int = SIRT_ITERATIONS, block: int = 1) -> np.ndarray:
     """Reprojection of every tilt of the aligned line integrals ``(N, Y, U)`` from a SIRT (λ = 1.9,
-    positivity) of the tilts outside its fold, stopped where the fold's own tilts are predicted best."""
+    positivity) of the tilts outside its fold, stopped where the fold's own tilts are predicted best.
+    A fold is every ``folds``-th run of ``block`` neighbouring tilts."""
     n, h, w = aligned.shape
     p = np.ascontiguousarray(aligned.transpose(0, 2, 1)).reshape(n * w, h)
     rep = np.empty_like(p)
     for f in range(min(folds, n)):
-        held = (np.arange(n) % folds) == f
+        held = (np.arange(n) // block % folds) == f
         sirt = Sirt(proj, relaxation=1.9, positivity=True, keep=~held)
         x = sirt.start(p, False)
         best, best_x = np.inf, x.copy()

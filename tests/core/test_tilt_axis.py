@@ -16,7 +16,8 @@ from napari_cryomat.core.synthetic.tilt import make_tilt_series
 @pytest.mark.parametrize("seed", [52, 53])
 def test_axis_angle_is_found_from_a_few_degrees_off(seed):
     """A 128² phantom at 2 counts/px, 4x binned (32 px): started 3° off on a random side, the angle
-    comes back to within 1.5° (found 1.02° and 0.78° off on these seeds) and the likelihood at the truth beats the one at the start."""
+    comes back to within 1° (found 0.06° and 0.65° off on these seeds; 1.02° and 0.78° with the interleaved
+    folds of the shift stage as the reference) and the likelihood at the truth beats the one at the start."""
     rng = np.random.default_rng(seed)
     alpha = float(rng.uniform(-80, 80))
     s = make_tilt_series(shape=(64, 128, 128), n_tilts=41, max_shift=6.0, dose=2.0, tilt_axis_angle=alpha,
@@ -32,7 +33,7 @@ def test_axis_angle_is_found_from_a_few_degrees_off(seed):
     found, _, scores = axis.find_angle(counts, s.angles, start, axis.to_angle(truth, alpha, start), projector)
     nearest = min(scores, key=lambda a: abs(a - alpha))
     print(f"axis {alpha:+.2f}: started {start - alpha:+.1f}° off, found {found - alpha:+.2f}°")
-    assert abs(found - alpha) < 1.5
+    assert abs(found - alpha) < 1.0
     assert scores[nearest] > scores[min(scores, key=lambda a: abs(a - start))]
 
 
