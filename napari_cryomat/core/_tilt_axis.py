@@ -70,7 +70,7 @@ def to_angle(t, alpha_from, alpha_to):
     return (t @ rotation(alpha_from).T) @ rotation(alpha_to)
 
 
-def scan(counts, angles, alpha, t, proj, *, offsets, passes: int = 1, cache=None, chained: bool = True):
+def scan(counts, angles, alpha, t, proj, *, offsets, passes: int = 1, cache=None):
     """Log-likelihood at ``alpha + offsets`` (each trial started from the shifts of the nearest angle
     already done; the first from ``t`` at ``alpha``). Returns {angle: (loglik-ready mu, shifts)} merged
     into ``cache`` and the log-likelihoods over the pixels all of them see."""
@@ -81,7 +81,7 @@ def scan(counts, angles, alpha, t, proj, *, offsets, passes: int = 1, cache=None
         a = round(float(alpha + off), 6)
         if a in done:
             continue
-        if done and chained:
+        if done:
             near = min(done, key=lambda b: abs(b - a))
             start = to_angle(done[near][1], near, a)
         else:
@@ -95,7 +95,7 @@ def scan(counts, angles, alpha, t, proj, *, offsets, passes: int = 1, cache=None
 
 
 def find_angle(counts, angles, alpha, t, projector, *, step: float = 1.0, span: float = 4.0, passes: int = 1,
-               max_offset: float = 10.0, window: int = 2, chained: bool = True, progress=None):
+               max_offset: float = 10.0, window: int = 2, progress=None):
     """Axis angle of the best held-out log-likelihood: trials ``step`` apart within ``span`` of ``alpha``
     (more on the side of the best while it is within ``window`` steps of an end, up to ``max_offset``),
     then the vertex of the least-squares parabola through the best and ``window`` trials each side.
@@ -103,8 +103,8 @@ def find_angle(counts, angles, alpha, t, projector, *, step: float = 1.0, span: 
     def run(offsets, cache):
         for off in offsets:
             a = alpha + off
-            scan(counts, angles, a, to_angle(t, alpha, a), projector(aligned_shape(counts.shape[1:], a)),
-                 offsets=[0.0], passes=passes, cache=cache, chained=chained)
+            scan(counts, angles, a, t, projector(aligned_shape(counts.shape[1:], a)), offsets=[0.0],
+                 passes=passes, cache=cache)
             report(progress, min(1.0, len(cache) / (2 * span / step + 3)))
         ll, _ = scan(counts, angles, alpha, t, None, offsets=[], passes=passes, cache=cache)
         return ll
