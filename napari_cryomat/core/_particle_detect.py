@@ -215,6 +215,9 @@ DETECT_BELOW_DIAMETER = 16.0
 FEW_BLOBS_BELOW_CONTRAST_TO_NOISE = 2.0
 # fewer detections than this are strays (an empty field)
 MIN_DETECTIONS = 5
+# the contrast (hence the half-way level of the growth) is read over the detections at least this significant: the
+# weak ones, nearer the noise, read it low and the half-way level then floods the field
+CONTRAST_FROM_Z = 3.5
 
 
 def use_detector(contrast_to_noise: float, radius_px: float, n_blobs: int) -> bool:
@@ -253,11 +256,6 @@ def contrast_at(relative: np.ndarray, ys, xs, radius: float, z=None) -> float:
     seeds[ys, xs] = np.arange(1, len(ys) + 1)
     inner = ndi.grey_dilation(seeds, footprint=_disk(max(1.0, 0.6 * radius)))
     return float(np.median(ndi.mean(relative, inner, np.arange(1, len(ys) + 1))))
-
-
-# the contrast (hence the half-way level of the growth) is read over the detections at least this significant: the
-# weak ones, nearer the noise, read it low and the half-way level then floods the field
-CONTRAST_FROM_Z = 3.5
 
 
 def _strong(found) -> int:
