@@ -165,7 +165,11 @@ class DenoiseModel:
                       blending="translucent_no_depth")
         if limits and limits[1] > limits[0]:
             kwargs["contrast_limits"] = _limits(result.image, limits)
+        # napari selects a layer it adds; the preview must not take the selection from the user's layer
+        active = self.viewer.layers.selection.active
         upsert_layer(self.viewer, result.image, name=self.preview_name(request.source), **kwargs)
+        if active is not None and active in self.viewer.layers:
+            self.viewer.layers.selection.active = active
         self.preview_changed.emit(result)
 
     def remove_preview(self, source: Optional[str] = None) -> None:

@@ -218,6 +218,14 @@ class DenoiseWidget(LivePanel):
     def clear(self) -> None:
         self.model.remove_preview()
 
+    def on_front_changed(self, in_front: bool) -> None:
+        # the preview belongs to the dock: a tool behind another tab leaves no layer of its own on the
+        # canvas (coming back to the front asks for a fresh one)
+        if not in_front:
+            self.live.supersede()
+            self._awaited = None
+            self.model.remove_preview()
+
     # -- apply ---------------------------------------------------------------------------------
     def apply(self) -> None:
         """Denoise the whole chosen layer into a new layer, in the background."""

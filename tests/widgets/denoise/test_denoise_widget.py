@@ -105,3 +105,27 @@ def test_noise2void_without_careamics_is_a_message(setup, qtbot, messages):
     qtbot.waitUntil(lambda: not w.runner.busy, timeout=30000)
     assert any("careamics" in str(m) for m in messages["error"])
     assert len(viewer.layers) == n_layers - 1  # the preview went (no live preview for n2v), nothing added
+
+
+def test_preview_belongs_to_the_dock_in_front_and_keeps_the_selection(make_napari_viewer, qtbot):
+    """A Denoise dock tabbed behind another tool leaves no preview layer on the canvas (the demo
+    docks every tool, and a hidden dock's preview had stayed on top, selected); back in front it
+    previews again. The preview never takes the selection from the user's layer."""
+    from qtpy.QtWidgets import QLabel
+
+    viewer = make_napari_viewer(show=True)
+    noisy, _truth = noisy_image("lattice", (160, 160), dose=1.0, seed=6)
+    layer = viewer.add_image(noisy, name="lattice")
+    widget = DenoiseWidget(viewer)
+    dock = viewer.window.add_dock_widget(widget, name="Denoise")
+    preview = "lattice denoise preview"
+    qtbot.waitUntil(lambda: preview in viewer.layers and not widget.busy, timeout=60000)
+    assert viewer.layers.selection.active is layer
+    other = viewer.window.add_dock_widget(QLabel("another tool"), name="other", tabify=True)
+    other.show()
+    other.raise_()
+    qtbot.waitUntil(lambda: preview not in viewer.layers, timeout=10000)
+    assert [lay.name for lay in viewer.layers] == ["lattice"] and viewer.layers.selection.active is layer
+    dock.raise_()
+    qtbot.waitUntil(lambda: preview in viewer.layers and not widget.busy, timeout=60000)
+    assert viewer.layers.selection.active is layer
