@@ -85,13 +85,25 @@ def _detected_labels(img: np.ndarray, settings: ParticleSettings, flattened: tup
         return np.zeros(img.shape, np.int32)
     r, ys, xs, z = found
     level = _pd.contrast_at(_ps.take_background(sign * img, background), ys, xs, r, z)
-    labels = _pd.grow(flat, 0.5 * level, ys, xs, r, flat)
+    labels = _pd.grow(flat, 0.5 * level, ys, xs, r, flat, reach=_pd.reach_of(img, sign, background, r, ys, xs))
     components, n = ndi.label(labels > 0)
     if not split:
         labels = components
     else:  # rods cut at their several detections are given back whole
         labels = rejoin_ellipses(labels, components, n)
     return drop_small(labels, settings.min_size / ps**2)
+
+
+def _detector_after_refinement(img: np.ndarray, settings: ParticleSettings, given: dict, flattened: tuple | None):
+    """``(settings, flattened)`` of the detector where the first mask's granulometry read a speck-sized scale
+    (:func:`_particle_detect.speck_scale`) on a 2D image whose threshold and diameter were estimated, else None."""
+    if img.ndim != 2 or flattened is None or \
+            not {"threshold", "diameter"} <= set(settings.estimated):
+        return None
+    ps = settings.pixel_size
+    if not _pd.speck_scale(abs(settings.contrast) / max(settings.noise, 1e-12), settings.diameter / ps / 2):
+        return None
+    return _pd.detector_settings(img, settings, given, flattened[1])
 
 
 def _mask_to_labels(mask: np.ndarray, settings: ParticleSettings, *, split: bool, fill_holes: bool,

@@ -29,6 +29,7 @@ from napari_cryomat.core._segment_common import (
 )
 from napari_cryomat.core._segment_particles import (
     _detected_labels,
+    _detector_after_refinement,
     _mask_to_labels,
     _nothing_to_segment,
     _particle_mask,
@@ -194,8 +195,10 @@ def segment_particles(
         finds them (the background-free image over its noise, correlated with a centre-surround disk of
         the particle scale (twice ``split_distance`` as its radius), its significance set against the maxima pure
         noise makes), each grown to half the particles' contrast; what is not grown from a detection is
-        left out. ``auto``: ``detect`` for faint small particles (below one pixel-noise deviation, or
-        too few blobs for the blob search to read a scale), else local when the support varies by more
+        left out (a detection grows at most 1.2 of its own radii where the image's detections pick the particle scale
+        themselves). ``auto``: ``detect`` for faint small particles (below one pixel-noise deviation, too few blobs
+        for the blob search to read a scale, or a speck-sized scale below 4 px, also when the first mask's
+        granulometry reads one), else local when the support varies by more
         than a sixth of the particles' contrast or the contrast is below twice the pixel noise.
     local_block : float, optional
         Scale in Å of the background the local threshold removes; None: 4 particle diameters.
@@ -249,6 +252,12 @@ def segment_particles(
         return (labels, settings) if return_settings else labels
     mask, level, background = _particle_mask(img, settings, flattened)
     settings = _ps.refine_from_mask(settings, mask)
+    detected = _detector_after_refinement(img, settings, given, flattened)
+    if detected is not None:  # the mask's specks read as the particles: the detector finds them instead
+        settings, flattened = detected
+        labels = _detected_labels(img, settings, flattened, split=split)
+        report(progress, 1.0)
+        return (labels, settings) if return_settings else labels
     report(progress, 0.35)
     labels = _mask_to_labels(mask, settings, split=split, fill_holes=fill_holes, image=img,
                              cut=(level, background))
