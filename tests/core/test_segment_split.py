@@ -144,3 +144,21 @@ def test_thin_rods_cut_by_the_split_are_given_back_whole():
                                             dose=250, size=(200, 200), polarity=("dark", "bright")[seed % 2], seed=seed)
         f1.append(match_labels(segment_particles(img, pixel_size=1.0), truth)["f1"])
     assert np.mean(f1) >= 0.83 and min(f1) >= 0.78, np.round(f1, 3)
+
+
+def test_packed_dark_particles_whose_gaps_stand_as_clear_are_called_dark():
+    """Dark Ø30-33 disks at half coverage and high dose (extra 2929 #2, 5656 #2): the bright gaps between them make
+    blobs as significant as the particles' (z90 within 1.2x) and the image was called bright, F1 0. Near such a tie
+    the phase that is broken into pieces (the particles; the support percolates) gives the polarity."""
+    from napari_cryomat.core._particle_settings import _isolated_phase
+
+    for kw in (dict(diameter=30.188244514655004, gradient=0.020127358394405815, undulation=0.03976886498265552,
+                    seed=122677, contrast=0.4864438112374288, dose=331.70822505014485),
+               dict(diameter=33.2230861127391, gradient=0.19712918952448147, undulation=0.029914602984276586,
+                    seed=360921, contrast=0.34633342547874546, dose=705.263636557139)):
+        image, truth, _ = make_particle_field(polarity="dark", shape_kind="round", coverage=0.5, **kw)
+        assert _isolated_phase(image) == "dark"
+        assert _isolated_phase(image.max() - image) == "bright"
+        labels, settings = segment_particles(image, pixel_size=1.0, return_settings=True)
+        assert settings.polarity == "dark"
+        assert match_labels(labels, truth)["f1"] >= 0.95
