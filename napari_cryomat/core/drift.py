@@ -78,6 +78,7 @@ from napari_cryomat.core._drift_fourier import (  # noqa: F401 (private names ke
     _solve_trajectory,
     tukey,
 )
+from napari_cryomat.core._drift_lattice import lattice_start
 from napari_cryomat.core._drift_refine import (  # noqa: F401
     AUTO_GROUP_RESIDUAL,
     COARSE_GROUP_BFACTOR,
@@ -126,6 +127,11 @@ from napari_cryomat.core._validate import (
 
 #: Largest shift (px) accepted anywhere: a drift beyond it is a unit mix-up, not a measurement.
 _MAX_SHIFT_PX = 1e6
+#: Whether the lattice motif's blind velocity evidence may correct the first trajectory's drift line
+#: (:func:`~napari_cryomat.core._drift_lattice.lattice_start`; a switch for old-vs-new comparisons).
+LATTICE_LINE = True
+#: ... below this many counts per frame (at more, the pairs of frames already tell the velocity).
+LATTICE_MAX_COUNTS = 1000.0
 
 __all__ = [
     "DriftResult",
@@ -489,15 +495,17 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
     cshape = _crop_shape(*crop, coarse_size)
     cspec = np.empty((n,) + (cshape[0], cshape[1] // 2 + 1), np.complex64)  # windowed, pairwise stage
     noise = np.ones(n)  # white-noise power per coefficient of each windowed frame
+    level = np.zeros(n)  # mean of each frame
     constant = []
 
     def transform(f):
         if float(f.std()) == 0.0:
             return None
-        f -= f.mean()
+        mean = float(f.mean())
+        f -= mean
         windowed = sfft.rfft2(f * win, workers=1)
         return _fourier_crop(sfft.rfft2(f, workers=1), full, crop), noise_power(windowed, full), \
-            _fourier_crop(windowed, full, cshape)
+            _fourier_crop(windowed, full, cshape), mean
 
     # frames are read here one batch at a time (a stack may not fit in memory) and transformed on the cores
     batch = core_threads()
@@ -511,7 +519,7 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
                 spectra[i] = 0
                 cspec[i] = 0
             else:
-                spectra[i], noise[i], cspec[i] = g
+                spectra[i], noise[i], cspec[i], level[i] = g
         report(progress, 0.35 * idx.stop / n)
     if len(constant) == n:
         raise ValueError("All frames are constant (no signal); check the detector or the input file.")
@@ -557,6 +565,12 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
         s0 += np.arange(n)[:, None] * v_line * cbin
         d_c = d_c + (centers[pairs[:, 1]] - centers[pairs[:, 0]])[:, None] * v_line
         s0 -= s0[0]
+        # Poisson counts per frame (gain-free: mean² / per-pixel noise variance); the lattice's velocity test
+        # is for the low-dose end, where the pairs above can miss the velocity (_drift_lattice)
+        counts = ny * nx * float(np.median(level**2 * float((win**2).sum()) / noise))
+        if LATTICE_LINE and counts < LATTICE_MAX_COUNTS:
+            cb = np.asarray(cbin, float)
+            s0 = lattice_start(s0 / cb, cspec, cshape, noise)[0] * cb
     else:
         s0, pairs, d_c, sig = np.zeros((n, 2)), np.zeros((0, 2), int), np.zeros((0, 2)), np.zeros(0)
         centers = np.array([(n - 1) / 2.0])
