@@ -26,7 +26,11 @@ Prints one table. Rows:
   (notes: handoff_segment7.md); in session 8 (the detector's significance, reach and gate) the development images
   were other draws (extra families at seeds 100-129, 14 small faint fields), the eleven triples' and 6060-6565's
   extra sets and the benchmark's A/B sets were read once before and after, and 8484/8585/8686 and 7272/7373/7474
-  (seeds of sets A, B, extra; ``--seeds=8484,8585,8686``) were run only for the report (notes: handoff_segment8.md).
+  (seeds of sets A, B, extra; ``--seeds=8484,8585,8686``) were run only for the report (notes: handoff_segment8.md);
+  in session 9 (growth reach, the speck rule after the granulometry, polarity of packed particles, rods rejoined in a
+  field of rods) development used extra draws 100-129, A 300-305 and the images named in handoff_segment9.md, and each
+  change was decided, by a rule written down first, on seeds no one had used (extra 2929-8989, 1717-9898, 2468-9135,
+  1213-8990; A 2929/3939/1616/1357/2469/1214; B 4949/5858/1818/3571/4682/1215) and the benchmark's sets.
   Next to our F1 each image shows Rose's k of a particle and the F1 of an ideal scanning detector told the support,
   dose and shapes (``_segment_ideal.py``); per set, the mean over the images the ideal detector finds >= 95 %
   and the images where ours is more than 0.05 below it.
