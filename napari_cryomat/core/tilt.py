@@ -243,16 +243,16 @@ def align_tilt_series(tilts, angles, *, pixel_size: float = 1.0, tilt_axis_angle
     tilt's noisy neighbours; one more pass fits the counts binned half as much against that reference
     upsampled. When the axis angle is not given, the same stage's held-out likelihood sets it
     (:mod:`._tilt_axis`: trial angles 1° apart, the shifts re-fitted at each, a parabola through the
-    best; at most 10° from the first estimate), each tilt's reference made without its contiguous
+    best; up to 25° from the first estimate), each tilt's reference made without its contiguous
     quarter of the tilt range (a reference from its next neighbours turns with a wrong axis) and each
     tilt's likelihood weighted by ``sin²θ`` (what a wrong axis leaves unfitted grows with the tilt).
     The residuals are those of the final angle and shifts. Accuracy on the benchmark phantoms (256², 61
     tilts, ±20 px, 1 count/px): axis given, 0.41-0.54 px RMS on seeds 0-5 and 0.51-0.64 px on seeds 31-35,
     never used in development (0.74-1.30 px on seeds 0-5 before the count-space stage); the Cramér-Rao
     bound of the data is 0.21-0.29 px (``benchmarks/tilt.py --oracle``). Blind, the axis comes within
-    0.04-1.06° (mean 0.31°, within 0.3° on 11 of 18: seeds 0-4, 41-45 and 51-58, the last never used
-    in development: mean 0.23° there, 0.39° with the interleaved reference and equal weights), the
-    shifts to 0.42-0.56 px.
+    0.04-1.06° on seeds 0-4, 41-45, 51-58 (mean 0.31°, 11 of 18 within 0.3°) and 0.01-0.98° on seeds 61-70,
+    never used in development (mean 0.51°, 3 of 10; the first estimate 15-21° off on three of them); the
+    shifts 0.41-0.62 px where the search stayed within 10° of the first estimate.
     Bead-only specimens (gold on thin ice): 0.41, 0.79 and 0.50 px at 5, 20 and 100 counts/px.
 
     Raises :class:`ShiftBeyondFieldError` (a ValueError) when the shifts found reach beyond half the field:
