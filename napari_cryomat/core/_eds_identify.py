@@ -34,6 +34,7 @@ from napari_cryomat.core import _eds_physics as phys
 from napari_cryomat.core._eds_artefacts import artefact_columns, bounded_nnls, si_fluorescence_note
 from napari_cryomat.core._eds_checks import CONSISTENT_MIN_ENERGY, family_check, peak_check, z_of
 from napari_cryomat.core._eds_continuum import continuum_columns, smooth_absorber
+from napari_cryomat.core._eds_shoulder import add_shoulders
 
 _MIN_LINE_WEIGHT = 0.01
 _CALIBRATION_MIN_ENERGY = 1000.0  # lines that fix the detector's offset lie above this
@@ -326,6 +327,9 @@ def run(s, energy, *, fwhm_of, net, bg, mask, peaks_e, pool, min_snr, beam_kev, 
         shift = best_shift(problem, strongest, max_shift)
         chosen, _sig, _rej, _final = forward_select(problem, cands, shift, min_snr)
     chosen, sig, rejected, final = forward_select(problem, cands, shift, min_snr)
+    # lines on a shoulder of a much bigger peak made no peak of their own: candidates from the fit's residual
+    chosen, sig, shoulder_reasons, final = add_shoulders(problem, _fit_set, _significance, pool, chosen, final,
+                                                         shift, min_snr)
     cols, owners, x, _chi2, model, continuum = final
     families: dict[str, dict[str, float]] = {}
     artefacts = {}
@@ -356,6 +360,8 @@ def run(s, energy, *, fwhm_of, net, bg, mask, peaks_e, pool, min_snr, beam_kev, 
         else:
             reasons[el] = (f"rejected: adds only {info:.1f}σ (< {min_snr:g}σ) to "
                            f"{', '.join(chosen) or 'the continuum'}: {explain(problem, el, chosen, shift)}")
+    for el, why in shoulder_reasons.items():
+        reasons[el] = reasons[el] + "; " + why if el in chosen else why
     order = sorted(chosen, key=lambda el: -sig[el])
     fit = Fit(order, sig, reasons, families, shift, artefacts, model, continuum)
     fit.width_scale = problem.width_scale
