@@ -103,17 +103,7 @@ def frame_window(raw_shape, alpha_deg: float, t, shape, win: np.ndarray) -> np.n
 def scan_axis_angle(work, angles, *, n_z, max_shift, lowpass) -> float:
     """Axis angle in [-90, 90) whose aligned stack agrees best with its own reprojections (after a
     stretched neighbour chain and two projection-matching passes at each angle): a 15° grid, then
-    2.5° steps around the best. Good to a few degrees; the agreement changes slowly with the angle.
-
-    Each raw tilt is first cut to the round area every rotation keeps (:func:`round_mask`): with the
-    square frame, an angle near 0° or 90° keeps the frame's corners and all of every row, which other
-    angles cut off, and the agreement of the uncut frame was higher whatever the true axis (seed 61,
-    true -22.4°, at 100 counts/px: best at -5°; with the mask at -21°). At 1 count/px, a ``lowpass``
-    reaching the shot noise's finest scales (0.25 cycles/px) gave a narrow spike at exactly 0° (±0.7°:
-    only there the resampling leaves the noise unsmoothed; seed 70, true -21.2°, scored best at 0°);
-    align() passes 0.15."""
-    work = work * round_mask(work.shape[1:])[None]
-
+    2.5° steps around the best. Good to a few degrees; the agreement changes slowly with the angle."""
     def score(a):
         shape = aligned_shape(work.shape[1:], a)
         band, win = bandpass(shape, 0.01, lowpass), disc(shape)
@@ -132,15 +122,6 @@ def scan_axis_angle(work, angles, *, n_z, max_shift, lowpass) -> float:
         if 0 < int(np.argmax(values)) < len(fine) - 1:
             break
     return _parabola_max(fine, values)
-
-
-def round_mask(shape, frac: float = 0.15) -> np.ndarray:
-    """Soft disc of the frame's shorter side, centred: the part of a raw frame that every in-plane
-    rotation keeps (:func:`._tilt_xcorr.disc` is the ellipse inscribed in a frame)."""
-    h, w = shape
-    yy, xx = np.mgrid[:h, :w]
-    r = np.hypot(yy - (h - 1) / 2, xx - (w - 1) / 2) / (min(h, w) / 2)
-    return np.clip((0.95 - r) / frac, 0, 1).astype(np.float32) ** 2
 
 
 def _parabola_max(x: np.ndarray, y: np.ndarray) -> float:
@@ -352,7 +333,7 @@ def align(stack: np.ndarray, angles: np.ndarray, *, n_z: int | None, max_shift: 
             b_small *= 2
         small = prepare(stack, b_small)
         alpha = scan_axis_angle(small, angles, n_z=max(8, int(round(nz / b_small))),
-                                max_shift=max_shift / b_small + 2, lowpass=0.15)
+                                max_shift=max_shift / b_small + 2, lowpass=0.25)
     report(progress, 0.1)
     t, start = _neighbour_chain(stack, coarse, angles, alpha, levels, max_shift)
     levels = levels[start:]

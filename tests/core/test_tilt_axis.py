@@ -64,20 +64,3 @@ def test_parabola_vertex():
     y = -(x - 0.37) ** 2 + np.random.default_rng(0).normal(0, 0.01, 5)
     assert abs(axis.parabola_vertex(x, y) - 0.37) < 0.05
     assert axis.parabola_vertex(x, x ** 3) == 2.0
-
-
-def test_first_estimate_is_not_drawn_to_the_pixel_grid():
-    """The coarse scan on the 64-px copy at 1 count/px, true axis -15.2°: with the square frame uncut it
-    answered -0.04° (band-pass to 0.25 cycles/px) or -0.18° (to 0.15); cut to the round area every
-    rotation keeps and band-passed to 0.15 cycles/px, -14.4°."""
-    s = make_tilt_series(shape=(256, 256, 256), n_tilts=61, max_shift=20.0, dose=1.0, seed=67)
-    small = engine.prepare(s.tilts, 4)
-    alpha = engine.scan_axis_angle(small, s.angles, n_z=64, max_shift=256 / 4 / 4 + 2, lowpass=0.15)
-    assert abs((alpha - s.tilt_axis_angle + 90) % 180 - 90) < 4.0
-
-
-def test_round_mask_is_the_disc_of_the_shorter_side():
-    m = engine.round_mask((40, 64))
-    assert m.shape == (40, 64)
-    assert m[20, 32] == 1 and m[0, 0] == 0 and m[20, 0] == 0 and m[0, 32] == 0
-    assert np.allclose(m, m[::-1, ::-1]) and np.allclose(m[20, 12:52], m[20, 12:52][::-1])
