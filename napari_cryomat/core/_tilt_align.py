@@ -103,15 +103,7 @@ def frame_window(raw_shape, alpha_deg: float, t, shape, win: np.ndarray) -> np.n
 def scan_axis_angle(work, angles, *, n_z, max_shift, lowpass) -> float:
     """Axis angle in [-90, 90) whose aligned stack agrees best with its own reprojections (after a
     stretched neighbour chain and two projection-matching passes at each angle): a 15° grid, then
-    2.5° steps around the best. Good to a few degrees; the agreement changes slowly with the angle.
-
-    Each raw tilt is first cut to the round area every rotation keeps (:func:`round_mask`): with the
-    square frame, an angle near 0° or 90° keeps the frame's corners and all of every row, which other
-    angles cut off, and the uncut frame agreed better whatever the true axis (seed 61, true -22.4°,
-    100 counts/px: best at -5°; with the mask at -21°). At 1 count/px a narrow peak at exactly 0° (±0.7°,
-    where resampling leaves the shot noise unsmoothed) still draws some scans there (seed 70)."""
-    work = work * round_mask(work.shape[1:])[None]
-
+    2.5° steps around the best. Good to a few degrees; the agreement changes slowly with the angle."""
     def score(a):
         shape = aligned_shape(work.shape[1:], a)
         band, win = bandpass(shape, 0.01, lowpass), disc(shape)
@@ -130,15 +122,6 @@ def scan_axis_angle(work, angles, *, n_z, max_shift, lowpass) -> float:
         if 0 < int(np.argmax(values)) < len(fine) - 1:
             break
     return _parabola_max(fine, values)
-
-
-def round_mask(shape, frac: float = 0.15) -> np.ndarray:
-    """Soft disc of the frame's shorter side, centred: the part of a raw frame that every in-plane
-    rotation keeps (:func:`._tilt_xcorr.disc` is the ellipse inscribed in a frame)."""
-    h, w = shape
-    yy, xx = np.mgrid[:h, :w]
-    r = np.hypot(yy - (h - 1) / 2, xx - (w - 1) / 2) / (min(h, w) / 2)
-    return np.clip((0.95 - r) / frac, 0, 1).astype(np.float32) ** 2
 
 
 def _parabola_max(x: np.ndarray, y: np.ndarray) -> float:

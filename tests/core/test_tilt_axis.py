@@ -64,15 +64,3 @@ def test_parabola_vertex():
     y = -(x - 0.37) ** 2 + np.random.default_rng(0).normal(0, 0.01, 5)
     assert abs(axis.parabola_vertex(x, y) - 0.37) < 0.05
     assert axis.parabola_vertex(x, x ** 3) == 2.0
-
-
-
-def test_round_mask_is_the_disc_of_the_shorter_side():
-    """What the coarse axis scan keeps of each raw tilt: the same content at every trial rotation."""
-    m = engine.round_mask((41, 65))
-    assert m.shape == (41, 65)
-    assert m[20, 32] == 1 and m[0, 0] == 0 and m[20, 0] == 0 and m[0, 32] == 0
-    # round, not the ellipse of the frame: equal at equal distances along both axes
-    for d in (10, 15, 18, 19):
-        assert np.isclose(m[20, 32 + d], m[20 + d, 32]) and np.isclose(m[20, 32 - d], m[20 - d, 32])
-    assert 0 < m[20, 32 + 18] < 1 and m[20, 32 + 25] == 0  # soft edge inside the shorter side
