@@ -81,6 +81,12 @@ def open_demo(topic: str = "tomogram", *, viewer=None):
         viewer.open_sample(PLUGIN, key)
     if topic in PREPARE:
         PREPARE[topic](viewer)
+    # Dock with the window hidden: each tab added to a shown window comes to the front for a
+    # moment, and a tool in front adds its helper layers (the Live FFT's ROI), which would then
+    # stay, hidden, in every demo's layer list. Shown afterwards, only the front tool is shown.
+    window = viewer.window._qt_window
+    was_visible = window.isVisible()
+    window.hide()
     docks = {}
     for name in WIDGETS:
         try:
@@ -91,6 +97,8 @@ def open_demo(topic: str = "tomogram", *, viewer=None):
     if front in docks:
         docks[front].show()
         docks[front].raise_()
+    if was_visible:
+        viewer.window.show()
     fit_window_to_screen(viewer)
     viewer.reset_view()  # the docks took room from the canvas: fit the data again
     return viewer

@@ -452,6 +452,7 @@ def spectrum_image_layer(
         "scale": (float(energy_scale), float(pixel_size), float(pixel_size)),
         "translate": (float(energy_offset), 0.0, 0.0),
         "units": ("eV", "angstrom", "angstrom"),
+        "axis_labels": ("energy", "y", "x"),  # the slider says what it moves through
         "contrast_limits": strided_contrast_limits(layer_data),
         "metadata": md,
         "visible": visible,

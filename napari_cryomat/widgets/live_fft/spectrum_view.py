@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pyqtgraph as pg
-from qtpy.QtCore import QRectF, QSize, Qt
+from qtpy.QtCore import QRectF, QSize, Qt, QTimer
 from qtpy.QtGui import QTransform
 from qtpy.QtWidgets import QLabel, QVBoxLayout
 
@@ -89,7 +89,16 @@ class SpectrumView(LivePanel):
     # -- the ROI exists only while this view is in front ----------------------------------------
     def showEvent(self, event):  # noqa: N802 (Qt name)
         super().showEvent(event)
-        self._sync_roi(True)
+        # Decide once Qt has settled which tab is in front: when a window is shown, every tabbed
+        # dock's content is shown for a moment, and a tool behind another tab must not add its ROI.
+        QTimer.singleShot(0, self._sync_after_show)
+
+    def _sync_after_show(self) -> None:
+        try:
+            visible = self.isVisible()
+        except RuntimeError:  # closed before the event loop came back
+            return
+        self._sync_roi(visible)
 
     def hideEvent(self, event):  # noqa: N802 (Qt name)
         super().hideEvent(event)

@@ -25,6 +25,12 @@ _BACKGROUND_BRUSH = (80, 120, 255, 50)
 _SIGNAL_BRUSH = (255, 200, 0, 50)
 
 
+def _counts_text(total: float) -> str:
+    """A pixel's total counts, short enough for one line of a 360 px dock: whole numbers up to
+    six digits, three significant digits above (a core-loss pixel holds 10^7-10^8)."""
+    return f"{total:.0f}" if abs(total) < 1e6 else f"{total:.3g}".replace("e+0", "e").replace("e+", "e")
+
+
 class SpectrumPlot(LivePanel):
     """Spectrum under the cursor (white), ROI sum (orange), markers, windows, background fit.
 
@@ -60,6 +66,8 @@ class SpectrumPlot(LivePanel):
         self.bgfit_curve = self.plot.plot([], [], pen=pg.mkPen("#8080ff", width=1, style=Qt.DashLine))
         self.cursor_label = QLabel(_HINT)
         self.cursor_label.setWordWrap(True)
+        self.cursor_label.setToolTip("The pixel under the cursor: (row y, column x), its position in Å "
+                                     "from the top left, and its total counts")
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -100,9 +108,9 @@ class SpectrumPlot(LivePanel):
         self._draw_curves()
         iy, ix = request.pixel
         px = request.source.pixel_size
-        text = f"pixel (y, x) = ({iy}, {ix})  ·  {iy * px:.0f}, {ix * px:.0f} Å"
+        text = f"pixel ({iy}, {ix})  ·  {iy * px:.0f}, {ix * px:.0f} Å"
         if result.pixel_spectrum is not None:
-            text += f"  ·  {result.pixel_spectrum.sum():.0f} counts"
+            text += f"  ·  {_counts_text(result.pixel_spectrum.sum())} counts"
         if request.roi is not None:
             summed = f"{result.roi_pixels} pixels summed" if result.roi_pixels else "no pixel of the spectrum image"
             text = f"ROI: {summed}\n{text}"

@@ -36,8 +36,15 @@ def errors(monkeypatch):
 def _widget(viewer, qtbot):
     w = LiveFFTWidget(viewer)
     qtbot.addWidget(w)
-    w.show()  # the dock in front: its ROI appears
+    _show(viewer, w, qtbot)
     return w
+
+
+def _show(viewer, w, qtbot):
+    """The dock comes in front: its ROI appears (once the event loop has settled which tab is in
+    front), where there is an image."""
+    w.show()
+    qtbot.waitUntil(lambda: w.model.layer is None or _shown(viewer, ROI_LAYER_NAME), timeout=5000)
 
 
 def _wait_fft(qtbot, w, bounds):
@@ -216,12 +223,12 @@ def test_roi_exists_only_while_in_front(lattice_viewer, qtbot):
     w = LiveFFTWidget(viewer)
     qtbot.addWidget(w)
     assert not _shown(viewer, ROI_LAYER_NAME)  # the dock is not shown yet
-    w.show()
+    _show(viewer, w, qtbot)
     viewer.layers[ROI_LAYER_NAME].data = [_rect(50, 60, 100)]
     _wait_fft(qtbot, w, (50, 150, 60, 160))
     w.hide()
     assert not _shown(viewer, ROI_LAYER_NAME)
-    w.show()
+    _show(viewer, w, qtbot)
     assert w.model.roi_bounds()[0] == (50, 150, 60, 160)
     w.close()
     w.deleteLater()
@@ -276,6 +283,7 @@ def test_e2e_superlattice_sample_live_fft(make_napari_viewer, qtbot):
     _, w = viewer.window.add_plugin_dock_widget("napari-cryomat", "Live FFT")
     assert isinstance(w, LiveFFTWidget)
     _wait_fft(qtbot, w, (256, 768, 256, 768))  # default: 512 px square in the middle
+    qtbot.waitUntil(lambda: _shown(viewer, ROI_LAYER_NAME), timeout=5000)
     first = w.spectrum_view.spectrum()
     roi = viewer.layers[ROI_LAYER_NAME]
     roi.data = [_rect(600, 600, 300)]  # move and shrink: the FFT follows

@@ -47,6 +47,10 @@ def test_eels_cursor_windows_maps_ratio_profile(eels_viewer, qtbot):
     np.testing.assert_array_equal(w.model.last_spectrum, si[10, 20])
     np.testing.assert_array_equal(w.plot.curve.yData, si[10, 20])
     assert "(10, 20)" in w.plot.cursor_label.text()
+    # a core-loss pixel holds ~10^7 counts: three significant digits keep the line from wrapping
+    shown = float(w.plot.cursor_label.text().rsplit("·", 1)[1].split()[0])
+    assert shown == pytest.approx(si[10, 20].sum(), rel=5e-3)
+    assert len(w.plot.cursor_label.text()) <= 50, w.plot.cursor_label.text()
     _move(viewer, w, qtbot, (30, 70), px)
 
     w.elements_edit.setText("Li, C, N, O")
