@@ -144,31 +144,61 @@ def rejoin_ellipses(labels: np.ndarray, components: np.ndarray, n: int, outline:
     return out
 
 
-# the blob split needs particles standing clear of the pixel noise (the constant of the local threshold)
+# the blob split needs particles standing clear of the pixel noise (the constant of the local threshold), except in a
+# field of rods, where its markers are the response's maxima that stand ROD_MARKER_DYNAMIC noise deviations above
+# the saddle to any higher one (noise bumps along a rod's ridge do not; the gap between two touching particles does)
 BLOB_SPLIT_MIN_CONTRAST_TO_NOISE = 2.0
 # ... and is used below this particle diameter (px), where the distance map's pixel steps are as deep as
 # the necks; larger particles are split on the distance map
 BLOB_SPLIT_BELOW_DIAMETER = 16.0
 
 
-def blob_split(image: np.ndarray, mask: np.ndarray, *, diameter_px: float, noise: float, min_px: float) -> np.ndarray:
+# a field of rods, for the markers: the median component of the mask at least this long per width. Thin rods
+# (aspect 3-6, ~4 px wide) read 2.5-4.2 in their masks, fields of disks, ellipses (aspect 1.3-2.2), blobs and
+# touching pairs/chains 1.1-2.0 (session 10's development images)
+ROD_MARKER_FIELD_ASPECT = 2.3
+# ... where the markers are maxima of the blob response standing this many of its noise deviations above the saddle
+# to any higher maximum (h-maxima). Thin bright rods at 50-250 counts/px were cut at 2-4 noise maxima along their
+# ridge (session 10: 8 seen rod images 0.68 -> 0.86 at 3, 0.87 at 4, 0.87 at 5)
+ROD_MARKER_DYNAMIC = 4.0
+
+
+def rod_field(components: np.ndarray, n: int) -> bool:
+    """Whether the 2D mask's ``components`` 1..n (at least 5) are a field of rods: their median aspect ratio (of the
+    ellipse with their second moments) is at least ROD_MARKER_FIELD_ASPECT."""
+    if n < 5:
+        return False
+    _fill, _width, aspect = ellipse_fill(components, n, with_aspect=True)
+    return bool(np.median(aspect[1:]) >= ROD_MARKER_FIELD_ASPECT)
+
+
+def blob_split(image: np.ndarray, mask: np.ndarray, *, diameter_px: float, noise: float, min_px: float,
+               rods: bool = False) -> np.ndarray:
     """Split the 2D ``mask`` into particles with markers from the image itself (particles positive).
 
     The markers are the significant maxima of the scale-normalised Laplacian of Gaussian at 0.8 of the
     particles' scale, one per 0.6 diameters, and the watershed runs on that response: the blob filter sees
     a particle's whole outline, where the distance map of a thresholded mask sees only its neck, which
     blur fills in for particles of a few pixels (5-7 px touching particles: F1 0.58-0.85 with distance
-    maxima). Components without a marker stay whole; rods and ovals cut in pieces are rejoined.
+    maxima). ``rods`` (a field of rods): the markers are instead the maxima that stand ROD_MARKER_DYNAMIC noise
+    deviations of the response above their saddle to any higher one, at any distance, so the flat ridge of a
+    rod keeps one marker where its noise bumps gave one per 0.6 widths. Components without a marker stay
+    whole; rods and ovals cut in pieces are rejoined.
     """
-    from skimage import segmentation
+    from skimage import morphology, segmentation
 
     from napari_cryomat.core._particle_settings import _log_noise_gain
 
     sigma = max(0.8, 0.8 * diameter_px / (2 * math.sqrt(2)))
     response = -(sigma**2) * ndi.gaussian_laplace(image, sigma)
-    half = max(1, int(round(0.3 * diameter_px)))
-    peaks = (response >= ndi.maximum_filter(response, size=2 * half + 1)) & mask
-    peaks &= response > 3.0 * noise * _log_noise_gain(sigma)
+    response_noise = noise * _log_noise_gain(sigma)
+    if rods:  # the background floored to the mask's lowest response: no saddle runs through it
+        floored = np.where(mask, response, response[mask].min() if mask.any() else 0.0).astype(np.float64)
+        peaks = morphology.h_maxima(floored, ROD_MARKER_DYNAMIC * response_noise).astype(bool) & mask
+    else:
+        half = max(1, int(round(0.3 * diameter_px)))
+        peaks = (response >= ndi.maximum_filter(response, size=2 * half + 1)) & mask
+    peaks &= response > 3.0 * response_noise
     markers, n_markers = ndi.label(peaks, structure=np.ones((3, 3)))
     components, n = ndi.label(mask)
     missing = np.setdiff1d(np.arange(1, n + 1), components[peaks])

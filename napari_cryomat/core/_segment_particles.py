@@ -21,6 +21,7 @@ from napari_cryomat.core._segment_common import (
     blob_split,
     drop_small,
     rejoin_ellipses,
+    rod_field,
 )
 
 
@@ -177,18 +178,21 @@ def _sharper_outline(image: np.ndarray, mask: np.ndarray, settings: ParticleSett
 
 def _split_by_blobs(image: np.ndarray, mask: np.ndarray, settings: ParticleSettings, min_px: float):
     """:func:`blob_split` of a 2D mask when its particles are small (below BLOB_SPLIT_BELOW_DIAMETER px)
-    and stand BLOB_SPLIT_MIN_CONTRAST_TO_NOISE pixel-noise deviations clear, else None. Decided from the
+    and stand BLOB_SPLIT_MIN_CONTRAST_TO_NOISE pixel-noise deviations clear or are a field of rods
+    (:func:`rod_field`; markers that stand clear of the noise), else None. Decided from the
     image, the mask and the options only, so that ``settings.options()`` reproduce the labels."""
     d_px = 4 * settings.split_distance / settings.pixel_size  # the split distance is a quarter diameter
     if not (0 < d_px < BLOB_SPLIT_BELOW_DIAMETER) or not mask.any() or mask.all():
         return None
     signed = -image if settings.polarity == "dark" else image
-    step = max(1, mask.size // 1_000_000)
-    values, inside = signed.ravel()[::step], mask.ravel()[::step]
     noise = _ps.noise_floor(image)
-    if np.median(values[inside]) - np.median(values[~inside]) < BLOB_SPLIT_MIN_CONTRAST_TO_NOISE * noise:
-        return None
-    return blob_split(signed, mask, diameter_px=d_px, noise=noise, min_px=min_px)
+    rods = rod_field(*ndi.label(mask))
+    if not rods:  # a field of rods keeps only the markers that stand clear of the response's noise
+        step = max(1, mask.size // 1_000_000)
+        values, inside = signed.ravel()[::step], mask.ravel()[::step]
+        if np.median(values[inside]) - np.median(values[~inside]) < BLOB_SPLIT_MIN_CONTRAST_TO_NOISE * noise:
+            return None
+    return blob_split(signed, mask, diameter_px=d_px, noise=noise, min_px=min_px, rods=rods)
 
 
 def _split_on_distance(mask: np.ndarray, pixel_size: float, split_distance: float, min_px: float, *,
