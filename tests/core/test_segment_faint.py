@@ -63,12 +63,13 @@ def test_faint_small_particles_with_too_few_blobs_go_to_the_detector_on_their_ow
     detector, told support, dose and shapes, finds 0.89 on the bright one; ours lost most on outlines: the half-way
     level over an undulating support joined particles into cells 3x their area). Since session 9 a detection grows
     at most 1.2 of its own radii: 0.57 and 0.47."""
+    # the draws these cases were found on (the generator's placement tries before session 10)
     dark, dark_truth, _ = make_particle_field(diameter=8, contrast=0.15, dose=20, size=(256, 256), polarity="dark",
-                                              seed=314)
+                                              max_tries=4000, seed=314)
     # the faint image of the benchmark's extra families at seed 13 (its blob search's one speck is this draw's)
     bright, bright_truth, _ = make_particle_field(diameter=8.397465016496763, shape_kind="blob", polarity="bright",
                                                   contrast=0.15, dose=20.0, gradient=0.17969329571003137,
-                                                  undulation=0.09672952777915866, seed=543343)
+                                                  undulation=0.09672952777915866, max_tries=4000, seed=543343)
     for img, truth, polarity, least in ((dark, dark_truth, "dark", 0.45), (bright, bright_truth, "bright", 0.35)):
         labels, settings = segment_particles(img, pixel_size=1.0, return_settings=True)
         assert settings.threshold == "detect" and settings.polarity == polarity
