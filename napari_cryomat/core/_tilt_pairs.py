@@ -29,11 +29,13 @@ MIN_SCALE = 0.25
 
 
 def pair_shifts(aligned: np.ndarray, angles: np.ndarray, *, separations, max_shift: float, band, win,
-                xcorr) -> list[tuple[int, int, np.ndarray, float]]:
+                xcorr, references: np.ndarray | None = None) -> list[tuple[int, int, np.ndarray, float]]:
     """``(i, j, d, z)`` for every pair ``j - i`` in ``separations`` (an iterable) of tilts resampled with zero
     shift: ``d`` the rotated-frame (dy, dx) of ``j`` against ``i`` stretched onto ``j``'s foreshortening
-    (``i`` the tilt nearer zero; ``d`` is stated as ``t_j - c t_i``, see module), ``z`` its significance."""
+    (``i`` the tilt nearer zero; ``d`` is stated as ``t_j - c t_i``, see module), ``z`` its significance.
+    ``references``: the images stretched in place of ``aligned[i]`` (a null of the same frames)."""
     n, h, w = aligned.shape
+    references = aligned if references is None else references
     cos = np.cos(np.deg2rad(angles))
     u = np.arange(w) - (w - 1) / 2
     rows = np.arange(h)
@@ -43,7 +45,7 @@ def pair_shifts(aligned: np.ndarray, angles: np.ndarray, *, separations, max_shi
             b = a + k
             ref, j = (a, b) if abs(angles[a]) <= abs(angles[b]) else (b, a)
             cols = u * (cos[ref] / cos[j]) + (w - 1) / 2
-            stretched = ndimage.map_coordinates(aligned[ref], np.meshgrid(rows, cols, indexing="ij"),
+            stretched = ndimage.map_coordinates(references[ref], np.meshgrid(rows, cols, indexing="ij"),
                                                 order=1, mode="nearest")
             d, _, z = xcorr(aligned[j], stretched, max_shift=max_shift, band=band, win=win, significance=True)
             pairs.append((ref, j, np.asarray(d, float), float(z)))

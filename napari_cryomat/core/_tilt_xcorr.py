@@ -16,6 +16,15 @@ def disc(shape, frac: float = 0.15) -> np.ndarray:
     return np.clip((0.95 - r) / frac, 0, 1).astype(np.float32) ** 2
 
 
+def round_mask(shape, frac: float = 0.15) -> np.ndarray:
+    """Soft disc of the frame's shorter side, centred: the part of a raw frame that every in-plane
+    rotation keeps, what the blind axis scan compares (:func:`disc` is the ellipse inscribed in a frame)."""
+    h, w = shape
+    yy, xx = np.mgrid[:h, :w]
+    r = np.hypot(yy - (h - 1) / 2, xx - (w - 1) / 2) / (min(h, w) / 2)
+    return np.clip((0.95 - r) / frac, 0, 1).astype(np.float32) ** 2
+
+
 def taper(shape, frac=0.1) -> np.ndarray:
     """Separable cosine taper; ``frac`` per axis (or one for both) is the tapered fraction at each end."""
     win = []

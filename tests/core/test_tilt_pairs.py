@@ -91,8 +91,44 @@ def test_pair_shifts_measure_the_stretched_model_on_a_flat_texture():
 
 
 def test_shifts_beyond_the_field_are_refused():
-    """Pure shot noise has nothing to align on: correlations of noise walk the tilts off the field, and
-    that is refused with a message pointing to gold beads instead of returning the walk."""
+    """Pure shot noise has nothing to align on: it is refused with a message pointing to gold beads
+    instead of returning the shifts of a walk on noise; so is any shift beyond half the field."""
     noise = np.random.default_rng(3).poisson(2.0, (41, 64, 64)).astype(np.float32)
     with pytest.raises(tilt.ShiftBeyondFieldError, match="beyond half the 64 x 64 field.*gold-bead"):
         tilt.align_tilt_series(noise, np.linspace(-60, 60, 41), tilt_axis_angle=0.0)
+    with pytest.raises(tilt.ShiftBeyondFieldError, match=r"\(33, 0\) px for tilt 1, beyond half the 64 x 64"):
+        tilt._refuse_beyond_field(np.array([[0.0, 0.0], [33.0, 0.0]]), (64, 64))
+
+
+def test_noise_is_refused_even_where_its_shifts_stay_in_the_field():
+    """Refusing noise must not hang on how far its shifts wander: with an 8-px search, 41 tilts of
+    noise were aligned (shifts up to 29 px, inside the 32 px allowed) before the explicit test that the
+    neighbours' correlation peaks stand above those with one tilt's pixels shuffled."""
+    noise = np.random.default_rng(0).poisson(2.0, (41, 64, 64)).astype(np.float32)
+    with pytest.raises(tilt.ShiftBeyondFieldError, match="correlate no better than noise"):
+        tilt.align_tilt_series(noise, np.linspace(-60, 60, 41), tilt_axis_angle=0.0, max_shift=8.0)
+
+
+def test_a_faint_specimen_shares_contrast():
+    """A catalyst phantom at 2 counts/px on 96² tilts: the robust z-scores of its neighbour peaks stand
+    only ~0.4 above those with shuffled pixels (no test), its correlation peaks above every shuffled one."""
+    from napari_cryomat.core import _tilt_contrast as contrast
+    from napari_cryomat.core.synthetic.tilt import make_tilt_series
+
+    s = make_tilt_series(shape=(96, 96, 96), n_tilts=61, max_shift=7.5, dose=2.0, seed=5)
+    alpha, b = s.tilt_axis_angle, engine._levels(s.tilts, 256)[0]
+
+    def chain_inputs(stack):  # the coarsest level as the chain sees it
+        work = engine.prepare(stack, b)
+        shape = engine.aligned_shape(work.shape[1:], alpha)
+        rot0 = np.stack([engine.resample(w, alpha, (0, 0), shape, cval=0.0) for w in work])
+        win = engine.frame_window(work.shape[1:], alpha, (0, 0), shape, engine._match_window(shape))
+        kw = dict(max_shift=96 / 4 / b + 2, band=xc.bandpass(shape, 0.003, 0.1), win=win, xcorr=xc.xcorr_shift)
+        return work, rot0, s.angles, alpha, kw
+
+    real, null = contrast.neighbour_peaks(*chain_inputs(s.tilts))
+    assert real.min() > null.max()
+    assert contrast.check_shared_contrast(*chain_inputs(s.tilts)) < 1e-9
+    noise = np.random.default_rng(1).poisson(2.0, s.tilts.shape).astype(np.float32)
+    with pytest.raises(contrast.NoSharedContrast, match="no better than noise"):
+        contrast.check_shared_contrast(*chain_inputs(noise))
