@@ -117,3 +117,19 @@ def test_a_speck_scale_read_by_the_granulometry_goes_to_the_detector():
     labels, settings = segment_particles(img, pixel_size=1.0, return_settings=True)
     assert settings.threshold == "detect" and 7 <= settings.diameter <= 15
     assert match_labels(labels, truth)["f1"] >= 0.6
+
+
+def test_the_detector_gate_reads_the_contrast_from_the_blob_responses():
+    """A faint Ø12 field at 25 % coverage (15 % contrast, 20 counts/px: 0.67 pixel-noise deviations): the level at
+    the blob centres read above 1 deviation where the scale was read small and the image went to the local
+    threshold (F1 0.58); the blob responses read ~0.7 at any image size, and the gate takes the lower: the detector
+    (F1 0.79)."""
+    from napari_cryomat.core._particle_settings import _noise_sigma, _response_contrast, blob_detections
+
+    image, truth, _ = make_particle_field(diameter=12.0, contrast=0.15, dose=20.0, seed=10911, size=(512, 512),
+                                          polarity="dark")
+    dark, _bright = blob_detections(image, 128.0)
+    assert 0.5 <= _response_contrast(dark) / _noise_sigma(image) <= 0.9
+    labels, settings = segment_particles(image, pixel_size=1.0, return_settings=True)
+    assert settings.threshold == "detect"
+    assert match_labels(labels, truth)["f1"] >= 0.72
