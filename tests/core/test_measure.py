@@ -117,6 +117,30 @@ def test_match_labels():
     assert m["mean_iou"] == pytest.approx((20 / 25 + 0) / 2)
 
 
+def test_match_labels_of_a_crowded_field_needs_no_objects_squared_table():
+    """A 2048² field of small particles holds 10^4 objects; a dense true x predicted overlap table would
+    take 8 bytes x 16 000² = 2 GB. The match keeps only overlapping pairs, and is exact."""
+    import tracemalloc
+
+    side, step = 1024, 8  # 16 384 squares of 5 px, each predicted one pixel to the right
+    truth = np.zeros((side, side), np.int32)
+    ids = np.arange(1, (side // step) ** 2 + 1).reshape(side // step, side // step)
+    for dy in range(5):
+        for dx in range(5):
+            truth[dy::step, dx::step] = ids
+    pred = np.roll(truth, 1, axis=1)
+    pred[pred % 4 == 0] = 0  # every 4th particle missed
+    tracemalloc.start()
+    m = match_labels(pred, truth)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 300e6
+    n = ids.size
+    assert m["n_true"] == n and m["n_pred"] == n - n // 4 and m["tp"] == n - n // 4  # IoU 20/30 each
+    assert m["recall"] == pytest.approx(0.75) and m["precision"] == 1.0
+    assert m["mean_iou"] == pytest.approx(0.75 * 20 / 30)
+
+
 def _two_shape_table():
     rng = np.random.default_rng(3)
     lab = np.zeros((600, 600), np.int32)
