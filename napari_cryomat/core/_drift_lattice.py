@@ -69,15 +69,21 @@ def peak_candidates(cspec, cshape, noise, count=CANDIDATE_PEAKS):
     move it): the excess power smoothed over 3x3 bins (a grain spreads its reflection), its slow background
     (a 9x9 median) removed, in the band of lattice periods."""
     power = (cspec.real**2 + cspec.imag**2).mean(0) / noise.mean() - 1.0
-    ky = sfft.fftfreq(cshape[0])[:, None]
-    kx = sfft.rfftfreq(cshape[1])[None, :]
-    k = np.hypot(ky, kx) * np.ones_like(power)
     smooth = ndimage.uniform_filter(power, 3, mode="wrap")
     smooth = smooth - ndimage.median_filter(smooth, 9, mode="wrap")
+    return _band_maxima(smooth, cshape, count)
+
+
+def _band_maxima(score, cshape, count):
+    """Frequencies (k, 2; cycles/px) of the ``count`` highest local maxima (3x3) of ``score`` over the
+    half-plane spectrum of a ``cshape`` crop, within the band of lattice periods."""
+    ky = sfft.fftfreq(cshape[0])[:, None]
+    kx = sfft.rfftfreq(cshape[1])[None, :]
+    k = np.hypot(ky, kx) * np.ones(score.shape)
     band = (k > 1.0 / PERIOD_BAND[1]) & (k < 1.0 / PERIOD_BAND[0])
-    peaks = (smooth == ndimage.maximum_filter(smooth, 3, mode="wrap")) & band
+    peaks = (score == ndimage.maximum_filter(score, 3, mode="wrap")) & band
     idx = np.argwhere(peaks)
-    idx = idx[np.argsort(-smooth[peaks])][:count]
+    idx = idx[np.argsort(-score[peaks])][:count]
     return np.stack([ky[idx[:, 0], 0], kx[0, idx[:, 1]]], axis=1)
 
 
@@ -95,14 +101,7 @@ def coherent_candidates(cspec, cshape, noise, count=None):
         return np.zeros((0, 2))
     n = len(cspec)
     per = (np.abs(sfft.fft(cspec / np.sqrt(noise)[:, None, None], n=2 * n, axis=0, workers=-1)) ** 2).max(0)
-    ky = sfft.fftfreq(cshape[0])[:, None]
-    kx = sfft.rfftfreq(cshape[1])[None, :]
-    k = np.hypot(ky, kx) * np.ones(per.shape)
-    band = (k > 1.0 / PERIOD_BAND[1]) & (k < 1.0 / PERIOD_BAND[0])
-    peaks = (per == ndimage.maximum_filter(per, 3, mode="wrap")) & band
-    idx = np.argwhere(peaks)
-    idx = idx[np.argsort(-per[peaks])][:count]
-    return np.stack([ky[idx[:, 0], 0], kx[0, idx[:, 1]]], axis=1)
+    return _band_maxima(per, cshape, count)
 
 
 def rate_evidence(coef, noise, g, rates, walk=WALK, m=PHASE_GRID):

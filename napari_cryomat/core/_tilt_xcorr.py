@@ -7,22 +7,25 @@ import numpy as np
 import scipy.fft
 
 
+def _soft_ellipse(shape, half_axes, frac: float) -> np.ndarray:
+    """1 inside 0.95 of the centred ellipse with ``half_axes`` (y, x), falling to 0 over ``frac``."""
+    h, w = shape
+    yy, xx = np.mgrid[:h, :w]
+    r = np.hypot((yy - (h - 1) / 2) / half_axes[0], (xx - (w - 1) / 2) / half_axes[1])
+    return np.clip((0.95 - r) / frac, 0, 1).astype(np.float32) ** 2
+
+
 def disc(shape, frac: float = 0.15) -> np.ndarray:
     """Soft disc inscribed in the frame: what every rotation of a raw tilt covers, so correlations
     compared across axis angles see the same area."""
-    h, w = shape
-    yy, xx = np.mgrid[:h, :w]
-    r = np.hypot((yy - (h - 1) / 2) / (h / 2), (xx - (w - 1) / 2) / (w / 2))
-    return np.clip((0.95 - r) / frac, 0, 1).astype(np.float32) ** 2
+    return _soft_ellipse(shape, (shape[0] / 2, shape[1] / 2), frac)
 
 
 def round_mask(shape, frac: float = 0.15) -> np.ndarray:
     """Soft disc of the frame's shorter side, centred: the part of a raw frame that every in-plane
     rotation keeps, what the blind axis scan compares (:func:`disc` is the ellipse inscribed in a frame)."""
-    h, w = shape
-    yy, xx = np.mgrid[:h, :w]
-    r = np.hypot(yy - (h - 1) / 2, xx - (w - 1) / 2) / (min(h, w) / 2)
-    return np.clip((0.95 - r) / frac, 0, 1).astype(np.float32) ** 2
+    r = min(shape) / 2
+    return _soft_ellipse(shape, (r, r), frac)
 
 
 def taper(shape, frac=0.1) -> np.ndarray:

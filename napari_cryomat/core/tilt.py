@@ -283,7 +283,7 @@ def align_tilt_series(tilts, angles, *, pixel_size: float = 1.0, tilt_axis_angle
     except NoSharedContrast as exc:
         raise ShiftBeyondFieldError(
             f"tilts: {exc}: the tilts share too little detectable contrast (a thin specimen with only gold "
-            f"beads, or a very low dose), and shifts fitted to noise wander, as far as beyond half the {h} x {w} "
+            f"beads, or a very low dose), and shifts fitted to noise wander, up to beyond half the {h} x {w} "
             "field.") from None
     alpha_out = float(((alpha_out + 90) % 180) - 90)
     shifts = np.empty_like(shifts_s)
