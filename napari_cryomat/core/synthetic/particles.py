@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
+from napari_cryomat.core._validate import integer
+
 __all__ = ["make_particles", "make_growth", "make_particle_field", "make_particles_varied", "shape_field"]
 
 _SHAPES = ("disk", "ellipse", "rounded_square", "hexagon")
@@ -311,9 +313,7 @@ def make_particle_field(*, diameter: float = 20.0, spread: float = 0.2, shape_ki
         raise ValueError(f"shape_kind must be one of {_FIELD_SHAPES}; got {shape_kind!r}.")
     if polarity not in ("dark", "bright"):
         raise ValueError(f"polarity must be 'dark' or 'bright'; got {polarity!r}.")
-    if max_tries is not None and (isinstance(max_tries, bool) or not isinstance(max_tries, (int, np.integer))
-                                  or max_tries < 1):
-        raise ValueError(f"max_tries must be a positive integer (placement tries); got {max_tries!r}.")
+    max_tries = integer(max_tries, "max_tries", low=1, allow_none=True)
     rng = np.random.default_rng(seed)
     if size is None:
         side = int(np.clip(16 * diameter, 256, 1024))
