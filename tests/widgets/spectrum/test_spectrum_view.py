@@ -335,11 +335,16 @@ def test_gui_thread_stays_free_on_a_big_spectrum_image(make_napari_viewer, qtbot
     w.ref_combo.setCurrentText("HAADF")
     qtbot.waitUntil(lambda: w.model.last_spectrum is not None, timeout=10000)
 
+    # Between two user actions the event loop turns (a person cannot type and click within one
+    # turn); without these pauses the watch summed three actions into one stretch (89 ms here,
+    # 102 ms on a CI machine) and read it as one block.
     def use_the_tool(roi_corner, line_row):
         for i in range(8):
             _move(viewer, w, qtbot, (40 + 20 * i, 30 + 25 * i), 5.0)
         w.set_elements("C, N, O")
+        qtbot.wait(10)
         w.plot.roi_button.click()
+        qtbot.wait(10)
         viewer.layers["spectrum ROI"].add_rectangles(np.array([[2, 2], [roi_corner, roi_corner]], float))
         qtbot.waitUntil(lambda: w.model.roi_spectrum is not None
                         and w.model.spectra.result.roi_pixels == (roi_corner - 1) ** 2, timeout=30000)
@@ -349,6 +354,7 @@ def test_gui_thread_stays_free_on_a_big_spectrum_image(make_napari_viewer, qtbot
         w.maps.ratio_button.click()
         _wait(qtbot, w)
         w.maps.line_button.click()
+        qtbot.wait(10)
         w.model.profile = None
         viewer.layers["composition line"].add_lines(np.array([[line_row, 5], [line_row, 250]], float))
         qtbot.waitUntil(lambda: w.model.profile is not None, timeout=10000)
