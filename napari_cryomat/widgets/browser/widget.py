@@ -12,6 +12,7 @@ import importlib
 import threading
 from typing import TYPE_CHECKING
 
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QFormLayout, QLabel, QVBoxLayout, QWidget
 
 from napari_cryomat.widgets._base import EventLinks, LayerCombo, ScrollPanel, TaskRunner, show_error
@@ -75,7 +76,12 @@ class TomogramBrowser(QWidget):
         self.links.on_close(model.detach)
         self.layer_combo.currentIndexChanged.connect(lambda _=None: model.set_source(self.layer_combo.layer()))
         model.attach()
+        # Docked in a tab behind another tool (every `cryomat demo`), the browser learns so only once
+        # its dock exists and Qt has settled the tabs; until then it must not add its cut lines, or
+        # they stay, hidden, in the user's layer list. It decides one event-loop turn later.
+        model.in_front = False
         model.set_source(self.layer_combo.layer())
+        QTimer.singleShot(0, self._settle_front)
         # Binning and low-pass are lazy dask arrays; the first import of dask.array takes a few hundred
         # ms: take it now, off the GUI thread, rather than when the user first picks a binning.
         threading.Thread(target=importlib.import_module, args=("dask.array",), daemon=True).start()
@@ -132,6 +138,13 @@ class TomogramBrowser(QWidget):
         except ValueError as exc:
             show_error(f"Tomogram browser: {exc}")
             return None
+
+    def _settle_front(self) -> None:
+        try:
+            in_front = self.ortho.in_front  # what the dock reported since (True if never docked)
+        except RuntimeError:  # closed before the event loop came back
+            return
+        self.model.set_in_front(in_front)
 
     # ---- model events -------------------------------------------------------------------
     def _on_source(self, layer) -> None:

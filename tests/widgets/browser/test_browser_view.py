@@ -262,6 +262,7 @@ def test_cut_lines_only_while_the_browser_tab_is_in_front(make_napari_viewer, qt
     viewer.add_image(volume, name="tomo", scale=VS, units=("angstrom",) * 3)
     w = TomogramBrowser(viewer)
     dock = viewer.window.add_dock_widget(w, name="Tomogram browser")
+    qtbot.waitUntil(lambda: _shown(viewer, "XZ/YZ cuts"), timeout=5000)  # alone, it is in front
     other = viewer.window.add_dock_widget(QLabel("another tool"), name="Other", tabify=True)
     other.raise_()
     qtbot.waitUntil(lambda: not _shown(viewer, "XZ/YZ cuts"), timeout=5000)

@@ -180,9 +180,11 @@ def test_gui_thread_stays_free_on_a_2048_stack(make_napari_viewer, qtbot, gui_wa
         run_and_wait(qtbot, w)
         assert w.runner.last_error is None
         w.results.range_start.setValue(1)
+        qtbot.wait(10)  # one user action per event-loop turn
         w.results.range_stop.setValue(5)
         qtbot.waitUntil(lambda: "big movie aligned sum (frames 1-4)" in viewer.layers, timeout=30000)
         w.results.show_aligned.setChecked(False)
+        qtbot.wait(10)
         w.results.show_aligned.setChecked(True)
         qtbot.wait(50)
     print(f"GUI thread, longest stretch: first Align {first_align * 1000:.0f} ms, "

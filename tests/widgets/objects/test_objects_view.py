@@ -276,18 +276,23 @@ def test_gui_thread_stays_free_on_2048(make_napari_viewer, qtbot, gui_watch):
         panel.labels_combo.set_layer(layer)
         measure(qtbot, w)
         assert len(w.model.features) == 1600
+        # one user action per event-loop turn (a person cannot sort, select and pick a layer in one)
         view.sortByColumn(view.column_of("area (px²)"), Qt.SortOrder.DescendingOrder)
+        qtbot.wait(10)
         view.selectRow(0)
+        qtbot.wait(10)
         panel.labels_combo.set_layer(classes)
         assert panel.classes_check.isChecked()
         measure(qtbot, w)
         objects = viewer.layers["big prediction objects"]
         assert objects.data.shape == (2048, 2048) and w.model.layer is objects
         view.selectRow(3)
+        qtbot.wait(10)
         w.colour_panel.colour_by_property("aspect_ratio")
         wait(qtbot, w)
         assert objects.metadata["coloured_by"] == "aspect_ratio"
         w.classes_panel.n_classes_spin.setValue(3)
+        qtbot.wait(10)
         w.classes_panel.classify_button.click()
         wait(qtbot, w)
         assert w.model.features["shape_class"].nunique() == 3
