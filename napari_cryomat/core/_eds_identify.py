@@ -18,7 +18,10 @@ element that lowers χ² most — a likelihood-ratio test on the joint fit — i
 σ, its families are consistent — a family strong enough to be seen is not missing; a low-energy
 family that contradicts the others is left out as absorbed — and one of its lines stands on a peak
 of its own: :mod:`._eds_checks`), then backward
-elimination: an element that adds < ``min_snr`` σ once the others are fitted is dropped. A family
+elimination: an element that adds < ``min_snr`` σ once the others are fitted is dropped; then a chosen element is
+replaced by a rival with a line on its principal line that fits >= ``min_snr`` σ better in its place, beside which it
+is redundant (:mod:`._eds_rivals`: Ag for a Th that held Ag Lα), and elements whose lines are shoulders of bigger
+peaks are looked for in the fit's residual (:mod:`._eds_shoulder`). A family
 member is therefore never taken for another element: Pt M2N4 at 2.70 keV is already in the Pt M
 column, so Rh gains nothing. A global energy offset and the resolution scale are fitted from the two
 most significant elements with a principal line above 1 keV.
@@ -34,6 +37,7 @@ from napari_cryomat.core import _eds_physics as phys
 from napari_cryomat.core._eds_artefacts import artefact_columns, bounded_nnls, si_fluorescence_note
 from napari_cryomat.core._eds_checks import CONSISTENT_MIN_ENERGY, family_check, peak_check, z_of
 from napari_cryomat.core._eds_continuum import continuum_columns, smooth_absorber
+from napari_cryomat.core._eds_rivals import replace_stand_ins
 from napari_cryomat.core._eds_shoulder import add_shoulders
 
 _MIN_LINE_WEIGHT = 0.01
@@ -327,6 +331,9 @@ def run(s, energy, *, fwhm_of, net, bg, mask, peaks_e, pool, min_snr, beam_kev, 
         shift = best_shift(problem, strongest, max_shift)
         chosen, _sig, _rej, _final = forward_select(problem, cands, shift, min_snr)
     chosen, sig, rejected, final = forward_select(problem, cands, shift, min_snr)
+    # an element chosen early may hold a peak whose true owner's other lines decide against it (Th Mα for Ag Lα)
+    chosen, rival_reasons, final = replace_stand_ins(problem, _fit_set, _significance, pool, chosen, final, shift,
+                                                     min_snr)
     # lines on a shoulder of a much bigger peak made no peak of their own: candidates from the fit's residual
     chosen, sig, shoulder_reasons, final = add_shoulders(problem, _fit_set, _significance, pool, chosen, final,
                                                          shift, min_snr)
@@ -360,8 +367,10 @@ def run(s, energy, *, fwhm_of, net, bg, mask, peaks_e, pool, min_snr, beam_kev, 
         else:
             reasons[el] = (f"rejected: adds only {info:.1f}σ (< {min_snr:g}σ) to "
                            f"{', '.join(chosen) or 'the continuum'}: {explain(problem, el, chosen, shift)}")
-    for el, why in shoulder_reasons.items():
+    for el, why in rival_reasons.items():
         reasons[el] = reasons[el] + "; " + why if el in chosen else why
+    for el, why in shoulder_reasons.items():
+        reasons[el] = reasons[el] + "; " + why if el in chosen or el in rival_reasons else why
     order = sorted(chosen, key=lambda el: -sig[el])
     fit = Fit(order, sig, reasons, families, shift, artefacts, model, continuum)
     fit.width_scale = problem.width_scale

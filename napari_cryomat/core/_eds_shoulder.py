@@ -170,15 +170,16 @@ def _si_dead_layer_depth(energy):
     return mu * phys.SI_DENSITY * phys.SI_DEAD_LAYER_UM * 1e-4
 
 
-def _free_weights_test(problem, fit_set, el, c, chosen, shift, min_snr, lines, continuum):
+def free_weights_test(problem, fit_set, el, c, chosen, shift, min_snr, lines, continuum, free_lines_of=None):
     """'' when ``el`` still adds >= min_snr σ once what the model holds only roughly near ``c`` is free, else the
     reason: the chosen elements' secondary lines within 1.5 FWHM (weights good to ~20 %: a generous Zr Lη at
     1.88 keV is not Re Mα), the lines' low-energy tail, which the Gaussian lines lack (a tail 400 eV below Bi Mα is
     no P Kα), and a local misfit of the continuum (humps BROAD_HUMP times wider than a line, at and on either side
-    of it, follow a bend or a step such as an absorption edge)."""
+    of it, follow a bend or a step such as an absorption edge). ``free_lines_of``: the elements whose secondary
+    lines are freed (default: all of ``chosen``)."""
     f = problem.fwhm_of(c)
     free = {}
-    for o in chosen:
+    for o in chosen if free_lines_of is None else free_lines_of:
         principals = set(phys.family_principals(z_of(o), problem.beam_kev).values())
         for n, e, _w in problem.lines(o):
             if n not in principals and abs(e + shift - c) <= FREE_RADIUS * f:
@@ -245,7 +246,7 @@ def add_shoulders(problem, fit_set, significance, pool, chosen, final, shift, mi
                                f"{np.sqrt(max(c_r - c_re, 0.0)):.1f}σ")
                         break
             if not why:
-                why = _free_weights_test(problem, fit_set, el, cands[el], chosen, shift, min_snr, final[4], final[5])
+                why = free_weights_test(problem, fit_set, el, cands[el], chosen, shift, min_snr, final[4], final[5])
             if not why:
                 # it must explain its residual peak, not a share of it (a misfit 0.6 FWHM beside O Kα is no O)
                 p = found[el][1]
