@@ -15,6 +15,7 @@ from scipy import ndimage as ndi
 from napari_cryomat.core import _particle_detect as _pd
 from napari_cryomat.core import _particle_settings as _ps
 from napari_cryomat.core._particle_settings import ParticleSettings
+from napari_cryomat.core._segment_chains import split_chains
 from napari_cryomat.core._segment_common import (
     BLOB_SPLIT_BELOW_DIAMETER,
     BLOB_SPLIT_MIN_CONTRAST_TO_NOISE,
@@ -134,11 +135,11 @@ def _mask_to_labels(mask: np.ndarray, settings: ParticleSettings, *, split: bool
         return labels.astype(np.int32)
     if image is not None and image.ndim == 2:
         labels = _split_by_blobs(image, mask, settings, min_px)
-        if labels is not None:
-            return labels
-        outline = _sharper_outline(image, mask, settings, *cut) if cut is not None else None
-        if outline is not None:
-            return _split_on_distance(mask, ps, settings.split_distance, min_px, shape_mask=outline)
+        if labels is None:
+            outline = _sharper_outline(image, mask, settings, *cut) if cut is not None else None
+            labels = _split_on_distance(mask, ps, settings.split_distance, min_px, shape_mask=outline)
+        # a field of touching chains: their members found at their own scale (the estimate reads the chains')
+        return split_chains(image, labels, polarity=settings.polarity, min_px=min_px)
     return _split_on_distance(mask, ps, settings.split_distance, min_px)
 
 

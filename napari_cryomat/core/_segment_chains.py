@@ -1,0 +1,105 @@
+"""Chains of touching small particles split at their own scale (issue #14, session 11).
+
+In a field of touching pairs and chains of particles a few pixels across, the particle scale read off the image
+(blob search, granulometry) is that of the chains, ~1.4x the particles' (Ø5.1 read 7.1, Ø8.3 read 10.4), and the
+blob split's markers at that scale see one maximum per pair: about half of the particles came out merged two or
+three in one object (session 11: F1 0.58-0.84 on seen touching fields, every error a merge). A chain's width (the
+minor axis of the ellipse with its second moments) is its members' diameter, whatever their number, so the image
+says both that it is a field of chains and at which scale to look for their members.
+
+Private: called with checked arguments, pixels. No Qt, no napari.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from napari_cryomat.core._segment_common import drop_small, ellipse_fill, rod_field
+
+# a mask component is long (two or more particles, or an oval) where its area is at least this many times the
+# disk of its own width: one disk reads 1, a touching pair ~2, a chain of three ~3, an ellipse its aspect
+CHAIN_MIN_AREA_PER_WIDTH_DISK = 1.5
+# ... and the field is a field of chains where at least this share of its components is long: touching fields
+# read 0.71-0.83, fields of ellipses (aspect 1.3-2.2) 0.23-0.49, disks and blobs 0-0.12, the varied images
+# (touching pairs and triples among single particles) 0.26-0.27 (session 11's development images)
+CHAIN_FIELD_SHARE = 0.6
+# the members are looked for below this width (px); wider chains have distance maps with real necks
+CHAIN_BELOW_WIDTH = 16.0
+# markers: maxima of the blob response at 0.8 of the members' scale standing this many of its noise deviations
+# above the saddle to any higher one (h-maxima), and above 3 deviations themselves. Seen touching fields: 3 split
+# 2x more merged pairs than 4 (b301 #11 0.686 -> 0.852 at 3, 0.743 at 4)
+CHAIN_MARKER_DYNAMIC = 3.0
+CHAIN_MARKER_MIN_Z = 3.0
+# a re-split component that fills at least this share of the ellipse with its second moments is one oval: ovals of
+# fields of ellipses (Ø16-19, whose field shares read 0.6+ too) filled 0.986-0.997, components holding 2-3 touching
+# particles 0.87-0.97 (90 % below 0.973; blur fills their necks, so the rejoin's 0.95 undid half the splits)
+CHAIN_ONE_ELLIPSE_FILL = 0.98
+
+
+def chain_field_share(components: np.ndarray, n: int) -> tuple[float, np.ndarray, np.ndarray]:
+    """Share of the 2D ``components`` 1..n that are long (area >= CHAIN_MIN_AREA_PER_WIDTH_DISK disks of their
+    width), with the per-component long flags and widths (index 0: background, False / 0)."""
+    fill, width = ellipse_fill(components, n)
+    area = np.bincount(components.ravel(), minlength=n + 1).astype(np.float64)
+    long = area >= CHAIN_MIN_AREA_PER_WIDTH_DISK * math.pi * np.maximum(width, 1e-6) ** 2 / 4
+    long[0] = False
+    return (float(long[1:].mean()) if n else 0.0), long, width
+
+
+def split_chains(image: np.ndarray, labels: np.ndarray, *, polarity: str, min_px: float) -> np.ndarray:
+    """``labels`` (the split of the 2D ``image``'s mask; ``polarity`` "dark" or "bright") with the long components of a field
+    of chains re-split at their members' scale, where that finds more members than the split did.
+
+    A field of chains: at least 5 components, not a field of rods (:func:`rod_field`, whose own markers keep a rod
+    whole), and CHAIN_FIELD_SHARE of them long. The members' scale is the median width of the long components
+    (below CHAIN_BELOW_WIDTH px); the markers are the blob response's h-maxima there (CHAIN_MARKER_DYNAMIC noise
+    deviations), so a neck between two members is a marker pair and a noise bump on one member is not.
+    Decided from the image and the labels only, so that ``settings.options()`` reproduce the labels."""
+    from skimage import morphology, segmentation
+
+    from napari_cryomat.core._particle_blobs import _log_noise_gain, noise_floor
+
+    if not math.isfinite(CHAIN_FIELD_SHARE):
+        return labels
+    components, n = ndi.label(labels > 0)
+    if n < 5 or rod_field(components, n):
+        return labels
+    share, long, width = chain_field_share(components, n)
+    if share < CHAIN_FIELD_SHARE:
+        return labels
+    member = float(np.median(width[long]))
+    if not member < CHAIN_BELOW_WIDTH:
+        return labels
+    sigma = max(0.8, 0.8 * member / (2 * math.sqrt(2)))
+    signed = -image if polarity == "dark" else image
+    response = -(sigma**2) * ndi.gaussian_laplace(signed.astype(np.float32, copy=False), sigma)
+    response_noise = noise_floor(image) * _log_noise_gain(sigma)
+    inside = long[components]
+    # the rest floored to the long components' lowest response: no saddle runs through it
+    floored = np.where(inside, response, response[inside].min()).astype(np.float64)
+    peaks = morphology.h_maxima(floored, CHAIN_MARKER_DYNAMIC * response_noise).astype(bool)
+    peaks &= inside & (response > CHAIN_MARKER_MIN_Z * response_noise)
+    markers, n_markers = ndi.label(peaks, structure=np.ones((3, 3)))
+    if n_markers == 0:
+        return labels
+    # members found per component against the objects the split already made there
+    found = np.bincount(np.unique(components[peaks].astype(np.int64) * (n_markers + 1) + markers[peaks])
+                        // (n_markers + 1), minlength=n + 1)
+    top = int(labels.max()) + 1
+    on = labels > 0
+    made = np.bincount(np.unique(components[on].astype(np.int64) * top + labels[on]) // top, minlength=n + 1)
+    redo = long & (found > made)
+    if not redo.any():
+        return labels
+    region = redo[components]
+    resplit = segmentation.watershed(-response, np.where(region, markers, 0), mask=region)
+    # an oval's two ends are real maxima at its width's scale: a component that fills its ellipse is one particle
+    fill, _ = ellipse_fill(np.where(region, components, 0), n)
+    whole = (redo & (fill >= CHAIN_ONE_ELLIPSE_FILL))[components]
+    resplit[whole] = 1 + int(resplit.max()) + components[whole]
+    out = labels.copy()
+    out[region] = resplit[region] + int(labels.max())  # new ids above the split's; relabelled by drop_small
+    return drop_small(out, min_px)

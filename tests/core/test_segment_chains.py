@@ -1,0 +1,66 @@
+"""Fields of touching chains of small particles (session 11): the chains' members are found at their own scale, the
+chains' width, where the image's particle scale reads the chains'. Seeded draws not used by the benchmark."""
+
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+
+import napari_cryomat.core._segment_chains as chains
+from napari_cryomat.core.measure import match_labels
+from napari_cryomat.core.segment import segment_particles
+from napari_cryomat.core.synthetic.particles import make_particle_field
+
+
+def _disk(shape, cy, cx, r):
+    yy, xx = np.mgrid[:shape[0], :shape[1]]
+    return np.hypot(yy - cy, xx - cx) <= r
+
+
+@pytest.fixture(scope="module")
+def touching_field():
+    return make_particle_field(diameter=7.0, shape_kind="touching", polarity="bright", contrast=0.4, dose=900.0,
+                               size=(256, 256), seed=4321)
+
+
+def test_a_field_of_touching_pairs_is_a_field_of_chains_and_one_of_round_ovals_is_not():
+    shape = (200, 200)
+    pairs = np.zeros(shape, bool)
+    ovals = np.zeros(shape, bool)
+    yy, xx = np.mgrid[:shape[0], :shape[1]]
+    for cy in range(20, 200, 40):
+        for cx in range(20, 200, 40):
+            pairs |= _disk(shape, cy, cx - 4, 4.5) | _disk(shape, cy, cx + 4, 4.5)  # centres 0.89 diameters apart
+            ovals |= ((xx - cx) / 5.8) ** 2 + ((yy - cy) / 4.5) ** 2 <= 1  # aspect 1.3, the same width
+    share_pairs, long_pairs, width = chains.chain_field_share(*ndi.label(pairs))
+    share_ovals, _, _ = chains.chain_field_share(*ndi.label(ovals))
+    assert share_pairs == 1.0 and share_ovals == 0.0
+    assert 8.0 <= np.median(width[long_pairs]) <= 10.0  # a pair's width is its members' diameter
+
+
+def test_touching_small_particles_are_no_longer_merged_in_pairs(touching_field):
+    image, truth, _ = touching_field
+    labels = segment_particles(image, pixel_size=1.0)
+    share = chains.CHAIN_FIELD_SHARE
+    try:
+        chains.CHAIN_FIELD_SHARE = float("inf")  # the split before session 11
+        before = segment_particles(image, pixel_size=1.0)
+    finally:
+        chains.CHAIN_FIELD_SHARE = share
+    f1, f1_before = match_labels(labels, truth)["f1"], match_labels(before, truth)["f1"]
+    assert f1 >= f1_before + 0.1  # seed 4321: 0.60 -> 0.78
+    assert labels.max() > before.max()  # more objects: the pairs were merged
+
+
+def test_settings_options_reproduce_the_chain_split(touching_field):
+    image, _, _ = touching_field
+    labels, settings = segment_particles(image, pixel_size=1.0, return_settings=True)
+    assert np.array_equal(labels, segment_particles(image, pixel_size=1.0, **settings.options()))
+
+
+def test_ovals_of_a_field_of_large_ellipses_are_not_cut_at_their_ends():
+    # Ø18 ellipses (aspect 1.3-2.2) read as a field of chains; at their width's scale an oval's two ends are maxima
+    # (without the filled-ellipse rule, CHAIN_ONE_ELLIPSE_FILL, this field scored 0.68; with it 0.99)
+    image, truth, _ = make_particle_field(diameter=18.0, shape_kind="ellipse", polarity="bright", contrast=0.35,
+                                          dose=1500.0, size=(288, 288), seed=4322)
+    labels = segment_particles(image, pixel_size=1.0)
+    assert match_labels(labels, truth)["f1"] >= 0.95
