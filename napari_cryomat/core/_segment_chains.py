@@ -17,7 +17,7 @@ import math
 import numpy as np
 from scipy import ndimage as ndi
 
-from napari_cryomat.core._segment_common import drop_small, ellipse_fill, rod_field
+from napari_cryomat.core._segment_common import ROD_MARKER_FIELD_ASPECT, drop_small, ellipse_fill
 
 # a mask component is long (two or more particles, or an oval) where its area is at least this many times the
 # disk of its own width: one disk reads 1, a touching pair ~2, a chain of three ~3, an ellipse its aspect
@@ -39,22 +39,22 @@ CHAIN_MARKER_MIN_Z = 3.0
 CHAIN_ONE_ELLIPSE_FILL = 0.98
 
 
-def chain_field_share(components: np.ndarray, n: int) -> tuple[float, np.ndarray, np.ndarray]:
+def chain_field_share(components: np.ndarray, n: int) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
     """Share of the 2D ``components`` 1..n that are long (area >= CHAIN_MIN_AREA_PER_WIDTH_DISK disks of their
-    width), with the per-component long flags and widths (index 0: background, False / 0)."""
-    fill, width = ellipse_fill(components, n)
+    width), with the per-component long flags, widths and aspect ratios (index 0: background, False / 0)."""
+    _fill, width, aspect = ellipse_fill(components, n, with_aspect=True)
     area = np.bincount(components.ravel(), minlength=n + 1).astype(np.float64)
     long = area >= CHAIN_MIN_AREA_PER_WIDTH_DISK * math.pi * np.maximum(width, 1e-6) ** 2 / 4
     long[0] = False
-    return (float(long[1:].mean()) if n else 0.0), long, width
+    return (float(long[1:].mean()) if n else 0.0), long, width, aspect
 
 
 def split_chains(image: np.ndarray, labels: np.ndarray, *, polarity: str, min_px: float) -> np.ndarray:
     """``labels`` (the split of the 2D ``image``'s mask; ``polarity`` "dark" or "bright") with the long components of a field
     of chains re-split at their members' scale, where that finds more members than the split did.
 
-    A field of chains: at least 5 components, not a field of rods (:func:`rod_field`, whose own markers keep a rod
-    whole), and CHAIN_FIELD_SHARE of them long. The members' scale is the median width of the long components
+    A field of chains: at least 5 components, not a field of rods (:func:`rod_field`'s test, whose own markers keep
+    a rod whole), and CHAIN_FIELD_SHARE of them long. The members' scale is the median width of the long components
     (below CHAIN_BELOW_WIDTH px); the markers are the blob response's h-maxima there (CHAIN_MARKER_DYNAMIC noise
     deviations), so a neck between two members is a marker pair and a noise bump on one member is not.
     Decided from the image and the labels only, so that ``settings.options()`` reproduce the labels."""
@@ -65,10 +65,11 @@ def split_chains(image: np.ndarray, labels: np.ndarray, *, polarity: str, min_px
     if not math.isfinite(CHAIN_FIELD_SHARE):
         return labels
     components, n = ndi.label(labels > 0)
-    if n < 5 or rod_field(components, n):
+    if n < 5:
         return labels
-    share, long, width = chain_field_share(components, n)
-    if share < CHAIN_FIELD_SHARE:
+    share, long, width, aspect = chain_field_share(components, n)
+    # a field of rods (rod_field, from the same moments) keeps its own markers
+    if share < CHAIN_FIELD_SHARE or np.median(aspect[1:]) >= ROD_MARKER_FIELD_ASPECT:
         return labels
     member = float(np.median(width[long]))
     if not member < CHAIN_BELOW_WIDTH:

@@ -31,8 +31,8 @@ def test_a_field_of_touching_pairs_is_a_field_of_chains_and_one_of_round_ovals_i
         for cx in range(20, 200, 40):
             pairs |= _disk(shape, cy, cx - 4, 4.5) | _disk(shape, cy, cx + 4, 4.5)  # centres 0.89 diameters apart
             ovals |= ((xx - cx) / 5.8) ** 2 + ((yy - cy) / 4.5) ** 2 <= 1  # aspect 1.3, the same width
-    share_pairs, long_pairs, width = chains.chain_field_share(*ndi.label(pairs))
-    share_ovals, _, _ = chains.chain_field_share(*ndi.label(ovals))
+    share_pairs, long_pairs, width, _ = chains.chain_field_share(*ndi.label(pairs))
+    share_ovals, _, _, _ = chains.chain_field_share(*ndi.label(ovals))
     assert share_pairs == 1.0 and share_ovals == 0.0
     assert 8.0 <= np.median(width[long_pairs]) <= 10.0  # a pair's width is its members' diameter
 
