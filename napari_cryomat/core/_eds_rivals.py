@@ -28,7 +28,7 @@ import numpy as np
 
 from napari_cryomat.core import _eds_physics as phys
 from napari_cryomat.core._eds_checks import family_check, z_of
-from napari_cryomat.core._eds_shoulder import RIVAL_MIN_WEIGHT, free_weights_test
+from napari_cryomat.core._eds_shoulder import RIVAL_MIN_WEIGHT, drop_weakest, free_weights_test
 
 MAX_SWAPS = 4  # replacements per spectrum (each re-fits the set; a spectrum rarely holds more than one stand-in)
 
@@ -138,11 +138,5 @@ def replace_stand_ins(problem, fit_set, significance, pool, chosen, final, shift
             break
         else:
             break
-    sig = significance(problem, chosen, shift, final)
-    while chosen and min(sig.values()) < min_snr:
-        weakest = min(chosen, key=lambda c: sig[c])
-        chosen.remove(weakest)
-        reasons[weakest] = f"rejected: chosen, then dropped: adds only {sig[weakest]:.1f}σ beside the others"
-        final = fit_set(problem, chosen, shift)
-        sig = significance(problem, chosen, shift, final)
+    chosen, _sig, final = drop_weakest(problem, fit_set, significance, chosen, final, shift, min_snr, reasons)
     return chosen, reasons, final

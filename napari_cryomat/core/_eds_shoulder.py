@@ -265,6 +265,13 @@ def add_shoulders(problem, fit_set, significance, pool, chosen, final, shift, mi
             break
         if not added:
             break
+    chosen, sig, final = drop_weakest(problem, fit_set, significance, chosen, final, shift, min_snr, reasons)
+    return chosen, sig, reasons, final
+
+
+def drop_weakest(problem, fit_set, significance, chosen, final, shift, min_snr, reasons):
+    """Backward elimination after a pass that changed the set: the element adding least is
+    dropped (and its reason written) while it adds under ``min_snr``. Returns (chosen, sig, final)."""
     sig = significance(problem, chosen, shift, final)
     while chosen and min(sig.values()) < min_snr:
         weakest = min(chosen, key=lambda el: sig[el])
@@ -272,4 +279,4 @@ def add_shoulders(problem, fit_set, significance, pool, chosen, final, shift, mi
         reasons[weakest] = f"rejected: chosen, then dropped: adds only {sig[weakest]:.1f}σ beside the others"
         final = fit_set(problem, chosen, shift)
         sig = significance(problem, chosen, shift, final)
-    return chosen, sig, reasons, final
+    return chosen, sig, final
