@@ -216,7 +216,7 @@ def segment_particles(
         Euclidean distance map (:func:`split_touching`). Either way, a cut object narrower than 24 px
         that fills >= 95 % of the ellipse of its second moments (a rod, an oval) is given back whole.
         In a 2D field of touching chains (most objects at least 1.5 disks of their own width, which the
-        particle scale read off the image mistakes for particles), the chains narrower than 16 px are split
+        particle scale read off the image mistakes for particles), the chains narrower than 24 px are split
         again at their width's scale, where that finds more members (``_segment_chains.py``).
     split_distance : float, optional
         Minimum distance in Å between the centres of two particles the watershed keeps apart;

@@ -64,3 +64,17 @@ def test_ovals_of_a_field_of_large_ellipses_are_not_cut_at_their_ends():
                                           dose=1500.0, size=(288, 288), seed=4322)
     labels = segment_particles(image, pixel_size=1.0)
     assert match_labels(labels, truth)["f1"] >= 0.95
+
+
+def test_chains_of_particles_up_to_24_px_wide_are_split_too():
+    # Ø18 touching particles: their chains are 17-20 px wide (seed 4323: 0.85 with the first limit of 16 px, 0.90)
+    image, truth, _ = make_particle_field(diameter=18.0, shape_kind="touching", polarity="dark", contrast=0.35,
+                                          dose=600.0, size=(288, 288), seed=4323)
+    width = chains.CHAIN_BELOW_WIDTH
+    try:
+        chains.CHAIN_BELOW_WIDTH = 16.0
+        narrow = segment_particles(image, pixel_size=1.0)
+    finally:
+        chains.CHAIN_BELOW_WIDTH = width
+    labels = segment_particles(image, pixel_size=1.0)
+    assert match_labels(labels, truth)["f1"] >= match_labels(narrow, truth)["f1"] + 0.03
