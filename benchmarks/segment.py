@@ -35,6 +35,10 @@ Prints one table. Rows:
   ``make_particle_field`` now places particles until the coverage asked is reached (25 tries per particle asked,
   at least the former 4000): 18 of the 126 images changed (the dense fields, jammed ellipse/blob/touching fields
   and Ø5 fields; notes: handoff_segment10.md), the others are the same draws.
+  In session 11 (chains of touching particles split at their members' scale) the decision images were fields of one
+  kind drawn outside these sets (touching, ellipse and round fields of seeds 12001-12020 and 13001-13016), A 12121/
+  12232/13121, B 12343/12454/13343, extra 12111/12222 (notes: handoff_segment11.md); a failed rule also read extra
+  13111-13666, A 13232 and B 13454.
   Next to our F1 each image shows Rose's k of a particle and the F1 of an ideal scanning detector told the support,
   dose and shapes (``_segment_ideal.py``); per set, the mean over the images the ideal detector finds >= 95 %
   and the images where ours is more than 0.05 below it.
