@@ -79,7 +79,7 @@ class TomogramBrowser(QWidget):
         # Docked in a tab behind another tool (every `cryomat demo`), the browser learns so only once
         # its dock exists and Qt has settled the tabs; until then it must not add its cut lines, or
         # they stay, hidden, in the user's layer list. It decides one event-loop turn later.
-        model.in_front = False
+        model.set_in_front(False)
         model.set_source(self.layer_combo.layer())
         QTimer.singleShot(0, self._settle_front)
         # Binning and low-pass are lazy dask arrays; the first import of dask.array takes a few hundred
