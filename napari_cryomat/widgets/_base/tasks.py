@@ -49,6 +49,7 @@ class TaskRunner(QWidget):
         self._relay = _ProgressRelay()
         self._relay.fraction.connect(self._set_fraction)
         self._cancel_requested = False
+        self._quiet = False  # a superseded run stops without telling the user it was cancelled
         self.worker = None
         self.last_error: Optional[BaseException] = None
         self.label = label
@@ -67,7 +68,7 @@ class TaskRunner(QWidget):
             return None
         if label:
             self.label = label
-        self._cancel_requested = False
+        self._cancel_requested = self._quiet = False
         self.last_error = None
         self._activity = _napari_progress(self.label)
         self._set_fraction(0.0)
@@ -92,9 +93,17 @@ class TaskRunner(QWidget):
     def cancel(self) -> None:
         """Ask the running computation to stop at its next progress report."""
         if self.worker is not None:
+            self._quiet = False
             self._cancel_requested = True
             self.cancel_button.setEnabled(False)
             self.progress_bar.setFormat("cancelling…")
+
+    def supersede(self) -> None:
+        """Stop the running computation because a newer request replaces it ("latest request
+        wins"): as :meth:`cancel`, without the "cancelled" message."""
+        if self.worker is not None:
+            self.cancel()
+            self._quiet = True
 
     def _set_fraction(self, fraction: float) -> None:
         value = int(round(1000 * fraction))
@@ -107,7 +116,8 @@ class TaskRunner(QWidget):
     def _on_error(self, exc: BaseException) -> None:
         self.last_error = exc
         if isinstance(exc, Cancelled):
-            notify.show_info(f"{self.label} cancelled; nothing was changed.")
+            if not self._quiet:
+                notify.show_info(f"{self.label} cancelled; nothing was changed.")
         elif isinstance(exc, (ValueError, MemoryError, OSError)):
             notify.show_error(f"{self.label}: {exc}")
         else:

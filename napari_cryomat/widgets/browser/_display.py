@@ -19,12 +19,19 @@ from napari_cryomat.widgets._base.layers import upsert_layer
 if TYPE_CHECKING:
     from napari_cryomat.widgets.browser._model import BrowserModel
 
-__all__ = ["BINNINGS", "RENDERINGS", "ContrastJob", "DisplayLayers", "compute_contrast", "is_browsable"]
+__all__ = [
+    "BINNINGS", "RENDERINGS", "ContrastJob", "DisplayJob", "DisplayLayers", "compute_contrast", "compute_display",
+    "is_browsable",
+]
 
 BINNINGS = (1, 2, 4, 8)
 RENDERINGS = {"volume (MIP)": "mip", "volume (attenuated MIP)": "attenuated_mip", "isosurface": "iso"}
 MAX_3D_VOXELS = 1 << 25  # auto-binning above this when switching to 3D (128 MB of float32)
 DERIVED_KEY = "tomo_browser_source"  # metadata of our binned / low-passed display layer
+# A binned / low-passed display volume up to this size is computed in a worker and shown from memory:
+# napari slices a lazy (dask) layer on the GUI thread, at every Z step and slab change. Bigger ones
+# stay lazy (the user sees them at once, each section read as it is shown).
+MAX_IN_MEMORY_BYTES = 1 << 30
 
 
 def is_browsable(layer) -> bool:
@@ -47,6 +54,21 @@ def compute_contrast(job: ContrastJob, *, progress=None) -> tuple[float, float]:
     return core_tomo.slab_contrast(job.data, job.index, thickness=job.thickness, percentiles=job.percentiles)
 
 
+@dataclass(frozen=True)
+class DisplayJob:
+    """A binned / low-passed display volume to compute in a worker (see :func:`compute_display`)."""
+
+    source: Any  # the browsed layer it was made from
+    binning: int
+    sigma_angstrom: float
+    data: Any  # the lazy display volume
+
+
+def compute_display(job: DisplayJob, *, progress=None) -> np.ndarray:
+    """The display volume in memory (float32), section by section. Worker-safe."""
+    return core_tomo.compute_slices(job.data, progress=progress)
+
+
 class DisplayLayers:
     """The display layer (source or derived), its contrast and its 3D rendering."""
 
@@ -57,6 +79,8 @@ class DisplayLayers:
         self.levels: tuple[float, float] | None = None  # shared by napari and the orthogonal views
         self.rendering = next(iter(RENDERINGS))
         self.max_3d_voxels = MAX_3D_VOXELS
+        self.max_in_memory_bytes = MAX_IN_MEMORY_BYTES
+        self._computed = None  # (source, binning, σ, array): the display volume held in memory
 
     @property
     def layer(self):
@@ -66,6 +90,7 @@ class DisplayLayers:
     def set_source(self, layer) -> None:
         """Leave the old source as it was; take the new one's contrast and show its slab mean."""
         self.drop_derived()
+        self._computed = None
         self.watch_contrast(self.model.source, False)
         if layer is not None:
             self.levels = tuple(float(v) for v in layer.contrast_limits)
@@ -77,16 +102,48 @@ class DisplayLayers:
         if layer is not self.derived:
             return False
         self.watch_contrast(layer, False)
-        self.derived = None
+        self.derived, self._computed = None, None
         source = self.model.source
         if source is not None and source in self.viewer.layers:
             source.visible = True
         return True
 
     # ----------------------------------------------------------------------- derived layer ----
-    def apply(self) -> None:
-        """Build (lazily) what napari shows: binning and low-pass as a derived layer, the slab as
-        napari's thick slicing (mean over the slab). ValueError if the volume is too small to bin."""
+    def lazy_volume(self, binning: int, sigma_angstrom: float):
+        """The lazy display volume for ``binning`` and low-pass σ (Å), or None (the source as it is).
+        ValueError if the volume is too small to bin."""
+        model = self.model
+        if binning == 1 and sigma_angstrom == 0:
+            return None
+        data = core_tomo.bin_volume(model.source.data, binning)
+        if sigma_angstrom > 0:
+            vs = model.voxel_size * binning
+            data = core_tomo.lowpass_slices(data, sigma_A=sigma_angstrom, pixel_size_A=(vs[1], vs[2]))
+        return data
+
+    def display_job(self, binning: int, sigma_angstrom: float) -> DisplayJob | None:
+        """What a worker computes before napari shows ``binning`` and σ, or None when there is
+        nothing to compute: the source as it is, the volume already in memory, or one too big to
+        hold (shown lazily). ValueError (naming the binning) when the volume is too small."""
+        model = self.model
+        model.require_source()
+        data = self.lazy_volume(int(binning), float(sigma_angstrom))
+        if data is None or self._held(binning, sigma_angstrom) is not None:
+            return None
+        if float(np.prod(data.shape)) * 4 > self.max_in_memory_bytes:
+            return None
+        return DisplayJob(model.source, int(binning), float(sigma_angstrom), data)
+
+    def _held(self, binning, sigma_angstrom):
+        held = self._computed
+        if held is not None and held[0] is self.model.source and held[1:3] == (binning, sigma_angstrom):
+            return held[3]
+        return None
+
+    def apply(self, volume: np.ndarray | None = None) -> None:
+        """Show the model's binning and low-pass as a derived layer (``volume`` when computed for
+        them, else the one held in memory, else lazily) and the slab as napari's thick slicing
+        (mean over the slab). ValueError if the volume is too small to bin."""
         model = self.model
         if model.source is None:
             return
@@ -94,11 +151,10 @@ class DisplayLayers:
         if f == 1 and sigma == 0:
             self.drop_derived()
         else:
-            data = core_tomo.bin_volume(model.source.data, f)
-            if sigma > 0:
-                vs = model.voxel_size * f
-                data = core_tomo.lowpass_slices(data, sigma_A=sigma, pixel_size_A=(vs[1], vs[2]))
-            self._show_derived(data)
+            if volume is not None:
+                self._computed = (model.source, f, sigma, volume)
+            data = self._held(f, sigma)
+            self._show_derived(self.lazy_volume(f, sigma) if data is None else data)
         self._apply_slab()
 
     def derived_name(self) -> str:
@@ -129,7 +185,7 @@ class DisplayLayers:
 
     def drop_derived(self) -> None:
         """Remove the derived layer and show the source again."""
-        derived, self.derived = self.derived, None
+        derived, self.derived, self._computed = self.derived, None, None
         source = self.model.source
         if source is not None and source in self.viewer.layers:
             source.visible = True
@@ -210,6 +266,8 @@ class DisplayLayers:
     def set_volume(self, volume: np.ndarray) -> None:
         """Hand the display layer its computed (in-memory) volume, for 3D rendering."""
         if self.derived is not None:
+            model = self.model
+            self._computed = (model.source, model.binning, model.sigma_angstrom, volume)
             self.derived.data = volume
 
     def set_3d(self, on: bool) -> None:

@@ -183,19 +183,27 @@ class BrowserModel:
         self.apply_display()
 
     def set_binning(self, factor: int) -> None:
-        """Show a lazily mean-binned copy; raises ValueError (nothing changed) if the volume is too small."""
-        old, self.binning = self.binning, int(factor)
-        try:
-            self.apply_display()
-        except ValueError:
-            self.binning = old
-            self.apply_display()
-            raise
+        """Show a lazily mean-binned copy (the dock computes it in a worker first, see
+        ``set_display``); raises ValueError (nothing changed) if the volume is too small."""
+        self.set_display(factor, self.sigma_angstrom)
 
     def set_lowpass(self, sigma_angstrom: float) -> None:
         """Gaussian low-pass σ in Å for display (0 = off), applied slice by slice, lazily."""
-        self.sigma_angstrom = max(0.0, float(sigma_angstrom))
-        self.apply_display()
+        self.set_display(self.binning, sigma_angstrom)
+
+    def set_display(self, binning: int, sigma_angstrom: float, volume=None) -> None:
+        """Binning and low-pass σ (Å) together. ``volume``: the display volume already computed for
+        them (see :meth:`DisplayLayers.display_job`), shown from memory; without it the derived layer
+        is lazy. ValueError (nothing changed) if the volume is too small for ``binning``."""
+        old = self.binning, self.sigma_angstrom
+        self.binning, self.sigma_angstrom = int(binning), max(0.0, float(sigma_angstrom))
+        try:
+            self.display.apply(volume)
+        except ValueError:
+            self.binning, self.sigma_angstrom = old
+            self.apply_display()
+            raise
+        self.display_changed.emit()
 
     def apply_display(self) -> None:
         """Show the slab, binning and low-pass (napari and the orthogonal views follow)."""

@@ -1,6 +1,10 @@
 """The browser's display controls: "View" (slab, binning, low-pass, contrast presets, cut lines) and
 "3D" (volume or isosurface, auto-binning, the lazy volume computed in a worker). They only gather
 parameters for :class:`~napari_cryomat.widgets.browser._model.BrowserModel` and reflect its state.
+
+napari slices a lazy (dask) layer on the GUI thread, at every Z step. So a binned or low-passed
+display volume that fits in memory is computed in the dock's worker first (progress, Cancel; the
+newest choice replaces a running one) and napari is handed the array; bigger ones stay lazy.
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ from qtpy.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QL
 
 from napari_cryomat.core import tomo as core_tomo
 from napari_cryomat.widgets._base import EventLinks, Section, TaskRunner, hbox, show_error, show_info
-from napari_cryomat.widgets.browser._display import BINNINGS, RENDERINGS, compute_contrast
+from napari_cryomat.widgets.browser._display import BINNINGS, RENDERINGS, compute_contrast, compute_display
 from napari_cryomat.widgets.browser._model import BrowserModel
 
 __all__ = ["CONTRAST_PRESETS", "RenderSection", "ViewSection"]
@@ -39,7 +43,8 @@ class ViewSection(Section):
         self.slab_info = QLabel()
         self.binning = QComboBox()
         self.binning.addItems([f"{b}x" for b in BINNINGS])
-        self.binning.setToolTip("Show a lazily mean-binned copy (reads only what is displayed)")
+        self.binning.setToolTip("Show a mean-binned copy (computed in the background; a volume too big "
+                                "to hold in memory is read section by section as it is shown)")
         self.lowpass = _spin(0, 10000, 1, "Gaussian low-pass σ in Å, for display only (0 = off)")
         self.lowpass.setSingleStep(5)
         self.lowpass.setSuffix(" Å")
@@ -62,8 +67,11 @@ class ViewSection(Section):
 
         self.thickness.valueChanged.connect(lambda value: model.set_slab(value))
         self.thickness_unit.currentTextChanged.connect(model.set_thickness_unit)
-        self.binning.currentIndexChanged.connect(self._on_binning)
-        self.lowpass.valueChanged.connect(model.set_lowpass)
+        self._pending = None  # the newest display job not started yet (a worker is busy)
+        self._latest = None  # the newest display job started: only its result is shown
+        self._contrast_after = None  # a contrast preset asked for while a display job runs
+        self.binning.currentIndexChanged.connect(lambda index: self.request_display(binning=BINNINGS[max(0, index)]))
+        self.lowpass.valueChanged.connect(lambda sigma: self.request_display(sigma=sigma))
         self.show_cuts.toggled.connect(model.set_show_cuts)
         self.links = EventLinks(self)
         self.links.connect(model.display_changed, self.sync)
@@ -78,6 +86,9 @@ class ViewSection(Section):
 
     def contrast(self, percentiles) -> None:
         """Percentile contrast of the visible slab, computed in a worker."""
+        if self._latest is not None or self._pending is not None:
+            self._contrast_after = percentiles  # of the volume being computed, once napari shows it
+            return
         try:
             job = self.model.display.contrast_job(percentiles)
         except ValueError as exc:
@@ -85,12 +96,71 @@ class ViewSection(Section):
             return
         self.runner.start(compute_contrast, job, on_done=self.model.display.set_levels, label="Contrast")
 
-    def _on_binning(self, index: int) -> None:
+    # ---- binning and low-pass: computed in a worker, the newest request wins ----
+    def _wanted(self) -> tuple[int, float]:
+        job = self._pending or self._latest
+        if job is not None:
+            return job.binning, job.sigma_angstrom
+        return self.model.binning, self.model.sigma_angstrom
+
+    def request_display(self, binning: int | None = None, sigma: float | None = None) -> None:
+        """Show ``binning`` and low-pass σ (Å; None keeps the newest choice). napari slices a lazy
+        layer on the GUI thread, so a display volume that fits in memory is computed in a worker
+        first (progress, Cancel) and the viewer changes when it is ready; a newer request replaces
+        a running one."""
+        model = self.model
+        old_binning, old_sigma = self._wanted()
+        binning = old_binning if binning is None else int(binning)
+        sigma = old_sigma if sigma is None else max(0.0, float(sigma))
         try:
-            self.model.set_binning(BINNINGS[max(0, index)])
+            job = model.display.display_job(binning, sigma)
         except ValueError as exc:
             show_error(f"Tomogram browser: {exc} Choose a smaller binning.")
             self.sync()
+            return
+        self._pending = job
+        if self._latest is not None and self.runner.busy:
+            self.runner.supersede()  # its result would be stale; the pending job starts after it
+        if job is None:  # nothing to compute: the source, the volume held, or one too big to hold
+            self._latest = None
+            try:
+                model.set_display(binning, sigma)
+            except ValueError as exc:
+                show_error(f"Tomogram browser: {exc} Choose a smaller binning.")
+                self.sync()
+        elif self.runner.busy:  # a superseded display job (see _after_display) or the contrast
+            if self._latest is None:
+                self.runner.worker.finished.connect(self._start_pending)
+            self.sync()
+        else:
+            self._start_pending()
+
+    def _start_pending(self) -> None:
+        job, self._pending = self._pending, None
+        if job is None or self.runner.busy:
+            self._pending = self._pending or job
+            return
+        self._latest = job
+        label = f"Display {job.binning}x" + (f", σ {job.sigma_angstrom:g} Å" if job.sigma_angstrom else "")
+        worker = self.runner.start(compute_display, job, on_done=lambda volume: self._show_display(job, volume),
+                                   label=label)
+        worker.finished.connect(self._after_display)
+        self.sync()
+
+    def _show_display(self, job, volume) -> None:
+        if job is not self._latest or self._pending is not None or job.source is not self.model.source:
+            return  # superseded, or the user chose another tomogram meanwhile
+        self.model.set_display(job.binning, job.sigma_angstrom, volume=volume)
+
+    def _after_display(self) -> None:
+        self._latest = None
+        if self._pending is not None:
+            self._start_pending()
+            return
+        self.sync()  # cancelled or failed: the controls show what napari shows
+        percentiles, self._contrast_after = self._contrast_after, None
+        if percentiles is not None:
+            self.contrast(percentiles)
 
     def sync(self) -> None:
         """Show the model's values (it converts units and may change binning for 3D)."""
@@ -103,8 +173,9 @@ class ViewSection(Section):
         self.thickness.setDecimals(1 if angstrom else 0)
         self.thickness.setSingleStep(float(model.voxel_size[0]) if angstrom and model.source is not None else 1)
         self.thickness.setValue(model.thickness)
-        self.binning.setCurrentIndex(BINNINGS.index(model.binning))
-        self.lowpass.setValue(model.sigma_angstrom)
+        binning, sigma = self._wanted()  # a display job in a worker shows its values
+        self.binning.setCurrentIndex(BINNINGS.index(binning))
+        self.lowpass.setValue(sigma)
         for widget in widgets:
             widget.blockSignals(False)
         self.slab_info.setText(model.slab_text() if model.source is not None else "")

@@ -40,6 +40,12 @@ def wait_ortho(qtbot, widget):
     qtbot.waitUntil(lambda: not widget.ortho_busy and widget.ortho.xz_item.image is not None, timeout=10000)
 
 
+def wait_display(qtbot, widget):
+    """Binning and low-pass are computed in a worker before napari shows them."""
+    qtbot.waitUntil(lambda: not widget.runner.busy, timeout=10000)
+    wait_ortho(qtbot, widget)
+
+
 def canvas_click(widget, viewer, position):
     """Press and release in napari's canvas through the browser's drag callback."""
     event = SimpleNamespace(button=1, modifiers=(), type="mouse_press", position=position)
@@ -95,20 +101,58 @@ def test_slab_binning_lowpass_controls(browser, qtbot, volume):
     w.view.thickness_unit.setCurrentText("slices")
     w.view.thickness.setValue(1)
     w.view.binning.setCurrentText("2x")
-    wait_ortho(qtbot, w)
+    wait_display(qtbot, w)
     shown = w.display_layer
     assert shown is not layer and shown.data.shape == (10, 16, 24)
+    assert isinstance(shown.data, np.ndarray)  # computed in the worker: napari slices memory, not dask
     binned = volume.reshape(10, 2, 16, 2, 24, 2).mean(axis=(1, 3, 5))
     np.testing.assert_allclose(w.ortho.xz_item.image, binned[:, 8, :], rtol=1e-5)
     assert [w.layer_combo.itemText(i) for i in range(w.layer_combo.count())] == ["tomo"]  # ours is not offered
     w.view.lowpass.setValue(8.0)
-    wait_ortho(qtbot, w)
+    wait_display(qtbot, w)
     assert w.display_layer.name == "tomo [2x, σ 8 Å]" and "2x, σ 8 Å" in w.ortho.xz_label.toPlainText()
     w.view.binning.setCurrentText("1x")
     w.view.lowpass.setValue(0.0)
-    wait_ortho(qtbot, w)
+    wait_display(qtbot, w)
     assert w.display_layer is layer and layer.visible
     assert [lay.name for lay in viewer.layers] == ["tomo", "XZ/YZ cuts"]
+
+
+def test_binning_newest_request_wins_and_cancel_leaves_the_view(browser, qtbot, volume, monkeypatch, messages):
+    """Binning is computed in a worker: a newer choice replaces a running one without a message,
+    the combo shows what was asked, and Cancel leaves napari showing what it showed."""
+    import time
+
+    from napari_cryomat.widgets.browser import display_panel
+
+    viewer, layer, w = browser
+    exact = display_panel.compute_display
+
+    def slow(job, *, progress=None):
+        for k in range(100):
+            time.sleep(0.01)
+            progress(k / 100)
+        return exact(job, progress=progress)
+
+    monkeypatch.setattr(display_panel, "compute_display", slow)
+    w.view.binning.setCurrentText("2x")
+    assert w.runner.busy and w.display_layer is layer  # napari still shows the source meanwhile
+    w.view.binning.setCurrentText("4x")
+    w.view.contrast_buttons[2].click()  # waits for the volume it is about
+    assert w.view.binning.currentText() == "4x"
+    wait_display(qtbot, w)
+    qtbot.waitUntil(lambda: not w.runner.busy, timeout=5000)  # the contrast, after the display
+    shown = w.display_layer
+    assert shown.data.shape == (5, 8, 12) and isinstance(shown.data, np.ndarray)
+    np.testing.assert_allclose(shown.data, volume.reshape(5, 4, 8, 4, 12, 4).mean(axis=(1, 3, 5)), rtol=1e-5)
+    assert not any("cancelled" in m for m in messages["info"])  # the superseded 2x job said nothing
+    assert shown.contrast_limits[1] == pytest.approx(np.percentile(shown.data[2], 95), rel=1e-3)
+    w.view.lowpass.setValue(8.0)
+    assert w.runner.busy
+    w.runner.cancel_button.click()
+    qtbot.waitUntil(lambda: not w.runner.busy, timeout=5000)
+    assert w.display_layer is shown and w.model.sigma_angstrom == 0 and w.view.lowpass.value() == 0
+    assert any("cancelled" in m for m in messages["info"])
 
 
 def test_contrast_preset_runs_in_a_worker_and_the_views_follow(browser, qtbot, volume):
@@ -123,7 +167,7 @@ def test_contrast_preset_runs_in_a_worker_and_the_views_follow(browser, qtbot, v
     layer.contrast_limits = (100.0, 900.0)  # as if dragged in napari's layer controls
     assert tuple(w.ortho.xz_item.levels) == (100.0, 900.0) and tuple(w.ortho.yz_item.levels) == (100.0, 900.0)
     w.view.binning.setCurrentText("2x")
-    wait_ortho(qtbot, w)
+    wait_display(qtbot, w)
     w.display_layer.contrast_limits = (200.0, 800.0)
     assert tuple(w.ortho.xz_item.levels) == (200.0, 800.0)
 
@@ -204,8 +248,11 @@ def test_3d_volume_computation_can_be_cancelled(browser, qtbot, monkeypatch):
     from napari_cryomat.core import tomo as core_tomo
 
     viewer, layer, w = browser
+    w.model.display.max_in_memory_bytes = 0  # too big to hold: the binned view stays lazy
     w.view.binning.setCurrentText("2x")
+    assert not w.runner.busy
     wait_ortho(qtbot, w)
+    assert not isinstance(w.display_layer.data, np.ndarray)
 
     def slow(array, *, progress=None):
         for k in range(200):
@@ -291,6 +338,7 @@ def test_gui_thread_stays_free_on_a_2048_tomogram(make_napari_viewer, qtbot, gui
     viewer.window.add_dock_widget(w)
     wait_ortho(qtbot, w)
     w.view.binning.setCurrentText("2x")  # napari adds the binned layer
+    wait_display(qtbot, w)
     w.clicks.mode_buttons["pick"].click()
     canvas_click(w, viewer, layer.data_to_world((8, 10, 10)))  # napari adds the picks layer
     w.clicks.mode_buttons["measure"].click()
