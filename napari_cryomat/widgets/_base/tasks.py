@@ -104,6 +104,7 @@ class TaskRunner(QWidget):
         if self.worker is not None:
             self.cancel()
             self._quiet = True
+            self.progress_bar.setFormat(f"{self.label}: replaced by a newer request…")
 
     def _set_fraction(self, fraction: float) -> None:
         value = int(round(1000 * fraction))
