@@ -51,6 +51,41 @@ def chain_field_share(components: np.ndarray, n: int) -> tuple[float, np.ndarray
     return (float(long[1:].mean()) if n else 0.0), long, width, aspect
 
 
+def h_maxima_of_groups(values: np.ndarray, inside: np.ndarray, h: float) -> np.ndarray:
+    """``morphology.h_maxima(values, h) & inside`` for a 2D ``values`` that holds its minimum everywhere outside
+    ``inside``, computed on the 8-connected groups of ``inside`` only: their boxes (each with a 1 px rim of the
+    minimum) packed side by side on one smaller canvas. Every path between two groups runs through the minimum
+    in both layouts, so the maxima are the same; the floor around the chains is no longer sorted and swept
+    (2048² touching fields: 2.5 -> ~0.8 s of the chain step's 3.7 s; session 12)."""
+    from skimage import morphology
+
+    groups, n = ndi.label(inside, structure=np.ones((3, 3)))
+    if n == 0:
+        return np.zeros(values.shape, bool)
+    floor = values[inside].min()
+    boxes = ndi.find_objects(groups)
+    heights = np.array([b[0].stop - b[0].start + 2 for b in boxes])
+    widths = np.array([b[1].stop - b[1].start + 2 for b in boxes])
+    side = max(int(widths.max()), int(math.sqrt(float((heights * widths).sum()))) + 1)
+    corners, y, x, shelf = [], 0, 0, 0
+    for k in np.argsort(-heights, kind="stable"):  # shelves of boxes, tallest first
+        if x + widths[k] > side:
+            y, x, shelf = y + shelf, 0, 0
+        corners.append((k, y, x))
+        x, shelf = x + widths[k], max(shelf, heights[k])
+    canvas = np.full((y + shelf, side), floor, values.dtype)
+    owns = [None] * n
+    for k, cy, cx in corners:
+        box = boxes[k]
+        owns[k] = groups[box] == k + 1
+        canvas[cy + 1:cy + heights[k] - 1, cx + 1:cx + widths[k] - 1] = np.where(owns[k], values[box], floor)
+    packed = morphology.h_maxima(canvas, h).astype(bool)
+    out = np.zeros(values.shape, bool)
+    for k, cy, cx in corners:
+        out[boxes[k]] |= packed[cy + 1:cy + heights[k] - 1, cx + 1:cx + widths[k] - 1] & owns[k]
+    return out
+
+
 def split_chains(image: np.ndarray, labels: np.ndarray, *, polarity: str, min_px: float) -> np.ndarray:
     """``labels`` (the split of the 2D ``image``'s mask; ``polarity`` "dark" or "bright") with the long components of a field
     of chains re-split at their members' scale, where that finds more members than the split did.
@@ -60,7 +95,7 @@ def split_chains(image: np.ndarray, labels: np.ndarray, *, polarity: str, min_px
     (below CHAIN_BELOW_WIDTH px); the markers are the blob response's h-maxima there (CHAIN_MARKER_DYNAMIC noise
     deviations), so a neck between two members is a marker pair and a noise bump on one member is not.
     Decided from the image and the labels only, so that ``settings.options()`` reproduce the labels."""
-    from skimage import morphology, segmentation
+    from skimage import segmentation
 
     from napari_cryomat.core._particle_blobs import _log_noise_gain, noise_floor
 
@@ -83,8 +118,8 @@ def split_chains(image: np.ndarray, labels: np.ndarray, *, polarity: str, min_px
     inside = long[components]
     # the rest floored to the long components' lowest response: no saddle runs through it
     floored = np.where(inside, response, response[inside].min()).astype(np.float64)
-    peaks = morphology.h_maxima(floored, CHAIN_MARKER_DYNAMIC * response_noise).astype(bool)
-    peaks &= inside & (response > CHAIN_MARKER_MIN_Z * response_noise)
+    peaks = h_maxima_of_groups(floored, inside, CHAIN_MARKER_DYNAMIC * response_noise)
+    peaks &= response > CHAIN_MARKER_MIN_Z * response_noise
     markers, n_markers = ndi.label(peaks, structure=np.ones((3, 3)))
     if n_markers == 0:
         return labels

@@ -78,3 +78,24 @@ def test_chains_of_particles_up_to_24_px_wide_are_split_too():
         chains.CHAIN_BELOW_WIDTH = width
     labels = segment_particles(image, pixel_size=1.0)
     assert match_labels(labels, truth)["f1"] >= match_labels(narrow, truth)["f1"] + 0.03
+
+
+def test_h_maxima_of_packed_groups_equal_those_of_the_whole_image():
+    # the chain step's markers on packed boxes (session 12, for speed) must be the whole image's h-maxima exactly:
+    # groups of smooth bumps (some touching diagonally, one ring around another group) on a floor
+    from skimage import morphology
+
+    rng = np.random.default_rng(7)
+    shape = (160, 192)
+    values = ndi.gaussian_filter(rng.standard_normal(shape), 1.5)
+    inside = ndi.binary_opening(ndi.gaussian_filter(rng.standard_normal(shape), 3.0) > 0.15)
+    yy, xx = np.mgrid[:shape[0], :shape[1]]
+    ring = (np.hypot(yy - 80, xx - 96) - 30) ** 2 < 9
+    inside = (inside & ~(np.hypot(yy - 80, xx - 96) > 26) | ring | inside & (np.hypot(yy - 80, xx - 96) > 34))
+    inside[5, 5] = inside[6, 6] = True  # a diagonal touch: one 8-connected group
+    floored = np.where(inside, values, values[inside].min())
+    h = 0.05
+    expected = morphology.h_maxima(floored, h).astype(bool) & inside
+    packed = chains.h_maxima_of_groups(floored, inside, h)
+    assert expected.sum() > 20 and ndi.label(inside, structure=np.ones((3, 3)))[1] > 5
+    assert np.array_equal(packed, expected)
