@@ -258,17 +258,12 @@ class DisplayLayers:
             return None
         return next((b for b in BINNINGS if nvox / b**3 <= self.max_3d_voxels), BINNINGS[-1])
 
-    def volume_to_compute(self):
-        """The lazy display volume that napari would compute on the GUI thread in 3D, or None."""
-        data = self.derived.data if self.derived is not None else None
-        return data if data is not None and not isinstance(data, np.ndarray) else None
-
-    def set_volume(self, volume: np.ndarray) -> None:
-        """Hand the display layer its computed (in-memory) volume, for 3D rendering."""
-        if self.derived is not None:
-            model = self.model
-            self._computed = (model.source, model.binning, model.sigma_angstrom, volume)
-            self.derived.data = volume
+    def volume_to_compute(self, binning: int, sigma_angstrom: float):
+        """The lazy display volume for ``binning`` and σ that napari would compute on the GUI thread
+        to render it in 3D, or None: the source itself, or a volume already in memory."""
+        if self._held(binning, sigma_angstrom) is not None:
+            return None
+        return self.lazy_volume(binning, sigma_angstrom)
 
     def set_3d(self, on: bool) -> None:
         self.viewer.dims.ndisplay = 3 if on else 2

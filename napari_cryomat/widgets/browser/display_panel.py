@@ -11,9 +11,14 @@ from __future__ import annotations
 
 from qtpy.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QLabel, QPushButton, QWidget
 
-from napari_cryomat.core import tomo as core_tomo
 from napari_cryomat.widgets._base import EventLinks, Section, TaskRunner, hbox, show_error, show_info
-from napari_cryomat.widgets.browser._display import BINNINGS, RENDERINGS, compute_contrast, compute_display
+from napari_cryomat.widgets.browser._display import (
+    BINNINGS,
+    RENDERINGS,
+    DisplayJob,
+    compute_contrast,
+    compute_display,
+)
 from napari_cryomat.widgets.browser._model import BrowserModel
 
 __all__ = ["CONTRAST_PRESETS", "RenderSection", "ViewSection"]
@@ -214,28 +219,32 @@ class RenderSection(Section):
             self._set_3d(False)
             return
         need = model.display.binning_for_3d()
+        binning, sigma = need or model.binning, model.sigma_angstrom
         if need is not None:
             nvox = int(model.source.data.size)
             show_info(f"3D rendering of {nvox:,} voxels: switching to {need}x binning so it fits the GPU.")
-            model.set_binning(need)
-        lazy = model.display.volume_to_compute()
-        if lazy is None:
+        lazy = model.display.volume_to_compute(binning, sigma)
+        if lazy is None:  # the source itself, or the volume already in memory
+            model.set_display(binning, sigma)
             self._set_3d(True)
             return
         # napari would compute the lazy binned / low-passed volume on the GUI thread: compute it in
-        # a worker (progress, Cancel) and render it once it is in memory.
+        # a worker (progress, Cancel; the 2D view stays as it is) and render it once it is in memory.
         self.view.set_2d_enabled(False)
-        worker = self.runner.start(core_tomo.compute_slices, lazy, on_done=self._on_volume, label="3D volume")
+        job = DisplayJob(model.source, binning, sigma, lazy)
+        worker = self.runner.start(compute_display, job, on_done=lambda volume: self._on_volume(job, volume),
+                                   label="3D volume")
         if worker is None:
             self._set_3d(False)
         else:
             worker.errored.connect(lambda _exc: self._set_3d(False))
 
-    def _on_volume(self, volume) -> None:
-        if self.model.display.derived is None or not self.view3d.isChecked():
+    def _on_volume(self, job, volume) -> None:
+        model = self.model
+        if job.source is not model.source or not self.view3d.isChecked():
             self.view.set_2d_enabled(True)
             return
-        self.model.display.set_volume(volume)
+        model.set_display(job.binning, job.sigma_angstrom, volume=volume)
         self._set_3d(True)
 
     def _set_3d(self, on: bool) -> None:

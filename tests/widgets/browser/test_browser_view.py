@@ -231,6 +231,7 @@ def test_3d_on_a_big_volume_bins_first_in_a_worker(browser, qtbot, volume, messa
     viewer, layer, w = browser
     w.model.display.max_3d_voxels = 1000  # pretend 20x32x48 is huge
     w.render.view3d.setChecked(True)
+    assert w.display_layer is layer  # napari never slices a lazy binned layer meanwhile
     qtbot.waitUntil(lambda: viewer.dims.ndisplay == 3, timeout=5000)
     assert w.view.binning.currentText() == "4x" and "4x binning" in messages["info"][-1]
     shown = w.display_layer
