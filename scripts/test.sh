@@ -24,7 +24,7 @@ PYTHON="${PYTHON:-python3}"
 echo "== installing napari-cryomat with its test extra (pip)"
 "$PYTHON" -m pip install -q --disable-pip-version-check -e ".[pyqt5,test]"
 if [ "${QT_API:-pyqt5}" = "pyqt6" ]; then  # the suite also runs on PyQt6 (QT_API=pyqt6)
-  "$PYTHON" -m pip install -q --disable-pip-version-check "PyQt6>=6.5"
+  "$PYTHON" -m pip install -q --disable-pip-version-check "PyQt6>=6.7"
 fi
 
 echo "== real-file corpus (public EM test files from PyPI, cached in .cache/corpus or \$CRYOMAT_CORPUS_DIR)"
