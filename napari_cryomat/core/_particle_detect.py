@@ -212,6 +212,14 @@ REACH_CONFIRM_RUNGS = 1
 def reach_of(plane: np.ndarray, sign: float, background: np.ndarray, radius: float, ys, xs):
     """The growth reach (px) of each detection at ``radius`` (REACH x its own rung), or None (no limit) where the
     image's detections would not choose ``radius`` as the particles' (see REACH)."""
+    rungs = own_rungs(plane, sign, background, radius, ys, xs)
+    return None if rungs is None else REACH * rungs[1]
+
+
+def own_rungs(plane: np.ndarray, sign: float, background: np.ndarray, radius: float, ys, xs):
+    """``(whole, upper)``: each detection's own rung (px; the radius where its significance is highest) on the ladder
+    from REACH_BELOW rungs below ``radius`` to REACH_RUNGS - 1 above it, and on its part from ``radius`` up; or None
+    where the image's detections would not choose ``radius`` as the particles' (see REACH)."""
     from napari_cryomat.core._particle_settings import _noise_sigma
 
     residual = whitened_residual(plane, sign, background, _noise_sigma(plane))
@@ -223,8 +231,9 @@ def reach_of(plane: np.ndarray, sign: float, background: np.ndarray, radius: flo
     pick = preferred_rung(scores, radii[0])
     if pick is None or pick > REACH_BELOW + REACH_CONFIRM_RUNGS:
         return None
-    at = np.stack([score[ys, xs] for score in scores[REACH_BELOW:]])
-    return REACH * np.asarray(radii[REACH_BELOW:])[np.argmax(at, axis=0)]
+    at = np.stack([score[ys, xs] for score in scores])
+    ladder = np.asarray(radii)
+    return ladder[np.argmax(at, axis=0)], ladder[REACH_BELOW:][np.argmax(at[REACH_BELOW:], axis=0)]
 
 
 def _disk(radius: float) -> np.ndarray:
