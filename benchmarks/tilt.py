@@ -53,7 +53,7 @@ import time
 import numpy as np
 
 from napari_cryomat.core import _tilt_align as al
-from napari_cryomat.core import _tilt_refine, tilt
+from napari_cryomat.core import _tilt_refine, _tilt_scan, tilt
 from napari_cryomat.core import _tilt_xcorr as xc
 from napari_cryomat.core.synthetic.tilt import make_tilt_series, project_spheres, seen_region
 
@@ -153,7 +153,7 @@ def alignment_rows(size, n_tilts, dose, max_shift):
     b = max(1, size // 128)
     shape = al.aligned_shape(work.shape[1:], s.tilt_axis_angle)
     rot = np.stack([al.resample(w, s.tilt_axis_angle, (0, 0), shape, cval=0.0) for w in work])
-    tx = al.neighbour_chain(rot, s.angles, max_shift=max_shift / b + 2, band=xc.bandpass(shape, 0.01, 0.05),
+    tx = _tilt_scan.neighbour_chain(rot, s.angles, max_shift=max_shift / b + 2, band=xc.bandpass(shape, 0.01, 0.05),
                             win=xc.disc(shape))
     base = (tx * b) @ al.rotation(s.tilt_axis_angle).T
     rows.append((f"alignment {size}², {n_tilts} tilts, ±{max_shift:g} px, {dose:g} count/px",

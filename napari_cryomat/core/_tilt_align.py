@@ -7,9 +7,10 @@ the image Y axis to the tilt axis (counter-clockwise on screen by ``alpha``) and
 
 Steps (each on a binned copy, ``-log`` of counts, normalised; :func:`prepare`):
 
-1. tilt-axis angle when not given (rough: 0.5-2.5° at 50 counts/px, up to ~17° at 4 counts/px on
+1. tilt-axis angle when not given (:mod:`._tilt_scan`; rough: 0.5-2.5° at 50 counts/px, up to ~17° at 4 counts/px on
    small phantoms): the angle whose aligned stack agrees best with its own reprojections (steps 2
-   and 3 at each angle of a coarse scan, on a small copy);
+   and 3 at each angle of a coarse scan, on a small copy); two starts where its two best maxima
+   score within the noise of each other, the likelier result kept (:func:`align`);
 2. shifts, coarse: cosine-stretched cross-correlation of tilt pairs (neighbours and up to
    ``PAIR_SEPARATIONS`` apart, as IMOD tiltxcorr stretches neighbours), solved all at once by robust
    least squares (:mod:`._tilt_pairs`), on the coarsest level whose correlations are significant;
@@ -41,7 +42,7 @@ from napari_cryomat.core._tilt_projector import (
     filter_projections,
     ramp_filter,
 )
-from napari_cryomat.core._tilt_xcorr import bandpass, disc, round_mask, taper, xcorr_shift
+from napari_cryomat.core._tilt_xcorr import bandpass, taper, xcorr_shift
 
 
 def rotation(alpha_deg: float) -> np.ndarray:
@@ -99,55 +100,6 @@ def frame_window(raw_shape, alpha_deg: float, t, shape, win: np.ndarray) -> np.n
     return resample(edge, alpha_deg, t, shape, order=1, cval=0.0) * win
 
 
-# -------------------------------------------------------------------------------------------------
-# 1. tilt-axis angle by reprojection agreement (rough)
-# -------------------------------------------------------------------------------------------------
-#: the coarse scan's trial angles sit this far off the pixel axes (15° grid, 2.5° steps: none within
-#: 1.25° of 0° or 90°, where a noise spike of the score sits at 1 count/px). Never-seen seeds 141-160
-#: (axes in ±30°), first estimate |error| at offset 0 -> 1.25: mean 3.28 -> 2.52°, within 5° 16 -> 18,
-#: over 10° 2 -> 0
-GRID_OFFSET = 1.25
-
-
-def scan_axis_angle(work, angles, *, n_z, max_shift, lowpass) -> float:
-    """Axis angle in [-90, 90) whose aligned stack agrees best with its own reprojections (after a
-    stretched neighbour chain and two projection-matching passes at each angle): a 15° grid, then
-    2.5° steps around the best. Good to a few degrees; the agreement changes slowly with the angle.
-
-    Each raw tilt is first cut to the round area every rotation keeps (:func:`round_mask`): with the
-    square frame, an angle near 0° or 90° keeps the frame's corners and all of every row, which other
-    angles cut off, and the uncut frame agreed better whatever the true axis (seed 61, true -22.4°,
-    100 counts/px: best at -5°; with the mask at -21°). At 1 count/px a narrow peak at exactly 0° (±0.7°,
-    where resampling leaves the shot noise unsmoothed) drew scans there (true -12.3° and -12.9°: found
-    -0.6° and -0.3°): no trial angle lies within 1.25° of 0° or 90° (``GRID_OFFSET``).
-
-    The score is the tilts' agreement weighted by ``sin²θ``: a wrong axis shows at high tilt, while the
-    low tilts' agreement drifts with the trial angle whatever the truth (seed 158, true -12.9°: their
-    mean rose steadily to +4°, found +9.4° off; weighted +7.0°). Never-seen seeds 171-190 (axes in ±30°),
-    |error| plain mean -> weighted: mean 2.32 -> 1.28°, within 5° 17 -> 20, over 10° 0 -> 0."""
-    work = work * round_mask(work.shape[1:])[None]
-    weights = np.sin(np.deg2rad(angles)) ** 2
-
-    def score(a):
-        shape = aligned_shape(work.shape[1:], a)
-        band, win = bandpass(shape, 0.01, lowpass), disc(shape)
-        rot = np.stack([resample(w, a, (0, 0), shape, cval=0.0) for w in work])
-        t = neighbour_chain(rot, angles, max_shift=max_shift, band=band, win=win)
-        _, peaks = project_match(work, angles, a, t, n_z=n_z, iterations=2, max_shift=4, band=band, win=win)
-        return float(weights @ peaks / weights.sum())
-
-    grid = np.arange(-90.0, 90.0, 15.0) + GRID_OFFSET
-    best = grid[int(np.argmax([score(a) for a in grid]))]
-    scores = {}
-    for _ in range(3):  # 2.5° steps around the best; recentred when the best is at an end
-        fine = best + np.arange(-7.5, 7.6, 2.5)
-        values = np.array([scores.setdefault(round(a, 6), score(a)) for a in fine])
-        best = float(fine[int(np.argmax(values))])
-        if 0 < int(np.argmax(values)) < len(fine) - 1:
-            break
-    return _parabola_max(fine, values)
-
-
 def _parabola_max(x: np.ndarray, y: np.ndarray) -> float:
     i = int(np.argmax(y))
     if 0 < i < len(y) - 1:
@@ -156,13 +108,6 @@ def _parabola_max(x: np.ndarray, y: np.ndarray) -> float:
         if den < 0:
             return float(x[i] + np.clip(0.5 * (m - p) / den, -0.5, 0.5) * (x[1] - x[0]))
     return float(x[i])
-
-
-def neighbour_chain(aligned: np.ndarray, angles: np.ndarray, *, max_shift: float, band, win) -> np.ndarray:
-    """Rotated-frame shifts of tilts resampled with zero shift from cosine-stretched correlations of
-    neighbours alone (IMOD tiltxcorr's chain: a tree of pairs, which the least squares solve exactly)."""
-    pairs = pair_shifts(aligned, angles, separations=[1], max_shift=max_shift, band=band, win=win, xcorr=xcorr_shift)
-    return remove_gauge(solve_pairs(pairs, angles)[0], angles)
 
 
 # -------------------------------------------------------------------------------------------------
@@ -349,20 +294,59 @@ def align(stack: np.ndarray, angles: np.ndarray, *, n_z: int | None, max_shift: 
     matching at each level (``iterations`` passes at most, fewer once the corrections are below
     0.05 px), full-width window (a disc would cut the rows whose sums all tilts share), a band-pass up
     to 0.3 cycles per binned pixel and cubic resampling.
+
+    Blind, the coarse scan may hand over two starts beyond each other's reach (two maxima of its score
+    within the noise, :func:`._tilt_scan.scan_axis_candidates`): the alignment is run from each and the
+    one whose counts are the likelier (:func:`._tilt_axis.compare_fits`; for data that are not counts,
+    the better ``sin²θ``-weighted agreement) is kept. Warns (:class:`._tilt_axis.TiltAxisWarning`) when
+    the kept angle's search stopped at its reach with the likelihood still rising.
     """
     n, h, w = stack.shape
     levels = _levels(stack, work_size)
-    coarse = prepare(stack, levels[0])
     nz = (n_z or max(h, w))
-    blind = alpha is None
-    if alpha is None:  # scan on a copy of at most 64 pixels (256² series, 5 seeds: 0.7-4.6° off; at 32 px 0.5-8.6°)
-        b_small = levels[-1]
-        while max(h, w) / b_small > 64:
-            b_small *= 2
-        small = prepare(stack, b_small)
-        alpha = scan_axis_angle(small, angles, n_z=max(8, int(round(nz / b_small))),
-                                max_shift=max_shift / b_small + 2, lowpass=0.25)
+    kw = dict(levels=levels, nz=nz, max_shift=max_shift, refine_alpha=refine_alpha, iterations=iterations,
+              refine_counts=refine_counts)
+    if alpha is not None:
+        report(progress, 0.1)
+        out = _align_at(stack, angles, alpha, blind=False, progress=progress, **kw)
+        _MATCHERS.clear()
+        return out[:3]
+    from napari_cryomat.core import _tilt_axis
+    from napari_cryomat.core._tilt_scan import scan_axis_candidates  # it builds on this module's matching
+
+    b_small = levels[-1]  # scan on a copy of at most 64 pixels (256² series, 5 seeds: 0.7-4.6° off; at 32 px 0.5-8.6°)
+    while max(h, w) / b_small > 64:
+        b_small *= 2
+    starts = scan_axis_candidates(prepare(stack, b_small), angles, n_z=max(8, int(round(nz / b_small))),
+                                  max_shift=max_shift / b_small + 2, lowpass=0.25)
     report(progress, 0.1)
+    runs = [_align_at(stack, angles, a, blind=True, progress=sub_progress(progress, 0.1 + 0.9 * k / len(starts),
+                                                                          0.1 + 0.9 * (k + 1) / len(starts)), **kw)
+            for k, a in enumerate(starts)]
+    if len(runs) > 1:
+        fits = [r[3] for r in runs]
+        if all(f["counts"] is not None for f in fits):
+            nz_b = max(8, int(round(nz / fits[0]["bin"])))
+            scores = _tilt_axis.compare_fits(fits[0]["counts"], angles, [(f["alpha"], f["t"]) for f in fits],
+                                             lambda s: _matcher(angles, s, nz_b).proj)
+        else:
+            wts = np.sin(np.deg2rad(angles)) ** 2
+            scores = [float(wts @ r[2]) for r in runs]
+        runs = [runs[int(np.argmax(scores))]]
+    shifts, alpha, peaks, fit = runs[0]
+    if fit["search"] is not None and _tilt_axis.stopped_at_reach(*fit["search"]):
+        _tilt_axis.warn_at_reach(fit["search"][1], alpha)
+    _MATCHERS.clear()
+    return shifts, alpha, peaks
+
+
+def _align_at(stack, angles, alpha, *, levels, nz, max_shift, refine_alpha, iterations, refine_counts, blind,
+              progress):
+    """:func:`align` from the axis angle ``alpha`` on (blind: a start the likelihood search may move).
+    Returns raw-frame shifts, angle, per-tilt agreement and what :func:`align` compares starts by
+    (the binned counts, bin, angle and rotated-frame shifts of the count stage; its search's scores)."""
+    n, h, w = stack.shape
+    coarse = prepare(stack, levels[0])
     t, start = _neighbour_chain(stack, coarse, angles, alpha, levels, max_shift)
     levels = levels[start:]
     coarse = coarse if start == 0 else prepare(stack, levels[0])
@@ -390,16 +374,20 @@ def align(stack: np.ndarray, angles: np.ndarray, *, n_z: int | None, max_shift: 
     t = centre_axis(work, angles, alpha, t, n_z=max(8, int(round(nz / b))))
     extent = (h // b * b, w // b * b)
     shape = aligned_shape(work.shape[1:], alpha)
+    fit = dict(counts=None, bin=b, alpha=alpha, t=t, search=None)
     if refine_counts and _tilt_refine.applies(stack, b, shape):
         counts, nz_b = bin_stack(stack, b), max(8, int(round(nz / b)))
         t = _tilt_refine.refine(counts, angles, alpha, t, shape, _matcher(angles, shape, nz_b).proj,
                                 progress=sub_progress(progress, 0.8, 0.85 if blind else 1.0))
         if blind:  # the angle by the same stage's held-out likelihood, then the shifts there again
-            alpha, t, _ = _tilt_axis.find_angle(counts, angles, alpha, t, lambda s: _matcher(angles, s, nz_b).proj,
-                                                progress=sub_progress(progress, 0.85, 0.95))
+            projector = lambda s: _matcher(angles, s, nz_b).proj  # noqa: E731
+            start_alpha = alpha
+            alpha, t, ll = _tilt_axis.find_angle(counts, angles, alpha, t, projector,
+                                                 progress=sub_progress(progress, 0.85, 0.95))
             shape = aligned_shape(work.shape[1:], alpha)
             t = _tilt_refine.refine(counts, angles, alpha, t, shape, _matcher(angles, shape, nz_b).proj,
                                     passes=_tilt_axis.FINAL_PASSES, progress=sub_progress(progress, 0.95, 1.0))
+            fit = dict(counts=counts, bin=b, alpha=alpha, t=t, search=(ll, start_alpha))
         if b % 2 == 0:  # the same raw extent binned half as much, against the upsampled reference
             finer = bin_stack(stack[:, :h // b * b, :w // b * b], b // 2)
             t = _tilt_refine.finer_pass(counts, finer, angles, alpha, t, shape, _matcher(angles, shape, nz_b).proj)
@@ -413,5 +401,4 @@ def align(stack: np.ndarray, angles: np.ndarray, *, n_z: int | None, max_shift: 
     offset = (np.array(extent) - np.array([h, w])) / 2
     shifts = (t @ R.T) * b + offset
     t_raw = remove_gauge(shifts @ R, angles)
-    _MATCHERS.clear()
-    return t_raw @ R.T, alpha, peaks
+    return t_raw @ R.T, alpha, peaks, fit

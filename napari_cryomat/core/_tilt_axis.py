@@ -11,6 +11,8 @@ likelihood is an honest score.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from napari_cryomat.core._progress import report
@@ -135,6 +137,41 @@ def find_angle(counts, angles, alpha, t, projector, *, step: float = 1.0, span: 
     best = parabola_vertex(grid[lo:hi], values[lo:hi])
     near = min(cache, key=lambda b: abs(b - best))
     return best, to_angle(cache[near][1], near, best), ll
+
+
+class TiltAxisWarning(UserWarning):
+    """The blind tilt-axis angle is unreliable: give ``tilt_axis_angle`` (the microscope's value)."""
+
+
+def stopped_at_reach(ll: dict, start: float, *, max_offset: float = MAX_OFFSET, window: int = 2) -> bool:
+    """Whether :func:`find_angle` from ``start`` (its scores ``ll``) ended at its reach: the best trial
+    within ``window`` trials of an end that lies ``max_offset`` from the start, i.e. no maximum found."""
+    grid = np.array(sorted(ll))
+    i = int(np.argmax([ll[a] for a in grid]))
+    return bool((i < window and start - grid[0] >= max_offset) or
+                (i > len(grid) - 1 - window and grid[-1] - start >= max_offset))
+
+
+def warn_at_reach(start: float, found: float) -> None:
+    warnings.warn(
+        f"tilt_axis_angle: the blind search for the tilt axis stopped at its reach, {MAX_OFFSET:g}° from the "
+        f"coarse scan's estimate ({((start + 90) % 180) - 90:.1f}°), with the likelihood still rising: the axis "
+        f"angle found ({((found + 90) % 180) - 90:.1f}°) is probably wrong, and the shifts with it. Give "
+        "tilt_axis_angle (the microscope's value, e.g. TiltAxisAngle in the SerialEM .mdoc, or IMOD's from "
+        "etomo) and align again.", TiltAxisWarning, stacklevel=4)
+
+
+def compare_fits(counts, angles, fits, projector) -> list[float]:
+    """Log-likelihood of ``counts`` under each fit ``(alpha, t)`` (rotated-frame shifts at ``alpha``), the
+    shifts re-fitted once against the fold reference as :func:`find_angle` scores a trial, summed over
+    the pixels every fit sees with the ``sin²θ`` weights: fits from different starts compared alike."""
+    logs = line_integrals(counts)
+    mus = []
+    for alpha, t in fits:
+        shape = aligned_shape(counts.shape[1:], alpha)
+        mus.append(evaluate(counts, logs, angles, alpha, t, projector(shape))[1])
+    mask = np.logical_and.reduce([np.isfinite(m) for m in mus])
+    return [log_likelihood(counts, m, mask, tilt_weights(angles)) for m in mus]
 
 
 def parabola_vertex(x, y) -> float:

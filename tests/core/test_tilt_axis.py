@@ -10,6 +10,8 @@ import pytest
 
 from napari_cryomat.core import _tilt_align as engine
 from napari_cryomat.core import _tilt_axis as axis
+from napari_cryomat.core import _tilt_scan as scan
+from napari_cryomat.core._tilt_xcorr import round_mask
 from napari_cryomat.core.synthetic.tilt import make_tilt_series
 
 
@@ -69,7 +71,7 @@ def test_parabola_vertex():
 
 def test_round_mask_is_the_disc_of_the_shorter_side():
     """What the coarse axis scan keeps of each raw tilt: the same content at every trial rotation."""
-    m = engine.round_mask((41, 65))
+    m = round_mask((41, 65))
     assert m.shape == (41, 65)
     assert m[20, 32] == 1 and m[0, 0] == 0 and m[20, 0] == 0 and m[0, 32] == 0
     # round, not the ellipse of the frame: equal at equal distances along both axes
@@ -85,7 +87,7 @@ def test_first_estimate_is_not_drawn_to_the_pixel_grid():
     alpha = float(np.random.default_rng(10_150).uniform(-30, 30))
     s = make_tilt_series(shape=(256, 256, 256), n_tilts=61, max_shift=20.0, dose=1.0, seed=150, tilt_axis_angle=alpha)
     small = engine.prepare(s.tilts, 4)  # the 64-px copy align() scans, with its thickness and search
-    found = engine.scan_axis_angle(small, s.angles, n_z=64, max_shift=256 / 4 / 4 + 2, lowpass=0.25)
+    found = scan.scan_axis_angle(small, s.angles, n_z=64, max_shift=256 / 4 / 4 + 2, lowpass=0.25)
     assert abs(found - alpha) < 1.5
 
 
@@ -96,5 +98,51 @@ def test_first_estimate_weights_the_high_tilts():
     alpha = float(np.random.default_rng(10_172).uniform(-30, 30))
     s = make_tilt_series(shape=(256, 256, 256), n_tilts=61, max_shift=20.0, dose=1.0, seed=172, tilt_axis_angle=alpha)
     small = engine.prepare(s.tilts, 4)  # the 64-px copy align() scans, with its thickness and search
-    found = engine.scan_axis_angle(small, s.angles, n_z=64, max_shift=256 / 4 / 4 + 2, lowpass=0.25)
+    found = scan.scan_axis_angle(small, s.angles, n_z=64, max_shift=256 / 4 / 4 + 2, lowpass=0.25)
     assert abs(found - alpha) < 2.5
+
+
+def test_a_rival_maximum_within_the_noise_is_a_second_start():
+    """The coarse scan's 15° grid (12 angles x 41 tilts of agreement): a second maximum that scores within
+    the noise of the best is handed over as a second start; a clearly worse one, or none, is not."""
+    rng = np.random.default_rng(3)
+    angles = np.linspace(-60, 60, 41)
+    weights = np.sin(np.deg2rad(angles)) ** 2
+    shape = np.exp(-0.5 * ((np.arange(12)[:, None] - 2) / 1.0) ** 2)
+    rival = np.exp(-0.5 * ((np.arange(12)[:, None] - 8) / 1.0) ** 2)
+    noise = rng.normal(0, 0.05, (12, 41))
+    close = 0.3 + 0.2 * shape + 0.19 * rival + noise  # 0.01 apart, the noise of a weighted mean ~0.01
+    assert scan.rival_maximum(close, weights) == 8
+    far = 0.3 + 0.2 * shape + 0.05 * rival + noise
+    assert scan.rival_maximum(far, weights) is None
+    assert scan.rival_maximum(0.3 + 0.2 * shape + noise * 0.01, weights) is None
+
+
+def test_the_search_stopped_at_its_reach_is_detected():
+    """A likelihood still rising at the trial 25° from the start: no maximum was found."""
+    start = 10.0
+    rising = {start + o: -o for o in np.arange(-25.0, 4.5, 1.0)}
+    assert axis.stopped_at_reach(rising, start)
+    peaked = {start + o: -(o + 3) ** 2 for o in np.arange(-8.0, 4.5, 1.0)}
+    assert not axis.stopped_at_reach(peaked, start)
+
+
+def test_two_starts_beyond_reach_keep_the_likelier(monkeypatch):
+    """Seed 193 of session 11's decision set: a coarse scan scored by the plain mean started 70° off, beyond
+    the likelihood search's 25° reach, and the alignment came back 70° off without a word. When the scan
+    hands over two starts (its two best maxima within the noise), the alignment runs from both and keeps the
+    likelier counts: here the wrong start comes first (a 128² phantom at 2 counts/px, 4x binned). From the
+    wrong start alone this phantom ends 73.0° off (1.45 px), from the other alone 2.47° off (0.80 px: a
+    small phantom), from both 2.47° off in either order."""
+    from napari_cryomat.core import tilt
+
+    rng = np.random.default_rng(193)
+    alpha = float(rng.uniform(-80, 80))
+    s = make_tilt_series(shape=(64, 128, 128), n_tilts=41, max_shift=6.0, dose=2.0, tilt_axis_angle=alpha,
+                         seed=193)
+    starts = [alpha + 70.0, alpha + 2.0]
+    monkeypatch.setattr(scan, "scan_axis_candidates", lambda *a, **k: list(starts))
+    found = tilt.align_tilt_series(s.tilts, s.angles).tilt_axis_angle
+    error = (found - alpha + 90) % 180 - 90
+    print(f"axis {alpha:+.2f}: starts +70° and +2° off, found {error:+.2f}° off")
+    assert abs(error) < 5.0
