@@ -31,9 +31,16 @@ CHAIN_FIELD_SHARE = 0.6
 # never-seen touching fields of Ø14-30 0.885 -> 0.897, ellipse fields of Ø14-30 unchanged)
 CHAIN_BELOW_WIDTH = 24.0
 # markers: maxima of the blob response at 0.8 of the members' scale standing this many of its noise deviations
-# above the saddle to any higher one (h-maxima), and above 3 deviations themselves. Seen touching fields: 3 split
-# 2x more merged pairs than 4 (b301 #11 0.686 -> 0.852 at 3, 0.743 at 4)
+# above the saddle to any higher one (h-maxima), and above CHAIN_MARKER_MIN_Z deviations themselves. Seen touching
+# fields: 3 split 2x more merged pairs than 4 (b301 #11 0.686 -> 0.852 at 3, 0.743 at 4)
 CHAIN_MARKER_DYNAMIC = 3.0
+# ... and in components filling less than CHAIN_FINE_BELOW_FILL of their ellipse (two or three members, not one oval),
+# this many: the neck between two touching members of Ø5-10 is shallower still (session 12, seen t12/t13 fields:
+# mean 0.818 at 3, 0.853 at 1 everywhere). At 1 everywhere, single ovals of ellipse fields at low dose were cut at
+# their ends (l15009 0.989 -> 0.904): they filled 0.964-0.980, and no single particle among the components that 1
+# split more than 3 filled less than 0.96 (698 components holding 2-3 particles below 0.98)
+CHAIN_FINE_MARKER_DYNAMIC = 1.0
+CHAIN_FINE_BELOW_FILL = 0.96
 CHAIN_MARKER_MIN_Z = 3.0
 # a re-split component that fills at least this share of the ellipse with its second moments is one oval: ovals of
 # fields of ellipses (Ø16-19, whose field shares read 0.6+ too) filled 0.986-0.997, components holding 2-3 touching
@@ -41,14 +48,16 @@ CHAIN_MARKER_MIN_Z = 3.0
 CHAIN_ONE_ELLIPSE_FILL = 0.98
 
 
-def chain_field_share(components: np.ndarray, n: int) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+def chain_field_share(components: np.ndarray, n: int, with_fill: bool = False) -> tuple:
     """Share of the 2D ``components`` 1..n that are long (area >= CHAIN_MIN_AREA_PER_WIDTH_DISK disks of their
-    width), with the per-component long flags, widths and aspect ratios (index 0: background, False / 0)."""
-    _fill, width, aspect = ellipse_fill(components, n, with_aspect=True)
+    width), with the per-component long flags, widths and aspect ratios (index 0: background, False / 0), and with
+    ``with_fill`` the share of its ellipse each fills."""
+    fill, width, aspect = ellipse_fill(components, n, with_aspect=True)
     area = np.bincount(components.ravel(), minlength=n + 1).astype(np.float64)
     long = area >= CHAIN_MIN_AREA_PER_WIDTH_DISK * math.pi * np.maximum(width, 1e-6) ** 2 / 4
     long[0] = False
-    return (float(long[1:].mean()) if n else 0.0), long, width, aspect
+    share = float(long[1:].mean()) if n else 0.0
+    return (share, long, width, aspect, fill) if with_fill else (share, long, width, aspect)
 
 
 def h_maxima_of_groups(values: np.ndarray, inside: np.ndarray, h: float) -> np.ndarray:
@@ -104,7 +113,7 @@ def split_chains(image: np.ndarray, labels: np.ndarray, *, polarity: str, min_px
     components, n = ndi.label(labels > 0)
     if n < 5:
         return labels
-    share, long, width, aspect = chain_field_share(components, n)
+    share, long, width, aspect, fill = chain_field_share(components, n, with_fill=True)
     # a field of rods (rod_field, from the same moments) keeps its own markers
     if share < CHAIN_FIELD_SHARE or np.median(aspect[1:]) >= ROD_MARKER_FIELD_ASPECT:
         return labels
@@ -119,6 +128,10 @@ def split_chains(image: np.ndarray, labels: np.ndarray, *, polarity: str, min_px
     # the rest floored to the long components' lowest response: no saddle runs through it
     floored = np.where(inside, response, response[inside].min()).astype(np.float64)
     peaks = h_maxima_of_groups(floored, inside, CHAIN_MARKER_DYNAMIC * response_noise)
+    if CHAIN_FINE_MARKER_DYNAMIC < CHAIN_MARKER_DYNAMIC:  # more markers where a component is not one oval
+        fine = (fill < CHAIN_FINE_BELOW_FILL)[components] & inside
+        peaks = np.where(fine, h_maxima_of_groups(np.where(fine, floored, floored.min()), fine,
+                                                  CHAIN_FINE_MARKER_DYNAMIC * response_noise), peaks)
     peaks &= response > CHAIN_MARKER_MIN_Z * response_noise
     markers, n_markers = ndi.label(peaks, structure=np.ones((3, 3)))
     if n_markers == 0:
