@@ -39,6 +39,10 @@ Prints one table. Rows:
   kind drawn outside these sets (touching, ellipse and round fields of seeds 12001-12020 and 13001-13016), A 12121/
   12232/13121, B 12343/12454/13343, extra 12111/12222 (notes: handoff_segment11.md); a failed rule also read extra
   13111-13666, A 13232 and B 13454.
+  In session 12 (faint growths replaced by their own rung's disk; finer chain markers in components that are not one
+  oval) the decision images were extra 14101-14130, A 14121/14232, B 14343/14454, fields of seeds 15001-15020 (a failed
+  rule) and 16001-16020 with A 16121/16232, B 16343/16454; the before/after report read fields 17001-17022, extra
+  17101-17120, A 17121, B 17343 (notes: handoff_segment12.md).
   Next to our F1 each image shows Rose's k of a particle and the F1 of an ideal scanning detector told the support,
   dose and shapes (``_segment_ideal.py``); per set, the mean over the images the ideal detector finds >= 95 %
   and the images where ours is more than 0.05 below it.
