@@ -169,6 +169,16 @@ def _refined(frames, noise, g, cshape, n):
     return grid.reshape(len(g), len(offs), 2)[np.arange(len(g)), ev.argmax(1)]
 
 
+def reflection_rates(coef, noise, g):
+    """Each reflection's phase rate (cycles per frame) of largest coherent evidence: on a grid of 1/(2n), then
+    within +-1/(4n) of its best in steps of 1/(32n) (1/32 of a cycle over the stack)."""
+    n = len(coef)
+    grid = (np.arange(2 * n) / (2 * n) + 0.5) % 1.0 - 0.5
+    ev = rate_evidence(coef, noise, g, np.broadcast_to(grid, (len(g), 2 * n)))
+    best = grid[ev.argmax(1)][:, None] + np.linspace(-1.0, 1.0, 17) / (4 * n)
+    return best[np.arange(len(g)), rate_evidence(coef, noise, g, best).argmax(1)]
+
+
 def lattice_start(s0, cspec, cshape, noise):
     """The first trajectory ``s0`` (coarse px) with its drift velocity corrected by the coherently detected
     reflections, where their joint evidence at the corrected velocity beats that at the first trajectory's
@@ -177,6 +187,10 @@ def lattice_start(s0, cspec, cshape, noise):
     frames = coarse_frames(cspec, cshape)
     g, score, _ = detect_reflections(frames, cspec, cshape, noise)
     info = dict(g=g, score=score)
+    if len(g):  # the strongest three, refined, with their rates: they hold the smoother's velocity (held_velocity)
+        held_g = _refined(frames, noise, g[:3], cshape, n)
+        held_coef = dft_at(frames, held_g)
+        info.update(held_g=held_g, held_coef=held_coef, noise=noise, held_rate=reflection_rates(held_coef, noise, held_g))
     # the strongest reflection and up to two more not parallel to it (a hexagonal net shows three)
     if len(g) < 2:
         return s0, info
@@ -203,3 +217,38 @@ def lattice_start(s0, cspec, cshape, noise):
         return s0, info
     info["dv"] = dv
     return s0 + t[:, None] * dv, info
+
+
+
+def lattice_coherence(g, coef, noise, shifts) -> float:
+    """Nats by which reflections ``g`` (J, 2; cycles per px of ``shifts``) are explained along the trajectory
+    ``shifts`` (T, 2): per reflection, the log-likelihood ratio of a fixed reflection in the frames moved back along
+    it, its complex amplitude profiled, ``|Σ_t z_t/σ_t²|² / Σ_t 1/σ_t²`` with ``z_t = F_t(g) e^{2πi g·s_t}`` (``coef``
+    (T, J) the frames' coefficients, ``noise`` (T,) their noise power), summed (noise alone: ~1 nat each).
+
+    Why: a trajectory that ramps or wanders by part of a cell turns each reflection's phase by that part of a cycle
+    and loses the coherent sum; unlike the smoother's evidence it builds no reference from the trajectory it judges.
+    """
+    z = coef * np.exp(2j * np.pi * (np.asarray(shifts, float) @ np.asarray(g, float).T))
+    w = 1.0 / np.asarray(noise, float)
+    return float((np.abs((z * w[:, None]).sum(0)) ** 2 / w.sum()).sum())
+
+
+def held_velocity(velocity, g, rates):
+    """The drift velocity (px per frame) with its components along the reflections ``g`` (J, 2; cycles per px) set to
+    their phase rates ``rates`` (J,; each its alias nearest to ``g·velocity``), and the directions (rows, unit
+    vectors) they leave free: the perpendicular of the strongest (``g[0]``) where no other is non-parallel to it
+    (sine > 0.5), none where one is.
+
+    Why: a reflection turns at ``g·v`` cycles per frame, and its coherent rate (:func:`reflection_rates`) is measured
+    without any reference built from a trajectory, so it cannot follow a trajectory's own ramp.
+    """
+    g, rates, velocity = np.asarray(g, float), np.asarray(rates, float), np.asarray(velocity, float)
+    norm = np.hypot(*g.T)
+    sin = np.abs(g[0, 0] * g[:, 1] - g[0, 1] * g[:, 0]) / (norm[0] * norm + 1e-30)
+    target = rates + np.round(g @ velocity - rates)
+    if not (sin > 0.5).any():
+        held = velocity + g[0] * (target[0] - g[0] @ velocity) / norm[0] ** 2
+        return held, np.array([[-g[0, 1], g[0, 0]]]) / norm[0]
+    use = np.nonzero((sin > 0.5) | (np.arange(len(g)) == 0))[0]
+    return velocity + np.linalg.lstsq(g[use], target[use] - g[use] @ velocity, rcond=None)[0], np.zeros((0, 2))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from napari_cryomat.core._drift_fourier import _bfilter, _dft_kernels, _freq_grid
+from napari_cryomat.core._drift_lattice import held_velocity, lattice_coherence
 from napari_cryomat.core._drift_refine import _aligned_spectra, _measured_prior, _spectral_snr, _within_reach
 
 # ---------------------------------------------------------------------------------------------
@@ -27,6 +28,15 @@ SMOOTH_STEPS = (0.1, 0.15, 0.2, 0.3, 0.45, 0.7, 1.0)
 SMOOTH_DVELOCITY = tuple(0.05 * np.arange(-4, 5))
 # Evidence margin (nats) by which the unwrapped first trajectory must beat the line as the smoother's start.
 SMOOTH_PREFER = 2.0
+# Hold the drift velocity's components along the low-dose lattice stage's reflections at their own phase rates
+# and search only the rest (_held_velocity; False: the switch for old-vs-new comparisons) ...
+HOLD_VELOCITY = True
+# ... and the start's slope along them, where it is off by more than HOLD_START_CYCLES (cycles over the stack).
+HOLD_START = True
+HOLD_START_CYCLES = 0.5
+# Where those reflections are explained better by this many nats along one of the smoother's two results than
+# along the other, they choose between them (_drift_lattice.lattice_coherence; inf: the switch for old-vs-new).
+LATTICE_PREFER = 2.0
 # Largest deviation (px, full frame) of the refined trajectory from its straight-line fit for
 # which the smoother starts from the line (within reach of its ±3 px coarse grid).
 SMOOTH_LINE_REACH = 2.0
@@ -154,7 +164,7 @@ def _forward_backward(maps, offsets, centers, velocity, q):
 
 
 def _smooth_trajectory(spectra, shape, shifts, *, bfactor_px2, window_taper, px, passes=3, reach=3.0,
-                       first=None, jump=np.inf, cell=np.inf):
+                       first=None, jump=np.inf, cell=np.inf, lattice=None):
     """Bayesian smoothing of the trajectory: random walk plus linear drift, grid posterior mean.
 
     The refinement aligns each frame (or sliding group) independently to the sum of the others;
@@ -196,6 +206,11 @@ def _smooth_trajectory(spectra, shape, shifts, *, bfactor_px2, window_taper, px,
         than ``cell / 4`` from its line, it is also tried as a start (see ``_line_or_refined``);
         where it strays beyond the line's reach and its result needs a walk step above ``cell / 8``
         (one that makes unit-cell jumps plausible), the line's result is taken if its step does not.
+    lattice : (g, coef, noise, rates), optional
+        Reflections the low-dose lattice stage detected: frequencies (J, 2; cycles per px of ``spectra``), the
+        frames' coefficients there (T, J), their noise power (T,) and their coherent phase rates (J,; cycles per
+        frame). The drift velocity along them is held at their rates (:func:`_held_velocity`), and their
+        coherence along the two results chooses between them where it differs by more than ``LATTICE_PREFER``.
 
     Returns
     -------
@@ -228,19 +243,23 @@ def _smooth_trajectory(spectra, shape, shifts, *, bfactor_px2, window_taper, px,
     start = line if np.abs(shifts - line).max() * px <= min(SMOOTH_LINE_REACH, reach) else shifts
     starts = [start] if first is None else [start, np.asarray(first, float)]
     runs = [_smooth_from(spectra, shape, st - st[0], bf=bf, window_taper=window_taper, px=px, passes=passes,
-                         reach=reach) for st in starts]
+                         reach=reach, lattice=lattice) for st in starts]
     if start is line and np.abs(shifts - line).max() * px > cell / 4.0:
         runs[0] = _line_or_refined(runs[0], spectra, shape, shifts, bf=bf, window_taper=window_taper, px=px,
-                                   passes=passes, reach=reach, cell=cell)
+                                   passes=passes, reach=reach, cell=cell, lattice=lattice)
     elif start is not line and runs[0][1] > cell / 8.0:
         # the refined start (beyond the line's reach) needed a walk that makes unit-cell jumps
         # plausible: the line's result, if its walk does not
         from_line = _smooth_from(spectra, shape, line - line[0], bf=bf, window_taper=window_taper, px=px,
-                                 passes=passes, reach=reach)
+                                 passes=passes, reach=reach, lattice=lattice)
         if from_line[1] <= cell / 8.0:
             runs[0] = from_line
     if len(runs) == 1:
         return runs[0]
+    coherence = [_lattice_coherence(lattice, r[0]) for r in runs]
+    if abs(coherence[1] - coherence[0]) > LATTICE_PREFER:
+        # the reflections, which build no reference from the trajectory they judge, tell the two results apart
+        return runs[int(coherence[1] > coherence[0])]
     # The two results differ by a sizeable part of a unit cell: the line's may have jumped, the
     # unwrapped one is built not to (and the evidence, whose reference moves with the trajectory,
     # cannot be trusted to tell). Otherwise the unwrapped start replaces the line only when clearly
@@ -251,7 +270,7 @@ def _smooth_trajectory(spectra, shape, shifts, *, bfactor_px2, window_taper, px,
     return runs[0]
 
 
-def _line_or_refined(from_line, spectra, shape, shifts, *, bf, window_taper, px, passes, reach, cell):
+def _line_or_refined(from_line, spectra, shape, shifts, *, bf, window_taper, px, passes, reach, cell, lattice=None):
     """The smoother's result from the refined trajectory where it is clearly more probable than from the line.
 
     The line is a safe start only where every refined frame lies well within its lattice cell
@@ -262,28 +281,38 @@ def _line_or_refined(from_line, spectra, shape, shifts, *, bf, window_taper, px,
     then be won by fitting unit-cell jumps.
     """
     own = _smooth_from(spectra, shape, shifts - shifts[0], bf=bf, window_taper=window_taper, px=px, passes=passes,
-                       reach=reach)
+                       reach=reach, lattice=lattice)
     if own[2] > from_line[2] + SMOOTH_PREFER and own[1] <= cell / 8.0:
         return own
     return from_line
 
 
-def _smooth_from(spectra, shape, shifts, *, bf, window_taper, px, passes, reach=3.0):
+def _smooth_from(spectra, shape, shifts, *, bf, window_taper, px, passes, reach=3.0, lattice=None):
     """``passes`` passes of the smoother from the trajectory ``shifts`` (see :func:`_smooth_trajectory`).
 
     Returns the trajectory, the chosen walk step (full-frame px) and the log evidence of the
     last pass, its maps tempered for the reference's noise (:func:`_plug_in_tempers`): it is
-    compared with the evidence of other starts, whose references carry other noise.
+    compared with the evidence of other starts, whose references carry other noise. ``lattice``: see
+    :func:`_smooth_trajectory`.
     """
     n = len(spectra)
     t = np.arange(n, dtype=float)
     shifts = np.array(shifts, float)
+    if HOLD_START and lattice is not None:
+        # the start's slope along the reflections at their rates too (_held_velocity), where it is off by more than
+        # HOLD_START_CYCLES over the stack: a start ramped by a cycle builds a reference that keeps the ramp, while
+        # a rate is itself measured to ~0.1-0.25 cycle (stress stack 4065 at 0.02: a start within 0.06 cycle of the
+        # truth moved to the rate's 0.23 cycle off gave 0.60 -> 0.70 px RMS)
+        slope = np.polyfit(t, shifts, 1)[0]
+        held = _held_velocity(slope, lattice)[0]
+        if np.abs(np.asarray(lattice[0]) @ (held - slope)).max() * (n - 1) > HOLD_START_CYCLES:
+            shifts += t[:, None] * (held - slope)
     anchor = shifts.copy()
     for p in range(passes):
         aligned = _aligned_spectra(spectra, shape, shifts, window_taper)
         total = aligned.sum(0)
         p_sig, p_noise = _spectral_snr(total, aligned)
-        velocity = np.polyfit(t, shifts, 1)[0]
+        velocity, free = _held_velocity(np.polyfit(t, shifts, 1)[0], lattice)
         # coarse pass: ±3 px (less than half of any lattice period that the wide search could
         # confuse), so it can pull a frame by a fraction of a unit cell but never by one cell
         maps, offsets = _frame_loglik(aligned, total, p_sig, p_noise, bf, np.zeros((n, 2)), reach / px,
@@ -296,8 +325,8 @@ def _smooth_from(spectra, shape, shifts, *, bf, window_taper, px, passes, reach=
         # axis by axis (a wrong slope of the current trajectory would otherwise be imposed on the
         # result by a small step), then the step again for that velocity
         step = max(SMOOTH_STEPS, key=lambda st: evidence(st, velocity))
-        for a in (0, 1):
-            cands = [velocity + dv / px * np.eye(2)[a] for dv in SMOOTH_DVELOCITY]
+        for direction in free:  # the axes, or the direction the reflections leave free (_held_velocity)
+            cands = [velocity + dv / px * direction for dv in SMOOTH_DVELOCITY]
             velocity = max(cands, key=lambda v: evidence(step, v))
         step = max(SMOOTH_STEPS, key=lambda st: evidence(st, velocity))
         coarse, _ = _forward_backward(maps, offsets, shifts, velocity, (step / px) ** 2)
@@ -311,3 +340,23 @@ def _smooth_from(spectra, shape, shifts, *, bf, window_taper, px, passes, reach=
         shifts = _within_reach(shifts + coarse + fine, anchor, reach / px)
         shifts -= shifts[0]
     return shifts, step, log_evidence
+
+
+def _lattice_coherence(lattice, shifts):
+    """:func:`~napari_cryomat.core._drift_lattice.lattice_coherence` of the trajectory ``shifts`` (0 without ``lattice``)."""
+    if lattice is None or not np.isfinite(LATTICE_PREFER):
+        return 0.0
+    return lattice_coherence(*lattice[:3], shifts)
+
+
+def _held_velocity(velocity, lattice):
+    """The velocity held along the lattice stage's reflections, and the directions left to the smoother's search
+    (:func:`~napari_cryomat.core._drift_lattice.held_velocity`; the two axes without ``lattice``).
+
+    Why: the smoother's evidence comes from maps against a reference built from the current trajectory, and its
+    velocity search follows a ramp that reference already holds (stress stack 4048 at 160², 0.01 counts/px: the
+    result 0.73 cycle off along its (0,1) reflection, detected at 22 nats, whose own rate is 0.03 cycle off).
+    """
+    if lattice is None or not HOLD_VELOCITY:
+        return velocity, np.eye(2)
+    return held_velocity(velocity, lattice[0], lattice[3])

@@ -46,7 +46,11 @@ Method (:func:`estimate_drift`)
    a grid and combined with the motion model of a cold stage, a random walk on top of a constant
    drift, by the forward-backward recursion of a hidden Markov model (posterior mean). The walk's
    step and the drift velocity are chosen by the evidence of the data; nothing about the motion
-   is assumed beyond its form (:func:`_smooth_trajectory`).
+   is assumed beyond its form (:func:`_smooth_trajectory`). Where the low-dose lattice stage
+   detected reflections, their own phase rates hold the velocity along them (the search runs only
+   along the direction they leave free), and their coherence along the smoother's two results
+   chooses between them: the evidence's reference is built from each trajectory and can keep a
+   ramp or a wander of part of a cell that it already holds.
 5. Optional local motion: the same refinement on a grid of patches, each patch trajectory
    smoothed in time by a polynomial; the per-pixel field is a smooth (bi-quadratic at most)
    polynomial surface through the patches (:class:`LocalMotion`).
@@ -533,6 +537,7 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
     else:
         max_shift_px = max_shift / pixel_size
 
+    lattice = None  # the low-dose lattice stage's reflections (per full px; coefficients, noise, phase rates)
     # ---- coarse stage: grouped blocks, pairwise, robust LS ------------------------------------
     cbin = (ny / cshape[0], nx / cshape[1])
     bf = _bfilter(*cshape, bfactor / (pixel_size * cbin[1]) ** 2)
@@ -570,7 +575,10 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
         counts = ny * nx * float(np.median(level**2 * float((win**2).sum()) / noise))
         if LATTICE_LINE and counts < LATTICE_MAX_COUNTS:
             cb = np.asarray(cbin, float)
-            s0 = lattice_start(s0 / cb, cspec, cshape, noise)[0] * cb
+            s0, found = lattice_start(s0 / cb, cspec, cshape, noise)
+            s0 = s0 * cb
+            if "held_g" in found:  # its reflections hold the smoother's velocity along them (_drift_smooth)
+                lattice = (found["held_g"] / cb, found["held_coef"], found["noise"], found["held_rate"])
     else:
         s0, pairs, d_c, sig = np.zeros((n, 2)), np.zeros((0, 2), int), np.zeros((0, 2)), np.zeros(0)
         centers = np.array([(n - 1) / 2.0])
@@ -587,7 +595,7 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
     stage = dict(spectra=spectra, crop=crop, full=full, bfactor=bfactor, pixel_size=pixel_size, group=group,
                  iterations=iterations, refine_radius=refine_radius, upsample=upsample, progress=progress,
                  span=(0.65, 0.9 if patches else 1.0), window_taper=window_taper, reach=reach, smooth=smooth,
-                 alias=alias)
+                 alias=alias, lattice=lattice)
     starts = [s0]
     runs = [_refine_and_smooth(start, **stage) for start in starts]
     shifts, walk_step, _ = max(runs, key=lambda r: r[2])
@@ -667,7 +675,7 @@ def _capture_keeps_lattice(bfactor_wide, alias_angstrom):
 
 
 def _refine_and_smooth(start, *, spectra, crop, full, bfactor, pixel_size, group, iterations, refine_radius, upsample,
-                       progress, span, window_taper, reach, smooth, alias):
+                       progress, span, window_taper, reach, smooth, alias, lattice=None):
     """Refinement (:func:`_refine`) and smoother (:func:`_smooth_trajectory`) from the trajectory ``start``.
 
     Returns (shifts, walk step, log evidence of the smoother; -inf when it did not run).
@@ -692,7 +700,8 @@ def _refine_and_smooth(start, *, spectra, crop, full, bfactor, pixel_size, group
     smoothed, walk_step, evidence = _smooth_trajectory(
         _fourier_crop(spectra, crop, scrop), scrop, shifts / sbin,
         bfactor_px2=bfactor / (pixel_size * sbin[1]) ** 2, window_taper=window_taper, px=float(sbin[1]),
-        reach=min(3.0, reach), first=start / sbin, cell=alias)
+        reach=min(3.0, reach), first=start / sbin, cell=alias,
+        lattice=None if lattice is None else (lattice[0] * sbin,) + tuple(lattice[1:]))
     if smoothed is None:
         return shifts, float("nan"), -np.inf
     return smoothed * sbin - smoothed[0] * sbin, walk_step, evidence
