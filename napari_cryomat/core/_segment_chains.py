@@ -127,11 +127,13 @@ def split_chains(image: np.ndarray, labels: np.ndarray, *, polarity: str, min_px
     inside = long[components]
     # the rest floored to the long components' lowest response: no saddle runs through it
     floored = np.where(inside, response, response[inside].min()).astype(np.float64)
-    peaks = h_maxima_of_groups(floored, inside, CHAIN_MARKER_DYNAMIC * response_noise)
-    if CHAIN_FINE_MARKER_DYNAMIC < CHAIN_MARKER_DYNAMIC:  # more markers where a component is not one oval
-        fine = (fill < CHAIN_FINE_BELOW_FILL)[components] & inside
-        peaks = np.where(fine, h_maxima_of_groups(np.where(fine, floored, floored.min()), fine,
-                                                  CHAIN_FINE_MARKER_DYNAMIC * response_noise), peaks)
+    # more markers where a component is not one oval; each set of components on its own (the floor separates them)
+    fine = (fill < CHAIN_FINE_BELOW_FILL)[components] & inside if CHAIN_FINE_MARKER_DYNAMIC < CHAIN_MARKER_DYNAMIC \
+        else np.zeros(inside.shape, bool)
+    peaks = np.zeros(inside.shape, bool)
+    for part, dynamic in ((inside & ~fine, CHAIN_MARKER_DYNAMIC), (fine, CHAIN_FINE_MARKER_DYNAMIC)):
+        if part.any():
+            peaks |= h_maxima_of_groups(np.where(part, floored, floored.min()), part, dynamic * response_noise)
     peaks &= response > CHAIN_MARKER_MIN_Z * response_noise
     markers, n_markers = ndi.label(peaks, structure=np.ones((3, 3)))
     if n_markers == 0:
