@@ -333,7 +333,7 @@ def run(s, energy, *, fwhm_of, net, bg, mask, peaks_e, pool, min_snr, beam_kev, 
     chosen, sig, rejected, final = forward_select(problem, cands, shift, min_snr)
     # an element chosen early may hold a peak whose true owner's other lines decide against it (Th Mα for Ag Lα)
     chosen, rival_reasons, final = replace_stand_ins(problem, _fit_set, _significance, pool, chosen, final, shift,
-                                                     min_snr)
+                                                     min_snr, sig)
     # lines on a shoulder of a much bigger peak made no peak of their own: candidates from the fit's residual
     chosen, sig, shoulder_reasons, final = add_shoulders(problem, _fit_set, _significance, pool, chosen, final,
                                                          shift, min_snr)
