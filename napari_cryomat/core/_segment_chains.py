@@ -41,6 +41,11 @@ CHAIN_MARKER_DYNAMIC = 3.0
 # split more than 3 filled less than 0.96 (698 components holding 2-3 particles below 0.98)
 CHAIN_FINE_MARKER_DYNAMIC = 1.0
 CHAIN_FINE_BELOW_FILL = 0.96
+# ... and, where the members are narrower than CHAIN_FINE_SCALE_BELOW_WIDTH px, at this share of the members' scale: a
+# Ø5-7 pair's response at 0.8 of its width still has one maximum (session 12, seen t12/t13 fields: 0.85 raised the
+# Ø5-7 fields by +0.001..+0.037 and moved the Ø8-18 ones by -0.04..+0.02; 0.7 lost on most)
+CHAIN_FINE_SCALE = 0.85
+CHAIN_FINE_SCALE_BELOW_WIDTH = 8.0
 CHAIN_MARKER_MIN_Z = 3.0
 # a re-split component that fills at least this share of the ellipse with its second moments is one oval: ovals of
 # fields of ellipses (Ø16-19, whose field shares read 0.6+ too) filled 0.986-0.997, components holding 2-3 touching
@@ -130,6 +135,14 @@ def split_chains(image: np.ndarray, labels: np.ndarray, *, polarity: str, min_px
     # more markers where a component is not one oval; each set of components on its own (the floor separates them)
     fine = (fill < CHAIN_FINE_BELOW_FILL)[components] & inside if CHAIN_FINE_MARKER_DYNAMIC < CHAIN_MARKER_DYNAMIC \
         else np.zeros(inside.shape, bool)
+    if CHAIN_FINE_SCALE < 1.0 and member < CHAIN_FINE_SCALE_BELOW_WIDTH and fine.any():
+        fine_sigma = max(0.8, CHAIN_FINE_SCALE * sigma)
+        fine_response = -(fine_sigma**2) * ndi.gaussian_laplace(signed.astype(np.float32, copy=False), fine_sigma)
+        fine_noise = noise_floor(image) * _log_noise_gain(fine_sigma)
+        # in units of each scale's noise, so one floor and one dynamic serve both (and the watershed below)
+        response = np.where(fine, fine_response / fine_noise, response / response_noise).astype(np.float32)
+        response_noise = 1.0
+        floored = np.where(inside, response, response[inside].min()).astype(np.float64)
     peaks = np.zeros(inside.shape, bool)
     for part, dynamic in ((inside & ~fine, CHAIN_MARKER_DYNAMIC), (fine, CHAIN_FINE_MARKER_DYNAMIC)):
         if part.any():
