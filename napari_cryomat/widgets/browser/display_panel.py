@@ -120,8 +120,7 @@ class ViewSection(Section):
         try:
             job = model.display.display_job(binning, sigma)
         except ValueError as exc:
-            show_error(f"Tomogram browser: {exc} Choose a smaller binning.")
-            self.sync()
+            self._refuse_display(exc)
             return
         self._pending = job
         if self._latest is not None and self.runner.busy:
@@ -131,14 +130,18 @@ class ViewSection(Section):
             try:
                 model.set_display(binning, sigma)
             except ValueError as exc:
-                show_error(f"Tomogram browser: {exc} Choose a smaller binning.")
-                self.sync()
+                self._refuse_display(exc)
         elif self.runner.busy:  # a superseded display job (see _after_display) or the contrast
             if self._latest is None:
                 self.runner.worker.finished.connect(self._start_pending)
             self.sync()
         else:
             self._start_pending()
+
+    def _refuse_display(self, exc: ValueError) -> None:
+        """A display the model refuses leaves the view as it was; the controls show it again."""
+        show_error(f"Tomogram browser: {exc} Choose a smaller binning.")
+        self.sync()
 
     def _start_pending(self) -> None:
         job, self._pending = self._pending, None

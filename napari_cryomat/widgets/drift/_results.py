@@ -40,6 +40,9 @@ class ResultsPanel(QGroupBox):
         self.range_start.setToolTip("First frame in the aligned sum layer.")
         self.range_stop.setToolTip("End of the summed frames, exclusive: frames before this one are summed.")
         for box in (self.range_start, self.range_stop):
+            # Qt 6's spin box asks ~130 px whatever its range, which pushed the dock past 420 px under PyQt6;
+            # 108 px holds a 5-digit frame number beside the arrows
+            box.setMaximumWidth(108)
             box.setEnabled(False)
             box.valueChanged.connect(self._range_edited)
         self.range_note = QLabel("")
