@@ -22,10 +22,14 @@ fi
 
 PYTHON="${PYTHON:-python3}"
 echo "== installing napari-cryomat with its test extra (pip)"
-"$PYTHON" -m pip install -q --disable-pip-version-check -e ".[pyqt5,test]"
-if [ "${QT_API:-pyqt5}" = "pyqt6" ]; then  # the suite also runs on PyQt6 (QT_API=pyqt6)
-  "$PYTHON" -m pip install -q --disable-pip-version-check "PyQt6>=6.7"
-fi
+# one Qt binding for napari (qtpy) and pytest-qt alike: two in one process crash. PyQt6 is the default;
+# QT_API=pyqt5 installs the pyqt5 extra (napari < 0.10, which still accepts PyQt5) and runs on it
+export QT_API="${QT_API:-pyqt6}"
+case "$QT_API" in
+  pyqt6|pyqt5) ;;
+  *) echo "QT_API=$QT_API: the suite runs on pyqt6 (default) or pyqt5." >&2; exit 2 ;;
+esac
+"$PYTHON" -m pip install -q --disable-pip-version-check -e ".[$QT_API,test]"
 
 echo "== real-file corpus (public EM test files from PyPI, cached in .cache/corpus or \$CRYOMAT_CORPUS_DIR)"
 "$PYTHON" tests/io/corpus.py || echo "   not available: the corpus tests will skip and say why"
@@ -35,8 +39,6 @@ echo "== lint (ruff, settings in pyproject.toml)"
 
 echo "== running the test suite under Xvfb"
 export QT_QPA_PLATFORM=xcb
-# one Qt binding for napari (qtpy) and pytest-qt alike: two in one process crash
-export QT_API="${QT_API:-pyqt5}"
 export PYTEST_QT_API="$QT_API"
 # two worker processes (pytest-xdist), one test file per worker at a time so module fixtures are built
 # once: the suite takes about half the time on CI's two cores. CRYOMAT_TEST_WORKERS=0 runs in one process.
