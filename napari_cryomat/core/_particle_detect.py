@@ -325,12 +325,13 @@ def _strong(found) -> int:
     return int(np.count_nonzero(found[3] > SCALE_FROM_Z))
 
 
-def detector_settings(plane: np.ndarray, settings, given: dict, background: np.ndarray):
-    """``(settings, (flat, background))`` with the threshold "detect" for the 2D ``plane`` (``background``: its support, from the
-    estimate), or None when fewer than MIN_DETECTIONS stand out. The diameter is the detections' (or, with
+def detector_settings(plane: np.ndarray, settings, given: dict, background: np.ndarray, blobs_by_sign=None):
+    """``(settings, background)`` with the threshold "detect" for the 2D ``plane`` (``background``: its support, from
+    the estimate), or None when fewer than MIN_DETECTIONS stand out. The diameter is the detections' (or, with
     FEW_BLOBS blobs or more, the blob search's), the contrast theirs; smoothing, minimum size and split distance
-    follow as in the estimate; ``flat`` is the background-free image at that smoothing. With fewer than FEW_BLOBS
-    blobs an estimated polarity is the sign with more detections."""
+    follow as in the estimate. With fewer than FEW_BLOBS blobs an estimated polarity is the sign with more
+    detections, whose support is then the estimate's for that sign (``blobs_by_sign``: the blob search's
+    ``(dark, bright)``, if known), so that the settings' options reproduce it."""
     import dataclasses
 
     from napari_cryomat.core import _particle_settings as _ps
@@ -343,16 +344,17 @@ def detector_settings(plane: np.ndarray, settings, given: dict, background: np.n
         radius = settings.diameter / ps / 2 if settings.n_blobs >= FEW_BLOBS and settings.diameter / ps >= SPECK_DIAMETER else None
     found = detect_particles(plane, sign, background, radius)
     if "polarity" in settings.estimated and settings.n_blobs < FEW_BLOBS:
-        # the polarity of a handful of blobs is a guess too: the sign with more significant detections
-        # the other sign's support is estimated anew: the estimate's leaves out what stands above its Otsu level, which
-        # for the wrong sign is the support itself (a faint dark Ø8 field read bright had its support at the
-        # particles' level: contrast 0.7 counts for 3, F1 0.00)
-        other_background = _ps.flatten(-sign * ndi.gaussian_filter(plane, settings.smoothing / ps),
-                                       settings.local_block / ps / 2, grow=max(1, int(settings.diameter / ps / 6)))[1]
+        # the polarity of a handful of blobs is a guess too: the sign with more significant detections, on that
+        # sign's own support (the support of the wrong sign leaves out what stands above its Otsu level, which is
+        # the support itself: a faint dark Ø8 field read bright had its support at the particles' level, contrast
+        # 0.7 counts for 3, F1 0.00)
+        other_polarity = "bright" if sign < 0 else "dark"
+        other_background = _ps.support_of(plane, other_polarity, ps, {**given, "local_block": settings.local_block},
+                                          blobs_by_sign)
         other = detect_particles(plane, -sign, other_background, radius)
         if other is not None and (found is None or _strong(other) > _strong(found)):
             found, sign, background = other, -sign, other_background
-            settings = dataclasses.replace(settings, polarity="dark" if sign < 0 else "bright")
+            settings = dataclasses.replace(settings, polarity=other_polarity)
     if found is None:
         return None
     r, ys, xs, z = found
@@ -365,8 +367,7 @@ def detector_settings(plane: np.ndarray, settings, given: dict, background: np.n
     else:
         needed = _ps.SMOOTH_TO_NOISE_Z * settings.noise / (math.sqrt(math.pi) * level)
         smoothing = max(d * _ps.SMOOTHING_PER_DIAMETER, min(needed, d / 4))
-    flat = _ps.take_background(sign * ndi.gaussian_filter(plane, smoothing), background)
     estimated = dict(diameter=d * ps, smoothing=smoothing * ps, threshold="detect",
                      min_size=0.2 * math.pi * r * r * ps * ps, split_distance=0.25 * d * ps)
     changes = {k: v for k, v in estimated.items() if k in settings.estimated}
-    return dataclasses.replace(settings, **changes, contrast=sign * level, n_blobs=len(ys)), (flat, background)
+    return dataclasses.replace(settings, **changes, contrast=sign * level, n_blobs=len(ys)), background

@@ -83,9 +83,15 @@ class ParticleSettings:
     estimated: tuple = ()
 
     def options(self) -> dict:
-        """Keyword arguments of :func:`segment_particles` that reproduce this segmentation."""
-        return dict(polarity=self.polarity, smoothing=self.smoothing, threshold=self.threshold,
-                    local_block=self.local_block, min_size=self.min_size, split_distance=self.split_distance)
+        """Keyword arguments of :func:`segment_particles` that reproduce this segmentation (the same labels): the
+        settings used, and the diameter where it was given (an estimated one is read off the image again: the
+        support under the particles is read at the blob search's scale, not at the diameter the granulometry or
+        the detector settled on)."""
+        options = dict(polarity=self.polarity, smoothing=self.smoothing, threshold=self.threshold,
+                       local_block=self.local_block, min_size=self.min_size, split_distance=self.split_distance)
+        if "diameter" not in self.estimated:
+            options["diameter"] = self.diameter
+        return options
 
     def with_overrides(self, **overrides) -> ParticleSettings:
         """A copy with some settings given by the user (checked); they leave ``estimated``."""
@@ -232,41 +238,27 @@ def _particle_level(flat: np.ndarray, blobs: np.ndarray, noise: float) -> float:
     return float(np.median(flat[ys, xs].mean(axis=1)))
 
 
-def estimate_settings(img: np.ndarray, pixel_size: float, given: dict):
+def estimate_settings(img: np.ndarray, pixel_size: float, given: dict, blobs_by_sign=None):
     """The settings of ``img`` (2D; a volume is read through its middle slice); ``given`` holds the
     settings the caller fixed (Å, Å²), which are used as they are.
 
-    Returns ``(settings, flattened)``: ``flattened`` is ``(flat, background)``, the smoothed,
-    background-free 2D image with particles positive and the background taken off it, reused by the
-    segmentation of a 2D image (None for a volume or where the settings given differ from the estimate)."""
+    Returns ``(settings, support)``: ``support`` is the background under the particles of a 2D image (in
+    ``sign * plane`` units, see :func:`read_support`), None for a volume. The support and the contrast depend on the
+    image, the polarity, the local block and a given diameter only, never on a given smoothing, so that
+    ``settings.options()`` (which hold the smoothing and the threshold the estimate chose) reproduce them.
+    ``blobs_by_sign``: the blob search's ``(dark, bright)`` of the plane, if already known."""
     plane = img if img.ndim == 2 else img[img.shape[0] // 2]
     max_sigma = max(_MIN_SIGMA, min(plane.shape) / 4)
-    dark, bright = blob_detections(plane, max_sigma)
+    dark, bright = blob_detections(plane, max_sigma) if blobs_by_sign is None else blobs_by_sign
     polarity = given.get("polarity") or _choose_polarity(dark, bright, plane)
     blobs = dark if polarity == "dark" else bright
-    if given.get("diameter"):
-        radius_px = given["diameter"] / pixel_size / 2
-    elif len(blobs):
-        radius_px = _typical_radius(blobs)
-    else:  # nothing blob-like: assume particles of a tenth of the image
-        radius_px = min(plane.shape) / 20
-    d_px = 2 * radius_px
-    smoothing_px = given["smoothing"] / pixel_size if given.get("smoothing") is not None else d_px * SMOOTHING_PER_DIAMETER
-    bg_sigma = given["local_block"] / pixel_size / 2 if given.get("local_block") else 2.0 * d_px
-    sign = -1.0 if polarity == "dark" else 1.0
-    smooth = sign * (ndi.gaussian_filter(plane, smoothing_px) if smoothing_px > 0 else plane)
-    flat, background = flatten(smooth, bg_sigma, _blob_mask(plane.shape, blobs, 1.3), grow=max(1, int(d_px / 6)))
     noise = _noise_sigma(plane)
-    level = _particle_level(flat, blobs, noise) if len(blobs) else float(flat.std())
-    if given.get("smoothing") is None:
-        # enough smoothing that half the contrast stands SMOOTH_TO_NOISE_Z smoothed-noise deviations clear
-        # (white noise under a Gaussian of sigma s px keeps 1 / (2 sqrt(pi) s) of its deviation)
-        needed = min(SMOOTH_TO_NOISE_Z * noise / (math.sqrt(math.pi) * max(abs(level), 1e-12)), d_px / 4)
-        if needed > 1.05 * smoothing_px:
-            smoothing_px = needed
-            smooth = sign * ndi.gaussian_filter(plane, smoothing_px)
-            flat, background = flatten(smooth, bg_sigma, _blob_mask(plane.shape, blobs, 1.3),
-                                       grow=max(1, int(d_px / 6)))
+    radius_px = _support_radius(plane, blobs, pixel_size, given)
+    d_px = 2 * radius_px
+    local_block = given["local_block"] if given.get("local_block") else 4.0 * d_px * pixel_size
+    sign = -1.0 if polarity == "dark" else 1.0
+    smoothing_px, level, flat, background = read_support(plane, blobs, radius_px, local_block / pixel_size / 2,
+                                                         sign, noise)
     lo, hi = np.percentile(background, [5, 95])
     variation = float((hi - lo) / max(abs(level), 1e-12))
     # Otsu also fails where the two classes' histograms overlap (contrast below twice the pixel noise):
@@ -275,7 +267,7 @@ def estimate_settings(img: np.ndarray, pixel_size: float, given: dict):
     estimated = dict(
         polarity=polarity, diameter=d_px * pixel_size, smoothing=smoothing_px * pixel_size,
         threshold="local" if variation > LOCAL_IF_BACKGROUND_VARIES or faint else "otsu",
-        local_block=2 * bg_sigma * pixel_size,
+        local_block=local_block,
         min_size=0.2 * math.pi * radius_px**2 * pixel_size**2 * (1.0 if img.ndim == 2 else 4 / 3 * radius_px * pixel_size),
         split_distance=0.25 * d_px * pixel_size,
     )
@@ -285,8 +277,6 @@ def estimate_settings(img: np.ndarray, pixel_size: float, given: dict):
         background_variation=variation, n_blobs=int(len(blobs)),
         estimated=tuple(k for k in OVERRIDABLE if given.get(k) is None),
     )
-    reusable = img.ndim == 2 and values["smoothing"] == estimated["smoothing"] and \
-        values["local_block"] == estimated["local_block"] and values["polarity"] == polarity
     # the detector's scale and polarity are read by the detector itself, whether it was chosen or asked for
     asked = given.get("threshold") == "detect"
     gate_contrast = abs(level)
@@ -294,10 +284,55 @@ def estimate_settings(img: np.ndarray, pixel_size: float, given: dict):
         gate_contrast = min(gate_contrast, _response_contrast(blobs))
     if img.ndim == 2 and (asked or given.get("threshold") is None and
                           _pd.use_detector(gate_contrast / max(noise, 1e-12), radius_px, len(blobs))):
-        detected = _pd.detector_settings(plane, settings, given, background)
+        detected = _pd.detector_settings(plane, settings, given, background, (dark, bright))
         if detected is not None:  # faint particles: found by a scanning detector, not a threshold
-            settings, (flat, background) = detected
-    return settings, ((flat, background) if reusable else None)
+            settings, background = detected
+    return settings, (background if img.ndim == 2 else None)
+
+
+def _support_radius(plane: np.ndarray, blobs: np.ndarray, pixel_size: float, given: dict) -> float:
+    """The particles' radius (px) the support is read at: the given diameter's, else the blob search's typical one,
+    else a tenth of the image (nothing blob-like)."""
+    if given.get("diameter"):
+        return given["diameter"] / pixel_size / 2
+    if len(blobs):
+        return _typical_radius(blobs)
+    return min(plane.shape) / 20
+
+
+def read_support(plane: np.ndarray, blobs: np.ndarray, radius_px: float, bg_sigma: float, sign: float,
+                 noise: float):
+    """``(smoothing_px, level, flat, background)``: the estimate's own smoothing (1/8 of the diameter, raised up to a
+    quarter until half the contrast stands SMOOTH_TO_NOISE_Z smoothed-noise deviations clear), the particles' level
+    (read at 1/8 diameter), and the smoothed ``sign * plane`` less its background over the support (the blobs and what
+    stands above Otsu's level left out; a Gaussian of ``bg_sigma`` px) and that background. A function of the
+    image, the sign, the blobs, the radius and ``bg_sigma`` only."""
+    d_px = 2 * radius_px
+    smoothing_px = d_px * SMOOTHING_PER_DIAMETER
+    exclude = _blob_mask(plane.shape, blobs, 1.3)
+    smooth = sign * (ndi.gaussian_filter(plane, smoothing_px) if smoothing_px > 0 else plane)
+    flat, background = flatten(smooth, bg_sigma, exclude, grow=max(1, int(d_px / 6)))
+    level = _particle_level(flat, blobs, noise) if len(blobs) else float(flat.std())
+    # enough smoothing that half the contrast stands SMOOTH_TO_NOISE_Z smoothed-noise deviations clear
+    # (white noise under a Gaussian of sigma s px keeps 1 / (2 sqrt(pi) s) of its deviation)
+    needed = min(SMOOTH_TO_NOISE_Z * noise / (math.sqrt(math.pi) * max(abs(level), 1e-12)), d_px / 4)
+    if needed > 1.05 * smoothing_px:
+        smoothing_px = needed
+        smooth = sign * ndi.gaussian_filter(plane, smoothing_px)
+        flat, background = flatten(smooth, bg_sigma, exclude, grow=max(1, int(d_px / 6)))
+    return smoothing_px, level, flat, background
+
+
+def support_of(plane: np.ndarray, polarity: str, pixel_size: float, given: dict, blobs_by_sign=None) -> np.ndarray:
+    """The support (background, in ``sign * plane`` units) the estimate reads under ``polarity``'s particles, with
+    the local block and diameter of ``given`` where given (see :func:`estimate_settings`)."""
+    if blobs_by_sign is None:
+        blobs_by_sign = blob_detections(plane, max(_MIN_SIGMA, min(plane.shape) / 4))
+    blobs = blobs_by_sign[0] if polarity == "dark" else blobs_by_sign[1]
+    radius_px = _support_radius(plane, blobs, pixel_size, given)
+    local_block = given["local_block"] if given.get("local_block") else 4.0 * 2 * radius_px * pixel_size
+    sign = -1.0 if polarity == "dark" else 1.0
+    return read_support(plane, blobs, radius_px, local_block / pixel_size / 2, sign, _noise_sigma(plane))[3]
 
 
 def refine_from_mask(settings: ParticleSettings, mask: np.ndarray) -> ParticleSettings:

@@ -34,23 +34,26 @@ def _nothing_to_segment(img: np.ndarray, settings: ParticleSettings) -> bool:
     return img.ndim == 2 and settings.n_blobs == 0 and "diameter" in settings.estimated
 
 
-def _particle_mask(img: np.ndarray, settings: ParticleSettings, flattened: tuple | None):
-    """Foreground of ``img`` under ``settings`` (``flattened``: the estimate's background-free image and
-    its background, if any).
+def _particle_mask(img: np.ndarray, settings: ParticleSettings, support: np.ndarray | None):
+    """Foreground of ``img`` under ``settings`` (``support``: the estimate's background of a 2D image, in units of
+    the image with the particles positive; None for a volume).
 
     Returns ``(mask, level, background)``: the mask is ``flat > level`` where ``flat`` is the smoothed
-    image with the particles positive less ``background`` (None: nothing taken off, global thresholds)."""
+    image with the particles positive less ``background`` (None: nothing taken off, global thresholds).
+    Decided from the image, the support and the options only, so that ``settings.options()`` reproduce it."""
     from skimage import filters
 
     ps = settings.pixel_size
-    flat, background = flattened if flattened is not None else (None, None)
-    if flat is None or settings.threshold not in ("local", "detect"):
-        background = None
-        sigma = settings.smoothing / ps
-        flat = ndi.gaussian_filter(img, sigma=sigma) if sigma > 0 else img
-        if settings.polarity == "dark":
-            flat = -flat
-        if settings.threshold in ("local", "detect"):  # "detect" on a volume: the local threshold
+    background = None
+    sigma = settings.smoothing / ps
+    flat = ndi.gaussian_filter(img, sigma=sigma) if sigma > 0 else img
+    if settings.polarity == "dark":
+        flat = -flat
+    if settings.threshold in ("local", "detect"):  # "detect" on a volume: the local threshold
+        if support is not None and img.ndim == 2:
+            background = support
+            flat = _ps.take_background(flat, background)
+        else:
             # a background broader than the image is flat anyway: cap the kernel at the image size
             sigma_bg = min(max(settings.local_block / ps / 2, 1.0), float(max(img.shape)))
             d_px = settings.diameter / ps if np.isfinite(settings.diameter) else 2 * sigma_bg / 4
@@ -67,20 +70,23 @@ def _particle_mask(img: np.ndarray, settings: ParticleSettings, flattened: tuple
     return flat > level, level, background
 
 
-def _detected_labels(img: np.ndarray, settings: ParticleSettings, flattened: tuple | None, *, split: bool):
+def _detected_labels(img: np.ndarray, settings: ParticleSettings, support: np.ndarray | None, *, split: bool):
     """Labels of a 2D image under the threshold "detect": the particles a scanning detector finds at the settings'
     scale (whitened residual against a centre-surround disk, significance against its own noise), each grown
     to half its measured contrast in the smoothed background-free image and split from its neighbours by a
-    watershed from the detections. Decided from the image and the options only (``flattened``, the estimate's
-    background-free image and background, only saves recomputing them)."""
+    watershed from the detections. Decided from the image, the estimate's ``support`` (its background with the
+    particles positive, a function of the image, polarity, local block and a given diameter; None: read here) and
+    the options only, so that ``settings.options()`` reproduce the labels."""
     ps = settings.pixel_size
     sign = -1.0 if settings.polarity == "dark" else 1.0
-    if flattened is None:
-        sigma = settings.smoothing / ps
-        smooth = sign * (ndi.gaussian_filter(img, sigma) if sigma > 0 else img)
-        sigma_bg = min(max(settings.local_block / ps / 2, 1.0), float(max(img.shape)))
-        flattened = _ps.flatten(smooth, sigma_bg, grow=max(1, int(4 * settings.split_distance / ps / 6)))
-    flat, background = flattened
+    if support is None:
+        given = {"local_block": settings.local_block}
+        if "diameter" not in settings.estimated:
+            given["diameter"] = settings.diameter
+        support = _ps.support_of(img, settings.polarity, ps, given)
+    sigma = settings.smoothing / ps
+    flat = _ps.take_background(sign * (ndi.gaussian_filter(img, sigma) if sigma > 0 else img), support)
+    background = support
     # the radius from the split distance (a quarter diameter), as the blob split reads it: options() give no diameter
     found = _pd.detect_particles(img, sign, background, 2 * settings.split_distance / ps)
     if found is None:
@@ -137,16 +143,16 @@ def _disks_where_growth_disagrees(labels: np.ndarray, ys, xs, rungs: np.ndarray)
     return np.where(disks > 0, disks, out).astype(labels.dtype)
 
 
-def _detector_after_refinement(img: np.ndarray, settings: ParticleSettings, given: dict, flattened: tuple | None):
-    """``(settings, flattened)`` of the detector where the first mask's granulometry read a speck-sized scale
+def _detector_after_refinement(img: np.ndarray, settings: ParticleSettings, given: dict, support: np.ndarray | None):
+    """``(settings, support)`` of the detector where the first mask's granulometry read a speck-sized scale
     (:func:`_particle_detect.speck_scale`) on a 2D image whose threshold and diameter were estimated, else None."""
-    if img.ndim != 2 or flattened is None or \
+    if img.ndim != 2 or support is None or \
             not {"threshold", "diameter"} <= set(settings.estimated):
         return None
     ps = settings.pixel_size
     if not _pd.speck_scale(abs(settings.contrast) / max(settings.noise, 1e-12), settings.diameter / ps / 2):
         return None
-    return _pd.detector_settings(img, settings, given, flattened[1])
+    return _pd.detector_settings(img, settings, given, support)
 
 
 def _mask_to_labels(mask: np.ndarray, settings: ParticleSettings, *, split: bool, fill_holes: bool,

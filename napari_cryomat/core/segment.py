@@ -126,7 +126,7 @@ def estimate_particle_settings(image, *, pixel_size: float, polarity: str = "aut
     given = _given_settings(img.shape, pixel_size, polarity=polarity, diameter=diameter, smoothing=smoothing,
                             threshold=threshold, local_block=local_block, min_size=min_size,
                             split_distance=split_distance)
-    return _estimate_or_take(img, pixel_size, given)[0]
+    return _ps.estimate_settings(img, pixel_size, given)[0]
 
 
 def _given_settings(shape, pixel_size: float, *, polarity, threshold, diameter=None, smoothing=None,
@@ -139,20 +139,15 @@ def _given_settings(shape, pixel_size: float, *, polarity, threshold, diameter=N
         given["threshold"] = choice(threshold, "threshold", ("auto", "otsu", "li", "local", "detect"))
     for name, value in (("diameter", diameter), ("smoothing", smoothing), ("split_distance", split_distance)):
         if value is not None:
-            given[name] = _length_px(value, name, pixel_size, shape, allow_zero=name != "diameter") * pixel_size
+            # kept as given (checked): a round trip through pixels could move it by a rounding step, and the options
+            # of a result must give back the very values it used
+            _length_px(value, name, pixel_size, shape, allow_zero=name != "diameter")
+            given[name] = float(value)
     if local_block is not None:
         given["local_block"] = positive(local_block, "local_block", unit="Å")
     if min_size is not None:
         given["min_size"] = nonnegative(min_size, "min_size", unit="Å² or Å³", high=None)
     return given
-
-
-def _estimate_or_take(img: np.ndarray, pixel_size: float, given: dict):
-    if all(k in given for k in _ps.OVERRIDABLE if k != "diameter"):
-        d = given.get("diameter", 2 * given["split_distance"] / 0.8 if given["split_distance"] else float("nan"))
-        return ParticleSettings(**{k: v for k, v in given.items() if k != "diameter"}, diameter=d,
-                                pixel_size=pixel_size), None
-    return _ps.estimate_settings(img, pixel_size, given)
 
 
 def segment_particles(
@@ -228,7 +223,10 @@ def segment_particles(
     diameter : float, optional
         Typical particle diameter in Å, when known: the other scales follow from it.
     return_settings : bool
-        Also return the :class:`ParticleSettings` used (what was estimated and what was given).
+        Also return the :class:`ParticleSettings` used (what was estimated and what was given);
+        ``segment_particles(image, **settings.options())`` gives the same labels again. The support under
+        the particles and their contrast are always read off the image (blob search, at the estimate's own
+        smoothing), whatever settings are given.
     progress : callable, optional
         Called with the fraction done.
 
@@ -245,22 +243,22 @@ def segment_particles(
                             smoothing=smoothing, local_block=local_block, min_size=min_size,
                             split_distance=split_distance)
     report(progress, 0.0)
-    settings, flattened = _estimate_or_take(img, pixel_size, given)
+    settings, support = _ps.estimate_settings(img, pixel_size, given)
     report(progress, 0.2)
     if _nothing_to_segment(img, settings):
         report(progress, 1.0)
         labels = np.zeros(img.shape, np.int32)
         return (labels, settings) if return_settings else labels
     if settings.threshold == "detect" and img.ndim == 2:
-        labels = _detected_labels(img, settings, flattened, split=split)
+        labels = _detected_labels(img, settings, support, split=split)
         report(progress, 1.0)
         return (labels, settings) if return_settings else labels
-    mask, level, background = _particle_mask(img, settings, flattened)
+    mask, level, background = _particle_mask(img, settings, support)
     settings = _ps.refine_from_mask(settings, mask)
-    detected = _detector_after_refinement(img, settings, given, flattened)
+    detected = _detector_after_refinement(img, settings, given, support)
     if detected is not None:  # the mask's specks read as the particles: the detector finds them instead
-        settings, flattened = detected
-        labels = _detected_labels(img, settings, flattened, split=split)
+        settings, support = detected
+        labels = _detected_labels(img, settings, support, split=split)
         report(progress, 1.0)
         return (labels, settings) if return_settings else labels
     report(progress, 0.35)
