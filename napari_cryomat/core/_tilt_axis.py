@@ -104,11 +104,13 @@ def scan(counts, angles, alpha, t, proj, *, offsets, passes: int = 1, cache=None
 
 
 def find_angle(counts, angles, alpha, t, projector, *, step: float = 1.0, span: float = 4.0, passes: int = 1,
-               max_offset: float = MAX_OFFSET, window: int = 2, progress=None):
+               max_offset: float | None = None, window: int = 2, progress=None):
     """Axis angle of the best held-out log-likelihood: trials ``step`` apart within ``span`` of ``alpha``
     (more on the side of the best while it is within ``window`` steps of an end, up to ``max_offset``),
     then the vertex of the least-squares parabola through the best and ``window`` trials each side.
-    Returns (angle, shifts at the nearest trial, scores)."""
+    Returns (angle, shifts at the nearest trial, scores). ``max_offset`` None: :data:`MAX_OFFSET`."""
+    max_offset = MAX_OFFSET if max_offset is None else max_offset
+
     def run(offsets, cache):
         for off in offsets:
             a = alpha + off
@@ -143,9 +145,11 @@ class TiltAxisWarning(UserWarning):
     """The blind tilt-axis angle is unreliable: give ``tilt_axis_angle`` (the microscope's value)."""
 
 
-def stopped_at_reach(ll: dict, start: float, *, max_offset: float = MAX_OFFSET, window: int = 2) -> bool:
+def stopped_at_reach(ll: dict, start: float, *, max_offset: float | None = None, window: int = 2) -> bool:
     """Whether :func:`find_angle` from ``start`` (its scores ``ll``) ended at its reach: the best trial
-    within ``window`` trials of an end that lies ``max_offset`` from the start, i.e. no maximum found."""
+    within ``window`` trials of an end that lies ``max_offset`` (None: :data:`MAX_OFFSET`) from the start,
+    i.e. no maximum found."""
+    max_offset = MAX_OFFSET if max_offset is None else max_offset
     grid = np.array(sorted(ll))
     i = int(np.argmax([ll[a] for a in grid]))
     return bool((i < window and start - grid[0] >= max_offset) or

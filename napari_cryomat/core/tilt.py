@@ -39,7 +39,7 @@ from napari_cryomat.core import _tilt_align as _al
 from napari_cryomat.core import _tilt_projector as _pj
 from napari_cryomat.core import _tilt_sirt as _sirt
 from napari_cryomat.core._progress import ProgressCallback, report, sub_progress
-from napari_cryomat.core._tilt_axis import TiltAxisWarning  # noqa: F401  (the warning align_tilt_series gives)
+from napari_cryomat.core._tilt_axis import TiltAxisWarning  # the warning align_tilt_series gives
 from napari_cryomat.core._tilt_contrast import NoSharedContrast
 from napari_cryomat.core._tilt_result import ShiftBeyondFieldError, TiltAlignment
 from napari_cryomat.core._validate import (
@@ -55,6 +55,7 @@ from napari_cryomat.core._validate import (
 __all__ = [
     "ShiftBeyondFieldError",
     "TiltAlignment",
+    "TiltAxisWarning",
     "align_tilt_series",
     "reconstruct",
     "project_volume",

@@ -45,7 +45,7 @@ NOT_FUZZED = {
     "denoise": {"Calibration", "DenoiseResult", "NoiseModel", "WienerResult"},
     "morph3d": {"SkeletonGraph"},
     "fiducials": {"BeadModel"},
-    "tilt": {"ShiftBeyondFieldError"},
+    "tilt": {"ShiftBeyondFieldError", "TiltAxisWarning"},
     "tomo": {"release_pages"},
     "tracking": set(),
     "units": set(),

@@ -11,6 +11,7 @@ result back to ``accept_*``, which writes the layers. A cancelled or failed work
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import replace
 from typing import TYPE_CHECKING, Optional
 
@@ -49,13 +50,28 @@ def run_align(request: AlignRequest, progress: ProgressCallback = None) -> Align
                                       bead_diameter=request.bead_diameter, pixel_size=request.pixel_size,
                                       tilt_axis_angle=request.tilt_axis_angle, progress=progress)
         return AlignRun(request=request, alignment=beads.to_alignment(), beads=beads)
-    try:
-        alignment = tilt.align_tilt_series(np.asarray(request.tilts, np.float32), request.angles,
-                                           pixel_size=request.pixel_size, tilt_axis_angle=request.tilt_axis_angle,
-                                           refine_tilt_axis=request.refine_tilt_axis, progress=progress)
-    except tilt.ShiftBeyondFieldError as exc:  # the core names its Python function; here the dock's control
-        raise exc.with_remedy("gold beads (Align: Method 'Gold beads', with the bead size)") from None
-    return AlignRun(request=request, alignment=alignment)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", tilt.TiltAxisWarning)  # shown on every run, not once per process
+        try:
+            alignment = tilt.align_tilt_series(np.asarray(request.tilts, np.float32), request.angles,
+                                               pixel_size=request.pixel_size, tilt_axis_angle=request.tilt_axis_angle,
+                                               refine_tilt_axis=request.refine_tilt_axis, progress=progress)
+        except tilt.ShiftBeyondFieldError as exc:  # the core names its Python function; here the dock's control
+            raise exc.with_remedy("gold beads (Align: Method 'Gold beads', with the bead size)") from None
+    notes = []
+    for w in caught:  # the alignment's own warnings go to the user; other libraries' go on as they came
+        if issubclass(w.category, tilt.TiltAxisWarning):
+            notes.append(_dock_words(str(w.message)))
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    return AlignRun(request=request, alignment=alignment, notes=tuple(notes))
+
+
+def _dock_words(message: str) -> str:
+    """The core's advice names its Python parameter; in the dock the same value is the Align section's
+    tilt-axis control."""
+    return message.replace("tilt_axis_angle: ", "Tilt axis: ", 1).replace(
+        "Give tilt_axis_angle (", "Set 'Tilt axis' in the Align section (")
 
 
 def _bin_stack(tilts: np.ndarray, factor: int) -> np.ndarray:

@@ -51,6 +51,9 @@ class AlignRun:
     request: AlignRequest
     alignment: TiltAlignment
     beads: Optional[BeadModel] = None  # the bead model when aligned on gold beads
+    #: what the alignment warned of (e.g. :class:`~napari_cryomat.core.tilt.TiltAxisWarning`'s text): the
+    #: result is kept, and the dock shows these next to it
+    notes: tuple[str, ...] = ()
 
     @property
     def residual_label(self) -> str:
@@ -62,7 +65,7 @@ class AlignRun:
         shift = np.hypot(*a.shifts.T) * a.pixel_size
         text = f"{len(a.angles)} tilts, axis {a.tilt_axis_angle:+.2f}° from Y; shifts up to {shift.max():.1f} Å; "
         if self.beads is None:
-            return text + f"residual median {np.median(a.residuals):.3f}"
+            return text + f"residual median {np.median(a.residuals):.3f}" + "".join(f"\n⚠ {n}" for n in self.notes)
         b = self.beads
         n_beads = int(np.isfinite(b.beads[:, 0]).sum())
         missing = int(np.isnan(a.residuals).sum())

@@ -18,7 +18,7 @@ import numpy as np
 from qtpy.QtWidgets import QFileDialog, QVBoxLayout, QWidget
 
 from napari_cryomat.io.tilt import read_tilt_angles
-from napari_cryomat.widgets._base import EventLinks, ScrollPanel, TaskRunner, show_error, show_info
+from napari_cryomat.widgets._base import EventLinks, ScrollPanel, TaskRunner, show_error, show_info, show_warning
 from napari_cryomat.widgets.tilt._model import (
     TiltModel,
     angles_of,
@@ -133,7 +133,14 @@ class TiltSeriesWidget(QWidget):
         except ValueError as exc:
             show_error(str(exc))
             return
-        self.runner.start(run_align, request, on_done=self.model.accept_alignment, label="Aligning")
+        self.runner.start(run_align, request, on_done=self._aligned, label="Aligning")
+
+    def _aligned(self, run) -> None:
+        """Keep the alignment; what it warned of (an unreliable blind axis) is shown, without blocking,
+        as a napari warning and under the Align button next to the result."""
+        self.model.accept_alignment(run)
+        for note in run.notes:
+            show_warning(note)
 
     def _drop_outliers(self) -> None:
         dropped = self.model.drop_outliers()

@@ -208,3 +208,30 @@ def test_tilts_without_shared_contrast_are_refused_with_the_docks_way_out(make_n
     text = str(w.runner.last_error)
     assert "beyond half the" in text and "Method 'Gold beads'" in text and "track_beads" not in text
     assert [layer.name for layer in viewer.layers] == ["noise"] and w.model.run is None
+
+
+def test_a_blind_axis_search_stopped_at_its_reach_is_shown_as_a_warning(make_napari_viewer, qtbot, messages,
+                                                                        monkeypatch):
+    """The blind tilt axis is searched within a reach (25°) of the coarse scan's estimate; when the estimate
+    is beyond it (session 11's seed 193 started 70° off), the likelihood is still rising where the search
+    stops and the core warns (TiltAxisWarning). The dock keeps the alignment (no error, nothing blocked)
+    and shows the warning's advice in the dock's own words, as a notification and under Align. Cheap case:
+    a 128² series at 2 counts/px whose coarse scan is made to start 8° off, with the reach cut to 3°."""
+    from napari_cryomat.core import _tilt_axis, _tilt_scan
+
+    alpha = 20.0
+    s = make_tilt_series(shape=(64, 128, 128), n_tilts=31, max_shift=3.0, dose=2.0, tilt_axis_angle=alpha, seed=3)
+    monkeypatch.setattr(_tilt_scan, "scan_axis_candidates", lambda *a, **k: [alpha + 8.0])
+    monkeypatch.setattr(_tilt_axis, "MAX_OFFSET", 3.0)
+    viewer = make_napari_viewer()
+    viewer.add_image(s.tilts, name="far start", metadata={ANGLES_KEY: s.angles})
+    w = TiltSeriesWidget(viewer)
+    viewer.window.add_dock_widget(w, name="Tilt series")
+    assert w.align.axis.text() == "auto"                    # the user leaves the axis to the data
+    w.align.align_button.click()
+    wait(qtbot, w)
+    assert w.model.run is not None and not messages["error"]
+    [note] = messages["warning"]
+    assert "stopped at its reach, 3° from" in note and "Set 'Tilt axis' in the Align section" in note
+    assert "tilt_axis_angle" not in note                    # the dock's control, not the Python parameter
+    assert note in w.align.summary.text()
