@@ -43,6 +43,9 @@ Prints one table. Rows:
   oval) the decision images were extra 14101-14130, A 14121/14232, B 14343/14454, fields of seeds 15001-15020 (a failed
   rule) and 16001-16020 with A 16121/16232, B 16343/16454; the before/after report read fields 17001-17022, extra
   17101-17120, A 17121, B 17343 (notes: handoff_segment12.md).
+  In session 13 (objects of narrow chains cut by their area) the decision images were fields of seeds 21001-21024
+  (touching Ø5-20), T/l/r 21001-, A 21121, B 21343, extra 21111 (notes: handoff_segment13.md); the options fix changed
+  no default labels (126 benchmark images identical).
   Next to our F1 each image shows Rose's k of a particle and the F1 of an ideal scanning detector told the support,
   dose and shapes (``_segment_ideal.py``); per set, the mean over the images the ideal detector finds >= 95 %
   and the images where ours is more than 0.05 below it.
