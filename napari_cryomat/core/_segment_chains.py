@@ -47,13 +47,17 @@ CHAIN_FINE_BELOW_FILL = 0.96
 CHAIN_FINE_SCALE = 0.85
 CHAIN_FINE_SCALE_BELOW_WIDTH = 8.0
 CHAIN_MARKER_MIN_Z = 3.0
-# in a field of chains narrower than CHAIN_FINE_SCALE_BELOW_WIDTH px, an object of at least this many disks of the
+# in a field of chains narrower than CHAIN_COUNT_BELOW_WIDTH px, an object of at least this many disks of the
 # members' width that does not fill its ellipse as one oval (below CHAIN_FINE_BELOW_FILL) still holds round(area /
 # disk) members, whatever maxima the responses show: it is cut into that many equal-area slabs along its major axis.
 # A Ø5-7 pair's response has one maximum even at 0.85 of the scale (session 13, rule C1: never-seen touching fields
 # t21001-21024 0.8258 -> 0.8279, 5 fired and up; benchmark A2026 0.9487 -> 0.9508, A31337 0.9540 -> 0.9546, no image
 # down; 1.5 disks on seen fields: as good on average, worst image -0.017 against -0.009)
 CHAIN_COUNT_MIN_DISKS = 1.7
+# ... in fields of chains narrower than this (px). Rule C2 (session 13): 8 -> 12 raised never-seen touching fields
+# t22001-22024 0.8210 -> 0.8242 (7 fired, Ø8-11, all up to +0.027), nothing else changed; 16 on seen fields: +0.0015
+# more, one Ø15 field -0.002
+CHAIN_COUNT_BELOW_WIDTH = 12.0
 # a re-split component that fills at least this share of the ellipse with its second moments is one oval: ovals of
 # fields of ellipses (Ø16-19, whose field shares read 0.6+ too) filled 0.986-0.997, components holding 2-3 touching
 # particles 0.87-0.97 (90 % below 0.973; blur fills their necks, so the rejoin's 0.95 undid half the splits)
@@ -115,7 +119,7 @@ def split_chains(image: np.ndarray, labels: np.ndarray, *, polarity: str, min_px
     a rod whole), and CHAIN_FIELD_SHARE of them long. The members' scale is the median width of the long components
     (below CHAIN_BELOW_WIDTH px); the markers are the blob response's h-maxima there (CHAIN_MARKER_DYNAMIC noise
     deviations), so a neck between two members is a marker pair and a noise bump on one member is not.
-    In fields of chains narrower than CHAIN_FINE_SCALE_BELOW_WIDTH px, objects that still hold several members by
+    In fields of chains narrower than CHAIN_COUNT_BELOW_WIDTH px, objects that still hold several members by
     their area are then cut (:func:`cut_by_count`).
     Decided from the image and the labels only, so that ``settings.options()`` reproduce the labels."""
     if not math.isfinite(CHAIN_FIELD_SHARE):
@@ -131,7 +135,7 @@ def split_chains(image: np.ndarray, labels: np.ndarray, *, polarity: str, min_px
     if not member < CHAIN_BELOW_WIDTH:
         return labels
     out = _resplit_at_members_scale(image, labels, components, n, long, fill, member, polarity=polarity, min_px=min_px)
-    if member < CHAIN_FINE_SCALE_BELOW_WIDTH:
+    if member < CHAIN_COUNT_BELOW_WIDTH:
         out = cut_by_count(out, member, min_px)
     return out
 

@@ -215,7 +215,7 @@ def segment_particles(
         particle scale read off the image mistakes for particles), the chains narrower than 24 px are split
         again at their width's scale, where that finds more members (``_segment_chains.py``; chains that do
         not fill their ellipse as one oval does are marked at a lower dynamic, and below 8 px at a finer scale;
-        there an object that still has the area of several members is cut into as many).
+        below 12 px an object that still has the area of several members is cut into as many).
     split_distance : float, optional
         Minimum distance in Å between the centres of two particles the watershed keeps apart;
         None: a quarter of the particle diameter.

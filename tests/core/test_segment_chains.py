@@ -168,3 +168,18 @@ def test_touching_pairs_of_narrow_chains_left_whole_by_the_markers_are_cut_by_co
         chains.CHAIN_COUNT_MIN_DISKS = kept
     assert labels.max() > before.max()
     assert match_labels(labels, truth)["f1"] >= match_labels(before, truth)["f1"] + 0.02
+
+
+def test_the_count_cut_reaches_chains_up_to_12_px_wide():
+    # touching Ø9.5 (30 % contrast, 300 counts/px), members about 10 px wide: cut by count up to 12 px (session 13,
+    # rule C2; seed 4342 0.814 -> 0.847 against the 8 px bound of rule C1)
+    image, truth, _ = make_particle_field(diameter=9.5, shape_kind="touching", polarity="dark", contrast=0.3,
+                                          dose=300.0, size=(256, 256), seed=4342)
+    labels = segment_particles(image, pixel_size=1.0)
+    kept = chains.CHAIN_COUNT_BELOW_WIDTH
+    try:
+        chains.CHAIN_COUNT_BELOW_WIDTH = 8.0
+        before = segment_particles(image, pixel_size=1.0)
+    finally:
+        chains.CHAIN_COUNT_BELOW_WIDTH = kept
+    assert match_labels(labels, truth)["f1"] >= match_labels(before, truth)["f1"] + 0.02
