@@ -34,6 +34,11 @@ HOLD_VELOCITY = True
 # ... and the start's slope along them, where it is off by more than HOLD_START_CYCLES (cycles over the stack).
 HOLD_START = True
 HOLD_START_CYCLES = 0.5
+# Both hold only along reflections of at least this fraction of the highest detected frequency (0: all). A rate is
+# measured to ~0.1-0.3 cycle whatever the period, so a long period holds the velocity to that many periods: on
+# benchmarks/drift.py's 0.01 stack 101 a 43.5 px reflection (amorphous texture; the lattice's is 8 px), 0.12 cycle
+# off, held the velocity 5 px off over the stack (RMS 0.612 -> 0.743 px), where the smoother's own was 0.0 off.
+HOLD_MIN_FREQUENCY = 0.5
 # Where those reflections are explained better by this many nats along one of the smoother's two results than
 # along the other, they choose between them (_drift_lattice.lattice_coherence; inf: the switch for old-vs-new).
 LATTICE_PREFER = 2.0
@@ -351,7 +356,8 @@ def _lattice_coherence(lattice, shifts):
 
 def _held_velocity(velocity, lattice):
     """The velocity held along the lattice stage's reflections, and the directions left to the smoother's search
-    (:func:`~napari_cryomat.core._drift_lattice.held_velocity`; the two axes without ``lattice``).
+    (:func:`~napari_cryomat.core._drift_lattice.held_velocity`; the two axes without ``lattice``), along the
+    reflections of HOLD_MIN_FREQUENCY of the highest frequency and up.
 
     Why: the smoother's evidence comes from maps against a reference built from the current trajectory, and its
     velocity search follows a ramp that reference already holds (stress stack 4048 at 160², 0.01 counts/px: the
@@ -359,4 +365,7 @@ def _held_velocity(velocity, lattice):
     """
     if lattice is None or not HOLD_VELOCITY:
         return velocity, np.eye(2)
-    return held_velocity(velocity, lattice[0], lattice[3])
+    g, rates = np.asarray(lattice[0], float), np.asarray(lattice[3], float)
+    norm = np.hypot(*g.T)
+    keep = norm >= HOLD_MIN_FREQUENCY * norm.max()
+    return held_velocity(velocity, g[keep], rates[keep])

@@ -147,6 +147,20 @@ def test_lattice_coherence_tells_a_ramp_of_part_of_a_cell_from_the_true_trajecto
     assert lattice_coherence(g, white, noise, truth) < 6.0
 
 
+def test_a_long_period_reflection_does_not_hold_the_velocity():
+    """A rate is measured to ~0.1-0.3 cycle whatever the period, so a 44 px reflection beside an 8 px lattice would
+    hold the velocity to a few px over the stack (benchmarks/drift.py 0.01 stack 101: 5 px): only the lattice's
+    reflection holds it, and the direction it leaves free is searched."""
+    from napari_cryomat.core import _drift_smooth as S
+
+    g = np.array([[0.125, 0.0], [0.0, 1.0 / 44.0]])
+    rates = np.array([0.05, -0.004])
+    v = np.array([0.39, 0.63])
+    held, free = S._held_velocity(v, (g, None, None, rates))
+    assert abs(g[0] @ held - rates[0]) < 1e-12 and abs(held[1] - v[1]) < 1e-12
+    assert free.shape == (1, 2) and abs(free[0] @ g[0]) < 1e-12
+
+
 @pytest.mark.parametrize("seed", [4003, 4048])
 def test_the_reflections_keep_the_smoother_on_the_lattice(seed, benchmark_module):
     """Stress stacks at 160², 0.01 counts/px. 4003 (square 7.1 px, 65 % crystal, 23 frames): the refinement ramped
