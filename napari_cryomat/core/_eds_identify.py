@@ -37,6 +37,7 @@ from napari_cryomat.core import _eds_physics as phys
 from napari_cryomat.core._eds_artefacts import artefact_columns, bounded_nnls, si_fluorescence_note
 from napari_cryomat.core._eds_checks import CONSISTENT_MIN_ENERGY, family_check, peak_check, z_of
 from napari_cryomat.core._eds_continuum import continuum_columns, smooth_absorber
+from napari_cryomat.core._eds_regions import add_from_regions
 from napari_cryomat.core._eds_rivals import replace_stand_ins
 from napari_cryomat.core._eds_shoulder import add_shoulders
 
@@ -337,6 +338,10 @@ def run(s, energy, *, fwhm_of, net, bg, mask, peaks_e, pool, min_snr, beam_kev, 
     # lines on a shoulder of a much bigger peak made no peak of their own: candidates from the fit's residual
     chosen, sig, shoulder_reasons, final = add_shoulders(problem, _fit_set, _significance, pool, chosen, final,
                                                          shift, min_snr)
+    # lines that made neither a detected peak nor a residual peak: candidates where the fit still falls short
+    replaced = {el for el in rival_reasons if el not in chosen}
+    chosen, sig, region_reasons, final = add_from_regions(problem, _fit_set, _significance, pool, chosen, final, shift,
+                                                          min_snr, set(shoulder_reasons) | replaced)
     cols, owners, x, _chi2, model, continuum = final
     families: dict[str, dict[str, float]] = {}
     artefacts = {}
@@ -371,6 +376,8 @@ def run(s, energy, *, fwhm_of, net, bg, mask, peaks_e, pool, min_snr, beam_kev, 
         reasons[el] = reasons[el] + "; " + why if el in chosen else why
     for el, why in shoulder_reasons.items():
         reasons[el] = reasons[el] + "; " + why if el in chosen or el in rival_reasons else why
+    for el, why in region_reasons.items():
+        reasons[el] = reasons[el] + "; " + why if el in reasons else why
     order = sorted(chosen, key=lambda el: -sig[el])
     fit = Fit(order, sig, reasons, families, shift, artefacts, model, continuum)
     fit.width_scale = problem.width_scale

@@ -71,10 +71,10 @@ def _principal_energy(problem, el, fam):
     return {n: e for n, e, _w, _s in phys.grouped_lines(z, problem.beam_kev)}[name]
 
 
-def low_energy_tail(problem, lines):
-    """``lines`` spread into an exponential tail below each channel (TAIL_LENGTH FWHM long, unit area)."""
+def low_energy_tail(problem, lines, length=TAIL_LENGTH):
+    """``lines`` spread into an exponential tail below each channel (``length`` FWHM long, unit area)."""
     fw = problem.fwhm_of(np.clip(problem.energy, 100.0, None)) * problem.width_scale
-    decay = np.exp(-problem.de / (TAIL_LENGTH * fw))
+    decay = np.exp(-problem.de / (length * fw))
     out, acc = np.zeros_like(lines), 0.0
     for i in range(lines.size - 1, -1, -1):
         out[i] = acc
@@ -170,21 +170,24 @@ def _si_dead_layer_depth(energy):
     return mu * phys.SI_DENSITY * phys.SI_DEAD_LAYER_UM * 1e-4
 
 
-def free_weights_test(problem, fit_set, el, c, chosen, shift, min_snr, lines, continuum, free_lines_of=None):
+def free_weights_test(problem, fit_set, el, c, chosen, shift, min_snr, lines, continuum, free_lines_of=None,
+                      near=None, extra=None, extra_caps=None):
     """'' when ``el`` still adds >= min_snr σ once what the model holds only roughly near ``c`` is free, else the
     reason: the chosen elements' secondary lines within 1.5 FWHM (weights good to ~20 %: a generous Zr Lη at
     1.88 keV is not Re Mα), the lines' low-energy tail, which the Gaussian lines lack (a tail 400 eV below Bi Mα is
     no P Kα), and a local misfit of the continuum (humps BROAD_HUMP times wider than a line, at and on either side
     of it, follow a bend or a step such as an absorption edge). ``free_lines_of``: the elements whose secondary
-    lines are freed (default: all of ``chosen``)."""
+    lines are freed (default: all of ``chosen``); ``near``: energies (eV) whose neighbours are freed (default ``c``); ``extra``: more
+    columns {name: column} freed (amplitudes at most ``extra_caps[name]``, unbounded when not given)."""
     f = problem.fwhm_of(c)
-    free = {}
+    free = dict(extra or {})
     for o in chosen if free_lines_of is None else free_lines_of:
         principals = set(phys.family_principals(z_of(o), problem.beam_kev).values())
         for n, e, _w in problem.lines(o):
-            if n not in principals and abs(e + shift - c) <= FREE_RADIUS * f:
+            if n not in principals and any(abs(e + shift - a) <= FREE_RADIUS * problem.fwhm_of(a)
+                                           for a in ([c] if near is None else near)):
                 free[f"free {o} {n}"] = problem._gauss(e + shift, 1.0)
-    caps = {k: np.inf for k in free}
+    caps = {k: (extra_caps or {}).get(k, np.inf) for k in free}
     for k, at in enumerate((c - 0.5 * BROAD_HUMP * f, c, c + 0.5 * BROAD_HUMP * f)):
         hump = np.exp(-0.5 * ((problem.energy - at) / (BROAD_HUMP * f / 2.3548)) ** 2)
         free[f"free continuum hump {k}"], caps[f"free continuum hump {k}"] = hump / max(hump.sum(), 1e-12), np.inf
@@ -224,36 +227,8 @@ def add_shoulders(problem, fit_set, significance, pool, chosen, final, shift, mi
                 break
             tried.add(el)
             fit = fit_set(problem, chosen + [el], shift)
-            why, _fam = family_check(problem, el, fit[1], fit[2])
-            why = why or _own_counts_test(problem, fit, el, cands[el], min_snr, shift)
-            if not why and cands[el] < LOCAL_TEST_BELOW:
-                # as for a detected peak (:func:`._eds_checks.peak_check`): below ~1.5 keV the continuum is
-                # uncertain, so the line must also stand above the counts on either side of it
-                excess, local_noise = local_excess(problem, cands[el], final[4])
-                if excess < min_snr * local_noise:
-                    why = f"at its shoulder ({cands[el] / 1000:.2f} keV) only {excess / local_noise:.1f}σ above the counts on either side"
-            if not why:
-                for r in rivals(problem, el, cands[el], pool, chosen, shift):
-                    fit_r = fit_set(problem, chosen + [r], shift)
-                    if family_check(problem, r, fit_r[1], fit_r[2])[0]:
-                        continue  # a rival whose own families disagree (Br L without Br K) stands in for nothing
-                    c_r = fit_r[3]
-                    if c_r - fit[3] >= min_snr**2:
-                        continue  # the lines the two do not share decide: the candidate fits better by >= min_snr σ
-                    c_re = fit_set(problem, chosen + [r, el], shift)[3]
-                    if c_r - c_re < min_snr**2:
-                        why = (f"with {r} in its place at {cands[el] / 1000:.2f} keV it adds only "
-                               f"{np.sqrt(max(c_r - c_re, 0.0)):.1f}σ")
-                        break
-            if not why:
-                why = free_weights_test(problem, fit_set, el, cands[el], chosen, shift, min_snr, final[4], final[5])
-            if not why:
-                # it must explain its residual peak, not a share of it (a misfit 0.6 FWHM beside O Kα is no O)
-                p = found[el][1]
-                left, z_left = residual_peaks(problem, fit, shift, min_snr)
-                near = np.abs(left - p) <= 0.5 * problem.fwhm_of(p)
-                if near.any():
-                    why = f"fitted, it leaves {z_left[near].max():.1f}σ of the residual peak at {p / 1000:.2f} keV"
+            why = candidate_tests(problem, fit_set, pool, chosen, final, fit, el, cands[el], found[el][1], shift,
+                                  min_snr)
             if why:
                 reasons[el] = f"rejected (shoulder candidate): {why}"
                 continue
@@ -267,6 +242,40 @@ def add_shoulders(problem, fit_set, significance, pool, chosen, final, shift, mi
             break
     chosen, sig, final = drop_weakest(problem, fit_set, significance, chosen, final, shift, min_snr, reasons)
     return chosen, sig, reasons, final
+
+
+def candidate_tests(problem, fit_set, pool, chosen, final, fit, el, c, p, shift, min_snr):
+    """'' when the candidate ``el`` (line at ``c``, fitted beside ``chosen`` in ``fit``; ``final`` the fit without it)
+    passes the tests of a shoulder candidate (module docstring), else the reason; ``p``: the residual peak (or
+    region) it was found at, which it must explain."""
+    why, _fam = family_check(problem, el, fit[1], fit[2])
+    why = why or _own_counts_test(problem, fit, el, c, min_snr, shift)
+    if not why and c < LOCAL_TEST_BELOW:
+        # as for a detected peak (:func:`._eds_checks.peak_check`): below ~1.5 keV the continuum is
+        # uncertain, so the line must also stand above the counts on either side of it
+        excess, local_noise = local_excess(problem, c, final[4])
+        if excess < min_snr * local_noise:
+            why = f"at its shoulder ({c / 1000:.2f} keV) only {excess / local_noise:.1f}σ above the counts on either side"
+    if not why:
+        for r in rivals(problem, el, c, pool, chosen, shift):
+            fit_r = fit_set(problem, chosen + [r], shift)
+            if family_check(problem, r, fit_r[1], fit_r[2])[0]:
+                continue  # a rival whose own families disagree (Br L without Br K) stands in for nothing
+            c_r = fit_r[3]
+            if c_r - fit[3] >= min_snr**2:
+                continue  # the lines the two do not share decide: the candidate fits better by >= min_snr σ
+            c_re = fit_set(problem, chosen + [r, el], shift)[3]
+            if c_r - c_re < min_snr**2:
+                return f"with {r} in its place at {c / 1000:.2f} keV it adds only {np.sqrt(max(c_r - c_re, 0.0)):.1f}σ"
+    if not why:
+        why = free_weights_test(problem, fit_set, el, c, chosen, shift, min_snr, final[4], final[5])
+    if not why:
+        # it must explain its residual peak, not a share of it (a misfit 0.6 FWHM beside O Kα is no O)
+        left, z_left = residual_peaks(problem, fit, shift, min_snr)
+        near = np.abs(left - p) <= 0.5 * problem.fwhm_of(p)
+        if near.any():
+            why = f"fitted, it leaves {z_left[near].max():.1f}σ of the residual peak at {p / 1000:.2f} keV"
+    return why
 
 
 def drop_weakest(problem, fit_set, significance, chosen, final, shift, min_snr, reasons):

@@ -157,6 +157,9 @@ def test_identify_fept_real_spectrum():
     counts, energy, fwhm, beam = _exspy_spectrum("EDS_TEM_FePt_nanoparticles.hspy")
     res = eds.identify_elements(counts, energy=energy, fwhm_mn_ka=fwhm, beam_energy_kev=beam)
     assert set(res.elements) == {"Fe", "Pt", "C", "Cu"}  # particles, carbon film, copper grid
+    # the 1.74 keV peak (1.1 % of the counts above the Si K edge) is the detector's Si internal fluorescence, which
+    # Velox and DM users do not expect listed: tried where the fit falls short, it is rejected as a detector artefact
+    assert "detector artefact" in res.reasons["Si"], res.reasons.get("Si")
     for el in ("Rh", "Th", "Zr"):  # Pt M2N4, Pt Lγ1, Pt Mα
         assert el not in res.elements
         assert res.reasons.get(el, "rejected").startswith("rejected")
