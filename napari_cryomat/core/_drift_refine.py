@@ -330,7 +330,7 @@ def _refine(spectra, shape, shifts, *, bfactor_px2, group, iterations, radius, u
     the lattice reflections and suppresses the frequencies that only carry noise. With
     ``wide_release`` the capture pass releases its coarse filter where the stack measures the
     signal (:func:`_measured_prior`), as the other passes do: needed when the coarse filter would
-    remove the lattice itself (see :func:`~napari_cryomat.core.drift._capture_keeps_lattice`).
+    remove the lattice itself (see :func:`~napari_cryomat.core._drift_stages._capture_keeps_lattice`).
     """
     n = spectra.shape[0]
     bf = _bfilter(*shape, bfactor_px2)
