@@ -10,6 +10,7 @@ Errors a user can cause are ``ValueError`` with a message saying what to do; vie
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -213,22 +214,25 @@ class SpectrumModel:
         self.window_moved.emit(element)
 
     def markers(self) -> list[tuple[str, float, tuple[int, int, int]]]:
-        """(label, energy eV, RGB) of the typed elements' edges (EELS) or main lines (EDS) in range."""
+        """(label, energy eV, RGB) of the typed elements' edges (EELS) or main lines (EDS) in range,
+        in the order their labels claim room on the plot: every element's strongest line (or
+        first edge) before any element's second, and so on."""
         try:
             energy, elements = self.source().energy, self.elements()
         except ValueError:
             return []
         energy_range = (energy[0], energy[-1])
-        out = []
+        per_element = []
         for i, el in enumerate(elements):
             symbol, rgb = el.split("_")[0], map_colour(i)[1]
             if self.mode == "EELS":
                 features = [(e.label, e.onset) for e in core.eels_edges(symbol, energy_range=energy_range)]
             else:
-                lines = eds.eds_lines(symbol, energy_range=energy_range)
+                lines = sorted(eds.eds_lines(symbol, energy_range=energy_range),
+                               key=lambda ln: (-ln.weight, -ln.energy))  # K before L before M at a tie
                 features = [(ln.label, ln.energy) for ln in lines if ln.weight >= 0.1]
-            out += [(label, float(e), rgb) for label, e in features]
-        return out
+            per_element.append([(label, float(e), rgb) for label, e in features])
+        return [m for rank in itertools.zip_longest(*per_element) for m in rank if m is not None]
 
     # -- maps, ratio, thickness -------------------------------------------------------------------
     def maps_request(self) -> MapsRequest:

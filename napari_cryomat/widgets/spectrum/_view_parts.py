@@ -1,5 +1,6 @@
-"""Small pieces the Spectrum imaging views share: a compact plot, and the one way an action turns
-the user's input into a request (a ``ValueError`` becomes a message, nothing runs)."""
+"""Small pieces the Spectrum imaging views share: a compact plot, the rows of the line labels, and
+the one way an action turns the user's input into a request (a ``ValueError`` becomes a message,
+nothing runs)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from qtpy.QtCore import QSize
 
 from napari_cryomat.widgets._base import TaskRunner, show_error
 
-__all__ = ["CompactPlot", "guarded", "run_request"]
+__all__ = ["CompactPlot", "guarded", "label_rows", "run_request"]
 
 
 class CompactPlot(pg.PlotWidget):
@@ -25,6 +26,29 @@ class CompactPlot(pg.PlotWidget):
 
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt name)
         return QSize(300, self._height)
+
+
+def label_rows(spans: list[tuple[float, float]], n_rows: int, gap: float = 4.0) -> list[int | None]:
+    """The row (0 = top) of each label so that no two labels in a row overlap, or None for a label
+    that finds no room.
+
+    ``spans`` are the labels' (left, right) extents on screen (px), in priority order: a label
+    takes the first row where it clears every label already placed there by ``gap`` px, so the
+    labels that come first (each element's strongest line) are always shown, and lines crowded
+    below 2 keV keep their marker without a pile of unreadable text (DigitalMicrograph and
+    HyperSpy label only what has room too).
+    """
+    if n_rows < 1:
+        raise ValueError(f"n_rows must be at least 1 (got {n_rows}).")
+    placed: list[list[tuple[float, float]]] = [[] for _ in range(n_rows)]
+    rows: list[int | None] = []
+    for left, right in spans:
+        row = next((r for r, taken in enumerate(placed)
+                    if all(right + gap <= a or left >= b + gap for a, b in taken)), None)
+        if row is not None:
+            placed[row].append((left, right))
+        rows.append(row)
+    return rows
 
 
 def guarded(action: Callable, *args, **kwargs):

@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from qtpy.QtCore import Qt
+from qtpy.QtCore import QPointF, Qt
 from qtpy.QtWidgets import QCheckBox, QComboBox, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from napari_cryomat.widgets._base import LivePanel, hbox
 from napari_cryomat.widgets.spectrum._model import SpectrumModel
 from napari_cryomat.widgets.spectrum._sampling import SpectrumRequest, SpectrumResult, SpectrumSampler
-from napari_cryomat.widgets.spectrum._view_parts import CompactPlot, guarded
+from napari_cryomat.widgets.spectrum._view_parts import CompactPlot, guarded, label_rows
 
 __all__ = ["SpectrumPlot"]
 
 _HINT = "Move the cursor over the image to see its spectrum."
 _BACKGROUND_BRUSH = (80, 120, 255, 50)
 _SIGNAL_BRUSH = (255, 200, 0, 50)
+_LABEL_ROWS = (0.92, 0.80, 0.68, 0.56)  # marker label heights, as fractions of the plot's height
 
 
 def _counts_text(total: float) -> str:
@@ -46,6 +47,7 @@ class SpectrumPlot(LivePanel):
         self._pixel: tuple[int, int] | None = None  # the SI pixel shown (cursor, or the centre)
         self.markers: list[pg.InfiniteLine] = []
         self.regions: dict[str, pg.LinearRegionItem] = {}
+        self._label_spans: list[tuple[int, int]] | None = None  # the marker labels' extents last placed
 
         self.roi_button = QPushButton("Draw ROI")
         self.roi_button.setToolTip("Add the 'spectrum ROI' shapes layer; its last shape's summed spectrum is plotted")
@@ -79,6 +81,7 @@ class SpectrumPlot(LivePanel):
         self.window_combo.currentTextChanged.connect(self._on_window_choice)
         self.units_combo.currentTextChanged.connect(self._redraw)
         self.log_check.toggled.connect(lambda on: self.plot.setLogMode(y=on))
+        self.plot.getViewBox().sigTransformChanged.connect(self._place_labels)  # zoom, pan, resize
         self.links.connect(model.si_changed, self._on_si_changed)
         self.links.connect(model.mode_changed, self._on_mode_changed)
         self.links.connect(model.windows_changed, self._on_windows_changed)
@@ -163,13 +166,36 @@ class SpectrumPlot(LivePanel):
         for item in self.markers:
             self.plot.removeItem(item)
         self.markers = []
-        for i, (label, energy, rgb) in enumerate(self.model.markers()):
+        self._label_spans = None
+        for label, energy, rgb in self.model.markers():
             line = pg.InfiniteLine(
                 pos=float(self._x(energy)), angle=90, pen=pg.mkPen(rgb, width=1, style=Qt.DotLine), label=label,
-                labelOpts={"position": 0.92 - 0.12 * (i % 4), "color": rgb, "movable": True},
+                labelOpts={"position": _LABEL_ROWS[0], "color": rgb, "movable": True},
             )
+            line.setToolTip(label)  # a line whose label finds no room still names itself
             self.plot.addItem(line)
             self.markers.append(line)
+        self._place_labels()
+
+    def _place_labels(self, *_args) -> None:
+        """Show as many marker labels as have room, in the model's order (each element's strongest
+        line first), in up to four rows; the others hide until a zoom or a wider dock makes room."""
+        view = self.plot.getViewBox()
+        view.updateMatrix()  # the scene transform of the range just set (pyqtgraph updates it lazily)
+        spans = []
+        for line in self.markers:
+            line.label.updatePosition()  # its side: right of the line left of the plot's centre, else left
+            x = view.mapViewToScene(QPointF(line.value(), 0.0)).x()
+            width = line.label.textItem.boundingRect().width()
+            left = x - width * line.label.anchor[0]
+            spans.append((round(left), round(left + width)))
+        if spans == self._label_spans:
+            return  # the y range moved (a new spectrum): the labels stay where they are
+        self._label_spans = spans
+        for line, row in zip(self.markers, label_rows(spans, len(_LABEL_ROWS)), strict=True):
+            line.label.setVisible(row is not None)
+            if row is not None:
+                line.label.setPosition(_LABEL_ROWS[row])
 
     def _draw_regions(self) -> None:
         for region in self.regions.values():
