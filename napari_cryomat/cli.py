@@ -65,6 +65,22 @@ def fit_window_to_screen(viewer, preferred=(1600, 1000)) -> tuple[int, int]:
     return width, height
 
 
+def scroll_dock_tabs(window, titles: list[str]) -> int:
+    """Whole names with scroll arrows on the tab bars holding the docks titled ``titles``: ten
+    tools in a 420 px dock elide to "To…", "T…", "D…", which no one can read. Returns the number
+    of tab bars changed."""
+    from qtpy.QtCore import Qt
+    from qtpy.QtWidgets import QTabBar
+
+    changed = 0
+    for bar in window.findChildren(QTabBar):
+        if any(bar.tabText(i) in titles for i in range(bar.count())):
+            bar.setElideMode(Qt.TextElideMode.ElideNone)
+            bar.setUsesScrollButtons(True)
+            changed += 1
+    return changed
+
+
 def open_demo(topic: str = "tomogram", *, viewer=None):
     """Open ``topic``'s sample data in a napari viewer with every widget docked (tabbed).
 
@@ -91,6 +107,7 @@ def open_demo(topic: str = "tomogram", *, viewer=None):
     for name in WIDGETS:
         try:
             dock, _widget = viewer.window.add_plugin_dock_widget(PLUGIN, name, tabify=True)
+            dock.setWindowTitle(name)  # the tab shows the tool's name, not "... (napari-cryomat)" ten times
             docks[name] = dock
         except Exception as exc:  # keep the demo usable if one widget cannot load
             show_warning(f"{name} could not be loaded: {exc}")
@@ -100,6 +117,7 @@ def open_demo(topic: str = "tomogram", *, viewer=None):
     if was_visible:
         viewer.window.show()
     fit_window_to_screen(viewer)
+    scroll_dock_tabs(window, [dock.windowTitle() for dock in docks.values()])
     viewer.reset_view()  # the docks took room from the canvas: fit the data again
     return viewer
 

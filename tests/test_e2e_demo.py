@@ -3,12 +3,14 @@ real users get), for every demo topic; the window shows the sample and fits a 13
 screen with every control of every dock reachable."""
 
 import pytest
+from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QAbstractButton,
     QAbstractScrollArea,
     QAbstractSpinBox,
     QComboBox,
     QLineEdit,
+    QTabBar,
     QWidget,
 )
 
@@ -70,3 +72,8 @@ def test_demo_opens_sample_with_all_widgets(make_napari_viewer, topic, monkeypat
                   for c in dock.widget().findChildren(CONTROLS)
                   if c.isVisibleTo(window) and not _reachable(c, window)]
         assert hidden == [], f"{key}: controls off screen at {LAPTOP}: {hidden[:8]}"
+    # the tabs name the tools in full (scroll arrows, not "To…", "T…", "D…"), after every raise above
+    bars = [bar for bar in window.findChildren(QTabBar)
+            if bar.isVisible() and any(bar.tabText(i) in WIDGETS for i in range(bar.count()))]
+    assert bars and all(bar.elideMode() == Qt.TextElideMode.ElideNone for bar in bars)
+    assert set(WIDGETS) <= {bar.tabText(i) for bar in bars for i in range(bar.count())}
