@@ -152,3 +152,41 @@ def test_faint_growths_that_follow_the_noise_are_outlined_by_their_own_rung():
         sp.DISK_WHERE_GROWTH_OFF = off
     assert settings.threshold == "detect"
     assert match_labels(labels, truth)["f1"] >= match_labels(grown, truth)["f1"] + 0.2
+
+
+def test_second_pass_finds_particles_whose_maximum_a_neighbour_took(monkeypatch):
+    """Faint Ø7.6 dark particles (15 % contrast, 20 counts/px, a dense field: session 14's never-seen decision seed
+    f24022): the first pass finds about a third of them; the second pass, over the residual without the first
+    detections' objects, adds detections nearly all on particles the first objects do not hold (21 of 24), and F1
+    rises 0.33 -> 0.38."""
+    import napari_cryomat.core._particle_hidden as ph
+
+    img, truth, _ = make_particle_field(diameter=7.647141150727246, contrast=0.15, dose=20.0, size=(256, 256),
+                                        polarity="dark", seed=24022)
+    seen = {}
+    hidden = ph.hidden_detections
+
+    def spy(plane, sign, background, radius, grown):
+        seen["grown"], seen["radius"] = grown.copy(), radius
+        seen["found"] = hidden(plane, sign, background, radius, grown)
+        return seen["found"]
+
+    monkeypatch.setattr(ph, "hidden_detections", spy)
+    labels = segment_particles(img, pixel_size=1.0)
+    ys, xs, _ = seen["found"]
+    grown = seen["grown"]
+    held = {int(np.bincount(truth[grown == k][truth[grown == k] > 0]).argmax())
+            for k in range(1, grown.max() + 1) if np.any(truth[grown == k] > 0)}
+    new = [t for t in truth[ys, xs] if t > 0 and t not in held]
+    assert len(ys) >= 10 and len(new) >= 0.75 * len(ys)
+    monkeypatch.setattr(ph, "HIDDEN_PASS", False)
+    first_only = segment_particles(img, pixel_size=1.0)
+    assert match_labels(labels, truth)["f1"] >= match_labels(first_only, truth)["f1"] + 0.03
+    # the second pass's score is a significance on white noise, blind to the objects and to the free pixels' level
+    noise = np.random.default_rng(7).standard_normal(img.shape).astype(np.float32)
+    free = grown == 0
+    score = ph.masked_disk_score(noise, free, seen["radius"])
+    inside = np.isfinite(score) & free
+    assert abs(score[inside].mean()) < 0.05 and 0.9 <= score[inside].std() <= 1.1
+    shifted = ph.masked_disk_score(noise + 0.5 + 3.0 * (grown > 0), free, seen["radius"])
+    assert np.allclose(shifted[inside], score[inside], atol=1e-3)
