@@ -41,12 +41,11 @@ from napari_cryomat.core._eds_shoulder import (
     PEAK_TOLERANCE,
     RIVAL_MIN_WEIGHT,
     candidate_tests,
-    drop_weakest,
     free_weights_test,
+    greedy_add,
     low_energy_tail,
 )
 
-MAX_ROUNDS = 3  # candidates chosen one at a time, the residual recomputed after each
 REACH = 0.5  # an element is refitted when the residual alone bounds its gain at >= (REACH × min_snr)²
 HALF_WINDOW = 0.5  # the residual is summed over ± this many FWHM around a line ("over a FWHM")
 SHORT_TAIL = 1.0  # decay length (FWHM) of the second, short low-energy tail freed for a candidate
@@ -281,44 +280,36 @@ def add_from_regions(problem, fit_set, significance, pool, chosen, final, shift,
     """Candidates from positive residual regions chosen one at a time (the best Δχ² first) while one passes; then
     backward elimination. ``skip``: elements already tried (shoulder pass) or replaced (rival pass). Returns (chosen,
     significance, {element: reason}, final fit)."""
-    chosen, reasons, tried = list(chosen), {}, set(skip)
-    for _round in range(MAX_ROUNDS):
+    regions = {}  # element -> (energy of its line, its family)
+
+    def propose(chosen, final, tried):
         cands = region_candidates(problem, final, pool, tried | set(chosen), shift, min_snr)
+        regions.update(cands)
         trials = []
         for el in cands:
             fit = fit_set(problem, chosen + [el], shift)
             trials.append((final[3] - fit[3], el, fit))
-        trials.sort(key=lambda t: -t[0])
-        added = False
-        for gain, el, fit in trials:
-            if gain < min_snr**2:
-                break
-            tried.add(el)
-            c, fam = cands[el]
-            why = _family_alone(problem, fit_set, el, fam, chosen, final, shift, min_snr)
-            why = why or _confirmed_by_higher_family(problem, fit_set, el, fam, c, chosen, final, shift, min_snr)
-            why = why or candidate_tests(problem, fit_set, pool, chosen, final, fit, el, c, c, shift, min_snr)
-            why = why or _rival_test(problem, fit_set, pool, chosen, final, fit, el, c, shift, min_snr)
-            if not why:
-                # its other lines may sit on misfits of the chosen elements' lines too (Nd Lβ1 on La Lγ1 beside Nd Lα
-                # on La Lβ1/Lβ2); and its other families stay out (a light lanthanide's M family at 0.9 keV soaks up
-                # misfit of the continuum's rise)
-                why = _free_family_test(problem, fit_set, el, fam, c, chosen, final, shift, min_snr)
-                if why and el == "Si" and not _free_family_test(problem, fit_set, el, fam, c, chosen, final, shift,
-                                                                min_snr, fluorescence=False):
-                    why = ("its Kα is what the detector's own Si internal fluorescence gives (up to "
-                           f"{MAX_SI_FLUORESCENCE:.0%} of the counts above the Si K edge): a detector artefact, "
-                           "not Si in the specimen")
-            if why:
-                reasons[el] = f"rejected (candidate from the fit's residual at {c / 1000:.2f} keV): {why}"
-                continue
-            chosen.append(el)
-            reasons[el] = (f"found where the fit fell short: the residual is positive around {c / 1000:.2f} keV and "
-                           f"it adds {np.sqrt(gain):.1f}σ there")
-            final = fit
-            added = True
-            break
-        if not added:
-            break
-    chosen, sig, final = drop_weakest(problem, fit_set, significance, chosen, final, shift, min_snr, reasons)
-    return chosen, sig, reasons, final
+        return sorted(trials, key=lambda t: -t[0])
+
+    def judge(el, gain, chosen, final, fit):
+        c, fam = regions[el]
+        why = _family_alone(problem, fit_set, el, fam, chosen, final, shift, min_snr)
+        why = why or _confirmed_by_higher_family(problem, fit_set, el, fam, c, chosen, final, shift, min_snr)
+        why = why or candidate_tests(problem, fit_set, pool, chosen, final, fit, el, c, c, shift, min_snr)
+        why = why or _rival_test(problem, fit_set, pool, chosen, final, fit, el, c, shift, min_snr)
+        if not why:
+            # its other lines may sit on misfits of the chosen elements' lines too (Nd Lβ1 on La Lγ1 beside Nd Lα
+            # on La Lβ1/Lβ2); and its other families stay out (a light lanthanide's M family at 0.9 keV soaks up
+            # misfit of the continuum's rise)
+            why = _free_family_test(problem, fit_set, el, fam, c, chosen, final, shift, min_snr)
+            if why and el == "Si" and not _free_family_test(problem, fit_set, el, fam, c, chosen, final, shift,
+                                                            min_snr, fluorescence=False):
+                why = ("its Kα is what the detector's own Si internal fluorescence gives (up to "
+                       f"{MAX_SI_FLUORESCENCE:.0%} of the counts above the Si K edge): a detector artefact, "
+                       "not Si in the specimen")
+        if why:
+            return f"rejected (candidate from the fit's residual at {c / 1000:.2f} keV): {why}", ""
+        return "", (f"found where the fit fell short: the residual is positive around {c / 1000:.2f} keV and "
+                    f"it adds {np.sqrt(gain):.1f}σ there")
+
+    return greedy_add(problem, fit_set, significance, chosen, final, shift, min_snr, propose, judge, tried=skip)

@@ -213,28 +213,47 @@ def free_weights_test(problem, fit_set, el, c, chosen, shift, min_snr, lines, co
 def add_shoulders(problem, fit_set, significance, pool, chosen, final, shift, min_snr):
     """Shoulder candidates chosen one at a time (the best Δχ² first) while one passes; then backward elimination.
     Returns (chosen, significance, {element: rejection reason}, final fit)."""
-    chosen, reasons = list(chosen), {}
-    tried = set()
-    for _round in range(MAX_ROUNDS):
-        chi2 = final[3]
+    lines_at = {}  # element -> (its line's energy, the residual peak's)
+
+    def propose(chosen, final, tried):
         peaks, _z = residual_peaks(problem, final, shift, min_snr)
         found = {el: v for el, v in shoulder_candidates(problem, peaks, pool, chosen, shift).items() if el not in tried}
-        cands = {el: c for el, (c, _p) in found.items()}
-        trials = sorted(((chi2 - fit_set(problem, chosen + [el], shift)[3], el) for el in cands), reverse=True)
+        lines_at.update(found)
+        return sorted(((final[3] - fit_set(problem, chosen + [el], shift)[3], el, None) for el in found),
+                      key=lambda t: t[:2], reverse=True)
+
+    def judge(el, gain, chosen, final, fit):
+        c, p = lines_at[el]
+        why = candidate_tests(problem, fit_set, pool, chosen, final, fit, el, c, p, shift, min_snr)
+        if why:
+            return f"rejected (shoulder candidate): {why}", ""
+        return "", (f"found on a shoulder at {c / 1000:.2f} keV (a peak of the fit's residual, "
+                    f"{(p - c) / problem.fwhm_of(c):+.2f} FWHM from the line)")
+
+    return greedy_add(problem, fit_set, significance, chosen, final, shift, min_snr, propose, judge)
+
+
+def greedy_add(problem, fit_set, significance, chosen, final, shift, min_snr, propose, judge, tried=()):
+    """Candidates added one at a time, for at most MAX_ROUNDS rounds, the residual recomputed after each; then
+    backward elimination (:func:`drop_weakest`). ``propose(chosen, final, tried)``: (Δχ², element, its fit beside
+    ``chosen`` or None) of the candidates not yet tried, best first; each with Δχ² >= min_snr² in turn is tried (and
+    not proposed again) and ``judge(el, Δχ², chosen, final, fit)`` gives (rejection reason, '') or ('', why it
+    was chosen); the first one chosen ends the round. ``tried``: elements never to propose. Returns (chosen,
+    significance, {element: reason}, final fit)."""
+    chosen, reasons, tried = list(chosen), {}, set(tried)
+    for _round in range(MAX_ROUNDS):
         added = False
-        for gain, el in trials:
+        for gain, el, fit in propose(chosen, final, tried):
             if gain < min_snr**2:
                 break
             tried.add(el)
-            fit = fit_set(problem, chosen + [el], shift)
-            why = candidate_tests(problem, fit_set, pool, chosen, final, fit, el, cands[el], found[el][1], shift,
-                                  min_snr)
+            fit = fit or fit_set(problem, chosen + [el], shift)
+            why, found = judge(el, gain, chosen, final, fit)
             if why:
-                reasons[el] = f"rejected (shoulder candidate): {why}"
+                reasons[el] = why
                 continue
             chosen.append(el)
-            reasons[el] = (f"found on a shoulder at {cands[el] / 1000:.2f} keV (a peak of the fit's residual, "
-                           f"{(found[el][1] - cands[el]) / problem.fwhm_of(cands[el]):+.2f} FWHM from the line)")
+            reasons[el] = found
             final = fit
             added = True
             break
