@@ -49,7 +49,7 @@ CHAIN_FINE_SCALE_BELOW_WIDTH = 8.0
 CHAIN_MARKER_MIN_Z = 3.0
 # in a field of chains narrower than CHAIN_COUNT_BELOW_WIDTH px, an object of at least this many disks of the
 # members' width that does not fill its ellipse as one oval (below CHAIN_FINE_BELOW_FILL) still holds round(area /
-# disk) members, whatever maxima the responses show: it is cut into that many equal-area slabs along its major axis.
+# disk) members, whatever maxima the responses show: it is cut into that many parts (by nearest centre, below).
 # A Ø5-7 pair's response has one maximum even at 0.85 of the scale (session 13, rule C1: never-seen touching fields
 # t21001-21024 0.8258 -> 0.8279, 5 fired and up; benchmark A2026 0.9487 -> 0.9508, A31337 0.9540 -> 0.9546, no image
 # down; 1.5 disks on seen fields: as good on average, worst image -0.017 against -0.009)
@@ -58,6 +58,13 @@ CHAIN_COUNT_MIN_DISKS = 1.7
 # t22001-22024 0.8210 -> 0.8242 (7 fired, Ø8-11, all up to +0.027), nothing else changed; 16 on seen fields: +0.0015
 # more, one Ø15 field -0.002
 CHAIN_COUNT_BELOW_WIDTH = 12.0
+# objects of at least this many members are cut by nearest centre (k-means of their pixels, started from the centres
+# of the slabs across the major axis) instead of by those slabs: a bent chain of three has no straight axis, and a
+# pair of unequal members is cut nearer its neck. Session 14, rule C3: never-seen touching fields t25001-25024
+# 0.8081 -> 0.8178 (17 fired, up to +0.046, worst -0.004), Ø14-30 and the benchmark sets unchanged but A2026
+# 0.9508 -> 0.9514, A31337 0.9546 -> 0.9548; from 3 members only on seen fields: 0.8187 -> 0.8253 (2: 0.8275)
+CHAIN_COUNT_CLUSTER_FROM = 2
+CHAIN_COUNT_CLUSTER_STEPS = 20
 # a re-split component that fills at least this share of the ellipse with its second moments is one oval: ovals of
 # fields of ellipses (Ø16-19, whose field shares read 0.6+ too) filled 0.986-0.997, components holding 2-3 touching
 # particles 0.87-0.97 (90 % below 0.973; blur fills their necks, so the rejoin's 0.95 undid half the splits)
@@ -193,10 +200,27 @@ def _resplit_at_members_scale(image, labels, components, n, long, fill, member: 
     return drop_small(out, min_px)
 
 
+def _nearest_centre_parts(points: np.ndarray, parts: list) -> list:
+    """``parts`` (index arrays into ``points``) re-drawn as the k-means clusters of the points, started from the
+    parts' centres: each point to its nearest centre, the centres moved to their points' means until nothing moves
+    (at most CHAIN_COUNT_CLUSTER_STEPS times)."""
+    centres = np.array([points[p].mean(axis=0) for p in parts])
+    assign = None
+    for _ in range(CHAIN_COUNT_CLUSTER_STEPS):
+        nearest = ((points[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
+        if assign is not None and np.array_equal(nearest, assign):
+            break
+        assign = nearest
+        centres = np.array([points[assign == j].mean(axis=0) if np.any(assign == j) else centres[j]
+                            for j in range(len(parts))])
+    return [np.flatnonzero(assign == j) for j in range(len(parts)) if np.any(assign == j)]
+
+
 def cut_by_count(labels: np.ndarray, member: float, min_px: float) -> np.ndarray:
     """``labels`` with each object of at least CHAIN_COUNT_MIN_DISKS disks of ``member`` px across that fills less than
-    CHAIN_FINE_BELOW_FILL of its ellipse cut into k = round(area / disk) slabs of equal area along its major axis
-    (the second moments' long axis); the others as they were."""
+    CHAIN_FINE_BELOW_FILL of its ellipse cut into k = round(area / disk) parts: slabs of equal area along its major
+    axis (the second moments' long axis), re-drawn by nearest centre from CHAIN_COUNT_CLUSTER_FROM members on; the
+    others as they were."""
     n = int(labels.max())
     if n == 0 or not math.isfinite(CHAIN_COUNT_MIN_DISKS):
         return labels
@@ -218,7 +242,10 @@ def cut_by_count(labels: np.ndarray, member: float, min_px: float) -> np.ndarray
         y0, x0 = y - y.mean(), x - x.mean()
         major = np.linalg.eigh(np.cov(np.vstack([y0, x0])))[1][:, 1]
         order = np.argsort(y0 * major[0] + x0 * major[1], kind="stable")
-        for part in np.array_split(order, count[obj])[1:]:
+        parts = np.array_split(order, count[obj])
+        if count[obj] >= CHAIN_COUNT_CLUSTER_FROM:
+            parts = _nearest_centre_parts(np.column_stack([y0, x0]), parts)
+        for part in parts[1:]:
             top += 1
             out[ys[own][part], xs[own][part]] = top
     return drop_small(out, min_px)

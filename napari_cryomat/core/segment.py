@@ -192,7 +192,8 @@ def segment_particles(
         noise makes), each grown to half the particles' contrast; what is not grown from a detection is
         left out (a detection grows at most 1.2 of its own radii where the image's detections pick the particle scale
         themselves; there, at radii of 4-5.5 px, a growth more than 1.3x off the detection's own best disk radius is
-        replaced by that disk). ``auto``: ``detect`` for faint small particles (below one pixel-noise deviation, too few blobs
+        replaced by that disk); a second pass over the image without the grown objects finds the particles whose
+        maximum a neighbour's took, and all are grown again together. ``auto``: ``detect`` for faint small particles (below one pixel-noise deviation, too few blobs
         for the blob search to read a scale, or a speck-sized scale below 4 px, also when the first mask's
         granulometry reads one), else local when the support varies by more
         than a sixth of the particles' contrast or the contrast is below twice the pixel noise.
@@ -215,7 +216,7 @@ def segment_particles(
         particle scale read off the image mistakes for particles), the chains narrower than 24 px are split
         again at their width's scale, where that finds more members (``_segment_chains.py``; chains that do
         not fill their ellipse as one oval does are marked at a lower dynamic, and below 8 px at a finer scale;
-        below 12 px an object that still has the area of several members is cut into as many).
+        below 12 px an object that still has the area of several members is cut into as many, by nearest centre).
     split_distance : float, optional
         Minimum distance in Å between the centres of two particles the watershed keeps apart;
         None: a quarter of the particle diameter.

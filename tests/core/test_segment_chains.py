@@ -11,6 +11,19 @@ from napari_cryomat.core.segment import segment_particles
 from napari_cryomat.core.synthetic.particles import make_particle_field
 
 
+def _segment(image, **constants):
+    """The default labels of ``image``, with the chain step's ``constants`` (names of _segment_chains) set for this
+    call only: the split as it was before the change a test is about."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in constants.items():
+            patch.setattr(chains, name, value)
+        return segment_particles(image, pixel_size=1.0)
+
+
+def _f1(labels, truth):
+    return match_labels(labels, truth)["f1"]
+
+
 def _disk(shape, cy, cx, r):
     yy, xx = np.mgrid[:shape[0], :shape[1]]
     return np.hypot(yy - cy, xx - cx) <= r
@@ -39,15 +52,9 @@ def test_a_field_of_touching_pairs_is_a_field_of_chains_and_one_of_round_ovals_i
 
 def test_touching_small_particles_are_no_longer_merged_in_pairs(touching_field):
     image, truth, _ = touching_field
-    labels = segment_particles(image, pixel_size=1.0)
-    share = chains.CHAIN_FIELD_SHARE
-    try:
-        chains.CHAIN_FIELD_SHARE = float("inf")  # the split before session 11
-        before = segment_particles(image, pixel_size=1.0)
-    finally:
-        chains.CHAIN_FIELD_SHARE = share
-    f1, f1_before = match_labels(labels, truth)["f1"], match_labels(before, truth)["f1"]
-    assert f1 >= f1_before + 0.1  # seed 4321: 0.60 -> 0.78
+    labels = _segment(image)
+    before = _segment(image, CHAIN_FIELD_SHARE=float("inf"))  # the split before session 11
+    assert _f1(labels, truth) >= _f1(before, truth) + 0.1  # seed 4321: 0.60 -> 0.78
     assert labels.max() > before.max()  # more objects: the pairs were merged
 
 
@@ -70,14 +77,7 @@ def test_chains_of_particles_up_to_24_px_wide_are_split_too():
     # Ø18 touching particles: their chains are 17-20 px wide (seed 4323: 0.85 with the first limit of 16 px, 0.90)
     image, truth, _ = make_particle_field(diameter=18.0, shape_kind="touching", polarity="dark", contrast=0.35,
                                           dose=600.0, size=(288, 288), seed=4323)
-    width = chains.CHAIN_BELOW_WIDTH
-    try:
-        chains.CHAIN_BELOW_WIDTH = 16.0
-        narrow = segment_particles(image, pixel_size=1.0)
-    finally:
-        chains.CHAIN_BELOW_WIDTH = width
-    labels = segment_particles(image, pixel_size=1.0)
-    assert match_labels(labels, truth)["f1"] >= match_labels(narrow, truth)["f1"] + 0.03
+    assert _f1(_segment(image), truth) >= _f1(_segment(image, CHAIN_BELOW_WIDTH=16.0), truth) + 0.03
 
 
 def test_h_maxima_of_packed_groups_equal_those_of_the_whole_image():
@@ -109,15 +109,9 @@ def test_members_of_small_chains_are_marked_at_a_lower_dynamic_but_low_dose_oval
                                                       contrast=0.35, dose=600.0, size=(256, 256), seed=4324)
     ovals, ovals_truth, _ = make_particle_field(diameter=14.5, shape_kind="ellipse", polarity="dark", contrast=0.3,
                                                 dose=90.0, size=(288, 288), seed=4326)
-    fine = chains.CHAIN_FINE_MARKER_DYNAMIC
-    try:
-        chains.CHAIN_FINE_MARKER_DYNAMIC = chains.CHAIN_MARKER_DYNAMIC  # one dynamic, as before session 12
-        coarse = segment_particles(touching, pixel_size=1.0)
-    finally:
-        chains.CHAIN_FINE_MARKER_DYNAMIC = fine
-    labels = segment_particles(touching, pixel_size=1.0)
-    assert match_labels(labels, touching_truth)["f1"] >= match_labels(coarse, touching_truth)["f1"] + 0.05
-    assert match_labels(segment_particles(ovals, pixel_size=1.0), ovals_truth)["f1"] >= 0.99
+    coarse = _segment(touching, CHAIN_FINE_MARKER_DYNAMIC=chains.CHAIN_MARKER_DYNAMIC)  # one dynamic, as before
+    assert _f1(_segment(touching), touching_truth) >= _f1(coarse, touching_truth) + 0.05
+    assert _f1(_segment(ovals), ovals_truth) >= 0.99
 
 
 def test_members_of_narrow_chains_are_looked_for_at_a_finer_scale():
@@ -125,19 +119,13 @@ def test_members_of_narrow_chains_are_looked_for_at_a_finer_scale():
     # pairs show two (session 12, seed 4327: 0.72 -> 0.76)
     image, truth, _ = make_particle_field(diameter=5.5, shape_kind="touching", polarity="dark", contrast=0.35,
                                           dose=600.0, size=(256, 256), seed=4327)
-    scale = chains.CHAIN_FINE_SCALE
-    try:
-        chains.CHAIN_FINE_SCALE = 1.0  # the members' scale itself, as before
-        plain = segment_particles(image, pixel_size=1.0)
-    finally:
-        chains.CHAIN_FINE_SCALE = scale
-    labels = segment_particles(image, pixel_size=1.0)
-    assert match_labels(labels, truth)["f1"] >= match_labels(plain, truth)["f1"] + 0.02
+    plain = _segment(image, CHAIN_FINE_SCALE=1.0)  # the members' scale itself, as before
+    assert _f1(_segment(image), truth) >= _f1(plain, truth) + 0.02
 
 
 def test_cut_by_count_splits_a_merged_pair_at_its_neck_and_keeps_single_ovals_whole():
-    """An object of two members' area that does not fill its ellipse is cut into two equal halves across its long
-    axis; a single disk and a single oval of the same width (which fill their ellipses) stay whole."""
+    """An object of two members' area that does not fill its ellipse is cut in two, one part per member; a single
+    disk and a single oval of the same width (which fill their ellipses) stay whole."""
     shape = (60, 120)
     left, right = _disk(shape, 30, 26, 3.5), _disk(shape, 30, 32, 3.5)  # Ø7 members, centres 6 px apart
     yy, xx = np.mgrid[:shape[0], :shape[1]]
@@ -159,15 +147,10 @@ def test_touching_pairs_of_narrow_chains_left_whole_by_the_markers_are_cut_by_co
     # area (session 13: 0.781 -> 0.822 on seed 4333)
     image, truth, _ = make_particle_field(diameter=6.5, shape_kind="touching", polarity="bright", contrast=0.35,
                                           dose=600.0, size=(256, 256), seed=4333)
-    labels = segment_particles(image, pixel_size=1.0)
-    kept = chains.CHAIN_COUNT_MIN_DISKS
-    try:
-        chains.CHAIN_COUNT_MIN_DISKS = float("inf")  # no count split, as before session 13
-        before = segment_particles(image, pixel_size=1.0)
-    finally:
-        chains.CHAIN_COUNT_MIN_DISKS = kept
+    labels = _segment(image)
+    before = _segment(image, CHAIN_COUNT_MIN_DISKS=float("inf"))  # no count split, as before session 13
     assert labels.max() > before.max()
-    assert match_labels(labels, truth)["f1"] >= match_labels(before, truth)["f1"] + 0.02
+    assert _f1(labels, truth) >= _f1(before, truth) + 0.02
 
 
 def test_the_count_cut_reaches_chains_up_to_12_px_wide():
@@ -175,11 +158,25 @@ def test_the_count_cut_reaches_chains_up_to_12_px_wide():
     # rule C2; seed 4342 0.814 -> 0.847 against the 8 px bound of rule C1)
     image, truth, _ = make_particle_field(diameter=9.5, shape_kind="touching", polarity="dark", contrast=0.3,
                                           dose=300.0, size=(256, 256), seed=4342)
-    labels = segment_particles(image, pixel_size=1.0)
-    kept = chains.CHAIN_COUNT_BELOW_WIDTH
-    try:
-        chains.CHAIN_COUNT_BELOW_WIDTH = 8.0
-        before = segment_particles(image, pixel_size=1.0)
-    finally:
-        chains.CHAIN_COUNT_BELOW_WIDTH = kept
-    assert match_labels(labels, truth)["f1"] >= match_labels(before, truth)["f1"] + 0.02
+    assert _f1(_segment(image), truth) >= _f1(_segment(image, CHAIN_COUNT_BELOW_WIDTH=8.0), truth) + 0.02
+
+
+def test_a_bent_chain_is_cut_by_nearest_centre_not_across_its_major_axis():
+    """Three Ø8 members in an L (an object of three members' area, no straight axis): slabs across the major axis cut
+    the corner member in two and give the others parts of it; k-means of the pixels from the slabs' centres gives
+    one part per member (session 14, rule C3: never-seen touching fields t25001-25024 0.8081 -> 0.8178)."""
+    shape = (60, 60)
+    members = [_disk(shape, 20, 20, 4.0), _disk(shape, 20, 27, 4.0), _disk(shape, 27, 27, 4.0)]
+    labels = np.zeros(shape, np.int32)
+    labels[members[0] | members[1] | members[2]] = 1
+
+    def one_part_per_member(out):
+        parts = [np.bincount(out[m], minlength=out.max() + 1)[1:].argmax() + 1 for m in members]
+        return len(set(parts)) == 3 and all(np.count_nonzero((out == p) & m) >= 0.75 * np.count_nonzero(out == p)
+                                            for p, m in zip(parts, members))
+
+    out = chains.cut_by_count(labels, 8.0, min_px=5)
+    assert out.max() == 3 and one_part_per_member(out)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(chains, "CHAIN_COUNT_CLUSTER_FROM", 10**9)  # the slabs across the major axis, as before
+        assert not one_part_per_member(chains.cut_by_count(labels, 8.0, min_px=5))
