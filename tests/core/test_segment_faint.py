@@ -135,7 +135,7 @@ def test_the_detector_gate_reads_the_contrast_from_the_blob_responses():
     assert match_labels(labels, truth)["f1"] >= 0.72
 
 
-def test_faint_growths_that_follow_the_noise_are_outlined_by_their_own_rung():
+def test_faint_growths_that_follow_the_noise_are_outlined_by_their_own_rung(monkeypatch):
     # faint Ø9.5 (15 % contrast, 20 counts/px): the half-way growth of a particle a few noise deviations clear follows
     # the noise; where it is more than 1.3x off the detection's own rung, the rung's disk is the outline (session 12,
     # seed 4401: 0.45 -> 0.78)
@@ -144,12 +144,8 @@ def test_faint_growths_that_follow_the_noise_are_outlined_by_their_own_rung():
     img, truth, _ = make_particle_field(diameter=9.5, contrast=0.15, dose=20, size=(256, 256), polarity="dark",
                                         seed=4401)
     labels, settings = segment_particles(img, pixel_size=1.0, return_settings=True)
-    off = sp.DISK_WHERE_GROWTH_OFF
-    try:
-        sp.DISK_WHERE_GROWTH_OFF = float("inf")  # the growth everywhere, as before session 12
-        grown = segment_particles(img, pixel_size=1.0)
-    finally:
-        sp.DISK_WHERE_GROWTH_OFF = off
+    monkeypatch.setattr(sp, "DISK_WHERE_GROWTH_OFF", float("inf"))  # the growth everywhere, as before session 12
+    grown = segment_particles(img, pixel_size=1.0)
     assert settings.threshold == "detect"
     assert match_labels(labels, truth)["f1"] >= match_labels(grown, truth)["f1"] + 0.2
 
