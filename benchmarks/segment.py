@@ -46,9 +46,10 @@ Prints one table. Rows:
   In session 13 (objects of narrow chains cut by their area) the decision images were fields of seeds 21001-21024
   (touching Ø5-20), T/l/r 21001-, A 21121, B 21343, extra 21111 (notes: handoff_segment13.md); the options fix changed
   no default labels (126 benchmark images identical).
-  In session 14 (the detector's second pass; the count cut by nearest centre) the decision images were faint Ø5-12
-  fields of seeds 24001-24040, fields of seeds 24001-24024 and 25001-25024 (t/T/l/r), A 24121/25121, B 24343/25343,
-  extra 24111/25111 (notes: handoff_segment14.md).
+  In session 14 (the count cut by nearest centre kept; the detector's second pass not kept) the decision images were
+  fields of seeds 25001-25024 (t/T/l/r), A 25121, B 25343, extra 25111; the second pass's runs read faint Ø5-12 fields
+  of seeds 24001-24040, 26001-26020 and 27001-27040, fields of seeds 24001-24024 and 26001-26024, A 24121/26121/27121,
+  B 24343/26343/27343, extra 24111/26111/27111/27222 (notes: handoff_segment14.md).
   Next to our F1 each image shows Rose's k of a particle and the F1 of an ideal scanning detector told the support,
   dose and shapes (``_segment_ideal.py``); per set, the mean over the images the ideal detector finds >= 95 %
   and the images where ours is more than 0.05 below it.

@@ -130,10 +130,10 @@ def significance_level(pos: np.ndarray, null: tuple[np.ndarray, float], radius: 
     return Z_MAX
 
 
-def detect(residual: np.ndarray, radius: float | None = None, radii=RADII, *, with_level: bool = False):
+def detect(residual: np.ndarray, radius: float | None = None, radii=RADII):
     """Particles in a whitened residual (particles positive): ``(radius, ys, xs, z, score)`` with the radius the
     significant detections prefer (or the one given), the detections at that radius and their significance, and
-    its score map (``with_level``: and the significance level they passed). None where nothing stands out."""
+    its score map. None where nothing stands out."""
     if radius is not None:
         radii = [radius]
     radii = [r for r in radii if 2 * SURROUND * r + 4 < min(residual.shape) / 2]
@@ -147,7 +147,7 @@ def detect(residual: np.ndarray, radius: float | None = None, radii=RADII, *, wi
     ys, xs, vals = _maxima(score, 0.5 * r, Z_MIN)
     z = significance_level(vals, null_maxima(residual.shape, r, Z_MIN), r, float(residual.size))
     keep = vals > z
-    return (r, ys[keep], xs[keep], vals[keep], score) + ((z,) if with_level else ())
+    return r, ys[keep], xs[keep], vals[keep], score
 
 
 # the particles' scale is read off the detections at least this significant, as this percentile of their

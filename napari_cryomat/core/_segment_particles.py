@@ -13,7 +13,6 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from napari_cryomat.core import _particle_detect as _pd
-from napari_cryomat.core import _particle_hidden as _ph
 from napari_cryomat.core import _particle_settings as _ps
 from napari_cryomat.core._particle_settings import ParticleSettings
 from napari_cryomat.core._segment_chains import split_chains
@@ -96,11 +95,6 @@ def _detected_labels(img: np.ndarray, settings: ParticleSettings, support: np.nd
     level = _pd.contrast_at(_ps.take_background(sign * img, background), ys, xs, r, z)
     rungs = _pd.own_rungs(img, sign, background, r, ys, xs)
     labels = _pd.grow(flat, 0.5 * level, ys, xs, r, flat, reach=None if rungs is None else _pd.REACH * rungs[1])
-    hidden_ys, hidden_xs, _ = _ph.hidden_detections(img, sign, background, r, labels)
-    if len(hidden_ys):  # grown again with them: they take their pixels back from the neighbours that hid them
-        ys, xs = np.concatenate([ys, hidden_ys]), np.concatenate([xs, hidden_xs])
-        rungs = _pd.own_rungs(img, sign, background, r, ys, xs)
-        labels = _pd.grow(flat, 0.5 * level, ys, xs, r, flat, reach=None if rungs is None else _pd.REACH * rungs[1])
     if rungs is not None and DISK_FROM_RADIUS <= r < DISK_BELOW_RADIUS:
         labels = _disks_where_growth_disagrees(labels, ys, xs, np.minimum(rungs[0], r * 1.2**DISK_MAX_RUNGS_ABOVE))
     components, n = ndi.label(labels > 0)

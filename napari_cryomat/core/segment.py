@@ -192,8 +192,7 @@ def segment_particles(
         noise makes), each grown to half the particles' contrast; what is not grown from a detection is
         left out (a detection grows at most 1.2 of its own radii where the image's detections pick the particle scale
         themselves; there, at radii of 4-5.5 px, a growth more than 1.3x off the detection's own best disk radius is
-        replaced by that disk); a second pass over the image without the grown objects finds the particles whose
-        maximum a neighbour's took, and all are grown again together. ``auto``: ``detect`` for faint small particles (below one pixel-noise deviation, too few blobs
+        replaced by that disk). ``auto``: ``detect`` for faint small particles (below one pixel-noise deviation, too few blobs
         for the blob search to read a scale, or a speck-sized scale below 4 px, also when the first mask's
         granulometry reads one), else local when the support varies by more
         than a sixth of the particles' contrast or the contrast is below twice the pixel noise.
