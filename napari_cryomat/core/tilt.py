@@ -181,7 +181,8 @@ def align_tilt_series(tilts, angles, *, pixel_size: float = 1.0, tilt_axis_angle
     the likelier counts kept (a phantom started 70° off alone ends 73° off without a word).
 
     Warns :class:`TiltAxisWarning` when the blind search stopped at its reach with the likelihood still
-    rising (the angle and shifts are then probably wrong: give ``tilt_axis_angle``).
+    rising (the angle and shifts are then probably wrong: give ``tilt_axis_angle``); the warning carries
+    ``kind`` (``"search_at_reach"``), ``start``, ``found`` and ``reach`` (degrees) besides its text.
 
     Raises :class:`ShiftBeyondFieldError` (a ValueError) when the tilts share too little detectable
     contrast, and gold-bead alignment (:func:`.fiducials.track_beads`) is the way: when neighbouring

@@ -17,6 +17,7 @@ from napari_cryomat.widgets.tilt._model import (
 )
 from napari_cryomat.widgets.tilt._run import (
     ANGLES_KEY,
+    AlignNote,
     AlignRequest,
     AlignRun,
     Quantification,
@@ -28,6 +29,7 @@ from napari_cryomat.widgets.tilt._widget import TiltSeriesWidget
 
 __all__ = [
     "ANGLES_KEY",
+    "AlignNote",
     "AlignRequest",
     "AlignRun",
     "QuantRequest",

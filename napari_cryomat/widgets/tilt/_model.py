@@ -26,6 +26,7 @@ from napari_cryomat.widgets._base.layers import pixel_size_of, real_layer, upser
 from napari_cryomat.widgets.tilt._run import (
     ANGLES_KEY,
     ANGSTROM,
+    AlignNote,
     AlignRequest,
     AlignRun,
     Quantification,
@@ -61,17 +62,25 @@ def run_align(request: AlignRequest, progress: ProgressCallback = None) -> Align
     notes = []
     for w in caught:  # the alignment's own warnings go to the user; other libraries' go on as they came
         if issubclass(w.category, tilt.TiltAxisWarning):
-            notes.append(_dock_words(str(w.message)))
+            notes.append(dock_note(w.message))
         else:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     return AlignRun(request=request, alignment=alignment, notes=tuple(notes))
 
 
-def _dock_words(message: str) -> str:
-    """The core's advice names its Python parameter; in the dock the same value is the Align section's
-    tilt-axis control."""
-    return message.replace("tilt_axis_angle: ", "Tilt axis: ", 1).replace(
-        "Give tilt_axis_angle (", "Set 'Tilt axis' in the Align section (")
+def dock_note(warning: tilt.TiltAxisWarning) -> AlignNote:
+    """The core's warning in the dock's words, from what it found (its ``kind`` and angles), not from its text:
+    the core's advice names its Python parameter, the dock its "Tilt axis" control. A warning without those
+    (another kind, or a core that words it otherwise) is shown in the core's own words, never dropped."""
+    kind = getattr(warning, "kind", "unreliable")
+    start, found, reach = (getattr(warning, k, None) for k in ("start", "found", "reach"))
+    if kind == "search_at_reach" and None not in (start, found, reach):
+        return AlignNote(kind, f"Tilt axis: the blind search for the tilt axis stopped at its reach, {reach:g}° from "
+                         f"the coarse scan's estimate ({start:.1f}°), with the likelihood still rising: the axis "
+                         f"angle found ({found:.1f}°) is probably wrong, and the shifts with it. Set 'Tilt axis' in "
+                         "the Align section (the microscope's value, e.g. TiltAxisAngle in the SerialEM .mdoc, or "
+                         "IMOD's from etomo) and align again.")
+    return AlignNote(kind, str(warning))
 
 
 def _bin_stack(tilts: np.ndarray, factor: int) -> np.ndarray:

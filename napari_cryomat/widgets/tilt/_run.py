@@ -18,6 +18,7 @@ from napari_cryomat.core.tilt import TiltAlignment
 __all__ = [
     "ANGLES_KEY",
     "ANGSTROM",
+    "AlignNote",
     "AlignRequest",
     "AlignRun",
     "QuantRequest",
@@ -45,15 +46,24 @@ class AlignRequest:
 
 
 @dataclass(frozen=True)
+class AlignNote:
+    """What an alignment warned of, for the dock: ``kind`` (e.g. ``"search_at_reach"``, from
+    :class:`~napari_cryomat.core.tilt.TiltAxisWarning`) and the ``message`` shown, in the dock's words."""
+
+    kind: str
+    message: str
+
+
+@dataclass(frozen=True)
 class AlignRun:
     """One alignment and the request it came from."""
 
     request: AlignRequest
     alignment: TiltAlignment
     beads: Optional[BeadModel] = None  # the bead model when aligned on gold beads
-    #: what the alignment warned of (e.g. :class:`~napari_cryomat.core.tilt.TiltAxisWarning`'s text): the
-    #: result is kept, and the dock shows these next to it
-    notes: tuple[str, ...] = ()
+    #: what the alignment warned of (e.g. :class:`~napari_cryomat.core.tilt.TiltAxisWarning`): the result is
+    #: kept, and the dock shows these next to it
+    notes: tuple[AlignNote, ...] = ()
 
     @property
     def residual_label(self) -> str:
@@ -65,7 +75,7 @@ class AlignRun:
         shift = np.hypot(*a.shifts.T) * a.pixel_size
         text = f"{len(a.angles)} tilts, axis {a.tilt_axis_angle:+.2f}° from Y; shifts up to {shift.max():.1f} Å; "
         if self.beads is None:
-            return text + f"residual median {np.median(a.residuals):.3f}" + "".join(f"\n⚠ {n}" for n in self.notes)
+            return text + f"residual median {np.median(a.residuals):.3f}" + "".join(f"\n⚠ {n.message}" for n in self.notes)
         b = self.beads
         n_beads = int(np.isfinite(b.beads[:, 0]).sum())
         missing = int(np.isnan(a.residuals).sum())

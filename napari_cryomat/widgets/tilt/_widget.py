@@ -140,7 +140,7 @@ class TiltSeriesWidget(QWidget):
         as a napari warning and under the Align button next to the result."""
         self.model.accept_alignment(run)
         for note in run.notes:
-            show_warning(note)
+            show_warning(note.message)
 
     def _drop_outliers(self) -> None:
         dropped = self.model.drop_outliers()

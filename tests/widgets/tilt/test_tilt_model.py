@@ -161,3 +161,47 @@ def test_sample_data_carries_angles_pixel_size_and_truth():
     assert meta["synthetic"]["volume"].shape == (64, 128, 128)
     # shot noise: counts are integers around the vacuum dose
     assert np.all(data == np.round(data)) and 30 < np.median(data) <= 50
+
+
+def _warning_alignment(series, warn):
+    """``align_tilt_series`` stand-in: warns by ``warn`` (and once in another category), returns the truth."""
+    import warnings
+
+    def align(tilts, angles, **kw):
+        warn()
+        warnings.warn("an unrelated library warning", RuntimeWarning, stacklevel=2)
+        return truth_run(series).alignment
+    return align
+
+
+def test_the_axis_warning_reaches_the_dock_as_a_note_worded_from_what_the_core_found(series, monkeypatch):
+    """The core's TiltAxisWarning carries what it found (kind, start, found, reach); the dock words its note
+    from those, so the core may reword its text without the dock saying the Python parameter's name."""
+    from napari_cryomat.core import _tilt_axis, tilt
+    from napari_cryomat.widgets.tilt import run_align
+
+    monkeypatch.setattr(tilt, "align_tilt_series", _warning_alignment(series, lambda: _tilt_axis.warn_at_reach(190.0, 7.0)))
+    request = AlignRequest(tilts=series.tilts, angles=series.angles, pixel_size=4.0, source_name="tilts")
+    with pytest.warns(RuntimeWarning, match="unrelated"):  # other warnings go on as they came
+        run = run_align(request)
+    [note] = run.notes
+    assert note.kind == "search_at_reach"
+    assert f"{_tilt_axis.MAX_OFFSET:g}° from the coarse scan's estimate (10.0°)" in note.message
+    assert "found (7.0°)" in note.message and "Set 'Tilt axis' in the Align section" in note.message
+    assert "tilt_axis_angle" not in note.message and note.message in run.summary()
+
+
+def test_an_axis_warning_the_dock_cannot_word_is_shown_in_the_core_words(series, monkeypatch):
+    """A TiltAxisWarning without the fields the dock words (another kind, or reworded in the core) is still shown."""
+    import warnings
+
+    from napari_cryomat.core import tilt
+    from napari_cryomat.widgets.tilt import run_align
+
+    text = "the tilt axis looks doubtful for a reason the dock does not know"
+    monkeypatch.setattr(tilt, "align_tilt_series",
+                        _warning_alignment(series, lambda: warnings.warn(tilt.TiltAxisWarning(text), stacklevel=2)))
+    request = AlignRequest(tilts=series.tilts, angles=series.angles, pixel_size=4.0, source_name="tilts")
+    with pytest.warns(RuntimeWarning):
+        run = run_align(request)
+    assert [(n.kind, n.message) for n in run.notes] == [("unreliable", text)]
