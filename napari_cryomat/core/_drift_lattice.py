@@ -49,6 +49,13 @@ DETECT_NATS = 14.0
 MIN_MARGIN = 6.0
 #: ... and the two differ by more than this many cycles over the stack.
 LINE_CYCLES = 0.25
+#: A reflection farther than this many Fourier bins (of the coarse crop) from every integer combination of the
+#: strongest and the first reflection not parallel to it (the lattice's basis) is no reflection of that lattice: it
+#: neither corrects the start nor holds the smoother's velocity. Refined frequencies are good to ~0.1 bin, so a true
+#: third reflection of index <= 3 lies within ~0.6 bin. Why: a false 15.6-nat reflection (Miller indices (2.87, -0.16),
+#: 5 bins off) asked the first trajectory for 9.3 cycles over the stack of drift.py's generator seed 153 and the stack
+#: was answered 7.9 px off (0.40 px without the lattice stage). inf: off (old-vs-new).
+OFF_LATTICE_BINS = 1.0
 
 
 def coarse_frames(cspec: np.ndarray, cshape) -> np.ndarray:
@@ -179,6 +186,24 @@ def reflection_rates(coef, noise, g):
     return best[np.arange(len(g)), rate_evidence(coef, noise, g, best).argmax(1)]
 
 
+def on_lattice(g, cshape) -> np.ndarray:
+    """Whether each reflection ``g`` (J, 2; cycles per coarse px) lies within OFF_LATTICE_BINS of an integer combination
+    of ``g[0]`` and the first row not parallel to it (sine > 0.5); both of those, and every row where no such basis
+    exists, count as on it."""
+    g = np.asarray(g, float)
+    ok = np.ones(len(g), bool)
+    sin = np.abs(g[0, 0] * g[:, 1] - g[0, 1] * g[:, 0]) / (np.hypot(*g[0]) * np.hypot(*g.T) + 1e-30)
+    partner = np.nonzero(sin > 0.5)[0]
+    if not len(partner) or not np.isfinite(OFF_LATTICE_BINS):
+        return ok
+    basis = g[[0, partner[0]]]
+    index = np.round(np.linalg.solve(basis.T, g.T).T)
+    off_bins = np.hypot(*((g - index @ basis) * np.asarray(cshape, float)).T)
+    ok[off_bins > OFF_LATTICE_BINS] = False
+    ok[[0, partner[0]]] = True
+    return ok
+
+
 def lattice_start(s0, cspec, cshape, noise):
     """The first trajectory ``s0`` (coarse px) with its drift velocity corrected by the coherently detected
     reflections, where their joint evidence at the corrected velocity beats that at the first trajectory's
@@ -189,6 +214,7 @@ def lattice_start(s0, cspec, cshape, noise):
     info = dict(g=g, score=score)
     if len(g):  # the strongest three, refined, with their rates: they hold the smoother's velocity (held_velocity)
         held_g = _refined(frames, noise, g[:3], cshape, n)
+        held_g = held_g[on_lattice(held_g, cshape)]
         held_coef = dft_at(frames, held_g)
         info.update(held_g=held_g, held_coef=held_coef, noise=noise, held_rate=reflection_rates(held_coef, noise, held_g))
     # the strongest reflection and up to two more not parallel to it (a hexagonal net shows three)
@@ -199,6 +225,7 @@ def lattice_start(s0, cspec, cshape, noise):
     if len(use) < 2:  # one reflection fixes one component only; the other is left to the pairs
         return s0, info
     g = _refined(frames, noise, g[use[:3]], cshape, n)
+    g = g[on_lattice(g, cshape)]
     t = np.arange(n, dtype=float)
     v0 = np.polyfit(t, s0, 1)[0]
     f0 = g @ v0
