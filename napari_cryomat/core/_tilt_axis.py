@@ -144,14 +144,29 @@ def find_angle(counts, angles, alpha, t, projector, *, step: float = 1.0, span: 
 class TiltAxisWarning(UserWarning):
     """The blind tilt-axis angle is unreliable: give ``tilt_axis_angle`` (the microscope's value).
 
-    Besides its text, what it found, for a program to word it its own way: ``kind`` (``"search_at_reach"``:
-    the likelihood search ended at its reach, still rising), ``start`` (the coarse scan's estimate), ``found``
-    (the angle returned) and ``reach`` (degrees; None where not known)."""
+    Besides its text, what it found, for a program to word it its own way (:meth:`worded`): ``kind``
+    (``"search_at_reach"``: the likelihood search ended at its reach, still rising), ``start`` (the coarse scan's
+    estimate), ``found`` (the angle returned) and ``reach`` (degrees; None where not known)."""
 
     def __init__(self, message: str, *, kind: str = "unreliable", start: float | None = None,
                  found: float | None = None, reach: float | None = None):
         super().__init__(message)
         self.kind, self.start, self.found, self.reach = kind, start, found, reach
+
+    def worded(self, control: str, advice: str) -> str:
+        """The text with the caller's name for the axis setting: ``control`` opens it ("Tilt axis") and ``advice``
+        says how to set it ("Set 'Tilt axis' in the Align section"); the core's own text where the fields that
+        word it are missing."""
+        if self.kind == "search_at_reach" and None not in (self.start, self.found, self.reach):
+            return _at_reach_text(self.start, self.found, self.reach, control, advice)
+        return str(self)
+
+
+def _at_reach_text(start: float, found: float, reach: float, control: str, advice: str) -> str:
+    return (f"{control}: the blind search for the tilt axis stopped at its reach, {reach:g}° from the coarse scan's "
+            f"estimate ({start:.1f}°), with the likelihood still rising: the axis angle found ({found:.1f}°) is "
+            f"probably wrong, and the shifts with it. {advice} (the microscope's value, e.g. TiltAxisAngle in the "
+            "SerialEM .mdoc, or IMOD's from etomo) and align again.")
 
 
 def stopped_at_reach(ll: dict, start: float, *, max_offset: float | None = None, window: int = 2) -> bool:
@@ -166,13 +181,9 @@ def stopped_at_reach(ll: dict, start: float, *, max_offset: float | None = None,
 
 
 def warn_at_reach(start: float, found: float) -> None:
-    start, found = ((start + 90) % 180) - 90, ((found + 90) % 180) - 90
-    warnings.warn(TiltAxisWarning(
-        f"tilt_axis_angle: the blind search for the tilt axis stopped at its reach, {MAX_OFFSET:g}° from the "
-        f"coarse scan's estimate ({start:.1f}°), with the likelihood still rising: the axis angle found "
-        f"({found:.1f}°) is probably wrong, and the shifts with it. Give tilt_axis_angle (the microscope's "
-        "value, e.g. TiltAxisAngle in the SerialEM .mdoc, or IMOD's from etomo) and align again.",
-        kind="search_at_reach", start=start, found=found, reach=float(MAX_OFFSET)), stacklevel=4)
+    start, found, reach = ((start + 90) % 180) - 90, ((found + 90) % 180) - 90, float(MAX_OFFSET)
+    text = _at_reach_text(start, found, reach, "tilt_axis_angle", "Give tilt_axis_angle")
+    warnings.warn(TiltAxisWarning(text, kind="search_at_reach", start=start, found=found, reach=reach), stacklevel=4)
 
 
 def compare_fits(counts, angles, fits, projector) -> list[float]:

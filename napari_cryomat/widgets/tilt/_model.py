@@ -68,18 +68,13 @@ def run_align(request: AlignRequest, progress: ProgressCallback = None) -> Align
     return AlignRun(request=request, alignment=alignment, notes=tuple(notes))
 
 
-def dock_note(warning: tilt.TiltAxisWarning) -> AlignNote:
-    """The core's warning in the dock's words, from what it found (its ``kind`` and angles), not from its text:
-    the core's advice names its Python parameter, the dock its "Tilt axis" control. A warning without those
-    (another kind, or a core that words it otherwise) is shown in the core's own words, never dropped."""
+def dock_note(warning: Warning) -> AlignNote:
+    """The core's warning in the dock's words: the core's advice names its Python parameter, the dock its
+    "Tilt axis" control (:meth:`TiltAxisWarning.worded`, from what the core found, not by editing its text). A
+    warning the core cannot word so is shown in its own words, never dropped."""
     kind = getattr(warning, "kind", "unreliable")
-    start, found, reach = (getattr(warning, k, None) for k in ("start", "found", "reach"))
-    if kind == "search_at_reach" and None not in (start, found, reach):
-        return AlignNote(kind, f"Tilt axis: the blind search for the tilt axis stopped at its reach, {reach:g}° from "
-                         f"the coarse scan's estimate ({start:.1f}°), with the likelihood still rising: the axis "
-                         f"angle found ({found:.1f}°) is probably wrong, and the shifts with it. Set 'Tilt axis' in "
-                         "the Align section (the microscope's value, e.g. TiltAxisAngle in the SerialEM .mdoc, or "
-                         "IMOD's from etomo) and align again.")
+    if isinstance(warning, tilt.TiltAxisWarning):
+        return AlignNote(kind, warning.worded("Tilt axis", "Set 'Tilt axis' in the Align section"))
     return AlignNote(kind, str(warning))
 
 
