@@ -65,20 +65,16 @@ def fit_window_to_screen(viewer, preferred=(1600, 1000)) -> tuple[int, int]:
     return width, height
 
 
-def scroll_dock_tabs(window, titles: list[str]) -> int:
+def scroll_dock_tabs(window, titles: list[str]) -> None:
     """Whole names with scroll arrows on the tab bars holding the docks titled ``titles``: ten
-    tools in a 420 px dock elide to "To…", "T…", "D…", which no one can read. Returns the number
-    of tab bars changed."""
+    tools in a 420 px dock elide to "To…", "T…", "D…", which no one can read."""
     from qtpy.QtCore import Qt
     from qtpy.QtWidgets import QTabBar
 
-    changed = 0
     for bar in window.findChildren(QTabBar):
         if any(bar.tabText(i) in titles for i in range(bar.count())):
             bar.setElideMode(Qt.TextElideMode.ElideNone)
             bar.setUsesScrollButtons(True)
-            changed += 1
-    return changed
 
 
 def open_demo(topic: str = "tomogram", *, viewer=None):
