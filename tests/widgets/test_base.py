@@ -170,3 +170,36 @@ def test_helper_layer_keeps_its_data_and_is_no_input(make_napari_viewer):
     assert again is not layer and np.array_equal(again.data[0][[0, 2]], [[0, 0], [4, 4]])
     roi.remove()
     assert "ROI" not in viewer.layers and roi.layer is None
+
+
+def test_empty_plot_note_shows_only_while_the_plot_holds_no_data(qtbot):
+    """The note replaces bare 0-1 axes: shown on an empty plot and on one holding only a threshold line,
+    hidden once data are drawn, back after clear(); it stays centred in the view and wraps to its width."""
+    import pyqtgraph as pg
+
+    from napari_cryomat.widgets._base import EmptyPlotNote
+
+    plot = pg.PlotWidget()
+    qtbot.addWidget(plot)
+    plot.resize(260, 200)
+    plot.show()
+    qtbot.waitExposed(plot)
+    text = "Press Run: the resolution reached at each cumulative dose appears here, by three criteria."
+    note = EmptyPlotNote(plot, text)
+    assert note.shown and note.text == text
+    plot.addItem(pg.InfiniteLine(pos=0.5, angle=0))
+    note.update()
+    assert note.shown  # a reference line alone is not a result
+    plot.plot([0, 1, 2], [3, 1, 2])
+    note.update()
+    assert not note.shown
+    plot.clear()
+    note.update()
+    assert note.shown
+    view = plot.getViewBox()
+    box = note.label.mapRectToParent(note.label.boundingRect())
+    assert view.boundingRect().contains(box)  # wrapped to the view's width, not running off it
+    assert abs(box.center().x() - view.boundingRect().center().x()) < 3
+    assert box.height() > 2 * note.label.item.document().defaultFont().pointSizeF()  # more than one line
+    note.say("No Bragg spot stands out.")
+    assert note.text == "No Bragg spot stands out." and note.shown

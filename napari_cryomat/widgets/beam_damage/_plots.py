@@ -7,12 +7,22 @@ from qtpy.QtCore import QSize, Qt
 from qtpy.QtWidgets import QTabWidget, QVBoxLayout, QWidget
 
 from napari_cryomat.core.dose import CRITERIA
+from napari_cryomat.widgets._base import EmptyPlotNote
 from napari_cryomat.widgets.beam_damage._model import DamageRun
 
 __all__ = ["DamagePlots"]
 
 #: what the plots ask for; pyqtgraph's own 640x480 would widen the whole dock area
 PLOTS_SIZE_HINT = (300, 240)
+#: what each plot says while it is empty (before a first run; the Bragg plot also after a run without spots)
+NOTES = {
+    "resolution": "Press Run: the resolution reached at each cumulative dose, by three criteria, appears here.",
+    "bragg": "Press Run: each Bragg spot's intensity against dose, with its exponential fade (critical dose), "
+             "appears here.",
+    "rings": "Press Run: the FRC and FRPR curves of each dose appear here.",
+}
+NO_BRAGG_SPOTS = ("No Bragg spot stands out of this series' power spectrum: nothing to follow (an amorphous or too "
+                  "noisy sample).")
 COLOURS = {"FRC 0.5": "#4aa3ff", "FRC 0.143": "#5fd35f", "FRPR 45°": "#ff6060"}
 
 
@@ -40,6 +50,8 @@ class DamagePlots(QWidget):
             for axis in ("bottom", "left"):
                 plot.getAxis(axis).enableAutoSIPrefix(False)
             self.tabs.addTab(plot, name)
+        self.notes = {key: EmptyPlotNote(plot, NOTES[key]) for key, plot in
+                      (("resolution", self.resolution_plot), ("bragg", self.bragg_plot), ("rings", self.rings_plot))}
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.tabs)
@@ -53,6 +65,8 @@ class DamagePlots(QWidget):
     def clear(self) -> None:
         for plot in (self.resolution_plot, self.bragg_plot, self.rings_plot):
             plot.clear()
+        for note in self.notes.values():
+            note.update()
 
     def draw(self, run: DamageRun) -> None:
         import pyqtgraph as pg
@@ -86,3 +100,6 @@ class DamagePlots(QWidget):
             self.rings_plot.plot(s.frequency, s.frpr[k] / 180.0, pen=pg.mkPen(colour, width=1, style=Qt.DashLine))
         for level in (0.5, 0.143, 45.0 / 180.0):
             self.rings_plot.addItem(pg.InfiniteLine(pos=level, angle=0, pen=pg.mkPen("#888", style=Qt.DotLine)))
+        self.notes["bragg"].say(NOTES["bragg"] if s.shells else NO_BRAGG_SPOTS)
+        for note in self.notes.values():
+            note.update()

@@ -25,7 +25,16 @@ from qtpy.QtWidgets import (
 )
 
 from napari_cryomat.core.denoise import CALIBRATED, DenoiseResult
-from napari_cryomat.widgets._base import LayerCombo, LivePanel, ScrollPanel, Section, TaskRunner, hbox, show_error
+from napari_cryomat.widgets._base import (
+    EmptyPlotNote,
+    LayerCombo,
+    LivePanel,
+    ScrollPanel,
+    Section,
+    TaskRunner,
+    hbox,
+    show_error,
+)
 from napari_cryomat.widgets.denoise._model import (
     DESTRIPE,
     DenoiseModel,
@@ -44,6 +53,9 @@ __all__ = ["DenoiseWidget"]
 METHOD_LABELS = {"auto": "auto (Noise2Self choice)", "gaussian": "Gaussian", "spectral": "spectral (block Wiener)",
                  "tv": "total variation", "wavelet": "wavelet (undecimated)", "nlm": "non-local means",
                  "n2v": "Noise2Void (careamics)"}
+#: what the calibration plot says while it is empty
+CALIBRATION_NOTE = ("With the live preview on, each denoiser's self-supervised loss against its strength appears "
+                    "here; a star marks the strength chosen.")
 COLOURS = {"gaussian": "#4363d8", "spectral": "#e6194b", "tv": "#3cb44b", "wavelet": "#f58231", "nlm": "#911eb4"}
 
 
@@ -64,6 +76,7 @@ class CalibrationPlot(QWidget):
         self.plot.getAxis("bottom").setTicks([[(np.log10(v), f"{v:g}") for v in octaves], []])
         self.plot.setLabel("left", "Noise2Self loss")
         self.plot.addLegend(offset=(-5, 5))
+        self.note = EmptyPlotNote(self.plot, CALIBRATION_NOTE)
         self.summary = QLabel("No preview yet.")
         self.summary.setWordWrap(True)
         layout = QVBoxLayout(self)
@@ -86,6 +99,7 @@ class CalibrationPlot(QWidget):
             if name in chosen:
                 self.plot.plot([chosen[name]], [cal.best_loss], pen=None, symbol="star", symbolSize=14,
                                symbolBrush="y")
+        self.note.update()
         self.summary.setText(result.describe())
 
 

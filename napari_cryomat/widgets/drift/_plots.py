@@ -21,6 +21,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_cryomat.widgets._base import EmptyPlotNote
 from napari_cryomat.widgets.drift._run import AlignRun
 from napari_cryomat.widgets.drift._volume import AXES, VolumeRun
 
@@ -30,6 +31,14 @@ PLOT_MIN_HEIGHT = 120
 #: what the plots ask for: pyqtgraph's own 640x480 would widen the whole dock area and, through
 #: the word-wrapped labels' height-for-width, make the scroll area as tall as that
 PLOTS_SIZE_HINT = (300, 240)
+#: what each plot says before a first run
+NOTES = {
+    "traj": "Press Align: the path of the drift (Å), frame by frame from the first (square), appears here.",
+    "resid": "Press Align: how far each frame's pairwise measurements disagree with the solved path (Å) "
+             "appears here; a tall bar flags a frame to check.",
+    "frc": "Press Align: the even/odd FRC of the aligned sum at each cumulative dose appears here.",
+    "res": "Press Align: the resolution (FRC 0.143) against cumulative dose appears here.",
+}
 
 
 class DriftPlots(QWidget):
@@ -65,6 +74,7 @@ class DriftPlots(QWidget):
             for axis in ("bottom", "left"):
                 plot.getAxis(axis).enableAutoSIPrefix(False)  # 0.25 1/Å, not "250 (x0.001)"
             self.tabs.addTab(plot, name)
+        self.notes = {key: EmptyPlotNote(getattr(self, f"{key}_plot"), text) for key, text in NOTES.items()}
         self.table = QTableWidget(0, 3)
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
@@ -89,6 +99,11 @@ class DriftPlots(QWidget):
             plot.clear()
         self.table.setRowCount(0)
         self.caption.setText("")
+        self._update_notes()
+
+    def _update_notes(self) -> None:
+        for note in self.notes.values():
+            note.update()
 
     def draw(self, run: AlignRun | VolumeRun) -> None:
         """Show ``run``: its trajectory (Å), residuals, FRC curves and resolution against its dose axis;
@@ -104,6 +119,7 @@ class DriftPlots(QWidget):
             self._draw_trajectory(run)
             self._draw_frc(run)
         self._fill_table(run.shifts_angstrom if volume else run.drift.shifts_angstrom)
+        self._update_notes()
 
     def _trajectory_axes(self, volume: bool) -> None:
         """The first tab: y against x drift (Å, y down as the image) or, for volumes, shifts against frame."""

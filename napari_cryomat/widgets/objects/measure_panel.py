@@ -14,7 +14,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_cryomat.widgets._base import LayerCombo, TaskRunner, show_error
+from napari_cryomat.widgets._base import EmptyPlotNote, LayerCombo, TaskRunner, show_error
 from napari_cryomat.widgets.objects._jobs import compute_colours, compute_measure
 from napari_cryomat.widgets.objects._layers import guess_time_series, is_class_map, matching_image
 from napari_cryomat.widgets.objects._model import ObjectsModel
@@ -111,6 +111,8 @@ class ColourPanel(QWidget):
         self.histogram.setMinimumHeight(120)
         self.histogram.setMaximumHeight(200)  # the table, not the plot, takes a tall dock's room
         self.histogram.setLabel("left", "objects")
+        self.histogram_note = EmptyPlotNote(self.histogram, "Press Measure: the histogram of the chosen property "
+                                            "appears here.")
         row = QHBoxLayout()
         row.addWidget(QLabel("Property"))
         row.addWidget(self.property_combo, 1)
@@ -144,10 +146,14 @@ class ColourPanel(QWidget):
 
     def draw_histogram(self, *_args) -> None:
         """Histogram of the chosen column of the table shown, labelled from that table."""
-        import pyqtgraph as pg
-
         self.histogram.clear()
         self.histogram.setTitle(None)
+        self._draw_bars()
+        self.histogram_note.update()
+
+    def _draw_bars(self) -> None:
+        import pyqtgraph as pg
+
         column = self.property_combo.currentText()
         features = self.model.features
         if features is None or column not in features:

@@ -7,7 +7,7 @@ import numpy as np
 from qtpy.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QLabel, QPushButton, QSpinBox, QWidget
 
 from napari_cryomat.core.tracking import LINKERS
-from napari_cryomat.widgets._base import TaskRunner, palette_colour, show_error
+from napari_cryomat.widgets._base import EmptyPlotNote, TaskRunner, palette_colour, show_error
 from napari_cryomat.widgets.objects._jobs import compute_track
 from napari_cryomat.widgets.objects._model import ObjectsModel
 from napari_cryomat.widgets.objects._view import narrow_plot, start_job
@@ -70,6 +70,8 @@ class TrackingPanel(QWidget):
         self.growth_plot.setMaximumHeight(220)
         # no legend (it would cover the curves of a small plot): colours are those in the viewer
         self.growth_plot.setToolTip("Each track in the colour of its objects and of its tail in the viewer.")
+        self.growth_note = EmptyPlotNote(self.growth_plot, "Press Track on a time series of objects: each track's "
+                                         "area against time appears here.")
         form = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
         form.addRow("Linker", self.linker_combo)
@@ -119,10 +121,14 @@ class TrackingPanel(QWidget):
 
     def draw_growth(self) -> None:
         """Growth curves of the last tracking, labelled from its parameters and units."""
-        import pyqtgraph as pg
-
         plot = self.growth_plot
         plot.clear()
+        self._draw_tracks(plot)
+        self.growth_note.update()
+
+    def _draw_tracks(self, plot) -> None:
+        import pyqtgraph as pg
+
         run = self.model.tracked
         if run is None:
             plot.setTitle(None)

@@ -27,9 +27,12 @@ def test_run_shows_critical_doses_plots_and_exports(setup, qtbot, tmp_path, mess
     assert w.dose_spin.value() == pytest.approx(2.0)  # read from the layer's metadata
     assert w.pixel_label.text().startswith("1 Å")
     w.budget_spin.setValue(4.0)
+    # before a run each plot says what it will show, not bare 0-1 axes
+    assert all(note.shown and note.text.startswith("Press Run") for note in w.plots.notes.values())
     n_layers = len(viewer.layers)
     w.run_button.click()
     qtbot.waitUntil(lambda: w.result is not None and not w.runner.busy, timeout=60000)
+    assert not any(note.shown for note in w.plots.notes.values())
     assert len(viewer.layers) == n_layers  # the tool measures; it changes no layer
     truth = layer.metadata["true_critical_dose_e_per_A2"]
     shells = w.result.series.shells

@@ -37,7 +37,7 @@ def test_preview_shows_the_calibrated_choice_over_the_view(setup, qtbot, gui_wat
     assert (h, wd) == (288, 288)  # the view's centre crop, clipped to the image
     crop = (slice(y0, y0 + h), slice(x0, x0 + wd))
     assert psnr(preview.data, truth[crop]) > psnr(noisy[crop], truth[crop]) + 10
-    assert set(w.plot.curves) == {"gaussian", "spectral"}
+    assert set(w.plot.curves) == {"gaussian", "spectral"} and not w.plot.note.shown
     assert w.model.preview.parts[0][0] == "spectral"  # a lattice: the block Wiener wins
     assert "spectral" in w.plot.summary.text()
     # a manual strength for one method: the preview follows (latest request wins)

@@ -76,7 +76,9 @@ def test_closed_widget_leaves_the_viewer_alone(objects, qtbot):
 
 def test_measure_sort_select_colour_export(objects, qtbot, tmp_path):
     viewer, layer, w, kinds = objects
+    assert w.colour_panel.histogram_note.shown  # "Press Measure: ..." in place of bare axes
     measure(qtbot, w)
+    assert not w.colour_panel.histogram_note.shown
     t = w.model.features
     view = w.table_panel.table_view
     assert len(t) == 16 and view.model().rowCount() == 16
@@ -189,8 +191,10 @@ def test_track_growth_series(make_napari_viewer, qtbot, tmp_path, growth):
     measure(qtbot, w)
     assert set(w.model.features.frame) == set(range(5))
     tracking = w.tracking_panel
+    assert tracking.growth_note.shown
     tracking.track_button.click()
     wait(qtbot, w)
+    assert not tracking.growth_note.shown
     tracks = viewer.layers["crystals tracks"]
     assert len(np.unique(tracks.data[:, 0])) == truth.max()
     assert tuple(tracks.scale) == (1, PS, PS)

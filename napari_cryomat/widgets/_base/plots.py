@@ -1,0 +1,67 @@
+"""What a plot shows before it has anything to show.
+
+An empty pyqtgraph plot is a pair of bare 0-1 axes: it reads as a plot of nothing, or as a broken
+one. :class:`EmptyPlotNote` puts a sentence in its middle instead, saying what the plot will show and
+what draws it ("Press Run: resolution against cumulative dose"), as DigitalMicrograph and Velox do
+in their empty panes.
+"""
+
+from __future__ import annotations
+
+from qtpy.QtCore import Qt
+from qtpy.QtGui import QTextOption
+
+__all__ = ["EmptyPlotNote"]
+
+#: the note's colour: readable on the plots' black, quieter than their data
+NOTE_COLOUR = "#9a9a9a"
+#: room left between the wrapped note and the plot's frame (px)
+NOTE_MARGIN = 12
+
+
+class EmptyPlotNote:
+    """A centred, word-wrapped sentence over ``plot`` (a ``pg.PlotWidget``) while it shows no data.
+
+    The note is not one of the plot's items, so ``plot.clear()`` keeps it; call :meth:`update` after
+    drawing into the plot or clearing it, and it shows itself exactly when the plot holds nothing but
+    reference lines (a threshold line alone is not a result). :meth:`say` changes the sentence, for a
+    run that drew nothing and should say why.
+    """
+
+    def __init__(self, plot, text: str):
+        import pyqtgraph as pg
+
+        self.plot = plot
+        view = plot.getViewBox()
+        self.label = pg.LabelItem(text, color=NOTE_COLOUR, size="9pt")
+        self.label.item.document().setDefaultTextOption(QTextOption(Qt.AlignmentFlag.AlignCenter))
+        self.label.setParentItem(view)  # in the view's pixels, not its data range: it never pans away
+        self.label.anchor(itemPos=(0.5, 0.5), parentPos=(0.5, 0.5))
+        view.sigResized.connect(self._wrap)
+        self._wrap()
+        self.update()
+
+    @property
+    def text(self) -> str:
+        return self.label.text
+
+    @property
+    def shown(self) -> bool:
+        return self.label.isVisible()
+
+    def update(self) -> None:
+        """Show the note if the plot holds nothing but reference lines, hide it otherwise."""
+        import pyqtgraph as pg
+
+        data = [item for item in self.plot.getPlotItem().items if not isinstance(item, pg.InfiniteLine)]
+        self.label.setVisible(not data)
+
+    def say(self, text: str) -> None:
+        """Word the note ``text`` from now on (shown or not as :meth:`update` decides)."""
+        self.label.setText(text)
+        self._wrap()
+
+    def _wrap(self, *_args) -> None:
+        width = max(60.0, self.plot.getViewBox().width() - 2 * NOTE_MARGIN)
+        self.label.item.setTextWidth(width)
+        self.label.updateMin()  # the label's own size follows the wrapped text's
