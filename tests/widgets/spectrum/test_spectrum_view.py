@@ -15,8 +15,9 @@ def _shown(viewer, name: str) -> bool:
     """A helper layer is shown: present and visible (hidden, not removed, while its tool is behind)."""
     return name in viewer.layers and bool(viewer.layers[name].visible)
 
-def _wait(qtbot, widget, timeout=30000):
-    """Until the worker is done and its layers are written (one per event-loop turn)."""
+def _wait(qtbot, widget, timeout=120000):
+    """Until the worker is done and its layers are written (one per event-loop turn). A guard against a
+    hang, not a speed test: EDS Identify took over 30 s on two cores shared with four other processes."""
     qtbot.waitUntil(lambda: not widget.busy, timeout=timeout)
 
 
