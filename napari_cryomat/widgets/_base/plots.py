@@ -49,12 +49,14 @@ class EmptyPlotNote:
     def shown(self) -> bool:
         return self.label.isVisible()
 
-    def update(self) -> None:
-        """Show the note if the plot holds nothing but reference lines, hide it otherwise."""
+    def update(self, empty: bool | None = None) -> None:
+        """Show the note if the plot holds nothing but reference lines, hide it otherwise; ``empty``
+        decides instead, for a plot that keeps an item of its own (an ImageItem cleared of its image)."""
         import pyqtgraph as pg
 
-        data = [item for item in self.plot.getPlotItem().items if not isinstance(item, pg.InfiniteLine)]
-        self.label.setVisible(not data)
+        if empty is None:
+            empty = all(isinstance(item, pg.InfiniteLine) for item in self.plot.getPlotItem().items)
+        self.label.setVisible(empty)
 
     def say(self, text: str) -> None:
         """Word the note ``text`` from now on (shown or not as :meth:`update` decides)."""

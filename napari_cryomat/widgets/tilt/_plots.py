@@ -10,6 +10,7 @@ from typing import Optional
 import numpy as np
 from qtpy.QtCore import QSize
 
+from napari_cryomat.widgets._base import EmptyPlotNote
 from napari_cryomat.widgets.tilt._run import AlignRun, Quantification, Reconstruction
 
 __all__ = ["HistogramPlot", "ResidualPlot", "WedgeView"]
@@ -38,13 +39,20 @@ class ResidualPlot:
 
     def __init__(self):
         self.widget = _plot("residual", "tilt angle (°)")
+        self.note = EmptyPlotNote(self.widget, "Press Align: each tilt's residual against its angle appears here; "
+                                  "a tall bar marks a tilt to drop.")
         self.bars = None
 
     def draw(self, run: Optional[AlignRun], kept: Optional[np.ndarray]) -> None:
-        import pyqtgraph as pg
 
         self.widget.clear()
         self.bars = None
+        self._draw_bars(run, kept)
+        self.note.update()
+
+    def _draw_bars(self, run: Optional[AlignRun], kept: Optional[np.ndarray]) -> None:
+        import pyqtgraph as pg
+
         if run is None:
             return
         a = run.alignment
@@ -66,10 +74,14 @@ class WedgeView:
         self.widget.setAspectLocked(True)
         self.image = pg.ImageItem()
         self.widget.addItem(self.image)
+        self.note = EmptyPlotNote(self.widget, "Press Preview or Reconstruct: the volume's Fourier transform, with "
+                                  "its missing wedge, appears here.")
+        self.note.update(empty=True)  # the image item is there from the start, with no image yet
 
     def draw(self, rec: Optional[Reconstruction]) -> None:
         from qtpy.QtCore import QRectF
 
+        self.note.update(empty=rec is None)
         if rec is None:
             self.image.clear()
             return
@@ -88,11 +100,17 @@ class HistogramPlot:
 
     def __init__(self):
         self.widget = _plot("volume fraction", "local thickness (Å)")
+        self.note = EmptyPlotNote(self.widget, "Press Quantify: the structure's volume fraction per local "
+                                  "thickness appears here.")
 
     def draw(self, q: Optional[Quantification]) -> None:
+        self.widget.clear()
+        self._draw_bars(q)
+        self.note.update()
+
+    def _draw_bars(self, q: Optional[Quantification]) -> None:
         import pyqtgraph as pg
 
-        self.widget.clear()
         if q is None:
             return
         centres = 0.5 * (q.edges[1:] + q.edges[:-1])

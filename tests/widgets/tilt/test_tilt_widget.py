@@ -40,8 +40,13 @@ def test_align_drop_reconstruct_quantify(setup, qtbot, series):
     # the microscope's tilt-axis angle is known: the alignment keeps it and finds the shifts
     axis = round(series.tilt_axis_angle, 1)
     w.align.axis.setValue(axis)
+    # each empty plot says which button fills it, in place of bare 0-1 axes
+    notes = (w.align.plot.note, w.recon.wedge.note, w.quant.histogram.note)
+    assert [n.text.split(":")[0] for n in notes if n.shown] == ["Press Align", "Press Preview or Reconstruct",
+                                                                "Press Quantify"]
     w.align.align_button.click()
     wait(qtbot, w)
+    assert not w.align.plot.note.shown
     run = w.model.run
     assert run is not None and run.alignment.shifts.shape == (31, 2)
     assert run.request.tilt_axis_angle == pytest.approx(axis)
@@ -71,7 +76,7 @@ def test_align_drop_reconstruct_quantify(setup, qtbot, series):
     tomo = viewer.layers["tilts tomogram"]
     assert tomo.data.shape == (24, 48, 48) and tuple(tomo.scale) == pytest.approx((4.0,) * 3)
     assert tuple(str(u) for u in tomo.units) == ("angstrom",) * 3
-    assert w.recon.wedge.image.image is not None
+    assert w.recon.wedge.image.image is not None and not w.recon.wedge.note.shown
     # the summary says how many SIRT iterations ran (the early stop may end before the 20 asked)
     ran = re.search(r"SIRT (\d+)( of 20)? it\.", w.recon.summary.text())
     assert ran and 1 <= int(ran.group(1)) <= 20 and (ran.group(2) is not None) == (int(ran.group(1)) < 20)
@@ -96,7 +101,7 @@ def test_align_drop_reconstruct_quantify(setup, qtbot, series):
     assert q.porosity == pytest.approx(1 - (mask.data > 0).mean())
     assert 4.0 <= q.mean_thickness <= 24 * 4.0            # between one voxel and the slab
     assert q.fractions.sum() == pytest.approx(1.0)
-    assert "local thickness" in w.quant.summary.text()
+    assert "local thickness" in w.quant.summary.text() and not w.quant.histogram.note.shown
     assert layer.data is series.tilts                       # the source was never touched
 
 
