@@ -581,7 +581,7 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
         counts = ny * nx * float(np.median(level**2 * float((win**2).sum()) / noise))
         if LATTICE_LINE and counts < LATTICE_MAX_COUNTS:
             cb = np.asarray(cbin, float)
-            s0, found = lattice_start(s0 / cb, cspec, cshape, noise)
+            s0, found = lattice_start(s0 / cb, cspec, cshape, noise, px=float(cb.mean()))
             s0 = s0 * cb
             if "held_g" in found:  # its reflections hold the smoother's velocity along them (_drift_smooth)
                 lattice = (found["held_g"] / cb, found["held_coef"], found["noise"], found["held_rate"])
