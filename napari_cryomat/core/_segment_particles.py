@@ -14,6 +14,7 @@ from scipy import ndimage as ndi
 
 from napari_cryomat.core import _particle_detect as _pd
 from napari_cryomat.core import _particle_settings as _ps
+from napari_cryomat.core import _segment_chains
 from napari_cryomat.core._particle_settings import ParticleSettings
 from napari_cryomat.core._segment_chains import split_chains
 from napari_cryomat.core._segment_common import (
@@ -34,7 +35,7 @@ def _nothing_to_segment(img: np.ndarray, settings: ParticleSettings) -> bool:
     return img.ndim == 2 and settings.n_blobs == 0 and "diameter" in settings.estimated
 
 
-def _particle_mask(img: np.ndarray, settings: ParticleSettings, support: np.ndarray | None):
+def _particle_mask(img: np.ndarray, settings: ParticleSettings, support: np.ndarray | None, *, share: float = 0.5):
     """Foreground of ``img`` under ``settings`` (``support``: the estimate's background of a 2D image, in units of
     the image with the particles positive; None for a volume).
 
@@ -64,10 +65,53 @@ def _particle_mask(img: np.ndarray, settings: ParticleSettings, support: np.ndar
         # half way between the support (0 once flattened) and the particles: the 50 % point of a blurred
         # edge is the true edge, whatever the share of particles (Otsu drifts into the noisier class
         # when particles are few and small: masks of 5 px particles at 70 counts/px were 2x too large)
-        level = 0.5 * abs(settings.contrast)
+        level = share * abs(settings.contrast)
     else:
         level = float(filters.threshold_otsu(flat))
     return flat > level, level, background
+
+
+# a 2D image under the local threshold is cut at LOWER_LEVEL_SHARE of the contrast read instead of half of it where
+# that contrast stands LOWER_LEVEL_FROM_CONTRAST_TO_NOISE to LOWER_LEVEL_BELOW_CONTRAST_TO_NOISE pixel-noise deviations
+# clear, the estimate's significant blobs number fewer than LOWER_LEVEL_BELOW_BLOB_SHARE of the half-way mask's objects,
+# the scale is below LOWER_LEVEL_BELOW_DIAMETER px and the half-way mask is not chain-like (LOWER_LEVEL_BELOW_CHAIN_SHARE
+# of its components long, see chain_field_share); segment_particles also drops it where its granulometry reads a
+# smaller scale (noise specks let in). Why: the contrast is then read off the few blobs the noise lifted above the blob
+# search's significance (low-dose Ø5-10 round and ellipse fields at 20-60 counts/px with blobs for 0.08-0.35 of their
+# objects read 1.0-1.3x the true contrast; images with as many blobs as objects 0.8-0.9x, and there the lower cut lost),
+# and the half-way cut gave masks of 2/3 the true area and a diameter read 0.78x small (r25004: F1 0.63). Touching
+# fields' half-way masks read 0.48-0.83 long components (ellipses 0.27-0.57, disks 0-0.30), and their members merge at a
+# lower cut (t25003 0.55 -> 0.32 at 0.42). Session 15, rule L2: never-seen low-dose fields r28 0.822 -> 0.851, l28
+# 0.805 -> 0.820, touching t28 unchanged; benchmark B909 0.911 -> 0.920, A2026 +0.0007, B7177 -0.0020 (#1 -0.025).
+# Rule L1 (no guards but the chain test, 0.42) failed: varied images lost up to 0.69 (noise specks, Ø read 2.6).
+LOWER_LEVEL_SHARE = 0.45
+LOWER_LEVEL_BELOW_CONTRAST_TO_NOISE = 2.5
+LOWER_LEVEL_BELOW_CHAIN_SHARE = 0.4
+LOWER_LEVEL_FROM_CONTRAST_TO_NOISE = 1.0
+LOWER_LEVEL_BELOW_DIAMETER = 10.0
+LOWER_LEVEL_BELOW_BLOB_SHARE = 0.5
+
+
+def lower_level_mask(img: np.ndarray, settings: ParticleSettings, support: np.ndarray | None, mask: np.ndarray,
+                     diameter: float = float("nan")):
+    """``(mask, level)`` of a 2D image under the local threshold cut at LOWER_LEVEL_SHARE of its particles' contrast
+    where that is faint against the pixel noise and the half-way ``mask`` is not a field of chains (see above), else
+    None. Decided from the image, the support and the options only (the contrast and noise are read off the image)."""
+    contrast, noise = abs(settings.contrast), settings.noise
+    if not (img.ndim == 2 and support is not None and settings.threshold == "local"
+            and math.isfinite(LOWER_LEVEL_SHARE) and np.isfinite(contrast) and np.isfinite(noise) and noise > 0
+            and LOWER_LEVEL_FROM_CONTRAST_TO_NOISE * noise <= contrast < LOWER_LEVEL_BELOW_CONTRAST_TO_NOISE * noise
+            and not diameter / settings.pixel_size >= LOWER_LEVEL_BELOW_DIAMETER):
+        return None
+    components, n = ndi.label(mask)
+    if n >= 5 and _segment_chains.chain_field_share(components, n)[0] >= LOWER_LEVEL_BELOW_CHAIN_SHARE:
+        return None
+    # the contrast is biased up only where it was read off a minority of the particles (the significant blobs)
+    objects = int(np.count_nonzero(np.bincount(components.ravel())[1:] >= settings.min_size / settings.pixel_size**2))
+    if not settings.n_blobs < LOWER_LEVEL_BELOW_BLOB_SHARE * objects:
+        return None
+    lower, level, _ = _particle_mask(img, settings, support, share=LOWER_LEVEL_SHARE)
+    return lower, level
 
 
 def _detected_labels(img: np.ndarray, settings: ParticleSettings, support: np.ndarray | None, *, split: bool):
