@@ -17,7 +17,8 @@ Candidates: elements with a strong line on a detected peak. Selection: forward (
 element that lowers χ² most — a likelihood-ratio test on the joint fit — if it adds >= ``min_snr``
 σ, its families are consistent — a family strong enough to be seen is not missing; a low-energy
 family that contradicts the others is left out as absorbed — and one of its lines stands on a peak
-of its own: :mod:`._eds_checks`), then backward
+of its own: :mod:`._eds_checks`; when a runner-up on the same peak lowers χ² nearly as much, the lines of the
+step's choice that the runner-up does not share decide, each with its line width free: :mod:`._eds_pairs`), then backward
 elimination: an element that adds < ``min_snr`` σ once the others are fitted is dropped; then a chosen element is
 replaced by a rival with a line on its principal line that fits >= ``min_snr`` σ better in its place, beside which it
 is redundant (:mod:`._eds_rivals`: Ag for a Th that held Ag Lα), and elements whose lines are shoulders of bigger
@@ -37,6 +38,7 @@ from napari_cryomat.core import _eds_physics as phys
 from napari_cryomat.core._eds_artefacts import artefact_columns, bounded_nnls, si_fluorescence_note
 from napari_cryomat.core._eds_checks import CONSISTENT_MIN_ENERGY, family_check, peak_check, z_of
 from napari_cryomat.core._eds_continuum import continuum_columns, smooth_absorber
+from napari_cryomat.core._eds_pairs import contest
 from napari_cryomat.core._eds_regions import add_from_regions
 from napari_cryomat.core._eds_rivals import replace_stand_ins
 from napari_cryomat.core._eds_shoulder import add_shoulders
@@ -245,7 +247,17 @@ def forward_select(problem, candidates, shift, min_snr):
             if gain < min_snr**2:
                 rejected[el] = ("weak", float(np.sqrt(max(gain, 0.0))))
                 continue
-            ok, s, info = _try_add(problem, el, chosen, chi2, model, shift, min_snr, continuum)
+            # a runner-up on the same peak, nearly as good: the lines the two do not share decide (_eds_pairs)
+            winner, note = contest(problem, _fit_set, chosen, el, trials, shift, min_snr)
+            ok = False
+            if winner != el:
+                ok, s, info = _try_add(problem, winner, chosen, chi2, model, shift, min_snr, continuum)
+                if ok:
+                    rejected[el], el = ("pair", note), winner
+                else:
+                    rejected[winner] = info
+            if not ok:
+                ok, s, info = _try_add(problem, el, chosen, chi2, model, shift, min_snr, continuum)
             if not ok:
                 rejected[el] = info
                 continue
@@ -364,7 +376,7 @@ def run(s, energy, *, fwhm_of, net, bg, mask, peaks_e, pool, min_snr, beam_kev, 
         if el in chosen:
             continue
         kind, info = rejected.get(el, ("weak", 0.0))
-        if kind in ("family", "peak"):
+        if kind in ("family", "peak", "pair"):
             reasons[el] = f"rejected: {info}"
         elif kind == "backward":
             reasons[el] = (f"rejected: chosen first, then dropped: with {', '.join(chosen) or 'the continuum'} "
