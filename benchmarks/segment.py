@@ -50,6 +50,10 @@ Prints one table. Rows:
   fields of seeds 25001-25024 (t/T/l/r), A 25121, B 25343, extra 25111; the second pass's runs read faint Ø5-12 fields
   of seeds 24001-24040, 26001-26020 and 27001-27040, fields of seeds 24001-24024 and 26001-26024, A 24121/26121/27121,
   B 24343/26343/27343, extra 24111/26111/27111/27222 (notes: handoff_segment14.md).
+  In session 15 (low-dose small particles cut below half way) development read fields of seeds 30001-30200 and 21001-
+  21012, A 24121, B 24343, extra 24111; the decision images were low-dose fields (dose <= 60, Ø <= 10) of seeds
+  27001-27300 with A 28121, B 28343, extra 28111 (a failed rule) and 28001-28300 with A 29121, B 29343, extra 29111
+  (notes: handoff_segment15.md).
   Next to our F1 each image shows Rose's k of a particle and the F1 of an ideal scanning detector told the support,
   dose and shapes (``_segment_ideal.py``); per set, the mean over the images the ideal detector finds >= 95 %
   and the images where ours is more than 0.05 below it.
