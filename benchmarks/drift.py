@@ -18,6 +18,13 @@ skimage's default phase normalisation ("PCC-first") and without it (plain cross-
 "no smoother px": the same estimator with ``smooth=False`` (no random-walk-plus-drift trajectory
 smoother), to show what the smoother adds; "walk step": the random-walk step the smoother chose
 from the data (the true step is never given to the estimator).
+
+Row "0.01 hard": the same generator and columns at 0.01 counts/px/frame over generator seeds
+HARD_SEEDS (300-305), never used to tune anything. Why: the 0.01 row's three seeds (100-102) are
+easy ones. On 12 fresh seeds of this generator (142-153, then 166-177) the estimator failed on
+153 (7.9 px RMS), 169 (12.4 px) and 176 (22.1 px) — a weak false reflection of the low-dose lattice
+stage set the drift velocity — while the 0.01 row showed 0.45 px and no jump. The old rows are
+kept as they were, for comparison with earlier tables; this row shows what a user meets at 0.01.
 """
 
 from __future__ import annotations
@@ -93,32 +100,42 @@ def baseline_shifts(frames, normalization="phase") -> np.ndarray:
 STEP = 0.25  # random-walk step per frame and axis, px (plus a linear drift of (0.35, 0.6) px/frame)
 
 
-def accuracy_rows(seeds=(0, 1, 2)):
-    rows = []
-    for c in (0.01, 0.03, 0.1, 1.0):
-        ours, base, base_cc, bound, bbound, jumps, groups, wide_max = [], [], [], [], [], 0, [], 0.0
-        plain, walk = [], []
-        for seed in seeds:
-            m = drifting_movie((256, 256), 20, counts_per_pixel=c, period=8.0, step=STEP, seed=100 + seed)
-            r = estimate_drift(m.frames, pixel_size=1.0)
-            ours.append(rms(r.shifts, m.shifts))
-            groups.append(r.group)
-            walk.append(r.walk_step)
-            # the same without the random-walk-plus-drift trajectory smoother
-            plain.append(rms(estimate_drift(m.frames, pixel_size=1.0, smooth=False).shifts, m.shifts))
-            err = np.abs(r.shifts - r.shifts[0] - m.shifts)
-            jumps += int(np.any(np.abs(err - np.median(err, 0)) > m.period / 2))
-            # search range wider than the lattice period (40 Å vs 8 Å) on the same data
-            rw = estimate_drift(m.frames, pixel_size=1.0, max_shift=40.0)
-            e = rw.shifts - m.shifts
-            wide_max = max(wide_max, float(np.abs(e - e.mean(0)).max()))
-            base.append(rms(baseline_shifts(m.frames), m.shifts))
-            base_cc.append(rms(baseline_shifts(m.frames, normalization=None), m.shifts))
-            bound.append(crb_rms(m.clean))
-            bbound.append(bayes_crb_rms(m.clean, STEP))
-        rows.append((c, np.mean(bound), np.mean(bbound), np.mean(ours), np.mean(base), np.mean(base_cc), jumps,
-                     wide_max, groups, np.mean(plain), walk))
+#: Generator seeds of the "0.01 hard" row (never used to tune anything; see the module docstring).
+HARD_SEEDS = tuple(range(300, 306))
+
+
+def accuracy_rows(seeds=(100, 101, 102), hard_seeds=HARD_SEEDS):
+    """One row per dose over ``seeds`` (generator seeds), then the "0.01 hard" row over ``hard_seeds``."""
+    rows = [(f"{c:g}",) + accuracy_row(c, seeds) for c in (0.01, 0.03, 0.1, 1.0)]
+    if len(hard_seeds):
+        rows.append(("0.01 hard",) + accuracy_row(0.01, hard_seeds))
     return rows
+
+
+def accuracy_row(c, seeds):
+    """The accuracy columns at ``c`` counts/px/frame, means over the generator ``seeds``."""
+    ours, base, base_cc, bound, bbound, jumps, groups, wide_max = [], [], [], [], [], 0, [], 0.0
+    plain, walk = [], []
+    for seed in seeds:
+        m = drifting_movie((256, 256), 20, counts_per_pixel=c, period=8.0, step=STEP, seed=seed)
+        r = estimate_drift(m.frames, pixel_size=1.0)
+        ours.append(rms(r.shifts, m.shifts))
+        groups.append(r.group)
+        walk.append(r.walk_step)
+        # the same without the random-walk-plus-drift trajectory smoother
+        plain.append(rms(estimate_drift(m.frames, pixel_size=1.0, smooth=False).shifts, m.shifts))
+        err = np.abs(r.shifts - r.shifts[0] - m.shifts)
+        jumps += int(np.any(np.abs(err - np.median(err, 0)) > m.period / 2))
+        # search range wider than the lattice period (40 Å vs 8 Å) on the same data
+        rw = estimate_drift(m.frames, pixel_size=1.0, max_shift=40.0)
+        e = rw.shifts - m.shifts
+        wide_max = max(wide_max, float(np.abs(e - e.mean(0)).max()))
+        base.append(rms(baseline_shifts(m.frames), m.shifts))
+        base_cc.append(rms(baseline_shifts(m.frames, normalization=None), m.shifts))
+        bound.append(crb_rms(m.clean))
+        bbound.append(bayes_crb_rms(m.clean, STEP))
+    return (np.mean(bound), np.mean(bbound), np.mean(ours), np.mean(base), np.mean(base_cc), jumps, wide_max, groups,
+            np.mean(plain), walk)
 
 
 def speed_row():
@@ -204,7 +221,9 @@ def main():
     lines.append(f"Drift benchmark ({os.cpu_count()} CPUs, one run, {time.perf_counter() - t0:.0f} s total)")
     lines.append("")
     lines.append("Accuracy: 256² × 20 frames, 8 px lattice + 1/3-order superlattice, random walk (0.25 px/frame/axis)"
-                 " + linear drift, 3 seeds")
+                 " + linear drift, 3 seeds (100-102)")
+    lines.append(f"0.01 hard: the same at 0.01 over {len(HARD_SEEDS)} seeds never used for tuning ({HARD_SEEDS[0]}-"
+                 f"{HARD_SEEDS[-1]}; 100-102 are easy ones); jumps = seeds of {len(HARD_SEEDS)} with a frame half a period off")
     lines.append("CRB: per-frame bound (known specimen); BCRB: same plus the true random-walk prior")
     lines.append("no smoother: smooth=False; walk step: random-walk step chosen by the smoother from the data"
                  " (true 0.25; '-' = smoother skipped, frames precise alone)")
@@ -215,7 +234,7 @@ def main():
     lines.append("-" * len(hdr))
     for c, bound, bbound, ours, base, base_cc, jumps, wide, groups, plain, walk in acc:
         walk_txt = "[" + ", ".join("-" if np.isnan(w) else f"{w:g}" for w in walk) + "]"
-        lines.append(f"{c:>15g} | {bound:7.3f} | {bbound:7.3f} | {ours:7.3f} | {ours / bound:8.2f} | {base:12.3f} | "
+        lines.append(f"{c:>15} | {bound:7.3f} | {bbound:7.3f} | {ours:7.3f} | {ours / bound:8.2f} | {base:12.3f} | "
                      f"{base / ours:8.1f} | {base_cc:11.3f} | {jumps:>5d} | {wide:20.2f} | {plain:14.3f} | {groups} | "
                      f"{walk_txt}")
     lines.append("")
