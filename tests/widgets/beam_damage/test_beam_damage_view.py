@@ -76,3 +76,24 @@ def test_cancel_leaves_nothing(setup, qtbot, messages):
     qtbot.waitUntil(lambda: not w.runner.busy, timeout=60000)
     assert w.result is None or w.runner.last_error is None  # cancelled before the end, or it had finished
     assert [l.name for l in viewer.layers] == ["dose series"]
+
+
+def test_series_without_bragg_spots_says_so_in_the_bragg_plot(make_napari_viewer, qtbot, messages):
+    # an amorphous film: blurred shot noise, no lattice anywhere; the run still measures resolution and FRC
+    from scipy import ndimage
+
+    from napari_cryomat.widgets.beam_damage._plots import NO_BRAGG_SPOTS
+
+    rng = np.random.default_rng(7)
+    film = ndimage.gaussian_filter(rng.normal(size=(128, 128)), 2.0)
+    film = 50.0 * (1.0 + 0.5 * film / film.std())
+    frames = rng.poisson(np.clip(film, 0, None), size=(24, 128, 128)).astype(np.float32)
+    viewer = make_napari_viewer()
+    viewer.add_image(frames, name="film", scale=(1.0, 1.5, 1.5), metadata={"dose_per_frame_e_per_A2": 2.0})
+    _dock, w = viewer.window.add_plugin_dock_widget("napari-cryomat", "Beam damage")
+    w.run_button.click()
+    qtbot.waitUntil(lambda: w.result is not None and not w.runner.busy, timeout=60000)
+    assert w.result.series.shells == []
+    bragg = w.plots.notes["bragg"]
+    assert bragg.shown and bragg.text == NO_BRAGG_SPOTS
+    assert not w.plots.notes["resolution"].shown and not w.plots.notes["rings"].shown
