@@ -9,13 +9,16 @@ from __future__ import annotations
 import pyqtgraph as pg
 from qtpy.QtWidgets import QVBoxLayout, QWidget
 
-from napari_cryomat.widgets._base import LivePanel
+from napari_cryomat.widgets._base import EmptyPlotNote, LivePanel
 from napari_cryomat.widgets.spectrum._jobs import map_colour
 from napari_cryomat.widgets.spectrum._model import SpectrumModel
 from napari_cryomat.widgets.spectrum._sampling import Profile, ProfileRequest, compute_profile
 from napari_cryomat.widgets.spectrum._view_parts import CompactPlot
 
 __all__ = ["ProfilePlot"]
+
+#: what the plot says while no map has been sampled along a line
+EMPTY_NOTE = "Make maps, then Draw profile line: each map along the line (÷ its peak) appears here."
 
 
 class ProfilePlot(LivePanel):
@@ -30,6 +33,7 @@ class ProfilePlot(LivePanel):
         self.plot.setLabel("bottom", "distance", units="Å")
         self.plot.setLabel("left", "map / its peak")
         self.plot.getAxis("left").enableAutoSIPrefix(False)
+        self.note = EmptyPlotNote(self.plot, EMPTY_NOTE)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot)
@@ -57,9 +61,11 @@ class ProfilePlot(LivePanel):
                                                   pen=pg.mkPen(rgb, width=1)))
             names.append(f"<span style='color: rgb{rgb}'>{element}</span>")
         self.plot.setTitle(f"<small>maps of {request.maps.request.source.name}: {' '.join(names)}</small>")
+        self.note.update()
 
     def clear(self) -> None:
         self.plot.clear()
         self.plot.setTitle(None)
+        self.note.update()
         if self.model.profile is not None:
             self.model.set_profile(None)

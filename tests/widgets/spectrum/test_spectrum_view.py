@@ -90,6 +90,8 @@ def test_eels_cursor_windows_maps_ratio_profile(eels_viewer, qtbot):
     w.maps.ratio_button.click()
     _wait(qtbot, w)
     assert "O/C ratio" in viewer.layers
+    # the profile plot says what draws it until a line is drawn, not bare 0-1 axes
+    assert w.maps.profile.note.shown and w.maps.profile.note.text.startswith("Make maps, then Draw profile line")
     w.maps.line_button.click()
     line = viewer.layers["composition line"]
     assert viewer.layers.selection.active is line and line.mode == "add_line"
@@ -101,6 +103,7 @@ def test_eels_cursor_windows_maps_ratio_profile(eels_viewer, qtbot):
     assert profile["Li"][:10].mean() > profile["Li"][-10:].mean()
     assert profile["C"][-10:].mean() > profile["C"][:10].mean()
     assert len(w.maps.profile.plot.getPlotItem().listDataItems()) == 4
+    assert not w.maps.profile.note.shown
 
 
 def test_latest_cursor_position_wins(eels_viewer, qtbot):
