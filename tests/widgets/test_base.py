@@ -203,3 +203,30 @@ def test_empty_plot_note_shows_only_while_the_plot_holds_no_data(qtbot):
     assert box.height() > 2 * note.label.item.document().defaultFont().pointSizeF()  # more than one line
     note.say("No Bragg spot stands out.")
     assert note.text == "No Bragg spot stands out." and note.shown
+
+
+def test_empty_view_note_follows_the_rows_and_lets_clicks_through(qtbot):
+    """An empty list or table shows its sentence centred in the viewport, not a blank box; the note
+    hides when rows arrive (inserted or a model reset), comes back when they go, and follows resizes."""
+    from qtpy.QtCore import Qt
+    from qtpy.QtWidgets import QListWidget
+
+    from napari_cryomat.widgets._base import EmptyViewNote
+
+    view = QListWidget()
+    qtbot.addWidget(view)
+    view.resize(300, 120)
+    view.show()
+    qtbot.waitExposed(view)
+    note = EmptyViewNote(view, "Press Align: each tilt appears here.")
+    assert note.shown and note.text == "Press Align: each tilt appears here."
+    assert note.label.testAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+    assert view.viewport().rect().contains(note.label.geometry())
+    view.addItem("0 -60.0°")
+    assert not note.shown
+    view.clear()
+    assert note.shown
+    view.resize(200, 160)
+    qtbot.waitUntil(lambda: note.label.width() < 200)
+    assert view.viewport().rect().contains(note.label.geometry())
+

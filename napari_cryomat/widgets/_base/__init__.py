@@ -9,7 +9,8 @@
   exists only while its tool is in front), :func:`pixel_size_of`, the label colormap.
 - :mod:`.panels`: :class:`ScrollPanel` and :class:`Section` so that every dock fits a laptop
   screen, and :class:`DockVisibility` (is my tab in front?).
-- :mod:`.plots`: :class:`EmptyPlotNote`, the sentence an empty plot shows instead of bare 0-1 axes.
+- :mod:`.plots`: :class:`EmptyPlotNote`, the sentence an empty plot shows instead of bare 0-1 axes;
+  :mod:`.views`: :class:`EmptyViewNote`, the same for an empty list or table.
 
 Models (``widgets/<tool>/_model.py``) import :mod:`.layers` only; views import the rest.
 """
@@ -31,10 +32,12 @@ from napari_cryomat.widgets._base.notify import show_error, show_info, show_warn
 from napari_cryomat.widgets._base.panels import DockVisibility, EventLinks, ScrollPanel, Section, hbox
 from napari_cryomat.widgets._base.plots import EmptyPlotNote
 from napari_cryomat.widgets._base.tasks import TaskRunner
+from napari_cryomat.widgets._base.views import EmptyViewNote
 
 __all__ = [
     "DockVisibility",
     "EmptyPlotNote",
+    "EmptyViewNote",
     "EventLinks",
     "HelperLayer",
     "LatestWins",

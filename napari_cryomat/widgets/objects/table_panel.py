@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from qtpy.QtWidgets import QCheckBox, QVBoxLayout, QWidget
 
-from napari_cryomat.widgets._base import hbox
+from napari_cryomat.widgets._base import EmptyViewNote, hbox
 from napari_cryomat.widgets.objects._model import ObjectsModel
 from napari_cryomat.widgets.objects.table_model import FeaturesTableView
 
 __all__ = ["TablePanel"]
+
+#: what the table says while it has no row
+EMPTY_NOTE = "Press Measure: one row per object (area, size, shape, intensity) appears here; click a row to find it."
 
 
 class TablePanel(QWidget):
@@ -20,6 +23,7 @@ class TablePanel(QWidget):
         self.model = model
         self.table_view = FeaturesTableView()
         self.table_view.setMinimumHeight(150)
+        self.empty_note = EmptyViewNote(self.table_view, EMPTY_NOTE)
         self.highlight_check = QCheckBox("show only the selected object")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

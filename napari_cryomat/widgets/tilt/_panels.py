@@ -22,7 +22,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_cryomat.widgets._base import LayerCombo, Section, hbox
+from napari_cryomat.widgets._base import EmptyViewNote, LayerCombo, Section, hbox
 from napari_cryomat.widgets.tilt._plots import HistogramPlot, ResidualPlot, WedgeView
 from napari_cryomat.widgets.tilt._run import AlignRun, Quantification, Reconstruction
 
@@ -30,6 +30,8 @@ __all__ = ["AlignPanel", "QuantPanel", "ReconPanel", "SourcePanel"]
 
 #: the tilt-axis spin box's "auto" value (find it from the data; below the valid -90..90)
 AXIS_AUTO = -90.1
+#: what the list of tilts says before an alignment
+TILT_LIST_NOTE = "Press Align: each tilt's angle, residual and shift appear here; untick a tilt to drop it."
 
 
 def _note() -> QLabel:
@@ -113,6 +115,7 @@ class AlignPanel(Section):
         self.plot = ResidualPlot()
         self.tilt_list = QListWidget()
         self.tilt_list.setMaximumHeight(110)
+        self.tilt_list_note = EmptyViewNote(self.tilt_list, TILT_LIST_NOTE)
         self.tilt_list.itemChanged.connect(self._item_changed)
         self.drop_button = QPushButton("Drop outliers")
         self.drop_button.setToolTip("Untick tilts whose residual is far above the others (median + 3 MAD)")

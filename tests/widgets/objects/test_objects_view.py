@@ -77,8 +77,9 @@ def test_closed_widget_leaves_the_viewer_alone(objects, qtbot):
 def test_measure_sort_select_colour_export(objects, qtbot, tmp_path):
     viewer, layer, w, kinds = objects
     assert w.colour_panel.histogram_note.shown  # "Press Measure: ..." in place of bare axes
+    assert w.table_panel.empty_note.shown and w.table_panel.empty_note.text.startswith("Press Measure")
     measure(qtbot, w)
-    assert not w.colour_panel.histogram_note.shown
+    assert not w.colour_panel.histogram_note.shown and not w.table_panel.empty_note.shown
     t = w.model.features
     view = w.table_panel.table_view
     assert len(t) == 16 and view.model().rowCount() == 16

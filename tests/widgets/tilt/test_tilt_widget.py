@@ -44,6 +44,7 @@ def test_align_drop_reconstruct_quantify(setup, qtbot, series):
     notes = (w.align.plot.note, w.recon.wedge.note, w.quant.histogram.note)
     assert [n.text.split(":")[0] for n in notes if n.shown] == ["Press Align", "Press Preview or Reconstruct",
                                                                 "Press Quantify"]
+    assert w.align.tilt_list_note.shown  # the empty list of tilts says what fills it, too
     w.align.align_button.click()
     wait(qtbot, w)
     assert not w.align.plot.note.shown
@@ -53,6 +54,7 @@ def test_align_drop_reconstruct_quantify(setup, qtbot, series):
     assert run.alignment.tilt_axis_angle == pytest.approx(axis, abs=0.05)
     assert np.sqrt(((run.alignment.shifts - series.shifts) ** 2).sum(1).mean()) < 2.0  # px, of up to ±3·√2
     assert w.align.tilt_list.count() == 31 and w.align.plot.bars is not None
+    assert not w.align.tilt_list_note.shown
     # residuals are drawn per tilt, at the tilt angles
     assert len(w.align.plot.bars.opts["x"]) == 31
 
