@@ -8,9 +8,13 @@ from qtpy.QtCore import QSize, Qt, Signal
 from qtpy.QtGui import QIcon, QImage, QPixmap
 from qtpy.QtWidgets import QComboBox, QLabel, QListView, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
+from napari_cryomat.widgets._base import EmptyViewNote
+
 __all__ = ["GalleryPanel", "ROW_ROLE"]
 
 ROW_ROLE = Qt.UserRole  # the objects-table row of a thumbnail
+#: what the gallery says while it holds no thumbnail
+EMPTY_NOTE = "Open an output folder: the objects of the chosen shape class appear here as thumbnails."
 
 
 def _pixmap(rgb: np.ndarray) -> QPixmap:
@@ -41,6 +45,7 @@ class GalleryPanel(QWidget):
         self.grid.setUniformItemSizes(True)
         self.grid.setMinimumHeight(2 * icon + 30)
         self.grid.setToolTip("click an object to open its image with the object selected")
+        self.empty_note = EmptyViewNote(self.grid, EMPTY_NOTE)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.class_combo)

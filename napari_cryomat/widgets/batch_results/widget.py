@@ -13,7 +13,16 @@ from typing import TYPE_CHECKING
 
 from qtpy.QtWidgets import QFileDialog, QLabel, QLineEdit, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
-from napari_cryomat.widgets._base import EventLinks, LatestWins, ScrollPanel, Section, TaskRunner, hbox, notify
+from napari_cryomat.widgets._base import (
+    EmptyViewNote,
+    EventLinks,
+    LatestWins,
+    ScrollPanel,
+    Section,
+    TaskRunner,
+    hbox,
+    notify,
+)
 from napari_cryomat.widgets.batch_results._model import BatchResultsModel
 from napari_cryomat.widgets.batch_results.gallery import GalleryPanel
 from napari_cryomat.widgets.objects.table_model import FeaturesTableView
@@ -22,6 +31,11 @@ if TYPE_CHECKING:
     import napari
 
 __all__ = ["BatchResultsWidget"]
+
+
+#: what the two tables say before a folder is open
+FILES_NOTE = "Open an output folder of cryomat batch segment: one row per file appears here."
+OBJECTS_NOTE = "Open an output folder: every object of every file appears here; click one to open its image."
 
 
 class BatchResultsWidget(QWidget):
@@ -43,6 +57,8 @@ class BatchResultsWidget(QWidget):
         self.gallery = GalleryPanel()
         self.objects_table = FeaturesTableView()
         self.objects_table.setMinimumHeight(150)
+        self.table_notes = {"files": EmptyViewNote(self.files_table, FILES_NOTE),
+                            "objects": EmptyViewNote(self.objects_table, OBJECTS_NOTE)}
         self._thumbs = LatestWins(self.model.make_thumbnails, name="batch-thumbnails")
         self._loader = LatestWins(self.model.load_object, name="batch-object")
 

@@ -21,7 +21,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_cryomat.widgets._base import EmptyPlotNote
+from napari_cryomat.widgets._base import EmptyPlotNote, EmptyViewNote
 from napari_cryomat.widgets.drift._run import AlignRun
 from napari_cryomat.widgets.drift._volume import AXES, VolumeRun
 
@@ -39,6 +39,8 @@ NOTES = {
     "frc": "Press Align: the even/odd FRC of the aligned sum at each cumulative dose appears here.",
     "res": "Press Align: the resolution (FRC 0.143) against cumulative dose appears here.",
 }
+#: what the table says before a first run
+TABLE_NOTE = "Press Align: each frame's shift (Å) from the first appears here."
 
 
 class DriftPlots(QWidget):
@@ -81,6 +83,7 @@ class DriftPlots(QWidget):
         self.table.setToolTip("Shift of each frame's content relative to the first frame (Å); the aligned frame "
                               "is moved back by it.")
         self.tabs.addTab(self.table, "Table")
+        self.table_note = EmptyViewNote(self.table, TABLE_NOTE)
         self._trajectory_axes(volume=False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

@@ -48,14 +48,19 @@ def test_gallery_click_opens_the_object_selected_and_centred(make_napari_viewer,
     viewer.window._qt_window.resize(1366, 768)
     widget = BatchResultsWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Batch results")
+    # before a folder is open the tables and the gallery say what fills them, not blank boxes
+    notes = [widget.table_notes["files"], widget.table_notes["objects"], widget.gallery.empty_note]
+    assert all(note.shown and note.text.startswith("Open") for note in notes)
     _open(widget, qtbot, batch_folder.outdir)
     objects = batch_folder.objects
+    assert not widget.table_notes["files"].shown and not widget.table_notes["objects"].shown
     assert widget.files_table.source.rowCount() == 4  # the failed file is listed too
     assert widget.sections["files"].expanded  # because one failed
     assert widget.objects_table.source.rowCount() == len(objects)
     classes = sorted(objects["shape_class"].unique())
     assert widget.gallery.class_combo.count() == len(classes)
     qtbot.waitUntil(lambda: widget.gallery.grid.count() > 0, timeout=30000)
+    assert not widget.gallery.empty_note.shown
     first_class = widget.gallery.current_class()
     assert widget.gallery.grid.count() == min(60, int((objects["shape_class"] == first_class).sum()))
 

@@ -40,9 +40,11 @@ def test_align_produces_layers_plots_and_correct_shifts(setup, qtbot, movie):
     n_before = len(viewer.layers)
     # before a run each plot says what it will show, not bare 0-1 axes
     assert all(note.shown and note.text.startswith("Press Align") for note in w.results.plots.notes.values())
+    assert w.results.plots.table_note.shown  # and the shifts table too
     run_and_wait(qtbot, w)
     assert w.runner.last_error is None
     assert not any(note.shown for note in w.results.plots.notes.values())
+    assert not w.results.plots.table_note.shown
     # one aligned stack, one aligned sum, one dose-weighted sum; no duplicate running sum
     assert [l.name for l in viewer.layers][n_before:] == ["movie aligned", "movie dose-weighted sum",
                                                           "movie aligned sum"]
