@@ -246,9 +246,25 @@ def read_spectral(path) -> list[tuple[Any, dict, str]]:
     signals = _call_reader(mod, path, fmt, st.st_size)
     if ext == ".emi":
         signals = [s for s in signals if s is not None]
-    layers = _layers_of(signals, path, fmt)
+    layers = _show_images_over_spectrum_images(_layers_of(signals, path, fmt))
     if ext == ".emd" and any(_is_spectrum_image_in_frames(s) for s in signals):
         layers += _velox_frame_layers(mod, path, fmt, len(signals))
+    return layers
+
+
+def _show_images_over_spectrum_images(layers: list[tuple[Any, dict, str]]) -> list[tuple[Any, dict, str]]:
+    """A file that holds an image beside its spectrum images (Velox's HAADF with the EDS SI) opens with the
+    spectrum images hidden: one energy channel drawn on top hid the image the user navigates by (the Spectrum
+    imaging dock reads a spectrum image whether it is shown or not), as Velox and the demo show them. A file of
+    spectrum images alone shows them."""
+    def is_plain_image(kwargs: dict, kind: str) -> bool:
+        metadata = kwargs.get("metadata") or {}
+        return kind == "image" and "spectrum_image" not in metadata and "spectrum" not in metadata
+
+    if any(is_plain_image(kwargs, kind) for _data, kwargs, kind in layers):
+        for _data, kwargs, _kind in layers:
+            if "spectrum_image" in (kwargs.get("metadata") or {}):
+                kwargs["visible"] = False
     return layers
 
 

@@ -43,7 +43,8 @@ def velox():
 def test_frames_open_hidden_next_to_the_summed_signals(velox):
     layers = velox.layers
     assert [layer.name for layer in layers] == ["HAADF", "EDS", "HAADF frames", "EDS frames"]
-    assert layers["HAADF"].visible and layers["EDS"].visible
+    # the HAADF shows; one energy channel of the SI drawn on top would hide it (the dock reads it hidden)
+    assert layers["HAADF"].visible and not layers["EDS"].visible
     assert not layers["HAADF frames"].visible and not layers["EDS frames"].visible
     frames, summed = np.asarray(layers["EDS frames"].data), np.asarray(layers["EDS"].data)
     assert frames.shape == (20,) + summed.shape  # (T, E, Y, X) next to (E, Y, X)

@@ -24,6 +24,30 @@ _HINT = "Move the cursor over the image to see its spectrum."
 _BACKGROUND_BRUSH = (80, 120, 255, 50)
 _SIGNAL_BRUSH = (255, 200, 0, 50)
 _LABEL_ROWS = (0.92, 0.80, 0.68, 0.56)  # marker label heights, as fractions of the plot's height
+#: EDS: the counts axis fits the spectrum above this energy (eV), as identification reads it (``min_energy``):
+#: below it lies the detector's noise (zero-strobe) peak, 10-100x any X-ray line in Velox and Bruker files
+EDS_FIT_FROM_EV = 200.0
+
+
+class SpectrumViewBox(pg.ViewBox):
+    """A view box whose counts axis, when it fits the data, reads only the curves right of ``y_fit_from``
+    (plot units; None: all of them), so that an EDS zero peak does not flatten every X-ray line to the
+    floor. The energy axis still spans the whole spectrum, the zero peak included (clipped, not hidden)."""
+
+    y_fit_from: float | None = None
+
+    def childrenBounds(self, frac=None, orthoRange=(None, None), items=None):  # noqa: N802 (pyqtgraph name)
+        bounds = super().childrenBounds(frac=frac, orthoRange=orthoRange, items=items)
+        if self.y_fit_from is None or orthoRange[1] is not None or bounds[0] is None:
+            return bounds
+        x_low, x_high = bounds[0]
+        if x_high <= self.y_fit_from:
+            return bounds
+        above = super().childrenBounds(frac=frac, orthoRange=(None, [max(x_low, self.y_fit_from), x_high]),
+                                       items=items)
+        if above[1] is not None:
+            bounds[1] = above[1]
+        return bounds
 
 
 def _counts_text(total: float) -> str:
@@ -59,7 +83,7 @@ class SpectrumPlot(LivePanel):
         self.units_combo.addItems(["eV", "keV"])
         self.log_check = QCheckBox("log")
         self.log_check.setToolTip("Logarithmic counts axis (EELS spectra span decades)")
-        self.plot = CompactPlot(180)
+        self.plot = CompactPlot(180, viewBox=SpectrumViewBox())
         self.plot.setLabel("left", "counts")
         self.plot.getAxis("left").enableAutoSIPrefix(False)
         self.plot.addLegend(offset=(-5, 5))
@@ -145,6 +169,7 @@ class SpectrumPlot(LivePanel):
 
     def _redraw(self, *_args) -> None:
         self.plot.setLabel("bottom", f"energy ({self.units_combo.currentText()})")
+        self._fit_counts_from()
         self._draw_curves()
         self._draw_markers()
         self._draw_regions()
@@ -227,6 +252,13 @@ class SpectrumPlot(LivePanel):
 
     def _on_mode_changed(self, mode: str) -> None:
         self.log_check.setChecked(mode == "EELS")
+        self._fit_counts_from()
+
+    def _fit_counts_from(self) -> None:
+        """EDS: the counts axis fits the lines, not the zero peak (see :class:`SpectrumViewBox`)."""
+        view = self.plot.getViewBox()
+        view.y_fit_from = float(self._x(EDS_FIT_FROM_EV)) if self.model.mode == "EDS" else None
+        view.updateAutoRange()
 
     def _on_windows_changed(self) -> None:
         current = self.window_combo.currentText()
