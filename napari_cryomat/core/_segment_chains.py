@@ -26,6 +26,14 @@ CHAIN_MIN_AREA_PER_WIDTH_DISK = 1.5
 # read 0.71-0.83, fields of ellipses (aspect 1.3-2.2) 0.23-0.49, disks and blobs 0-0.12, the varied images
 # (touching pairs and triples among single particles) 0.26-0.27 (session 11's development images)
 CHAIN_FIELD_SHARE = 0.6
+# ... or where at least this share of its components is long AND fills less than CHAIN_FINE_BELOW_FILL of its ellipse
+# (two or three members, not one oval). Low-dose touching fields (Ø5-7, 30-50 counts/px) lose members to noise specks
+# and single particles, and read long shares of 0.46-0.59 (session 16, dev seeds 30001-30200, 33001-34000): the split
+# then stayed at the chains' scale and half their particles came out merged (F1 0.34-0.52). Their long-and-not-oval
+# shares read 0.41-0.89, those of ellipse fields (aspect 1.3-2.2, any dose, Ø5-20) at most 0.38, disks and blobs 0.23.
+# Rule G (session 16), never-run low-dose fields 29001-29300: touching t29 0.6554 -> 0.6643 (5 changed, 4 up, one
+# -0.109), r29/l29 identical; benchmark A808 0.9185 -> 0.9247 (two touching fields +0.06/+0.09), the other 8 identical
+CHAIN_FIELD_NOT_OVAL_SHARE = 0.45
 # the members are looked for below this width (px; the ellipse rejoin's ONE_ELLIPSE_BELOW_WIDTH). Touching fields of
 # Ø15-19 read member widths of 16.5-20 px and were merged as the smaller ones (session 11, rule R10: 16 -> 24 raised
 # never-seen touching fields of Ø14-30 0.885 -> 0.897, ellipse fields of Ø14-30 unchanged)
@@ -123,7 +131,8 @@ def split_chains(image: np.ndarray, labels: np.ndarray, *, polarity: str, min_px
     of chains re-split at their members' scale, where that finds more members than the split did.
 
     A field of chains: at least 5 components, not a field of rods (:func:`rod_field`'s test, whose own markers keep
-    a rod whole), and CHAIN_FIELD_SHARE of them long. The members' scale is the median width of the long components
+    a rod whole), and CHAIN_FIELD_SHARE of them long, or CHAIN_FIELD_NOT_OVAL_SHARE of them long without filling their
+    ellipse as one oval (low-dose fields, whose specks and single members lower the long share). The members' scale is the median width of the long components
     (below CHAIN_BELOW_WIDTH px); the markers are the blob response's h-maxima there (CHAIN_MARKER_DYNAMIC noise
     deviations), so a neck between two members is a marker pair and a noise bump on one member is not.
     In fields of chains narrower than CHAIN_COUNT_BELOW_WIDTH px, objects that still hold several members by
@@ -135,8 +144,10 @@ def split_chains(image: np.ndarray, labels: np.ndarray, *, polarity: str, min_px
     if n < 5:
         return labels
     share, long, width, aspect, fill = chain_field_share(components, n, with_fill=True)
+    not_oval = float((long[1:] & (fill[1:] < CHAIN_FINE_BELOW_FILL)).mean())
     # a field of rods (rod_field, from the same moments) keeps its own markers
-    if share < CHAIN_FIELD_SHARE or np.median(aspect[1:]) >= ROD_MARKER_FIELD_ASPECT:
+    if (share < CHAIN_FIELD_SHARE and not not_oval >= CHAIN_FIELD_NOT_OVAL_SHARE) \
+            or np.median(aspect[1:]) >= ROD_MARKER_FIELD_ASPECT:
         return labels
     member = float(np.median(width[long]))
     if not member < CHAIN_BELOW_WIDTH:

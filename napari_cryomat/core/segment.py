@@ -216,8 +216,9 @@ def segment_particles(
         distance map of a few-pixel mask has no neck left to cut at); otherwise it runs on the
         Euclidean distance map (:func:`split_touching`). Either way, a cut object narrower than 24 px
         that fills >= 95 % of the ellipse of its second moments (a rod, an oval) is given back whole.
-        In a 2D field of touching chains (most objects at least 1.5 disks of their own width, which the
-        particle scale read off the image mistakes for particles), the chains narrower than 24 px are split
+        In a 2D field of touching chains (most objects at least 1.5 disks of their own width, or at low dose nearly
+        half of them that long without filling their ellipse as one oval; the particle scale read off the image
+        mistakes the chains for particles), the chains narrower than 24 px are split
         again at their width's scale, where that finds more members (``_segment_chains.py``; chains that do
         not fill their ellipse as one oval does are marked at a lower dynamic, and below 8 px at a finer scale;
         below 12 px an object that still has the area of several members is cut into as many, by nearest centre).

@@ -1,0 +1,66 @@
+"""Low-dose fields of touching small particles: noise specks and single members lower the share of long components
+below CHAIN_FIELD_SHARE, but most components are still long without being one oval, so the chains are split at their
+members' scale (``_segment_chains.CHAIN_FIELD_NOT_OVAL_SHARE``); a low-dose field of ellipses is not taken for one."""
+
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+
+from napari_cryomat.core import _segment_chains as sc
+from napari_cryomat.core import _segment_particles as sp
+from napari_cryomat.core.measure import match_labels
+from napari_cryomat.core.segment import segment_particles
+from napari_cryomat.core.synthetic.particles import make_particle_field
+
+# benchmarks/segment.py lowdose_field(33494, "touching") and lowdose_field(30028, "ellipse"), development seeds of
+# session 16 (notes: handoff_segment16.md)
+TOUCHING = dict(diameter=5.2681381660428155, shape_kind="touching", polarity="bright", contrast=0.39851747947992455,
+                dose=32.77127666239943, gradient=0.12865201153814604, undulation=0.05595834149546022, seed=652966)
+ELLIPSE = dict(diameter=9.643745503749129, shape_kind="ellipse", polarity="bright", contrast=0.472098018477588,
+               dose=22.601704521913078, gradient=0.26135532538488954, undulation=0.008155399694566868, seed=506633)
+
+
+def _segment_seeing_the_split(image, **constants):
+    """Labels of the defaults, and the labels split_chains was given (the field it judged)."""
+    seen = {}
+    split_chains = sc.split_chains
+
+    def spy(image, labels, **kw):
+        seen["labels"] = labels.copy()
+        return split_chains(image, labels, **kw)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sp, "split_chains", spy)
+        for name, value in constants.items():
+            mp.setattr(sc, name, value)
+        labels = segment_particles(image, pixel_size=1.0)
+    return labels, seen["labels"]
+
+
+def test_low_dose_touching_field_below_the_long_share_is_split_at_its_members_scale():
+    """Ø5.3 pairs and chains at 33 counts/px: 0.59 of the components read long (below 0.6), so the split stayed at the
+    chains' scale and more than half the particles came out merged (F1 0.34); 0.48 are long and not one oval."""
+    image, truth, _ = make_particle_field(**TOUCHING)
+    labels, judged = _segment_seeing_the_split(image)
+    f1 = match_labels(labels, truth)["f1"]
+    assert f1 >= 0.45
+    components, n = ndi.label(judged > 0)
+    share, long, _width, _aspect, fill = sc.chain_field_share(components, n, with_fill=True)
+    assert share < sc.CHAIN_FIELD_SHARE
+    assert np.mean(long[1:] & (fill[1:] < sc.CHAIN_FINE_BELOW_FILL)) >= sc.CHAIN_FIELD_NOT_OVAL_SHARE
+    unsplit, _ = _segment_seeing_the_split(image, CHAIN_FIELD_NOT_OVAL_SHARE=float("inf"))
+    assert f1 >= match_labels(unsplit, truth)["f1"] + 0.1
+
+
+def test_low_dose_ellipse_field_is_not_taken_for_chains():
+    """Ø9.6 ellipses at 23 counts/px: the low-dose ellipse field of session 16's development fields whose share of long
+    components that do not fill their ellipse read highest (0.33); its labels are those of the long-share gate alone."""
+    image, truth, _ = make_particle_field(**ELLIPSE)
+    labels, judged = _segment_seeing_the_split(image)
+    components, n = ndi.label(judged > 0)
+    share, long, _width, _aspect, fill = sc.chain_field_share(components, n, with_fill=True)
+    assert share < sc.CHAIN_FIELD_SHARE
+    assert np.mean(long[1:] & (fill[1:] < sc.CHAIN_FINE_BELOW_FILL)) < sc.CHAIN_FIELD_NOT_OVAL_SHARE
+    alone, _ = _segment_seeing_the_split(image, CHAIN_FIELD_NOT_OVAL_SHARE=float("inf"))
+    assert np.array_equal(labels, alone)
+    assert match_labels(labels, truth)["f1"] >= 0.9
