@@ -22,9 +22,10 @@ detected reflections (the strongest peaks of the mean power, and the bins whose 
 steadily over the frames; each refined within half a bin) tell
 the velocity component along g modulo one cycle per frame; where that rate beats the first
 trajectory's by MIN_MARGIN nats, the first trajectory's velocity is corrected along g, to the
-alias nearest to it. The reflections then hold the smoother's velocity along them; one that asks for a
-large ramp (more than a cycle or LARGE_RAMP_PX over the stack) only if stronger than noise ever reaches
-at such ramps (LARGE_RAMP_NATS).
+alias nearest to it; a weak reflection asking for a large ramp (more than a cycle or LARGE_RAMP_PX over the
+stack) takes part in that correction only beside a strong one (LARGE_RAMP_NATS) that asks for a correction
+itself. The reflections then hold the smoother's velocity along them; one that asks for a large ramp only if
+stronger than noise ever reaches at such ramps (LARGE_RAMP_NATS).
 """
 
 from __future__ import annotations
@@ -236,12 +237,30 @@ def trusted_ramp(g, rates, score, velocity, n, px=1.0) -> np.ndarray:
     return ~large | (np.asarray(score, float) >= LARGE_RAMP_NATS)
 
 
+def trusted_start(g, rates, score, velocity, n, px=1.0) -> np.ndarray:
+    """Whether each reflection may take part in correcting the first trajectory (of drift ``velocity``): as
+    :func:`trusted_ramp`, and a weak one asking a large ramp also where a strong one (``score`` >= LARGE_RAMP_NATS)
+    itself asks the start for more than LINE_CYCLES (the pairs then missed the velocity: a large error is plausible).
+
+    Why: a false reflection asks for a noise ramp of up to (n - 1) / 2 cycles, and the joint margin (MIN_MARGIN) does
+    not test it, since the ramp it asks is fitted to its own noise: alone (drift.py generator seed 185, two 17-18-nat
+    reflections: 9.5 cycles, 9.0 px RMS) or beside a strong reflection that confirms the start (stress 256² 5095: a
+    15.4-nat one asked 9.6 cycles of a 15 px period beside a 21.7-nat lattice reflection asking 0.1; 44 px RMS). A
+    true weak partner asks beside a strong reflection that asks too (stress 256² 5112: 1.45 cycles at 14.7 nats beside
+    0.89 at 23.9), and a true large correction alone is strong (stress 1109: 7.35 cycles at 26.7 nats)."""
+    cycles, _ = asked_ramp(g, rates, velocity, n, px)
+    strong_asks = bool(((np.asarray(score, float) >= LARGE_RAMP_NATS) & (cycles > LINE_CYCLES)).any())
+    trusted = trusted_ramp(g, rates, score, velocity, n, px)
+    return trusted | strong_asks
+
+
 def lattice_start(s0, cspec, cshape, noise, px=1.0):
     """The first trajectory ``s0`` (coarse px) with its drift velocity corrected by the coherently detected
     reflections, where their joint evidence at the corrected velocity beats that at the first trajectory's
-    by MIN_MARGIN nats. A reflection asking a large ramp of the returned start holds the smoother's velocity only
-    above LARGE_RAMP_NATS (:func:`trusted_ramp`; ``px``: full-frame px per coarse px). Returns (start, diagnostics
-    dict)."""
+    by MIN_MARGIN nats; a weak reflection asking a large ramp takes part only beside a strong one that asks a
+    correction too (:func:`trusted_start`). A reflection asking a large ramp of the returned start holds the
+    smoother's velocity only above LARGE_RAMP_NATS (:func:`trusted_ramp`; ``px``: full-frame px per coarse px).
+    Returns (start, diagnostics dict)."""
     n = len(s0)
     t = np.arange(n, dtype=float)
     v0 = np.polyfit(t, s0, 1)[0]
@@ -261,6 +280,7 @@ def lattice_start(s0, cspec, cshape, noise, px=1.0):
         ev_fine = rate_evidence(coef, noise, gu, best)
         f_best = best[np.arange(len(gu)), ev_fine.argmax(1)]
         keep = np.nonzero(on_lattice(gu, cshape))[0]
+        keep = keep[trusted_start(gu[keep], f_best[keep], score[use[:3]][keep], v0, n, px)] if len(keep) else keep
         if len(keep) >= 2:
             gu, coef, f_best = gu[keep], coef[:, keep], f_best[keep]
             f0 = gu @ v0

@@ -110,6 +110,28 @@ def test_a_weak_reflection_asking_a_large_ramp_does_not_hold_the_velocity():
     _assert_generator_seed_tracked(176)
 
 
+def test_a_weak_reflection_asking_a_large_ramp_corrects_the_start_only_beside_a_strong_one_that_asks_too():
+    """benchmarks/drift.py's generator at seed 185 (256², 20 frames, 8 px square, 0.01 counts/px): the lattice stage
+    found two weak reflections (18.4 and 17.3 nats, neither of the 8 px lattice); the first asked the first trajectory
+    for 9.5 cycles, the joint margin passed (fitted to its own noise) and the start was corrected by it (9.0 px RMS, 85 %
+    of the frames a third of a period off). A weak reflection's large ask is taken only beside a strong reflection that
+    finds the start wrong itself (the scores and asked cycles below are those measured on the stacks named)."""
+    from napari_cryomat.core import _drift_lattice as L
+
+    def trusted(g, scores, asked, n):  # rates that ask ``asked`` cycles over the stack of a start at rest
+        return L.trusted_start(np.array(g), np.array(asked) / (n - 1), scores, np.zeros(2), n).tolist()
+
+    # generator 185: weak ones only, the large ask is dropped (one reflection is left: no correction)
+    assert trusted([[-0.373, 0.073], [0.0112, 0.0244]], [18.4, 17.3], [-9.47, 0.32], 20) == [False, True]
+    # stress 256² 5095: a 15.4-nat reflection of a 15 px period asks 9.6 cycles; the strong lattice one confirms the start
+    assert trusted([[0.007, 0.118], [0.065, 0.013]], [21.7, 15.4], [-0.11, 9.55], 22) == [True, False]
+    # stress 256² 5112: the strong reflection asks 0.89 cycle itself, so its 14.7-nat partner's 1.45 is its true ask
+    assert trusted([[-0.091, 0.119], [0.119, 0.090]], [23.9, 14.7], [0.89, 1.45], 28) == [True, True]
+    # stress 1109: a true 7.35-cycle correction carried by a strong reflection
+    assert trusted([[0.142, 0.095], [-0.096, 0.142]], [32.7, 26.7], [-0.26, -7.35], 20) == [True, True]
+    _assert_generator_seed_tracked(185)
+
+
 def test_reflection_phase_rate_is_found_at_a_tenth_of_the_noise_per_frame():
     """A reflection whose phase turns by f cycles per frame (plus a walk), at |A|²/σ² = 0.3 per frame over 40
     frames: the coherent phase model's evidence peaks within 1/(2n) of f, and pure noise scores far below. (The
