@@ -101,6 +101,8 @@ def test_plots_are_labelled_from_the_run_they_show(setup, qtbot):
 def test_2d_image_is_not_offered_and_bad_data_is_reported(make_napari_viewer, qtbot, messages):
     viewer = make_napari_viewer()
     viewer.add_image(np.zeros((64, 64), np.float32), name="single image")
+    # a spectrum image is 3D too, but its first axis is energy, not time
+    viewer.add_image(np.zeros((32, 16, 16), np.float32), name="EDS", metadata={"spectrum_image": {"axes": "EYX"}})
     w = DriftCorrectionWidget(viewer)
     assert w.params.layer_combo.count() == 0  # only (T, Y, X) stacks are offered
     n_before = len(viewer.layers)
