@@ -2,6 +2,16 @@
 
     python benchmarks/_spectral_eds.py            # prints the rows (sample sizes)
     python benchmarks/_spectral_eds.py --full     # out-of-core maps on a 512×512×2048 float32 memmap (2 GiB)
+    python benchmarks/_spectral_eds.py --compare=HEAD --sets=new:24000:30,old:24000:30 [--out=rows.jsonl]
+                                                  # a commit's identification against the working tree's
+    python benchmarks/_spectral_eds.py --compare=HEAD --sets=decision   # on session 9's 13 sets (390 spectra)
+
+``--compare``: the identification of a git commit (its whole ``napari_cryomat/core`` imported under another
+package name, as benchmarks/drift_stress.py's ``--old-commit``) and the working tree's, alternated per spectrum in
+one process (same inputs; the order flips every spectrum so that load drifts hit both): per spectrum the element
+lists, false elements, elements drawn >= 5σ missed and CPU seconds, per set the sums, and every spectrum whose list
+differs. FePt and TM002 are run first. This is how a science change of identification is decided (the rule written
+before the run); the comparison scripts lived in scratch folders and were rebuilt each session.
 
 ``rows()`` returns the printed table lines (markdown, 5 columns: task | napari-cryomat | baseline,
 same run | target | result); ``row_tuples()`` the same as tuples, for a caller that aligns its own
@@ -29,10 +39,14 @@ table (benchmarks/spectral.py). Rows:
 from __future__ import annotations
 
 import functools
+import importlib
 import importlib.util
+import io
+import json
 import os
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -472,6 +486,104 @@ def rows(full: bool = False) -> list[str]:
     return [fmt(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [fmt(r) for r in tuples]
 
 
+# session 9's 13 sets (390 spectra), on which every identification change is also run ("no spectrum gains a false
+# element"); seen in every session since, so never the fresh half of a decision
+DECISION_SETS = (("new", 0), ("new", 1000), ("new", 4000), ("new", 9000), ("new", 11000), ("new", 12000),
+                 ("new", 13000), ("old", 0), ("old", 100), ("old", 9000), ("old", 11000), ("old", 12000),
+                 ("old", 13000))
+
+
+def eds_at(commit):
+    """``core.eds`` of ``commit``: its whole ``napari_cryomat/core`` tree (identification is split over private
+    modules) extracted from git and imported under the package name ``eds_<commit>``."""
+    dest = tempfile.mkdtemp()
+    tar = subprocess.run(["git", "archive", commit, "napari_cryomat/core"], cwd=ROOT, capture_output=True,
+                         check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(tar)) as tf:
+        tf.extractall(dest, filter="data")
+    name = "eds_" + "".join(c if c.isalnum() else "_" for c in commit)
+    pkg = Path(dest) / name
+    (Path(dest) / "napari_cryomat").rename(pkg)
+    (pkg / "__init__.py").write_text("")
+    for path in pkg.rglob("*.py"):  # the package's absolute imports point to the old copy
+        path.write_text(path.read_text().replace("napari_cryomat.core", f"{name}.core"))
+    sys.path.insert(0, dest)
+    try:
+        return importlib.import_module(f"{name}.core.eds")
+    finally:
+        sys.path.remove(dest)
+
+
+def compare(commit, sets, out=None):
+    """Identification of ``commit`` ("old") against the working tree's ("new"), alternated per spectrum in one process,
+    on exSpy's FePt and TM002 and on ``sets`` ((generator, first seed, count) each). Prints one line per spectrum and
+    per set; with ``out``, one JSON record per spectrum. Returns the records."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import _eds_oracle as oracle
+
+    variants = {"old": eds_at(commit), "new": eds}
+    generators = {"new": random_eds_spectrum, "old": _old_generator()}
+    sink = open(out, "a") if out else None  # noqa: SIM115 (kept open for the whole run)
+    records = []
+
+    def identify(mod, spectrum, energy, fwhm, beam):
+        cpu = time.process_time()
+        res = mod.identify_elements(spectrum, energy=energy, fwhm_mn_ka=fwhm, beam_energy_kev=beam)
+        return res.elements, time.process_time() - cpu
+
+    def keep(rec):
+        records.append(rec)
+        if sink:
+            print(json.dumps(rec), file=sink, flush=True)
+
+    for name, (_labels, _allowed, fwhm, beam, label) in REAL_SPECTRA.items():
+        counts, energy = _exspy_file(name)
+        rec = {"set": "real", "name": label}
+        for v, mod in variants.items():
+            rec[v], rec[f"cpu_{v}"] = identify(mod, counts, energy, fwhm, beam)
+        print(f"{label}: {commit} {rec['old']} | working tree {rec['new']}", flush=True)
+        keep(rec)
+    for gen, start, n in sets:
+        total = dict.fromkeys(("false_old", "false_new", "missed_old", "missed_new", "cpu_old", "cpu_new"), 0.0)
+        n_strong = 0
+        for seed in range(start, start + n):
+            d = generators[gen](seed)
+            drawn = oracle.realised_significance(oracle.replay(gen, seed), gen)
+            strong = {el for el, sig in drawn.items() if sig >= 5}
+            n_strong += len(strong)
+            truth = [str(el) for el in d["elements"]]
+            rec = {"set": f"{gen} {start}", "seed": seed, "truth": truth, "strong": sorted(strong)}
+            for v in (("old", "new") if seed % 2 == 0 else ("new", "old")):
+                found, rec[f"cpu_{v}"] = identify(variants[v], d["spectrum"], d["energy"], d["fwhm_mn_ka"],
+                                                  d["beam_energy_kev"])
+                rec[v], rec[f"false_{v}"] = found, sorted(set(found) - set(truth))
+                rec[f"missed_{v}"] = sorted(strong - set(found))
+            for key in total:
+                total[key] += len(rec[key]) if isinstance(rec[key], list) else rec[key]
+            if set(rec["old"]) != set(rec["new"]):
+                print(f"  {gen} {seed}: {commit} {rec['old']} -> {rec['new']} (truth {truth}, false "
+                      f"{rec['false_old']} -> {rec['false_new']}, missed {rec['missed_old']} -> {rec['missed_new']})",
+                      flush=True)
+            keep(rec)
+        print(f"{gen} {start}-{start + n - 1}: false / missed of {n_strong} drawn >= 5σ: {commit} "
+              f"{total['false_old']:.0f} / {total['missed_old']:.0f}, working tree {total['false_new']:.0f} / "
+              f"{total['missed_new']:.0f}; CPU per spectrum {total['cpu_old'] / n:.2f} -> {total['cpu_new'] / n:.2f} s",
+              flush=True)
+    if sink:
+        sink.close()
+    return records
+
+
+def _sets(text):
+    if text == "decision":
+        return [(gen, start, 30) for gen, start in DECISION_SETS]
+    return [(gen, int(start), int(n)) for gen, start, n in (part.split(":") for part in text.split(","))]
+
+
 if __name__ == "__main__":
+    opts = dict(a[2:].split("=", 1) for a in sys.argv[1:] if a.startswith("--") and "=" in a)
     print(f"# EDS (issue #13), {os.cpu_count()} CPUs visible, load {os.getloadavg()[0]:.1f}; machine shared")
-    print("\n".join(rows(full="--full" in sys.argv)))
+    if "compare" in opts:
+        compare(opts["compare"], _sets(opts.get("sets", "decision")), opts.get("out"))
+    else:
+        print("\n".join(rows(full="--full" in sys.argv)))
