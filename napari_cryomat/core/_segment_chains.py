@@ -49,11 +49,15 @@ CHAIN_MARKER_DYNAMIC = 3.0
 # split more than 3 filled less than 0.96 (698 components holding 2-3 particles below 0.98)
 CHAIN_FINE_MARKER_DYNAMIC = 1.0
 CHAIN_FINE_BELOW_FILL = 0.96
-# ... and, where the members are narrower than CHAIN_FINE_SCALE_BELOW_WIDTH px, at this share of the members' scale: a
-# Ø5-7 pair's response at 0.8 of its width still has one maximum (session 12, seen t12/t13 fields: 0.85 raised the
-# Ø5-7 fields by +0.001..+0.037 and moved the Ø8-18 ones by -0.04..+0.02; 0.7 lost on most)
-CHAIN_FINE_SCALE = 0.85
-CHAIN_FINE_SCALE_BELOW_WIDTH = 8.0
+# ... and, where the members are narrower than CHAIN_NARROW_BELOW_WIDTH px, this many, at the members' own scale: a
+# Ø5-7 pair's neck at low dose rises less than 1 deviation above its saddle (LoG markers of h 1 found 60 % of the true
+# centres of a Ø5.3 field at 33 counts/px, plain maxima 72 %). Session 12 had looked there at 0.85 of the scale with
+# dynamic 1. Session 16, rule M (never-run low-dose touching fields 31001-31300: t31 0.6345 -> 0.6432, 30 of 34
+# changed up, worst -0.004; round/ellipse identical; benchmark A2026 +0.0006, A31337 +0.0005, A808 -0.0002, rest
+# identical). Dev (seen): Ø5-7 touching at 30-50 counts/px 0.556 -> 0.572, touching Ø5-10 of any dose 0.795 -> 0.802;
+# at every width it lost on Ø10-20 touching fields (0.866 -> 0.863), hence the width bound
+CHAIN_NARROW_MARKER_DYNAMIC = 0.25
+CHAIN_NARROW_BELOW_WIDTH = 8.0
 CHAIN_MARKER_MIN_Z = 3.0
 # in a field of chains narrower than CHAIN_COUNT_BELOW_WIDTH px, an object of at least this many disks of the
 # members' width that does not fill its ellipse as one oval (below CHAIN_FINE_BELOW_FILL) still holds round(area /
@@ -175,16 +179,9 @@ def _resplit_at_members_scale(image, labels, components, n, long, fill, member: 
     # more markers where a component is not one oval; each set of components on its own (the floor separates them)
     fine = (fill < CHAIN_FINE_BELOW_FILL)[components] & inside if CHAIN_FINE_MARKER_DYNAMIC < CHAIN_MARKER_DYNAMIC \
         else np.zeros(inside.shape, bool)
-    if CHAIN_FINE_SCALE < 1.0 and member < CHAIN_FINE_SCALE_BELOW_WIDTH and fine.any():
-        fine_sigma = max(0.8, CHAIN_FINE_SCALE * sigma)
-        fine_response = -(fine_sigma**2) * ndi.gaussian_laplace(signed.astype(np.float32, copy=False), fine_sigma)
-        fine_noise = noise_floor(image) * _log_noise_gain(fine_sigma)
-        # in units of each scale's noise, so one floor and one dynamic serve both (and the watershed below)
-        response = np.where(fine, fine_response / fine_noise, response / response_noise).astype(np.float32)
-        response_noise = 1.0
-        floored = np.where(inside, response, response[inside].min()).astype(np.float64)
     peaks = np.zeros(inside.shape, bool)
-    for part, dynamic in ((inside & ~fine, CHAIN_MARKER_DYNAMIC), (fine, CHAIN_FINE_MARKER_DYNAMIC)):
+    fine_dynamic = CHAIN_NARROW_MARKER_DYNAMIC if member < CHAIN_NARROW_BELOW_WIDTH else CHAIN_FINE_MARKER_DYNAMIC
+    for part, dynamic in ((inside & ~fine, CHAIN_MARKER_DYNAMIC), (fine, fine_dynamic)):
         if part.any():
             peaks |= h_maxima_of_groups(np.where(part, floored, floored.min()), part, dynamic * response_noise)
     peaks &= response > CHAIN_MARKER_MIN_Z * response_noise

@@ -220,7 +220,7 @@ def segment_particles(
         half of them that long without filling their ellipse as one oval; the particle scale read off the image
         mistakes the chains for particles), the chains narrower than 24 px are split
         again at their width's scale, where that finds more members (``_segment_chains.py``; chains that do
-        not fill their ellipse as one oval does are marked at a lower dynamic, and below 8 px at a finer scale;
+        not fill their ellipse as one oval does are marked at a lower dynamic, below 8 px lower still;
         below 12 px an object that still has the area of several members is cut into as many, by nearest centre).
     split_distance : float, optional
         Minimum distance in Å between the centres of two particles the watershed keeps apart;
