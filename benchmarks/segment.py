@@ -55,6 +55,9 @@ Prints one table. Rows:
   21012, A 24121, B 24343, extra 24111; the decision images were low-dose fields (dose <= 60, Ø <= 10) of seeds
   27001-27300 with A 28121, B 28343, extra 28111 (a failed rule) and 28001-28300 with A 29121, B 29343, extra 29111
   (notes: handoff_segment15.md).
+  In session 16 (low-dose touching chains: the chain-field gate, narrow members' markers) development read
+  ``lowdose_field`` fields of seeds 30001-30400 and 33001-34000; the decision images were the low-dose fields of seeds
+  29001-29300 (rule G) and 31001-31300 (rule M) with the nine default sets (notes: handoff_segment16.md).
   Next to our F1 each image shows Rose's k of a particle and the F1 of an ideal scanning detector told the support,
   dose and shapes (``_segment_ideal.py``); per set, the mean over the images the ideal detector finds >= 95 %
   and the images where ours is more than 0.05 below it.
