@@ -202,6 +202,21 @@ def ensure_corpus() -> tuple[Path | None, str]:
     return root, ""
 
 
+def corpus_file(name: str) -> Path:
+    """The corpus file called ``name``, for a test that opens it through rosettasciio; the test skips, saying
+    why, when rosettasciio, the corpus or the file is missing."""
+    import pytest
+
+    pytest.importorskip("rsciio")
+    root, why = ensure_corpus()
+    if root is None:
+        pytest.skip(f"corpus not available: {why}")
+    found = sorted(root.rglob(name))
+    if not found:
+        pytest.skip(f"{name} is not in the corpus")
+    return found[0]
+
+
 def corpus_files(root: Path) -> list[Path]:
     """Every test file of the corpus, sorted."""
     return sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")

@@ -13,20 +13,14 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from corpus import ensure_corpus  # noqa: E402
+from corpus import corpus_file  # noqa: E402
 
-ROOT, WHY = ensure_corpus()
 NAME = "fei_SI_SuperX-HAADF_20frames_10x50.emd"
 
 
 @pytest.fixture(scope="module")
 def velox():
-    pytest.importorskip("rsciio")
-    if ROOT is None:
-        pytest.skip(f"corpus not available: {WHY}")
-    found = sorted(ROOT.rglob(NAME))
-    if not found:
-        pytest.skip(f"{NAME} is not in the corpus")
+    path = corpus_file(NAME)
     import npe2
     from napari.components import ViewerModel
 
@@ -36,7 +30,7 @@ def velox():
     viewer = ViewerModel()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        viewer.open(str(found[0]), plugin="napari-cryomat")
+        viewer.open(str(path), plugin="napari-cryomat")
     return viewer
 
 

@@ -9,26 +9,19 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "io"))
-from corpus import ensure_corpus  # noqa: E402
+from corpus import corpus_file  # noqa: E402
 
-ROOT, WHY = ensure_corpus()
 NAME = "fei_SI_SuperX-HAADF_20frames_10x50.emd"
 
 
 def test_eds_counts_axis_fits_the_lines_not_the_zero_peak(spectrum_dock, qtbot):
-    pytest.importorskip("rsciio")
-    if ROOT is None:
-        pytest.skip(f"corpus not available: {WHY}")
-    found = sorted(ROOT.rglob(NAME))
-    if not found:
-        pytest.skip(f"{NAME} is not in the corpus")
+    path = corpus_file(NAME)
     viewer, w = spectrum_dock(show=True)  # pyqtgraph ranges its view when it paints
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        viewer.open(str(found[0]), plugin="napari-cryomat")
+        viewer.open(str(path), plugin="napari-cryomat")
     assert w.si_combo.currentText() == "EDS" and w.mode == "EDS"
     assert viewer.layers["HAADF"].visible and not viewer.layers["EDS"].visible  # the image to navigate by
     w.plot.roi_button.click()
