@@ -136,8 +136,8 @@ def split_chains(image: np.ndarray, labels: np.ndarray, *, polarity: str, min_px
 
     A field of chains: at least 5 components, not a field of rods (:func:`rod_field`'s test, whose own markers keep
     a rod whole), and CHAIN_FIELD_SHARE of them long, or CHAIN_FIELD_NOT_OVAL_SHARE of them long without filling their
-    ellipse as one oval (low-dose fields, whose specks and single members lower the long share). The members' scale is the median width of the long components
-    (below CHAIN_BELOW_WIDTH px); the markers are the blob response's h-maxima there (CHAIN_MARKER_DYNAMIC noise
+    ellipse as one oval (low-dose fields, whose specks and single members lower the long share). The members' scale
+    is the median width of the long components (below CHAIN_BELOW_WIDTH px); the markers are the blob response's h-maxima there (CHAIN_MARKER_DYNAMIC noise
     deviations), so a neck between two members is a marker pair and a noise bump on one member is not.
     In fields of chains narrower than CHAIN_COUNT_BELOW_WIDTH px, objects that still hold several members by
     their area are then cut (:func:`cut_by_count`).

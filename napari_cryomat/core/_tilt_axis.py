@@ -10,8 +10,8 @@ likelihood is an honest score.
 
 Honest about noise, but biased by the phantom: on noise-free counts the criterion peaks 0.1-0.3° (at 256², 64-px
 frames) from the axis that made them, the same for every noise realisation and axis angle. The blind angle found
-is therefore corrected by (a fixed fraction, :data:`BIAS_SCALE`, of) that offset as measured on counts simulated from our own model at the angle found
-(:func:`criterion_bias`).
+is therefore corrected by (a fixed fraction, :data:`BIAS_SCALE`, of) that offset as measured on counts simulated
+from our own model at the angle found (:func:`criterion_bias`).
 """
 
 from __future__ import annotations
