@@ -35,8 +35,13 @@ def _assert_no_overlap(shown):
 def test_fept_labels_readable_and_zoom_reveals_crowded_lines(spectrum_dock, qtbot):
     viewer, w = spectrum_dock("eds", show=True)
     w.set_elements("Fe, Pt, C, Cu")
-    qtbot.wait(50)
     plot = w.plot
+    qtbot.waitUntil(lambda: w.model.spectra is not None, timeout=30000)  # the spectrum sets the counts axis
+    qtbot.wait(50)
+    # pyqtgraph applies a resize or range change to the view's transform lazily, at the next paint, and the labels
+    # are re-placed then (sigTransformChanged): bring it up to date before reading their scene positions, as a paint
+    # would (a new spectrum's counts axis can change the tick labels' width, hence the view's)
+    plot.plot.getViewBox().updateMatrix()
     names = [m.label.format for m in plot.markers]
     assert {"Fe Ka", "Fe La", "Cu La", "Pt Ma", "Pt Mz"} <= set(names)  # every line keeps its marker
     shown = _shown_labels(plot)
