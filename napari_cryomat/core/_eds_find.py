@@ -74,6 +74,8 @@ class Identification:
 # elements with no stable isotope and none lasting on Earth's time scale in amounts a specimen holds (Tc, Pm,
 # Po–Ac, Pa, Np, Pu): left out of the default candidates (name them in ``candidates`` to consider them);
 # Th and U stay
+#: identification ignores the spectrum below this energy (eV): the detector's noise (zero-strobe) peak
+MIN_ENERGY_EV = 200.0
 _SHORT_LIVED = frozenset({43, 61, 84, 85, 86, 87, 88, 89, 91, 93, 94})
 
 
@@ -118,7 +120,7 @@ def identify_elements(
     fwhm_mn_ka: float = 130.0,
     candidates: Iterable[str] | None = None,
     min_snr: float = 5.0,
-    min_energy: float = 200.0,
+    min_energy: float = MIN_ENERGY_EV,
     beam_energy_kev: float = 200.0,
     max_shift: float = 40.0,
 ) -> Identification:

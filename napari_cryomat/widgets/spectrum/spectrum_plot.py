@@ -13,6 +13,7 @@ import pyqtgraph as pg
 from qtpy.QtCore import QPointF, Qt
 from qtpy.QtWidgets import QCheckBox, QComboBox, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from napari_cryomat.core._eds_find import MIN_ENERGY_EV
 from napari_cryomat.widgets._base import LivePanel, hbox
 from napari_cryomat.widgets.spectrum._model import SpectrumModel
 from napari_cryomat.widgets.spectrum._sampling import SpectrumRequest, SpectrumResult, SpectrumSampler
@@ -24,9 +25,9 @@ _HINT = "Move the cursor over the image to see its spectrum."
 _BACKGROUND_BRUSH = (80, 120, 255, 50)
 _SIGNAL_BRUSH = (255, 200, 0, 50)
 _LABEL_ROWS = (0.92, 0.80, 0.68, 0.56)  # marker label heights, as fractions of the plot's height
-#: EDS: the counts axis fits the spectrum above this energy (eV), as identification reads it (``min_energy``):
-#: below it lies the detector's noise (zero-strobe) peak, 10-100x any X-ray line in Velox and Bruker files
-EDS_FIT_FROM_EV = 200.0
+#: EDS: the counts axis fits the spectrum above the energy identification reads from: below it lies the detector's
+#: noise (zero-strobe) peak, 10-100x any X-ray line in Velox and Bruker files
+EDS_FIT_FROM_EV = MIN_ENERGY_EV
 
 
 class SpectrumViewBox(pg.ViewBox):
