@@ -427,7 +427,8 @@ def _contrast(data):
 
 def _split_complex(data, kwargs: dict) -> list[tuple[Any, dict, str]]:
     if not np.iscomplexobj(np.empty(0, dtype=data.dtype)):
-        kwargs["contrast_limits"] = _contrast(data)
+        if "contrast_limits" not in kwargs:
+            kwargs["contrast_limits"] = _contrast(data)
         return [(data, kwargs, "image")]
     lib = data if _is_dask(data) else None
     if complex_mode() == "real-imaginary":
@@ -524,6 +525,11 @@ def _spectrum_layers(data, axes: list[Axis], s: int, *, name: str, meta: dict, s
             }
     if layer.dtype == bool:
         layer = layer.astype(np.uint8)
+    if n >= 2 and spectral_kind and not np.iscomplexobj(np.empty(0, dtype=layer.dtype)):
+        # napari opens an SI on its middle energy plane; limits over all planes are set by the
+        # brightest (the EELS zero-loss or plasmon, the EDS noise peak) and draw that plane black.
+        shown = tuple((k - 1) // 2 for k in layer.shape[:-2])
+        kwargs["contrast_limits"] = _contrast(layer[shown])
     return _split_complex(layer, kwargs)
 
 

@@ -463,13 +463,17 @@ def spectrum_image_layer(
     }
     from napari_cryomat.io.mrc import strided_contrast_limits
 
+    # napari opens an SI on its middle energy plane; limits over the whole SI are set by the
+    # brightest planes (the EELS zero-loss or plasmon, the EDS noise peak) and draw that plane
+    # nearly black. Limits of the plane shown read ~one plane's worth of a lazy SI.
+    shown_plane = layer_data[(ne - 1) // 2]
     kwargs = {
         "name": name,
         "scale": (float(energy_scale), float(pixel_size), float(pixel_size)),
         "translate": (float(energy_offset), 0.0, 0.0),
         "units": ("eV", "angstrom", "angstrom"),
         "axis_labels": ("energy", "y", "x"),  # the slider says what it moves through
-        "contrast_limits": strided_contrast_limits(layer_data),
+        "contrast_limits": strided_contrast_limits(shown_plane),
         "metadata": md,
         "visible": visible,
     }

@@ -376,3 +376,38 @@ def test_hdf5_that_crashes_or_hangs_the_library_is_refused(tmp_path, notes, monk
     monkeypatch.setenv("CRYOMAT_HDF5_PROBE_TIMEOUT", "2")
     assert io.napari_read_spectral(str(path)) == [(None,)]
     assert "bad.hspy" in notes[-1][1] and message in notes[-1][1]
+
+
+def _falling_eels_si():
+    """(Y, X, E) counts on a power-law background: ~100x fewer in the middle channel than the first."""
+    rng = np.random.default_rng(7)
+    energy = np.linspace(300.0, 2300.0, 200)
+    background = 1e5 * (energy / energy[0]) ** -3.0
+    scale = rng.uniform(0.5, 1.5, (12, 16, 1))
+    return rng.poisson(np.broadcast_to(background, (12, 16, 200)) * scale).astype(np.float32)
+
+
+def _assert_shown_plane_fills_grey_scale(data, kwargs):
+    import napari.components
+
+    viewer = napari.components.ViewerModel()
+    viewer.add_image(data, **kwargs)
+    shown = np.asarray(data[viewer.dims.current_step[0]])
+    lo, hi = kwargs["contrast_limits"]
+    assert ((shown > lo) & (shown < hi)).mean() > 0.9, (lo, hi, shown.min(), shown.max())
+    spread = np.percentile(shown, 99) - np.percentile(shown, 1)
+    assert spread > 0.5 * (hi - lo), (lo, hi, spread)  # the plane fills the grey scale, not a sliver of it
+
+
+def test_spectrum_image_opens_with_the_contrast_of_the_plane_shown():
+    """Limits over the whole SI are set by its brightest (first) planes and draw the middle plane, the one
+    napari shows first, black; the limits span that plane. Both paths: a file's SI and one we make."""
+    si = _falling_eels_si()
+    data, kwargs, _ = io.spectrum_image_layer(si, energy_offset=300.0, energy_scale=10.05, signal_type="EELS")
+    _assert_shown_plane_fills_grey_scale(data, kwargs)
+
+    axes = [_ax("y", "nm", 12, 0, 2.0, True, 0), _ax("x", "nm", 16, 0, 2.0, True, 1),
+            _ax("Energy loss", "eV", 200, 300.0, 10.05, False, 2)]
+    [(data, kwargs, kind)] = signal_to_layers(_sig(si, axes, signal_type="EELS"), name="SI")
+    assert kind == "image" and kwargs["metadata"]["spectrum_image"]["axes"] == "EYX"
+    _assert_shown_plane_fills_grey_scale(data, kwargs)
