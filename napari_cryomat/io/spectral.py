@@ -289,7 +289,7 @@ def frame_signals(signals: list[dict]) -> list[dict]:
 
 def _velox_frame_layers(mod, path: Path, fmt: str, n_summed: int) -> list[tuple[Any, dict, str]]:
     """A Velox spectrum image recorded in frames: its frames and those of the STEM images taken with it,
-    lazily, as hidden layers "<title> frames" (T, Y, X) and (T, E, Y, X), next to the summed signals.
+    lazily, as hidden layers "<title> frames" (T, 1, Y, X) and (T, E, Y, X), next to the summed signals.
 
     Why: drift correction of spectrum-image frames (Drift correction dock, "Apply shifts to layer") needs
     the frames, and Velox stores them; rosettasciio sums them unless told otherwise. Nothing is added for
@@ -312,7 +312,33 @@ def _velox_frame_layers(mod, path: Path, fmt: str, n_summed: int) -> list[tuple[
     for _data, kwargs, _kind in layers:
         kwargs["visible"] = False  # shown on demand: drawing a lazy SI frame decodes it
         kwargs["metadata"]["source"]["index"] += n_summed
-    return layers
+    return _image_frames_beside_si_frames(layers)
+
+
+def _image_frames_beside_si_frames(layers: list[tuple[Any, dict, str]]) -> list[tuple[Any, dict, str]]:
+    """Image frames (T, Y, X) as (T, 1, Y, X), the singleton spanning the SI frames' whole energy axis.
+
+    Why: napari aligns layers by their trailing axes, so beside the SI's (E, Y, X) and (T, E, Y, X) the
+    image frames' time fell on the energy axis: the "X-ray energy" slider moved through the HAADF frames
+    and, stepping by the frame time (0.04 s) over 40 keV, had ~10^6 steps. The singleton's one pixel is
+    as wide as the energy axis and centred on it, so the frames show at every energy (napari draws nothing
+    at a position outside a layer) without adding steps. The Drift correction dock reads a (T, 1, Y, X)
+    layer as the (T, Y, X) stack it is."""
+    si = next((kw for data, kw, _ in layers if data.ndim == 4 and "spectrum_image" in kw["metadata"]), None)
+    if si is None:
+        return layers
+    n_energy = si["metadata"]["spectrum_image"]["energy_axis"]["size"]
+    span = n_energy * si["scale"][1]
+    centre = si["translate"][1] + (n_energy - 1) * si["scale"][1] / 2
+    out = []
+    for data, kwargs, kind in layers:
+        if data.ndim == 3 and "spectrum_image" not in kwargs["metadata"]:
+            data = data[:, None]
+            singleton = {"scale": span, "translate": centre, "units": si["units"][1], "axis_labels": si["axis_labels"][1]}
+            for key, value in singleton.items():
+                kwargs[key] = (kwargs[key][0], value, *kwargs[key][1:])
+        out.append((data, kwargs, kind))
+    return out
 
 
 def _check_tvips_part(path: Path) -> None:

@@ -43,9 +43,18 @@ def test_frames_open_hidden_next_to_the_summed_signals(velox):
     frames, summed = np.asarray(layers["EDS frames"].data), np.asarray(layers["EDS"].data)
     assert frames.shape == (20,) + summed.shape  # (T, E, Y, X) next to (E, Y, X)
     np.testing.assert_array_equal(frames.sum(axis=0, dtype=np.int64), summed)  # Velox's sum, count for count
+    # (T, 1, Y, X): napari aligns trailing axes, so (T, Y, X) frames put their time on the SI's energy axis
     haadf = np.asarray(layers["HAADF frames"].data)
-    assert haadf.shape == (20, 50, 10)
-    np.testing.assert_array_equal(haadf[0], layers["HAADF"].data)  # the summed file shows the first image
+    assert haadf.shape == (20, 1, 50, 10)
+    np.testing.assert_array_equal(haadf[0, 0], layers["HAADF"].data)  # the summed file shows the first image
+    assert velox.dims.nsteps[:2] == (20, 4096)  # the sliders step by frame and by energy channel
+    # the singleton spans the energy axis, so the frames show at every energy
+    energy = layers["EDS frames"]
+    singleton = layers["HAADF frames"]
+    assert singleton.scale[0] == energy.scale[0] and singleton.scale[1] == pytest.approx(4096 * energy.scale[1])
+    for channel in (0, 2047, 4095):
+        world = energy.translate[1] + channel * energy.scale[1]
+        assert round((world - singleton.translate[1]) / singleton.scale[1]) == 0
     assert layers["EDS frames"].metadata["spectrum_image"]["frames"] == 20
     assert tuple(layers["EDS frames"].scale[-2:]) == tuple(layers["EDS"].scale[-2:])
 

@@ -186,6 +186,8 @@ class DriftModel:
         if getattr(layer, "rgb", False):
             raise ValueError("Drift correction: this is an RGB image; it needs a grey-level stack of frames.")
         frames = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+        if np.ndim(frames) == 4 and np.shape(frames)[1] == 1:  # (T, 1, Y, X): image frames beside an SI's
+            frames = frames[:, 0]
         if np.ndim(frames) not in (3, 4):
             raise ValueError(f"Drift correction: {layer.name!r} is not a (T, Y, X) stack or a (T, Z, Y, X) series "
                              "of volumes; choose a stack of frames.")
@@ -233,7 +235,7 @@ class DriftModel:
         names = run.request.names
         previous_sum = self._sum_name if self.run is not None and self.run.request.names == names else None
         self.run, self.source = run, source
-        self._write_stack(run)
+        self._write_stack(run, real_layer(source))
         _set_visible(source, False)
         yield names.stack
         if isinstance(run, VolumeRun):  # no sums of volumes: the aligned series is the result
@@ -253,7 +255,7 @@ class DriftModel:
         self.show_aligned(True)  # layers hidden by "before" come back with the new result
         self.run_changed.emit(run)
 
-    def _write_stack(self, run: AlignRun | VolumeRun) -> None:
+    def _write_stack(self, run: AlignRun | VolumeRun, source=None) -> None:
         req = run.request
         if isinstance(run, VolumeRun):  # the source's own scale and units on all four axes
             kwargs = dict(units=req.units) if req.units else {}
@@ -263,9 +265,15 @@ class DriftModel:
                          **kwargs)
             return
         px = run.drift.pixel_size
-        upsert_layer(self.viewer, run.aligned, name=req.names.stack, scale=(req.time_scale, px, px),
-                     units=(req.time_unit, ANGSTROM, ANGSTROM), contrast_limits=req.contrast_limits,
-                     colormap="gray", metadata={"shifts_px": run.drift.shifts, "pixel_size_angstrom": px})
+        aligned, scale, units = run.aligned, (req.time_scale, px, px), (req.time_unit, ANGSTROM, ANGSTROM)
+        translate = (0.0, 0.0, 0.0)
+        if source is not None and source.ndim == 4:  # (T, 1, Y, X) frames beside an SI: keep the singleton axis
+            aligned = aligned[:, None]
+            scale, translate = (scale[0], float(source.scale[1]), px, px), (0.0, float(source.translate[1]), 0.0, 0.0)
+            units = (units[0], str(source.units[1]), *units[1:])
+        upsert_layer(self.viewer, aligned, name=req.names.stack, scale=scale, translate=translate, units=units,
+                     contrast_limits=req.contrast_limits, colormap="gray",
+                     metadata={"shifts_px": run.drift.shifts, "pixel_size_angstrom": px})
 
     def _write_sum(self, image, limits, start: int, stop: int, *, previous_name: Optional[str]) -> None:
         run = self.run

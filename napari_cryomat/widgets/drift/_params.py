@@ -37,9 +37,10 @@ def _narrow(combo: QComboBox, characters: int = 14) -> QComboBox:
 
 
 def _is_stack(layer) -> bool:
-    """A (T, Y, X) stack or a (T, Z, Y, X) series of volumes; not a spectrum image, whose first axis is energy
-    ((E, Y, X): a Velox file's summed EDS was offered, first, beside its HAADF frames), nor its (T, E, Y, X) frames
-    (they take the shifts of the HAADF frames under "Apply shifts to another stack")."""
+    """A (T, Y, X) stack (or (T, 1, Y, X): image frames beside an SI's) or a (T, Z, Y, X) series of volumes; not a
+    spectrum image, whose first axis is energy ((E, Y, X): a Velox file's summed EDS was offered, first, beside its
+    HAADF frames), nor its (T, E, Y, X) frames (they take the shifts of the HAADF frames under "Apply shifts to
+    another stack")."""
     return layer.ndim in (3, 4) and "spectrum_image" not in (getattr(layer, "metadata", None) or {})
 
 

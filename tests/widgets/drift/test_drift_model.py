@@ -224,3 +224,26 @@ def test_lazy_stack_stays_lazy_and_sums_in_the_worker(movie, tmp_path):
     mrc_path, _ = model.save(tmp_path / "lazy.mrc")
     with mrcfile.open(str(mrc_path)) as mrc:
         assert mrc.data.shape == movie.frames.shape
+
+
+def test_image_frames_beside_spectrum_image_frames_align_on_their_own_axes(movie):
+    """A Velox SI in frames opens its HAADF frames as (T, 1, Y, X) (napari aligns trailing axes: a (T, Y, X) stack
+    would put its time on the SI's energy axis). Drift correction aligns them as the (T, Y, X) stack they are, and
+    the aligned stack keeps the singleton, so the energy slider still steps through the SI's channels only."""
+    viewer = ViewerModel()
+    n, ny, nx = movie.frames.shape
+    viewer.add_image(np.zeros((n, 64, ny, nx), np.float32), name="EDS frames", scale=(0.5, 10.0, 1.5, 1.5),
+                     translate=(0.0, -500.0, 0.0, 0.0))
+    # the singleton spans the 64 channels, centred on them, as the reader makes it (it shows at every energy)
+    viewer.add_image(movie.frames[:, None], name="HAADF frames", scale=(0.5, 640.0, 1.5, 1.5),
+                     translate=(0.0, -500.0 + 31.5 * 10.0, 0.0, 0.0), units=("s", "eV", "angstrom", "angstrom"))
+    model = DriftModel(viewer)
+    run = align(model, viewer.layers["HAADF frames"])
+    assert run.aligned.shape == movie.frames.shape  # aligned as (T, Y, X), not as a series of 1-slice volumes
+    assert np.sqrt(((run.drift.shifts - movie.shifts) ** 2).sum(1).mean()) < 0.45
+    aligned = viewer.layers["HAADF frames aligned"]
+    assert aligned.data.shape == (n, 1, ny, nx)
+    assert tuple(aligned.scale) == pytest.approx((0.5, 640.0, 1.5, 1.5))
+    assert tuple(aligned.translate) == pytest.approx(tuple(viewer.layers["HAADF frames"].translate))
+    assert [str(u) for u in aligned.units] == ["second", "electron_volt", "angstrom", "angstrom"]
+    assert viewer.dims.nsteps[:2] == (n, 64)  # time steps by frame, energy by channel
