@@ -62,7 +62,7 @@ def test_frames_open_hidden_next_to_the_summed_signals(velox):
 def test_spectrum_dock_offers_the_sum_and_drift_apply_makes_one(velox):
     """The Spectrum imaging dock offers the summed SI, not the frames; applying drift shifts to the frames
     (as the Drift correction dock does) gives a spectrum image it offers, with every count kept."""
-    from napari_cryomat.widgets.drift._apply_model import apply_request, apply_shifts
+    from napari_cryomat.widgets.drift._apply_model import apply_request, apply_shifts, write_applied
     from napari_cryomat.widgets.spectrum._model import is_spectrum_image
 
     layers = velox.layers
@@ -78,3 +78,10 @@ def test_spectrum_dock_offers_the_sum_and_drift_apply_makes_one(velox):
     np.testing.assert_allclose(out, by_hand, rtol=1e-5, atol=1e-3)
     result = SimpleNamespace(ndim=out.ndim, metadata=request.metadata)
     assert is_spectrum_image(result) and "frames" not in request.metadata["spectrum_image"]
+    # the corrected sum lies where the summed SI lies: same energy offset, same place beside the HAADF
+    corrected = write_applied(velox, (request, out))
+    try:
+        assert tuple(corrected.translate) == pytest.approx(tuple(layers["EDS"].translate))
+        assert tuple(corrected.scale) == pytest.approx(tuple(layers["EDS"].scale))
+    finally:
+        velox.layers.remove(corrected)

@@ -29,6 +29,7 @@ class ApplyRequest:
     summed: bool
     name: str
     scale: tuple
+    translate: tuple  # the target's origin: a Velox SI's energy offset and its frame's place beside the HAADF
     units: Optional[tuple]
     metadata: dict
 
@@ -54,6 +55,7 @@ def apply_request(run, layer, *, summed: bool = True) -> ApplyRequest:
     ratio = np.asarray(shape[-k:], float) / np.asarray(run.aligned.shape[-k:], float)
     shifts = run.shifts * ratio[None, :]
     scale = tuple(layer.scale[1:]) if summed else tuple(layer.scale)
+    translate = tuple(layer.translate[1:]) if summed else tuple(layer.translate)
     units = getattr(layer, "units", None)
     units = None if units is None else tuple(str(u) for u in (units[1:] if summed else units))
     suffix = "drift-corrected sum" if summed else "drift-corrected"
@@ -62,7 +64,7 @@ def apply_request(run, layer, *, summed: bool = True) -> ApplyRequest:
     if summed and isinstance(metadata.get("spectrum_image"), dict):  # the sum is one spectrum image, no frames
         metadata["spectrum_image"] = {k: v for k, v in metadata["spectrum_image"].items() if k != "frames"}
     return ApplyRequest(data=data, shifts=shifts, summed=summed, name=f"{layer.name} {suffix}", scale=scale,
-                        units=units, metadata=metadata)
+                        translate=translate, units=units, metadata=metadata)
 
 
 def apply_shifts(request: ApplyRequest, progress: ProgressCallback = None):
@@ -81,7 +83,7 @@ def apply_shifts(request: ApplyRequest, progress: ProgressCallback = None):
 def write_applied(viewer, result) -> Any:
     """GUI thread: add (or update) the result layer."""
     request, data = result
-    kwargs = dict(scale=request.scale, metadata=request.metadata, colormap="gray")
+    kwargs = dict(scale=request.scale, translate=request.translate, metadata=request.metadata, colormap="gray")
     if request.units is not None:
         kwargs["units"] = request.units
     return upsert_layer(viewer, data, name=request.name, **kwargs)
