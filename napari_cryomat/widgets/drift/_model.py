@@ -246,7 +246,8 @@ class DriftModel:
         if run.dose_weighted is not None:
             px = run.drift.pixel_size
             upsert_layer(self.viewer, run.dose_weighted, name=names.dose_weighted, scale=(px, px),
-                         units=(ANGSTROM, ANGSTROM), colormap="gray", contrast_limits=run.dose_weighted_limits)
+                         translate=self._yx_origin(), units=(ANGSTROM, ANGSTROM), colormap="gray",
+                         contrast_limits=run.dose_weighted_limits)
             yield names.dose_weighted
         # the sum last, so on top: a new frame range shows at once
         self.frame_range = (0, run.n_frames)
@@ -257,8 +258,10 @@ class DriftModel:
 
     def _write_stack(self, run: AlignRun | VolumeRun, source=None) -> None:
         req = run.request
-        if isinstance(run, VolumeRun):  # the source's own scale and units on all four axes
+        if isinstance(run, VolumeRun):  # the source's own scale, origin and units on all four axes
             kwargs = dict(units=req.units) if req.units else {}
+            if source is not None:
+                kwargs["translate"] = tuple(float(t) for t in source.translate)
             upsert_layer(self.viewer, run.aligned, name=req.names.stack, scale=req.scale, colormap="gray",
                          contrast_limits=req.contrast_limits, metadata={"shifts_px": run.shifts,
                                                                         "voxel_size_angstrom": run.voxel_size},
@@ -266,10 +269,11 @@ class DriftModel:
             return
         px = run.drift.pixel_size
         aligned, scale, units = run.aligned, (req.time_scale, px, px), (req.time_unit, ANGSTROM, ANGSTROM)
-        translate = (0.0, 0.0, 0.0)
+        translate = (float(source.translate[0]) if source is not None else 0.0, *self._yx_origin())
         if source is not None and source.ndim == 4:  # (T, 1, Y, X) frames beside an SI: keep the singleton axis
             aligned = aligned[:, None]
-            scale, translate = (scale[0], float(source.scale[1]), px, px), (0.0, float(source.translate[1]), 0.0, 0.0)
+            scale = (scale[0], float(source.scale[1]), px, px)
+            translate = (translate[0], float(source.translate[1]), *translate[1:])
             units = (units[0], str(source.units[1]), *units[1:])
         upsert_layer(self.viewer, aligned, name=req.names.stack, scale=scale, translate=translate, units=units,
                      contrast_limits=req.contrast_limits, colormap="gray",
@@ -283,9 +287,15 @@ class DriftModel:
         if previous_name and previous_name != name and previous_name in layers and name not in layers:
             layers[previous_name].name = name
         px = run.drift.pixel_size
-        upsert_layer(self.viewer, image, name=name, scale=(px, px), units=(ANGSTROM, ANGSTROM), colormap="gray",
-                     contrast_limits=limits, metadata={"frames": (start, stop)})
+        upsert_layer(self.viewer, image, name=name, scale=(px, px), translate=self._yx_origin(),
+                     units=(ANGSTROM, ANGSTROM), colormap="gray", contrast_limits=limits,
+                     metadata={"frames": (start, stop)})
         self._sum_name = name
+
+    def _yx_origin(self) -> tuple[float, float]:
+        """Where the source's first pixel lies (Å): results are drawn over the source, not beside it (a Velox
+        file's images start at their stage offset)."""
+        return tuple(float(t) for t in self.source.translate[-2:]) if self.source is not None else (0.0, 0.0)
 
     # -- sum of a frame range ------------------------------------------------------------------
     def sum_request(self, start: int, stop: int) -> Optional[SumRequest]:

@@ -236,7 +236,7 @@ def test_image_frames_beside_spectrum_image_frames_align_on_their_own_axes(movie
                      translate=(0.0, -500.0, 0.0, 0.0))
     # the singleton spans the 64 channels, centred on them, as the reader makes it (it shows at every energy)
     viewer.add_image(movie.frames[:, None], name="HAADF frames", scale=(0.5, 640.0, 1.5, 1.5),
-                     translate=(0.0, -500.0 + 31.5 * 10.0, 0.0, 0.0), units=("s", "eV", "angstrom", "angstrom"))
+                     translate=(0.0, -500.0 + 31.5 * 10.0, -74.0, 222.0), units=("s", "eV", "angstrom", "angstrom"))
     model = DriftModel(viewer)
     run = align(model, viewer.layers["HAADF frames"])
     assert run.aligned.shape == movie.frames.shape  # aligned as (T, Y, X), not as a series of 1-slice volumes
@@ -247,3 +247,6 @@ def test_image_frames_beside_spectrum_image_frames_align_on_their_own_axes(movie
     assert tuple(aligned.translate) == pytest.approx(tuple(viewer.layers["HAADF frames"].translate))
     assert [str(u) for u in aligned.units] == ["second", "electron_volt", "angstrom", "angstrom"]
     assert viewer.dims.nsteps[:2] == (n, 64)  # time steps by frame, energy by channel
+    # every result lies over its source (a Velox image starts at its stage offset), not at the origin
+    for name in ("HAADF frames aligned sum", "HAADF frames dose-weighted sum"):
+        assert tuple(viewer.layers[name].translate) == pytest.approx((-74.0, 222.0))
