@@ -461,6 +461,7 @@ def spectrum_image_layer(
     signal_type: str = "",
     metadata: dict | None = None,
     visible: bool = True,
+    origin: tuple[float, float] = (0.0, 0.0),
 ) -> tuple[Any, dict, str]:
     """LayerData for a (Y, X, E) spectrum image (numpy or dask): see the module docstring.
 
@@ -473,6 +474,8 @@ def spectrum_image_layer(
         Å per pixel.
     signal_type : str
         "EELS", "EDS" or "".
+    origin : (float, float)
+        Where the first pixel lies, (y, x) Å: an SI computed from another keeps its place over the HAADF.
     """
     if si.ndim != 3:
         raise ValueError("A spectrum image must have axes (Y, X, E).")
@@ -496,7 +499,7 @@ def spectrum_image_layer(
     kwargs = {
         "name": name,
         "scale": (float(energy_scale), float(pixel_size), float(pixel_size)),
-        "translate": (float(energy_offset), 0.0, 0.0),
+        "translate": (float(energy_offset), float(origin[0]), float(origin[1])),
         "units": ("eV", "angstrom", "angstrom"),
         "axis_labels": ("energy", "y", "x"),  # the slider says what it moves through
         "contrast_limits": strided_contrast_limits(shown_plane),

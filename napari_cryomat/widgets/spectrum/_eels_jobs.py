@@ -245,7 +245,7 @@ class EelsTools:
                 layer_data, kwargs, _ = spectrum_image_layer(
                     data, energy_offset=float(src.energy[0]),
                     energy_scale=float(src.energy[1] - src.energy[0]), pixel_size=src.pixel_size, name=name,
-                    signal_type="EELS", visible=False)
+                    signal_type="EELS", visible=False, origin=src.translate)
                 kwargs = dict(kwargs)
                 upsert_layer(self.model.viewer, layer_data, name=kwargs.pop("name"), **kwargs)
             else:

@@ -235,4 +235,5 @@ def compute_denoised(request: DenoiseRequest, *, progress=None) -> tuple[Any, di
     return spectrum_image_layer(
         denoised, energy_offset=float(src.energy[0]), energy_scale=float(src.energy[1] - src.energy[0]),
         pixel_size=src.pixel_size, name=request.layer_name, signal_type=src.signal_type, visible=False,
+        origin=src.translate,
     )

@@ -186,6 +186,21 @@ def test_thickness_pca_and_denoised_layer_keep_their_run(eels):
     model.set_si_layer(viewer.layers["EELS SI (SEI)"])
 
 
+def test_denoised_si_lies_where_its_source_lies():
+    """An SI whose first pixel is not at the origin (a Velox or Gatan file at its stage offset): the PCA-denoised
+    SI computed from it is drawn over it and its HAADF, not beside them."""
+    viewer = _viewer(eels_sample)
+    si = viewer.layers["EELS SI (SEI)"]
+    si.translate = (si.translate[0], 30.0, -12.0)
+    model = SpectrumModel(viewer)
+    model.set_si_layer(si)
+    run = compute_pca(model.pca_request())
+    model.set_pca(run)
+    model.add_denoised(compute_denoised(model.denoise_request(run.suggested)))
+    denoised = viewer.layers[f"EELS SI (SEI) PCA({run.suggested})"]
+    assert tuple(denoised.translate) == pytest.approx(tuple(si.translate))
+
+
 def test_eds_identification_quantification_and_refusals():
     viewer = _viewer(eds_sample)
     model = SpectrumModel(viewer)
