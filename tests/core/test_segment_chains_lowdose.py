@@ -16,6 +16,9 @@ from napari_cryomat.core.synthetic.particles import make_particle_field
 # session 16 (notes: handoff_segment16.md)
 TOUCHING = dict(diameter=5.2681381660428155, shape_kind="touching", polarity="bright", contrast=0.39851747947992455,
                 dose=32.77127666239943, gradient=0.12865201153814604, undulation=0.05595834149546022, seed=652966)
+# lowdose_field(33633, "touching"), a development seed of session 17 (notes: handoff_particles17.md)
+CLUMPS = dict(diameter=5.709601067151313, shape_kind="touching", polarity="dark", contrast=0.4803525014844335,
+              dose=40.52232761923115, gradient=0.20707501005210432, undulation=0.08437582742007751, seed=870363)
 ELLIPSE = dict(diameter=9.643745503749129, shape_kind="ellipse", polarity="bright", contrast=0.472098018477588,
                dose=22.601704521913078, gradient=0.26135532538488954, undulation=0.008155399694566868, seed=506633)
 
@@ -64,3 +67,15 @@ def test_low_dose_ellipse_field_is_not_taken_for_chains():
     alone, _ = _segment_seeing_the_split(image, CHAIN_FIELD_NOT_OVAL_SHARE=float("inf"))
     assert np.array_equal(labels, alone)
     assert match_labels(labels, truth)["f1"] >= 0.9
+
+
+def test_compact_clumps_of_narrow_members_are_resplit():
+    """Ø5.7 pairs and triangles at 41 counts/px: half the merged objects lay in components that are not long (under
+    1.5 disks of their own width: compact pairs, triangles), which the re-split at the members' scale left alone
+    (117 merged objects holding 244 of 670 particles, F1 0.746). Re-split too where they hold a disk of the members'
+    width without filling their ellipse as one oval (CHAIN_NARROW_CLUMP_MIN_DISKS): F1 0.768."""
+    image, truth, _ = make_particle_field(**CLUMPS)
+    labels, _ = _segment_seeing_the_split(image)
+    alone, _ = _segment_seeing_the_split(image, CHAIN_NARROW_CLUMP_MIN_DISKS=float("inf"))
+    assert labels.max() >= alone.max() + 10
+    assert match_labels(labels, truth)["f1"] >= match_labels(alone, truth)["f1"] + 0.015
