@@ -25,7 +25,9 @@ trajectory's by MIN_MARGIN nats, the first trajectory's velocity is corrected al
 alias nearest to it; a weak reflection asking for a large ramp (more than a cycle or LARGE_RAMP_PX over the
 stack) takes part in that correction only beside a strong one (LARGE_RAMP_NATS) that asks for a correction
 itself. The reflections then hold the smoother's velocity along them; one that asks for a large ramp only if
-stronger than noise ever reaches at such ramps (LARGE_RAMP_NATS).
+stronger than noise ever reaches at such ramps (LARGE_RAMP_NATS). Where fewer than two non-parallel reflections
+are detected, the strongest candidates' partners are looked for where a square or hexagonal lattice holds them (a
+few positions, so a partner far below the band's noise maximum stands out) and such a pair corrects the start.
 """
 
 from __future__ import annotations
@@ -72,6 +74,27 @@ OFF_LATTICE_BINS = 1.0
 LARGE_RAMP_CYCLES = 1.0
 LARGE_RAMP_PX = 12.0
 LARGE_RAMP_NATS = 21.0
+#: Where fewer than two non-parallel reflections are detected, the partner of each of the PARTNER_CANDIDATES strongest
+#: candidates is looked for at the rotations where a square (90°) or hexagonal (60°, 120°) lattice holds a reflection
+#: of the same length (:func:`rotation_pair`). Why: at 0.01 counts/px on 160² frames one reflection often scores near
+#: DETECT_NATS and its partner 8-12 nats, below the noise maximum over the whole band (~12) but far above the
+#: maximum over a few rotated positions (below PARTNER_NATS); with one reflection the start keeps the pairs'
+#: velocity error across it (stress 160² 0.01 5223: 2.2 px, 26 % jumps).
+PARTNER_ANGLES = (60.0, 90.0, 120.0)
+PARTNER_CANDIDATES = 5
+#: A rotated partner counts when it scores PARTNER_NATS and the pair PAIR_NATS together (inf: off, old-vs-new).
+#: PARTNER_NATS: the largest partner score of the 5 strongest candidates on 25 amorphous stacks (contrast 0; 160² and
+#: 256², 0.01 and 0.02 counts/px), at periods below 20 px, was 7.6, and beside the lattices of the stress stacks 160²
+#: 0.01 5180-5239 8.9 (5222; true partners there 9.3-19.9); at 27-44 px the isotropic amorphous texture itself scores
+#: 10-21 at the rotations: a real signal that moves with the specimen (its rate is the true one), not noise.
+PARTNER_NATS = 9.0
+PAIR_NATS = 20.0
+#: ... and a rotated pair corrects the start only where neither of its reflections asks more than this many cycles over
+#: the stack of it. Why: a noise partner's rate is uniform over +-0.5 cycle per frame, so it asks up to (n - 1) / 2
+#: cycles; the pairs' true velocity errors that leave one reflection undetected are 1-2 cycles (stress 160² 0.01: 5223
+#: 1.19, 5210 1.21, 5215 0.94, 5219 0.93; session 16). Seen: 5212's true 11.9-nat reflection beside an 8.7-nat noise
+#: partner asking 3.97 cycles (margin 8.7) would have moved a right start.
+PAIR_MAX_CYCLES = 2.0
 
 
 def coarse_frames(cspec: np.ndarray, cshape) -> np.ndarray:
@@ -158,9 +181,10 @@ def _subgrid(centres, half, cshape):
     return (np.reshape(centres, (-1, 1, 2)) + offs[None]).reshape(-1, 2)
 
 
-def detect_reflections(frames, cspec, cshape, noise):
+def detect_reflections(frames, cspec, cshape, noise, at_least=0):
     """Coherently detected reflections: (g (J, 2) cycles/px, score (J,) nats, best rate (J,) cycles/frame),
-    strongest first, duplicates (within 1.5 bins, or of -g) removed."""
+    strongest first, duplicates (within 1.5 bins, or of -g) removed: those scoring DETECT_NATS, and the strongest
+    candidates below it until there are ``at_least``."""
     n = len(frames)
     # a grain's smoothed power peak lies up to a bin off its reflection; a coherent bin holds its reflection
     # within half a bin, and the score falls by a quarter a quarter-bin off (stack 1107: 16.8 -> 12.8 nats)
@@ -173,13 +197,42 @@ def detect_reflections(frames, cspec, cshape, noise):
     score, rate = ev.max(1), rates[np.arange(len(g)), ev.argmax(1)]
     out = []
     for i in np.argsort(-score):
-        if score[i] < DETECT_NATS:
+        if score[i] < DETECT_NATS and len(out) >= at_least:
             break
         near = [np.minimum(np.hypot(*(g[i] - g[j])), np.hypot(*(g[i] + g[j]))) for j, _, _ in out]
         if not near or min(near) * min(cshape) > 1.5:
             out.append((i, score[i], rate[i]))
     idx = np.array([o[0] for o in out], int)
     return g[idx], np.array([o[1] for o in out]), np.array([o[2] for o in out])
+
+
+def _rotated(g, degrees):
+    """Frequencies ``g`` (..., 2; (y, x) cycles/px) rotated by ``degrees``."""
+    a = np.deg2rad(degrees)
+    c, s = np.cos(a), np.sin(a)
+    return np.stack([c * g[..., 0] + s * g[..., 1], -s * g[..., 0] + c * g[..., 1]], -1)
+
+
+def rotation_pair(frames, noise, cshape, g, score):
+    """The best pair (g (2, 2), score (2,)) of a candidate ``g`` (K, 2; cycles/px; coherent ``score`` (K,)) and its
+    partner at one of PARTNER_ANGLES (on a 5x5 grid of +-0.5 bin about the rotated frequency: the candidate is good
+    to a fraction of a bin), by their summed score, where the partner scores PARTNER_NATS and the pair PAIR_NATS;
+    None where none does."""
+    n = len(frames)
+    g, score = np.asarray(g, float).reshape(-1, 2), np.asarray(score, float)
+    if not len(g) or not np.isfinite(PAIR_NATS):
+        return None
+    rotated = np.stack([_rotated(g, a) for a in PARTNER_ANGLES], 1).reshape(-1, 2)  # (K * angles, 2)
+    sub = _subgrid(rotated, 0.5, cshape)  # (K * angles * 25, 2)
+    rates = np.broadcast_to((np.arange(n) / n + 0.5) % 1.0 - 0.5, (len(sub), n))
+    ev = rate_evidence(dft_at(frames, sub), noise, sub, rates).max(1).reshape(len(g), -1)
+    best = ev.argmax(1)
+    partner, partner_score = sub.reshape(len(g), -1, 2)[np.arange(len(g)), best], ev[np.arange(len(g)), best]
+    total = np.where(partner_score >= PARTNER_NATS, score + partner_score, -np.inf)
+    k = int(np.argmax(total))
+    if not total[k] >= PAIR_NATS:
+        return None
+    return np.stack([g[k], partner[k]]), np.array([score[k], partner_score[k]])
 
 
 def _refined(frames, noise, g, cshape, n):
@@ -258,21 +311,31 @@ def lattice_start(s0, cspec, cshape, noise, px=1.0):
     """The first trajectory ``s0`` (coarse px) with its drift velocity corrected by the coherently detected
     reflections, where their joint evidence at the corrected velocity beats that at the first trajectory's
     by MIN_MARGIN nats; a weak reflection asking a large ramp takes part only beside a strong one that asks a
-    correction too (:func:`trusted_start`). A reflection asking a large ramp of the returned start holds the
+    correction too (:func:`trusted_start`). Where fewer than two non-parallel reflections are detected, a candidate
+    and its partner at a square or hexagonal rotation (:func:`rotation_pair`) take their place, each asking at most
+    PAIR_MAX_CYCLES. A reflection asking a large ramp of the returned start holds the
     smoother's velocity only above LARGE_RAMP_NATS (:func:`trusted_ramp`; ``px``: full-frame px per coarse px).
     Returns (start, diagnostics dict)."""
     n = len(s0)
     t = np.arange(n, dtype=float)
     v0 = np.polyfit(t, s0, 1)[0]
     frames = coarse_frames(cspec, cshape)
-    g, score, _ = detect_reflections(frames, cspec, cshape, noise)
+    g_all, score_all, _ = detect_reflections(frames, cspec, cshape, noise, at_least=PARTNER_CANDIDATES)
+    detected = score_all >= DETECT_NATS
+    g, score = g_all[detected], score_all[detected]
     info = dict(g=g, score=score)
     start, v_start = s0, v0
     # the strongest reflection and up to two more not parallel to it (a hexagonal net shows three)
     sin = np.abs(g[0, 0] * g[:, 1] - g[0, 1] * g[:, 0]) / (np.hypot(*g[0]) * np.hypot(*g.T) + 1e-30) if len(g) else []
     use = [0] + [j for j in range(1, len(g)) if sin[j] > 0.5] if len(g) else []
-    if len(use) >= 2:  # one reflection fixes one component only; the other is left to the pairs
-        gu = _refined(frames, noise, g[use[:3]], cshape, n)
+    g_use, score_use, pair = g[use[:3]], score[use[:3]], None
+    if len(use) < 2:  # one reflection fixes one component only: its partner where a square or hexagonal net has it
+        pair = rotation_pair(frames, noise, cshape, g_all[:PARTNER_CANDIDATES], score_all[:PARTNER_CANDIDATES])
+        if pair is not None:
+            g_use, score_use = pair
+            info.update(pair=pair)
+    if len(g_use) >= 2:  # else the other component is left to the pairs
+        gu = _refined(frames, noise, g_use, cshape, n)
         grid = (np.arange(2 * n) / (2 * n) + 0.5) % 1.0 - 0.5
         coef = dft_at(frames, gu)
         ev = rate_evidence(coef, noise, gu, np.broadcast_to(grid, (len(gu), 2 * n)))
@@ -280,7 +343,10 @@ def lattice_start(s0, cspec, cshape, noise, px=1.0):
         ev_fine = rate_evidence(coef, noise, gu, best)
         f_best = best[np.arange(len(gu)), ev_fine.argmax(1)]
         keep = np.nonzero(on_lattice(gu, cshape))[0]
-        keep = keep[trusted_start(gu[keep], f_best[keep], score[use[:3]][keep], v0, n, px)] if len(keep) else keep
+        if pair is None:
+            keep = keep[trusted_start(gu[keep], f_best[keep], score_use[keep], v0, n, px)] if len(keep) else keep
+        elif (asked_ramp(gu, f_best, v0, n, px)[0] > PAIR_MAX_CYCLES).any():
+            keep = keep[:0]  # a rotated pair (above the noise: PAIR_NATS) within PAIR_MAX_CYCLES is trusted whole
         if len(keep) >= 2:
             gu, coef, f_best = gu[keep], coef[:, keep], f_best[keep]
             f0 = gu @ v0
