@@ -58,12 +58,16 @@ CHAIN_FINE_BELOW_FILL = 0.96
 # at every width it lost on Ø10-20 touching fields (0.866 -> 0.863), hence the width bound
 CHAIN_NARROW_MARKER_DYNAMIC = 0.25
 CHAIN_NARROW_BELOW_WIDTH = 8.0
-# ... and there the components that are not long but hold at least this many disks of the members' width without
-# filling their ellipse as one oval (compact pairs and triangles, under 1.5 disks of their own width) are re-split
-# too. Half the merged objects of Ø5-7 touching fields lay in such components (33633: 117 merged objects holding 244
-# of 670 particles). Session 17, rule K: dev (seen) low-dose touching fields 30001-30400 + 33001-34000 0.6983 ->
-# 0.7057 (77 up, 16 down, worst -0.029; 1.3 disks 0.7050, 0.7: 0.7058), low-dose ellipse and round fields unchanged
-CHAIN_NARROW_CLUMP_MIN_DISKS = 1.0
+# the components that are not long but hold at least this many disks of the members' width without filling their
+# ellipse as one oval (compact pairs and triangles, under 1.5 disks of their own width) are re-split too. Half the
+# merged objects of Ø5-7 touching fields lay in such components (33633: 117 merged objects holding 244 of 670
+# particles). Session 17, rule K (members under 8 px only): dev (seen) low-dose touching fields 30001-30400 +
+# 33001-34000 0.6983 -> 0.7057 (1.3 disks 0.7050, 0.7: 0.7058); never-run t32 0.7073 -> 0.7166, r32/l32 identical,
+# A2026 +0.003, A31337 +0.001, A808 +0.002, the rest identical. Rule L (every width): dev all-dose touching Ø10-20
+# 30201-30400 0.8719 -> 0.9160 (8 px bound -> none), ellipse 0.9824 -> 0.9822, round identical; never-run fields
+# 34001-34300 (Ø6.5-20, any dose): touching 0.8573 -> 0.8903 (189 up, 7 down, worst -0.010), ellipse 0.9639 (2
+# changed, +0.010/-0.005) and round 0.9796 unchanged; A31337 +0.0007, B909 +0.0017, the other 7 sets identical
+CHAIN_CLUMP_MIN_DISKS = 1.0
 CHAIN_MARKER_MIN_Z = 3.0
 # in a field of chains narrower than CHAIN_COUNT_BELOW_WIDTH px, an object of at least this many disks of the
 # members' width that does not fill its ellipse as one oval (below CHAIN_FINE_BELOW_FILL) still holds round(area /
@@ -144,9 +148,8 @@ def split_chains(image: np.ndarray, labels: np.ndarray, *, polarity: str, min_px
     a rod whole), and CHAIN_FIELD_SHARE of them long, or CHAIN_FIELD_NOT_OVAL_SHARE of them long without filling their
     ellipse as one oval (low-dose fields, whose specks and single members lower the long share). The members' scale
     is the median width of the long components (below CHAIN_BELOW_WIDTH px); the markers are the blob response's h-maxima there (CHAIN_MARKER_DYNAMIC noise
-    deviations), so a neck between two members is a marker pair and a noise bump on one member is not. Members
-    narrower than CHAIN_NARROW_BELOW_WIDTH px are looked for also in the compact clumps that are not one oval
-    (CHAIN_NARROW_CLUMP_MIN_DISKS).
+    deviations), so a neck between two members is a marker pair and a noise bump on one member is not. Members are
+    looked for also in the compact clumps that are not one oval (CHAIN_CLUMP_MIN_DISKS).
     In fields of chains narrower than CHAIN_COUNT_BELOW_WIDTH px, objects that still hold several members by
     their area are then cut (:func:`cut_by_count`).
     Decided from the image and the labels only, so that ``settings.options()`` reproduce the labels."""
@@ -164,13 +167,11 @@ def split_chains(image: np.ndarray, labels: np.ndarray, *, polarity: str, min_px
     member = float(np.median(width[long]))
     if not member < CHAIN_BELOW_WIDTH:
         return labels
-    resplit = long
-    if member < CHAIN_NARROW_BELOW_WIDTH:  # compact clumps of narrow members too
-        area = np.bincount(components.ravel(), minlength=n + 1)
-        clump = (area >= CHAIN_NARROW_CLUMP_MIN_DISKS * math.pi * member**2 / 4) & (fill < CHAIN_FINE_BELOW_FILL)
-        clump[0] = False
-        resplit = long | clump
-    out = _resplit_at_members_scale(image, labels, components, n, resplit, fill, member, polarity=polarity,
+    # compact clumps (pairs, triangles) that are not one oval are looked into too
+    area = np.bincount(components.ravel(), minlength=n + 1)
+    clump = (area >= CHAIN_CLUMP_MIN_DISKS * math.pi * member**2 / 4) & (fill < CHAIN_FINE_BELOW_FILL)
+    clump[0] = False
+    out = _resplit_at_members_scale(image, labels, components, n, long | clump, fill, member, polarity=polarity,
                                     min_px=min_px)
     if member < CHAIN_COUNT_BELOW_WIDTH:
         out = cut_by_count(out, member, min_px)

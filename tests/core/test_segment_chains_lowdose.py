@@ -19,6 +19,9 @@ TOUCHING = dict(diameter=5.2681381660428155, shape_kind="touching", polarity="br
 # lowdose_field(33633, "touching"), a development seed of session 17 (notes: handoff_particles17.md)
 CLUMPS = dict(diameter=5.709601067151313, shape_kind="touching", polarity="dark", contrast=0.4803525014844335,
               dose=40.52232761923115, gradient=0.20707501005210432, undulation=0.08437582742007751, seed=870363)
+# lowdose_field(30267, "touching"), a development seed of session 17 (an all-dose field, Ø14 at 583 counts/px)
+WIDE_CLUMPS = dict(diameter=13.989768073324447, shape_kind="touching", polarity="dark", contrast=0.2374530687292651,
+                   dose=582.5654235344357, gradient=0.02480883908114585, undulation=0.05059887401632988, seed=959786)
 ELLIPSE = dict(diameter=9.643745503749129, shape_kind="ellipse", polarity="bright", contrast=0.472098018477588,
                dose=22.601704521913078, gradient=0.26135532538488954, undulation=0.008155399694566868, seed=506633)
 
@@ -73,9 +76,20 @@ def test_compact_clumps_of_narrow_members_are_resplit():
     """Ø5.7 pairs and triangles at 41 counts/px: half the merged objects lay in components that are not long (under
     1.5 disks of their own width: compact pairs, triangles), which the re-split at the members' scale left alone
     (117 merged objects holding 244 of 670 particles, F1 0.746). Re-split too where they hold a disk of the members'
-    width without filling their ellipse as one oval (CHAIN_NARROW_CLUMP_MIN_DISKS): F1 0.768."""
+    width without filling their ellipse as one oval (CHAIN_CLUMP_MIN_DISKS): F1 0.768."""
     image, truth, _ = make_particle_field(**CLUMPS)
     labels, _ = _segment_seeing_the_split(image)
-    alone, _ = _segment_seeing_the_split(image, CHAIN_NARROW_CLUMP_MIN_DISKS=float("inf"))
+    alone, _ = _segment_seeing_the_split(image, CHAIN_CLUMP_MIN_DISKS=float("inf"))
     assert labels.max() >= alone.max() + 10
     assert match_labels(labels, truth)["f1"] >= match_labels(alone, truth)["f1"] + 0.015
+
+
+def test_compact_clumps_of_wide_members_are_resplit_too():
+    """Ø14 pairs and triangles at 583 counts/px (members ~15 px wide): the clump re-split bounded to members under 8 px
+    left them merged (F1 0.836); at every width 0.958 (session 17, rule L)."""
+    image, truth, _ = make_particle_field(**WIDE_CLUMPS)
+    labels, _ = _segment_seeing_the_split(image)
+    alone, _ = _segment_seeing_the_split(image, CHAIN_CLUMP_MIN_DISKS=float("inf"))
+    f1 = match_labels(labels, truth)["f1"]
+    assert f1 >= 0.93
+    assert f1 >= match_labels(alone, truth)["f1"] + 0.05
