@@ -45,7 +45,6 @@ from napari_cryomat.core._eds_shoulder import add_shoulders
 
 _MIN_LINE_WEIGHT = 0.01
 _CALIBRATION_MIN_ENERGY = 1000.0  # lines that fix the detector's offset lie above this
-_WIDTH_RANGE = (0.75, 1.3)  # the detector's real FWHM / the given one, searched by best_width
 
 
 @dataclass
@@ -82,7 +81,6 @@ class _Problem:
         # (element, family) pairs left out of the fit: low-energy families whose fitted counts contradict
         # the element's higher families (absorbed lines on a poorly known continuum)
         self.excluded: set[tuple[str, str]] = set()
-        self.calibrated = False  # the offset and width are fitted from the elements found (run's calibration loop)
 
     def lines(self, el):
         z = z_of(el)
@@ -211,11 +209,7 @@ def _try_add(problem, el, chosen, chi2, model, shift, min_snr, continuum):
             continue
         if why:
             return False, s, ("family", why)
-        # an element's own share of a merged peak counts once the detector is calibrated: before, its lines may sit
-        # 40 eV off, as far as S Kα from Pb Mα, and the split between the two free families means nothing
-        own = sum((xi * col for (o, _f), xi, col in zip(owners, x, cols) if o == el), np.zeros_like(m)) \
-            if problem.calibrated else None
-        why = peak_check(problem, el, shift, model, m, min_snr, continuum, own)
+        why = peak_check(problem, el, shift, model, m, min_snr, continuum)
         if why:
             return False, s, ("peak", why)
         return True, s, fit
@@ -305,7 +299,7 @@ def best_width(problem, chosen, shift):
     """Scale of the detector resolution (0.75–1.3 × the given FWHM) that fits the chosen elements best."""
     if not chosen:
         return 1.0
-    grid = np.arange(_WIDTH_RANGE[0], _WIDTH_RANGE[1] + 0.001, 0.05)
+    grid = np.arange(0.75, 1.301, 0.05)
     chi = []
     for g in grid:
         problem.width_scale = float(g)
@@ -346,11 +340,8 @@ def run(s, energy, *, fwhm_of, net, bg, mask, peaks_e, pool, min_snr, beam_kev, 
         ranked = sorted(chosen, key=lambda el: -_sig[el])
         strongest = ([el for el in ranked if _highest_principal(problem, el) >= _CALIBRATION_MIN_ENERGY] or ranked)[:2]
         shift = best_shift(problem, strongest, max_shift)
-        width = best_width(problem, strongest, shift)
+        best_width(problem, strongest, shift)
         shift = best_shift(problem, strongest, max_shift)
-        # an offset or width at the edge of its range is no calibration but a wrong set pulling at it (new-generator
-        # 14024: Pt + Y, with Nb missing, give +40 eV and 1.3x)
-        problem.calibrated = abs(shift) < max_shift and _WIDTH_RANGE[0] < width < _WIDTH_RANGE[1]
         chosen, _sig, _rej, _final = forward_select(problem, cands, shift, min_snr)
     chosen, sig, rejected, final = forward_select(problem, cands, shift, min_snr)
     # an element chosen early may hold a peak whose true owner's other lines decide against it (Th Mα for Ag Lα)

@@ -173,7 +173,7 @@ def test_identify_tm002_real_spectrum():
     res = eds.identify_elements(counts, energy=energy, fwhm_mn_ka=fwhm, beam_energy_kev=beam)
     assert {"Al", "C", "Cu", "Mn", "Zr"} <= set(res.elements)
     # Br Lβ1 (1.52 keV) on the high side of the Al Kα peak, whose centre its Lα shares, must not take a share of it
-    # (the own-share path of _eds_checks.peak_check is for principal lines only; Yb then replaced such a Br)
+    # (session 17: a version of peak_check that judged any line by its own share of a merged peak let Br in, then Yb)
     assert not {"Br", "Yb"} & set(res.elements), res.elements
     peak = [lab for e, _c, lab in res.peaks if abs(e - 560) < 20][0]
     assert "Mn Ll" in peak  # the 0.56 keV peak is Mn Ll/Lη, not an element of its own
