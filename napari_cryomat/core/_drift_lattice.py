@@ -93,7 +93,9 @@ PAIR_NATS = 20.0
 #: the stack of it. Why: a noise partner's rate is uniform over +-0.5 cycle per frame, so it asks up to (n - 1) / 2
 #: cycles; the pairs' true velocity errors that leave one reflection undetected are 1-2 cycles (stress 160² 0.01: 5223
 #: 1.19, 5210 1.21, 5215 0.94, 5219 0.93; session 16). Seen: 5212's true 11.9-nat reflection beside an 8.7-nat noise
-#: partner asking 3.97 cycles (margin 8.7) would have moved a right start.
+#: partner asking 3.97 cycles (margin 8.7) would have moved a right start. A reflection asking more still takes part
+#: where :func:`trusted_start` trusts it (a strong one that asks a correction itself): stress 160² 0.01 5269 (square,
+#: 7.3 px), the pair 16.1 + 23.5 nats asked 2.2 and 2.3 cycles (6.04 px, 75 % jumps without it).
 PAIR_MAX_CYCLES = 2.0
 
 
@@ -313,7 +315,7 @@ def lattice_start(s0, cspec, cshape, noise, px=1.0):
     by MIN_MARGIN nats; a weak reflection asking a large ramp takes part only beside a strong one that asks a
     correction too (:func:`trusted_start`). Where fewer than two non-parallel reflections are detected, a candidate
     and its partner at a square or hexagonal rotation (:func:`rotation_pair`) take their place, each asking at most
-    PAIR_MAX_CYCLES. A reflection asking a large ramp of the returned start holds the
+    PAIR_MAX_CYCLES or trusted as detected ones are. A reflection asking a large ramp of the returned start holds the
     smoother's velocity only above LARGE_RAMP_NATS (:func:`trusted_ramp`; ``px``: full-frame px per coarse px).
     Returns (start, diagnostics dict)."""
     n = len(s0)
@@ -345,8 +347,9 @@ def lattice_start(s0, cspec, cshape, noise, px=1.0):
         keep = np.nonzero(on_lattice(gu, cshape))[0]
         if pair is None:
             keep = keep[trusted_start(gu[keep], f_best[keep], score_use[keep], v0, n, px)] if len(keep) else keep
-        elif (asked_ramp(gu, f_best, v0, n, px)[0] > PAIR_MAX_CYCLES).any():
-            keep = keep[:0]  # a rotated pair (above the noise: PAIR_NATS) within PAIR_MAX_CYCLES is trusted whole
+        else:  # a rotated pair (above the noise: PAIR_NATS): each within PAIR_MAX_CYCLES, or trusted as detected ones
+            small = asked_ramp(gu, f_best, v0, n, px)[0] <= PAIR_MAX_CYCLES
+            keep = keep[(small | trusted_start(gu, f_best, score_use, v0, n, px))[keep]]
         if len(keep) >= 2:
             gu, coef, f_best = gu[keep], coef[:, keep], f_best[keep]
             f0 = gu @ v0

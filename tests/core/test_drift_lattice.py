@@ -37,6 +37,9 @@ def test_hexagonal_crystal_filling_the_field_drifting_several_periods_never_jump
     # a hexagonal crystal (7.3 px), 19 frames at 0.01 counts: no reflection detected (true ones 9.5 and 11.7 nats), the
     # pairs' velocity 0.85 and 1.27 cycles off along them (2.2 px, 26 % jumps) until the rotated partner search
     (5223, 160, 0.01),
+    # square (7.3 px), 24 frames at 0.01: one reflection (16.1 nats) detected, its 23.5-nat partner found at 90° but the
+    # pair asked 2.2 and 2.3 cycles of the start (6.0 px, 75 % jumps): the strong one's own ask makes the other's plausible
+    (5269, 160, 0.01),
 ])
 def test_random_lattices_from_the_stress_grid_never_jump(seed, size, dose, benchmark_module):
     """Reduced, seeded version of benchmarks/drift_stress.py: a random lattice, fraction and drift."""
