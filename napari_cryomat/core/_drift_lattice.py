@@ -83,7 +83,7 @@ LARGE_RAMP_NATS = 21.0
 PARTNER_ANGLES = (60.0, 90.0, 120.0)
 PARTNER_CANDIDATES = 5
 #: A rotated partner counts when it scores PARTNER_NATS and the pair PAIR_NATS together (inf: off, old-vs-new).
-#: PARTNER_NATS: the largest partner score of the 5 strongest candidates on 25 amorphous stacks (contrast 0; 160² and
+#: PARTNER_NATS: the largest partner score of the 5 strongest candidates on 26 amorphous stacks (contrast 0; 160² and
 #: 256², 0.01 and 0.02 counts/px), at periods below 20 px, was 7.6, and beside the lattices of the stress stacks 160²
 #: 0.01 5180-5239 8.9 (5222; true partners there 9.3-19.9); at 27-44 px the isotropic amorphous texture itself scores
 #: 10-21 at the rotations: a real signal that moves with the specimen (its rate is the true one), not noise.
