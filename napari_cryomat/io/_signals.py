@@ -526,11 +526,17 @@ def _spectrum_layers(data, axes: list[Axis], s: int, *, name: str, meta: dict, s
     if layer.dtype == bool:
         layer = layer.astype(np.uint8)
     if n >= 2 and spectral_kind and not np.iscomplexobj(np.empty(0, dtype=layer.dtype)):
-        # napari opens an SI on its middle energy plane; limits over all planes are set by the
-        # brightest (the EELS zero-loss or plasmon, the EDS noise peak) and draw that plane black.
-        shown = tuple((k - 1) // 2 for k in layer.shape[:-2])
-        kwargs["contrast_limits"] = _contrast(layer[shown])
+        kwargs["contrast_limits"] = _contrast(first_shown_plane(layer))
     return _split_complex(layer, kwargs)
+
+
+def first_shown_plane(data):
+    """The (Y, X) plane napari shows first: the middle of every leading axis.
+
+    Why spectrum images take their contrast limits from it: limits over all energy planes are set by the
+    brightest (the EELS zero-loss or plasmon, the EDS zero peak) and draw this plane nearly black; one plane
+    is also all a lazy SI has to read."""
+    return data[tuple((k - 1) // 2 for k in data.shape[:-2])]
 
 
 def _unit_axis(name: str, unit: str | None = None, *, like: Axis | None = None) -> Axis:

@@ -490,19 +490,16 @@ def spectrum_image_layer(
         "energy_axis": {"offset": float(energy_offset), "scale": float(energy_scale), "units": "eV", "size": int(ne)},
         "pixel_size": float(pixel_size),
     }
+    from napari_cryomat.io._signals import first_shown_plane
     from napari_cryomat.io.mrc import strided_contrast_limits
 
-    # napari opens an SI on its middle energy plane; limits over the whole SI are set by the
-    # brightest planes (the EELS zero-loss or plasmon, the EDS noise peak) and draw that plane
-    # nearly black. Limits of the plane shown read ~one plane's worth of a lazy SI.
-    shown_plane = layer_data[(ne - 1) // 2]
     kwargs = {
         "name": name,
         "scale": (float(energy_scale), float(pixel_size), float(pixel_size)),
         "translate": (float(energy_offset), float(origin[0]), float(origin[1])),
         "units": ("eV", "angstrom", "angstrom"),
         "axis_labels": ("energy", "y", "x"),  # the slider says what it moves through
-        "contrast_limits": strided_contrast_limits(shown_plane),
+        "contrast_limits": strided_contrast_limits(first_shown_plane(layer_data)),
         "metadata": md,
         "visible": visible,
     }

@@ -235,7 +235,7 @@ class DriftModel:
         names = run.request.names
         previous_sum = self._sum_name if self.run is not None and self.run.request.names == names else None
         self.run, self.source = run, source
-        self._write_stack(run, real_layer(source))
+        self._write_stack(run)
         _set_visible(source, False)
         yield names.stack
         if isinstance(run, VolumeRun):  # no sums of volumes: the aligned series is the result
@@ -256,8 +256,8 @@ class DriftModel:
         self.show_aligned(True)  # layers hidden by "before" come back with the new result
         self.run_changed.emit(run)
 
-    def _write_stack(self, run: AlignRun | VolumeRun, source=None) -> None:
-        req = run.request
+    def _write_stack(self, run: AlignRun | VolumeRun) -> None:
+        req, source = run.request, self.source
         if isinstance(run, VolumeRun):  # the source's own scale, origin and units on all four axes
             kwargs = dict(units=req.units) if req.units else {}
             if source is not None:
