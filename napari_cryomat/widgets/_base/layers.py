@@ -25,7 +25,10 @@ __all__ = [
     "LayerCombo",
     "class_colormap",
     "compact_labels",
+    "frame_stack",
+    "is_frame_stack",
     "is_helper_layer",
+    "is_spectral_layer",
     "palette_colour",
     "pixel_size_of",
     "real_layer",
@@ -49,6 +52,26 @@ def real_layer(layer):
 
 def is_helper_layer(layer) -> bool:
     return bool(getattr(layer, "metadata", {}).get(HELPER_KEY))
+
+
+def is_spectral_layer(layer) -> bool:
+    """A spectrum image ((E, Y, X)) or its frames ((T, E, Y, X)): an axis is energy, so it is never a
+    stack of frames, a tilt series or a volume, though it has their number of dimensions."""
+    return "spectrum_image" in (getattr(layer, "metadata", None) or {})
+
+
+def is_frame_stack(layer) -> bool:
+    """A grey (T, Y, X) stack of images, or the (T, 1, Y, X) image frames a reader puts beside a spectrum
+    image's frames (the singleton keeps their time off the energy slider); not a spectrum image."""
+    if getattr(layer, "rgb", False) or is_spectral_layer(layer):
+        return False
+    shape = np.shape(layer.data[0] if getattr(layer, "multiscale", False) else layer.data)
+    return len(shape) == 3 or (len(shape) == 4 and shape[1] == 1)
+
+
+def frame_stack(data):
+    """The (T, Y, X) frames of an :func:`is_frame_stack` layer's data (a view: a lazy stack stays lazy)."""
+    return data[:, 0] if np.ndim(data) == 4 and np.shape(data)[1] == 1 else data
 
 
 def pixel_size_of(layer: "napari.layers.Layer", axis: int = -1) -> float:

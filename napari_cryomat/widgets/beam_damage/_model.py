@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from napari_cryomat.core import dose as core
-from napari_cryomat.widgets._base.layers import pixel_size_of
+from napari_cryomat.widgets._base.layers import frame_stack, is_frame_stack, is_spectral_layer, pixel_size_of
 
 __all__ = ["DOSE_KEY", "DamageParams", "DamageRequest", "DamageRun", "make_request", "run_damage", "write_table",
            "summary_lines"]
@@ -62,15 +62,17 @@ def make_request(layer, params: DamageParams) -> DamageRequest:
     """Check the layer and the form; ValueError naming what to change otherwise."""
     if layer is None:
         raise ValueError("Choose a dose series (an image stack T, Y, X) in 'Series' first.")
-    shape = tuple(layer.data.shape)
-    if getattr(layer, "rgb", False) or len(shape) != 3:
-        raise ValueError(f"'{layer.name}' is not a (T, Y, X) stack (shape {shape}); pick a movie or dose series.")
+    if not is_frame_stack(layer):
+        kind = "a spectrum image" if is_spectral_layer(layer) else f"shape {tuple(layer.data.shape)}"
+        raise ValueError(f"'{layer.name}' is not a (T, Y, X) stack ({kind}); pick a movie or dose series.")
+    frames = frame_stack(layer.data)
+    shape = tuple(frames.shape)
     if shape[0] < 4:
         raise ValueError(f"'{layer.name}' has {shape[0]} frames; following damage needs at least 4.")
     if params.frames_per_point and not 2 <= params.frames_per_point <= shape[0] // 2:
         raise ValueError(f"Frames per point must be between 2 and {shape[0] // 2} for {shape[0]} frames "
                          f"(or 0 for automatic); got {params.frames_per_point}.")
-    return DamageRequest(layer.name, layer.data, pixel_size_of(layer), params)
+    return DamageRequest(layer.name, frames, pixel_size_of(layer), params)
 
 
 def run_damage(request: DamageRequest, progress=None) -> DamageRun:

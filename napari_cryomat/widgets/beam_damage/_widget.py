@@ -21,7 +21,16 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_cryomat.widgets._base import LayerCombo, ScrollPanel, Section, TaskRunner, hbox, show_error, show_info
+from napari_cryomat.widgets._base import (
+    LayerCombo,
+    ScrollPanel,
+    Section,
+    TaskRunner,
+    hbox,
+    is_frame_stack,
+    show_error,
+    show_info,
+)
 from napari_cryomat.widgets.beam_damage._figure import write_figure
 from napari_cryomat.widgets.beam_damage._model import (
     DamageParams,
@@ -40,10 +49,6 @@ if TYPE_CHECKING:
 __all__ = ["BeamDamageWidget"]
 
 
-def _is_stack(layer) -> bool:
-    return getattr(layer, "ndim", 0) == 3 and not getattr(layer, "rgb", False)
-
-
 class BeamDamageWidget(QWidget):
     """Measure how a structure fades with dose: FRC/FRPR resolution and Bragg spot critical doses.
 
@@ -57,7 +62,7 @@ class BeamDamageWidget(QWidget):
 
         self.viewer = napari_viewer
         self.result: DamageRun | None = None
-        self.layer_combo = LayerCombo(napari_viewer, (Image,), predicate=_is_stack)
+        self.layer_combo = LayerCombo(napari_viewer, (Image,), predicate=is_frame_stack)
         self.pixel_label = QLabel("")
         self.dose_spin = QDoubleSpinBox(decimals=3, minimum=0.0, maximum=1e4, singleStep=0.1)
         self.dose_spin.setSuffix(" e/Å²")

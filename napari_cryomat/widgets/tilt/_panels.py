@@ -22,7 +22,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_cryomat.widgets._base import EmptyViewNote, LayerCombo, Section, hbox
+from napari_cryomat.widgets._base import EmptyViewNote, LayerCombo, Section, hbox, is_spectral_layer
 from napari_cryomat.widgets.tilt._plots import HistogramPlot, ResidualPlot, WedgeView
 from napari_cryomat.widgets.tilt._run import AlignRun, Quantification, Reconstruction
 
@@ -42,7 +42,8 @@ def _note() -> QLabel:
 
 
 def _is_stack(layer) -> bool:
-    return getattr(layer, "ndim", 0) == 3 and not getattr(layer, "rgb", False)
+    """A (N, Y, X) tilt series or (Z, Y, X) volume; not a spectrum image, whose first axis is energy."""
+    return getattr(layer, "ndim", 0) == 3 and not getattr(layer, "rgb", False) and not is_spectral_layer(layer)
 
 
 class SourcePanel(Section):

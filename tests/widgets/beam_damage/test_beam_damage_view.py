@@ -97,3 +97,32 @@ def test_series_without_bragg_spots_says_so_in_the_bragg_plot(make_napari_viewer
     bragg = w.plots.notes["bragg"]
     assert bragg.shown and bragg.text == NO_BRAGG_SPOTS
     assert not w.plots.notes["resolution"].shown and not w.plots.notes["rings"].shown
+
+
+def test_frames_beside_a_spectrum_image_are_a_series_and_the_spectrum_image_is_not(make_napari_viewer, qtbot,
+                                                                                   messages):
+    # a Velox file opens its HAADF frames as (T, 1, Y, X) beside the EDS SI's (E, Y, X) sum: the frames are a dose
+    # series (each adds dose), the SI is not (its first axis is energy), though both have 3-4 axes
+    viewer = make_napari_viewer()
+    data, kwargs, _ = dose_series_sample()[0]
+    si_meta = {"spectrum_image": {"signal": "EDS", "energy_axis": {"size": 32, "scale": 10.0, "offset": 0.0}}}
+    si = viewer.add_image(np.ones((32, 256, 256), np.float32), name="EDS", metadata=si_meta)
+    frames = data[:24, None, 64:320, 64:320]
+    kwargs = dict(kwargs, name="HAADF frames", scale=(kwargs["scale"][0], 320.0, *kwargs["scale"][1:]),
+                  units=(kwargs["units"][0], "eV", *kwargs["units"][1:]), axis_labels=("t", "E", "y", "x"))
+    viewer.add_image(frames, **kwargs)
+    _dock, w = viewer.window.add_plugin_dock_widget("napari-cryomat", "Beam damage")
+    assert [w.layer_combo.itemText(i) for i in range(w.layer_combo.count())] == ["HAADF frames"]
+    w.run_button.click()
+    qtbot.waitUntil(lambda: w.result is not None and not w.runner.busy, timeout=60000)
+    assert w.result.request.frames.shape == (24, 256, 256)
+    truth = viewer.layers["HAADF frames"].metadata["true_critical_dose_e_per_A2"]
+    assert len(w.result.series.shells) == 2
+    for shell in w.result.series.shells:
+        expected = min(truth.items(), key=lambda kv: abs(float(kv[0].split()[0]) - shell.d_spacing))[1]
+        assert shell.fit.dc == pytest.approx(expected, rel=0.25)
+
+    from napari_cryomat.widgets.beam_damage._model import DamageParams, make_request
+
+    with pytest.raises(ValueError, match="'EDS' is not a .T, Y, X. stack .a spectrum image."):
+        make_request(si, DamageParams(0.0, 0, 30.0, 0.0))

@@ -242,3 +242,16 @@ def test_a_blind_axis_search_stopped_at_its_reach_is_shown_as_a_warning(make_nap
     assert "stopped at its reach, 3° from" in note and "Set 'Tilt axis' in the Align section" in note
     assert "tilt_axis_angle" not in note                    # the dock's control, not the Python parameter
     assert note in w.align.summary.text()
+
+
+def test_a_spectrum_image_is_offered_neither_as_tilt_series_nor_as_volume(setup):
+    # an EELS SI is (E, Y, X) like a tilt series or a volume, but its first axis is energy: aligning or
+    # quantifying it would answer nonsense in degrees and Å
+    viewer, layer, w = setup
+    viewer.add_image(np.ones((64, 48, 48), np.float32), name="EELS SI",
+                     metadata={"spectrum_image": {"signal": "EELS",
+                                                  "energy_axis": {"size": 64, "scale": 1.0, "offset": 0.0}}})
+    for combo in (w.source.layer_combo, w.quant.volume_combo):
+        combo.refresh()
+        assert "EELS SI" not in [combo.itemText(i) for i in range(combo.count())]
+    assert w.source.layer_combo.currentText() == "tilts"
