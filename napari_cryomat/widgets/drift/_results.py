@@ -7,9 +7,9 @@ from typing import Optional
 from qtpy.QtCore import Signal
 from qtpy.QtWidgets import QCheckBox, QGroupBox, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
-from napari_cryomat.widgets._base import hbox
+from napari_cryomat.widgets._base import hbox, show_warning
 from napari_cryomat.widgets.drift._plots import DriftPlots
-from napari_cryomat.widgets.drift._run import AlignRun
+from napari_cryomat.widgets.drift._run import NO_COMMON_STRUCTURE, AlignRun
 from napari_cryomat.widgets.drift._volume import VolumeRun
 
 __all__ = ["ResultsPanel"]
@@ -86,6 +86,8 @@ class ResultsPanel(QGroupBox):
         self.save_button.setEnabled(stack)
         self.summary.setText(run.summary())
         self.plots.draw(run)
+        if stack and not run.shares_structure:
+            show_warning(f"Drift correction of {run.request.source_name}: {NO_COMMON_STRUCTURE}.")
 
     def show_range(self, start: int, stop: int) -> None:
         """Say which frames the aligned sum layer holds now."""

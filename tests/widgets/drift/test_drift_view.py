@@ -81,6 +81,22 @@ def test_align_produces_layers_plots_and_correct_shifts(setup, qtbot, movie):
     assert (w.results.range_start.value(), w.results.range_stop.value()) == (0, 8)
 
 
+def test_frames_without_a_specimen_are_said_to_show_no_common_structure(make_napari_viewer, qtbot, messages):
+    # pure shot noise: the estimator still returns a trajectory (tens of px) and a quality like a right
+    # low-dose alignment's; the aligned halves' FRC does not reach 0.143 even in the first ring (-0.5 to -0.6
+    # for this stack whatever the shifts: estimated, none or random), so the user is warned, not told "nan Å"
+    from napari_cryomat.widgets.drift._run import NO_COMMON_STRUCTURE
+
+    viewer = make_napari_viewer()
+    noise = np.random.default_rng(2).poisson(20.0, (12, 96, 96)).astype(np.float32)
+    viewer.add_image(noise, name="vacuum")
+    _dock, w = viewer.window.add_plugin_dock_widget("napari-cryomat", "Drift correction")
+    run_and_wait(qtbot, w)
+    assert w.runner.last_error is None and not w.result.shares_structure
+    assert NO_COMMON_STRUCTURE in w.results.summary.text() and "nan" not in w.results.summary.text()
+    assert any(NO_COMMON_STRUCTURE in str(m) and "vacuum" in str(m) for m in messages)
+
+
 def test_plots_are_labelled_from_the_run_they_show(setup, qtbot):
     viewer, layer, w = setup
     w.params.dose.setValue(1.0)
