@@ -27,6 +27,7 @@ __all__ = [
     "compact_labels",
     "frame_stack",
     "is_frame_stack",
+    "is_grey_image",
     "is_helper_layer",
     "is_spectral_layer",
     "palette_colour",
@@ -58,6 +59,12 @@ def is_spectral_layer(layer) -> bool:
     """A spectrum image ((E, Y, X)) or its frames ((T, E, Y, X)): an axis is energy, so it is never a
     stack of frames, a tilt series or a volume, though it has their number of dimensions."""
     return "spectrum_image" in (getattr(layer, "metadata", None) or {})
+
+
+def is_grey_image(layer) -> bool:
+    """A grey image, stack or volume a pixel tool (segment, denoise, measure) can take: not RGB, not a
+    spectrum image (its energy planes are not slices; maps and PCA live in the Spectrum imaging dock)."""
+    return not getattr(layer, "rgb", False) and not is_spectral_layer(layer)
 
 
 def is_frame_stack(layer) -> bool:

@@ -33,6 +33,7 @@ from napari_cryomat.widgets._base import (
     Section,
     TaskRunner,
     hbox,
+    is_grey_image,
     show_error,
 )
 from napari_cryomat.widgets.denoise._model import (
@@ -120,7 +121,7 @@ class DenoiseWidget(LivePanel):
 
         self.model = DenoiseModel(napari_viewer)
         self.layer_combo = LayerCombo(napari_viewer, (napari.layers.Image,),
-                                      predicate=lambda layer: not getattr(layer, "rgb", False))
+                                      predicate=is_grey_image)
         self.method = QComboBox()
         for key in ("auto",) + CALIBRATED + ("n2v",):
             self.method.addItem(METHOD_LABELS[key], key)

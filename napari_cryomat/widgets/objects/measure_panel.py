@@ -14,7 +14,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_cryomat.widgets._base import EmptyPlotNote, LayerCombo, TaskRunner, show_error
+from napari_cryomat.widgets._base import EmptyPlotNote, LayerCombo, TaskRunner, is_grey_image, show_error
 from napari_cryomat.widgets.objects._jobs import compute_colours, compute_measure
 from napari_cryomat.widgets.objects._layers import guess_time_series, is_class_map, matching_image
 from napari_cryomat.widgets.objects._model import ObjectsModel
@@ -40,7 +40,7 @@ class MeasurePanel(QWidget):
         self.runner = runner
         self.labels_combo = LayerCombo(viewer, (Labels,))
         self.labels_combo.setToolTip("The objects to measure: a labels layer (segment or annotate first).")
-        self.image_combo = LayerCombo(viewer, (Image,), predicate=lambda layer: not layer.rgb)
+        self.image_combo = LayerCombo(viewer, (Image,), predicate=is_grey_image)
         self.intensity_check = QCheckBox("mean intensity from")
         self.intensity_check.setChecked(True)
         self.classes_check = QCheckBox("labels are classes")

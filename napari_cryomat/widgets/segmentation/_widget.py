@@ -19,6 +19,7 @@ from napari_cryomat.widgets._base import (
     ScrollPanel,
     TaskRunner,
     hbox,
+    is_grey_image,
     notify,
 )
 from napari_cryomat.widgets.segmentation._autosave_panel import AutosavePanel
@@ -50,7 +51,7 @@ class SegmentationWidget(QWidget):
         self.viewer = napari_viewer
         self.model = SegmentationModel(napari_viewer)
         self.runner = TaskRunner("Segmentation")
-        self.image_combo = LayerCombo(napari_viewer, (Image,), predicate=lambda layer: not layer.rgb)
+        self.image_combo = LayerCombo(napari_viewer, (Image,), predicate=is_grey_image)
         self.labels_combo = LayerCombo(napari_viewer, (Labels,), predicate=_paintable)
         self.new_button = QPushButton("New annotation")
         self.new_button.setToolTip("A labels layer matched to the image: same shape, scale and units.")

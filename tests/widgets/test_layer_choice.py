@@ -1,0 +1,40 @@
+"""Which layers each dock offers, as a user opening a Velox file meets them: an EELS/EDS spectrum image (E, Y, X),
+its (T, 1, Y, X) HAADF frames, a map made from it and a plain image. A spectrum image's first axis is energy: it is
+no stack of frames, tilt series, volume or image to segment, denoise or measure (maps and PCA are the Spectrum
+imaging dock's), though it has their number of dimensions; a map made from it is a plain image."""
+
+import numpy as np
+import pytest
+
+from napari_cryomat.io.spectral import spectrum_image_layer
+
+pytestmark = pytest.mark.e2e
+
+
+def _offered(combo) -> list[str]:
+    combo.refresh()
+    return [combo.itemText(i) for i in range(combo.count())]
+
+
+def test_each_dock_offers_the_layers_it_can_take(make_napari_viewer):
+    viewer = make_napari_viewer()
+    data, kwargs, _ = spectrum_image_layer(np.ones((24, 24, 64), np.float32), energy_offset=100.0, energy_scale=1.0,
+                                           pixel_size=2.0, name="EELS SI", signal_type="EELS")
+    viewer.add_image(data, **kwargs)
+    viewer.add_image(np.ones((6, 1, 24, 24), np.float32), name="HAADF frames")
+    viewer.add_image(np.ones((24, 24), np.float32), name="O K map", metadata={"spectrum_map": {"element": "O"}})
+    viewer.add_image(np.ones((5, 24, 24), np.float32), name="movie")
+
+    _, seg = viewer.window.add_plugin_dock_widget("napari-cryomat", "Segmentation")
+    _, den = viewer.window.add_plugin_dock_widget("napari-cryomat", "Denoise")
+    _, obj = viewer.window.add_plugin_dock_widget("napari-cryomat", "Objects and classes")
+    _, dmg = viewer.window.add_plugin_dock_widget("napari-cryomat", "Beam damage")
+    _, tilt = viewer.window.add_plugin_dock_widget("napari-cryomat", "Tilt series")
+    _, drift = viewer.window.add_plugin_dock_widget("napari-cryomat", "Drift correction")
+    pixel_tools = ["HAADF frames", "O K map", "movie"]
+    assert _offered(seg.image_combo) == pixel_tools
+    assert _offered(den.layer_combo) == pixel_tools
+    assert _offered(obj.measure_panel.image_combo) == pixel_tools
+    assert _offered(dmg.layer_combo) == ["HAADF frames", "movie"]
+    assert _offered(tilt.source.layer_combo) == ["movie"]
+    assert _offered(drift.params.layer_combo) == ["HAADF frames", "movie"]
