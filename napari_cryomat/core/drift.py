@@ -213,8 +213,10 @@ class DriftResult:
         and the solved trajectory. Large values flag frames whose alignment is uncertain.
     quality : float
         Median significance of the pairwise correlation peaks (peak minus mean over standard
-        deviation of the correlation within the search range). Below about 5 the alignment is
-        mostly guessing: increase ``group`` or ``bfactor``.
+        deviation of the correlation within the search range). It rates single pairs, not the
+        trajectory: low-dose stacks aligned to 0.1 px show 3-5, and frames of pure shot noise
+        (no specimen, for which a trajectory is still returned) 2.5-3.5; the FRC of the aligned
+        even and odd halves (:func:`frc_vs_dose`) tells them apart better.
     inlier_fraction : float
         Fraction of pairwise measurements kept by the robust solver.
     pixel_size : float
