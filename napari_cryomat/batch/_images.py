@@ -127,17 +127,25 @@ def _spatial_pixel_size(kwargs: dict) -> float | None:
     return sx
 
 
-def _suitable(layer: tuple) -> bool:
+def _unsuitable(layer: tuple) -> str | None:
+    """Why the batch cannot segment this layer (named, for the file's message), or None when it can."""
     data, kwargs, kind = (tuple(layer) + ({}, "image"))[:3]
     meta = kwargs.get("metadata") or {}
-    if data is None or kind != "image" or kwargs.get("rgb"):
-        return False
+    name = f"'{kwargs.get('name', kind)}'"
+    if data is None or kind != "image":
+        return f"{name} is a {kind} layer"
+    if kwargs.get("rgb"):
+        return f"{name} is an RGB picture"
     if "spectrum_image" in meta or "spectrum" in meta:
-        return False
+        return f"{name} is a spectrum or spectrum image"
     units = [str(u) for u in (kwargs.get("units") or [])]
     if any(u.startswith("1/") for u in units[-2:]):
-        return False  # a diffraction pattern or an FFT, not an image of particles
-    return np.ndim(data) in (2, 3) and min(np.shape(data)[-2:]) >= 8
+        return f"{name} is a diffraction pattern or an FFT (axes in {units[-1]})"  # not an image of particles
+    if np.ndim(data) not in (2, 3):
+        return f"{name} has {np.ndim(data)} dimensions {tuple(np.shape(data))}"
+    if min(np.shape(data)[-2:]) < 8:
+        return f"{name} is {' x '.join(str(n) for n in np.shape(data)[-2:])} px (at least 8 x 8 needed)"
+    return None
 
 
 def image_layer(path) -> tuple:
@@ -153,12 +161,11 @@ def image_layer(path) -> tuple:
     except (ValueError, OSError) as exc:  # MRCError, TIFFError, SpectralError name the file already
         text = str(exc)
         raise BatchInputError(text if path.name in text else f"{path.name}: {text}") from None
-    images = [layer for layer in layers if _suitable(layer)]
+    reasons = [_unsuitable(layer) for layer in layers]
+    images = [layer for layer, reason in zip(layers, reasons) if reason is None]
     if not images:
-        kinds = ", ".join(sorted({str(layer[2]) if len(layer) > 2 else "image" for layer in layers}))
-        raise BatchInputError(
-            f"{path.name}: holds no 2D image or image stack to segment (it holds: {kinds or 'nothing'})."
-        )
+        held = "; ".join(reasons[:4]) + ("; ..." if len(reasons) > 4 else "") if reasons else "it holds nothing"
+        raise BatchInputError(f"{path.name}: holds no 2D image or image stack to segment ({held}).")
     return images[0], len(images)
 
 

@@ -219,3 +219,19 @@ def test_local_cluster_workers_keep_glibcs_adaptive_malloc(monkeypatch):
         client.close()
         cluster.close()
     assert list(seen.values()) == [None]
+
+
+def test_a_file_with_nothing_to_segment_says_what_it_holds(tmp_path):
+    # the message named only the layer kind ("it holds: image") for a diffraction pattern, a 3 x 3 image, a
+    # spectrum image: the user could not tell what was wrong with the file
+    from napari_cryomat.batch._images import BatchInputError, _unsuitable, image_layer
+
+    small = tmp_path / "tiny.tif"
+    tifffile.imwrite(small, np.ones((3, 3), np.float32))
+    with pytest.raises(BatchInputError, match=r"tiny.tif: holds no 2D image .*'tiny' is 3 x 3 px \(at least 8 x 8"):
+        image_layer(small)
+    layers = [(np.ones((64, 64)), {"name": "CBED", "units": ("1/angstrom", "1/angstrom")}, "image"),
+              (np.ones((64, 64, 32)), {"name": "EDS", "metadata": {"spectrum_image": {}}}, "image")]
+    reasons = [_unsuitable(layer) for layer in layers]
+    assert reasons == ["'CBED' is a diffraction pattern or an FFT (axes in 1/angstrom)",
+                       "'EDS' is a spectrum or spectrum image"]
