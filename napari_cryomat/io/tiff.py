@@ -187,7 +187,9 @@ def _plan_series(tif, index: int, series, size: int, name: str) -> dict | None:
             truncated_to = int(fit)
     meta = _shaped_meta(tif)
     cal = tiff_calibration(tif, keyframe, spatial_axes, shape[: len(spatial_axes)])
+    databar_rows = _fei_databar_rows(tif, spatial_axes, shape[: len(spatial_axes)])
     return {
+        "databar_rows": databar_rows,
         "index": index, "shape": shape, "dtype": dtype, "axes": axes, "rgb": rgb,
         "n_pages": n_pages, "n_planes": n_planes, "plane_shape": plane_shape,
         "contiguous": contiguous, "dataoffset": series.dataoffset, "truncated_to": truncated_to,
@@ -195,6 +197,24 @@ def _plan_series(tif, index: int, series, size: int, name: str) -> dict | None:
         "cal": cal, "n_series": len(tif.series),
         "memmappable": bool(getattr(keyframe, "is_memmappable", False)) and contiguous,
     }
+
+
+def _fei_databar_rows(tif, axes: str, shape: tuple) -> int:
+    """Rows of the data bar an FEI / Thermo Fisher SEM or FIB burns in under the scanned image (0 if none).
+
+    ``Image.ResolutionY`` is the scanned height; a saved TIFF may be taller by the data bar (HV, HFW,
+    a scale bar as text and lines: 29 rows under a 512 x 442 Helios scan, 39 under a 768 x 512 navcam).
+    It is no part of the specimen: segmented, it became 512 objects of text; in an FFT or a drift
+    correction it is a fixed bright edge. The image opens without it (what users crop by hand).
+    """
+    try:
+        image = (tif.fei_metadata or {}).get("Image") or {}
+        rows, cols = int(image["ResolutionY"]), int(image["ResolutionX"])
+    except (KeyError, TypeError, ValueError):
+        return 0
+    if not axes.endswith("YX") or cols != shape[-1] or not 0 < rows < shape[-2]:
+        return 0
+    return int(shape[-2]) - rows
 
 
 def _check_codec(page, name: str) -> None:
@@ -274,6 +294,9 @@ def _layer(path: Path, plan: dict) -> tuple[Any, dict, str]:
     data = _lazy_array(path, plan)
     cal = plan["cal"]
     n_sp = data.ndim - (1 if plan["rgb"] else 0)
+    if plan["databar_rows"]:  # the instrument's data bar under the scan (_fei_databar_rows): not the specimen
+        rows = np.shape(data)[n_sp - 2] - plan["databar_rows"]
+        data = data[(slice(None),) * (n_sp - 2) + (slice(0, rows),)]
     axes_info = cal["axes"][-n_sp:] if len(cal["axes"]) >= n_sp else \
         [_pixel_axis("?")] * (n_sp - len(cal["axes"])) + cal["axes"]
     axes_info = _displayable(axes_info)
@@ -285,7 +308,7 @@ def _layer(path: Path, plan: dict) -> tuple[Any, dict, str]:
         "axis_labels": tuple(_unique_labels([a["label"] for a in axes_info])),
         "metadata": {"tiff": {"path": str(path), "series": plan["index"], "calibration_source": cal["source"],
                               "axes": plan["axes"], "calibration": axes_info,
-                              "truncated_to": plan["truncated_to"]}},
+                              "truncated_to": plan["truncated_to"], "databar_rows": plan["databar_rows"]}},
     }
     if cal.get("voxel_size_angstrom"):
         kwargs["metadata"]["tiff"]["voxel_size_angstrom"] = cal["voxel_size_angstrom"]

@@ -104,6 +104,16 @@ def references(path: Path) -> list[Ref]:
     return refs
 
 
+def _fei_scanned_rows(sig: dict, shape) -> int | None:
+    """Rows of an FEI TIFF's scan (its ``Image.ResolutionY``) when the file is taller (a data bar), else None."""
+    image = (((sig.get("original_metadata") or {}).get("fei_metadata") or {}).get("Image") or {})
+    try:
+        rows, cols = int(image["ResolutionY"]), int(image["ResolutionX"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return rows if len(shape) >= 2 and cols == shape[-1] and 0 < rows < shape[-2] else None
+
+
 def _is_spectrum_image(sig: dict) -> bool:
     """A spectrum image the file says was recorded in more than one frame."""
     signal_type = str(((sig.get("metadata") or {}).get("Signal") or {}).get("signal_type", ""))
@@ -153,6 +163,9 @@ def _tiff_refs(path: Path) -> list[Ref]:
     for i, (arr, axes, photometric) in enumerate(series):
         rgb = axes.endswith("S") and arr.shape[-1] in (3, 4) and photometric == 2
         n = arr.ndim - (1 if rgb else 0)
+        scanned = _fei_scanned_rows(cal[i], arr.shape[:n]) if i < len(cal) else None
+        if scanned:  # the reader opens the scan without the data bar an FEI SEM/FIB burns in under it
+            arr = arr[(slice(None),) * (n - 2) + (slice(0, scanned),)]
         ax = list(cal[i]["axes"]) if i < len(cal) else []
         ax = ([None] * (n - len(ax)) + ax)[-n:]
         # rosettasciio keeps ImageJ's z spacing without unit: ImageJ's unit is the image's

@@ -46,6 +46,28 @@ def test_fei_without_scan_uses_field_width(tmp_path):
     assert kwargs["scale"] == pytest.approx((2e-6 * 1e10, 2e-6 * 1e10))
 
 
+def test_fei_data_bar_is_not_part_of_the_image(tmp_path):
+    # a Helios SEM image saved with its data bar: 442 scanned rows (Image.ResolutionY) and 29 rows of text and
+    # scale bar under them, as hyperspy's FEI-Helios-Ebeam-16bits.tif; segmented, the bar became 512 objects
+    scan = np.random.default_rng(0).integers(100, 200, (442, 512)).astype(np.uint16)
+    bar = np.zeros((29, 512), np.uint16)
+    bar[5:20:2, 10:500] = 65535  # text and lines
+    fei = ("[Scan]\nPixelWidth=3.3724e-06\nPixelHeight=3.3724e-06\n"
+           "[Image]\nResolutionX=512\nResolutionY=442\n")
+    path = tmp_path / "helios_bar.tif"
+    tifffile.imwrite(path, np.vstack([scan, bar]), extratags=[(34682, "s", 0, fei, True)])
+    data, kwargs, _ = _one(path)
+    assert data.shape == (442, 512) and np.array_equal(np.asarray(data), scan)
+    assert kwargs["metadata"]["tiff"]["databar_rows"] == 29
+    assert kwargs["contrast_limits"][1] < 65535  # the bar's white text no longer sets the contrast
+    # a scan as tall as the file (no bar), and a file whose ResolutionX differs from its width, keep every row
+    for shape, res in (((442, 512), (512, 442)), ((471, 512), (1024, 884))):
+        fei = f"[Image]\nResolutionX={res[0]}\nResolutionY={res[1]}\n"
+        tifffile.imwrite(path, np.ones(shape, np.uint8), extratags=[(34682, "s", 0, fei, True)])
+        data, kwargs, _ = _one(path)
+        assert data.shape == shape and kwargs["metadata"]["tiff"]["databar_rows"] == 0
+
+
 def test_dm_export_tags_with_offsets(tmp_path):
     path = tmp_path / "dm.tif"
     tags = [(65003, "s", 0, "nm", True), (65004, "s", 0, "nm", True), (65009, "d", 1, 0.25, True),
