@@ -40,6 +40,13 @@ def test_hexagonal_crystal_filling_the_field_drifting_several_periods_never_jump
     # square (7.3 px), 24 frames at 0.01: one reflection (16.1 nats) detected, its 23.5-nat partner found at 90° but the
     # pair asked 2.2 and 2.3 cycles of the start (6.0 px, 75 % jumps): the strong one's own ask makes the other's plausible
     (5269, 160, 0.01),
+    # oblique (9.0 px, superlattice), 29 frames at 0.01: a 25.3-nat reflection confirms the start (asks 0.06 cycles),
+    # the weak true one beside it (15.7 nats) asks 1.49 cycles and was dropped as a possible noise ramp (5.2 px, 66 %)
+    (5292, 160, 0.01),
+    # square (9.2 px), 18 frames at 0.01: the single frames' line (0.9 px/frame, right) was corrected by the blocks'
+    # noise to 3.4 and held at 6.3 px/frame (100 px over the stack); the lattice stage then took the wrong alias of a
+    # start 10 cycles off (47.8 px RMS, every frame off)
+    (5208, 160, 0.01),
 ])
 def test_random_lattices_from_the_stress_grid_never_jump(seed, size, dose, benchmark_module):
     """Reduced, seeded version of benchmarks/drift_stress.py: a random lattice, fraction and drift."""
@@ -459,3 +466,26 @@ def test_volume_series_drift_in_three_dimensions_and_lazy_3d_shift():
                                                                                         vols[0].ravel())[0, 1] + 0.2
     with pytest.raises(ValueError, match="volumes"):
         estimate_volume_drift(vols[0])
+
+
+def test_a_lattice_correction_that_would_carry_the_specimen_beyond_half_the_field_is_refused():
+    """A reflection's phase rate tells g·v only modulo a cycle per frame; the lattice stage takes the alias nearest to
+    the first trajectory, right only while that is off by less than half a cycle per frame. Stress 160² 0.01 5208: a
+    start 0.6 cycle per frame off (92 px over 18 frames) was 'corrected' by the other alias to 153 px (47.8 px RMS).
+    Here a square 4 px lattice on 128² frames and a start 0.6 cycle per frame off along y (46 px over the stack): the
+    nearest alias would move it to 82 px, beyond half the field, and is not taken."""
+    from napari_cryomat.core import _drift_lattice as L
+
+    g1, g2 = np.array([0.25, 0.0]), np.array([0.0, 0.25])
+    frames, noise = _weak_waves([(g1, 0.3), (g2, 0.3)], n=20, size=128)
+    n = len(frames)
+    cspec = np.fft.rfft2(frames)
+    truth = np.array([0.31, -0.22])  # _weak_waves' velocity
+    s0 = np.arange(n)[:, None] * (truth + [0.6 / 0.25, 0.0])
+    start, info = L.lattice_start(s0, cspec, (128, 128), noise)
+    assert len(info["g"]) >= 2 and info["margin"] >= L.MIN_MARGIN  # both reflections seen, the alias decisive
+    assert np.all(np.abs(start[-1] - start[0]) <= 64.0)  # never beyond half the field
+    # the same start only 0.3 cycle per frame off is corrected to the truth
+    s0 = np.arange(n)[:, None] * (truth + [0.3 / 0.25, 0.0])
+    start, _ = L.lattice_start(s0, cspec, (128, 128), noise)
+    assert np.allclose(np.polyfit(np.arange(n), start, 1)[0], truth, atol=0.05)
