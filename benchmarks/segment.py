@@ -58,6 +58,10 @@ Prints one table. Rows:
   In session 16 (low-dose touching chains: the chain-field gate, narrow members' markers) development read
   ``lowdose_field`` fields of seeds 30001-30400 and 33001-34000; the decision images were the low-dose fields of seeds
   29001-29300 (rule G) and 31001-31300 (rule M) with the nine default sets (notes: handoff_segment16.md).
+  In session 17 (compact clumps of chains re-split) the decision images were the low-dose fields of seeds 32001-32300
+  and the fields of seeds 34001-34300 (Ø 6.5-20, any dose), in session 18 (faint small objects grown by a pixel) the
+  low-dose fields of seeds 32301-32600 and the fields of seeds 34301-34600 (Ø 6.5-20), each with the nine default sets
+  (notes: handoff_particles17.md, handoff_particles18.md).
   Next to our F1 each image shows Rose's k of a particle and the F1 of an ideal scanning detector told the support,
   dose and shapes (``_segment_ideal.py``); per set, the mean over the images the ideal detector finds >= 95 %
   and the images where ours is more than 0.05 below it.
