@@ -249,7 +249,23 @@ def read_spectral(path) -> list[tuple[Any, dict, str]]:
     layers = _show_images_over_spectrum_images(_layers_of(signals, path, fmt))
     if ext == ".emd" and any(_is_spectrum_image_in_frames(s) for s in signals):
         layers += _velox_frame_layers(mod, path, fmt, len(signals))
-    return layers
+    return _most_axes_first(layers)
+
+
+def _most_axes_first(layers: list[tuple[Any, dict, str]]) -> list[tuple[Any, dict, str]]:
+    """The layers with the most axes first; the others in the file's order.
+
+    Why: napari starts an axis at its middle when the first layer added has it, but at world 0 (clipped to the
+    range) when a later layer brings it. A Velox file lists its HAADF image before the EDS SI, so the energy
+    slider opened at 0 eV, on the zero peak (fei_emd_si.emd: plane 100 of 4096), while the SI's contrast was
+    taken from the middle plane (:func:`napari_cryomat.io._signals.first_shown_plane`): limits 0-1 over the
+    zero peak's counts. With the SI first every axis opens at its middle, and the image, added last, lies on
+    top and is the selected layer that the docks offer first."""
+    def axes(layer):
+        data, kwargs, _kind = layer
+        return np.ndim(data) - (1 if kwargs.get("rgb") else 0)
+
+    return sorted(layers, key=axes, reverse=True)  # stable: equal ranks keep the file's order
 
 
 def _show_images_over_spectrum_images(layers: list[tuple[Any, dict, str]]) -> list[tuple[Any, dict, str]]:

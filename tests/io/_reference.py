@@ -365,6 +365,9 @@ def check_signal(layer, ref: Ref, part: int = 0) -> list[str]:
 def check_layers(path: Path, layers) -> list[str]:
     """Problems of the layers napari got from ``path`` (empty: opened right)."""
     refs = references(path)
+    # the file's order: the spectral reader lists the layers with the most axes first (io/spectral's
+    # _most_axes_first), each layer names its signal's index in the file
+    layers = sorted(layers, key=lambda layer: ((layer.metadata or {}).get("source") or {}).get("index", 0))
     expected = sum(2 if np.iscomplexobj(np.empty(0, dtype=r.data.dtype)) else 1 for r in refs)
     if len(layers) != expected:
         return [f"{len(layers)} layers for {len(refs)} signals ({expected} expected)"]

@@ -36,7 +36,15 @@ def velox():
 
 def test_frames_open_hidden_next_to_the_summed_signals(velox):
     layers = velox.layers
-    assert [layer.name for layer in layers] == ["HAADF", "EDS", "HAADF frames", "EDS frames"]
+    # the layers with the most axes first (the frames, then the SI), the HAADF last: on top, and selected
+    assert [layer.name for layer in layers] == ["HAADF frames", "EDS frames", "EDS", "HAADF"]
+    assert list(velox.layers.selection) == [layers["HAADF"]]
+    # every axis opens at its middle, next to the plane the SI's contrast was taken from (the energy slider
+    # opened at 0 eV, on the zero peak, when the HAADF came first: napari starts a later layer's new axis at 0)
+    eds = layers["EDS"]
+    shown = int(np.round(eds.world_to_data(velox.dims.point)[0]))
+    assert abs(shown - (eds.data.shape[0] - 1) // 2) <= 1  # first_shown_plane's (half a step of the singleton)
+    assert velox.dims.current_step[0] == (velox.dims.nsteps[0] - 1) // 2
     # the HAADF shows; one energy channel of the SI drawn on top would hide it (the dock reads it hidden)
     assert layers["HAADF"].visible and not layers["EDS"].visible
     assert not layers["HAADF frames"].visible and not layers["EDS frames"].visible
