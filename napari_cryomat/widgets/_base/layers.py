@@ -14,6 +14,7 @@ import numpy as np
 from qtpy.QtWidgets import QComboBox, QWidget
 
 from napari_cryomat.core.units import PIXEL, length_to_angstrom
+from napari_cryomat.io.spectral import is_spectrum_image_layer
 
 if TYPE_CHECKING:
     import napari
@@ -29,7 +30,6 @@ __all__ = [
     "is_frame_stack",
     "is_grey_image",
     "is_helper_layer",
-    "is_spectral_layer",
     "palette_colour",
     "pixel_size_of",
     "real_layer",
@@ -55,22 +55,17 @@ def is_helper_layer(layer) -> bool:
     return bool(getattr(layer, "metadata", {}).get(HELPER_KEY))
 
 
-def is_spectral_layer(layer) -> bool:
-    """A spectrum image ((E, Y, X)) or its frames ((T, E, Y, X)): an axis is energy, so it is never a
-    stack of frames, a tilt series or a volume, though it has their number of dimensions."""
-    return "spectrum_image" in (getattr(layer, "metadata", None) or {})
-
-
 def is_grey_image(layer) -> bool:
     """A grey image, stack or volume a pixel tool (segment, denoise, measure) can take: not RGB, not a
-    spectrum image (its energy planes are not slices; maps and PCA live in the Spectrum imaging dock)."""
-    return not getattr(layer, "rgb", False) and not is_spectral_layer(layer)
+    spectrum image or its frames (an axis is energy: its planes are not slices or frames; maps and PCA live in
+    the Spectrum imaging dock)."""
+    return not getattr(layer, "rgb", False) and not is_spectrum_image_layer(layer)
 
 
 def is_frame_stack(layer) -> bool:
     """A grey (T, Y, X) stack of images, or the (T, 1, Y, X) image frames a reader puts beside a spectrum
     image's frames (the singleton keeps their time off the energy slider); not a spectrum image."""
-    if getattr(layer, "rgb", False) or is_spectral_layer(layer):
+    if not is_grey_image(layer):
         return False
     shape = np.shape(layer.data[0] if getattr(layer, "multiscale", False) else layer.data)
     return len(shape) == 3 or (len(shape) == 4 and shape[1] == 1)

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from napari_cryomat.core import dose as core
-from napari_cryomat.widgets._base.layers import frame_stack, is_frame_stack, is_spectral_layer, pixel_size_of
+from napari_cryomat.io.spectral import is_spectrum_image_layer
+from napari_cryomat.widgets._base.layers import frame_stack, is_frame_stack, pixel_size_of
 
 __all__ = ["DOSE_KEY", "DamageParams", "DamageRequest", "DamageRun", "make_request", "run_damage", "write_table",
            "summary_lines"]
@@ -63,7 +64,7 @@ def make_request(layer, params: DamageParams) -> DamageRequest:
     if layer is None:
         raise ValueError("Choose a dose series (an image stack T, Y, X) in 'Series' first.")
     if not is_frame_stack(layer):
-        kind = "a spectrum image" if is_spectral_layer(layer) else f"shape {tuple(layer.data.shape)}"
+        kind = "a spectrum image" if is_spectrum_image_layer(layer) else f"shape {tuple(layer.data.shape)}"
         raise ValueError(f"'{layer.name}' is not a (T, Y, X) stack ({kind}); pick a movie or dose series.")
     frames = frame_stack(layer.data)
     shape = tuple(frames.shape)

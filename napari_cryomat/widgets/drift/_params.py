@@ -19,7 +19,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_cryomat.widgets._base import LayerCombo, Section, is_spectral_layer
+from napari_cryomat.io.spectral import is_spectrum_image_layer
+from napari_cryomat.widgets._base import LayerCombo, Section
 from napari_cryomat.widgets.drift._model import DriftModel
 from napari_cryomat.widgets.drift._run import METHODS, PATCHES, AlignParams
 
@@ -41,7 +42,7 @@ def _is_stack(layer) -> bool:
     spectrum image, whose first axis is energy ((E, Y, X): a Velox file's summed EDS was offered, first, beside its
     HAADF frames), nor its (T, E, Y, X) frames (they take the shifts of the HAADF frames under "Apply shifts to
     another stack")."""
-    return layer.ndim in (3, 4) and not is_spectral_layer(layer)
+    return layer.ndim in (3, 4) and not is_spectrum_image_layer(layer)
 
 
 def _form(parent: QWidget) -> QFormLayout:

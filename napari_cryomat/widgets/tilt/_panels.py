@@ -22,7 +22,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_cryomat.widgets._base import EmptyViewNote, LayerCombo, Section, hbox, is_spectral_layer
+from napari_cryomat.widgets._base import EmptyViewNote, LayerCombo, Section, hbox, is_grey_image
 from napari_cryomat.widgets.tilt._plots import HistogramPlot, ResidualPlot, WedgeView
 from napari_cryomat.widgets.tilt._run import AlignRun, Quantification, Reconstruction
 
@@ -43,7 +43,7 @@ def _note() -> QLabel:
 
 def _is_stack(layer) -> bool:
     """A (N, Y, X) tilt series or (Z, Y, X) volume; not a spectrum image, whose first axis is energy."""
-    return getattr(layer, "ndim", 0) == 3 and not getattr(layer, "rgb", False) and not is_spectral_layer(layer)
+    return getattr(layer, "ndim", 0) == 3 and is_grey_image(layer)
 
 
 class SourcePanel(Section):
