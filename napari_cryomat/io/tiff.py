@@ -7,6 +7,8 @@ Every image series of the file becomes a layer (an Olympus file with a colour pr
 image gives two). Uncompressed, contiguous series are memory-mapped (``tifffile.memmap``);
 compressed or scattered ones become a dask array that decodes one page when a slice needs it
 (JPEG, LZW, Deflate, ... through ``imagecodecs``). RGB(A) series open as RGB layers.
+The text an SEM saves with the scan is left out: an FEI/Thermo Fisher data bar under it, a Zeiss
+SmartSEM data zone drawn over its last rows (``metadata["tiff"]["databar_rows"]`` says how many).
 
 Calibration (first found wins), always through :mod:`napari_cryomat.core.units`
 -------------------------------------------------------------------------------
@@ -187,7 +189,8 @@ def _plan_series(tif, index: int, series, size: int, name: str) -> dict | None:
             truncated_to = int(fit)
     meta = _shaped_meta(tif)
     cal = tiff_calibration(tif, keyframe, spatial_axes, shape[: len(spatial_axes)])
-    databar_rows = _fei_databar_rows(tif, spatial_axes, shape[: len(spatial_axes)])
+    databar_rows = (_fei_databar_rows(tif, spatial_axes, shape[: len(spatial_axes)])
+                    or _zeiss_datazone_rows(tif, keyframe, spatial_axes, n_pages))
     return {
         "databar_rows": databar_rows,
         "index": index, "shape": shape, "dtype": dtype, "axes": axes, "rgb": rgb,
@@ -215,6 +218,53 @@ def _fei_databar_rows(tif, axes: str, shape: tuple) -> int:
     if not axes.endswith("YX") or cols != shape[-1] or not 0 < rows < shape[-2]:
         return 0
     return int(shape[-2]) - rows
+
+
+#: a Zeiss data zone's border is a drawn line: one grey value over at least this share of the width
+_ZONE_LINE_SHARE = 0.97
+#: ... and it lies in the bottom quarter of the frame (SmartSEM's zone is ~9-10 % of the height)
+_ZONE_SEARCH_SHARE = 0.25
+#: the first page is read to find the zone only below this size (SmartSEM saves single images)
+_ZONE_READ_LIMIT = 1 << 28
+
+
+def _zeiss_datazone_rows(tif, page, axes: str, n_pages: int) -> int:
+    """Rows from the top of the data zone a Zeiss SmartSEM draws over the bottom of its scan (0 if none).
+
+    Unlike FEI's data bar (added under the scan, :func:`_fei_databar_rows`), SmartSEM's zone (scale bar,
+    EHT, WD, detector, logo as text in a framed box) is drawn over the last ~10 % of the scanned rows
+    and its height is in no tag (``Store resolution`` and ``Height`` include it): in hyperspy's
+    test_tiff_Zeiss_SEM_1k.tif a black frame from row 691 to 766 of 768, in the 512-pixel file rows
+    350-382 of 384. Segmented, its text gave most of the 1k file's 7068 objects. It is found as that
+    frame: a row of one grey value across the width (the top border) in the bottom quarter, a second row
+    of the same value below it (the bottom border), both ends of the line in that value on every row
+    between (the sides), and an inside of another value (a dark band at the bottom is no zone). Everything
+    from the top border down is left out (what users crop by hand).
+    """
+    if not tif.sem_metadata or n_pages != 1 or axes != "YX":
+        return 0
+    ny, nx = (int(v) for v in page.shape[-2:])
+    if ny < 32 or nx < 32 or ny * nx * np.dtype(page.dtype).itemsize > _ZONE_READ_LIMIT:
+        return 0
+    try:
+        bottom = np.asarray(page.asarray()).reshape(ny, nx)[ny - int(ny * _ZONE_SEARCH_SHARE):]
+    except Exception:  # noqa: BLE001 - a page that cannot be decoded is reported when it is read
+        return 0
+    lines = []  # (row, value, first column, last column) of rows that are one drawn line
+    for r, row in enumerate(bottom):
+        values, counts = np.unique(row, return_counts=True)
+        k = int(np.argmax(counts))
+        if counts[k] >= _ZONE_LINE_SHARE * nx:
+            on = np.flatnonzero(row == values[k])
+            lines.append((r, values[k], int(on[0]), int(on[-1])))
+    for i, (top, value, left, right) in enumerate(lines):
+        for below, value_b, _, _ in lines[i + 1:]:
+            if value_b != value or below - top < 8:
+                continue
+            box = bottom[top:below + 1]
+            if np.all(box[:, [left, right]] == value) and np.mean(box[1:-1] == value) < 0.5:
+                return len(bottom) - top
+    return 0
 
 
 def _check_codec(page, name: str) -> None:

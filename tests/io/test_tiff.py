@@ -251,3 +251,41 @@ def test_page_bigger_than_memory_or_than_its_data_is_refused(tmp_path, monkeypat
     raw.write_bytes(bytes(blob))
     with pytest.raises(TIFFError, match="wide.tif: its header says an image has"):
         read_tiff(raw)
+
+
+class _Page:
+    def __init__(self, image):
+        self.image, self.shape, self.dtype = image, image.shape, image.dtype
+
+    def asarray(self):
+        return self.image
+
+
+class _ZeissTif:
+    sem_metadata = {"ap_pixel_size": ("Pixel Size", 2.615, "µm")}
+
+
+def test_zeiss_data_zone_is_not_part_of_the_image():
+    # SmartSEM draws its data zone over the last rows of the scan: a black frame around white with text, as in
+    # hyperspy's test_tiff_Zeiss_SEM_1k.tif (frame rows 691-766 of 768, columns 2-1022, image pixels outside it)
+    rng = np.random.default_rng(1)
+    scan = rng.integers(40, 200, (768, 1024)).astype(np.uint8)
+    framed = scan.copy()
+    framed[691:767, 2:1023] = 255
+    framed[[691, 766], 2:1023] = 0
+    framed[691:767, [2, 1022]] = 0
+    framed[700:760:3, 20:400] = 0  # text
+    assert tiff_io._zeiss_datazone_rows(_ZeissTif(), _Page(framed), "YX", 1) == 768 - 691
+    # no frame: a scan alone, a black band along the bottom (no inside), borders of two different values
+    assert tiff_io._zeiss_datazone_rows(_ZeissTif(), _Page(scan), "YX", 1) == 0
+    band = scan.copy()
+    band[700:] = 0
+    assert tiff_io._zeiss_datazone_rows(_ZeissTif(), _Page(band), "YX", 1) == 0
+    two = framed.copy()
+    two[766, 2:1023] = 128
+    assert tiff_io._zeiss_datazone_rows(_ZeissTif(), _Page(two), "YX", 1) == 0
+    # only Zeiss SEM files, single images
+    class Other:
+        sem_metadata = None
+    assert tiff_io._zeiss_datazone_rows(Other(), _Page(framed), "YX", 1) == 0
+    assert tiff_io._zeiss_datazone_rows(_ZeissTif(), _Page(framed), "YX", 2) == 0
