@@ -20,6 +20,27 @@ def _private_home(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
 
 
+class Notifications(list):
+    """The notifications shown, in order, as ``(kind, text)`` with kind "error", "warning" or "info";
+    ``shown["error"]`` is the texts of one kind, in order."""
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            return [text for kind, text in self if kind == key]
+        return super().__getitem__(key)
+
+
+@pytest.fixture
+def messages(monkeypatch):
+    """Every notification a tool shows (:class:`Notifications`). The tools look napari's functions up at
+    call time (``widgets._base.notify``), so replacing them here catches all."""
+    shown = Notifications()
+    for kind in ("error", "warning", "info"):
+        monkeypatch.setattr(f"napari.utils.notifications.show_{kind}",
+                            lambda m, *a, kind=kind, **k: shown.append((kind, str(m))))
+    return shown
+
+
 @pytest.fixture(scope="session")
 def benchmark_module():
     """``load(name)``: the script ``benchmarks/<name>.py`` as a module (the benchmarks are scripts, not a

@@ -74,17 +74,6 @@ def viewer():
     return ViewerModel()
 
 
-@pytest.fixture
-def messages(monkeypatch):
-    import napari.utils.notifications as notifications
-
-    seen: list[tuple[str, str]] = []
-    monkeypatch.setattr(notifications, "show_error", lambda m, *a, **k: seen.append(("error", str(m))))
-    monkeypatch.setattr(notifications, "show_warning", lambda m, *a, **k: seen.append(("warning", str(m))))
-    monkeypatch.setattr(notifications, "show_info", lambda m, *a, **k: seen.append(("info", str(m))))
-    return seen
-
-
 def test_corpus_is_there():
     if ROOT is None:
         pytest.skip(WHY)

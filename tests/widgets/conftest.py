@@ -85,13 +85,3 @@ def gui_watch(qapp):
     """``with gui_watch as watch: ...drive the widget...`` then ``watch.longest`` in seconds."""
     _compile_napari_label_kernels()
     return GuiThreadWatch()
-
-
-@pytest.fixture
-def messages(monkeypatch):
-    """Every notification a tool shows, by kind: ``messages["error"]``, ``["warning"]``, ``["info"]``
-    (the tools' ``_base.notify`` looks napari's functions up at call time)."""
-    shown = {"error": [], "warning": [], "info": []}
-    for kind, found in shown.items():
-        monkeypatch.setattr(f"napari.utils.notifications.show_{kind}", found.append)
-    return shown

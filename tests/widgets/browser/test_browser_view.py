@@ -19,14 +19,6 @@ def _shown(viewer, name: str) -> bool:
     return name in viewer.layers and bool(viewer.layers[name].visible)
 
 @pytest.fixture
-def messages(monkeypatch):
-    shown = {"error": [], "warning": [], "info": []}
-    for kind, box in shown.items():
-        monkeypatch.setattr(f"napari.utils.notifications.show_{kind}", box.append)
-    return shown
-
-
-@pytest.fixture
 def browser(make_napari_viewer, qtbot, volume):
     viewer = make_napari_viewer()
     layer = viewer.add_image(volume, name="tomo", scale=VS, units=("angstrom",) * 3)

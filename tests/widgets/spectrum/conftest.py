@@ -9,15 +9,6 @@ from napari_cryomat.widgets.spectrum import SpectrumImagingWidget
 
 
 @pytest.fixture
-def messages(monkeypatch):
-    """The notifications shown, as (kind, text): kind "error", "warning" or "info"."""
-    shown = []
-    for kind in ("error", "warning", "info"):
-        monkeypatch.setattr(f"napari.utils.notifications.show_{kind}", lambda m, kind=kind: shown.append((kind, m)))
-    return shown
-
-
-@pytest.fixture
 def add_si():
     """``add_si(viewer, si, energy, name, pixel_size=5.0, signal_type="EELS")``: a (Y, X, E) spectrum
     image (numpy or dask) on the energy axis ``energy`` (eV) added as the reader adds one ((E, Y, X),
