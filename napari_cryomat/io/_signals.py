@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from napari_cryomat.core import units as U
+from napari_cryomat.io._acquisition import acquisition_parameters
 
 __all__ = ["signal_to_layers", "complex_mode", "set_complex_mode", "COMPLEX_MODES", "SignalError"]
 
@@ -339,6 +340,7 @@ def signal_to_layers(sig: dict, *, name: str, source: dict | None = None) -> lis
             **(source or {}),
         },
         "rsciio_metadata": _plain(sig.get("metadata") or {}),
+        "acquisition": acquisition_parameters(sig),
     }
 
     if rgb_names and len(axes) < 2:  # a row of colours: show it as a 1-pixel-high image

@@ -411,3 +411,34 @@ def test_spectrum_image_opens_with_the_contrast_of_the_plane_shown():
     [(data, kwargs, kind)] = signal_to_layers(_sig(si, axes, signal_type="EELS"), name="SI")
     assert kind == "image" and kwargs["metadata"]["spectrum_image"]["axes"] == "EYX"
     _assert_shown_plane_fills_grey_scale(data, kwargs)
+
+
+def test_acquisition_parameters_from_what_the_file_records():
+    from napari_cryomat.io._acquisition import acquisition_parameters
+
+    # HyperSpy / Bruker / Gatan metadata (exSpy's TM002 and FePt record these)
+    sem = {"metadata": {"Acquisition_instrument": {"SEM": {
+        "beam_energy": 10.0, "Stage": {"tilt_alpha": 0.0},
+        "Detector": {"EDS": {"energy_resolution_MnKa": 130.0, "elevation_angle": 37.0}}}}}}
+    assert acquisition_parameters(sem) == {"beam_energy_kev": 10.0, "eds_fwhm_mn_ka_ev": 130.0,
+                                           "eds_take_off_deg": 37.0}
+    tem = {"metadata": {"Acquisition_instrument": {"TEM": {
+        "beam_energy": 300, "convergence_angle": 21.5, "Detector": {"EELS": {"collection_angle": 38.0}}}}}}
+    assert acquisition_parameters(tem) == {"beam_energy_kev": 300.0, "eels_convergence_mrad": 21.5,
+                                           "eels_collection_mrad": 38.0}
+    # a tilted stage: the elevation is not the take-off angle (that depends on the azimuth too): left out
+    tilted = {"metadata": {"Acquisition_instrument": {"TEM": {
+        "beam_energy": 200, "Stage": {"tilt_alpha": 15.0}, "Detector": {"EDS": {"elevation_angle": 18.0}}}}}}
+    assert acquisition_parameters(tilted) == {"beam_energy_kev": 200.0}
+    # Velox: the optics and detectors are in the original metadata only (volts, radians, strings)
+    velox = {"metadata": {"General": {"title": "EDS"}}, "original_metadata": {
+        "Optics": {"AccelerationVoltage": "300000"}, "Stage": {"AlphaTilt": "0.0001"},
+        "Detectors": {"Detector-0": {"DetectorType": "ImagingDetector", "ElevationAngle": "1.0"},
+                      "Detector-4": {"DetectorType": "AnalyticalDetector", "Enabled": "true",
+                                     "ElevationAngle": "0.38397244"}}}}
+    got = acquisition_parameters(velox)
+    assert got["beam_energy_kev"] == 300.0 and got["eds_take_off_deg"] == pytest.approx(22.0, abs=1e-6)
+    # what no microscope records (0 kV, NaN, text) is left out rather than passed on
+    odd = {"metadata": {"Acquisition_instrument": {"SEM": {
+        "beam_energy": 0.0, "Detector": {"EDS": {"energy_resolution_MnKa": float("nan"), "elevation_angle": "n/a"}}}}}}
+    assert acquisition_parameters(odd) == {} and acquisition_parameters({}) == {}

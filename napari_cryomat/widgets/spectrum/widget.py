@@ -27,6 +27,7 @@ from napari_cryomat.widgets._base import (
     TaskRunner,
     hbox,
     show_error,
+    show_info,
     show_warning,
 )
 from napari_cryomat.widgets.spectrum._model import MODES, SpectrumModel, is_reference_image, is_spectrum_image
@@ -225,12 +226,41 @@ class SpectrumImagingWidget(ScrollPanel):
 
     # -- model and viewer events ----------------------------------------------------------------
     def _on_si_chosen(self, *_args) -> None:
+        previous = self.model.si_layer
         self.model.set_si_layer(self.si_combo.layer())
         if self.model.si_layer is not None:
             try:
                 self.model.source()
             except ValueError as exc:  # a 3D image without an energy axis
                 show_warning(str(exc))
+            if self.model.si_layer is not previous:
+                self._start_from_acquisition(self.model.si_layer)
+
+    def _start_from_acquisition(self, layer) -> None:
+        """Set the beam energy, the EDS detector's resolution and take-off angle and the EELS angles to what
+        the file recorded (``metadata["acquisition"]``, :mod:`napari_cryomat.io._acquisition`), and say so:
+        identification at the dock's 200 kV on a 10 kV SEM spectrum expects lines the beam cannot excite.
+        What the file does not record stays as the user set it; every value can still be changed."""
+        recorded = (getattr(layer, "metadata", None) or {}).get("acquisition") or {}
+        controls = {  # key -> (spin boxes it sets, how it is said)
+            "beam_energy_kev": ((self.eds.beam_spin, self.eels.e0_spin), "beam {:g} kV"),
+            "eds_fwhm_mn_ka_ev": ((self.fwhm_spin,), "detector FWHM {:.1f} eV at Mn Kα"),
+            "eds_take_off_deg": ((self.eds.toa_spin,), "take-off {:.1f}°"),
+            "eels_convergence_mrad": ((self.eels.alpha_spin,), "convergence {:g} mrad"),
+            "eels_collection_mrad": ((self.eels.beta_spin,), "collection {:g} mrad"),
+        }
+        said = []
+        for key, (spins, text) in controls.items():
+            value = recorded.get(key)
+            if value is None:
+                continue
+            usable = [spin for spin in spins if spin.minimum() <= value <= spin.maximum()]
+            for spin in usable:
+                spin.setValue(value)
+            if usable:
+                said.append(text.format(value))
+        if said:
+            show_info(f"{layer.name}: {', '.join(said)}, as the file records (change them in the dock if need be).")
 
     def _on_reference_chosen(self, *_args) -> None:
         self.model.reference = self.ref_combo.layer()
