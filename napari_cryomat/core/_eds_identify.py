@@ -49,6 +49,9 @@ _WIDTH_RANGE = (0.75, 1.3)  # the detector's real FWHM / the given one, searched
 # Kβ/Kα ratios are known far better than L and M ratios (theory and measurements agree to ~5-10 %); counted as
 # 20 % the misfit of Cr Kβ hid Mn Kα beside it (session-2 generator seed 14: 45 % of Cr Kβ's counts)
 _K_WEIGHT_ERROR = 0.1
+# the chosen elements' lines that can share a merged peak with a new element's line: weight >= 0.1 (Pb M5O3, 1 %
+# of Pb Mα, holds no share worth splitting)
+_APART_LINE_WEIGHT = 0.1
 
 
 @dataclass
@@ -224,7 +227,9 @@ def _try_add(problem, el, chosen, chi2, model, shift, min_snr, continuum, line_e
             # absorbed principal lines swells with el's counts (La M's lines at 1.0-1.2 keV take Na Kα's), and 20 %
             # of that swollen share would hide el
             error = np.minimum(line_error, _secondary_error(problem, fit, shift, skip=el))
-        why = peak_check(problem, el, shift, model, m, min_snr, continuum, own, error)
+        # where the chosen elements' lines lie (a line beside one of them is judged by its own share only when apart)
+        others_e = np.array([e + shift for o in chosen for _n, e, w in problem.lines(o) if w >= _APART_LINE_WEIGHT])
+        why = peak_check(problem, el, shift, model, m, min_snr, continuum, own, error, others_e)
         if why:
             return False, s, ("peak", why)
         return True, s, fit
