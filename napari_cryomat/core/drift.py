@@ -61,6 +61,7 @@ Everything is numpy / scipy; frames may be numpy arrays, memory-mapped arrays or
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -142,6 +143,23 @@ _MAX_SHIFT_PX = 1e6
 LATTICE_LINE = True
 #: ... below this many counts per frame (at more, the pairs of frames already tell the velocity).
 LATTICE_MAX_COUNTS = 1000.0
+#: Band (cycles per px, DC excluded) of the structure test on the aligned sum (:func:`_aligned_structure`): a
+#: specimen's envelope, thickness and illumination live there at any dose.
+STRUCTURE_BAND = 0.05
+#: The shifts count as a measurement (:attr:`DriftResult.measured`) where the aligned sum holds this many standard
+#: deviations of power above the shot noise within STRUCTURE_BAND, or where the low-dose lattice stage finds a
+#: reflection whose phase turns coherently over the frames at STRUCTURE_REFLECTION_NATS (a crystal filling the
+#: field keeps its contrast in its reflections, not at low frequencies). Why: on pure shot noise the estimator
+#: still returns a trajectory (10-53 px on 20 x 128² frames), fitted to the noise, and a likelihood gain over zero
+#: drift does not tell it from a specimen (noise -21 to +39, right low-dose alignments -19 to +311 on seen stress
+#: stacks). Measured (session 19): pure noise 20 x 128² (0.01 counts/px seeds 0-19, 0.03 and 0.1 seeds 0-2, 1 and 100
+#: seeds 0-5): aligned power -1.1 to 2.6 deviations, strongest reflection <= 14.4 nats; seen stacks (stress 160² 0.01
+#: counts/px 5180-5239, drift.py's generator 181-221): power 8.2-66 deviations (>= 10.9 where no reflection reaches 21
+#: nats), or below 6 only on full-field crystals (5192, 5208, 5209: 4.0-4.3) whose strongest reflection scores 34-63
+#: nats. 6 lies between 2.6 and 10.9 (near their geometric mean); the reflection floor is LARGE_RAMP_NATS (21), the
+#: largest score seen without a lattice (19.5) plus a margin.
+STRUCTURE_Z = 6.0
+STRUCTURE_REFLECTION_NATS = 21.0
 
 __all__ = [
     "DriftResult",
@@ -238,6 +256,13 @@ class DriftResult:
         the other aligned frames lies far below the rest: a blanked, torn or foreign frame). Their
         shifts are interpolated from the neighbouring frames rather than trusted
         (:func:`_outlier_frames`).
+    structure : float
+        Power of the aligned sum above the shot noise at low frequencies (below STRUCTURE_BAND
+        cycles/px), in standard deviations of that noise (:func:`_aligned_structure`); nan when not
+        computed. See :attr:`measured`.
+    reflection_nats : float
+        Score of the strongest lattice reflection the low-dose lattice stage detected (coherent
+        log-likelihood ratio of a steadily turning phase, nats); 0 when none or not searched.
     """
 
     shifts: np.ndarray
@@ -252,6 +277,17 @@ class DriftResult:
     group: int = 1
     walk_step: float = float("nan")
     outliers: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    structure: float = float("nan")
+    reflection_nats: float = 0.0
+
+    @property
+    def measured(self) -> bool:
+        """Do the frames hold a specimen the shifts were measured on: power of the aligned sum above the shot
+        noise (``structure`` >= STRUCTURE_Z) or a lattice reflection (``reflection_nats`` >=
+        STRUCTURE_REFLECTION_NATS)? True where not computed.
+
+        False on pure shot noise: the trajectory is then the noise's, not the drift (estimate_drift warns)."""
+        return not self.structure < STRUCTURE_Z or self.reflection_nats >= STRUCTURE_REFLECTION_NATS
 
     @property
     def shifts_angstrom(self) -> np.ndarray:
@@ -546,6 +582,7 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
         max_shift_px = max_shift / pixel_size
 
     lattice = None  # the low-dose lattice stage's reflections (per full px; coefficients, noise, phase rates)
+    reflection_nats = 0.0  # the lattice stage's strongest detected reflection (DriftResult.measured)
     # ---- coarse stage: grouped blocks, pairwise, robust LS ------------------------------------
     cbin = (ny / cshape[0], nx / cshape[1])
     bf = _bfilter(*cshape, bfactor / (pixel_size * cbin[1]) ** 2)
@@ -585,6 +622,7 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
             cb = np.asarray(cbin, float)
             s0, found = lattice_start(s0 / cb, cspec, cshape, noise, px=float(cb.mean()))
             s0 = s0 * cb
+            reflection_nats = float(np.max(found["score"], initial=0.0))
             if "held_g" in found:  # its reflections hold the smoother's velocity along them (_drift_smooth)
                 lattice = (found["held_g"] / cb, found["held_coef"], found["noise"], found["held_rate"])
     else:
@@ -646,6 +684,16 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
             "The drift could not be measured (non-finite shifts): the frames hold too little signal for "
             f"bfactor={bfactor:g} Å² and group={group}; try a larger group or a smaller bfactor."
         )
+    structure = _aligned_structure(cspec, noise, shifts / np.asarray(cbin, float), cshape, cbin)
+    if not (structure >= STRUCTURE_Z or reflection_nats >= STRUCTURE_REFLECTION_NATS):
+        warnings.warn(
+            f"The aligned frames hold no structure above the shot noise ({structure:.1f} standard deviations of its "
+            f"power below {STRUCTURE_BAND:g} cycles/px, where a specimen gives >= {STRUCTURE_Z:g}, and no lattice "
+            "reflection): these shifts fit the noise and are no measurement of the drift (is there a specimen in "
+            "the field?).",
+            RuntimeWarning,
+            stacklevel=3,
+        )
     pair_index = np.round(centers[pairs]).astype(int) if len(pairs) else np.zeros((0, 2), int)
     return DriftResult(
         shifts=shifts,
@@ -660,8 +708,30 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
         local=local,
         walk_step=walk_step,
         outliers=outliers,
+        structure=structure,
+        reflection_nats=reflection_nats,
     )
 
+
+def _aligned_structure(cspec, noise, shifts_c, cshape, cbin) -> float:
+    """Power of the aligned sum above the shot noise below STRUCTURE_BAND cycles/px (DC excluded), in standard
+    deviations of that noise.
+
+    ``cspec``: the frames' windowed spectra (coarse crop ``cshape``), ``noise``: each frame's white-noise power per
+    coefficient, ``shifts_c``: the shifts in coarse px, ``cbin``: full px per coarse px. Under shot noise alone
+    each coefficient of the aligned sum has power ``sum(noise)`` on average (exponentially distributed) whatever
+    the shifts; a specimen adds its own, a drifting one only where the shifts align it.
+    """
+    ky = sfft.fftfreq(cshape[0]) / cbin[0]
+    kx = sfft.rfftfreq(cshape[1]) / cbin[1]
+    k = np.hypot(ky[:, None], kx[None, :])
+    iy, ix = np.nonzero((k > 0) & (k <= STRUCTURE_BAND))
+    if not len(iy):
+        return float("nan")
+    phase = np.exp(2j * np.pi * (np.outer(shifts_c[:, 0], ky[iy]) + np.outer(shifts_c[:, 1], kx[ix])))
+    power = np.abs((cspec[:, iy, ix] * phase).sum(0)) ** 2 / float(np.sum(noise))
+    w = np.where(ix > 0, 2.0, 1.0)  # a coefficient of the half plane stands for its conjugate too
+    return float((w * (power - 1.0)).sum() / np.sqrt((w * w).sum()))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -286,3 +286,25 @@ def test_trajectory_smoother_skipped_when_frames_are_precise():
     b = D.estimate_drift(m.frames, smooth=False)
     assert np.isnan(a.walk_step)
     assert np.allclose(a.shifts, b.shifts)
+
+
+@pytest.mark.parametrize("lam", [0.01, 1.0, 100.0])
+def test_frames_of_pure_shot_noise_are_said_to_be_no_measurement(lam):
+    """No specimen: a trajectory is still returned (10-53 px on these stacks), fitted to the noise. The aligned sum
+    holds no power above the shot noise at low frequencies, so the result says so (measured False) and warns."""
+    frames = np.random.default_rng(0).poisson(lam, (20, 128, 128)).astype(np.float32)
+    with pytest.warns(RuntimeWarning, match="no structure above the shot noise"):
+        r = D.estimate_drift(frames)
+    assert not r.measured and r.structure < D.STRUCTURE_Z
+
+
+def test_a_specimen_at_the_lowest_dose_is_a_measurement(benchmark_module, recwarn):
+    """A seen stress stack (160², 0.01 counts/px/frame, oblique lattice over half the field, 17 frames) whose
+    trajectory is poor (6 px RMS) still shows its specimen in the aligned sum: the guard is about the specimen,
+    not the trajectory's accuracy, and leaves it unflagged with the shifts unchanged."""
+    stress = benchmark_module("drift_stress")
+    case = stress.draw_case(5211)
+    m = stress.make_movie(case, 160, 0.01)
+    r = D.estimate_drift(m.frames)
+    assert r.measured and r.structure >= D.STRUCTURE_Z
+    assert not [w for w in recwarn if "shot noise" in str(w.message)]
