@@ -138,6 +138,9 @@ from napari_cryomat.core._validate import (
 
 #: Largest shift (px) accepted anywhere: a drift beyond it is a unit mix-up, not a measurement.
 _MAX_SHIFT_PX = 1e6
+#: Frames beyond this value overflow the float32 squares of the spectra (measured: 5e15 counts per pixel aligns as
+#: 5 does; 5e17 gave numpy's "zero-size array to reduction operation maximum" from deep inside)
+_MAX_PIXEL_VALUE = 1e15
 #: Whether the lattice motif's blind velocity evidence may correct the first trajectory's drift line
 #: (:func:`~napari_cryomat.core._drift_lattice.lattice_start`; a switch for old-vs-new comparisons).
 LATTICE_LINE = True
@@ -392,6 +395,12 @@ def prepare_frame(
     if not np.all(np.isfinite(f)):
         raise ValueError(
             f"Frame {index} contains NaN or inf pixels; mark them in the defect mask or replace them first."
+        )
+    peak = float(np.abs(f).max(initial=0.0))
+    if peak > _MAX_PIXEL_VALUE:
+        raise ValueError(
+            f"Frame {index} holds values up to {peak:.3g}: beyond {_MAX_PIXEL_VALUE:.0e} the float32 power spectra "
+            "overflow. Divide the frames by a constant first (the shifts do not depend on their scale)."
         )
     return f
 
@@ -685,7 +694,7 @@ def _estimate_drift(frames, *, pixel_size, bfactor, max_shift, group, pair_band,
             f"bfactor={bfactor:g} Å² and group={group}; try a larger group or a smaller bfactor."
         )
     structure = _aligned_structure(cspec, noise, shifts / np.asarray(cbin, float), cshape, cbin)
-    if not (structure >= STRUCTURE_Z or reflection_nats >= STRUCTURE_REFLECTION_NATS):
+    if structure < STRUCTURE_Z and reflection_nats < STRUCTURE_REFLECTION_NATS:  # as DriftResult.measured (nan: untested)
         warnings.warn(
             f"The aligned frames hold no structure above the shot noise ({structure:.1f} standard deviations of its "
             f"power below {STRUCTURE_BAND:g} cycles/px, where a specimen gives >= {STRUCTURE_Z:g}, and no lattice "

@@ -308,3 +308,19 @@ def test_a_specimen_at_the_lowest_dose_is_a_measurement(benchmark_module, recwar
     r = D.estimate_drift(m.frames)
     assert r.measured and r.structure >= D.STRUCTURE_Z
     assert not [w for w in recwarn if "shot noise" in str(w.message)]
+
+
+def test_frames_too_small_for_the_structure_test_are_not_flagged(recwarn):
+    """16 x 16 frames (a Velox SI's HAADF frames) leave no coefficient in the structure band: untested, so neither
+    'not measured' nor warned about (it warned with 'nan standard deviations')."""
+    m = drifting_movie((16, 16), 5, counts_per_pixel=50.0, seed=1)
+    r = D.estimate_drift(m.frames)
+    assert np.isnan(r.structure) and r.measured
+    assert not [w for w in recwarn if "shot noise" in str(w.message)]
+
+
+def test_frames_too_bright_for_float32_spectra_are_refused_by_name():
+    frames = np.random.default_rng(0).poisson(5.0, (8, 64, 64)).astype(np.float32)
+    assert np.allclose(D.estimate_drift(frames * 1e12).shifts, D.estimate_drift(frames).shifts, atol=1e-3)
+    with pytest.raises(ValueError, match="Frame 0 holds values up to .*Divide the frames by a constant"):
+        D.estimate_drift(frames * 1e17)
