@@ -59,28 +59,30 @@ def acquisition_parameters(sig: dict) -> dict[str, float]:
     """The beam energy, EDS detector resolution and take-off angle, and EELS angles a rosettasciio
     signal dictionary records (see the module docstring); {} when it records none."""
     md, om = sig.get("metadata") or {}, sig.get("original_metadata") or {}
-    out: dict[str, float | None] = {}
+    out: dict[str, float] = {}
+
+    def keep(key, value):  # the first plausible value found wins
+        if key not in out and value is not None and _PLAUSIBLE[key][0] <= value <= _PLAUSIBLE[key][1]:
+            out[key] = float(value)
+
     instrument = _get(md, "Acquisition_instrument") or {}
     for microscope in ("TEM", "SEM"):
         mic = instrument.get(microscope) if isinstance(instrument, dict) else None
         if not isinstance(mic, dict):
             continue
-        out.setdefault("beam_energy_kev", _number(mic.get("beam_energy")))
+        keep("beam_energy_kev", _number(mic.get("beam_energy")))
         eds = _get(mic, "Detector", "EDS") or {}
-        out.setdefault("eds_fwhm_mn_ka_ev", _number(eds.get("energy_resolution_MnKa")))
+        keep("eds_fwhm_mn_ka_ev", _number(eds.get("energy_resolution_MnKa")))
         tilt = _number(_get(mic, "Stage", "tilt_alpha")) or 0.0
         if abs(tilt) < 0.5:
-            out.setdefault("eds_take_off_deg", _number(eds.get("elevation_angle")))
+            keep("eds_take_off_deg", _number(eds.get("elevation_angle")))
         if microscope == "TEM":
-            out.setdefault("eels_convergence_mrad", _number(mic.get("convergence_angle")))
-            out.setdefault("eels_collection_mrad", _number(_get(mic, "Detector", "EELS", "collection_angle")))
-    if out.get("beam_energy_kev") is None:  # Velox keeps its optics in the original metadata only
-        volts = _number(_get(om, "Optics", "AccelerationVoltage"))
-        out["beam_energy_kev"] = volts / 1000.0 if volts is not None else None
-    if out.get("eds_take_off_deg") is None:
-        out["eds_take_off_deg"] = _velox_take_off(om)
-    return {k: float(v) for k, v in out.items()
-            if v is not None and _PLAUSIBLE[k][0] <= v <= _PLAUSIBLE[k][1]}
+            keep("eels_convergence_mrad", _number(mic.get("convergence_angle")))
+            keep("eels_collection_mrad", _number(_get(mic, "Detector", "EELS", "collection_angle")))
+    volts = _number(_get(om, "Optics", "AccelerationVoltage"))  # Velox keeps its optics in the original metadata
+    keep("beam_energy_kev", volts / 1000.0 if volts is not None else None)
+    keep("eds_take_off_deg", _velox_take_off(om))
+    return out
 
 
 def _velox_take_off(om: dict) -> float | None:

@@ -442,3 +442,6 @@ def test_acquisition_parameters_from_what_the_file_records():
     odd = {"metadata": {"Acquisition_instrument": {"SEM": {
         "beam_energy": 0.0, "Detector": {"EDS": {"energy_resolution_MnKa": float("nan"), "elevation_angle": "n/a"}}}}}}
     assert acquisition_parameters(odd) == {} and acquisition_parameters({}) == {}
+    # a value missing (or implausible) under one microscope key is taken from the other, never left as None
+    both = {"metadata": {"Acquisition_instrument": {"TEM": {"beam_energy": 0.0}, "SEM": {"beam_energy": 5.0}}}}
+    assert acquisition_parameters(both) == {"beam_energy_kev": 5.0}
