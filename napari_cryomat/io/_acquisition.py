@@ -14,12 +14,17 @@ key                        unit  from
 =========================  ====  ======================================================================
 ``beam_energy_kev``        kV    ``Acquisition_instrument.{TEM,SEM}.beam_energy`` (HyperSpy, Bruker,
                                  Gatan, JEOL); Velox: ``Optics.AccelerationVoltage`` (V)
-``eds_fwhm_mn_ka_ev``      eV    ``...Detector.EDS.energy_resolution_MnKa``
+``eds_fwhm_mn_ka_ev``      eV    ``...Detector.EDS.energy_resolution_MnKa``; Bruker (which rosettasciio
+                                 does not map): the spectrum header's line-width model
+                                 ``SigmaAbs + SigmaLin·E`` (keV², E in keV) at Mn Kα
 ``eds_take_off_deg``       °     ``...Detector.EDS.elevation_angle`` (Velox: the first enabled analytical
                                  detector's ``ElevationAngle``, rad), only for an untilted stage (a tilt
                                  changes the take-off angle in a way that also depends on the azimuth)
 ``eels_convergence_mrad``  mrad  ``Acquisition_instrument.TEM.convergence_angle``
 ``eels_collection_mrad``   mrad  ``Acquisition_instrument.TEM.Detector.EELS.collection_angle``
+``xray_tube_kv``           kV    a Bruker micro-XRF spectrum (M4 Tornado, M6 Jetstream): the tube's
+                                 voltage. Such a spectrum was excited by X-rays, not by an electron beam:
+                                 it has no ``beam_energy_kev`` and no take-off angle
 =========================  ====  ======================================================================
 """
 
@@ -36,7 +41,13 @@ _PLAUSIBLE = {
     "eds_take_off_deg": (0.5, 90.0),
     "eels_convergence_mrad": (0.01, 500.0),
     "eels_collection_mrad": (0.01, 500.0),
+    "xray_tube_kv": (1.0, 200.0),
 }
+
+#: Mn Kα1, the energy at which EDS detectors state their resolution (keV)
+_MN_KA_KEV = 5.8988
+#: FWHM of a Gaussian in standard deviations
+_FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 
 
 def _get(d, *path):
@@ -60,9 +71,16 @@ def acquisition_parameters(sig: dict) -> dict[str, float]:
     signal dictionary records (see the module docstring); {} when it records none."""
     md, om = sig.get("metadata") or {}, sig.get("original_metadata") or {}
     out: dict[str, float] = {}
+    tube_kv = _bruker_xrf_tube_kv(om)
+    if tube_kv is not None:  # the "beam energy" and "elevation angle" rosettasciio reports are the tube's
+        out["xray_tube_kv"] = tube_kv
+        fwhm = _bruker_fwhm_mn_ka(om)
+        if fwhm is not None and _in_range("eds_fwhm_mn_ka_ev", fwhm):
+            out["eds_fwhm_mn_ka_ev"] = fwhm
+        return out
 
     def keep(key, value):  # the first plausible value found wins
-        if key not in out and value is not None and _PLAUSIBLE[key][0] <= value <= _PLAUSIBLE[key][1]:
+        if key not in out and value is not None and _in_range(key, value):
             out[key] = float(value)
 
     instrument = _get(md, "Acquisition_instrument") or {}
@@ -82,7 +100,46 @@ def acquisition_parameters(sig: dict) -> dict[str, float]:
     volts = _number(_get(om, "Optics", "AccelerationVoltage"))  # Velox keeps its optics in the original metadata
     keep("beam_energy_kev", volts / 1000.0 if volts is not None else None)
     keep("eds_take_off_deg", _velox_take_off(om))
+    keep("eds_fwhm_mn_ka_ev", _bruker_fwhm_mn_ka(om))
     return out
+
+
+def _in_range(key: str, value: float) -> bool:
+    low, high = _PLAUSIBLE[key]
+    return low <= value <= high
+
+
+def _bruker_fwhm_mn_ka(om: dict) -> float | None:
+    """The FWHM at Mn Kα (eV) from a Bruker spectrum header's line-width model, σ² = SigmaAbs + SigmaLin·E
+    (keV², E in keV): the detector's electronic noise plus the Fano term F·ε·E (SigmaLin is 0.00042-0.00054
+    keV in hyperspy's and exSpy's Bruker files, silicon's 0.115 × 3.8 eV). Bruker's Esprit fits its peaks
+    with this model; rosettasciio keeps it only in the original metadata."""
+    header = om.get("Spectrum")
+    if not isinstance(header, dict):
+        return None
+    sigma_abs, sigma_lin = _number(header.get("SigmaAbs")), _number(header.get("SigmaLin"))
+    if sigma_abs is None or sigma_lin is None:
+        return None
+    variance_kev2 = sigma_abs + sigma_lin * _MN_KA_KEV
+    return _FWHM_PER_SIGMA * math.sqrt(variance_kev2) * 1000.0 if variance_kev2 > 0 else None
+
+
+def _bruker_xrf_tube_kv(om: dict) -> float | None:
+    """The tube voltage of a Bruker micro-XRF spectrum, None for an electron-excited one. Esprit writes a
+    ``TRTESMAHeader`` (electron-beam microanalysis) for SEM/TEM spectra and a ``TRTXrfHeader`` (the X-ray
+    tube: anode, voltage, current) for its XRF instruments; rosettasciio keeps the first whole (with its
+    ``XmlClassType``) and replaces the second by {PrimaryEnergy: tube voltage, ElevationAngle: excitation
+    angle} in ``original_metadata["Analysis"]``, so a Bruker spectrum header with an Analysis that is not
+    the ESMA header was excited by a tube."""
+    spectrum, analysis = om.get("Spectrum"), om.get("Analysis")
+    if not (isinstance(spectrum, dict) and spectrum.get("XmlClassType") == "TRTSpectrumHeader"):
+        return None  # not a Bruker spectrum
+    if not isinstance(analysis, dict) or analysis.get("XmlClassType") == "TRTESMAHeader":
+        return None
+    if "XmlClassType" in analysis or "PrimaryEnergy" not in analysis:
+        return None  # a header of a kind not known here: say nothing rather than guess
+    kv = _number(analysis.get("PrimaryEnergy"))
+    return kv if kv is not None and _in_range("xray_tube_kv", kv) else None
 
 
 def _velox_take_off(om: dict) -> float | None:

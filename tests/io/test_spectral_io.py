@@ -445,3 +445,36 @@ def test_acquisition_parameters_from_what_the_file_records():
     # a value missing (or implausible) under one microscope key is taken from the other, never left as None
     both = {"metadata": {"Acquisition_instrument": {"TEM": {"beam_energy": 0.0}, "SEM": {"beam_energy": 5.0}}}}
     assert acquisition_parameters(both) == {"beam_energy_kev": 5.0}
+
+
+def test_bruker_detector_resolution_and_micro_xrf_from_the_spectrum_header():
+    from napari_cryomat.io._acquisition import acquisition_parameters
+
+    # Bruker's header as rosettasciio keeps it (hyperspy's bruker_nano.spx): the line width sigma² = SigmaAbs +
+    # SigmaLin·E (keV², E in keV); at Mn Kα 5.8988 keV: sigma² = 0.00024738 + 0.00043499 x 5.8988 = 0.00281331,
+    # sigma 53.04 eV, FWHM 2.3548 x 53.04 = 124.9 eV (an XFlash 5010, sold as 125 eV)
+    header = {"XmlClassType": "TRTSpectrumHeader", "SigmaAbs": "0.0002473828662", "SigmaLin": "0.0004349876499"}
+    sem = {"metadata": {"Acquisition_instrument": {"SEM": {"beam_energy": 15.0, "Detector": {"EDS": {
+        "elevation_angle": 35.0}}}}},
+        "original_metadata": {"Spectrum": header, "Analysis": {"XmlClassType": "TRTESMAHeader", "PrimaryEnergy": "15.0"}}}
+    got = acquisition_parameters(sem)
+    assert got["beam_energy_kev"] == 15.0 and got["eds_take_off_deg"] == 35.0
+    assert got["eds_fwhm_mn_ka_ev"] == pytest.approx(124.90, abs=0.02)
+    # a resolution HyperSpy's metadata states comes first
+    sem["metadata"]["Acquisition_instrument"]["SEM"]["Detector"]["EDS"]["energy_resolution_MnKa"] = 133.0
+    assert acquisition_parameters(sem)["eds_fwhm_mn_ka_ev"] == 133.0
+    # a micro-XRF spectrum (an M6 Jetstream): rosettasciio replaces the tube header by {PrimaryEnergy: tube kV,
+    # ElevationAngle: excitation angle} and calls the tube's voltage the beam energy: neither is an electron beam's
+    xrf = {"metadata": {"Acquisition_instrument": {"TEM": {"beam_energy": 50, "Detector": {"EDS": {
+        "elevation_angle": 90.0}}}}},
+        "original_metadata": {"Spectrum": dict(header, SigmaAbs="0.0009892997828", SigmaLin="0.0004466391048"),
+                              "Analysis": {"PrimaryEnergy": "50", "ElevationAngle": "90.0"}}}
+    got = acquisition_parameters(xrf)
+    assert set(got) == {"xray_tube_kv", "eds_fwhm_mn_ka_ev"} and got["xray_tube_kv"] == 50.0
+    assert got["eds_fwhm_mn_ka_ev"] == pytest.approx(141.8, abs=0.05)
+    # an Analysis header of a kind not known here, or a non-Bruker file with a "Spectrum" entry: no XRF guess
+    odd = {"original_metadata": {"Spectrum": header, "Analysis": {"XmlClassType": "TRTSomethingElse",
+                                                                   "PrimaryEnergy": "30"}}}
+    assert "xray_tube_kv" not in acquisition_parameters(odd)
+    assert acquisition_parameters({"original_metadata": {"Spectrum": {"SigmaAbs": "x"},
+                                                         "Analysis": {"PrimaryEnergy": "30"}}}) == {}

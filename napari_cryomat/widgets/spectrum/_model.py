@@ -330,7 +330,27 @@ class SpectrumModel:
     # -- identification, PCA ----------------------------------------------------------------------
     def identify_request(self, beam_energy_kev: float = 200.0) -> EdsIdentifyRequest:
         """The ROI's summed spectrum if an ROI is drawn, else the whole SI's (summed in the worker)."""
-        return EdsIdentifyRequest(self.source(), self.roi_spectrum, self.fwhm, float(beam_energy_kev))
+        src = self.source()
+        self.refuse_xray_excited("Identify")
+        return EdsIdentifyRequest(src, self.roi_spectrum, self.fwhm, float(beam_energy_kev))
+
+    def xray_tube_kv(self) -> float | None:
+        """The tube voltage where the chosen file records a micro-XRF spectrum (excited by an X-ray tube),
+        else None (:mod:`napari_cryomat.io._acquisition`)."""
+        recorded = ((getattr(self.si_layer, "metadata", None) or {}).get("acquisition") or {})
+        return recorded.get("xray_tube_kv")
+
+    def refuse_xray_excited(self, action: str) -> None:
+        """Identification and quantification model electron-excited EDS (ionisation by the beam, its
+        bremsstrahlung, Cliff-Lorimer/zeta factors); on a micro-XRF spectrum they report elements and
+        amounts that are not there (hyperspy's M6 Jetstream file: Eu, Ho, In, Ir, Sc, with 23 of its 32
+        elements missed), so they refuse, and say what still works."""
+        kv = self.xray_tube_kv()
+        if kv is not None:
+            raise ValueError(
+                f"{action}: '{self.si_layer.name}' is a micro-XRF spectrum (excited by an X-ray tube at {kv:g} kV, "
+                "as its file records), and identification and quantification here model electron-excited EDS. "
+                "Type its elements in Elements: their lines, windows and maps still work.")
 
     def apply_identification(self, found: eds.Identification) -> list[str]:
         self.identification = found

@@ -137,6 +137,7 @@ class EdsQuantPanel(QWidget):
         method = METHODS[self.method_combo.currentText()]
 
         def request():
+            self.model.refuse_xray_excited("Quantify")
             return quant_request(self.model.source(), self.model.elements(), self.model.windows, self.model.fwhm,
                                  method=method, source_of_factors=self.source_combo.currentText(),
                                  factors_text=self.factors_edit.text(), dose_text=self.dose_edit.text(),

@@ -261,6 +261,11 @@ class SpectrumImagingWidget(ScrollPanel):
                 said.append(text.format(value))
         if said:
             show_info(f"{layer.name}: {', '.join(said)}, as the file records (change them in the dock if need be).")
+        tube_kv = recorded.get("xray_tube_kv")
+        if tube_kv is not None:
+            show_warning(f"{layer.name} is a micro-XRF spectrum (X-ray tube at {tube_kv:g} kV, as the file records): "
+                         "Identify and Quantify model electron-excited EDS and are off for it; type its elements "
+                         "in Elements to see their lines and maps.")
 
     def _on_reference_chosen(self, *_args) -> None:
         self.model.reference = self.ref_combo.layer()

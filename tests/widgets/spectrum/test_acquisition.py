@@ -67,3 +67,44 @@ def test_real_tm002_identified_at_its_own_beam_energy(spectrum_dock, qtbot, mess
     assert widget.identify() is not None
     qtbot.waitUntil(lambda: not widget.runner.busy, timeout=120000)
     assert set(widget.eds.identification.elements) == {"Mn", "Zr", "Cu", "C", "Al", "Ar"}
+
+
+def _open_corpus_file(viewer, name):
+    root, why = ensure_corpus()
+    if root is None:
+        pytest.skip(why)
+    path = next(root.rglob(name), None)
+    if path is None:
+        pytest.skip(f"{name} is not in the corpus")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        viewer.open(str(path), plugin="napari-cryomat")
+    return viewer.layers[-1]
+
+
+def test_real_bruker_files_give_their_detector_resolution(spectrum_dock, messages):
+    viewer, widget = spectrum_dock()
+    layer = _open_corpus_file(viewer, "bruker_nano.spx")  # XFlash 5010, 15 kV, 35° (hyperspy's test file)
+    widget.si_combo.set_layer(layer)
+    assert widget.eds.beam_spin.value() == 15.0 and widget.eds.toa_spin.value() == 35.0
+    assert widget.fwhm_spin.value() == pytest.approx(124.9, abs=0.1)
+    assert any("124.9 eV" in m for m in messages["info"])
+
+
+def test_micro_xrf_spectrum_is_not_identified_as_eds(spectrum_dock, messages):
+    """hyperspy's M6 Jetstream spectrum (Rh tube, 50 kV): identification as EDS gave Eu, Ho, In, Ir, Sc and
+    missed 23 of the 32 elements its operator listed. The dock says what the spectrum is and refuses."""
+    viewer, widget = spectrum_dock()
+    layer = _open_corpus_file(viewer, "bruker_m6_jetstream_file_example.spx")
+    assert layer.metadata["acquisition"]["xray_tube_kv"] == 50.0
+    assert "beam_energy_kev" not in layer.metadata["acquisition"]
+    beam = widget.eds.beam_spin.value()
+    widget.si_combo.set_layer(layer)
+    assert widget.eds.beam_spin.value() == beam  # the tube's 50 kV is no beam energy
+    assert any("micro-XRF" in m and "50 kV" in m for m in messages["warning"])
+    elements, layers = widget.elements_edit.text(), len(viewer.layers)
+    assert widget.identify() is None and widget.eds.quantify() is None
+    assert sum("micro-XRF" in m and layer.name in m for m in messages["error"]) == 2
+    assert widget.elements_edit.text() == elements and len(viewer.layers) == layers
+    widget.set_elements("Fe, Cu")  # typed elements still work
+    assert [el.split("_")[0] for el in widget.elements()] == ["Fe", "Cu"]
