@@ -61,7 +61,11 @@ Prints one table. Rows:
   In session 17 (compact clumps of chains re-split) the decision images were the low-dose fields of seeds 32001-32300
   and the fields of seeds 34001-34300 (Ø 6.5-20, any dose), in session 18 (faint small objects grown by a pixel) the
   low-dose fields of seeds 32301-32600 and the fields of seeds 34301-34600 (Ø 6.5-20), each with the nine default sets
-  (notes: handoff_particles17.md, handoff_particles18.md).
+  (notes: handoff_particles17.md, handoff_particles18.md). Session 19's two failed rules read the low-dose fields
+  of seeds 32901-32999 and 34901-35400 and the fields of seeds 34901-35400 (Ø 6.5-20, in part); in session 20
+  (merged pairs cut without a neck, in fields of >= 60 objects) the decision images were the low-dose fields of seeds
+  35401-36000, the fields of seeds 35401-35600 (Ø 6.5-20), the nine default sets and the draws
+  ``--seeds=36121,36343,36111``, ``36232,36454,36222`` and ``37121,37343,37111`` (notes: handoff_particles20.md).
   Next to our F1 each image shows Rose's k of a particle and the F1 of an ideal scanning detector told the support,
   dose and shapes (``_segment_ideal.py``); per set, the mean over the images the ideal detector finds >= 95 %
   and the images where ours is more than 0.05 below it.
