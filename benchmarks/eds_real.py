@@ -4,7 +4,7 @@ Run: python benchmarks/eds_real.py [--no-velox]
 
 The corpus (tests/io/corpus.py: hyperspy 1.7.6 and mrcfile sdists, the exspy wheel; fetched from PyPI when
 missing) holds EDS spectra and spectrum images from Bruker (bcf, spx), Thermo Fisher Velox (emd), JEOL and
-HyperSpy files. Each is opened with this plugin's reader, as File > Open does, its spectrum summed over the
+HyperSpy files, and FEI TIA (emi; the signal type taken from the energy axis). Each is opened with this plugin's reader, as File > Open does, its spectrum summed over the
 scan, and identified at the beam energy and detector FWHM the file records (``metadata["acquisition"]``, as
 the Spectrum imaging dock starts; 200 kV and 130 eV where the file says nothing, marked *).
 
@@ -32,7 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "io"))
 
 #: file name patterns of EDS data in the corpus (a file holding no EDS signal is passed over)
-PATTERNS = ("*.bcf", "*.spx", "*.emd", "*.hspy", "*.msa", "*.pts", "*.eds")
+PATTERNS = ("*.bcf", "*.spx", "*.emd", "*.hspy", "*.msa", "*.pts", "*.eds", "*.emi")
 #: what a reader of the table should know about a file, where its name alone does not say
 NOTES = {
     "over16bit.bcf": "energy axis to 80 keV at a 10 kV beam: the file's calibration is odd",

@@ -13,7 +13,8 @@ the file does not say, or says something no microscope does):
 key                        unit  from
 =========================  ====  ======================================================================
 ``beam_energy_kev``        kV    ``Acquisition_instrument.{TEM,SEM}.beam_energy`` (HyperSpy, Bruker,
-                                 Gatan, JEOL); Velox: ``Optics.AccelerationVoltage`` (V)
+                                 Gatan, JEOL); Velox: ``Optics.AccelerationVoltage`` (V); FEI TIA: the
+                                 object info's ``MicroscopeConditions.AcceleratingVoltage`` (V)
 ``eds_fwhm_mn_ka_ev``      eV    ``...Detector.EDS.energy_resolution_MnKa``; Bruker (which rosettasciio
                                  does not map): the spectrum header's line-width model
                                  ``SigmaAbs + SigmaLin·E`` (keV², E in keV) at Mn Kα
@@ -99,6 +100,10 @@ def acquisition_parameters(sig: dict) -> dict[str, float]:
             keep("eels_collection_mrad", _number(_get(mic, "Detector", "EELS", "collection_angle")))
     volts = _number(_get(om, "Optics", "AccelerationVoltage"))  # Velox keeps its optics in the original metadata
     keep("beam_energy_kev", volts / 1000.0 if volts is not None else None)
+    # FEI TIA (.emi) too, in the object info rosettasciio passes on unmapped
+    volts = _number(_get(om, "ObjectInfo", "ExperimentalConditions", "MicroscopeConditions", "AcceleratingVoltage"))
+    keep("beam_energy_kev", volts / 1000.0 if volts is not None else None)
+    keep("beam_energy_kev", _number(_get(om, "ObjectInfo", "ExperimentalDescription", "High tension_kV")))
     keep("eds_take_off_deg", _velox_take_off(om))
     keep("eds_fwhm_mn_ka_ev", _bruker_fwhm_mn_ka(om))
     return out

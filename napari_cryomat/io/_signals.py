@@ -482,9 +482,32 @@ def _image_kind(axes: list[Axis], signal_type: str, n_nav: int) -> str:
     return "image" if n_nav == 0 else "image stack"
 
 
+#: channel width (eV) and axis end (eV) of an X-ray spectrum, and channel width and span (eV) of an energy-loss
+#: spectrum, for a file that does not say which it holds (FEI TIA's .ser/.emi): X-ray lines lie at 0.1-100 keV and
+#: are recorded in channels of 5-40 eV up to 10-80 keV; losses in channels of 0.005-1 eV over 50-3000 eV. A CL
+#: spectrum in eV spans a few eV and matches neither; what matches neither stays unlabelled.
+_EDS_STEP_EV, _EDS_END_EV = (4.0, 40.0), 8000.0
+_EELS_STEP_EV, _EELS_SPAN_EV = (0.005, 1.0), 50.0
+
+
+def signal_type_from_energy_axis(step_ev: float, start_ev: float, size: int) -> str:
+    """"EDS" or "EELS" for an energy axis whose file gives no signal type, by its channel width and range
+    (constants above), or "" where it could be either or neither."""
+    end_ev = start_ev + step_ev * (size - 1)
+    if _EDS_STEP_EV[0] <= step_ev <= _EDS_STEP_EV[1] and end_ev >= _EDS_END_EV and start_ev <= 1000.0:
+        return "EDS"
+    if _EELS_STEP_EV[0] <= step_ev <= _EELS_STEP_EV[1] and end_ev - start_ev >= _EELS_SPAN_EV:
+        return "EELS"
+    return ""
+
+
 def _spectrum_layers(data, axes: list[Axis], s: int, *, name: str, meta: dict, signal_type: str):
     nav = [i for i in range(len(axes)) if i != s]
     e_ax = axes[s]
+    inferred = not signal_type and e_ax.cal.kind == "energy" and e_ax.cal.unit == "eV"
+    if inferred:
+        signal_type = signal_type_from_energy_axis(float(e_ax.cal.scale), float(e_ax.translate), int(e_ax.size))
+        inferred = bool(signal_type)
     n = len(nav)
     if n == 0:
         layer = data.reshape((data.shape[0], 1, 1))
@@ -512,6 +535,8 @@ def _spectrum_layers(data, axes: list[Axis], s: int, *, name: str, meta: dict, s
                             "units": e_ax.cal.unit, "size": int(e_ax.size)},
             "pixel_size": float(spatial[-1].cal.scale) if spatial else 1.0,
         }
+        if inferred:  # the file did not say: the dock tells the user what was assumed
+            md["spectrum_image"]["signal_type_from"] = "energy axis"
         if n == 3:  # (T, E, Y, X): one spectrum image per frame, for drift correction before summing
             md["spectrum_image"]["frames"] = int(layer.shape[0])
     if n <= 1:

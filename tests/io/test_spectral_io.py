@@ -478,3 +478,39 @@ def test_bruker_detector_resolution_and_micro_xrf_from_the_spectrum_header():
     assert "xray_tube_kv" not in acquisition_parameters(odd)
     assert acquisition_parameters({"original_metadata": {"Spectrum": {"SigmaAbs": "x"},
                                                          "Analysis": {"PrimaryEnergy": "30"}}}) == {}
+
+
+def test_unlabelled_energy_axis_is_taken_as_eds_or_eels_by_its_channels_and_range():
+    """FEI TIA files (.emi/.ser) do not say whether a spectrum is EDS or EELS: 10 eV channels to 40 keV are X-ray
+    lines, 0.2 eV channels over 200 eV are energy losses; a CL spectrum (a few eV) or 2.5 eV channels to 10 keV could
+    be either or neither and stay unlabelled; a file's own label always wins."""
+    from napari_cryomat.io._signals import signal_type_from_energy_axis
+
+    assert signal_type_from_energy_axis(9.9753, 11.98, 3993) == "EDS"  # hyperspy's TIA EDS spectrum
+    assert signal_type_from_energy_axis(0.2, -20.0, 1024) == "EELS"  # its TIA low-loss spectra
+    assert signal_type_from_energy_axis(1.0, 200.0, 2048) == "EELS"  # a core-loss range
+    assert signal_type_from_energy_axis(0.002, 1.5, 1340) == ""  # CL photons, 1.5-4.2 eV
+    assert signal_type_from_energy_axis(2.5, 0.0, 4000) == ""  # 2.5 eV channels to 10 keV: either
+    assert signal_type_from_energy_axis(10.0, 0.0, 500) == ""  # ends at 5 keV: no X-ray range
+
+    def layer_md(signal_type, scale):
+        axes = [_ax("Energy", "eV", 3993, 11.98, scale, False, 0)]
+        data = np.random.default_rng(0).poisson(3.0, 3993).astype(np.float32)
+        [(_data, kwargs, _kind)] = signal_to_layers(_sig(data, axes, signal_type=signal_type), name="s")
+        return kwargs["metadata"]["spectrum_image"]
+
+    md = layer_md("", 9.9753)
+    assert md["signal_type"] == "EDS" and md["signal_type_from"] == "energy axis"
+    md = layer_md("EELS", 9.9753)  # labelled by the file: kept, and nothing said to be inferred
+    assert md["signal_type"] == "EELS" and "signal_type_from" not in md
+    assert layer_md("", 0.003)["signal_type"] == ""
+
+
+def test_tia_beam_energy_from_the_object_info():
+    from napari_cryomat.io._acquisition import acquisition_parameters
+
+    tia = {"original_metadata": {"ObjectInfo": {"ExperimentalConditions": {"MicroscopeConditions": {
+        "AcceleratingVoltage": "300000"}}, "ExperimentalDescription": {"High tension_kV": "300.0"}}}}
+    assert acquisition_parameters(tia) == {"beam_energy_kev": 300.0}
+    only_description = {"original_metadata": {"ObjectInfo": {"ExperimentalDescription": {"High tension_kV": 200}}}}
+    assert acquisition_parameters(only_description) == {"beam_energy_kev": 200.0}

@@ -241,7 +241,14 @@ class SpectrumImagingWidget(ScrollPanel):
         the file recorded (``metadata["acquisition"]``, :mod:`napari_cryomat.io._acquisition`), and say so:
         identification at the dock's 200 kV on a 10 kV SEM spectrum expects lines the beam cannot excite.
         What the file does not record stays as the user set it; every value can still be changed."""
-        recorded = (getattr(layer, "metadata", None) or {}).get("acquisition") or {}
+        metadata = getattr(layer, "metadata", None) or {}
+        recorded = metadata.get("acquisition") or {}
+        si_info = metadata.get("spectrum_image") or {}
+        if si_info.get("signal_type_from") == "energy axis":  # FEI TIA files do not say EDS or EELS
+            axis = si_info.get("energy_axis") or {}
+            end_kev = (axis.get("offset", 0.0) + axis.get("scale", 0.0) * (axis.get("size", 1) - 1)) / 1000.0
+            show_info(f"{layer.name}: taken as {si_info['signal_type']} by its energy axis ({axis.get('scale', 0):.3g} eV "
+                      f"channels to {end_kev:.3g} keV); the file does not say which. Change Signal if it is not.")
         controls = {  # key -> (spin boxes it sets, how it is said)
             "beam_energy_kev": ((self.eds.beam_spin, self.eels.e0_spin), "beam {:g} kV"),
             "eds_fwhm_mn_ka_ev": ((self.fwhm_spin,), "detector FWHM {:.1f} eV at Mn Kα"),

@@ -108,3 +108,20 @@ def test_micro_xrf_spectrum_is_not_identified_as_eds(spectrum_dock, messages):
     assert widget.elements_edit.text() == elements and len(viewer.layers) == layers
     widget.set_elements("Fe, Cu")  # typed elements still work
     assert [el.split("_")[0] for el in widget.elements()] == ["Fe", "Cu"]
+
+
+def test_tia_eds_spectrum_opens_as_eds_at_its_beam(spectrum_dock, messages):
+    """hyperspy's FEI TIA EDS spectrum (10 eV channels to 39.8 keV, 300 kV): the file gives no signal type and
+    rosettasciio no beam energy; the dock switches to EDS, takes 300 kV and says that the type was inferred."""
+    viewer, widget = spectrum_dock()
+    widget.mode_combo.setCurrentText("EELS")
+    layer = _open_corpus_file(viewer, "no_AcquireDate.emi")
+    assert layer.metadata["spectrum_image"]["signal_type"] == "EDS"
+    viewer.layers.clear()
+    layer = _open_corpus_file(viewer, "more_ser_then_emi_metadata.emi")
+    first = viewer.layers[0]
+    assert first.metadata["acquisition"] == {"beam_energy_kev": 300.0}
+    widget.si_combo.set_layer(first)
+    assert widget.mode == "EDS" and widget.eds.beam_spin.value() == 300.0
+    assert any("more_ser_then_emi_metadata 1: taken as EDS by its energy axis" in m and "39.8 keV" in m
+               for m in messages["info"])
