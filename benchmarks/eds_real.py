@@ -4,7 +4,7 @@ Run: python benchmarks/eds_real.py [--no-velox]
 
 The corpus (tests/io/corpus.py: hyperspy 1.7.6 and mrcfile sdists, the exspy wheel; fetched from PyPI when
 missing) holds EDS spectra and spectrum images from Bruker (bcf, spx), Thermo Fisher Velox (emd), JEOL and
-HyperSpy files, and FEI TIA (emi; the signal type taken from the energy axis). Each is opened with this plugin's reader, as File > Open does, its spectrum summed over the
+HyperSpy files, Gatan dm3/dm4 and FEI TIA (emi; the signal type taken from the energy axis). Each is opened with this plugin's reader, as File > Open does, its spectrum summed over the
 scan, and identified at the beam energy and detector FWHM the file records (``metadata["acquisition"]``, as
 the Spectrum imaging dock starts; 200 kV and 130 eV where the file says nothing, marked *).
 
@@ -22,6 +22,7 @@ Two tables:
 
 from __future__ import annotations
 
+import fnmatch
 import sys
 import time
 import warnings
@@ -32,11 +33,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "io"))
 
 #: file name patterns of EDS data in the corpus (a file holding no EDS signal is passed over)
-PATTERNS = ("*.bcf", "*.spx", "*.emd", "*.hspy", "*.msa", "*.pts", "*.eds", "*.emi")
+PATTERNS = ("*.bcf", "*.spx", "*.emd", "*.hspy", "*.msa", "*.pts", "*.eds", "*.emi", "*.dm3", "*.dm4")
 #: what a reader of the table should know about a file, where its name alone does not say
 NOTES = {
     "over16bit.bcf": "energy axis to 80 keV at a 10 kV beam: the file's calibration is odd",
     "Nope.bcf": "not a Bruker file",
+    "test-EDS_spectrum.dm3": "holds only the detector's zero peak (counts at -0.1..0.25 keV)",
 }
 DEFAULT_BEAM_KEV, DEFAULT_FWHM_EV = 200.0, 130.0
 
@@ -88,7 +90,8 @@ def main(argv: list[str]) -> None:
     if root is None:
         print(f"no corpus: {why}")
         return
-    files = sorted({p for pat in PATTERNS for p in root.rglob(pat)})
+    # matched without case: JEOL writes .EDS
+    files = sorted(p for p in root.rglob("*") if p.is_file() and any(fnmatch.fnmatch(p.name.lower(), pat) for pat in PATTERNS))
     if "--no-velox" in argv:
         files = [p for p in files if p.suffix != ".emd"]
     print("## 1. Identification on real EDS files, next to the elements the operator stored in the file")
