@@ -25,6 +25,19 @@ def _add(viewer, name, signal_type, acquisition):
     return viewer.add_image(data, **kwargs)
 
 
+def _open_corpus_file(viewer, name):
+    root, why = ensure_corpus()
+    if root is None:
+        pytest.skip(why)
+    path = next(root.rglob(name), None)
+    if path is None:
+        pytest.skip(f"{name} is not in the corpus")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        viewer.open(str(path), plugin="napari-cryomat")
+    return viewer.layers[-1]
+
+
 def test_dock_starts_from_what_the_file_records(spectrum_dock, messages):
     viewer, widget = spectrum_dock()
     _add(viewer, "SEM map", "EDS", {"beam_energy_kev": 10.0, "eds_fwhm_mn_ka_ev": 128.5, "eds_take_off_deg": 35.0})
@@ -51,35 +64,13 @@ def test_dock_starts_from_what_the_file_records(spectrum_dock, messages):
 
 
 def test_real_tm002_identified_at_its_own_beam_energy(spectrum_dock, qtbot, messages):
-    root, why = ensure_corpus()
-    if root is None:
-        pytest.skip(why)
-    path = next(root.rglob("EDS_SEM_TM002.hspy"), None)
-    if path is None:
-        pytest.skip("EDS_SEM_TM002.hspy is not in the corpus")
     viewer, widget = spectrum_dock()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        viewer.open(str(path), plugin="napari-cryomat")
-    widget.si_combo.set_layer(viewer.layers[0])
+    widget.si_combo.set_layer(_open_corpus_file(viewer, "EDS_SEM_TM002.hspy"))
     assert widget.eds.beam_spin.value() == 10.0 and widget.fwhm_spin.value() == 130.0
     assert widget.eds.toa_spin.value() == 37.0
     assert widget.identify() is not None
     qtbot.waitUntil(lambda: not widget.runner.busy, timeout=120000)
     assert set(widget.eds.identification.elements) == {"Mn", "Zr", "Cu", "C", "Al", "Ar"}
-
-
-def _open_corpus_file(viewer, name):
-    root, why = ensure_corpus()
-    if root is None:
-        pytest.skip(why)
-    path = next(root.rglob(name), None)
-    if path is None:
-        pytest.skip(f"{name} is not in the corpus")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        viewer.open(str(path), plugin="napari-cryomat")
-    return viewer.layers[-1]
 
 
 def test_real_bruker_files_give_their_detector_resolution(spectrum_dock, messages):
