@@ -65,7 +65,10 @@ Prints one table. Rows:
   of seeds 32901-32999 and 34901-35400 and the fields of seeds 34901-35400 (Ø 6.5-20, in part); in session 20
   (merged pairs cut without a neck, in fields of >= 60 objects) the decision images were the low-dose fields of seeds
   35401-36000, the fields of seeds 35401-35600 (Ø 6.5-20), the nine default sets and the draws
-  ``--seeds=36121,36343,36111``, ``36232,36454,36222`` and ``37121,37343,37111`` (notes: handoff_particles20.md).
+  ``--seeds=36121,36343,36111``, ``36232,36454,36222`` and ``37121,37343,37111``; for the fragments of faint ellipse
+  fields rejoined, the low-dose fields of seeds 36001-36600, the fields of seeds 36001-36200 (Ø 6.5-20), the nine
+  default sets and the draws ``38121,38343,38111``, ``38232,38454,38222``, ``39121,39343,39111`` (notes:
+  handoff_particles20.md).
   Next to our F1 each image shows Rose's k of a particle and the F1 of an ideal scanning detector told the support,
   dose and shapes (``_segment_ideal.py``); per set, the mean over the images the ideal detector finds >= 95 %
   and the images where ours is more than 0.05 below it.

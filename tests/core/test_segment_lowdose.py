@@ -202,3 +202,77 @@ def test_split_merged_pairs_cuts_long_objects_of_a_field_of_touching_disks():
         ellipses[(((yy - ys.mean()) / 3) ** 2 + ((xx - xs.mean()) / 6) ** 2 <= 1) & (ellipses == 0)] = k
     ellipses[pair & (ellipses == 0)] = n + 1
     assert np.array_equal(sp.split_merged_pairs(ellipses, faint), ellipses)
+
+
+def test_rejoin_fragments_joins_two_pieces_of_one_long_particle_not_two_particles():
+    """A faint field of 64 separate ellipses (aspect 1.4: a field of long objects, not of chains) in which one ellipse
+    is cut in two across its long axis and two disks touch: the two pieces are joined, the disks (their union waisted,
+    solidity under FRAGMENT_MIN_SOLIDITY) stay apart. Nothing is joined where the contrast stands clear of the noise,
+    in a field of round objects, in a field of chains, or in a field of under PAIR_MIN_OBJECTS objects. Fails on the
+    code before session 20 (no rejoin)."""
+    import dataclasses
+
+    from skimage.measure import regionprops
+
+    from napari_cryomat.core._particle_settings import ParticleSettings
+
+    yy, xx = np.indices((200, 200))
+
+    def field(shape, rows=8):
+        labels = np.zeros(yy.shape, np.int32)
+        for k, (y, x) in enumerate(((12 + 22 * r, 12 + 22 * c) for r in range(rows) for c in range(8)), start=1):
+            labels[shape(y, x)] = k
+        return labels
+
+    def ellipse(y, x, b=4.0, a=5.7):
+        return ((yy - y) / b) ** 2 + ((xx - x) / a) ** 2 <= 1
+
+    def disk(y, x, r=3.5):
+        return (yy - y) ** 2 + (xx - x) ** 2 <= r**2
+
+    labels = field(ellipse)
+    n = int(labels.max())
+    labels[(labels == 1) & (xx > 12)] = n + 1  # ellipse 1 cut across its long axis
+    labels[labels == 2] = 0  # in ellipse 2's place two touching disks
+    labels[disk(12, 31)] = 2
+    labels[disk(12, 38.5)] = n + 2
+    union = (labels == 2) | (labels == n + 2)
+    assert regionprops(union.astype(np.uint8))[0].solidity < sp.FRAGMENT_MIN_SOLIDITY
+    faint = ParticleSettings(pixel_size=1.0, polarity="bright", threshold="local", smoothing=1.0,
+                             diameter=9.0, min_size=1.0, split_distance=2.0, local_block=40.0, contrast=1.0,
+                             noise=1.0 / sp.SMALL_GROW_BELOW_CONTRAST_TO_NOISE + 1e-3)
+    out = sp.rejoin_fragments(labels, faint)
+    pieces = (labels == 1) | (labels == n + 1)
+    assert len(np.unique(out[pieces])) == 1
+    # every other object as it was (ids renumbered 1.. without gaps)
+    assert out.max() == int(labels.max()) - 1 == len(np.unique(out)) - 1
+    pairs = np.unique(np.c_[labels[~pieces], out[~pieces]], axis=0)
+    assert len(pairs) == len(np.unique(labels[~pieces])) == len(np.unique(out[~pieces]))
+    clear = dataclasses.replace(faint, noise=1.0 / sp.SMALL_GROW_BELOW_CONTRAST_TO_NOISE - 1e-3)
+    assert np.array_equal(sp.rejoin_fragments(labels, clear), labels)
+    few = labels.copy()
+    few[few > 40] = 0  # 40 objects, the pieces among them: too few to read the field by
+    few[(labels == 1) | (labels == n + 1)] = labels[(labels == 1) | (labels == n + 1)]
+    assert np.array_equal(sp.rejoin_fragments(few, faint), few)
+    for shape in (disk, lambda y, x: ellipse(y, x, 3.0, 7.0)):  # a field of round objects; of long ones (chains)
+        other = field(shape)
+        other[(other == 1) & (xx > 12)] = n + 1
+        assert np.array_equal(sp.rejoin_fragments(other, faint), other)
+
+
+# l33106 of session 16-20's development fields (seen): ellipses of Ø8.0 at 28 counts/px
+FAINT_ELLIPSE = dict(diameter=7.951338549428595, shape_kind="ellipse", polarity="bright", contrast=0.39145314484860316,
+                     dose=28.208949299119308, gradient=0.1714605117684455, undulation=0.02872932413817213, seed=665081)
+
+
+def test_fragments_of_a_faint_ellipse_field_are_rejoined():
+    """Ellipses of Ø8.0 at 28 counts/px: the split cut many in two adjacent pieces, each under IoU 0.5 with its
+    particle (F1 0.751); rejoined, 0.818. Fails on the code before session 20."""
+    image, truth, _ = make_particle_field(**FAINT_ELLIPSE)
+    labels, settings = _segment(image)
+    assert match_labels(labels, truth)["f1"] >= 0.8
+    apart, _ = _segment(image, FRAGMENT_MAX_UNION_SHARE=0.0)
+    assert match_labels(apart, truth)["f1"] < 0.77
+    assert labels.max() == len(np.unique(labels)) - 1  # ids stay consecutive
+    again = segment_particles(image, pixel_size=1.0, **settings.options())
+    assert np.array_equal(again, labels)
