@@ -312,6 +312,20 @@ PAIR_MIN_OBJECTS = 60
 PAIR_FROM_CHAIN_SHARE = 0.4
 
 
+def _second_moments(labels: np.ndarray, ids: np.ndarray, area: np.ndarray):
+    """Per object ``ids``: its centroid (my, mx), its central second moments (cyy, cxx, cxy) and its elongation
+    (the square root of the moments' major over minor eigenvalue; 1 for a disk)."""
+    yy, xx = np.indices(labels.shape, dtype=float)
+    n = area[ids].astype(float)
+    my, mx = (np.asarray(ndi.sum(v, labels, ids)) / n for v in (yy, xx))
+    cyy = np.asarray(ndi.sum(yy * yy, labels, ids)) / n - my**2
+    cxx = np.asarray(ndi.sum(xx * xx, labels, ids)) / n - mx**2
+    cxy = np.asarray(ndi.sum(yy * xx, labels, ids)) / n - my * mx
+    half_diff = np.sqrt(((cyy - cxx) / 2) ** 2 + cxy**2)
+    major, minor = (cyy + cxx) / 2 + half_diff, (cyy + cxx) / 2 - half_diff
+    return (my, mx), (cyy, cxx, cxy), np.sqrt(major / np.maximum(minor, 1e-3))
+
+
 def split_merged_pairs(labels: np.ndarray, settings: ParticleSettings) -> np.ndarray:
     """``labels`` (2D) with the long objects of a faint field of touching round ones cut at their narrowest point
     (see above)."""
@@ -323,15 +337,7 @@ def split_merged_pairs(labels: np.ndarray, settings: ParticleSettings) -> np.nda
     ids = ids[area[1:] > 0]
     if ids.size < PAIR_MIN_OBJECTS:  # the field's statistics (median elongation, chain share) need objects
         return labels
-    yy, xx = np.indices(labels.shape, dtype=float)
-    n = area[ids].astype(float)
-    my, mx = (np.asarray(ndi.sum(v, labels, ids)) / n for v in (yy, xx))
-    cyy = np.asarray(ndi.sum(yy * yy, labels, ids)) / n - my**2
-    cxx = np.asarray(ndi.sum(xx * xx, labels, ids)) / n - mx**2
-    cxy = np.asarray(ndi.sum(yy * xx, labels, ids)) / n - my * mx
-    half_diff = np.sqrt(((cyy - cxx) / 2) ** 2 + cxy**2)
-    major, minor = (cyy + cxx) / 2 + half_diff, (cyy + cxx) / 2 - half_diff
-    elongation = np.sqrt(major / np.maximum(minor, 1e-3))
+    (my, mx), (cyy, cxx, cxy), elongation = _second_moments(labels, ids, area)
     if not np.median(elongation) < PAIR_ROUND_FIELD_ELONGATION:
         return labels
     components, n_components = ndi.label(labels > 0)
@@ -391,15 +397,7 @@ def rejoin_fragments(labels: np.ndarray, settings: ParticleSettings) -> np.ndarr
     ids = np.flatnonzero(area[1:]) + 1
     if ids.size < PAIR_MIN_OBJECTS:
         return labels
-    yy, xx = np.indices(labels.shape, dtype=float)
-    n = area[ids].astype(float)
-    my, mx = (np.asarray(ndi.sum(v, labels, ids)) / n for v in (yy, xx))
-    cyy = np.asarray(ndi.sum(yy * yy, labels, ids)) / n - my**2
-    cxx = np.asarray(ndi.sum(xx * xx, labels, ids)) / n - mx**2
-    cxy = np.asarray(ndi.sum(yy * xx, labels, ids)) / n - my * mx
-    half_diff = np.sqrt(((cyy - cxx) / 2) ** 2 + cxy**2)
-    major, minor = (cyy + cxx) / 2 + half_diff, (cyy + cxx) / 2 - half_diff
-    if not np.median(np.sqrt(major / np.maximum(minor, 1e-3))) >= PAIR_ROUND_FIELD_ELONGATION:
+    if not np.median(_second_moments(labels, ids, area)[2]) >= PAIR_ROUND_FIELD_ELONGATION:
         return labels
     components, n_components = ndi.label(labels > 0)
     if not _segment_chains.chain_field_share(components, n_components)[0] < PAIR_FROM_CHAIN_SHARE:
