@@ -240,7 +240,9 @@ class SpectrumImagingWidget(ScrollPanel):
         """Set the beam energy, the EDS detector's resolution and take-off angle and the EELS angles to what
         the file recorded (``metadata["acquisition"]``, :mod:`napari_cryomat.io._acquisition`), and say so:
         identification at the dock's 200 kV on a 10 kV SEM spectrum expects lines the beam cannot excite.
-        What the file does not record stays as the user set it; every value can still be changed."""
+        What the file does not record stays as the user set it; every value can still be changed. Also said:
+        a signal type the reader inferred from the energy axis (FEI TIA), and a micro-XRF spectrum, which
+        Identify and Quantify refuse (:meth:`SpectrumModel.refuse_xray_excited`)."""
         metadata = getattr(layer, "metadata", None) or {}
         recorded = metadata.get("acquisition") or {}
         si_info = metadata.get("spectrum_image") or {}
@@ -271,7 +273,7 @@ class SpectrumImagingWidget(ScrollPanel):
         tube_kv = recorded.get("xray_tube_kv")
         if tube_kv is not None:
             show_warning(f"{layer.name} is a micro-XRF spectrum (X-ray tube at {tube_kv:g} kV, as the file records): "
-                         "Identify and Quantify model electron-excited EDS and are off for it; type its elements "
+                         "Identify and Quantify model electron-excited EDS and refuse it; type its elements "
                          "in Elements to see their lines and maps.")
 
     def _on_reference_chosen(self, *_args) -> None:
