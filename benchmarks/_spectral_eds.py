@@ -526,7 +526,8 @@ def eds_at(commit):
 def compare(commit, sets, out=None):
     """Identification of ``commit`` ("old") against the working tree's ("new"), alternated per spectrum in one process,
     on exSpy's FePt and TM002 and on ``sets`` ((generator, first seed, count) each). Prints one line per spectrum and
-    per set; with ``out``, one JSON record per spectrum. Returns the records."""
+    per set, the misses also counted among decidable elements only (no stand-in within 5σ: ``swap_significance``);
+    with ``out``, one JSON record per spectrum. Returns the records."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import _eds_oracle as oracle
 
@@ -553,11 +554,13 @@ def compare(commit, sets, out=None):
         print(f"{label}: {commit} {rec['old']} | working tree {rec['new']}", flush=True)
         keep(rec)
     for gen, start, n in sets:
-        total = dict.fromkeys(("false_old", "false_new", "missed_old", "missed_new", "cpu_old", "cpu_new"), 0.0)
+        total = dict.fromkeys(("false_old", "false_new", "missed_old", "missed_new", "missed_decidable_old",
+                               "missed_decidable_new", "cpu_old", "cpu_new"), 0.0)
         n_strong = 0
         for seed in range(start, start + n):
             d = generators[gen](seed)
-            drawn = oracle.realised_significance(oracle.replay(gen, seed), gen)
+            replayed = oracle.replay(gen, seed)
+            drawn = oracle.realised_significance(replayed, gen)
             strong = {el for el, sig in drawn.items() if sig >= 5}
             n_strong += len(strong)
             truth = [str(el) for el in d["elements"]]
@@ -567,6 +570,12 @@ def compare(commit, sets, out=None):
                                                   d["beam_energy_kev"])
                 rec[v], rec[f"false_{v}"] = found, sorted(set(found) - set(truth))
                 rec[f"missed_{v}"] = sorted(strong - set(found))
+            # a miss within 5σ of a stand-in (Br Lα for Al Kα) is one no method can avoid without risking a false
+            # element (_eds_oracle.swap_significance): counted apart, as "ambiguous"
+            rec["ambiguous"] = sorted(el for el in set(rec["missed_old"]) | set(rec["missed_new"])
+                                      if oracle.swap_significance(replayed, el)[0] < 5)
+            for v in ("old", "new"):
+                rec[f"missed_decidable_{v}"] = sorted(set(rec[f"missed_{v}"]) - set(rec["ambiguous"]))
             for key in total:
                 total[key] += len(rec[key]) if isinstance(rec[key], list) else rec[key]
             if set(rec["old"]) != set(rec["new"]):
@@ -576,7 +585,9 @@ def compare(commit, sets, out=None):
             keep(rec)
         print(f"{gen} {start}-{start + n - 1}: false / missed of {n_strong} drawn >= 5σ: {commit} "
               f"{total['false_old']:.0f} / {total['missed_old']:.0f}, working tree {total['false_new']:.0f} / "
-              f"{total['missed_new']:.0f}; CPU per spectrum {total['cpu_old'] / n:.2f} -> {total['cpu_new'] / n:.2f} s",
+              f"{total['missed_new']:.0f} (decidable misses {total['missed_decidable_old']:.0f} -> "
+              f"{total['missed_decidable_new']:.0f}); CPU per spectrum {total['cpu_old'] / n:.2f} -> "
+              f"{total['cpu_new'] / n:.2f} s",
               flush=True)
     if sink:
         sink.close()
