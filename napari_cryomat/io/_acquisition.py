@@ -72,17 +72,16 @@ def acquisition_parameters(sig: dict) -> dict[str, float]:
     signal dictionary records (see the module docstring); {} when it records none."""
     md, om = sig.get("metadata") or {}, sig.get("original_metadata") or {}
     out: dict[str, float] = {}
-    tube_kv = _bruker_xrf_tube_kv(om)
-    if tube_kv is not None:  # the "beam energy" and "elevation angle" rosettasciio reports are the tube's
-        out["xray_tube_kv"] = tube_kv
-        fwhm = _bruker_fwhm_mn_ka(om)
-        if fwhm is not None and _in_range("eds_fwhm_mn_ka_ev", fwhm):
-            out["eds_fwhm_mn_ka_ev"] = fwhm
-        return out
 
     def keep(key, value):  # the first plausible value found wins
         if key not in out and value is not None and _in_range(key, value):
             out[key] = float(value)
+
+    tube_kv = _bruker_xrf_tube_kv(om)
+    if tube_kv is not None:  # the "beam energy" and "elevation angle" rosettasciio reports are the tube's
+        keep("xray_tube_kv", tube_kv)
+        keep("eds_fwhm_mn_ka_ev", _bruker_fwhm_mn_ka(om))
+        return out
 
     instrument = _get(md, "Acquisition_instrument") or {}
     for microscope in ("TEM", "SEM"):
