@@ -54,6 +54,33 @@ def test_cancel_unwinds_without_result(qtbot, monkeypatch):
     assert shown and "cancelled" in shown[0]
 
 
+def test_closing_napari_stops_a_running_job(qtbot, monkeypatch):
+    """napari's application asks every worker to quit, then waits for them (``WorkerBase.await_workers``
+    on ``aboutToQuit``): a 100 s job must unwind at its next progress report, quietly, leaving no result."""
+    from napari.qt.threading import WorkerBase
+
+    shown = []
+    monkeypatch.setattr("napari.utils.notifications.show_info", shown.append)
+    runner = TaskRunner("Reconstruct")
+    qtbot.addWidget(runner)
+    results = []
+    step = threading.Event()  # never set: each item waits its full 1 s
+
+    def hundred_seconds(*, progress=None):
+        for i in range(100):
+            step.wait(1.0)
+            report(progress, (i + 1) / 100)
+        return "volume"
+
+    runner.start(hundred_seconds, on_done=results.append)
+    qtbot.waitUntil(lambda: runner.worker is not None and runner.worker._running, timeout=2000)
+    WorkerBase.await_workers(5000)  # raises RuntimeError if the job is still running after 5 s
+    qtbot.waitUntil(lambda: not runner.busy, timeout=5000)
+    assert results == []
+    assert isinstance(runner.last_error, Cancelled)
+    assert shown == []  # the application is closing: no "cancelled" message
+
+
 def test_value_error_is_a_message_not_a_traceback(qtbot, monkeypatch):
     shown = []
     monkeypatch.setattr("napari.utils.notifications.show_error", shown.append)

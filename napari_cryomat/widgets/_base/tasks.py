@@ -28,8 +28,9 @@ class TaskRunner(QWidget):
     ``runner.start(func, *args, on_done=callback, **kwargs)`` calls
     ``func(*args, progress=cb, **kwargs)`` in a napari thread worker. Every parameter is read by
     the caller before the call, so the worker never touches a Qt control. ``cb`` moves the bar and
-    raises :class:`Cancelled` once the user pressed Cancel, so the computation unwinds and
-    ``on_done`` is never called: the viewer stays exactly as it was. ``ValueError`` raised by the
+    raises :class:`Cancelled` once the user pressed Cancel, or napari asked the worker to quit (the
+    application is closing), so the computation unwinds and ``on_done`` is never called:
+    the viewer stays exactly as it was. ``ValueError`` raised by the
     core is a message for the user and is shown as a notification, not a traceback.
     """
 
@@ -74,7 +75,14 @@ class TaskRunner(QWidget):
         self._set_fraction(0.0)
         self.cancel_button.setEnabled(True)
 
+        made = []  # the worker, once made (the callback is made first)
+
         def progress(fraction: float) -> None:
+            # napari asks every worker to quit when its window closes (and then waits for them): a job
+            # that did not look would keep napari from closing until it ended, hours for a tomogram
+            if made and made[0].abort_requested:
+                self._quiet = True
+                raise Cancelled()
             if self._cancel_requested:
                 raise Cancelled()
             self._relay.fraction.emit(float(fraction))
@@ -82,6 +90,7 @@ class TaskRunner(QWidget):
         # errors are ours to show (below); without _ignore_errors superqt re-raises them in the
         # Qt event loop, which napari turns into a traceback dialog.
         worker = create_worker(func, *args, progress=progress, _start_thread=False, _ignore_errors=True, **kwargs)
+        made.append(worker)
         if on_done is not None:
             worker.returned.connect(on_done)
         worker.errored.connect(self._on_error)
