@@ -50,3 +50,13 @@ def test_wavelength_axis_stays_in_nm():
                           ("0", "angstrom", False)])
 def test_time_axis_guess(label, unit, expected):
     assert U.is_time_axis(label, unit) is expected
+
+
+def test_readable_lengths_say_a_position_in_one_unit_that_reads_at_a_glance():
+    from napari_cryomat.core.units import readable_lengths
+
+    assert readable_lengths(120.0, 4567.4) == "120, 4567 Å"  # a TEM field: Å, as everywhere in the plugin
+    assert readable_lengths(5158872.0, 10317744.0) == "516, 1032 µm"  # hyperspy's Bruker SEM map
+    assert readable_lengths(0.0, 25000.0) == "0.0, 2.5 µm"
+    assert readable_lengths(2.5e8) == "25.0 mm"
+    assert readable_lengths(-30000.0) == "-3.0 µm"

@@ -14,6 +14,7 @@ from qtpy.QtCore import QPointF, Qt
 from qtpy.QtWidgets import QCheckBox, QComboBox, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from napari_cryomat.core._eds_find import MIN_ENERGY_EV
+from napari_cryomat.core.units import readable_lengths
 from napari_cryomat.widgets._base import LivePanel, hbox
 from napari_cryomat.widgets.spectrum._model import SpectrumModel
 from napari_cryomat.widgets.spectrum._sampling import SpectrumRequest, SpectrumResult, SpectrumSampler
@@ -28,26 +29,40 @@ _LABEL_ROWS = (0.92, 0.80, 0.68, 0.56)  # marker label heights, as fractions of 
 #: EDS: the counts axis fits the spectrum above the energy identification reads from: below it lies the detector's
 #: noise (zero-strobe) peak, 10-100x any X-ray line in Velox and Bruker files
 EDS_FIT_FROM_EV = MIN_ENERGY_EV
+#: EDS: the energy axis shows a little past the beam energy, so the continuum's end (Duane-Hunt) is seen
+BEAM_MARGIN = 1.05
 
 
 class SpectrumViewBox(pg.ViewBox):
-    """A view box whose counts axis, when it fits the data, reads only the curves right of ``y_fit_from``
-    (plot units; None: all of them), so that an EDS zero peak does not flatten every X-ray line to the
-    floor. The energy axis still spans the whole spectrum, the zero peak included (clipped, not hidden)."""
+    """A view box whose ranges, when it fits the data, follow what an EDS user looks at:
+
+    - the counts axis reads only the curves right of ``y_fit_from`` (plot units; None: all of them), so that
+      an EDS zero peak does not flatten every X-ray line to the floor (the zero peak stays in view, clipped);
+    - the energy axis spans ``x_fit`` (plot units; None: the whole spectrum): EDS from 0 (Bruker axes start
+      near -1 keV) to the beam energy: no X-ray has more energy than the electrons that make it (Duane-Hunt),
+      so a 10 kV SEM spectrum on an 80 keV axis is all in its first eighth, beyond it only pile-up.
+    Zoom and pan still reach every channel."""
 
     y_fit_from: float | None = None
+    x_fit: tuple[float, float] | None = None
 
     def childrenBounds(self, frac=None, orthoRange=(None, None), items=None):  # noqa: N802 (pyqtgraph name)
         bounds = super().childrenBounds(frac=frac, orthoRange=orthoRange, items=items)
-        if self.y_fit_from is None or orthoRange[1] is not None or bounds[0] is None:
+        if orthoRange[1] is not None or bounds[0] is None:
             return bounds
         x_low, x_high = bounds[0]
-        if x_high <= self.y_fit_from:
+        if self.x_fit is not None:
+            x_low, x_high = max(x_low, self.x_fit[0]), min(x_high, self.x_fit[1])
+            if x_low >= x_high:  # the spectrum lies outside: show it whole
+                return bounds
+        cut = [x_low, x_high] != list(bounds[0])
+        bounds[0] = [x_low, x_high]
+        y_from = x_low if self.y_fit_from is None else max(x_low, self.y_fit_from)
+        if not (cut or y_from > x_low) or y_from >= x_high:
             return bounds
-        above = super().childrenBounds(frac=frac, orthoRange=(None, [max(x_low, self.y_fit_from), x_high]),
-                                       items=items)
-        if above[1] is not None:
-            bounds[1] = above[1]
+        seen = super().childrenBounds(frac=frac, orthoRange=(None, [y_from, x_high]), items=items)
+        if seen[1] is not None:
+            bounds[1] = seen[1]
         return bounds
 
 
@@ -73,6 +88,7 @@ class SpectrumPlot(LivePanel):
         self.markers: list[pg.InfiniteLine] = []
         self.regions: dict[str, pg.LinearRegionItem] = {}
         self._label_spans: list[tuple[int, int]] | None = None  # the marker labels' extents last placed
+        self._beam_kev: float | None = None  # EDS: the energy axis ends there (set_beam_energy)
 
         self.roi_button = QPushButton("Draw ROI")
         self.roi_button.setToolTip("Add the 'spectrum ROI' shapes layer; its last shape's summed spectrum is plotted")
@@ -93,8 +109,8 @@ class SpectrumPlot(LivePanel):
         self.bgfit_curve = self.plot.plot([], [], pen=pg.mkPen("#8080ff", width=1, style=Qt.DashLine))
         self.cursor_label = QLabel(_HINT)
         self.cursor_label.setWordWrap(True)
-        self.cursor_label.setToolTip("The pixel under the cursor: (row y, column x), its position in Å "
-                                     "from the top left, and its total counts")
+        self.cursor_label.setToolTip("The pixel under the cursor: (row y, column x), its position "
+                                     "from the top left (in Å; in µm or mm beyond 1 µm), and its total counts")
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -136,7 +152,7 @@ class SpectrumPlot(LivePanel):
         self._draw_curves()
         iy, ix = request.pixel
         px = request.source.pixel_size
-        text = f"pixel ({iy}, {ix})  ·  {iy * px:.0f}, {ix * px:.0f} Å"
+        text = f"pixel ({iy}, {ix})  ·  {readable_lengths(iy * px, ix * px)}"
         if result.pixel_spectrum is not None:
             text += f"  ·  {_counts_text(result.pixel_spectrum.sum())} counts"
         if request.roi is not None:
@@ -170,7 +186,7 @@ class SpectrumPlot(LivePanel):
 
     def _redraw(self, *_args) -> None:
         self.plot.setLabel("bottom", f"energy ({self.units_combo.currentText()})")
-        self._fit_counts_from()
+        self._fit_ranges()
         self._draw_curves()
         self._draw_markers()
         self._draw_regions()
@@ -253,12 +269,21 @@ class SpectrumPlot(LivePanel):
 
     def _on_mode_changed(self, mode: str) -> None:
         self.log_check.setChecked(mode == "EELS")
-        self._fit_counts_from()
+        self._fit_ranges()
 
-    def _fit_counts_from(self) -> None:
-        """EDS: the counts axis fits the lines, not the zero peak (see :class:`SpectrumViewBox`)."""
+    def set_beam_energy(self, kev: float | None) -> None:
+        """EDS: the energy axis ends at the beam energy (kV; None: at the spectrum's end)."""
+        self._beam_kev = kev
+        self._fit_ranges()
+
+    def _fit_ranges(self) -> None:
+        """EDS: the counts axis fits the lines, not the zero peak, and the energy axis runs from 0 to the
+        beam energy (see :class:`SpectrumViewBox`); EELS: the whole spectrum."""
         view = self.plot.getViewBox()
-        view.y_fit_from = float(self._x(EDS_FIT_FROM_EV)) if self.model.mode == "EDS" else None
+        eds = self.model.mode == "EDS"
+        view.y_fit_from = float(self._x(EDS_FIT_FROM_EV)) if eds else None
+        beam_ev = 1000.0 * self._beam_kev if self._beam_kev else np.inf
+        view.x_fit = (0.0, float(self._x(BEAM_MARGIN * beam_ev))) if eds else None
         view.updateAutoRange()
 
     def _on_windows_changed(self) -> None:

@@ -171,6 +171,8 @@ class SpectrumImagingWidget(ScrollPanel):
         self.identify_label.linkActivated.connect(self.show_reasons)
         self.method_combo.currentTextChanged.connect(lambda text: setattr(model, "method", METHODS[text]))
         self.fwhm_spin.valueChanged.connect(lambda value: self._show_errors(model.set_fwhm(value)))
+        self.eds.beam_spin.valueChanged.connect(self.plot.set_beam_energy)  # EDS: the energy axis ends there
+        self.plot.set_beam_energy(self.eds.beam_spin.value())
         self.links.connect(model.mode_changed, self._on_mode_changed)
         self.links.connect(model.elements_changed, self._on_elements_changed)
         self.links.connect(model.identification_changed, self._on_identification)
