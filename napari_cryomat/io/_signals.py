@@ -504,6 +504,8 @@ def signal_type_from_energy_axis(step_ev: float, start_ev: float, size: int) -> 
 def _spectrum_layers(data, axes: list[Axis], s: int, *, name: str, meta: dict, signal_type: str):
     nav = [i for i in range(len(axes)) if i != s]
     e_ax = axes[s]
+    if not (e_ax.raw or {}).get("name") and e_ax.cal.kind in ("energy", "wavelength"):
+        e_ax.name = e_ax.cal.kind.capitalize()  # exSpy's .hspy spectra leave it blank: the slider read "axis 0"
     inferred = not signal_type and e_ax.cal.kind == "energy" and e_ax.cal.unit == "eV"
     if inferred:
         signal_type = signal_type_from_energy_axis(float(e_ax.cal.scale), float(e_ax.translate), int(e_ax.size))

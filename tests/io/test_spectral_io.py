@@ -184,6 +184,20 @@ def test_eds_spectrum_in_kev_becomes_ev_with_spectrum_metadata():
     assert kw["metadata"]["spectrum_image"]["energy_axis"]["units"] == "eV"  # the SI tools can use it too
 
 
+def test_unnamed_energy_axis_is_labelled_energy():
+    """exSpy's EDS_SEM_TM002.hspy names no axis: its slider read "axis 0", an SI's reads "Energy"."""
+    counts = np.arange(100, dtype=np.uint32)
+    axes = [_ax("", "keV", 100, -0.1, 0.01, False, 0)]
+    (_, kw, _), = signal_to_layers(_sig(counts, axes, "EDS SEM Spectrum", "EDS_SEM"), name="EDS")
+    assert kw["axis_labels"] == ("Energy", "y", "x")
+    axes = [_ax("", "nm", 30, 400.0, 0.5, False, 0)]  # cathodoluminescence
+    (_, kw, _), = signal_to_layers(_sig(np.ones(30, np.float32), axes, "CL", "CL"), name="CL")
+    assert kw["axis_labels"][0] == "Wavelength"
+    axes = [_ax("", "s", 30, 0.0, 0.5, False, 0)]  # not a spectrum axis: left to the generic name
+    (_, kw, _), = signal_to_layers(_sig(np.ones(30, np.float32), axes, "trace"), name="trace")
+    assert kw["axis_labels"][0] != "Energy"
+
+
 def test_line_scan_is_e_1_x():
     ls = np.arange(5 * 20, dtype=np.float32).reshape(5, 20)
     axes = [_ax("x", "nm", 5, 0, 0.5, True, 0), _ax("Energy", "eV", 20, 0, 1.0, False, 1)]
