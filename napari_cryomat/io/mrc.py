@@ -159,6 +159,7 @@ def _read_mrc(path: Path) -> list[tuple[Any, dict, str]]:
     base = {
         "scale": tuple(float(v) for v in scale),
         "units": tuple(units),
+        "axis_labels": _axis_labels(path, ndim, header_info),
         "metadata": {"mrc": mrc_meta},
     }
     name = _layer_name(path)
@@ -289,6 +290,24 @@ def napari_read_mrc(path):
 # -------------------------------------------------------------------------------------------------
 # internals
 # -------------------------------------------------------------------------------------------------
+#: IMOD's tilt-series files: raw (.st), aligned (.ali) and prealigned (.preali) stacks of tilted views
+TILT_SERIES_SUFFIXES = (".st", ".ali", ".preali")
+
+
+def _axis_labels(path: Path, ndim: int, header_info: dict) -> tuple[str, ...]:
+    """What napari's sliders say they move through (napari's default is "-3"): a volume's sections are
+    "z", an IMOD tilt series' views "tilt", another image stack's (space group 0: movie frames, particles)
+    "image", a volume stack's volumes "volume"."""
+    if ndim == 2:
+        return ("y", "x")
+    if ndim == 4:
+        return ("volume", "z", "y", "x")
+    suffixes = [s.lower() for s in path.suffixes]
+    if any(s in TILT_SERIES_SUFFIXES for s in suffixes[-2:]):
+        return ("tilt", "y", "x")
+    return ("image" if header_info.get("image_stack") else "z", "y", "x")
+
+
 def _layer_name(path: Path) -> str:
     name = path.name
     for comp in COMPRESSED_SUFFIXES:
@@ -657,6 +676,7 @@ def _info(h: dict, row_sample, label: str) -> dict:
         "row_sample": row_sample,
         "exttyp": exttyp,
         "volume_stack": h["volume_stack"],
+        "image_stack": int(header.ispg) == 0,  # space group 0: sections are separate images (movie, particles)
         "warnings": notes,
     }
 

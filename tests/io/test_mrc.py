@@ -273,6 +273,24 @@ def test_volume_stack_opens_as_4d(tmp_path):
         read_mrc(bad)
 
 
+def test_sliders_say_what_they_move_through(tmp_path, rng):
+    """napari labels an unlabelled axis "-3": a tomogram's sections are z (3dmod's Z), an IMOD tilt series'
+    views "tilt", a stack of separate images (space group 0: movie frames, particles) "image"."""
+    vol = rng.random((4, 5, 6)).astype(np.float32)
+    volume = _write(tmp_path / "tomo.rec", vol)
+    with mrcfile.new(str(tmp_path / "frames.mrcs"), overwrite=True) as m:
+        m.set_data(vol)
+        m.set_image_stack()
+    cases = {volume: ("z", "y", "x"), tmp_path / "frames.mrcs": ("image", "y", "x"),
+             _write(tmp_path / "series.st", vol): ("tilt", "y", "x"),
+             _write(tmp_path / "series.ali", vol): ("tilt", "y", "x"),
+             _write(tmp_path / "one.mrc", vol[0]): ("y", "x"),
+             _write(tmp_path / "vstack.mrc", rng.random((2, 3, 4, 5)).astype(np.float32)): ("volume", "z", "y", "x")}
+    for path, labels in cases.items():
+        [(_, kwargs, _)] = read_mrc(path)
+        assert kwargs["axis_labels"] == labels, path.name
+
+
 @pytest.mark.parametrize("value", [0.0, float("nan"), float("inf"), 1e30])
 def test_unusable_cell_size_opens_in_pixels_with_a_warning(tmp_path, rng, value, monkeypatch):
     bad = _patched(tmp_path, "cell.mrc", _write(tmp_path / "c.mrc", rng.normal(size=(3, 8, 9)).astype(np.float32),
