@@ -292,7 +292,7 @@ def grow_small_objects(labels: np.ndarray, image: np.ndarray, settings: Particle
 # long (of its second moments) is cut in two across its long axis at its narrowest point in the middle half (of equal
 # widths, the one nearest its middle). Why: in faint touching fields most missed particles are merged pairs (dev, seen
 # low dose: 57 % of the unmatched truths; a merged object holds 2.0-2.2 particles at 1.3-1.6x the median area) and the
-# distance map of the smoothed mask has no neck to cut at. Faint as for the growth below. The field gates, seen
+# distance map of the smoothed mask has no neck to cut at. Faint: see PAIR_BELOW_CONTRAST_TO_NOISE. The field gates, seen
 # low-dose fields: touching fields read chain shares 0.41-0.76, round ones 0.08-0.19 (whose long objects are single
 # particles: cut, 10 of 41 fields lost up to 0.026); ellipse fields with a median elongation under 1.45 read chain
 # shares 0.19-0.33, those with 0.4 or more read 1.48-1.57 (ungated, ellipse fields lost up to 0.05); at a median
@@ -305,6 +305,14 @@ def grow_small_objects(labels: np.ndarray, image: np.ndarray, settings: Particle
 # test, the object count gate), never-run fields: low-dose touching 35401-36000 0.7211 -> 0.7284 (26 up, 4 down, worst
 # -0.026), Ø6.5-20 touching of any dose 35401-35600 0.9000 -> 0.9018 (23 up, 4 down), round and ellipse unchanged; of
 # the nine benchmark sets and three never-run draws (252 images) two changed, both up (+0.012)
+# Only where the particles' contrast is under PAIR_BELOW_CONTRAST_TO_NOISE pixel-noise deviations. Sessions 18-20 used
+# the growth's 2.5; seen fields (session 21) say the field gates alone keep the cut off where it harms: of 30 seen
+# low-dose touching fields 6 read 2.6-3.3 and left 83-160 merged truths each uncut (seen 34001-34400: 0.7479 -> 0.7513,
+# 6 up, 0 down; t34069 0.836 -> 0.876); seen
+# Ø6.5-20 touching fields of any dose 34001-34150 0.9122 -> 0.9156 at 4 (18 up, 4 down, worst -0.011), 0.9175 at 5,
+# 0.9195 at 8, but at 8 a benchmark image (A31337 #23, Ø18 touching) lost 0.018; round and ellipse fields unchanged
+# (their chain share and elongation gates). 4 covers every low-dose field (contrast <= 0.5 at <= 60 counts/px)
+PAIR_BELOW_CONTRAST_TO_NOISE = 4.0
 PAIR_MIN_ELONGATION = 1.6
 PAIR_MIN_AREA_SHARE = 1.1
 PAIR_ROUND_FIELD_ELONGATION = 1.35
@@ -331,7 +339,7 @@ def split_merged_pairs(labels: np.ndarray, settings: ParticleSettings) -> np.nda
     (see above)."""
     area = np.bincount(labels.ravel())
     if area.size < 6 or not PAIR_MIN_ELONGATION > 0 \
-            or not abs(settings.contrast) < SMALL_GROW_BELOW_CONTRAST_TO_NOISE * settings.noise:
+            or not abs(settings.contrast) < PAIR_BELOW_CONTRAST_TO_NOISE * settings.noise:
         return labels
     ids = np.arange(1, area.size)
     ids = ids[area[1:] > 0]
