@@ -56,7 +56,8 @@ class Identification:
     fitted model does not explain; ``calibration_shift``: fitted energy offset of the detector
     (eV, the lines sit this much higher than their xraylib energies); ``artefacts``: counts
     attributed to pile-up (sum peaks) and Si escape peaks; ``continuum``: the fitted continuum
-    (Kramers' law × absorption × detector, counts per channel, fitted with the lines).
+    (Kramers' law × absorption × detector, counts per channel, fitted with the lines); ``spectrum``: the
+    counts identified (what was given, as float), to show the lines against.
     """
 
     elements: list[str]
@@ -69,6 +70,7 @@ class Identification:
     calibration_shift: float = 0.0
     artefacts: dict[str, float] = field(default_factory=dict)
     continuum: np.ndarray | None = None
+    spectrum: np.ndarray | None = None
 
 
 # elements with no stable isotope and none lasting on Earth's time scale in amounts a specimen holds (Tc, Pm,
@@ -204,7 +206,9 @@ def identify_elements(
         fit = engine.run(s, energy, fwhm_of=fwhm_of, net=s - bg, bg=bg, mask=mask,
                          peaks_e=np.array([energy[i] for i in idx]), pool=pool, min_snr=min_snr, beam_kev=beam,
                          max_shift=max_shift)
-    return _describe_peaks(fit, idx, area, energy, fw, beam, pool)
+    found = _describe_peaks(fit, idx, area, energy, fw, beam, pool)
+    found.spectrum = s
+    return found
 
 
 def _describe_peaks(fit, idx, area, energy, fw, beam, pool) -> Identification:

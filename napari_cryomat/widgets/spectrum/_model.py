@@ -102,6 +102,7 @@ class SpectrumModel:
         self.spectra: Spectra | None = None
         self.maps: MapsResult | None = None
         self.identification: eds.Identification | None = None
+        self._identified_on = None  # the spectrum-image layer the identification read
         self.pca: PcaRun | None = None
         self.profile: Profile | None = None
         self._source: tuple[object, SpectrumImage] | None = None
@@ -353,7 +354,7 @@ class SpectrumModel:
                 "Type its elements in Elements: their lines, windows and maps still work.")
 
     def apply_identification(self, found: eds.Identification) -> list[str]:
-        self.identification = found
+        self.identification, self._identified_on = found, self.si_layer
         errors = self.set_elements(", ".join(found.elements)) if found.elements else []
         self.identification_changed.emit()
         return errors
@@ -396,6 +397,19 @@ class SpectrumModel:
     @property
     def roi_spectrum(self) -> np.ndarray | None:
         return self.spectra.result.roi_spectrum if self.spectra else None
+
+    @property
+    def identified_spectrum(self) -> np.ndarray | None:
+        """The summed spectrum the last identification read, while its spectrum image is the one chosen (the
+        whole map's sum unless an ROI was drawn): what its lines are to be checked against."""
+        found = self.identification
+        if found is None or found.spectrum is None or self._identified_on is not self.si_layer:
+            return None
+        try:
+            size = self.source().energy.size
+        except ValueError:
+            return None
+        return found.spectrum if found.spectrum.size == size else None
 
     def profile_request(self) -> ProfileRequest | None:
         """The profile along the line layer's last line over the maps, or None (no maps or line)."""

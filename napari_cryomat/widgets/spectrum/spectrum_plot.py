@@ -73,10 +73,11 @@ def _counts_text(total: float) -> str:
 
 
 class SpectrumPlot(LivePanel):
-    """Spectrum under the cursor (white), ROI sum (orange), markers, windows, background fit.
+    """Spectrum under the cursor (white), ROI sum (orange) or else the sum Identify read (green), markers,
+    windows, background fit.
 
-    Public parts for scripts and tests: ``curve``, ``roi_curve``, ``bgfit_curve`` (pyqtgraph
-    curves), ``markers`` (InfiniteLines), ``regions`` (window name -> LinearRegionItem),
+    Public parts for scripts and tests: ``curve``, ``roi_curve``, ``identified_curve`` (EDS, no ROI:
+    the sum the last Identify read), ``bgfit_curve`` (pyqtgraph curves), ``markers`` (InfiniteLines), ``regions`` (window name -> LinearRegionItem),
     ``window_combo``, ``units_combo``, ``log_check``, ``roi_button``, ``cursor_label``.
     """
 
@@ -106,6 +107,8 @@ class SpectrumPlot(LivePanel):
         self.plot.addLegend(offset=(-5, 5))
         self.curve = self.plot.plot([], [], pen=pg.mkPen("#e0e0e0", width=1), name="cursor")
         self.roi_curve = self.plot.plot([], [], pen=pg.mkPen("#ffb000", width=1), name="ROI sum")
+        # EDS without an ROI: the map's sum Identify read, so its lines can be checked (a pixel holds a few counts)
+        self.identified_curve = self.plot.plot([], [], pen=pg.mkPen("#40c8a0", width=1), name="sum identified")
         self.bgfit_curve = self.plot.plot([], [], pen=pg.mkPen("#8080ff", width=1, style=Qt.DashLine))
         self.cursor_label = QLabel(_HINT)
         self.cursor_label.setWordWrap(True)
@@ -127,6 +130,7 @@ class SpectrumPlot(LivePanel):
         self.links.connect(model.mode_changed, self._on_mode_changed)
         self.links.connect(model.windows_changed, self._on_windows_changed)
         self.links.connect(model.window_moved, self._on_window_moved)
+        self.links.connect(model.identification_changed, self._draw_curves)
         model.overlays.roi.on_data(self.update_live, events=("data", "set_data"))  # follow a drag live
         callbacks, callback = viewer.mouse_move_callbacks, self._on_mouse_move
         callbacks.append(callback)
@@ -161,7 +165,7 @@ class SpectrumPlot(LivePanel):
         self.cursor_label.setText(text)
 
     def clear(self) -> None:
-        for curve in (self.curve, self.roi_curve, self.bgfit_curve):
+        for curve in (self.curve, self.roi_curve, self.identified_curve, self.bgfit_curve):
             curve.setData([], [])
         self.cursor_label.setText(_HINT)
 
@@ -197,7 +201,9 @@ class SpectrumPlot(LivePanel):
             self.clear()
             return
         x, result = self._x(spectra.source.energy), spectra.result
-        for curve, y in ((self.curve, result.pixel_spectrum), (self.roi_curve, result.roi_spectrum)):
+        identified = self.model.identified_spectrum if result.roi_spectrum is None else None
+        for curve, y in ((self.curve, result.pixel_spectrum), (self.roi_curve, result.roi_spectrum),
+                         (self.identified_curve, identified)):
             curve.setData(x, y) if y is not None else curve.setData([], [])
         if result.fit is not None:
             self.bgfit_curve.setData(self._x(result.fit[0]), result.fit[1])

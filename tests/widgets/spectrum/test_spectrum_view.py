@@ -165,6 +165,10 @@ def test_roi_spectrum_and_exports(eels_viewer, qtbot, tmp_path):
     assert rgb.shape == si.shape[:2] + (3,) and rgb[..., 0].max() > 100 and rgb[..., 1].max() > 100
 
 
+def _plotted(curve) -> bool:
+    return curve.yData is not None and len(curve.yData) > 0
+
+
 def test_eds_identify_quantify_and_bad_input(spectrum_dock, qtbot, messages):
     viewer, w = spectrum_dock("eds")
     assert w.mode == "EDS" and w.plot.units_combo.currentText() == "keV"
@@ -182,6 +186,17 @@ def test_eds_identify_quantify_and_bad_input(spectrum_dock, qtbot, messages):
     assert "<b>Pt</b>: chosen" in w.eds.found_label.text()  # the reasons, in the EDS section
     w.identify_label.linkActivated.emit(WHY_LINK)  # the user clicks "why?"
     assert w.eds_section.expanded and w.eds.found_label.isVisibleTo(w)
+    # no ROI drawn: the plot shows the map's sum Identify read beside the cursor's pixel, to check its lines on
+    si = np.moveaxis(viewer.layers["EDS SI (FePt)"].data, 0, -1)
+    whole = si.sum(axis=(0, 1), dtype=np.float64)
+    qtbot.waitUntil(lambda: _plotted(w.plot.identified_curve), timeout=5000)
+    np.testing.assert_allclose(w.plot.identified_curve.yData, whole, rtol=1e-6)
+    assert whole.max() > 100 * w.plot.curve.yData.max()  # a pixel's few counts could not show the lines
+    w.plot.roi_button.click()  # an ROI: its sum replaces the map's
+    viewer.layers["spectrum ROI"].add_rectangles(np.array([[10, 10], [30, 30]], float))
+    qtbot.waitUntil(lambda: w.model.roi_spectrum is not None, timeout=5000)
+    qtbot.waitUntil(lambda: not _plotted(w.plot.identified_curve), timeout=5000)
+    viewer.layers.remove("spectrum ROI")
 
     w.set_elements("Fe, Pt")
     lines = " ".join(m.label.format for m in w.plot.markers)
