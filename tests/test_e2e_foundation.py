@@ -19,6 +19,7 @@ def test_sample_tomogram_renders(make_napari_viewer):
     assert layer.data.shape == (80, 256, 256)
     assert tuple(layer.scale) == (8.0, 8.0, 8.0)
     assert str(layer.units[0]) == "angstrom"
+    assert viewer.dims.axis_labels == ("z", "y", "x")  # the slider says z, as for a tomogram read from MRC
     viewer.reset_view()
     shot = viewer.screenshot(canvas_only=True, flash=False)
     assert _has_content(shot) > 10  # noise, particles and the membrane: not a flat picture
@@ -38,6 +39,7 @@ def test_open_mrc_through_napari(make_napari_viewer, tmp_path):
     viewer.open(str(path), plugin="napari-cryomat")
     layer = viewer.layers["lines"]
     assert tuple(layer.scale) == (3.0, 2.0, 2.0)
+    assert viewer.dims.axis_labels == ("z", "y", "x")  # not napari's "-3"
     assert np.asarray(layer.data[2, 40 - 1 - 5]).min() == 1.0
     shot = viewer.screenshot(canvas_only=True, flash=False)
     assert _has_content(shot) > 1

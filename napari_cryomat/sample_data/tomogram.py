@@ -17,6 +17,7 @@ def tomogram_sample():
                 "name": "tomogram (synthetic)",
                 "scale": (v, v, v),
                 "units": ("angstrom",) * 3,
+                "axis_labels": ("z", "y", "x"),  # as a tomogram read from MRC (io/mrc.py)
                 "contrast_limits": strided_contrast_limits(tomo.volume, low=1, high=99.8),
                 "metadata": {"truth": tomo.truth()},
             },

@@ -68,7 +68,7 @@ class AlignRun:
     @property
     def residual_label(self) -> str:
         """What ``alignment.residuals`` measures for this run."""
-        return "residual (px)" if self.beads is not None else "1 - correlation"
+        return "residual (px)" if self.beads is not None else "1 − corr."  # the plot's 180 px fit no more
 
     def summary(self) -> str:
         a = self.alignment
