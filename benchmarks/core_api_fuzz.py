@@ -641,6 +641,7 @@ def _specs_here() -> list[Spec]:
         S("units.time_to_seconds", {"value": 2.0, "unit": "ms"}, {"value": "real", "unit": "str"}, pos=("value", "unit")),
         S("units.calibrate_axis", {"scale": 0.2, "unit": "nm"}, {"scale": "real", "unit": "str"}, pos=("scale", "unit")),
         S("units.angstrom_units", {"ndim": 3}, {"ndim": "count"}, pos=("ndim",)),
+        S("units.readable_lengths", {"angstrom": 5158872.0}, {"angstrom": "real"}, pos=("angstrom",)),
         # ---------------------------------------------------------------- annotation
         S("annotation.image_key", {"data": pimg, "name": "img"}, {"data": "array"}, pos=("data",)),
         S("annotation.save_annotation", {"folder": L(lambda: os.path.join(_tmpdir(), f"ann-{os.getpid()}")),

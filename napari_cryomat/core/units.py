@@ -128,10 +128,13 @@ def readable_lengths(*angstrom: float) -> str:
     """Lengths in Å said together, in the one unit that reads at a glance: Å up to 1 µm (atoms, particles,
     a TEM field), µm up to 10 mm (an SEM map: "5158872, 10317744 Å" reads "516, 1032 µm"), mm beyond;
     one decimal below 100 of the unit, none above."""
-    largest = max((abs(float(a)) for a in angstrom), default=0.0)
+    from napari_cryomat.core._validate import number
+
+    angstrom = tuple(number(a, "angstrom") for a in angstrom)
+    largest = max((abs(a) for a in angstrom), default=0.0)
     per_unit, name = (1.0, "Å") if largest < 1e4 else (1e4, "µm") if largest < 1e8 else (1e7, "mm")
     decimals = 0 if name == "Å" or largest / per_unit >= 100 else 1
-    return ", ".join(f"{float(a) / per_unit:.{decimals}f}" for a in angstrom) + f" {name}"
+    return ", ".join(f"{a / per_unit:.{decimals}f}" for a in angstrom) + f" {name}"
 
 
 def reciprocal_to_inverse_angstrom(value: float, unit) -> float:

@@ -60,3 +60,5 @@ def test_readable_lengths_say_a_position_in_one_unit_that_reads_at_a_glance():
     assert readable_lengths(0.0, 25000.0) == "0.0, 2.5 µm"
     assert readable_lengths(2.5e8) == "25.0 mm"
     assert readable_lengths(-30000.0) == "-3.0 µm"
+    with pytest.raises(ValueError, match="angstrom"):
+        readable_lengths(1.0, float("nan"))
