@@ -86,12 +86,20 @@ class LatticePanel(Section):
     def detect(self):
         """Auto-detect the lattice in the ROI (worker)."""
         min_snr, as_layers = self.min_snr.value(), self.as_layers.isChecked()
-        return self._start(lambda: self.model.detect_job(min_snr, as_layers=as_layers))
+        worker = self._start(lambda: self.model.detect_job(min_snr, as_layers=as_layers))
+        if worker is not None:
+            worker.errored.connect(self._detection_failed)
+        return worker
 
     def bragg_filter(self):
         """Bragg-filter the ROI (or whole frame) through the chosen spots (worker)."""
         mode, radius = self.filter_mode.currentText(), self.filter_radius.value()
         return self._start(lambda: self.model.bragg_job(mode, radius))
+
+    def _detection_failed(self, exc: BaseException) -> None:
+        """Say why here too: the notification is cut to a line, and what to change is at its end."""
+        if isinstance(exc, ValueError):
+            self.summary.setText(f"{exc}")
 
     def _show_detection(self, detection) -> None:
         self.summary.setText(NO_LATTICE if detection is None else detection.summary())

@@ -119,6 +119,7 @@ def test_rgb_and_nan_layers(make_napari_viewer, qtbot, errors):
     w.lattice_panel.detect_button.click()  # the worker finds the NaN: a message, nothing changed
     _wait_runner(qtbot, w)
     assert any("NaN" in message for message in errors)
+    assert "NaN" in w.lattice_panel.summary.text()  # said in the dock too: a notification shows one line
     assert w.model.lattice is None and np.isnan(viewer.layers["nan"].data[10, 10])
     assert [layer.name for layer in viewer.layers] == ["rgb", "nan", ROI_LAYER_NAME]
 
