@@ -292,19 +292,23 @@ def napari_read_mrc(path):
 # -------------------------------------------------------------------------------------------------
 #: IMOD's tilt-series files: raw (.st), aligned (.ali) and prealigned (.preali) stacks of tilted views
 TILT_SERIES_SUFFIXES = (".st", ".ali", ".preali")
+#: volumes by name whatever their space group: IMOD reconstructions (older IMOD wrote space group 0) and maps
+VOLUME_SUFFIXES = (".rec", ".map")
 
 
 def _axis_labels(path: Path, ndim: int, header_info: dict) -> tuple[str, ...]:
     """What napari's sliders say they move through (napari's default is "-3"): a volume's sections are
-    "z", an IMOD tilt series' views "tilt", another image stack's (space group 0: movie frames, particles)
-    "image", a volume stack's volumes "volume"."""
+    "z" (.rec and .map always), an IMOD tilt series' views "tilt", another image stack's (space group 0:
+    movie frames, particles) "image", a volume stack's volumes "volume"."""
     if ndim == 2:
         return ("y", "x")
     if ndim == 4:
         return ("volume", "z", "y", "x")
-    suffixes = [s.lower() for s in path.suffixes]
-    if any(s in TILT_SERIES_SUFFIXES for s in suffixes[-2:]):
+    suffixes = [s.lower() for s in path.suffixes][-2:]  # "tomo.rec.gz" as "tomo.rec"
+    if any(s in TILT_SERIES_SUFFIXES for s in suffixes):
         return ("tilt", "y", "x")
+    if any(s in VOLUME_SUFFIXES for s in suffixes):
+        return ("z", "y", "x")
     return ("image" if header_info.get("image_stack") else "z", "y", "x")
 
 

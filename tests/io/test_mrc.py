@@ -281,7 +281,11 @@ def test_sliders_say_what_they_move_through(tmp_path, rng):
     with mrcfile.new(str(tmp_path / "frames.mrcs"), overwrite=True) as m:
         m.set_data(vol)
         m.set_image_stack()
+    with mrcfile.new(str(tmp_path / "old_imod.rec"), overwrite=True) as m:  # older IMOD: space group 0
+        m.set_data(vol)
+        m.set_image_stack()
     cases = {volume: ("z", "y", "x"), tmp_path / "frames.mrcs": ("image", "y", "x"),
+             tmp_path / "old_imod.rec": ("z", "y", "x"),
              _write(tmp_path / "series.st", vol): ("tilt", "y", "x"),
              _write(tmp_path / "series.ali", vol): ("tilt", "y", "x"),
              _write(tmp_path / "one.mrc", vol[0]): ("y", "x"),

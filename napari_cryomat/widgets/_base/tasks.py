@@ -75,12 +75,11 @@ class TaskRunner(QWidget):
         self._set_fraction(0.0)
         self.cancel_button.setEnabled(True)
 
-        made = []  # the worker, once made (the callback is made first)
-
         def progress(fraction: float) -> None:
             # napari asks every worker to quit when its window closes (and then waits for them): a job
             # that did not look would keep napari from closing until it ended, hours for a tomogram
-            if made and made[0].abort_requested:
+            running = self.worker  # set before the worker starts, cleared only once it has finished
+            if running is not None and running.abort_requested:
                 self._quiet = True
                 raise Cancelled()
             if self._cancel_requested:
@@ -90,7 +89,6 @@ class TaskRunner(QWidget):
         # errors are ours to show (below); without _ignore_errors superqt re-raises them in the
         # Qt event loop, which napari turns into a traceback dialog.
         worker = create_worker(func, *args, progress=progress, _start_thread=False, _ignore_errors=True, **kwargs)
-        made.append(worker)
         if on_done is not None:
             worker.returned.connect(on_done)
         worker.errored.connect(self._on_error)

@@ -99,7 +99,7 @@ class LatticePanel(Section):
     def _detection_failed(self, exc: BaseException) -> None:
         """Say why here too: the notification is cut to a line, and what to change is at its end."""
         if isinstance(exc, ValueError):
-            self.summary.setText(f"{exc}")
+            self.summary.setText(str(exc))
 
     def _show_detection(self, detection) -> None:
         self.summary.setText(NO_LATTICE if detection is None else detection.summary())

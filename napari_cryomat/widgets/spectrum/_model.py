@@ -403,7 +403,8 @@ class SpectrumModel:
         """The summed spectrum the last identification read, while its spectrum image is the one chosen (the
         whole map's sum unless an ROI was drawn): what its lines are to be checked against."""
         found = self.identification
-        if found is None or found.spectrum is None or self._identified_on is not self.si_layer:
+        if (found is None or found.spectrum is None or self.mode != "EDS"
+                or self._identified_on is not self.si_layer):
             return None
         try:
             size = self.source().energy.size

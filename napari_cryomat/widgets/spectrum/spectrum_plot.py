@@ -77,8 +77,8 @@ class SpectrumPlot(LivePanel):
     windows, background fit.
 
     Public parts for scripts and tests: ``curve``, ``roi_curve``, ``identified_curve`` (EDS, no ROI:
-    the sum the last Identify read), ``bgfit_curve`` (pyqtgraph curves), ``markers`` (InfiniteLines), ``regions`` (window name -> LinearRegionItem),
-    ``window_combo``, ``units_combo``, ``log_check``, ``roi_button``, ``cursor_label``.
+    the sum the last Identify read), ``bgfit_curve`` (pyqtgraph curves), ``markers`` (InfiniteLines),
+    ``regions`` (window name -> LinearRegionItem), ``window_combo``, ``units_combo``, ``log_check``, ``roi_button``, ``cursor_label``.
     """
 
     def __init__(self, viewer, model: SpectrumModel, parent: QWidget | None = None):

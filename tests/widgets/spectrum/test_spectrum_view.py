@@ -227,6 +227,9 @@ def test_eds_identify_quantify_and_bad_input(spectrum_dock, qtbot, messages):
     assert isinstance(w.runner.last_error, ValueError) and "Nearest lines" in str(w.runner.last_error)
     assert "Nearest lines" in messages[-1][1]
     assert len(viewer.layers) == n_layers
+    assert w.model.identified_spectrum is not None
+    w.mode_combo.setCurrentText("EELS")  # the Signal changed: an EDS identification is no longer shown
+    assert w.model.identified_spectrum is None
 
 
 def test_pca_and_cancel(eels_viewer, qtbot):
