@@ -45,7 +45,7 @@ from napari_cryomat.widgets.spectrum.eds_jobs import EdsIdentifyRequest
 if TYPE_CHECKING:
     import napari
 
-__all__ = ["MAP_KEY", "MODES", "Spectra", "SpectrumModel", "is_reference_image", "is_spectrum_image"]
+__all__ = ["MAP_KEY", "MODES", "ShownSlice", "Spectra", "SpectrumModel", "is_reference_image", "is_spectrum_image"]
 
 MODES = ("EELS", "EDS")
 MAP_KEY = "spectrum_map"  # metadata key marking the layers this tool made
@@ -62,6 +62,23 @@ def is_spectrum_image(layer) -> bool:
 def is_reference_image(layer) -> bool:
     """Offered as the reference (HAADF): a 2D image that is not one of this tool's maps."""
     return layer.ndim == 2 and MAP_KEY not in (layer.metadata or {})
+
+
+@dataclass(frozen=True)
+class ShownSlice:
+    """The energy slice the canvas shows of a spectrum image: ``energy`` in eV, the SI's ``channel`` (None when
+    the slider stands outside the SI's range, whose image is then blank), its ``size`` and ``span`` (eV)."""
+
+    energy: float
+    channel: int | None
+    size: int
+    span: tuple[float, float]
+
+    def text(self) -> str:
+        if self.channel is not None:
+            return f"Image slice: {self.energy:.2f} eV (channel {self.channel} of {self.size})"
+        return (f"Image slice: {self.energy:.2f} eV, outside this SI's {self.span[0]:.1f}–{self.span[1]:.1f} eV "
+                "(its image is blank)")
 
 
 @dataclass(eq=False)
@@ -150,6 +167,46 @@ class SpectrumModel:
         data_position = self.si_layer.world_to_data(world_position)
         iy, ix = int(np.floor(data_position[-2] + 0.5)), int(np.floor(data_position[-1] + 0.5))
         return (iy, ix) if 0 <= iy < ny and 0 <= ix < nx else None
+
+    def _energy_axis_of_si(self) -> int | None:
+        """The viewer's dims axis the chosen SI's energy runs along (its first data axis, "EYX"), or None
+        when there is none or the canvas displays it (3D view, transposed axes): then no slice is shown."""
+        layer = self.si_layer
+        info = ((getattr(layer, "metadata", None) or {}).get("spectrum_image") or {}) if layer is not None else {}
+        if layer is None or layer.ndim != 3 or info.get("axes", "EYX") != "EYX":
+            return None
+        axis = self.viewer.dims.ndim - layer.ndim
+        return None if axis < 0 or axis in self.viewer.dims.displayed else axis
+
+    def shown_slice(self) -> ShownSlice | None:
+        """The energy of the slice the canvas shows of the chosen SI (napari's slider counts steps of the
+        finest layer's grid, not eV nor this SI's channels), or None when no energy slice is shown."""
+        axis = self._energy_axis_of_si()
+        if axis is None:
+            return None
+        try:
+            energy = self.source().energy
+        except ValueError:
+            return None
+        point = np.asarray(self.viewer.dims.point, dtype=float)
+        coordinate = float(self.si_layer.world_to_data(point)[0])
+        channel = int(np.round(coordinate))  # as napari picks the plane it draws
+        step = float(energy[1] - energy[0]) if energy.size > 1 else 1.0
+        inside = 0 <= channel < energy.size
+        shown = float(energy[channel]) if inside else float(energy[0] + coordinate * step)
+        return ShownSlice(shown, channel if inside else None, int(energy.size), (float(energy[0]), float(energy[-1])))
+
+    def show_slice_at(self, energy_ev: float) -> None:
+        """Move the viewer's energy slider to the chosen SI's channel nearest ``energy_ev``."""
+        axis = self._energy_axis_of_si()
+        if axis is None:
+            return
+        energy = self.source().energy
+        channel = int(np.clip(np.argmin(np.abs(energy - energy_ev)), 0, energy.size - 1))
+        data_point = np.zeros(self.si_layer.ndim)
+        data_point[0] = channel
+        world = self.si_layer.data_to_world(data_point)
+        self.viewer.dims.set_point(axis, float(world[0]))
 
     # -- mode, elements, windows ------------------------------------------------------------------
     def set_mode(self, mode: str) -> list[str]:

@@ -25,6 +25,7 @@ __all__ = ["SpectrumPlot"]
 _HINT = "Move the cursor over the image to see its spectrum."
 _BACKGROUND_BRUSH = (80, 120, 255, 50)
 _SIGNAL_BRUSH = (255, 200, 0, 50)
+_SLICE_COLOUR = (90, 150, 255)
 _LABEL_ROWS = (0.92, 0.80, 0.68, 0.56)  # marker label heights, as fractions of the plot's height
 #: EDS: the counts axis fits the spectrum above the energy identification reads from: below it lies the detector's
 #: noise (zero-strobe) peak, 10-100x any X-ray line in Velox and Bruker files
@@ -78,7 +79,8 @@ class SpectrumPlot(LivePanel):
 
     Public parts for scripts and tests: ``curve``, ``roi_curve``, ``identified_curve`` (EDS, no ROI:
     the sum the last Identify read), ``bgfit_curve`` (pyqtgraph curves), ``markers`` (InfiniteLines),
-    ``regions`` (window name -> LinearRegionItem), ``window_combo``, ``units_combo``, ``log_check``, ``roi_button``, ``cursor_label``.
+    ``regions`` (window name -> LinearRegionItem), ``window_combo``, ``units_combo``, ``log_check``, ``roi_button``, ``cursor_label``,
+    ``slice_line`` and ``slice_label`` (the energy of the slice the canvas shows).
     """
 
     def __init__(self, viewer, model: SpectrumModel, parent: QWidget | None = None):
@@ -110,6 +112,16 @@ class SpectrumPlot(LivePanel):
         # EDS without an ROI: the map's sum Identify read, so its lines can be checked (a pixel holds a few counts)
         self.identified_curve = self.plot.plot([], [], pen=pg.mkPen("#40c8a0", width=1), name="sum identified")
         self.bgfit_curve = self.plot.plot([], [], pen=pg.mkPen("#8080ff", width=1, style=Qt.DashLine))
+        # the energy of the slice the canvas shows: napari's slider counts steps of the finest layer's grid, which
+        # is neither eV nor a channel of this SI when two SIs share the viewer (the EELS sample: 0.25 and 0.5 eV)
+        self.slice_line = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen(_SLICE_COLOUR, width=1))
+        self.slice_line.setToolTip("The slice the canvas shows: drag to move the energy slider")
+        self.slice_line.setZValue(-5)  # behind the curves
+        self.slice_line.setVisible(False)
+        self.plot.addItem(self.slice_line)
+        self.slice_label = QLabel()
+        self.slice_label.setToolTip("The energy of the slice the canvas shows (the slider under the canvas counts "
+                                    "steps, not eV); the blue line in the plot marks it and can be dragged")
         self.cursor_label = QLabel(_HINT)
         self.cursor_label.setWordWrap(True)
         self.cursor_label.setToolTip("The pixel under the cursor: (row y, column x), its position "
@@ -120,6 +132,7 @@ class SpectrumPlot(LivePanel):
         layout.addWidget(hbox(self.roi_button, self.window_combo, self.units_combo, self.log_check))
         layout.addWidget(self.plot, 1)
         layout.addWidget(self.cursor_label)
+        layout.addWidget(self.slice_label)
 
         self.roi_button.clicked.connect(self.start_roi)
         self.window_combo.currentTextChanged.connect(self._on_window_choice)
@@ -131,6 +144,11 @@ class SpectrumPlot(LivePanel):
         self.links.connect(model.windows_changed, self._on_windows_changed)
         self.links.connect(model.window_moved, self._on_window_moved)
         self.links.connect(model.identification_changed, self._draw_curves)
+        self.links.connect(viewer.dims.events.point, self._show_slice)
+        self.links.connect(viewer.dims.events.ndisplay, self._show_slice)
+        self.links.connect(viewer.dims.events.order, self._show_slice)
+        self.slice_line.sigPositionChangeFinished.connect(
+            lambda line: self.model.show_slice_at(line.value() * self._factor()))
         model.overlays.roi.on_data(self.update_live, events=("data", "set_data"))  # follow a drag live
         callbacks, callback = viewer.mouse_move_callbacks, self._on_mouse_move
         callbacks.append(callback)
@@ -194,6 +212,19 @@ class SpectrumPlot(LivePanel):
         self._draw_curves()
         self._draw_markers()
         self._draw_regions()
+        self._show_slice()
+
+    def _show_slice(self, *_args) -> None:
+        shown = self.model.shown_slice()
+        self.slice_label.setVisible(shown is not None)
+        self.slice_line.setVisible(shown is not None and shown.channel is not None)
+        if shown is None:
+            return
+        self.slice_label.setText(shown.text())
+        if shown.channel is not None:
+            self.slice_line.blockSignals(True)  # placed by the slider, not dragged
+            self.slice_line.setValue(float(self._x(shown.energy)))
+            self.slice_line.blockSignals(False)
 
     def _draw_curves(self) -> None:
         spectra = self.model.spectra
