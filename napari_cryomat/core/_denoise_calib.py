@@ -33,6 +33,12 @@ from napari_cryomat.core._progress import ProgressCallback, report
 __all__ = ["Calibration", "calibrate_all", "calibration_crops", "blend_weight"]
 
 STRIDE = 4
+#: A loss still falling at an end of a method's coarse grid is followed past that end by up to this many of the grid's
+#: own steps (x1.78 for the default 7-point grids: 3 steps reach 5.7x beyond, e.g. spectral beta 8 -> 45, gaussian
+#: sigma 0.5 -> 0.09 px): enough for a noise model off by an order of magnitude (the real EPU micrograph, whole
+#: numbers taken as counts at gain 1, needs beta ~ 13), while a loss that flattens out (a denoiser that helps
+#: nothing at any strength) costs at most 3 more evaluations.
+EXTRA_STEPS = 3
 MASK_OFFSETS = ((0, 0), (2, 2), (1, 3), (3, 1))
 _DONUT = np.array([[0, 0.25, 0], [0.25, 0, 0.25], [0, 0.25, 0]], np.float32)
 
@@ -61,6 +67,24 @@ class Calibration:
     @property
     def best_loss(self) -> float:
         return float(self.losses[self.best_index])
+
+    @property
+    def at_end(self) -> str | None:
+        """"low" or "high" when the best strength is the smallest or largest one tried (the minimum is not
+        bracketed: the optimum may lie beyond), None when it lies inside the scanned range."""
+        if self.values.size < 2:
+            return None  # one strength given: nothing was scanned
+        return "low" if self.best_index == 0 else "high" if self.best_index == self.values.size - 1 else None
+
+    def end_note(self) -> str:
+        """What a user should know when the best strength sits at the end of the scan, else ""."""
+        if self.at_end is None:
+            return ""
+        name = self.parameter.split(" ")[0]
+        lo, hi = float(self.values[0]), float(self.values[-1])
+        side, beyond = ("smallest", "weaker") if self.at_end == "low" else ("largest", "stronger")
+        return (f"{self.method} {name}: optimum at the end of the scanned range ({lo:.3g}-{hi:.3g}; {self.best:.3g} "
+                f"is the {side} tried): a {beyond} setting may do better; set the strength by hand to try one.")
 
 
 def calibration_crops(image: np.ndarray, size: int = 128, count: int = 4) -> list[tuple[slice, slice]]:
@@ -112,13 +136,27 @@ class _Sample:
 
 
 def _calibrate_one(sample: _Sample, method: str, noise: NoiseModel, strength: float | None):
-    """(Calibration, J-invariant output at the best strength). A coarse geometric grid, then the
-    two geometric midpoints around its minimum."""
+    """(Calibration, J-invariant output at the best strength). A coarse geometric grid, extended past
+    an end while the loss still falls there (up to ``EXTRA_STEPS`` steps), then the two geometric
+    midpoints around its minimum."""
     m = METHODS[method]
-    grid = [float(strength)] if strength is not None else list(m.grid)
+    grid = [float(strength)] if strength is not None else [float(v) for v in m.grid]
     outputs = {v: sample.invariant(method, v, noise) for v in grid}
     losses = {v: sample.loss(o) for v, o in outputs.items()}
     if strength is None:
+        ratio = grid[1] / grid[0]
+        for _ in range(EXTRA_STEPS):
+            best = min(losses, key=losses.get)
+            if best == grid[-1]:
+                grid.append(grid[-1] * ratio)
+                new = grid[-1]
+            elif best == grid[0]:
+                grid.insert(0, grid[0] / ratio)
+                new = grid[0]
+            else:
+                break  # bracketed
+            outputs[new] = sample.invariant(method, new, noise)
+            losses[new] = sample.loss(outputs[new])
         best = min(losses, key=losses.get)
         i = grid.index(best)
         for j in (i - 1, i + 1):

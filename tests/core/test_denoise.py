@@ -220,6 +220,28 @@ def test_self_supervised_strength_is_near_the_oracle():
     assert cal.losses.min() > 0.8 * noisy.mean()
 
 
+def test_calibration_follows_a_falling_loss_past_the_grid_and_says_when_it_stops():
+    # whole numbers whose noise is 4x the Poisson variance at gain 1 (the real EPU micrograph's is ~13x): the
+    # default noise model is off by that factor, and spectral's optimum beta lies past the grid's end (8)
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[:256, :256]
+    lam = 400 + 100 * np.sin(xx / 9.0) * np.cos(yy / 13.0)
+    noisy = (rng.poisson(lam) * 4 + rng.integers(0, 4, lam.shape)).astype(np.uint16)
+    truth = 4 * lam + 1.5
+    r = D.denoise(noisy, method="spectral")
+    cal = r.calibrations["spectral"]
+    assert r.noise.gain == 1.0  # (the premise: counts at gain 1)
+    assert cal.at_end is None and cal.end_note() == ""  # bracketed: the loss rises on both sides
+    assert cal.best > 8.0 and cal.values[-1] <= 8.0 * (8.0 / 4.49) ** 3 + 1e-6  # at most 3 steps past the end
+    at_grid_end = D.denoise(noisy, method="spectral", strength=8.0)
+    assert psnr(r.image, truth) > psnr(at_grid_end.image, truth) + 1.0
+    # 16x the variance: the optimum (~16 x 4.5) lies past the 3 steps allowed; the scan stops there and says so
+    noisy = (rng.poisson(lam) * 16 + rng.integers(0, 16, lam.shape)).astype(np.uint16)
+    cal = D.denoise(noisy, method="spectral").calibrations["spectral"]
+    assert cal.at_end == "high" and cal.best == pytest.approx(8.0 * (8.0 / 0.25) ** (3 / 6))
+    assert "spectral beta: optimum at the end of the scanned range (0.25-45.3; 45.3 is the largest" in cal.end_note()
+
+
 def test_progress_is_reported_and_monotonic():
     seen = []
     D.denoise(noisy_image("sei", (200, 200), dose=1.0)[0], progress=seen.append)

@@ -71,7 +71,7 @@ class CalibrationPlot(QWidget):
         self.plot.setMinimumHeight(170)
         self.plot.setMaximumHeight(220)
         self.plot.setLogMode(x=True, y=False)
-        self.plot.setLabel("bottom", "strength (method's unit)")
+        self.plot.setLabel("bottom", "strength")  # named with each method's unit once curves are drawn
         # octave ticks only: pyqtgraph labels every minor tick of a short log axis, unreadably
         octaves = [0.125 * 2**k for k in range(10)]
         self.plot.getAxis("bottom").setTicks([[(np.log10(v), f"{v:g}") for v in octaves], []])
@@ -100,8 +100,13 @@ class CalibrationPlot(QWidget):
             if name in chosen:
                 self.plot.plot([chosen[name]], [cal.best_loss], pen=None, symbol="star", symbolSize=14,
                                symbolBrush="y")
+        # each method's strength in its own unit (sigma in px, beta in units of the noise power ...)
+        units = dict.fromkeys(cal.parameter for cal in result.calibrations.values())
+        self.plot.setLabel("bottom", "strength: " + ", ".join(units) if units else "strength")
         self.note.update()
-        self.summary.setText(result.describe())
+        # an optimum at the end of the scan is said where the choice is read (the plot's star alone does not say it)
+        notes = [result.calibrations[name].end_note() for name in chosen if name in result.calibrations]
+        self.summary.setText("\n".join([result.describe(), *filter(None, notes)]))
 
 
 class DenoiseWidget(LivePanel):

@@ -129,3 +129,36 @@ def test_preview_belongs_to_the_dock_in_front_and_keeps_the_selection(make_napar
     dock.raise_()
     qtbot.waitUntil(lambda: preview in viewer.layers and not widget.busy, timeout=60000)
     assert viewer.layers.selection.active is layer
+
+
+def _counts_with_excess_noise(factor: int, seed: int = 3) -> np.ndarray:
+    """Whole numbers with ``factor`` x the Poisson variance (the default noise model takes them as counts at
+    gain 1, as on the real EPU micrograph, whose noise is ~13x): each denoiser's optimum moves up by ~``factor``."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:256, :256]
+    lam = 400 + 100 * np.sin(xx / 9.0) * np.cos(yy / 13.0)
+    return (rng.poisson(lam) * factor + rng.integers(0, factor, lam.shape)).astype(np.uint16)
+
+
+def test_calibration_names_its_units_and_says_an_optimum_at_the_end_of_the_scan(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    viewer.add_image(_counts_with_excess_noise(16), name="16x")
+    viewer.add_image(_counts_with_excess_noise(4), name="4x")
+    w = DenoiseWidget(viewer)
+    qtbot.addWidget(w)
+    w.show()
+    w.method.setCurrentIndex(w.method.findData("spectral"))
+    w.layer_combo.set_layer("4x")
+    qtbot.waitUntil(lambda: w.idle and w.model.preview is not None and bool(w.plot.curves), timeout=60000)
+    assert w.plot.plot.getAxis("bottom").labelText == "strength: beta (noise power)"
+    # 4x: the optimum lies past the grid's end (8); the scan follows it and brackets it: nothing to warn about
+    assert w.model.preview.parts[0][1] > 8.0
+    assert "optimum at the end" not in w.plot.summary.text()
+    # 16x: still falling 3 steps past the end: the dock says so under the plot
+    w.layer_combo.set_layer("16x")
+    qtbot.waitUntil(lambda: w.idle and "optimum at the end of the scanned range" in w.plot.summary.text(),
+                    timeout=60000)
+    assert "45.3 is the largest tried" in w.plot.summary.text()
+    w.method.setCurrentIndex(w.method.findData("auto"))
+    qtbot.waitUntil(lambda: w.idle and set(w.plot.curves) == {"gaussian", "spectral"}, timeout=60000)
+    assert w.plot.plot.getAxis("bottom").labelText == "strength: sigma (px), beta (noise power)"
