@@ -38,7 +38,10 @@ from napari_cryomat.widgets.tilt._run import (
 if TYPE_CHECKING:
     import napari
 
-__all__ = ["TiltModel", "angles_of", "run_align", "run_quantify", "run_reconstruct", "run_threshold"]
+#: metadata key of the aligned-tilts layer (its value: the raw series' name): a view, not a series to align again
+ALIGNED_KEY = "tilt_aligned_from"
+
+__all__ = ["ALIGNED_KEY", "TiltModel", "angles_of", "run_align", "run_quantify", "run_reconstruct", "run_threshold"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -225,7 +228,45 @@ class TiltModel:
             stale = f"{run.request.source_name} beads"
             if stale in self.viewer.layers:
                 self.viewer.layers.remove(stale)
+        self._show_aligned(run)
         self.aligned.emit(run)
+
+    def _show_aligned(self, run: AlignRun) -> None:
+        """The aligned tilts as a layer to step through before reconstructing, as IMOD's aligned stack (.ali)
+        in 3dmod: each tilt shifted and rotated so the tilt axis runs along the image Y axis, centred on the
+        raw series. Lazy, one tilt per chunk, computed when napari shows it: a 61 x 4096² series aligned at
+        once would hold 4 GB. Shown directly above the raw series; hidden after a bead alignment, whose bead
+        model (like 3dmod's fiducial model) marks the raw tilts."""
+        import dask
+        import dask.array as da
+
+        src = self.viewer.layers[run.request.source_name] if run.request.source_name in self.viewer.layers else None
+        if src is None:
+            return
+        src = real_layer(src)
+        alignment, tilts = run.alignment, run.request.tilts
+        n, shape = len(alignment.angles), tuple(alignment.aligned_shape)
+
+        def one_tilt(i: int) -> np.ndarray:
+            # linear interpolation: for the eye (a 4k² tilt in well under a second); the reconstruction resamples
+            # the raw tilts itself
+            alone = alignment.without([j for j in range(n) if j != i])
+            return alone.apply(np.asarray(tilts[i:i + 1], np.float32), order=1)[0]
+
+        stack = da.stack([da.from_delayed(dask.delayed(one_tilt)(i), shape, np.float32) for i in range(n)])
+        scale = tuple(float(v) for v in src.scale[-3:])
+        offset = (np.asarray(alignment.shape, float) - np.asarray(shape, float)) / 2 * np.asarray(scale[1:])
+        translate = (float(src.translate[-3]), *(float(t) for t in np.asarray(src.translate[-2:]) + offset))
+        name = f"{src.name} aligned"
+        layer = upsert_layer(self.viewer, stack, name=name, kind="image", scale=scale, translate=translate,
+                             units=tuple(src.units[-3:]), axis_labels=tuple(src.axis_labels[-3:]),
+                             contrast_limits=tuple(src.contrast_limits), colormap="gray",
+                             visible=run.beads is None,
+                             metadata={ANGLES_KEY: np.asarray(alignment.angles, float), ALIGNED_KEY: src.name})
+        layers = self.viewer.layers
+        at, above_source = layers.index(layer), layers.index(src) + 1
+        if at > above_source:
+            layers.move(at, above_source)
 
     def _show_beads(self, run: AlignRun) -> None:
         """The bead model over the tilt series, as 3dmod shows a fiducial model: where the fit puts each

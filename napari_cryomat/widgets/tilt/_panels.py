@@ -53,8 +53,10 @@ class SourcePanel(Section):
         super().__init__("Tilt series")
         from napari.layers import Image
 
+        # neither a volume made here nor the aligned tilts (a view of an alignment, whose axis is already upright)
         self.layer_combo = LayerCombo(viewer, (Image,), predicate=lambda layer: _is_stack(layer)
-                                      and "tilt_reconstruction" not in layer.metadata)
+                                      and "tilt_reconstruction" not in layer.metadata
+                                      and "tilt_aligned_from" not in layer.metadata)
         self.angles_button = QPushButton("Angles file…")
         self.angles_button.setToolTip("Read the tilt angles from an IMOD .tlt/.rawtlt or SerialEM .mdoc file")
         self.angles_label = _note()

@@ -107,6 +107,43 @@ def test_align_drop_reconstruct_quantify(setup, qtbot, series):
     assert layer.data is series.tilts                       # the source was never touched
 
 
+def test_align_adds_the_aligned_tilts_to_step_through(setup, qtbot, series):
+    """After Align the user scrubs the aligned tilts (IMOD's .ali in 3dmod) before reconstructing."""
+    viewer, layer, w = setup
+    w.align.axis.setValue(round(series.tilt_axis_angle, 1))
+    w.align.align_button.click()
+    wait(qtbot, w)
+    aligned = viewer.layers["tilts aligned"]
+    alignment = w.model.run.alignment
+    assert aligned.data.shape == (31, *alignment.aligned_shape) and aligned.visible
+    assert viewer.layers.index(aligned) == viewer.layers.index(layer) + 1  # right above the raw series
+    assert tuple(aligned.scale) == pytest.approx((1.0, 4.0, 4.0)) and tuple(aligned.units) == tuple(layer.units)
+    # centred on the raw series
+    centre = lambda lay: np.asarray(lay.translate[1:]) + (np.asarray(lay.data.shape[1:]) - 1) / 2 * 4.0  # noqa: E731
+    np.testing.assert_allclose(centre(aligned), centre(layer), atol=4.0)
+    # the plane napari draws at a slider step is that tilt, aligned
+    expected = alignment.apply(series.tilts, order=1)
+    for step in (0, 17, 30):
+        viewer.dims.set_current_step(0, step)
+        np.testing.assert_allclose(np.asarray(aligned._data_view), expected[step], rtol=1e-5, atol=1e-4)
+    # aligned tilts agree with each other better than the raw ones (the shifts are gone): neighbours correlate more
+    def neighbour_correlation(stack):
+        a, b = stack[:-1].reshape(30, -1), stack[1:].reshape(30, -1)
+        a, b = a - a.mean(1, keepdims=True), b - b.mean(1, keepdims=True)
+        return float(np.mean((a * b).sum(1) / np.sqrt((a * a).sum(1) * (b * b).sum(1))))
+    raw_centre = series.tilts[:, 8:40, 8:40]
+    cy, cx = np.asarray(alignment.aligned_shape) // 2
+    aligned_centre = np.asarray(aligned.data)[:, cy - 16:cy + 16, cx - 16:cx + 16]
+    assert neighbour_correlation(aligned_centre) > neighbour_correlation(raw_centre)
+    # a view of an alignment, not a series to align or reconstruct again
+    assert "tilts aligned" not in [w.source.layer_combo.itemText(i) for i in range(w.source.layer_combo.count())]
+    assert w.source.layer_combo.currentText() == "tilts"
+    # aligned again: the layer is updated, not duplicated
+    w.align.align_button.click()
+    wait(qtbot, w)
+    assert [lay.name for lay in viewer.layers].count("tilts aligned") == 1
+
+
 def test_cancel_leaves_viewer_unchanged(setup, qtbot, messages):
     viewer, layer, w = setup
     names = [lyr.name for lyr in viewer.layers]
