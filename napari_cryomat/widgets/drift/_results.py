@@ -35,11 +35,13 @@ class ResultsPanel(QGroupBox):
         self.show_aligned.setEnabled(False)
         self.show_aligned.setToolTip("Uncheck to see the original stack alone (the result layers are hidden "
                                      "meanwhile); check to bring the result back.")
+        # both ends inclusive, as the note under them and napari's frame slider read: "0 - 23" of 24 frames sums
+        # all 24 (an exclusive end beside "holds frames 0-23" made a user type 23 and lose the last frame)
         self.range_start = QSpinBox(minimum=0, maximum=0)
-        self.range_stop = QSpinBox(minimum=1, maximum=1)
+        self.range_last = QSpinBox(minimum=0, maximum=0)
         self.range_start.setToolTip("First frame in the aligned sum layer.")
-        self.range_stop.setToolTip("End of the summed frames, exclusive: frames before this one are summed.")
-        for box in (self.range_start, self.range_stop):
+        self.range_last.setToolTip("Last frame in the aligned sum layer (included).")
+        for box in (self.range_start, self.range_last):
             # Qt 6's spin box asks ~130 px whatever its range, which pushed the dock past 420 px under PyQt6;
             # 108 px holds a 5-digit frame number beside the arrows
             box.setMaximumWidth(108)
@@ -55,9 +57,8 @@ class ResultsPanel(QGroupBox):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.summary)
         layout.addWidget(self.show_aligned)
-        # "Sum frames [a] – [b]" (b exclusive, as the tooltip and the note below say): a row this short
-        # keeps the dock within ~400 px on a 1366 px laptop screen
-        layout.addWidget(hbox(QLabel("Sum frames"), self.range_start, QLabel("–"), self.range_stop,
+        # "Sum frames [a] – [b]", both included: a row this short keeps the dock within ~400 px on a 1366 px laptop
+        layout.addWidget(hbox(QLabel("Sum frames"), self.range_start, QLabel("–"), self.range_last,
                               stretch_last=True))
         layout.addWidget(self.range_note)
         layout.addWidget(self.plots, 1)
@@ -68,7 +69,7 @@ class ResultsPanel(QGroupBox):
         """Show ``run``: its summary and plots, the full frame range, before/after and Save enabled
         (a series of volumes has no sums and no Save: its frame range and Save stay disabled)."""
         n, stack = run.n_frames, not isinstance(run, VolumeRun)
-        for box, maximum, value in ((self.range_start, n - 1, 0), (self.range_stop, n, n)):
+        for box, maximum, value in ((self.range_start, n - 1, 0), (self.range_last, n - 1, n - 1)):
             box.blockSignals(True)
             box.setMaximum(maximum)
             box.setValue(value)
@@ -95,12 +96,13 @@ class ResultsPanel(QGroupBox):
 
     @property
     def frame_range(self) -> tuple[int, int]:
-        return self.range_start.value(), self.range_stop.value()
+        """(start, stop) as Python slices them: frames ``start`` to ``stop - 1``, the two the user typed."""
+        return self.range_start.value(), self.range_last.value() + 1
 
     def _range_edited(self, *_args) -> None:
         start, stop = self.frame_range
         if stop <= start:
-            self.range_note.setText(f"Empty range: the end must be after frame {start}.")
+            self.range_note.setText(f"Empty range: the last frame must be frame {start} or later.")
             return
         self.range_note.setText(f"Summing frames {start}-{stop - 1}…")
         self.range_changed.emit(start, stop)

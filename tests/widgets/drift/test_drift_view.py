@@ -63,7 +63,7 @@ def test_align_produces_layers_plots_and_correct_shifts(setup, qtbot, movie):
     # sum of frames 2..4: the sum layer follows at once (computed in the background)
     total = viewer.layers["movie aligned sum"]
     w.results.range_start.setValue(2)
-    w.results.range_stop.setValue(5)
+    w.results.range_last.setValue(4)  # both ends included, as the note reads
     qtbot.waitUntil(lambda: "movie aligned sum (frames 2-4)" in viewer.layers, timeout=10000)
     assert viewer.layers["movie aligned sum (frames 2-4)"] is total and len(viewer.layers) == n_before + 3
     np.testing.assert_allclose(total.data, aligned.data[2:5].sum(0), atol=1e-3)
@@ -78,7 +78,16 @@ def test_align_produces_layers_plots_and_correct_shifts(setup, qtbot, movie):
     # Align again: the same layers are updated, the sum shows all frames again
     run_and_wait(qtbot, w)
     assert len(viewer.layers) == n_before + 3 and viewer.layers["movie aligned sum"] is total
-    assert (w.results.range_start.value(), w.results.range_stop.value()) == (0, 8)
+    assert (w.results.range_start.value(), w.results.range_last.value()) == (0, 7)
+    assert "holds frames 0-7" in w.results.range_note.text()
+    # the user types the last frame: all 8 are summed, the same numbers as the note and the frame slider
+    w.results.range_start.setValue(3)
+    w.results.range_last.setValue(7)
+    qtbot.waitUntil(lambda: "movie aligned sum (frames 3-7)" in viewer.layers, timeout=10000)
+    np.testing.assert_allclose(total.data, aligned.data[3:8].sum(0), atol=1e-3)
+    assert "holds frames 3-7" in w.results.range_note.text()
+    w.results.range_last.setValue(2)
+    assert "Empty range" in w.results.range_note.text()
 
 
 def test_frames_without_a_specimen_are_said_to_show_no_common_structure(make_napari_viewer, qtbot, messages):
@@ -212,7 +221,7 @@ def test_gui_thread_stays_free_on_a_2048_stack(make_napari_viewer, qtbot, gui_wa
         assert w.runner.last_error is None
         w.results.range_start.setValue(1)
         qtbot.wait(10)  # one user action per event-loop turn
-        w.results.range_stop.setValue(5)
+        w.results.range_last.setValue(4)
         qtbot.waitUntil(lambda: "big movie aligned sum (frames 1-4)" in viewer.layers, timeout=30000)
         w.results.show_aligned.setChecked(False)
         qtbot.wait(10)
