@@ -26,7 +26,9 @@ _HINT = "Move the cursor over the image to see its spectrum."
 _BACKGROUND_BRUSH = (80, 120, 255, 50)
 _SIGNAL_BRUSH = (255, 200, 0, 50)
 _SLICE_COLOUR = (90, 150, 255)
-_LABEL_ROWS = (0.92, 0.80, 0.68, 0.56)  # marker label heights, as fractions of the plot's height
+_CURVE_COLOURS = {"cursor": "#e0e0e0", "ROI sum": "#ffb000", "sum identified": "#40c8a0"}
+_LABEL_TOP, _LABEL_STEP = 0.92, 0.12  # marker label rows: the top one, and the least spacing, as fractions of the plot's height
+_LABEL_ROWS_MAX, _LABEL_LOWEST = 4, 0.25  # up to 4 rows, none in the lowest quarter (the continuum's)
 #: EDS: the counts axis fits the spectrum above the energy identification reads from: below it lies the detector's
 #: noise (zero-strobe) peak, 10-100x any X-ray line in Velox and Bruker files
 EDS_FIT_FROM_EV = MIN_ENERGY_EV
@@ -79,7 +81,8 @@ class SpectrumPlot(LivePanel):
 
     Public parts for scripts and tests: ``curve``, ``roi_curve``, ``identified_curve`` (EDS, no ROI:
     the sum the last Identify read), ``bgfit_curve`` (pyqtgraph curves), ``markers`` (InfiniteLines),
-    ``regions`` (window name -> LinearRegionItem), ``window_combo``, ``units_combo``, ``log_check``, ``roi_button``, ``cursor_label``,
+    ``regions`` (window name -> LinearRegionItem), ``window_combo``, ``units_combo``, ``log_check``, ``roi_button``,
+    ``legend_label`` (the curves drawn, under the plot), ``cursor_label``,
     ``slice_line`` and ``slice_label`` (the energy of the slice the canvas shows).
     """
 
@@ -90,7 +93,7 @@ class SpectrumPlot(LivePanel):
         self._pixel: tuple[int, int] | None = None  # the SI pixel shown (cursor, or the centre)
         self.markers: list[pg.InfiniteLine] = []
         self.regions: dict[str, pg.LinearRegionItem] = {}
-        self._label_spans: list[tuple[int, int]] | None = None  # the marker labels' extents last placed
+        self._label_spans: tuple | None = None  # the marker labels' extents and rows last placed
         self._beam_kev: float | None = None  # EDS: the energy axis ends there (set_beam_energy)
 
         self.roi_button = QPushButton("Draw ROI")
@@ -106,11 +109,14 @@ class SpectrumPlot(LivePanel):
         self.plot = CompactPlot(180, viewBox=SpectrumViewBox())
         self.plot.setLabel("left", "counts")
         self.plot.getAxis("left").enableAutoSIPrefix(False)
-        self.plot.addLegend(offset=(-5, 5))
-        self.curve = self.plot.plot([], [], pen=pg.mkPen("#e0e0e0", width=1), name="cursor")
-        self.roi_curve = self.plot.plot([], [], pen=pg.mkPen("#ffb000", width=1), name="ROI sum")
+        self.curve = self.plot.plot([], [], pen=pg.mkPen(_CURVE_COLOURS["cursor"], width=1))
+        self.roi_curve = self.plot.plot([], [], pen=pg.mkPen(_CURVE_COLOURS["ROI sum"], width=1))
         # EDS without an ROI: the map's sum Identify read, so its lines can be checked (a pixel holds a few counts)
-        self.identified_curve = self.plot.plot([], [], pen=pg.mkPen("#40c8a0", width=1), name="sum identified")
+        self.identified_curve = self.plot.plot([], [], pen=pg.mkPen(_CURVE_COLOURS["sum identified"], width=1))
+        # the legend under the plot, naming only the curves drawn: inside, its three rows took the top right
+        # corner (~140 x 85 px of a 390 px plot), where the labels of lines above ~15 keV (Velox's Mo, Nb) ran under it
+        self.legend_label = QLabel()
+        self.legend_label.setTextFormat(Qt.RichText)
         self.bgfit_curve = self.plot.plot([], [], pen=pg.mkPen("#8080ff", width=1, style=Qt.DashLine))
         # the energy of the slice the canvas shows: napari's slider counts steps of the finest layer's grid, which
         # is neither eV nor a channel of this SI when two SIs share the viewer (the EELS sample: 0.25 and 0.5 eV)
@@ -131,6 +137,7 @@ class SpectrumPlot(LivePanel):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(hbox(self.roi_button, self.window_combo, self.units_combo, self.log_check))
         layout.addWidget(self.plot, 1)
+        layout.addWidget(self.legend_label)
         layout.addWidget(self.cursor_label)
         layout.addWidget(self.slice_label)
 
@@ -185,6 +192,7 @@ class SpectrumPlot(LivePanel):
     def clear(self) -> None:
         for curve in (self.curve, self.roi_curve, self.identified_curve, self.bgfit_curve):
             curve.setData([], [])
+        self.legend_label.setText("")
         self.cursor_label.setText(_HINT)
 
     # -- actions ------------------------------------------------------------------------------------
@@ -233,9 +241,14 @@ class SpectrumPlot(LivePanel):
             return
         x, result = self._x(spectra.source.energy), spectra.result
         identified = self.model.identified_spectrum if result.roi_spectrum is None else None
-        for curve, y in ((self.curve, result.pixel_spectrum), (self.roi_curve, result.roi_spectrum),
-                         (self.identified_curve, identified)):
+        drawn = []
+        for name, curve, y in (("cursor", self.curve, result.pixel_spectrum),
+                               ("ROI sum", self.roi_curve, result.roi_spectrum),
+                               ("sum identified", self.identified_curve, identified)):
             curve.setData(x, y) if y is not None else curve.setData([], [])
+            if y is not None:
+                drawn.append(f'<span style="color:{_CURVE_COLOURS[name]}">&#8212;&nbsp;{name}</span>')
+        self.legend_label.setText("&nbsp;&nbsp;&nbsp;".join(drawn))
         if result.fit is not None:
             self.bgfit_curve.setData(self._x(result.fit[0]), result.fit[1])
         else:
@@ -249,7 +262,7 @@ class SpectrumPlot(LivePanel):
         for label, energy, rgb in self.model.markers():
             line = pg.InfiniteLine(
                 pos=float(self._x(energy)), angle=90, pen=pg.mkPen(rgb, width=1, style=Qt.DotLine), label=label,
-                labelOpts={"position": _LABEL_ROWS[0], "color": rgb, "movable": True},
+                labelOpts={"position": _LABEL_TOP, "color": rgb, "movable": True},
             )
             line.setToolTip(label)  # a line whose label finds no room still names itself
             self.plot.addItem(line)
@@ -258,7 +271,8 @@ class SpectrumPlot(LivePanel):
 
     def _place_labels(self, *_args) -> None:
         """Show as many marker labels as have room, in the model's order (each element's strongest
-        line first), in up to four rows; the others hide until a zoom or a wider dock makes room."""
+        line first), in up to four rows a label's height apart; the others hide
+        until a zoom or a wider dock makes room."""
         view = self.plot.getViewBox()
         view.updateMatrix()  # the scene transform of the range just set (pyqtgraph updates it lazily)
         spans = []
@@ -268,13 +282,29 @@ class SpectrumPlot(LivePanel):
             width = line.label.textItem.boundingRect().width()
             left = x - width * line.label.anchor[0]
             spans.append((round(left), round(left + width)))
-        if spans == self._label_spans:
+        if not self.markers:
+            self._label_spans = None
+            return
+        rows = self._label_rows()
+        if (spans, rows) == self._label_spans:
             return  # the y range moved (a new spectrum): the labels stay where they are
-        self._label_spans = spans
-        for line, row in zip(self.markers, label_rows(spans, len(_LABEL_ROWS)), strict=True):
+        self._label_spans = (spans, rows)
+        for line, row in zip(self.markers, label_rows(spans, len(rows)), strict=True):
             line.label.setVisible(row is not None)
             if row is not None:
-                line.label.setPosition(_LABEL_ROWS[row])
+                line.label.setPosition(rows[row])
+
+    def _label_rows(self) -> tuple[float, ...]:
+        """The label rows (fractions of the plot's height, top first), at least a label's height apart: on a
+        short plot (a 768 px screen) rows 0.12 apart overlapped, a label being taller."""
+        box = self.plot.getViewBox().sceneBoundingRect()
+        height = self.markers[0].label.textItem.boundingRect().height()
+        if box.height() <= 0:
+            return (_LABEL_TOP,)
+        step = max(_LABEL_STEP, (height + 1.0) / box.height())
+        top = min(_LABEL_TOP, 1.0 - (height / 2 + 1.0) / box.height())  # a label is centred on its row
+        rows = tuple(round(top - k * step, 4) for k in range(_LABEL_ROWS_MAX) if top - k * step >= _LABEL_LOWEST)
+        return rows or (round(top, 4),)
 
     def _draw_regions(self) -> None:
         for region in self.regions.values():

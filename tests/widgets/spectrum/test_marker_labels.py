@@ -63,3 +63,60 @@ def test_fept_labels_readable_and_zoom_reveals_crowded_lines(spectrum_dock, qtbo
     after = shown_between(0.55, 1.0)
     assert len(after) > len(before), (before, after)
     _assert_no_overlap(_shown_labels(plot))
+
+
+def _velox_like_si(rng):
+    """An EDS SI from 0 to 20.48 keV with the lines of hyperspy's Velox sample (Ni, Fe, Cr, Nb, Ti, Cu, Mo, Si)."""
+    import numpy as np
+
+    from napari_cryomat.core.eds import eds_lines
+
+    energy = np.arange(2048) * 10.0
+    spectrum = 5.0 + 200.0 * np.exp(-energy / 4000.0)
+    for el in ("Ni", "Fe", "Cr", "Nb", "Ti", "Cu", "Mo", "Si"):
+        for line in eds_lines(el, energy_range=(200.0, 20000.0)):
+            spectrum += 300.0 * line.weight * np.exp(-0.5 * ((energy - line.energy) / 60.0) ** 2)
+    return rng.poisson(np.broadcast_to(spectrum, (6, 8, energy.size))).astype(np.float32), energy
+
+
+def test_labels_never_overlap_and_no_legend_covers_them(spectrum_dock, qtbot, add_si):
+    """The Velox review: Mo Ka and Nb Ka (16-17 keV) ran under the 'cursor / ROI sum' legend in the plot's top right
+    corner, and on a short plot labels in neighbouring rows overlapped (rows 0.12 of the plot's height apart, a label
+    is taller). The legend is now a line under the plot naming the curves drawn."""
+    import numpy as np
+
+    viewer, w = spectrum_dock(show=True)
+    si, energy = _velox_like_si(np.random.default_rng(4))
+    add_si(viewer, si, energy, "velox-like", signal_type="EDS")
+    w.si_combo.setCurrentText("velox-like")
+    w.set_elements("Ni, Fe, Cr, Nb, Ti, Cu, Mo, Si")
+    plot = w.plot
+    qtbot.waitUntil(lambda: w.model.spectra is not None, timeout=30000)
+    assert plot.plot.getPlotItem().legend is None
+    assert "cursor" in plot.legend_label.text() and "ROI sum" not in plot.legend_label.text()  # only what is drawn
+    for plot_height in (150, 260):  # a 768 px screen's dock, and a taller one
+        plot.plot.setFixedHeight(plot_height)
+        qtbot.wait(100)
+        plot.plot.getViewBox().updateMatrix()
+        plot._place_labels()
+        box = plot.plot.getViewBox().sceneBoundingRect()
+        shown = _shown_labels(plot)
+        assert {"Mo Ka", "Nb Ka", "Fe Ka", "Ni Ka", "Cu Ka", "Si Ka"} <= set(shown), sorted(shown)
+        rects = [(name, rect) for name, (_, rect) in shown.items()]
+        for i, (name_a, a) in enumerate(rects):
+            assert box.top() - 1 <= a.top() and a.bottom() <= box.bottom(), (plot_height, name_a)  # inside the plot
+            for name_b, b in rects[i + 1:]:
+                assert not a.intersects(b), (plot_height, name_a, name_b)
+
+
+def test_the_elements_field_shows_the_whole_identified_list(spectrum_dock, qtbot):
+    """Identify on the Bruker map found 9 elements; the field beside two buttons showed the last 6."""
+    viewer, w = spectrum_dock("eds", show=True)
+    found = "Si, Al, O, K, Ca, Na, Fe, Mg, Ti"
+    w.model.set_elements(found)  # as Identify sets them
+    qtbot.wait(50)
+    edit = w.elements_edit
+    assert edit.text() == found and edit.toolTip() == found
+    assert edit.cursorPosition() == 0  # the start (the strongest) in view when longer than the field
+    room = edit.contentsRect().width() - 8  # the frame's and text margins
+    assert edit.fontMetrics().horizontalAdvance(found) <= room, (edit.width(), w.width())
