@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from napari_cryomat.core._eds_lines import _beam, _mn_ka_energy, eds_fwhm, eds_lines
+from napari_cryomat.core._progress import ProgressCallback, report, sub_progress
 from napari_cryomat.core._validate import nonnegative, positive, real_array
 from napari_cryomat.core.spectral import _MAX_EV, _MAX_FWHM, check_counts, check_energy_axis, parse_elements
 
@@ -125,6 +126,7 @@ def identify_elements(
     min_energy: float = MIN_ENERGY_EV,
     beam_energy_kev: float = 200.0,
     max_shift: float = 40.0,
+    progress: ProgressCallback = None,
 ) -> Identification:
     """Identify the elements of an EDS (sum) spectrum, each explained by its whole line families.
 
@@ -157,6 +159,9 @@ def identify_elements(
         Beam energy, keV: shells it cannot ionise give no lines.
     max_shift : float
         Largest energy-calibration offset to fit, eV.
+    progress : callable(fraction), optional
+        Called as the selections go (10-20 s on a 2048-channel Bruker map); raising
+        :class:`~napari_cryomat.core._progress.Cancelled` from it stops the run.
     """
     from scipy.ndimage import uniform_filter1d
 
@@ -194,8 +199,9 @@ def identify_elements(
         f = np.sqrt(np.maximum(fwhm_mn_ka**2 + 2.5 * (np.clip(e, 100.0, None) - e_mn), 1.0))
         return float(f) if f.ndim == 0 else f
 
+    # the second run below is needed only when the fitted continuum reveals new peaks: it gets the last fifth
     fit = engine.run(s, energy, fwhm_of=fwhm_of, net=s - bg, bg=bg, mask=mask, peaks_e=peaks_e, pool=pool,
-                     min_snr=min_snr, beam_kev=beam, max_shift=max_shift)
+                     min_snr=min_snr, beam_kev=beam, max_shift=max_shift, progress=sub_progress(progress, 0.0, 0.8))
     # peaks again over the fitted continuum: SNIP cuts under weak lines and into the continuum's rounded maximum,
     # so a weak line (N Kα on the maximum) made no peak there; new peaks make new candidates and a second run
     cont = np.maximum(uniform_filter1d(fit.continuum, n_smooth), 1e-9)
@@ -205,8 +211,9 @@ def identify_elements(
         idx, area = sorted(idx + new), {**area2, **area}
         fit = engine.run(s, energy, fwhm_of=fwhm_of, net=s - bg, bg=bg, mask=mask,
                          peaks_e=np.array([energy[i] for i in idx]), pool=pool, min_snr=min_snr, beam_kev=beam,
-                         max_shift=max_shift)
+                         max_shift=max_shift, progress=sub_progress(progress, 0.8, 1.0))
     found = _describe_peaks(fit, idx, area, energy, fw, beam, pool)
+    report(progress, 1.0)
     found.spectrum = s
     return found
 

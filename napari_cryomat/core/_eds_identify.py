@@ -30,6 +30,7 @@ most significant elements with a principal line above 1 keV.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,6 +43,7 @@ from napari_cryomat.core._eds_pairs import contest
 from napari_cryomat.core._eds_regions import add_from_regions
 from napari_cryomat.core._eds_rivals import replace_stand_ins
 from napari_cryomat.core._eds_shoulder import WEIGHT_ERROR, add_shoulders
+from napari_cryomat.core._progress import ProgressCallback, report, sub_progress
 
 _MIN_LINE_WEIGHT = 0.01
 _CALIBRATION_MIN_ENERGY = 1000.0  # lines that fix the detector's offset lie above this
@@ -260,21 +262,24 @@ def _principal_energy(problem, el, fam):
     return {n: e for n, e, _w, _s in phys.grouped_lines(z_of(el), problem.beam_kev)}[name]
 
 
-def forward_select(problem, candidates, shift, min_snr):
+def forward_select(problem, candidates, shift, min_snr, progress: ProgressCallback = None):
     """Forward selection (each step adds the element that lowers χ² most, if it adds >= min_snr σ and is
     self-consistent, then re-fits all), then backward elimination: while the weakest chosen element
     adds < min_snr σ beyond all the others (its lines are explained by elements chosen after it), it
-    is dropped and the rest re-fitted."""
+    is dropped and the rest re-fitted.
+
+    ``progress``: the number of rounds is not known ahead (one per element added), so round k covers
+    1 - 2^-k to 1 - 2^-(k+1) of it, one step per candidate tried."""
     chosen, rejected = [], {}
     before = _fit_set(problem, chosen, shift)
     _cols, _owners, _x, chi2, model, continuum = before
-    while True:
+    for round_ in itertools.count():
         trials = []
-        for el in candidates:
-            if el in chosen or el in rejected and rejected[el][0] == "family":
-                continue
+        tried = [el for el in candidates if not (el in chosen or el in rejected and rejected[el][0] == "family")]
+        for i, el in enumerate(tried):
             c2 = _fit_set(problem, chosen + [el], shift)[3]
             trials.append((chi2 - c2, el))
+            report(progress, 1.0 - 0.5**round_ * (1.0 - 0.5 * (i + 1) / len(tried)))
         trials.sort(key=lambda t: -t[0])
         added = False
         line_error = _secondary_error(problem, before, shift)
@@ -361,14 +366,16 @@ def explain(problem, el, chosen, shift):
     return "; ".join(parts)
 
 
-def run(s, energy, *, fwhm_of, net, bg, mask, peaks_e, pool, min_snr, beam_kev, max_shift) -> Fit:
-    """Identification: candidates, selection, calibration shift, reselection, reasons."""
+def run(s, energy, *, fwhm_of, net, bg, mask, peaks_e, pool, min_snr, beam_kev, max_shift,
+        progress: ProgressCallback = None) -> Fit:
+    """Identification: candidates, selection, calibration shift, reselection, reasons. ``progress``: the four
+    selections take a fifth each (2-3 s apiece on a 2048-channel Bruker map), the checks after them the last."""
     fw = fwhm_of(np.clip(energy, 100.0, None))
     problem = _Problem(s, energy, fw, net, bg, mask, fwhm_of, beam_kev)
     problem.peaks_e = np.asarray(peaks_e, dtype=np.float64)
     cands = candidate_elements(problem, peaks_e, pool, max_shift)
-    chosen, _sig, _rej, _final = forward_select(problem, cands, 0.0, min_snr)
-    for _ in range(2):  # calibration (offset, resolution) of the detector from the elements found
+    chosen, _sig, _rej, _final = forward_select(problem, cands, 0.0, min_snr, sub_progress(progress, 0.0, 0.2))
+    for calibration in range(2):  # calibration (offset, resolution) of the detector from the elements found
         # the two most significant elements fix the offset (a weak, wrongly chosen one must not drag it), from
         # lines above 1 keV where there are: below, lines sit on the continuum's steep rise and a detector's
         # calibration is not linear (TM002: Mn + C instead of Mn + Zr gives −8 eV instead of −4, and Br Lα
@@ -381,18 +388,22 @@ def run(s, energy, *, fwhm_of, net, bg, mask, peaks_e, pool, min_snr, beam_kev, 
         # an offset or width at the edge of its range is no calibration but a wrong set pulling at it (new-generator
         # 14024: Pt + Y, with Nb missing, give +40 eV and 1.3x)
         problem.calibrated = abs(shift) < max_shift and _WIDTH_RANGE[0] < width < _WIDTH_RANGE[1]
-        chosen, _sig, _rej, _final = forward_select(problem, cands, shift, min_snr)
-    chosen, sig, rejected, final = forward_select(problem, cands, shift, min_snr)
+        chosen, _sig, _rej, _final = forward_select(problem, cands, shift, min_snr,
+                                                    sub_progress(progress, 0.2 * (calibration + 1), 0.2 * (calibration + 2)))
+    chosen, sig, rejected, final = forward_select(problem, cands, shift, min_snr, sub_progress(progress, 0.6, 0.8))
     # an element chosen early may hold a peak whose true owner's other lines decide against it (Th Mα for Ag Lα)
     chosen, rival_reasons, final = replace_stand_ins(problem, _fit_set, _significance, pool, chosen, final, shift,
                                                      min_snr, sig)
+    report(progress, 0.87)
     # lines on a shoulder of a much bigger peak made no peak of their own: candidates from the fit's residual
     chosen, sig, shoulder_reasons, final = add_shoulders(problem, _fit_set, _significance, pool, chosen, final,
                                                          shift, min_snr)
+    report(progress, 0.93)
     # lines that made neither a detected peak nor a residual peak: candidates where the fit still falls short
     replaced = {el for el in rival_reasons if el not in chosen}
     chosen, sig, region_reasons, final = add_from_regions(problem, _fit_set, _significance, pool, chosen, final, shift,
                                                           min_snr, set(shoulder_reasons) | replaced)
+    report(progress, 1.0)
     cols, owners, x, _chi2, model, continuum = final
     families: dict[str, dict[str, float]] = {}
     artefacts = {}

@@ -18,6 +18,9 @@ __all__ = ["EdsIdentifyRequest", "EdsQuantRequest", "EdsQuantResult", "compute_e
            "compute_eds_quant", "identification_html", "quant_request"]
 
 METHODS = {"Cliff–Lorimer": "cliff_lorimer", "zeta-factor": "zeta"}
+#: Identify's progress bar share of summing the SI (read band by band); the fit takes the rest: 0.4 s of 15 s on the
+#: 75 x 100 x 2048 Bruker map, which showed "50 %" for 15 s when the sum had half of the bar
+SUM_SHARE = 0.1
 
 
 @dataclass(frozen=True, eq=False)
@@ -57,10 +60,11 @@ def compute_eds_identification(request: EdsIdentifyRequest, progress=None) -> ed
         from napari_cryomat.core.spectral import iter_si_chunks
 
         spectrum = np.zeros(request.source.si.shape[-1])
-        for _rows, block in iter_si_chunks(request.source.si, progress=sub_progress(progress, 0.0, 0.5)):
+        for _rows, block in iter_si_chunks(request.source.si, progress=sub_progress(progress, 0.0, SUM_SHARE)):
             spectrum += block.sum(axis=(0, 1), dtype=np.float64)
     out = eds.identify_elements(spectrum, energy=request.source.energy, fwhm_mn_ka=request.fwhm,
-                                beam_energy_kev=request.beam_energy_kev)
+                                beam_energy_kev=request.beam_energy_kev,
+                                progress=sub_progress(progress, SUM_SHARE if request.spectrum is None else 0.0, 1.0))
     report(progress, 1.0)
     return out
 
