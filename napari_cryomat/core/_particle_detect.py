@@ -341,7 +341,11 @@ def detector_settings(plane: np.ndarray, settings, given: dict, background: np.n
     if given.get("diameter"):
         radius = given["diameter"] / ps / 2
     else:
-        radius = settings.diameter / ps / 2 if settings.n_blobs >= FEW_BLOBS and settings.diameter / ps >= SPECK_DIAMETER else None
+        read = settings.diameter / ps / 2
+        # a scale read off few blobs is a guess the ladder checks, unless it lies beyond the ladder: the ladder would
+        # find only noise there (a 2048² crop of fei-extended.mrc, Ø 114 px read off 9 blobs: 17 noise specks of Ø5 px)
+        trusted = settings.n_blobs >= FEW_BLOBS or read > RADII[-1]
+        radius = read if trusted and 2 * read >= SPECK_DIAMETER else None
     found = detect_particles(plane, sign, background, radius)
     if "polarity" in settings.estimated and settings.n_blobs < FEW_BLOBS:
         # the polarity of a handful of blobs is a guess too: the sign with more significant detections, on that

@@ -22,7 +22,7 @@ from napari_cryomat.core._classifier import (  # noqa: F401 - re-exported: the p
     train_pixel_classifier,
 )
 from napari_cryomat.core._particle_settings import ParticleSettings
-from napari_cryomat.core._progress import ProgressCallback, report
+from napari_cryomat.core._progress import ProgressCallback, report, sub_progress
 from napari_cryomat.core._segment_common import (
     _as_float,
     iter_tiles,
@@ -44,6 +44,7 @@ from napari_cryomat.core._validate import (
     nonnegative,
     positive,
 )
+from napari_cryomat.core.defects import replace_outlier_pixels
 
 __all__ = [
     "segment_particles",
@@ -122,12 +123,20 @@ def estimate_particle_settings(image, *, pixel_size: float, polarity: str = "aut
         pixel ``noise`` and ``background_variation``; ``settings.options()`` are keyword arguments
         of :func:`segment_particles`.
     """
-    img = _as_float(image)
+    img = _without_defects(_as_float(image))
     pixel_size = positive(pixel_size, "pixel_size", unit="Å per pixel")
     given = _given_settings(img.shape, pixel_size, polarity=polarity, diameter=diameter, smoothing=smoothing,
                             threshold=threshold, local_block=local_block, min_size=min_size,
                             split_distance=split_distance)
     return _ps.estimate_settings(img, pixel_size, given)[0]
+
+
+def _without_defects(img: np.ndarray) -> np.ndarray:
+    """A 2D image with its hot and X-ray-hit pixels replaced (:mod:`.defects`); a volume (reconstructed: no such
+    pixels) as it is. The blob search would otherwise read a hit's ringing as the particles."""
+    if img.ndim != 2 or min(img.shape) < 3:
+        return img
+    return replace_outlier_pixels(img)[0]
 
 
 def _given_settings(shape, pixel_size: float, *, polarity, threshold, diameter=None, smoothing=None,
@@ -172,7 +181,8 @@ def segment_particles(
     above; rods and ovals cut into pieces are given back whole).
 
     Every setting left at ``"auto"`` / None is read off the image (see
-    :func:`estimate_particle_settings`): a new image needs no tuning.
+    :func:`estimate_particle_settings`): a new image needs no tuning. A 2D image's hot and X-ray-hit pixels
+    (far off all their neighbours, :mod:`.defects`) are replaced by their neighbours' median first.
 
     Parameters
     ----------
@@ -244,14 +254,13 @@ def segment_particles(
         clear of the noise (an empty field), unless ``diameter`` is given; ``settings.n_blobs`` is then 0.
     settings : ParticleSettings, only with ``return_settings=True``
     """
-    img = _as_float(image)
+    img = _without_defects(_as_float(image))
     pixel_size = positive(pixel_size, "pixel_size", unit="Å per pixel")
     given = _given_settings(img.shape, pixel_size, polarity=polarity, threshold=threshold, diameter=diameter,
                             smoothing=smoothing, local_block=local_block, min_size=min_size,
                             split_distance=split_distance)
     report(progress, 0.0)
-    settings, support = _ps.estimate_settings(img, pixel_size, given)
-    report(progress, 0.2)
+    settings, support = _ps.estimate_settings(img, pixel_size, given, progress=sub_progress(progress, 0.0, 0.3))
     if _nothing_to_segment(img, settings):
         report(progress, 1.0)
         labels = np.zeros(img.shape, np.int32)
@@ -261,6 +270,7 @@ def segment_particles(
         report(progress, 1.0)
         return (labels, settings) if return_settings else labels
     mask, level, background = _particle_mask(img, settings, support)
+    report(progress, 0.4)
     first = settings
     settings = _ps.refine_from_mask(settings, mask)
     detected = _detector_after_refinement(img, settings, given, support)
@@ -274,7 +284,7 @@ def segment_particles(
         lowered = _ps.refine_from_mask(first, lower[0])
         if lowered.diameter >= settings.diameter:  # a smaller scale read: the lower cut let noise specks in
             (mask, level), settings = lower, lowered
-    report(progress, 0.35)
+    report(progress, 0.5)
     labels = _mask_to_labels(mask, settings, split=split, fill_holes=fill_holes, image=img,
                              cut=(level, background))
     report(progress, 1.0)

@@ -33,6 +33,7 @@ MODULES = tuple(sorted(p.stem for p in (ROOT / "napari_cryomat" / "core").glob("
 NOT_FUZZED = {
     "annotation": {"DEFAULT_CLASSES", "Annotation", "Autosaver", "KeyLock", "default_folder", "check_writable",
                    "load_annotation", "find_autosave", "lock_key", "release_key", "clean_stale_temp_files"},
+    "defects": {"OUTLIER_Z"},
     "drift": {"DriftResult", "LocalMotion", "FRCResult"},
     "fourier": {"BraggSeries", "GPAResult", "Lattice", "PLDResult", "Peak", "PowerSpectrum"},
     "measure": {"SHAPE_FEATURES"},

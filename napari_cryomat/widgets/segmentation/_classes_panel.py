@@ -16,7 +16,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_cryomat.widgets._base import EventLinks, Section, TaskRunner, hbox, notify
-from napari_cryomat.widgets.segmentation._controls import start_job
+from napari_cryomat.widgets.segmentation._controls import note, start_job
 
 __all__ = ["ClassesPanel"]
 
@@ -29,7 +29,7 @@ class ClassesPanel(Section):
     ROW_HEIGHT = 22
 
     def __init__(self, model, runner: TaskRunner, parent: QWidget | None = None):
-        super().__init__("Classes (label value = class)", expanded=True, parent=parent)
+        super().__init__("Classes of the annotation (label value = class)", expanded=True, parent=parent)
         self.model = model
         self.runner = runner
         self.table = QTableWidget(0, 3)
@@ -49,6 +49,11 @@ class ClassesPanel(Section):
         self.interpolate_button.setToolTip(
             "Fill the slices between annotated slices of a stack or tomogram (along the first axis).")
         self.add(self.table)
+        # ilastik keeps pixel classes and objects apart: the particle and click layers number their objects, and
+        # a user read particle #2 of "... particles" as a dendrite (gui21 item 7)
+        self.instances_note = note("For painting and the pixel classifier. Automatic particles number their "
+                                   "objects 1, 2, 3, … in a layer of their own: those numbers are not classes.")
+        self.add(self.instances_note)
         self.add(hbox(self.add_button, self.remove_button, self.interpolate_button))
 
         self.add_button.clicked.connect(lambda: self.model.classes.add())

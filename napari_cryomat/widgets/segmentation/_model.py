@@ -285,9 +285,10 @@ class SegmentationModel:
                                    "particle_settings": settings.options()})
             self.particle_settings = settings
             self.particle_settings_changed.emit(settings)
+            caution = f" {settings.caution()}" if settings.caution() else ""
             if series:
-                return f"{int(sum(frame.max() for frame in labels))} particles found in {len(labels)} frames."
-            return f"{int(labels.max())} particles found."
+                return f"{int(sum(frame.max() for frame in labels))} particles found in {len(labels)} frames.{caution}"
+            return f"{int(labels.max())} particles found.{caution}"
 
         return Job("Particles", _particles, (image.data, series), kwargs, finish)
 
