@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from qtpy.QtCore import QSize, Qt
-from qtpy.QtWidgets import QTabWidget, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QLabel, QTabWidget, QVBoxLayout, QWidget
 
 from napari_cryomat.core.dose import CRITERIA
 from napari_cryomat.widgets._base import EmptyPlotNote
@@ -36,10 +36,14 @@ class DamagePlots(QWidget):
         self.tabs = QTabWidget()
         self.resolution_plot = pg.PlotWidget()
         self.resolution_plot.setLabel("left", "resolution (Å)")
-        self.resolution_plot.addLegend(offset=(-4, 4), labelTextSize="7pt", brush=(0, 0, 0, 170))
         self.bragg_plot = pg.PlotWidget()
         self.bragg_plot.setLabel("left", "Bragg intensity / I0")
-        self.bragg_plot.addLegend(offset=(-4, 4), labelTextSize="7pt", brush=(0, 0, 0, 170))
+        # the legends under the plots: inside, in a corner, the resolution legend covered the points at 60-77 e/Å²
+        # (data fill every corner of these plots: the resolution rises with dose towards the top right)
+        self.legends = {"resolution": QLabel(), "bragg": QLabel()}
+        for label in self.legends.values():
+            label.setTextFormat(Qt.RichText)
+            label.setWordWrap(True)
         self.rings_plot = pg.PlotWidget()
         self.rings_plot.setLabel("bottom", "spatial frequency (1/Å)")
         self.rings_plot.setLabel("left", "FRC (FRPR / 180°, dashed)")
@@ -49,7 +53,18 @@ class DamagePlots(QWidget):
             plot.setMinimumHeight(120)
             for axis in ("bottom", "left"):
                 plot.getAxis(axis).enableAutoSIPrefix(False)
-            self.tabs.addTab(plot, name)
+            legend = self.legends.get("resolution" if plot is self.resolution_plot else
+                                      "bragg" if plot is self.bragg_plot else "")
+            if legend is None:
+                self.tabs.addTab(plot, name)
+                continue
+            page = QWidget()
+            page_layout = QVBoxLayout(page)
+            page_layout.setContentsMargins(0, 0, 0, 0)
+            page_layout.setSpacing(2)
+            page_layout.addWidget(plot, 1)
+            page_layout.addWidget(legend)
+            self.tabs.addTab(page, name)
         self.notes = {key: EmptyPlotNote(plot, NOTES[key]) for key, plot in
                       (("resolution", self.resolution_plot), ("bragg", self.bragg_plot), ("rings", self.rings_plot))}
         layout = QVBoxLayout(self)
@@ -65,6 +80,8 @@ class DamagePlots(QWidget):
     def clear(self) -> None:
         for plot in (self.resolution_plot, self.bragg_plot, self.rings_plot):
             plot.clear()
+        for label in self.legends.values():
+            label.setText("")
         for note in self.notes.values():
             note.update()
 
@@ -101,5 +118,15 @@ class DamagePlots(QWidget):
         for level in (0.5, 0.143, 45.0 / 180.0):
             self.rings_plot.addItem(pg.InfiniteLine(pos=level, angle=0, pen=pg.mkPen("#888", style=Qt.DotLine)))
         self.notes["bragg"].say(NOTES["bragg"] if s.shells else NO_BRAGG_SPOTS)
+        self.legends["resolution"].setText(_legend_html([(c, COLOURS[c], "&#8212;&#9679;") for c in CRITERIA]))
+        self.legends["bragg"].setText(_legend_html(
+            [(f"{shell.d_spacing:.2f} Å", pg.intColor(i, hues=max(len(s.shells), 2)).name(), "&#9679;")
+             for i, shell in enumerate(s.shells)]))
         for note in self.notes.values():
             note.update()
+
+
+def _legend_html(entries: list[tuple[str, str, str]]) -> str:
+    """One line of coloured (symbol, name) pairs: what each curve of a plot is."""
+    return "&nbsp;&nbsp;&nbsp;".join(f'<span style="color:{colour}">{symbol}&nbsp;{name}</span>'
+                                     for name, colour, symbol in entries)

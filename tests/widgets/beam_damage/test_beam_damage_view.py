@@ -47,6 +47,11 @@ def test_run_shows_critical_doses_plots_and_exports(setup, qtbot, tmp_path, mess
     assert w.result.budgets == {c: dose_budget(w.result.series, 4.0, criterion=c) for c in w.result.budgets}
     assert len(w.plots.resolution_plot.getPlotItem().listDataItems()) == 3
     assert len(w.plots.bragg_plot.getPlotItem().listDataItems()) == 4  # points and fit per shell
+    # the legends stand under the plots, naming each curve: inside, the resolution legend covered the last points
+    for plot in (w.plots.resolution_plot, w.plots.bragg_plot):
+        assert plot.getPlotItem().legend is None
+    assert all(c in w.plots.legends["resolution"].text() for c in ("FRC 0.5", "FRC 0.143", "FRPR 45°"))
+    assert all(f"{shell.d_spacing:.2f} Å" in w.plots.legends["bragg"].text() for shell in shells)
 
     table = w.export_table(tmp_path / "damage.csv")
     rows = [r for r in csv.reader(open(table, encoding="utf-8")) if r and not r[0].startswith("#")]
