@@ -22,10 +22,46 @@ from napari_cryomat.widgets._base.layers import upsert_layer
 if TYPE_CHECKING:
     import napari
 
-__all__ = ["BatchResultsModel", "LoadedObject", "GALLERY_SIZE"]
+__all__ = ["BatchResultsModel", "LoadedObject", "GALLERY_SIZE", "describe_class"]
 
 GALLERY_SIZE = 60  # thumbnails per class in the gallery
 SUMMARY_SHOWN = ["name", "status", "n_objects", "frames", "pixel_size_A", "pixel_size_source", "error"]
+
+
+#: words for a class's mean shape, in the order they are tried (the report's table gives the numbers):
+ELONGATED_ASPECT = 1.5  # major/minor axis: rods, needles, chains of two
+IRREGULAR_SOLIDITY = 0.85  # area / convex hull area: a concave or ragged outline (touching particles, dendrites)
+ROUND_ASPECT, ROUND_CIRCULARITY = 1.2, 0.8  # near-circles (a digitised disc of 40 px reads ~0.9)
+
+
+def describe_class(objects) -> tuple[str, str]:
+    """(short, full) words for a group of objects: "Ø 166 Å, round" and the means behind it
+    ("equivalent diameter 166 ± 12 Å · aspect ratio 1.04 · circularity 0.92 · solidity 0.95").
+    The classes of ``cryomat batch segment`` are k-means clusters of standardised shape features, numbered
+    by size: without words a user sees "class 1 (52 objects)" and must open thumbnails to guess what it is."""
+    def mean(column):
+        return float(objects[column].mean()) if column in objects and len(objects) else float("nan")
+
+    aspect, solidity, circularity = mean("aspect_ratio"), mean("solidity"), mean("circularity")
+    if aspect >= ELONGATED_ASPECT:
+        shape = "elongated"
+    elif solidity < IRREGULAR_SOLIDITY:
+        shape = "irregular"
+    elif aspect < ROUND_ASPECT and circularity >= ROUND_CIRCULARITY:
+        shape = "round"
+    elif np.isfinite(aspect):
+        shape = "oval"
+    else:
+        shape = ""
+    diameter = mean("equivalent_diameter")
+    short = ", ".join(part for part in (f"Ø {diameter:.0f} Å" if np.isfinite(diameter) else "", shape) if part)
+    full = []
+    if np.isfinite(diameter):
+        full.append(f"equivalent diameter {diameter:.0f} ± {float(objects['equivalent_diameter'].std(ddof=0)):.0f} Å")
+    for column, name in (("aspect_ratio", "aspect ratio"), ("circularity", "circularity"), ("solidity", "solidity")):
+        if np.isfinite(mean(column)):
+            full.append(f"{name} {mean(column):.2f}")
+    return short, " · ".join(full)
 
 
 @dataclass
@@ -59,6 +95,15 @@ class BatchResultsModel:
 
     def class_counts(self) -> dict[int, int]:
         return self.results.class_counts() if self.results is not None else {}
+
+    def class_descriptions(self) -> dict[int, tuple[str, str]]:
+        """{class: (short, full) description} (:func:`describe_class`); class 0: the objects not classified."""
+        if self.results is None:
+            return {}
+        objects = self.results.objects
+        if "shape_class" not in objects:
+            return {0: describe_class(objects)} if len(objects) else {}
+        return {int(k): describe_class(group) for k, group in objects.groupby("shape_class")}
 
     def gallery_rows(self, class_id: int, limit: int = GALLERY_SIZE) -> list[int]:
         """Rows of the objects table shown for ``class_id``: spread over the class's size range."""

@@ -34,6 +34,9 @@ class GalleryPanel(QWidget):
         super().__init__(parent)
         self.class_combo = QComboBox()
         self.class_combo.setToolTip("shape classes found across all files (1 = the most common)")
+        self.description = QLabel("")  # the chosen class's mean shape, in numbers
+        self.description.setWordWrap(True)
+        self._descriptions: dict[int, tuple[str, str]] = {}
         self.status = QLabel("")
         self.status.setWordWrap(True)
         self.grid = QListWidget()
@@ -49,18 +52,23 @@ class GalleryPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.class_combo)
+        layout.addWidget(self.description)
         layout.addWidget(self.grid, 1)
         layout.addWidget(self.status)
         self.class_combo.currentIndexChanged.connect(self._on_class)
         self.grid.itemClicked.connect(lambda item: self.object_clicked.emit(int(item.data(ROW_ROLE))))
 
-    def set_classes(self, counts: dict[int, int]) -> None:
-        """Fill the chooser with ``{class: count}`` (class 0: not classified)."""
+    def set_classes(self, counts: dict[int, int], descriptions: dict[int, tuple[str, str]] | None = None) -> None:
+        """Fill the chooser with ``{class: count}`` (class 0: not classified), each class with its ``(short, full)``
+        description: "class 1 (52 objects): Ø 166 Å, round", the full one under the chooser and in its tooltip."""
+        self._descriptions = dict(descriptions or {})
         self.class_combo.blockSignals(True)
         self.class_combo.clear()
         for class_id, n in counts.items():
             label = f"class {class_id}" if class_id > 0 else "not classified"
-            self.class_combo.addItem(f"{label} ({n} objects)", class_id)
+            short, full = self._descriptions.get(class_id, ("", ""))
+            self.class_combo.addItem(f"{label} ({n} objects)" + (f": {short}" if short else ""), class_id)
+            self.class_combo.setItemData(self.class_combo.count() - 1, full, Qt.ToolTipRole)
         self.class_combo.blockSignals(False)
         self.grid.clear()
         if counts:
@@ -72,6 +80,7 @@ class GalleryPanel(QWidget):
 
     def _on_class(self, _index: int) -> None:
         class_id = self.current_class()
+        self.description.setText(self._descriptions.get(class_id, ("", ""))[1] if class_id is not None else "")
         if class_id is not None:
             self.grid.clear()
             self.status.setText("loading thumbnails…")

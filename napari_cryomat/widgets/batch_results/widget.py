@@ -125,7 +125,7 @@ class BatchResultsWidget(QWidget):
         self.files_table.set_features(self.model.summary_table())
         self.objects_table.set_features(self.model.objects_table())
         self.sections["files"].set_expanded(n_ok < len(s))  # failures: show the files at once
-        self.gallery.set_classes(counts or ({0: len(objects)} if len(objects) else {}))
+        self.gallery.set_classes(counts or ({0: len(objects)} if len(objects) else {}), self.model.class_descriptions())
 
     def _request_thumbnails(self, class_id: int) -> None:
         if self.model.results is not None:

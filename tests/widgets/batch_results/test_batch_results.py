@@ -59,6 +59,15 @@ def test_gallery_click_opens_the_object_selected_and_centred(make_napari_viewer,
     assert widget.objects_table.source.rowCount() == len(objects)
     classes = sorted(objects["shape_class"].unique())
     assert widget.gallery.class_combo.count() == len(classes)
+    # each class says what its objects look like, not only "class 1 (52 objects)"
+    for i in range(widget.gallery.class_combo.count()):
+        class_id = widget.gallery.class_combo.itemData(i)
+        members = objects[objects["shape_class"] == class_id]
+        text = widget.gallery.class_combo.itemText(i)
+        assert f"Ø {members['equivalent_diameter'].mean():.0f} Å" in text, text
+        assert text.rsplit(", ", 1)[1] in ("round", "oval", "elongated", "irregular"), text
+    current = objects[objects["shape_class"] == widget.gallery.current_class()]
+    assert f"aspect ratio {current['aspect_ratio'].mean():.2f}" in widget.gallery.description.text()
     qtbot.waitUntil(lambda: widget.gallery.grid.count() > 0, timeout=30000)
     assert not widget.gallery.empty_note.shown
     first_class = widget.gallery.current_class()
@@ -99,6 +108,23 @@ def test_gallery_click_opens_the_object_selected_and_centred(make_napari_viewer,
         viewer.window._qt_window.grab().save(f"{SHOTS}/batch_results_dock.png")
     shot = viewer.screenshot(canvas_only=True)
     assert shot[..., :3].std() > 5
+
+
+def test_class_words_follow_the_shape_means():
+    import pandas as pd
+
+    from napari_cryomat.widgets.batch_results._model import describe_class
+
+    def objects(aspect, solidity, circularity, diameter=100.0):
+        return pd.DataFrame({"aspect_ratio": [aspect] * 3, "solidity": [solidity] * 3,
+                             "circularity": [circularity] * 3, "equivalent_diameter": [diameter - 5, diameter, diameter + 5]})
+
+    assert describe_class(objects(1.05, 0.96, 0.9))[0] == "Ø 100 Å, round"
+    assert describe_class(objects(1.3, 0.95, 0.85))[0] == "Ø 100 Å, oval"
+    assert describe_class(objects(2.4, 0.9, 0.5))[0] == "Ø 100 Å, elongated"
+    assert describe_class(objects(1.2, 0.7, 0.5))[0] == "Ø 100 Å, irregular"
+    assert describe_class(objects(1.05, 0.96, 0.9))[1] == (
+        "equivalent diameter 100 ± 4 Å · aspect ratio 1.05 · circularity 0.90 · solidity 0.96")
 
 
 def test_a_folder_that_is_not_a_batch_output_is_refused(make_napari_viewer, qtbot, tmp_path, messages):
