@@ -26,7 +26,7 @@ __all__ = ["BatchError", "BatchResult", "segment_folder", "check_output_folder",
 
 SUMMARY_COLUMNS = ["name", "file", "status", "run", "error", "frames", "height", "width", "pixel_size_A",
                    "pixel_size_source", "n_objects", "objects_per_frame", "area_fraction", "mean_area_A2",
-                   "median_diameter_A", "seconds", "cpu_seconds", "layer"]
+                   "median_diameter_A", "seconds", "cpu_seconds", "layer", "assumed", "caution"]
 
 
 class BatchError(ValueError):
@@ -161,6 +161,11 @@ def _pixel_size_notes(summary) -> list[str]:
     need = summary[summary["error"].astype(str).str.contains("no pixel size", na=False)]
     if len(need):
         notes.append(f"{len(need)} file(s) have no pixel size and were skipped: rerun with --pixel-size Å.")
+    cautious = ok[ok["caution"].fillna("").astype(str) != ""] if "caution" in ok else ok.iloc[:0]
+    if len(cautious):
+        notes.append(f"{len(cautious)} file(s) had their particles' size read at the pixel noise's scale (under 5 px; "
+                     f"noise specks, or particles the estimate missed): {', '.join(cautious['name'].head(5))}"
+                     + (" ..." if len(cautious) > 5 else "") + ". Check them, or give the size: --param diameter=Å.")
     return notes
 
 
@@ -245,6 +250,7 @@ def segment_folder(inputs, outdir, *, method: str = "particles", model=None, pix
                                                                      else []))
     summary["status"] = summary["status"].fillna("failed")
     summary["error"] = summary["error"].fillna("")
+    summary[["assumed", "caution"]] = summary[["assumed", "caution"]].fillna("")  # failed files, earlier runs
     for column in ("frames", "height", "width", "n_objects"):
         summary[column] = summary[column].astype("Int64")
     order = {name: i for i, name in enumerate(planned)}

@@ -217,7 +217,7 @@ options {html.escape(str(settings.get('options') or 'defaults'))}</p>
 <b>{len(result.objects)}</b> objects.</p>{notes}
 <h2>Shape classes</h2>{_class_section(result)}
 <h2>Files</h2>{_table(s, ['name', 'status', 'frames', 'pixel_size_A', 'pixel_size_source', 'n_objects',
-                          'area_fraction', 'mean_area_A2', 'median_diameter_A', 'seconds'], limit=500)}
+                          'area_fraction', 'mean_area_A2', 'median_diameter_A', 'seconds', 'caution'], limit=500)}
 <h2>Failed files</h2>{fails or '<p>none</p>'}
 <p>Tables: objects.parquet / objects.csv (one row per object, lengths in Å, areas in Å²), summary.csv.</p>"""
     page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>cryomat batch report</title>'

@@ -150,13 +150,16 @@ def is_done(path, outdir, name: str, settings: SegmentSettings) -> dict | None:
     return done if same and parts_ok else None
 
 
-def _segment_frame(frame: np.ndarray, pixel_size: float, settings: SegmentSettings):
-    """Labels (int32) of one frame and, for the classifier, the pixel class of each label."""
+def _segment_frame(frame: np.ndarray, pixel_size: float, settings: SegmentSettings, assumed: dict | None = None):
+    """Labels (int32) of one frame and, for the classifier, the pixel class of each label. For particles, what the
+    first frame's segmentation assumed goes into ``assumed`` ("assumed": the settings in one line, "caution": a
+    sentence where the particles' size was read at the pixel noise's scale, else "")."""
     if settings.method == "particles":
         from napari_cryomat.core.segment import segment_particles
 
-        out = segment_particles(frame, pixel_size=pixel_size, **settings.options)
-        labels = out[0] if isinstance(out, tuple) else out  # a version that also returns its estimates
+        labels, used = segment_particles(frame, pixel_size=pixel_size, return_settings=True, **settings.options)
+        if assumed is not None and not assumed:
+            assumed.update(assumed=used.describe(), caution=used.caution())
         return np.asarray(labels, dtype=np.int32), None
     from napari_cryomat.core.measure import instances_from_classes
 
@@ -220,12 +223,12 @@ def _run_file(path: Path, outdir: Path, name: str, settings: SegmentSettings) ->
     else:
         raise BatchInputError(f"{path.name}: the file has no pixel size (no spatial calibration): "
                               "give it with --pixel-size Å (pixel_size=...).")
-    tables, areas = [], []
+    tables, areas, assumed = [], [], {}
 
     def segment_one(t: int) -> np.ndarray:
         frame = np.asarray(src.frames[t], dtype=np.float32)
         try:
-            labels, object_class = _segment_frame(frame, pixel_size, settings)
+            labels, object_class = _segment_frame(frame, pixel_size, settings, assumed)
             tables.append(_measured(labels, frame, pixel_size, object_class,
                                     {"file": str(path), "name": name, "frame": t}))
         except ValueError as exc:
@@ -247,6 +250,7 @@ def _run_file(path: Path, outdir: Path, name: str, settings: SegmentSettings) ->
         "area_fraction": float(np.mean(areas)) if areas else 0.0,
         "mean_area_A2": float(area.mean()) if len(area) else float("nan"),
         "median_diameter_A": float(diameter.median()) if len(diameter) else float("nan"),
+        "assumed": assumed.get("assumed", ""), "caution": assumed.get("caution", ""),
     }
 
 

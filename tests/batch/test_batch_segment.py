@@ -235,3 +235,25 @@ def test_a_file_with_nothing_to_segment_says_what_it_holds(tmp_path):
     reasons = [_unsuitable(layer) for layer in layers]
     assert reasons == ["'CBED' is a diffraction pattern or an FFT (axes in 1/angstrom)",
                        "'EDS' is a spectrum or spectrum image"]
+
+
+def test_a_size_read_at_the_pixel_scale_is_flagged_per_file_and_in_the_notes(tmp_path):
+    # an atomic-resolution HAADF image (columns 3 px across, 0.2 Å/px) segmented as "particles" reads Ø 0.8 Å, 4 px:
+    # what a micrograph's noise looks like too (epu2.9_example.mrc read 347,413 "particles" of 3 Å); the batch
+    # summary said nothing of it
+    rng = np.random.default_rng(5)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    yy, xx = np.mgrid[:256, :256].astype(np.float32)
+    columns = sum(np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / 2.0)
+                  for cy in np.arange(3, 256, 6.0) for cx in np.arange(3, 256, 6.0))
+    tifffile.imwrite(folder / "atoms.tif", rng.poisson(50 + 100 * columns).astype(np.float32))
+    img, _ = _particles(rng, 2.0)
+    tifffile.imwrite(folder / "particles.tif", img)
+    result = segment_folder([folder], tmp_path / "out", pixel_size=0.2, workers=1, processes=False)
+    summary = result.summary.set_index("name")
+    assert "Ø" in summary.loc["atoms", "caution"] and "Diameter" in summary.loc["atoms", "caution"]
+    assert summary.loc["particles", "caution"] == ""
+    assert "particles, Ø" in summary.loc["particles", "assumed"]
+    [note] = [n for n in result.notes if "pixel noise's scale" in n]
+    assert note.startswith("1 file(s)") and "atoms" in note
