@@ -286,7 +286,7 @@ def segment_particles(
             (mask, level), settings = lower, lowered
     report(progress, 0.5)
     labels = _mask_to_labels(mask, settings, split=split, fill_holes=fill_holes, image=img,
-                             cut=(level, background))
+                             cut=(level, background), progress=sub_progress(progress, 0.5, 1.0))
     report(progress, 1.0)
     return (labels, settings) if return_settings else labels
 
