@@ -256,8 +256,15 @@ def segment_folder(inputs, outdir, *, method: str = "particles", model=None, pix
     order = {name: i for i, name in enumerate(planned)}
     summary = summary.sort_values("name", key=lambda names: names.map(order), kind="stable", ignore_index=True)
     objects = _gather_objects(out, summary)
-    objects, classes = classify_objects(objects)
+    cautious = set(summary.loc[summary["caution"] != "", "name"])
+    leave_out = objects["name"].isin(cautious).to_numpy() if cautious and "name" in objects else None
+    if leave_out is not None and leave_out.all():
+        leave_out = None  # every file is in doubt: classify them all rather than nothing
+    objects, classes = classify_objects(objects, leave_out=leave_out)
     notes = _pixel_size_notes(summary)
+    if leave_out is not None and leave_out.any():
+        notes.append(f"the {int(leave_out.sum())} objects of the file(s) read at the pixel noise's scale are left out of "
+                     "the shape classes (class 0).")
     if "error" in classes:
         notes.append(f"shape classes: {classes['error']}")
     summary.to_csv(out / "summary.csv", index=False)

@@ -43,12 +43,22 @@ def _standardised(table, columns):
     return x
 
 
-def classify_objects(objects, *, max_objects: int = MAX_CLASSIFY, random_state: int = 0):
+def classify_objects(objects, *, max_objects: int = MAX_CLASSIFY, random_state: int = 0, leave_out=None):
     """Add ``shape_class`` (1..k, 1 the most common; 0 unclassified) to ``objects``.
 
+    ``leave_out``: a boolean mask of rows that stay unclassified (0) and take no part in the classes (the objects of
+    files whose particles were read at the pixel noise's scale: 331,000 specks of one micrograph made every class).
     Returns ``(objects, info)``: info is classify()'s (``n_classes``, ``scores``, ``properties``)
     plus ``n_fitted``, or ``{"error": reason}`` when there is nothing to classify.
     """
+    if leave_out is not None and np.any(leave_out):
+        keep = ~np.asarray(leave_out, bool)
+        kept, info = classify_objects(objects[keep].reset_index(drop=True), max_objects=max_objects,
+                                      random_state=random_state)
+        objects = objects.copy()
+        objects["shape_class"] = 0
+        objects.loc[keep, "shape_class"] = kept["shape_class"].to_numpy()
+        return objects, info
     from napari_cryomat.core.measure import SHAPE_FEATURES, classify
 
     objects = objects.copy()

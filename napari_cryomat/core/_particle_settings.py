@@ -111,7 +111,7 @@ class ParticleSettings:
             return "*" if name in self.estimated else ""
 
         area_unit = "Å²"
-        text = (f"{self.polarity}{mark('polarity')} particles, Ø {self.diameter:.0f} Å{mark('diameter')}, "
+        text = (f"{self.polarity}{mark('polarity')} particles, Ø {_length(self.diameter)} Å{mark('diameter')}, "
                 f"smoothing {self.smoothing:.1f} Å{mark('smoothing')}, {self.threshold}{mark('threshold')} "
                 f"threshold, min {self.min_size:.0f} {area_unit}{mark('min_size')}, "
                 f"split ≥ {self.split_distance:.0f} Å{mark('split_distance')}")
@@ -128,14 +128,20 @@ class ParticleSettings:
         d_px = self.diameter / self.pixel_size
         if "diameter" not in self.estimated or not d_px < CAUTION_BELOW_PX:
             return ""
-        return (f"The particles' size was read as Ø {self.diameter:.1f} Å ({d_px:.1f} px), the scale of the pixel "
-                "noise: check that they are particles. If they are larger, give their Diameter.")
+        return (f"The particles' size was read as Ø {_length(self.diameter)} Å ({d_px:.1f} px), the scale of the pixel "
+                "noise: check that they are particles. If they are larger, give their diameter (Diameter in the "
+                "Segmentation dock, --param diameter=Å in a batch).")
 
 
 # an estimated diameter below this many pixels gets a caution: real micrographs whose particles the estimate missed
 # read 2-4.5 px (mrcfile's fei-extended.mrc before session 22: Ø 2 Å at 0.85 Å/px; epu2.9_example.mrc: Ø 3 Å at
 # 0.67 Å/px, 347,413 "particles"); genuine Ø5 px particles, read 4.5 px, get it too, and are the user's to confirm
 CAUTION_BELOW_PX = 5.0
+
+def _length(angstrom: float) -> str:
+    """A length for a sentence: whole Å from 10 Å up, two significant digits below (an atomic column's 0.77 Å, not 1)."""
+    return f"{angstrom:.0f}" if abs(angstrom) >= 10 else f"{angstrom:.2g}"
+
 
 OVERRIDABLE = ("polarity", "diameter", "smoothing", "threshold", "local_block", "min_size", "split_distance")
 

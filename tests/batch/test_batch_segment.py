@@ -252,8 +252,13 @@ def test_a_size_read_at_the_pixel_scale_is_flagged_per_file_and_in_the_notes(tmp
     tifffile.imwrite(folder / "particles.tif", img)
     result = segment_folder([folder], tmp_path / "out", pixel_size=0.2, workers=1, processes=False)
     summary = result.summary.set_index("name")
-    assert "Ø" in summary.loc["atoms", "caution"] and "Diameter" in summary.loc["atoms", "caution"]
+    assert "Ø" in summary.loc["atoms", "caution"] and "diameter=" in summary.loc["atoms", "caution"]
     assert summary.loc["particles", "caution"] == ""
     assert "particles, Ø" in summary.loc["particles", "assumed"]
-    [note] = [n for n in result.notes if "pixel noise's scale" in n]
+    [note, left_out] = [n for n in result.notes if "pixel noise's scale" in n]
     assert note.startswith("1 file(s)") and "atoms" in note
+    # the columns are left out of the shape classes: the particles make them
+    objects = result.objects
+    atoms = objects["name"] == "atoms"
+    assert (objects.loc[atoms, "shape_class"] == 0).all() and (objects.loc[~atoms, "shape_class"] > 0).all()
+    assert f"the {int(atoms.sum())} objects" in left_out

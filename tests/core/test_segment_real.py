@@ -45,6 +45,6 @@ def test_a_size_read_at_the_pixel_scale_comes_with_a_caution():
     common = dict(polarity="bright", smoothing=0.3, threshold="otsu", local_block=8.0, min_size=1.0,
                   split_distance=0.5, pixel_size=0.85)
     speck = ParticleSettings(diameter=1.7, estimated=("diameter",), **common)
-    assert "Ø 1.7 Å (2.0 px)" in speck.caution() and "Diameter" in speck.caution()
+    assert "Ø 1.7 Å (2.0 px)" in speck.caution() and "diameter=" in speck.caution()
     assert ParticleSettings(diameter=1.7, estimated=(), **common).caution() == ""  # the user said so
     assert ParticleSettings(diameter=97.0, estimated=("diameter",), **common).caution() == ""

@@ -109,7 +109,9 @@ class ParticlesPanel(Section):
             box.setSpecialValueText(f"auto: {fmt.format(value)}")
         for combo, value in ((self.polarity_combo, settings.polarity), (self.threshold_combo, settings.threshold)):
             combo.setItemText(0, f"auto ({value})")
-        set_note(self.assumed_note, "Assumed (* read off the image): " + settings.describe())
+        caution = settings.caution()
+        set_note(self.assumed_note, (f"⚠ {caution}\n" if caution else "")
+                 + "Assumed (* read off the image): " + settings.describe())
 
     def on_image_changed(self, *_args) -> None:
         """Frame by frame is offered for 3D images and on by default for movies; estimates of another
