@@ -328,7 +328,7 @@ def estimate_settings(img: np.ndarray, pixel_size: float, given: dict, blobs_by_
     local_block = given["local_block"] if given.get("local_block") else 4.0 * d_px * pixel_size
     sign = -1.0 if polarity == "dark" else 1.0
     smoothing_px, level, flat, background = read_support(plane, blobs, radius_px, local_block / pixel_size / 2,
-                                                         sign, noise, progress=sub_progress(progress, 0.2, 0.9))
+                                                         sign, noise, progress=sub_progress(progress, 0.2, 0.6))
     lo, hi = np.percentile(background, [5, 95])
     variation = float((hi - lo) / max(abs(level), 1e-12))
     # Otsu also fails where the two classes' histograms overlap (contrast below twice the pixel noise):
@@ -352,6 +352,7 @@ def estimate_settings(img: np.ndarray, pixel_size: float, given: dict, blobs_by_
     gate_contrast = abs(level)
     if GATE_FROM_RESPONSE and len(blobs):  # the level at the blob centres is biased up where the scale is read small
         gate_contrast = min(gate_contrast, _response_contrast(blobs))
+    report(progress, 0.6)  # the detector, where it takes over, scans the image at the particles' scale: the rest
     if img.ndim == 2 and (asked or given.get("threshold") is None and
                           _pd.use_detector(gate_contrast / max(noise, 1e-12), radius_px, len(blobs))):
         detected = _pd.detector_settings(plane, settings, given, background, (dark, bright))

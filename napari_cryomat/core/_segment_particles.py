@@ -116,7 +116,8 @@ def lower_level_mask(img: np.ndarray, settings: ParticleSettings, support: np.nd
     return lower, level
 
 
-def _detected_labels(img: np.ndarray, settings: ParticleSettings, support: np.ndarray | None, *, split: bool):
+def _detected_labels(img: np.ndarray, settings: ParticleSettings, support: np.ndarray | None, *, split: bool,
+                     progress: ProgressCallback = None):
     """Labels of a 2D image under the threshold "detect": the particles a scanning detector finds at the settings'
     scale (whitened residual against a centre-surround disk, significance against its own noise), each grown
     to half its measured contrast in the smoothed background-free image and split from its neighbours by a
@@ -135,12 +136,15 @@ def _detected_labels(img: np.ndarray, settings: ParticleSettings, support: np.nd
     background = support
     # the radius from the split distance (a quarter diameter), as the blob split reads it: options() give no diameter
     found = _pd.detect_particles(img, sign, background, 2 * settings.split_distance / ps)
+    report(progress, 0.3)
     if found is None:
         return np.zeros(img.shape, np.int32)
     r, ys, xs, z = found
     level = _pd.contrast_at(_ps.take_background(sign * img, background), ys, xs, r, z)
     rungs = _pd.own_rungs(img, sign, background, r, ys, xs)
+    report(progress, 0.6)
     labels = _pd.grow(flat, 0.5 * level, ys, xs, r, flat, reach=None if rungs is None else _pd.REACH * rungs[1])
+    report(progress, 0.85)
     if rungs is not None and DISK_FROM_RADIUS <= r < DISK_BELOW_RADIUS:
         labels = _disks_where_growth_disagrees(labels, ys, xs, np.minimum(rungs[0], r * 1.2**DISK_MAX_RUNGS_ABOVE))
     components, n = ndi.label(labels > 0)

@@ -266,7 +266,7 @@ def segment_particles(
         labels = np.zeros(img.shape, np.int32)
         return (labels, settings) if return_settings else labels
     if settings.threshold == "detect" and img.ndim == 2:
-        labels = _detected_labels(img, settings, support, split=split)
+        labels = _detected_labels(img, settings, support, split=split, progress=sub_progress(progress, 0.3, 1.0))
         report(progress, 1.0)
         return (labels, settings) if return_settings else labels
     mask, level, background = _particle_mask(img, settings, support)
@@ -276,7 +276,7 @@ def segment_particles(
     detected = _detector_after_refinement(img, settings, given, support)
     if detected is not None:  # the mask's specks read as the particles: the detector finds them instead
         settings, support = detected
-        labels = _detected_labels(img, settings, support, split=split)
+        labels = _detected_labels(img, settings, support, split=split, progress=sub_progress(progress, 0.5, 1.0))
         report(progress, 1.0)
         return (labels, settings) if return_settings else labels
     lower = lower_level_mask(img, first, support, mask, settings.diameter)

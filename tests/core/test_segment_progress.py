@@ -30,3 +30,16 @@ def test_cancel_from_inside_the_split_stops_the_run():
 
     with pytest.raises(Cancelled):
         segment_particles(_image(), pixel_size=2.0, progress=cancel_late)
+
+
+def test_progress_moves_through_the_detector_of_faint_particles():
+    # a real EPU micrograph went from 16 % to 100 % in one step after ~110 s: the detector path reported nothing
+    from napari_cryomat.core.synthetic.particles import make_particle_field
+
+    img, _, _ = make_particle_field(diameter=9.0, shape_kind="round", polarity="dark", contrast=0.15, dose=20.0,
+                                    gradient=0.0, undulation=0.0, seed=3)
+    seen = []
+    _, settings = segment_particles(img, pixel_size=1.0, return_settings=True, progress=seen.append)
+    assert settings.threshold == "detect"
+    assert seen == sorted(seen) and seen[-1] == 1.0
+    assert any(0.3 < f < 1.0 for f in seen) and any(0.5 < f < 1.0 for f in seen), seen
