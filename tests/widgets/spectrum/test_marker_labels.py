@@ -120,3 +120,38 @@ def test_the_elements_field_shows_the_whole_identified_list(spectrum_dock, qtbot
     assert edit.cursorPosition() == 0  # the start (the strongest) in view when longer than the field
     room = edit.contentsRect().width() - 8  # the frame's and text margins
     assert edit.fontMetrics().horizontalAdvance(found) <= room, (edit.width(), w.width())
+
+
+def test_every_identified_elements_main_line_is_named_before_any_minor_line(spectrum_dock, qtbot, add_si):
+    """The gui22 review (P45 bcf, 20 kV, a 768 px screen): of the nine identified elements Na Ka and Mg Ka had no
+    label while Si Lb3, a minor line, had one: the five main lines of O, Na, Mg, Al and Si lie within 1.3 keV, a few
+    px apart on a 0-21 keV axis, and the labels' text boxes (8 px of margin each way) left room for four rows."""
+    import numpy as np
+
+    from napari_cryomat.core.eds import eds_lines
+
+    viewer, w = spectrum_dock(show=True)
+    found = ("Si", "Al", "O", "K", "Ca", "Na", "Fe", "Mg", "Ti")  # in the order Identify gave them
+    energy = np.arange(2048) * 10.0
+    spectrum = 5.0 + 200.0 * np.exp(-energy / 4000.0)
+    for el in found:
+        for line in eds_lines(el, energy_range=(200.0, 20000.0)):
+            spectrum += 300.0 * line.weight * np.exp(-0.5 * ((energy - line.energy) / 60.0) ** 2)
+    si = np.random.default_rng(5).poisson(np.broadcast_to(spectrum, (6, 8, energy.size))).astype(np.float32)
+    add_si(viewer, si, energy, "bcf-like", signal_type="EDS")
+    w.si_combo.setCurrentText("bcf-like")
+    w.eds.beam_spin.setValue(20.0)
+    w.set_elements(", ".join(found))
+    plot = w.plot
+    qtbot.waitUntil(lambda: w.model.spectra is not None, timeout=30000)
+    main = {f"{el} Ka" for el in found}
+    for plot_height in (170, 260):  # the review's 768 px screen (a 141 px view box), and a taller dock
+        plot.plot.setFixedHeight(plot_height)
+        qtbot.wait(100)
+        plot.plot.getViewBox().updateMatrix()
+        plot._place_labels()
+        shown = _shown_labels(plot)
+        assert main <= set(shown), (plot_height, sorted(main - set(shown)))
+        _assert_no_overlap(shown)
+        rects = [rect for _, rect in shown.values()]
+        assert not any(a.intersects(b) for i, a in enumerate(rects) for b in rects[i + 1:]), plot_height
