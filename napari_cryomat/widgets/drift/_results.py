@@ -45,6 +45,9 @@ class ResultsPanel(QGroupBox):
             # Qt 6's spin box asks ~130 px whatever its range, which pushed the dock past 420 px under PyQt6;
             # 108 px holds a 5-digit frame number beside the arrows
             box.setMaximumWidth(108)
+            # a sum when the number is typed (Enter, or leaving the box) or stepped, not per keystroke: typing 12
+            # summed frames 1-9 at the "1", and that sum's note then contradicted the boxes' 12 - 9
+            box.setKeyboardTracking(False)
             box.setEnabled(False)
             box.valueChanged.connect(self._range_edited)
         self.range_note = QLabel("")
@@ -91,7 +94,10 @@ class ResultsPanel(QGroupBox):
             show_warning(f"Drift correction of {run.request.source_name}: {NO_COMMON_STRUCTURE}.")
 
     def show_range(self, start: int, stop: int) -> None:
-        """Say which frames the aligned sum layer holds now."""
+        """Say which frames the aligned sum layer holds now (unless the boxes hold an empty range: that note stays
+        beside them until they are corrected)."""
+        if self._empty_range():
+            return
         self.range_note.setText(f"The aligned sum layer holds frames {start}-{stop - 1}.")
 
     @property
@@ -99,10 +105,15 @@ class ResultsPanel(QGroupBox):
         """(start, stop) as Python slices them: frames ``start`` to ``stop - 1``, the two the user typed."""
         return self.range_start.value(), self.range_last.value() + 1
 
+    def _empty_range(self) -> bool:
+        start, stop = self.frame_range
+        return self.range_start.isEnabled() and stop <= start
+
     def _range_edited(self, *_args) -> None:
         start, stop = self.frame_range
-        if stop <= start:
-            self.range_note.setText(f"Empty range: the last frame must be frame {start} or later.")
+        if self._empty_range():
+            self.range_note.setText(f"Empty range: first frame after last ({start} > {stop - 1}); the last frame "
+                                    f"must be frame {start} or later. The aligned sum layer is unchanged.")
             return
         self.range_note.setText(f"Summing frames {start}-{stop - 1}…")
         self.range_changed.emit(start, stop)

@@ -249,3 +249,31 @@ def test_e2e_sample_align_screenshot(make_napari_viewer, qtbot):
     assert np.sqrt((err**2).sum(1).mean()) < 0.6
     shot = viewer.screenshot(canvas_only=True)
     assert shot.ndim == 3 and shot[..., :3].std() > 5  # the sums are drawn, not a blank canvas
+
+
+def test_a_first_frame_typed_after_the_last_says_empty_range_and_sums_nothing(make_napari_viewer, qtbot):
+    """The gui22 review: with "Sum frames 0 - 9", typing 12 in the first box summed frames 1-9 at the keystroke "1",
+    and that sum's "holds frames 1-9" then overwrote the "Empty range" note beside boxes reading 12 - 9."""
+    from qtpy.QtCore import Qt
+
+    viewer = make_napari_viewer()
+    movie = drifting_movie((64, 64), 14, counts_per_pixel=2.0, pixel_size=1.5, seed=4)
+    viewer.add_image(movie.frames, name="movie", scale=(1.0, 1.5, 1.5))
+    _dock, w = viewer.window.add_plugin_dock_widget("napari-cryomat", "Drift correction")
+    run_and_wait(qtbot, w)
+
+    def type_into(box, text):  # as a user does: select the box's text, type, Enter
+        box.lineEdit().selectAll()
+        qtbot.keyClicks(box.lineEdit(), text)
+        qtbot.keyClick(box.lineEdit(), Qt.Key_Return)
+
+    type_into(w.results.range_last, "9")
+    qtbot.waitUntil(lambda: "movie aligned sum (frames 0-9)" in viewer.layers, timeout=30000)
+    type_into(w.results.range_start, "12")
+    qtbot.waitUntil(lambda: w.idle, timeout=30000)
+    qtbot.wait(200)
+    assert (w.results.range_start.value(), w.results.range_last.value()) == (12, 9)
+    note = w.results.range_note.text()
+    assert "Empty range: first frame after last" in note and "holds" not in note, note
+    assert "movie aligned sum (frames 0-9)" in viewer.layers  # the last sum stays; nothing was summed meanwhile
+    assert not any("(frames 1-" in layer.name for layer in viewer.layers)
