@@ -67,18 +67,27 @@ def is_reference_image(layer) -> bool:
 @dataclass(frozen=True)
 class ShownSlice:
     """The energy slice the canvas shows of a spectrum image: ``energy`` in eV, the SI's ``channel`` (None when
-    the slider stands outside the SI's range, whose image is then blank), its ``size`` and ``span`` (eV)."""
+    the slider stands outside the SI's range, whose image is then blank), its ``size`` and ``span`` (eV), the
+    ``layer``'s name and whether it is ``visible`` (a hidden SI's slice is not on the canvas: the EELS sample opens
+    with both SIs hidden under the HAADF)."""
 
     energy: float
     channel: int | None
     size: int
     span: tuple[float, float]
+    layer: str = "Image"
+    visible: bool = True
 
-    def text(self) -> str:
+    def text(self, unit: str = "eV") -> str:
+        """The note, in ``unit`` ("eV" or "keV", the plot's)."""
+        factor, digits = (1000.0, 3) if unit == "keV" else (1.0, 2)
+        energy = f"{self.energy / factor:.{digits}f} {unit}"
         if self.channel is not None:
-            return f"Image slice: {self.energy:.2f} eV (channel {self.channel} of {self.size})"
-        return (f"Image slice: {self.energy:.2f} eV, outside this SI's {self.span[0]:.1f}–{self.span[1]:.1f} eV "
-                "(its image is blank)")
+            text = f"{self.layer} slice: {energy} (channel {self.channel} of {self.size})"
+        else:
+            low, high = (f"{e / factor:.{digits - 1}f}" for e in self.span)
+            text = f"{self.layer} slice: {energy}, outside its {low}–{high} {unit} (its image is blank)"
+        return text if self.visible else f"{text}; hidden: show it to see the slice"
 
 
 @dataclass(eq=False)
@@ -194,7 +203,8 @@ class SpectrumModel:
         step = float(energy[1] - energy[0]) if energy.size > 1 else 1.0
         inside = 0 <= channel < energy.size
         shown = float(energy[channel]) if inside else float(energy[0] + coordinate * step)
-        return ShownSlice(shown, channel if inside else None, int(energy.size), (float(energy[0]), float(energy[-1])))
+        return ShownSlice(shown, channel if inside else None, int(energy.size), (float(energy[0]), float(energy[-1])),
+                          self.si_layer.name, bool(self.si_layer.visible))
 
     def show_slice_at(self, energy_ev: float) -> None:
         """Move the viewer's energy slider to the chosen SI's channel nearest ``energy_ev``."""

@@ -98,6 +98,7 @@ class SpectrumPlot(LivePanel):
         self.regions: dict[str, pg.LinearRegionItem] = {}
         self._label_spans: tuple | None = None  # the marker labels' extents and rows last placed
         self._beam_kev: float | None = None  # EDS: the energy axis ends there (set_beam_energy)
+        self._watched_si = None  # the SI layer whose showing or hiding the slice note follows
 
         self.roi_button = QPushButton("Draw ROI")
         self.roi_button.setToolTip("Add the 'spectrum ROI' shapes layer; its last shape's summed spectrum is plotted")
@@ -123,12 +124,15 @@ class SpectrumPlot(LivePanel):
         self.bgfit_curve = self.plot.plot([], [], pen=pg.mkPen("#8080ff", width=1, style=Qt.DashLine))
         # the energy of the slice the canvas shows: napari's slider counts steps of the finest layer's grid, which
         # is neither eV nor a channel of this SI when two SIs share the viewer (the EELS sample: 0.25 and 0.5 eV)
-        self.slice_line = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen(_SLICE_COLOUR, width=1))
+        # named, low in the plot: among the element markers an unnamed solid line read as one more of them
+        self.slice_line = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen(_SLICE_COLOUR, width=1), label="slice",
+                                          labelOpts={"position": 0.08, "color": _SLICE_COLOUR})
         self.slice_line.setToolTip("The slice the canvas shows: drag to move the energy slider")
         self.slice_line.setZValue(-5)  # behind the curves
         self.slice_line.setVisible(False)
         self.plot.addItem(self.slice_line)
         self.slice_label = QLabel()
+        self.slice_label.setWordWrap(True)  # a layer's name and "hidden: ..." must not widen the dock
         self.slice_label.setToolTip("The energy of the slice the canvas shows (the slider under the canvas counts "
                                     "steps, not eV); the blue line in the plot marks it and can be dragged")
         self.cursor_label = QLabel(_HINT)
@@ -163,6 +167,7 @@ class SpectrumPlot(LivePanel):
         callbacks, callback = viewer.mouse_move_callbacks, self._on_mouse_move
         callbacks.append(callback)
         self.links.on_close(lambda: callback in callbacks and callbacks.remove(callback))
+        self.links.on_close(lambda: self._watch_si(None))
         self._on_mode_changed(model.mode)
 
     # -- LivePanel ----------------------------------------------------------------------------------
@@ -231,7 +236,7 @@ class SpectrumPlot(LivePanel):
         self.slice_line.setVisible(shown is not None and shown.channel is not None)
         if shown is None:
             return
-        self.slice_label.setText(shown.text())
+        self.slice_label.setText(shown.text(self.units_combo.currentText()))
         if shown.channel is not None:
             self.slice_line.blockSignals(True)  # placed by the slider, not dragged
             self.slice_line.setValue(float(self._x(shown.energy)))
@@ -329,8 +334,17 @@ class SpectrumPlot(LivePanel):
         self.model.set_window(element, name, (lo * self._factor(), hi * self._factor()))
 
     # -- model events -------------------------------------------------------------------------------
+    def _watch_si(self, layer) -> None:
+        """Follow ``layer``'s showing and hiding in the slice note (None: no layer)."""
+        if self._watched_si is not None:
+            self._watched_si.events.visible.disconnect(self._show_slice)
+        self._watched_si = layer
+        if layer is not None:
+            layer.events.visible.connect(self._show_slice)
+
     def _on_si_changed(self) -> None:
         self._pixel = None  # the centre pixel until the cursor moves
+        self._watch_si(self.model.si_layer)
         try:
             energy = self.model.source().energy
             self.units_combo.setCurrentText("keV" if energy[-1] > 5000 else "eV")

@@ -39,3 +39,30 @@ def test_dock_says_the_shown_slice_in_ev(spectrum_dock, qtbot):
 
     viewer.dims.ndisplay = 3  # a 3D view shows no energy slice
     qtbot.waitUntil(lambda: not w.plot.slice_label.isVisible() and not w.plot.slice_line.isVisible(), timeout=5000)
+
+
+def test_the_slice_note_names_its_layer_says_when_it_is_hidden_and_follows_the_plots_unit(spectrum_dock, qtbot,
+                                                                                           add_si):
+    """The gui22 review: "Image slice: 70.00 eV" stood under a canvas that showed the HAADF (both SIs hidden), in eV
+    under an EDS plot in keV, and the blue line it spoke of had no name among the element markers."""
+    viewer, w = spectrum_dock("eels", show=True)
+    core = viewer.layers["EELS SI (SEI)"]
+    assert w.si_combo.currentText() == core.name
+    core.visible = False  # as the sample opens: the HAADF on view
+    viewer.dims.set_current_step(0, 299)
+    qtbot.waitUntil(lambda: "hidden" in w.plot.slice_label.text(), timeout=5000)
+    text = w.plot.slice_label.text()
+    assert text.startswith("EELS SI (SEI) slice: ") and "hidden: show it to see the slice" in text, text
+    core.visible = True  # the user shows it: the note says what the canvas shows, no more
+    qtbot.waitUntil(lambda: "hidden" not in w.plot.slice_label.text(), timeout=5000)
+    assert w.plot.slice_label.text() == "EELS SI (SEI) slice: 70.00 eV (channel 80 of 1200)"
+    assert w.plot.slice_line.label is not None and w.plot.slice_line.label.format == "slice"
+
+    si = np.random.default_rng(1).poisson(5.0, (4, 5, 2048)).astype(np.float32)
+    add_si(viewer, si, np.arange(2048) * 10.0, "EDS map", signal_type="EDS")  # 0-20.47 keV: the plot in keV
+    w.si_combo.setCurrentText("EDS map")
+    assert w.plot.units_combo.currentText() == "keV"
+    viewer.dims.set_current_step(0, 1023)
+    qtbot.waitUntil(lambda: "EDS map slice" in w.plot.slice_label.text(), timeout=5000)
+    qtbot.waitUntil(lambda: " keV (channel " in w.plot.slice_label.text(), timeout=5000)
+    assert " eV (" not in w.plot.slice_label.text()
