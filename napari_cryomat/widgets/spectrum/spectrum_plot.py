@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from qtpy.QtCore import QPointF, Qt
+from qtpy.QtCore import QPointF, Qt, QTimer
 from qtpy.QtWidgets import QCheckBox, QComboBox, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from napari_cryomat.core._eds_find import MIN_ENERGY_EV
@@ -26,6 +26,9 @@ _HINT = "Move the cursor over the image to see its spectrum."
 _BACKGROUND_BRUSH = (80, 120, 255, 50)
 _SIGNAL_BRUSH = (255, 200, 0, 50)
 _SLICE_COLOUR = (90, 150, 255)
+#: while the slice line is dragged the canvas follows it at most this often (ms), the newest position winning:
+#: napari slices a plane on the GUI thread, and a big SI's plane per mouse move would make the drag stutter
+_DRAG_FOLLOW_MS = 50
 _CURVE_COLOURS = {"cursor": "#e0e0e0", "ROI sum": "#ffb000", "sum identified": "#40c8a0"}
 _LABEL_TOP, _LABEL_STEP = 0.92, 0.12  # marker label rows: the top one, and the least spacing, as fractions of the plot's height
 _LABEL_ROWS_MAX, _LABEL_LOWEST = 6, 0.25  # up to 6 rows, none in the lowest quarter (the continuum's)
@@ -126,7 +129,9 @@ class SpectrumPlot(LivePanel):
         # is neither eV nor a channel of this SI when two SIs share the viewer (the EELS sample: 0.25 and 0.5 eV)
         # named, low in the plot: among the element markers an unnamed solid line read as one more of them
         self.slice_line = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen(_SLICE_COLOUR, width=1), label="slice",
-                                          labelOpts={"position": 0.08, "color": _SLICE_COLOUR})
+                                          labelOpts={"position": 0.08, "color": _SLICE_COLOUR},
+                                          # pyqtgraph's hover pen is red, the colour of element markers
+                                          hoverPen=pg.mkPen(_SLICE_COLOUR, width=3))
         self.slice_line.setToolTip("The slice the canvas shows: drag to move the energy slider")
         self.slice_line.setZValue(-5)  # behind the curves
         self.slice_line.setVisible(False)
@@ -161,6 +166,11 @@ class SpectrumPlot(LivePanel):
         self.links.connect(viewer.dims.events.point, self._show_slice)
         self.links.connect(viewer.dims.events.ndisplay, self._show_slice)
         self.links.connect(viewer.dims.events.order, self._show_slice)
+        self._drag_timer = QTimer(self)
+        self._drag_timer.setSingleShot(True)
+        self._drag_timer.setInterval(_DRAG_FOLLOW_MS)
+        self._drag_timer.timeout.connect(self._follow_drag)
+        self.slice_line.sigPositionChanged.connect(self._on_slice_dragged)
         self.slice_line.sigPositionChangeFinished.connect(
             lambda line: self.model.show_slice_at(line.value() * self._factor()))
         model.overlays.roi.on_data(self.update_live, events=("data", "set_data"))  # follow a drag live
@@ -241,6 +251,14 @@ class SpectrumPlot(LivePanel):
             self.slice_line.blockSignals(True)  # placed by the slider, not dragged
             self.slice_line.setValue(float(self._x(shown.energy)))
             self.slice_line.blockSignals(False)
+
+    def _on_slice_dragged(self, line) -> None:
+        """The line moved under the mouse: the slice follows within ``_DRAG_FOLLOW_MS`` (the release sets it exactly)."""
+        if line.moving and not self._drag_timer.isActive():
+            self._drag_timer.start()
+
+    def _follow_drag(self) -> None:
+        self.model.show_slice_at(self.slice_line.value() * self._factor())  # where the line is now: the latest wins
 
     def _draw_curves(self) -> None:
         spectra = self.model.spectra

@@ -66,3 +66,23 @@ def test_the_slice_note_names_its_layer_says_when_it_is_hidden_and_follows_the_p
     qtbot.waitUntil(lambda: "EDS map slice" in w.plot.slice_label.text(), timeout=5000)
     qtbot.waitUntil(lambda: " keV (channel " in w.plot.slice_label.text(), timeout=5000)
     assert " eV (" not in w.plot.slice_label.text()
+
+
+def test_the_slice_follows_the_line_while_it_is_dragged(spectrum_dock, qtbot):
+    """The gui22 review: in the middle of a drag the line stood at 280 eV while the note (and the canvas) still said
+    95 eV, until the mouse was released; and the line then turned red, the element markers' colour."""
+    viewer, w = spectrum_dock("eels", show=True)
+    line = w.plot.slice_line
+    viewer.dims.set_current_step(0, 400)
+    qtbot.waitUntil(lambda: "95.00 eV" in w.plot.slice_label.text(), timeout=5000)
+    finished = []
+    line.sigPositionChangeFinished.connect(finished.append)
+    line.moving = True  # as pyqtgraph's drag does: the mouse is down, each move sets the line's position
+    for energy in (150.0, 220.0, 284.3):
+        line.setValue(energy)
+        qtbot.wait(5)
+    qtbot.waitUntil(lambda: "284.50 eV" in w.plot.slice_label.text(), timeout=2000)  # the latest position wins
+    assert not finished  # ... before the mouse is released
+    line.moving = False
+    hover = line.hoverPen.color()
+    assert (hover.red(), hover.green(), hover.blue()) == line.pen.color().getRgb()[:3]  # its own colour, not red
