@@ -35,6 +35,7 @@ _LABEL_ROWS_MAX, _LABEL_LOWEST = 6, 0.25  # up to 6 rows, none in the lowest qua
 #: the margin (px) round a label's text: Qt's default of 4 made each label 8 px wider and taller than its text, and on
 #: a 768 px screen (a 141 px plot, 0-21 keV) the main lines of O, Na, Mg, Al and Si, within 1.3 keV, found 4 rows only
 _LABEL_MARGIN = 1.0
+_LABEL_FILL = (38, 41, 48, 200)  # the plot's background behind a label: the neighbours' dotted markers struck it through
 #: EDS: the counts axis fits the spectrum above the energy identification reads from: below it lies the detector's
 #: noise (zero-strobe) peak, 10-100x any X-ray line in Velox and Bruker files
 EDS_FIT_FROM_EV = MIN_ENERGY_EV
@@ -288,7 +289,7 @@ class SpectrumPlot(LivePanel):
         for label, energy, rgb in self.model.markers():
             line = pg.InfiniteLine(
                 pos=float(self._x(energy)), angle=90, pen=pg.mkPen(rgb, width=1, style=Qt.DotLine), label=label,
-                labelOpts={"position": _LABEL_TOP, "color": rgb, "movable": True},
+                labelOpts={"position": _LABEL_TOP, "color": rgb, "movable": True, "fill": _LABEL_FILL},
             )
             line.setToolTip(label)  # a line whose label finds no room still names itself
             line.label.textItem.document().setDocumentMargin(_LABEL_MARGIN)
@@ -317,6 +318,14 @@ class SpectrumPlot(LivePanel):
         if (spans, rows) == self._label_spans:
             return  # the y range moved (a new spectrum): the labels stay where they are
         self._label_spans = (spans, rows)
+        # a label points from its line towards the plot's centre, over the lines nearer the centre: the farther a line
+        # from the centre, the higher it stacks, so its label covers those lines (kept within 0-1: above the curves
+        # added before them, below the windows' regions)
+        centre = view.sceneBoundingRect().center().x()
+        width = max(view.sceneBoundingRect().width(), 1.0)
+        for line in self.markers:
+            x = view.mapViewToScene(QPointF(line.value(), 0.0)).x()
+            line.setZValue(0.5 + min(abs(x - centre) / width, 0.49))
         for line, row in zip(self.markers, label_rows(spans, len(rows)), strict=True):
             line.label.setVisible(row is not None)
             if row is not None:

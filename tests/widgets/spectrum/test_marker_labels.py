@@ -155,3 +155,51 @@ def test_every_identified_elements_main_line_is_named_before_any_minor_line(spec
         _assert_no_overlap(shown)
         rects = [rect for _, rect in shown.values()]
         assert not any(a.intersects(b) for i, a in enumerate(rects) for b in rects[i + 1:]), plot_height
+
+
+def test_no_marker_line_is_drawn_across_a_label(spectrum_dock, qtbot, add_si):
+    """The gui22 review: "O Ka", "Si Lb3", "Al Ka", "K Ka" were struck through by the dotted markers of their
+    neighbours. A label has the plot's background behind it and stands above every marker line it spans."""
+    import numpy as np
+    from qtpy.QtCore import Qt
+
+    from napari_cryomat.core.eds import eds_lines
+
+    viewer, w = spectrum_dock(show=True)
+    found = ("Si", "Al", "O", "K", "Ca", "Na", "Fe", "Mg", "Ti")
+    energy = np.arange(2048) * 10.0
+    spectrum = 5.0 + 200.0 * np.exp(-energy / 4000.0)
+    for el in found:
+        for line in eds_lines(el, energy_range=(200.0, 20000.0)):
+            spectrum += 300.0 * line.weight * np.exp(-0.5 * ((energy - line.energy) / 60.0) ** 2)
+    si = np.random.default_rng(5).poisson(np.broadcast_to(spectrum, (6, 8, energy.size))).astype(np.float32)
+    add_si(viewer, si, energy, "bcf-like", signal_type="EDS")
+    w.si_combo.setCurrentText("bcf-like")
+    w.eds.beam_spin.setValue(20.0)
+    w.set_elements(", ".join(found))
+    plot = w.plot
+    qtbot.waitUntil(lambda: w.model.spectra is not None, timeout=30000)
+    plot.plot.setFixedHeight(170)
+    qtbot.wait(100)
+    plot.plot.getViewBox().updateMatrix()
+    plot._place_labels()
+    view = plot.plot.getViewBox()
+    crossings = 0
+    for line in plot.markers:
+        if not line.label.isVisible():
+            continue
+        fill = line.label.fill  # the dotted lines do not show through
+        assert fill.style() != Qt.NoBrush and fill.color().alpha() >= 180, line.label.format
+        rect, own_x = line.label.sceneBoundingRect(), view.mapViewToScene(pg_point(line.value())).x()
+        for other in plot.markers:
+            x = view.mapViewToScene(pg_point(other.value())).x()
+            if rect.left() < x < rect.right() and abs(x - own_x) > 1.0:  # a line on the label's own edge crosses none
+                crossings += 1
+                assert other.zValue() < line.zValue(), (line.label.format, other.label.format)
+    assert crossings > 0  # the crowd below 2 keV: labels do span their neighbours' lines
+
+
+def pg_point(x):
+    from qtpy.QtCore import QPointF
+
+    return QPointF(x, 0.0)
