@@ -1,7 +1,6 @@
 """Segment particles tells how far it is: on a 4k micrograph the dock's bar stood at 0 % for 40 s (the settings
 estimate) and at 50 % for 60 s (splitting the mask into particles)."""
 
-import numpy as np
 import pytest
 
 from napari_cryomat.core._progress import Cancelled
