@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
+from napari_cryomat.core._particle_blobs import _noise_sigma  # the pixel noise the blob search reads too
 from napari_cryomat.core._validate import number, real_array
 
 __all__ = ["OUTLIER_Z", "outlier_pixels", "replace_outlier_pixels"]
@@ -30,14 +31,6 @@ OUTLIER_Z = 6.0
 _RING = np.array([[1, 1, 1], [1, 0, 1], [1, 1, 1]], bool)
 
 
-def _pixel_noise(img: np.ndarray) -> float:
-    """Pixel noise from the differences of horizontal neighbours (median absolute deviation: blind to edges,
-    gradients and the defects themselves)."""
-    rows = img[:: max(1, img.shape[0] * img.shape[1] // 1_000_000)]
-    d = np.diff(rows, axis=-1).ravel()
-    return float(1.4826 * np.median(np.abs(d - np.median(d))) / np.sqrt(2))
-
-
 def outlier_pixels(image, *, z: float = OUTLIER_Z) -> np.ndarray:
     """Boolean mask of the defect pixels of a 2D ``image``: more than ``z`` pixel-noise deviations above the highest or
     below the lowest of their eight neighbours (mirrored at the border, without the pixel itself).
@@ -50,7 +43,7 @@ def outlier_pixels(image, *, z: float = OUTLIER_Z) -> np.ndarray:
     """
     img = real_array(image, "image", ndim=2, min_size=3).astype(np.float32, copy=False)
     z = number(z, "z", low=3.0, high=1e6)
-    noise = _pixel_noise(img)
+    noise = _noise_sigma(img)
     if not noise > 0:  # a noise-free or constant image: nothing is "many noise deviations" off, by definition
         return np.zeros(img.shape, bool)
     high = ndi.maximum_filter(img, footprint=_RING, mode="mirror")
