@@ -161,12 +161,24 @@ def _pixel_size_notes(summary) -> list[str]:
     need = summary[summary["error"].astype(str).str.contains("no pixel size", na=False)]
     if len(need):
         notes.append(f"{len(need)} file(s) have no pixel size and were skipped: rerun with --pixel-size Å.")
-    cautious = ok[ok["caution"].fillna("").astype(str) != ""] if "caution" in ok else ok.iloc[:0]
-    if len(cautious):
-        notes.append(f"{len(cautious)} file(s) had their particles' size read at the pixel noise's scale (under 5 px; "
-                     f"noise specks, or particles the estimate missed): {', '.join(cautious['name'].head(5))}"
-                     + (" ..." if len(cautious) > 5 else "") + ". Check them, or give the size: --param diameter=Å.")
     return notes
+
+
+def _caution_notes(summary, objects) -> tuple[list[str], np.ndarray | None]:
+    """Notes on the files whose particles' size was read at the pixel noise's scale, and the objects to leave out of
+    the shape classes (theirs, unless every file is in doubt: then all are classified rather than none)."""
+    cautious = summary[(summary["status"] == "ok") & (summary["caution"] != "")]
+    if not len(cautious):
+        return [], None
+    notes = [f"{len(cautious)} file(s) had their particles' size read at the pixel noise's scale (under 5 px; noise "
+             f"specks, or particles the estimate missed): {', '.join(cautious['name'].head(5))}"
+             + (" ..." if len(cautious) > 5 else "") + ". Check them, or give the size: --param diameter=Å."]
+    leave_out = objects["name"].isin(set(cautious["name"])).to_numpy() if "name" in objects else None
+    if leave_out is None or leave_out.all() or not leave_out.any():
+        return notes, None
+    notes.append(f"the {int(leave_out.sum())} objects of the file(s) read at the pixel noise's scale are left out of "
+                 "the shape classes (class 0).")
+    return notes, leave_out
 
 
 def _gather_objects(outdir: Path, summary):
@@ -256,15 +268,9 @@ def segment_folder(inputs, outdir, *, method: str = "particles", model=None, pix
     order = {name: i for i, name in enumerate(planned)}
     summary = summary.sort_values("name", key=lambda names: names.map(order), kind="stable", ignore_index=True)
     objects = _gather_objects(out, summary)
-    cautious = set(summary.loc[summary["caution"] != "", "name"])
-    leave_out = objects["name"].isin(cautious).to_numpy() if cautious and "name" in objects else None
-    if leave_out is not None and leave_out.all():
-        leave_out = None  # every file is in doubt: classify them all rather than nothing
+    caution_notes, leave_out = _caution_notes(summary, objects)
     objects, classes = classify_objects(objects, leave_out=leave_out)
-    notes = _pixel_size_notes(summary)
-    if leave_out is not None and leave_out.any():
-        notes.append(f"the {int(leave_out.sum())} objects of the file(s) read at the pixel noise's scale are left out of "
-                     "the shape classes (class 0).")
+    notes = _pixel_size_notes(summary) + caution_notes
     if "error" in classes:
         notes.append(f"shape classes: {classes['error']}")
     summary.to_csv(out / "summary.csv", index=False)
