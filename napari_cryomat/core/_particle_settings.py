@@ -138,6 +138,7 @@ class ParticleSettings:
 # 0.67 Å/px, 347,413 "particles"); genuine Ø5 px particles, read 4.5 px, get it too, and are the user's to confirm
 CAUTION_BELOW_PX = 5.0
 
+
 def _length(angstrom: float) -> str:
     """A length for a sentence: whole Å from 10 Å up, two significant digits below (an atomic column's 0.77 Å, not 1)."""
     return f"{angstrom:.0f}" if abs(angstrom) >= 10 else f"{angstrom:.2g}"
