@@ -23,6 +23,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_cryomat.widgets._base import EmptyViewNote, LayerCombo, Section, hbox, is_grey_image
+from napari_cryomat.widgets.tilt._model import ALIGNED_KEY
 from napari_cryomat.widgets.tilt._plots import HistogramPlot, ResidualPlot, WedgeView
 from napari_cryomat.widgets.tilt._run import AlignRun, Quantification, Reconstruction
 
@@ -56,7 +57,7 @@ class SourcePanel(Section):
         # neither a volume made here nor the aligned tilts (a view of an alignment, whose axis is already upright)
         self.layer_combo = LayerCombo(viewer, (Image,), predicate=lambda layer: _is_stack(layer)
                                       and "tilt_reconstruction" not in layer.metadata
-                                      and "tilt_aligned_from" not in layer.metadata)
+                                      and ALIGNED_KEY not in layer.metadata)
         self.angles_button = QPushButton("Angles file…")
         self.angles_button.setToolTip("Read the tilt angles from an IMOD .tlt/.rawtlt or SerialEM .mdoc file")
         self.angles_label = _note()
