@@ -9,7 +9,8 @@
   exists only while its tool is in front), :func:`pixel_size_of`, the label colormap.
 - :mod:`.panels`: :class:`ScrollPanel` and :class:`Section` so that every dock fits a laptop
   screen, and :class:`DockVisibility` (is my tab in front?).
-- :mod:`.plots`: :class:`EmptyPlotNote`, the sentence an empty plot shows instead of bare 0-1 axes;
+- :mod:`.plots`: :class:`EmptyPlotNote`, the sentence an empty plot shows instead of bare 0-1 axes, and
+  :func:`legend_html`, a plot's legend as a line under it;
   :mod:`.views`: :class:`EmptyViewNote`, the same for an empty list or table.
 
 Models (``widgets/<tool>/_model.py``) import :mod:`.layers` only; views import the rest.
@@ -33,7 +34,7 @@ from napari_cryomat.widgets._base.layers import (
 from napari_cryomat.widgets._base.live import LatestWins, LivePanel
 from napari_cryomat.widgets._base.notify import show_error, show_info, show_warning
 from napari_cryomat.widgets._base.panels import DockVisibility, EventLinks, ScrollPanel, Section, hbox
-from napari_cryomat.widgets._base.plots import EmptyPlotNote
+from napari_cryomat.widgets._base.plots import EmptyPlotNote, legend_html
 from napari_cryomat.widgets._base.tasks import TaskRunner
 from napari_cryomat.widgets._base.views import EmptyViewNote
 
@@ -56,6 +57,7 @@ __all__ = [
     "is_frame_stack",
     "is_grey_image",
     "is_helper_layer",
+    "legend_html",
     "palette_colour",
     "pixel_size_of",
     "real_layer",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from qtpy.QtCore import Qt
 from qtpy.QtGui import QTextOption
 
-__all__ = ["EmptyPlotNote"]
+__all__ = ["EmptyPlotNote", "legend_html"]
 
 #: the note's colour: readable on the plots' black, quieter than their data
 NOTE_COLOUR = "#9a9a9a"
@@ -67,3 +67,10 @@ class EmptyPlotNote:
         width = max(60.0, self.plot.getViewBox().width() - 2 * NOTE_MARGIN)
         self.label.item.setTextWidth(width)
         self.label.updateMin()  # the label's own size follows the wrapped text's
+
+
+def legend_html(entries: list[tuple[str, str, str]]) -> str:
+    """One line of coloured (symbol, name) pairs saying what each curve of a plot is: set it on a QLabel
+    under the plot (a legend inside the plot covers data wherever the curves reach its corner)."""
+    return "&nbsp;&nbsp;&nbsp;".join(f'<span style="color:{colour}">{symbol}&nbsp;{name}</span>'
+                                     for name, colour, symbol in entries)

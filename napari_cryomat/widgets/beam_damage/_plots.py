@@ -7,7 +7,7 @@ from qtpy.QtCore import QSize, Qt
 from qtpy.QtWidgets import QLabel, QTabWidget, QVBoxLayout, QWidget
 
 from napari_cryomat.core.dose import CRITERIA
-from napari_cryomat.widgets._base import EmptyPlotNote
+from napari_cryomat.widgets._base import EmptyPlotNote, legend_html
 from napari_cryomat.widgets.beam_damage._model import DamageRun
 
 __all__ = ["DamagePlots"]
@@ -118,15 +118,10 @@ class DamagePlots(QWidget):
         for level in (0.5, 0.143, 45.0 / 180.0):
             self.rings_plot.addItem(pg.InfiniteLine(pos=level, angle=0, pen=pg.mkPen("#888", style=Qt.DotLine)))
         self.notes["bragg"].say(NOTES["bragg"] if s.shells else NO_BRAGG_SPOTS)
-        self.legends["resolution"].setText(_legend_html([(c, COLOURS[c], "&#8212;&#9679;") for c in CRITERIA]))
-        self.legends["bragg"].setText(_legend_html(
+        self.legends["resolution"].setText(legend_html([(c, COLOURS[c], "&#8212;&#9679;") for c in CRITERIA]))
+        self.legends["bragg"].setText(legend_html(
             [(f"{shell.d_spacing:.2f} Å", pg.intColor(i, hues=max(len(s.shells), 2)).name(), "&#9679;")
              for i, shell in enumerate(s.shells)]))
         for note in self.notes.values():
             note.update()
 
-
-def _legend_html(entries: list[tuple[str, str, str]]) -> str:
-    """One line of coloured (symbol, name) pairs: what each curve of a plot is."""
-    return "&nbsp;&nbsp;&nbsp;".join(f'<span style="color:{colour}">{symbol}&nbsp;{name}</span>'
-                                     for name, colour, symbol in entries)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Optional
 
 import numpy as np
-from qtpy.QtCore import QTimer
+from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -20,6 +20,7 @@ from qtpy.QtWidgets import (
     QFormLayout,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -34,6 +35,7 @@ from napari_cryomat.widgets._base import (
     TaskRunner,
     hbox,
     is_grey_image,
+    legend_html,
     show_error,
 )
 from napari_cryomat.widgets.denoise._model import (
@@ -57,11 +59,22 @@ METHOD_LABELS = {"auto": "auto (Noise2Self choice)", "gaussian": "Gaussian", "sp
 #: what the calibration plot says while it is empty
 CALIBRATION_NOTE = ("With the live preview on, each denoiser's self-supervised loss against its strength appears "
                     "here; a star marks the strength chosen.")
+#: the margin above and below the chosen curve's losses, as a fraction of their span
+Y_PADDING = 0.08
+#: room under the x-axis label (px): pyqtgraph reserves 0.8 of the label's height and sets its text 5 px below the
+#: axis, so the descenders of "strength: sigma (px)" were cut off at the plot's lower edge
+LABEL_ROOM = 6
 COLOURS = {"gaussian": "#4363d8", "spectral": "#e6194b", "tv": "#3cb44b", "wavelet": "#f58231", "nlm": "#911eb4"}
 
 
 class CalibrationPlot(QWidget):
-    """Self-supervised loss against strength, one curve per denoiser tried, the choices marked."""
+    """Self-supervised loss against strength, one curve per denoiser tried, the choices marked.
+
+    The y range is fitted to the main chosen method's curve and every curve's minimum: the methods' losses differ by up to 4x
+    on a real micrograph (EPU: gaussian up to 395k, spectral 97k-122k), and a range spanning all of them left the
+    chosen curve's minimum a flat line. The legend is a line under the plot (``legend``), naming a curve that runs off
+    the top; the plot takes the dock's spare height.
+    """
 
     def __init__(self, parent: Optional[QWidget] = None):
         super().__init__(parent)
@@ -69,20 +82,26 @@ class CalibrationPlot(QWidget):
 
         self.plot = pg.PlotWidget()
         self.plot.setMinimumHeight(170)
-        self.plot.setMaximumHeight(220)
+        # the plot takes the dock's spare height and no more: its own 480 px hint made the dock scroll
+        self.plot.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Ignored)
         self.plot.setLogMode(x=True, y=False)
         self.plot.setLabel("bottom", "strength")  # named with each method's unit once curves are drawn
         # octave ticks only: pyqtgraph labels every minor tick of a short log axis, unreadably
         octaves = [0.125 * 2**k for k in range(10)]
         self.plot.getAxis("bottom").setTicks([[(np.log10(v), f"{v:g}") for v in octaves], []])
         self.plot.setLabel("left", "Noise2Self loss")
-        self.plot.addLegend(offset=(-5, 5))
+        self.plot.getPlotItem().layout.setContentsMargins(1, 1, 1, LABEL_ROOM)
         self.note = EmptyPlotNote(self.plot, CALIBRATION_NOTE)
+        self.legend = QLabel()
+        self.legend.setTextFormat(Qt.RichText)
+        self.legend.setWordWrap(True)
         self.summary = QLabel("No preview yet.")
         self.summary.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.plot)
+        layout.setSpacing(2)
+        layout.addWidget(self.plot, 1)
+        layout.addWidget(self.legend)
         layout.addWidget(self.summary)
         self.curves: dict[str, tuple] = {}
 
@@ -95,18 +114,45 @@ class CalibrationPlot(QWidget):
         for name, cal in result.calibrations.items():
             pen = pg.mkPen(COLOURS.get(name, "w"), width=2)
             self.plot.plot(cal.values, cal.losses, pen=pen, symbol="o", symbolSize=5,
-                           symbolBrush=COLOURS.get(name, "w"), name=name)
+                           symbolBrush=COLOURS.get(name, "w"))
             self.curves[name] = (cal.values, cal.losses)
             if name in chosen:
                 self.plot.plot([chosen[name]], [cal.best_loss], pen=None, symbol="star", symbolSize=14,
                                symbolBrush="y")
+        # the main choice's whole curve and every curve's minimum (the methods compared where auto compares them): a
+        # blend's minor part (gaussian x 0.1 on counts with excess noise) climbs 5x above the main curve, and its
+        # whole curve in range would flatten the main one again
+        main = max(result.parts, key=lambda part: part[2])[0] if result.parts else None
+        fitted = [self.curves[main][1]] if main in self.curves else []
+        fitted += [[cal.best_loss] for cal in result.calibrations.values()]
+        top = self._fit_y(fitted)
+        entries = [(name + (" (runs off the top)" if np.nanmax(losses) > top else ""), COLOURS.get(name, "#ffffff"),
+                    "&#8212;&#9679;") for name, (_values, losses) in self.curves.items()]
+        if any(name in self.curves for name in chosen):
+            entries.append(("chosen", "#ffff00", "&#9733;"))
+        self.legend.setText(legend_html(entries))
         # each method's strength in its own unit (sigma in px, beta in units of the noise power ...)
         units = dict.fromkeys(cal.parameter for cal in result.calibrations.values())
         self.plot.setLabel("bottom", "strength: " + ", ".join(units) if units else "strength")
+        # pyqtgraph places an axis label on a resize only: the demo's label stayed where the short "strength" had
+        # been, its end cut off at the plot's right edge
+        self.plot.getAxis("bottom").resizeEvent()
         self.note.update()
         # an optimum at the end of the scan is said where the choice is read (the plot's star alone does not say it)
         notes = [result.calibrations[name].end_note() for name in chosen if name in result.calibrations]
         self.summary.setText("\n".join([result.describe(), *filter(None, notes)]))
+
+    def _fit_y(self, fitted: list) -> float:
+        """Fit the y range to the losses in ``fitted`` (every curve's when it is empty); return the range's top."""
+        curves = fitted or [losses for _values, losses in self.curves.values()]
+        values = np.concatenate([np.asarray(c, np.float64) for c in curves]) if curves else np.empty(0)
+        values = values[np.isfinite(values)]
+        if values.size == 0:
+            self.plot.enableAutoRange(axis="y")
+            return np.inf
+        lo, hi = float(values.min()), float(values.max())
+        self.plot.setYRange(lo, hi, padding=Y_PADDING)
+        return float(self.plot.getViewBox().viewRange()[1][1])
 
 
 class DenoiseWidget(LivePanel):
@@ -164,7 +210,7 @@ class DenoiseWidget(LivePanel):
 
         panel = ScrollPanel()
         panel.add(settings)
-        panel.add(calibration)
+        panel.add(calibration, 1)  # the plot takes the spare height (a capped plot left a blank band under it)
         panel.add(actions)
         panel.add_footer(self.runner)
         layout = QVBoxLayout(self)

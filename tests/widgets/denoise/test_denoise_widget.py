@@ -162,3 +162,46 @@ def test_calibration_names_its_units_and_says_an_optimum_at_the_end_of_the_scan(
     w.method.setCurrentIndex(w.method.findData("auto"))
     qtbot.waitUntil(lambda: w.idle and set(w.plot.curves) == {"gaussian", "spectral"}, timeout=60000)
     assert w.plot.plot.getAxis("bottom").labelText == "strength: sigma (px), beta (noise power)"
+
+
+def test_calibration_plot_reads_the_chosen_curve_legend_under_it_no_blank_band_label_whole(make_napari_viewer, qtbot):
+    """gui22 review item 7, on a dock at 1366x768 as the review saw it: the methods' losses differ several-fold (on
+    the real EPU micrograph the gaussian climbed to 395k while the chosen spectral curve sat at 97k-122k), and a y
+    range spanning every curve left the chosen minimum a flat line; the legend covered the gaussian's points; a
+    ~70 px blank band lay between the plot and the summary; the x label's descenders were cut off."""
+    import pyqtgraph as pg
+
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1366, 768)
+    viewer.add_image(_counts_with_excess_noise(4), name="4x")
+    w = DenoiseWidget(viewer)
+    viewer.window.add_dock_widget(w, name="Denoise")
+    qtbot.waitUntil(lambda: w.idle and set(w.plot.curves) == {"gaussian", "spectral"}, timeout=60000)
+    qtbot.wait(200)
+    # here spectral x 0.9 + gaussian x 0.1; the gaussian's loss climbs 5x above the spectral's
+    main = max(w.model.preview.parts, key=lambda part: part[2])[0]
+    main_losses = w.plot.curves[main][1]
+    other_losses = np.concatenate([losses for name, (_v, losses) in w.plot.curves.items() if name != main])
+    lo, hi = w.plot.plot.getViewBox().viewRange()[1]
+    # the main choice's curve fills the height, every curve's minimum (and star) in view; a curve climbing beyond
+    # runs off the top, and the legend says so
+    assert lo <= main_losses.min() and main_losses.max() <= hi
+    assert hi - lo < 1.25 * np.ptp(main_losses)
+    assert all(lo <= cal.best_loss <= hi for cal in w.model.preview.calibrations.values())
+    assert other_losses.max() > hi, "the test's data must have a curve above the chosen one"
+    assert "runs off the top" in w.plot.legend.text()
+    # no legend inside the plot; the curves and the star are named under it
+    assert not any(isinstance(item, pg.LegendItem) for item in w.plot.plot.scene().items())
+    assert all(word in w.plot.legend.text() for word in ("gaussian", "spectral", "chosen"))
+    # the plot takes the spare height: the legend and the summary follow it closely
+    plot_bottom = w.plot.plot.geometry().bottom()
+    assert w.plot.legend.geometry().top() - plot_bottom < 8
+    assert w.plot.plot.height() > 220
+    # the x label's text (its box less the text margin) lies inside the plot widget, centred under the axis
+    label = w.plot.plot.getAxis("bottom").label
+    box = label.mapRectToScene(label.boundingRect())
+    margin = label.document().documentMargin()
+    view = w.plot.plot.viewport().rect()
+    assert box.bottom() - margin <= view.bottom() - 1 and box.left() + margin >= 0 and box.right() - margin <= view.right()
+    axis_box = w.plot.plot.getAxis("bottom").sceneBoundingRect()
+    assert abs(box.center().x() - axis_box.center().x()) < 2
