@@ -19,37 +19,49 @@ __all__ = ["measure", "measure_series", "instances_from_classes", "match_labels"
 #: Scale-free shape descriptors used by default for classification.
 SHAPE_FEATURES = ("aspect_ratio", "eccentricity", "solidity", "circularity")
 
-# weights of skimage.measure.perimeter (4-connectivity), indexed by the border configuration code
-_PERIM_W = np.zeros(50, dtype=np.float64)
-_PERIM_W[[5, 7, 15, 17, 25, 27]] = 1.0
-_PERIM_W[[21, 33]] = math.sqrt(2)
-_PERIM_W[[13, 23]] = (1 + math.sqrt(2)) / 2
-_PERIM_OFFSETS = [((-1, -1), 10), ((-1, 0), 2), ((-1, 1), 10), ((0, -1), 2),
-                  ((0, 1), 2), ((1, -1), 10), ((1, 0), 2), ((1, 1), 10)]
+#: blur of an object's mask before its outline is traced (px), as for the 3D surface: it removes the pixel staircase,
+#: whose traced length reads a digitised disc 5-10 % long (circularity 0.73-0.89 at radius 3-50 px, not ~1)
+OUTLINE_BLUR = 0.7
 
 
-def _shifted(a: np.ndarray, dy: int, dx: int, fill) -> np.ndarray:
-    """``a[y + dy, x + dx]`` with ``fill`` outside."""
-    out = np.full_like(a, fill)
-    ny, nx = a.shape
-    ys, yd = (slice(dy, ny), slice(0, ny - dy)) if dy >= 0 else (slice(0, ny + dy), slice(-dy, ny))
-    xs, xd = (slice(dx, nx), slice(0, nx - dx)) if dx >= 0 else (slice(0, nx + dx), slice(-dx, nx))
-    out[yd, xd] = a[ys, xs]
-    return out
+def _outline_2d(mask: np.ndarray) -> tuple[float, float]:
+    """Area and length (px², px) of the outline of one object's mask (Y, X): the closed contours at half height of the
+    mask blurred by OUTLINE_BLUR (marching squares, as ``skimage.measure.find_contours`` traces them), holes
+    subtracted; those of the mask itself (the polygon through its border's edge midpoints) where the blur leaves
+    less than half its pixels inside (objects one or two pixels thin, which it shrinks to nothing).
+
+    Area and length are of one closed curve, so 4 pi area / length^2 <= 1 (the isoperimetric inequality) at any size.
+    """
+    from skimage.measure import find_contours
+
+    padded = np.pad(mask.astype(np.float64), 3)
+    area = length = 0.0
+    for field in (ndi.gaussian_filter(padded, OUTLINE_BLUR), padded):
+        area = length = 0.0
+        for c in find_contours(field, 0.5):  # closed (the padding): the last point repeats the first
+            y, x = c[:, 0], c[:, 1]
+            area += 0.5 * (np.dot(x[:-1], y[1:]) - np.dot(y[:-1], x[1:]))  # signed: holes wind the other way
+            length += float(np.hypot(np.diff(y), np.diff(x)).sum())
+        area = abs(area)
+        if area >= 0.5 * np.count_nonzero(mask):
+            break
+    return area, length
 
 
-def _perimeters_2d(lab: np.ndarray, n: int) -> np.ndarray:
-    """Perimeter in pixels of every label, same estimator as ``skimage.measure.perimeter``
-    (4-connected border, weighted by local configuration), vectorised over all labels."""
-    same4 = np.ones(lab.shape, dtype=bool)
-    for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
-        same4 &= _shifted(lab, dy, dx, 0) == lab
-    border = (lab > 0) & ~same4
-    code = border.astype(np.int32)
-    for (dy, dx), w in _PERIM_OFFSETS:
-        code += w * (_shifted(border, dy, dx, False) & (_shifted(lab, dy, dx, 0) == lab))
-    sel = border
-    return np.bincount(lab[sel], weights=_PERIM_W[np.minimum(code[sel], 49)], minlength=n + 1)
+def _outlines_2d(lab: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_outline_2d` of every label in ``ids``. Small objects repeat their shapes (a noisy micrograph's
+    300 000 specks of 2-6 pixels come in a few hundred), so each distinct mask is traced once."""
+    slices = ndi.find_objects(lab)
+    area = np.zeros(ids.size)
+    length = np.zeros(ids.size)
+    traced: dict = {}
+    for k, lid in enumerate(ids.tolist()):
+        mask = lab[slices[lid - 1]] == lid
+        key = (mask.shape, np.packbits(mask).tobytes())
+        if key not in traced:
+            traced[key] = _outline_2d(mask)
+        area[k], length[k] = traced[key]
+    return area, length
 
 
 def _half_hull(pts: list, sign: int) -> list:
@@ -133,8 +145,8 @@ def measure(labels, image=None, *, pixel_size: float, progress: ProgressCallback
     pandas.DataFrame, one row per label, with columns
 
     - ``label``; ``centroid_z`` (3D), ``centroid_y``, ``centroid_x`` in Å;
-    - 2D: ``area`` (Å²), ``perimeter`` (Å, skimage's 4-connected weighted estimator; it
-      reads smooth outlines ~3 % long);
+    - 2D: ``area`` (Å², the pixel count), ``perimeter`` (Å, the length of the outline traced at half height on
+      the mask blurred by 0.7 pixel; a smooth outline reads ~1.5 % long);
       3D: ``volume`` (Å³), ``surface_area`` (Å², marching-cubes mesh of the mask blurred by
       0.7 voxel, which removes the voxel staircase; within ~1 % for radii >= 10 voxels);
     - ``equivalent_diameter`` (Å): diameter of the disk (2D) or ball (3D) of the same size;
@@ -145,7 +157,9 @@ def measure(labels, image=None, *, pixel_size: float, progress: ProgressCallback
     - ``orientation`` (degrees, 2D only): angle of the major axis from +X towards +Y (image rows
       go down, so positive is clockwise on screen), in (-90, 90];
     - ``feret_diameter_max`` (Å): largest caliper width (between pixel centres, plus one pixel);
-    - ``circularity`` (2D) = 4π area / perimeter², or ``sphericity`` (3D);
+    - ``circularity`` (2D) = 4π A / perimeter², A the area inside that outline (within a pixel of ``area``):
+      at most 1 at any size; a disc reads 0.93-0.97 from radius 1.5 px, a square π/4 (0.80 at 50 px), a
+      single pixel π/4; or ``sphericity`` (3D);
     - ``mean_intensity`` when ``image`` is given.
     """
     import pandas as pd
@@ -214,8 +228,8 @@ def measure(labels, image=None, *, pixel_size: float, progress: ProgressCallback
         major = 4 * np.sqrt(evals[:, 1]) * ps
         minor = 4 * np.sqrt(evals[:, 0]) * ps
         out["area"] = size * ps**2
-        perim = _perimeters_2d(lab, n)[ids]
-        out["perimeter"] = perim * ps
+        outline_area, outline_length = _outlines_2d(lab, ids)
+        out["perimeter"] = outline_length * ps
         out["equivalent_diameter"] = np.sqrt(4 * size / np.pi) * ps
         vy, vx = evecs[:, 0, 1], evecs[:, 1, 1]  # major-axis eigenvector (row, col)
         ang = np.degrees(np.arctan2(vy, vx))
@@ -281,7 +295,9 @@ def measure(labels, image=None, *, pixel_size: float, progress: ProgressCallback
     out["solidity"] = solidity
     out["feret_diameter_max"] = feret * ps
     if nd == 2:
-        out["circularity"] = 4 * np.pi * out["area"] / np.maximum(out["perimeter"], 1e-12) ** 2
+        # the outline's own area, not the pixel count: a pixel count over the length of the curve through the
+        # border pixels read 37.7 on 1x3-pixel objects (a single pixel's curve has no length)
+        out["circularity"] = 4 * np.pi * outline_area / np.maximum(outline_length, 1e-12) ** 2
     else:
         out["sphericity"] = (np.pi ** (1 / 3) * (6 * out["volume"]) ** (2 / 3)
                              / np.maximum(out["surface_area"], 1e-12))

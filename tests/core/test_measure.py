@@ -33,6 +33,55 @@ def test_disk_area_perimeter_diameter_in_angstrom():
     assert (row.centroid_y, row.centroid_x) == pytest.approx((100 * ps, 100 * ps), abs=0.1)
 
 
+
+def _placed(masks, size=420):
+    """Each mask at its own place in one label image (rows left to right), labels 1, 2, ... in order."""
+    lab = np.zeros((size, size), np.int32)
+    y = x = row_height = 2
+    for k, m in enumerate(masks, 1):
+        h, w = m.shape
+        if x + w + 2 > size:
+            y, x, row_height = y + row_height + 2, 2, 0
+        lab[y:y + h, x:x + w][m] = k
+        x += w + 2
+        row_height = max(row_height, h)
+    return lab
+
+
+def test_circularity_is_at_most_one_at_any_size_a_disc_near_one_a_square_near_quarter_pi():
+    """gui22 review item 1: circularity read 37.7 on 1x3-pixel objects (and 1.3-3.2 on a micrograph's specks),
+    because the pixel count was set over the length of the curve through the border pixels' centres (zero for a
+    single pixel). Area and length now come from one closed outline (isoperimetric: <= 1)."""
+    def disc(r):
+        n = int(np.ceil(r)) + 1
+        yy, xx = np.mgrid[-n:n + 1, -n:n + 1]
+        return xx**2 + yy**2 <= r * r
+
+    radii = [1, 1.5, 2, 3, 5, 8, 13, 20, 30, 50]
+    squares = [1, 2, 3, 10, 30, 50]
+    lines = [np.ones((1, 3), bool), np.ones((1, 10), bool), np.ones((3, 1), bool), np.eye(2, dtype=bool)]
+    masks = [disc(r) for r in radii] + [np.ones((k, k), bool) for k in squares] + lines
+    t = measure(_placed(masks), pixel_size=1.0).set_index("label")
+    circ = t["circularity"].to_numpy()
+    assert np.all(circ <= 1.0) and np.all(circ > 0)
+    discs = circ[:len(radii)]
+    assert discs[0] > 0.8 and np.all(discs[1:] > 0.92), discs  # the 5-pixel cross of radius 1 is nearly a square
+    sq = dict(zip(squares, circ[len(radii):len(radii) + len(squares)]))
+    assert sq[1] == pytest.approx(np.pi / 4, abs=0.01)  # a single pixel is a square
+    assert all(sq[k] == pytest.approx(np.pi / 4, abs=0.03) for k in (30, 50)) and sq[10] < 0.9
+    line3, line10, column3, diagonal_pair = circ[len(radii) + len(squares):]
+    assert line3 < 0.7 and column3 == pytest.approx(line3) and line10 < 0.3 and diagonal_pair < 0.5
+    # random blobs, touching one another: never above 1
+    rng = np.random.default_rng(4)
+    from scipy import ndimage as ndi
+    from skimage.segmentation import watershed
+
+    field = ndi.gaussian_filter(rng.random((300, 300)), 1.5)
+    blobs = watershed(-field, mask=field > 0.5)
+    tb = measure(blobs, pixel_size=0.7)
+    assert len(tb) > 100 and tb["circularity"].max() <= 1.0
+    assert tb["perimeter"].min() > 0
+
 @pytest.mark.parametrize("angle", [0.0, 30.0, -60.0, 90.0])
 def test_ellipse_axes_and_orientation(angle):
     lab = _ellipse((240, 240), 120, 120, 60, 20, angle).astype(np.int32)
