@@ -59,12 +59,15 @@ class GalleryPanel(QWidget):
         self.grid.itemClicked.connect(lambda item: self.object_clicked.emit(int(item.data(ROW_ROLE))))
 
     def set_classes(self, counts: dict[int, int], descriptions: dict[int, tuple[str, str]] | None = None) -> None:
-        """Fill the chooser with ``{class: count}`` (class 0: not classified), each class with its ``(short, full)``
-        description: "class 1 (52 objects): Ø 166 Å, round", the full one under the chooser and in its tooltip."""
+        """Fill the chooser with ``{class: count}`` (class 0: not classified, listed last), each class with its
+        ``(short, full)`` description: "class 1 (52 objects): Ø 166 Å, round", the full one under the chooser and in
+        its tooltip."""
         self._descriptions = dict(descriptions or {})
         self.class_combo.blockSignals(True)
         self.class_combo.clear()
-        for class_id, n in counts.items():
+        # the shape classes first, the objects not classified last: the gallery opens on class 1, not on the
+        # specks of a cautioned file (the review's batch opened on 331 007 of them)
+        for class_id, n in sorted(counts.items(), key=lambda item: (item[0] == 0, item[0])):
             label = f"class {class_id}" if class_id > 0 else "not classified"
             short, full = self._descriptions.get(class_id, ("", ""))
             self.class_combo.addItem(f"{label} ({n} objects)" + (f": {short}" if short else ""), class_id)

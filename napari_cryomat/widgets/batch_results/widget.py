@@ -118,8 +118,12 @@ class BatchResultsWidget(QWidget):
         s, objects = results.summary, results.objects
         n_ok = int((s["status"] == "ok").sum()) if len(s) else 0
         counts = self.model.class_counts()
+        # class 0 holds the objects left out of the classes (a cautioned file's specks): not a shape class; the
+        # dock had said "331273 objects in 3 shape classes" where the run said 2
+        n_classes = sum(1 for class_id in counts if class_id > 0)
+        unclassified = f", {counts[0]} not classified" if counts.get(0) else ""
         text = (f"{len(s)} files, {n_ok} segmented, {len(s) - n_ok} failed; {len(objects)} objects"
-                f"{f' in {len(counts)} shape classes' if counts else ''}.")
+                f"{f' in {n_classes} shape classes{unclassified}' if counts else ''}.")
         notes = results.run.get("notes", [])
         self.info.setText(text + "".join(f"\n• {n}" for n in notes))
         self.files_table.set_features(self.model.summary_table())

@@ -142,3 +142,29 @@ def test_report_colours_are_the_plugin_palette():
     from napari_cryomat.widgets._base.layers import CLASS_PALETTE as PLUGIN_PALETTE
 
     assert CLASS_PALETTE == PLUGIN_PALETTE
+
+
+def test_objects_left_out_of_the_classes_are_not_a_class_and_come_last(make_napari_viewer, qtbot, batch_folder,
+                                                                       tmp_path):
+    """The gui22 review's batch (a cautioned file's 331 007 specks left out of the classes, class 0): the dock said
+    "331273 objects in 3 shape classes" where the run said 2, and the gallery opened on the specks."""
+    import shutil
+
+    import pandas as pd
+
+    out = tmp_path / "out"
+    shutil.copytree(batch_folder.outdir, out)
+    objects = pd.read_parquet(out / "objects.parquet")
+    left_out = objects["name"] == "grid0"  # as a file whose particles' size was read at the pixel noise's scale
+    objects.loc[left_out, "shape_class"] = 0
+    objects.to_parquet(out / "objects.parquet")
+    n_classes = objects.loc[~left_out, "shape_class"].nunique()
+    viewer = make_napari_viewer(show=True)
+    widget = BatchResultsWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Batch results")
+    _open(widget, qtbot, out)
+    assert f"{len(objects)} objects in {n_classes} shape classes, {int(left_out.sum())} not classified." in \
+        widget.info.text()
+    combo = widget.gallery.class_combo
+    assert [combo.itemData(i) for i in range(combo.count())] == list(range(1, n_classes + 1)) + [0]
+    assert widget.gallery.current_class() == 1 and combo.itemText(combo.count() - 1).startswith("not classified")
