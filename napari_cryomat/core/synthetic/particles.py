@@ -249,6 +249,17 @@ def make_growth(*, n_frames: int = 8, shape=(320, 320), pixel_size: float = 2.0,
 
 
 _FIELD_SHAPES = ("round", "ellipse", "touching", "blob")
+_NOISE_SHAPES = ("gaussian", "lorentzian")
+
+
+def _coloured(noise: np.ndarray, falloff: float, shape: str) -> np.ndarray:
+    """``noise`` (white) filtered to a power spectrum that falls by ``falloff`` from zero frequency to 0.5 cycles/px
+    (radial), its power at zero frequency kept."""
+    fy = np.fft.fftfreq(noise.shape[0])[:, None]
+    fx = np.fft.rfftfreq(noise.shape[1])[None, :]
+    q = (fy**2 + fx**2) / 0.25  # (f / 0.5)²
+    power = falloff ** -q if shape == "gaussian" else 1.0 / (1.0 + (falloff - 1.0) * q)
+    return np.fft.irfft2(np.fft.rfft2(noise) * np.sqrt(power), s=noise.shape).astype(np.float32)
 
 
 def _star_field(u, v, radius, harmonics):
@@ -263,7 +274,8 @@ def _star_field(u, v, radius, harmonics):
 def make_particle_field(*, diameter: float = 20.0, spread: float = 0.2, shape_kind: str = "round",
                         polarity: str = "dark", coverage: float = 0.25, size=None, contrast: float = 0.3,
                         dose: float = 200.0, gradient: float = 0.0, undulation: float = 0.0,
-                        blur: float = 1.0, aspect_range=(1.3, 2.2), max_tries: int | None = None, seed: int = 0):
+                        blur: float = 1.0, aspect_range=(1.3, 2.2), max_tries: int | None = None, seed: int = 0,
+                        noise_falloff: float = 1.0, noise_shape: str = "gaussian"):
     """Particles of one size class on an uneven support, recorded with counting noise (pixel units).
 
     Independent of :func:`make_particles` (its shape model, noise model and background differ), so that
@@ -302,6 +314,15 @@ def make_particle_field(*, diameter: float = 20.0, spread: float = 0.2, shape_ki
         4000, or 25 per particle the coverage asks for where that is more (before session 10 always 4000: a
         2048² field of Ø12 stopped at 8 % of the 25 % asked); 4000 gives the draws of earlier versions.
     seed : int
+    noise_falloff : float
+        Coloured noise, as a real detector's (its MTF, a motion-corrected sum's interpolation): the counting noise's
+        power at zero spatial frequency over its power at 0.5 cycles/px (radial). 1 (the default): white Poisson
+        noise, the image as before. Above 1 the noise (counts less their expectation) is filtered to that spectrum,
+        its power at zero frequency kept (the particles' scale keeps its signal-to-noise ratio; the pixel-to-pixel
+        noise falls); the image is then no longer whole counts.
+    noise_shape : {"gaussian", "lorentzian"}
+        The shape of the noise's fall with the spatial frequency f (cycles/px): power ``falloff ** -(f / 0.5)²``
+        (a Gaussian blur of the noise) or ``1 / (1 + (falloff - 1) (f / 0.5)²)`` (most of the fall at low f).
 
     Returns
     -------
@@ -313,6 +334,10 @@ def make_particle_field(*, diameter: float = 20.0, spread: float = 0.2, shape_ki
         raise ValueError(f"shape_kind must be one of {_FIELD_SHAPES}; got {shape_kind!r}.")
     if polarity not in ("dark", "bright"):
         raise ValueError(f"polarity must be 'dark' or 'bright'; got {polarity!r}.")
+    if noise_shape not in _NOISE_SHAPES:
+        raise ValueError(f"noise_shape must be one of {_NOISE_SHAPES}; got {noise_shape!r}.")
+    if not noise_falloff >= 1.0:
+        raise ValueError(f"noise_falloff must be at least 1 (1: white noise); got {noise_falloff!r}.")
     max_tries = integer(max_tries, "max_tries", low=1, allow_none=True)
     rng = np.random.default_rng(seed)
     if size is None:
@@ -401,11 +426,15 @@ def make_particle_field(*, diameter: float = 20.0, spread: float = 0.2, shape_ki
     signal = support * (1.0 + sign * contrast * inside)
     signal = ndi.gaussian_filter(signal, sigma=blur) if blur > 0 else signal
     image = rng.poisson(np.clip(signal, 0, None) * dose).astype(np.float32)
+    if noise_falloff > 1.0:
+        expected = (np.clip(signal, 0, None) * dose).astype(np.float32)
+        image = expected + _coloured(image - expected, noise_falloff, noise_shape)
     ids = np.arange(1, label + 1)
     areas = ndi.sum_labels(np.ones_like(truth), truth, ids) if label else np.zeros(0)
     info = dict(diameter=float(diameter), spread=float(spread), shape_kind=shape_kind, polarity=polarity,
                 coverage=float(covered / (ny * nx)), contrast=float(contrast), dose=float(dose),
                 gradient=float(gradient), undulation=float(undulation), blur=float(blur), seed=int(seed),
+                noise_falloff=float(noise_falloff), noise_shape=noise_shape,
                 n_particles=int(label), diameters_px=[float(2 * np.sqrt(a / np.pi)) for a in areas])
     return image, truth, info
 
