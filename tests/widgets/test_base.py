@@ -257,3 +257,44 @@ def test_empty_view_note_follows_the_rows_and_lets_clicks_through(qtbot):
     qtbot.waitUntil(lambda: note.label.width() < 200)
     assert view.viewport().rect().contains(note.label.geometry())
 
+
+
+def _label_ink_bottom(plot) -> tuple[float, float]:
+    """(bottom of the x-axis label's text, bottom of the plot's view) in px."""
+    label = plot.getAxis("bottom").label
+    box = label.mapRectToScene(label.boundingRect())
+    return box.bottom() - label.document().documentMargin(), float(plot.viewport().rect().bottom())
+
+
+def test_every_plot_leaves_room_for_its_x_labels_descenders(make_napari_viewer, qtbot):
+    """At 1366x768 the x labels "energy (keV)", "tilt angle (°)", "strength: sigma (px)" had their descenders cut off
+    at the plot's lower edge: pyqtgraph reserves 0.8 of the label's height and sets the text 5 px below the axis.
+    A plot with room_for_axis_label keeps the text inside, one without does not; every dock's plots have it."""
+    import pyqtgraph as pg
+
+    from napari_cryomat.cli import WIDGETS
+    from napari_cryomat.widgets._base import AXIS_LABEL_ROOM, room_for_axis_label
+
+    def shown_plot(room: bool):
+        plot = pg.PlotWidget()
+        qtbot.addWidget(plot)
+        plot.setLabel("bottom", "energy (keV)")
+        if room:
+            room_for_axis_label(plot)
+        plot.resize(320, 180)
+        plot.show()
+        qtbot.waitExposed(plot)
+        qtbot.wait(50)
+        return plot
+
+    text_bottom, view_bottom = _label_ink_bottom(shown_plot(room=False))
+    assert text_bottom > view_bottom - 1  # pyqtgraph's own layout: the descenders reach the edge
+    text_bottom, view_bottom = _label_ink_bottom(shown_plot(room=True))
+    assert text_bottom <= view_bottom - 2
+    viewer = make_napari_viewer()
+    for name in WIDGETS:
+        _, widget = viewer.window.add_plugin_dock_widget("napari-cryomat", name)
+        plots = [plot for plot in widget.findChildren(pg.PlotWidget)
+                 if plot.getPlotItem().getAxis("bottom").isVisible()]
+        for plot in plots:
+            assert plot.getPlotItem().layout.getContentsMargins()[3] >= AXIS_LABEL_ROOM, (name, plot)

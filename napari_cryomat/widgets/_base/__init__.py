@@ -10,7 +10,7 @@
 - :mod:`.panels`: :class:`ScrollPanel` and :class:`Section` so that every dock fits a laptop
   screen, and :class:`DockVisibility` (is my tab in front?).
 - :mod:`.plots`: :class:`EmptyPlotNote`, the sentence an empty plot shows instead of bare 0-1 axes, and
-  :func:`legend_html`, a plot's legend as a line under it;
+  :func:`legend_html`, a plot's legend as a line under it, :func:`room_for_axis_label`;
   :mod:`.views`: :class:`EmptyViewNote`, the same for an empty list or table.
 
 Models (``widgets/<tool>/_model.py``) import :mod:`.layers` only; views import the rest.
@@ -34,11 +34,12 @@ from napari_cryomat.widgets._base.layers import (
 from napari_cryomat.widgets._base.live import LatestWins, LivePanel
 from napari_cryomat.widgets._base.notify import show_error, show_info, show_warning
 from napari_cryomat.widgets._base.panels import DockVisibility, EventLinks, ScrollPanel, Section, hbox
-from napari_cryomat.widgets._base.plots import EmptyPlotNote, legend_html
+from napari_cryomat.widgets._base.plots import AXIS_LABEL_ROOM, EmptyPlotNote, legend_html, room_for_axis_label
 from napari_cryomat.widgets._base.tasks import TaskRunner
 from napari_cryomat.widgets._base.views import EmptyViewNote
 
 __all__ = [
+    "AXIS_LABEL_ROOM",
     "DockVisibility",
     "EmptyPlotNote",
     "EmptyViewNote",
@@ -61,6 +62,7 @@ __all__ = [
     "palette_colour",
     "pixel_size_of",
     "real_layer",
+    "room_for_axis_label",
     "show_error",
     "show_info",
     "show_warning",

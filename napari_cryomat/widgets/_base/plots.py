@@ -11,12 +11,16 @@ from __future__ import annotations
 from qtpy.QtCore import Qt
 from qtpy.QtGui import QTextOption
 
-__all__ = ["EmptyPlotNote", "legend_html"]
+__all__ = ["AXIS_LABEL_ROOM", "EmptyPlotNote", "legend_html", "room_for_axis_label"]
 
 #: the note's colour: readable on the plots' black, quieter than their data
 NOTE_COLOUR = "#9a9a9a"
 #: room left between the wrapped note and the plot's frame (px)
 NOTE_MARGIN = 12
+#: room under a plot's x-axis label (px): pyqtgraph reserves 0.8 of the label's height and sets its text 5 px below
+#: the axis, so the descenders of "energy (keV)", "tilt angle (°)", "strength: sigma (px)" were cut off at the plot's
+#: lower edge
+AXIS_LABEL_ROOM = 6
 
 
 class EmptyPlotNote:
@@ -74,3 +78,9 @@ def legend_html(entries: list[tuple[str, str, str]]) -> str:
     under the plot (a legend inside the plot covers data wherever the curves reach its corner)."""
     return "&nbsp;&nbsp;&nbsp;".join(f'<span style="color:{colour}">{symbol}&nbsp;{name}</span>'
                                      for name, colour, symbol in entries)
+
+
+def room_for_axis_label(plot):
+    """Leave room under ``plot``'s (a ``pg.PlotWidget``) x-axis label for its descenders; returns the plot."""
+    plot.getPlotItem().layout.setContentsMargins(1, 1, 1, AXIS_LABEL_ROOM)
+    return plot

@@ -7,7 +7,7 @@ from qtpy.QtCore import QSize, Qt
 from qtpy.QtWidgets import QLabel, QTabWidget, QVBoxLayout, QWidget
 
 from napari_cryomat.core.dose import CRITERIA
-from napari_cryomat.widgets._base import EmptyPlotNote, legend_html
+from napari_cryomat.widgets._base import EmptyPlotNote, legend_html, room_for_axis_label
 from napari_cryomat.widgets.beam_damage._model import DamageRun
 
 __all__ = ["DamagePlots"]
@@ -51,6 +51,7 @@ class DamagePlots(QWidget):
                            (self.rings_plot, "FRC / FRPR")):
             plot.setBackground("k")
             plot.setMinimumHeight(120)
+            room_for_axis_label(plot)
             for axis in ("bottom", "left"):
                 plot.getAxis(axis).enableAutoSIPrefix(False)
             legend = self.legends.get("resolution" if plot is self.resolution_plot else

@@ -36,6 +36,7 @@ from napari_cryomat.widgets._base import (
     hbox,
     is_grey_image,
     legend_html,
+    room_for_axis_label,
     show_error,
 )
 from napari_cryomat.widgets.denoise._model import (
@@ -61,9 +62,6 @@ CALIBRATION_NOTE = ("With the live preview on, each denoiser's self-supervised l
                     "here; a star marks the strength chosen.")
 #: the margin above and below the chosen curve's losses, as a fraction of their span
 Y_PADDING = 0.08
-#: room under the x-axis label (px): pyqtgraph reserves 0.8 of the label's height and sets its text 5 px below the
-#: axis, so the descenders of "strength: sigma (px)" were cut off at the plot's lower edge
-LABEL_ROOM = 6
 COLOURS = {"gaussian": "#4363d8", "spectral": "#e6194b", "tv": "#3cb44b", "wavelet": "#f58231", "nlm": "#911eb4"}
 
 
@@ -90,7 +88,7 @@ class CalibrationPlot(QWidget):
         octaves = [0.125 * 2**k for k in range(10)]
         self.plot.getAxis("bottom").setTicks([[(np.log10(v), f"{v:g}") for v in octaves], []])
         self.plot.setLabel("left", "Noise2Self loss")
-        self.plot.getPlotItem().layout.setContentsMargins(1, 1, 1, LABEL_ROOM)
+        room_for_axis_label(self.plot)
         self.note = EmptyPlotNote(self.plot, CALIBRATION_NOTE)
         self.legend = QLabel()
         self.legend.setTextFormat(Qt.RichText)

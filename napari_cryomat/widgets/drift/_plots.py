@@ -21,7 +21,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_cryomat.widgets._base import EmptyPlotNote, EmptyViewNote
+from napari_cryomat.widgets._base import EmptyPlotNote, EmptyViewNote, room_for_axis_label
 from napari_cryomat.widgets.drift._run import AlignRun
 from napari_cryomat.widgets.drift._volume import AXES, VolumeRun
 
@@ -73,6 +73,7 @@ class DriftPlots(QWidget):
                            (self.frc_plot, "FRC"), (self.res_plot, "Resolution")):
             plot.setBackground("k")
             plot.setMinimumHeight(PLOT_MIN_HEIGHT)
+            room_for_axis_label(plot)
             for axis in ("bottom", "left"):
                 plot.getAxis(axis).enableAutoSIPrefix(False)  # 0.25 1/Å, not "250 (x0.001)"
             self.tabs.addTab(plot, name)

@@ -10,7 +10,7 @@ import pyqtgraph as pg
 from qtpy.QtCore import QSize, Qt
 from qtpy.QtWidgets import QDoubleSpinBox, QLabel, QPushButton
 
-from napari_cryomat.widgets._base import EventLinks, Section
+from napari_cryomat.widgets._base import EventLinks, Section, room_for_axis_label
 from napari_cryomat.widgets.live_fft._jobs import RadialProfile, SeriesRun
 from napari_cryomat.widgets.live_fft._model import LiveFFTModel
 from napari_cryomat.widgets.live_fft.lattice_panel import grid_form
@@ -22,6 +22,10 @@ PLOT_MIN_HEIGHT = 120
 
 class CompactPlot(pg.PlotWidget):
     """A plot that asks for little room (pyqtgraph's asks for 640x480) and shrinks to 120 px."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        room_for_axis_label(self)
 
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt name)
         return QSize(300, 160)

@@ -14,7 +14,14 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_cryomat.widgets._base import EmptyPlotNote, LayerCombo, TaskRunner, is_grey_image, show_error
+from napari_cryomat.widgets._base import (
+    EmptyPlotNote,
+    LayerCombo,
+    TaskRunner,
+    is_grey_image,
+    room_for_axis_label,
+    show_error,
+)
 from napari_cryomat.widgets.objects._jobs import compute_colours, compute_measure
 from napari_cryomat.widgets.objects._layers import guess_time_series, is_class_map, matching_image
 from napari_cryomat.widgets.objects._model import ObjectsModel
@@ -108,6 +115,7 @@ class ColourPanel(QWidget):
         self.reset_colour_button = QPushButton("Reset")
         self.histogram = pg.PlotWidget()
         narrow_plot(self.histogram)
+        room_for_axis_label(self.histogram)
         self.histogram.setMinimumHeight(120)
         self.histogram.setMaximumHeight(200)  # the table, not the plot, takes a tall dock's room
         self.histogram.setLabel("left", "objects")

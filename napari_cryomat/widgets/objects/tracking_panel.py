@@ -7,7 +7,7 @@ import numpy as np
 from qtpy.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QLabel, QPushButton, QSpinBox, QWidget
 
 from napari_cryomat.core.tracking import LINKERS
-from napari_cryomat.widgets._base import EmptyPlotNote, TaskRunner, palette_colour, show_error
+from napari_cryomat.widgets._base import EmptyPlotNote, TaskRunner, palette_colour, room_for_axis_label, show_error
 from napari_cryomat.widgets.objects._jobs import compute_track
 from napari_cryomat.widgets.objects._model import ObjectsModel
 from napari_cryomat.widgets.objects._view import narrow_plot, start_job
@@ -65,7 +65,7 @@ class TrackingPanel(QWidget):
         self.linker_note = QLabel()
         self.linker_note.setWordWrap(True)
         self.track_button = QPushButton("Track")
-        self.growth_plot = narrow_plot(pg.PlotWidget())
+        self.growth_plot = room_for_axis_label(narrow_plot(pg.PlotWidget()))
         self.growth_plot.setMinimumHeight(120)
         self.growth_plot.setMaximumHeight(220)
         # no legend (it would cover the curves of a small plot): colours are those in the viewer

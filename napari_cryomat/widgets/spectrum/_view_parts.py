@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pyqtgraph as pg
 from qtpy.QtCore import QSize
 
-from napari_cryomat.widgets._base import TaskRunner, show_error
+from napari_cryomat.widgets._base import AXIS_LABEL_ROOM, TaskRunner, room_for_axis_label, show_error
 
 __all__ = ["CompactPlot", "guarded", "label_rows", "run_request"]
 
@@ -23,9 +23,11 @@ class CompactPlot(pg.PlotWidget):
         self._height = height
         self.setMinimumHeight(120)
         self.setBackground("#262930")
+        room_for_axis_label(self)
 
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt name)
-        return QSize(300, self._height)
+        # the x label's room comes on top of the view: the EDS labels' rows keep the height they had
+        return QSize(300, self._height + AXIS_LABEL_ROOM)
 
 
 def label_rows(spans: list[tuple[float, float]], n_rows: int, gap: float = 4.0) -> list[int | None]:

@@ -10,7 +10,7 @@ from typing import Optional
 import numpy as np
 from qtpy.QtCore import QSize
 
-from napari_cryomat.widgets._base import EmptyPlotNote
+from napari_cryomat.widgets._base import EmptyPlotNote, room_for_axis_label
 from napari_cryomat.widgets.tilt._run import AlignRun, Quantification, Reconstruction
 
 __all__ = ["HistogramPlot", "ResidualPlot", "WedgeView"]
@@ -24,6 +24,7 @@ def _plot(left: str, bottom: str):
     plot = pg.PlotWidget()
     plot.setBackground("k")
     plot.setMinimumHeight(PLOT_HEIGHT)
+    room_for_axis_label(plot)
     plot.setMaximumHeight(PLOT_HEIGHT + 40)
     plot.setLabel("left", left)
     plot.setLabel("bottom", bottom)

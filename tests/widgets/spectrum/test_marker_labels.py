@@ -3,6 +3,7 @@ a zoom makes room for the crowded ones (FePt's Fe L, Cu L, Pt M below 2.2 keV)."
 
 import pytest
 
+from napari_cryomat.widgets._base import AXIS_LABEL_ROOM
 from napari_cryomat.widgets.spectrum._view_parts import label_rows
 
 
@@ -153,7 +154,7 @@ def test_every_identified_elements_main_line_is_named_before_any_minor_line(spec
     w, plot, found = _bcf_like_dock(spectrum_dock, qtbot, add_si)
     main = {f"{el} Ka" for el in found}
     for plot_height in (170, 260):  # the review's 768 px screen (a 141 px view box), and a taller dock
-        plot.plot.setFixedHeight(plot_height)
+        plot.plot.setFixedHeight(plot_height + AXIS_LABEL_ROOM)  # the x label's room comes on top, as in the dock
         qtbot.wait(100)
         plot.plot.getViewBox().updateMatrix()
         plot._place_labels()
