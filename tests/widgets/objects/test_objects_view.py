@@ -178,7 +178,7 @@ def test_bad_input_messages(objects, errors, qtbot):
     assert len(viewer.layers) == 3
 
 
-def test_track_growth_series(make_napari_viewer, qtbot, tmp_path, growth):
+def test_track_growth_series(make_napari_viewer, qtbot, tmp_path, growth, messages):
     movie, truth, info = growth
     viewer = make_napari_viewer()
     viewer.add_image(movie, name="growth", scale=(1, PS, PS), metadata={"axes": "TYX"})
@@ -191,6 +191,8 @@ def test_track_growth_series(make_napari_viewer, qtbot, tmp_path, growth):
     assert w.sections["tracking"].expanded
     measure(qtbot, w)
     assert set(w.model.features.frame) == set(range(5))
+    # objects over time are counted as the histogram counts them, not as as many objects
+    assert f"{5 * truth.max()} object-frames measured in 5 frames." in messages["info"]
     tracking = w.tracking_panel
     assert tracking.growth_note.shown
     tracking.track_button.click()
