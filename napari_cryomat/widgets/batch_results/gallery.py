@@ -60,8 +60,8 @@ class GalleryPanel(QWidget):
 
     def set_classes(self, counts: dict[int, int], descriptions: dict[int, tuple[str, str]] | None = None) -> None:
         """Fill the chooser with ``{class: count}`` (class 0: not classified, listed last), each class with its
-        ``(short, full)`` description: "class 1 (52 objects): Ø 166 Å, round", the full one under the chooser and in
-        its tooltip."""
+        ``(short, full)`` description: "class 1: Ø 166 Å, round" in the chooser, the count and the full one
+        ("52 objects · equivalent diameter …") under it and in its tooltip."""
         self._descriptions = dict(descriptions or {})
         self.class_combo.blockSignals(True)
         self.class_combo.clear()
@@ -70,7 +70,11 @@ class GalleryPanel(QWidget):
         for class_id, n in sorted(counts.items(), key=lambda item: (item[0] == 0, item[0])):
             label = f"class {class_id}" if class_id > 0 else "not classified"
             short, full = self._descriptions.get(class_id, ("", ""))
-            self.class_combo.addItem(f"{label} ({n} objects)" + (f": {short}" if short else ""), class_id)
+            # the count goes under the chooser: "class 1 (138 objects): Ø 65 Å, oval" was cut to "…, ova" in a
+            # 420 px dock, and the shape word is what the chooser is for
+            full = " · ".join(part for part in (f"{n} objects", full) if part)
+            self._descriptions[class_id] = (short, full)
+            self.class_combo.addItem(label + (f": {short}" if short else f" ({n} objects)"), class_id)
             self.class_combo.setItemData(self.class_combo.count() - 1, full, Qt.ToolTipRole)
         self.class_combo.blockSignals(False)
         self.grid.clear()

@@ -168,3 +168,26 @@ def test_objects_left_out_of_the_classes_are_not_a_class_and_come_last(make_napa
     combo = widget.gallery.class_combo
     assert [combo.itemData(i) for i in range(combo.count())] == list(range(1, n_classes + 1)) + [0]
     assert widget.gallery.current_class() == 1 and combo.itemText(combo.count() - 1).startswith("not classified")
+
+
+def test_the_class_chooser_shows_each_class_whole_and_its_count_under_it(make_napari_viewer, qtbot, batch_folder):
+    """The gui22 review and its 3-file batch: "class 1 (138 objects): Ø 65 Å, oval" was cut to "…, ova" in the dock
+    at 1366x768. The chooser holds "class 1: Ø 65 Å, oval"; "138 objects · equivalent diameter …" stands under it."""
+    from qtpy.QtWidgets import QStyle, QStyleOptionComboBox
+
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1366, 768)
+    widget = BatchResultsWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Batch results")
+    _open(widget, qtbot, batch_folder.outdir)
+    qtbot.wait(100)
+    combo = widget.gallery.class_combo
+    option = QStyleOptionComboBox()
+    combo.initStyleOption(option)
+    field = combo.style().subControlRect(QStyle.ComplexControl.CC_ComboBox, option,
+                                         QStyle.SubControl.SC_ComboBoxEditField, combo)
+    for i in range(combo.count()):
+        assert combo.fontMetrics().horizontalAdvance(combo.itemText(i)) <= field.width(), (combo.itemText(i), field)
+    class_id = widget.gallery.current_class()
+    n = int((batch_folder.objects["shape_class"] == class_id).sum())
+    assert widget.gallery.description.text().startswith(f"{n} objects · equivalent diameter ")
