@@ -156,9 +156,34 @@ def test_merged_pairs_are_cut_where_the_contrast_clears_the_growth_gate():
     ratio = abs(settings.contrast) / settings.noise
     assert sp.SMALL_GROW_BELOW_CONTRAST_TO_NOISE <= ratio < sp.PAIR_BELOW_CONTRAST_TO_NOISE
     assert match_labels(labels, truth)["f1"] >= 0.86
-    growth_gate, _ = _segment(image, PAIR_BELOW_CONTRAST_TO_NOISE=sp.SMALL_GROW_BELOW_CONTRAST_TO_NOISE)
+    # (the scale bound off: it would cut this field of small particles at any contrast)
+    growth_gate, _ = _segment(image, PAIR_BELOW_CONTRAST_TO_NOISE=sp.SMALL_GROW_BELOW_CONTRAST_TO_NOISE,
+                              PAIR_ANY_CONTRAST_BELOW_DIAMETER=0.0)
     assert match_labels(growth_gate, truth)["f1"] < 0.85
     assert labels.max() > growth_gate.max()
+    again = segment_particles(image, pixel_size=1.0, **settings.options())
+    assert np.array_equal(again, labels)
+
+
+# benchmark A2026 #23 (benchmarks/segment.py, default_cases(16, 8, 2026)): touching Ø5.9 at 1036 counts/px
+CLEAR_SMALL_TOUCHING = dict(diameter=5.916243936958542, shape_kind="touching", polarity="bright",
+                            contrast=0.382044314310261, dose=1035.5888734168363, gradient=0.18850435870892718,
+                            undulation=0.032133769545352076, seed=31301)
+
+
+def test_merged_pairs_of_small_particles_are_cut_at_any_contrast():
+    """Touching Ø5.9 particles at 1036 counts/px read 7.5 noise deviations of contrast, far above the pair cut's faint
+    gate, yet the mask merges 64 pairs and 7 triples (the blur fills a pair's neck whatever the noise). Their scale is
+    below PAIR_ANY_CONTRAST_BELOW_DIAMETER, so the pair cut runs: F1 0.882 -> 0.900. Fails on the code before session
+    23."""
+    image, truth, _ = make_particle_field(**CLEAR_SMALL_TOUCHING)
+    labels, settings = _segment(image)
+    assert abs(settings.contrast) >= sp.PAIR_BELOW_CONTRAST_TO_NOISE * settings.noise
+    assert settings.diameter < sp.PAIR_ANY_CONTRAST_BELOW_DIAMETER
+    assert match_labels(labels, truth)["f1"] >= 0.895
+    faint_only, _ = _segment(image, PAIR_ANY_CONTRAST_BELOW_DIAMETER=0.0)
+    assert match_labels(faint_only, truth)["f1"] < 0.89
+    assert labels.max() > faint_only.max()
     again = segment_particles(image, pixel_size=1.0, **settings.options())
     assert np.array_equal(again, labels)
 
@@ -166,11 +191,13 @@ def test_merged_pairs_are_cut_where_the_contrast_clears_the_growth_gate():
 def test_split_merged_pairs_cuts_long_objects_of_a_field_of_touching_disks():
     """A field of touching Ø9 disks (chains of three, each disk its own object, and two single ones) with a pair of
     touching disks left as one object, a pair whose neck the mask filled (a capsule: no neck) and a long ellipse of
-    one disk's area: both pairs are cut in two, the ellipse (not larger than most) stays whole. Nothing is cut where
-    the contrast stands clear of the noise, where the disks do not touch (not a field of chains), where most objects
+    one disk's area: both pairs are cut in two, the ellipse (not larger than most) stays whole, also where the contrast
+    stands clear of the noise (the disks are below PAIR_ANY_CONTRAST_BELOW_DIAMETER). Nothing is cut where the contrast
+    stands clear of the noise and the particles are larger, where the disks do not touch (not a field of chains), where most objects
     are long (a field of ellipses) or where the field holds under PAIR_MIN_OBJECTS objects (its median and chain
     share are chance: ~40-object benchmark images of long single particles lost up to 0.04, session 19). Fails on the
-    code before session 20 (the capsule was left whole, and the small field was cut)."""
+    code before session 20 (the capsule was left whole, and the small field was cut) and before session 23 (the
+    clear field of small disks was left whole)."""
     import dataclasses
 
     from napari_cryomat.core._particle_settings import ParticleSettings
@@ -211,7 +238,10 @@ def test_split_merged_pairs_cuts_long_objects_of_a_field_of_touching_disks():
     assert np.array_equal(out[~(pair | capsule)], labels[~(pair | capsule)])
     assert n + 3 >= sp.PAIR_MIN_OBJECTS
     clear = dataclasses.replace(faint, noise=1.0 / sp.PAIR_BELOW_CONTRAST_TO_NOISE - 1e-3)
-    assert np.array_equal(sp.split_merged_pairs(labels, clear), labels)
+    assert 9.0 < sp.PAIR_ANY_CONTRAST_BELOW_DIAMETER
+    assert np.array_equal(sp.split_merged_pairs(labels, clear), out)
+    larger = dataclasses.replace(clear, diameter=sp.PAIR_ANY_CONTRAST_BELOW_DIAMETER)
+    assert np.array_equal(sp.split_merged_pairs(labels, larger), labels)
     apart, _ = field(12)  # the same disks, not touching: a field of single particles
     apart = odd_ones(apart, n)
     assert np.array_equal(sp.split_merged_pairs(apart, faint), apart)
