@@ -60,6 +60,8 @@ METHOD_LABELS = {"auto": "auto (Noise2Self choice)", "gaussian": "Gaussian", "sp
 #: what the calibration plot says while it is empty
 CALIBRATION_NOTE = ("With the live preview on, each denoiser's self-supervised loss against its strength appears "
                     "here; a star marks the strength chosen.")
+#: the calibration section's share of the dock's spare height against the stretch under the last section (1)
+PLOT_STRETCH = 100
 #: the margin above and below the chosen curve's losses, as a fraction of their span
 Y_PADDING = 0.08
 COLOURS = {"gaussian": "#4363d8", "spectral": "#e6194b", "tv": "#3cb44b", "wavelet": "#f58231", "nlm": "#911eb4"}
@@ -208,8 +210,13 @@ class DenoiseWidget(LivePanel):
 
         panel = ScrollPanel()
         panel.add(settings)
-        panel.add(calibration, 1)  # the plot takes the spare height (a capped plot left a blank band under it)
+        # the plot takes the spare height while it is shown (a capped plot left a blank band under it); folded, the
+        # spare height goes below the last section, not into the folded one's title
+        panel.add(calibration, PLOT_STRETCH)
         panel.add(actions)
+        panel.finish()
+        calibration.toggle.toggled.connect(
+            lambda shown: panel.stack.setStretchFactor(calibration, PLOT_STRETCH if shown else 0))
         panel.add_footer(self.runner)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

@@ -205,3 +205,31 @@ def test_calibration_plot_reads_the_chosen_curve_legend_under_it_no_blank_band_l
     assert box.bottom() - margin <= view.bottom() - 1 and box.left() + margin >= 0 and box.right() - margin <= view.right()
     axis_box = w.plot.plot.getAxis("bottom").sceneBoundingRect()
     assert abs(box.center().x() - axis_box.center().x()) < 2
+
+
+def test_folding_the_calibration_leaves_no_blank_where_the_plot_was(make_napari_viewer, qtbot):
+    """The plot takes the dock's spare height (c304a18); folded, its section is a title only: the Result section
+    follows it (after c304a18 a folded Calibration kept 416 px of blank at 1366x768)."""
+    from napari_cryomat.widgets._base import Section
+
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1366, 768)
+    viewer.add_image(_counts_with_excess_noise(4), name="4x")
+    w = DenoiseWidget(viewer)
+    viewer.window.add_dock_widget(w, name="Denoise")
+    qtbot.waitUntil(lambda: w.idle and bool(w.plot.curves), timeout=60000)
+    sections = {section.toggle.text(): section for section in w.findChildren(Section)}
+    calibration, result = sections["Calibration (preview)"], sections["Result"]
+
+    def gap():
+        bottom = calibration.mapTo(w, calibration.rect().bottomLeft()).y()
+        return result.mapTo(w, result.rect().topLeft()).y() - bottom
+
+    assert w.plot.plot.height() > 220 and gap() < 10  # shown: the plot fills the spare height
+    calibration.set_expanded(False)
+    qtbot.wait(100)
+    assert calibration.height() < 2 * calibration.toggle.height() and gap() < 10
+    calibration.set_expanded(True)
+    qtbot.wait(100)
+    assert w.plot.plot.height() > 220
+
