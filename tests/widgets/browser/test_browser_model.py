@@ -340,3 +340,17 @@ def test_orthoslices_preview_then_exact_and_stale_jobs_stop(volume):
 
     with pytest.raises(Cancelled):
         compute_orthoslices(req, is_stale=lambda: True)
+
+
+@pytest.mark.parametrize("size", [20, 256])
+def test_cut_lines_are_thin_against_the_field_on_a_small_map(viewer, size):
+    """EMD-3197 (20³ voxels of 11.4 Å): the XZ/YZ cut lines were half a voxel wide, 2.5 % of the field (16 px at
+    full view), a band over a voxel row. They stay ~0.3 % of the field (~2 px) at any size."""
+    layer = viewer.add_image(np.random.default_rng(0).random((size // 2, size, size)), name="map", scale=(11.4,) * 3)
+    m = BrowserModel(viewer)
+    m.attach()
+    m.set_source(layer)
+    width = max(viewer.layers["XZ/YZ cuts"].edge_width)
+    assert 0.002 <= width / size <= 0.004
+    m.detach()
+
