@@ -89,7 +89,9 @@ class AlignParams:
         local = "global" if self.patches is None else "{}×{} patches".format(*self.patches)
         dose = f"{self.dose_per_frame:g} e/Å²/frame" if self.dose_per_frame else "dose unknown"
         region = "" if self.roi is None else ", region rows {}-{} cols {}-{}".format(*self.roi)
-        return f"B {self.bfactor:g} Å², group {group}, {local}, {dose}{region}"
+        # in the words of the form's rows ("B-factor", "Group frames"): "B 150 Å², group auto" under a result of
+        # "group 1" read as a contradiction
+        return f"B-factor {self.bfactor:g} Å², group frames {group}, {local}, {dose}{region}"
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,7 @@ def test_defaults_from_layer_and_params_checks(viewer):
     with pytest.raises(ValueError, match="pixel size"):
         AlignParams(pixel_size=0)
     text = AlignParams(pixel_size=1, group=3, patches=(2, 2), dose_per_frame=0.5).describe()
-    assert "group 3" in text and "2×2 patches" in text and "0.5 e/Å²/frame" in text
+    assert "group frames 3" in text and "2×2 patches" in text and "0.5 e/Å²/frame" in text
 
 
 def test_request_refuses_what_cannot_be_aligned(viewer, model):

@@ -124,11 +124,11 @@ def test_plots_are_labelled_from_the_run_they_show(setup, qtbot):
     assert plots.res_plot.getAxis("bottom").labelText == "cumulative dose (e/Å²)"
     legend = [label.text for _, label in plots.frc_legend.items]
     assert legend and all(text.endswith("e/Å²") for text in legend)
-    assert "B 150 Å²" in plots.caption.text() and "1 e/Å²/frame" in plots.caption.text()
+    assert "B-factor 150 Å², group frames auto" in plots.caption.text() and "1 e/Å²/frame" in plots.caption.text()
     run_and_wait(qtbot, w)  # a run without dose: frame counts
     assert plots.res_plot.getAxis("bottom").labelText == "frames summed"
     assert all(label.text.endswith("frames") for _, label in plots.frc_legend.items)
-    assert "B 900 Å²" in plots.caption.text() and "dose unknown" in plots.caption.text()
+    assert "B-factor 900 Å²" in plots.caption.text() and "dose unknown" in plots.caption.text()
 
 
 def test_2d_image_is_not_offered_and_bad_data_is_reported(make_napari_viewer, qtbot, messages):
