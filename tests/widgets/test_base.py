@@ -28,6 +28,13 @@ def slow_sum(values, *, progress=None, gate=None):
     return total
 
 
+def test_an_idle_runner_says_idle(qtbot):
+    """Every dock showed an empty white box above its tab (a new QProgressBar draws no text at value -1)."""
+    runner = TaskRunner("Denoise")
+    qtbot.addWidget(runner)
+    assert runner.progress_bar.text() == "Denoise: idle"
+
+
 def test_runner_returns_result_and_fills_bar(qtbot):
     runner = TaskRunner("Sum")
     qtbot.addWidget(runner)

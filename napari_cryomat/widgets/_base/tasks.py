@@ -40,6 +40,9 @@ class TaskRunner(QWidget):
         self.progress_bar.setRange(0, 1000)
         self.progress_bar.setTextVisible(True)
         self.progress_bar.setFormat(f"{label}: idle")
+        # a new QProgressBar holds value -1 (reset), and Qt draws no text then: every dock showed an empty white
+        # box, read as an empty text field, instead of "Denoise: idle"
+        self.progress_bar.setValue(0)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancel)
