@@ -405,10 +405,14 @@ def split_merged_pairs(labels: np.ndarray, settings: ParticleSettings, image: np
     if image is not None and cut and PAIR_FIT:
         single = ~long & (elongation < PAIR_MIN_ELONGATION)
         was_cut = np.isin(ids, [k for k, _ in cut])
-        whole = ids[~was_cut & (area[ids] > WHOLE_FIT_MIN_AREA_SHARE * median)
-                    & (elongation >= WHOLE_FIT_MIN_ELONGATION)]
+        if faint:
+            min_area, min_elongation, share = WHOLE_FIT_MIN_AREA_SHARE, WHOLE_FIT_MIN_ELONGATION, WHOLE_FIT_ONE_SHARE
+        else:
+            min_area, min_elongation = WHOLE_FIT_CLEAR_MIN_AREA_SHARE, WHOLE_FIT_CLEAR_MIN_ELONGATION
+            share = WHOLE_FIT_CLEAR_ONE_SHARE
+        whole = ids[~was_cut & (area[ids] > min_area * median) & (elongation >= min_elongation)]
         out = _fit_pair_outlines(out, labels, cut, image, settings, background, area[ids][single],
-                                 elongation[single], whole=whole)
+                                 elongation[single], whole=whole, whole_share=share)
     return out
 
 
@@ -454,6 +458,16 @@ PAIR_FIT_TOLERANCE = 1e-4  # relative: outlines to a hundredth of a pixel (1e-8:
 WHOLE_FIT_MIN_AREA_SHARE = 1.0
 WHOLE_FIT_MIN_ELONGATION = 1.4
 WHOLE_FIT_ONE_SHARE = 0.04
+# ... and in the fields the cut runs in by its scale bound only (contrast PAIR_BELOW_CONTRAST_TO_NOISE noise deviations or
+# more), from WHOLE_FIT_CLEAR_MIN_ELONGATION on and where two explain WHOLE_FIT_CLEAR_ONE_SHARE of the signal better.
+# Why: at that contrast one ellipse fits a single particle to within the noise, and the pairs the mask merged include
+# compact ones (touching Ø5-6 disks overlapping by 2-12 % of their radii, blurred: elongation 1.2-1.6; A2026 #23's
+# objects holding two particles: median 1.59, a tenth under 1.2). Seen (session 23), touching Ø5-8.5 fields at 100-2000
+# counts/px 33001-33400 against the 1.4 / 0.04 of faint fields: 0.8880 -> 0.8942 (80 up, none down, 1.5x the time);
+# 1.3 / 0.02: 0.8932 (1.2x); 1.2 with objects from 0.8 of the median: 0.8980 but 2.0x the time
+WHOLE_FIT_CLEAR_MIN_AREA_SHARE = 1.0
+WHOLE_FIT_CLEAR_MIN_ELONGATION = 1.2
+WHOLE_FIT_CLEAR_ONE_SHARE = 0.02
 
 
 def _ellipse_edge(p, yy, xx):
@@ -537,13 +551,14 @@ def _fit_ellipses(yy, xx, data, starts, prior_mean, prior_sd, lo, hi, noise):
     return fit.x, float(fit.cost), bool(np.all((fit.x >= lo) & (fit.x <= hi)))
 
 
-def _fit_pair_outlines(out, labels, cut, image, settings, background, single_area, single_elongation, whole=()):
+def _fit_pair_outlines(out, labels, cut, image, settings, background, single_area, single_elongation, whole=(),
+                       whole_share=WHOLE_FIT_ONE_SHARE):
     """``out`` with each pair ``cut`` ((object id in ``labels``, its second half's id in ``out``)) redrawn by a joint
     least-squares fit of two soft ellipses, a contrast and a background level to the ``image`` less its ``background``
     (see above); the prior from the field's ``single_area`` and ``single_elongation``. The cut stays where one ellipse
     fits the object nearly as well (see PAIR_FIT_ONE_SHARE) or the fit gives one ellipse under PAIR_FIT_MIN_SHARE of
     the object. Then each object of ``whole`` (ids in ``labels`` the cut left whole) is painted as two ellipses where
-    two fit it clearly better than one (see WHOLE_FIT_ONE_SHARE)."""
+    two fit it clearly better than one: by ``whole_share`` of its signal (see WHOLE_FIT_ONE_SHARE)."""
     if single_area.size < PAIR_FIT_MIN_SINGLES or not settings.noise > 0:
         return out
     log_r = 0.5 * np.log(single_area / math.pi)
@@ -613,7 +628,7 @@ def _fit_pair_outlines(out, labels, cut, image, settings, background, single_are
         one = np.r_[_moment_start(py, px), contrast, offset]
         _, cost_one, _ = _fit_ellipses(yu, xu, data, one, prior_mean, prior_sd, *bounds[1], noise)
         area = np.count_nonzero(obj)
-        if cost_one - cost < WHOLE_FIT_ONE_SHARE * 0.5 * (contrast / noise) ** 2 * area:
+        if cost_one - cost < whole_share * 0.5 * (contrast / noise) ** 2 * area:
             continue
         f = np.stack([_ellipse_distance(q[5 * j:5 * j + 5], yy, xx) for j in (0, 1)])
         in_out = out[win] == k

@@ -188,6 +188,23 @@ def test_merged_pairs_of_small_particles_are_cut_at_any_contrast():
     assert np.array_equal(again, labels)
 
 
+def test_compact_merged_pairs_of_a_clear_field_are_fitted_with_two_ellipses():
+    """In a field of small particles the cut runs in only by its scale bound (contrast >= PAIR_BELOW_CONTRAST_TO_NOISE
+    noise deviations), the objects it left whole are fitted with one and two ellipses from an elongation of
+    WHOLE_FIT_CLEAR_MIN_ELONGATION (1.2, not the faint fields' 1.4) and painted as two where two explain
+    WHOLE_FIT_CLEAR_ONE_SHARE of their signal better: the A2026 #23 field 0.900 -> 0.908. Fails on the code before
+    rule C2 (session 23)."""
+    image, truth, _ = make_particle_field(**CLEAR_SMALL_TOUCHING)
+    labels, settings = _segment(image)
+    assert abs(settings.contrast) >= sp.PAIR_BELOW_CONTRAST_TO_NOISE * settings.noise
+    assert sp.WHOLE_FIT_CLEAR_MIN_ELONGATION < sp.WHOLE_FIT_MIN_ELONGATION
+    assert match_labels(labels, truth)["f1"] >= 0.905
+    faint_gates, _ = _segment(image, WHOLE_FIT_CLEAR_MIN_ELONGATION=sp.WHOLE_FIT_MIN_ELONGATION,
+                              WHOLE_FIT_CLEAR_ONE_SHARE=sp.WHOLE_FIT_ONE_SHARE)
+    assert match_labels(faint_gates, truth)["f1"] < 0.903
+    assert labels.max() > faint_gates.max()
+
+
 def test_split_merged_pairs_cuts_long_objects_of_a_field_of_touching_disks():
     """A field of touching Ø9 disks (chains of three, each disk its own object, and two single ones) with a pair of
     touching disks left as one object, a pair whose neck the mask filled (a capsule: no neck) and a long ellipse of
