@@ -117,7 +117,10 @@ class ParticleSettings:
                 f"split ≥ {self.split_distance:.0f} Å{mark('split_distance')}")
         if self.n_blobs:
             found = "significant detections" if self.threshold == "detect" else "blobs"  # n_blobs counts either
-            text += f" ({self.n_blobs} {found}, background varies {100 * self.background_variation:.0f} % of contrast)"
+            # the background's range as a share of the particles' contrast: a plain ratio past 1 ("2.5x", not "247 %")
+            variation = self.background_variation
+            spread = f"{variation:.1f}x" if variation >= 1 else f"{100 * variation:.0f} % of"
+            text += f" (read off {self.n_blobs} {found}; background range {spread} the particles' contrast)"
         elif "diameter" in self.estimated:
             text += " (no particle-like blob above the noise: an image is left empty; give Diameter to segment anyway)"
         return text
