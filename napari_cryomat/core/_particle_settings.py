@@ -68,7 +68,8 @@ class ParticleSettings:
     ``estimated`` names the fields read off the image (the others were given). ``diameter`` is the
     typical equivalent diameter of the particles; ``contrast`` their mean difference from the support
     in image units (signed: negative for dark particles), ``noise`` the pixel noise, and
-    ``background_variation`` the support's range (5-95 %) as a fraction of ``|contrast|``.
+    ``background_variation`` the support's range (5-95 %) as a fraction of ``|contrast|``; ``noise_colour`` says how
+    the noise was not white ("" where it was white), see :func:`._particle_blobs.noise_colour`.
     """
 
     polarity: str
@@ -84,6 +85,7 @@ class ParticleSettings:
     background_variation: float = float("nan")
     n_blobs: int = 0
     estimated: tuple = ()
+    noise_colour: str = ""
 
     def options(self) -> dict:
         """Keyword arguments of :func:`segment_particles` that reproduce this segmentation (the same labels): the
@@ -127,13 +129,20 @@ class ParticleSettings:
 
     def caution(self) -> str:
         """A sentence for the user where the particles' size was read below CAUTION_BELOW_PX pixels (the scale of the
-        pixel noise, where a micrograph's noise makes "particles" by the thousand), else ""."""
+        pixel noise, where a micrograph's noise makes "particles" by the thousand), and one where the image's noise was
+        not white (its significance was read on the image whitened: a real micrograph whose noise is coloured or
+        striped), else ""."""
         d_px = self.diameter / self.pixel_size
-        if "diameter" not in self.estimated or not d_px < CAUTION_BELOW_PX:
-            return ""
-        return (f"The particles' size was read as Ø {_length(self.diameter)} Å ({d_px:.1f} px), the scale of the pixel "
-                "noise: check that they are particles. If they are larger, give their diameter (Diameter in the "
-                "Segmentation dock, --param diameter=Å in a batch).")
+        text = ""
+        if "diameter" in self.estimated and d_px < CAUTION_BELOW_PX:
+            text = (f"The particles' size was read as Ø {_length(self.diameter)} Å ({d_px:.1f} px), the scale of the "
+                    "pixel noise: check that they are particles. If they are larger, give their diameter (Diameter in "
+                    "the Segmentation dock, --param diameter=Å in a batch).")
+        if self.noise_colour and "diameter" in self.estimated:
+            text += (" " if text else "") + (
+                f"The image's noise is not white ({self.noise_colour}): the particles were looked for in the image "
+                "whitened; check that the objects are particles, not the support's texture or the detector's pattern.")
+        return text
 
 
 # an estimated diameter below this many pixels gets a caution: real micrographs whose particles the estimate missed

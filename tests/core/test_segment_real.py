@@ -1,7 +1,11 @@
 """Particles on a real cryo-EM micrograph the defaults were never tuned on: mrcfile's ``fei-extended.mrc`` (a Falcon
 image from EPU, 3838x3710 at 0.85 Å/px) holds 150-250 dark protein particles of ~110 Å (130 px) at a quarter of the
 pixel noise, a brightness gradient and ~120 hot or X-ray-hit pixels (one at 13x the mean). Before session 22 the
-defaults read bright particles of Ø 2-18 Å and segmented 6,809 noise specks."""
+defaults read bright particles of Ø 2-18 Å and segmented 6,809 noise specks.
+
+Real detectors' noise is not always white: mrcfile's ``epu2.9_example.mrc`` (4096² at 0.67 Å/px) has noise whose
+power falls 47x to 0.5 cycles/px (the defaults read it as ~331,000 particles of Ø 2.7 Å before session 23), hyperspy's
+``TVIPS_bin4.tif`` row stripes and no particles (343 objects)."""
 
 import sys
 from pathlib import Path
@@ -15,18 +19,26 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "io"))
 from corpus import ensure_corpus  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def micrograph():
-    import mrcfile
-
+def _corpus_file(name: str):
     root, why = ensure_corpus()
     if root is None:
         pytest.skip(why)
-    path = next(root.rglob("fei-extended.mrc"), None)
+    path = next(root.rglob(name), None)
     if path is None:
-        pytest.skip("fei-extended.mrc is not in the corpus")
-    with mrcfile.open(path, permissive=True) as mrc:
+        pytest.skip(f"{name} is not in the corpus")
+    return path
+
+
+def _mrc(name: str):
+    import mrcfile
+
+    with mrcfile.open(_corpus_file(name), permissive=True) as mrc:
         return np.asarray(mrc.data, np.float32).squeeze(), float(mrc.voxel_size.x)
+
+
+@pytest.fixture(scope="module")
+def micrograph():
+    return _mrc("fei-extended.mrc")
 
 
 @pytest.mark.parametrize("corner", ["top left", "bottom right"])
@@ -48,3 +60,20 @@ def test_a_size_read_at_the_pixel_scale_comes_with_a_caution():
     assert "Ø 1.7 Å (2.0 px)" in speck.caution() and "diameter=" in speck.caution()
     assert ParticleSettings(diameter=1.7, estimated=(), **common).caution() == ""  # the user said so
     assert ParticleSettings(diameter=97.0, estimated=("diameter",), **common).caution() == ""
+
+
+def test_a_micrograph_with_coloured_noise_is_not_read_as_pixel_sized_particles():
+    image, pixel_size = _mrc("epu2.9_example.mrc")
+    settings = seg.estimate_particle_settings(image[:2048, :2048], pixel_size=pixel_size)  # half the time of the whole
+    assert settings.diameter > 10.0, settings.describe()  # 2.7 Å (4 px) of noise before session 23
+    assert settings.n_blobs < 2000, settings.describe()
+    assert "its power falls" in settings.caution()
+
+
+def test_a_striped_image_without_particles_comes_with_a_caution():
+    import tifffile
+
+    image = tifffile.imread(_corpus_file("TVIPS_bin4.tif")).astype(np.float32)
+    settings = seg.estimate_particle_settings(image, pixel_size=1.0)
+    assert "row stripes" in settings.caution()  # 343 objects without a word before session 23
+    assert seg.estimate_particle_settings(_mrc("fei-extended.mrc")[0][:1024, :1024], pixel_size=0.85).noise_colour == ""
