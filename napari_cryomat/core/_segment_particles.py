@@ -464,8 +464,11 @@ WHOLE_FIT_ONE_SHARE = 0.04
 # compact ones (touching Ø5-6 disks overlapping by 2-12 % of their radii, blurred: elongation 1.2-1.6; A2026 #23's
 # objects holding two particles: median 1.59, a tenth under 1.2). Seen (session 23), touching Ø5-8.5 fields at 100-2000
 # counts/px 33001-33400 against the 1.4 / 0.04 of faint fields: 0.8880 -> 0.8942 (80 up, none down, 1.5x the time);
-# 1.3 / 0.02: 0.8932 (1.2x); 1.2 with objects from 0.8 of the median: 0.8980 but 2.0x the time
-WHOLE_FIT_CLEAR_MIN_AREA_SHARE = 1.0
+# 1.3 / 0.02: 0.8932 (1.2x); 1.2 with objects from 0.8 of the median: 0.8980 (2.0x the time of the faint gates', 1.3x
+# of 1.0's). Rule C2 (session 23, 1.0 / 1.2 / 0.02), never-run touching Ø5-12 fields of any dose 40001-40400 0.8702
+# -> 0.8726 (71 up, 4 down, worst -0.002), round, ellipse, low-dose fields and benchmark images not lower. Rule C3
+# (area from 0.8 of the median): see notes/handoff_particles23.md
+WHOLE_FIT_CLEAR_MIN_AREA_SHARE = 0.8
 WHOLE_FIT_CLEAR_MIN_ELONGATION = 1.2
 WHOLE_FIT_CLEAR_ONE_SHARE = 0.02
 

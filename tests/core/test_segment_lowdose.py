@@ -200,9 +200,22 @@ def test_compact_merged_pairs_of_a_clear_field_are_fitted_with_two_ellipses():
     assert sp.WHOLE_FIT_CLEAR_MIN_ELONGATION < sp.WHOLE_FIT_MIN_ELONGATION
     assert match_labels(labels, truth)["f1"] >= 0.905
     faint_gates, _ = _segment(image, WHOLE_FIT_CLEAR_MIN_ELONGATION=sp.WHOLE_FIT_MIN_ELONGATION,
-                              WHOLE_FIT_CLEAR_ONE_SHARE=sp.WHOLE_FIT_ONE_SHARE)
+                              WHOLE_FIT_CLEAR_ONE_SHARE=sp.WHOLE_FIT_ONE_SHARE,
+                              WHOLE_FIT_CLEAR_MIN_AREA_SHARE=sp.WHOLE_FIT_MIN_AREA_SHARE)
     assert match_labels(faint_gates, truth)["f1"] < 0.903
     assert labels.max() > faint_gates.max()
+
+
+def test_objects_from_below_the_median_area_are_fitted_in_a_clear_field():
+    """In such a clear field the whole-object fit takes objects from WHOLE_FIT_CLEAR_MIN_AREA_SHARE (0.8) of the median
+    object's area, not only those above it (a compact pair of small members reads near the median): the A2026 #23
+    field 0.908 -> 0.915. Fails on the code before rule C3 (session 23)."""
+    image, truth, _ = make_particle_field(**CLEAR_SMALL_TOUCHING)
+    labels, _ = _segment(image)
+    assert sp.WHOLE_FIT_CLEAR_MIN_AREA_SHARE < 1.0
+    assert match_labels(labels, truth)["f1"] >= 0.912
+    from_median, _ = _segment(image, WHOLE_FIT_CLEAR_MIN_AREA_SHARE=1.0)
+    assert match_labels(from_median, truth)["f1"] < 0.910
 
 
 def test_split_merged_pairs_cuts_long_objects_of_a_field_of_touching_disks():
