@@ -16,16 +16,21 @@ Rows:
   of ~100 Å, white noise; as napari shows it, flipped in Y), ``epu2.9_example.mrc`` (noise power falling 47x to
   Nyquist; a dense dark texture at 15-60 Å), hyperspy's ``TVIPS_bin4.tif`` (row stripes, no particles): objects,
   their median diameter, the settings and the caution.
+
+Each row beside its baseline from the same run: the same defaults with the noise-colour reading switched off
+(``COLOURED_ABOVE = STRIPES_ABOVE = inf``: white noise assumed, the code before session 23).
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
+from napari_cryomat.core import _particle_blobs as _pb
 from napari_cryomat.core.measure import match_labels
 from napari_cryomat.core.segment import segment_particles
 from napari_cryomat.core.synthetic.particles import make_particle_field
@@ -48,18 +53,42 @@ def coloured_case(seed: int) -> tuple[str, dict]:
     return kind, kw
 
 
+@contextmanager
+def colour_reading(on: bool):
+    """The defaults (on) or the baseline: the same code with the noise-colour reading switched off (white noise
+    assumed, as before session 23)."""
+    saved = _pb.COLOURED_ABOVE, _pb.STRIPES_ABOVE
+    if not on:
+        _pb.COLOURED_ABOVE = _pb.STRIPES_ABOVE = float("inf")
+    try:
+        yield
+    finally:
+        _pb.COLOURED_ABOVE, _pb.STRIPES_ABOVE = saved
+
+
+ARMS = (("defaults", True), ("baseline: colour reading off", False))
+
+
 def bench_suite(first: int, last: int):
-    f1s, false = [], []
+    f1s = {arm: [] for arm, _ in ARMS}
+    false = {arm: [] for arm, _ in ARMS}
     for seed in range(first, last + 1):
         kind, kw = coloured_case(seed)
         image, truth, _ = make_particle_field(**kw)
-        labels = segment_particles(image, pixel_size=1.0)
-        if kind == "empty":
-            false.append(int(labels.max()))
-        else:
-            f1s.append(match_labels(labels, truth)["f1"])
-    print(f"coloured-noise suite, seeds {first}-{last}: {len(f1s)} fields, F1 mean {np.mean(f1s):.3f} / min "
-          f"{np.min(f1s):.3f}; {len(false)} empty fields, objects mean {np.mean(false):.1f} / max {np.max(false)}")
+        for arm, on in ARMS:
+            with colour_reading(on):
+                labels = segment_particles(image, pixel_size=1.0)
+            if kind == "empty":
+                false[arm].append(int(labels.max()))
+            else:
+                f1s[arm].append(match_labels(labels, truth)["f1"])
+    print(f"| coloured-noise suite, seeds {first}-{last} | F1 mean / min ({len(f1s['defaults'])} fields) | objects on "
+          f"empty fields mean / max ({len(false['defaults'])}) |")
+    print("|---|---|---|")
+    for arm, _ in ARMS:
+        fields = f"{np.mean(f1s[arm]):.3f} / {np.min(f1s[arm]):.3f}" if f1s[arm] else "-"
+        empty = f"{np.mean(false[arm]):.1f} / {max(false[arm])}" if false[arm] else "-"
+        print(f"| {arm} | {fields} | {empty} |")
 
 
 def _corpus_images():
@@ -89,14 +118,18 @@ def _corpus_images():
 
 
 def bench_corpus():
+    print("| file | arm | objects | median Ø | time | settings | caution |")
+    print("|---|---|---|---|---|---|---|")
     for name, image, pixel_size in _corpus_images():
-        t = time.perf_counter()
-        labels, settings = segment_particles(image, pixel_size=pixel_size, return_settings=True)
-        n = int(labels.max())
-        areas = np.bincount(labels.ravel())[1:]
-        diameter = 2 * np.sqrt(np.median(areas) / np.pi) * pixel_size if n else 0.0
-        print(f"{name}: {n} objects, median Ø {diameter:.0f} Å, {time.perf_counter() - t:.0f} s | "
-              f"{settings.describe()} | caution: {settings.caution() or '-'}")
+        for arm, on in ARMS:
+            t = time.perf_counter()
+            with colour_reading(on):
+                labels, settings = segment_particles(image, pixel_size=pixel_size, return_settings=True)
+            n = int(labels.max())
+            areas = np.bincount(labels.ravel())[1:]
+            diameter = 2 * np.sqrt(np.median(areas) / np.pi) * pixel_size if n else 0.0
+            print(f"| {name} | {arm} | {n} | {diameter:.0f} Å | {time.perf_counter() - t:.0f} s | "
+                  f"{settings.describe()} | {settings.caution() or '-'} |")
 
 
 def main():
