@@ -554,6 +554,22 @@ def _fit_ellipses(yy, xx, data, starts, prior_mean, prior_sd, lo, hi, noise):
     return fit.x, float(fit.cost), bool(np.all((fit.x >= lo) & (fit.x <= hi)))
 
 
+def _fit_window(labels, box, k, flat):
+    """The fit's window around object ``k`` of ``labels`` (its ``box`` grown by PAIR_FIT_MARGIN px): (window, the
+    object's pixels, the usable pixels (other objects' grown by a pixel left out), y and x of the window's pixels, the
+    background level: the median of ``flat`` over the usable pixels of no object)."""
+    h, w = labels.shape
+    y0, y1 = max(box[0].start - PAIR_FIT_MARGIN, 0), min(box[0].stop + PAIR_FIT_MARGIN, h)
+    x0, x1 = max(box[1].start - PAIR_FIT_MARGIN, 0), min(box[1].stop + PAIR_FIT_MARGIN, w)
+    win = (slice(y0, y1), slice(x0, x1))
+    obj = labels[win] == k
+    usable = ~ndi.binary_dilation((labels[win] != 0) & ~obj)
+    yy, xx = np.indices(obj.shape, dtype=float)
+    around = usable & (labels[win] == 0)
+    offset = float(np.median(flat[win][around])) if around.any() else 0.0
+    return win, obj, usable, yy, xx, offset
+
+
 def _fit_pair_outlines(out, labels, cut, image, settings, background, single_area, single_elongation, whole=(),
                        whole_share=WHOLE_FIT_ONE_SHARE):
     """``out`` with each pair ``cut`` ((object id in ``labels``, its second half's id in ``out``)) redrawn by a joint
@@ -579,19 +595,10 @@ def _fit_pair_outlines(out, labels, cut, image, settings, background, single_are
     bounds = {n: (np.r_[np.tile(one_lo, n), 0.2 * contrast, -np.inf], np.r_[np.tile(one_hi, n), 5.0 * contrast, np.inf])
               for n in (1, 2)}
     boxes = ndi.find_objects(labels)
-    h, w = labels.shape
     for k, second in cut:
-        box = boxes[k - 1]
-        y0, y1 = max(box[0].start - PAIR_FIT_MARGIN, 0), min(box[0].stop + PAIR_FIT_MARGIN, h)
-        x0, x1 = max(box[1].start - PAIR_FIT_MARGIN, 0), min(box[1].stop + PAIR_FIT_MARGIN, w)
-        win = (slice(y0, y1), slice(x0, x1))
-        obj = labels[win] == k
-        usable = ~ndi.binary_dilation((labels[win] != 0) & ~obj)
-        yy, xx = np.indices(obj.shape, dtype=float)
+        win, obj, usable, yy, xx, offset = _fit_window(labels, boxes[k - 1], k, flat)
         yu, xu, data = yy[usable], xx[usable], flat[win][usable]
         halves = [np.nonzero(obj & (out[win] == j)) for j in (k, second)]
-        around = usable & (labels[win] == 0)
-        offset = float(np.median(flat[win][around])) if around.any() else 0.0
         two = np.r_[_moment_start(*halves[0]), _moment_start(*halves[1]), contrast, offset]
         q, cost, within = _fit_ellipses(yu, xu, data, two, prior_mean, prior_sd, *bounds[2], noise)
         if not within:
@@ -609,15 +616,7 @@ def _fit_pair_outlines(out, labels, cut, image, settings, background, single_are
         out[win] = new
     next_id = int(out.max()) + 1
     for k in whole:
-        box = boxes[k - 1]
-        y0, y1 = max(box[0].start - PAIR_FIT_MARGIN, 0), min(box[0].stop + PAIR_FIT_MARGIN, h)
-        x0, x1 = max(box[1].start - PAIR_FIT_MARGIN, 0), min(box[1].stop + PAIR_FIT_MARGIN, w)
-        win = (slice(y0, y1), slice(x0, x1))
-        obj = labels[win] == k
-        usable = ~ndi.binary_dilation((labels[win] != 0) & ~obj)
-        yy, xx = np.indices(obj.shape, dtype=float)
-        around = usable & (labels[win] == 0)
-        offset = float(np.median(flat[win][around])) if around.any() else 0.0
+        win, obj, usable, yy, xx, offset = _fit_window(labels, boxes[k - 1], k, flat)
         py, px = np.nonzero(obj)
         angle = 0.5 * math.atan2(2 * np.mean((py - py.mean()) * (px - px.mean())), np.var(py) - np.var(px))
         t = (py - py.mean()) * math.cos(angle) + (px - px.mean()) * math.sin(angle)  # along the long axis
