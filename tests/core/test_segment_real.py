@@ -16,23 +16,13 @@ import pytest
 from napari_cryomat.core import segment as seg
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "io"))
-from corpus import ensure_corpus  # noqa: E402
-
-
-def _corpus_file(name: str):
-    root, why = ensure_corpus()
-    if root is None:
-        pytest.skip(why)
-    path = next(root.rglob(name), None)
-    if path is None:
-        pytest.skip(f"{name} is not in the corpus")
-    return path
+from corpus import corpus_file  # noqa: E402
 
 
 def _mrc(name: str):
     import mrcfile
 
-    with mrcfile.open(_corpus_file(name), permissive=True) as mrc:
+    with mrcfile.open(corpus_file(name, rosettasciio=False), permissive=True) as mrc:
         return np.asarray(mrc.data, np.float32).squeeze(), float(mrc.voxel_size.x)
 
 
@@ -73,7 +63,7 @@ def test_a_micrograph_with_coloured_noise_is_not_read_as_pixel_sized_particles()
 def test_a_striped_image_without_particles_comes_with_a_caution():
     import tifffile
 
-    image = tifffile.imread(_corpus_file("TVIPS_bin4.tif")).astype(np.float32)
+    image = tifffile.imread(corpus_file("TVIPS_bin4.tif", rosettasciio=False)).astype(np.float32)
     settings = seg.estimate_particle_settings(image, pixel_size=1.0)
     assert "row stripes" in settings.caution()  # 343 objects without a word before session 23
     assert seg.estimate_particle_settings(_mrc("fei-extended.mrc")[0][:1024, :1024], pixel_size=0.85).noise_colour == ""

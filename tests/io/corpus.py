@@ -202,12 +202,13 @@ def ensure_corpus() -> tuple[Path | None, str]:
     return root, ""
 
 
-def corpus_file(name: str) -> Path:
-    """The corpus file called ``name``, for a test that opens it through rosettasciio; the test skips, saying
-    why, when rosettasciio, the corpus or the file is missing."""
+def corpus_file(name: str, *, rosettasciio: bool = True) -> Path:
+    """The corpus file called ``name``; the test skips, saying why, when the corpus or the file is missing, or
+    rosettasciio where the test opens the file through it (``rosettasciio=False``: mrcfile or tifffile opens it)."""
     import pytest
 
-    pytest.importorskip("rsciio")
+    if rosettasciio:
+        pytest.importorskip("rsciio")
     root, why = ensure_corpus()
     if root is None:
         pytest.skip(f"corpus not available: {why}")
