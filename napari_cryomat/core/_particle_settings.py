@@ -125,6 +125,10 @@ class ParticleSettings:
             text += f" (read off {self.n_blobs} {found}; background range {spread} the particles' contrast)"
         elif "diameter" in self.estimated:
             text += " (no particle-like blob above the noise: an image is left empty; give Diameter to segment anyway)"
+        if self.noise_colour and "diameter" not in self.estimated:
+            # with the size read off the image the caution says this; with a given size there is no caution, yet the
+            # image was still whitened before the particles were looked for, and the user should know
+            text += f"; noise not white ({self.noise_colour}): looked for in the image whitened"
         return text
 
     def caution(self) -> str:

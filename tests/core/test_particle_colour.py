@@ -61,3 +61,15 @@ def test_faint_particles_under_coloured_noise_are_found():
     labels, settings = seg.segment_particles(image, pixel_size=1.0, return_settings=True)
     assert match_labels(labels, truth)["f1"] > 0.8, settings.describe()
     assert "its power falls" in settings.caution()
+
+
+def test_a_given_diameter_still_says_the_image_was_whitened():
+    # with Diameter given there is no caution (the size was not read off the noise), yet the image is whitened before
+    # the particles are looked for: the one-line description says so
+    image, _, _ = make_particle_field(diameter=10.0, coverage=0.0, seed=7, noise_falloff=30.0)
+    estimated = seg.estimate_particle_settings(image, pixel_size=1.0)
+    given = seg.estimate_particle_settings(image, pixel_size=1.0, diameter=10.0)
+    assert "whitened" not in estimated.describe() and "not white" in estimated.caution()
+    assert given.caution() == "" and "noise not white (its power falls" in given.describe()
+    white, _, _ = make_particle_field(diameter=10.0, seed=7)
+    assert "not white" not in seg.estimate_particle_settings(white, pixel_size=1.0, diameter=10.0).describe()
