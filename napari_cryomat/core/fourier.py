@@ -1,4 +1,4 @@
-"""Calibrated reciprocal space: power spectra, sub-pixel peaks, lattice indexing, Bragg filtering,
+"""Calibrated reciprocal space: power spectra (single and tile-averaged), sub-pixel peaks, lattice indexing, Bragg filtering,
 geometric phase analysis (GPA), periodic-lattice-displacement (PLD) maps and Bragg-peak decay.
 
 Conventions
@@ -21,9 +21,18 @@ from napari_cryomat.core._fourier_lattice import Lattice, find_lattice, refine_b
 from napari_cryomat.core._fourier_maps import GPAResult, PLDResult, bragg_filter, gpa, pld_map
 from napari_cryomat.core._fourier_peaks import Peak, find_peaks, refine_peak, refine_spot
 from napari_cryomat.core._fourier_series import BraggSeries, bragg_intensity_series
-from napari_cryomat.core._fourier_spectrum import LiveSpectrum, PowerSpectrum, power_spectrum, radial_profile
+from napari_cryomat.core._fourier_spectrum import (
+    LIVE_MODES,
+    LiveSpectrum,
+    PowerSpectrum,
+    averaged_power_spectrum,
+    default_tile,
+    power_spectrum,
+    radial_profile,
+)
 
 __all__ = [
+    "LIVE_MODES",
     "MIN_SIZE",
     "WINDOWS",
     "BraggSeries",
@@ -33,7 +42,9 @@ __all__ = [
     "PLDResult",
     "Peak",
     "PowerSpectrum",
+    "averaged_power_spectrum",
     "bragg_filter",
+    "default_tile",
     "bragg_intensity_series",
     "find_lattice",
     "find_peaks",
