@@ -17,6 +17,7 @@ import numpy as np
 
 from napari_cryomat.batch._images import open_image
 from napari_cryomat.batch.segment import labels_path
+from napari_cryomat.io._pyramid import area_means
 
 __all__ = ["BatchResults", "load_results", "ThumbnailMaker", "png_bytes", "OUTLINE_RGB"]
 
@@ -140,6 +141,11 @@ class ThumbnailMaker:
         mask[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0] = lab_frame[cy0:cy1, cx0:cx1] == int(row["label"])
         inside = np.zeros((side, side), bool)
         inside[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0] = True
+        shrink = side // self.size
+        if shrink > 1:  # area means of shrink x shrink bins, then interpolate: sampling would alias the noise
+            img, mask = area_means(img, shrink), area_means(mask, shrink) >= 0.5
+            inside = area_means(inside, shrink) >= 1.0  # bins wholly inside the image
+            side = img.shape[0]
         lo, hi = np.percentile(img[inside], [1, 99]) if inside.any() else (0.0, 1.0)
         grey = np.clip((img - lo) / max(hi - lo, 1e-12), 0, 1)
         grey[~inside] = 0

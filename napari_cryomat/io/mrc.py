@@ -21,6 +21,12 @@ What this reader guarantees (and the tests check):
   SERI, ...) are skipped using ``nsymbt``. Volume stacks (``ispg`` 401-630) open as 4D
   (volume, Z, Y, X) arrays, or are refused when ``nz`` is not a multiple of ``mz``.
 - Contrast limits come from percentiles of a strided subsample, never from a full pass.
+- In napari (:func:`napari_read_mrc`), a 2D image with a side of 2048 pixels or more (a 4k
+  micrograph) opens as a multiscale layer: the memory map as level 0 and lazy area means (2x, 3x,
+  4x, ... bins) as overview levels, so that napari shows it whole as a binned overview (its
+  particles, not its aliased pixel noise) and at full resolution when zoomed in (io/_pyramid.py);
+  its contrast limits are those of the overview a laptop shows. :func:`read_mrc` itself returns
+  the one array (batch, scripts); stacks and volumes stay one array everywhere.
 - The picture appears as in IMOD's 3dmod: the MRC origin is bottom-left, so the rows are shown
   flipped in Y (a negative-stride view). Coordinates exported from the viewer are converted back
   to the file's own voxel indices with :func:`display_to_file_zyx`, so they load unchanged in
@@ -44,6 +50,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from napari_cryomat.io._pyramid import with_overview
 
 MRC_SUFFIXES = (".mrc", ".mrcs", ".map", ".st", ".ali", ".rec", ".preali")
 COMPRESSED_SUFFIXES = (".gz", ".bz2")
@@ -268,7 +276,7 @@ def napari_read_mrc(path):
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", MRCWarning)
-            layers = read_mrc(path)
+            layers = with_overview(read_mrc(path))  # a big micrograph: binned overview levels
     except Exception as err:  # noqa: BLE001 - read_mrc raises MRCError; anything else is a bug, still no traceback
         from napari.utils.notifications import show_error
 

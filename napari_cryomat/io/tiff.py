@@ -6,7 +6,9 @@ Data
 Every image series of the file becomes a layer (an Olympus file with a colour preview and the
 image gives two). Uncompressed, contiguous series are memory-mapped (``tifffile.memmap``);
 compressed or scattered ones become a dask array that decodes one page when a slice needs it
-(JPEG, LZW, Deflate, ... through ``imagecodecs``). RGB(A) series open as RGB layers.
+(JPEG, LZW, Deflate, ... through ``imagecodecs``). RGB(A) series open as RGB layers. In napari, a
+grey 2D image with a side of 2048 pixels or more opens with binned overview levels (multiscale,
+io/_pyramid.py); :func:`read_tiff` returns the one array.
 The text an SEM saves with the scan is left out: an FEI/Thermo Fisher data bar under it, a Zeiss
 SmartSEM data zone drawn over its last rows (``metadata["tiff"]["databar_rows"]`` says how many).
 
@@ -51,6 +53,7 @@ import numpy as np
 
 from napari_cryomat.core import units as U
 from napari_cryomat.io._guard import refuse_special_file
+from napari_cryomat.io._pyramid import with_overview
 
 __all__ = ["read_tiff", "napari_get_reader", "napari_read_tiff", "TIFFError", "tiff_calibration"]
 
@@ -80,7 +83,7 @@ def napari_read_tiff(path):
     if isinstance(path, (list, tuple)):
         path = path[0]
     try:
-        return read_tiff(path)
+        return with_overview(read_tiff(path))  # a big 2D image: binned overview levels
     except TIFFError as err:
         message = str(err)
     except MemoryError as err:

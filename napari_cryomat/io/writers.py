@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from napari_cryomat.io._pyramid import full_resolution
+
 # dtypes that MRC stores as they are (mode in brackets)
 _MRC_DTYPES = {np.dtype(np.int8): 0, np.dtype(np.uint8): 0, np.dtype(np.int16): 1,
                np.dtype(np.float32): 2, np.dtype(np.complex64): 4, np.dtype(np.uint16): 6,
@@ -71,8 +73,8 @@ def write_mrc(path: str, data, voxel_size_zyx, *, dtype=None) -> str:
 
 
 def write_image_mrc(path: str, data, meta: dict) -> list[str]:
-    """npe2 writer: an image layer to MRC, voxel size kept."""
-    arr = _file_order(data)
+    """npe2 writer: an image layer to MRC, voxel size kept (a multiscale layer: its full-resolution level)."""
+    arr = _file_order(data[0] if meta.get("multiscale") else full_resolution(data))
     if arr.ndim not in (2, 3):
         raise ValueError("MRC holds 2D images or 3D volumes/stacks; this layer has "
                          f"{arr.ndim} dimensions.")

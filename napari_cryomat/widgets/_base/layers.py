@@ -27,6 +27,7 @@ __all__ = [
     "class_colormap",
     "compact_labels",
     "frame_stack",
+    "image_data",
     "is_frame_stack",
     "is_grey_image",
     "is_helper_layer",
@@ -62,12 +63,19 @@ def is_grey_image(layer) -> bool:
     return not getattr(layer, "rgb", False) and not is_spectrum_image_layer(layer)
 
 
+def image_data(layer):
+    """The pixels of an image layer at full resolution: level 0 of a multiscale layer (a big micrograph
+    opens with binned overview levels, io/_pyramid.py), else ``layer.data``. Never ``np.asarray`` a
+    multiscale layer's data: napari gives its smallest level."""
+    return layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+
+
 def is_frame_stack(layer) -> bool:
     """A grey (T, Y, X) stack of images, or the (T, 1, Y, X) image frames a reader puts beside a spectrum
     image's frames (the singleton keeps their time off the energy slider); not a spectrum image."""
     if not is_grey_image(layer):
         return False
-    shape = np.shape(layer.data[0] if getattr(layer, "multiscale", False) else layer.data)
+    shape = np.shape(image_data(layer))
     return len(shape) == 3 or (len(shape) == 4 and shape[1] == 1)
 
 

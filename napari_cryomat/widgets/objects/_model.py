@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from psygnal import Signal
 
-from napari_cryomat.widgets._base.layers import pixel_size_of, real_layer, upsert_layer
+from napari_cryomat.widgets._base.layers import image_data, pixel_size_of, real_layer, upsert_layer
 from napari_cryomat.widgets.objects import _jobs
 from napari_cryomat.widgets.objects._features import INDEX, column_for, core_names, unit_of, with_units
 from napari_cryomat.widgets.objects._layers import (
@@ -144,7 +144,7 @@ class ObjectsModel:
                 f"shape {tuple(image_layer.data.shape)}: choose the image they were drawn on, or untick "
                 "'mean intensity from'.")
         return _jobs.MeasureRequest(
-            labels=labels_layer.data, image=None if image_layer is None else image_layer.data,
+            labels=labels_layer.data, image=None if image_layer is None else image_data(image_layer),
             pixel_size=pixel_size_of(labels_layer), length_unit=length_unit(labels_layer),
             as_classes=bool(as_classes), time_series=bool(time_series),
             class_names=class_names_of(labels_layer) if as_classes else None, source=real_layer(labels_layer))

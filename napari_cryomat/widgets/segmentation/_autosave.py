@@ -29,7 +29,7 @@ from typing import Any
 from psygnal import Signal
 
 from napari_cryomat.core import annotation as ann
-from napari_cryomat.widgets._base.layers import pixel_size_of
+from napari_cryomat.widgets._base.layers import image_data, pixel_size_of
 
 __all__ = ["SESSION_ID", "AnnotationAutosave", "RestoreQuery", "SaveJob", "source_of"]
 
@@ -258,7 +258,7 @@ class AnnotationAutosave:
         """GUI thread: where to look for an autosave of the image layer ``image`` (cheap)."""
         source = source_of(image)
         folders = tuple(dict.fromkeys(os.fspath(f) for f in (self.folder_for(source), ann.default_folder(source))))
-        return RestoreQuery(image.data, source, image.name, folders, tuple(image.data.shape))
+        return RestoreQuery(image_data(image), source, image.name, folders, tuple(image.data.shape))
 
     @staticmethod
     def find(query: RestoreQuery) -> ann.Annotation | None:

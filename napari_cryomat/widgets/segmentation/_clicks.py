@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from napari_cryomat.core import segment as seg
+from napari_cryomat.widgets._base.layers import image_data
 
 __all__ = ["ClickOptions", "ClickRequest", "ClickSession", "ClickTool", "CLICK_METHODS", "SAM_METHOD"]
 
@@ -110,7 +111,8 @@ class ClickTool:
         off = [p for p in session.background if session.z is None or p[0] == session.z]
         if session.z is not None:
             on_slice, off = [p[1:] for p in on_slice], [p[1:] for p in off]
-        data = image.data if session.z is None else image.data[session.z]
+        pixels = image_data(image)  # full resolution, not a multiscale layer's overview
+        data = pixels if session.z is None else pixels[session.z]
         request = ClickRequest(session, data, tuple(map(tuple, on_slice)), tuple(map(tuple, off)),
                                float(pixel_size), options)
         self.pending[id(session)] = request

@@ -21,7 +21,7 @@ from napari_cryomat.core import annotation as ann
 from napari_cryomat.core import segment as seg
 from napari_cryomat.core._progress import sub_progress
 from napari_cryomat.core.units import is_time_axis
-from napari_cryomat.widgets._base.layers import compact_labels, pixel_size_of, upsert_layer
+from napari_cryomat.widgets._base.layers import compact_labels, image_data, pixel_size_of, upsert_layer
 from napari_cryomat.widgets.segmentation._autosave import AnnotationAutosave, source_of
 from napari_cryomat.widgets.segmentation._classes import ClassTable
 from napari_cryomat.widgets.segmentation._clicks import ClickOptions, ClickRequest, ClickTool
@@ -187,10 +187,10 @@ class SegmentationModel:
         open at the same time gets a numbered key, so no two ever overwrite each other's file."""
         source = source_of(image)
         taken = {layer.metadata.get("cryomat_key") for layer in self.viewer.layers}
-        key, number = ann.image_key(image.data, source=source, name=image.name), 1
+        key, number = ann.image_key(image_data(image), source=source, name=image.name), 1
         while key in taken:
             number += 1
-            key = ann.image_key(image.data, source=source, name=f"{image.name} {number}")
+            key = ann.image_key(image_data(image), source=source, name=f"{image.name} {number}")
         return {"cryomat_image": image.name, "cryomat_key": key, "cryomat_source": source}
 
     def _add_annotation(self, labels: np.ndarray, name: str):
@@ -290,7 +290,7 @@ class SegmentationModel:
                 return f"{int(sum(frame.max() for frame in labels))} particles found in {len(labels)} frames.{caution}"
             return f"{int(labels.max())} particles found.{caution}"
 
-        return Job("Particles", _particles, (image.data, series), kwargs, finish)
+        return Job("Particles", _particles, (image_data(image), series), kwargs, finish)
 
     def training_job(self, options: ClassifierOptions) -> Job:
         """Train the pixel classifier on the annotation's strokes and predict the whole image."""
@@ -317,7 +317,7 @@ class SegmentationModel:
             self.classifier_changed.emit(self.classifier_status)
             return None
 
-        return Job("Pixel classifier", _train_and_predict, (image.data, scribbles), settings, finish)
+        return Job("Pixel classifier", _train_and_predict, (image_data(image), scribbles), settings, finish)
 
     def save_classifier(self, path) -> str:
         """Write the trained classifier to ``path`` (.skops); returns a message."""
@@ -357,7 +357,7 @@ class SegmentationModel:
             self._colour(layer)
             return f"{image.name} classified into classes {sorted(map(int, np.unique(prediction)))}."
 
-        return Job("Pixel classifier", _predict, (model, image.data), {}, finish)
+        return Job("Pixel classifier", _predict, (model, image_data(image)), {}, finish)
 
     def interpolation_job(self) -> Job:
         """Fill the slices between painted slices of a stack or tomogram (first axis)."""

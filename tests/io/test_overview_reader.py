@@ -1,0 +1,155 @@
+"""Big 2D images open as overview pyramids: level 0 is the file's own pixels (memory-mapped, never read
+at open), each lower level the area means of its bins, computed lazily; stacks and small images stay
+one array; saving a multiscale layer writes level 0; the overview's contrast limits come from a sample
+that agrees with the whole level."""
+
+import mrcfile
+import numpy as np
+import pytest
+import tifffile
+
+from napari_cryomat.io._pyramid import (
+    OVERVIEW_MIN_SIDE,
+    full_resolution,
+    overview_contrast_limits,
+    overview_factors,
+    overview_pyramid,
+)
+from napari_cryomat.io.mrc import napari_read_mrc, read_mrc
+from napari_cryomat.io.tiff import napari_read_tiff, read_tiff
+
+
+def _write_mrc(path, data, voxel=0.85):
+    with mrcfile.new(str(path), overwrite=True) as m:
+        m.set_data(data)
+        m.voxel_size = voxel
+    return path
+
+
+def _bin_means_by_loops(image, f, rows, cols):
+    """The mean of bin (r, c) of factor f, summed pixel by pixel (an independent reference)."""
+    out = []
+    for r, c in zip(rows, cols):
+        block = image[r * f:(r + 1) * f, c * f:(c + 1) * f].astype(np.float64)
+        out.append(block.sum() / block.size)
+    return np.array(out)
+
+
+class CountingArray:
+    """A 2D array that counts the pixels read through it (what a memory map would fault in)."""
+
+    def __init__(self, array):
+        self._array = array
+        self.shape, self.dtype, self.ndim = array.shape, array.dtype, array.ndim
+        self.pixels_read = 0
+
+    def __getitem__(self, key):
+        out = np.asarray(self._array[key])
+        self.pixels_read += out.size
+        return out
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_mrc_levels_are_area_means_and_level0_is_the_file(tmp_path, seed):
+    rng = np.random.default_rng(1000 + seed)
+    ny, nx = int(rng.integers(OVERVIEW_MIN_SIDE - 300, 3100)), int(rng.integers(1500, 3100))
+    if max(ny, nx) < OVERVIEW_MIN_SIDE:
+        ny = OVERVIEW_MIN_SIDE + int(rng.integers(0, 50))
+    dtype = [np.uint16, np.float32, np.int16, np.int8][seed]
+    info = np.iinfo(dtype) if np.issubdtype(dtype, np.integer) else None
+    if info is not None:
+        image = rng.integers(max(info.min, -500), min(info.max, 9000), size=(ny, nx)).astype(dtype)
+    else:
+        image = rng.gamma(2.0, 50.0, size=(ny, nx)).astype(dtype)
+    path = _write_mrc(tmp_path / f"m{seed}.mrc", image)
+
+    [(levels, kwargs, kind)] = napari_read_mrc(str(path))
+    assert kind == "image" and kwargs["multiscale"] is True
+    level0 = levels[0]
+    assert isinstance(level0, np.memmap) or isinstance(level0.base, np.memmap)  # the map, no copy
+    shown = mrcfile.read(str(path))[::-1]  # 3dmod: row 0 of the file at the bottom
+    np.testing.assert_array_equal(np.asarray(level0), shown)
+
+    factors = overview_factors((ny, nx))
+    assert len(levels) == 1 + len(factors) and factors[:3] == [2, 3, 4]
+    for f, level in zip(factors, levels[1:]):
+        assert level.shape == (-(-ny // f), -(-nx // f)) and level.dtype == np.float32
+        # random bins, the last (partial) row and column of bins included
+        rows = np.append(rng.integers(0, level.shape[0], 20), level.shape[0] - 1)
+        cols = np.append(rng.integers(0, level.shape[1], 20), level.shape[1] - 1)
+        got = np.asarray(level)[rows, cols]
+        np.testing.assert_allclose(got, _bin_means_by_loops(shown, f, rows, cols), rtol=2e-6, atol=1e-4)
+    assert kwargs["scale"] == pytest.approx((0.85, 0.85), rel=1e-6)  # level 0's scale is the layer's
+
+
+def test_levels_read_nothing_until_computed_and_then_only_their_region():
+    rng = np.random.default_rng(7)
+    source = CountingArray(rng.normal(size=(3000, 2500)).astype(np.float32))
+    levels = overview_pyramid(source)
+    assert source.pixels_read == 0  # building the pyramid reads no pixel
+    level4 = levels[overview_factors(source.shape).index(4) + 1]
+    tile = np.asarray(level4[:64, :64])  # one screenful of a zoomed overview
+    assert tile.shape == (64, 64)
+    # one chunk (at most 1536 x 1536 pixels) read, not the whole image
+    assert 0 < source.pixels_read <= 1536 * 1536 < source.shape[0] * source.shape[1]
+
+
+@pytest.mark.parametrize("shape", [(2047, 2047), (1024, 1500), (3, 2048, 2048)])
+def test_small_images_and_stacks_stay_one_array(tmp_path, shape):
+    data = np.zeros(shape, np.int8)
+    data[..., ::7, ::5] = 1
+    [(out, kwargs, _)] = napari_read_mrc(str(_write_mrc(tmp_path / "s.mrc", data)))
+    assert "multiscale" not in kwargs and isinstance(out, np.ndarray) and out.shape == shape
+
+
+def test_read_functions_give_scripts_and_batch_one_array(tmp_path):
+    image = np.arange(2048 * 2050, dtype=np.float32).reshape(2048, 2050)
+    [(out, kwargs, _)] = read_mrc(_write_mrc(tmp_path / "big.mrc", image))
+    assert "multiscale" not in kwargs and isinstance(out, np.ndarray) and out.shape == image.shape
+    tifffile.imwrite(tmp_path / "big.tif", image)
+    [(out, kwargs, _)] = read_tiff(tmp_path / "big.tif")
+    assert "multiscale" not in kwargs and out.shape == image.shape
+
+
+def test_big_tiff_opens_as_overview(tmp_path):
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 4000, size=(2100, 2300)).astype(np.uint16)
+    path = tmp_path / "big.tif"
+    tifffile.imwrite(path, image)
+    [(levels, kwargs, kind)] = napari_read_tiff(str(path))
+    assert kind == "image" and kwargs["multiscale"] is True
+    np.testing.assert_array_equal(np.asarray(levels[0]), image)
+    np.testing.assert_allclose(np.asarray(levels[1])[:3, :3],
+                               image[:6, :6].reshape(3, 2, 3, 2).mean(axis=(1, 3)), rtol=1e-6)
+
+
+def test_saving_a_multiscale_layer_writes_full_resolution(tmp_path, make_napari_viewer):
+    rng = np.random.default_rng(11)
+    image = rng.normal(100, 10, size=(2048, 2100)).astype(np.float32)
+    viewer = make_napari_viewer()
+    [layer] = viewer.open(str(_write_mrc(tmp_path / "in.mrc", image)), plugin="napari-cryomat")
+    assert layer.multiscale
+    out = tmp_path / "out.mrc"
+    layer.save(str(out), plugin="napari-cryomat")
+    np.testing.assert_array_equal(mrcfile.read(str(out)), image)  # the file's own rows, all of them
+    assert np.asarray(full_resolution(layer.data)).shape == image.shape
+
+
+def test_overview_contrast_from_a_sample_matches_the_whole_level():
+    """Particles darker than a noisy support: the sampled limits agree with the whole level's percentiles."""
+    rng = np.random.default_rng(5)
+    ny, nx = 2600, 2400
+    yy, xx = np.mgrid[:ny, :nx]
+    image = rng.poisson(40.0, size=(ny, nx)).astype(np.float32)
+    for cy, cx in rng.uniform(100, 2300, size=(60, 2)):
+        image[(yy - cy) ** 2 + (xx - cx) ** 2 < 50 ** 2] *= 0.8
+    lo, hi = overview_contrast_limits(image)
+    longest = max(ny, nx)
+    f = min(overview_factors((ny, nx)), key=lambda k: abs(longest / k - 800))
+    level = np.asarray(overview_pyramid(image)[overview_factors((ny, nx)).index(f) + 1])
+    whole_lo, whole_hi = np.percentile(level, [0.5, 99.5])
+    span = whole_hi - whole_lo
+    assert abs(lo - whole_lo) < 0.1 * span and abs(hi - whole_hi) < 0.1 * span
+    # and they are the overview's, far narrower than the pixels' own spread
+    pixel_lo, pixel_hi = np.percentile(image, [0.5, 99.5])
+    assert hi - lo < 0.5 * (pixel_hi - pixel_lo)
