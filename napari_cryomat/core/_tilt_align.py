@@ -308,7 +308,7 @@ def align(stack: np.ndarray, angles: np.ndarray, *, n_z: int | None, max_shift: 
     kw = dict(levels=levels, nz=nz, max_shift=max_shift, refine_alpha=refine_alpha, iterations=iterations,
               refine_counts=refine_counts)
     if alpha is not None:
-        report(progress, 0.1)
+        report(progress, 0.0)
         out = _align_at(stack, angles, alpha, blind=False, progress=progress, **kw)
         _MATCHERS.clear()
         return out[:3]
@@ -320,9 +320,10 @@ def align(stack: np.ndarray, angles: np.ndarray, *, n_z: int | None, max_shift: 
         b_small *= 2
     starts = scan_axis_candidates(prepare(stack, b_small), angles, n_z=max(8, int(round(nz / b_small))),
                                   max_shift=max_shift / b_small + 2, lowpass=0.25)
-    report(progress, 0.1)
-    runs = [_align_at(stack, angles, a, blind=True, progress=sub_progress(progress, 0.1 + 0.9 * k / len(starts),
-                                                                          0.1 + 0.9 * (k + 1) / len(starts)), **kw)
+    report(progress, _SCAN_SHARE)
+    share = (1.0 - _SCAN_SHARE) / len(starts)
+    runs = [_align_at(stack, angles, a, blind=True,
+                      progress=sub_progress(progress, _SCAN_SHARE + share * k, _SCAN_SHARE + share * (k + 1)), **kw)
             for k, a in enumerate(starts)]
     if len(runs) > 1:
         fits = [r[3] for r in runs]
@@ -341,12 +342,37 @@ def align(stack: np.ndarray, angles: np.ndarray, *, n_z: int | None, max_shift: 
     return shifts, alpha, peaks
 
 
+#: the share of a blind alignment's progress bar the coarse axis scan takes (it reports nothing itself):
+#: 12-17 % of the time on the demo series and a low-dose 192² one (notes/gui24_scratch/tilt_progress.md)
+_SCAN_SHARE = 0.15
+#: where each stage of :func:`_align_at` starts and ends on its progress bar, sized by the stages' measured shares
+#: of the time, without the count-space stage (the demo series: 43 / 46 / 11 %) and with it (1 count/px, 192²:
+#: the count stage 94 %). Before, the axis-position scan (centre) reported nothing and the bar stood at 82 % for 9
+#: of the demo's 13 s.
+_PROGRESS = {
+    False: {"matching": (0.0, 0.43), "centre": (0.43, 0.89), "counts": (0.89, 0.89), "agreement": (0.89, 1.0)},
+    True: {"matching": (0.0, 0.04), "centre": (0.04, 0.07), "counts": (0.07, 0.99), "agreement": (0.99, 1.0)},
+}
+#: within the count-space stage: (start, end) of each step, blind (the angle searched) and with the angle given
+_COUNT_STEPS = {
+    True: {"refine": (0.0, 0.25), "angle": (0.25, 0.55), "refine again": (0.55, 0.61), "bias": (0.61, 0.84),
+           "refine at corrected": (0.84, 0.9), "finer": (0.9, 1.0)},
+    False: {"refine": (0.0, 0.72), "finer": (0.72, 1.0)},
+}
+
+
 def _align_at(stack, angles, alpha, *, levels, nz, max_shift, refine_alpha, iterations, refine_counts, blind,
               progress):
     """:func:`align` from the axis angle ``alpha`` on (blind: a start the likelihood search may move).
     Returns raw-frame shifts, angle, per-tilt agreement and what :func:`align` compares starts by
     (the binned counts, bin, angle and rotated-frame shifts of the count stage; its search's scores)."""
+    from napari_cryomat.core import _tilt_axis, _tilt_refine  # they build on this module's resampling
+    from napari_cryomat.core._tilt_centre import centre_axis
+
     n, h, w = stack.shape
+    b_last = levels[-1]  # the progress bar's stages: whether the count-space stage will run, as it decides below
+    stages = _PROGRESS[bool(refine_counts and _tilt_refine.applies(stack, b_last, aligned_shape(
+        (h // b_last, w // b_last), alpha)))]
     coarse = prepare(stack, levels[0])
     t, start = _neighbour_chain(stack, coarse, angles, alpha, levels, max_shift)
     levels = levels[start:]
@@ -358,7 +384,8 @@ def _align_at(stack, angles, alpha, *, levels, nz, max_shift, refine_alpha, iter
         t = t * previous / b
         previous = b
         shape = aligned_shape(work.shape[1:], alpha)
-        sub = sub_progress(progress, 0.1 + 0.7 * k / len(levels), 0.1 + 0.7 * (k + 1) / len(levels))
+        lo, hi = stages["matching"]
+        sub = sub_progress(progress, lo + (hi - lo) * k / len(levels), lo + (hi - lo) * (k + 1) / len(levels))
         if refine_alpha and k == len(levels) - 1:
             for span, step in ((1.5, 0.5), (0.375, 0.125)):
                 alpha, t = refine_axis_angle(work, angles, alpha, t, n_z=max(8, round(nz / b)), span=span,
@@ -369,39 +396,49 @@ def _align_at(stack, angles, alpha, *, levels, nz, max_shift, refine_alpha, iter
                                  max_shift=max(3.0, max_shift / (4 * b)), band=bandpass(shape, 0.003, 0.3),
                                  win=_match_window(shape), progress=sub, order=3, tol=0.05 / b)
     b = levels[-1]
-    from napari_cryomat.core import _tilt_axis, _tilt_refine  # they build on this module's resampling
-    from napari_cryomat.core._tilt_centre import centre_axis
+    t = centre_axis(work, angles, alpha, t, n_z=max(8, int(round(nz / b))),
+                    progress=sub_progress(progress, *stages["centre"]))
+    lo, hi = stages["counts"]
+    report(progress, lo)
+    steps = _COUNT_STEPS[blind]
 
-    t = centre_axis(work, angles, alpha, t, n_z=max(8, int(round(nz / b))))
+    def counts_step(name):  # progress of one step of the count-space stage
+        a, z = steps[name]
+        return sub_progress(progress, lo + (hi - lo) * a, lo + (hi - lo) * z)
+
     extent = (h // b * b, w // b * b)
     shape = aligned_shape(work.shape[1:], alpha)
     fit = dict(counts=None, bin=b, alpha=alpha, t=t, search=None)
     if refine_counts and _tilt_refine.applies(stack, b, shape):
         counts, nz_b = bin_stack(stack, b), max(8, int(round(nz / b)))
         t = _tilt_refine.refine(counts, angles, alpha, t, shape, _matcher(angles, shape, nz_b).proj,
-                                progress=sub_progress(progress, 0.8, 0.85 if blind else 1.0))
+                                progress=counts_step("refine"))
         if blind:  # the angle by the same stage's held-out likelihood, then the shifts there again
             projector = lambda s: _matcher(angles, s, nz_b).proj  # noqa: E731
             start_alpha = alpha
             alpha, t, ll = _tilt_axis.find_angle(counts, angles, alpha, t, projector,
-                                                 progress=sub_progress(progress, 0.85, 0.95))
+                                                 progress=counts_step("angle"))
             shape = aligned_shape(work.shape[1:], alpha)
             t = _tilt_refine.refine(counts, angles, alpha, t, shape, _matcher(angles, shape, nz_b).proj,
-                                    passes=_tilt_axis.FINAL_PASSES, progress=sub_progress(progress, 0.95, 1.0))
+                                    passes=_tilt_axis.FINAL_PASSES, progress=counts_step("refine again"))
             if _tilt_axis.CORRECT_BIAS:  # the criterion's own bias, measured on counts simulated at this angle
+                report(counts_step("bias"), 0.0)
                 bias = _tilt_axis.criterion_bias(counts, angles, alpha, t, projector)
                 if abs(bias) <= _tilt_axis.MAX_BIAS:
                     corrected = alpha - _tilt_axis.BIAS_SCALE * bias
                     t, alpha = _tilt_axis.to_angle(t, alpha, corrected), corrected
                     shape = aligned_shape(work.shape[1:], alpha)
                     t = _tilt_refine.refine(counts, angles, alpha, t, shape, _matcher(angles, shape, nz_b).proj,
-                                            passes=_tilt_axis.FINAL_PASSES)
+                                            passes=_tilt_axis.FINAL_PASSES,
+                                            progress=counts_step("refine at corrected"))
             fit = dict(counts=counts, bin=b, alpha=alpha, t=t, search=(ll, start_alpha))
+        report(counts_step("finer"), 0.0)
         if b % 2 == 0:  # the same raw extent binned half as much, against the upsampled reference
             finer = bin_stack(stack[:, :h // b * b, :w // b * b], b // 2)
             t = _tilt_refine.finer_pass(counts, finer, angles, alpha, t, shape, _matcher(angles, shape, nz_b).proj)
             b //= 2  # the extent stays that of the coarser binning
     # the per-tilt agreement reported is that of the final angle and shifts (the later stages moved them)
+    report(progress, stages["agreement"][0])
     b_work, shape = levels[-1], aligned_shape(work.shape[1:], alpha)
     _, peaks = match_once(work, angles, alpha, t * b / b_work, _matcher(angles, shape, max(8, round(nz / b_work))),
                           max_shift=3, band=bandpass(shape, 0.003, 0.3), win=_match_window(shape), order=3)

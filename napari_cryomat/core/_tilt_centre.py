@@ -22,6 +22,7 @@ import numpy as np
 import scipy.fft
 from scipy import ndimage
 
+from napari_cryomat.core._progress import report
 from napari_cryomat.core._tilt_align import aligned_shape, resample
 from napari_cryomat.core._tilt_projector import SliceProjector, wbp_columns
 
@@ -32,11 +33,11 @@ def _sparsity(volume: np.ndarray) -> float:
     return float(np.sum(v ** 4)) / (e2 * e2) if e2 > 0 else 0.0
 
 
-def axis_offset_scores(angles: np.ndarray, offsets: np.ndarray, *, n_z: int, shift) -> np.ndarray:
+def axis_offset_scores(angles: np.ndarray, offsets: np.ndarray, *, n_z: int, shift, progress=None) -> np.ndarray:
     """Sparsity of the WBP of ``shift(c)`` (the aligned stack with every tilt moved by ``c`` across
     the axis) for each ``c`` in ``offsets``; the outer eighth of the frame is left out of the score."""
     proj, scores = None, []
-    for c in offsets:
+    for k, c in enumerate(offsets):
         stack = shift(c)
         n, h, w = stack.shape
         proj = proj or SliceProjector(angles, n_z, w, w)
@@ -44,6 +45,7 @@ def axis_offset_scores(angles: np.ndarray, offsets: np.ndarray, *, n_z: int, shi
         cols = np.ascontiguousarray(stack.transpose(0, 2, 1)).reshape(n * w, h)
         vol = wbp_columns(proj, cols).reshape(n_z, w, h)
         scores.append(_sparsity(vol[:, cx:w - cx, cy:h - cy]))
+        report(progress, (k + 1) / len(offsets))
     return np.asarray(scores)
 
 
@@ -60,7 +62,8 @@ def best_offset(offsets: np.ndarray, scores: np.ndarray) -> float | None:
     return float(offsets[i] + frac * step)
 
 
-def centre_axis(work, angles, alpha, t, *, n_z: int, span: float = 5.0, step: float = 0.25) -> np.ndarray:
+def centre_axis(work, angles, alpha, t, *, n_z: int, span: float = 5.0, step: float = 0.25,
+                progress=None) -> np.ndarray:
     """``t`` with every tilt moved across the axis by the offset (within ±``span`` binned pixels) whose
     WBP is sharpest (:mod:`._tilt_centre`): the axis position projection matching leaves loose. The
     trial offsets are Fourier shifts of one resampled stack: interpolating each anew would smooth the
@@ -83,5 +86,5 @@ def centre_axis(work, angles, alpha, t, *, n_z: int, span: float = 5.0, step: fl
         return moved[:, :, pad:pad + shape[1]].astype(np.float32)
 
     offsets = np.arange(-span, span + step / 2, step)
-    c = best_offset(offsets, axis_offset_scores(angles, offsets, n_z=n_z, shift=shifted))
+    c = best_offset(offsets, axis_offset_scores(angles, offsets, n_z=n_z, shift=shifted, progress=progress))
     return t if c is None else t + np.array([0.0, c])
