@@ -16,6 +16,7 @@ Conventions: :mod:`napari_cryomat.core.fourier`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.fft as sfft
@@ -291,18 +292,24 @@ def averaged_power_spectrum(
     return PowerSpectrum(full, (step, step), (tile // 2, tile // 2), p)
 
 
-def _display_levels(values: np.ndarray, centre_row: int, low: float, high: float) -> tuple[float, float]:
-    """Display range from the ``low`` and ``high`` percentiles of a strided sample of a row-centred
-    half plane, leaving out the axes cross (kx = 0, ky = 0: the window's and the edges' streaks)
-    and so g = 0."""
-    ny, nx = values.shape
-    sy, sx = max(1, ny // 64), max(1, nx // 64)
-    rows = np.arange(sy // 2, ny, sy)
+def _level_sample(shape_half: tuple[int, int], centre_row: int) -> np.ndarray:
+    """Flat indices of a strided sample (~2000 pixels) of a row-centred half plane for the display
+    levels, without the axes cross (kx = 0, ky = 0: the window's and the edges' streaks) and so g = 0."""
+    ny, nx = shape_half
+    rows = np.arange(max(1, ny // 64) // 2, ny, max(1, ny // 64))
     rows = rows[np.abs(rows - centre_row) > max(1, ny // 100)]
-    cols = np.arange(max(1, nx // 100) + 1, nx, sx)
-    sample = values[np.ix_(rows, cols)].ravel() if rows.size and cols.size else values.ravel()
-    lo, hi = np.percentile(sample, (low, high))
-    lo, hi = float(lo), float(hi)
+    cols = np.arange(max(1, nx // 100) + 1, nx, max(1, nx // 32))
+    if rows.size == 0 or cols.size == 0:  # a tiny spectrum: all of it
+        return np.arange(ny * nx)
+    return (rows[:, None] * nx + cols[None, :]).ravel()
+
+
+def _display_levels(values: np.ndarray, sample: np.ndarray, low: float, high: float) -> tuple[float, float]:
+    """Display range from the ``low`` and ``high`` percentiles of ``values`` at the flat indices ``sample``
+    (:func:`_level_sample`)."""
+    picked = np.sort(values.ravel()[sample])
+    m = picked.size - 1
+    lo, hi = float(picked[int(m * low / 100)]), float(picked[int(m * high / 100)])
     return (lo, hi) if hi > lo else (lo, lo + 1.0)
 
 
@@ -343,6 +350,35 @@ def _sharp_peaks(values: np.ndarray, bins: np.ndarray) -> int:
     counts -= np.bincount(flat_bins[first], minlength=counts.size)
     sums -= np.bincount(flat_bins[first], flat[first], minlength=counts.size)
     return int(found(counts, sums).size)
+
+
+class _Buffers:
+    """What :class:`LiveSpectrum` keeps for one (Y, X) shape and window: the window, the FFT's input
+    and output buffers, and (made on first use) the |g| bins and the display levels' sample."""
+
+    def __init__(self, shape: tuple[int, int], window: str):
+        ny, nx = shape
+        self.shape = shape
+        self.prepared = _Prepared(shape, window)
+        self.windowed = np.empty(shape, np.float32)  # the FFT's input (overwritten by it)
+        self.half = np.empty((ny, nx // 2 + 1), np.float32)  # |F| of the half plane
+        self.rolled = np.empty((ny, nx // 2 + 1), np.float32)  # row-centred copy (odd heights only)
+
+    @cached_property
+    def radius(self) -> np.ndarray:
+        """|g| bins of the half plane, for flattening."""
+        ny, nx = self.shape
+        return _radius_index((ny, nx // 2 + 1), ny, nx)
+
+    @cached_property
+    def sharp_bins(self) -> np.ndarray:
+        ny, nx = self.shape
+        return _sharp_bins((ny, nx // 2 + 1), ny, nx)
+
+    @cached_property
+    def level_sample(self) -> np.ndarray:
+        ny, nx = self.shape
+        return _level_sample((ny, nx // 2 + 1), ny // 2)
 
 
 @dataclass(frozen=True)
@@ -422,29 +458,20 @@ class LiveSpectrum:
         self.mode = mode
         self.flatten = bool(flatten)
         self.last: LiveInfo | None = None
-        self._cache: dict[tuple, tuple] = {}
+        self._cache: dict[tuple, _Buffers] = {}
 
     @staticmethod
     def to_ln(values) -> np.ndarray:
         """Convert display values (float32 bits read as int32) to ``ln |F|²``."""
         return (np.asarray(values, np.float64) / 2**23 - 127.0) * (2.0 * np.log(2.0))
 
-    def _prepare(self, shape, window: str):
-        key = (shape, window)
+    def _prepare(self, shape, window: str) -> "_Buffers":
+        key = (tuple(shape), window)
         entry = self._cache.get(key)
         if entry is None:
-            ny, nx = shape
-            entry = (
-                _Prepared(shape, window),
-                np.empty(shape, np.float32),  # windowed input (overwritten by the FFT)
-                np.empty((ny, nx // 2 + 1), np.float32),  # |F| of the half plane
-                np.empty((ny, nx // 2 + 1), np.float32),  # row-centred copy (odd heights only)
-                _radius_index((ny, nx // 2 + 1), ny, nx),  # |g| bins for flattening
-                _sharp_bins((ny, nx // 2 + 1), ny, nx),  # and for finding sharp peaks
-            )
             if len(self._cache) > 8:
                 self._cache.clear()
-            self._cache[key] = entry
+            entry = self._cache[key] = _Buffers(key[0], window)
         return entry
 
     @staticmethod
@@ -485,7 +512,7 @@ class LiveSpectrum:
         levels : (float, float)
             Display range in the same units: the 5th to 99.95th percentile (single: the spots
             saturate, the speckle spans the range) or 1st to 99.9th (averaged) of a strided
-            sample without the axes cross and g = 0.
+            sample (~2000 pixels) without the axes cross and g = 0.
         """
         roi = np.asarray(roi)
         if np.iscomplexobj(roi) or not np.issubdtype(roi.dtype, np.number) and roi.dtype != np.bool_:
@@ -499,11 +526,11 @@ class LiveSpectrum:
         ny, nx = roi.shape
         sharp = None
         if self.mode == "auto":
-            sharp = _sharp_peaks(out, self._prepare(roi.shape, self.window)[5])
+            sharp = _sharp_peaks(out, self._prepare(roi.shape, self.window).sharp_bins)
             if sharp < 2 and min(roi.shape) >= self.AUTO_MIN_SIZE:
                 return self._averaged(roi, full, sharp)
         self.last = LiveInfo("single", (ny, nx), 1, sharp, False)
-        levels = _display_levels(out, ny // 2, 5.0, 99.95)
+        levels = _display_levels(out, self._prepare(roi.shape, self.window).level_sample, 5.0, 99.95)
         if full:
             out = self.mirror(out, (ny, nx))
         return out, levels
@@ -511,7 +538,8 @@ class LiveSpectrum:
     def _single(self, roi: np.ndarray) -> np.ndarray:
         """The ROI's row-centred half-plane |F| (cached buffer) as int32 bits."""
         ny, nx = roi.shape
-        prepared, buf, half, rolled, _, _ = self._prepare(roi.shape, self.window)
+        buffers = self._prepare(roi.shape, self.window)
+        prepared, buf, half, rolled = buffers.prepared, buffers.windowed, buffers.half, buffers.rolled
         np.multiply(roi, prepared.window, out=buf, casting="unsafe")
         # threads only pay off above ~256²; below, their start-up costs more than they save
         f = sfft.rfft2(buf, workers=-1 if ny * nx > 300 * 300 else 1, overwrite_x=True)
@@ -528,14 +556,15 @@ class LiveSpectrum:
 
     def _averaged(self, roi: np.ndarray, full: bool, sharp: int | None):
         tile = default_tile(roi.shape)
-        prepared, _, half, _, radius, _ = self._prepare((tile, tile), "periodic_hann")
-        power, n_tiles = _welch_half(roi, tile, 0.5, prepared)
+        buffers = self._prepare((tile, tile), "periodic_hann")
+        power, n_tiles = _welch_half(roi, tile, 0.5, buffers.prepared)
         if self.flatten:
-            power = _flatten(power, radius)
+            power = _flatten(power, buffers.radius)
+        half = buffers.half
         np.sqrt(power, out=half, casting="unsafe")
         out = half.view(np.int32)
         self.last = LiveInfo("averaged", (tile, tile), n_tiles, sharp, self.flatten)
-        levels = _display_levels(out, tile // 2, 1.0, 99.9)
+        levels = _display_levels(out, buffers.level_sample, 1.0, 99.9)
         if full:
             out = self.mirror(out, (tile, tile))
         return out, levels

@@ -30,18 +30,41 @@ __all__ = [
     "compute_radial",
     "compute_series",
     "describe_g",
+    "figures",
     "format_q",
+    "spot_label",
 ]
 
 GPA_MAPS = ("exx", "eyy", "exy", "rotation (deg)")
+#: the core's message names its parameter (min_snr); the dock says what the "min SNR" box means
+NO_SPOTS = ("No spots found in the ROI's FFT: move the ROI onto a crystalline region, or lower 'min SNR' "
+            "(how many times brighter than the background at the same |g| a spot must be).")
+
+
+def figures(x: float, n: int = 3) -> str:
+    """``x`` to ``n`` significant figures without an exponent (``2.35``, ``0.289``, ``10.4``, ``1234``):
+    what a microscopist reads off a spectrum; more figures than the FFT pixel resolves mislead."""
+    x = float(x)
+    if not np.isfinite(x) or x == 0:
+        return f"{x:g}"
+    decimals = max(0, n - 1 - int(np.floor(np.log10(abs(x)))))
+    return f"{x:.{decimals}f}"
 
 
 def describe_g(g) -> str:
     """``|g|``, spacing and direction of a reciprocal vector (gy, gx) in Å⁻¹, for a readout."""
     gabs = float(np.hypot(g[0], g[1]))
-    d = 1.0 / gabs if gabs > 0 else float("inf")
+    d = figures(1.0 / gabs) if gabs > 0 else "∞"
     angle = float(np.degrees(np.arctan2(-g[0], g[1])))
-    return f"|g| = {gabs:.4f} 1/Å   d = {d:.3f} Å   angle = {angle:.1f}°"
+    return f"|g| = {figures(gabs)} 1/Å   d = {d} Å   angle = {angle:.1f}°"
+
+
+def spot_label(peak: F.Peak) -> str:
+    """A spot's label on the spectrum: its spacing to 3 figures and its index, ``2.35 Å (1,0)``."""
+    text = f"{figures(peak.d)} Å"
+    if peak.hk is not None:
+        text += " (" + ",".join(_fmt_frac(x) for x in peak.hk) + ")"
+    return text
 
 
 def format_q(q) -> str:
@@ -141,7 +164,7 @@ class Detection:
         qs = ", ".join(format_q(q) for q in lat.modulation_vectors)
         return (
             f"{self.region.describe()}, min SNR {self.min_snr:g}: "
-            f"d1 = {lat.d1:.4f} Å, d2 = {lat.d2:.4f} Å, angle = {lat.angle:.2f}°; "
+            f"d1 = {figures(lat.d1, 4)} Å, d2 = {figures(lat.d2, 4)} Å, angle = {lat.angle:.2f}°; "
             f"{len(lat.peaks)} lattice spots, {len(lat.superlattice)} superlattice spots"
             + (f", q = {qs} (basis units)" if qs else "")
             + (f", {len(lat.unindexed)} unindexed" if lat.unindexed else "")
@@ -151,7 +174,12 @@ class Detection:
 def compute_detect(region: Region, min_snr: float, as_layers: bool, progress: ProgressCallback = None) -> Detection:
     """Find and index the lattice (and, for layers, the calibrated spectrum) of ``region``."""
     image = region.read()
-    lattice = F.find_lattice(image, region.pixel_size, min_snr=min_snr, progress=progress)
+    try:
+        lattice = F.find_lattice(image, region.pixel_size, min_snr=min_snr, progress=progress)
+    except ValueError as exc:
+        if "min_snr" not in str(exc):
+            raise
+        raise ValueError(NO_SPOTS) from exc
     if not as_layers:
         return Detection(region, min_snr, lattice)
     spectrum = F.power_spectrum(image, region.pixel_size)

@@ -40,11 +40,18 @@ from napari_cryomat.widgets.live_fft._jobs import (
 if TYPE_CHECKING:
     import napari
 
-__all__ = ["DEFAULT_ROI_SIZE", "FILTER_MODES", "ROI_LAYER_NAME", "Job", "LiveFFTModel"]
+__all__ = ["DEFAULT_ROI_SIZE", "FILTER_MODES", "ROI_LAYER_NAME", "SPECTRUM_MODES", "Job", "LiveFFTModel"]
 
 ROI_LAYER_NAME = "FFT ROI"
 DEFAULT_ROI_SIZE = 512
 FILTER_MODES = ("lattice", "superlattice", "picked spots")
+#: what the live spectrum shows (:class:`~napari_cryomat.core.fourier.LiveSpectrum` modes), as the
+#: dock names them
+SPECTRUM_MODES = {
+    "auto": "Auto",
+    "single": "Single (crystals: spots)",
+    "averaged": "Averaged (micrographs: Thon rings)",
+}
 _SPOT_COLOURS = {"lattice": "cyan", "superlattice": "magenta"}
 
 
@@ -85,6 +92,10 @@ class LiveFFTModel:
         self.layer = None
         #: Bragg filter, GPA and PLD on the whole frame instead of the ROI
         self.whole_image = False
+        #: the live spectrum: one of SPECTRUM_MODES, and whether the averaged one has its smooth
+        #: radial background divided out
+        self.spectrum_mode = "auto"
+        self.flatten = True
         self.detection: Detection | None = None
         self.picks: list[F.Peak] = []
         self.gpa: GPARun | None = None

@@ -1,7 +1,8 @@
 """The live power spectrum of the ROI (a :class:`LivePanel`), drawn with pyqtgraph in 1/Å.
 
-``request`` reads the ROI bounds, frame, layer and pixel size into a :class:`~._jobs.Region`;
-``compute`` does the FFT in the live worker; ``draw`` shows it. The spectrum of a real image is
+``request`` reads the ROI bounds, frame, layer and pixel size into a :class:`~._jobs.Region`, with the
+spectrum mode (Auto, Single for crystals, Averaged for micrographs); ``compute`` does the FFT in the
+live worker; ``draw`` shows it and says in the status line what was drawn. The spectrum of a real image is
 point-symmetric: the right half-plane (kx >= 0) is computed and drawn twice, the second time rotated
 by 180° about g = 0 (free in Qt). The ROI (a helper layer) exists only while this view is in front.
 Hover reads |g|, d and angle; a click picks the spot under the mouse (refined in a worker).
@@ -10,17 +11,18 @@ Hover reads |g|, d and angle; a click picks the spot under the mouse (refined in
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
 from qtpy.QtCore import QRectF, QSize, Qt, QTimer
 from qtpy.QtGui import QTransform
-from qtpy.QtWidgets import QLabel, QVBoxLayout
+from qtpy.QtWidgets import QCheckBox, QComboBox, QLabel, QSizePolicy, QVBoxLayout
 
 from napari_cryomat.core import fourier as F
-from napari_cryomat.widgets._base import LivePanel
-from napari_cryomat.widgets.live_fft._jobs import Region, describe_g
-from napari_cryomat.widgets.live_fft._model import LiveFFTModel
+from napari_cryomat.widgets._base import LivePanel, hbox
+from napari_cryomat.widgets.live_fft._jobs import Region, describe_g, spot_label
+from napari_cryomat.widgets.live_fft._model import SPECTRUM_MODES, LiveFFTModel
 
 __all__ = ["SpectrumView"]
 
@@ -34,6 +36,42 @@ class SpectrumCanvas(pg.GraphicsLayoutWidget):
         return QSize(320, 320)
 
 
+MODE_TIPS = {
+    "auto": "Single periodogram when the ROI's spectrum has sharp spots (a crystal), else the averaged one",
+    "single": "The whole ROI's power spectrum: full resolution in g, for crystal spots and lattices\n"
+              "(on amorphous ice or carbon it is noisy speckle)",
+    "averaged": "Mean power spectrum of overlapping tiles of the ROI (as CTFFIND or the microscope's live FFT):\n"
+                "the speckle averages out and Thon rings and the ice ring show; spots get wider.\n"
+                "A bigger ROI averages more tiles and uses bigger ones (finer rings)",
+}
+
+
+@dataclass(frozen=True, eq=False)
+class SpectrumRequest:
+    """What the live worker computes: the pixels of ``region`` as spectrum ``mode``."""
+
+    region: Region
+    mode: str
+    flatten: bool
+
+    @property
+    def key(self) -> tuple:
+        return self.region.key + (self.mode, self.flatten)
+
+
+def describe_spectrum(info, region: Region, auto: bool) -> str:
+    """The status line: what the spectrum drawn is, in a few words (two lines of a narrow dock)."""
+    if info.mode == "single":
+        return f"Single spectrum, {region.shape[0]}×{region.shape[1]} px" + (" (Auto: sharp spots)" if auto else "")
+    tile = info.shape[0]
+    text = f"Averaged, {info.n_tiles} tiles of {tile}² px" + (", flattened" if info.flattened else "")
+    if auto:
+        text += " (Auto: no sharp spots)"
+    if tile < F.default_tile((4096, 4096)):  # not yet the largest tile: a bigger ROI refines the rings
+        text += ". Bigger ROI: finer rings"
+    return text
+
+
 class SpectrumView(LivePanel):
     """Live spectrum of ``model``'s ROI. ``start(make_job)`` runs a model job (the dock's runner)."""
 
@@ -41,14 +79,38 @@ class SpectrumView(LivePanel):
         super().__init__(model.viewer)
         self.model = model
         self._start = start
-        self._spectrum = F.LiveSpectrum()  # used in the live worker only (it reuses its buffers)
+        # one per (mode, flatten), used in the live worker only (each reuses its buffers)
+        self._spectra: dict[tuple[str, bool], F.LiveSpectrum] = {}
         self._submitted_key = None
         self._half: np.ndarray | None = None
         self._labels: list[pg.TextItem] = []
-        #: the Region drawn, and its Å⁻¹ per spectrum pixel (Y, X)
+        #: the Region drawn, its Å⁻¹ per spectrum pixel (Y, X), the full spectrum's shape and what the
+        #: LiveSpectrum drew (LiveSpectrum.last: mode, tiles)
         self.current: Region | None = None
         self.reciprocal_pixel: tuple[float, float] | None = None
+        self.shown_shape: tuple[int, int] | None = None
+        self.info = None
         self.n_updates = 0
+
+        self.mode = QComboBox()
+        for key, text in SPECTRUM_MODES.items():
+            self.mode.addItem(text, key)
+            self.mode.setItemData(self.mode.count() - 1, MODE_TIPS[key], Qt.ToolTipRole)
+        self.mode.setCurrentIndex(self.mode.findData(model.spectrum_mode))
+        self.mode.setToolTip("What the spectrum shows. Auto: " + MODE_TIPS["auto"])
+        self.mode.currentIndexChanged.connect(self._on_mode)
+        self.flatten = QCheckBox("flatten")
+        self.flatten.setChecked(model.flatten)
+        self.flatten.setToolTip("Averaged spectrum: divide out its smooth fall-off with |g| (envelope, detector),\n"
+                                "so rings show from the centre to the edge")
+        self.flatten.toggled.connect(self._on_flatten)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.status.setStyleSheet("color: #a0a0a0")
+        # a fixed two-line box: new words must not resize the canvas (a relayout repaints a 2048²
+        # spectrum: 50 ms of GUI thread)
+        self.status.setFixedHeight(2 * self.status.fontMetrics().lineSpacing() + 8)
+        self.status.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
 
         self.graphics = SpectrumCanvas()
         self.graphics.setMinimumSize(160, 220)  # the main view: the form scrolls before it shrinks more
@@ -75,9 +137,12 @@ class SpectrumView(LivePanel):
         self.note.hide()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(hbox(QLabel("Spectrum"), self.mode, self.flatten))
         layout.addWidget(self.graphics, 1)
+        layout.addWidget(self.status)
         layout.addWidget(self.readout)
         layout.addWidget(self.note)
+        self._sync_flatten()
 
         dims = self.viewer.dims
         for event in (dims.events.order, dims.events.ndisplay, model.layer_changed):
@@ -120,22 +185,43 @@ class SpectrumView(LivePanel):
             region = self.model.live_region()
         except ValueError:
             region = None
-        if region is None or region.key != self._submitted_key:
+        if region is None or region.key + (self.model.spectrum_mode, self.model.flatten) != self._submitted_key:
             self.update_live()
 
+    def _on_mode(self, _index: int) -> None:
+        self.model.spectrum_mode = self.mode.currentData()
+        self._sync_flatten()
+        self.update_live()
+
+    def _on_flatten(self, checked: bool) -> None:
+        self.model.flatten = bool(checked)
+        self.update_live()
+
+    def _sync_flatten(self) -> None:
+        self.flatten.setEnabled(self.model.spectrum_mode != "single")  # the single spectrum is never flattened
+
     # -- LivePanel ------------------------------------------------------------------------------
-    def request(self) -> Region | None:
+    def request(self) -> SpectrumRequest | None:
         region = self.model.live_region()
-        self._submitted_key = None if region is None else region.key
-        return region
+        if region is None:
+            self._submitted_key = None
+            return None
+        request = SpectrumRequest(region, self.model.spectrum_mode, self.model.flatten)
+        self._submitted_key = request.key
+        return request
 
-    def compute(self, region: Region):
-        half, levels = self._spectrum(region.pixels())
-        return half.copy(), levels  # the live buffer is reused by the next call
+    def compute(self, request: SpectrumRequest):
+        key = (request.mode, request.flatten)
+        live = self._spectra.get(key)
+        if live is None:
+            live = self._spectra[key] = F.LiveSpectrum(mode=request.mode, flatten=request.flatten)
+        half, levels = live(request.region.pixels())
+        return half.copy(), levels, live.last  # the live buffer is reused by the next call
 
-    def draw(self, region: Region, result) -> None:
-        half, levels = result
-        ny, nx = region.shape
+    def draw(self, request: SpectrumRequest, result) -> None:
+        half, levels, info = result
+        region = request.region
+        ny, nx = info.shape  # the ROI's (single) or a tile's (averaged)
         dgy, dgx = 1.0 / (ny * region.pixel_size), 1.0 / (nx * region.pixel_size)
         # row r of the half plane is ky = r - ny // 2, column c is kx = c (pixel centres)
         rect = QRectF(-0.5 * dgx, -(ny // 2 + 0.5) * dgy, half.shape[1] * dgx, ny * dgy)
@@ -143,18 +229,22 @@ class SpectrumView(LivePanel):
             item.setImage(half, levels=levels, autoLevels=False)
             item.setRect(rect)
         self.image_item_mirror.setTransform(self.image_item_mirror.transform() * QTransform.fromScale(-1, -1))
-        new_geometry = self.reciprocal_pixel != (dgy, dgx)
+        # the view's extent (Nyquist) depends on the pixel size only: keep the user's zoom across modes
+        new_extent = self.current is None or self.current.pixel_size != region.pixel_size
         self._half, self.current, self.reciprocal_pixel = half, region, (dgy, dgx)
+        self.shown_shape, self.info = (ny, nx), info
+        self._set_status(describe_spectrum(info, region, request.mode == "auto"))
         self._set_note(region.note)
-        if new_geometry:
+        if new_extent:
             self.view.autoRange(padding=0)
         self.n_updates += 1
 
     def clear(self) -> None:
         for item in (self.image_item, self.image_item_mirror):
             item.clear()
-        self._half = self.current = self.reciprocal_pixel = None
+        self._half = self.current = self.reciprocal_pixel = self.shown_shape = self.info = None
         self._submitted_key = None
+        self.status.setText("")
         self._set_note("")
 
     def on_invalid(self, error: ValueError) -> None:
@@ -166,15 +256,20 @@ class SpectrumView(LivePanel):
         self._submitted_key = None
         self._set_note(str(error) if isinstance(error, ValueError) else f"FFT failed: {error}")
 
+    def _set_status(self, text: str) -> None:
+        if text != self.status.text():
+            self.status.setText(text)
+
     def _set_note(self, text: str) -> None:
         self.note.setText(text)
         self.note.setVisible(bool(text))
 
     def spectrum(self) -> np.ndarray | None:
-        """The spectrum shown as a full centred (Y, X) array (float32 bits as int32), or None."""
+        """The spectrum shown as a full centred array (float32 bits as int32), or None: the ROI's
+        shape for a single spectrum, a tile's for an averaged one (:attr:`shown_shape`)."""
         if self.current is None:
             return None
-        return F.LiveSpectrum.mirror(self._half, self.current.shape)
+        return F.LiveSpectrum.mirror(self._half, self.shown_shape)
 
     # -- hover and click ------------------------------------------------------------------------
     def _g_at_scene(self, pos) -> np.ndarray | None:
@@ -232,7 +327,7 @@ class SpectrumView(LivePanel):
         basis = [(pk, "c", (0, 1)) for pk in peaks if pk.hk in ((1, 0), (0, 1))]
         shortest = _distinct_directions(sorted((pk for pk in superlattice if pk.g[0] <= 0), key=lambda pk: pk.g_abs))
         for pk, colour, anchor in basis + [(pk, "m", (1, 0)) for pk in shortest[:2]]:
-            label = pg.TextItem(pk.label(), color=colour, anchor=anchor)
+            label = pg.TextItem(spot_label(pk), color=colour, anchor=anchor)
             label.setPos(pk.g[1], pk.g[0])
             self.view.addItem(label)
             self._labels.append(label)
