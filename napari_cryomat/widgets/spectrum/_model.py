@@ -149,6 +149,12 @@ class SpectrumModel:
         self._source = (layer.data, src)
         return src
 
+    def not_lines(self) -> list[dict]:
+        """Energy ranges the chosen spectrum image's metadata says hold no element line, with why
+        (``metadata["not_lines"]``: ``{"from_eV", "to_eV", "why"}``; the EDS demo's continuum roll-off)."""
+        layer = self._identified_on or self.si_layer
+        return list(((layer.metadata or {}) if layer is not None else {}).get("not_lines", ()))
+
     def set_si_layer(self, layer) -> None:
         """Choose the spectrum image; its signal type sets the mode, its k-factors fill an empty field."""
         layer = real_layer(layer) if layer is not None else None

@@ -112,7 +112,18 @@ def quant_request(source: SpectrumImage, elements, windows, fwhm: float, *, meth
                            float(min_counts))
 
 
-def identification_html(found: eds.Identification, max_rejected: int = 6) -> str:
+def unexplained_text(found: eds.Identification, notes=()) -> str:
+    """The unexplained peaks, "0.44 keV, 1.20 keV", each followed by the note of the spectrum image's
+    ``metadata["not_lines"]`` range (``{"from_eV", "to_eV", "why"}``) it falls in, if any: what a file or a
+    demo says is no line there (the EDS demo's continuum roll-off)."""
+    items = []
+    for e in found.unexplained:
+        why = [n["why"] for n in notes if float(n["from_eV"]) <= e <= float(n["to_eV"])]
+        items.append(f"{e / 1000:.2f} keV" + (f" ({escape(why[0], quote=False)})" if why else ""))
+    return ", ".join(items)
+
+
+def identification_html(found: eds.Identification, max_rejected: int = 6, notes=()) -> str:
     """Chosen elements with their reasons, then the strongest rejected candidates with theirs.
 
     The reasons are plain text from the core ("adds only 2.3σ (< 5σ)"): escaped, so a "<" is shown
@@ -134,5 +145,5 @@ def identification_html(found: eds.Identification, max_rejected: int = 6) -> str
         if len(rejected) > max_rejected:
             text += f"<br>… and {len(rejected) - max_rejected} more candidates with weaker evidence"
     if found.unexplained:
-        text += "<br><b>Unexplained peaks</b>: " + ", ".join(f"{e / 1000:.2f} keV" for e in found.unexplained)
+        text += "<br><b>Unexplained peaks</b>: " + unexplained_text(found, notes)
     return text

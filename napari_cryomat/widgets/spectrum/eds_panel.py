@@ -126,7 +126,7 @@ class EdsQuantPanel(QWidget):
 
     def _identified(self, found) -> None:
         self.identification = found
-        self.found_label.setText(identification_html(found))
+        self.found_label.setText(identification_html(found, notes=self.model.not_lines()))
         errors = self.model.apply_identification(found)
         if errors:
             show_error(" ".join(errors))

@@ -31,6 +31,7 @@ from napari_cryomat.widgets._base import (
     show_warning,
 )
 from napari_cryomat.widgets.spectrum._model import MODES, SpectrumModel, is_reference_image, is_spectrum_image
+from napari_cryomat.widgets.spectrum.eds_jobs import unexplained_text
 from napari_cryomat.widgets.spectrum.eds_panel import EdsQuantPanel
 from napari_cryomat.widgets.spectrum.eels_panel import EelsPanel
 from napari_cryomat.widgets.spectrum.export_panel import ExportPanel
@@ -58,9 +59,10 @@ MAX_AMBIGUOUS = 3
 METHODS = {"least squares": "lsq", "two-area (Egerton)": "two_area"}
 
 
-def identification_text(found: Identification) -> str:
-    """What an identification found, as rich text: elements, ambiguous peaks, unexplained peaks, and
-    a "why?" link to the reasons (shown in the EDS section)."""
+def identification_text(found: Identification, notes=()) -> str:
+    """What an identification found, as rich text: elements, ambiguous peaks, unexplained peaks (with the
+    spectrum image's own notes on them, :func:`.eds_jobs.unexplained_text`), and a "why?" link to the
+    reasons (shown in the EDS section)."""
     # a light link colour: the palette's default blue is unreadable on napari's dark theme
     why = f' <a href="{WHY_LINK}"><span style="color: #7fb4ff;">why?</span></a>'
     if not found.elements:
@@ -71,7 +73,7 @@ def identification_text(found: Identification) -> str:
         more = f"; and {len(items) - MAX_AMBIGUOUS} more peaks" if len(items) > MAX_AMBIGUOUS else ""
         text += "<br>Ambiguous: " + "; ".join(items[:MAX_AMBIGUOUS]) + more
     if found.unexplained:
-        text += "<br>Unexplained peaks at " + ", ".join(f"{e / 1000:.2f} keV" for e in found.unexplained)
+        text += "<br>Unexplained peaks at " + unexplained_text(found, notes)
     return text
 
 
@@ -305,7 +307,7 @@ class SpectrumImagingWidget(ScrollPanel):
         self.elements_edit.setToolTip(text)  # ... and the whole of it on hover
 
     def _on_identification(self) -> None:
-        self.identify_label.setText(identification_text(self.model.identification))
+        self.identify_label.setText(identification_text(self.model.identification, self.model.not_lines()))
         self.identify_label.setVisible(True)
 
     def _on_layer_removed(self, event) -> None:

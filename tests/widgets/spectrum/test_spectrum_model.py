@@ -309,6 +309,21 @@ def test_identification_reasons_are_shown_as_written():
     assert "(&lt; 5σ)" in html and "its &lt;b&gt; line" in html and "<b>Fe</b>: chosen: 30σ" in html
 
 
+def test_unexplained_peaks_carry_the_spectrum_images_own_notes():
+    """An unexplained peak inside a ``not_lines`` range of the layer's metadata gets its note (escaped);
+    one outside any range, none; the EDS demo carries the note on its continuum roll-off."""
+    from napari_cryomat.core.eds import Identification
+    from napari_cryomat.widgets.spectrum.eds_jobs import unexplained_text
+
+    found = Identification(elements=["Fe"], peaks=[], ambiguous={}, unexplained=[440.0, 1230.0], reasons={})
+    notes = [{"from_eV": 300, "to_eV": 800, "why": "roll-off <simulated>"}]
+    assert unexplained_text(found, notes) == "0.44 keV (roll-off &lt;simulated&gt;), 1.23 keV"
+    assert unexplained_text(found) == "0.44 keV, 1.23 keV"
+    [si, _] = eds_sample()
+    [note] = si[1]["metadata"]["not_lines"]
+    assert note["from_eV"] < 440 < note["to_eV"] and "continuum" in note["why"]
+
+
 def _core_and_low_loss(seed, shape=(9, 7)):
     """C K edge over a power law, each pixel's edge convolved with its own low-loss spectrum (thickness
     varies per pixel), Poisson; returns core SI, its energy, low-loss SI, its energy, the edge."""

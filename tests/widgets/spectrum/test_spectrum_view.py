@@ -184,6 +184,9 @@ def test_eds_identify_quantify_and_bad_input(spectrum_dock, qtbot, messages):
     assert w.elements_edit.text() == w.model.elements_text
     assert "Ambiguous" in w.identify_label.text() and "why?" in w.identify_label.text()
     assert "<b>Pt</b>: chosen" in w.eds.found_label.text()  # the reasons, in the EDS section
+    # the demo's continuum roll-off reads as an unexplained peak; the demo says what it is
+    assert "0.44 keV (the demo's continuum" in w.identify_label.text()
+    assert "0.44 keV (the demo's continuum" in w.eds.found_label.text()
     w.identify_label.linkActivated.emit(WHY_LINK)  # the user clicks "why?"
     assert w.eds_section.expanded and w.eds.found_label.isVisibleTo(w)
     # no ROI drawn: the plot shows the map's sum Identify read beside the cursor's pixel, to check its lines on
