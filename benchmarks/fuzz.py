@@ -482,7 +482,6 @@ def _touch(layers, name: str) -> str | None:
     for item in layers:
         data, kwargs, kind = (tuple(item) + ({}, "image"))[:3]
         kwargs = dict(kwargs or {})
-        shape = tuple(int(s) for s in np.shape(data)) if not isinstance(data, list) else tuple(np.shape(data[0]))
         scale = kwargs.get("scale")
         if scale is not None and not all(np.isfinite(s) and s > 0 for s in scale):
             return f"{name}: non-finite or non-positive scale {scale}"
@@ -490,10 +489,14 @@ def _touch(layers, name: str) -> str | None:
         if cl is not None and not (np.all(np.isfinite(cl)) and cl[1] > cl[0]):
             return f"{name}: bad contrast limits {cl}"
         layer = napari.layers.Layer.create(data, kwargs, kind)
-        lead = tuple(s // 2 for s in shape[:-2])
-        section = np.asarray(data[lead] if lead else data[...])
-        if section.size and np.issubdtype(section.dtype, np.number):
-            float(np.asarray(section, dtype=np.float64).ravel()[:: max(1, section.size // 1000)].sum())
+        # a multiscale image (a big micrograph's overview pyramid) is a list of levels: napari shows the coarsest
+        # first and the tools read the finest, so both are looked at
+        levels = [data[0], data[-1]] if isinstance(data, list) else [data]
+        for level in levels:
+            lead = tuple(s // 2 for s in np.shape(level)[:-2])
+            section = np.asarray(level[lead] if lead else level[...])
+            if section.size and np.issubdtype(section.dtype, np.number):
+                float(np.asarray(section, dtype=np.float64).ravel()[:: max(1, section.size // 1000)].sum())
         del layer
     return None
 
