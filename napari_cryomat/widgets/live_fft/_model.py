@@ -60,12 +60,14 @@ class Job:
     """A computation prepared on the GUI thread.
 
     ``run(progress=None)`` runs in a worker (core calls only); ``apply(result)`` stores the result
-    and updates the layers on the GUI thread and returns what it stored.
+    and updates the layers on the GUI thread and returns what it stored; ``on_error(exc)``, if given,
+    hears of a failure too (connected before the worker starts: a quick failure is not missed).
     """
 
     label: str
     run: Callable[..., Any]
     apply: Callable[[Any], Any]
+    on_error: Callable[[BaseException], Any] | None = None
 
     def __call__(self):
         """Run here and now: ``apply(run())``."""

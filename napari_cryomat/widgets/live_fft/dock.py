@@ -76,7 +76,8 @@ class LiveFFTWidget(QWidget):
         except ValueError as exc:
             show_error(str(exc))
             return None
-        return self.runner.start(job.run, on_done=job.apply, label=job.label)
+        extra = {} if job.on_error is None else {"_connect": {"errored": job.on_error}}  # superqt: before start
+        return self.runner.start(job.run, on_done=job.apply, label=job.label, **extra)
 
     def reset_roi(self) -> None:
         try:

@@ -4,6 +4,7 @@ parameters, asks the model for jobs and shows the detection's summary."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QLabel, QPushButton, QWidget
@@ -86,10 +87,8 @@ class LatticePanel(Section):
     def detect(self):
         """Auto-detect the lattice in the ROI (worker)."""
         min_snr, as_layers = self.min_snr.value(), self.as_layers.isChecked()
-        worker = self._start(lambda: self.model.detect_job(min_snr, as_layers=as_layers))
-        if worker is not None:
-            worker.errored.connect(self._detection_failed)
-        return worker
+        return self._start(lambda: replace(self.model.detect_job(min_snr, as_layers=as_layers),
+                                           on_error=self._detection_failed))
 
     def bragg_filter(self):
         """Bragg-filter the ROI (or whole frame) through the chosen spots (worker)."""

@@ -216,7 +216,9 @@ class SpectrumView(LivePanel):
         if live is None:
             live = self._spectra[key] = F.LiveSpectrum(mode=request.mode, flatten=request.flatten)
         half, levels = live(request.region.pixels())
-        return half.copy(), levels, live.last  # the live buffer is reused by the next call
+        # a float32 copy (the live buffer is reused by the next call): pyqtgraph paints float32 through
+        # its fast path, int32 through a slow one (1024² ROI, both halves: 8 ms instead of 74 ms)
+        return half.astype(np.float32), levels, live.last
 
     def draw(self, request: SpectrumRequest, result) -> None:
         half, levels, info = result
@@ -265,8 +267,9 @@ class SpectrumView(LivePanel):
         self.note.setVisible(bool(text))
 
     def spectrum(self) -> np.ndarray | None:
-        """The spectrum shown as a full centred array (float32 bits as int32), or None: the ROI's
-        shape for a single spectrum, a tile's for an averaged one (:attr:`shown_shape`)."""
+        """The spectrum shown as a full centred array, or None: LiveSpectrum's log-scale values
+        (``LiveSpectrum.to_ln`` gives ln power) as float32, in the ROI's shape for a single spectrum,
+        a tile's for an averaged one (:attr:`shown_shape`)."""
         if self.current is None:
             return None
         return F.LiveSpectrum.mirror(self._half, self.shown_shape)
