@@ -5,6 +5,8 @@
 - :mod:`.live`: :class:`LatestWins` and :class:`LivePanel`, the base of every live view (spectrum
   under the cursor, live FFT of the ROI, orthogonal views): a new request supersedes the pending
   one, results of superseded jobs are dropped.
+- :mod:`.shutdown`: at Python's exit both kinds of job are cancelled and waited for (a script that
+  ends with a job running no longer leaves its thread touching deleted Qt objects).
 - :mod:`.layers`: :func:`upsert_layer`, :class:`LayerCombo`, :class:`HelperLayer` (a layer that
   exists only while its tool is in front), :func:`pixel_size_of`, the label colormap.
 - :mod:`.panels`: :class:`ScrollPanel` and :class:`Section` so that every dock fits a laptop

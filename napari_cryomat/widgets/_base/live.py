@@ -25,7 +25,7 @@ from typing import Any
 from qtpy.QtCore import QObject, Signal
 from qtpy.QtWidgets import QWidget
 
-from napari_cryomat.widgets._base import notify
+from napari_cryomat.widgets._base import notify, shutdown
 from napari_cryomat.widgets._base.panels import DockVisibility, EventLinks
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,7 @@ class LatestWins:
         self.finished = self._relay.finished
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
+        shutdown.track(self)
 
     def submit(self, request: Any) -> int:
         with self._cond:
@@ -89,6 +90,15 @@ class LatestWins:
             self._stopped = True
             self._pending = None
             self._cond.notify()
+
+    def stop_for_exit(self) -> None:
+        """Python is exiting: no new job starts, the running one is stale (a func polling it stops)."""
+        self.stop()
+
+    def wait_for_exit(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for the thread to end; True if it did."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     def _loop(self) -> None:
         while True:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from typing import Optional
 
@@ -10,7 +11,7 @@ from qtpy.QtCore import QObject, Signal
 from qtpy.QtWidgets import QHBoxLayout, QProgressBar, QPushButton, QWidget
 
 from napari_cryomat.core._progress import Cancelled
-from napari_cryomat.widgets._base import notify
+from napari_cryomat.widgets._base import notify, shutdown
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,9 @@ class TaskRunner(QWidget):
         self.last_error: Optional[BaseException] = None
         self.label = label
         self._activity = None  # napari's own progress bar (activity dock), mirrored
+        self._idle = threading.Event()  # set while no computation runs in a worker thread
+        self._idle.set()
+        shutdown.track(self)
 
     @property
     def busy(self) -> bool:
@@ -87,16 +91,27 @@ class TaskRunner(QWidget):
                 raise Cancelled()
             if self._cancel_requested:
                 raise Cancelled()
-            self._relay.fraction.emit(float(fraction))
+            try:
+                self._relay.fraction.emit(float(fraction))
+            except RuntimeError:  # the dock's Qt objects are gone (the viewer closed, Python exiting)
+                self._quiet = True
+                raise Cancelled() from None
+
+        def run(*run_args, **run_kwargs):  # the thread's whole life: shutdown.stop_all waits on _idle
+            try:
+                return func(*run_args, **run_kwargs)
+            finally:
+                self._idle.set()
 
         # errors are ours to show (below); without _ignore_errors superqt re-raises them in the
         # Qt event loop, which napari turns into a traceback dialog.
-        worker = create_worker(func, *args, progress=progress, _start_thread=False, _ignore_errors=True, **kwargs)
+        worker = create_worker(run, *args, progress=progress, _start_thread=False, _ignore_errors=True, **kwargs)
         if on_done is not None:
             worker.returned.connect(on_done)
         worker.errored.connect(self._on_error)
         worker.finished.connect(self._on_finished)
         self.worker = worker
+        self._idle.clear()
         worker.start()
         return worker
 
@@ -107,6 +122,24 @@ class TaskRunner(QWidget):
             self._cancel_requested = True
             self.cancel_button.setEnabled(False)
             self.progress_bar.setFormat("cancelling…")
+
+    def stop_for_exit(self) -> None:
+        """Python is exiting: the running computation stops at its next progress report, quietly."""
+        self._quiet = self._cancel_requested = True
+
+    def wait_for_exit(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for the worker to finish; True if it did (or none ran). The computation's
+        end is not enough: superqt's worker then emits its signals from the thread, and a thread doing that
+        while the interpreter finalizes crashed Python (segfault in superqt's run, reproduced)."""
+        import time
+
+        from qtpy.QtCore import QThreadPool
+
+        start = time.monotonic()
+        if not self._idle.wait(timeout):
+            return False
+        left_ms = int(1000 * max(0.0, timeout - (time.monotonic() - start)))
+        return bool(QThreadPool.globalInstance().waitForDone(left_ms))  # superqt runs workers in this pool
 
     def supersede(self) -> None:
         """Stop the running computation because a newer request replaces it ("latest request
