@@ -151,6 +151,17 @@ class LiveFFTModel:
         roi.mode = "select"
         self.roi_changed.emit()
 
+    def whole_image_roi(self) -> None:
+        """The ROI covers the whole image (as "FFT of the whole image" in Velox or DM): on a micrograph the averaged
+        spectrum then has room for 512 px tiles, which resolve its Thon rings (a 512 px ROI allows only 128 px ones)."""
+        self._image_data()
+        h, w = self._image_shape()[-2:]
+        roi = self.roi.show()
+        roi.data = [np.array([[0, 0], [0, w], [h, w], [h, 0]], float)]
+        self.viewer.layers.selection.active = roi
+        roi.mode = "select"
+        self.roi_changed.emit()
+
     def close(self) -> None:
         """The tool is closing: remove the ROI."""
         self._roi_wanted = False

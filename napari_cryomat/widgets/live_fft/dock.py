@@ -41,6 +41,10 @@ class LiveFFTWidget(QWidget):
         self.reset_roi_button.setToolTip(f"Put a {DEFAULT_ROI_SIZE} px square ROI in the middle of the image "
                                           "and select it for dragging")
         self.reset_roi_button.clicked.connect(self.reset_roi)
+        self.whole_roi_button = QPushButton("Whole image")
+        self.whole_roi_button.setToolTip("ROI = the whole image: the finest spectrum (a micrograph's Thon rings "
+                                         "need 512 px tiles, i.e. an ROI of at least 1536 px)")
+        self.whole_roi_button.clicked.connect(self.whole_image_roi)
         self.whole_image = QCheckBox("filters, GPA and PLD on the whole frame")
         self.whole_image.setToolTip("Bragg filter, GPA and PLD on the whole current frame instead of the ROI")
         self.whole_image.toggled.connect(self._on_whole_image)
@@ -51,7 +55,7 @@ class LiveFFTWidget(QWidget):
         self.series_panel = SeriesPanel(self.model, self.start)
 
         panel = ScrollPanel()
-        panel.add(hbox(QLabel("Image"), self.layer_combo, self.reset_roi_button))
+        panel.add(hbox(QLabel("Image"), self.layer_combo, self.reset_roi_button, self.whole_roi_button))
         panel.add(self.spectrum_view, stretch=1)
         panel.add(self.whole_image)
         for section in (self.lattice_panel, self.gpa_panel, self.series_panel):
@@ -82,6 +86,12 @@ class LiveFFTWidget(QWidget):
     def reset_roi(self) -> None:
         try:
             self.model.reset_roi()
+        except ValueError as exc:
+            show_error(str(exc))
+
+    def whole_image_roi(self) -> None:
+        try:
+            self.model.whole_image_roi()
         except ValueError as exc:
             show_error(str(exc))
 
