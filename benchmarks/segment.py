@@ -69,6 +69,10 @@ Prints one table. Rows:
   fields rejoined, the low-dose fields of seeds 36001-36600, the fields of seeds 36001-36200 (Ø 6.5-20), the nine
   default sets and the draws ``38121,38343,38111``, ``38232,38454,38222``, ``39121,39343,39111`` (notes:
   handoff_particles20.md).
+  In session 24 (each object of a faint field of small particles redrawn as the one ellipse fitted to it) development
+  read the benchmark's failing images and the low-dose fields of seeds 33001-33300; the decision images were the
+  low-dose fields and the Ø <= 12 px fields of any dose of seeds 41601-42000, the nine default sets and the draws
+  ``53525,53747,53515`` and ``54526,54748,54516`` (notes: handoff_particles24.md).
   Next to our F1 each image shows Rose's k of a particle and the F1 of an ideal scanning detector told the support,
   dose and shapes (``_segment_ideal.py``); per set, the mean over the images the ideal detector finds >= 95 %
   and the images where ours is more than 0.05 below it.
