@@ -104,13 +104,18 @@ def find_lattice(
     """Find and index the lattice and any superlattice in an image.
 
     The basis is chosen among the *strong* spots (power ≥ ``strong_fraction`` × the strongest):
-    ``g1`` is the shortest strong spot, ``g2`` the shortest strong spot not collinear with it,
-    with the sign making the angle between them at most 90°. The basis is then refined by least
+    the shortest non-collinear pair that indexes every dominant spot (≥ half the strongest power)
+    as an integer, with the sign making the angle between them at most 90° (so a strong superlattice
+    satellite shorter than the lattice spot does not become ``g1``). The basis is then refined by least
     squares on all integer-indexed spots (higher orders give a longer lever arm, each spot weighted
     by its SNR) and, with ``fit_image``, fitted to the image itself with all those harmonics
     (:func:`refine_basis_on_image`, the maximum-likelihood basis under white noise). All spots
-    are indexed: integer combinations are lattice spots; rational fractions with denominator up
-    to ``max_denominator`` are superlattice spots whose fractional part is the modulation vector q.
+    are indexed: integer combinations are lattice spots; a spot that is not is given the simplest
+    fraction (smallest denominator up to ``max_denominator``) whose position lies within its
+    measured uncertainty, half an FFT pixel (1/(N·pixel_size) in g); its fractional part is the
+    modulation vector q. Spots that fit no such fraction but share one *decimal* q on at least two
+    different lattice vectors are an incommensurate superlattice: their ``hk`` and ``q`` are floats
+    (e.g. ``q = (0.0, 0.372)``), not forced onto a fraction.
 
     Parameters
     ----------
@@ -122,7 +127,8 @@ def find_lattice(
     strong_fraction : float
         Spots at least this fraction of the strongest one's power may define the basis.
     tolerance : float
-        Largest deviation, in basis units, for a spot to count as indexed.
+        Largest deviation, in basis units, for a spot to count as an integer (lattice) spot; also
+        the fraction tolerance when ``peaks`` are given without an image.
     max_denominator : int
         Largest denominator of superlattice fractions (1/2 … 1/max_denominator).
     peaks : list of Peak, optional
@@ -178,20 +184,27 @@ def find_lattice(
     strong.sort(key=lambda pk: pk.g_abs)
     if not strong:
         raise ValueError("No strong spots in the FFT; choose a crystalline region.")
-    g1 = strong[0].g
-    g2 = None
-    for pk in strong[1:]:
-        s = abs(g1[0] * pk.g[1] - g1[1] * pk.g[0]) / (np.hypot(*g1) * pk.g_abs)
-        if s > 0.2:
-            g2 = pk.g
-            break
-    if g2 is None:
+    # the basis: the shortest non-collinear pair of strong spots that indexes every dominant spot (at least half the
+    # strongest one's power) as an integer; a strong superlattice satellite shorter than g1 would otherwise become g1
+    # and turn the real lattice's spots into fractions
+    dominant = [pk.g for pk in peaks if pk.intensity >= 0.5 * imax]
+    pairs = []
+    for i, a in enumerate(strong):
+        for b in strong[i + 1:]:
+            s = abs(a.g[0] * b.g[1] - a.g[1] * b.g[0]) / (a.g_abs * b.g_abs)
+            if s > 0.2:
+                pairs.append((a.g, b.g if np.dot(a.g, b.g) >= 0 else -b.g))
+    if not pairs:
         raise ValueError(
             "Only one row of spots found (a 1D lattice); a 2D basis needs two non-collinear spots. "
             "Tilt to a zone axis or pick a region showing a 2D lattice."
         )
-    if np.dot(g1, g2) < 0:
-        g2 = -g2
+    g1, g2 = pairs[0]
+    for a, b in pairs:
+        c = np.linalg.solve(np.column_stack([a, b]), np.array(dominant).T)
+        if np.all(np.abs(c - np.rint(c)) < tolerance):
+            g1, g2 = a, b
+            break
     basis = np.column_stack([g1, g2])  # g = basis @ (h, k)
 
     def coeffs(g):
@@ -226,6 +239,7 @@ def find_lattice(
                 basis = np.column_stack([f1, f2])
     g1, g2 = basis[:, 0].copy(), basis[:, 1].copy()
     lat = Lattice(g1, g2)
+    within = _uncertainty(image, p, basis, tolerance)
     for pk in peaks:
         c = coeffs(pk.g)
         r = np.rint(c)
@@ -235,25 +249,95 @@ def find_lattice(
             pk.hk = (int(r[0]), int(r[1]))
             lat.peaks.append(pk)
             continue
-        for n in range(2, max_denominator + 1):
-            rn = np.rint(c * n)
-            if np.all(np.abs(c - rn / n) < tolerance):
-                h, k = Fraction(int(rn[0]), n), Fraction(int(rn[1]), n)
-                pk.hk = (h, k)
-                qa = h - round(h)
-                qb = k - round(k)
-                # fractional part in (-1/2, 1/2]
-                qa = qa + 1 if qa <= Fraction(-1, 2) else qa
-                qb = qb + 1 if qb <= Fraction(-1, 2) else qb
-                pk.q = _canonical_q((qa, qb))
-                lat.superlattice.append(pk)
-                break
-        else:
+        hk = _simplest_fraction(c, basis, max_denominator, within)
+        if hk is None:
             lat.unindexed.append(pk)
+            continue
+        pk.hk = hk
+        pk.q = _fraction_q(hk)
+        lat.superlattice.append(pk)
+    _incommensurate(lat, basis, within)
     if superlattice_snr is not None and image is not None:
-        _targeted_superlattice(image, p, lat, max_denominator, float(superlattice_snr))
+        _targeted_superlattice(image, p, lat, max_denominator, float(superlattice_snr), within)
     report(progress, 1.0)
     return lat
+
+
+# a spot's position is known to within this many FFT pixels (1/(N·pixel) in g): sub-pixel refinement is good to about
+# 0.1 px on a clean spot, strain and noise spread it further
+POSITION_UNCERTAINTY_PX = 0.5
+
+
+def _uncertainty(image, p: float, basis: np.ndarray, tolerance: float):
+    """``within(dc)``: whether an offset ``dc`` in basis units is inside a spot's measured uncertainty.
+
+    With an image that is :data:`POSITION_UNCERTAINTY_PX` FFT pixels in g (so a large region tells 1/3 from 0.37, and
+    a small one does not pretend to tell 1/3 from 2/5); without one (spots given) ``tolerance`` in basis units."""
+    if image is None:
+        return lambda dc: bool(np.all(np.abs(dc) < tolerance))
+    ny, nx = np.shape(image)[-2:]
+    scale = np.array([ny * p, nx * p])  # Å⁻¹ -> FFT pixels
+
+    def within(dc):
+        return float(np.hypot(*((basis @ dc) * scale))) <= POSITION_UNCERTAINTY_PX
+
+    return within
+
+
+def _simplest_fraction(c: np.ndarray, basis: np.ndarray, max_den: int, within) -> tuple | None:
+    """The fractional index (h/n, k/n) with the smallest n ≤ ``max_den`` consistent with the position ``c`` (basis
+    units), or None. Integers are not fractions: a spot that is only consistent with an integer index is None here."""
+    for n in range(2, max_den + 1):
+        rn = np.rint(c * n)
+        if np.all(rn % n == 0):
+            continue
+        if within(c - rn / n):
+            return Fraction(int(rn[0]), n), Fraction(int(rn[1]), n)
+    return None
+
+
+def _fraction_q(hk: tuple) -> tuple:
+    """Modulation vector of a fractional index: its fractional part in (-1/2, 1/2], sign-canonical."""
+    h, k = hk
+    qa, qb = h - round(h), k - round(k)
+    qa = qa + 1 if qa <= Fraction(-1, 2) else qa
+    qb = qb + 1 if qb <= Fraction(-1, 2) else qb
+    return _canonical_q((qa, qb))
+
+
+def _incommensurate(lat: Lattice, basis: np.ndarray, within) -> None:
+    """Report unindexed spots that share one non-rational modulation vector as an incommensurate superlattice.
+
+    A group of spots ``G + q`` (decimal q, one per Friedel pair after sign-canonicalisation) counts only when at least
+    two different lattice vectors G carry it, as for the targeted search; its q is the SNR-weighted mean, and each
+    spot's index is ``G + q`` as floats (e.g. ``(1.0, 0.372)``)."""
+    groups: list[list] = []  # [q of the first member, [(peak, G, q_i, sign)]]
+    for pk in lat.unindexed:
+        c = np.linalg.solve(basis, pk.g)
+        G = np.rint(c)
+        q = c - G
+        sign = 1.0
+        if q[0] + 0.577 * q[1] < 0:  # one sign per ±q pair (a direction no simple q is perpendicular to)
+            q, G, sign = -q, -G, -1.0  # the Friedel mate's G + q
+        if within(q):
+            continue  # too close to the lattice spot itself to be a satellite
+        for grp in groups:
+            if within(0.5 * (q - grp[0])):  # two measured positions: twice one's uncertainty apart at most
+                grp[1].append((pk, G, q, sign))
+                break
+        else:
+            groups.append([q, [(pk, G, q, sign)]])
+    for _, members in groups:
+        if len({(int(G[0]), int(G[1])) for _, G, _, _ in members}) < 2:
+            continue
+        w = np.array([max(m[0].snr, 1.0) for m in members])
+        q = tuple(float(x) for x in np.round(np.sum([m[2] * wi for m, wi in zip(members, w)], axis=0) / w.sum(), 4))
+        for pk, G, _, sign in members:
+            pk.hk = (float(sign * (G[0] + q[0])), float(sign * (G[1] + q[1])))
+            pk.q = q
+            lat.superlattice.append(pk)
+        taken = {id(m[0]) for m in members}
+        lat.unindexed = [pk for pk in lat.unindexed if id(pk) not in taken]  # Peak's == compares arrays
 
 
 def _real_dot(a: np.ndarray, e: np.ndarray) -> np.ndarray:
@@ -372,7 +456,7 @@ def refine_basis_on_image(
     return th[:2], th[2:], False
 
 
-def _targeted_superlattice(image, p: float, lat: Lattice, max_den: int, thr: float) -> None:
+def _targeted_superlattice(image, p: float, lat: Lattice, max_den: int, thr: float, within) -> None:
     """Add weak superlattice spots found at predicted fractional positions (see find_lattice)."""
     img = validate_image(image)
     w = _windowed(img, "hann")
@@ -402,14 +486,10 @@ def _targeted_superlattice(image, p: float, lat: Lattice, max_den: int, thr: flo
                 box = snr.take(range(ky - 1, ky + 2), axis=0, mode="wrap").take(range(kx - 1, kx + 2), axis=1, mode="wrap")
                 if float(box.max()) < thr:
                     continue
-                qa, qb = fh - round(fh), fk - round(fk)
-                qa = qa + 1 if qa <= Fraction(-1, 2) else qa
-                qb = qb + 1 if qb <= Fraction(-1, 2) else qb
-                q = _canonical_q((qa, qb))
-                cands.setdefault(q, []).append(((fh, fk), ky, kx))
+                cands.setdefault(_fraction_q((fh, fk)), []).append(((fh, fk), ky, kx))
+    basis = np.column_stack([lat.g1, lat.g2])
     for q, items in cands.items():
-        if len(items) < 2 and q not in lat.modulation_vectors:
-            continue
+        found = []
         for (fh, fk), ky, kx in items:
             iy, ix = np.unravel_index(
                 int(np.argmax(snr.take(range(ky - 1, ky + 2), axis=0, mode="wrap").take(range(kx - 1, kx + 2), axis=1, mode="wrap"))),
@@ -417,6 +497,16 @@ def _targeted_superlattice(image, p: float, lat: Lattice, max_den: int, thr: flo
             )
             ry, rx, pw = refine_peak(w, float(ky + iy - 1), float(kx + ix - 1))
             g = np.array([ry / (ny * p), rx / (nx * p)])
-            s = float(snr[(ky + iy - 1) % ny, (kx + ix - 1) % nx])
-            lat.superlattice.append(Peak(g, pw, s, hk=(fh, fk), q=q))
-            lat.superlattice.append(Peak(-g, pw, s, hk=(-fh, -fk), q=q))
+            # the refined spot must still be this fraction (the 3×3 box can hold a neighbouring known spot, e.g. the
+            # 2/3 satellite 2 px from a predicted 3/5) and must not be a spot already listed
+            if _simplest_fraction(np.linalg.solve(basis, g), basis, max_den, within) != (fh, fk):
+                continue
+            if any(np.hypot(*(g - kg)) < dg for kg in known):
+                continue
+            known.append(g)
+            found.append(Peak(g, pw, float(snr[(ky + iy - 1) % ny, (kx + ix - 1) % nx]), hk=(fh, fk), q=q))
+        if len(found) < 2 and q not in lat.modulation_vectors:
+            continue
+        for pk in found:
+            lat.superlattice.append(pk)
+            lat.superlattice.append(Peak(-pk.g, pk.intensity, pk.snr, hk=(-pk.hk[0], -pk.hk[1]), q=q))

@@ -74,6 +74,8 @@ class Peak:
 def _fmt_frac(x) -> str:
     if isinstance(x, Fraction):
         return str(x.numerator) if x.denominator == 1 else f"{x.numerator}/{x.denominator}"
+    if isinstance(x, float) and not x.is_integer():  # an incommensurate index, e.g. 0.372
+        return f"{x:.3f}".rstrip("0")
     return str(int(x))
 
 
