@@ -66,12 +66,20 @@ def flatten(smooth: np.ndarray, sigma: float, exclude: np.ndarray | None = None,
     for _ in range(2):
         flat = take_background(smooth, background)
         standing = flat > threshold_otsu(flat)
-        if grow > 0:
-            standing = ndi.binary_dilation(standing, iterations=grow)
+        standing = grown(standing, grow)
         if exclude is not None:
             standing |= exclude
         background = masked_background(smooth, standing, sigma)
     return take_background(smooth, background), background
+
+
+def grown(mask: np.ndarray, steps: int) -> np.ndarray:
+    """``ndi.binary_dilation(mask, iterations=steps)`` in one pass: the pixels within ``steps`` 4-connected steps of
+    one of ``mask`` (the taxicab distance transform). Why: the iterated dilation costs a whole-image pass per step, 16
+    passes over a 4k micrograph whose particles are 100 px across."""
+    if steps <= 0 or not mask.any():
+        return mask
+    return ndi.distance_transform_cdt(~mask, metric="taxicab") <= steps
 
 
 def take_background(smooth: np.ndarray, background: np.ndarray) -> np.ndarray:

@@ -91,6 +91,7 @@ def _length_px(value, name: str, pixel_size: float, shape, *, allow_zero: bool =
 # ------------------------------------------------------------------------------------------------
 # Automatic particle segmentation
 # ------------------------------------------------------------------------------------------------
+@_ps.shared_smoothing()  # one Gaussian per width: the estimate and the mask smooth the image alike
 def estimate_particle_settings(image, *, pixel_size: float, polarity: str = "auto", diameter: float | None = None,
                                smoothing: float | None = None, threshold: str = "auto",
                                local_block: float | None = None, min_size: float | None = None,
@@ -180,6 +181,7 @@ def _given_settings(shape, pixel_size: float, *, polarity, threshold, diameter=N
     return given
 
 
+@_ps.shared_smoothing()  # one Gaussian per width: the estimate and the mask smooth the image alike
 def segment_particles(
     image,
     *,
