@@ -20,7 +20,7 @@ from psygnal import Signal
 from napari_cryomat.core import denoise as core
 from napari_cryomat.core._progress import ProgressCallback
 from napari_cryomat.core._validate import memory_budget
-from napari_cryomat.widgets._base.layers import HELPER_KEY, real_layer, upsert_layer
+from napari_cryomat.widgets._base.layers import HELPER_KEY, image_data, real_layer, upsert_layer
 
 if TYPE_CHECKING:
     import napari
@@ -82,7 +82,7 @@ def _grey_2d_data(layer):
     layer = real_layer(layer)
     if getattr(layer, "rgb", False):
         raise ValueError(f"Denoise: {layer.name!r} is an RGB image; choose a grey-level image.")
-    data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+    data = image_data(layer)
     if np.ndim(data) < 2:
         raise ValueError(f"Denoise: {layer.name!r} is not an image.")
     return layer, data

@@ -15,7 +15,7 @@ import numpy as np
 
 from napari_cryomat.core import drift_apply
 from napari_cryomat.core._progress import ProgressCallback, report
-from napari_cryomat.widgets._base.layers import real_layer, upsert_layer
+from napari_cryomat.widgets._base.layers import image_data, real_layer, upsert_layer
 
 __all__ = ["ApplyRequest", "apply_request", "apply_shifts", "write_applied"]
 
@@ -46,7 +46,7 @@ def apply_request(run, layer, *, summed: bool = True) -> ApplyRequest:
     if layer is None:
         raise ValueError("Apply shifts: choose the layer to apply the shifts to.")
     layer = real_layer(layer)
-    data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+    data = image_data(layer)
     shape = tuple(np.shape(data))
     k = run.shifts.shape[1]  # spatial axes: 2, or 3 for volumes
     if len(shape) < k + 1 or shape[0] != run.n_frames:

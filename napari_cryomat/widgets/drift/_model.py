@@ -29,7 +29,7 @@ from napari_cryomat.core._progress import Cancelled, ProgressCallback, report, s
 from napari_cryomat.core.drift_regions import estimate_roi_drift
 from napari_cryomat.core.units import PIXEL
 from napari_cryomat.io.mrc import strided_contrast_limits
-from napari_cryomat.widgets._base.layers import frame_stack, pixel_size_of, real_layer, upsert_layer
+from napari_cryomat.widgets._base.layers import frame_stack, image_data, pixel_size_of, real_layer, upsert_layer
 from napari_cryomat.widgets.drift._run import (
     ANGSTROM,
     DOSE_KEY,
@@ -185,7 +185,7 @@ class DriftModel:
         layer = real_layer(layer)
         if getattr(layer, "rgb", False):
             raise ValueError("Drift correction: this is an RGB image; it needs a grey-level stack of frames.")
-        frames = frame_stack(layer.data[0] if getattr(layer, "multiscale", False) else layer.data)
+        frames = frame_stack(image_data(layer))
         if np.ndim(frames) not in (3, 4):
             raise ValueError(f"Drift correction: {layer.name!r} is not a (T, Y, X) stack or a (T, Z, Y, X) series "
                              "of volumes; choose a stack of frames.")

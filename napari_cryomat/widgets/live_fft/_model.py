@@ -19,7 +19,7 @@ from psygnal import Signal
 
 from napari_cryomat.core import fourier as F
 from napari_cryomat.core.units import INVERSE_ANGSTROM
-from napari_cryomat.widgets._base.layers import HelperLayer, pixel_size_of, real_layer, upsert_layer
+from napari_cryomat.widgets._base.layers import HelperLayer, image_data, pixel_size_of, real_layer, upsert_layer
 from napari_cryomat.widgets.live_fft._jobs import (
     BraggRun,
     Detection,
@@ -186,7 +186,7 @@ class LiveFFTModel:
 
     def _image_shape(self) -> tuple[int, ...]:
         layer = self.layer
-        return tuple(layer.data[0].shape if getattr(layer, "multiscale", False) else layer.data.shape)
+        return tuple(np.shape(image_data(layer)))
 
     def _image_data(self):
         """The layer's full-resolution data, or ValueError saying what to do."""
@@ -195,7 +195,7 @@ class LiveFFTModel:
             raise ValueError("Open or select an image layer first.")
         if getattr(layer, "rgb", False):
             raise ValueError("RGB layers have no single intensity: convert to greyscale first.")
-        data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+        data = image_data(layer)
         if np.iscomplexobj(np.empty(0, dtype=data.dtype)):
             raise ValueError("Complex data: take the modulus or real part first, then run the FFT.")
         return data
