@@ -22,10 +22,8 @@ def make_mrc(path: Path, gib: float, *, section: int, voxel_size: float, min_sec
     ny = nx = section
     nz = max(min_sections, int(round(gib * 2**30 / (4 * ny * nx))))
     shape = (nz, ny, nx)
-    if path.exists():
-        with mrcfile.mmap(str(path), mode="r") as m:
-            if m.data.shape == shape:
-                return shape
+    if already_written(path, shape):
+        return shape
     path.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     with mrcfile.new_mmap(str(path), shape=shape, mrc_mode=2, overwrite=True) as m:
@@ -34,6 +32,16 @@ def make_mrc(path: Path, gib: float, *, section: int, voxel_size: float, min_sec
             m.data[z] = np.roll(noise, 7 * z, axis=1)
         m.voxel_size = voxel_size
     return shape
+
+
+def already_written(path: Path, shape: tuple) -> bool:
+    """True where ``path`` is an MRC of ``shape`` already (a benchmark's big file is written once and reused)."""
+    import mrcfile
+
+    if not path.exists():
+        return False
+    with mrcfile.mmap(str(path), mode="r") as m:
+        return m.data.shape == tuple(shape)
 
 
 def peak_rss_mb() -> float:

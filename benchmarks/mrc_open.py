@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _bigmrc import DATA, drop_cache, make_mrc, peak_rss_mb
+from _bigmrc import DATA, already_written, drop_cache, make_mrc, peak_rss_mb
 
 
 def make_file(path: Path, gib: float) -> tuple[int, int, int]:
@@ -85,10 +85,8 @@ def make_micrograph(path: Path, side: int = 8192) -> tuple[int, int]:
     import mrcfile
 
     shape = (side, side)
-    if path.exists():
-        with mrcfile.mmap(str(path), mode="r") as m:
-            if m.data.shape == shape:
-                return shape
+    if already_written(path, shape):
+        return shape
     path.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     with mrcfile.new_mmap(str(path), shape=shape, mrc_mode=2, overwrite=True) as m:
