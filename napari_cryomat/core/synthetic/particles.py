@@ -275,7 +275,7 @@ def make_particle_field(*, diameter: float = 20.0, spread: float = 0.2, shape_ki
                         polarity: str = "dark", coverage: float = 0.25, size=None, contrast: float = 0.3,
                         dose: float = 200.0, gradient: float = 0.0, undulation: float = 0.0,
                         blur: float = 1.0, aspect_range=(1.3, 2.2), max_tries: int | None = None, seed: int = 0,
-                        noise_falloff: float = 1.0, noise_shape: str = "gaussian"):
+                        noise_falloff: float = 1.0, noise_shape: str = "gaussian", signal_mtf: bool = False):
     """Particles of one size class on an uneven support, recorded with counting noise (pixel units).
 
     Independent of :func:`make_particles` (its shape model, noise model and background differ), so that
@@ -323,6 +323,11 @@ def make_particle_field(*, diameter: float = 20.0, spread: float = 0.2, shape_ki
     noise_shape : {"gaussian", "lorentzian"}
         The shape of the noise's fall with the spatial frequency f (cycles/px): power ``falloff ** -(f / 0.5)²``
         (a Gaussian blur of the noise) or ``1 / (1 + (falloff - 1) (f / 0.5)²)`` (most of the fall at low f).
+    signal_mtf : bool
+        With ``noise_falloff`` above 1: True filters the whole recorded image (signal and noise alike) to that
+        spectrum, as a detector's MTF or an interpolation does (a particle's edge is blurred by the same transfer
+        function that colours the noise, so whitening the image restores it); False (the default, and every field
+        drawn before session 25) colours the noise alone and leaves the signal sharper than any real detector would.
 
     Returns
     -------
@@ -426,7 +431,11 @@ def make_particle_field(*, diameter: float = 20.0, spread: float = 0.2, shape_ki
     signal = support * (1.0 + sign * contrast * inside)
     signal = ndi.gaussian_filter(signal, sigma=blur) if blur > 0 else signal
     image = rng.poisson(np.clip(signal, 0, None) * dose).astype(np.float32)
-    if noise_falloff > 1.0:
+    if noise_falloff > 1.0 and signal_mtf:
+        pad = 16  # reflected, so that the filter does not carry one border's support onto the opposite one
+        padded = np.pad(image, pad, mode="reflect")
+        image = _coloured(padded, noise_falloff, noise_shape)[pad:-pad, pad:-pad]
+    elif noise_falloff > 1.0:
         expected = (np.clip(signal, 0, None) * dose).astype(np.float32)
         image = expected + _coloured(image - expected, noise_falloff, noise_shape)
     ids = np.arange(1, label + 1)
@@ -434,7 +443,7 @@ def make_particle_field(*, diameter: float = 20.0, spread: float = 0.2, shape_ki
     info = dict(diameter=float(diameter), spread=float(spread), shape_kind=shape_kind, polarity=polarity,
                 coverage=float(covered / (ny * nx)), contrast=float(contrast), dose=float(dose),
                 gradient=float(gradient), undulation=float(undulation), blur=float(blur), seed=int(seed),
-                noise_falloff=float(noise_falloff), noise_shape=noise_shape,
+                noise_falloff=float(noise_falloff), noise_shape=noise_shape, signal_mtf=bool(signal_mtf),
                 n_particles=int(label), diameters_px=[float(2 * np.sqrt(a / np.pi)) for a in areas])
     return image, truth, info
 
