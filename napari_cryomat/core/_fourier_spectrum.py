@@ -127,6 +127,17 @@ _AXIS_BAND = 4  # px each side of the axes left out
 #: mean of ln P is ln(mean) - γ (Euler's constant), which makes the geometric mean a background that a
 #: few bright spot pixels hardly move.
 _SHARP_OFFSET_BITS = (np.euler_gamma + np.log(SHARP_PEAK_RATIO)) / (2 * np.log(2)) * 2**23
+#: a Bragg spot in the averaged spectrum ("auto" on ROIs with tiles of :data:`AUTO_SEARCH_TILE` px and
+#: more): a pixel with this many times both the mean power at its |g| and that of its neighbourhood (see
+#: :func:`_averaged_peaks`). Averaging n tiles makes the speckle's relative spread about 1 / √n, so the
+#: ratio is far below the single periodogram's 40; the spots lose (tile / ROI)² of their contrast, as
+#: each tile holds fewer periods. Chosen on simulated lattices, CTF (with astigmatism) and real micrographs.
+AVERAGED_PEAK_RATIO = 5.0
+_AVERAGED_OFFSET_BITS = np.log(AVERAGED_PEAK_RATIO) / (2 * np.log(2)) * 2**23  # in log |F| bits, as above
+#: "auto" looks for spots in the averaged spectrum when its tiles are this big or more: a lattice of up
+#: to tile / 8 px period (32 px here) has its first spots 8 px or more from g = 0 and from each other.
+#: Smaller ROIs look in the single periodogram, which costs about 1 ms there.
+AUTO_SEARCH_TILE = 256
 
 
 def default_tile(shape) -> int:
@@ -326,12 +337,13 @@ def _sharp_bins(shape_half: tuple[int, int], ny: int, nx: int) -> np.ndarray:
     return bins
 
 
-def _sharp_peaks(values: np.ndarray, bins: np.ndarray) -> int:
-    """How many pixels of a half plane of display values (log |F| bits, see :class:`LiveSpectrum`) hold
-    :data:`SHARP_PEAK_RATIO` × the speckle power at their |g| ``bins`` (:func:`_sharp_bins`).
+def _ring_peaks(values: np.ndarray, bins: np.ndarray, offset: float) -> np.ndarray:
+    """Flat indices of the pixels of a half plane of display values (log |F| bits, see :class:`LiveSpectrum`)
+    that lie ``offset`` above the mean at their |g| ``bins`` (:func:`_sharp_bins`).
 
-    The speckle level is the mean log power of the ring; a second pass leaves out the pixels found, so
-    that a ring holding several spots of one lattice (all first orders share |g|) is not raised by them.
+    The level of a ring is its mean log power (a geometric mean); a second pass leaves out the pixels
+    found, so that a ring holding several spots of one lattice (all first orders share |g|) is not
+    raised by them.
     """
     flat_bins = bins.ravel()
     flat = values.ravel()
@@ -340,16 +352,44 @@ def _sharp_peaks(values: np.ndarray, bins: np.ndarray) -> int:
     dump = counts.size - 1
 
     def found(counts, sums):
-        threshold = sums / np.maximum(counts, 1) + _SHARP_OFFSET_BITS
+        threshold = sums / np.maximum(counts, 1) + offset
         threshold[dump] = np.inf
         return np.flatnonzero(flat > threshold[flat_bins])
 
     first = found(counts, sums)
     if first.size == 0:
-        return 0
+        return first
     counts -= np.bincount(flat_bins[first], minlength=counts.size)
     sums -= np.bincount(flat_bins[first], flat[first], minlength=counts.size)
-    return int(found(counts, sums).size)
+    return found(counts, sums)
+
+
+def _sharp_peaks(values: np.ndarray, bins: np.ndarray) -> int:
+    """How many pixels of a half plane of the single periodogram's display values hold
+    :data:`SHARP_PEAK_RATIO` × the speckle power at their |g| ``bins`` (:func:`_sharp_bins`)."""
+    return int(_ring_peaks(values, bins, _SHARP_OFFSET_BITS).size)
+
+
+def _averaged_peaks(power: np.ndarray, values: np.ndarray, bins: np.ndarray, ratio: float = AVERAGED_PEAK_RATIO) -> int:
+    """How many pixels of the averaged spectrum's half plane (mean ``power``; ``values``: its display
+    values) hold ``ratio`` × the mean power at their |g| (:func:`_ring_peaks`) and ``ratio`` × the mean
+    power of their neighbourhood: the 11 × 11 px box around them less its central 5 × 5 (a spot's spread).
+
+    Both, because each level alone is fooled by something a micrograph holds: a narrow isotropic ring
+    (vitreous ice) stands far above its neighbourhood but not above its ring; astigmatic Thon rings swing
+    4-40× around a ring (simulated 0.1-1 µm astigmatism) but vary slowly along it. A spot beats both.
+    """
+    rows, cols = np.unravel_index(_ring_peaks(values, bins, np.log(ratio) / (2 * np.log(2)) * 2**23), power.shape)
+    if rows.size == 0:
+        return 0
+    ny, nx = power.shape
+    step = np.arange(-5, 6)
+    box_rows = (rows[:, None] + step) % ny  # ky wraps around
+    box_cols = np.abs(cols[:, None] + step)  # kx < 0: the point mirror, close enough to a reflection
+    box_cols = np.where(box_cols > nx - 1, 2 * (nx - 1) - box_cols, box_cols)
+    box = power[box_rows[:, :, None], box_cols[:, None, :]]
+    around = (box.sum(axis=(1, 2)) - box[:, 3:8, 3:8].sum(axis=(1, 2))) / (121 - 25)
+    return int(np.count_nonzero(power[rows, cols] > ratio * around))
 
 
 class _Buffers:
@@ -394,8 +434,9 @@ class LiveInfo:
     n_tiles : int
         Tiles averaged (1 for "single").
     sharp_peaks : int or None
-        Pixels of the single periodogram's half plane holding a sharp peak ("auto" only; None
-        otherwise).
+        Pixels holding a sharp peak ("auto" only; None otherwise) in the half plane searched: the
+        averaged spectrum's when its tiles are :data:`AUTO_SEARCH_TILE` px or more, else the single
+        periodogram's.
     flattened : bool
         The radial background was divided out.
     """
@@ -430,9 +471,14 @@ class LiveSpectrum:
     :func:`averaged_power_spectrum`), for amorphous specimens (Thon rings, ice rings); with
     ``flatten`` the smooth radial background is divided out. The output has the tile's shape.
 
-    ``mode="auto"``: the single periodogram if it holds sharp peaks (at least two pixels with
-    :data:`SHARP_PEAK_RATIO` × the mean power at their |g|: Bragg spots; speckle stays far below) or
-    the ROI is under 128 px, else the averaged spectrum. :attr:`last` says what was shown.
+    ``mode="auto"``: the single periodogram if the ROI holds sharp peaks (Bragg spots) or is under
+    128 px, else the averaged spectrum. :attr:`last` says what was shown. The peaks are looked for in
+    the spectrum that is cheaper to have anyway: on ROIs with tiles of :data:`AUTO_SEARCH_TILE` px or
+    more (768 px and up: micrographs) the averaged spectrum comes first, and a peak there is a pixel with
+    :data:`AVERAGED_PEAK_RATIO` × both the mean power at its |g| and around it; the single periodogram
+    is computed only when there are two or more. On smaller ROIs the single periodogram comes first
+    (under 1 ms), and a peak is a pixel with :data:`SHARP_PEAK_RATIO` × the mean power at its |g|
+    (speckle stays far below).
 
     Display levels exclude the axes cross and g = 0 (which would otherwise set the top of the range
     and leave the rest black).
@@ -520,12 +566,21 @@ class LiveSpectrum:
         if roi.ndim != 2 or min(roi.shape) < 2:
             raise ValueError(f"roi must be a 2D region (Y, X) of at least 2x2 px; got shape {roi.shape}.")
         check_memory(roi.size * 4 * 3, "roi", "its spectrum")
+        sharp = None
         if self.mode == "averaged" and min(roi.shape) >= MIN_AVERAGED:
             return self._averaged(roi, full, None)
+        if self.mode == "auto" and default_tile(roi.shape) >= AUTO_SEARCH_TILE:
+            # a micrograph-sized ROI: most show the averaged spectrum, so it comes first and the spots
+            # are looked for in it; the single periodogram only costs more when there are some
+            tile = default_tile(roi.shape)
+            power, n_tiles = self._averaged_power(roi, tile)
+            buffers = self._prepare((tile, tile), "periodic_hann")
+            sharp = _averaged_peaks(power, self._display_values(power, buffers), buffers.sharp_bins)
+            if sharp < 2:
+                return self._show_averaged(power, tile, n_tiles, full, sharp)
         out = self._single(roi)
         ny, nx = roi.shape
-        sharp = None
-        if self.mode == "auto":
+        if self.mode == "auto" and sharp is None:
             sharp = _sharp_peaks(out, self._prepare(roi.shape, self.window).sharp_bins)
             if sharp < 2 and min(roi.shape) >= self.AUTO_MIN_SIZE:
                 return self._averaged(roi, full, sharp)
@@ -554,20 +609,32 @@ class LiveSpectrum:
             half = rolled
         return half.view(np.int32)
 
-    def _averaged(self, roi: np.ndarray, full: bool, sharp: int | None):
-        tile = default_tile(roi.shape)
+    def _averaged_power(self, roi: np.ndarray, tile: int) -> tuple[np.ndarray, int]:
+        """The averaged spectrum's row-centred half plane of mean power (flattened when :attr:`flatten`),
+        float64, and the number of tiles."""
         buffers = self._prepare((tile, tile), "periodic_hann")
         power, n_tiles = _welch_half(roi, tile, 0.5, buffers.prepared)
         if self.flatten:
             power = _flatten(power, buffers.radius)
-        half = buffers.half
-        np.sqrt(power, out=half, casting="unsafe")
-        out = half.view(np.int32)
+        return power, n_tiles
+
+    @staticmethod
+    def _display_values(power: np.ndarray, buffers: "_Buffers") -> np.ndarray:
+        """``sqrt(power)`` as int32 bits, in ``buffers.half``."""
+        np.sqrt(power, out=buffers.half, casting="unsafe")
+        return buffers.half.view(np.int32)
+
+    def _show_averaged(self, power: np.ndarray, tile: int, n_tiles: int, full: bool, sharp: int | None):
+        buffers = self._prepare((tile, tile), "periodic_hann")
+        half = self._display_values(power, buffers)
         self.last = LiveInfo("averaged", (tile, tile), n_tiles, sharp, self.flatten)
-        levels = _display_levels(out, buffers.level_sample, 1.0, 99.9)
-        if full:
-            out = self.mirror(out, (tile, tile))
-        return out, levels
+        levels = _display_levels(half, buffers.level_sample, 1.0, 99.9)
+        return (self.mirror(half, (tile, tile)) if full else half), levels
+
+    def _averaged(self, roi: np.ndarray, full: bool, sharp: int | None):
+        tile = default_tile(roi.shape)
+        power, n_tiles = self._averaged_power(roi, tile)
+        return self._show_averaged(power, tile, n_tiles, full, sharp)
 
 
 MIN_AVERAGED = 2 * MIN_SIZE  # below, "averaged" shows the single periodogram: no two tiles fit

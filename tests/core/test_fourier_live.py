@@ -43,9 +43,11 @@ def ctf_zeros(defocus: float, kv: float = 300.0, cs: float = CS, g_max: float = 
 
 
 def ctf_image(shape, pixel_size: float, defocus: float, seed: int, *, kv: float = 300.0, bfactor: float = 40.0,
-              shot_noise: float = 0.5) -> np.ndarray:
+              shot_noise: float = 0.5, astigmatism: float = 0.0, astigmatism_angle: float = 0.0) -> np.ndarray:
     """A phase-contrast micrograph of an amorphous specimen: white object noise seen through
-    sin χ(g) and a B-factor envelope, plus white shot noise (relative std ``shot_noise``), on a mean."""
+    sin χ(g) and a B-factor envelope, plus white shot noise (relative std ``shot_noise``), on a mean.
+    ``astigmatism`` (Å): the defocus is ``defocus ± astigmatism / 2`` along ``astigmatism_angle`` (rad)
+    and across it."""
     rng = np.random.default_rng(seed)
     ny, nx = shape
     obj = np.fft.rfft2(rng.standard_normal(shape))
@@ -53,7 +55,8 @@ def ctf_image(shape, pixel_size: float, defocus: float, seed: int, *, kv: float 
     gx = np.fft.rfftfreq(nx, d=pixel_size)[None, :]
     g2 = gy**2 + gx**2
     lam = wavelength(kv)
-    chi = np.pi * lam * defocus * g2 - 0.5 * np.pi * CS * lam**3 * g2**2
+    local_defocus = defocus + 0.5 * astigmatism * np.cos(2 * (np.arctan2(gy, gx) - astigmatism_angle))
+    chi = np.pi * lam * local_defocus * g2 - 0.5 * np.pi * CS * lam**3 * g2**2
     img = np.fft.irfft2(obj * np.sin(chi) * np.exp(-bfactor * g2 / 4), s=shape)
     img /= img.std()
     return (100.0 + img + shot_noise * rng.standard_normal(shape)).astype(np.float32)
@@ -207,6 +210,77 @@ def test_auto_shows_superlattice_and_ice_crystal_single_and_vitreous_ice_average
     assert live.last.mode == "single"  # too small to average (under 128 px)
 
 
+def _square_basis(a: float, rotation: float) -> np.ndarray:
+    t = np.radians(rotation)
+    return np.array([[-a * np.sin(t), a * np.cos(t)], [-a * np.cos(t), -a * np.sin(t)]])
+
+
+@pytest.fixture
+def single_calls(monkeypatch):
+    """How many times "auto" computed the single periodogram (the cost the averaged-first search saves)."""
+    calls = []
+    original = F.LiveSpectrum._single
+
+    def counted(self, roi):
+        calls.append(roi.shape)
+        return original(self, roi)
+
+    monkeypatch.setattr(F.LiveSpectrum, "_single", counted)
+    return calls
+
+
+@pytest.mark.parametrize("seed", [51, 52, 53, 54, 55, 56])
+def test_auto_on_micrograph_sized_rois_finds_lattices_in_the_averaged_spectrum(seed, single_calls):
+    """ROIs of 768 px and more: the averaged spectrum comes first and the spots are looked for in it; a
+    lattice (any rotation, 8-24 px period, square or hexagonal) still gets the single periodogram, with
+    its first-order spot at its |g|."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.choice([768, 1024, 1536]))
+    p = float(rng.uniform(0.3, 1.0))
+    period = float(rng.uniform(8, 24)) * p
+    rotation = float(rng.uniform(0, 90))
+    basis = hexagonal_basis(period / (np.sqrt(3) / 2), rotation) if seed % 2 else _square_basis(period, rotation)
+    img = lattice_image((n, n), pixel_size=p, basis=basis, sigma=period / 6, noise=float(rng.uniform(0.3, 1.0)),
+                        seed=seed)
+    live = F.LiveSpectrum(mode="auto")
+    full, _ = live(img, full=True)
+    assert live.last.mode == "single" and live.last.shape == (n, n) and live.last.sharp_peaks >= 2
+    assert single_calls == [(n, n)]
+    spec = F.LiveSpectrum.to_ln(full)
+    c = n // 2
+    spec[c - 3: c + 4, c - 3: c + 4] = -np.inf
+    r, col = np.unravel_index(np.argmax(spec), spec.shape)
+    g = np.hypot(r - c, col - c) / (n * p)
+    assert abs(g - 1 / period) < 1.5 / (n * p)  # the strongest spot: a first order, |g1| = 1 / d
+
+
+@pytest.mark.parametrize("seed", [61, 62, 63, 64])
+def test_auto_on_micrograph_sized_rois_averages_astigmatic_thon_rings_and_vitreous_ice(seed, single_calls):
+    """Without spots, "auto" on a big ROI never pays for the single periodogram. Astigmatic Thon rings
+    swing by many times around a ring (a ring-level test alone took them for spots) and the vitreous-ice
+    ring stands far above its neighbourhood (a local test alone took it for spots): neither is a lattice."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.choice([768, 1024, 2048]))
+    p, dz = float(rng.uniform(0.5, 2.0)), float(rng.uniform(5e3, 3e4))
+    astig = ctf_image((n, n), p, dz, seed=seed, shot_noise=float(rng.uniform(0.2, 1.0)),
+                      astigmatism=float(rng.uniform(0.1, 0.3)) * dz, astigmatism_angle=float(rng.uniform(0, np.pi)))
+    with np.errstate(over="ignore"):  # the crystal's soft edge, far off the image: exp overflows to weight 0
+        vitreous, _ = ice_image((n, n), pixel_size=float(rng.uniform(0.5, 1.5)), crystal_centre=(-1e5, -1e5),
+                                crystal_radius=1.0, seed=seed)
+    live = F.LiveSpectrum(mode="auto")
+    for img in (astig, vitreous):
+        live(img)
+        assert live.last.mode == "averaged" and live.last.sharp_peaks < 2
+        assert live.last.shape == (F.default_tile(img.shape),) * 2
+    assert single_calls == []
+    crystal, _ = ice_image((1024, 1024), seed=seed)  # the same ice, with a crystal on 15 % of the frame
+    live(crystal)
+    assert live.last.mode == "single" and single_calls == [(1024, 1024)]
+    crystal[500, 700] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        live(crystal)
+
+
 def test_display_levels_leave_out_g0_and_the_axes():
     """A huge mean (a micrograph's thousands of counts) used to set the top of the display range."""
     img = ctf_image((512, 512), 1.0, 2e4, seed=9) * 50 + 3500
@@ -233,7 +307,7 @@ def test_real_micrographs_are_not_black_and_auto_averages_them(name):
     img, _ = _micrograph(name)
     h, w = img.shape
     rng = np.random.default_rng(41)
-    for n in (512, 1024):
+    for n in (512, 1024, 2048):
         y0, x0 = int(rng.integers(0, h - n)), int(rng.integers(0, w - n))
         roi = img[y0: y0 + n, x0: x0 + n]
         for mode in ("single", "auto"):

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import argrelextrema
 
+from napari_cryomat.core.synthetic.lattice import hexagonal_basis, lattice_image
 from napari_cryomat.widgets.live_fft import ROI_LAYER_NAME, LiveFFTWidget
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "core"))
@@ -61,6 +62,28 @@ def test_whole_image_button_on_a_micrograph(make_napari_viewer, qtbot):
     roi.data = [np.array([[100, 100], [100, 612], [612, 612], [612, 100]], float)]
     _wait_drawn(qtbot, w, (100, 612, 100, 612), "averaged")
     assert view.shown_shape == (128, 128)
+
+
+def test_whole_image_on_a_crystal_shows_its_spots(make_napari_viewer, qtbot):
+    """On a big ROI Auto looks for the spots in the averaged spectrum first; a crystal still gets the single
+    spectrum of the whole image, its first-order spots at 1 / d."""
+    viewer = make_napari_viewer(show=True)
+    p, a = 0.5, 3.2  # Å: a hexagonal lattice, d = a √3 / 2 = 2.77 Å (5.5 px)
+    h, w_ = 1600, 1800
+    img = lattice_image((h, w_), pixel_size=p, basis=hexagonal_basis(a, 23.0), sigma=0.5, noise=0.8, seed=5)
+    viewer.add_image(img, name="crystal", scale=(p, p), units=("angstrom", "angstrom"))
+    _, w = viewer.window.add_plugin_dock_widget("napari-cryomat", "Live FFT")
+    qtbot.waitUntil(lambda: ROI_LAYER_NAME in viewer.layers, timeout=5000)
+    view = w.spectrum_view
+    w.whole_roi_button.click()
+    _wait_drawn(qtbot, w, (0, h, 0, w_), "single")
+    assert view.status.text() == f"Single spectrum, {h}×{w_} px (Auto: sharp spots)"
+    spec = view.spectrum().astype(float)
+    cy, cx = h // 2, w_ // 2
+    spec[cy - 4: cy + 5, :] = spec[:, cx - 4: cx + 5] = -np.inf  # g = 0 and the axes
+    r, c = np.unravel_index(np.argmax(spec), spec.shape)
+    g = np.hypot((r - cy) / (h * p), (c - cx) / (w_ * p))
+    assert abs(g - 2 / (a * np.sqrt(3))) < 1.5 / (h * p)
 
 
 def test_whole_image_without_an_image_says_what_to_do(make_napari_viewer, qtbot, monkeypatch):
