@@ -25,8 +25,10 @@ What this reader guarantees (and the tests check):
   micrograph) opens as a multiscale layer: the memory map as level 0 and lazy area means (2x, 3x,
   4x, ... bins) as overview levels, so that napari shows it whole as a binned overview (its
   particles, not its aliased pixel noise) and at full resolution when zoomed in (io/_pyramid.py);
-  its contrast limits are those of the overview a laptop shows. :func:`read_mrc` itself returns
-  the one array (batch, scripts); stacks and volumes stay one array everywhere.
+  its contrast limits are those of the overview a laptop shows. Stacks of such frames (space group
+  0, a tilt series, a single section (1, Y, X)) get the same levels frame by frame; volumes (first
+  axis "z" with more than one section) stay one array for the tomogram browser. :func:`read_mrc`
+  itself returns the one array (batch, scripts).
 - The picture appears as in IMOD's 3dmod: the MRC origin is bottom-left, so the rows are shown
   flipped in Y (a negative-stride view). Coordinates exported from the viewer are converted back
   to the file's own voxel indices with :func:`display_to_file_zyx`, so they load unchanged in
@@ -276,7 +278,7 @@ def napari_read_mrc(path):
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", MRCWarning)
-            layers = with_overview(read_mrc(path))  # a big micrograph: binned overview levels
+            layers = with_overview(read_mrc(path))  # a big micrograph or movie: binned overview levels
     except Exception as err:  # noqa: BLE001 - read_mrc raises MRCError; anything else is a bug, still no traceback
         from napari.utils.notifications import show_error
 

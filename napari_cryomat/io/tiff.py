@@ -7,8 +7,8 @@ Every image series of the file becomes a layer (an Olympus file with a colour pr
 image gives two). Uncompressed, contiguous series are memory-mapped (``tifffile.memmap``);
 compressed or scattered ones become a dask array that decodes one page when a slice needs it
 (JPEG, LZW, Deflate, ... through ``imagecodecs``). RGB(A) series open as RGB layers. In napari, a
-grey 2D image with a side of 2048 pixels or more opens with binned overview levels (multiscale,
-io/_pyramid.py); :func:`read_tiff` returns the one array.
+grey 2D image with a side of 2048 pixels or more, or a stack of such frames (not a "z" stack), opens
+with binned overview levels (multiscale, io/_pyramid.py); :func:`read_tiff` returns the one array.
 The text an SEM saves with the scan is left out: an FEI/Thermo Fisher data bar under it, a Zeiss
 SmartSEM data zone drawn over its last rows (``metadata["tiff"]["databar_rows"]`` says how many).
 
@@ -83,7 +83,7 @@ def napari_read_tiff(path):
     if isinstance(path, (list, tuple)):
         path = path[0]
     try:
-        return with_overview(read_tiff(path))  # a big 2D image: binned overview levels
+        return with_overview(read_tiff(path))  # a big 2D image or a stack of big frames: binned overview levels
     except TIFFError as err:
         message = str(err)
     except MemoryError as err:

@@ -1,7 +1,8 @@
-"""Big 2D images open as overview pyramids: level 0 is the file's own pixels (memory-mapped, never read
-at open), each lower level the area means of its bins, computed lazily; stacks and small images stay
-one array; saving a multiscale layer writes level 0; the overview's contrast limits come from a sample
-that agrees with the whole level."""
+"""Big 2D images, and stacks of big frames (movies, tilt series, a (1, Y, X) file), open as overview
+pyramids: level 0 is the file's own pixels (memory-mapped, never read at open), each lower level the
+area means of its bins, frame by frame, computed lazily; volumes and small images stay one array;
+saving a multiscale layer writes level 0; the overview's contrast limits come from a sample that agrees
+with the whole level."""
 
 import mrcfile
 import numpy as np
@@ -19,9 +20,13 @@ from napari_cryomat.io.mrc import napari_read_mrc, read_mrc
 from napari_cryomat.io.tiff import napari_read_tiff, read_tiff
 
 
-def _write_mrc(path, data, voxel=0.85):
+def _write_mrc(path, data, voxel=0.85, *, image_stack=False):
+    """An MRC of ``data``; ``image_stack``: space group 0 (a movie's frames, as cameras write them),
+    else mrcfile's default for 3D data, space group 1 (a volume)."""
     with mrcfile.new(str(path), overwrite=True) as m:
         m.set_data(data)
+        if image_stack:
+            m.set_image_stack()
         m.voxel_size = voxel
     return path
 
@@ -94,12 +99,61 @@ def test_levels_read_nothing_until_computed_and_then_only_their_region():
     assert 0 < source.pixels_read <= 1536 * 1536 < source.shape[0] * source.shape[1]
 
 
-@pytest.mark.parametrize("shape", [(2047, 2047), (1024, 1500), (3, 2048, 2048)])
-def test_small_images_and_stacks_stay_one_array(tmp_path, shape):
+@pytest.mark.parametrize("shape", [(2047, 2047), (1024, 1500), (3, 2048, 2048), (4, 1000, 2047)])
+def test_small_images_and_volumes_stay_one_array(tmp_path, shape):
+    """(3, 2048, 2048) in space group 1 is a volume: the tomogram browser takes it as one array."""
     data = np.zeros(shape, np.int8)
     data[..., ::7, ::5] = 1
     [(out, kwargs, _)] = napari_read_mrc(str(_write_mrc(tmp_path / "s.mrc", data)))
     assert "multiscale" not in kwargs and isinstance(out, np.ndarray) and out.shape == shape
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_stack_levels_are_per_frame_area_means(tmp_path, seed):
+    """A movie (space group 0), a tilt series (.st) and a single-section volume (1, Y, X): each level is
+    (frames, Y/f, X/f), each frame the bin means of that frame alone; level 0 is the memory map."""
+    rng = np.random.default_rng(2000 + seed)
+    n = [3, 5, 1][seed]
+    ny, nx = int(rng.integers(1200, 2600)), int(rng.integers(OVERVIEW_MIN_SIDE, 2700))
+    dtype = [np.float32, np.int16, np.uint16][seed]
+    frames = (rng.gamma(2.0, 40.0, size=(n, ny, nx)) * (1 + np.arange(n))[:, None, None]).astype(dtype)
+    name = ["movie.mrc", "tilts.st", "section.mrc"][seed]
+    path = _write_mrc(tmp_path / name, frames, 1.5, image_stack=seed == 0)
+
+    [(levels, kwargs, kind)] = napari_read_mrc(str(path))
+    assert kind == "image" and kwargs["multiscale"] is True
+    assert kwargs["axis_labels"][0] == ["image", "tilt", "z"][seed]
+    assert isinstance(levels[0], np.memmap) or isinstance(levels[0].base, np.memmap)
+    shown = mrcfile.read(str(path)).reshape(n, ny, nx)[:, ::-1]
+    np.testing.assert_array_equal(np.asarray(levels[0]), shown)
+    factors = overview_factors((n, ny, nx))
+    assert factors == overview_factors((ny, nx)) and len(levels) == 1 + len(factors)
+    for f, level in zip(factors, levels[1:]):
+        assert level.shape == (n, -(-ny // f), -(-nx // f)) and level.dtype == np.float32
+        k = int(rng.integers(0, n))  # one frame, as napari slices it when the frame slider moves
+        frame = np.asarray(level[k])
+        rows = np.append(rng.integers(0, frame.shape[0], 15), frame.shape[0] - 1)
+        cols = np.append(rng.integers(0, frame.shape[1], 15), frame.shape[1] - 1)
+        np.testing.assert_allclose(frame[rows, cols], _bin_means_by_loops(shown[k], f, rows, cols),
+                                   rtol=2e-6, atol=1e-4)
+    # the limits are the overview's, from frames across the stack
+    lo, hi = kwargs["contrast_limits"]
+    f = factors[min(range(len(factors)), key=lambda i: abs(max(ny, nx) / factors[i] - 800))]
+    whole = np.asarray(levels[1 + factors.index(f)])
+    ref_lo, ref_hi = np.percentile(whole, [0.5, 99.5])
+    assert abs(lo - ref_lo) < 0.15 * (ref_hi - ref_lo) and abs(hi - ref_hi) < 0.15 * (ref_hi - ref_lo)
+
+
+def test_a_frame_of_a_stack_level_reads_only_that_frame():
+    rng = np.random.default_rng(8)
+    source = CountingArray(rng.normal(size=(4, 2100, 1900)).astype(np.float32))
+    levels = overview_pyramid(source)
+    assert source.pixels_read == 0
+    frame = np.asarray(levels[3][2])  # the frame on screen, at the 4x level
+    assert frame.shape == (-(-2100 // 4), -(-1900 // 4))
+    assert source.pixels_read == 2100 * 1900  # that frame's pixels, once; no other frame
+    np.testing.assert_allclose(frame[:5, :5], source._array[2, :20, :20].reshape(5, 4, 5, 4).mean(axis=(1, 3)),
+                               rtol=1e-5, atol=1e-6)
 
 
 def test_read_functions_give_scripts_and_batch_one_array(tmp_path):
@@ -109,6 +163,22 @@ def test_read_functions_give_scripts_and_batch_one_array(tmp_path):
     tifffile.imwrite(tmp_path / "big.tif", image)
     [(out, kwargs, _)] = read_tiff(tmp_path / "big.tif")
     assert "multiscale" not in kwargs and out.shape == image.shape
+
+
+def test_tiff_stacks_open_as_overview_and_z_stacks_as_one_array(tmp_path):
+    """A multi-page TIFF (tifffile axis "I": images, as a camera's movie) gets per-frame levels; an ImageJ
+    z-stack (axis "Z", a FIB-SEM volume) stays one array for the tomogram browser."""
+    rng = np.random.default_rng(4)
+    frames = rng.integers(0, 60, size=(3, 2050, 1100)).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "movie.tif", frames)
+    [(levels, kwargs, _)] = napari_read_tiff(str(tmp_path / "movie.tif"))
+    assert kwargs["multiscale"] is True and kwargs["axis_labels"][0] != "z"
+    np.testing.assert_array_equal(np.asarray(levels[0]), frames)
+    np.testing.assert_allclose(np.asarray(levels[1][2, :4, :4]),
+                               frames[2, :8, :8].reshape(4, 2, 4, 2).mean(axis=(1, 3)), rtol=1e-6)
+    tifffile.imwrite(tmp_path / "zstack.tif", frames, imagej=True, metadata={"axes": "ZYX"})
+    [(out, kwargs, _)] = napari_read_tiff(str(tmp_path / "zstack.tif"))
+    assert kwargs["axis_labels"][0] == "z" and "multiscale" not in kwargs and out.shape == frames.shape
 
 
 def test_big_tiff_opens_as_overview(tmp_path):

@@ -15,7 +15,7 @@ import numpy as np
 
 from napari_cryomat.core import dose as core
 from napari_cryomat.io.spectral import is_spectrum_image_layer
-from napari_cryomat.widgets._base.layers import frame_stack, is_frame_stack, pixel_size_of
+from napari_cryomat.widgets._base.layers import frame_stack, image_data, is_frame_stack, pixel_size_of
 
 __all__ = ["DOSE_KEY", "DamageParams", "DamageRequest", "DamageRun", "make_request", "run_damage", "write_table",
            "summary_lines"]
@@ -66,7 +66,7 @@ def make_request(layer, params: DamageParams) -> DamageRequest:
     if not is_frame_stack(layer):
         kind = "a spectrum image" if is_spectrum_image_layer(layer) else f"shape {tuple(layer.data.shape)}"
         raise ValueError(f"'{layer.name}' is not a (T, Y, X) stack ({kind}); pick a movie or dose series.")
-    frames = frame_stack(layer.data)
+    frames = frame_stack(image_data(layer))  # full resolution: a movie of big frames opens as a binned overview
     shape = tuple(frames.shape)
     if shape[0] < 4:
         raise ValueError(f"'{layer.name}' has {shape[0]} frames; following damage needs at least 4.")

@@ -44,8 +44,10 @@ def browse_problem(layer) -> str:
     if layer is None:
         return NO_LAYER
     if getattr(layer, "rgb", False) or getattr(layer, "multiscale", False) or layer.ndim != 3:
+        # the readers give a multiscale overview to stacks of big frames (movies, tilt series), never to volumes
         why = ("is RGB" if getattr(layer, "rgb", False) else
-               "is already multiscale" if getattr(layer, "multiscale", False) else f"has {layer.ndim} dimensions")
+               "is a stack of images shown as a binned overview (a movie or tilt series), not a volume"
+               if getattr(layer, "multiscale", False) else f"has {layer.ndim} dimensions")
         return (f"'{layer.name}' {why}: the tomogram browser needs a single-scale 3D image (Z, Y, X). "
                 "Choose another layer or open a tomogram.")
     try:

@@ -22,7 +22,7 @@ from napari_cryomat.core import fiducials, morph3d, tilt
 from napari_cryomat.core._progress import ProgressCallback, report, sub_progress
 from napari_cryomat.io.mrc import strided_contrast_limits
 from napari_cryomat.io.tilt import read_tilt_angles, sidecar_angles
-from napari_cryomat.widgets._base.layers import pixel_size_of, real_layer, upsert_layer
+from napari_cryomat.widgets._base.layers import image_data, pixel_size_of, real_layer, upsert_layer
 from napari_cryomat.widgets.tilt._run import (
     ANGLES_KEY,
     ANGSTROM,
@@ -215,7 +215,8 @@ class TiltModel:
             raise ValueError("The pixel size must be a positive number of Å.")
         if bead_diameter is not None and not (np.isfinite(bead_diameter) and bead_diameter > 0):
             raise ValueError("The bead diameter must be a positive number of Å (e.g. 100 for 10 nm gold).")
-        return AlignRequest(tilts=layer.data, angles=angles, pixel_size=float(pixel_size), source_name=layer.name,
+        # image_data: a stack of big frames opens as a binned overview; the alignment takes its full resolution
+        return AlignRequest(tilts=image_data(layer), angles=angles, pixel_size=float(pixel_size), source_name=layer.name,
                             tilt_axis_angle=tilt_axis_angle, refine_tilt_axis=bool(refine_tilt_axis),
                             bead_diameter=None if bead_diameter is None else float(bead_diameter))
 
@@ -317,7 +318,7 @@ class TiltModel:
             alignment, keep = run.alignment, tuple(int(i) for i in np.flatnonzero(self.kept))
         if min(layer.data.shape[1:]) // binning < 8:
             raise ValueError(f"Binning {binning} leaves images under 8 pixels; choose a smaller binning.")
-        return ReconRequest(tilts=layer.data, angles=angles, keep=keep, alignment=alignment, method=method,
+        return ReconRequest(tilts=image_data(layer), angles=angles, keep=keep, alignment=alignment, method=method,
                             iterations=int(iterations), thickness=thickness, binning=int(binning),
                             pixel_size=float(pixel_size), source_name=layer.name, invert=bool(invert))
 

@@ -19,6 +19,7 @@ from qtpy.QtWidgets import QFileDialog, QVBoxLayout, QWidget
 
 from napari_cryomat.io.tilt import read_tilt_angles
 from napari_cryomat.widgets._base import EventLinks, ScrollPanel, TaskRunner, show_error, show_info, show_warning
+from napari_cryomat.widgets._base.layers import image_data
 from napari_cryomat.widgets.tilt._model import (
     TiltModel,
     angles_of,
@@ -176,7 +177,7 @@ class TiltSeriesWidget(QWidget):
         if volume is None:
             show_error("Choose a volume (reconstruct one first).")
             return
-        self.runner.start(run_threshold, volume.data, on_done=lambda mask: self._masked(volume, mask),
+        self.runner.start(run_threshold, image_data(volume), on_done=lambda mask: self._masked(volume, mask),
                           label="Otsu mask")
 
     def _masked(self, volume, mask) -> None:
