@@ -319,7 +319,8 @@ def align(stack: np.ndarray, angles: np.ndarray, *, n_z: int | None, max_shift: 
     while max(h, w) / b_small > 64:
         b_small *= 2
     starts = scan_axis_candidates(prepare(stack, b_small), angles, n_z=max(8, int(round(nz / b_small))),
-                                  max_shift=max_shift / b_small + 2, lowpass=0.25)
+                                  max_shift=max_shift / b_small + 2, lowpass=0.25,
+                                  progress=sub_progress(progress, 0.0, _SCAN_SHARE))
     report(progress, _SCAN_SHARE)
     share = (1.0 - _SCAN_SHARE) / len(starts)
     runs = [_align_at(stack, angles, a, blind=True,
@@ -342,7 +343,7 @@ def align(stack: np.ndarray, angles: np.ndarray, *, n_z: int | None, max_shift: 
     return shifts, alpha, peaks
 
 
-#: the share of a blind alignment's progress bar the coarse axis scan takes (it reports nothing itself):
+#: the share of a blind alignment's progress bar the coarse axis scan takes (it reports each trial angle):
 #: 12-17 % of the time on the demo series and a low-dose 192² one (notes/gui24_scratch/tilt_progress.md)
 _SCAN_SHARE = 0.15
 #: where each stage of :func:`_align_at` starts and ends on its progress bar, sized by the stages' measured shares
@@ -423,7 +424,7 @@ def _align_at(stack, angles, alpha, *, levels, nz, max_shift, refine_alpha, iter
                                     passes=_tilt_axis.FINAL_PASSES, progress=counts_step("refine again"))
             if _tilt_axis.CORRECT_BIAS:  # the criterion's own bias, measured on counts simulated at this angle
                 report(counts_step("bias"), 0.0)
-                bias = _tilt_axis.criterion_bias(counts, angles, alpha, t, projector)
+                bias = _tilt_axis.criterion_bias(counts, angles, alpha, t, projector, progress=counts_step("bias"))
                 if abs(bias) <= _tilt_axis.MAX_BIAS:
                     corrected = alpha - _tilt_axis.BIAS_SCALE * bias
                     t, alpha = _tilt_axis.to_angle(t, alpha, corrected), corrected
@@ -435,7 +436,8 @@ def _align_at(stack, angles, alpha, *, levels, nz, max_shift, refine_alpha, iter
         report(counts_step("finer"), 0.0)
         if b % 2 == 0:  # the same raw extent binned half as much, against the upsampled reference
             finer = bin_stack(stack[:, :h // b * b, :w // b * b], b // 2)
-            t = _tilt_refine.finer_pass(counts, finer, angles, alpha, t, shape, _matcher(angles, shape, nz_b).proj)
+            t = _tilt_refine.finer_pass(counts, finer, angles, alpha, t, shape, _matcher(angles, shape, nz_b).proj,
+                                        progress=counts_step("finer"))
             b //= 2  # the extent stays that of the coarser binning
     # the per-tilt agreement reported is that of the final angle and shifts (the later stages moved them)
     report(progress, stages["agreement"][0])

@@ -20,7 +20,7 @@ import warnings
 
 import numpy as np
 
-from napari_cryomat.core._progress import report
+from napari_cryomat.core._progress import report, sub_progress
 from napari_cryomat.core._tilt_align import aligned_shape, remove_gauge, rotation
 from napari_cryomat.core._tilt_refine import fold_reprojections, line_integrals, poisson_shift, to_aligned, zero_level
 from napari_cryomat.core._tilt_sirt import Sirt
@@ -151,6 +151,10 @@ def find_angle(counts, angles, alpha, t, projector, *, step: float = 1.0, span: 
 BIAS_OFFSETS = np.arange(-1.5, 1.51, 0.5)
 #: SIRT iterations of the all-tilts volume that simulates the noise-free counts (λ = 1.9, positivity)
 BIAS_SIRT_ITERATIONS = 30
+#: :func:`criterion_bias`'s steps on its progress bar: the SIRT volume, the simulated counts (a fit per tilt) and
+#: the trial offsets, by their measured shares of its time (192², 41 tilts, 1 count/px: 0.2, 0.27 and 4.8 s of
+#: 5.3 s; notes/gui25_scratch/tilt_progress25.md)
+_BIAS_STEPS = {"volume": (0.0, 0.04), "simulate": (0.04, 0.1), "trials": (0.1, 1.0)}
 #: a measured bias beyond this (degrees) is not applied: on the benchmark generator's phantoms (256², seen seeds
 #: 250, 255, 258, 261) the criterion's offset was +0.28 and +0.14° on noise-free expected counts and -0.16 to +0.19°
 #: on counts simulated from our model; one far larger says the simulation, not the criterion, went wrong
@@ -163,7 +167,7 @@ BIAS_SCALE = 0.75
 CORRECT_BIAS = True
 
 
-def criterion_bias(counts, angles, alpha, t, projector) -> float:
+def criterion_bias(counts, angles, alpha, t, projector, progress=None) -> float:
     """How far (degrees) the held-out criterion of :func:`find_angle` puts its peak from the axis angle of counts
     that are exactly consistent with ``alpha``: noise-free counts simulated from our own model at ``alpha`` and
     shifts ``t`` (a positivity SIRT of all tilts, reprojected and fitted to each tilt's counts), scored at
@@ -174,7 +178,10 @@ def criterion_bias(counts, angles, alpha, t, projector) -> float:
     255 (benchmark generator, 256², 1 count/px) its peak lies +0.28° and +0.14° from the truth, for every noise
     realisation the same while the noise adds ±0.25°. The same measurement on counts simulated from our own
     estimate (HEAD's landing) gave +0.19, +0.03, +0.01 and -0.16° on seen 250, 255, 258, 261 (where the angle
-    found was +0.71, +0.63, +0.59 and -0.44° off): subtracting it left +0.52, +0.60, +0.58 and -0.28°."""
+    found was +0.71, +0.63, +0.59 and -0.44° off): subtracting it left +0.52, +0.60, +0.58 and -0.28°.
+
+    ``progress`` moves through its three steps by their measured shares (:data:`_BIAS_STEPS`)."""
+    steps = {name: sub_progress(progress, *span) for name, span in _BIAS_STEPS.items()}
     logs = line_integrals(counts)
     shape = aligned_shape(counts.shape[1:], alpha)
     aligned = to_aligned(logs, alpha, t, shape)
@@ -183,10 +190,15 @@ def criterion_bias(counts, angles, alpha, t, projector) -> float:
     p = np.ascontiguousarray(aligned.transpose(0, 2, 1)).reshape(n * w, h)
     sirt = Sirt(proj, relaxation=1.9, positivity=True)
     x = sirt.start(p, False)
-    for _ in range(BIAS_SIRT_ITERATIONS):
+    for i in range(BIAS_SIRT_ITERATIONS):
         sirt.step(x, p)
+        report(steps["volume"], (i + 1) / BIAS_SIRT_ITERATIONS)
     rep = np.ascontiguousarray(proj.forward(x).reshape(n, w, h).transpose(0, 2, 1))
-    mu = np.stack([poisson_shift(c, r, alpha, ti, model=True)[1] for c, r, ti in zip(counts, rep, t)])
+    mu = []
+    for k, (c, r, ti) in enumerate(zip(counts, rep, t)):
+        mu.append(poisson_shift(c, r, alpha, ti, model=True)[1])
+        report(steps["simulate"], (k + 1) / n)
+    mu = np.stack(mu)
     simulated = np.where(np.isfinite(mu), mu, zero_level(counts)).astype(np.float32)  # vacuum where no model
     sim_logs = line_integrals(simulated)
     mus = {}
@@ -194,6 +206,7 @@ def criterion_bias(counts, angles, alpha, t, projector) -> float:
         a = float(alpha + off)
         mus[a] = evaluate(simulated, sim_logs, angles, a, to_angle(t, alpha, a),
                           projector(aligned_shape(counts.shape[1:], a)))[1]
+        report(steps["trials"], len(mus) / len(BIAS_OFFSETS))
     mask = np.logical_and.reduce([np.isfinite(m) for m in mus.values()])
     grid = np.array(sorted(mus))
     values = np.array([log_likelihood(simulated, mus[a], mask, tilt_weights(angles)) for a in grid])

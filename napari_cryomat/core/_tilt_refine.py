@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from napari_cryomat.core._progress import report
+from napari_cryomat.core._progress import report, sub_progress
 from napari_cryomat.core._tilt_align import remove_gauge, resample, rotation
 from napari_cryomat.core._tilt_projector import SliceProjector
 from napari_cryomat.core._tilt_sirt import Sirt
@@ -87,11 +87,12 @@ def to_aligned(logs: np.ndarray, alpha: float, t: np.ndarray, shape: tuple[int, 
 
 
 def fold_reprojections(aligned: np.ndarray, proj: SliceProjector, *, folds: int = FOLDS,
-                       iterations: int = SIRT_ITERATIONS, block: int = 1, patience: int | None = None) -> np.ndarray:
+                       iterations: int = SIRT_ITERATIONS, block: int = 1, patience: int | None = None,
+                       progress=None) -> np.ndarray:
     """Reprojection of every tilt of the aligned line integrals ``(N, Y, U)`` from a SIRT (λ = 1.9,
     positivity) of the tilts outside its fold, stopped where the fold's own tilts are predicted best
     (within ``iterations``; with ``patience``, the SIRT ends that many iterations after the best so far).
-    A fold is every ``folds``-th run of ``block`` neighbouring tilts."""
+    A fold is every ``folds``-th run of ``block`` neighbouring tilts. ``progress`` moves fold by fold."""
     n, h, w = aligned.shape
     p = np.ascontiguousarray(aligned.transpose(0, 2, 1)).reshape(n * w, h)
     rep = np.empty_like(p)
@@ -111,6 +112,7 @@ def fold_reprojections(aligned: np.ndarray, proj: SliceProjector, *, folds: int 
                     break
         rows = np.repeat(held, w)
         rep[rows] = (proj.forward(best_x))[rows]
+        report(progress, (f + 1) / min(folds, n))
     return np.ascontiguousarray(rep.reshape(n, w, h).transpose(0, 2, 1))
 
 
@@ -178,7 +180,7 @@ def refine(counts: np.ndarray, angles: np.ndarray, alpha: float, t: np.ndarray, 
 
 
 def finer_pass(counts: np.ndarray, finer: np.ndarray, angles: np.ndarray, alpha: float, t: np.ndarray,
-               shape: tuple[int, int], proj: SliceProjector) -> np.ndarray:
+               shape: tuple[int, int], proj: SliceProjector, progress=None) -> np.ndarray:
     """One last pass on ``finer``, the same raw extent as ``counts`` binned half as much: each tilt
     fitted by :func:`poisson_shift` against its fold reference of ``counts`` upsampled 2x (cubic).
     Returns the shifts in ``finer``'s pixels. Why: the fine counts carry sharper edges than the
@@ -189,11 +191,23 @@ def finer_pass(counts: np.ndarray, finer: np.ndarray, angles: np.ndarray, alpha:
     ``FINER_FOLDS``-th tilt (12), not every sixth: built from more tilts it is less noisy (blind, 256², 1
     count/px, mean shift RMS: dev seeds 0-5, 11-15 0.5079 -> 0.5033 px, lower on 9 of 11; never-seen
     61-70 0.5985 -> 0.5940, lower on 8 of 10; 1-3 CPU-s more at 256² under load). Averaging the references of 5, 6
-    and 7 folds did as well (0.5029) at 3x the SIRTs; a second pass did nothing (0.5091)."""
+    and 7 folds did as well (0.5029) at 3x the SIRTs; a second pass did nothing (0.5091).
+
+    ``progress`` moves fold by fold through the references, then tilt by tilt through the fits
+    (:data:`_FINER_REFERENCE_SHARE`)."""
     logs = line_integrals(counts)
     aligned = to_aligned(logs, alpha, t, shape)
     rep = fold_reprojections(aligned, proj, folds=FINER_FOLDS, iterations=REFERENCE_ITERATIONS,
-                             patience=REFERENCE_PATIENCE)
+                             patience=REFERENCE_PATIENCE, progress=sub_progress(progress, 0.0, _FINER_REFERENCE_SHARE))
     rep = ndimage.zoom(rep, (1, 2, 2), order=3, grid_mode=True, mode="grid-constant")
-    new = np.stack([poisson_shift(c, r, alpha, 2 * ti) for c, r, ti in zip(finer, rep, t)])
-    return remove_gauge(new, angles)
+    fits = sub_progress(progress, _FINER_REFERENCE_SHARE, 1.0)
+    new = []
+    for k, (c, r, ti) in enumerate(zip(finer, rep, t)):
+        new.append(poisson_shift(c, r, alpha, 2 * ti))
+        report(fits, (k + 1) / len(finer))
+    return remove_gauge(np.stack(new), angles)
+
+
+#: :func:`finer_pass`'s share of its progress bar that the fold references take (the rest: one fit per tilt), as
+#: measured (192², 41 tilts, 1 count/px: 1.5 of 2.3 s; notes/gui25_scratch/tilt_progress25.md)
+_FINER_REFERENCE_SHARE = 0.67

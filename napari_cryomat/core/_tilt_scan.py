@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from napari_cryomat.core._progress import report
 from napari_cryomat.core._tilt_align import _parabola_max, aligned_shape, project_match, remove_gauge, resample
 from napari_cryomat.core._tilt_pairs import pair_shifts, solve_pairs
 from napari_cryomat.core._tilt_xcorr import bandpass, disc, round_mask, xcorr_shift
@@ -37,31 +38,41 @@ def scan_axis_angle(work, angles, *, n_z, max_shift, lowpass) -> float:
     return scan_axis_candidates(work, angles, n_z=n_z, max_shift=max_shift, lowpass=lowpass)[0]
 
 
-def scan_axis_candidates(work, angles, *, n_z, max_shift, lowpass) -> list[float]:
+def scan_axis_candidates(work, angles, *, n_z, max_shift, lowpass, progress=None) -> list[float]:
     """The first estimates of :func:`scan_axis_angle`: its answer, and a second start where the 15° grid's
     second-best maximum (at least 30° from the best) scores within the noise of it (:func:`rival_maximum`),
     each refined in 2.5° steps; the second is dropped if its refinement ends within 10° of the first. The
-    likelihood search reaches 25° from its start, so the two are beyond each other's reach."""
+    likelihood search reaches 25° from its start, so the two are beyond each other's reach.
+
+    ``progress`` moves by one trial angle at a time (each costs about the same): the 12 of the grid,
+    then 7 around each start, the count it moves towards (a start recentred at an end of its 2.5° steps
+    takes 4 more)."""
     work = work * round_mask(work.shape[1:])[None]
     weights = np.sin(np.deg2rad(angles)) ** 2
+    grid = np.arange(-90.0, 90.0, 15.0) + GRID_OFFSET
+    trials = {"done": 0, "expected": len(grid) + 7, "shown": 0.0}
 
     def peaks(a):
         shape = aligned_shape(work.shape[1:], a)
         band, win = bandpass(shape, 0.01, lowpass), disc(shape)
         rot = np.stack([resample(w, a, (0, 0), shape, cval=0.0) for w in work])
         t = neighbour_chain(rot, angles, max_shift=max_shift, band=band, win=win)
-        return project_match(work, angles, a, t, n_z=n_z, iterations=2, max_shift=4, band=band, win=win)[1]
+        out = project_match(work, angles, a, t, n_z=n_z, iterations=2, max_shift=4, band=band, win=win)[1]
+        trials["done"] += 1  # the bar never goes back, and waits below its end for the last trial
+        trials["shown"] = max(trials["shown"], min(0.99, trials["done"] / max(trials["expected"], trials["done"] + 1)))
+        report(progress, trials["shown"])
+        return out
 
     def score(a):
         return float(weights @ peaks(a) / weights.sum())
 
-    grid = np.arange(-90.0, 90.0, 15.0) + GRID_OFFSET
     per_tilt = np.stack([peaks(a) for a in grid])
     values = per_tilt @ weights / weights.sum()
     starts = [float(grid[int(np.argmax(values))])]
     rival = rival_maximum(per_tilt, weights)
     if rival is not None:
         starts.append(float(grid[rival]))
+    trials["expected"] = len(grid) + 7 * len(starts)
     scores: dict = {}
     found = []
     for best in starts:

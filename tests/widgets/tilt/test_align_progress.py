@@ -35,3 +35,61 @@ def test_progress_moves_through_the_axis_position_scan(monkeypatch, blind):
     # the scan is ~40 % of the demo's time: the bar crosses about that share of its length, step by step
     assert len(during) >= 20 and during[-1] - during[0] >= 0.3
     assert values[inside[1] - 1] <= 0.95  # and the run's last stage still has room to move
+
+
+def _reports_inside(monkeypatch, module, name, log):
+    """Wrap ``module.name`` so that ``log[name]`` counts the progress reports made while it runs."""
+    function = getattr(module, name)
+
+    def watched(*args, progress=None, **kw):
+        def counted(value):
+            log[name] = log.get(name, 0) + 1
+            if progress is not None:
+                progress(value)
+        return function(*args, progress=counted, **kw)
+
+    monkeypatch.setattr(module, name, watched)
+
+
+def test_the_blind_scan_reports_each_trial_and_cancel_stops_it(monkeypatch):
+    """The coarse axis scan held the bar at 0 % for 18 % of a blind run (5.5 s of 34 s under load); Cancel
+    waited for its end. Now it reports each trial angle, and a Cancel stops it at the next one."""
+    from napari_cryomat.core import _tilt_scan
+    from napari_cryomat.core._progress import Cancelled
+
+    [(tilts, kwargs, _)] = tilt_series_sample()
+    meta = kwargs["metadata"]
+    log = {}
+    _reports_inside(monkeypatch, _tilt_scan, "scan_axis_candidates", log)
+    cancel_at = 5
+
+    def progress(value):
+        if log.get("scan_axis_candidates", 0) >= cancel_at:
+            raise Cancelled()
+
+    request = AlignRequest(tilts=tilts, angles=meta["tilt_angles"], pixel_size=meta["pixel_size_angstrom"],
+                           source_name="tilt series", tilt_axis_angle=None)
+    with pytest.raises(Cancelled):
+        run_align(request, progress=progress)
+    assert log["scan_axis_candidates"] == cancel_at  # stopped at the report after the Cancel, inside the scan
+
+
+def test_count_stage_steps_report_inside(monkeypatch):
+    """At low dose the count-space stage runs: criterion_bias (a SIRT volume, a fit per tilt, 7 trial angles) and
+    finer_pass (12 fold references, a fit per tilt) held the bar for up to 8.6 s under load; now each reports."""
+    from napari_cryomat.core import _tilt_axis, _tilt_refine, _tilt_scan
+    from napari_cryomat.core.synthetic.tilt import make_tilt_series
+
+    s = make_tilt_series(shape=(48, 160, 160), n_tilts=41, tilt_range=(-60.0, 60.0), max_shift=6.0, dose=1.0,
+                         pixel_size=5.0, seed=11)
+    log = {}
+    for module, name in ((_tilt_scan, "scan_axis_candidates"), (_tilt_axis, "criterion_bias"),
+                         (_tilt_refine, "finer_pass")):
+        _reports_inside(monkeypatch, module, name, log)
+    reported = []
+    request = AlignRequest(tilts=s.tilts, angles=s.angles, pixel_size=5.0, source_name="tilts", tilt_axis_angle=None)
+    run_align(request, progress=reported.append)
+    assert np.all(np.diff(reported) >= -1e-12) and reported[-1] == 1.0
+    assert log["scan_axis_candidates"] >= 19  # 12 grid angles and 7 around the start at least
+    assert log["criterion_bias"] >= 30 + 41 + 7  # SIRT iterations, fits per tilt, trial offsets
+    assert log["finer_pass"] >= 12 + 41  # fold references, fits per tilt
