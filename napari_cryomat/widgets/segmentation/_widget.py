@@ -1,9 +1,10 @@
 """The Segmentation dock: image and annotation, then the panels, in a scroll panel that fits a laptop.
 
 Layout, top to bottom: image, annotation, New annotation / Restore autosave and the autosave status
-(always visible: a "NOT SAVING" must never be folded away); classes; brush and click to segment;
-pixel classifier; automatic particles; autosave settings (folded). The progress bar with Cancel
-stays below the scrolled part.
+(always visible: a "NOT SAVING" must never be folded away); automatic particles (second: it needs only
+the image, and it is what a new user with a micrograph of particles is after; below the annotation tools
+it was off a laptop's screen); classes; brush and click to segment; pixel classifier; autosave settings
+(folded). The progress bar with Cancel stays below the scrolled part.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ class SegmentationWidget(QWidget):
         rows.addRow(hbox(self.new_button, self.autosave_panel.restore_button))
         rows.addRow(self.autosave_panel.status_label)
         self.panel = ScrollPanel()
-        for widget in (top, self.classes_panel, self.tools_panel, self.classifier_panel, self.particles_panel,
+        for widget in (top, self.particles_panel, self.classes_panel, self.tools_panel, self.classifier_panel,
                        self.autosave_panel):
             self.panel.add(widget)
         self.panel.finish()

@@ -475,3 +475,20 @@ def test_a_size_read_at_the_pixel_scale_is_cautioned_in_the_dock(make_napari_vie
     note = w.particles_panel.assumed_note.text()
     assert note.startswith("⚠ The particles' size was read as Ø") and "check that they are particles" in note
     assert any("check that they are particles" in m for m in messages["info"])
+
+
+def test_a_new_user_sees_segment_particles_without_scrolling(make_napari_viewer, sample, qtbot):
+    """On a laptop (1366 x 740 window) the dock opens with Automatic particles and its button on screen: it
+    needs only the image. Below the classes, paint and classifier sections its button ended 840 px down a
+    643 px high view."""
+    from qtpy.QtCore import QPoint
+
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1366, 740)
+    viewer.add_image(sample[0], name="particles", scale=(PS, PS), units=("angstrom", "angstrom"))
+    _dock, w = viewer.window.add_plugin_dock_widget("napari-cryomat", "Segmentation")
+    qtbot.wait(200)
+    viewport = w.panel.scroll.viewport()
+    button = w.particles_panel.segment_button
+    bottom = button.mapTo(viewport, QPoint(0, button.height())).y()
+    assert w.panel.scroll.verticalScrollBar().value() == 0 and 0 < bottom <= viewport.height()
