@@ -164,13 +164,16 @@ def overview_contrast_limits(image, *, low: float = 0.5, high: float = 99.5) -> 
 def with_overview(layers: list) -> list:
     """napari LayerData tuples with every big grey image or stack of big frames made a multiscale overview.
 
-    The napari reader hooks call this; the readers themselves (``read_mrc``, ``read_tiff``) return one
-    array, which batch work and scripts take as it is. A layer with its own colour scale (a phase map's
-    cyclic colormap and fixed limits) is left alone: the mean of wrapped phases is no overview.
+    The napari reader hooks call this; the readers themselves (``read_mrc``, ``read_tiff``,
+    ``read_spectral``) return one array, which batch work and scripts take as it is. A layer with its own
+    colour scale (a phase map's cyclic colormap and fixed limits) is left alone: the mean of wrapped
+    phases is no overview. So is a spectrum image (its first axis is energy: the Spectrum imaging dock
+    takes its data as it is).
     """
     out = []
     for item in layers:
         if len(item) == 3 and item[2] == "image" and "colormap" not in item[1] \
+                and "spectrum_image" not in (item[1].get("metadata") or {}) \
                 and not item[1].get("multiscale") \
                 and wants_overview(item[0], rgb=bool(item[1].get("rgb")), axis_labels=item[1].get("axis_labels")):
             data, kwargs, kind = item

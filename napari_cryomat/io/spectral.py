@@ -49,6 +49,7 @@ import numpy as np
 
 from napari_cryomat.io import _sniff
 from napari_cryomat.io._guard import refuse_special_file
+from napari_cryomat.io._pyramid import with_overview
 
 __all__ = [
     "napari_get_reader",
@@ -159,7 +160,8 @@ def napari_read_spectral(path):
     if isinstance(path, (list, tuple)):
         path = path[0]
     try:
-        layers = read_spectral(path)
+        # a big image (a 4k DM4 or Velox micrograph) or a stack of them: binned overview levels
+        layers = with_overview(read_spectral(path))
     except (SpectralError, ImportError) as err:
         _notify("error", str(err))
         return [(None,)]

@@ -223,3 +223,51 @@ def test_overview_contrast_from_a_sample_matches_the_whole_level():
     # and they are the overview's, far narrower than the pixels' own spread
     pixel_lo, pixel_hi = np.percentile(image, [0.5, 99.5])
     assert hi - lo < 0.5 * (pixel_hi - pixel_lo)
+
+
+def test_vendor_images_and_series_open_as_overview_but_spectrum_images_do_not(tmp_path):
+    """The rosettasciio reader (DM, Velox EMD, TIA, TVIPS, HyperSpy files): a 4k image and a series of 4k
+    frames get overview levels; a spectrum image stays one array for the Spectrum imaging dock, even one
+    whose scan is 2048 pixels long (its first axis is energy, not frames)."""
+    pytest.importorskip("rsciio")
+    pytest.importorskip("h5py")
+    from rsciio.hspy import file_writer
+
+    from napari_cryomat.io.spectral import napari_read_spectral
+
+    def signal(data, axes, title, signal_type=""):
+        return {"data": data, "axes": axes, "metadata": {"General": {"title": title},
+                                                         "Signal": {"signal_type": signal_type}},
+                "original_metadata": {}, "attributes": {"_lazy": False}, "tmp_parameters": {},
+                "learning_results": {}, "models": {}, "package_info": {"name": "napari-cryomat", "version": "test"}}
+
+    def axis(name, units, size, navigate, i, scale=0.1):
+        return {"name": name, "units": units, "size": size, "offset": 0.0, "scale": scale, "navigate": navigate,
+                "index_in_array": i}
+
+    rng = np.random.default_rng(9)
+    image = rng.gamma(3.0, 30.0, size=(2100, 2050)).astype(np.float32)
+    file_writer(str(tmp_path / "haadf.hspy"), signal(image, [axis("y", "nm", 2100, False, 0),
+                                                             axis("x", "nm", 2050, False, 1)], "HAADF"),
+                show_progressbar=False)
+    [(levels, kwargs, _)] = napari_read_spectral(str(tmp_path / "haadf.hspy"))
+    assert kwargs["multiscale"] is True
+    np.testing.assert_array_equal(np.asarray(levels[0]), image)
+    np.testing.assert_allclose(np.asarray(levels[2][:2, :2]), image[:6, :6].reshape(2, 3, 2, 3).mean(axis=(1, 3)),
+                               rtol=1e-5)
+
+    series = rng.poisson(20.0, size=(3, 2048, 1500)).astype(np.float32)
+    file_writer(str(tmp_path / "series.hspy"),
+                signal(series, [axis("Time", "s", 3, True, 0, 1.0), axis("y", "nm", 2048, False, 1),
+                                axis("x", "nm", 1500, False, 2)], "frames"), show_progressbar=False)
+    [(levels, kwargs, _)] = napari_read_spectral(str(tmp_path / "series.hspy"))
+    assert kwargs["multiscale"] is True and levels[1].shape == (3, 1024, 750)
+    np.testing.assert_allclose(np.asarray(levels[1][2, :2, :2]),
+                               series[2, :4, :4].reshape(2, 2, 2, 2).mean(axis=(1, 3)), rtol=1e-6)
+
+    si = rng.poisson(5.0, size=(2048, 3, 16)).astype(np.float32)
+    file_writer(str(tmp_path / "si.hspy"),
+                signal(si, [axis("y", "nm", 2048, True, 0), axis("x", "nm", 3, True, 1),
+                            axis("Energy", "keV", 16, False, 2, 0.02)], "SI", "EDS_TEM"), show_progressbar=False)
+    [(data, kwargs, _)] = napari_read_spectral(str(tmp_path / "si.hspy"))
+    assert "spectrum_image" in kwargs["metadata"] and "multiscale" not in kwargs and data.shape == (16, 2048, 3)
