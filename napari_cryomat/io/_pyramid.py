@@ -151,8 +151,14 @@ def overview_contrast_limits(image, *, low: float = 0.5, high: float = 99.5) -> 
     strips = max(1, _CONTRAST_STRIPS // len(frames))
     starts = np.unique(np.linspace(0, ny - f, min(strips, ny // f)).round().astype(int))
     keep = (nx // f) * f
-    means = [np.asarray(frame[y:y + f, :keep], dtype=np.float32).reshape(f, keep // f, f).mean(axis=(0, 2))
-             for frame in frames for y in starts]
+    pieces = [frame[y:y + f, :keep] for frame in frames for y in starts]
+    if type(image).__module__.startswith("dask"):
+        import dask
+
+        # one compute for all strips: a compressed TIFF page is decoded once, not once per strip (64 decodes
+        # of a zlib 2048² page took 5.4 s)
+        pieces = dask.compute(*pieces)
+    means = [np.asarray(piece, dtype=np.float32).reshape(f, keep // f, f).mean(axis=(0, 2)) for piece in pieces]
     sample = np.concatenate(means)
     sample = sample[np.isfinite(sample)]
     if sample.size == 0:
