@@ -310,7 +310,9 @@ def _incommensurate(lat: Lattice, basis: np.ndarray, within) -> None:
 
     A group of spots ``G + q`` (decimal q, one per Friedel pair after sign-canonicalisation) counts only when at least
     two different lattice vectors G carry it, as for the targeted search; its q is the SNR-weighted mean, and each
-    spot's index is ``G + q`` as floats (e.g. ``(1.0, 0.372)``)."""
+    spot's index is ``G + q`` as floats (e.g. ``(1.0, 0.372)``). A group at ±2q of another one is that modulation's
+    second harmonic, not a modulation of its own: its spots are indexed ``G ± 2q`` with the other group's q. Then any
+    spot left unindexed that lies at ``G ± q`` or ``G ± 2q`` of a modulation found joins it."""
     groups: list[list] = []  # [q of the first member, [(peak, G, q_i, sign)]]
     for pk in lat.unindexed:
         c = np.linalg.solve(basis, pk.g)
@@ -327,17 +329,73 @@ def _incommensurate(lat: Lattice, basis: np.ndarray, within) -> None:
                 break
         else:
             groups.append([q, [(pk, G, q, sign)]])
+    found = []  # (q as floats, members), the group with the most SNR first: a fundamental before its harmonic
     for _, members in groups:
         if len({(int(G[0]), int(G[1])) for _, G, _, _ in members}) < 2:
             continue
         w = np.array([max(m[0].snr, 1.0) for m in members])
-        q = tuple(float(x) for x in np.round(np.sum([m[2] * wi for m, wi in zip(members, w)], axis=0) / w.sum(), 4))
+        q = np.sum([m[2] * wi for m, wi in zip(members, w)], axis=0) / w.sum()
+        found.append((q, members, float(w.sum())))
+    found.sort(key=lambda item: -item[2])
+    # the fundamentals: groups that are not at ±2q of another group (when two groups are each other's harmonic, only
+    # possible near q = 1/3 or 1/5, the one with more SNR is the fundamental)
+    def is_harmonic(i: int) -> bool:
+        q = found[i][0]
+        return any(j != i and _harmonic_of(q, [f], within) is not None and (j < i or _harmonic_of(f, [q], within) is None)
+                   for j, (f, _, _) in enumerate(found))
+
+    fundamentals = [q for i, (q, _, _) in enumerate(found) if not is_harmonic(i)]
+    taken = set()
+    for q, members, _ in found:
+        if any(q is f for f in fundamentals):
+            q_label, order, shift = q, 1, np.zeros(2)
+        else:
+            harmonic = _harmonic_of(q, fundamentals, within)
+            if harmonic is None:  # the harmonic of a harmonic: left unindexed
+                continue
+            q_label, order, shift = harmonic  # q ≈ order · q_label + shift (shift: a lattice vector)
+        q_tuple = tuple(float(x) for x in np.round(q_label, 4))
         for pk, G, _, sign in members:
-            pk.hk = (float(sign * (G[0] + q[0])), float(sign * (G[1] + q[1])))
-            pk.q = q
+            hk = sign * (G + shift + order * np.asarray(q_tuple))
+            pk.hk, pk.q = (float(hk[0]), float(hk[1])), q_tuple
             lat.superlattice.append(pk)
-        taken = {id(m[0]) for m in members}
-        lat.unindexed = [pk for pk in lat.unindexed if id(pk) not in taken]  # Peak's == compares arrays
+            taken.add(id(pk))
+    lat.unindexed = [pk for pk in lat.unindexed if id(pk) not in taken]  # Peak's == compares arrays
+    # single unindexed spots where a modulation found puts a satellite (weaker ones: see _targeted_superlattice)
+    for pk in list(lat.unindexed):
+        label = _satellite_of(np.linalg.solve(basis, pk.g), lat.modulation_vectors, within)
+        if label is not None:
+            pk.hk, pk.q = label
+            lat.superlattice.append(pk)
+            lat.unindexed = [u for u in lat.unindexed if u is not pk]
+
+
+#: the satellite orders of an incommensurate modulation that are indexed and searched for: G ± q and G ± 2q
+SATELLITE_ORDERS = (1, -1, 2, -2)
+
+
+def _harmonic_of(q: np.ndarray, fundamentals: list, within):
+    """``(q0, m, n)`` when the decimal modulation ``q`` (basis units) is ``m q0 + n`` for one of ``fundamentals``, m = ±2
+    and n a lattice vector, within two measured positions' uncertainty; else None."""
+    for q0 in fundamentals:
+        for m in (2, -2):
+            n = np.rint(q - m * q0)
+            if within(0.5 * (q - m * q0 - n)):
+                return q0, m, n
+    return None
+
+
+def _satellite_of(c: np.ndarray, modulations: list, within):
+    """``(hk, q)`` when the position ``c`` (basis units) is ``G + m q`` (m in :data:`SATELLITE_ORDERS`) for one of the
+    decimal (incommensurate) ``modulations``, within two measured positions' uncertainty; else None."""
+    for q in modulations:
+        if isinstance(q[0], Fraction) or isinstance(q[1], Fraction):
+            continue
+        for m in SATELLITE_ORDERS:
+            hk = np.rint(c - m * np.asarray(q)) + m * np.asarray(q)
+            if within(0.5 * (c - hk)):
+                return (float(hk[0]), float(hk[1])), q
+    return None
 
 
 def _real_dot(a: np.ndarray, e: np.ndarray) -> np.ndarray:
@@ -456,8 +514,14 @@ def refine_basis_on_image(
     return th[:2], th[2:], False
 
 
+def _near(g: np.ndarray, spots: np.ndarray, radius: float) -> bool:
+    """Whether any of ``spots`` (M, 2) lies within ``radius`` (Å⁻¹) of ``g``."""
+    return bool(spots.size) and float(np.min(np.hypot(*(spots - g).T))) < radius
+
+
 def _targeted_superlattice(image, p: float, lat: Lattice, max_den: int, thr: float, within) -> None:
-    """Add weak superlattice spots found at predicted fractional positions (see find_lattice)."""
+    """Add weak superlattice spots found at predicted positions: fractions (see find_lattice), and ``G ± q``,
+    ``G ± 2q`` of each incommensurate modulation q already found (:func:`_targeted_incommensurate`)."""
     img = validate_image(image)
     w = _windowed(img, "hann")
     ny, nx = w.shape
@@ -470,6 +534,7 @@ def _targeted_superlattice(image, p: float, lat: Lattice, max_den: int, thr: flo
     g_lo = 4.0 / (min(ny, nx) * p)
     dg = 1.0 / (min(ny, nx) * p)
     cands: dict = {}
+    known_before = np.array(known).reshape(-1, 2)
     for n in range(2, max_den + 1):
         for h in range(-hmax * n, hmax * n + 1):
             for k in range(-hmax * n, hmax * n + 1):
@@ -480,7 +545,7 @@ def _targeted_superlattice(image, p: float, lat: Lattice, max_den: int, thr: flo
                 ga = float(np.hypot(*g))
                 if ga > gmax or ga < g_lo or not _upper(g):
                     continue
-                if any(np.hypot(*(g - kg)) < 2 * dg for kg in known):
+                if _near(g, known_before, 2 * dg):
                     continue
                 ky, kx = int(round(g[0] * ny * p)), int(round(g[1] * nx * p))
                 box = snr.take(range(ky - 1, ky + 2), axis=0, mode="wrap").take(range(kx - 1, kx + 2), axis=1, mode="wrap")
@@ -501,7 +566,7 @@ def _targeted_superlattice(image, p: float, lat: Lattice, max_den: int, thr: flo
             # 2/3 satellite 2 px from a predicted 3/5) and must not be a spot already listed
             if _simplest_fraction(np.linalg.solve(basis, g), basis, max_den, within) != (fh, fk):
                 continue
-            if any(np.hypot(*(g - kg)) < dg for kg in known):
+            if _near(g, np.array(known).reshape(-1, 2), dg):
                 continue
             known.append(g)
             found.append(Peak(g, pw, float(snr[(ky + iy - 1) % ny, (kx + ix - 1) % nx]), hk=(fh, fk), q=q))
@@ -510,3 +575,46 @@ def _targeted_superlattice(image, p: float, lat: Lattice, max_den: int, thr: flo
         for pk in found:
             lat.superlattice.append(pk)
             lat.superlattice.append(Peak(-pk.g, pk.intensity, pk.snr, hk=(-pk.hk[0], -pk.hk[1]), q=q))
+    _targeted_incommensurate(w, snr, p, lat, thr, within, known, hmax, gmax, g_lo)
+
+
+def _targeted_incommensurate(w, snr, p: float, lat: Lattice, thr: float, within, known: list, hmax: int, gmax: float,
+                             g_lo: float) -> None:
+    """Weak satellites of the incommensurate modulations found: the upper-half positions ``G + m q`` (m in
+    :data:`SATELLITE_ORDERS`) with ``thr`` × the background in the 3 × 3 px around them, refined, and kept when they
+    are still there (not a neighbouring spot) and not listed yet. Each is added with its Friedel mate. The modulation
+    is already established by strong satellites on two lattice vectors, so a single weak one suffices (a false one
+    needs a speckle pixel ``thr`` times its background in one of ~9 × (number of candidates) pixels: e⁻¹² each)."""
+    modulations = [q for q in lat.modulation_vectors if not isinstance(q[0], Fraction) and not isinstance(q[1], Fraction)]
+    if not modulations:
+        return
+    ny, nx = w.shape
+    basis = np.column_stack([lat.g1, lat.g2])
+    dg = 1.0 / (min(ny, nx) * p)
+    lattice_hk = np.stack(np.meshgrid(np.arange(-hmax, hmax + 1), np.arange(-hmax, hmax + 1)), -1).reshape(-1, 2)
+    for q in modulations:
+        c_all = np.concatenate([lattice_hk + m * np.asarray(q) for m in SATELLITE_ORDERS])
+        g_all = c_all @ basis.T
+        g_abs = np.hypot(g_all[:, 0], g_all[:, 1])
+        upper = (g_all[:, 0] < 0) | ((g_all[:, 0] == 0) & (g_all[:, 1] > 0))
+        keep = (g_abs <= gmax) & (g_abs >= g_lo) & upper
+        for c, g in zip(c_all[keep], g_all[keep]):
+            if _near(g, np.array(known).reshape(-1, 2), 2 * dg):
+                continue
+            ky, kx = int(round(g[0] * ny * p)), int(round(g[1] * nx * p))
+            box = snr.take(range(ky - 1, ky + 2), axis=0, mode="wrap").take(range(kx - 1, kx + 2), axis=1, mode="wrap")
+            if float(box.max()) < thr:
+                continue
+            iy, ix = np.unravel_index(int(np.argmax(box)), (3, 3))
+            ry, rx, pw = refine_peak(w, float(ky + iy - 1), float(kx + ix - 1))
+            g_ref = np.array([ry / (ny * p), rx / (nx * p)])
+            # still this satellite (the box can reach a neighbouring spot), and not one already listed
+            if not within(0.5 * (np.linalg.solve(basis, g_ref) - c)):
+                continue
+            if _near(g_ref, np.array(known).reshape(-1, 2), dg):
+                continue
+            known.append(g_ref)
+            hk = (float(c[0]), float(c[1]))
+            spot_snr = float(snr[(ky + iy - 1) % ny, (kx + ix - 1) % nx])
+            lat.superlattice.append(Peak(g_ref, pw, spot_snr, hk=hk, q=q))
+            lat.superlattice.append(Peak(-g_ref, pw, spot_snr, hk=(-hk[0], -hk[1]), q=q))

@@ -113,6 +113,71 @@ def test_an_incommensurate_modulation_is_a_decimal_q():
     assert any(".37" in s or ".63" in s for s in labels), labels  # e.g. "8.11 Å (0.37,0)"
 
 
+def _check_incommensurate_labels(lat, G, q, n, p):
+    """Every superlattice spot is a true satellite G ± q or G ± 2q, labelled with decimals at its own position, and
+    carries the fundamental q (a second harmonic is no modulation of its own)."""
+    _check_labels(lat, G, q, 0.37, n, p)
+    found = np.column_stack([lat.g1, lat.g2])
+    for pk in lat.superlattice:
+        assert not any(isinstance(x, Fraction) for x in pk.hk), pk.hk
+        assert np.hypot(*(found @ np.array(pk.hk, float) - pk.g)) * n * p < 1.0, f"{pk.hk} is not where it is"
+        qv = lat.q_vector(pk.q)
+        assert min(np.hypot(*(qv - q)), np.hypot(*(qv + q))) * n * p < 1.0, f"q {pk.q} of {pk.hk} is not ±q"
+    assert len(lat.modulation_vectors) == 1
+
+
+def _resolvable_incommensurate(rng):
+    """(n, p, basis, f, which) of a random lattice whose incommensurate q and 2q both lie over 1.5 FFT px from every
+    fraction n ≤ 6 (nearer, a fraction label is as consistent as the decimal one)."""
+    simple = {a / m for m in range(1, 7) for a in range(m + 1)}
+    while True:
+        a, rot = rng.uniform(2, 6), rng.uniform(0, 180)
+        basis = hexagonal_basis(a, rot) if rng.random() < 0.5 else _square(a, rot)
+        p, n, f = a / rng.uniform(4, 8), int(rng.integers(512, 1025)), rng.uniform(0.15, 0.45)
+        px = 1 / (n * p * np.hypot(*reciprocal_basis(basis)[0]))  # an FFT pixel in basis units
+        if all(min(abs((m * f) % 1 - x) for x in simple) > 1.5 * px for m in (1, 2)):
+            return n, p, basis, f, int(rng.integers(2))
+
+
+def test_weak_incommensurate_satellites_are_found_where_the_strong_ones_put_them():
+    """Once strong satellites fix q, the satellites at G ± q and G ± 2q down to SNR 12 are looked for (min_snr is 25):
+    on random weak modulations (PLD 0.05-0.15 Å) that adds satellites the spot search cannot see (SNR < 25), keeps
+    every strong one, and every one is labelled right."""
+    rng = np.random.default_rng(73)
+    strong_total = full_total = weak = 0
+    for case in range(6):
+        n, p, basis, f, which = _resolvable_incommensurate(rng)
+        img, G, q = _modulated(n, p, basis, f, which=which, amp=rng.uniform(0.05, 0.15), charge=rng.uniform(0, 0.06),
+                               noise=rng.uniform(0.1, 1.0), seed=730 + case)
+        strong = F.find_lattice(img, p, superlattice_snr=None)
+        full = F.find_lattice(img, p)
+        if not strong.superlattice:
+            continue  # no q to start from
+        _check_incommensurate_labels(full, G, q, n, p)
+        found = [pk.g for pk in full.superlattice]
+        assert all(min(np.hypot(*(g - h)) for h in found) * n * p < 0.5 for g in (pk.g for pk in strong.superlattice))
+        strong_total += len(strong.superlattice)
+        full_total += len(full.superlattice)
+        weak += sum(pk.snr < 25 for pk in full.superlattice)
+    assert strong_total >= 20  # the draw has modulations to start from: the test checks something
+    assert full_total > strong_total and weak >= 4, (strong_total, full_total, weak)  # below min_snr: targeted only
+
+
+def test_a_strong_incommensurate_modulation_is_one_q_with_its_second_harmonic():
+    # a 0.36 Å PLD: the G ± 2q satellites are strong on several G and were once listed as a second modulation,
+    # q2 = 0.45 = 1 - 2 · 0.275
+    basis = _square(4.11, 4.2)
+    img, G, q = _modulated(960, 0.83, basis, 0.2753, which=1, amp=0.364, charge=0.05, noise=0.25, seed=1429)
+    lat = F.find_lattice(img, 0.83)
+    _check_incommensurate_labels(lat, G, q, 960, 0.83)
+    found = np.column_stack([lat.g1, lat.g2])
+    second = [pk for pk in lat.superlattice
+              if min(np.hypot(*(pk.g - found @ (np.rint(c) + m * np.linalg.solve(found, q))))
+                     for m in (2, -2) for c in [np.linalg.solve(found, pk.g) - m * np.linalg.solve(found, q)]) * 960 * 0.83
+              < 1.0]
+    assert len(second) >= 4, [pk.hk for pk in lat.superlattice]
+
+
 def test_the_same_modulation_on_a_small_roi_is_not_forced_onto_two_fifths():
     # on 200 px the FFT pixel is 0.05 basis units: 0.37 is consistent with 1/3 ... or nothing; never 2/5
     basis = _square(3.0, 12.0)
