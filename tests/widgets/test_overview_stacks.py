@@ -84,7 +84,15 @@ def test_movie_shows_binned_frames_and_drift_takes_full_resolution(make_napari_v
     # whole-pixel shifts of up to 48 px, found on the 4096² frames (the 512² level would give an eighth)
     found = w.result.drift.shifts - w.result.drift.shifts[0]
     assert np.sqrt(((found - shifts) ** 2).sum(1).mean()) < 1.5
-    assert viewer.layers["movie aligned"].data.shape == frames.shape
+    # the results are shown as the source is: binned overviews of the full-resolution arrays
+    aligned, total = viewer.layers["movie aligned"], viewer.layers["movie aligned sum"]
+    assert aligned.multiscale and total.multiscale and aligned.data.shape == frames.shape
+    np.testing.assert_allclose(np.asarray(image_data(total)), np.asarray(w.result.total), rtol=1e-6)
+    qtbot.wait(200)
+    assert total.data_level >= 3
+    lo, hi = total.contrast_limits  # the overview's limits (sampled), those of the level on screen
+    ref_lo, ref_hi = np.percentile(np.asarray(total.data[total.data_level]), [0.5, 99.5])
+    assert abs(lo - ref_lo) < 0.15 * (ref_hi - ref_lo) and abs(hi - ref_hi) < 0.15 * (ref_hi - ref_lo)
 
 
 def test_tilt_align_takes_full_resolution(make_napari_viewer, qtbot, big_stack):

@@ -98,14 +98,25 @@ def pixel_size_of(layer: "napari.layers.Layer", axis: int = -1) -> float:
     return length_to_angstrom(scale, unit)
 
 
-def upsert_layer(viewer: "napari.viewer.Viewer", data, *, name: str, kind: str = "image", **kwargs):
+def upsert_layer(viewer: "napari.viewer.Viewer", data, *, name: str, kind: str = "image", overview: bool = False,
+                 **kwargs):
     """Update the layer called ``name`` with ``data`` and ``kwargs``, or add it.
 
     ``kind`` is napari's add method suffix ("image", "labels", "shapes", "points"). An existing
-    layer of another type or dimensionality is replaced. Returns the (real) layer.
+    layer of another type, dimensionality or scale structure is replaced. Returns the (real) layer.
+
+    ``overview``: a big image, or a stack of big frames (a 3D ``data`` is taken as frames unless its
+    ``axis_labels`` start with "z"), gets binned overview levels and their contrast limits, as the readers
+    give a file's (io/_pyramid.py): a tool's 4k result would otherwise show aliased pixel noise. For
+    images whose pixels may be averaged (not a wrapped phase).
     """
+    if overview and kind == "image":
+        data, kwargs = _with_overview_levels(data, kwargs)
+    multiscale = bool(kwargs.get("multiscale"))
     existing = real_layer(viewer.layers[name]) if name in viewer.layers else None
-    if existing is not None and existing._type_string == kind and np.ndim(existing.data) == np.ndim(data):
+    if existing is not None and existing._type_string == kind \
+            and bool(getattr(existing, "multiscale", False)) == multiscale \
+            and np.ndim(image_data(existing)) == np.ndim(data[0] if multiscale else data):
         existing.data = data
         for key, value in kwargs.items():
             if key in ("rgb", "multiscale", "cache", "ndim") or _unchanged(existing, key, value):
@@ -115,6 +126,20 @@ def upsert_layer(viewer: "napari.viewer.Viewer", data, *, name: str, kind: str =
     if existing is not None:
         viewer.layers.remove(existing)
     return real_layer(getattr(viewer, f"add_{kind}")(data, name=name, **kwargs))
+
+
+def _with_overview_levels(data, kwargs: dict) -> tuple[Any, dict]:
+    """(levels, kwargs with multiscale and the overview's contrast limits) for a big image or stack of big
+    frames; else (data, kwargs) as they were."""
+    from napari_cryomat.io._pyramid import overview_contrast_limits, overview_pyramid, wants_overview
+
+    if not wants_overview(data, rgb=bool(kwargs.get("rgb")), axis_labels=kwargs.get("axis_labels") or ("frames",)):
+        return data, kwargs
+    limits = overview_contrast_limits(data)
+    kwargs = {**kwargs, "multiscale": True}
+    if limits is not None:
+        kwargs["contrast_limits"] = limits
+    return overview_pyramid(data), kwargs
 
 
 def _unchanged(layer, key: str, value) -> bool:

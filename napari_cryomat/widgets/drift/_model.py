@@ -245,7 +245,7 @@ class DriftModel:
             px = run.drift.pixel_size
             upsert_layer(self.viewer, run.dose_weighted, name=names.dose_weighted, scale=(px, px),
                          translate=self._yx_origin(), units=(ANGSTROM, ANGSTROM), colormap="gray",
-                         contrast_limits=run.dose_weighted_limits)
+                         contrast_limits=run.dose_weighted_limits, overview=True)
             yield names.dose_weighted
         # the sum last, so on top: a new frame range shows at once
         self.frame_range = (0, run.n_frames)
@@ -273,8 +273,9 @@ class DriftModel:
             scale = (scale[0], float(source.scale[1]), px, px)
             translate = (translate[0], float(source.translate[1]), *translate[1:])
             units = (units[0], str(source.units[1]), *units[1:])
+        # overview: 4k frames binned as the reader shows the source, not their aliased pixel noise
         upsert_layer(self.viewer, aligned, name=req.names.stack, scale=scale, translate=translate, units=units,
-                     contrast_limits=req.contrast_limits, colormap="gray",
+                     contrast_limits=req.contrast_limits, colormap="gray", overview=True,
                      metadata={"shifts_px": run.drift.shifts, "pixel_size_angstrom": px})
 
     def _write_sum(self, image, limits, start: int, stop: int, *, previous_name: Optional[str]) -> None:
@@ -286,7 +287,7 @@ class DriftModel:
             layers[previous_name].name = name
         px = run.drift.pixel_size
         upsert_layer(self.viewer, image, name=name, scale=(px, px), translate=self._yx_origin(),
-                     units=(ANGSTROM, ANGSTROM), colormap="gray", contrast_limits=limits,
+                     units=(ANGSTROM, ANGSTROM), colormap="gray", contrast_limits=limits, overview=True,
                      metadata={"frames": (start, stop)})
         self._sum_name = name
 
