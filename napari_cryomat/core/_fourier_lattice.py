@@ -115,7 +115,8 @@ def find_lattice(
     measured uncertainty, half an FFT pixel (1/(N·pixel_size) in g); its fractional part is the
     modulation vector q. Spots that fit no such fraction but share one *decimal* q on at least two
     different lattice vectors are an incommensurate superlattice: their ``hk`` and ``q`` are floats
-    (e.g. ``q = (0.0, 0.372)``), not forced onto a fraction.
+    (e.g. ``q = (0.0, 0.372)``), not forced onto a fraction. Its second-order satellites G ± 2q carry
+    the same q (e.g. ``hk = (1.0, 0.744)``), not a modulation vector of their own.
 
     Parameters
     ----------
@@ -134,10 +135,11 @@ def find_lattice(
     peaks : list of Peak, optional
         Use these spots instead of detecting them.
     superlattice_snr : float or None
-        After indexing, look for weak superlattice spots *at the predicted fractional positions*
-        only (h/n, k/n for n ≤ ``max_denominator``), with this lower SNR threshold. A modulation
-        vector is accepted only if at least two independent satellites (not Friedel mates)
-        support it, which keeps false detections rare. ``None`` switches the search off.
+        After indexing, look for weak superlattice spots *at the predicted positions* only, with
+        this lower SNR threshold: the fractions h/n, k/n for n ≤ ``max_denominator`` (a new
+        modulation vector is accepted only if at least two independent satellites, not Friedel
+        mates, support it, which keeps false detections rare), and G ± q, G ± 2q of each
+        incommensurate q already found. ``None`` switches the search off.
     fit_image : bool
         Refine the basis by a least-squares fit of its harmonics to the unwindowed image
         (about half the d-spacing error of the spot positions at equal noise). The spot-based
