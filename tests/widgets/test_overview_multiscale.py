@@ -120,3 +120,25 @@ def test_window_shows_a_binned_overview_then_the_pixels(make_napari_viewer, qtbo
     viewer.camera.zoom = 4.0  # four screen pixels per image pixel
     qtbot.wait(300)
     assert layer.data_level == 0
+
+
+def test_denoised_big_micrograph_is_shown_as_an_overview_too(make_napari_viewer, qtbot, micrograph):
+    """Denoise of a big micrograph (opened as an overview) writes a result shown the same way: binned levels of
+    the full-resolution denoised image, not its aliased pixels."""
+    from napari_cryomat.widgets.denoise import DenoiseWidget
+
+    path, image, _ = micrograph
+    viewer = make_napari_viewer(show=True)
+    [layer] = viewer.open(str(path), plugin="napari-cryomat")
+    w = DenoiseWidget(viewer)
+    viewer.window.add_dock_widget(w)
+    qtbot.waitUntil(lambda: w.idle, timeout=120000)
+    w.method.setCurrentIndex(w.method.findData("gaussian"))
+    w.manual_strength.setChecked(True)
+    w.strength.setValue(1.5)
+    qtbot.waitUntil(lambda: w.idle, timeout=120000)
+    w.apply_button.click()
+    qtbot.waitUntil(lambda: w.idle and "big denoised" in viewer.layers, timeout=120000)
+    out = viewer.layers["big denoised"]
+    assert out.multiscale and out.data.shape == image.shape
+    np.testing.assert_allclose(np.asarray(image_data(out)), np.asarray(w.model.result.image), rtol=1e-6)

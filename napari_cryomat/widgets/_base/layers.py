@@ -133,8 +133,9 @@ def _with_overview_levels(data, kwargs: dict) -> tuple[Any, dict]:
     frames; else (data, kwargs) as they were."""
     from napari_cryomat.io._pyramid import overview_contrast_limits, overview_pyramid, wants_overview
 
-    if not wants_overview(data, rgb=bool(kwargs.get("rgb")), axis_labels=kwargs.get("axis_labels") or ("frames",)):
-        return data, kwargs
+    if "spectrum_image" in (kwargs.get("metadata") or {}) or \
+            not wants_overview(data, rgb=bool(kwargs.get("rgb")), axis_labels=kwargs.get("axis_labels") or ("frames",)):
+        return data, kwargs  # a spectrum image's first axis is energy, and the Spectrum dock takes its data as is
     limits = overview_contrast_limits(data)
     kwargs = {**kwargs, "multiscale": True}
     if limits is not None:

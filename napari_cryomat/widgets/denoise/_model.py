@@ -193,7 +193,9 @@ class DenoiseModel:
         kwargs = dict(request.layer_kwargs)
         kwargs["metadata"] = dict(kwargs.get("metadata", {}), denoise=result.describe(),
                                   denoise_parts=[list(p) for p in result.parts])
-        upsert_layer(self.viewer, result.image, name=name, contrast_limits=_limits(result.image, None), **kwargs)
+        # overview: a denoised 4k micrograph binned as the reader shows the raw one, not its aliased pixels
+        upsert_layer(self.viewer, result.image, name=name, contrast_limits=_limits(result.image, None), overview=True,
+                     **kwargs)
         self.remove_preview(request.source)
         self.result, self.result_layer = result, name
         self.applied.emit(result, name)
