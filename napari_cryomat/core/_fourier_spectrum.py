@@ -133,7 +133,6 @@ _SHARP_OFFSET_BITS = (np.euler_gamma + np.log(SHARP_PEAK_RATIO)) / (2 * np.log(2
 #: ratio is far below the single periodogram's 40; the spots lose (tile / ROI)² of their contrast, as
 #: each tile holds fewer periods. Chosen on simulated lattices, CTF (with astigmatism) and real micrographs.
 AVERAGED_PEAK_RATIO = 5.0
-_AVERAGED_OFFSET_BITS = np.log(AVERAGED_PEAK_RATIO) / (2 * np.log(2)) * 2**23  # in log |F| bits, as above
 #: "auto" looks for spots in the averaged spectrum when its tiles are this big or more: a lattice of up
 #: to tile / 8 px period (32 px here) has its first spots 8 px or more from g = 0 and from each other.
 #: Smaller ROIs look in the single periodogram, which costs about 1 ms there.
@@ -370,6 +369,12 @@ def _sharp_peaks(values: np.ndarray, bins: np.ndarray) -> int:
     return int(_ring_peaks(values, bins, _SHARP_OFFSET_BITS).size)
 
 
+def _power_ratio_bits(ratio: float) -> float:
+    """``ratio`` × in power as a step in the display values (float32 bits of |F| read as int32: 2**23 per
+    unit of log2 |F|, as for :data:`_SHARP_OFFSET_BITS`)."""
+    return np.log(ratio) / (2 * np.log(2)) * 2**23
+
+
 def _averaged_peaks(power: np.ndarray, values: np.ndarray, bins: np.ndarray, ratio: float = AVERAGED_PEAK_RATIO) -> int:
     """How many pixels of the averaged spectrum's half plane (mean ``power``; ``values``: its display
     values) hold ``ratio`` × the mean power at their |g| (:func:`_ring_peaks`) and ``ratio`` × the mean
@@ -379,7 +384,7 @@ def _averaged_peaks(power: np.ndarray, values: np.ndarray, bins: np.ndarray, rat
     (vitreous ice) stands far above its neighbourhood but not above its ring; astigmatic Thon rings swing
     4-40× around a ring (simulated 0.1-1 µm astigmatism) but vary slowly along it. A spot beats both.
     """
-    rows, cols = np.unravel_index(_ring_peaks(values, bins, np.log(ratio) / (2 * np.log(2)) * 2**23), power.shape)
+    rows, cols = np.unravel_index(_ring_peaks(values, bins, _power_ratio_bits(ratio)), power.shape)
     if rows.size == 0:
         return 0
     ny, nx = power.shape
