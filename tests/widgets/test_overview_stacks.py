@@ -94,6 +94,14 @@ def test_movie_shows_binned_frames_and_drift_takes_full_resolution(make_napari_v
     ref_lo, ref_hi = np.percentile(np.asarray(total.data[total.data_level]), [0.5, 99.5])
     assert abs(lo - ref_lo) < 0.15 * (ref_hi - ref_lo) and abs(hi - ref_hi) < 0.15 * (ref_hi - ref_lo)
 
+    # the same shifts applied to a stack (here the movie itself), summed: an overview of the 4096² sum
+    w.apply_panel.layers.setCurrentText("movie")
+    w.apply_panel.apply_button.click()
+    qtbot.waitUntil(lambda: "movie drift-corrected sum" in viewer.layers and w.idle, timeout=120_000)
+    applied = viewer.layers["movie drift-corrected sum"]
+    assert applied.multiscale and applied.data.shape == frames.shape[1:]
+    assert np.asarray(image_data(applied)).sum() == pytest.approx(frames.sum(dtype=np.float64), rel=1e-3)
+
 
 def test_tilt_align_takes_full_resolution(make_napari_viewer, qtbot, big_stack):
     folder, frames, _ = big_stack

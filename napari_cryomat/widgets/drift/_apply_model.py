@@ -86,6 +86,7 @@ def write_applied(viewer, result) -> Any:
     kwargs = dict(scale=request.scale, translate=request.translate, metadata=request.metadata, colormap="gray")
     if request.units is not None:
         kwargs["units"] = request.units
-    return upsert_layer(viewer, data, name=request.name, **kwargs)
+    # overview: big frames (or their sum) binned as the reader shows them; a spectrum image is left as it is
+    return upsert_layer(viewer, data, name=request.name, overview=True, **kwargs)
 
 
