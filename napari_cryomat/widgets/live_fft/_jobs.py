@@ -32,6 +32,7 @@ __all__ = [
     "describe_g",
     "figures",
     "format_q",
+    "labelled_satellites",
     "spot_label",
 ]
 
@@ -65,6 +66,17 @@ def spot_label(peak: F.Peak) -> str:
     if peak.hk is not None:
         text += " (" + ",".join(_fmt_frac(x) for x in peak.hk) + ")"
     return text
+
+
+def labelled_satellites(lattice: F.Lattice) -> list[F.Peak]:
+    """The satellite that names each modulation: the shortest superlattice spot of each q in the upper
+    half plane (gy <= 0). As on a microscope's live FFT, only what can be read is labelled: one satellite
+    per modulation, not the dozens at every G ± q (their full indices stay in the spot list)."""
+    named: dict = {}
+    for peak in sorted(lattice.superlattice, key=lambda peak: peak.g_abs):
+        if peak.g[0] <= 0 and peak.q not in named:
+            named[peak.q] = peak
+    return list(named.values())
 
 
 def format_q(q) -> str:

@@ -35,6 +35,7 @@ from napari_cryomat.widgets.live_fft._jobs import (
     compute_pld,
     compute_radial,
     compute_series,
+    labelled_satellites,
 )
 
 if TYPE_CHECKING:
@@ -393,6 +394,9 @@ class LiveFFTModel:
         upsert_layer(self.viewer, spectrum.data, name=f"FFT of {source}", kind="image", colormap="gray",
                      contrast_limits=detection.limits, scale=(dgy, dgx), units=units,
                      translate=(-spectrum.centre[0] * dgy, -spectrum.centre[1] * dgx))
+        # every lattice spot is labelled; of the satellites (dozens for a modulation) only the one that names
+        # each modulation, the others keep their full index in the features (shown on hover)
+        named = {id(pk) for pk in labelled_satellites(lattice)}
         for what, spots in (("lattice", lattice.peaks), ("superlattice", lattice.superlattice)):
             name = f"FFT {what} spots of {source}"
             if not spots:
@@ -404,6 +408,7 @@ class LiveFFTModel:
                 self.viewer, np.array([pk.g for pk in spots]), name=name, kind="points", units=units,
                 size=4 * max(dgy, dgx), face_color="transparent", border_color=colour,
                 features={"d": [pk.d for pk in spots], "label": [pk.label() for pk in spots],
-                          "angle": [pk.angle for pk in spots]},
-                text={"string": "{label}", "color": colour, "size": 8, "anchor": "upper_left"},
+                          "angle": [pk.angle for pk in spots],
+                          "shown": [pk.label() if what == "lattice" or id(pk) in named else "" for pk in spots]},
+                text={"string": "{shown}", "color": colour, "size": 8, "anchor": "upper_left"},
             )

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
-from qtpy.QtCore import QRectF, QSize, Qt, QTimer
+from qtpy.QtCore import QPointF, QRectF, QSize, Qt, QTimer
 from qtpy.QtGui import QTransform
 from qtpy.QtWidgets import QCheckBox, QComboBox, QLabel, QSizePolicy, QVBoxLayout
 
 from napari_cryomat.core import fourier as F
 from napari_cryomat.widgets._base import LivePanel, hbox
-from napari_cryomat.widgets.live_fft._jobs import Region, describe_g, spot_label
+from napari_cryomat.widgets.live_fft._jobs import Region, describe_g, labelled_satellites, spot_label
 from napari_cryomat.widgets.live_fft._model import SPECTRUM_MODES, LiveFFTModel
 
 __all__ = ["SpectrumView"]
@@ -125,6 +125,7 @@ class SpectrumView(LivePanel):
         self.pick_scatter = pg.ScatterPlotItem(size=14, pen=pg.mkPen("y", width=2), brush=None, symbol="+")
         for item in (self.peak_scatter, self.super_scatter, self.pick_scatter):
             self.view.addItem(item)
+        self.view.sigRangeChanged.connect(self._place_labels)  # zoom, pan, resize: the label boxes move
         self.graphics.scene().sigMouseMoved.connect(self._on_hover)
         self.graphics.scene().sigMouseClicked.connect(self._on_click)
 
@@ -316,31 +317,38 @@ class SpectrumView(LivePanel):
             self.readout.setText("picked: " + describe_g(picks[-1].g) + f"   SNR {picks[-1].snr:.0f}")
 
     def _draw_overlays(self) -> None:
-        for label in self._labels:
-            self.view.removeItem(label)
-        self._labels = []
         lattice = self.model.lattice
         peaks = lattice.peaks if lattice else []
         superlattice = lattice.superlattice if lattice else []
         for scatter, spots in ((self.peak_scatter, peaks), (self.super_scatter, superlattice),
                                (self.pick_scatter, self.model.picks)):
             scatter.setData([pk.g[1] for pk in spots], [pk.g[0] for pk in spots])
-        # label only the basis spots and the two shortest superlattice spots in different directions
-        # (readable); lattice labels above-right of the spot, superlattice labels below-left
-        basis = [(pk, "c", (0, 1)) for pk in peaks if pk.hk in ((1, 0), (0, 1))]
-        shortest = _distinct_directions(sorted((pk for pk in superlattice if pk.g[0] <= 0), key=lambda pk: pk.g_abs))
-        for pk, colour, anchor in basis + [(pk, "m", (1, 0)) for pk in shortest[:2]]:
-            label = pg.TextItem(spot_label(pk), color=colour, anchor=anchor)
+        self._place_labels()
+
+    def _place_labels(self, *_) -> None:
+        """Label the basis spots, then one satellite per modulation (:func:`labelled_satellites`); a label
+        whose box would overlap one placed before is left out (its spot keeps its marker, and a click or the
+        spot list gives its index). Labels keep their size in screen pixels, so this is redone on zoom."""
+        for label in self._labels:
+            self.view.removeItem(label)
+        self._labels = []
+        lattice = self.model.lattice
+        if lattice is None:
+            return
+        # lattice labels above-right of their spot, satellite labels below-left
+        wanted = [(pk, "c", (0, 1)) for pk in lattice.peaks if pk.hk in ((1, 0), (0, 1))]
+        wanted += [(pk, "m", (1, 0)) for pk in labelled_satellites(lattice)]
+        placed: list[QRectF] = []
+        for pk, colour, anchor in wanted:
+            # on a dark box: readable over the speckle and the spot markers
+            label = pg.TextItem(spot_label(pk), color=colour, anchor=anchor, fill=(0, 0, 0, 170))
+            size = label.textItem.boundingRect()  # in screen pixels, whatever the zoom
+            spot = self.view.mapViewToScene(QPointF(pk.g[1], pk.g[0]))
+            box = QRectF(spot.x() - anchor[0] * size.width(), spot.y() - anchor[1] * size.height(),
+                         size.width(), size.height())
+            if any(box.intersects(other) for other in placed):
+                continue
+            placed.append(box)
             label.setPos(pk.g[1], pk.g[0])
             self.view.addItem(label)
             self._labels.append(label)
-
-
-def _distinct_directions(spots, min_angle: float = 20.0) -> list:
-    """The spots (in order) whose direction differs by ``min_angle`` degrees from every one kept
-    before: their labels do not overlap."""
-    kept = []
-    for pk in spots:
-        if all(abs((pk.angle - other.angle + 180) % 360 - 180) >= min_angle for other in kept):
-            kept.append(pk)
-    return kept
