@@ -73,6 +73,9 @@ Prints one table. Rows:
   read the benchmark's failing images and the low-dose fields of seeds 33001-33300; the decision images were the
   low-dose fields and the Ø <= 12 px fields of any dose of seeds 41601-42000, the nine default sets and the draws
   ``53525,53747,53515`` and ``54526,54748,54516`` (notes: handoff_particles24.md).
+  In session 25 (that fit batched: all objects at once, labels within 0.002 of the fit one by one) the decision images
+  were the low-dose fields and the Ø <= 12 px fields of any dose of seeds 42001-42400 and the nine default sets (notes:
+  handoff_particles25.md).
   Next to our F1 each image shows Rose's k of a particle and the F1 of an ideal scanning detector told the support,
   dose and shapes (``_segment_ideal.py``); per set, the mean over the images the ideal detector finds >= 95 %
   and the images where ours is more than 0.05 below it.

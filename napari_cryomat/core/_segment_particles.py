@@ -502,41 +502,61 @@ WHOLE_FIT_CLEAR_ONE_SHARE = 0.02
 def _ellipse_edge(p, yy, xx):
     """(g, dg/dp) at the pixels (yy, xx) of the ellipse ``p`` = (centre y, x, log equivalent radius r,
     (aspect - 1) cos 2t, (aspect - 1) sin 2t), t its major axis' angle from x towards y: g = (r - rho) / PAIR_FIT_EDGE,
-    rho the pixel's distance from the centre in the ellipse's metric (rho = r on its outline); positive inside."""
-    cy, cx, log_r, e1, e2 = p
-    r = math.exp(log_r)
-    m = math.sqrt(e1 * e1 + e2 * e2 + 1e-12)
-    aspect = 1.0 + min(m, 1.2)
-    t = 0.5 * math.atan2(e2, e1)
-    c, s = math.cos(t), math.sin(t)
+    rho the pixel's distance from the centre in the ellipse's metric (rho = r on its outline); positive inside.
+    ``p`` (5,) with pixels of any shape S gives S and S + (5,); ``p`` (n, 5) with pixels (n, P) or (P,), (n, P) and
+    (n, P, 5): n ellipses at once."""
+    cy, cx, log_r, e1, e2 = (p[..., i, None] for i in range(5))
+    r = np.exp(log_r)
+    m = np.sqrt(e1 * e1 + e2 * e2 + 1e-12)
+    aspect = 1.0 + np.minimum(m, 1.2)
+    t = 0.5 * np.arctan2(e2, e1)
+    c, s = np.cos(t), np.sin(t)
     dx, dy = xx - cx, yy - cy
-    u, v = dx * c + dy * s, -dx * s + dy * c
-    rho = np.maximum(np.sqrt(u * u / aspect + v * v * aspect), 1e-6)
-    d_cy = (-u * s / aspect - v * c * aspect) / rho
-    d_cx = (-u * c / aspect + v * s * aspect) / rho
-    d_t = u * v * (1.0 / aspect - aspect) / rho
-    d_aspect = (v * v - u * u / aspect**2) / (2 * rho) if m < 1.2 else np.zeros_like(rho)
-    d_e1 = d_aspect * e1 / m - d_t * 0.5 * e2 / m**2
-    d_e2 = d_aspect * e2 / m + d_t * 0.5 * e1 / m**2
-    grad = -np.stack([d_cy, d_cx, np.full_like(rho, -r), d_e1, d_e2], axis=1)
-    return (r - rho) / PAIR_FIT_EDGE, grad / PAIR_FIT_EDGE
+    u, v = dx * c + dy * s, dy * c - dx * s  # along and across the major axis
+    a, b = u / aspect, v * aspect
+    rho = np.maximum(np.sqrt(u * a + v * b), 1e-6)
+    # the derivatives of g in a = u / (aspect rho edge) and b = v aspect / (rho edge), written into one array (this
+    # runs over every pixel of 30,000 windows several times in a faint 2048² field)
+    scale = 1.0 / (rho * PAIR_FIT_EDGE)
+    a *= scale
+    b *= scale
+    g_angle = b * u - a * v
+    g_aspect = (u * a - v * b) * np.where(m < 1.2, 0.5 / aspect, 0.0)  # the aspect is capped at 2.2
+    grad = np.empty(rho.shape + (5,))
+    grad[..., 0] = a * s + b * c
+    grad[..., 1] = a * c - b * s
+    grad[..., 2] = r / PAIR_FIT_EDGE
+    grad[..., 3] = g_aspect * (e1 / m) - g_angle * (0.5 * e2 / m**2)
+    grad[..., 4] = g_aspect * (e2 / m) + g_angle * (0.5 * e1 / m**2)
+    return (r - rho) / PAIR_FIT_EDGE, grad
 
 
 def _ellipse_distance(p, yy, xx):
     """The normalised radius (1 on the outline) of the pixels (yy, xx) in the ellipse ``p`` (see _ellipse_edge)."""
     g, _ = _ellipse_edge(p, yy, xx)
-    return 1.0 - g * PAIR_FIT_EDGE / math.exp(p[2])
+    return 1.0 - g * PAIR_FIT_EDGE / np.exp(p[..., 2, None])
+
+
+def _moment_starts(weight, yy, xx):
+    """The ellipse parameters (n, 5) of n pixel sets (``weight`` (n, P), True on a set's pixels at (yy, xx)) from their
+    centroids, areas and second moments; a set of at most two pixels is a circle."""
+    count = weight.sum(axis=1)
+    my, mx = (weight * yy).sum(axis=1) / count, (weight * xx).sum(axis=1) / count
+    dy, dx = np.where(weight, yy - my[:, None], 0.0), np.where(weight, xx - mx[:, None], 0.0)
+    cyy, cxx, cxy = ((a * b).sum(axis=1) / np.maximum(count - 1, 1) for a, b in ((dy, dy), (dx, dx), (dy, dx)))
+    cov = np.stack([np.stack([cyy, cxy], axis=-1), np.stack([cxy, cxx], axis=-1)], axis=-2)
+    cov[count <= 2] = np.eye(2)
+    w, v = np.linalg.eigh(cov)
+    aspect = np.sqrt(np.maximum(w[:, 1], 1e-6) / np.maximum(w[:, 0], 1e-6))
+    t = np.arctan2(v[:, 0, 1], v[:, 1, 1])  # the major axis from +x towards +y
+    e = np.minimum(aspect - 1.0, 1.2)
+    return np.stack([my, mx, np.log(np.maximum(np.sqrt(count / math.pi), 0.8)), e * np.cos(2 * t),
+                     e * np.sin(2 * t)], axis=1)
 
 
 def _moment_start(ys, xs):
-    """The ellipse parameters of the pixels (ys, xs) from their centroid, area and second moments."""
-    cov = np.cov(np.c_[ys, xs].T) if ys.size > 2 else np.eye(2)
-    w, v = np.linalg.eigh(cov)
-    aspect = math.sqrt(max(w[1], 1e-6) / max(w[0], 1e-6))
-    t = math.atan2(v[0, 1], v[1, 1])  # the major axis from +x towards +y
-    e = min(aspect - 1.0, 1.2)
-    return [ys.mean(), xs.mean(), math.log(max(math.sqrt(ys.size / math.pi), 0.8)), e * math.cos(2 * t),
-            e * math.sin(2 * t)]
+    """The ellipse parameters of the pixels (ys, xs) (see _moment_starts)."""
+    return _moment_starts(np.ones((1, ys.size), bool), ys[None].astype(float), xs[None].astype(float))[0]
 
 
 def _fit_ellipses(yy, xx, data, starts, prior_mean, prior_sd, lo, hi, noise):
@@ -753,12 +773,102 @@ def rejoin_fragments(labels: np.ndarray, settings: ParticleSettings) -> np.ndarr
 # Seen (session 24, dev): benchmark A808 #7 0.441 -> 0.465, B909 #9 0.589 -> 0.606, A808 #23 0.684 -> 0.702; low-dose
 # fields 33001-33300 r 0.9063 -> 0.9119, l 0.8592 -> 0.8644, t 0.7653 -> 0.7663 at a range of 1.2 (1.05: less; 1.5:
 # the same). Two ellipses per object (as the whole-object fit) split single round and ellipse particles there (low-dose
-# ellipse fields -0.05). Not at higher contrast: the fits cost about 0.5 ms an object (a 2048² field of Ø8 particles
-# at 3.4 noise deviations holds 20,000)
+# ellipse fields -0.05). Not at higher contrast: a 2048² field of Ø8 particles at 3.4 noise deviations holds 20,000.
+# All objects are fitted at once (_fit_one_ellipse_each, session 25): about 0.2 ms of CPU an object, where scipy's
+# least_squares object by object took about 1.2 ms (rule B/B2: see the handoff of session 25)
 OUTLINE_FIT = True
 OUTLINE_FIT_BELOW_DIAMETER = 12.0
 OUTLINE_FIT_BELOW_CONTRAST_TO_NOISE = 2.5
 OUTLINE_FIT_CONTRAST_RANGE = 1.2
+
+
+OUTLINE_FIT_CHUNK_PIXELS = 1 << 16  # window pixels fitted at once: its arrays stay in the cache (2^19: 1.4x the time)
+
+
+def _fit_windows(labels, ids, boxes, flat):
+    """The fit windows of the objects ``ids`` of ``labels`` (``boxes`` from ndi.find_objects) as _fit_window's, padded to
+    one size (H, W) at their far sides: (window corners (n, 2), window sizes (n, 2), the objects' pixels, the usable
+    pixels (padding not), ``flat`` over the windows, each background level), the masks and values (n, H, W)."""
+    h, w = labels.shape
+    first = np.array([[boxes[k - 1][0].start, boxes[k - 1][1].start] for k in ids])
+    last = np.array([[boxes[k - 1][0].stop, boxes[k - 1][1].stop] for k in ids])
+    corner = np.maximum(first - PAIR_FIT_MARGIN, 0)
+    size = np.minimum(last + PAIR_FIT_MARGIN, (h, w)) - corner
+    rows = corner[:, 0, None] + np.arange(size[:, 0].max())
+    cols = corner[:, 1, None] + np.arange(size[:, 1].max())
+    inside = (rows < (corner[:, 0] + size[:, 0])[:, None])[:, :, None] \
+        & (cols < (corner[:, 1] + size[:, 1])[:, None])[:, None, :]
+    rows, cols = np.minimum(rows, h - 1)[:, :, None], np.minimum(cols, w - 1)[:, None, :]
+    window = np.where(inside, labels[rows, cols], 0)
+    obj = window == ids[:, None, None]
+    in_plane = np.zeros((3, 3, 3), bool)
+    in_plane[1] = ndi.generate_binary_structure(2, 1)  # as _fit_window's dilation, window by window
+    usable = inside & ~ndi.binary_dilation((window != 0) & ~obj, structure=in_plane)
+    values = flat[rows, cols]
+    # the median of the values around the object (np.median's, over a varying count of pixels per window)
+    around = (usable & (window == 0)).reshape(len(ids), -1)
+    ordered = np.sort(np.where(around, values.reshape(len(ids), -1), np.inf), axis=1)
+    count = around.sum(axis=1)
+    at = np.arange(len(ids))
+    middle = 0.5 * (ordered[at, np.maximum(count - 1, 0) // 2] + ordered[at, count // 2])
+    return corner, size, obj, usable, values, np.where(count > 0, middle, 0.0)
+
+
+def _fit_one_ellipse_each(yy, xx, data, used, starts, prior_mean, prior_sd, lo, hi, noise):
+    """``(parameters (n, 7), within (n,))`` of _fit_ellipses with one ellipse (same model, prior, bounds and tolerance)
+    for n windows at once: ``data`` and ``used`` (n, P) (False: padding, pixels left out), the pixels' (yy, xx) (P,),
+    ``starts`` (n, 7). Why batched: scipy's least_squares costs about 1 ms a call in overhead alone, and a faint 2048²
+    field holds 30,000 objects; here each Levenberg-Marquardt step is a few numpy operations over all the windows and
+    one 7x7 solve per window, each with its own damping (Marquardt's, Nielsen's update) and each stopping on its own
+    (the cost or the step below PAIR_FIT_TOLERANCE, relative, or PAIR_FIT_MAX_EVALUATIONS steps)."""
+    from scipy.special import expit
+
+    weight = used / noise
+    prior_weight = 1.0 / prior_sd
+    shape_terms = np.arange(2, 5)
+
+    def evaluate(q, rows):  # the windows' costs (half the squared residuals' sum), normal matrices and gradients
+        g, dg = _ellipse_edge(q[:, :5], yy, xx)
+        inside, w = expit(g), weight[rows]
+        residual = (data[rows] - q[:, 5, None] * inside - q[:, 6, None]) * w
+        model_jac = np.empty(dg.shape[:-1] + (7,))
+        model_jac[..., :5] = dg * (q[:, 5, None] * inside * (1.0 - inside) * w)[..., None]
+        model_jac[..., 5] = inside * w
+        model_jac[..., 6] = w
+        prior = (q[:, 2:5] - prior_mean) * prior_weight
+        cost = 0.5 * (np.einsum("np,np->n", residual, residual) + np.einsum("ni,ni->n", prior, prior))
+        normal = np.matmul(model_jac.transpose(0, 2, 1), model_jac)
+        normal[:, shape_terms, shape_terms] += prior_weight**2
+        grad = -np.matmul(model_jac.transpose(0, 2, 1), residual[..., None])[..., 0]
+        grad[:, 2:5] += prior * prior_weight
+        return cost, normal, grad
+
+    q = np.clip(starts, lo + 1e-6, hi - 1e-6)
+    rows = np.flatnonzero(np.isfinite(q).all(axis=1))  # the windows still being fitted
+    cost, normal, grad = evaluate(q[rows], rows)
+    damping, growth = np.full(rows.size, 1e-3), np.full(rows.size, 2.0)
+    for _ in range(PAIR_FIT_MAX_EVALUATIONS):
+        if not rows.size:
+            break
+        scale = np.maximum(np.diagonal(normal, axis1=1, axis2=2), 1e-12)
+        damped = normal + damping[:, None, None] * np.eye(7) * scale[:, None, :]
+        step = -np.linalg.solve(damped, grad[..., None])[..., 0]
+        trial = q[rows] + step
+        new_cost, new_normal, new_grad = evaluate(trial, rows)
+        predicted = -np.einsum("ni,ni->n", step, grad) - 0.5 * np.einsum("ni,nij,nj->n", step, normal, step)
+        gain = (cost - new_cost) / np.maximum(predicted, 1e-300)
+        accept = np.isfinite(new_cost) & (gain > 0)
+        done = (np.linalg.norm(step, axis=1) <= PAIR_FIT_TOLERANCE * np.linalg.norm(trial, axis=1)) | (
+            accept & (cost - new_cost <= PAIR_FIT_TOLERANCE * cost) & (predicted <= PAIR_FIT_TOLERANCE * cost))
+        q[rows[accept]] = trial[accept]
+        cost[accept], normal[accept], grad[accept] = new_cost[accept], new_normal[accept], new_grad[accept]
+        damping = np.where(accept, damping * np.maximum(1.0 / 3.0, 1.0 - (2.0 * gain - 1.0) ** 3), damping * growth)
+        growth = np.where(accept, 2.0, growth * 2.0)
+        done |= damping > 1e12  # no step lowers the cost: a minimum within rounding
+        damping = np.maximum(damping, 1e-12)
+        rows, cost, normal, grad, damping, growth = (a[~done] for a in (rows, cost, normal, grad, damping, growth))
+    within = np.isfinite(q).all(axis=1) & np.all((q >= lo) & (q <= hi), axis=1)
+    return q, within
 
 
 def fit_outlines(labels: np.ndarray, image: np.ndarray, settings: ParticleSettings,
@@ -766,7 +876,7 @@ def fit_outlines(labels: np.ndarray, image: np.ndarray, settings: ParticleSettin
     """``labels`` (2D) of a faint field of small particles with each object redrawn as the soft ellipse fitted to the
     ``image`` less ``background`` (None: nothing taken off) around it, where the fit's contrast agrees with the field's
     (see above); the other objects, and every object of other fields, stay as they are. ``progress``: called with the
-    fraction of the objects fitted (about 1 ms an object: a faint 2048² field of Ø7 particles holds 30,000)."""
+    fraction done (the objects are fitted in chunks of similar window sizes, all of a chunk at once)."""
     contrast, noise = abs(settings.contrast), settings.noise
     if not (OUTLINE_FIT and labels.ndim == 2 and noise > 0 and np.isfinite(contrast)
             and settings.diameter / settings.pixel_size < OUTLINE_FIT_BELOW_DIAMETER
@@ -777,40 +887,53 @@ def fit_outlines(labels: np.ndarray, image: np.ndarray, settings: ParticleSettin
     if ids.size < PAIR_FIT_MIN_SINGLES:
         return labels
     elongation = _second_moments(labels, ids, area)[2]
-    single = ids[elongation < PAIR_MIN_ELONGATION]
-    if single.size < PAIR_FIT_MIN_SINGLES:
+    is_single = elongation < PAIR_MIN_ELONGATION
+    if np.count_nonzero(is_single) < PAIR_FIT_MIN_SINGLES:
         return labels
-    r0, r_sd, e_sd = _shape_prior(area[single], elongation[elongation < PAIR_MIN_ELONGATION])
+    r0, r_sd, e_sd = _shape_prior(area[ids[is_single]], elongation[is_single])
     signed = (-image if settings.polarity == "dark" else image).astype(float)
     flat = signed if background is None else _ps.take_background(signed, background)
     boxes = ndi.find_objects(labels)
     # the radius within PAIR_FIT_RADIUS_RANGE of the singles' median, the aspect at most 2.2, the contrast 0.2-5x
     lo = np.array([-np.inf, -np.inf, r0 - math.log(PAIR_FIT_RADIUS_RANGE), -1.2, -1.2, 0.2 * contrast, -np.inf])
     hi = np.array([np.inf, np.inf, r0 + math.log(PAIR_FIT_RADIUS_RANGE), 1.2, 1.2, 5.0 * contrast, np.inf])
-    fits = {}
-    for n, k in enumerate(ids):
-        if n % 256 == 0:
-            report(progress, n / ids.size)
-        win, obj, usable, yy, xx, offset = _fit_window(labels, boxes[k - 1], k, flat)
-        py, px = np.nonzero(obj)
-        start = np.r_[_moment_start(py, px), contrast, offset]
-        q, _, within = _fit_ellipses(yy[usable], xx[usable], flat[win][usable], start, np.array([r0, 0.0, 0.0]),
-                                     np.array([r_sd, e_sd, e_sd]), lo, hi, noise)
-        if within:
-            fits[k] = (win, q)
-    fitted_single = [fits[k][1][5] for k in single if k in fits]
-    if len(fitted_single) < PAIR_FIT_MIN_SINGLES:
+    # chunks of objects whose windows' longer sides lie within 1.25x of each other (little padding)
+    side = np.array([max(b[0].stop - b[0].start, b[1].stop - b[1].start) for b in (boxes[k - 1] for k in ids)])
+    side += 2 * PAIR_FIT_MARGIN
+    order = np.argsort(side, kind="stable")
+    fitted = []  # per chunk: the objects' ids, window corners and sizes, fitted parameters, within the bounds, ellipses
+    start = 0
+    while start < ids.size:
+        report(progress, 0.9 * start / ids.size)
+        stop = int(np.searchsorted(side[order], 1.25 * side[order[start]], side="right"))
+        stop = min(stop, start + max(1, OUTLINE_FIT_CHUNK_PIXELS // int(1.25 * side[order[start]]) ** 2))
+        chunk = ids[order[start:stop]]
+        corner, size, obj, usable, values, offset = _fit_windows(labels, chunk, boxes, flat)
+        n, height, width = obj.shape
+        yy, xx = (a.ravel().astype(float) for a in np.indices((height, width)))
+        starts = np.c_[_moment_starts(obj.reshape(n, -1), yy, xx), np.full(n, contrast), offset]
+        q, within = _fit_one_ellipse_each(yy, xx, values.reshape(n, -1), usable.reshape(n, -1), starts,
+                                          np.array([r0, 0.0, 0.0]), np.array([r_sd, e_sd, e_sd]), lo, hi, noise)
+        ellipse = np.zeros(obj.shape, bool)
+        ellipse[within] = (_ellipse_distance(q[within, :5], yy, xx) < 1.0).reshape(-1, height, width)
+        fitted.append((chunk, corner, size, q, within, ellipse))
+        start = stop
+    report(progress, 0.9)
+    chunk_ids, corner, size, q, within = (np.concatenate(parts) for parts in list(zip(*fitted))[:5])
+    ellipse = [mask for part in fitted for mask in part[5]]  # the chunks' windows differ in size
+    single = np.isin(chunk_ids, ids[is_single])
+    if np.count_nonzero(single & within) < PAIR_FIT_MIN_SINGLES:
         return labels
     # the field's contrast, as the fits of its single objects read it
-    c_fit = float(np.median(fitted_single))
+    c_fit = float(np.median(q[single & within, 5]))
+    agree = within.copy()
+    agree[within] = np.abs(np.log(q[within, 5] / c_fit)) <= math.log(OUTLINE_FIT_CONTRAST_RANGE)
     out = labels.copy()
-    for k, (win, q) in fits.items():
-        if not abs(math.log(q[5] / c_fit)) <= math.log(OUTLINE_FIT_CONTRAST_RANGE):
-            continue
-        yy, xx = np.indices(out[win].shape, dtype=float)  # as _fit_window's
+    for i in np.flatnonzero(agree)[np.argsort(chunk_ids[agree], kind="stable")]:  # in the order of the ids
+        k, (y0, x0), (height, width) = chunk_ids[i], corner[i], size[i]
+        win = (slice(y0, y0 + height), slice(x0, x0 + width))
         in_out = out[win] == k
-        new = np.where((in_out | (out[win] == 0)) & (_ellipse_distance(q[:5], yy, xx) < 1.0), k,
-                       np.where(in_out, 0, out[win]))
+        new = np.where((in_out | (out[win] == 0)) & ellipse[i][:height, :width], k, np.where(in_out, 0, out[win]))
         if np.count_nonzero(new == k) >= 3:
             out[win] = new
     return out
