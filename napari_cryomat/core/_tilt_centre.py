@@ -29,8 +29,9 @@ from napari_cryomat.core._tilt_projector import SliceProjector, wbp_columns
 
 def _sparsity(volume: np.ndarray) -> float:
     v = volume.astype(np.float64)
-    e2 = float(np.sum(v * v))
-    return float(np.sum(v ** 4)) / (e2 * e2) if e2 > 0 else 0.0
+    v2 = v * v  # squared twice, not v ** 4: numpy's float power calls pow() per voxel, 13x slower
+    e2 = float(np.sum(v2))
+    return float(np.sum(v2 * v2)) / (e2 * e2) if e2 > 0 else 0.0
 
 
 def axis_offset_scores(angles: np.ndarray, offsets: np.ndarray, *, n_z: int, shift, progress=None) -> np.ndarray:
