@@ -10,8 +10,9 @@ from napari_cryomat.widgets.tilt._model import run_align
 from napari_cryomat.widgets.tilt._run import AlignRequest
 
 
-@pytest.mark.parametrize("blind", [True, False])
-def test_progress_moves_through_the_axis_position_scan(monkeypatch, blind):
+def test_progress_moves_through_the_axis_position_scan(monkeypatch):
+    """With the axis angle given (the blind run's coarse scan has its own test below, and each blind start runs
+    this same stage)."""
     [(tilts, kwargs, _)] = tilt_series_sample()
     meta = kwargs["metadata"]
     reported, inside = [], []
@@ -24,7 +25,7 @@ def test_progress_moves_through_the_axis_position_scan(monkeypatch, blind):
         return out
 
     monkeypatch.setattr(_tilt_centre, "centre_axis", watched)
-    axis = None if blind else float(meta["truth"]["tilt_axis_angle_degrees"])
+    axis = float(meta["truth"]["tilt_axis_angle_degrees"])
     request = AlignRequest(tilts=tilts, angles=meta["tilt_angles"], pixel_size=meta["pixel_size_angstrom"],
                            source_name="tilt series", tilt_axis_angle=axis)
     run = run_align(request, progress=reported.append)
@@ -32,7 +33,7 @@ def test_progress_moves_through_the_axis_position_scan(monkeypatch, blind):
     values = np.array(reported)
     assert np.all(np.diff(values) >= -1e-12) and values[0] <= 0.2 and values[-1] == 1.0
     during = values[inside[0]:inside[1]]
-    # the scan is ~40 % of the demo's time: the bar crosses about that share of its length, step by step
+    # the scan is a third to a half of the demo's time: the bar crosses about that share, step by step
     assert len(during) >= 20 and during[-1] - during[0] >= 0.3
     assert values[inside[1] - 1] <= 0.95  # and the run's last stage still has room to move
 
