@@ -18,6 +18,11 @@ that fits best in its place (that one only) when
   in its place or adds ``min_snr`` σ beside it): a rival may fit better only because its other lines explain the
   peak of a missed element (Ir for Cl, its Mα on a missed Y Lα).
 
+A rival that fits *worse* in its place still replaces an element whose Mα lies within one FWHM of the rival's Kα when
+the peak decides (:func:`_takes_the_peak`): the model has no low-energy tail for big K peaks, so a heavy element's L
+lines gain from the misfit on their flanks and it out-fits the light element whose Kα peak it holds (hyperspy's
+10-frame Velox superalloy: Tm for Al at 1.48 keV, its Lα between Fe Kβ and Ni Kα).
+
 An element whose fitted counts in the channels that neither a rival nor another chosen element comes near (farther than
 two FWHM from their lines, above 1.5 keV) hold >= ``min_snr`` σ beside each of its rivals cannot be redundant beside any: its rivals
 are not fitted (most chosen elements; the pass then costs about half as much).
@@ -31,7 +36,7 @@ from __future__ import annotations
 import numpy as np
 
 from napari_cryomat.core import _eds_physics as phys
-from napari_cryomat.core._eds_checks import CONSISTENT_MIN_ENERGY, family_check, z_of
+from napari_cryomat.core._eds_checks import CONSISTENT_MIN_ENERGY, family_check, peak_check, z_of
 from napari_cryomat.core._eds_shoulder import RIVAL_MIN_WEIGHT, drop_weakest, free_weights_test
 
 # an element's counts count as its own beside a rival only this far (FWHM) from the rival's and the other chosen
@@ -84,12 +89,15 @@ def _best_replacement(problem, fit_set, el, chosen, final, shift, pool, min_snr,
         # beside each rival, its lines that neither the rival nor another chosen element shares hold it: no rival can
         # make it redundant, and none need be fitted (the best-fitting one must be known to try it alone)
         return None
-    trials = []
+    trials, worse = [], []
     for r in rivals:
         fit_r = fit_set(problem, others + [r], shift)
-        if final[3] - fit_r[3] < min_snr**2 or family_check(problem, r, fit_r[1], fit_r[2])[0]:
+        if family_check(problem, r, fit_r[1], fit_r[2])[0]:
+            continue  # a rival whose own families disagree (Br L without Br K) stands in for nothing
+        if final[3] - fit_r[3] < min_snr**2:
             # the lines the two do not share must decide by >= min_snr σ (Zr Lα and Pt Mα, 2.04 keV, are a coin flip
-            # at 2-4σ either way); a rival whose own families disagree (Br L without Br K) stands in for nothing
+            # at 2-4σ either way); such a rival may still take the peak by its own line (below)
+            worse.append((fit_r[3], r, fit_r))
             continue
         trials.append((fit_r[3], r, fit_r))
     # the best-fitting rival only: when the element still holds lines of its own beside it, a worse-fitting rival
@@ -101,7 +109,51 @@ def _best_replacement(problem, fit_set, el, chosen, final, shift, pool, min_snr,
             better = np.sqrt(max(final[3] - chi2_r, 0.0))
             return r, fit_r, (f"a stand-in for {r}: with {r} in its place at {lines[0][0] / 1000:.2f} keV the fit "
                                 f"is better by {better:.1f}σ, and {why}")
+    for _chi2_r, r, fit_r in sorted(worse, key=lambda t: t[0]):
+        if not _k_line_on_m_family(problem, r, el):
+            continue
+        why = _takes_the_peak(problem, fit_set, el, r, others, final, fit_r, shift, min_snr)
+        if why and not _loses_to_a_rival(problem, fit_set, r, el, others, fit_r, pool, shift, min_snr):
+            return r, fit_r, f"a stand-in for {r}: {why}"
     return None
+
+
+def _takes_the_peak(problem, fit_set, el, r, others, final, fit_r, shift, min_snr):
+    """The reason ``el`` stands in for ``r`` on a peak, or ''. A rival that fits worse in its place (``el``'s other
+    lines soak up misfits under bigger peaks) replaces it when the peak decides: ``r`` has a strong line on a peak of
+    its own without ``el``, still adds >= min_snr σ beside it (the peak's shape is ``r``'s), and beside ``r`` no strong
+    line of ``el`` is left on a peak of its own. The Velox superalloy's Al Kα at 1.48 keV was taken by a Tm whose Mα
+    lies 22 eV below the peak's centre and whose L lines sat only on the flanks of Fe Kβ and Ni Kα: Tm fitted 11.6σ
+    better than Al in its place, but Al added 9.3σ beside Tm and, with Al, no line of Tm stood on a peak."""
+    both = fit_set(problem, others + [r, el], shift)
+    adds = float(np.sqrt(max(final[3] - both[3], 0.0)))
+    if adds < min_snr:
+        return ""
+    before = fit_set(problem, others, shift)
+    if peak_check(problem, r, shift, before[4], fit_r[4], min_snr, before[5], _own(fit_r, r)):
+        return ""
+    why = peak_check(problem, el, shift, fit_r[4], both[4], min_snr, fit_r[5], _own(both, el))
+    if not why:
+        return ""
+    return f"{r} adds {adds:.1f}σ beside it and has a line on the peak of its own; beside {r} it has {why}"
+
+
+def _k_line_on_m_family(problem, r, el):
+    """True when ``r``'s Kα lies within one FWHM of ``el``'s Mα: a light element's K line beside a heavy element's M
+    family, the one pairing :func:`_takes_the_peak` decides. The other way round (a heavy M family taking an L line's
+    peak) it replaced real elements on the synthetic series (Th for Ag Lα, W for Sr Lα, seeds old 40024 and new 40025)."""
+    def energy(element, name):
+        return {n: e for n, e, _w, _s in phys.grouped_lines(z_of(element), problem.beam_kev)}.get(name)
+
+    if phys.family_principals(z_of(el), problem.beam_kev).get("M") != "Ma":
+        return False
+    e_m, e_k = energy(el, "Ma"), energy(r, "Ka")
+    return e_m is not None and e_k is not None and abs(e_m - e_k) <= problem.fwhm_of(e_m)
+
+
+def _own(fit, el):
+    """``el``'s fitted lines in ``fit`` (counts per channel)."""
+    return sum((xi * col for (o, _f), xi, col in zip(fit[1], fit[2], fit[0]) if o == el), np.zeros_like(fit[4]))
 
 
 def _unshared_mask(problem, elements, shift):
