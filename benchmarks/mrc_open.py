@@ -162,15 +162,22 @@ def measure_micrograph(way: str, path: str) -> dict:
             "peak_rss_mb": peak_rss_mb(), "baseline_rss_mb": rss_before}
 
 
-def micrograph_table() -> None:
-    path = DATA / "bench_micrograph_8k.mrc"
-    shape = make_micrograph(path)
+def _both_ways(path: Path) -> list[tuple[str, dict]]:
+    """(way, measure_micrograph's numbers) for the overview pyramid and the one array, each in a fresh process
+    with the file dropped from the page cache first."""
     rows = []
     for way in ("overview pyramid", "one array"):
         drop_cache(path)
         out = subprocess.run([sys.executable, __file__, "--child-micrograph", way, str(path)],
                              capture_output=True, text=True, check=True)
         rows.append((way, json.loads(out.stdout.strip().splitlines()[-1])))
+    return rows
+
+
+def micrograph_table() -> None:
+    path = DATA / "bench_micrograph_8k.mrc"
+    shape = make_micrograph(path)
+    rows = _both_ways(path)
     print(f"\nOpen and view a {path.stat().st_size / 2**20:.0f} MiB float32 2D micrograph {shape}; canvas "
           f"{CANVAS[0]} x {CANVAS[1]}; 2 cores; fresh process each")
     print(f"{'layer':<17} {'open+full view':>15} {'level':>6} {'zoom to pixels':>15} {'pan (mean/max)':>17} "
@@ -204,12 +211,7 @@ def make_movie(path: Path, n_frames: int = 8, side: int = 4096) -> tuple[int, in
 def movie_table() -> None:
     path = DATA / "bench_movie_8x4k.mrc"
     shape = make_movie(path)
-    rows = []
-    for way in ("overview pyramid", "one array"):
-        drop_cache(path)
-        out = subprocess.run([sys.executable, __file__, "--child-micrograph", way, str(path)],
-                             capture_output=True, text=True, check=True)
-        rows.append((way, json.loads(out.stdout.strip().splitlines()[-1])))
+    rows = _both_ways(path)
     print(f"\nOpen and view a {path.stat().st_size / 2**20:.0f} MiB float32 movie {shape} (frames, Y, X); canvas "
           f"{CANVAS[0]} x {CANVAS[1]}; 2 cores; fresh process each; cold file")
     print(f"{'layer':<17} {'open+full view':>15} {'level':>6} {'frame step (mean/max)':>22} {'zoom to pixels':>15} "
