@@ -72,6 +72,22 @@ def describe_spectrum(info, region: Region, auto: bool) -> str:
     return text
 
 
+#: the most spectrum pixels a side handed to the canvas: a dock shows well under 1024, and pyqtgraph's own
+#: downsampling of a bigger spectrum runs on the GUI thread, once per image item (the half plane and its
+#: mirror): a 2048² ROI's spectrum took ~100 ms of GUI thread per update (tests/widgets/live_fft)
+DISPLAY_MAX_SIDE = 1024
+
+
+def display_copy(half: np.ndarray) -> tuple[np.ndarray, int]:
+    """``(copy, k)``: ``half`` binned k x k (means, as pyqtgraph's own downsampling; the last partial bins
+    left out) so that no side exceeds :data:`DISPLAY_MAX_SIDE`; ``half`` itself and 1 when it is small."""
+    k = -(-max(half.shape) // DISPLAY_MAX_SIDE)
+    if k <= 1:
+        return half, 1
+    ny, nx = half.shape[0] // k * k, half.shape[1] // k * k
+    return half[:ny, :nx].reshape(ny // k, k, nx // k, k).mean(axis=(1, 3), dtype=np.float32), k
+
+
 class SpectrumView(LivePanel):
     """Live spectrum of ``model``'s ROI. ``start(make_job)`` runs a model job (the dock's runner)."""
 
@@ -219,17 +235,19 @@ class SpectrumView(LivePanel):
         half, levels = live(request.region.pixels())
         # a float32 copy (the live buffer is reused by the next call): pyqtgraph paints float32 through
         # its fast path, int32 through a slow one (1024² ROI, both halves: 8 ms instead of 74 ms)
-        return half.astype(np.float32), levels, live.last
+        half = half.astype(np.float32)
+        return half, display_copy(half), levels, live.last
 
     def draw(self, request: SpectrumRequest, result) -> None:
-        half, levels, info = result
+        half, (shown, k), levels, info = result
         region = request.region
         ny, nx = info.shape  # the ROI's (single) or a tile's (averaged)
         dgy, dgx = 1.0 / (ny * region.pixel_size), 1.0 / (nx * region.pixel_size)
-        # row r of the half plane is ky = r - ny // 2, column c is kx = c (pixel centres)
-        rect = QRectF(-0.5 * dgx, -(ny // 2 + 0.5) * dgy, half.shape[1] * dgx, ny * dgy)
+        # row r of the half plane is ky = r - ny // 2, column c is kx = c (pixel centres); a display copy
+        # binned k x k covers the first shown.shape * k rows and columns
+        rect = QRectF(-0.5 * dgx, -(ny // 2 + 0.5) * dgy, shown.shape[1] * k * dgx, shown.shape[0] * k * dgy)
         for item in (self.image_item, self.image_item_mirror):
-            item.setImage(half, levels=levels, autoLevels=False)
+            item.setImage(shown, levels=levels, autoLevels=False)
             item.setRect(rect)
         self.image_item_mirror.setTransform(self.image_item_mirror.transform() * QTransform.fromScale(-1, -1))
         # the view's extent (Nyquist) depends on the pixel size only: keep the user's zoom across modes

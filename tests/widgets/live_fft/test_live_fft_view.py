@@ -271,6 +271,14 @@ def test_gui_thread_stays_free_on_a_2048_image(make_napari_viewer, qtbot, gui_wa
     out = viewer.layers["big Bragg-filtered (picked spots)"]
     assert out.data.shape == (2048, 2048) and len(w.model.picks) == 2
     assert w.model.radial.region.shape == (2016, 2016)
+    # the 2016² spectrum reaches the canvas binned 2 x 2 in the worker, each bin over its pixels' mean g
+    view = w.spectrum_view
+    assert view.image_item.image.shape == (1008, 504) and view.shown_shape == (2016, 2016)
+    dgy, dgx = view.reciprocal_pixel
+    for r, c in ((0, 0), (500, 17), (1007, 503)):
+        a = view.image_item.mapToParent(QPointF(c + 0.5, r + 0.5))
+        assert a.y() == pytest.approx(((r + 0.5) * 2 - 0.5 - 1008) * dgy)
+        assert a.x() == pytest.approx(((c + 0.5) * 2 - 0.5) * dgx)
     print(f"Live FFT, 2048² image: longest GUI-thread stretch {watch.longest * 1e3:.0f} ms")
     assert watch.longest < 0.1, f"GUI thread busy for {watch.longest:.3f} s"
 
@@ -338,3 +346,22 @@ def test_fft_follows_a_mouse_drag_before_release(lattice_viewer, qtbot):
         _wait_fft(qtbot, w, (50 + step, 178 + step, 50 + step, 178 + step))  # button still down
     mouse_release_callbacks(roi, read_only_mouse_event(type="mouse_release", is_dragging=True, position=pos))
     _wait_fft(qtbot, w, (110, 238, 110, 238))
+
+
+def test_a_big_spectrum_reaches_the_canvas_binned_where_it_belongs():
+    """A spectrum over DISPLAY_MAX_SIDE px a side is binned in the worker (pyqtgraph would bin it again on
+    the GUI thread for each of its two image items); the bins' means are the spectrum's and the canvas
+    rectangle keeps each bin over the g of the pixels it holds (test_gui_thread_stays_free_on_a_2048_image)."""
+    from napari_cryomat.widgets.live_fft.spectrum_view import DISPLAY_MAX_SIDE, display_copy
+
+    rng = np.random.default_rng(11)
+    for shape in [(2048, 1025), (1500, 751), (4096, 2049), (1024, 513)]:
+        half = rng.random(shape, dtype=np.float32)
+        shown, k = display_copy(half)
+        assert max(shown.shape) <= DISPLAY_MAX_SIDE
+        assert k == -(-max(shape) // DISPLAY_MAX_SIDE)
+        if k == 1:
+            assert shown is half
+            continue
+        r, c = rng.integers(0, shown.shape[0]), rng.integers(0, shown.shape[1])
+        assert shown[r, c] == pytest.approx(half[r * k:(r + 1) * k, c * k:(c + 1) * k].mean(), rel=1e-5)
