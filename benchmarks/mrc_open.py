@@ -176,15 +176,23 @@ def _both_ways(path: Path) -> list[tuple[str, dict]]:
 
 def micrograph_table() -> None:
     path = DATA / "bench_micrograph_8k.mrc"
-    shape = make_micrograph(path)
+    _print_table(path, f"2D micrograph {make_micrograph(path)}", frames=False)
+
+
+def _print_table(path: Path, what: str, *, frames: bool) -> None:
+    """The overview pyramid against the one array on ``path`` (:func:`_both_ways`), one row each; ``frames``
+    adds the frame-step column of a stack."""
     rows = _both_ways(path)
-    print(f"\nOpen and view a {path.stat().st_size / 2**20:.0f} MiB float32 2D micrograph {shape}; canvas "
-          f"{CANVAS[0]} x {CANVAS[1]}; 2 cores; fresh process each")
-    print(f"{'layer':<17} {'open+full view':>15} {'level':>6} {'zoom to pixels':>15} {'pan (mean/max)':>17} "
-          f"{'RSS added':>10}")
+    print(f"\nOpen and view a {path.stat().st_size / 2**20:.0f} MiB float32 {what}; canvas "
+          f"{CANVAS[0]} x {CANVAS[1]}; 2 cores; fresh process each; cold file")
+    step_head = f" {'frame step (mean/max)':>22}" if frames else ""
+    print(f"{'layer':<17} {'open+full view':>15} {'level':>6}{step_head} {'zoom to pixels':>15} "
+          f"{'pan (mean/max)':>17} {'RSS added':>10}")
     for way, r in rows:
         added = r["peak_rss_mb"] - r["baseline_rss_mb"]
-        print(f"{way:<17} {r['open_s']:>13.3f} s {r['level_full']:>6d} {r['zoom_ms']:>12.1f} ms "
+        steps = r["frame_steps_ms"]
+        step = f" {np.mean(steps):>12.1f} / {max(steps):>5.1f} ms" if frames else ""
+        print(f"{way:<17} {r['open_s']:>13.3f} s {r['level_full']:>6d}{step} {r['zoom_ms']:>12.1f} ms "
               f"{r['pan_ms']:>8.1f} / {r['pan_max_ms']:>5.1f} ms {added:>7.0f} MB")
     print(f"(before the clock: the session's first 'import dask.array', {rows[0][1]['dask_import_s']:.2f} s, "
           "paid once by the first overview opened)")
@@ -210,19 +218,7 @@ def make_movie(path: Path, n_frames: int = 8, side: int = 4096) -> tuple[int, in
 
 def movie_table() -> None:
     path = DATA / "bench_movie_8x4k.mrc"
-    shape = make_movie(path)
-    rows = _both_ways(path)
-    print(f"\nOpen and view a {path.stat().st_size / 2**20:.0f} MiB float32 movie {shape} (frames, Y, X); canvas "
-          f"{CANVAS[0]} x {CANVAS[1]}; 2 cores; fresh process each; cold file")
-    print(f"{'layer':<17} {'open+full view':>15} {'level':>6} {'frame step (mean/max)':>22} {'zoom to pixels':>15} "
-          f"{'pan (mean/max)':>17} {'RSS added':>10}")
-    for way, r in rows:
-        added = r["peak_rss_mb"] - r["baseline_rss_mb"]
-        steps = r["frame_steps_ms"]
-        print(f"{way:<17} {r['open_s']:>13.3f} s {r['level_full']:>6d} {np.mean(steps):>12.1f} / {max(steps):>5.1f} ms "
-              f"{r['zoom_ms']:>12.1f} ms {r['pan_ms']:>8.1f} / {r['pan_max_ms']:>5.1f} ms {added:>7.0f} MB")
-    print(f"(before the clock: the session's first 'import dask.array', {rows[0][1]['dask_import_s']:.2f} s, "
-          "paid once by the first overview opened)")
+    _print_table(path, f"movie {make_movie(path)} (frames, Y, X)", frames=True)
 
 
 def main() -> None:
