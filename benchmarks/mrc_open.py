@@ -22,7 +22,8 @@ the canvas at that zoom.
 A third table: a movie of 4096 x 4096 float32 frames (an image stack, space group 0), opened as the
 per-frame overview pyramid against the same memory map as one array (the reader of session 24, where
 stacks got no overview). "open + full view" as above, on the middle frame; "frame step" the mean of
-moving the frame slider 6 times at full view (each frame read from a cold file); zoom and pan as above.
+moving the frame slider 6 times at full view (each frame read from a cold file), "back" the mean of
+stepping back through 5 of those frames (warm file; the overview keeps what it showed); zoom and pan as above.
 """
 
 from __future__ import annotations
@@ -145,18 +146,20 @@ def measure_micrograph(way: str, path: str) -> dict:
     _draw(layer, full_view, whole)
     t_open = time.perf_counter() - t0
     level_full = int(getattr(layer, "data_level", 0))
-    frame_steps = []
-    for k in [k for k in range(n_frames) if k != n_frames // 2][:6]:
+    frame_steps, steps_back = [], []
+    stepped = [k for k in range(n_frames) if k != n_frames // 2][:6]
+    for k in stepped + stepped[-2::-1]:  # 6 frames, then back through those seen (warm file)
         t = time.perf_counter()
         viewer.dims.set_current_step(0, k)  # napari slices the new frame at the level and view it holds
         _ = np.asarray(layer._slice.image.raw, dtype=np.float32).sum()
-        frame_steps.append(time.perf_counter() - t)
+        (frame_steps if len(frame_steps) < len(stepped) else steps_back).append(time.perf_counter() - t)
     pixels = (CANVAS[0] * s, CANVAS[1] * s)
     centre = np.array([ny * s / 2 - pixels[0] / 2, nx * s / 2 - pixels[1] / 2])
     t_zoom = _draw(layer, tuple(centre), pixels)
     level_zoom = int(getattr(layer, "data_level", 0))
     pans = [_draw(layer, tuple(centre + (0.0, i * pixels[1] / 3)), pixels) for i in range(1, 11)]
     return {"open_s": t_open, "zoom_ms": 1000 * t_zoom, "frame_steps_ms": [1000 * t for t in frame_steps],
+            "steps_back_ms": [1000 * t for t in steps_back],
             "dask_import_s": t_import, "pan_ms": 1000 * float(np.mean(pans)),
             "pan_max_ms": 1000 * float(np.max(pans)), "level_full": level_full, "level_zoom": level_zoom,
             "peak_rss_mb": peak_rss_mb(), "baseline_rss_mb": rss_before}
@@ -185,13 +188,13 @@ def _print_table(path: Path, what: str, *, frames: bool) -> None:
     rows = _both_ways(path)
     print(f"\nOpen and view a {path.stat().st_size / 2**20:.0f} MiB float32 {what}; canvas "
           f"{CANVAS[0]} x {CANVAS[1]}; 2 cores; fresh process each; cold file")
-    step_head = f" {'frame step (mean/max)':>22}" if frames else ""
+    step_head = f" {'frame step (mean/max)':>22} {'back':>8}" if frames else ""
     print(f"{'layer':<17} {'open+full view':>15} {'level':>6}{step_head} {'zoom to pixels':>15} "
           f"{'pan (mean/max)':>17} {'RSS added':>10}")
     for way, r in rows:
         added = r["peak_rss_mb"] - r["baseline_rss_mb"]
         steps = r["frame_steps_ms"]
-        step = f" {np.mean(steps):>12.1f} / {max(steps):>5.1f} ms" if frames else ""
+        step = f" {np.mean(steps):>12.1f} / {max(steps):>5.1f} ms {np.mean(r['steps_back_ms']):>5.1f} ms" if frames else ""
         print(f"{way:<17} {r['open_s']:>13.3f} s {r['level_full']:>6d}{step} {r['zoom_ms']:>12.1f} ms "
               f"{r['pan_ms']:>8.1f} / {r['pan_max_ms']:>5.1f} ms {added:>7.0f} MB")
     print(f"(before the clock: the session's first 'import dask.array', {rows[0][1]['dask_import_s']:.2f} s, "

@@ -20,6 +20,9 @@ The tools take level 0 (``widgets._base.layers.image_data``), never a level napa
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+
 import numpy as np
 
 #: a 2D image with a side this long or longer opens as an overview pyramid
@@ -71,7 +74,8 @@ def overview_pyramid(image) -> list:
     frame, each the mean of the ``f x f`` pixels it covers in that frame (fewer at the right and bottom
     edges, where the image does not fill a whole bin: the edge is kept, not dropped); frames are never
     mixed. Nothing is read until a level's pixels are computed; each level is computed from level 0
-    alone, one frame at a time.
+    alone, one frame at a time. The lower levels are :class:`ShownLevel` array-likes (lazy; their dask
+    array is ``.dask_level``): what napari computed lately is kept, up to :data:`RECENT_BYTES` per image.
     """
     import dask.array as da
 
@@ -81,16 +85,93 @@ def overview_pyramid(image) -> list:
         raise ValueError(f"overview_pyramid takes a 2D image or a (frames, Y, X) stack; "
                          f"got shape {tuple(np.shape(image))}.")
     frames = (1,) * (np.ndim(image) - 2)  # one frame per chunk
-    levels = [image]
+    levels, recent = [image], _Recent()
     for f in overview_factors(np.shape(image)):
         # chunks of whole bins: a multiple of f near _CHUNK, so each output chunk reads one input chunk
         side = max(f, (_CHUNK // f) * f)
         chunks = frames + (side, side)
         source = image.rechunk(chunks) if isinstance(image, da.Array) else lazy_dask(image, chunks)
         out_chunks = source.chunks[:-2] + tuple(tuple(-(-c // f) for c in axis) for axis in source.chunks[-2:])
-        levels.append(source.map_blocks(_frame_area_means, f, dtype=np.float32, chunks=out_chunks,
-                                        meta=np.empty((0,) * np.ndim(image), np.float32)))
+        levels.append(ShownLevel(source.map_blocks(_frame_area_means, f, dtype=np.float32, chunks=out_chunks,
+                                                   meta=np.empty((0,) * np.ndim(image), np.float32)), recent))
     return levels
+
+
+#: bytes of recently shown level pixels kept per image (all its lower levels together): at a laptop's full
+#: view of a 4096² movie (the 6x level, 1.9 MB a frame) about 16 frames, so stepping back through them
+#: is a texture upload, not a read and binning of the frame again
+RECENT_BYTES = 32 * 2**20
+
+
+class _Recent:
+    """The latest computed pieces of an image's levels, least recently used dropped past ``limit`` bytes."""
+
+    def __init__(self, limit: int = RECENT_BYTES):
+        self.limit = limit
+        self.pieces: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.nbytes = 0
+        self._lock = threading.Lock()  # napari may slice in a thread while the GUI thread slices too
+
+    def get(self, key: str):
+        with self._lock:
+            piece = self.pieces.get(key)
+            if piece is not None:
+                self.pieces.move_to_end(key)
+            return piece
+
+    def put(self, key: str, piece: np.ndarray) -> None:
+        if piece.nbytes > self.limit:
+            return
+        with self._lock:
+            if key in self.pieces:
+                return
+            self.pieces[key] = piece
+            self.nbytes += piece.nbytes
+            while self.nbytes > self.limit:
+                _, dropped = self.pieces.popitem(last=False)
+                self.nbytes -= dropped.nbytes
+
+
+class ShownLevel:
+    """A lower overview level as napari reads it: lazy (``level[key]`` is another ShownLevel), computed when
+    napari takes its pixels (``np.asarray``); the result is kept among the image's recent pieces
+    (:data:`RECENT_BYTES`), found again by the dask name of that region.
+
+    The region is computed on this process's threads: dask's default scheduler first looks for a
+    distributed client, which imports ``distributed`` (0.7 s and ~60 MB on the first overview opened in a
+    session, measured in a window), and a display slice of a memory map belongs on this machine anyway.
+    napari asks again for what it showed before when the user steps back to a frame, toggles the layer or
+    a tool refreshes it: napari's own opportunistic cache serves only dask data, so the levels keep theirs.
+    ``dask_level`` is the lazy level (or region) itself, a dask array.
+    """
+
+    def __init__(self, dask_level, recent: _Recent):
+        self.dask_level = dask_level
+        self.shape, self.dtype, self.ndim = dask_level.shape, dask_level.dtype, dask_level.ndim
+        self._recent = recent
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key) -> ShownLevel:
+        return ShownLevel(self.dask_level[key], self._recent)
+
+    def __array__(self, dtype=None, copy=None):
+        from dask.threaded import get as local_threads
+
+        name = self.dask_level.name  # dask names a region by the level and the index: the same region, the same name
+        piece = self._recent.get(name)
+        if piece is None:
+            piece = np.asarray(self.dask_level.compute(scheduler=local_threads))
+            piece.setflags(write=False)  # shared by every later request of the same region
+            self._recent.put(name, piece)
+        if copy or (dtype is not None and np.dtype(dtype) != piece.dtype):
+            return np.array(piece, dtype=dtype)
+        return piece
 
 
 def _frame_area_means(block: np.ndarray, f: int) -> np.ndarray:

@@ -45,7 +45,7 @@ class CountingArray:
 
     def __init__(self, array):
         self._array = array
-        self.shape, self.dtype, self.ndim = array.shape, array.dtype, array.ndim
+        self.shape, self.dtype, self.ndim, self.size = array.shape, array.dtype, array.ndim, array.size
         self.pixels_read = 0
 
     def __getitem__(self, key):
@@ -154,6 +154,62 @@ def test_a_frame_of_a_stack_level_reads_only_that_frame():
     assert source.pixels_read == 2100 * 1900  # that frame's pixels, once; no other frame
     np.testing.assert_allclose(frame[:5, :5], source._array[2, :20, :20].reshape(5, 4, 5, 4).mean(axis=(1, 3)),
                                rtol=1e-5, atol=1e-6)
+
+
+def test_a_frame_shown_again_is_not_read_again():
+    """napari slices a frame again when the user steps back to it (or toggles the layer): the level's
+    pixels it computed are kept (up to RECENT_BYTES per image), the same values, no pixel read."""
+    from napari.components import ViewerModel
+
+    rng = np.random.default_rng(int(np.random.default_rng().integers(1 << 30)))
+    n, ny, nx = int(rng.integers(3, 7)), int(rng.integers(2048, 2600)), int(rng.integers(2048, 2600))
+    source = CountingArray(rng.normal(size=(n, ny, nx)).astype(np.float32))
+    viewer = ViewerModel()
+    layer = viewer.add_image(overview_pyramid(source), multiscale=True)
+    first, other = (int(k) for k in rng.choice(n, 2, replace=False))
+    viewer.dims.set_current_step(0, first)
+    shown = np.array(layer._slice.image.raw)
+    assert shown.shape == layer.data[layer.data_level].shape[-2:]
+    viewer.dims.set_current_step(0, other)
+    read = source.pixels_read
+    viewer.dims.set_current_step(0, first)  # back to the first frame
+    assert source.pixels_read == read
+    np.testing.assert_array_equal(np.asarray(layer._slice.image.raw), shown)
+    f = overview_factors(source.shape)[layer.data_level - 1]
+    np.testing.assert_allclose(shown[:3, :3], source._array[first, :3 * f, :3 * f].reshape(3, f, 3, f).mean(axis=(1, 3)),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_kept_pieces_stay_under_their_budget_and_the_latest_are_kept():
+    from napari_cryomat.io._pyramid import _Recent
+
+    rng = np.random.default_rng(int(np.random.default_rng().integers(1 << 30)))
+    limit = int(rng.integers(1000, 5000))
+    recent = _Recent(limit)
+    for i in range(200):
+        piece = np.zeros(int(rng.integers(1, limit // 2)), np.uint8)
+        recent.put(str(i), piece)
+        assert recent.nbytes == sum(p.nbytes for p in recent.pieces.values()) <= limit
+        assert recent.get(str(i)) is piece  # the newest is always kept
+    recent.put("too big", np.zeros(limit + 1, np.uint8))
+    assert recent.get("too big") is None
+
+
+def test_showing_an_overview_does_not_import_distributed(tmp_path):
+    """dask's default scheduler looks for a distributed client first, importing ``distributed`` (0.7 s on
+    the first overview of a session); the levels are computed on this process's threads."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\n"
+        "from napari_cryomat.io._pyramid import overview_pyramid\n"
+        "levels = overview_pyramid(np.ones((2, 2048, 2100), np.float32))\n"
+        "assert np.asarray(levels[-1][1]).mean() == 1.0\n"
+        "print('distributed' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "False"
 
 
 def test_read_functions_give_scripts_and_batch_one_array(tmp_path):
