@@ -1,0 +1,51 @@
+"""The napari window of Live FFT's reciprocal-space layers (the detected spectrum and spots, in 1/Å).
+
+A second napari Viewer: napari draws the layers of one viewer in one system of units, so 1/Å layers
+beside the micrograph's Å ones would turn unit-aware drawing off for all of them (with a warning).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from qtpy.QtCore import QEvent, QObject, QTimer
+
+
+class _CloseTheNapariWay(QObject):
+    """The window's close button closes the viewer as ``Viewer.close()`` does (layers removed, viewer
+    forgotten) and then says so: by itself it deletes the Qt window and leaves the viewer, its layers
+    and Qt wrappers alive (seen with napari 0.9: one QtViewer left per closed window)."""
+
+    def __init__(self, viewer, on_closed: Callable):
+        super().__init__()
+        self.viewer, self.on_closed, self.closing = viewer, on_closed, False
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt name)
+        if event.type() != QEvent.Type.Close or self.closing:
+            return False
+        event.ignore()  # the close button: close the napari way, once this event is over
+        self.closing = True
+        QTimer.singleShot(0, self._closed_by_user)
+        return True
+
+    def _closed_by_user(self) -> None:
+        self.on_closed(self.viewer)
+        self.viewer.close()
+
+    def close(self) -> None:
+        """Close the viewer (the tool is closing)."""
+        if not self.closing:
+            self.closing = True
+            self.viewer.close()
+
+
+def open_reciprocal_window(title: str, on_closed: Callable) -> tuple:
+    """``(viewer, close)``: a new napari Viewer titled ``title``, and the function that closes it;
+    ``on_closed(viewer)`` is called when the user closes it."""
+    import napari
+
+    viewer = napari.Viewer(title=title)
+    closer = _CloseTheNapariWay(viewer, on_closed)
+    window = viewer.window._qt_window  # our own viewer (not the plugin's proxy): napari has no public close event
+    window.installEventFilter(closer)
+    return viewer, closer.close
