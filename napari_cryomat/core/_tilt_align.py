@@ -318,13 +318,14 @@ def align(stack: np.ndarray, angles: np.ndarray, *, n_z: int | None, max_shift: 
     b_small = levels[-1]  # scan on a copy of at most 64 pixels (256² series, 5 seeds: 0.7-4.6° off; at 32 px 0.5-8.6°)
     while max(h, w) / b_small > 64:
         b_small *= 2
+    scan_share = _SCAN_SHARE[_count_stage_runs(stack, levels[-1], refine_counts)]
     starts = scan_axis_candidates(prepare(stack, b_small), angles, n_z=max(8, int(round(nz / b_small))),
                                   max_shift=max_shift / b_small + 2, lowpass=0.25,
-                                  progress=sub_progress(progress, 0.0, _SCAN_SHARE))
-    report(progress, _SCAN_SHARE)
-    share = (1.0 - _SCAN_SHARE) / len(starts)
+                                  progress=sub_progress(progress, 0.0, scan_share))
+    report(progress, scan_share)
+    share = (1.0 - scan_share) / len(starts)
     runs = [_align_at(stack, angles, a, blind=True,
-                      progress=sub_progress(progress, _SCAN_SHARE + share * k, _SCAN_SHARE + share * (k + 1)), **kw)
+                      progress=sub_progress(progress, scan_share + share * k, scan_share + share * (k + 1)), **kw)
             for k, a in enumerate(starts)]
     if len(runs) > 1:
         fits = [r[3] for r in runs]
@@ -343,9 +344,10 @@ def align(stack: np.ndarray, angles: np.ndarray, *, n_z: int | None, max_shift: 
     return shifts, alpha, peaks
 
 
-#: the share of a blind alignment's progress bar the coarse axis scan takes (it reports each trial angle):
-#: 12-17 % of the time on the demo series and a low-dose 192² one (notes/gui24_scratch/tilt_progress.md)
-_SCAN_SHARE = 0.15
+#: the share of a blind alignment's progress bar the coarse axis scan takes (it reports each trial angle), by whether
+#: the count-space stage will run (as :data:`_PROGRESS`): without it 33-40 % of the demo series' time since the
+#: axis-position scan got 2.6x faster (b63ca7c), with it 12-17 % (1 count/px, 192²; notes/gui24_scratch/tilt_progress.md)
+_SCAN_SHARE = {False: 0.35, True: 0.15}
 #: where each stage of :func:`_align_at` starts and ends on its progress bar, sized by the stages' measured shares
 #: of the time, without the count-space stage (the demo series: 43 / 46 / 11 %) and with it (1 count/px, 192²:
 #: the count stage 94 %). Before, the axis-position scan (centre) reported nothing and the bar stood at 82 % for 9
@@ -362,6 +364,15 @@ _COUNT_STEPS = {
 }
 
 
+def _count_stage_runs(stack, finest_bin: int, refine_counts: bool) -> bool:
+    """Whether :func:`_align_at` will run the count-space stage (as it decides, :func:`._tilt_refine.applies`),
+    known before the axis angle is: the aligned frame only swaps its sides with the angle."""
+    from napari_cryomat.core import _tilt_refine
+
+    _, h, w = stack.shape
+    return bool(refine_counts and _tilt_refine.applies(stack, finest_bin, (h // finest_bin, w // finest_bin)))
+
+
 def _align_at(stack, angles, alpha, *, levels, nz, max_shift, refine_alpha, iterations, refine_counts, blind,
               progress):
     """:func:`align` from the axis angle ``alpha`` on (blind: a start the likelihood search may move).
@@ -371,9 +382,7 @@ def _align_at(stack, angles, alpha, *, levels, nz, max_shift, refine_alpha, iter
     from napari_cryomat.core._tilt_centre import centre_axis
 
     n, h, w = stack.shape
-    b_last = levels[-1]  # the progress bar's stages: whether the count-space stage will run, as it decides below
-    stages = _PROGRESS[bool(refine_counts and _tilt_refine.applies(stack, b_last, aligned_shape(
-        (h // b_last, w // b_last), alpha)))]
+    stages = _PROGRESS[_count_stage_runs(stack, levels[-1], refine_counts)]  # the progress bar's stages
     coarse = prepare(stack, levels[0])
     t, start = _neighbour_chain(stack, coarse, angles, alpha, levels, max_shift)
     levels = levels[start:]

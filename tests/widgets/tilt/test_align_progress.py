@@ -94,3 +94,28 @@ def test_count_stage_steps_report_inside(monkeypatch):
     assert log["scan_axis_candidates"] >= 19  # 12 grid angles and 7 around the start at least
     assert log["criterion_bias"] >= 30 + 41 + 7  # SIRT iterations, fits per tilt, trial offsets
     assert log["finer_pass"] >= 12 + 41  # fold references, fits per tilt
+
+
+def test_the_scan_share_is_chosen_by_the_count_stage_that_will_run():
+    """A blind run's coarse scan takes a third of the time without the count-space stage and a sixth with it,
+    so its share of the bar is chosen before the scan, by the same test the alignment makes after it (at any
+    angle: the aligned frame only swaps its sides)."""
+    from napari_cryomat.core import _tilt_align, _tilt_refine
+
+    rng = np.random.default_rng()
+    seen = set()
+    for _ in range(80):  # a sixth are low-dose counts small enough for the count stage: both kinds drawn
+        h, w = (int(v) for v in rng.integers(48, 500, 2))
+        dose = float(rng.choice([0.5, 1.0, 4.0, 30.0, 300.0]))
+        stack = rng.poisson(dose, size=(3, h, w)).astype(np.float32)
+        if rng.random() < 0.25:
+            stack -= dose  # not counts
+        finest = _tilt_align._levels(stack, 256)[-1]
+        alpha = float(rng.uniform(-90, 90))
+        shape = _tilt_align.aligned_shape(_tilt_align.prepare(stack[:1], finest).shape[1:], alpha)
+        runs = bool(_tilt_refine.applies(stack, finest, shape))  # what _align_at decides, after the scan
+        assert _tilt_align._count_stage_runs(stack, finest, True) == runs, (h, w, dose, alpha)
+        assert not _tilt_align._count_stage_runs(stack, finest, False)
+        seen.add(runs)
+    assert seen == {True, False}  # both kinds were drawn
+    assert _tilt_align._SCAN_SHARE[False] > _tilt_align._SCAN_SHARE[True]
