@@ -111,7 +111,14 @@ def dft_at(frames: np.ndarray, g: np.ndarray) -> np.ndarray:
     ny, nx = frames.shape[1:]
     ey = np.exp(-2j * np.pi * g[:, 0, None] * np.arange(ny)[None])
     ex = np.exp(-2j * np.pi * g[:, 1, None] * np.arange(nx)[None])
-    return np.einsum("jy,tyx,jx->tj", ey, frames, ex, optimize=True)
+    # A frame at a time, rows first as two real matrix products (BLAS): einsum over the real frames and complex
+    # factors at once ran in its own loops, 17 s for 1,500 frequencies on 6 x 512² (the lattice stage of a
+    # 2048² movie's Align), 0.5 s so; one frame's (J, X) products at a time keep the memory that of a frame.
+    coef = np.empty((len(frames), len(g)), complex)
+    for t, frame in enumerate(frames):
+        rows = ey.real @ frame + 1j * (ey.imag @ frame)
+        coef[t] = np.einsum("jx,jx->j", rows, ex)
+    return coef
 
 
 def peak_candidates(cspec, cshape, noise, count=CANDIDATE_PEAKS):
