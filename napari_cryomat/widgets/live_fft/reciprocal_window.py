@@ -48,4 +48,6 @@ def open_reciprocal_window(title: str, on_closed: Callable) -> tuple:
     closer = _CloseTheNapariWay(viewer, on_closed)
     window = viewer.window._qt_window  # our own viewer (not the plugin's proxy): napari has no public close event
     window.installEventFilter(closer)
+    # on close napari saves a window's geometry as the one the next session's main window opens with: not this one's
+    window._save_current_window_settings = lambda: None
     return viewer, closer.close

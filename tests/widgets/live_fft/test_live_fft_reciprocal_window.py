@@ -57,9 +57,14 @@ def test_spots_open_in_their_own_window_in_inverse_angstrom(make_napari_viewer, 
     assert on_screen >= 0.9 * SPOT_MARKER_FRACTION * canvas and on_screen >= 10, (on_screen, canvas)
 
     # the user closes the reciprocal window, then detects again: a new one opens with the layers
+    from napari.settings import get_settings
+
+    saved = get_settings().application.window_size
+    reciprocal.window._qt_window.resize(700, 450)
     reciprocal.window._qt_window.close()
     qtbot.waitUntil(lambda: not hasattr(reciprocal.window, "_qt_window"), timeout=5000)  # closed, napari's way
     assert len(reciprocal.layers) == 0
+    assert get_settings().application.window_size == saved  # the next session's main window keeps its size
     _detect(w, qtbot)
     again = w.model.reciprocal_viewer()
     assert again is not reciprocal and "FFT lattice spots of crystal" in again.layers
