@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.optimize import minimize, nnls
+from threadpoolctl import threadpool_limits
 
 from napari_cryomat.core._eds_lines import eds_fwhm
 from napari_cryomat.core._eds_physics import grouped_lines
@@ -169,10 +170,13 @@ class _Model:
             for k, (_sh, fi, nf, s0) in enumerate(self.blocks):
                 p0 += [coef[k + 1] / s0] + [1.0] * nf + [1.0] * len(fi)
             starts.append(p0)
-        for p0 in starts:
-            r = minimize(f, np.array(p0), jac=True, bounds=bounds, method="L-BFGS-B",
-                         options=opts)
-            best = min(best, r.fun)
+        # one BLAS thread: scipy's L-BFGS-B (>= 1.15) calls BLAS on matrices of a few dozen unknowns, where
+        # OpenBLAS's threads only wait on each other, the longer the busier the machine (seed 27's swap_significance,
+        # 10 fits, 2 cores at load 5: 49.8 s with 2 threads, 43 s of it inside L-BFGS-B itself; 3.7 s with one)
+        with threadpool_limits(1, user_api="blas"):
+            for p0 in starts:
+                r = minimize(f, np.array(p0), jac=True, bounds=bounds, method="L-BFGS-B", options=opts)
+                best = min(best, r.fun)
         return best
 
 
