@@ -18,10 +18,11 @@ that fits best in its place (that one only) when
   in its place or adds ``min_snr`` σ beside it): a rival may fit better only because its other lines explain the
   peak of a missed element (Ir for Cl, its Mα on a missed Y Lα).
 
-A rival that fits *worse* in its place still replaces an element whose Mα lies within one FWHM of the rival's Kα when
-the peak decides (:func:`_takes_the_peak`): the model has no low-energy tail for big K peaks, so a heavy element's L
-lines gain from the misfit on their flanks and it out-fits the light element whose Kα peak it holds (hyperspy's
-10-frame Velox superalloy: Tm for Al at 1.48 keV, its Lα between Fe Kβ and Ni Kα).
+A rival that fits *worse* in its place, or better but without making the element redundant, still replaces an element
+whose Mα lies within one FWHM of the rival's Kα when the peak decides (:func:`_takes_the_peak`): the model has no
+low-energy tail for big K peaks, so a heavy element's L lines gain from the misfit on their flanks and it out-fits the
+light element whose Kα peak it holds (hyperspy's 10-frame Velox superalloy: Tm for Al at 1.48 keV, its Lα between Fe
+Kβ and Ni Kα), or keeps adding beside it (a tailed Ni-rich matrix: Al 6.5σ better in Tm's place, Tm not redundant).
 
 An element whose fitted counts in the channels that neither a rival nor another chosen element comes near (farther than
 two FWHM from their lines, above 1.5 keV) hold >= ``min_snr`` σ beside each of its rivals cannot be redundant beside any: its rivals
@@ -109,7 +110,9 @@ def _best_replacement(problem, fit_set, el, chosen, final, shift, pool, min_snr,
             better = np.sqrt(max(final[3] - chi2_r, 0.0))
             return r, fit_r, (f"a stand-in for {r}: with {r} in its place at {lines[0][0] / 1000:.2f} keV the fit "
                                 f"is better by {better:.1f}σ, and {why}")
-    for _chi2_r, r, fit_r in sorted(worse, key=lambda t: t[0]):
+    # the peak decides also for a rival that fits better in its place but beside which the element is not redundant
+    # (its L lines still hold the tails' misfit: Al 6.5σ better in Tm's place, Tm not redundant beside Al)
+    for _chi2_r, r, fit_r in sorted(worse + trials, key=lambda t: t[0]):
         if not _k_line_on_m_family(problem, r, el):
             continue
         why = _takes_the_peak(problem, fit_set, el, r, others, final, fit_r, shift, min_snr)
@@ -119,12 +122,13 @@ def _best_replacement(problem, fit_set, el, chosen, final, shift, pool, min_snr,
 
 
 def _takes_the_peak(problem, fit_set, el, r, others, final, fit_r, shift, min_snr):
-    """The reason ``el`` stands in for ``r`` on a peak, or ''. A rival that fits worse in its place (``el``'s other
-    lines soak up misfits under bigger peaks) replaces it when the peak decides: ``r`` has a strong line on a peak of
-    its own without ``el``, still adds >= min_snr σ beside it (the peak's shape is ``r``'s), and beside ``r`` no strong
-    line of ``el`` is left on a peak of its own. The Velox superalloy's Al Kα at 1.48 keV was taken by a Tm whose Mα
-    lies 22 eV below the peak's centre and whose L lines sat only on the flanks of Fe Kβ and Ni Kα: Tm fitted 11.6σ
-    better than Al in its place, but Al added 9.3σ beside Tm and, with Al, no line of Tm stood on a peak."""
+    """The reason ``el`` stands in for ``r`` on a peak, or ''. A rival that fits worse in its place, or better while
+    ``el`` is not redundant beside it (``el``'s other lines soak up misfits under bigger peaks), replaces it when the
+    peak decides: ``r`` has a strong line on a peak of its own without ``el``, still adds >= min_snr σ beside it (the
+    peak's shape is ``r``'s), and beside ``r`` no strong line of ``el`` is left on a peak of its own. The Velox
+    superalloy's Al Kα at 1.48 keV was taken by a Tm whose Mα lies 22 eV below the peak's centre and whose L lines sat
+    only on the flanks of Fe Kβ and Ni Kα: Tm fitted 11.6σ better than Al in its place, but Al added 9.3σ beside Tm
+    and, with Al, no line of Tm stood on a peak."""
     both = fit_set(problem, others + [r, el], shift)
     adds = float(np.sqrt(max(final[3] - both[3], 0.0)))
     if adds < min_snr:
