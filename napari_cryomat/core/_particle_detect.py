@@ -315,8 +315,31 @@ def contrast_at(relative: np.ndarray, ys, xs, radius: float, z=None) -> float:
             ys, xs = np.asarray(ys)[strong], np.asarray(xs)[strong]
     seeds = np.zeros(relative.shape, np.int32)
     seeds[ys, xs] = np.arange(1, len(ys) + 1)
-    inner = ndi.grey_dilation(seeds, footprint=_disk(max(1.0, 0.6 * radius)))
+    inner = _painted_disks(seeds, _disk(max(1.0, 0.6 * radius)))
     return float(np.median(ndi.mean(relative, inner, np.arange(1, len(ys) + 1))))
+
+
+def _painted_disks(seeds: np.ndarray, disk: np.ndarray) -> np.ndarray:
+    """``ndi.grey_dilation(seeds, footprint=disk)`` for sparse labelled ``seeds``: every seed's disk painted with
+    its label, the largest label holding a pixel where disks overlap (``np.maximum.at``), as the dilation's
+    maximum does (its reflected border adds no pixel: a seed's mirror image lies farther from every pixel inside).
+
+    Why: the dilation visits the whole footprint at every pixel; Ø 110 Å particles at 0.85 Å/px make it a disk of
+    3,700 px over a 2048² image, 480 s of estimate_particle_settings on fei-extended.mrc's corner (load ~5), where
+    painting a few hundred disks takes a fraction of a second."""
+    out = np.zeros_like(seeds)
+    ny, nx = seeds.shape
+    h = disk.shape[0] // 2
+    dy, dx = np.nonzero(disk)
+    dy, dx = dy - h, dx - h
+    ys, xs = np.nonzero(seeds)
+    step = max(1, 2**20 // len(dy))  # seeds a batch: about a million painted pixels at a time
+    for k in range(0, len(ys), step):
+        yy, xx = ys[k:k + step, None] + dy, xs[k:k + step, None] + dx
+        inside = (yy >= 0) & (yy < ny) & (xx >= 0) & (xx < nx)
+        labels = np.broadcast_to(seeds[ys[k:k + step], xs[k:k + step], None], yy.shape)
+        np.maximum.at(out, (yy[inside], xx[inside]), labels[inside])
+    return out
 
 
 def _strong(found) -> int:
