@@ -76,6 +76,10 @@ Prints one table. Rows:
   In session 25 (that fit batched: all objects at once, labels within 0.002 of the fit one by one) the decision images
   were the low-dose fields and the Ø <= 12 px fields of any dose of seeds 42001-42400 and the nine default sets (notes:
   handoff_particles25.md).
+  In session 26 (missed faint round particles added by a false-discovery gate: two rules failed, nothing kept) the
+  decision images were the low-dose and the Ø <= 12 px any-dose fields of seeds 42401-42800 (rule M) and 42801-43200
+  (rule N), the nine default sets and the draws ``55527,55749,55517`` (rule M) and ``56527,56749,56517`` (rule N);
+  development read the low-dose fields of seeds 33001-33300 (notes: handoff_particles26.md).
   Next to our F1 each image shows Rose's k of a particle and the F1 of an ideal scanning detector told the support,
   dose and shapes (``_segment_ideal.py``); per set, the mean over the images the ideal detector finds >= 95 %
   and the images where ours is more than 0.05 below it.
