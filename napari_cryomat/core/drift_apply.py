@@ -54,15 +54,30 @@ def _layout(stack, frame_axis, spatial_axes):
 
 
 def _shift_block(block, shift, axes):
-    """One frame (the frame axis kept, length 1) moved by ``-shift`` along ``axes`` (linear, periodic)."""
-    from scipy import ndimage
+    """One frame (the frame axis kept, length 1) moved by ``-shift`` along ``axes`` (linear, periodic):
+    ``out(r) = block(r + shift)``.
 
-    vec = np.zeros(block.ndim)
-    vec[list(axes)] = -np.asarray(shift, float)
+    Interpolated along each shifted axis in turn (in float64, rounded to float32 once at the end), the
+    others untouched. ``ndimage.shift`` with a zero shift on the frame and energy axes interpolated along
+    every axis (16 terms a pixel for (T, E, Y, X) frames where 4 are needed: 0.42 s against 0.04 s for a
+    (4096, 50, 10) Velox frame, 1.3 s against 0.13 s for a 4096² frame); the two gave the same float32
+    bits on 340 random frames and shifts (tests/core/test_drift_apply_shift.py).
+    """
     data = np.asarray(block, np.float32)
     if not np.all(np.isfinite(data)):
         raise ValueError("stack holds NaN or inf values; replace them (e.g. by 0 counts) before shifting.")
-    return ndimage.shift(data, vec, order=1, mode="grid-wrap", prefilter=False)
+    out = data.astype(np.float64)
+    for axis, s in zip(axes, np.asarray(shift, float)):
+        whole = np.floor(s)
+        frac = s - whole
+        low = np.roll(out, -int(whole), axis=axis)  # block(r + whole)
+        if frac:
+            high = np.roll(low, -1, axis=axis)  # block(r + whole + 1)
+            low *= 1 - frac
+            high *= frac
+            low += high
+        out = low
+    return out.astype(np.float32)
 
 
 def apply_shifts_lazy(stack, shifts, *, frame_axis: int = 0, spatial_axes: Optional[tuple[int, ...]] = None):
