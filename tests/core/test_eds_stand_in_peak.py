@@ -1,6 +1,6 @@
 """A heavy element's M family standing in for a light element's K line (core/_eds_rivals.py, ``_takes_the_peak``).
 
-Randomised, a new draw each run, after the real Velox superalloy (tests/core/test_eds_velox_superalloy.py): a Ni-rich
+Randomised draws (three fixed seeds), after the real Velox superalloy (tests/core/test_eds_velox_superalloy.py): a Ni-rich
 Ni/Fe/Cr matrix whose big K peaks carry low-energy tails (incomplete charge collection, which the identification does
 not model), and Al, whose Kα lies 25 eV above Tm Mα; Tm's L lines fall on those tails (Lα between Fe Kβ and Ni Kα).
 The forward selection is made to take Tm (its candidates lack Al and the other elements whose Mα lies on Al Kα), as it
@@ -8,7 +8,7 @@ did on the real file; the rival pass must then give the peak back. Before, Tm wa
 its L lines soak up the tails' misfit, so Al fits worse in its place, although Al still adds 17-21σ beside Tm and
 leaves no line of Tm on a peak of its own. On seed 2884474387 Al even fits 6.5σ better in Tm's place, but Tm is not
 redundant beside Al (its L lines still hold the tails' misfit), so the peak must also decide for a better-fitting
-rival: that seed kept Tm until it did, and is drawn in every run beside a new draw. (Mg Kα / Tb Mα in an Fe-rich
+rival: that seed kept Tm until it did, and is drawn beside two of the 20 draws that passed since. (Mg Kα / Tb Mα in an Fe-rich
 matrix behaves alike but is not decided in every draw; Si Kα / Ta Mα is a different gap, left open: Si is never tried
 for Ta when W or Hf fits better.)
 """
@@ -47,7 +47,10 @@ def _spectrum(rng, light, matrix):
     return energy, rng.poisson(lam).astype(np.float64)
 
 
-@pytest.mark.parametrize("seed", [2884474387, None], ids=["seed-2884474387", "new-draw"])
+# 2884474387 kept Tm until the peak decided for better-fitting rivals too; 994911861 (Al 12.0σ beside Tm, the weakest)
+# and 642489502 (with a false Nd the test does not judge) are two of the 20 draws of session 26 that all passed: fixed
+# draws, so that CI never turns red on a draw nobody can replay
+@pytest.mark.parametrize("seed", [2884474387, 994911861, 642489502])
 @pytest.mark.parametrize("light,heavy,matrix", CASES)
 def test_heavy_m_family_does_not_keep_a_light_k_peak(monkeypatch, light, heavy, matrix, seed):
     import napari_cryomat.core._eds_identify as engine
@@ -66,8 +69,6 @@ def test_heavy_m_family_does_not_keep_a_light_k_peak(monkeypatch, light, heavy, 
         return [el for el in found if el != light and not m_on_light_ka(el)] + [heavy]
 
     monkeypatch.setattr(engine, "candidate_elements", heavy_takes_the_peak)
-    if seed is None:
-        seed = int(np.random.SeedSequence().entropy % 2**32)  # a new draw each run: the rule, not one spectrum
     energy, counts = _spectrum(np.random.default_rng(seed), light, matrix)
     res = eds.identify_elements(counts, energy=energy, beam_energy_kev=200.0, fwhm_mn_ka=130.0)
     assert heavy not in res.elements, (seed, res.elements, res.reasons.get(heavy))
