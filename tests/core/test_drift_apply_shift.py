@@ -17,7 +17,7 @@ def _whole_frame_shift(frame, shift, axes):
 
 
 def test_shifting_along_the_spatial_axes_gives_the_whole_frame_shift_bits():
-    rng = np.random.default_rng()
+    rng = np.random.default_rng(2613)  # a fixed draw of 150 cases: a failure can be replayed
     for _ in range(150):
         nd = int(rng.integers(3, 6))
         shape = (1, *(int(v) for v in rng.integers(2, 30, nd - 1)))

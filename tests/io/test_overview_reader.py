@@ -161,7 +161,7 @@ def test_a_frame_shown_again_is_not_read_again():
     pixels it computed are kept (up to RECENT_BYTES per image), the same values, no pixel read."""
     from napari.components import ViewerModel
 
-    rng = np.random.default_rng(int(np.random.default_rng().integers(1 << 30)))
+    rng = np.random.default_rng(2612)  # a fixed draw: a failure can be replayed
     n, ny, nx = int(rng.integers(3, 7)), int(rng.integers(2048, 2600)), int(rng.integers(2048, 2600))
     source = CountingArray(rng.normal(size=(n, ny, nx)).astype(np.float32))
     viewer = ViewerModel()
@@ -183,7 +183,7 @@ def test_a_frame_shown_again_is_not_read_again():
 def test_kept_pieces_stay_under_their_budget_and_the_latest_are_kept():
     from napari_cryomat.io._pyramid import _Recent
 
-    rng = np.random.default_rng(int(np.random.default_rng().integers(1 << 30)))
+    rng = np.random.default_rng(2612)  # a fixed draw: a failure can be replayed
     limit = int(rng.integers(1000, 5000))
     recent = _Recent(limit)
     for i in range(200):

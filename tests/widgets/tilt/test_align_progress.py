@@ -104,7 +104,7 @@ def test_the_scan_share_is_chosen_by_the_count_stage_that_will_run():
     angle: the aligned frame only swaps its sides)."""
     from napari_cryomat.core import _tilt_align, _tilt_refine
 
-    rng = np.random.default_rng()
+    rng = np.random.default_rng(2614)  # a fixed draw: a failure can be replayed
     seen = set()
     for _ in range(80):  # a sixth are low-dose counts small enough for the count stage: both kinds drawn
         h, w = (int(v) for v in rng.integers(48, 500, 2))
