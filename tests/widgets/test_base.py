@@ -239,6 +239,33 @@ def test_empty_plot_note_shows_only_while_the_plot_holds_no_data(qtbot):
     assert note.text == "No Bragg spot stands out." and note.shown
 
 
+def test_empty_plot_note_stays_centred_in_its_view_as_the_plot_is_resized(qtbot):
+    """The Drift correction dock at 1366x768 showed its Trajectory note cut off at the left edge: the label
+    placed its text only when its own size changed, and a widget outside a layout never shrinks back, so a
+    new wrap width left the text where an earlier width had put it. Through a fixed walk of plot widths,
+    growing and shrinking, the text lies inside the view and centred on it after every resize."""
+    import pyqtgraph as pg
+
+    from napari_cryomat.widgets._base import EmptyPlotNote
+
+    plot = pg.PlotWidget()
+    qtbot.addWidget(plot)
+    plot.resize(700, 200)
+    plot.show()
+    qtbot.waitExposed(plot)
+    note = EmptyPlotNote(plot, "Press Align: the path of the drift (Å), frame by frame from the first (square), "
+                               "appears here.")
+    view = plot.getViewBox()
+    for width in (260, 300, 420, 200, 640, 330):
+        before = view.width()
+        plot.resize(width, 200)
+        qtbot.waitUntil(lambda: view.width() != before)  # the window system delivers the resize
+        text = note.label.item.mapRectToScene(note.label.item.boundingRect())
+        frame = view.mapRectToScene(view.boundingRect())
+        assert frame.contains(text), (width, text, frame)
+        assert abs(text.center().x() - frame.center().x()) < 2, (width, text, frame)
+
+
 def test_empty_view_note_follows_the_rows_and_lets_clicks_through(qtbot):
     """An empty list or table shows its sentence centred in the viewport, not a blank box; the note
     hides when rows arrive (inserted or a model reset), comes back when they go, and follows resizes."""

@@ -70,7 +70,13 @@ class EmptyPlotNote:
     def _wrap(self, *_args) -> None:
         width = max(60.0, self.plot.getViewBox().width() - 2 * NOTE_MARGIN)
         self.label.item.setTextWidth(width)
-        self.label.updateMin()  # the label's own size follows the wrapped text's
+        # The label is centred by its own size, and places its text in that size only when it is resized. Outside a
+        # layout a widget grows to its minimum but never shrinks back, and a new wrap width that keeps the size
+        # moves nothing: the text stayed where an earlier width put it, off centre, its left cut off by the view.
+        # So the label is made exactly the text's size (which re-centres it on the view) and lays out the text anew.
+        self.label.updateMin()
+        self.label.resize(self.label.minimumSize())
+        self.label.resizeEvent(None)
 
 
 def legend_html(entries: list[tuple[str, str, str]]) -> str:
