@@ -4,6 +4,7 @@
 real display with OpenGL: scripts/test.sh runs the suite under Xvfb with Mesa.
 """
 
+import gc
 import importlib.util
 import os
 import pathlib
@@ -74,3 +75,23 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "e2e" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    """After each test, freeze what is still alive out of the garbage collector's sight.
+
+    Between tests that is the imports (napari, Qt, scipy: ~160,000 objects) and what earlier tests left
+    (caches, module fixtures: ~780,000 objects after the 50 spectrum widget tests). napari runs a full
+    ``gc.collect()`` each time layers are removed, so every viewer's teardown, and every automatic full
+    collection inside a test, scanned all of it again, more each time. Frozen objects are still freed by
+    reference counting; only cycles among them that die later are kept. Measured on tests/widgets/spectrum
+    (50 tests, one process, two alternations): full collections 16.3 / 15.5 -> 6.6 / 5.8 CPU-s, user time
+    140 / 132 -> 133 / 115 s, peak memory the same (1.6 GB). The GUI-thread watch (widgets/conftest.py)
+    unfreezes on exit; the next test's teardown freezes again.
+    ``CRYOMAT_TEST_GC_FREEZE=0`` turns it off (to look for a leak, say).
+    """
+    yield
+    if os.environ.get("CRYOMAT_TEST_GC_FREEZE", "1") != "0":
+        gc.collect()
+        gc.freeze()
