@@ -459,7 +459,12 @@ def split_merged_pairs(labels: np.ndarray, settings: ParticleSettings, image: np
 # -0.0043), Ø6.5-20 touching of any dose 35401-35600 0.9101 -> 0.9114 (28 up, 2 down); round and ellipse fields and
 # the benchmark sets' other images unchanged (the cut is off there). Painting the ellipses only over the object's own
 # pixels gained less (12 fields down of 67); an edge of 0.45 or 0.8 px gained less. Without the one-ellipse test
-# (rule P) a never-run 'varied' image lost 0.012
+# (rule P) a never-run 'varied' image lost 0.012.
+# All pairs are fitted at once, then all objects left whole (_fit_ellipses_each, session 27), not with scipy pair by
+# pair: faint 2048² touching field, CPU s of the pair fits 25.7 -> 6.3, of segment_particles 45.2 -> 24.7 (HEAD and
+# this alternated in one process, medians of 3). The two optimisers stop at slightly different points of the flat
+# two-ellipse cost: session 27's rule P27, never-run fields 43201-43600 and 12 benchmark sets: every group's mean within
+# 0.0005, 12 of 1,014 images changed, the worst -0.0056 (B4242 #11)
 PAIR_FIT = True
 PAIR_FIT_EDGE = 0.6  # px, the logistic edge width of a fitted ellipse: 0.59 of a blur's sigma (here 1 px)
 PAIR_FIT_MARGIN = 3  # px of background around the object in the fit: the edge blurred over 1-2 px plus room to move
@@ -564,8 +569,9 @@ def _fit_ellipses(yy, xx, data, starts, prior_mean, prior_sd, lo, hi, noise):
     contrast and a background level to ``data`` at the pixels (yy, xx), in units of the pixel ``noise``, with the
     Gaussian prior (``prior_mean``, ``prior_sd``) on each ellipse's log radius and aspect terms; cost = half the sum of
     the squared residuals, prior included; within: the parameters inside (``lo``, ``hi``). ``starts``: each ellipse's
-    5 parameters, then contrast and level. Levenberg-Marquardt (MINPACK): a third of the time of the bounded method,
-    whose bounds are checked afterwards instead."""
+    5 parameters, then contrast and level. Levenberg-Marquardt (MINPACK). The segmentation fits all windows at once
+    (_fit_ellipses_each); this one-window fit, with _fit_window and _moment_start, is the reference the tests hold the
+    batched fits to."""
     from scipy.optimize import least_squares
     from scipy.special import expit
 
@@ -600,14 +606,16 @@ def _fit_ellipses(yy, xx, data, starts, prior_mean, prior_sd, lo, hi, noise):
     return fit.x, float(fit.cost), bool(np.all((fit.x >= lo) & (fit.x <= hi)))
 
 
+def _window_box(box, shape):
+    """The fit window of an object's ``box`` (ndi.find_objects's) in an image of ``shape``: grown by PAIR_FIT_MARGIN."""
+    return tuple(slice(max(b.start - PAIR_FIT_MARGIN, 0), min(b.stop + PAIR_FIT_MARGIN, n)) for b, n in zip(box, shape))
+
+
 def _fit_window(labels, box, k, flat):
     """The fit's window around object ``k`` of ``labels`` (its ``box`` grown by PAIR_FIT_MARGIN px): (window, the
     object's pixels, the usable pixels (other objects' grown by a pixel left out), y and x of the window's pixels, the
     background level: the median of ``flat`` over the usable pixels of no object)."""
-    h, w = labels.shape
-    y0, y1 = max(box[0].start - PAIR_FIT_MARGIN, 0), min(box[0].stop + PAIR_FIT_MARGIN, h)
-    x0, x1 = max(box[1].start - PAIR_FIT_MARGIN, 0), min(box[1].stop + PAIR_FIT_MARGIN, w)
-    win = (slice(y0, y1), slice(x0, x1))
+    win = _window_box(box, labels.shape)
     obj = labels[win] == k
     usable = ~ndi.binary_dilation((labels[win] != 0) & ~obj)
     yy, xx = np.indices(obj.shape, dtype=float)
@@ -624,6 +632,28 @@ def _shape_prior(single_area: np.ndarray, single_elongation: np.ndarray) -> tupl
     r_sd = max(1.4826 * float(np.median(np.abs(log_r - r0))), 0.1)
     e_sd = float(np.clip(np.sqrt(np.mean((single_elongation - 1.0) ** 2)), 0.1, 0.5))
     return r0, r_sd, e_sd
+
+
+def _window_of(array, corner, shape):
+    """``array`` over the windows at ``corner`` (n, 2), each ``shape`` (H, W) (read past the far edges: padding)."""
+    h, w = array.shape
+    rows = np.minimum(corner[:, 0, None] + np.arange(shape[0]), h - 1)[:, :, None]
+    cols = np.minimum(corner[:, 1, None] + np.arange(shape[1]), w - 1)[:, None, :]
+    return array[rows, cols]
+
+
+def _similar_windows(boxes, ids):
+    """The indices into ``ids`` in chunks whose windows' longer sides lie within 1.25x of each other (little padding),
+    each of about OUTLINE_FIT_CHUNK_PIXELS window pixels."""
+    side = np.array([max(b[0].stop - b[0].start, b[1].stop - b[1].start) for b in (boxes[k - 1] for k in ids)])
+    side += 2 * PAIR_FIT_MARGIN
+    order = np.argsort(side, kind="stable")
+    start = 0
+    while start < ids.size:
+        stop = int(np.searchsorted(side[order], 1.25 * side[order[start]], side="right"))
+        stop = min(stop, start + max(1, OUTLINE_FIT_CHUNK_PIXELS // int(1.25 * side[order[start]]) ** 2))
+        yield order[start:stop]
+        start = stop
 
 
 def _fit_pair_outlines(out, labels, cut, image, settings, background, single_area, single_elongation, whole=(),
@@ -648,18 +678,43 @@ def _fit_pair_outlines(out, labels, cut, image, settings, background, single_are
     bounds = {n: (np.r_[np.tile(one_lo, n), 0.2 * contrast, -np.inf], np.r_[np.tile(one_hi, n), 5.0 * contrast, np.inf])
               for n in (1, 2)}
     boxes = ndi.find_objects(labels)
-    for k, second in cut:
-        win, obj, usable, yy, xx, offset = _fit_window(labels, boxes[k - 1], k, flat)
-        yu, xu, data = yy[usable], xx[usable], flat[win][usable]
-        halves = [np.nonzero(obj & (out[win] == j)) for j in (k, second)]
-        two = np.r_[_moment_start(*halves[0]), _moment_start(*halves[1]), contrast, offset]
-        q, cost, within = _fit_ellipses(yu, xu, data, two, prior_mean, prior_sd, *bounds[2], noise)
+
+    def fit_two_and_one(ids, halves):  # per object of ids: both fits (see _fit_ellipses_each), all objects at once
+        results = {}
+        for chunk in _similar_windows(boxes, ids):
+            corner, size, obj, usable, values, offset = _fit_windows(labels, ids[chunk], boxes, flat)
+            n, height, width = obj.shape
+            yy, xx = (a.ravel().astype(float) for a in np.indices((height, width)))
+            data, used = values.reshape(n, -1), usable.reshape(n, -1)
+            first, second = halves(chunk, corner, obj)
+            two = np.c_[_moment_starts(first.reshape(n, -1), yy, xx), _moment_starts(second.reshape(n, -1), yy, xx),
+                        np.full(n, contrast), offset]
+            q, cost, within = _fit_ellipses_each(yy, xx, data, used, two, prior_mean, prior_sd, *bounds[2], noise)
+            one = np.c_[_moment_starts(obj.reshape(n, -1), yy, xx), np.full(n, contrast), offset]
+            cost_one = np.full(n, np.nan)
+            if within.any():
+                cost_one[within] = _fit_ellipses_each(yy, xx, data[within], used[within], one[within], prior_mean,
+                                                      prior_sd, *bounds[1], noise)[1]
+            for i, j in enumerate(chunk):
+                results[j] = (q[i], cost[i], within[i], cost_one[i])
+        return results
+
+    def cut_halves(chunk, corner, obj):  # the two objects the cut made, in out
+        window = _window_of(out, corner, obj.shape[1:])
+        pair_ids = np.array([cut[j] for j in chunk])
+        return obj & (window == pair_ids[:, 0, None, None]), obj & (window == pair_ids[:, 1, None, None])
+
+    if cut:
+        fits = fit_two_and_one(np.array([k for k, _ in cut]), cut_halves)
+    for index, (k, second) in enumerate(cut):
+        q, cost, within, cost_one = fits[index]
         if not within:
             continue
-        one = np.r_[_moment_start(*np.nonzero(obj)), contrast, offset]
-        _, cost_one, _ = _fit_ellipses(yu, xu, data, one, prior_mean, prior_sd, *bounds[1], noise)
+        win = _window_box(boxes[k - 1], labels.shape)
+        obj = labels[win] == k
         if cost_one - cost < PAIR_FIT_ONE_SHARE * 0.5 * (contrast / noise) ** 2 * np.count_nonzero(obj):
             continue
+        yy, xx = np.indices(obj.shape, dtype=float)
         f = np.stack([_ellipse_distance(q[5 * j:5 * j + 5], yy, xx) for j in (0, 1)])
         free = obj | (out[win] == 0)
         new = np.where(free & (f.min(0) < 1.0), np.where(f[0] <= f[1], k, second), np.where(obj, 0, out[win]))
@@ -667,24 +722,39 @@ def _fit_pair_outlines(out, labels, cut, image, settings, background, single_are
         if min(sizes) < PAIR_FIT_MIN_SHARE * np.count_nonzero(obj):
             continue
         out[win] = new
-    next_id = int(out.max()) + 1
+    # the objects left whole: halves along the long axis (each of 3 px or more)
+    whole_ids, whole_starts = [], {}
     for k in whole:
-        win, obj, usable, yy, xx, offset = _fit_window(labels, boxes[k - 1], k, flat)
-        py, px = np.nonzero(obj)
+        win = _window_box(boxes[k - 1], labels.shape)
+        py, px = np.nonzero(labels[win] == k)
         angle = 0.5 * math.atan2(2 * np.mean((py - py.mean()) * (px - px.mean())), np.var(py) - np.var(px))
         t = (py - py.mean()) * math.cos(angle) + (px - px.mean()) * math.sin(angle)  # along the long axis
         if (t > 0).sum() < 3 or (t <= 0).sum() < 3:
             continue
-        yu, xu, data = yy[usable], xx[usable], flat[win][usable]
-        two = np.r_[_moment_start(py[t <= 0], px[t <= 0]), _moment_start(py[t > 0], px[t > 0]), contrast, offset]
-        q, cost, within = _fit_ellipses(yu, xu, data, two, prior_mean, prior_sd, *bounds[2], noise)
+        whole_starts[len(whole_ids)] = (py, px, t)
+        whole_ids.append(k)
+
+    def long_axis_halves(chunk, corner, obj):
+        first, second = np.zeros_like(obj), np.zeros_like(obj)
+        for i, j in enumerate(chunk):
+            py, px, t = whole_starts[j]
+            first[i, py[t <= 0], px[t <= 0]] = True
+            second[i, py[t > 0], px[t > 0]] = True
+        return first, second
+
+    if whole_ids:
+        fits = fit_two_and_one(np.array(whole_ids), long_axis_halves)
+    next_id = int(out.max()) + 1
+    for index, k in enumerate(whole_ids):
+        q, cost, within, cost_one = fits[index]
         if not within:
             continue
-        one = np.r_[_moment_start(py, px), contrast, offset]
-        _, cost_one, _ = _fit_ellipses(yu, xu, data, one, prior_mean, prior_sd, *bounds[1], noise)
+        win = _window_box(boxes[k - 1], labels.shape)
+        obj = labels[win] == k
         area = np.count_nonzero(obj)
         if cost_one - cost < whole_share * 0.5 * (contrast / noise) ** 2 * area:
             continue
+        yy, xx = np.indices(obj.shape, dtype=float)
         f = np.stack([_ellipse_distance(q[5 * j:5 * j + 5], yy, xx) for j in (0, 1)])
         in_out = out[win] == k
         free = in_out | (out[win] == 0)
@@ -815,43 +885,66 @@ def _fit_windows(labels, ids, boxes, flat):
 
 
 def _fit_one_ellipse_each(yy, xx, data, used, starts, prior_mean, prior_sd, lo, hi, noise):
-    """``(parameters (n, 7), within (n,))`` of _fit_ellipses with one ellipse (same model, prior, bounds and tolerance)
-    for n windows at once: ``data`` and ``used`` (n, P) (False: padding, pixels left out), the pixels' (yy, xx) (P,),
-    ``starts`` (n, 7). Why batched: scipy's least_squares costs about 1 ms a call in overhead alone, and a faint 2048²
-    field holds 30,000 objects; here each Levenberg-Marquardt step is a few numpy operations over all the windows and
-    one 7x7 solve per window, each with its own damping (Marquardt's, Nielsen's update) and each stopping on its own
-    (the cost or the step below PAIR_FIT_TOLERANCE, relative, or PAIR_FIT_MAX_EVALUATIONS steps)."""
+    """``(parameters (n, 7), within (n,))`` of _fit_ellipses with one ellipse for n windows at once (see
+    _fit_ellipses_each)."""
+    q, _, within = _fit_ellipses_each(yy, xx, data, used, starts, prior_mean, prior_sd, lo, hi, noise)
+    return q, within
+
+
+def _fit_ellipses_each(yy, xx, data, used, starts, prior_mean, prior_sd, lo, hi, noise):
+    """``(parameters (n, 5k + 2), cost (n,), within (n,))`` of _fit_ellipses (same model: the union of k soft
+    ellipses, a contrast and a level; same prior, bounds and tolerance) for n windows at once: ``data`` and ``used``
+    (n, P) (False: padding, pixels left out), the pixels' (yy, xx) (P,), ``starts`` (n, 5k + 2). Why batched: scipy's
+    least_squares costs about 1 ms a call in overhead alone, and a faint 2048² field holds 30,000 objects; here each
+    Levenberg-Marquardt step is a few numpy operations over all the windows and one (5k + 2)² solve per window, each
+    with its own damping (Marquardt's, Nielsen's update) and each stopping on its own (the cost or the step below
+    PAIR_FIT_TOLERANCE, relative, or PAIR_FIT_MAX_EVALUATIONS steps)."""
     from scipy.special import expit
 
+    k = (starts.shape[1] - 2) // 5
+    m = 5 * k + 2
     weight = used / noise
-    prior_weight = 1.0 / prior_sd
-    shape_terms = np.arange(2, 5)
+    prior_weight = 1.0 / np.tile(prior_sd, k)
+    prior_mean = np.tile(prior_mean, k)
+    shape_terms = np.concatenate([[5 * j + 2, 5 * j + 3, 5 * j + 4] for j in range(k)])
 
     def evaluate(q, rows):  # the windows' costs (half the squared residuals' sum), normal matrices and gradients
-        g, dg = _ellipse_edge(q[:, :5], yy, xx)
-        inside, w = expit(g), weight[rows]
-        residual = (data[rows] - q[:, 5, None] * inside - q[:, 6, None]) * w
-        model_jac = np.empty(dg.shape[:-1] + (7,))
-        model_jac[..., :5] = dg * (q[:, 5, None] * inside * (1.0 - inside) * w)[..., None]
-        model_jac[..., 5] = inside * w
-        model_jac[..., 6] = w
-        prior = (q[:, 2:5] - prior_mean) * prior_weight
+        w, contrast = weight[rows], q[:, 5 * k, None]
+        model_jac = np.empty(w.shape + (m,))
+        if k == 1:
+            g, dg = _ellipse_edge(q[:, :5], yy, xx)
+            union = expit(g)
+            model_jac[..., :5] = dg * (contrast * union * (1.0 - union) * w)[..., None]
+        else:
+            edges = [_ellipse_edge(q[:, 5 * j:5 * j + 5], yy, xx) for j in range(k)]
+            inside = [expit(g) for g, _ in edges]
+            outside = [1.0 - s for s in inside]
+            union = 1.0 - np.prod(outside, axis=0)
+            for j, (_, dg) in enumerate(edges):
+                others = np.prod([o for i, o in enumerate(outside) if i != j], axis=0)
+                model_jac[..., 5 * j:5 * j + 5] = dg * (contrast * others * inside[j] * outside[j] * w)[..., None]
+        residual = (data[rows] - contrast * union - q[:, 5 * k + 1, None]) * w
+        model_jac[..., 5 * k] = union * w
+        model_jac[..., 5 * k + 1] = w
+        prior = (q[:, shape_terms] - prior_mean) * prior_weight
         cost = 0.5 * (np.einsum("np,np->n", residual, residual) + np.einsum("ni,ni->n", prior, prior))
         normal = np.matmul(model_jac.transpose(0, 2, 1), model_jac)
         normal[:, shape_terms, shape_terms] += prior_weight**2
         grad = -np.matmul(model_jac.transpose(0, 2, 1), residual[..., None])[..., 0]
-        grad[:, 2:5] += prior * prior_weight
+        grad[:, shape_terms] += prior * prior_weight
         return cost, normal, grad
 
     q = np.clip(starts, lo + 1e-6, hi - 1e-6)
+    final_cost = np.full(len(q), np.inf)
     rows = np.flatnonzero(np.isfinite(q).all(axis=1))  # the windows still being fitted
     cost, normal, grad = evaluate(q[rows], rows)
+    final_cost[rows] = cost
     damping, growth = np.full(rows.size, 1e-3), np.full(rows.size, 2.0)
     for _ in range(PAIR_FIT_MAX_EVALUATIONS):
         if not rows.size:
             break
         scale = np.maximum(np.diagonal(normal, axis1=1, axis2=2), 1e-12)
-        damped = normal + damping[:, None, None] * np.eye(7) * scale[:, None, :]
+        damped = normal + damping[:, None, None] * np.eye(m) * scale[:, None, :]
         step = -np.linalg.solve(damped, grad[..., None])[..., 0]
         trial = q[rows] + step
         new_cost, new_normal, new_grad = evaluate(trial, rows)
@@ -862,13 +955,14 @@ def _fit_one_ellipse_each(yy, xx, data, used, starts, prior_mean, prior_sd, lo, 
             accept & (cost - new_cost <= PAIR_FIT_TOLERANCE * cost) & (predicted <= PAIR_FIT_TOLERANCE * cost))
         q[rows[accept]] = trial[accept]
         cost[accept], normal[accept], grad[accept] = new_cost[accept], new_normal[accept], new_grad[accept]
+        final_cost[rows] = cost
         damping = np.where(accept, damping * np.maximum(1.0 / 3.0, 1.0 - (2.0 * gain - 1.0) ** 3), damping * growth)
         growth = np.where(accept, 2.0, growth * 2.0)
         done |= damping > 1e12  # no step lowers the cost: a minimum within rounding
         damping = np.maximum(damping, 1e-12)
         rows, cost, normal, grad, damping, growth = (a[~done] for a in (rows, cost, normal, grad, damping, growth))
     within = np.isfinite(q).all(axis=1) & np.all((q >= lo) & (q <= hi), axis=1)
-    return q, within
+    return q, final_cost, within
 
 
 def fit_outlines(labels: np.ndarray, image: np.ndarray, settings: ParticleSettings,
@@ -897,17 +991,12 @@ def fit_outlines(labels: np.ndarray, image: np.ndarray, settings: ParticleSettin
     # the radius within PAIR_FIT_RADIUS_RANGE of the singles' median, the aspect at most 2.2, the contrast 0.2-5x
     lo = np.array([-np.inf, -np.inf, r0 - math.log(PAIR_FIT_RADIUS_RANGE), -1.2, -1.2, 0.2 * contrast, -np.inf])
     hi = np.array([np.inf, np.inf, r0 + math.log(PAIR_FIT_RADIUS_RANGE), 1.2, 1.2, 5.0 * contrast, np.inf])
-    # chunks of objects whose windows' longer sides lie within 1.25x of each other (little padding)
-    side = np.array([max(b[0].stop - b[0].start, b[1].stop - b[1].start) for b in (boxes[k - 1] for k in ids)])
-    side += 2 * PAIR_FIT_MARGIN
-    order = np.argsort(side, kind="stable")
     fitted = []  # per chunk: the objects' ids, window corners and sizes, fitted parameters, within the bounds, ellipses
-    start = 0
-    while start < ids.size:
-        report(progress, 0.9 * start / ids.size)
-        stop = int(np.searchsorted(side[order], 1.25 * side[order[start]], side="right"))
-        stop = min(stop, start + max(1, OUTLINE_FIT_CHUNK_PIXELS // int(1.25 * side[order[start]]) ** 2))
-        chunk = ids[order[start:stop]]
+    done = 0
+    for part in _similar_windows(boxes, ids):
+        report(progress, 0.9 * done / ids.size)
+        done += part.size
+        chunk = ids[part]
         corner, size, obj, usable, values, offset = _fit_windows(labels, chunk, boxes, flat)
         n, height, width = obj.shape
         yy, xx = (a.ravel().astype(float) for a in np.indices((height, width)))
@@ -917,7 +1006,6 @@ def fit_outlines(labels: np.ndarray, image: np.ndarray, settings: ParticleSettin
         ellipse = np.zeros(obj.shape, bool)
         ellipse[within] = (_ellipse_distance(q[within, :5], yy, xx) < 1.0).reshape(-1, height, width)
         fitted.append((chunk, corner, size, q, within, ellipse))
-        start = stop
     report(progress, 0.9)
     chunk_ids, corner, size, q, within = (np.concatenate(parts) for parts in list(zip(*fitted))[:5])
     ellipse = [mask for part in fitted for mask in part[5]]  # the chunks' windows differ in size
