@@ -9,7 +9,15 @@ spots, Bragg filter, GPA strain, PLD maps, radial profile and Bragg-peak decay w
 """
 
 from napari_cryomat.widgets.live_fft._jobs import describe_g
-from napari_cryomat.widgets.live_fft._model import FILTER_MODES, ROI_LAYER_NAME, Job, LiveFFTModel
+from napari_cryomat.widgets.live_fft._model import (
+    FILTER_MODES,
+    RECIPROCAL_TITLE,
+    ROI_LAYER_NAME,
+    SPOT_MARKER_FRACTION,
+    Job,
+    LiveFFTModel,
+)
 from napari_cryomat.widgets.live_fft.dock import LiveFFTWidget
 
-__all__ = ["FILTER_MODES", "ROI_LAYER_NAME", "Job", "LiveFFTModel", "LiveFFTWidget", "describe_g"]
+__all__ = ["FILTER_MODES", "RECIPROCAL_TITLE", "ROI_LAYER_NAME", "SPOT_MARKER_FRACTION", "Job", "LiveFFTModel",
+           "LiveFFTWidget", "describe_g"]

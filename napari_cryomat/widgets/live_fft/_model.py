@@ -41,7 +41,8 @@ from napari_cryomat.widgets.live_fft._jobs import (
 if TYPE_CHECKING:
     import napari
 
-__all__ = ["DEFAULT_ROI_SIZE", "FILTER_MODES", "ROI_LAYER_NAME", "SPECTRUM_MODES", "Job", "LiveFFTModel"]
+__all__ = ["DEFAULT_ROI_SIZE", "FILTER_MODES", "RECIPROCAL_TITLE", "ROI_LAYER_NAME", "SPECTRUM_MODES", "SPOT_MARKER_FRACTION",
+           "Job", "LiveFFTModel"]
 
 ROI_LAYER_NAME = "FFT ROI"
 DEFAULT_ROI_SIZE = 512
@@ -54,6 +55,11 @@ SPECTRUM_MODES = {
     "averaged": "Averaged (micrographs: Thon rings)",
 }
 _SPOT_COLOURS = {"lattice": "cyan", "superlattice": "magenta"}
+#: title of the window that holds the detection's spectrum and spots, in 1/Å
+RECIPROCAL_TITLE = "Live FFT: reciprocal space (1/Å)"
+#: diameter of a spot marker in the reciprocal-space window, as a fraction of the spectrum's side (2 Nyquist):
+#: 17 screen pixels when the spectrum fills a laptop's 700-pixel-high canvas
+SPOT_MARKER_FRACTION = 0.025
 
 
 @dataclass(frozen=True)
@@ -90,8 +96,12 @@ class LiveFFTModel:
     pld_changed = Signal(object)  # PLDRun
     profile_changed = Signal(object)  # RadialProfile or SeriesRun: what the plot shows
 
-    def __init__(self, viewer: "napari.viewer.Viewer"):
+    def __init__(self, viewer: "napari.viewer.Viewer", *, open_reciprocal: Callable | None = None):
+        """``open_reciprocal(title, on_closed) -> (viewer, close)`` opens the reciprocal-space viewer
+        (:meth:`reciprocal_viewer`) and calls ``on_closed(viewer)`` when the user closes it; the dock gives one
+        that opens a napari window."""
         self.viewer = viewer
+        self._open_reciprocal = open_reciprocal
         self.layer = None
         #: Bragg filter, GPA and PLD on the whole frame instead of the ROI
         self.whole_image = False
@@ -105,6 +115,8 @@ class LiveFFTModel:
         self.pld: PLDRun | None = None
         self.radial: RadialProfile | None = None
         self.series: SeriesRun | None = None
+        self._reciprocal = None  # the viewer of the FFT layers (reciprocal_viewer), once opened
+        self._close_reciprocal: Callable[[], None] | None = None
         self.roi = HelperLayer(viewer, ROI_LAYER_NAME, "shapes", self._make_roi)
         self._roi_wanted = False  # the tool is in front: show the ROI whenever there is an image
         self._roi_stale = False  # the ROI belongs to a previous image
@@ -164,9 +176,34 @@ class LiveFFTModel:
         self.roi_changed.emit()
 
     def close(self) -> None:
-        """The tool is closing: remove the ROI."""
+        """The tool is closing: remove the ROI, close the reciprocal-space window."""
         self._roi_wanted = False
         self.roi.remove()
+        close, self._reciprocal, self._close_reciprocal = self._close_reciprocal, None, None
+        if close is not None:
+            close()
+
+    def reciprocal_viewer(self):
+        """The viewer of the FFT layers (spectrum and spots in 1/Å), opened on first use and again if closed.
+
+        Its own window: napari draws all the layers of a viewer in one system of units, and 1/Å beside the
+        micrograph's Å gives "Inconsistent units across layers" and turns unit-aware drawing (and the scale
+        bar's units) off for every layer. The dock opens it (``open_reciprocal``, a napari Viewer); a model
+        without one (scripts, tests) gets a ``ViewerModel``.
+        """
+        if self._reciprocal is None:
+            if self._open_reciprocal is not None:
+                viewer, self._close_reciprocal = self._open_reciprocal(RECIPROCAL_TITLE, self._reciprocal_closed)
+            else:
+                from napari.components import ViewerModel
+
+                viewer = ViewerModel(title=RECIPROCAL_TITLE)
+            self._reciprocal = viewer
+        return self._reciprocal
+
+    def _reciprocal_closed(self, viewer) -> None:
+        if viewer is self._reciprocal:
+            self._reciprocal = self._close_reciprocal = None
 
     def _make_roi(self, kept):
         layer = self.layer
@@ -386,29 +423,39 @@ class LiveFFTModel:
         return upsert_layer(self.viewer, data, name=name, kind="image", **region.placement(), **kwargs)
 
     def _write_reciprocal(self, detection: Detection) -> None:
-        """The detection's spectrum (Image) and spots (Points, labelled) as layers in 1/Å."""
+        """The detection's spectrum (Image) and spots (Points, labelled) as layers in 1/Å, in the
+        reciprocal-space viewer (:meth:`reciprocal_viewer`)."""
         spectrum, lattice = detection.spectrum, detection.lattice
         dgy, dgx = spectrum.reciprocal_pixel
         units = (INVERSE_ANGSTROM, INVERSE_ANGSTROM)
         source = detection.region.source
-        upsert_layer(self.viewer, spectrum.data, name=f"FFT of {source}", kind="image", colormap="gray",
+        new_window = self._reciprocal is None
+        viewer = self.reciprocal_viewer()
+        upsert_layer(viewer, spectrum.data, name=f"FFT of {source}", kind="image", colormap="gray",
                      contrast_limits=detection.limits, scale=(dgy, dgx), units=units,
                      translate=(-spectrum.centre[0] * dgy, -spectrum.centre[1] * dgx))
+        # markers a fixed fraction of the spectrum (not of a reciprocal pixel: 4 of those were a dot on a
+        # 1024² ROI), and never under 8 screen pixels when the user zooms out
+        marker = SPOT_MARKER_FRACTION * max(spectrum.data.shape[0] * dgy, spectrum.data.shape[1] * dgx)
         # every lattice spot is labelled; of the satellites (dozens for a modulation) only the one that names
         # each modulation, the others keep their full index in the features (shown on hover)
         named = {id(pk) for pk in labelled_satellites(lattice)}
         for what, spots in (("lattice", lattice.peaks), ("superlattice", lattice.superlattice)):
             name = f"FFT {what} spots of {source}"
             if not spots:
-                if name in self.viewer.layers:
-                    self.viewer.layers.remove(name)
+                if name in viewer.layers:
+                    viewer.layers.remove(name)
                 continue
             colour = _SPOT_COLOURS[what]
             upsert_layer(
-                self.viewer, np.array([pk.g for pk in spots]), name=name, kind="points", units=units,
-                size=4 * max(dgy, dgx), face_color="transparent", border_color=colour,
+                viewer, np.array([pk.g for pk in spots]), name=name, kind="points", units=units,
+                size=marker, border_width=0.12, canvas_size_limits=(8, 10000),
+                face_color="transparent", border_color=colour,
                 features={"d": [pk.d for pk in spots], "label": [pk.label() for pk in spots],
                           "angle": [pk.angle for pk in spots],
                           "shown": [pk.label() if what == "lattice" or id(pk) in named else "" for pk in spots]},
-                text={"string": "{shown}", "color": colour, "size": 8, "anchor": "upper_left"},
+                text={"string": "{shown}", "color": colour, "size": 9, "anchor": "upper_left"},
             )
+        if new_window:
+            viewer.reset_view()
+

@@ -12,6 +12,7 @@ from napari_cryomat.widgets._base import EventLinks, LayerCombo, ScrollPanel, Ta
 from napari_cryomat.widgets.live_fft._model import DEFAULT_ROI_SIZE, Job, LiveFFTModel
 from napari_cryomat.widgets.live_fft.gpa_panel import GPAPanel
 from napari_cryomat.widgets.live_fft.lattice_panel import LatticePanel
+from napari_cryomat.widgets.live_fft.reciprocal_window import open_reciprocal_window
 from napari_cryomat.widgets.live_fft.series_panel import SeriesPanel
 from napari_cryomat.widgets.live_fft.spectrum_view import SpectrumView
 
@@ -33,7 +34,7 @@ class LiveFFTWidget(QWidget):
         from napari.layers import Image
 
         self.viewer = napari_viewer
-        self.model = LiveFFTModel(napari_viewer)
+        self.model = LiveFFTModel(napari_viewer, open_reciprocal=open_reciprocal_window)
         self.runner = TaskRunner("Live FFT")
 
         self.layer_combo = LayerCombo(napari_viewer, (Image,), predicate=lambda layer: not getattr(layer, "rgb", False))

@@ -57,7 +57,7 @@ class LatticePanel(Section):
         self.as_layers = QCheckBox("spots also as napari layers (1/Å)")
         self.as_layers.setToolTip(
             "Auto-detect also adds the ROI's spectrum as an image layer and the spots as Points layers,\n"
-            "calibrated in 1/Å around the world origin (hide the real-space layers to look at them)"
+            "calibrated in 1/Å around the world origin, in a napari window of their own (reciprocal space)"
         )
         self.summary = QLabel(NO_LATTICE)
         self.summary.setWordWrap(True)

@@ -53,7 +53,7 @@ def test_many_satellites_labels_do_not_overlap(make_napari_viewer, qtbot):
     _assert_apart(shown)
 
     # the Points layer: every satellite and its full index as a feature, text only on the labelled one(s)
-    points = viewer.layers["FFT superlattice spots of PLD"]
+    points = w.model.reciprocal_viewer().layers["FFT superlattice spots of PLD"]
     assert len(points.data) == len(lattice.superlattice)
     assert sorted(points.features["label"]) == sorted(pk.label() for pk in lattice.superlattice)
     texts = [t for t in points.text.values if t]

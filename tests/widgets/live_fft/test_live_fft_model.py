@@ -6,7 +6,7 @@ from napari.components import ViewerModel
 
 from napari_cryomat.core.fourier import validate_image
 from napari_cryomat.core.synthetic.lattice import decaying_lattice_stack, superlattice_image
-from napari_cryomat.widgets.live_fft import ROI_LAYER_NAME, LiveFFTModel, describe_g
+from napari_cryomat.widgets.live_fft import ROI_LAYER_NAME, SPOT_MARKER_FRACTION, LiveFFTModel, describe_g
 
 
 def _shown(viewer, name: str) -> bool:
@@ -87,16 +87,25 @@ def test_detect_filters_gpa_pld_radial_layers(model, lattice_data):
     lattice = model.lattice
     assert lattice.d1 == pytest.approx(truth["d1"], rel=3e-3)
     assert lattice.modulation_vectors and "superlattice" in detection.summary()
-    # the detection as napari layers in reciprocal space (1/Å)
-    spots = viewer.layers["FFT lattice spots of lattice"]
-    assert str(spots.units[-1]) in ("1 / angstrom", "1/angstrom")
+    # the detection as napari layers in reciprocal space (1/Å), in their own viewer: the image's stays in Å
+    reciprocal = model.reciprocal_viewer()
+    assert reciprocal is not viewer and not any(layer.name.startswith("FFT ") and layer.name != ROI_LAYER_NAME
+                                                for layer in viewer.layers)
+    assert [str(u) for u in reciprocal.layers.extent.units] == ["1 / angstrom"] * 2
+    assert [str(u) for u in viewer.layers.extent.units] == ["angstrom"] * 2
+    spots = reciprocal.layers["FFT lattice spots of lattice"]
     assert len(spots.data) == len(lattice.peaks)
     assert np.allclose(1 / np.hypot(spots.data[:, 0], spots.data[:, 1]), np.array(spots.features["d"]))
     assert any(label.endswith("(1,0)") for label in spots.features["label"])
-    assert any("/3" in label for label in viewer.layers["FFT superlattice spots of lattice"].features["label"])
-    assert viewer.layers["FFT of lattice"].scale[-1] == pytest.approx(1 / (256 * p))
-    model.detect_job(25, as_layers=True)()  # again: the same layers, updated (no "... [1]" copies)
-    assert sum(layer.name.startswith("FFT lattice spots") for layer in viewer.layers) == 1
+    assert any("/3" in label for label in reciprocal.layers["FFT superlattice spots of lattice"].features["label"])
+    spectrum = reciprocal.layers["FFT of lattice"]
+    assert spectrum.scale[-1] == pytest.approx(1 / (256 * p))
+    # markers a stated fraction of the spectrum's side (1/p, two Nyquist), whatever the ROI's size
+    assert np.allclose(spots.size, SPOT_MARKER_FRACTION * spectrum.data.shape[-1] * spectrum.scale[-1])
+    assert SPOT_MARKER_FRACTION * spectrum.data.shape[-1] * spectrum.scale[-1] == pytest.approx(SPOT_MARKER_FRACTION / p)
+    model.detect_job(25, as_layers=True)()  # again: the same viewer and layers, updated (no "... [1]" copies)
+    assert model.reciprocal_viewer() is reciprocal
+    assert sum(layer.name.startswith("FFT lattice spots") for layer in reciprocal.layers) == 1
     # Bragg filter -> an image layer in Å over the ROI
     out = model.bragg_job("lattice", 0.03)()
     assert out.name == "lattice Bragg-filtered (lattice)" and out.data.shape == (256, 256)

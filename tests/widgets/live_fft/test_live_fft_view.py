@@ -138,7 +138,7 @@ def test_buttons_detect_bragg_gpa_pld_radial(lattice_viewer, qtbot):
     assert lattice.d1 == pytest.approx(truth["d1"], rel=3e-3) and lattice.modulation_vectors
     assert "superlattice" in lattice_panel.summary.text() and "256×256 px" in lattice_panel.summary.text()
     assert len(w.spectrum_view.peak_scatter.data) == len(lattice.peaks)
-    assert len(viewer.layers["FFT lattice spots of lattice"].data) == len(lattice.peaks)
+    assert len(w.model.reciprocal_viewer().layers["FFT lattice spots of lattice"].data) == len(lattice.peaks)
     lattice_panel.filter_mode.setCurrentText("lattice")
     lattice_panel.bragg_button.click()
     _wait_runner(qtbot, w)
@@ -165,6 +165,7 @@ def test_buttons_detect_bragg_gpa_pld_radial(lattice_viewer, qtbot):
     assert tuple(viewer.layers["lattice Bragg-filtered (lattice)"].translate) == pytest.approx((0, 0))
     np.testing.assert_array_equal(layer.data, superlattice_image((384, 384), strain_radius=20.0,
                                                                   strain_centre=(40.0, 40.0), seed=7)[0])
+    w.model.close()  # as when the dock closes: the reciprocal-space window (spots as layers) goes with it
 
 
 def test_click_picks_the_refined_spot(lattice_viewer, qtbot):

@@ -1,0 +1,80 @@
+"""Live FFT's detected spectrum and spots as napari layers, driven as a user does in a napari window: they
+open in their own window in 1/Å, so napari never warns of inconsistent units and the micrograph keeps its
+Å; the spot markers are a stated fraction of the spectrum, readable on a laptop screen; closing that
+window and detecting again opens it again. Closing it right after the micrograph's window drew (its GL context
+current) leaves that window drawing: napari deleted the closing window's GL objects in the current context,
+i.e. the micrograph's programs of the same names ("Error drawing visual <Image>" at its next draw)."""
+
+import numpy as np
+
+from napari_cryomat.core.synthetic.lattice import superlattice_image
+from napari_cryomat.widgets.live_fft import RECIPROCAL_TITLE, ROI_LAYER_NAME, SPOT_MARKER_FRACTION
+
+
+def _detect(w, qtbot):
+    w.lattice_panel.detect_button.click()
+    qtbot.waitUntil(lambda: w.model.lattice is not None and not w.runner.busy, timeout=120000)
+
+
+def test_spots_open_in_their_own_window_in_inverse_angstrom(make_napari_viewer, qtbot):
+    from napari.utils.notifications import notification_manager
+
+    rng = np.random.default_rng(27_0101)  # a fixed draw: a red run replays
+    seed = int(rng.integers(1 << 16))
+    size = int(rng.integers(2, 4)) * 128
+    img, truth = superlattice_image((size, size), rotation=float(rng.uniform(0, 60)), seed=seed)
+    p = truth["pixel_size"]
+    messages = []
+    notification_manager.notification_ready.connect(lambda n: messages.append(str(n.message)))
+
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1366, 768)
+    viewer.add_image(img, name="crystal", scale=(p, p), units=("angstrom", "angstrom"))
+    _, w = viewer.window.add_plugin_dock_widget("napari-cryomat", "Live FFT")
+    qtbot.waitUntil(lambda: ROI_LAYER_NAME in viewer.layers, timeout=5000)
+    w.whole_roi_button.click()
+    w.lattice_panel.as_layers.setChecked(True)
+    _detect(w, qtbot)
+
+    reciprocal = w.model.reciprocal_viewer()
+    assert reciprocal is not viewer and reciprocal.title == RECIPROCAL_TITLE
+    assert reciprocal.window._qt_window.isVisible()
+    names = [layer.name for layer in reciprocal.layers]
+    assert names == ["FFT of crystal", "FFT lattice spots of crystal", "FFT superlattice spots of crystal"], seed
+    assert [layer.name for layer in viewer.layers] == ["crystal", ROI_LAYER_NAME]  # the micrograph's window
+    viewer.screenshot(canvas_only=True, flash=False)  # napari checks the units when it draws
+    reciprocal.screenshot(canvas_only=True, flash=False)
+    qtbot.wait(100)
+    assert not [m for m in messages if "units" in m.lower()], messages
+    assert [str(u) for u in viewer.layers.extent.units] == ["angstrom"] * 2
+    assert [str(u) for u in reciprocal.layers.extent.units] == ["1 / angstrom"] * 2
+
+    # markers: SPOT_MARKER_FRACTION of the spectrum's side (1/p), i.e. that fraction of the canvas when the
+    # spectrum fills it: rings of well over 8 screen pixels, not dots
+    spots = reciprocal.layers["FFT lattice spots of crystal"]
+    side = 1.0 / p
+    assert np.allclose(spots.size, SPOT_MARKER_FRACTION * side, rtol=1e-3), seed
+    canvas = min(reciprocal.window._qt_viewer.canvas.size)
+    on_screen = spots.size[0] * reciprocal.camera.zoom
+    assert on_screen >= 0.9 * SPOT_MARKER_FRACTION * canvas and on_screen >= 10, (on_screen, canvas)
+
+    # the user closes the reciprocal window, then detects again: a new one opens with the layers
+    from napari.settings import get_settings
+
+    saved = get_settings().application.window_size
+    reciprocal.window._qt_window.resize(700, 450)
+    viewer.screenshot(canvas_only=True, flash=False)  # the micrograph's window drew last: its GL context is current
+    reciprocal.window._qt_window.close()
+    qtbot.waitUntil(lambda: not hasattr(reciprocal.window, "_qt_window"), timeout=5000)  # closed, napari's way
+    assert len(reciprocal.layers) == 0
+    assert get_settings().application.window_size == saved  # the next session's main window keeps its size
+    _detect(w, qtbot)
+    again = w.model.reciprocal_viewer()
+    assert again is not reciprocal and "FFT lattice spots of crystal" in again.layers
+    assert again.window._qt_window.isVisible()
+    # the tool closes: its reciprocal window goes too, and the micrograph's window still draws
+    viewer.screenshot(canvas_only=True, flash=False)
+    w.model.close()
+    assert not hasattr(again.window, "_qt_window")
+    viewer.layers["crystal"].contrast_limits = (float(img.min()), float(img.max()))
+    viewer.screenshot(canvas_only=True, flash=False)
