@@ -464,7 +464,7 @@ def split_merged_pairs(labels: np.ndarray, settings: ParticleSettings, image: np
 # pair: faint 2048² touching field, CPU s of the pair fits 25.7 -> 6.3, of segment_particles 45.2 -> 24.7 (HEAD and
 # this alternated in one process, medians of 3). The two optimisers stop at slightly different points of the flat
 # two-ellipse cost: session 27's rule P27, never-run fields 43201-43600 and 12 benchmark sets: every group's mean within
-# 0.0005, 12 of 1,014 images changed, the worst -0.0056 (B4242 #11)
+# 0.0005, 12 of 861 images changed, the worst -0.0056 (B4242 #11)
 PAIR_FIT = True
 PAIR_FIT_EDGE = 0.6  # px, the logistic edge width of a fitted ellipse: 0.59 of a blur's sigma (here 1 px)
 PAIR_FIT_MARGIN = 3  # px of background around the object in the fit: the edge blurred over 1-2 px plus room to move
