@@ -86,7 +86,10 @@ class _Problem:
         self.artefacts, self.artefact_caps = artefact_columns(energy, pos, mask)
         # the continuum is fitted with the lines: a few smooth physical columns (:mod:`._eds_continuum`)
         self.continuum = continuum_columns(energy, beam_kev, mask)
-        self._cache = {}
+        self._cache = {}  # never emptied: _fit_set's memo names column sets by these arrays' ids
+        self.solved = {}  # _fit_set's memo: ids of the columns -> (amplitudes, χ²)
+        self.own_ids = {id(c) for c in [*self.continuum, *self.artefacts.values()]}  # (the element columns: _cache)
+        self._lines = {}
         self.width_scale = 1.0  # fitted: the detector's real FWHM / the given one
         # (element, family) pairs left out of the fit: low-energy families whose fitted counts contradict
         # the element's higher families (absorbed lines on a poorly known continuum)
@@ -94,9 +97,11 @@ class _Problem:
         self.calibrated = False  # the offset and width are fitted from the elements found (run's calibration loop)
 
     def lines(self, el):
-        z = z_of(el)
-        return [(n, e, w) for n, e, w, _s in phys.grouped_lines(z, self.beam_kev)
-                if w >= _MIN_LINE_WEIGHT and self.energy[0] - 2 * self.fwhm_of(e) <= e <= self.energy[-1]]
+        """(name, energy eV, weight) of the element's lines within the spectrum (cached: asked some 4000 times)."""
+        if el not in self._lines:
+            self._lines[el] = tuple((n, e, w) for n, e, w, _s in phys.grouped_lines(z_of(el), self.beam_kev)
+                                    if w >= _MIN_LINE_WEIGHT and self.energy[0] - 2 * self.fwhm_of(e) <= e <= self.energy[-1])
+        return self._lines[el]
 
     def columns(self, el, shift):
         """{family: column} of an element, the principal line's counts = 1 per unit amplitude
@@ -142,15 +147,21 @@ class _Problem:
     def solve(self, cols, upper=None):
         """Weighted NNLS of the net spectrum on ``cols`` (list of arrays), amplitudes at most ``upper`` (one
         per column, inf for none): (amplitudes, χ², model)."""
+        x, chi2, _design, model = self._solve(cols, upper)
+        return x, chi2, model
+
+    def _solve(self, cols, upper=None):
+        """:meth:`solve`, with the design matrix (channels × columns, unweighted) as the third item."""
         m, w = self.mask, self.weight[self.mask]
         b = self.s[m] * w
         if not cols:
-            return np.zeros(0), float(b @ b), np.zeros_like(self.s)
-        a = np.stack([c[m] for c in cols], axis=1) * w[:, None]
+            return np.zeros(0), float(b @ b), np.zeros((self.s.size, 0)), np.zeros_like(self.s)
+        design = np.stack(cols, axis=1)  # stacked once: the weighted rows and the model both come from it
+        a = design[m] * w[:, None]
         upper = np.full(len(cols), np.inf) if upper is None else np.asarray(upper, dtype=np.float64)
         x = bounded_nnls(a, b, upper)
         r = b - a @ x
-        return x, float(r @ r), np.stack(cols, axis=1) @ x
+        return x, float(r @ r), design, design @ x
 
 
 _ABSORBED = "*"  # key suffix of a family's absorbed column
@@ -192,9 +203,21 @@ def _fit_set(problem, chosen, shift):
             cols.append(c)
             owners.append((el, fam.rstrip(_ABSORBED)))
             upper.append(np.inf)
-    x, chi2, model = problem.solve(cols, upper)
+    # the selections fit the same set again and again (the last selection repeats the calibrated one; the
+    # significance, shoulder and region passes refit the chosen set): each set is solved once. Its columns are then
+    # the problem's own arrays, alive as long as it is, so their ids name the set; the shoulder and region tests'
+    # free columns are made anew each time (a freed array's id is reused), so a set holding them is not remembered.
+    key = tuple(map(id, cols)) if all(id(c) in problem.own_ids for c in problem.artefacts.values()) else None
+    if key in problem.solved:
+        x, chi2 = problem.solved[key][0].copy(), problem.solved[key][1]
+        design = np.stack(cols, axis=1)
+        model = design @ x
+    else:
+        x, chi2, design, model = problem._solve(cols, upper)
+        if key is not None:
+            problem.solved[key] = x.copy(), chi2
     n = len(problem.continuum)
-    continuum = np.stack(cols[:n], axis=1) @ x[:n] if n else np.zeros_like(model)
+    continuum = design[:, :n] @ x[:n] if n else np.zeros_like(model)
     return cols, owners, x, chi2, model - continuum, continuum
 
 
