@@ -559,69 +559,9 @@ def _moment_starts(weight, yy, xx):
                      e * np.sin(2 * t)], axis=1)
 
 
-def _moment_start(ys, xs):
-    """The ellipse parameters of the pixels (ys, xs) (see _moment_starts)."""
-    return _moment_starts(np.ones((1, ys.size), bool), ys[None].astype(float), xs[None].astype(float))[0]
-
-
-def _fit_ellipses(yy, xx, data, starts, prior_mean, prior_sd, lo, hi, noise):
-    """``(parameters, cost, within)`` of the joint least-squares fit of (len(``starts``) - 2) / 5 soft ellipses, a
-    contrast and a background level to ``data`` at the pixels (yy, xx), in units of the pixel ``noise``, with the
-    Gaussian prior (``prior_mean``, ``prior_sd``) on each ellipse's log radius and aspect terms; cost = half the sum of
-    the squared residuals, prior included; within: the parameters inside (``lo``, ``hi``). ``starts``: each ellipse's
-    5 parameters, then contrast and level. Levenberg-Marquardt (MINPACK). The segmentation fits all windows at once
-    (_fit_ellipses_each); this one-window fit, with _fit_window and _moment_start, is the reference the tests hold the
-    batched fits to."""
-    from scipy.optimize import least_squares
-    from scipy.special import expit
-
-    k = (len(starts) - 2) // 5
-    cols = np.concatenate([[5 * j + 2, 5 * j + 3, 5 * j + 4] for j in range(k)])
-    mean, sd = np.tile(prior_mean, k), np.tile(prior_sd, k)
-    prior_rows = np.zeros((3 * k, 5 * k + 2))
-    prior_rows[np.arange(3 * k), cols] = 1.0 / sd
-    last = {}
-
-    def model(q):  # least_squares asks for the residuals and then the Jacobian at the same point
-        if last.get("q") is None or not np.array_equal(last["q"], q):
-            edges = [_ellipse_edge(q[5 * j:5 * j + 5], yy, xx) for j in range(k)]
-            inside = [expit(g) for g, _ in edges]
-            outside = np.prod([1.0 - s for s in inside], axis=0)
-            union = 1.0 - outside
-            jac = [(q[5 * k] * np.prod([1.0 - s for i, s in enumerate(inside) if i != j], axis=0)
-                    * inside[j] * (1.0 - inside[j]))[:, None] * edges[j][1] for j in range(k)]
-            jac = np.concatenate(jac + [union[:, None], np.ones((union.size, 1))], axis=1)
-            last.update(q=q.copy(), value=q[5 * k] * union + q[5 * k + 1], jac=jac)
-        return last["value"], last["jac"]
-
-    def residuals(q):
-        return np.r_[(data - model(q)[0]) / noise, (q[cols] - mean) / sd]
-
-    def jacobian(q):
-        return np.vstack([-model(q)[1] / noise, prior_rows])
-
-    start = np.clip(starts, lo + 1e-6, hi - 1e-6)
-    fit = least_squares(residuals, start, jac=jacobian, method="lm", max_nfev=PAIR_FIT_MAX_EVALUATIONS,
-                        ftol=PAIR_FIT_TOLERANCE, xtol=PAIR_FIT_TOLERANCE)
-    return fit.x, float(fit.cost), bool(np.all((fit.x >= lo) & (fit.x <= hi)))
-
-
 def _window_box(box, shape):
     """The fit window of an object's ``box`` (ndi.find_objects's) in an image of ``shape``: grown by PAIR_FIT_MARGIN."""
     return tuple(slice(max(b.start - PAIR_FIT_MARGIN, 0), min(b.stop + PAIR_FIT_MARGIN, n)) for b, n in zip(box, shape))
-
-
-def _fit_window(labels, box, k, flat):
-    """The fit's window around object ``k`` of ``labels`` (its ``box`` grown by PAIR_FIT_MARGIN px): (window, the
-    object's pixels, the usable pixels (other objects' grown by a pixel left out), y and x of the window's pixels, the
-    background level: the median of ``flat`` over the usable pixels of no object)."""
-    win = _window_box(box, labels.shape)
-    obj = labels[win] == k
-    usable = ~ndi.binary_dilation((labels[win] != 0) & ~obj)
-    yy, xx = np.indices(obj.shape, dtype=float)
-    around = usable & (labels[win] == 0)
-    offset = float(np.median(flat[win][around])) if around.any() else 0.0
-    return win, obj, usable, yy, xx, offset
 
 
 def _shape_prior(single_area: np.ndarray, single_elongation: np.ndarray) -> tuple[float, float, float]:
@@ -856,9 +796,11 @@ OUTLINE_FIT_CHUNK_PIXELS = 1 << 16  # window pixels fitted at once: its arrays s
 
 
 def _fit_windows(labels, ids, boxes, flat):
-    """The fit windows of the objects ``ids`` of ``labels`` (``boxes`` from ndi.find_objects) as _fit_window's, padded to
-    one size (H, W) at their far sides: (window corners (n, 2), window sizes (n, 2), the objects' pixels, the usable
-    pixels (padding not), ``flat`` over the windows, each background level), the masks and values (n, H, W)."""
+    """The fit windows of the objects ``ids`` of ``labels`` (``boxes`` from ndi.find_objects): each object's box grown
+    by PAIR_FIT_MARGIN px (_window_box), padded to one size (H, W) at their far sides: (window corners (n, 2), window
+    sizes (n, 2), the objects' pixels, the usable pixels (other objects' grown by a pixel left out, padding not),
+    ``flat`` over the windows, each background level: the median of ``flat`` over the usable pixels of no object), the
+    masks and values (n, H, W)."""
     h, w = labels.shape
     first = np.array([[boxes[k - 1][0].start, boxes[k - 1][1].start] for k in ids])
     last = np.array([[boxes[k - 1][0].stop, boxes[k - 1][1].stop] for k in ids])
@@ -872,7 +814,7 @@ def _fit_windows(labels, ids, boxes, flat):
     window = np.where(inside, labels[rows, cols], 0)
     obj = window == ids[:, None, None]
     in_plane = np.zeros((3, 3, 3), bool)
-    in_plane[1] = ndi.generate_binary_structure(2, 1)  # as _fit_window's dilation, window by window
+    in_plane[1] = ndi.generate_binary_structure(2, 1)  # each window dilated in its own plane only
     usable = inside & ~ndi.binary_dilation((window != 0) & ~obj, structure=in_plane)
     values = flat[rows, cols]
     # the median of the values around the object (np.median's, over a varying count of pixels per window)
@@ -885,17 +827,19 @@ def _fit_windows(labels, ids, boxes, flat):
 
 
 def _fit_one_ellipse_each(yy, xx, data, used, starts, prior_mean, prior_sd, lo, hi, noise):
-    """``(parameters (n, 7), within (n,))`` of _fit_ellipses with one ellipse for n windows at once (see
-    _fit_ellipses_each)."""
+    """``(parameters (n, 7), within (n,))`` of _fit_ellipses_each with one ellipse per window."""
     q, _, within = _fit_ellipses_each(yy, xx, data, used, starts, prior_mean, prior_sd, lo, hi, noise)
     return q, within
 
 
 def _fit_ellipses_each(yy, xx, data, used, starts, prior_mean, prior_sd, lo, hi, noise):
-    """``(parameters (n, 5k + 2), cost (n,), within (n,))`` of _fit_ellipses (same model: the union of k soft
-    ellipses, a contrast and a level; same prior, bounds and tolerance) for n windows at once: ``data`` and ``used``
-    (n, P) (False: padding, pixels left out), the pixels' (yy, xx) (P,), ``starts`` (n, 5k + 2). Why batched: scipy's
-    least_squares costs about 1 ms a call in overhead alone, and a faint 2048² field holds 30,000 objects; here each
+    """``(parameters (n, 5k + 2), cost (n,), within (n,))`` of n windows' joint least-squares fits, each of k soft
+    ellipses (their union), a contrast and a background level to its ``data`` at the pixels (yy, xx), in units of the
+    pixel ``noise``, with the Gaussian prior (``prior_mean``, ``prior_sd``) on each ellipse's log radius and aspect
+    terms; cost: half the sum of the squared residuals, prior included; within: the parameters inside (``lo``, ``hi``).
+    ``data`` and ``used`` (n, P) (False: padding, pixels left out), the pixels' (yy, xx) (P,), ``starts`` (n, 5k + 2):
+    each ellipse's 5 parameters, then contrast and level. The tests hold it to scipy's MINPACK fit of one window
+    (tests/core/_ellipse_reference.py). Why batched: scipy's least_squares costs about 1 ms a call in overhead alone, and a faint 2048² field holds 30,000 objects; here each
     Levenberg-Marquardt step is a few numpy operations over all the windows and one (5k + 2)² solve per window, each
     with its own damping (Marquardt's, Nielsen's update) and each stopping on its own (the cost or the step below
     PAIR_FIT_TOLERANCE, relative, or PAIR_FIT_MAX_EVALUATIONS steps)."""

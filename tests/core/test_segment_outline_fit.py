@@ -1,6 +1,9 @@
 """Faint fields of small particles: each object is redrawn as the one soft ellipse fitted to the image around it,
 where the fit's contrast agrees with the field's (``fit_outlines``); other fields keep their objects."""
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy import ndimage as ndi
@@ -10,6 +13,9 @@ from napari_cryomat.core._particle_settings import ParticleSettings
 from napari_cryomat.core.measure import match_labels
 from napari_cryomat.core.segment import segment_particles
 from napari_cryomat.core.synthetic.particles import make_particle_field, make_particles_varied
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _ellipse_reference import _fit_ellipses, _fit_window, _moment_start  # noqa: E402
 
 # benchmark set A, seed 808, image #7 (a 'varied' field: Ø5.4 +-30 % disks, ellipses, squares, hexagons, pairs and
 # triples at 46 counts/px and 24 % contrast: 1.9 pixel-noise deviations)
@@ -141,14 +147,14 @@ def test_all_objects_fitted_at_once_find_the_fits_of_each_alone():
                                          prior_sd, lo, hi, noise)
     agree = []
     for i, k in enumerate(ids):
-        win, obj_k, usable_k, yy_k, xx_k, offset_k = sp._fit_window(labels, boxes[k - 1], k, flat)
+        win, obj_k, usable_k, yy_k, xx_k, offset_k = _fit_window(labels, boxes[k - 1], k, flat)
         h, w = obj_k.shape
         assert (corner[i, 0], corner[i, 1], h, w) == (win[0].start, win[1].start, size[i, 0], size[i, 1])
         assert np.array_equal(usable[i, :h, :w], usable_k) and not usable[i, h:].any() and not usable[i, :, w:].any()
         assert np.array_equal(obj[i, :h, :w], obj_k) and offset[i] == pytest.approx(offset_k, abs=1e-12)
-        start = np.r_[sp._moment_start(*np.nonzero(obj_k)), contrast, offset_k]
+        start = np.r_[_moment_start(*np.nonzero(obj_k)), contrast, offset_k]
         assert np.allclose(starts[i], start, atol=1e-9)
-        alone, _, within_alone = sp._fit_ellipses(yy_k[usable_k], xx_k[usable_k], flat[win][usable_k], start,
+        alone, _, within_alone = _fit_ellipses(yy_k[usable_k], xx_k[usable_k], flat[win][usable_k], start,
                                                   prior_mean, prior_sd, lo, hi, noise)
         if within_alone:
             agree.append(within[i] and np.hypot(*(q[i, :2] - alone[:2])) < 0.05 and abs(q[i, 2] - alone[2]) < 0.01
@@ -170,7 +176,7 @@ def _pair_outlines_one_by_one(out, labels, cut, whole, image, settings, singles,
     assert not (cut and whole)  # (the objects left whole are given new ids from out's highest on, after the pairs)
     next_id = int(out.max()) + 1
     for k, second in [*cut, *((k, None) for k in whole)]:
-        win, obj, usable, yy, xx, offset = sp._fit_window(labels, boxes[k - 1], k, flat)
+        win, obj, usable, yy, xx, offset = _fit_window(labels, boxes[k - 1], k, flat)
         py, px = np.nonzero(obj)
         if second is None:  # halves along the long axis
             angle = 0.5 * np.arctan2(2 * np.mean((py - py.mean()) * (px - px.mean())), np.var(py) - np.var(px))
@@ -179,12 +185,12 @@ def _pair_outlines_one_by_one(out, labels, cut, whole, image, settings, singles,
         else:
             halves = [np.nonzero(obj & (out[win] == j)) for j in (k, second)]
         data = (yy[usable], xx[usable], flat[win][usable])
-        two = np.r_[sp._moment_start(*halves[0]), sp._moment_start(*halves[1]), contrast, offset]
-        q, cost, within = sp._fit_ellipses(*data, two, *prior, *bounds[2], noise)
+        two = np.r_[_moment_start(*halves[0]), _moment_start(*halves[1]), contrast, offset]
+        q, cost, within = _fit_ellipses(*data, two, *prior, *bounds[2], noise)
         if not within:
             continue
-        one = np.r_[sp._moment_start(py, px), contrast, offset]
-        cost_one = sp._fit_ellipses(*data, one, *prior, *bounds[1], noise)[1]
+        one = np.r_[_moment_start(py, px), contrast, offset]
+        cost_one = _fit_ellipses(*data, one, *prior, *bounds[1], noise)[1]
         share = sp.WHOLE_FIT_ONE_SHARE if second is None else sp.PAIR_FIT_ONE_SHARE
         if cost_one - cost < share * 0.5 * (contrast / noise) ** 2 * obj.sum():
             continue
@@ -242,7 +248,7 @@ def test_pairs_fitted_all_at_once_are_painted_as_when_fitted_one_by_one():
         cut = [(k, n + k) for k in range(1, n + 1)]
         for pairs, whole, start in ((cut, [], out), ([], range(1, n + 1), labels)):
             with pytest.MonkeyPatch.context() as mp:
-                mp.setattr(sp, "_fit_ellipses", None)  # the one-window fit is the reference only
+                mp.setattr("scipy.optimize.least_squares", None)  # no scipy fit per pair: all at once
                 batched = sp._fit_pair_outlines(start.copy(), labels, pairs, image, settings, None, singles,
                                                 elongations, whole=whole)
             reference = _pair_outlines_one_by_one(start.copy(), labels, pairs, whole, image, settings, singles,
