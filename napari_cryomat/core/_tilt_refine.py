@@ -126,12 +126,19 @@ def poisson_shift(counts: np.ndarray, reference: np.ndarray, alpha: float, t, *,
     R = rotation(alpha)
     c_raw, c_al = (np.array(counts.shape) - 1) / 2, (np.array(reference.shape) - 1) / 2
 
-    def to_raw(img, t):
-        return ndimage.affine_transform(img, R.T, offset=c_al - t - R.T @ c_raw, output_shape=counts.shape,
-                                        order=3, mode="constant", cval=np.nan)
+    def to_raw(coefficients, t):
+        return ndimage.affine_transform(coefficients, R.T, offset=c_al - t - R.T @ c_raw,
+                                        output_shape=counts.shape, order=3, mode="constant", cval=np.nan,
+                                        prefilter=False)
+
+    # The images are fixed while t moves: their cubic B-spline coefficients are computed once here,
+    # exactly as affine_transform's own prefilter would each call (mode "constant" pads nothing).
+    def coefficients(img):
+        return ndimage.spline_filter(img, order=3, output=np.float64, mode="constant")
 
     t, g, log_a = np.array(t, float), 1.0, None
     gy, gx = np.gradient(reference.astype(np.float64))
+    reference, gy, gx = coefficients(reference), coefficients(gy), coefficients(gx)
     for _ in range(iterations):
         m, dy, dx = to_raw(reference, t), to_raw(gy, t), to_raw(gx, t)
         ok = ndimage.binary_erosion(np.isfinite(m) & np.isfinite(dy) & np.isfinite(dx), iterations=margin)
