@@ -328,6 +328,8 @@ class TiltModel:
         v = req.voxel_size
         layer = upsert_layer(
             self.viewer, rec.volume, name=req.layer_name, kind="image", scale=(v, v, v), units=(ANGSTROM,) * 3,
+            # a volume's first axis is z: without this the slider kept the tilt series' "tilt" label
+            axis_labels=("z", "y", "x"),
             contrast_limits=rec.contrast_limits, colormap="gray",
             metadata={"pixel_size_angstrom": v, "tilt_reconstruction": {
                 "method": req.method, "iterations": req.iterations, "binning": req.binning,
@@ -343,7 +345,7 @@ class TiltModel:
         src = real_layer(volume_layer)
         return upsert_layer(self.viewer, mask, name=f"{src.name} mask", kind="labels",
                             scale=tuple(src.scale), translate=tuple(src.translate), units=tuple(src.units),
-                            metadata={"pixel_size_angstrom": float(src.scale[-1])})
+                            axis_labels=tuple(src.axis_labels), metadata={"pixel_size_angstrom": float(src.scale[-1])})
 
     def quant_request(self, mask_layer, particles_layer=None) -> QuantRequest:
         if mask_layer is None:

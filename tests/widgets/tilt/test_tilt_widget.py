@@ -78,6 +78,7 @@ def test_align_drop_reconstruct_quantify(setup, qtbot, series):
     tomo = viewer.layers["tilts tomogram"]
     assert tomo.data.shape == (24, 48, 48) and tuple(tomo.scale) == pytest.approx((4.0,) * 3)
     assert tuple(str(u) for u in tomo.units) == ("angstrom",) * 3
+    assert tomo.axis_labels == ("z", "y", "x") and viewer.dims.axis_labels == ("z", "y", "x")  # not "tilt"
     assert w.recon.wedge.image.image is not None and not w.recon.wedge.note.shown
     # the summary says how many SIRT iterations ran (the early stop may end before the 20 asked)
     ran = re.search(r"SIRT (\d+)( of 20)? it\.", w.recon.summary.text())
@@ -93,6 +94,7 @@ def test_align_drop_reconstruct_quantify(setup, qtbot, series):
     w.quant.otsu_button.click()
     wait(qtbot, w)
     mask = viewer.layers["tilts tomogram mask"]
+    assert mask.axis_labels == ("z", "y", "x")
     assert mask.data.shape == tomo.data.shape and 0 < mask.data.mean() < 0.6
     assert w.quant.mask_combo.currentText() == "tilts tomogram mask"
     w.quant.quantify_button.click()
