@@ -8,6 +8,8 @@ in their empty panes.
 
 from __future__ import annotations
 
+import re
+
 from qtpy.QtCore import Qt
 from qtpy.QtGui import QTextOption
 
@@ -81,9 +83,16 @@ class EmptyPlotNote:
 
 def legend_html(entries: list[tuple[str, str, str]]) -> str:
     """One line of coloured (symbol, name) pairs saying what each curve of a plot is: set it on a QLabel
-    under the plot (a legend inside the plot covers data wherever the curves reach its corner)."""
-    return "&nbsp;&nbsp;&nbsp;".join(f'<span style="color:{colour}">{symbol}&nbsp;{name}</span>'
-                                     for name, colour, symbol in entries)
+    under the plot (a legend inside the plot covers data wherever the curves reach its corner). Where the
+    line wraps, it wraps between entries: each is kept whole. A line may break after an em dash, which left
+    the "—" of "—●" at a line's end and the dot and name on the next (Denoise dock at 1366x768), so the
+    symbol's characters are held together by word joiners (U+2060)."""
+    def joined(symbol: str) -> str:
+        return "&#8288;".join(re.findall(r"&#?\w+;|.", symbol))  # characters or HTML entities
+
+    return "&nbsp;&nbsp; ".join(
+        f'<span style="color:{colour}; white-space:nowrap">{joined(symbol)}&nbsp;{name}</span>'
+        for name, colour, symbol in entries)
 
 
 def room_for_axis_label(plot):
