@@ -33,6 +33,7 @@ __all__ = [
     "figures",
     "format_q",
     "labelled_satellites",
+    "spot_index",
     "spot_label",
 ]
 
@@ -60,12 +61,15 @@ def describe_g(g) -> str:
     return f"|g| = {figures(gabs)} 1/Å   d = {d} Å   angle = {angle:.1f}°"
 
 
+def spot_index(peak: F.Peak) -> str:
+    """A spot's index, ``(1,-1)`` (``""`` for a spot without one)."""
+    return "" if peak.hk is None else "(" + ",".join(_fmt_frac(x) for x in peak.hk) + ")"
+
+
 def spot_label(peak: F.Peak) -> str:
     """A spot's label on the spectrum: its spacing to 3 figures and its index, ``2.35 Å (1,0)``."""
-    text = f"{figures(peak.d)} Å"
-    if peak.hk is not None:
-        text += " (" + ",".join(_fmt_frac(x) for x in peak.hk) + ")"
-    return text
+    index = spot_index(peak)
+    return f"{figures(peak.d)} Å" + (f" {index}" if index else "")
 
 
 def labelled_satellites(lattice: F.Lattice) -> list[F.Peak]:

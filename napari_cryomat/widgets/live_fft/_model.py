@@ -36,6 +36,8 @@ from napari_cryomat.widgets.live_fft._jobs import (
     compute_radial,
     compute_series,
     labelled_satellites,
+    spot_index,
+    spot_label,
 )
 
 if TYPE_CHECKING:
@@ -55,11 +57,60 @@ SPECTRUM_MODES = {
     "averaged": "Averaged (micrographs: Thon rings)",
 }
 _SPOT_COLOURS = {"lattice": "cyan", "superlattice": "magenta"}
+#: where a spot's label sits in the reciprocal-space window, as in the dock's spectrum: lattice labels above-right
+#: of their spot, satellite labels below-left (a satellite lies next to a lattice spot)
+_LABEL_ANCHORS = {"lattice": "upper_left", "superlattice": "lower_right"}
+#: ... moved off the spot's centre along the ring's diagonal, to its edge (text from the centre crossed the
+#: ring once the user zoomed in and the rings grew), as (y, x) in units of the ring's radius
+_LABEL_OFFSETS = {"lattice": (-0.7, 0.7), "superlattice": (0.7, -0.7)}
 #: title of the window that holds the detection's spectrum and spots, in 1/Å
 RECIPROCAL_TITLE = "Live FFT: reciprocal space (1/Å)"
 #: diameter of a spot marker in the reciprocal-space window, as a fraction of the spectrum's side (2 Nyquist):
 #: 17 screen pixels when the spectrum fills a laptop's 700-pixel-high canvas
 SPOT_MARKER_FRACTION = 0.025
+#: napari's text size of the spot labels there, in points
+SPOT_LABEL_POINTS = 9
+
+
+def _label_em_px(viewer, points: float = SPOT_LABEL_POINTS) -> float:
+    """Screen pixels of one em of napari's text of ``points`` size: vispy's text draws ``points / 72 * dpi``
+    times the length of its pixel-scale vector (1, -1), i.e. times √2 (measured in a 1366x768 window: digits
+    10 px apart at 9 pt, 100 dpi; OpenSans digits are 0.572 em). The dpi is the canvas' (96 without one)."""
+    try:  # a napari Viewer's window; a ViewerModel (scripts, tests) has none
+        dpi = float(viewer.window._qt_viewer.canvas._scene_canvas.dpi)
+    except AttributeError:
+        dpi = 96.0
+    return points / 72.0 * dpi * np.sqrt(2.0)
+
+
+def _camera(viewer):
+    """The viewer's camera (``viewer.scene.camera`` since napari 0.9, ``viewer.camera`` before)."""
+    scene = getattr(viewer, "scene", None)
+    return scene.camera if scene is not None and hasattr(scene, "camera") else viewer.camera
+
+
+def _label_box(text: str, em: float) -> tuple[float, float]:
+    """(width, height) in screen pixels that napari's text ``text`` covers, a little over: OpenSans advances
+    are at most 0.58 em for digits, letters and '+' (Å 0.63) and at most 0.37 em for punctuation and spaces;
+    the glyphs of a line span 0.97 em from the top of Å to the foot of a bracket."""
+    wide = sum(ch.isalnum() or ch == "+" for ch in text)
+    return em * (0.6 * wide + 0.37 * (len(text) - wide)) + 4.0, 1.05 * em
+
+
+def _labels_that_fit(anchors_px: np.ndarray, boxes_px: list[tuple[float, float]], below_left: np.ndarray) -> np.ndarray:
+    """Which labels to show, in order of priority: each label whose box does not overlap the box of one shown
+    before it (map labelling's greedy rule). ``anchors_px`` (N, 2) are the spots' (y, x) in screen pixels; a
+    label's box (width, height) runs right of its spot and up from it (napari's "upper_left" text anchor on a
+    Points layer), or left and down where ``below_left`` ("lower_right")."""
+    shown = np.zeros(len(boxes_px), bool)
+    placed: list[tuple[float, float, float, float]] = []  # (left, top, right, bottom)
+    for i, ((y, x), (width, height)) in enumerate(zip(anchors_px, boxes_px)):
+        box = (x - width, y, x, y + height) if below_left[i] else (x, y - height, x + width, y)
+        if any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
+            continue
+        placed.append(box)
+        shown[i] = True
+    return shown
 
 
 @dataclass(frozen=True)
@@ -198,6 +249,8 @@ class LiveFFTModel:
                 from napari.components import ViewerModel
 
                 viewer = ViewerModel(title=RECIPROCAL_TITLE)
+            # labels keep their size in screen pixels: which of them fit changes with the zoom (not with a pan)
+            _camera(viewer).events.zoom.connect(lambda _event: self._fit_spot_labels(viewer))
             self._reciprocal = viewer
         return self._reciprocal
 
@@ -437,8 +490,10 @@ class LiveFFTModel:
         # markers a fixed fraction of the spectrum (not of a reciprocal pixel: 4 of those were a dot on a
         # 1024² ROI), and never under 8 screen pixels when the user zooms out
         marker = SPOT_MARKER_FRACTION * max(spectrum.data.shape[0] * dgy, spectrum.data.shape[1] * dgx)
-        # every lattice spot is labelled; of the satellites (dozens for a modulation) only the one that names
-        # each modulation, the others keep their full index in the features (shown on hover)
+        # labels, in order of priority: the basis spots and the satellite that names each modulation with their
+        # spacing (as the dock's spectrum), then the other lattice spots by their index alone, nearest the
+        # centre first; the other satellites (dozens for a modulation) never. Only those that fit at the
+        # zoom are shown (_fit_spot_labels); every spot keeps its spacing and full index in the features (hover).
         named = {id(pk) for pk in labelled_satellites(lattice)}
         for what, spots in (("lattice", lattice.peaks), ("superlattice", lattice.superlattice)):
             name = f"FFT {what} spots of {source}"
@@ -446,16 +501,54 @@ class LiveFFTModel:
                 if name in viewer.layers:
                     viewer.layers.remove(name)
                 continue
-            colour = _SPOT_COLOURS[what]
+            colour, anchor = _SPOT_COLOURS[what], _LABEL_ANCHORS[what]
+            if what == "lattice":
+                basis = [pk.hk in ((1, 0), (0, 1)) for pk in spots]
+                tags = [spot_label(pk) if first else spot_index(pk) for pk, first in zip(spots, basis)]
+                priority = [0.0 if first else 2.0 + pk.g_abs for pk, first in zip(spots, basis)]
+            else:
+                tags = [spot_label(pk) if id(pk) in named else "" for pk in spots]
+                priority = [1.0 if tag else np.inf for tag in tags]
             upsert_layer(
                 viewer, np.array([pk.g for pk in spots]), name=name, kind="points", units=units,
                 size=marker, border_width=0.12, canvas_size_limits=(8, 10000),
                 face_color="transparent", border_color=colour,
                 features={"d": [pk.d for pk in spots], "label": [pk.label() for pk in spots],
-                          "angle": [pk.angle for pk in spots],
-                          "shown": [pk.label() if what == "lattice" or id(pk) in named else "" for pk in spots]},
-                text={"string": "{shown}", "color": colour, "size": 9, "anchor": "upper_left"},
+                          "angle": [pk.angle for pk in spots], "tag": tags, "priority": priority,
+                          "shown": [""] * len(spots)},
+                text={"string": "{shown}", "color": colour, "size": SPOT_LABEL_POINTS, "anchor": anchor,
+                      "translation": np.multiply(_LABEL_OFFSETS[what], marker / 2)},
             )
         if new_window:
             viewer.reset_view()
+        self._fit_spot_labels(viewer)
+
+    def _fit_spot_labels(self, viewer) -> None:
+        """Show the labels of the spot layers in ``viewer`` that fit at its zoom (:func:`_labels_that_fit`, both
+        layers together, by the priority written in their features)."""
+        layers = [layer for layer in viewer.layers
+                  if layer._type_string == "points" and {"tag", "priority", "shown"} <= set(layer.features)]
+        if not layers:
+            return
+        tags = np.concatenate([layer.features["tag"].to_numpy(str) for layer in layers])
+        priority = np.concatenate([layer.features["priority"].to_numpy(float) for layer in layers])
+        spots = np.concatenate([np.asarray(layer.data)[:, -2:] + np.asarray(layer.text.translation)[-2:]
+                                for layer in layers])
+        below_left = np.concatenate([np.full(len(layer.data), str(layer.text.anchor) == "lower_right")
+                                     for layer in layers])
+        order = [i for i in np.argsort(priority, kind="stable") if np.isfinite(priority[i]) and tags[i]]
+        em = _label_em_px(viewer)
+        fits = _labels_that_fit(spots[order] * _camera(viewer).zoom, [_label_box(tags[i], em) for i in order],
+                               below_left[order])
+        shown = np.full(len(tags), "", dtype=object)
+        for i in np.asarray(order, int)[fits]:
+            shown[i] = tags[i]
+        start = 0
+        for layer in layers:
+            part = list(shown[start:start + len(layer.data)])
+            start += len(layer.data)
+            if part != list(layer.features["shown"]):
+                features = layer.features.copy()
+                features["shown"] = part
+                layer.features = features
 

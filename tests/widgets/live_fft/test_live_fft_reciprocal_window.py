@@ -5,10 +5,42 @@ window and detecting again opens it again. Closing it right after the micrograph
 current) leaves that window drawing: napari deleted the closing window's GL objects in the current context,
 i.e. the micrograph's programs of the same names ("Error drawing visual <Image>" at its next draw)."""
 
+import os
+
 import numpy as np
 
 from napari_cryomat.core.synthetic.lattice import superlattice_image
 from napari_cryomat.widgets.live_fft import RECIPROCAL_TITLE, ROI_LAYER_NAME, SPOT_MARKER_FRACTION
+
+
+def _label_boxes(viewer):
+    """Screen rectangles (left, top, right, bottom) of the spot labels shown in ``viewer``'s canvas: the text
+    starts at its spot (moved by the text's translation) and sits on it (napari's "upper_left" anchor; "lower_right": it ends at its spot and
+    hangs below it), OpenSans advances measured by Pillow,
+    one em = points/72 * dpi * sqrt(2) pixels as vispy draws it (digits 10 px apart at 9 pt and 100 dpi)."""
+    import vispy
+    from PIL import ImageFont
+
+    font = ImageFont.truetype(os.path.join(os.path.dirname(vispy.__file__), "util/fonts/data/OpenSans-Regular.ttf"), 100)
+    dpi = viewer.window._qt_viewer.canvas._scene_canvas.dpi
+    boxes = []
+    for layer in viewer.layers:
+        if layer._type_string != "points":
+            continue
+        em = layer.text.size / 72 * dpi * np.sqrt(2)
+        below_left = str(layer.text.anchor) == "lower_right"
+        for (gy, gx), text in zip(layer.data + layer.text.translation, layer.text.values):
+            if text:
+                x, y = gx * viewer.scene.camera.zoom, gy * viewer.scene.camera.zoom
+                width, height = font.getlength(text) / 100 * em, 0.97 * em
+                boxes.append((text, (x - width, y, x, y + height) if below_left else (x, y - height, x + width, y)))
+    return boxes
+
+
+def _assert_apart(boxes):
+    for i, (text, (l0, t0, r0, b0)) in enumerate(boxes):
+        for other, (l1, t1, r1, b1) in boxes[:i]:
+            assert not (l0 < r1 and l1 < r0 and t0 < b1 and t1 < b0), f"labels {text!r} and {other!r} overlap"
 
 
 def _detect(w, qtbot):
@@ -57,6 +89,17 @@ def test_spots_open_in_their_own_window_in_inverse_angstrom(make_napari_viewer, 
     canvas = min(reciprocal.window._qt_viewer.canvas.size)
     on_screen = spots.size[0] * reciprocal.camera.zoom
     assert on_screen >= 0.9 * SPOT_MARKER_FRACTION * canvas and on_screen >= 10, (on_screen, canvas)
+
+    # labels at the whole-spectrum view: the basis spots named with their spacing, no two labels overlapping;
+    # zoomed in, every lattice spot gets its index, still apart
+    boxes = _label_boxes(reciprocal)
+    _assert_apart(boxes)
+    assert sum("Å (1,0)" in t or "Å (0,1)" in t for t, _ in boxes) == 2, [t for t, _ in boxes]
+    reciprocal.scene.camera.zoom *= 8
+    boxes = _label_boxes(reciprocal)
+    _assert_apart(boxes)
+    assert len([t for t in spots.text.values if t]) == len(spots.data), seed
+    reciprocal.reset_view()
 
     # the user closes the reciprocal window, then detects again: a new one opens with the layers
     from napari.settings import get_settings
