@@ -201,6 +201,17 @@ class LiveFFTModel:
         if self.layer is not None:
             self.roi.show(reset=self._roi_stale)
             self._roi_stale = False
+            self._keep_roi_above_image()
+
+    def _keep_roi_above_image(self) -> None:
+        """Put the ROI right above the image it lies on: where it was, the image chosen next (opened after it,
+        so higher in the list) hid it, and a ROI added again (after the user deleted it) sat above all layers."""
+        layers = self.viewer.layers
+        if not self.roi.present or self.layer not in layers:
+            return
+        image, roi = layers.index(self.layer), layers.index(self.roi.layer)
+        if roi != image + 1:
+            layers.move(roi, image + 1)  # napari's move: the destination counts the ROI still in its place
 
     def hide_roi(self) -> None:
         """The tool went behind another or was hidden: remove the ROI, keeping its place."""

@@ -237,6 +237,27 @@ def test_roi_exists_only_while_in_front(lattice_viewer, qtbot):
     qtbot.waitUntil(lambda: not _shown(viewer, ROI_LAYER_NAME), timeout=5000)
 
 
+def test_roi_sits_right_above_the_image_it_lies_on(lattice_viewer, qtbot):
+    """An image opened after the ROI lies above it: chosen in the dock, it hid the ROI the user is to drag. The
+    ROI moves right above the image chosen, there and back, and comes back there after the user deleted it."""
+    viewer, _, _ = lattice_viewer
+    w = _widget(viewer, qtbot)
+    noise = np.random.default_rng(2801).normal(size=(128, 128)).astype(np.float32)  # fixed draw
+    viewer.add_image(noise, name="next sample")
+
+    def names():
+        return [layer.name for layer in viewer.layers]
+
+    assert names() == ["lattice", ROI_LAYER_NAME, "next sample"]  # the dock still shows "lattice"
+    w.layer_combo.set_layer("next sample")
+    assert names() == ["lattice", "next sample", ROI_LAYER_NAME] and _shown(viewer, ROI_LAYER_NAME)
+    w.layer_combo.set_layer("lattice")
+    assert names() == ["lattice", ROI_LAYER_NAME, "next sample"]
+    viewer.layers.remove(ROI_LAYER_NAME)  # the user deletes it; the dock shows it again on the next image
+    w.layer_combo.set_layer("next sample")
+    assert names() == ["lattice", "next sample", ROI_LAYER_NAME] and _shown(viewer, ROI_LAYER_NAME)
+
+
 def test_gui_thread_stays_free_on_a_2048_image(make_napari_viewer, qtbot, gui_watch):
     """FFTs, profile, picks and filters of a 2048² image run in workers; the GUI thread only draws.
 
