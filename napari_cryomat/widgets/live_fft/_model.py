@@ -495,12 +495,17 @@ class LiveFFTModel:
         source = detection.region.source
         new_window = self._reciprocal is None
         viewer = self.reciprocal_viewer()
+        # spectrum and spots on one grid, the spectrum's pixels (scale and translate put them in 1/Å): a marker's
+        # size is then in spectrum pixels, not 0.03 1/Å, which napari's "point size" slider (whole numbers from 1)
+        # showed as 1 and set to 33 times the marker at a touch
+        placement = {"scale": (dgy, dgx), "units": units,
+                     "translate": (-spectrum.centre[0] * dgy, -spectrum.centre[1] * dgx)}
         upsert_layer(viewer, spectrum.data, name=f"FFT of {source}", kind="image", colormap="gray",
-                     contrast_limits=detection.limits, scale=(dgy, dgx), units=units,
-                     translate=(-spectrum.centre[0] * dgy, -spectrum.centre[1] * dgx))
-        # markers a fixed fraction of the spectrum (not of a reciprocal pixel: 4 of those were a dot on a
-        # 1024² ROI), and never under 8 screen pixels when the user zooms out
-        marker = SPOT_MARKER_FRACTION * max(spectrum.data.shape[0] * dgy, spectrum.data.shape[1] * dgx)
+                     contrast_limits=detection.limits, **placement)
+        # markers a fixed fraction of the spectrum (not of a reciprocal pixel: 4 of those were a dot on a 1024² ROI),
+        # in whole spectrum pixels along x (napari sizes points by their x scale; the slider shows whole numbers),
+        # and never under 8 screen pixels when the user zooms out
+        marker = max(1, round(SPOT_MARKER_FRACTION * max(spectrum.data.shape[0] * dgy, spectrum.data.shape[1] * dgx) / dgx))
         # labels, in order of priority: the basis spots and the satellite that names each modulation with their
         # spacing (as the dock's spectrum), then the other lattice spots by their index alone, nearest the
         # centre first; the other satellites (dozens for a modulation) never. Only those that fit at the
@@ -521,7 +526,7 @@ class LiveFFTModel:
                 tags = [spot_label(pk) if id(pk) in named else "" for pk in spots]
                 priority = [1.0 if tag else np.inf for tag in tags]
             upsert_layer(
-                viewer, np.array([pk.g for pk in spots]), name=name, kind="points", units=units,
+                viewer, np.array([spectrum.index_of(pk.g) for pk in spots]), name=name, kind="points", **placement,
                 size=marker, border_width=0.12, canvas_size_limits=(8, 10000),
                 face_color="transparent", border_color=colour,
                 features={"d": [pk.d for pk in spots], "label": [pk.label() for pk in spots],
@@ -543,8 +548,9 @@ class LiveFFTModel:
             return
         tags = np.concatenate([layer.features["tag"].to_numpy(str) for layer in layers])
         priority = np.concatenate([layer.features["priority"].to_numpy(float) for layer in layers])
-        spots = np.concatenate([np.asarray(layer.data)[:, -2:] + np.asarray(layer.text.translation)[-2:]
-                                for layer in layers])
+        # where each label starts, in 1/Å (layer data are spectrum pixels; the text's translation is in them too)
+        spots = np.concatenate([(np.asarray(layer.data)[:, -2:] + np.asarray(layer.text.translation)[-2:])
+                                * np.asarray(layer.scale[-2:]) + np.asarray(layer.translate[-2:]) for layer in layers])
         below_left = np.concatenate([np.full(len(layer.data), str(layer.text.anchor) == "lower_right")
                                      for layer in layers])
         order = [i for i in np.argsort(priority, kind="stable") if np.isfinite(priority[i]) and tags[i]]

@@ -95,14 +95,17 @@ def test_detect_filters_gpa_pld_radial_layers(model, lattice_data):
     assert [str(u) for u in viewer.layers.extent.units] == ["angstrom"] * 2
     spots = reciprocal.layers["FFT lattice spots of lattice"]
     assert len(spots.data) == len(lattice.peaks)
-    assert np.allclose(1 / np.hypot(spots.data[:, 0], spots.data[:, 1]), np.array(spots.features["d"]))
+    g = spots.data * spots.scale + spots.translate  # spectrum pixels -> 1/Å, as the spectrum's image
+    assert np.allclose(1 / np.hypot(g[:, 0], g[:, 1]), np.array(spots.features["d"]))
     assert any(label.endswith("(1,0)") for label in spots.features["label"])
     assert any("/3" in label for label in reciprocal.layers["FFT superlattice spots of lattice"].features["label"])
     spectrum = reciprocal.layers["FFT of lattice"]
     assert spectrum.scale[-1] == pytest.approx(1 / (256 * p))
-    # markers a stated fraction of the spectrum's side (1/p, two Nyquist), whatever the ROI's size
-    assert np.allclose(spots.size, SPOT_MARKER_FRACTION * spectrum.data.shape[-1] * spectrum.scale[-1])
-    assert SPOT_MARKER_FRACTION * spectrum.data.shape[-1] * spectrum.scale[-1] == pytest.approx(SPOT_MARKER_FRACTION / p)
+    # spots on the spectrum's grid: sizes in its pixels, whole ones (napari's point size slider shows whole numbers)
+    assert tuple(spots.scale) == tuple(spectrum.scale) and tuple(spots.translate) == tuple(spectrum.translate)
+    # markers a stated fraction of the spectrum's side (1/p, two Nyquist), whatever the ROI's size, to a pixel
+    assert np.all(spots.size == np.round(spots.size)) and spots.size[0] > 1
+    assert spots.size[0] * spectrum.scale[-1] == pytest.approx(SPOT_MARKER_FRACTION / p, abs=0.5 * spectrum.scale[-1])
     model.detect_job(25, as_layers=True)()  # again: the same viewer and layers, updated (no "... [1]" copies)
     assert model.reciprocal_viewer() is reciprocal
     assert sum(layer.name.startswith("FFT lattice spots") for layer in reciprocal.layers) == 1

@@ -29,7 +29,8 @@ def _label_boxes(viewer):
             continue
         em = layer.text.size / 72 * dpi * np.sqrt(2)
         below_left = str(layer.text.anchor) == "lower_right"
-        for (gy, gx), text in zip(layer.data + layer.text.translation, layer.text.values):
+        starts = (layer.data + layer.text.translation) * layer.scale + layer.translate  # spectrum pixels -> 1/Å
+        for (gy, gx), text in zip(starts, layer.text.values):
             if text:
                 x, y = gx * viewer.scene.camera.zoom, gy * viewer.scene.camera.zoom
                 width, height = font.getlength(text) / 100 * em, 0.97 * em
@@ -85,10 +86,15 @@ def test_spots_open_in_their_own_window_in_inverse_angstrom(make_napari_viewer, 
     # spectrum fills it: rings of well over 8 screen pixels, not dots
     spots = reciprocal.layers["FFT lattice spots of crystal"]
     side = 1.0 / p
-    assert np.allclose(spots.size, SPOT_MARKER_FRACTION * side, rtol=1e-3), seed
+    assert np.allclose(spots.size * spots.scale[-1], SPOT_MARKER_FRACTION * side, atol=0.5 * spots.scale[-1]), seed
     canvas = min(reciprocal.window._qt_viewer.canvas.size)
-    on_screen = spots.size[0] * reciprocal.camera.zoom
+    on_screen = spots.size[0] * spots.scale[-1] * reciprocal.scene.camera.zoom
     assert on_screen >= 0.9 * SPOT_MARKER_FRACTION * canvas and on_screen >= 10, (on_screen, canvas)
+    # napari's "point size" slider (whole numbers from 1) shows the markers' size, and a step of it is one
+    # spectrum pixel, not a jump to 1/Å
+    reciprocal.layers.selection.active = spots
+    slider = reciprocal.window._qt_viewer.controls.widgets[spots]._current_size_slider_control.size_slider
+    assert slider.value() == spots.size[0] > 1, (slider.value(), spots.size[0])
 
     # labels at the whole-spectrum view: the basis spots named with their spacing, no two labels overlapping;
     # zoomed in, every lattice spot gets its index, still apart
