@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import pyqtgraph as pg
 from qtpy.QtCore import QSize
+from qtpy.QtGui import QFontMetricsF
 
 from napari_cryomat.widgets._base import AXIS_LABEL_ROOM, TaskRunner, room_for_axis_label, show_error
 
-__all__ = ["CompactPlot", "guarded", "label_rows", "run_request"]
+__all__ = ["CompactPlot", "LogCountsAxis", "guarded", "label_rows", "run_request"]
 
 
 class CompactPlot(pg.PlotWidget):
@@ -28,6 +30,40 @@ class CompactPlot(pg.PlotWidget):
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt name)
         # the x label's room comes on top of the view: the EDS labels' rows keep the height they had
         return QSize(300, self._height + AXIS_LABEL_ROOM)
+
+
+class LogCountsAxis(pg.AxisItem):
+    """A counts axis whose log scale labels only the minor ticks (2-9 times a power of ten) that have room.
+
+    Over less than about three decades pyqtgraph adds the ticks 2, 3, ... 9 of every decade and labels each,
+    whatever the axis' length: on a 768 px screen's 140 px plot (an empty one spans 1-10) "5" to "9" fell within
+    a label's height of each other, a crowded column of digits. Here the ticks stay and only the labels of the
+    densest of (2..9), (2, 3, 5), (2, 5), () whose neighbours (and the decades) lie a label's height apart are drawn.
+    """
+
+    _MINOR_LABELS = ((2, 3, 4, 5, 6, 7, 8, 9), (2, 3, 5), (2, 5), ())
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._labelled: tuple[int, ...] = self._MINOR_LABELS[0]
+
+    def logTickValues(self, minVal, maxVal, size, stdTicks):  # noqa: N802, N803 (pyqtgraph names)
+        ticks = super().logTickValues(minVal, maxVal, size, stdTicks)
+        pixels_per_decade = size / max(maxVal - minVal, 1e-12)
+        room = 1.2 * QFontMetricsF(self.style["tickFont"] or self.font()).height()
+        for labelled in self._MINOR_LABELS:
+            marks = np.log10(np.array((1, *labelled, 10)))
+            if np.diff(marks).min() * pixels_per_decade >= room:
+                break
+        self._labelled = labelled
+        return ticks
+
+    def logTickStrings(self, values, scale, spacing):  # noqa: N802 (pyqtgraph name)
+        strings = super().logTickStrings(values, scale, spacing)
+        if spacing is not None:  # decades: always labelled
+            return strings
+        mantissas = [round(10 ** (v - np.floor(v + 1e-9))) for v in np.asarray(values, float)]
+        return [s if m in self._labelled else "" for s, m in zip(strings, mantissas)]
 
 
 def label_rows(spans: list[tuple[float, float]], n_rows: int, gap: float = 4.0) -> list[int | None]:

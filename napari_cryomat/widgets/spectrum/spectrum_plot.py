@@ -15,10 +15,10 @@ from qtpy.QtWidgets import QCheckBox, QComboBox, QLabel, QPushButton, QVBoxLayou
 
 from napari_cryomat.core._eds_find import MIN_ENERGY_EV
 from napari_cryomat.core.units import readable_lengths
-from napari_cryomat.widgets._base import LivePanel, hbox
+from napari_cryomat.widgets._base import EmptyPlotNote, LivePanel, hbox
 from napari_cryomat.widgets.spectrum._model import SpectrumModel
 from napari_cryomat.widgets.spectrum._sampling import SpectrumRequest, SpectrumResult, SpectrumSampler
-from napari_cryomat.widgets.spectrum._view_parts import CompactPlot, guarded, label_rows
+from napari_cryomat.widgets.spectrum._view_parts import CompactPlot, LogCountsAxis, guarded, label_rows
 
 __all__ = ["SpectrumPlot"]
 
@@ -114,7 +114,7 @@ class SpectrumPlot(LivePanel):
         self.units_combo.addItems(["eV", "keV"])
         self.log_check = QCheckBox("log")
         self.log_check.setToolTip("Logarithmic counts axis (EELS spectra span decades)")
-        self.plot = CompactPlot(180, viewBox=SpectrumViewBox())
+        self.plot = CompactPlot(180, viewBox=SpectrumViewBox(), axisItems={"left": LogCountsAxis("left")})
         self.plot.setLabel("left", "counts")
         self.plot.getAxis("left").enableAutoSIPrefix(False)
         self.curve = self.plot.plot([], [], pen=pg.mkPen(_CURVE_COLOURS["cursor"], width=1))
@@ -141,7 +141,10 @@ class SpectrumPlot(LivePanel):
         self.slice_label.setWordWrap(True)  # a layer's name and "hidden: ..." must not widen the dock
         self.slice_label.setToolTip("The energy of the slice the canvas shows (the slider under the canvas counts "
                                     "steps, not eV); the blue line in the plot marks it and can be dragged")
-        self.cursor_label = QLabel(_HINT)
+        # the hint in the empty plot, as the other docks' plots have theirs: under it, it left the plot a bare frame
+        # and sat below an empty legend line
+        self.note = EmptyPlotNote(self.plot, _HINT)
+        self.cursor_label = QLabel()
         self.cursor_label.setWordWrap(True)
         self.cursor_label.setToolTip("The pixel under the cursor: (row y, column x), its position "
                                      "from the top left (in Å; in µm or mm beyond 1 µm), and its total counts")
@@ -179,6 +182,7 @@ class SpectrumPlot(LivePanel):
         callbacks.append(callback)
         self.links.on_close(lambda: callback in callbacks and callbacks.remove(callback))
         self.links.on_close(lambda: self._watch_si(None))
+        self.clear()  # nothing drawn yet: the note, no legend or cursor lines
         self._on_mode_changed(model.mode)
 
     # -- LivePanel ----------------------------------------------------------------------------------
@@ -207,12 +211,16 @@ class SpectrumPlot(LivePanel):
             summed = f"{result.roi_pixels} pixels summed" if result.roi_pixels else "no pixel of the spectrum image"
             text = f"ROI: {summed}\n{text}"
         self.cursor_label.setText(text)
+        self.cursor_label.setVisible(True)
 
     def clear(self) -> None:
         for curve in (self.curve, self.roi_curve, self.identified_curve, self.bgfit_curve):
             curve.setData([], [])
         self.legend_label.setText("")
-        self.cursor_label.setText(_HINT)
+        self.legend_label.setVisible(False)
+        self.cursor_label.setText("")
+        self.cursor_label.setVisible(False)
+        self.note.update(empty=True)
 
     # -- actions ------------------------------------------------------------------------------------
     def start_roi(self):
@@ -276,6 +284,8 @@ class SpectrumPlot(LivePanel):
             if y is not None:
                 drawn.append(f'<span style="color:{_CURVE_COLOURS[name]}">&#8212;&nbsp;{name}</span>')
         self.legend_label.setText("&nbsp;&nbsp;&nbsp;".join(drawn))
+        self.legend_label.setVisible(bool(drawn))
+        self.note.update(empty=not drawn)
         if result.fit is not None:
             self.bgfit_curve.setData(self._x(result.fit[0]), result.fit[1])
         else:

@@ -48,6 +48,7 @@ def test_eels_cursor_windows_maps_ratio_profile(eels_viewer, qtbot):
     np.testing.assert_array_equal(w.model.last_spectrum, si[10, 20])
     np.testing.assert_array_equal(w.plot.curve.yData, si[10, 20])
     assert "(10, 20)" in w.plot.cursor_label.text()
+    assert not w.plot.note.shown and not w.plot.cursor_label.isHidden()  # the empty plot's hint made way
     # a core-loss pixel holds ~10^7 counts: three significant digits keep the line from wrapping
     shown = float(w.plot.cursor_label.text().rsplit("·", 1)[1].split()[0])
     assert shown == pytest.approx(si[10, 20].sum(), rel=5e-3)
