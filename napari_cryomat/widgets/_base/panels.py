@@ -2,7 +2,8 @@
 widget's life to the viewer's events.
 
 - :class:`ScrollPanel`: the dock's content in a vertical scroll area, so a tall form never pushes
-  the window beyond the screen.
+  the window beyond the screen; opened beside another of our docks where both would not fit, it
+  opens as a tab on it.
 - :class:`Section`: a collapsible group (a tool button with an arrow); rarely used options start
   collapsed.
 - :class:`DockVisibility`: tells a widget when its dock tab comes to the front or goes behind.
@@ -19,6 +20,7 @@ from qtpy.QtWidgets import (
     QDockWidget,
     QFrame,
     QHBoxLayout,
+    QMainWindow,
     QScrollArea,
     QSizePolicy,
     QToolButton,
@@ -26,7 +28,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-__all__ = ["DockVisibility", "EventLinks", "ScrollPanel", "Section", "hbox"]
+__all__ = ["DockVisibility", "EventLinks", "ScrollPanel", "Section", "hbox", "tab_if_crowded"]
 
 
 def hbox(*widgets, stretch_last: bool = False) -> QWidget:
@@ -112,6 +114,7 @@ class ScrollPanel(QWidget):
         outer.addWidget(self.scroll, 1)
         outer.addLayout(self.footer)
         self._stretched = False
+        self._placed = False
         # napari adds a stretch below a docked widget unless something in it expands vertically,
         # which would pin the footer mid-dock and leave the dock's lower part blank
         self.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Expanding)
@@ -130,12 +133,59 @@ class ScrollPanel(QWidget):
             self.stack.addStretch(1)
             self._stretched = True
 
+    def showEvent(self, event):  # noqa: N802 (Qt name)
+        super().showEvent(event)
+        if not self._placed:  # the dock exists once napari has docked the panel, so at its first show
+            self._placed = True
+            tab_if_crowded(self)
+
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt name)
         hint = self.content.sizeHint()
         return QSize(hint.width() + self.scroll.verticalScrollBar().sizeHint().width() + 8, min(hint.height(), 560))
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt name)
         return QSize(self.content.minimumSizeHint().width(), self.MIN_HEIGHT)
+
+
+def _dock_of(widget: QWidget) -> QDockWidget | None:
+    parent = widget.parent()
+    while parent is not None and not isinstance(parent, QDockWidget):
+        parent = parent.parent()
+    return parent
+
+
+def tab_if_crowded(panel: QWidget) -> None:
+    """Put ``panel``'s dock in a tab on another of our docks where napari stacked them and the stack
+    cannot give each its preferred height.
+
+    napari stacks a dock opened from the Plugins menu under those already in its area: on a 768 px
+    screen the Live FFT above Drift correction left Drift showing only down to its Align button. Two of
+    our docks need ~1,100 px at their preferred heights, so on a laptop they open as tabs (as the demo
+    docks them); on a screen tall enough for both they stay stacked. Another plugin's dock is left where
+    napari put it."""
+    dock = _dock_of(panel)
+    window = dock.parentWidget() if dock is not None else None
+    if dock is None or dock.isFloating() or not isinstance(window, QMainWindow):
+        return
+    area = window.dockWidgetArea(dock)
+    tabbed = set(window.tabifiedDockWidgets(dock))
+    # docks in one tab group share one place (one rectangle) of the stack; a tab behind another keeps
+    # isVisible(), so the places are told apart by their rectangles
+    places: dict[tuple, list[QDockWidget]] = {}
+    for other in window.findChildren(QDockWidget):
+        if other is not dock and other not in tabbed and not other.isHidden() and not other.isFloating() \
+                and window.dockWidgetArea(other) == area:
+            places.setdefault(other.geometry().getRect(), []).append(other)
+    ours = [other for group in places.values() for other in group if other.findChild(ScrollPanel) is not None]
+    if not ours:
+        return
+    wanted = dock.sizeHint().height() + sum(max(d.sizeHint().height() for d in group) for group in places.values())
+    room = dock.height() + sum(rect[3] for rect in places)
+    if wanted <= room:
+        return
+    window.tabifyDockWidget(ours[-1], dock)
+    dock.show()
+    dock.raise_()
 
 
 class DockVisibility(QObject):
@@ -156,9 +206,7 @@ class DockVisibility(QObject):
 
     def eventFilter(self, obj, event):  # noqa: N802 (Qt name)
         if event.type() == QEvent.Show and self.dock is None:
-            parent = self._widget.parent()
-            while parent is not None and not isinstance(parent, QDockWidget):
-                parent = parent.parent()
+            parent = _dock_of(self._widget)
             if parent is not None:
                 self.dock = parent
                 parent.visibilityChanged.connect(self._callback)
