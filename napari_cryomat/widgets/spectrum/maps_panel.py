@@ -119,6 +119,7 @@ class MapsPanel(QWidget):
         self.legend = QLabel("")
         self.legend.setTextFormat(Qt.RichText)
         self.legend.setWordWrap(True)
+        self.legend.setVisible(False)  # until there are maps: empty, it was a blank line (21 px of a laptop's dock)
         self.ratio_a, self.ratio_b = QComboBox(), QComboBox()
         self.ratio_button = QPushButton("Ratio map")
         self.line_button = QPushButton("Draw profile line")
@@ -189,6 +190,7 @@ class MapsPanel(QWidget):
     def _on_maps_changed(self) -> None:
         result = self.model.maps
         self.legend.setText(legend_html(result))
+        self.legend.setVisible(bool(self.legend.text()))
         names = list(result.maps)
         for combo in (self.ratio_a, self.ratio_b):
             combo.clear()

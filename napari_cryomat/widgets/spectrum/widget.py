@@ -172,6 +172,7 @@ class SpectrumImagingWidget(ScrollPanel):
         self.elements_edit.textChanged.connect(lambda text: setattr(model, "elements_text", text))
         self.elements_edit.editingFinished.connect(lambda: self.set_elements(self.elements_edit.text()))
         self.table_button.clicked.connect(self.open_table)
+        self.maps.line_button.clicked.connect(self._show_profile)
         self.identify_button.clicked.connect(self.identify)
         self.identify_label.linkActivated.connect(self.show_reasons)
         self.method_combo.currentTextChanged.connect(lambda text: setattr(model, "method", METHODS[text]))
@@ -184,6 +185,12 @@ class SpectrumImagingWidget(ScrollPanel):
         self.links.connect(self.viewer.layers.events.removed, self._on_layer_removed)
         self.links.on_close(model.overlays.close)
         DockVisibility(self, self._on_front_changed)
+
+    def _show_profile(self) -> None:
+        """Scroll the profile plot into view as the user starts drawing its line: on a 768 px screen the dock's
+        content (EELS sample: 837 px, 749 at the least) is taller than its 643 px, and the plot sat below the
+        bottom edge, its top strip showing."""
+        self.scroll.ensureWidgetVisible(self.maps.profile, 0, 4)
 
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt name)
         """420 px wide: the dock shares a 1366 px laptop screen (the sections fit 380 px), and the spectrum plot
