@@ -54,8 +54,9 @@ class BatchResult:
 
 
 def check_output_folder(outdir) -> Path:
-    """Create ``outdir`` (and ``outdir/parts``) and prove it is writable, before any work starts."""
-    out = Path(outdir)
+    """Create ``outdir`` (and ``outdir/parts``) and prove it is writable, before any work starts. Returns it
+    as an absolute path (the workers of a cluster do not share this process' working folder)."""
+    out = Path(outdir).absolute()
     probe = out / PARTS / ".cryomat-write-test"
     try:
         (out / PARTS).mkdir(parents=True, exist_ok=True)
@@ -69,7 +70,10 @@ def check_output_folder(outdir) -> Path:
 
 def _plan(inputs: Sequence, outdir: Path, settings: SegmentSettings, rerun: bool, recursive: bool):
     """(name, path) of the files to run, the summaries of those done before, and all names in order."""
-    files = [f for f in image_files(inputs, recursive=recursive) if outdir.resolve() not in f.resolve().parents]
+    # absolute paths: a dask.distributed worker runs in its own working folder, and the tables (the batch
+    # results dock opens each object's image from them) are read from wherever the user is
+    files = [f.absolute() for f in image_files(inputs, recursive=recursive)
+             if outdir.resolve() not in f.resolve().parents]
     if not files:
         raise BatchError("no input images: name files or folders holding .mrc, .tif, .dm4, .emd, ... files.")
     taken: set[str] = set()
@@ -238,7 +242,7 @@ def segment_folder(inputs, outdir, *, method: str = "particles", model=None, pix
 
     from napari_cryomat.batch.report import classify_objects, write_report
 
-    settings = SegmentSettings(method=method, model=None if model is None else str(model),
+    settings = SegmentSettings(method=method, model=None if model is None else str(Path(model).absolute()),
                                pixel_size=pixel_size, options=dict(options or {}), background_class=background_class)
     try:
         settings.check()

@@ -11,6 +11,7 @@ import pytest
 import tifffile
 
 from napari_cryomat.batch import load_results, segment_folder
+from napari_cryomat.batch.results import ThumbnailMaker
 from napari_cryomat.cli import main
 from napari_cryomat.core.synthetic.particles import make_particles
 from napari_cryomat.io.tiff import read_tiff
@@ -262,3 +263,23 @@ def test_a_size_read_at_the_pixel_scale_is_flagged_per_file_and_in_the_notes(tmp
     atoms = objects["name"] == "atoms"
     assert (objects.loc[atoms, "shape_class"] == 0).all() and (objects.loc[~atoms, "shape_class"] > 0).all()
     assert f"the {int(atoms.sum())} objects" in left_out
+
+
+def test_relative_inputs_are_kept_as_absolute_paths(tmp_path, monkeypatch):
+    """Run from the data's folder with relative paths (as on a cluster's login node): the tables name each file
+    by its absolute path, so a dask worker in another working folder and the results dock, opened from
+    anywhere, find the images."""
+    rng = np.random.default_rng(28)
+    (tmp_path / "run" / "in").mkdir(parents=True)
+    img, _ = _particles(rng, 2.0)
+    with mrcfile.new(str(tmp_path / "run" / "in" / "a.mrc"), data=img[::-1].copy()) as mrc:
+        mrc.voxel_size = 2.0
+    monkeypatch.chdir(tmp_path / "run")
+    result = segment_folder(["in"], "out", scheduler="serial", report=False)
+    assert result.n_ok == 1
+    monkeypatch.chdir(tmp_path)  # the user looks at the results from elsewhere
+    results = load_results(tmp_path / "run" / "out")
+    expected = str(tmp_path / "run" / "in" / "a.mrc")
+    assert list(results.summary["file"]) == [expected] and set(results.objects["file"]) == {expected}
+    thumbnail = ThumbnailMaker(tmp_path / "run" / "out").thumbnail(results.objects.iloc[0])  # opens the image
+    assert thumbnail.ndim == 3 and thumbnail.shape[2] == 3 and thumbnail.std() > 0
