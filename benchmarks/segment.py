@@ -83,6 +83,10 @@ Prints one table. Rows:
   In session 27 (the pair fits batched: labels within 0.002 of the fits pair by pair, rule P27) the decision images
   were the low-dose and the Ø <= 12 px any-dose fields of seeds 43201-43600, the nine default sets and the draw
   ``57527,57749,57517`` (notes: handoff_particles27.md).
+  In session 28 (pairs also cut in faint touching fields whose merged pairs make the median object long, rule Q) the
+  decision images were the low-dose and the Ø <= 12 px any-dose fields of seeds 43601-44000, the nine default sets and
+  the draw ``58527,58749,58517``; development read the low-dose fields of seeds 33001-33300 (notes:
+  handoff_particles28.md).
   Next to our F1 each image shows Rose's k of a particle and the F1 of an ideal scanning detector told the support,
   dose and shapes (``_segment_ideal.py``); per set, the mean over the images the ideal detector finds >= 95 %
   and the images where ours is more than 0.05 below it.

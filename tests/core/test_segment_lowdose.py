@@ -4,8 +4,10 @@ fields of touching chains keep the half-way cut."""
 
 import numpy as np
 import pytest
+from scipy import ndimage as ndi
 
 from napari_cryomat.core import _segment_particles as sp
+from napari_cryomat.core._segment_chains import chain_field_share
 from napari_cryomat.core.measure import match_labels
 from napari_cryomat.core.segment import segment_particles
 from napari_cryomat.core.synthetic.particles import make_particle_field
@@ -142,6 +144,42 @@ def test_merged_pairs_without_a_neck_are_cut_too():
     again = segment_particles(image, pixel_size=1.0, **settings.options())
     assert np.array_equal(again, labels)
 
+
+
+# t33112 of session 27's development fields (seen): touching Ø8.3 disks at 31 counts/px, contrast 0.28
+MERGED_TOUCHING = dict(diameter=8.3341168747091, shape_kind="touching", polarity="bright", contrast=0.279342208538283,
+                       dose=31.057648920703194, gradient=0.19317595895354303, undulation=0.03216005937044949,
+                       seed=227598)
+
+
+def test_merged_pairs_are_cut_where_they_make_the_median_object_long():
+    """Touching Ø8.3 disks at 31 counts/px: the mask merged so many pairs that the median object reads long (elongation
+    1.35-1.42, at or above PAIR_ROUND_FIELD_ELONGATION: read as a field of long particles, nothing was cut), yet most
+    components are chains (share >= PAIR_MERGED_FIELD_CHAIN_SHARE). Cut and fitted there: F1 0.761 -> 0.829. Fails on
+    the code before session 28."""
+    image, truth, _ = make_particle_field(**MERGED_TOUCHING)
+    seen = []
+
+    def split_and_keep_input(labels, *args, **kwargs):
+        seen.append(labels)
+        return split_merged_pairs(labels, *args, **kwargs)
+
+    split_merged_pairs = sp.split_merged_pairs
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sp, "split_merged_pairs", split_and_keep_input)
+        labels, settings = _segment(image)
+    # the field split_merged_pairs was given is one the round-field gate alone leaves whole
+    ids = np.unique(seen[0])[1:]
+    _, _, elongation = sp._second_moments(seen[0], ids, np.bincount(seen[0].ravel()))
+    assert sp.PAIR_ROUND_FIELD_ELONGATION <= np.median(elongation) < sp.PAIR_MERGED_FIELD_ELONGATION
+    components, n = ndi.label(seen[0] > 0)
+    assert chain_field_share(components, n)[0] >= sp.PAIR_MERGED_FIELD_CHAIN_SHARE
+    assert match_labels(labels, truth)["f1"] >= 0.82
+    round_gate_only, _ = _segment(image, PAIR_MERGED_FIELD_ELONGATION=0.0)
+    assert match_labels(round_gate_only, truth)["f1"] < 0.77
+    assert labels.max() > round_gate_only.max()
+    again = segment_particles(image, pixel_size=1.0, **settings.options())
+    assert np.array_equal(again, labels)
 
 # t34069 of session 21's development fields (seen): touching Ø6.3 disks at 51 counts/px, contrast 0.47
 CLEARER_TOUCHING = dict(diameter=6.343845436016712, shape_kind="touching", polarity="dark",
