@@ -5,6 +5,7 @@ import threading
 
 import numpy as np
 import pytest
+from qtpy.QtWidgets import QComboBox
 
 from napari_cryomat.core import Cancelled, report
 from napari_cryomat.widgets._base import (
@@ -14,6 +15,7 @@ from napari_cryomat.widgets._base import (
     LivePanel,
     TaskRunner,
     pixel_size_of,
+    placeholder_while_empty,
     upsert_layer,
 )
 
@@ -115,6 +117,47 @@ def test_layer_combo_follows_layers_and_pixel_size(make_napari_viewer):
     assert pixel_size_of(combo.layer()) == pytest.approx(5.0)  # 0.5 nm in Å
     viewer.layers.remove("vol")
     assert combo.count() == 0
+
+
+def test_an_empty_layer_combo_says_what_is_missing_and_is_disabled(make_napari_viewer, qtbot):
+    """An empty combo drew as a blank box, read as broken: now greyed placeholder, disabled, tooltip saying why,
+    in a shown window; filled, it is enabled on its first layer with its own tooltip."""
+    import napari
+    from qtpy.QtWidgets import QPushButton
+
+    viewer = make_napari_viewer(show=True)
+    combo = LayerCombo(viewer, (napari.layers.Labels,))
+    combo.setToolTip("The objects to measure")  # set by its owner after construction, as docks do
+    viewer.window.add_dock_widget(combo)
+    qtbot.waitExposed(combo)
+    assert not combo.isEnabled() and combo.currentIndex() == -1
+    assert combo.placeholderText() == "no labels layer"
+    assert combo.toolTip().startswith("No labels layer in the viewer") and "The objects to measure" in combo.toolTip()
+    combo_width = combo.minimumSizeHint().width()
+    viewer.add_labels(np.zeros((4, 4), np.uint8), name="objects")
+    assert combo.isEnabled() and combo.currentText() == "objects" and combo.layer().name == "objects"
+    assert combo.toolTip() == "The objects to measure"
+    viewer.layers.remove("objects")
+    assert not combo.isEnabled() and combo.toolTip().startswith("No labels layer")
+    assert combo.minimumSizeHint().width() <= combo_width  # the placeholder never widens the dock
+
+    # a plain combo filled later (elements typed, Measure pressed), with the button acting on its choice
+    choice, button = QComboBox(), QPushButton("Colour")
+    qtbot.addWidget(choice)
+    qtbot.addWidget(button)
+    placeholder_while_empty(choice, "property: press Measure", "Nothing measured yet: press Measure.",
+                            also=(button,))
+    assert not choice.isEnabled() and not button.isEnabled() and button.toolTip() == "Nothing measured yet: press Measure."
+    choice.sizeHint()  # computed with the placeholder, as a layout does at the first show
+    choice.addItems(["area", "perimeter"])
+    # Qt 6 leaves a combo with a placeholder on no item when items arrive; ours is on the first, as without one
+    assert choice.currentText() == "area" and choice.isEnabled() and button.isEnabled() and button.toolTip() == ""
+    plain = QComboBox()
+    qtbot.addWidget(plain)
+    plain.addItems(["area", "perimeter"])
+    assert choice.sizeHint() == plain.sizeHint()  # filled, it asks for no room for the placeholder it no longer shows
+    choice.clear()
+    assert choice.currentIndex() == -1 and not choice.isEnabled() and not button.isEnabled()
 
 
 def test_latest_wins_drops_superseded_jobs(qtbot):

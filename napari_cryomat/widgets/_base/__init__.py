@@ -13,11 +13,13 @@
   screen, and :class:`DockVisibility` (is my tab in front?).
 - :mod:`.plots`: :class:`EmptyPlotNote`, the sentence an empty plot shows instead of bare 0-1 axes, and
   :func:`legend_html`, a plot's legend as a line under it, :func:`room_for_axis_label`;
-  :mod:`.views`: :class:`EmptyViewNote`, the same for an empty list or table.
+  :mod:`.views`: :class:`EmptyViewNote`, the same for an empty list or table;
+  :mod:`.choices`: :func:`placeholder_while_empty`, the same for an empty combo box (greyed, disabled).
 
 Models (``widgets/<tool>/_model.py``) import :mod:`.layers` only; views import the rest.
 """
 
+from napari_cryomat.widgets._base.choices import placeholder_while_empty
 from napari_cryomat.widgets._base.layers import (
     HelperLayer,
     LayerCombo,
@@ -63,6 +65,7 @@ __all__ = [
     "legend_html",
     "palette_colour",
     "pixel_size_of",
+    "placeholder_while_empty",
     "real_layer",
     "room_for_axis_label",
     "show_error",

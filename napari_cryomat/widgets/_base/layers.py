@@ -15,6 +15,7 @@ from qtpy.QtWidgets import QComboBox, QWidget
 
 from napari_cryomat.core.units import PIXEL, length_to_angstrom
 from napari_cryomat.io.spectral import is_spectrum_image_layer
+from napari_cryomat.widgets._base.choices import placeholder_while_empty
 
 if TYPE_CHECKING:
     import napari
@@ -258,7 +259,11 @@ class HelperLayer:
 
 
 class LayerCombo(QComboBox):
-    """A combo box of the viewer's layers of some types (helper layers excluded), kept in sync."""
+    """A combo box of the viewer's layers of some types (helper layers excluded), kept in sync.
+
+    With no such layer it is disabled and shows ``placeholder`` greyed, its tooltip starting with ``why``
+    (:func:`placeholder_while_empty`); by default they name the layer kind, e.g. "no labels layer".
+    """
 
     def __init__(
         self,
@@ -266,16 +271,23 @@ class LayerCombo(QComboBox):
         layer_types: tuple[type, ...],
         predicate: Callable[[object], bool] | None = None,
         parent: QWidget | None = None,
+        *,
+        placeholder: str | None = None,
+        why: str | None = None,
     ):
         super().__init__(parent)
         self._viewer = viewer
         self._layer_types = layer_types
         self._predicate = predicate or (lambda layer: True)
+        kinds = " or ".join(t.__name__.lower() for t in layer_types)
         self._events = (viewer.layers.events.inserted, viewer.layers.events.removed, viewer.layers.events.reordered)
         for event in self._events:
             event.connect(self.refresh)
         self.destroyed.connect(self._disconnect_factory(self._events, self.refresh))
         self.refresh()
+        placeholder_while_empty(self, placeholder or f"no {kinds} layer",
+                                why or f"No {kinds} layer in the viewer that this tool can take: open a file "
+                                       "(File > Open) or make one with another tool; it is listed here.")
 
     @staticmethod
     def _disconnect_factory(events, callback):
@@ -294,11 +306,13 @@ class LayerCombo(QComboBox):
                 yield layer
 
     def refresh(self, event=None) -> None:
+        names = [layer.name for layer in self.candidates()]
+        if names == [self.itemText(i) for i in range(self.count())]:
+            return  # refilling would empty it for a moment: disabled, it would lose the keyboard focus
         current = self.currentText()
         self.blockSignals(True)
         self.clear()
-        for layer in self.candidates():
-            self.addItem(layer.name)
+        self.addItems(names)
         idx = self.findText(current)
         self.setCurrentIndex(idx if idx >= 0 else (self.count() - 1))
         self.blockSignals(False)

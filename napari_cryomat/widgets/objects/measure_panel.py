@@ -19,6 +19,7 @@ from napari_cryomat.widgets._base import (
     LayerCombo,
     TaskRunner,
     is_grey_image,
+    placeholder_while_empty,
     room_for_axis_label,
     show_error,
 )
@@ -45,9 +46,13 @@ class MeasurePanel(QWidget):
         self.viewer = viewer
         self.model = model
         self.runner = runner
-        self.labels_combo = LayerCombo(viewer, (Labels,))
+        self.labels_combo = LayerCombo(viewer, (Labels,), placeholder="no labels layer",
+                                       why="No labels layer in the viewer: segment the image (Segmentation dock), "
+                                           "annotate one (Layers > New Labels) or open a labels file.")
         self.labels_combo.setToolTip("The objects to measure: a labels layer (segment or annotate first).")
-        self.image_combo = LayerCombo(viewer, (Image,), predicate=is_grey_image)
+        self.image_combo = LayerCombo(viewer, (Image,), predicate=is_grey_image, placeholder="no grey image",
+                                      why="No grey image in the viewer to read the objects' mean intensity "
+                                          "from; they are measured without it.")
         self.intensity_check = QCheckBox("mean intensity from")
         self.intensity_check.setChecked(True)
         self.classes_check = QCheckBox("labels are classes")
@@ -120,6 +125,9 @@ class ColourPanel(QWidget):
         self.property_combo.setMinimumContentsLength(8)
         self.colour_button = QPushButton("Colour")
         self.colour_button.setToolTip("Colour the objects by the property (viridis, low to high).")
+        placeholder_while_empty(self.property_combo, "press Measure",
+                                "Nothing measured yet: press Measure; the measured columns are listed here.",
+                                also=(self.colour_button,))
         self.reset_colour_button = QPushButton("Reset")
         self.histogram = pg.PlotWidget()
         narrow_plot(self.histogram)

@@ -18,11 +18,19 @@ from qtpy.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
 
-from napari_cryomat.widgets._base import EventLinks, TaskRunner, hbox, show_info, show_warning
+from napari_cryomat.widgets._base import (
+    EventLinks,
+    TaskRunner,
+    hbox,
+    placeholder_while_empty,
+    show_info,
+    show_warning,
+)
 from napari_cryomat.widgets.spectrum._jobs import (
     MapsResult,
     ThicknessResult,
@@ -121,7 +129,14 @@ class MapsPanel(QWidget):
         self.legend.setWordWrap(True)
         self.legend.setVisible(False)  # until there are maps: empty, it was a blank line (21 px of a laptop's dock)
         self.ratio_a, self.ratio_b = QComboBox(), QComboBox()
+        self.ratio_a.setToolTip("Ratio map: this map divided by the one on the right, pixel by pixel")
+        self.ratio_b.setToolTip("Ratio map: the map on the left divided by this one, pixel by pixel")
         self.ratio_button = QPushButton("Ratio map")
+        why = "No maps yet: press Make maps; the maps of the elements typed above are listed here."
+        placeholder_while_empty(self.ratio_a, "no maps yet", why, also=(self.ratio_button,))
+        placeholder_while_empty(self.ratio_b, "no maps yet", why)
+        divided_by = QLabel("/")
+        divided_by.setSizePolicy(QSizePolicy.Maximum, QSizePolicy.Preferred)  # the combos take the row, not "/"
         self.line_button = QPushButton("Draw profile line")
         self.line_button.setToolTip("Add the 'composition line' shapes layer; its last line gives the profiles")
         self.width_spin = QDoubleSpinBox()
@@ -141,7 +156,7 @@ class MapsPanel(QWidget):
         layout.addLayout(form)
         layout.addWidget(hbox(self.maps_button, self.thickness_button))
         layout.addWidget(self.legend)
-        layout.addWidget(hbox(self.ratio_a, QLabel("/"), self.ratio_b, self.ratio_button))
+        layout.addWidget(hbox(self.ratio_a, divided_by, self.ratio_b, self.ratio_button))
         layout.addWidget(hbox(self.line_button, QLabel("width"), self.width_spin))
         layout.addWidget(self.profile, 1)
 

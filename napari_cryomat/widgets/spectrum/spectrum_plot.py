@@ -11,11 +11,11 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from qtpy.QtCore import QPointF, Qt, QTimer
-from qtpy.QtWidgets import QCheckBox, QComboBox, QLabel, QPushButton, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QCheckBox, QComboBox, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from napari_cryomat.core._eds_find import MIN_ENERGY_EV
 from napari_cryomat.core.units import readable_lengths
-from napari_cryomat.widgets._base import EmptyPlotNote, LivePanel, hbox
+from napari_cryomat.widgets._base import EmptyPlotNote, LivePanel, hbox, placeholder_while_empty
 from napari_cryomat.widgets.spectrum._model import SpectrumModel
 from napari_cryomat.widgets.spectrum._sampling import SpectrumRequest, SpectrumResult, SpectrumSampler
 from napari_cryomat.widgets.spectrum._view_parts import CompactPlot, LogCountsAxis, guarded, label_rows
@@ -110,8 +110,13 @@ class SpectrumPlot(LivePanel):
         self.window_combo.setToolTip("Windows of: the element whose energy windows are shown as draggable regions")
         self.window_combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
         self.window_combo.setMinimumContentsLength(4)
+        placeholder_while_empty(self.window_combo, "no elements yet",
+                                "No element windows yet: type elements above (or press Identify for EDS); each "
+                                "element's windows are listed here.")
         self.units_combo = QComboBox()
         self.units_combo.addItems(["eV", "keV"])
+        # as wide as "keV" needs: the element windows' combo takes the rest of the row (its placeholder was cut)
+        self.units_combo.setSizePolicy(QSizePolicy.Maximum, self.units_combo.sizePolicy().verticalPolicy())
         self.log_check = QCheckBox("log")
         self.log_check.setToolTip("Logarithmic counts axis (EELS spectra span decades)")
         self.plot = CompactPlot(180, viewBox=SpectrumViewBox(), axisItems={"left": LogCountsAxis("left")})

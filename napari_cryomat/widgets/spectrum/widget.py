@@ -94,8 +94,14 @@ class SpectrumImagingWidget(ScrollPanel):
         self.links = EventLinks(self)
         self.runner = TaskRunner("Spectrum imaging")
 
-        self.si_combo = LayerCombo(napari_viewer, (Image,), predicate=is_spectrum_image)
-        self.ref_combo = LayerCombo(napari_viewer, (Image,), predicate=is_reference_image)
+        self.si_combo = LayerCombo(
+            napari_viewer, (Image,), predicate=is_spectrum_image, placeholder="open an EDS or EELS file",
+            why="No spectrum image in the viewer: open one (File > Open: .emd, .bcf, .dm4, .msa, ...) or a sample "
+                "(File > Open Sample > Cryo-EM of materials: the EDS or EELS spectrum image).")
+        self.ref_combo = LayerCombo(
+            napari_viewer, (Image,), predicate=is_reference_image, placeholder="optional: no 2D image",
+            why="Optional: a HAADF or other 2D image of the scanned area, shown dimmed under the maps. "
+                "None is open; the maps are made without it.")
         self.mode_combo = QComboBox()
         self.mode_combo.addItems(list(MODES))
         self.elements_edit = QLineEdit()

@@ -54,7 +54,11 @@ def test_labels_added_after_docking_are_picked_up(make_napari_viewer, qtbot, gro
     w = ObjectTableWidget(viewer)
     viewer.window.add_dock_widget(w)
     assert not w.measure_panel.time_check.isChecked()
+    labels_combo = w.measure_panel.labels_combo  # no labels yet: says so, greyed and disabled, not a blank box
+    assert not labels_combo.isEnabled() and labels_combo.placeholderText() == "no labels layer"
+    assert "segment the image" in labels_combo.toolTip()
     viewer.add_labels(truth, name="growth crystals", **cal)
+    assert labels_combo.isEnabled() and labels_combo.toolTip().startswith("The objects to measure")
     assert w.measure_panel.labels_combo.currentText() == "growth crystals"
     assert w.measure_panel.time_check.isChecked() and w.sections["tracking"].expanded
     assert w.measure_panel.image_combo.currentText() == "growth"
@@ -78,8 +82,16 @@ def test_measure_sort_select_colour_export(objects, qtbot, tmp_path):
     viewer, layer, w, kinds = objects
     assert w.colour_panel.histogram_note.shown  # "Press Measure: ..." in place of bare axes
     assert w.table_panel.empty_note.shown and w.table_panel.empty_note.text.startswith("Press Measure")
+    # the property picker, a blank box before Measure (read as broken): greyed placeholder, disabled with Colour
+    prop = w.colour_panel.property_combo
+    assert not prop.isEnabled() and not w.colour_panel.colour_button.isEnabled()
+    assert prop.currentIndex() == -1 and prop.placeholderText() == "press Measure"
+    assert prop.toolTip().startswith("Nothing measured yet: press Measure")
+    assert w.sizeHint().width() <= 420  # the placeholder does not widen the dock
     measure(qtbot, w)
     assert not w.colour_panel.histogram_note.shown and not w.table_panel.empty_note.shown
+    assert prop.isEnabled() and w.colour_panel.colour_button.isEnabled() and prop.currentText() == "area (Å²)"
+    assert prop.toolTip() == "A measured column; shape_class colours by class."
     t = w.model.features
     view = w.table_panel.table_view
     assert len(t) == 16 and view.model().rowCount() == 16
