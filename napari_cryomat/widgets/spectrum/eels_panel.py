@@ -73,7 +73,9 @@ class EelsPanel(QWidget):
         self.mfp_spin = _spin(0.1, 25.0, 2.0, " g/cm³", 1)
         self.fourier_log_button = QPushButton("Fourier-log")
         self.fourier_log_button.setToolTip("Single-scattering distribution of the low-loss SI (plural scattering removed)")
-        self.low_combo = LayerCombo(viewer, (Image,), predicate=is_spectrum_image)
+        self.low_combo = LayerCombo(viewer, (Image,), predicate=is_spectrum_image, placeholder="open the low-loss SI",
+                                    why="No spectrum image in the viewer: open the low-loss SI recorded with the "
+                                        "core-loss one (File > Open).")
         self.low_combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
         self.low_combo.setMinimumContentsLength(12)
         self.fourier_ratio_button = QPushButton("Fourier-ratio")

@@ -23,6 +23,7 @@ def test_window_and_ratio_pickers_say_what_fills_them(spectrum_dock, add_si, qtb
     # no spectrum image yet: its picker says so, and so do the optional reference's and the ones below
     assert not w.si_combo.isEnabled() and w.si_combo.placeholderText() == "open an EDS or EELS file"
     assert "File > Open" in w.si_combo.toolTip()
+    assert not w.eels.low_combo.isEnabled() and w.eels.low_combo.placeholderText() == "open the low-loss SI"
     add_si(viewer, *_eds_si(np.random.default_rng(2801)), "EDS SI", signal_type="EDS")
     assert w.si_combo.isEnabled() and w.si_combo.currentText() == "EDS SI" and w.mode == "EDS"
     assert not w.ref_combo.isEnabled() and w.ref_combo.placeholderText().startswith("optional")
