@@ -8,7 +8,7 @@ from qtpy.QtCore import QSize, Qt, Signal
 from qtpy.QtGui import QIcon, QImage, QPixmap
 from qtpy.QtWidgets import QComboBox, QLabel, QListView, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
-from napari_cryomat.widgets._base import EmptyViewNote
+from napari_cryomat.widgets._base import EmptyViewNote, placeholder_while_empty
 
 __all__ = ["GalleryPanel", "ROW_ROLE"]
 
@@ -34,6 +34,8 @@ class GalleryPanel(QWidget):
         super().__init__(parent)
         self.class_combo = QComboBox()
         self.class_combo.setToolTip("shape classes found across all files (1 = the most common)")
+        placeholder_while_empty(self.class_combo, "no classes yet",
+                                "Open a batch output folder above: its shape classes are listed here.")
         self.description = QLabel("")  # the chosen class's mean shape, in numbers
         self.description.setWordWrap(True)
         self._descriptions: dict[int, tuple[str, str]] = {}

@@ -51,7 +51,10 @@ def test_gallery_click_opens_the_object_selected_and_centred(make_napari_viewer,
     # before a folder is open the tables and the gallery say what fills them, not blank boxes
     notes = [widget.table_notes["files"], widget.table_notes["objects"], widget.gallery.empty_note]
     assert all(note.shown and note.text.startswith("Open") for note in notes)
+    combo = widget.gallery.class_combo  # greyed, saying what fills it, not a blank box
+    assert not combo.isEnabled() and combo.placeholderText() == "no classes yet" and combo.toolTip().startswith("Open")
     _open(widget, qtbot, batch_folder.outdir)
+    assert combo.isEnabled() and combo.count() > 0 and combo.currentIndex() == 0
     objects = batch_folder.objects
     assert not widget.table_notes["files"].shown and not widget.table_notes["objects"].shown
     assert widget.files_table.source.rowCount() == 4  # the failed file is listed too
