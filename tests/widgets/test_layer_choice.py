@@ -38,3 +38,20 @@ def test_each_dock_offers_the_layers_it_can_take(make_napari_viewer):
     assert _offered(dmg.layer_combo) == ["HAADF frames", "movie"]
     assert _offered(tilt.source.layer_combo) == ["movie"]
     assert _offered(drift.params.layer_combo) == ["HAADF frames", "movie"]
+
+
+def test_a_dock_with_nothing_to_take_says_what_it_needs(make_napari_viewer):
+    """Only a 2D micrograph open: the stack and tilt-series pickers are empty, and each says what it needs (a "no image
+    layer" would be false: there is one, of the wrong kind)."""
+    viewer = make_napari_viewer()
+    viewer.add_image(np.ones((24, 24), np.float32), name="micrograph")
+    docks = {name: viewer.window.add_plugin_dock_widget("napari-cryomat", name)[1]
+             for name in ("Drift correction", "Tilt series", "Beam damage")}
+    combos = {"no stack of frames": docks["Drift correction"].params.layer_combo,
+              "no tilt series": docks["Tilt series"].source.layer_combo,
+              "no dose series": docks["Beam damage"].layer_combo}
+    for text, combo in combos.items():
+        assert combo.count() == 0 and not combo.isEnabled() and combo.placeholderText() == text
+    viewer.add_image(np.ones((5, 24, 24), np.float32), name="movie")
+    for combo in combos.values():
+        assert combo.isEnabled() and combo.currentText() == "movie"

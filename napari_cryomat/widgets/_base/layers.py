@@ -285,7 +285,9 @@ class LayerCombo(QComboBox):
             event.connect(self.refresh)
         self.destroyed.connect(self._disconnect_factory(self._events, self.refresh))
         self.refresh()
-        placeholder_while_empty(self, placeholder or f"no {kinds} layer",
+        # with a predicate, layers of the kind may be there but none this tool takes: "no image layer" would be false
+        default = f"no {kinds} layer" if predicate is None else f"no suitable {kinds} layer"
+        placeholder_while_empty(self, placeholder or default,
                                 why or f"No {kinds} layer in the viewer that this tool can take: open a file "
                                        "(File > Open) or make one with another tool; it is listed here.")
 

@@ -62,7 +62,8 @@ class BeamDamageWidget(QWidget):
 
         self.viewer = napari_viewer
         self.result: DamageRun | None = None
-        self.layer_combo = LayerCombo(napari_viewer, (Image,), predicate=is_frame_stack)
+        self.layer_combo = LayerCombo(napari_viewer, (Image,), predicate=is_frame_stack, placeholder="no dose series",
+                                      why="No stack of frames in the viewer: open the dose series (File > Open).")
         self.pixel_label = QLabel("")
         self.dose_spin = QDoubleSpinBox(decimals=3, minimum=0.0, maximum=1e4, singleStep=0.1)
         self.dose_spin.setSuffix(" e/Å²")

@@ -43,7 +43,8 @@ class TomogramBrowser(QWidget):
 
         self.viewer = napari_viewer
         self.model = model = BrowserModel(napari_viewer)
-        self.layer_combo = LayerCombo(napari_viewer, (Image,), predicate=is_browsable)
+        self.layer_combo = LayerCombo(napari_viewer, (Image,), predicate=is_browsable, placeholder="no image layer",
+                                      why="No 3D image in the viewer: open a tomogram (File > Open: MRC, .rec).")
         self.status = QLabel()
         self.status.setWordWrap(True)
         self.status.setStyleSheet("color: #e0a000")

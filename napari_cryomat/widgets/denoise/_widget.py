@@ -171,8 +171,9 @@ class DenoiseWidget(LivePanel):
         import napari
 
         self.model = DenoiseModel(napari_viewer)
-        self.layer_combo = LayerCombo(napari_viewer, (napari.layers.Image,),
-                                      predicate=is_grey_image)
+        self.layer_combo = LayerCombo(napari_viewer, (napari.layers.Image,), predicate=is_grey_image,
+                                      placeholder="no grey image",
+                                      why="No grey image, stack or volume in the viewer: open one (File > Open).")
         self.method = QComboBox()
         for key in ("auto",) + CALIBRATED + ("n2v",):
             self.method.addItem(METHOD_LABELS[key], key)

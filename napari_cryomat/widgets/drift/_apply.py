@@ -20,7 +20,8 @@ class ApplyPanel(Section):
         super().__init__("Apply shifts to another stack", expanded=False, parent=parent)
         import napari
 
-        self.layers = LayerCombo(viewer, (napari.layers.Image,), predicate=lambda layer: np.ndim(layer.data) >= 3)
+        self.layers = LayerCombo(viewer, (napari.layers.Image,), predicate=lambda layer: np.ndim(layer.data) >= 3,
+                                 placeholder="no stack", why="No stack (3D or more) in the viewer to apply the shifts to.")
         self.layers.setToolTip("A stack with the same number of frames, e.g. the EDS/EELS frames recorded with "
                                "the HAADF frames that were aligned ((T, E, Y, X) or (T, Y, X)).")
         self.summed = QCheckBox("Sum the frames")

@@ -59,7 +59,9 @@ class ParametersPanel(QWidget):
         super().__init__(parent)
         from napari.layers import Image, Shapes
 
-        self.layer_combo = LayerCombo(viewer, (Image,), predicate=_is_stack)
+        self.layer_combo = LayerCombo(viewer, (Image,), predicate=_is_stack, placeholder="no stack of frames",
+                                      why="No (T, Y, X) stack of frames in the viewer: open a movie (File > Open: "
+                                          "MRC, TIFF, DM, EMD).")
         _narrow(self.layer_combo)
         self.layer_combo.setToolTip("A (T, Y, X) stack of frames (a movie, a fast STEM series, a time series) or a "
                                     "(T, Z, Y, X) time series of volumes (aligned in 3D: dz, dy, dx).")

@@ -37,7 +37,9 @@ class LiveFFTWidget(QWidget):
         self.model = LiveFFTModel(napari_viewer, open_reciprocal=open_reciprocal_window)
         self.runner = TaskRunner("Live FFT")
 
-        self.layer_combo = LayerCombo(napari_viewer, (Image,), predicate=lambda layer: not getattr(layer, "rgb", False))
+        self.layer_combo = LayerCombo(napari_viewer, (Image,), predicate=lambda layer: not getattr(layer, "rgb", False),
+                                      placeholder="no grey image", why="No grey image in the viewer: open a "
+                                      "micrograph (File > Open); colour (RGB) images are not offered.")
         self.reset_roi_button = QPushButton("Reset ROI")
         self.reset_roi_button.setToolTip(f"Put a {DEFAULT_ROI_SIZE} px square ROI in the middle of the image "
                                           "and select it for dragging")

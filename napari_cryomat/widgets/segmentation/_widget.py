@@ -52,8 +52,10 @@ class SegmentationWidget(QWidget):
         self.viewer = napari_viewer
         self.model = SegmentationModel(napari_viewer)
         self.runner = TaskRunner("Segmentation")
-        self.image_combo = LayerCombo(napari_viewer, (Image,), predicate=is_grey_image)
-        self.labels_combo = LayerCombo(napari_viewer, (Labels,), predicate=_paintable)
+        self.image_combo = LayerCombo(napari_viewer, (Image,), predicate=is_grey_image, placeholder="no grey image",
+                                      why="No grey image in the viewer: open a micrograph (File > Open).")
+        self.labels_combo = LayerCombo(napari_viewer, (Labels,), predicate=_paintable, placeholder="none yet",
+                                       why="No annotation yet: press New annotation (or Segment particles).")
         self.new_button = QPushButton("New annotation")
         self.new_button.setToolTip("A labels layer matched to the image: same shape, scale and units.")
         self.autosave_panel = AutosavePanel(self.model)

@@ -57,7 +57,9 @@ class SourcePanel(Section):
         # neither a volume made here nor the aligned tilts (a view of an alignment, whose axis is already upright)
         self.layer_combo = LayerCombo(viewer, (Image,), predicate=lambda layer: _is_stack(layer)
                                       and "tilt_reconstruction" not in layer.metadata
-                                      and ALIGNED_KEY not in layer.metadata)
+                                      and ALIGNED_KEY not in layer.metadata, placeholder="no tilt series",
+                                      why="No tilt series (a stack of tilts) in the viewer: open one (File > Open: "
+                                          "MRC/.st, TIFF, DM).")
         self.angles_button = QPushButton("Angles file…")
         self.angles_button.setToolTip("Read the tilt angles from an IMOD .tlt/.rawtlt or SerialEM .mdoc file")
         self.angles_label = _note()
@@ -236,13 +238,16 @@ class QuantPanel(Section):
         super().__init__("Quantify")
         from napari.layers import Image, Labels
 
-        self.volume_combo = LayerCombo(viewer, (Image,), predicate=_is_stack)
+        self.volume_combo = LayerCombo(viewer, (Image,), predicate=_is_stack, placeholder="no volume",
+                                       why="No 3D image: press Reconstruct above, or open a tomogram.")
         self.otsu_button = QPushButton("Otsu mask")
         self.otsu_button.setToolTip("Two-phase mask of the volume (smoothed, Otsu threshold): a first "
                                     "segmentation; refine it in Segmentation")
-        self.mask_combo = LayerCombo(viewer, (Labels,), predicate=_is_stack)
+        self.mask_combo = LayerCombo(viewer, (Labels,), predicate=_is_stack, placeholder="no 3D labels",
+                                     why="No 3D labels layer: press Otsu mask, or segment the volume.")
         self.use_particles = QCheckBox("Particles")
-        self.particles_combo = LayerCombo(viewer, (Labels,), predicate=_is_stack)
+        self.particles_combo = LayerCombo(viewer, (Labels,), predicate=_is_stack, placeholder="no 3D labels",
+                                          why="No 3D labels layer of particles: segment them in the volume first.")
         self.quantify_button = QPushButton("Quantify")
         self.summary = _note()
         self.histogram = HistogramPlot()
