@@ -52,6 +52,10 @@ def test_a_dock_with_nothing_to_take_says_what_it_needs(make_napari_viewer):
               "no dose series": docks["Beam damage"].layer_combo}
     for text, combo in combos.items():
         assert combo.count() == 0 and not combo.isEnabled() and combo.placeholderText() == text
+    assert docks["Tilt series"].source.pixel_size.text() == "unknown"  # not "0.001 Å"
     viewer.add_image(np.ones((5, 24, 24), np.float32), name="movie")
     for combo in combos.values():
         assert combo.isEnabled() and combo.currentText() == "movie"
+    assert docks["Tilt series"].source.pixel_size.text() == "1.000 Å"  # the movie's (uncalibrated: 1 Å per pixel)
+    viewer.layers.remove("movie")
+    assert docks["Tilt series"].source.pixel_size.text() == "unknown"

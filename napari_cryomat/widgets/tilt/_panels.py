@@ -67,6 +67,7 @@ class SourcePanel(Section):
         self.pixel_size.setRange(0.001, 1e5)
         self.pixel_size.setDecimals(3)
         self.pixel_size.setSuffix(" Å")
+        self.pixel_size.setSpecialValueText("unknown")  # its minimum, shown while no stack gives a size (was "0.001 Å")
         form = QWidget()
         layout = QFormLayout(form)
         layout.setContentsMargins(0, 0, 0, 0)

@@ -93,6 +93,7 @@ class TiltSeriesWidget(QWidget):
         self.angles = None
         if layer is None:
             self.source.show_angles(None, "no stack")
+            self.source.pixel_size.setValue(self.source.pixel_size.minimum())  # "unknown", not the last stack's
             return
         self.source.pixel_size.setValue(pixel_size_for(layer))
         try:
