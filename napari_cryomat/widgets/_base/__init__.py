@@ -8,7 +8,7 @@
 - :mod:`.shutdown`: at Python's exit both kinds of job are cancelled and waited for (a script that
   ends with a job running no longer leaves its thread touching deleted Qt objects).
 - :mod:`.layers`: :func:`upsert_layer`, :class:`LayerCombo`, :class:`HelperLayer` (a layer that
-  exists only while its tool is in front), :func:`pixel_size_of`, the label colormap.
+  exists only while its tool is in front), :func:`pixel_size_of`, :func:`camera_of`, the label colormap.
 - :mod:`.panels`: :class:`ScrollPanel` and :class:`Section` so that every dock fits a laptop
   screen, and :class:`DockVisibility` (is my tab in front?).
 - :mod:`.plots`: :class:`EmptyPlotNote`, the sentence an empty plot shows instead of bare 0-1 axes, and
@@ -23,6 +23,7 @@ from napari_cryomat.widgets._base.choices import placeholder_while_empty
 from napari_cryomat.widgets._base.layers import (
     HelperLayer,
     LayerCombo,
+    camera_of,
     class_colormap,
     compact_labels,
     frame_stack,
@@ -51,6 +52,7 @@ __all__ = [
     "HelperLayer",
     "LatestWins",
     "LayerCombo",
+    "camera_of",
     "LivePanel",
     "ScrollPanel",
     "Section",

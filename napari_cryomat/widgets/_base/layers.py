@@ -25,6 +25,7 @@ __all__ = [
     "HELPER_KEY",
     "HelperLayer",
     "LayerCombo",
+    "camera_of",
     "class_colormap",
     "compact_labels",
     "frame_stack",
@@ -40,6 +41,12 @@ __all__ = [
 ]
 
 HELPER_KEY = "cryomat_helper"
+
+
+def camera_of(viewer):
+    """The viewer's camera (``viewer.scene.camera`` since napari 0.9, ``viewer.camera`` before)."""
+    scene = getattr(viewer, "scene", None)
+    return scene.camera if scene is not None and hasattr(scene, "camera") else viewer.camera
 
 #: the one palette for classes (segmentation classes, shape classes of objects): Sasha Trubetskoy's
 #: 20 distinct colours, first ten.

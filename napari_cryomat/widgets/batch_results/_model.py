@@ -17,7 +17,7 @@ import numpy as np
 from psygnal import Signal
 
 from napari_cryomat.batch.results import BatchResults, ThumbnailMaker, load_results
-from napari_cryomat.widgets._base.layers import upsert_layer
+from napari_cryomat.widgets._base.layers import camera_of, upsert_layer
 
 if TYPE_CHECKING:
     import napari
@@ -187,16 +187,12 @@ class BatchResultsModel:
         # centroids are in Å from pixel 0 of the file; the layer may have another calibration
         centre = [float(obj["centroid_y"]) / px, float(obj["centroid_x"]) / px]
         world = [c * float(s) + float(t) for c, s, t in zip(centre, image.scale[-2:], image.translate[-2:])]
-        camera = self.camera
+        camera = camera_of(self.viewer)
         camera.center = tuple(world)
         extent = float(obj.get("feret_diameter_max", 20 * px)) / px * float(image.scale[-1])
         canvas = min(getattr(self.viewer, "_canvas_size", (600, 600)))
         camera.zoom = max(canvas, 100) / max(4 * extent, 1e-9)
 
-    @property
-    def camera(self):
-        scene = getattr(self.viewer, "scene", None)  # napari >= 0.9; viewer.camera before
-        return scene.camera if scene is not None else self.viewer.camera
 
     def close(self) -> None:
         self.results = None

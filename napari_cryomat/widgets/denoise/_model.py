@@ -20,12 +20,12 @@ from psygnal import Signal
 from napari_cryomat.core import denoise as core
 from napari_cryomat.core._progress import ProgressCallback
 from napari_cryomat.core._validate import memory_budget
-from napari_cryomat.widgets._base.layers import HELPER_KEY, image_data, real_layer, upsert_layer
+from napari_cryomat.widgets._base.layers import HELPER_KEY, camera_of, image_data, real_layer, upsert_layer
 
 if TYPE_CHECKING:
     import napari
 
-__all__ = ["camera_of", "ApplyRequest", "DenoiseModel", "DenoiseParams", "PreviewRequest", "run_apply", "run_preview"]
+__all__ = ["ApplyRequest", "DenoiseModel", "DenoiseParams", "PreviewRequest", "run_apply", "run_preview"]
 
 PREVIEW_SIDE = 384
 DESTRIPE = {"off": False, "auto": "auto", "rows": "rows", "columns": "columns", "both": "both"}
@@ -86,12 +86,6 @@ def _grey_2d_data(layer):
     if np.ndim(data) < 2:
         raise ValueError(f"Denoise: {layer.name!r} is not an image.")
     return layer, data
-
-
-def camera_of(viewer):
-    """The viewer's camera (``viewer.scene.camera`` since napari 0.9, ``viewer.camera`` before)."""
-    scene = getattr(viewer, "scene", None)
-    return scene.camera if scene is not None and hasattr(scene, "camera") else viewer.camera
 
 
 class DenoiseModel:

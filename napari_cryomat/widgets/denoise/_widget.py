@@ -33,6 +33,7 @@ from napari_cryomat.widgets._base import (
     ScrollPanel,
     Section,
     TaskRunner,
+    camera_of,
     hbox,
     is_grey_image,
     legend_html,
@@ -44,7 +45,6 @@ from napari_cryomat.widgets.denoise._model import (
     DenoiseModel,
     DenoiseParams,
     PreviewRequest,
-    camera_of,
     run_apply,
     run_preview,
 )

@@ -19,7 +19,14 @@ from psygnal import Signal
 
 from napari_cryomat.core import fourier as F
 from napari_cryomat.core.units import INVERSE_ANGSTROM
-from napari_cryomat.widgets._base.layers import HelperLayer, image_data, pixel_size_of, real_layer, upsert_layer
+from napari_cryomat.widgets._base.layers import (
+    HelperLayer,
+    camera_of,
+    image_data,
+    pixel_size_of,
+    real_layer,
+    upsert_layer,
+)
 from napari_cryomat.widgets.live_fft._jobs import (
     BraggRun,
     Detection,
@@ -81,12 +88,6 @@ def _label_em_px(viewer, points: float = SPOT_LABEL_POINTS) -> float:
     except AttributeError:
         dpi = 96.0
     return points / 72.0 * dpi * np.sqrt(2.0)
-
-
-def _camera(viewer):
-    """The viewer's camera (``viewer.scene.camera`` since napari 0.9, ``viewer.camera`` before)."""
-    scene = getattr(viewer, "scene", None)
-    return scene.camera if scene is not None and hasattr(scene, "camera") else viewer.camera
 
 
 def _label_box(text: str, em: float) -> tuple[float, float]:
@@ -261,7 +262,7 @@ class LiveFFTModel:
 
                 viewer = ViewerModel(title=RECIPROCAL_TITLE)
             # labels keep their size in screen pixels: which of them fit changes with the zoom (not with a pan)
-            _camera(viewer).events.zoom.connect(lambda _event: self._fit_spot_labels(viewer))
+            camera_of(viewer).events.zoom.connect(lambda _event: self._fit_spot_labels(viewer))
             self._reciprocal = viewer
         return self._reciprocal
 
@@ -555,7 +556,7 @@ class LiveFFTModel:
                                      for layer in layers])
         order = [i for i in np.argsort(priority, kind="stable") if np.isfinite(priority[i]) and tags[i]]
         em = _label_em_px(viewer)
-        fits = _labels_that_fit(spots[order] * _camera(viewer).zoom, [_label_box(tags[i], em) for i in order],
+        fits = _labels_that_fit(spots[order] * camera_of(viewer).zoom, [_label_box(tags[i], em) for i in order],
                                below_left[order])
         shown = np.full(len(tags), "", dtype=object)
         for i in np.asarray(order, int)[fits]:

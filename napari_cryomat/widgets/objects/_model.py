@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from psygnal import Signal
 
-from napari_cryomat.widgets._base.layers import image_data, pixel_size_of, real_layer, upsert_layer
+from napari_cryomat.widgets._base.layers import camera_of, image_data, pixel_size_of, real_layer, upsert_layer
 from napari_cryomat.widgets.objects import _jobs
 from napari_cryomat.widgets.objects._features import INDEX, column_for, core_names, unit_of, with_units
 from napari_cryomat.widgets.objects._layers import (
@@ -205,9 +205,7 @@ class ObjectsModel:
         first = self.viewer.dims.ndim - n
         for k in range(n - 2):  # frame and slice: the axes not on screen
             self.viewer.dims.set_point(first + k, world[k])
-        scene = getattr(self.viewer, "scene", None)  # napari >= 0.9; viewer.camera before
-        camera = scene.camera if scene is not None else self.viewer.camera
-        camera.center = tuple(world[-2:])
+        camera_of(self.viewer).center = tuple(world[-2:])
 
     def rows_of_label(self, label: int) -> list[int]:
         """Rows of :attr:`features` of the object ``label``: every frame of a track, but only the

@@ -12,6 +12,7 @@ from qtpy.QtCore import Qt
 
 from napari_cryomat.batch import segment_folder
 from napari_cryomat.core.synthetic.particles import make_particles
+from napari_cryomat.widgets._base import camera_of
 from napari_cryomat.widgets.batch_results import BatchResultsWidget
 from napari_cryomat.widgets.batch_results.gallery import ROW_ROLE
 
@@ -88,7 +89,7 @@ def test_gallery_click_opens_the_object_selected_and_centred(make_napari_viewer,
     labels = viewer.layers[f"{obj['name']} labels"]
     assert labels.selected_label == obj["label"]
     assert viewer.layers.selection.active is labels
-    centre = np.array(widget.model.camera.center[-2:])
+    centre = np.array(camera_of(viewer).center[-2:])
     assert np.allclose(centre, [obj["centroid_y"], obj["centroid_x"]], atol=1e-6)  # Å, pixel size 2 in both
     frame = int(obj["frame"])
     index = tuple(np.round(centre / 2.0).astype(int))
